@@ -1,0 +1,80 @@
+# xdnat build.  `make` builds everything; `sudo make demo` runs the demo
+# topology; `sudo make check` runs every test.  Both install missing Debian
+# packages first (scripts/deps.sh, idempotent).
+
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+OUT       := build
+PREFIX    ?= /usr/local
+BPF_OBJ_DIR ?= $(PREFIX)/lib/xdnat
+
+WARN      := -Wall -Wextra -Werror
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Imaps -Iloader -I$(OUT) \
+             -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"'
+LDLIBS    := -lbpf -lelf -lz
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+             -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
+
+LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c
+LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
+BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
+
+TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util
+
+.PHONY: all deps demo check test unit e2e clean install uninstall
+.DELETE_ON_ERROR:
+
+all: $(BINS)
+
+deps:
+	@scripts/deps.sh
+
+$(OUT):
+	@mkdir -p $@
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+$(OUT)/%.o: loader/%.c $(wildcard loader/*.h) maps/xdnat_abi.h $(SKELS) | $(OUT)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/xdnatd: $(OUT)/xdnatd.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# Unit and packet tests, built with ASan/UBSan.
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TEST_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Imaps -Iloader -I$(OUT) -Iselftests
+$(OUT)/test_datapath: selftests/test_datapath.c selftests/pkt.h $(LIB_SRCS) $(SKELS) maps/xdnat_abi.h
+	$(CC) $(TEST_CFLAGS) selftests/test_datapath.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
+$(OUT)/test_util: selftests/test_util.c $(LIB_SRCS) maps/xdnat_abi.h
+	$(CC) $(TEST_CFLAGS) selftests/test_util.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@selftests/run_all.sh
+
+test: check
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xdnat host side (skeleton: xdnat_hostside), attached with tc to the host's LAN NIC:
+ *   egress:  IPv4 from the global address -> IP-in-IP to the router;
+ *   ingress: IP-in-IP from the router to us, inner destination the global
+ *            address -> outer header removed.
+ * The host's stack and applications see plain packets to/from the global
+ * address (configured on lo by xdnat-host).
+ */
+#include "xdnat_compat.h"
+#include "xdnat_parse.h"
+#include <linux/pkt_cls.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct xdnat_hostside_cfg cfg;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDNAT_HR_MAX);
+	__type(key, __u32);
+	__type(value, struct xdnat_counter);
+} xdnat_hoststats SEC(".maps");
+
+static __always_inline void hcount(__u32 reason, __u32 bytes)
+{
+	struct xdnat_counter *c = bpf_map_lookup_elem(&xdnat_hoststats, &reason);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+#define XDNAT_HOST_PULL_LEN (14 + 20 + 20)
+
+SEC("tc")
+int xdnat_host_egress(struct __sk_buff *skb)
+{
+	struct iphdr *ip, *outer, *inner;
+	struct ethhdr *eth;
+	void *data, *data_end;
+	__u32 bytes;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		goto pass;
+	if ((void *)(long)skb->data + XDNAT_HOST_PULL_LEN > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, XDNAT_HOST_PULL_LEN);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    ip->saddr != cfg.gaddr)
+		goto pass;
+	bytes = bpf_ntohs(ip->tot_len);
+	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
+		hcount(XDNAT_HR_DROP_INTERNAL, bytes);
+		return TC_ACT_SHOT;
+	}
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	outer = data + sizeof(struct ethhdr);
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end) {
+		hcount(XDNAT_HR_DROP_INTERNAL, bytes);
+		return TC_ACT_SHOT;
+	}
+	xdnat_write_outer(outer, inner, cfg.lan_addr, cfg.router_addr);
+	hcount(XDNAT_HR_ENCAP, bytes);
+	return TC_ACT_OK;
+pass:
+	hcount(XDNAT_HR_PASS, skb->len);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int xdnat_host_ingress(struct __sk_buff *skb)
+{
+	struct iphdr *outer, *inner;
+	struct ethhdr *eth;
+	void *data, *data_end;
+	__u32 bytes;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		goto pass;
+	if ((void *)(long)skb->data + XDNAT_HOST_PULL_LEN > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, XDNAT_HOST_PULL_LEN);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
+	outer = (void *)(eth + 1);
+	inner = (void *)(outer + 1);
+	if ((void *)(outer + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    outer->protocol != IPPROTO_IPIP || outer->saddr != cfg.router_addr ||
+	    outer->daddr != cfg.lan_addr)
+		goto pass;
+	bytes = skb->len;
+	if (outer->ihl != 5 || xdnat_ip_check(outer, data_end) == XDNAT_IP_SHORT ||
+	    (void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5 ||
+	    inner->daddr != cfg.gaddr ||
+	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {
+		hcount(XDNAT_HR_DROP_MALFORMED, bytes);
+		return TC_ACT_SHOT;
+	}
+	bytes = bpf_ntohs(inner->tot_len);
+	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_DECAP_L3_IPV4) &&
+	    bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0)) {
+		hcount(XDNAT_HR_DROP_INTERNAL, bytes);
+		return TC_ACT_SHOT;
+	}
+	hcount(XDNAT_HR_DECAP, bytes);
+	return TC_ACT_OK;
+pass:
+	hcount(XDNAT_HR_PASS, skb->len);
+	return TC_ACT_OK;
+}

@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xdnat router datapath.
+ *
+ *   WAN ingress: packet to a global address -> owner by outermost ESP/AH SPI,
+ *                TCP/UDP destination port or ICMP echo-reply identifier ->
+ *                prepend IPv4 (proto 4, router LAN addr -> host LAN addr) ->
+ *                redirect to the LAN NIC.  The inner packet is not changed.
+ *   LAN ingress: IP-in-IP from a registered host to the router -> inner
+ *                source must be the host's global address and its source
+ *                port/ICMP id one of the host's -> strip, TTL-1, redirect to
+ *                the WAN NIC.  Inner destination on a global address: hairpin.
+ *
+ * Each hook exists as XDP (native) and as tc (cls_bpf direct-action); the
+ * classification is shared, only head adjustment and redirection differ.
+ */
+#include "xdnat_compat.h"
+#include "xdnat_parse.h"
+#include <linux/pkt_cls.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load; the verifier folds these constants. */
+const volatile struct xdnat_router_cfg cfg = {
+	.spi_block_bits = XDNAT_DEFAULT_SPI_BITS,
+};
+
+/* max_entries of the sized maps are set by the loader from cfg. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdnat_router_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDNAT_PORTS_PER_GADDR);
+	__uint(map_flags, BPF_F_MMAPABLE); /* xdnatctl edits blocks in place */
+	__type(key, __u32);
+	__type(value, struct xdnat_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1u << (32 - XDNAT_DEFAULT_SPI_BITS));
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xdnat_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_spis SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct xdnat_host);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_hosts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_lan_idx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct xdnat_host_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_hstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDNAT_R_MAX);
+	__type(key, __u32);
+	__type(value, struct xdnat_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, XDNAT_TXPORT_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_txports SEC(".maps");
+
+enum xdnat_act {
+	XDNAT_ACT_PASS,
+	XDNAT_ACT_DROP,
+	XDNAT_ACT_FORWARD,
+	XDNAT_ACT_UNKNOWN, /* pass or drop per XDNAT_F_UNKNOWN_DROP */
+};
+
+/* What classification found out about one packet. */
+struct xdnat_pkt {
+	__u32 reason;   /* enum xdnat_reason */
+	__u32 host_id;  /* owner (WAN, hairpin) or sender (LAN) */
+	__be32 host_lan;
+	__u32 bytes;    /* inner IPv4 total length, for the counters */
+};
+
+static __always_inline void count(__u32 reason, __u32 bytes)
+{
+	struct xdnat_counter *c = bpf_map_lookup_elem(&xdnat_stats, &reason);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline void count_host(__u32 host_id, int to_host, __u32 bytes)
+{
+	struct xdnat_host_stats *s = bpf_map_lookup_elem(&xdnat_hstats, &host_id);
+
+	if (!s)
+		return;
+	if (to_host) {
+		s->to_host_packets++;
+		s->to_host_bytes += bytes;
+	} else {
+		s->from_host_packets++;
+		s->from_host_bytes += bytes;
+	}
+}
+
+/* Index of @addr among the global addresses, or -1.  At most 16 compares. */
+static __always_inline int gaddr_index(__be32 addr)
+{
+	for (__u32 i = 0; i < XDNAT_MAX_GADDRS; i++) {
+		if (i >= cfg.n_gaddrs)
+			break;
+		if (cfg.gaddrs[i] == addr)
+			return i;
+	}
+	return -1;
+}
+
+static __always_inline __u32 owner_by_port(__u32 gidx, __u16 port)
+{
+	__u32 key = gidx * XDNAT_PORTS_PER_GADDR + port;
+	struct xdnat_owner *o = bpf_map_lookup_elem(&xdnat_ports, &key);
+
+	return o ? o->host_id : XDNAT_HOST_NONE;
+}
+
+static __always_inline __u32 owner_by_spi(__u32 spi)
+{
+	__u32 key = spi >> (cfg.spi_block_bits & 31);
+	struct xdnat_owner *o = bpf_map_lookup_elem(&xdnat_spis, &key);
+
+	return o ? o->host_id : XDNAT_HOST_NONE;
+}
+
+/*
+ * Find the host an IPv4 packet addressed to global address @gidx belongs to,
+ * by its outermost SPI, destination port or echo-reply identifier.
+ * @ip has been validated with xdnat_ip_check().
+ */
+static __always_inline enum xdnat_act
+classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt *p)
+{
+	__u32 host_id, unknown_reason;
+	struct xdnat_host *h;
+	__u8 *l4;
+
+	if (xdnat_ip_is_later_fragment(ip)) {
+		p->reason = XDNAT_R_FRAGMENT;
+		return XDNAT_ACT_UNKNOWN;
+	}
+
+	switch (ip->protocol) {
+	case IPPROTO_ESP:
+	case IPPROTO_AH: {
+		/* ESP: SPI at offset 0; AH: next hdr, len, reserved, then SPI. */
+		__u32 off = ip->protocol == IPPROTO_AH ? 4 : 0;
+		__u32 spi;
+
+		l4 = xdnat_l4(ip, data_end, 8);
+		if (!l4 && ip->protocol == IPPROTO_ESP)
+			l4 = xdnat_l4(ip, data_end, 4);
+		if (!l4 || (off && !xdnat_l4(ip, data_end, 8))) {
+			p->reason = XDNAT_R_DROP_MALFORMED;
+			return XDNAT_ACT_DROP;
+		}
+		spi = bpf_ntohl(*(__be32 *)(l4 + off));
+		if (spi <= XDNAT_SPI_RESERVED_MAX) {
+			p->reason = XDNAT_R_DROP_SPI_RESERVED;
+			return XDNAT_ACT_DROP;
+		}
+		host_id = owner_by_spi(spi);
+		unknown_reason = XDNAT_R_UNKNOWN_SPI;
+		break;
+	}
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		l4 = xdnat_l4(ip, data_end, 4);
+		if (!l4) {
+			p->reason = XDNAT_R_DROP_MALFORMED;
+			return XDNAT_ACT_DROP;
+		}
+		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)(l4 + 2)));
+		unknown_reason = XDNAT_R_UNKNOWN_PORT;
+		break;
+	case IPPROTO_ICMP:
+		l4 = xdnat_l4(ip, data_end, 8);
+		if (!l4) {
+			p->reason = XDNAT_R_DROP_MALFORMED;
+			return XDNAT_ACT_DROP;
+		}
+		if (l4[0] != XDNAT_ICMP_ECHOREPLY) {
+			/* Echo requests are for the router; errors: later. */
+			p->reason = XDNAT_R_PASS_ICMP_LOCAL;
+			return XDNAT_ACT_PASS;
+		}
+		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)(l4 + 4)));
+		unknown_reason = XDNAT_R_UNKNOWN_ICMP_ID;
+		break;
+	default:
+		p->reason = XDNAT_R_UNKNOWN_PROTO;
+		return XDNAT_ACT_UNKNOWN;
+	}
+
+	if (host_id == XDNAT_HOST_NONE)
+		goto unknown;
+	h = bpf_map_lookup_elem(&xdnat_hosts, &host_id);
+	if (!h || !(h->flags & XDNAT_HOST_F_VALID))
+		goto unknown;
+	if (h->gaddr_index != gidx) {
+		p->reason = XDNAT_R_DROP_WRONG_GADDR;
+		return XDNAT_ACT_DROP;
+	}
+	p->host_id = host_id;
+	p->host_lan = h->lan_addr;
+	return XDNAT_ACT_FORWARD;
+unknown:
+	p->reason = unknown_reason;
+	return XDNAT_ACT_UNKNOWN;
+}
+
+/*
+ * WAN ingress up to the decision.  On XDNAT_ACT_FORWARD, p->host_lan is the
+ * tunnel destination.
+ */
+static __always_inline enum xdnat_act
+wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	int gidx;
+
+	if ((void *)(eth + 1) > data_end) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
+		p->reason = XDNAT_R_PASS_VLAN;
+		return XDNAT_ACT_PASS;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		p->reason = XDNAT_R_PASS_NOT_IPV4;
+		return XDNAT_ACT_PASS;
+	}
+	if ((void *)(ip + 1) > data_end) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	gidx = gaddr_index(ip->daddr);
+	if (gidx < 0) {
+		p->reason = XDNAT_R_PASS_NOT_GLOBAL;
+		return XDNAT_ACT_PASS;
+	}
+	if (xdnat_ip_check(ip, data_end) != XDNAT_IP_OK) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	p->bytes = bpf_ntohs(ip->tot_len);
+	return classify_inbound(ip, data_end, gidx, p);
+}
+
+/*
+ * LAN ingress up to the decision.  Validates the tunnel and the anti-spoofing
+ * rules; on XDNAT_ACT_FORWARD with p->reason == XDNAT_R_HAIRPIN the packet
+ * goes back to the LAN (p->host_lan), otherwise to the WAN.
+ */
+static __always_inline enum xdnat_act
+lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *outer = data + sizeof(*eth);
+	struct iphdr *inner = (void *)(outer + 1);
+	struct xdnat_host *h;
+	__u32 *idp, sender;
+	int gidx;
+	__u8 *l4;
+
+	if ((void *)(eth + 1) > data_end) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
+		p->reason = XDNAT_R_PASS_VLAN;
+		return XDNAT_ACT_PASS;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		p->reason = XDNAT_R_PASS_NOT_IPV4;
+		return XDNAT_ACT_PASS;
+	}
+	if ((void *)(outer + 1) > data_end || outer->version != 4 ||
+	    outer->daddr != cfg.lan_addr || outer->protocol != IPPROTO_IPIP) {
+		p->reason = XDNAT_R_PASS_LAN_OTHER;
+		return XDNAT_ACT_PASS;
+	}
+	/* From here on it is a tunnel packet to us: never hand it to the stack,
+	 * which has no IP-in-IP device and would only drop it. */
+	idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
+	sender = idp ? *idp : XDNAT_HOST_NONE;
+	h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
+	if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
+		p->reason = XDNAT_R_DROP_UNREGISTERED;
+		return XDNAT_ACT_DROP;
+	}
+	p->host_id = sender;
+	if (outer->ihl != 5 || xdnat_ip_check(outer, data_end) != XDNAT_IP_OK ||
+	    xdnat_ip_check(inner, data_end) != XDNAT_IP_OK ||
+	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	if (outer->frag_off & bpf_htons(XDNAT_IP_MF | XDNAT_IP_OFFMASK)) {
+		p->reason = XDNAT_R_FRAGMENT;
+		return XDNAT_ACT_DROP;
+	}
+	p->bytes = bpf_ntohs(inner->tot_len);
+	if (h->gaddr_index >= XDNAT_MAX_GADDRS || h->gaddr_index >= cfg.n_gaddrs ||
+	    inner->saddr != cfg.gaddrs[h->gaddr_index & (XDNAT_MAX_GADDRS - 1)]) {
+		p->reason = XDNAT_R_DROP_SPOOF_SRC;
+		return XDNAT_ACT_DROP;
+	}
+
+	/* Source port / echo identifier must be the sender's own.  ESP/AH carry
+	 * the remote's SPI, and later fragments no port: nothing to check. */
+	if (!xdnat_ip_is_later_fragment(inner)) {
+		__s32 port = -1;
+
+		if (inner->protocol == IPPROTO_TCP || inner->protocol == IPPROTO_UDP) {
+			l4 = xdnat_l4(inner, data_end, 4);
+			if (!l4) {
+				p->reason = XDNAT_R_DROP_MALFORMED;
+				return XDNAT_ACT_DROP;
+			}
+			port = bpf_ntohs(*(__be16 *)l4);
+		} else if (inner->protocol == IPPROTO_ICMP) {
+			l4 = xdnat_l4(inner, data_end, 8);
+			if (!l4) {
+				p->reason = XDNAT_R_DROP_MALFORMED;
+				return XDNAT_ACT_DROP;
+			}
+			if (l4[0] == XDNAT_ICMP_ECHO || l4[0] == XDNAT_ICMP_ECHOREPLY)
+				port = bpf_ntohs(*(__be16 *)(l4 + 4));
+		}
+		if (port >= 0 && owner_by_port(h->gaddr_index, port) != sender) {
+			p->reason = XDNAT_R_DROP_SPOOF_PORT;
+			return XDNAT_ACT_DROP;
+		}
+	}
+	if (inner->ttl <= 1) {
+		p->reason = XDNAT_R_DROP_TTL;
+		return XDNAT_ACT_DROP;
+	}
+
+	gidx = gaddr_index(inner->daddr);
+	if (gidx >= 0) {
+		struct xdnat_pkt dst = {};
+		enum xdnat_act act = classify_inbound(inner, data_end, gidx, &dst);
+
+		if (act != XDNAT_ACT_FORWARD) {
+			p->reason = dst.reason;
+			return act;
+		}
+		p->reason = XDNAT_R_HAIRPIN;
+		p->host_lan = dst.host_lan;
+		/* host_id stays the sender's; the receiver is counted separately. */
+		count_host(dst.host_id, 1, p->bytes);
+		return XDNAT_ACT_FORWARD;
+	}
+	p->reason = XDNAT_R_HOST_TO_WAN;
+	return XDNAT_ACT_FORWARD;
+}
+
+static __always_inline __u32 unknown_is_drop(void)
+{
+	return cfg.flags & XDNAT_F_UNKNOWN_DROP;
+}
+
+static __always_inline void fib_prepare(struct bpf_fib_lookup *fib, __u32 ifindex,
+					__be32 src, __be32 dst, __u8 tos, __u16 tot_len)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = 2; /* AF_INET */
+	fib->tos = tos;
+	fib->l4_protocol = IPPROTO_IPIP;
+	fib->tot_len = tot_len;
+	fib->ifindex = ifindex;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+}
+
+static __always_inline void set_macs(struct ethhdr *eth, const struct bpf_fib_lookup *fib)
+{
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+}
+
+/*
+ * Next hop for a packet leaving on @want_ifindex.  Returns the fib result,
+ * folding "routed out of another NIC" and "unreachable" into a drop reason.
+ */
+static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
+					__u32 want_ifindex, __u32 *reason)
+{
+	int rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		if (fib->ifindex != want_ifindex) {
+			*reason = XDNAT_R_DROP_NO_ROUTE;
+			return -1;
+		}
+		return rc;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		*reason = XDNAT_R_PASS_NO_NEIGH;
+		return rc;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		*reason = XDNAT_R_PASS_TOO_BIG;
+		return rc;
+	default:
+		*reason = XDNAT_R_DROP_NO_ROUTE;
+		return -1;
+	}
+}
+
+/* ------------------------------------------------------------------ XDP */
+
+static __always_inline int xdp_finish(enum xdnat_act act, const struct xdnat_pkt *p)
+{
+	count(p->reason, p->bytes);
+	if (act == XDNAT_ACT_PASS)
+		return XDP_PASS;
+	if (act == XDNAT_ACT_UNKNOWN && !unknown_is_drop())
+		return XDP_PASS;
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int xdnat_wan_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct xdnat_pkt p = {};
+	struct bpf_fib_lookup fib;
+	struct iphdr *inner, *outer;
+	struct ethhdr *eth, saved;
+	enum xdnat_act act;
+	__u32 reason = 0;
+	int rc;
+
+	act = wan_classify(data, data_end, &p);
+	if (act != XDNAT_ACT_FORWARD)
+		return xdp_finish(act, &p);
+
+	eth = data;
+	inner = data + sizeof(*eth);
+	if ((void *)(inner + 1) > data_end)
+		return XDP_DROP;
+	saved = *eth;
+	fib_prepare(&fib, ctx->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
+		    p.bytes + sizeof(struct iphdr));
+	rc = fib_next_hop(ctx, &fib, cfg.lan_ifindex, &reason);
+	if (rc < 0) {
+		count(reason, p.bytes);
+		return XDP_DROP;
+	}
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr))) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	outer = data + sizeof(*eth);
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return XDP_DROP;
+	}
+	*eth = saved;
+	xdnat_write_outer(outer, inner, cfg.lan_addr, p.host_lan);
+
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		/* Unresolved neighbour, or too big for the LAN: the stack forwards
+		 * the tunnel packet (resolving, fragmenting) on our behalf. */
+		count(reason, p.bytes);
+		return XDP_PASS;
+	}
+	set_macs(eth, &fib);
+	count(XDNAT_R_WAN_TO_HOST, p.bytes);
+	count_host(p.host_id, 1, p.bytes);
+	return bpf_redirect_map(&xdnat_txports, XDNAT_TXPORT_LAN, 0);
+}
+
+SEC("xdp")
+int xdnat_lan_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct xdnat_pkt p = {};
+	struct bpf_fib_lookup fib;
+	struct iphdr *outer, *inner;
+	struct ethhdr *eth, saved;
+	enum xdnat_act act;
+	__u32 reason = 0;
+	int rc;
+
+	act = lan_classify(data, data_end, &p);
+	if (act != XDNAT_ACT_FORWARD) {
+		/* Hairpin to an unallocated port of a global address: the
+		 * router's own services see it only through the unknown policy. */
+		return xdp_finish(act == XDNAT_ACT_UNKNOWN ? XDNAT_ACT_DROP : act, &p);
+	}
+
+	eth = data;
+	outer = data + sizeof(*eth);
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end)
+		return XDP_DROP;
+
+	if (p.reason == XDNAT_R_HAIRPIN) {
+		fib_prepare(&fib, ctx->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
+			    bpf_ntohs(outer->tot_len));
+		rc = fib_next_hop(ctx, &fib, cfg.lan_ifindex, &reason);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+			/* No stack fallback for a tunnel packet: drop and count. */
+			count(reason == XDNAT_R_PASS_NO_NEIGH || reason == XDNAT_R_PASS_TOO_BIG ?
+			      reason : XDNAT_R_DROP_NO_ROUTE, p.bytes);
+			return XDP_DROP;
+		}
+		xdnat_ttl_dec(inner);
+		xdnat_rewrite_outer(outer, cfg.lan_addr, p.host_lan);
+		set_macs(eth, &fib);
+		count(XDNAT_R_HAIRPIN, p.bytes);
+		count_host(p.host_id, 0, p.bytes);
+		return XDP_TX;
+	}
+
+	fib_prepare(&fib, ctx->ingress_ifindex, inner->saddr, inner->daddr, inner->tos,
+		    p.bytes);
+	fib.l4_protocol = inner->protocol;
+	rc = fib_next_hop(ctx, &fib, cfg.wan_ifindex, &reason);
+	if (rc < 0) {
+		count(reason, p.bytes);
+		return XDP_DROP;
+	}
+
+	saved = *eth;
+	if (bpf_xdp_adjust_head(ctx, (int)sizeof(struct iphdr))) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	inner = data + sizeof(*eth);
+	if ((void *)(inner + 1) > data_end) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return XDP_DROP;
+	}
+	*eth = saved;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		/* The stack forwards it (and decrements the TTL itself). */
+		count(reason, p.bytes);
+		return XDP_PASS;
+	}
+	xdnat_ttl_dec(inner);
+	set_macs(eth, &fib);
+	count(XDNAT_R_HOST_TO_WAN, p.bytes);
+	count_host(p.host_id, 0, p.bytes);
+	return bpf_redirect_map(&xdnat_txports, XDNAT_TXPORT_WAN, 0);
+}
+
+/* ------------------------------------------------------------------- tc */
+
+/* Make the first @len bytes (or the whole packet) directly accessible. */
+static __always_inline void tc_pull(struct __sk_buff *skb, __u32 len)
+{
+	if ((void *)(long)skb->data + len > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, len < skb->len ? len : skb->len);
+}
+
+/* Headers we look at: Ethernet, outer IPv4 with options, inner IPv4, 8 bytes. */
+#define XDNAT_TC_PULL_LEN (14 + 60 + 60 + 8)
+
+static __always_inline int tc_finish(enum xdnat_act act, const struct xdnat_pkt *p)
+{
+	count(p->reason, p->bytes);
+	if (act == XDNAT_ACT_PASS)
+		return TC_ACT_OK;
+	if (act == XDNAT_ACT_UNKNOWN && !unknown_is_drop())
+		return TC_ACT_OK;
+	return TC_ACT_SHOT;
+}
+
+/* Redirect out of @ifindex; with no resolved neighbour let the kernel do it. */
+static __always_inline int tc_redirect(struct __sk_buff *skb, int rc,
+				       const struct bpf_fib_lookup *fib, __u32 ifindex)
+{
+	struct ethhdr *eth;
+
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		eth = (void *)(long)skb->data;
+		if ((void *)(eth + 1) > (void *)(long)skb->data_end)
+			return TC_ACT_SHOT;
+		set_macs(eth, fib);
+		return bpf_redirect(ifindex, 0);
+	}
+	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+}
+
+SEC("tc")
+int xdnat_wan_tc(struct __sk_buff *skb)
+{
+	struct xdnat_pkt p = {};
+	struct bpf_fib_lookup fib;
+	struct iphdr *outer, *inner;
+	enum xdnat_act act;
+	__u32 reason = 0;
+	void *data, *data_end;
+	int rc;
+
+	tc_pull(skb, XDNAT_TC_PULL_LEN);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	act = wan_classify(data, data_end, &p);
+	if (act != XDNAT_ACT_FORWARD)
+		return tc_finish(act, &p);
+
+	inner = data + sizeof(struct ethhdr);
+	if ((void *)(inner + 1) > data_end)
+		return TC_ACT_SHOT;
+	fib_prepare(&fib, skb->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
+		    p.bytes + sizeof(struct iphdr));
+	rc = fib_next_hop(skb, &fib, cfg.lan_ifindex, &reason);
+	if (rc < 0) {
+		count(reason, p.bytes);
+		return TC_ACT_SHOT;
+	}
+	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return TC_ACT_SHOT;
+	}
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	outer = data + sizeof(struct ethhdr);
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return TC_ACT_SHOT;
+	}
+	xdnat_write_outer(outer, inner, cfg.lan_addr, p.host_lan);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		/* The stack fragments the tunnel packet or answers it. */
+		count(reason, p.bytes);
+		return TC_ACT_OK;
+	}
+	count(XDNAT_R_WAN_TO_HOST, p.bytes);
+	count_host(p.host_id, 1, p.bytes);
+	return tc_redirect(skb, rc, &fib, cfg.lan_ifindex);
+}
+
+SEC("tc")
+int xdnat_lan_tc(struct __sk_buff *skb)
+{
+	struct xdnat_pkt p = {};
+	struct bpf_fib_lookup fib;
+	struct iphdr *outer, *inner;
+	enum xdnat_act act;
+	__u32 reason = 0;
+	void *data, *data_end;
+	int rc;
+
+	tc_pull(skb, XDNAT_TC_PULL_LEN);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	act = lan_classify(data, data_end, &p);
+	if (act != XDNAT_ACT_FORWARD)
+		return tc_finish(act == XDNAT_ACT_UNKNOWN ? XDNAT_ACT_DROP : act, &p);
+
+	outer = data + sizeof(struct ethhdr);
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end)
+		return TC_ACT_SHOT;
+
+	if (p.reason == XDNAT_R_HAIRPIN) {
+		fib_prepare(&fib, skb->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
+			    bpf_ntohs(outer->tot_len));
+		rc = fib_next_hop(skb, &fib, cfg.lan_ifindex, &reason);
+		if (rc < 0 || rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+			count(rc < 0 ? reason : XDNAT_R_PASS_TOO_BIG, p.bytes);
+			return TC_ACT_SHOT;
+		}
+		xdnat_ttl_dec(inner);
+		xdnat_rewrite_outer(outer, cfg.lan_addr, p.host_lan);
+		count(XDNAT_R_HAIRPIN, p.bytes);
+		count_host(p.host_id, 0, p.bytes);
+		return tc_redirect(skb, rc, &fib, cfg.lan_ifindex);
+	}
+
+	fib_prepare(&fib, skb->ingress_ifindex, inner->saddr, inner->daddr, inner->tos, p.bytes);
+	fib.l4_protocol = inner->protocol;
+	rc = fib_next_hop(skb, &fib, cfg.wan_ifindex, &reason);
+	if (rc < 0) {
+		count(reason, p.bytes);
+		return TC_ACT_SHOT;
+	}
+	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		xdnat_ttl_dec(inner); /* else the stack forwards and decrements */
+	/* Kernels before 6.3 reject the DECAP flag; without it GRO'd tunnel
+	 * packets keep their tunnel GSO type, so prefer it where known. */
+	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_DECAP_L3_IPV4) &&
+	    bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0)) {
+		count(XDNAT_R_DROP_INTERNAL, p.bytes);
+		return TC_ACT_SHOT;
+	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		count(XDNAT_R_PASS_TOO_BIG, p.bytes);
+		return TC_ACT_OK;
+	}
+	count(XDNAT_R_HOST_TO_WAN, p.bytes);
+	count_host(p.host_id, 0, p.bytes);
+	return tc_redirect(skb, rc, &fib, cfg.wan_ifindex);
+}

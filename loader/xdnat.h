@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared user-space helpers of xdnatd, xdnatctl and xdnat-host. */
+#ifndef XDNAT_USER_H
+#define XDNAT_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include "xdnat_abi.h"
+
+/* ---- util.c: parsing, messages ---- */
+extern const char *xd_progname;
+extern int xd_verbose;
+
+void xd_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void xd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void xd_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Each returns 0 or -EINVAL; nothing is written on error. */
+int xd_parse_ipv4(const char *s, uint32_t *addr_be);
+int xd_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+/* "A-B" or "A"; decimal or 0x hex; min <= A <= B <= max. */
+int xd_parse_range(const char *s, uint32_t min, uint32_t max, uint32_t *first, uint32_t *last);
+/* "ADDR/LEN" or "default" (0.0.0.0/0). */
+int xd_parse_prefix(const char *s, uint32_t *addr_be, uint32_t *len);
+const char *xd_ipstr(uint32_t addr_be, char buf[INET_ADDRSTRLEN]);
+/* Instance names become path components: [A-Za-z0-9_.-]{1,32}, not "." or "..". */
+bool xd_valid_instance(const char *name);
+
+/* Minimal JSON writer for -j output. */
+struct xd_json {
+	FILE *f;
+	int depth;
+	bool first[16];
+};
+void xd_json_begin(struct xd_json *j, FILE *f);
+void xd_json_obj_open(struct xd_json *j, const char *key);
+void xd_json_obj_close(struct xd_json *j);
+void xd_json_arr_open(struct xd_json *j, const char *key);
+void xd_json_arr_close(struct xd_json *j);
+void xd_json_str(struct xd_json *j, const char *key, const char *val);
+void xd_json_u64(struct xd_json *j, const char *key, uint64_t val);
+void xd_json_bool(struct xd_json *j, const char *key, bool val);
+void xd_json_end(struct xd_json *j);
+
+/* ---- pins.c: the pinned maps of a router instance ---- */
+struct xd_maps {
+	int info, ports, spis, hosts, lan_idx, hstats, stats;
+	struct xdnat_router_cfg cfg;
+	int ncpus;
+};
+int xd_pin_dir(const char *base, const char *instance, char *buf, size_t len);
+/* Open every pinned map of the instance; prints why on failure. */
+int xd_maps_open(const char *base, const char *instance, struct xd_maps *m);
+void xd_maps_close(struct xd_maps *m);
+
+/* Host and block management on the maps.  Errors are printed; the maps are
+ * left as they were (checks come before any write). */
+int xd_host_add(struct xd_maps *m, uint32_t id, uint32_t lan_be, uint32_t gidx);
+int xd_host_del(struct xd_maps *m, uint32_t id);
+int xd_host_get(struct xd_maps *m, uint32_t id, struct xdnat_host *h);
+int xd_ports_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
+int xd_ports_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
+int xd_spis_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
+int xd_spis_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
+int xd_gaddr_index(const struct xd_maps *m, uint32_t addr_be);
+
+/* Blocks owned by a host, as [first,last] runs (caller frees *runs). */
+struct xd_run { uint32_t first, last; };
+int xd_ports_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n);
+int xd_spis_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n);
+/* Sum a per-CPU value of the given map over CPUs. */
+int xd_host_stats(struct xd_maps *m, uint32_t id, struct xdnat_host_stats *out);
+int xd_reason_stats(struct xd_maps *m, uint32_t reason, struct xdnat_counter *out);
+
+/* ---- netcfg.c: system configuration ---- */
+/* Run a command (no shell); returns its exit status, or -1.  Quiet unless
+ * verbose; on failure the command line and its stderr are shown. */
+int xd_run(const char *const argv[]);
+int xd_run_capture(const char *const argv[], char *out, size_t outlen);
+int xd_sysctl_get(const char *path, char *buf, size_t len);
+int xd_sysctl_set(const char *path, const char *val);
+int xd_ifindex(const char *ifname);
+int xd_if_first_ipv4(const char *ifname, uint32_t *addr_be);
+
+#endif

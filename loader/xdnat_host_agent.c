@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdnat-host: make a LAN host a user of a shared global address behind an
+ * xdnat router, with stock Linux means, and undo it all on exit:
+ *   - the global address as a /32 on lo;
+ *   - routes to global destinations via the router with "src GLOBAL";
+ *   - net.ipv4.ip_local_port_range of this network namespace = the port block;
+ *   - arp_announce=2 (ARP must not use the global address, which the router
+ *     owns) and rp_filter=0 on the LAN interface;
+ *   - tc programs on the LAN interface: egress packets from the global
+ *     address are tunnelled (IP-in-IP) to the router, tunnel packets from
+ *     the router are unwrapped on ingress.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "xdnat.h"
+#include "xdnat_hostside.skel.h"
+
+#define MAX_ROUTES 32
+#define TC_HANDLE 0x4556
+#define TC_PRIO 1
+
+struct route {
+	char cidr[24];
+	char saved[256];   /* the route this one replaced, to restore */
+	bool added;
+};
+
+struct agent {
+	const char *dev;
+	uint32_t gaddr, router, lan_addr;
+	uint32_t port_first, port_last;
+	bool lan_set, ports_set;
+	struct route routes[MAX_ROUTES];
+	int n_routes;
+	bool replace_routes;
+	int ifindex;
+	bool addr_added;
+	struct { char path[128]; char old[64]; bool changed; } sysctls[4];
+	int n_sysctls;
+	struct xdnat_hostside *skel;
+	bool hook_created, egress_attached, ingress_attached;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: xdnat-host --dev IFNAME --global ADDR --router ADDR [OPTIONS]\n"
+"\n"
+"Configure this host to use a global address shared through an xdnat router\n"
+"and keep it so until SIGTERM or SIGINT, then undo every change.  The router\n"
+"must already know this host (xdnatctl host add) and its port block.\n"
+"\n"
+"Required:\n"
+"  -d, --dev IFNAME        the host's LAN interface towards the router\n"
+"  -g, --global ADDR       the shared global address\n"
+"  -r, --router ADDR       the router's LAN address (tunnel endpoint)\n"
+"\n"
+"Options:\n"
+"  -P, --ports A-B         this host's port block: becomes the namespace's\n"
+"                          ip_local_port_range (recommended: without it,\n"
+"                          outgoing connections pick ports the router drops)\n"
+"  -a, --lan-addr ADDR     this host's LAN address (default: the first IPv4\n"
+"                          address of --dev)\n"
+"  -R, --route CIDR        route CIDR via the router with source ADDR; may be\n"
+"                          repeated (default: \"default\")\n"
+"  -x, --replace-routes    replace existing routes to those CIDRs (they are\n"
+"                          restored on exit) instead of refusing\n"
+"  -v, --verbose           show every command run\n"
+"  -h, --help              this help\n"
+"\n"
+"Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
+"undone).\n");
+}
+
+static int parse_args(int argc, char **argv, struct agent *a)
+{
+	static const struct option lopts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "global", required_argument, NULL, 'g' },
+		{ "router", required_argument, NULL, 'r' },
+		{ "ports", required_argument, NULL, 'P' },
+		{ "lan-addr", required_argument, NULL, 'a' },
+		{ "route", required_argument, NULL, 'R' },
+		{ "replace-routes", no_argument, NULL, 'x' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	uint32_t pa, pl;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:xvh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->dev = optarg; break;
+		case 'g':
+			if (xd_parse_ipv4(optarg, &a->gaddr)) {
+				xd_err("--global: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'r':
+			if (xd_parse_ipv4(optarg, &a->router)) {
+				xd_err("--router: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'P':
+			if (xd_parse_range(optarg, 1, 65535, &a->port_first, &a->port_last)) {
+				xd_err("--ports: '%s' is not a port range A-B within 1-65535", optarg);
+				return -EINVAL;
+			}
+			a->ports_set = true;
+			break;
+		case 'a':
+			if (xd_parse_ipv4(optarg, &a->lan_addr)) {
+				xd_err("--lan-addr: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			a->lan_set = true;
+			break;
+		case 'R':
+			if (a->n_routes == MAX_ROUTES) {
+				xd_err("--route: at most %d routes", MAX_ROUTES);
+				return -E2BIG;
+			}
+			if (xd_parse_prefix(optarg, &pa, &pl)) {
+				xd_err("--route: '%s' is not a prefix ADDR/LEN (host bits zero) or 'default'",
+				       optarg);
+				return -EINVAL;
+			}
+			snprintf(a->routes[a->n_routes++].cidr, sizeof(a->routes[0].cidr), "%s", optarg);
+			break;
+		case 'x': a->replace_routes = true; break;
+		case 'v': xd_verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default:
+			fprintf(stderr, "Try 'xdnat-host --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		xd_err("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!a->dev || !a->gaddr || !a->router) {
+		xd_err("--dev, --global and --router are required (see --help)");
+		return -EINVAL;
+	}
+	if (a->n_routes == 0)
+		snprintf(a->routes[a->n_routes++].cidr, sizeof(a->routes[0].cidr), "default");
+	return 0;
+}
+
+static int set_sysctl(struct agent *a, const char *path, const char *val)
+{
+	int i = a->n_sysctls, rc;
+
+	if (i == (int)(sizeof(a->sysctls) / sizeof(a->sysctls[0])))
+		return -ENOSPC;
+	snprintf(a->sysctls[i].path, sizeof(a->sysctls[i].path), "%s", path);
+	rc = xd_sysctl_get(path, a->sysctls[i].old, sizeof(a->sysctls[i].old));
+	if (rc) {
+		xd_err("cannot read %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	a->n_sysctls++;
+	if (!strcmp(a->sysctls[i].old, val))
+		return 0;
+	rc = xd_sysctl_set(path, val);
+	a->sysctls[i].changed = rc == 0;
+	return rc;
+}
+
+static int attach(struct agent *a)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, eg, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	LIBBPF_OPTS(bpf_tc_opts, in, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	int rc;
+
+	a->skel = xdnat_hostside__open();
+	if (!a->skel) {
+		xd_err("cannot open the BPF object: %s", strerror(errno));
+		return -errno;
+	}
+	a->skel->rodata->cfg.gaddr = a->gaddr;
+	a->skel->rodata->cfg.lan_addr = a->lan_addr;
+	a->skel->rodata->cfg.router_addr = a->router;
+	rc = xdnat_hostside__load(a->skel);
+	if (rc) {
+		xd_err("cannot load the BPF programs: %s", strerror(-rc));
+		return rc;
+	}
+	hook.attach_point = BPF_TC_INGRESS;
+	rc = bpf_tc_hook_create(&hook);
+	if (rc && rc != -EEXIST) {
+		xd_err("cannot create clsact qdisc on %s: %s", a->dev, strerror(-rc));
+		return rc;
+	}
+	a->hook_created = rc == 0;
+	hook.attach_point = BPF_TC_EGRESS;
+	eg.prog_fd = bpf_program__fd(a->skel->progs.xdnat_host_egress);
+	rc = bpf_tc_attach(&hook, &eg);
+	if (rc) {
+		xd_err("cannot attach tc egress program to %s: %s", a->dev, strerror(-rc));
+		return rc;
+	}
+	a->egress_attached = true;
+	hook.attach_point = BPF_TC_INGRESS;
+	in.prog_fd = bpf_program__fd(a->skel->progs.xdnat_host_ingress);
+	rc = bpf_tc_attach(&hook, &in);
+	if (rc) {
+		xd_err("cannot attach tc ingress program to %s: %s", a->dev, strerror(-rc));
+		return rc;
+	}
+	a->ingress_attached = true;
+	return 0;
+}
+
+static void detach(struct agent *a)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
+
+	if (a->egress_attached) {
+		hook.attach_point = BPF_TC_EGRESS;
+		if (bpf_tc_detach(&hook, &o))
+			xd_warn("cannot detach the egress program from %s", a->dev);
+	}
+	if (a->ingress_attached) {
+		hook.attach_point = BPF_TC_INGRESS;
+		if (bpf_tc_detach(&hook, &o))
+			xd_warn("cannot detach the ingress program from %s", a->dev);
+	}
+	if (a->hook_created) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	xdnat_hostside__destroy(a->skel);
+	a->skel = NULL;
+}
+
+static int add_routes(struct agent *a)
+{
+	char via[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN];
+
+	xd_ipstr(a->router, via);
+	xd_ipstr(a->gaddr, src);
+	for (int i = 0; i < a->n_routes; i++) {
+		struct route *r = &a->routes[i];
+		const char *show[] = { "ip", "-o", "route", "show", "exact", r->cidr, NULL };
+		const char *add[] = { "ip", "route", a->replace_routes ? "replace" : "add", r->cidr,
+				      "via", via, "dev", a->dev, "src", src, NULL };
+
+		if (xd_run_capture(show, r->saved, sizeof(r->saved))) {
+			xd_err("cannot read the routing table");
+			return -EIO;
+		}
+		r->saved[strcspn(r->saved, "\n")] = '\0';
+		if (*r->saved && !a->replace_routes) {
+			xd_err("a route to %s exists already (%s): pass --replace-routes to replace "
+			       "it for the lifetime of xdnat-host, or --route for other prefixes",
+			       r->cidr, r->saved);
+			return -EEXIST;
+		}
+		if (xd_run(add))
+			return -EIO;
+		r->added = true;
+	}
+	return 0;
+}
+
+static void del_routes(struct agent *a)
+{
+	for (int i = a->n_routes - 1; i >= 0; i--) {
+		struct route *r = &a->routes[i];
+		const char *del[] = { "ip", "route", "del", r->cidr, "dev", a->dev, NULL };
+
+		if (!r->added)
+			continue;
+		if (xd_run(del))
+			xd_warn("could not remove the route to %s", r->cidr);
+		if (*r->saved) {
+			/* Put back what we replaced: "ip route replace" + its saved words. */
+			const char *argv[64] = { "ip", "route", "replace" };
+			char copy[256], *save = NULL, *tok;
+			int n = 3;
+
+			snprintf(copy, sizeof(copy), "%s", r->saved);
+			for (tok = strtok_r(copy, " \t", &save); tok && n < 63;
+			     tok = strtok_r(NULL, " \t", &save))
+				argv[n++] = tok;
+			argv[n] = NULL;
+			if (xd_run(argv))
+				xd_warn("could not restore route '%s'", r->saved);
+		}
+		r->added = false;
+	}
+}
+
+static int setup(struct agent *a)
+{
+	char g[INET_ADDRSTRLEN + 3], path[128], range[32];
+	const char *addaddr[] = { "ip", "addr", "add", g, "dev", "lo", NULL };
+	const char *show[] = { "ip", "-o", "addr", "show", "dev", "lo", "to", g, NULL };
+	char out[256] = "";
+	int rc;
+
+	snprintf(g, sizeof(g), "%s/32", xd_ipstr(a->gaddr, (char[INET_ADDRSTRLEN]){0}));
+	if (xd_run_capture(show, out, sizeof(out)))
+		return -EIO;
+	if (!*out) {
+		if (xd_run(addaddr))
+			return -EIO;
+		a->addr_added = true;
+	}
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_announce", a->dev);
+	if ((rc = set_sysctl(a, path, "2")))
+		return rc;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", a->dev);
+	if ((rc = set_sysctl(a, path, "0")))
+		return rc;
+	if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")))
+		return rc;
+	if (a->ports_set) {
+		if (a->port_last == a->port_first) {
+			xd_err("--ports: the kernel needs a range of at least two ports");
+			return -EINVAL;
+		}
+		snprintf(range, sizeof(range), "%u\t%u", a->port_first, a->port_last);
+		if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/ip_local_port_range", range)))
+			return rc;
+	}
+	if ((rc = attach(a)))
+		return rc;
+	return add_routes(a);
+}
+
+static void teardown(struct agent *a)
+{
+	char g[INET_ADDRSTRLEN + 3];
+	const char *deladdr[] = { "ip", "addr", "del", g, "dev", "lo", NULL };
+
+	del_routes(a);
+	detach(a);
+	for (int i = a->n_sysctls - 1; i >= 0; i--)
+		if (a->sysctls[i].changed && xd_sysctl_set(a->sysctls[i].path, a->sysctls[i].old))
+			xd_warn("could not restore %s", a->sysctls[i].path);
+	if (a->addr_added) {
+		snprintf(g, sizeof(g), "%s/32", xd_ipstr(a->gaddr, (char[INET_ADDRSTRLEN]){0}));
+		if (xd_run(deladdr))
+			xd_warn("could not remove %s from lo", g);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { 0 };
+	char lan[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
+	struct signalfd_siginfo si;
+	sigset_t set;
+	int sfd, rc = 0;
+
+	xd_progname = "xdnat-host";
+	if (parse_args(argc, argv, &a))
+		return 1;
+	a.ifindex = xd_ifindex(a.dev);
+	if (a.ifindex < 0) {
+		xd_err("--dev: no interface '%s'", a.dev);
+		return 1;
+	}
+	if (!a.lan_set && xd_if_first_ipv4(a.dev, &a.lan_addr)) {
+		xd_err("--dev: %s has no IPv4 address; give it with --lan-addr", a.dev);
+		return 1;
+	}
+	if (a.lan_addr == a.gaddr || a.router == a.gaddr) {
+		xd_err("the global address must differ from the LAN addresses");
+		return 1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		xd_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	if (setup(&a)) {
+		teardown(&a);
+		close(sfd);
+		return 1;
+	}
+	printf("xdnat-host: ready: %s on lo, tunnel %s -> %s on %s", xd_ipstr(a.gaddr, g),
+	       xd_ipstr(a.lan_addr, lan), xd_ipstr(a.router, r), a.dev);
+	if (a.ports_set)
+		printf(", ports %u-%u", a.port_first, a.port_last);
+	printf("\n");
+	fflush(stdout);
+	for (;;) {
+		if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
+			if (errno == EINTR)
+				continue;
+			xd_err("reading signals: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		if (si.ssi_signo == SIGHUP)
+			continue;
+		fprintf(stderr, "xdnat-host: %s, undoing configuration\n", strsignal((int)si.ssi_signo));
+		break;
+	}
+	teardown(&a);
+	close(sfd);
+	return rc;
+}

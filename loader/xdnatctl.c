@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdnatctl: inspect and change a running xdnat router through its pinned
+ * maps (iproute2-style OBJECT COMMAND syntax, -j for JSON).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include "xdnat.h"
+
+static const char *const reason_names[] = XDNAT_REASON_NAMES;
+_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
+	       "XDNAT_REASON_NAMES and enum xdnat_reason differ");
+
+static bool json;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: xdnatctl [-j] [-i INSTANCE] [-p PIN_BASE] OBJECT COMMAND [ARGS]\n"
+"\n"
+"Inspect and change a running xdnatd through its pinned maps.\n"
+"\n"
+"  host add ID lan ADDR [global ADDR] [ports A-B]... [spi A-B]...\n"
+"                    register host ID (1..max-hosts-1) whose tunnel endpoint\n"
+"                    is ADDR, sharing global address ADDR (default: the first),\n"
+"                    optionally with port and SPI blocks\n"
+"  host del ID       remove the host and free all its blocks\n"
+"  host show [ID]    hosts, their blocks and per-host counters\n"
+"  ports add ID A-B  give host ID the ports A..B of its global address\n"
+"  ports del ID A-B  take them back (all must be the host's)\n"
+"  spi add ID A-B    give host ID the SPIs A..B (decimal or 0x hex); the\n"
+"                    range must consist of whole SPI blocks (see config)\n"
+"  spi del ID A-B    take them back\n"
+"  stats             packet and byte counters per verdict reason\n"
+"  config            the running configuration\n"
+"  lookup port N [global ADDR]   which host owns port N\n"
+"  lookup spi N                  which host owns SPI N\n"
+"\n"
+"Options:\n"
+"  -j, --json            JSON output\n"
+"  -i, --instance NAME   router instance (default: %s)\n"
+"  -p, --pin-base DIR    bpffs directory of the pins (default: %s)\n"
+"  -h, --help            this help\n"
+"\n"
+"Blocks of different hosts never overlap: a command that would overlap, or\n"
+"names a block that is not the host's, changes nothing and exits 1.\n"
+"Exit status: 0 success, 1 error, 2 usage error.\n",
+		XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE);
+}
+
+static int usage_err(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "xdnatctl: ");
+	fprintf(stderr, fmt, arg ? arg : "");
+	fprintf(stderr, "\nTry 'xdnatctl --help'.\n");
+	return 2;
+}
+
+static int parse_id(const char *s, uint32_t *id)
+{
+	if (xd_parse_u32(s, 1, XDNAT_LIMIT_MAX_HOSTS, id)) {
+		xd_err("'%s' is not a host id", s ? s : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_ports(const char *s, uint32_t *a, uint32_t *b)
+{
+	if (xd_parse_range(s, 1, 65535, a, b)) {
+		xd_err("'%s' is not a port range A-B within 1-65535", s ? s : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_spis(const char *s, uint32_t *a, uint32_t *b)
+{
+	if (xd_parse_range(s, 0, 0xffffffffu, a, b)) {
+		xd_err("'%s' is not an SPI range A-B", s ? s : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cmd_host_add(struct xd_maps *m, int argc, char **argv)
+{
+	uint32_t id, lan = 0, gidx = 0, a, b;
+	bool have_lan = false;
+	int i, rc;
+
+	if (argc < 1 || parse_id(argv[0], &id))
+		return argc < 1 ? usage_err("host add: missing ID%s", NULL) : 1;
+	/* Parse and check every argument before changing anything. */
+	for (i = 1; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return usage_err("host add: '%s' needs a value", argv[i]);
+		if (!strcmp(argv[i], "lan")) {
+			if (xd_parse_ipv4(argv[i + 1], &lan)) {
+				xd_err("'%s' is not an IPv4 address", argv[i + 1]);
+				return 1;
+			}
+			have_lan = true;
+		} else if (!strcmp(argv[i], "global")) {
+			uint32_t g;
+			int gi;
+
+			if (xd_parse_ipv4(argv[i + 1], &g)) {
+				xd_err("'%s' is not an IPv4 address", argv[i + 1]);
+				return 1;
+			}
+			gi = xd_gaddr_index(m, g);
+			if (gi < 0) {
+				xd_err("%s is not one of this router's global addresses", argv[i + 1]);
+				return 1;
+			}
+			gidx = (uint32_t)gi;
+		} else if (!strcmp(argv[i], "ports")) {
+			if (parse_ports(argv[i + 1], &a, &b))
+				return 1;
+		} else if (!strcmp(argv[i], "spi")) {
+			if (parse_spis(argv[i + 1], &a, &b))
+				return 1;
+		} else {
+			return usage_err("host add: unknown keyword '%s'", argv[i]);
+		}
+	}
+	if (!have_lan)
+		return usage_err("host add: 'lan ADDR' is required%s", NULL);
+	if (xd_host_add(m, id, lan, gidx))
+		return 1;
+	for (i = 1; i < argc; i += 2) {
+		if (!strcmp(argv[i], "ports")) {
+			parse_ports(argv[i + 1], &a, &b);
+			rc = xd_ports_add(m, id, a, b);
+		} else if (!strcmp(argv[i], "spi")) {
+			parse_spis(argv[i + 1], &a, &b);
+			rc = xd_spis_add(m, id, a, b);
+		} else {
+			continue;
+		}
+		if (rc) {
+			/* All or nothing: a host with half its blocks is a surprise. */
+			if (xd_host_del(m, id))
+				xd_err("could not roll back host %u", id);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void print_runs(struct xd_json *j, const char *key, const struct xd_run *r, size_t n,
+		       bool hex)
+{
+	char buf[48];
+
+	if (json)
+		xd_json_arr_open(j, key);
+	else
+		printf("    %s:", key);
+	for (size_t i = 0; i < n; i++) {
+		if (hex)
+			snprintf(buf, sizeof(buf), "0x%x-0x%x", r[i].first, r[i].last);
+		else if (r[i].first == r[i].last)
+			snprintf(buf, sizeof(buf), "%u", r[i].first);
+		else
+			snprintf(buf, sizeof(buf), "%u-%u", r[i].first, r[i].last);
+		if (json)
+			xd_json_str(j, NULL, buf);
+		else
+			printf(" %s", buf);
+	}
+	if (json)
+		xd_json_arr_close(j);
+	else
+		printf("%s\n", n ? "" : " none");
+}
+
+static int show_host(struct xd_maps *m, struct xd_json *j, uint32_t id, const struct xdnat_host *h)
+{
+	struct xd_run *pr = NULL, *sr = NULL;
+	size_t pn = 0, sn = 0;
+	struct xdnat_host_stats st = {};
+	char lan[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
+	int rc;
+
+	if ((rc = xd_ports_of(m, id, &pr, &pn)) || (rc = xd_spis_of(m, id, &sr, &sn)) ||
+	    (rc = xd_host_stats(m, id, &st))) {
+		xd_err("cannot read host %u: %s", id, strerror(-rc));
+		free(pr);
+		free(sr);
+		return rc;
+	}
+	xd_ipstr(h->lan_addr, lan);
+	xd_ipstr(h->gaddr_index < XDNAT_MAX_GADDRS ? m->cfg.gaddrs[h->gaddr_index] : 0, g);
+	if (json) {
+		xd_json_obj_open(j, NULL);
+		xd_json_u64(j, "id", id);
+		xd_json_str(j, "lan", lan);
+		xd_json_str(j, "global", g);
+	} else {
+		printf("host %u lan %s global %s\n", id, lan, g);
+	}
+	print_runs(j, "ports", pr, pn, false);
+	print_runs(j, "spis", sr, sn, true);
+	if (json) {
+		xd_json_u64(j, "to_host_packets", st.to_host_packets);
+		xd_json_u64(j, "to_host_bytes", st.to_host_bytes);
+		xd_json_u64(j, "from_host_packets", st.from_host_packets);
+		xd_json_u64(j, "from_host_bytes", st.from_host_bytes);
+		xd_json_obj_close(j);
+	} else {
+		printf("    to host: %llu packets %llu bytes; from host: %llu packets %llu bytes\n",
+		       (unsigned long long)st.to_host_packets, (unsigned long long)st.to_host_bytes,
+		       (unsigned long long)st.from_host_packets, (unsigned long long)st.from_host_bytes);
+	}
+	free(pr);
+	free(sr);
+	return 0;
+}
+
+static int cmd_host_show(struct xd_maps *m, int argc, char **argv)
+{
+	struct xd_json j;
+	struct xdnat_host h;
+	uint32_t id, only = 0;
+	int rc = 0;
+
+	if (argc > 1)
+		return usage_err("host show: unexpected '%s'", argv[1]);
+	if (argc == 1) {
+		if (parse_id(argv[0], &only))
+			return 1;
+		if (xd_host_get(m, only, &h)) {
+			xd_err("no host %u", only);
+			return 1;
+		}
+	}
+	if (json) {
+		xd_json_begin(&j, stdout);
+		xd_json_arr_open(&j, "hosts");
+	}
+	for (id = only ? only : 1; id < m->cfg.max_hosts; id++) {
+		if (xd_host_get(m, id, &h) == 0 && show_host(m, &j, id, &h))
+			rc = 1;
+		if (only)
+			break;
+	}
+	if (json) {
+		xd_json_arr_close(&j);
+		xd_json_end(&j);
+	}
+	return rc;
+}
+
+static int cmd_stats(struct xd_maps *m)
+{
+	struct xd_json j;
+
+	if (json) {
+		xd_json_begin(&j, stdout);
+		xd_json_obj_open(&j, "counters");
+	} else {
+		printf("%-20s %14s %16s\n", "reason", "packets", "bytes");
+	}
+	for (uint32_t r = 0; r < XDNAT_R_MAX; r++) {
+		struct xdnat_counter c;
+		int rc = xd_reason_stats(m, r, &c);
+
+		if (rc) {
+			xd_err("cannot read counter %s: %s", reason_names[r], strerror(-rc));
+			return 1;
+		}
+		if (json) {
+			xd_json_obj_open(&j, reason_names[r]);
+			xd_json_u64(&j, "packets", c.packets);
+			xd_json_u64(&j, "bytes", c.bytes);
+			xd_json_obj_close(&j);
+		} else {
+			printf("%-20s %14llu %16llu\n", reason_names[r],
+			       (unsigned long long)c.packets, (unsigned long long)c.bytes);
+		}
+	}
+	if (json) {
+		xd_json_obj_close(&j);
+		xd_json_end(&j);
+	}
+	return 0;
+}
+
+static int cmd_config(struct xd_maps *m)
+{
+	const struct xdnat_router_cfg *c = &m->cfg;
+	char wan[IF_NAMESIZE] = "?", lan[IF_NAMESIZE] = "?", a[INET_ADDRSTRLEN];
+	struct xd_json j;
+
+	/* Names resolve only in the router's network namespace. */
+	if (!if_indextoname(c->wan_ifindex, wan))
+		strcpy(wan, "?");
+	if (!if_indextoname(c->lan_ifindex, lan))
+		strcpy(lan, "?");
+	if (json) {
+		xd_json_begin(&j, stdout);
+		xd_json_str(&j, "wan", wan);
+		xd_json_u64(&j, "wan_ifindex", c->wan_ifindex);
+		xd_json_str(&j, "lan", lan);
+		xd_json_u64(&j, "lan_ifindex", c->lan_ifindex);
+		xd_json_str(&j, "lan_addr", xd_ipstr(c->lan_addr, a));
+		xd_json_arr_open(&j, "globals");
+		for (uint32_t i = 0; i < c->n_gaddrs && i < XDNAT_MAX_GADDRS; i++)
+			xd_json_str(&j, NULL, xd_ipstr(c->gaddrs[i], a));
+		xd_json_arr_close(&j);
+		xd_json_str(&j, "mode", c->flags & XDNAT_F_TC_MODE ? "tc" : "xdp");
+		xd_json_str(&j, "unknown", c->flags & XDNAT_F_UNKNOWN_DROP ? "drop" : "pass");
+		xd_json_u64(&j, "max_hosts", c->max_hosts);
+		xd_json_u64(&j, "spi_block_bits", c->spi_block_bits);
+		xd_json_end(&j);
+		return 0;
+	}
+	printf("wan %s (ifindex %u)\nlan %s (ifindex %u) address %s\n", wan, c->wan_ifindex, lan,
+	       c->lan_ifindex, xd_ipstr(c->lan_addr, a));
+	for (uint32_t i = 0; i < c->n_gaddrs && i < XDNAT_MAX_GADDRS; i++)
+		printf("global %u %s\n", i, xd_ipstr(c->gaddrs[i], a));
+	printf("unknown %s\nmax-hosts %u\nspi-block-bits %u (0x%x SPIs per block)\n",
+	       c->flags & XDNAT_F_UNKNOWN_DROP ? "drop" : "pass", c->max_hosts,
+	       c->spi_block_bits, 1u << c->spi_block_bits);
+	return 0;
+}
+
+static int cmd_lookup(struct xd_maps *m, int argc, char **argv)
+{
+	uint32_t v, gidx = 0, owner = 0;
+	struct xd_run *runs = NULL;
+	size_t n = 0;
+	struct xd_json j;
+	bool port;
+
+	if (argc < 2)
+		return usage_err("lookup: expected 'port N' or 'spi N'%s", NULL);
+	port = !strcmp(argv[0], "port");
+	if (!port && strcmp(argv[0], "spi"))
+		return usage_err("lookup: unknown object '%s'", argv[0]);
+	if (port ? xd_parse_u32(argv[1], 0, 65535, &v) : xd_parse_u32(argv[1], 0, 0xffffffffu, &v)) {
+		xd_err("'%s' is not a valid %s", argv[1], argv[0]);
+		return 1;
+	}
+	if (port && argc == 4 && !strcmp(argv[2], "global")) {
+		uint32_t g;
+		int gi;
+
+		if (xd_parse_ipv4(argv[3], &g) || (gi = xd_gaddr_index(m, g)) < 0) {
+			xd_err("%s is not one of this router's global addresses", argv[3]);
+			return 1;
+		}
+		gidx = (uint32_t)gi;
+	} else if (argc != 2) {
+		return usage_err("lookup: unexpected '%s'", argv[2]);
+	}
+	/* Scan the hosts for the owner: the CLI path, not the datapath. */
+	for (uint32_t id = 1; id < m->cfg.max_hosts && !owner; id++) {
+		struct xdnat_host h;
+
+		if (xd_host_get(m, id, &h))
+			continue;
+		if (port && h.gaddr_index != gidx)
+			continue;
+		if (port ? xd_ports_of(m, id, &runs, &n) : xd_spis_of(m, id, &runs, &n))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (v >= runs[i].first && v <= runs[i].last)
+				owner = id;
+		free(runs);
+		runs = NULL;
+	}
+	if (json) {
+		xd_json_begin(&j, stdout);
+		xd_json_str(&j, "object", argv[0]);
+		xd_json_u64(&j, "value", v);
+		xd_json_u64(&j, "host", owner);
+		xd_json_end(&j);
+	} else if (owner) {
+		printf("%s %u: host %u\n", argv[0], v, owner);
+	} else {
+		printf("%s %u: unallocated\n", argv[0], v);
+	}
+	return 0;
+}
+
+static int cmd_blocks(struct xd_maps *m, bool ports, int argc, char **argv)
+{
+	uint32_t id, a, b;
+	bool add;
+
+	if (argc != 3)
+		return usage_err("%s: expected 'add|del ID A-B'", ports ? "ports" : "spi");
+	if (!strcmp(argv[0], "add"))
+		add = true;
+	else if (!strcmp(argv[0], "del"))
+		add = false;
+	else
+		return usage_err("unknown command '%s'", argv[0]);
+	if (parse_id(argv[1], &id))
+		return 1;
+	if (ports ? parse_ports(argv[2], &a, &b) : parse_spis(argv[2], &a, &b))
+		return 1;
+	if (ports)
+		return (add ? xd_ports_add(m, id, a, b) : xd_ports_del(m, id, a, b)) ? 1 : 0;
+	return (add ? xd_spis_add(m, id, a, b) : xd_spis_del(m, id, a, b)) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "pin-base", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *instance = XDNAT_DEFAULT_INSTANCE, *base = XDNAT_PIN_BASE;
+	struct xd_maps m;
+	const char *obj, *cmd;
+	int c, rc;
+
+	xd_progname = "xdnatctl";
+	while ((c = getopt_long(argc, argv, "+ji:p:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'i': instance = optarg; break;
+		case 'p': base = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: fprintf(stderr, "Try 'xdnatctl --help'.\n"); return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		return usage_err("missing OBJECT%s", NULL);
+	obj = argv[0];
+	cmd = argc > 1 ? argv[1] : NULL;
+	if (strcmp(obj, "host") && strcmp(obj, "ports") && strcmp(obj, "spi") &&
+	    strcmp(obj, "stats") && strcmp(obj, "config") && strcmp(obj, "lookup") &&
+	    strcmp(obj, "help"))
+		return usage_err("unknown object '%s'", obj);
+	if (!strcmp(obj, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(obj, "host") && (!cmd || (strcmp(cmd, "add") && strcmp(cmd, "del") &&
+					      strcmp(cmd, "show") && strcmp(cmd, "list"))))
+		return usage_err("host: expected add, del or show%s", NULL);
+	if (xd_maps_open(base, instance, &m))
+		return 1;
+
+	if (!strcmp(obj, "host") && !strcmp(cmd, "add")) {
+		rc = cmd_host_add(&m, argc - 2, argv + 2);
+	} else if (!strcmp(obj, "host") && !strcmp(cmd, "del")) {
+		uint32_t id;
+
+		if (argc != 3)
+			rc = usage_err("host del: expected ID%s", NULL);
+		else
+			rc = parse_id(argv[2], &id) || xd_host_del(&m, id) ? 1 : 0;
+	} else if (!strcmp(obj, "host")) {
+		rc = cmd_host_show(&m, argc - 2, argv + 2);
+	} else if (!strcmp(obj, "ports") || !strcmp(obj, "spi")) {
+		rc = cmd_blocks(&m, !strcmp(obj, "ports"), argc - 1, argv + 1);
+	} else if (!strcmp(obj, "stats")) {
+		rc = argc == 1 ? cmd_stats(&m) : usage_err("stats: unexpected '%s'", argv[1]);
+	} else if (!strcmp(obj, "config")) {
+		rc = argc == 1 ? cmd_config(&m) : usage_err("config: unexpected '%s'", argv[1]);
+	} else {
+		rc = cmd_lookup(&m, argc - 1, argv + 1);
+	}
+	xd_maps_close(&m);
+	return rc;
+}

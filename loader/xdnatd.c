@@ -1,0 +1,844 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdnatd: attaches the xdnat router programs to a WAN and a LAN interface,
+ * pins their maps under PIN_BASE/INSTANCE/ and keeps them attached until
+ * SIGTERM/SIGINT.  XDP programs are attached through pinned BPF links: a
+ * crashed daemon leaves them forwarding, and a restarted one swaps its
+ * freshly loaded programs in atomically while the pinned maps keep their
+ * contents.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "xdnat.h"
+#include "xdnat_router.skel.h"
+
+#define RUN_DIR "/run/xdnat"
+#define TC_HANDLE 0x4555 /* RSIP's port, to recognise our filters */
+#define TC_PRIO 1
+#define NEIGH_SCAN_MS 1000
+
+enum attach_mode { MODE_AUTO, MODE_XDP, MODE_TC };
+
+struct opts {
+	const char *wan, *lan, *instance, *pin_base;
+	uint32_t gaddrs[XDNAT_MAX_GADDRS];
+	uint32_t n_gaddrs;
+	uint32_t lan_addr;
+	bool lan_addr_set;
+	enum attach_mode mode;
+	bool unknown_drop, keep_maps, no_sysctl, no_neigh;
+	uint32_t max_hosts, spi_bits;
+};
+
+struct sysctl_saved {
+	char path[128];
+	char old[32];
+	bool changed;
+};
+
+struct daemon {
+	struct opts o;
+	struct xdnat_router *skel;
+	struct xdnat_router_cfg cfg;
+	char pin_dir[256];
+	int wan_ifindex, lan_ifindex;
+	int lock_fd;
+	bool tc_mode;
+	int link_fd[2];            /* XDP mode: WAN, LAN */
+	bool tc_attached[2], tc_hook_created[2];
+	struct sysctl_saved sysctls[8];
+	int n_sysctls;
+	uint32_t *primed;          /* LAN address we made a managed neighbour for, per host */
+	bool maps_reused;          /* pins came from an earlier run: never remove on error */
+	bool neigh_unsupported;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: xdnatd --wan IFNAME --lan IFNAME --global ADDR[,ADDR...] [OPTIONS]\n"
+"\n"
+"Attach the xdnat router datapath: packets from the WAN to a global address\n"
+"are steered by their outermost ESP/AH SPI, TCP/UDP destination port or ICMP\n"
+"echo identifier to the LAN host that owns it and tunnelled to it (IP-in-IP)\n"
+"unmodified; IP-in-IP from registered hosts is checked (source address and\n"
+"port must be the host's) and forwarded to the WAN.  Hosts and blocks are\n"
+"managed with xdnatctl.  Runs in the foreground until SIGTERM or SIGINT.\n"
+"\n"
+"Required:\n"
+"  -w, --wan IFNAME         interface towards the Internet\n"
+"  -l, --lan IFNAME         interface towards the hosts (may equal --wan)\n"
+"  -g, --global ADDR[,...]  shared global IPv4 address(es), up to %d; the\n"
+"                           order gives the global address index (0, 1, ...)\n"
+"\n"
+"Options:\n"
+"  -a, --lan-addr ADDR      router's LAN address, the tunnel endpoint\n"
+"                           (default: the first IPv4 address of --lan)\n"
+"  -m, --mode auto|xdp|tc   attach with native XDP, tc (cls_bpf), or XDP\n"
+"                           falling back to tc with a warning (default: auto)\n"
+"  -u, --unknown pass|drop  packets to an unallocated port or SPI, later\n"
+"                           fragments, unknown protocols: hand to the\n"
+"                           router's own stack, or drop (default: pass)\n"
+"  -i, --instance NAME      instance name; pins go to PIN_BASE/NAME\n"
+"                           (default: %s)\n"
+"  -p, --pin-base DIR       bpffs directory for pins (default: %s)\n"
+"  -H, --max-hosts N        host table size, ids 1..N-1 (default: %d)\n"
+"  -b, --spi-block-bits N   SPIs per block = 2^N, %d..%d (default: %d);\n"
+"                           the SPI table has 2^(32-N) entries\n"
+"  -k, --keep-maps          on exit, leave the maps pinned (hosts and\n"
+"                           blocks survive a restart); programs are detached\n"
+"  -S, --no-sysctl          do not set net.ipv4.ip_forward=1 and\n"
+"                           accept_local=1 on both interfaces (see README)\n"
+"  -N, --no-neigh           do not keep hosts' LAN neighbours resolved\n"
+"                           (ip neigh ... managed)\n"
+"  -v, --verbose            log every system change\n"
+"  -h, --help               this help\n"
+"\n"
+"Exit status: 0 after a clean stop, 1 on error (nothing is left attached).\n"
+"A daemon killed with SIGKILL leaves the programs attached and forwarding;\n"
+"starting it again with the same instance takes them over.\n",
+		XDNAT_MAX_GADDRS, XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE,
+		XDNAT_DEFAULT_MAX_HOSTS, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS,
+		XDNAT_DEFAULT_SPI_BITS);
+}
+
+static int parse_gaddrs(struct opts *o, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL, *tok;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint32_t a;
+
+		if (xd_parse_ipv4(tok, &a)) {
+			xd_err("--global: '%s' is not an IPv4 address", tok);
+			rc = -EINVAL;
+			break;
+		}
+		if (a == 0 || a == 0xffffffffu || (ntohl(a) >> 28) == 0xe) {
+			xd_err("--global: %s cannot be a global address", tok);
+			rc = -EINVAL;
+			break;
+		}
+		for (uint32_t i = 0; i < o->n_gaddrs; i++) {
+			if (o->gaddrs[i] == a) {
+				xd_err("--global: %s given twice", tok);
+				rc = -EINVAL;
+				goto out;
+			}
+		}
+		if (o->n_gaddrs == XDNAT_MAX_GADDRS) {
+			xd_err("--global: at most %d global addresses", XDNAT_MAX_GADDRS);
+			rc = -E2BIG;
+			break;
+		}
+		o->gaddrs[o->n_gaddrs++] = a;
+	}
+out:
+	free(copy);
+	return rc;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {
+		{ "wan", required_argument, NULL, 'w' },
+		{ "lan", required_argument, NULL, 'l' },
+		{ "global", required_argument, NULL, 'g' },
+		{ "lan-addr", required_argument, NULL, 'a' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "unknown", required_argument, NULL, 'u' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "pin-base", required_argument, NULL, 'p' },
+		{ "max-hosts", required_argument, NULL, 'H' },
+		{ "spi-block-bits", required_argument, NULL, 'b' },
+		{ "keep-maps", no_argument, NULL, 'k' },
+		{ "no-sysctl", no_argument, NULL, 'S' },
+		{ "no-neigh", no_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->instance = XDNAT_DEFAULT_INSTANCE;
+	o->pin_base = XDNAT_PIN_BASE;
+	o->max_hosts = XDNAT_DEFAULT_MAX_HOSTS;
+	o->spi_bits = XDNAT_DEFAULT_SPI_BITS;
+	while ((c = getopt_long(argc, argv, "w:l:g:a:m:u:i:p:H:b:kSNvh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'w': o->wan = optarg; break;
+		case 'l': o->lan = optarg; break;
+		case 'g':
+			if (parse_gaddrs(o, optarg))
+				return -EINVAL;
+			break;
+		case 'a':
+			if (xd_parse_ipv4(optarg, &o->lan_addr)) {
+				xd_err("--lan-addr: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			o->lan_addr_set = true;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "auto"))
+				o->mode = MODE_AUTO;
+			else if (!strcmp(optarg, "xdp"))
+				o->mode = MODE_XDP;
+			else if (!strcmp(optarg, "tc"))
+				o->mode = MODE_TC;
+			else {
+				xd_err("--mode: '%s' is not one of auto, xdp, tc", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'u':
+			if (!strcmp(optarg, "pass"))
+				o->unknown_drop = false;
+			else if (!strcmp(optarg, "drop"))
+				o->unknown_drop = true;
+			else {
+				xd_err("--unknown: '%s' is not one of pass, drop", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'i': o->instance = optarg; break;
+		case 'p': o->pin_base = optarg; break;
+		case 'H':
+			if (xd_parse_u32(optarg, 2, XDNAT_LIMIT_MAX_HOSTS, &o->max_hosts)) {
+				xd_err("--max-hosts: '%s' is not a number from 2 to %u", optarg,
+				       XDNAT_LIMIT_MAX_HOSTS);
+				return -EINVAL;
+			}
+			break;
+		case 'b':
+			if (xd_parse_u32(optarg, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS, &o->spi_bits)) {
+				xd_err("--spi-block-bits: '%s' is not a number from %d to %d", optarg,
+				       XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS);
+				return -EINVAL;
+			}
+			break;
+		case 'k': o->keep_maps = true; break;
+		case 'S': o->no_sysctl = true; break;
+		case 'N': o->no_neigh = true; break;
+		case 'v': xd_verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default:
+			fprintf(stderr, "Try 'xdnatd --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		xd_err("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->wan || !o->lan || !o->n_gaddrs) {
+		xd_err("--wan, --lan and --global are required (see --help)");
+		return -EINVAL;
+	}
+	if (!xd_valid_instance(o->instance)) {
+		xd_err("--instance: '%s' is not a valid name (1-32 of [A-Za-z0-9_.-])", o->instance);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lock */
+
+static int take_lock(struct daemon *d)
+{
+	char path[300], pid[32];
+	int fd;
+
+	if (mkdir(RUN_DIR, 0755) && errno != EEXIST) {
+		xd_err("cannot create %s: %s", RUN_DIR, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), RUN_DIR "/%s.lock", d->o.instance);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		xd_err("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ssize_t n = read(fd, pid, sizeof(pid) - 1);
+
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		xd_err("instance '%s' is already running (pid %s, lock %s)", d->o.instance,
+		       *pid ? pid : "?", path);
+		close(fd);
+		return -EBUSY;
+	}
+	if (ftruncate(fd, 0) == 0) {
+		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+
+		if (write(fd, pid, (size_t)n) != n)
+			xd_warn("cannot record pid in %s", path);
+	}
+	d->lock_fd = fd;
+	return 0;
+}
+
+/* ------------------------------------------------------------ sysctls */
+
+static int set_sysctl(struct daemon *d, const char *path, const char *val)
+{
+	struct sysctl_saved *s;
+	int rc;
+
+	if (d->n_sysctls == (int)(sizeof(d->sysctls) / sizeof(d->sysctls[0])))
+		return -ENOSPC;
+	s = &d->sysctls[d->n_sysctls];
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	rc = xd_sysctl_get(path, s->old, sizeof(s->old));
+	if (rc) {
+		xd_err("cannot read %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	d->n_sysctls++;
+	if (!strcmp(s->old, val))
+		return 0;
+	rc = xd_sysctl_set(path, val);
+	if (rc == 0)
+		s->changed = true;
+	return rc;
+}
+
+static void restore_sysctls(struct daemon *d)
+{
+	for (int i = d->n_sysctls - 1; i >= 0; i--) {
+		if (d->sysctls[i].changed && xd_sysctl_set(d->sysctls[i].path, d->sysctls[i].old))
+			xd_warn("could not restore %s to %s", d->sysctls[i].path, d->sysctls[i].old);
+	}
+	d->n_sysctls = 0;
+}
+
+/*
+ * ip_forward: the stack forwards what XDP hands it when a next hop is not
+ * resolved yet.  accept_local: those packets carry the router's own
+ * addresses (the global address from the LAN, the tunnel source towards the
+ * LAN), which the kernel otherwise drops as martians.
+ */
+static int setup_sysctls(struct daemon *d)
+{
+	const char *ifs[2] = { d->o.wan, d->o.lan };
+	char path[128];
+	int rc = set_sysctl(d, "/proc/sys/net/ipv4/ip_forward", "1");
+
+	for (int i = 0; i < 2 && !rc; i++) {
+		if (i == 1 && !strcmp(ifs[0], ifs[1]))
+			break;
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/accept_local", ifs[i]);
+		rc = set_sysctl(d, path, "1");
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------- attach */
+
+static void link_pin_path(struct daemon *d, int which, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", d->pin_dir, which ? XDNAT_PIN_LINK_LAN : XDNAT_PIN_LINK_WAN);
+}
+
+/*
+ * Attach @prog as XDP on @ifindex through a pinned link.  A link pinned by an
+ * earlier run of this instance is updated in place (atomic program swap).
+ */
+static int attach_xdp(struct daemon *d, int which, struct bpf_program *prog, int ifindex,
+		      const char *ifname, bool quiet)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = XDP_FLAGS_DRV_MODE);
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char path[300];
+	int fd, rc;
+
+	link_pin_path(d, which, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_LINK_TYPE_XDP ||
+		    (int)info.xdp.ifindex != ifindex) {
+			xd_err("%s is pinned by instance '%s' but not an XDP link on %s: "
+			       "another configuration of this instance still holds it; "
+			       "stop it or remove %s", path, d->o.instance, ifname, path);
+			close(fd);
+			return -EEXIST;
+		}
+		if (bpf_link_update(fd, bpf_program__fd(prog), NULL)) {
+			rc = -errno;
+			xd_err("cannot replace the program of %s: %s", path, strerror(-rc));
+			close(fd);
+			return rc;
+		}
+		xd_info("took over XDP link on %s from an earlier run", ifname);
+		d->link_fd[which] = fd;
+		return 0;
+	}
+	if (bpf_xdp_query(ifindex, 0, &q) == 0 && q.attach_mode != XDP_ATTACHED_NONE) {
+		xd_err("%s already has an XDP program attached (id %u): another xdnatd "
+		       "instance or tool uses it; detach it (ip link set dev %s xdp off) or "
+		       "choose another interface", ifname,
+		       q.prog_id ? q.prog_id : q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id, ifname);
+		return -EBUSY;
+	}
+	fd = bpf_link_create(bpf_program__fd(prog), ifindex, BPF_XDP, &lopts);
+	if (fd < 0) {
+		rc = -errno;
+		if (!quiet)
+			xd_err("cannot attach native XDP to %s: %s", ifname, strerror(-rc));
+		return rc;
+	}
+	if (bpf_obj_pin(fd, path)) {
+		rc = -errno;
+		xd_err("cannot pin XDP link at %s: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	d->link_fd[which] = fd;
+	return 0;
+}
+
+static void detach_xdp(struct daemon *d, int which)
+{
+	char path[300];
+
+	if (d->link_fd[which] < 0)
+		return;
+	link_pin_path(d, which, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		xd_warn("cannot unpin %s: %s", path, strerror(errno));
+	close(d->link_fd[which]); /* last reference: detaches */
+	d->link_fd[which] = -1;
+}
+
+static int attach_tc(struct daemon *d, int which, struct bpf_program *prog, int ifindex,
+		     const char *ifname)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, topts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIO);
+	int rc;
+
+	rc = bpf_tc_hook_create(&hook);
+	if (rc && rc != -EEXIST) {
+		xd_err("cannot create clsact qdisc on %s: %s", ifname, strerror(-rc));
+		return rc;
+	}
+	d->tc_hook_created[which] = rc == 0;
+	/* A filter with our handle is either ours from a crashed run (same
+	 * instance: the lock proves no other daemon of it runs) or another
+	 * instance's, which the lock cannot see: refuse only the latter. */
+	if (bpf_tc_query(&hook, &q) == 0) {
+		char path[300];
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int pfd;
+
+		snprintf(path, sizeof(path), "%s/prog_%s", d->pin_dir, which ? "lan" : "wan");
+		pfd = bpf_obj_get(path);
+		if (pfd < 0 || bpf_obj_get_info_by_fd(pfd, &info, &len) || info.id != q.prog_id) {
+			xd_err("%s already has an xdnat tc filter (prog id %u) of another instance",
+			       ifname, q.prog_id);
+			if (pfd >= 0)
+				close(pfd);
+			return -EBUSY;
+		}
+		close(pfd);
+		unlink(path);
+	}
+	topts.flags = BPF_TC_F_REPLACE;
+	topts.prog_fd = bpf_program__fd(prog);
+	rc = bpf_tc_attach(&hook, &topts);
+	if (rc) {
+		xd_err("cannot attach tc program to %s: %s", ifname, strerror(-rc));
+		return rc;
+	}
+	d->tc_attached[which] = true;
+	{
+		char path[300];
+
+		snprintf(path, sizeof(path), "%s/prog_%s", d->pin_dir, which ? "lan" : "wan");
+		if (bpf_program__pin(prog, path))
+			xd_warn("cannot pin %s: a restart will not recognise this filter", path);
+	}
+	return 0;
+}
+
+static void detach_tc(struct daemon *d, int which, int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, topts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	char path[300];
+	int rc;
+
+	if (!d->tc_attached[which])
+		return;
+	rc = bpf_tc_detach(&hook, &topts);
+	if (rc && rc != -ENOENT)
+		xd_warn("cannot detach tc filter from ifindex %d: %s", ifindex, strerror(-rc));
+	snprintf(path, sizeof(path), "%s/prog_%s", d->pin_dir, which ? "lan" : "wan");
+	unlink(path);
+	if (d->tc_hook_created[which]) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	d->tc_attached[which] = false;
+}
+
+static void detach_all(struct daemon *d)
+{
+	detach_xdp(d, 0);
+	detach_xdp(d, 1);
+	detach_tc(d, 0, d->wan_ifindex);
+	if (d->lan_ifindex != d->wan_ifindex)
+		detach_tc(d, 1, d->lan_ifindex);
+}
+
+static int attach_all(struct daemon *d)
+{
+	struct xdnat_router *s = d->skel;
+	bool one_arm = d->wan_ifindex == d->lan_ifindex;
+	int rc;
+
+	if (one_arm) {
+		xd_err("--wan and --lan name the same interface: one-arm mode is not supported yet");
+		return -EOPNOTSUPP;
+	}
+	if (d->o.mode != MODE_TC) {
+		rc = attach_xdp(d, 0, s->progs.xdnat_wan_xdp, d->wan_ifindex, d->o.wan,
+				d->o.mode == MODE_AUTO);
+		if (!rc)
+			rc = attach_xdp(d, 1, s->progs.xdnat_lan_xdp, d->lan_ifindex, d->o.lan,
+					d->o.mode == MODE_AUTO);
+		if (!rc)
+			return 0;
+		detach_all(d);
+		if (d->o.mode == MODE_XDP || rc == -EBUSY || rc == -EEXIST)
+			return rc;
+		xd_warn("native XDP unavailable on %s/%s (%s): falling back to tc, which is slower",
+			d->o.wan, d->o.lan, strerror(-rc));
+	}
+	d->tc_mode = true;
+	rc = attach_tc(d, 0, s->progs.xdnat_wan_tc, d->wan_ifindex, d->o.wan);
+	if (!rc)
+		rc = attach_tc(d, 1, s->progs.xdnat_lan_tc, d->lan_ifindex, d->o.lan);
+	if (rc)
+		detach_all(d);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static int load(struct daemon *d)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = d->pin_dir);
+	struct xdnat_router *s;
+	uint32_t spi_entries = 1u << (32 - d->o.spi_bits);
+	__u32 zero = 0;
+	int rc;
+
+	s = xdnat_router__open_opts(&oopts);
+	if (!s) {
+		rc = -errno;
+		xd_err("cannot open the BPF object: %s", strerror(-rc));
+		return rc;
+	}
+	d->skel = s;
+	s->rodata->cfg = d->cfg;
+	if ((rc = bpf_map__set_max_entries(s->maps.xdnat_ports, d->o.n_gaddrs * XDNAT_PORTS_PER_GADDR)) ||
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_spis, spi_entries)) ||
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_hosts, d->o.max_hosts)) ||
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_lan_idx, d->o.max_hosts)) ||
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_hstats, d->o.max_hosts))) {
+		xd_err("cannot size maps: %s", strerror(-rc));
+		return rc;
+	}
+	rc = xdnat_router__load(s);
+	if (rc) {
+		xd_err("cannot load the BPF programs: %s", strerror(-rc));
+		if (rc == -EINVAL)
+			xd_err("if maps are pinned in %s from a run with other --global, "
+			       "--max-hosts or --spi-block-bits, they cannot be reused: "
+			       "stop that instance or remove the directory", d->pin_dir);
+		return rc;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.xdnat_info), &zero, &d->cfg, BPF_ANY)) {
+		rc = -errno;
+		xd_err("cannot publish the configuration: %s", strerror(-rc));
+		return rc;
+	}
+	{
+		__u32 k, v;
+
+		k = XDNAT_TXPORT_WAN;
+		v = d->wan_ifindex;
+		if (!bpf_map_update_elem(bpf_map__fd(s->maps.xdnat_txports), &k, &v, BPF_ANY)) {
+			k = XDNAT_TXPORT_LAN;
+			v = d->lan_ifindex;
+			if (!bpf_map_update_elem(bpf_map__fd(s->maps.xdnat_txports), &k, &v, BPF_ANY))
+				return 0;
+		}
+		rc = -errno;
+		/* tc mode does not use the devmap; XDP mode cannot work without. */
+		if (d->o.mode == MODE_TC)
+			return 0;
+		xd_err("cannot set up the redirect ports: %s", strerror(-rc));
+		return rc;
+	}
+}
+
+static void unpin_maps(struct daemon *d)
+{
+	if (d->skel && bpf_object__unpin_maps(d->skel->obj, NULL))
+		xd_warn("cannot unpin all maps in %s", d->pin_dir);
+	if (rmdir(d->pin_dir) && errno != ENOENT)
+		xd_warn("cannot remove %s: %s", d->pin_dir, strerror(errno));
+}
+
+/* ------------------------------------------------------ neighbour upkeep */
+
+/*
+ * Keep a managed neighbour entry (the kernel resolves it and keeps it
+ * reachable) for every host's LAN address, so the XDP path finds the MAC
+ * instead of handing packets to the stack.
+ */
+static void neigh_scan(struct daemon *d)
+{
+	int hosts_fd = bpf_map__fd(d->skel->maps.xdnat_hosts);
+	char addr[INET_ADDRSTRLEN];
+
+	if (d->o.no_neigh || d->neigh_unsupported || !d->primed)
+		return;
+	for (uint32_t id = 1; id < d->o.max_hosts; id++) {
+		struct xdnat_host h;
+		uint32_t want = 0;
+
+		if (bpf_map_lookup_elem(hosts_fd, &id, &h) == 0 && (h.flags & XDNAT_HOST_F_VALID))
+			want = h.lan_addr;
+		if (want == d->primed[id])
+			continue;
+		if (d->primed[id]) {
+			const char *del[] = { "ip", "neigh", "del", xd_ipstr(d->primed[id], addr),
+					      "dev", d->o.lan, NULL };
+
+			if (xd_run(del))
+				xd_info("could not remove neighbour %s", addr);
+			d->primed[id] = 0;
+		}
+		if (want) {
+			const char *add[] = { "ip", "neigh", "replace", xd_ipstr(want, addr), "dev",
+					      d->o.lan, "managed", NULL };
+
+			if (xd_run(add)) {
+				xd_warn("managed neighbours unavailable (kernel < 5.16?): the first "
+					"packets to a host go through the stack until ARP resolves");
+				d->neigh_unsupported = true;
+				return;
+			}
+			d->primed[id] = want;
+		}
+	}
+}
+
+static void neigh_cleanup(struct daemon *d)
+{
+	char addr[INET_ADDRSTRLEN];
+
+	if (!d->primed)
+		return;
+	for (uint32_t id = 1; id < d->o.max_hosts; id++) {
+		if (d->primed[id]) {
+			const char *del[] = { "ip", "neigh", "del", xd_ipstr(d->primed[id], addr),
+					      "dev", d->o.lan, NULL };
+
+			(void)xd_run(del);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int wait_for_signal(struct daemon *d)
+{
+	sigset_t set;
+	int sfd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		xd_err("signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		int n = poll(&p, 1, NEIGH_SCAN_MS);
+
+		if (n < 0 && errno != EINTR) {
+			xd_err("poll: %s", strerror(errno));
+			close(sfd);
+			return -errno;
+		}
+		if (n <= 0) {
+			neigh_scan(d);
+			continue;
+		}
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			xd_info("SIGHUP: nothing to reload (hosts and blocks live in the maps)");
+			continue;
+		}
+		fprintf(stderr, "xdnatd: %s, detaching\n", strsignal((int)si.ssi_signo));
+		close(sfd);
+		return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .lock_fd = -1, .link_fd = { -1, -1 } };
+	char addr[INET_ADDRSTRLEN];
+	sigset_t set;
+	int rc;
+
+	xd_progname = "xdnatd";
+	if (parse_args(argc, argv, &d.o))
+		return 1;
+
+	/* Validate everything before touching the system. */
+	d.wan_ifindex = xd_ifindex(d.o.wan);
+	if (d.wan_ifindex < 0) {
+		xd_err("--wan: no interface '%s'", d.o.wan);
+		return 1;
+	}
+	d.lan_ifindex = xd_ifindex(d.o.lan);
+	if (d.lan_ifindex < 0) {
+		xd_err("--lan: no interface '%s'", d.o.lan);
+		return 1;
+	}
+	if (!d.o.lan_addr_set && xd_if_first_ipv4(d.o.lan, &d.o.lan_addr)) {
+		xd_err("--lan: %s has no IPv4 address; give the router's LAN address with --lan-addr",
+		       d.o.lan);
+		return 1;
+	}
+	for (uint32_t i = 0; i < d.o.n_gaddrs; i++) {
+		if (d.o.gaddrs[i] == d.o.lan_addr) {
+			xd_err("the LAN address %s is also given as a global address",
+			       xd_ipstr(d.o.lan_addr, addr));
+			return 1;
+		}
+	}
+	if (xd_pin_dir(d.o.pin_base, d.o.instance, d.pin_dir, sizeof(d.pin_dir)))
+		return 1;
+	d.cfg.wan_ifindex = d.wan_ifindex;
+	d.cfg.lan_ifindex = d.lan_ifindex;
+	d.cfg.lan_addr = d.o.lan_addr;
+	d.cfg.flags = d.o.unknown_drop ? XDNAT_F_UNKNOWN_DROP : 0;
+	d.cfg.n_gaddrs = d.o.n_gaddrs;
+	d.cfg.spi_block_bits = d.o.spi_bits;
+	d.cfg.max_hosts = d.o.max_hosts;
+	memcpy(d.cfg.gaddrs, d.o.gaddrs, sizeof(d.o.gaddrs));
+
+	/* Signals are read from a signalfd; block them from here on so a
+	 * SIGTERM during start-up still leads to a clean detach. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	if (take_lock(&d))
+		return 1;
+	{
+		struct stat st;
+		char base[256];
+
+		snprintf(base, sizeof(base), "%s", d.o.pin_base);
+		if (stat(base, &st) && mkdir(base, 0700) && errno != EEXIST) {
+			xd_err("cannot create %s: %s (is bpffs mounted at /sys/fs/bpf?)", base,
+			       strerror(errno));
+			rc = 1;
+			goto out_lock;
+		}
+	}
+	if (mkdir(d.pin_dir, 0700) && errno != EEXIST) {
+		xd_err("cannot create %s: %s", d.pin_dir, strerror(errno));
+		rc = 1;
+		goto out_lock;
+	}
+	{
+		char info[300];
+
+		snprintf(info, sizeof(info), "%s/" XDNAT_MAP_INFO, d.pin_dir);
+		d.maps_reused = access(info, F_OK) == 0;
+	}
+	if (load(&d)) {
+		rc = 1;
+		goto out_skel;
+	}
+	if (!d.o.no_sysctl && setup_sysctls(&d)) {
+		rc = 1;
+		goto out_sysctl;
+	}
+	if (attach_all(&d)) {
+		rc = 1;
+		goto out_sysctl;
+	}
+	if (d.tc_mode) {
+		__u32 zero = 0;
+
+		d.cfg.flags |= XDNAT_F_TC_MODE;
+		if (bpf_map_update_elem(bpf_map__fd(d.skel->maps.xdnat_info), &zero, &d.cfg, BPF_ANY))
+			xd_warn("cannot record tc mode in %s: %s", XDNAT_MAP_INFO, strerror(errno));
+	}
+	d.primed = calloc(d.o.max_hosts, sizeof(*d.primed));
+	if (!d.primed)
+		xd_warn("out of memory for neighbour tracking: not managing neighbours");
+	neigh_scan(&d);
+
+	printf("xdnatd: ready: instance %s, %s on %s (ifindex %d) and %s (ifindex %d), "
+	       "%u global address%s, pins in %s\n", d.o.instance, d.tc_mode ? "tc" : "xdp",
+	       d.o.wan, d.wan_ifindex, d.o.lan, d.lan_ifindex, d.o.n_gaddrs,
+	       d.o.n_gaddrs == 1 ? "" : "es", d.pin_dir);
+	fflush(stdout);
+
+	rc = wait_for_signal(&d) ? 1 : 0;
+	detach_all(&d);
+	neigh_cleanup(&d);
+out_sysctl:
+	restore_sysctls(&d);
+out_skel:
+	/* A failed start leaves an earlier run's maps (still forwarding) alone. */
+	if (rc ? !d.maps_reused : !d.o.keep_maps)
+		unpin_maps(&d);
+	xdnat_router__destroy(d.skel);
+out_lock:
+	free(d.primed);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
+	return rc;
+}

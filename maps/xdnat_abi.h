@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * xdnat map ABI: the single definition of every key, value, pin name and
+ * constant shared by the BPF programs (bpf/) and user space (loader/,
+ * selftests/).  Both sides include this file; the _Static_asserts at the end
+ * keep the layouts from drifting.
+ *
+ * Fast-path lookups are O(1) in the number of hosts:
+ *   port  -> host  ARRAY indexed by gaddr_index * 65536 + port
+ *   SPI   -> host  ARRAY indexed by spi >> spi_block_bits
+ *   host  -> LAN address, global address index   ARRAY indexed by host id
+ *   LAN address -> host id                       HASH (LAN ingress only)
+ */
+#ifndef XDNAT_ABI_H
+#define XDNAT_ABI_H
+
+#ifdef __BPF__
+#include <linux/types.h>
+#else
+#include <linux/types.h>
+#include <stddef.h>
+#endif
+
+/* Limits.  Host id 0 means "nobody": an all-zero map entry is unallocated. */
+#define XDNAT_MAX_GADDRS          16      /* global (shared) IPv4 addresses */
+#define XDNAT_PORTS_PER_GADDR     65536
+#define XDNAT_DEFAULT_MAX_HOSTS   4096    /* host ids 1 .. max_hosts-1 */
+#define XDNAT_LIMIT_MAX_HOSTS     (1u << 20)
+#define XDNAT_DEFAULT_SPI_BITS    16      /* SPIs per block = 1 << bits */
+#define XDNAT_MIN_SPI_BITS        8       /* keeps the SPI array <= 2^24 */
+#define XDNAT_MAX_SPI_BITS        24
+#define XDNAT_SPI_RESERVED_MAX    255     /* RFC 4303: SPIs 1-255 reserved */
+#define XDNAT_OUTER_TTL           64
+#define XDNAT_HOST_NONE           0u
+
+/* Map and pin names (also the file names under the pin directory). */
+#define XDNAT_PIN_BASE            "/sys/fs/bpf/xdnat"
+#define XDNAT_DEFAULT_INSTANCE    "default"
+#define XDNAT_MAP_INFO            "xdnat_info"
+#define XDNAT_MAP_PORTS           "xdnat_ports"
+#define XDNAT_MAP_SPIS            "xdnat_spis"
+#define XDNAT_MAP_HOSTS           "xdnat_hosts"
+#define XDNAT_MAP_LAN_IDX         "xdnat_lan_idx"
+#define XDNAT_MAP_HSTATS          "xdnat_hstats"
+#define XDNAT_MAP_STATS           "xdnat_stats"
+#define XDNAT_MAP_TXPORTS         "xdnat_txports"
+#define XDNAT_PIN_LINK_WAN        "link_wan"
+#define XDNAT_PIN_LINK_LAN        "link_lan"
+#define XDNAT_LOCK_FILE           "xdnatd.lock"
+
+/* Slots of the XDP devmap used for redirects. */
+enum xdnat_txport {
+	XDNAT_TXPORT_WAN = 0,
+	XDNAT_TXPORT_LAN = 1,
+	XDNAT_TXPORT_MAX,
+};
+
+/* Router configuration flags (xdnat_router_cfg.flags / xdnat_info.flags). */
+#define XDNAT_F_UNKNOWN_DROP      (1u << 0) /* unallocated port/SPI: drop, not pass */
+#define XDNAT_F_TC_MODE           (1u << 1) /* programs attached with tc, not XDP */
+
+/*
+ * Router configuration.  The BPF programs get it in .rodata (set before
+ * load); xdnatd publishes the same struct in the xdnat_info map so that
+ * xdnatctl and bpftool can read the running configuration.
+ */
+struct xdnat_router_cfg {
+	__u32 wan_ifindex;
+	__u32 lan_ifindex;
+	__be32 lan_addr;                 /* router's LAN address: outer tunnel source */
+	__u32 flags;                     /* XDNAT_F_* */
+	__u32 n_gaddrs;                  /* valid entries of gaddrs[] */
+	__u32 spi_block_bits;            /* SPIs per block = 1 << spi_block_bits */
+	__u32 max_hosts;                 /* entries of the host arrays */
+	__u32 reserved;
+	__be32 gaddrs[XDNAT_MAX_GADDRS]; /* global addresses, index = gaddr index */
+};
+
+/* xdnat_ports / xdnat_spis value: the owning host, 0 if unallocated. */
+struct xdnat_owner {
+	__u32 host_id;
+};
+
+#define XDNAT_HOST_F_VALID        (1u << 0)
+
+/* xdnat_hosts value, indexed by host id. */
+struct xdnat_host {
+	__be32 lan_addr;   /* tunnel endpoint on the LAN */
+	__u32 gaddr_index; /* which global address the host shares */
+	__u32 flags;       /* XDNAT_HOST_F_* */
+	__u32 reserved;
+};
+
+/* xdnat_hstats value (per CPU), indexed by host id. */
+struct xdnat_host_stats {
+	__u64 to_host_packets;   /* WAN (or hairpin) -> host */
+	__u64 to_host_bytes;     /* inner IPv4 bytes */
+	__u64 from_host_packets; /* host -> WAN (or hairpin) */
+	__u64 from_host_bytes;
+};
+
+/* xdnat_stats value (per CPU), indexed by enum xdnat_reason. */
+struct xdnat_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * Why a packet got its verdict.  One counter each; names (XDNAT_REASON_NAMES)
+ * are what xdnatctl prints.  Keep the two lists in the same order.
+ */
+enum xdnat_reason {
+	/* forwarded */
+	XDNAT_R_WAN_TO_HOST = 0,    /* WAN packet tunnelled to its host */
+	XDNAT_R_HOST_TO_WAN,        /* host packet decapsulated to the WAN */
+	XDNAT_R_HAIRPIN,            /* host packet to a global address, re-tunnelled */
+	/* handed to the router's own stack */
+	XDNAT_R_PASS_NOT_IPV4,      /* ARP, IPv6, ... */
+	XDNAT_R_PASS_VLAN,          /* 802.1Q/802.1ad tagged: left to the stack */
+	XDNAT_R_PASS_NOT_GLOBAL,    /* WAN: destination is not a global address */
+	XDNAT_R_PASS_ICMP_LOCAL,    /* WAN: ICMP to a global address other than echo reply */
+	XDNAT_R_PASS_LAN_OTHER,     /* LAN: not IP-in-IP to the router */
+	XDNAT_R_PASS_NO_NEIGH,      /* next hop unresolved: stack forwards and resolves */
+	XDNAT_R_PASS_TOO_BIG,       /* exceeds egress MTU: stack fragments or answers */
+	/* unallocated: passed or dropped per XDNAT_F_UNKNOWN_DROP */
+	XDNAT_R_UNKNOWN_PORT,
+	XDNAT_R_UNKNOWN_SPI,
+	XDNAT_R_UNKNOWN_ICMP_ID,
+	XDNAT_R_UNKNOWN_PROTO,
+	XDNAT_R_FRAGMENT,           /* non-first fragment: no port or SPI to map by */
+	/* dropped */
+	XDNAT_R_DROP_MALFORMED,     /* truncated or inconsistent headers */
+	XDNAT_R_DROP_SPI_RESERVED,  /* SPI 0-255 */
+	XDNAT_R_DROP_WRONG_GADDR,   /* SPI/port owner shares another global address */
+	XDNAT_R_DROP_UNREGISTERED,  /* LAN: tunnel from an unknown LAN address */
+	XDNAT_R_DROP_SPOOF_SRC,     /* LAN: inner source is not the host's global address */
+	XDNAT_R_DROP_SPOOF_PORT,    /* LAN: source port/ICMP id not in the host's blocks */
+	XDNAT_R_DROP_TTL,           /* LAN: inner TTL would reach 0 */
+	XDNAT_R_DROP_NO_ROUTE,      /* FIB says unreachable, or not via the expected NIC */
+	XDNAT_R_DROP_INTERNAL,      /* helper failure (adjust_head, redirect) */
+	XDNAT_R_MAX,
+};
+
+#define XDNAT_REASON_NAMES { \
+	"wan_to_host", "host_to_wan", "hairpin", \
+	"pass_not_ipv4", "pass_vlan", "pass_not_global", "pass_icmp_local", \
+	"pass_lan_other", "pass_no_neigh", "pass_too_big", \
+	"unknown_port", "unknown_spi", "unknown_icmp_id", "unknown_proto", \
+	"fragment", \
+	"drop_malformed", "drop_spi_reserved", "drop_wrong_gaddr", \
+	"drop_unregistered", "drop_spoof_src", "drop_spoof_port", "drop_ttl", \
+	"drop_no_route", "drop_internal", \
+}
+
+/* Host-side (xdnat-host) tc program configuration, in .rodata. */
+struct xdnat_hostside_cfg {
+	__be32 gaddr;        /* the shared global address (on lo) */
+	__be32 lan_addr;     /* this host's LAN address: outer source */
+	__be32 router_addr;  /* the router's LAN address: outer destination */
+	__u32 reserved;
+};
+
+#define XDNAT_HOSTSIDE_MAP_STATS  "xdnat_hoststats"
+enum xdnat_host_reason {
+	XDNAT_HR_ENCAP = 0,      /* egress packets from the global address tunnelled */
+	XDNAT_HR_DECAP,          /* ingress tunnel packets from the router unwrapped */
+	XDNAT_HR_PASS,           /* other traffic, untouched */
+	XDNAT_HR_DROP_MALFORMED, /* tunnel packet with a bad inner header */
+	XDNAT_HR_DROP_INTERNAL,  /* helper failure */
+	XDNAT_HR_MAX,
+};
+#define XDNAT_HOST_REASON_NAMES { \
+	"encap", "decap", "pass", "drop_malformed", "drop_internal", \
+}
+
+#ifndef __BPF__
+_Static_assert(sizeof(struct xdnat_router_cfg) == 32 + 4 * XDNAT_MAX_GADDRS, "router cfg layout");
+_Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset");
+_Static_assert(sizeof(struct xdnat_owner) == 4, "owner layout");
+_Static_assert(sizeof(struct xdnat_host) == 16, "host layout");
+_Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index offset");
+_Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");
+_Static_assert(sizeof(struct xdnat_counter) == 16, "counter layout");
+_Static_assert(sizeof(struct xdnat_hostside_cfg) == 16, "hostside cfg layout");
+_Static_assert(XDNAT_R_MAX < 64, "reason enum bound");
+#endif
+
+#endif /* XDNAT_ABI_H */

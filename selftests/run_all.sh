@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Run every xdnat test suite and finish with one "N passed, M failed" line.
+# Unit and packet suites are Criterion binaries (each case counted); every
+# selftests/e2e_*.sh is one netns end-to-end test (exit 0 = pass).  Needs
+# root: BPF, network namespaces.  A suite that cannot run counts as failed.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build}
+passed=0
+failed=0
+failed_names=()
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run_all: the tests load BPF programs and create network namespaces: run as root (sudo make check)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+for t in "$OUT"/test_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	echo "=== $name"
+	log=$(mktemp)
+	"$t" --verbose=0 -j1 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	syn=$(grep -a 'Synthesis:' "$log" | tail -1)
+	if [ -n "$syn" ]; then
+		p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$syn")
+		f=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$syn")
+		c=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$syn")
+		passed=$((passed + p))
+		failed=$((failed + f + c))
+		if [ $((f + c)) -gt 0 ] || [ "$rc" -ne 0 ]; then
+			failed_names+=("$name")
+			[ $((f + c)) -eq 0 ] && failed=$((failed + 1))
+		fi
+	else
+		echo "run_all: $name printed no Criterion synthesis (exit $rc)" >&2
+		failed=$((failed + 1))
+		failed_names+=("$name")
+	fi
+	rm -f "$log"
+done
+
+for t in selftests/e2e_*.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
+	echo "=== $name"
+	if timeout 600 bash "$t"; then
+		echo "PASS $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $name"
+		failed=$((failed + 1))
+		failed_names+=("$name")
+	fi
+done
+
+echo
+[ ${#failed_names[@]} -gt 0 ] && echo "failed suites: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
