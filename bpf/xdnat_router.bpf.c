@@ -103,6 +103,7 @@ enum xdnat_act {
 struct xdnat_pkt {
 	__u32 reason;   /* enum xdnat_reason */
 	__u32 host_id;  /* owner (WAN, hairpin) or sender (LAN) */
+	__u32 dst_id;   /* hairpin receiver: counted only once the packet is sent */
 	__be32 host_lan;
 	__u32 bytes;    /* inner IPv4 total length, for the counters */
 };
@@ -388,8 +389,9 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		}
 		p->reason = XDNAT_R_HAIRPIN;
 		p->host_lan = dst.host_lan;
-		/* host_id stays the sender's; the receiver is counted separately. */
-		count_host(dst.host_id, 1, p->bytes);
+		/* host_id stays the sender's; the receiver is counted by the
+		 * caller once the FIB lookup succeeded and the packet leaves. */
+		p->dst_id = dst.host_id;
 		return XDNAT_ACT_FORWARD;
 	}
 	p->reason = XDNAT_R_HOST_TO_WAN;
@@ -560,6 +562,7 @@ int xdnat_lan_xdp(struct xdp_md *ctx)
 		set_macs(eth, &fib);
 		count(XDNAT_R_HAIRPIN, p.bytes);
 		count_host(p.host_id, 0, p.bytes);
+		count_host(p.dst_id, 1, p.bytes);
 		return XDP_TX;
 	}
 
@@ -723,6 +726,7 @@ int xdnat_lan_tc(struct __sk_buff *skb)
 		xdnat_rewrite_outer(outer, cfg.lan_addr, p.host_lan);
 		count(XDNAT_R_HAIRPIN, p.bytes);
 		count_host(p.host_id, 0, p.bytes);
+		count_host(p.dst_id, 1, p.bytes);
 		return tc_redirect(skb, rc, &fib, cfg.lan_ifindex);
 	}
 

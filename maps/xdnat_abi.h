@@ -76,9 +76,14 @@ struct xdnat_router_cfg {
 	__be32 gaddrs[XDNAT_MAX_GADDRS]; /* global addresses, index = gaddr index */
 };
 
-/* xdnat_ports / xdnat_spis value: the owning host, 0 if unallocated. */
+/*
+ * xdnat_ports / xdnat_spis value: the owning host, 0 if unallocated.
+ * 8 bytes because the kernel stores array elements 8-byte aligned anyway;
+ * with the padding explicit, the mmap view user space uses is a plain array.
+ */
 struct xdnat_owner {
 	__u32 host_id;
+	__u32 reserved;
 };
 
 #define XDNAT_HOST_F_VALID        (1u << 0)
@@ -176,7 +181,7 @@ enum xdnat_host_reason {
 #ifndef __BPF__
 _Static_assert(sizeof(struct xdnat_router_cfg) == 32 + 4 * XDNAT_MAX_GADDRS, "router cfg layout");
 _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset");
-_Static_assert(sizeof(struct xdnat_owner) == 4, "owner layout");
+_Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
 _Static_assert(sizeof(struct xdnat_host) == 16, "host layout");
 _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index offset");
 _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");

@@ -1,0 +1,2182 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Packet tests of the xdnat datapath: every BPF program is run with
+ * BPF_PROG_TEST_RUN on crafted frames, and each case asserts the verdict,
+ * the output bytes (exactly), and that exactly one per-reason counter grew
+ * by exactly one packet (plus the per-host counters where a host is involved).
+ *
+ * Cases are tables of {name, input, verdict, expected output, reason};
+ * an expected output of length 0 means "the program must not change the
+ * frame".  On a mismatch the case name, both verdicts, the counter deltas
+ * and a hex diff of expected vs actual output are printed.
+ *
+ * Environment: each test process (Criterion forks one per test) moves into
+ * a private network and mount namespace, mounts its own bpffs on
+ * /sys/fs/bpf (pins never leak to the host), and builds this topology:
+ *
+ *   remote 203.0.113.7 / gw .254 --- wan0 [router] lan0 10.77.0.1/24 --- hosts
+ *     (permanent neighbours)   203.0.113.1/24       A .2, B .3, C .4 (neighbours)
+ *                                                    D .9 (no neighbour entry)
+ *
+ * Global addresses: G0 = 192.0.2.1 (hosts A, B, D, ...), G1 = 198.51.100.1
+ * (host C).  The veth peers wan1/lan1 only exist to give wan0/lan0 carrier.
+ * Every name, MAC and address is fixed, so expected frames are constants.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include "xdnat_abi.h"
+#include "xdnat_router.skel.h"
+#include "xdnat_hostside.skel.h"
+#include "pkt.h"
+
+/* ------------------------------------------------------------ topology */
+
+#define PIN_BASE   "/sys/fs/bpf/xdnat-test" /* inside our private bpffs */
+#define MAX_HOSTS  64u
+#define SPI_BITS   16u
+#define N_GADDRS   2u
+
+static const uint8_t MAC_WAN0[6]   = { 0x02, 0, 0, 0, 0x01, 0x00 };
+static const uint8_t MAC_WAN1[6]   = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const uint8_t MAC_LAN0[6]   = { 0x02, 0, 0, 0, 0x02, 0x00 };
+static const uint8_t MAC_LAN1[6]   = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static const uint8_t MAC_REMOTE[6] = { 0x02, 0, 0, 0, 0x77, 0x07 };
+static const uint8_t MAC_GW[6]     = { 0x02, 0, 0, 0, 0x77, 0xfe };
+static const uint8_t MAC_STRAY[6]  = { 0x02, 0, 0, 0, 0xee, 0xee }; /* unknown LAN box */
+static const uint8_t MAC_BCAST[6]  = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+#define WAN_ADDR      IP4(203, 0, 113, 1)
+#define REMOTE        IP4(203, 0, 113, 7)   /* on-link, permanent neighbour */
+#define WAN_GW        IP4(203, 0, 113, 254) /* default route, permanent neighbour */
+#define REMOTE_FAR    IP4(198, 51, 100, 77) /* via the default route */
+#define REMOTE_NONEIGH IP4(203, 0, 113, 99) /* on-link, no neighbour entry */
+#define LAN_ROUTER    IP4(10, 77, 0, 1)
+#define LAN_STRAY     IP4(10, 77, 0, 50)    /* not registered */
+#define G0            IP4(192, 0, 2, 1)
+#define G1            IP4(198, 51, 100, 1)
+#define NOT_GLOBAL    IP4(192, 0, 2, 2)
+
+static const uint32_t GADDRS[N_GADDRS] = { G0, G1 };
+
+/* Registered hosts.  Ids >= MAX_HOSTS are outside the host arrays. */
+enum { H_A = 1, H_B, H_C, H_D, H_E, H_F, H_H, H_OUTSIDE = 100 };
+
+struct hostdef {
+	uint32_t id;
+	uint32_t lan;       /* LAN (tunnel) address */
+	uint8_t mac[6];     /* neighbour entry on lan0, when has_neigh */
+	bool has_neigh;
+	uint32_t gidx;      /* global address it shares */
+	uint32_t flags;     /* xdnat_host.flags */
+	uint32_t idx_lan;   /* key under which xdnat_lan_idx lists it */
+};
+
+static const struct hostdef HOSTS[] = {
+	/* A, B: ordinary hosts of G0; C: the host of G1. */
+	{ H_A, IP4(10, 77, 0, 2), { 2, 0, 0, 0, 0xaa, 0x02 }, true, 0, XDNAT_HOST_F_VALID, IP4(10, 77, 0, 2) },
+	{ H_B, IP4(10, 77, 0, 3), { 2, 0, 0, 0, 0xaa, 0x03 }, true, 0, XDNAT_HOST_F_VALID, IP4(10, 77, 0, 3) },
+	{ H_C, IP4(10, 77, 0, 4), { 2, 0, 0, 0, 0xaa, 0x04 }, true, 1, XDNAT_HOST_F_VALID, IP4(10, 77, 0, 4) },
+	/* D: valid, but its LAN address has no neighbour entry. */
+	{ H_D, IP4(10, 77, 0, 9), { 2, 0, 0, 0, 0xaa, 0x09 }, false, 0, XDNAT_HOST_F_VALID, IP4(10, 77, 0, 9) },
+	/* E: allocated but not valid (lease being set up or torn down). */
+	{ H_E, IP4(10, 77, 0, 5), { 2, 0, 0, 0, 0xaa, 0x05 }, true, 0, 0, IP4(10, 77, 0, 5) },
+	/* F: stale LAN index: 10.77.0.66 -> F, but F's address is .6. */
+	{ H_F, IP4(10, 77, 0, 6), { 2, 0, 0, 0, 0xaa, 0x06 }, true, 0, XDNAT_HOST_F_VALID, IP4(10, 77, 0, 66) },
+	/* H: LAN address off the LAN: the FIB routes it out of the WAN NIC. */
+	{ H_H, IP4(10, 99, 0, 1), { 2, 0, 0, 0, 0xaa, 0x0f }, false, 0, XDNAT_HOST_F_VALID, IP4(10, 99, 0, 1) },
+};
+
+static const struct hostdef *host(uint32_t id)
+{
+	for (size_t i = 0; i < sizeof(HOSTS) / sizeof(HOSTS[0]); i++)
+		if (HOSTS[i].id == id)
+			return &HOSTS[i];
+	cr_assert_fail("test bug: no host %u", id);
+	return NULL;
+}
+
+/* Port blocks (per global address; ICMP echo ids share them). */
+struct port_block {
+	uint32_t gidx, first, last, id;
+};
+
+static const struct port_block PORTS[] = {
+	{ 0, 20000, 20999, H_A },
+	{ 0, 21000, 21999, H_B },
+	{ 0, 22000, 22099, H_D },
+	{ 0, 23000, 23099, H_E },        /* invalid host */
+	{ 0, 24000, 24009, H_H },
+	{ 0, 25000, 25000, H_OUTSIDE },  /* id beyond the host array */
+	{ 0, 31000, 31000, H_C },        /* inconsistent: C shares G1, not G0 */
+	{ 1, 20000, 20999, H_C },        /* same numbers as A's, other gaddr */
+	{ 1, 30000, 30099, H_C },
+};
+
+/* SPI blocks: key = spi >> SPI_BITS.  Key 0 holds SPIs 0..65535, of which
+ * 0..255 are reserved whoever owns the block. */
+struct spi_block {
+	uint32_t key, id;
+};
+
+static const struct spi_block SPIS[] = {
+	{ 0x0000, H_B }, { 0x0100, H_A }, { 0x0101, H_B }, { 0x0200, H_C },
+	{ 0x0300, H_D }, { 0x0400, H_E }, { 0x0500, H_H },
+};
+
+#define SPI(key, low) ((uint32_t)(key) << SPI_BITS | (low))
+
+/* ------------------------------------------------------------ environment */
+
+struct env {
+	bool ready;
+	int wan0, lan0, lan1;
+	int ncpus;
+};
+
+static struct env env;
+
+/* Run a setup command through the shell; any failure fails the test. */
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int n, st;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert(n > 0 && (size_t)n < sizeof(cmd), "test bug: command too long");
+	st = system(cmd);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "setup command failed (wait status %d): %s", st, cmd);
+}
+
+static void write_file(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert(f, "open %s: %s", path, strerror(errno));
+	cr_assert(fputs(val, f) >= 0, "write %s: %s", path, strerror(errno));
+	cr_assert(fclose(f) == 0, "close %s: %s", path, strerror(errno));
+}
+
+static const char *macstr(const uint8_t m[6], char buf[18])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	return buf;
+}
+
+static const char *ipstr(uint32_t a, char buf[16])
+{
+	snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+	return buf;
+}
+
+static int ifindex_of(const char *name)
+{
+	unsigned int i = if_nametoindex(name);
+
+	cr_assert(i != 0, "if_nametoindex(%s): %s", name, strerror(errno));
+	return (int)i;
+}
+
+/*
+ * Private namespaces and the veth topology, once per process.  Criterion
+ * runs each test in its own process, so every test starts from scratch and
+ * nothing survives it: the netns, its links and the bpffs vanish on exit.
+ */
+static void env_up(void)
+{
+	char m1[18], m2[18], a[16];
+
+	if (env.ready)
+		return;
+	cr_assert(geteuid() == 0,
+		  "test_datapath loads BPF programs and creates network namespaces: run it as root");
+	cr_assert(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0,
+		  "unshare(CLONE_NEWNET|CLONE_NEWNS): %s", strerror(errno));
+	cr_assert(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
+		  "make / rprivate: %s", strerror(errno));
+	cr_assert(mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0,
+		  "mount a private bpffs on /sys/fs/bpf: %s (is CONFIG_BPF_SYSCALL on?)",
+		  strerror(errno));
+	cr_assert(mkdir(PIN_BASE, 0700) == 0, "mkdir %s: %s", PIN_BASE, strerror(errno));
+
+	/* bpf_fib_lookup() answers "forwarding disabled" unless it is on. */
+	write_file("/proc/sys/net/ipv4/ip_forward", "1");
+
+	sh("ip link set lo up");
+	sh("ip link add wan0 address %s type veth peer name wan1 address %s",
+	   macstr(MAC_WAN0, m1), macstr(MAC_WAN1, m2));
+	sh("ip link add lan0 address %s type veth peer name lan1 address %s",
+	   macstr(MAC_LAN0, m1), macstr(MAC_LAN1, m2));
+	sh("ip link set wan0 up && ip link set wan1 up && ip link set lan0 up && ip link set lan1 up");
+	sh("ip addr add %s/24 dev wan0", ipstr(WAN_ADDR, a));
+	sh("ip addr add %s/24 dev lan0", ipstr(LAN_ROUTER, a));
+	sh("ip neigh add %s lladdr %s dev wan0 nud permanent", ipstr(REMOTE, a), macstr(MAC_REMOTE, m1));
+	sh("ip neigh add %s lladdr %s dev wan0 nud permanent", ipstr(WAN_GW, a), macstr(MAC_GW, m1));
+	sh("ip route add default via %s dev wan0", ipstr(WAN_GW, a));
+	for (size_t i = 0; i < sizeof(HOSTS) / sizeof(HOSTS[0]); i++)
+		if (HOSTS[i].has_neigh)
+			sh("ip neigh add %s lladdr %s dev lan0 nud permanent",
+			   ipstr(HOSTS[i].lan, a), macstr(HOSTS[i].mac, m1));
+
+	env.wan0 = ifindex_of("wan0");
+	env.lan0 = ifindex_of("lan0");
+	env.lan1 = ifindex_of("lan1");
+	env.ncpus = libbpf_num_possible_cpus();
+	cr_assert(env.ncpus > 0, "libbpf_num_possible_cpus: %d", env.ncpus);
+	env.ready = true;
+}
+
+/* ------------------------------------------------------------ loading */
+
+struct router {
+	struct xdnat_router *skel;
+	int wan_xdp, lan_xdp, wan_tc, lan_tc;
+	int stats, hstats;
+};
+
+struct hostside {
+	struct xdnat_hostside *skel;
+	int egress, ingress, stats;
+};
+
+static struct router *R;   /* the router of the running test */
+static struct hostside *HS;
+
+static void map_set(int fd, uint32_t key, const void *val, const char *what)
+{
+	cr_assert(bpf_map_update_elem(fd, &key, val, BPF_ANY) == 0,
+		  "update %s[%u]: %s", what, key, strerror(errno));
+}
+
+/* Fill the maps the way xdnatd would after registering HOSTS/PORTS/SPIS. */
+static void router_populate(struct router *r)
+{
+	struct xdnat_router *s = r->skel;
+	int hosts = bpf_map__fd(s->maps.xdnat_hosts), idx = bpf_map__fd(s->maps.xdnat_lan_idx);
+	int ports = bpf_map__fd(s->maps.xdnat_ports), spis = bpf_map__fd(s->maps.xdnat_spis);
+	int tx = bpf_map__fd(s->maps.xdnat_txports);
+	uint32_t ifx;
+
+	ifx = (uint32_t)env.wan0;
+	map_set(tx, XDNAT_TXPORT_WAN, &ifx, "xdnat_txports");
+	ifx = (uint32_t)env.lan0;
+	map_set(tx, XDNAT_TXPORT_LAN, &ifx, "xdnat_txports");
+
+	for (size_t i = 0; i < sizeof(HOSTS) / sizeof(HOSTS[0]); i++) {
+		const struct hostdef *h = &HOSTS[i];
+		struct xdnat_host v = {
+			.lan_addr = htonl(h->lan), .gaddr_index = h->gidx, .flags = h->flags,
+		};
+		__be32 key = htonl(h->idx_lan);
+
+		map_set(hosts, h->id, &v, "xdnat_hosts");
+		cr_assert(bpf_map_update_elem(idx, &key, &h->id, BPF_ANY) == 0,
+			  "update xdnat_lan_idx: %s", strerror(errno));
+	}
+	for (size_t i = 0; i < sizeof(PORTS) / sizeof(PORTS[0]); i++) {
+		struct xdnat_owner o = { .host_id = PORTS[i].id };
+
+		for (uint32_t p = PORTS[i].first; p <= PORTS[i].last; p++)
+			map_set(ports, PORTS[i].gidx * XDNAT_PORTS_PER_GADDR + p, &o, "xdnat_ports");
+	}
+	for (size_t i = 0; i < sizeof(SPIS) / sizeof(SPIS[0]); i++) {
+		struct xdnat_owner o = { .host_id = SPIS[i].id };
+
+		map_set(spis, SPIS[i].key, &o, "xdnat_spis");
+	}
+}
+
+/* Open, configure, load and populate one router instance pinned under
+ * PIN_BASE/@inst.  Stored in R at once so that fini frees partial state. */
+static void router_up(uint32_t flags, const char *inst)
+{
+	char dir[128];
+	struct xdnat_router_cfg *cfg;
+	struct xdnat_router *s;
+	int err;
+
+	env_up();
+	snprintf(dir, sizeof(dir), "%s/%s", PIN_BASE, inst);
+	cr_assert(mkdir(dir, 0700) == 0, "mkdir %s: %s", dir, strerror(errno));
+
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = dir);
+	R = calloc(1, sizeof(*R));
+	cr_assert(R, "out of memory");
+	s = R->skel = xdnat_router__open_opts(&oo);
+	cr_assert(s, "xdnat_router__open_opts: %s", strerror(errno));
+
+	cfg = &s->rodata->cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->wan_ifindex = (uint32_t)env.wan0;
+	cfg->lan_ifindex = (uint32_t)env.lan0;
+	cfg->lan_addr = htonl(LAN_ROUTER);
+	cfg->flags = flags;
+	cfg->n_gaddrs = N_GADDRS;
+	cfg->spi_block_bits = SPI_BITS;
+	cfg->max_hosts = MAX_HOSTS;
+	for (unsigned i = 0; i < N_GADDRS; i++)
+		cfg->gaddrs[i] = htonl(GADDRS[i]);
+
+	/* Sized maps, as xdnatd sizes them from the configuration. */
+	struct { struct bpf_map *map; uint32_t n; } sizes[] = {
+		{ s->maps.xdnat_ports, N_GADDRS * XDNAT_PORTS_PER_GADDR },
+		{ s->maps.xdnat_spis, 1u << (32 - SPI_BITS) },
+		{ s->maps.xdnat_hosts, MAX_HOSTS },
+		{ s->maps.xdnat_lan_idx, MAX_HOSTS },
+		{ s->maps.xdnat_hstats, MAX_HOSTS },
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		err = bpf_map__set_max_entries(sizes[i].map, sizes[i].n);
+		cr_assert(err == 0, "bpf_map__set_max_entries(%s): %s",
+			  bpf_map__name(sizes[i].map), strerror(-err));
+	}
+
+	err = xdnat_router__load(s);
+	cr_assert(err == 0,
+		  "loading xdnat_router failed: %s (verifier log above; BPF unavailable?)",
+		  strerror(-err));
+
+	R->wan_xdp = bpf_program__fd(s->progs.xdnat_wan_xdp);
+	R->lan_xdp = bpf_program__fd(s->progs.xdnat_lan_xdp);
+	R->wan_tc = bpf_program__fd(s->progs.xdnat_wan_tc);
+	R->lan_tc = bpf_program__fd(s->progs.xdnat_lan_tc);
+	R->stats = bpf_map__fd(s->maps.xdnat_stats);
+	R->hstats = bpf_map__fd(s->maps.xdnat_hstats);
+	router_populate(R);
+}
+
+static void router_down(void)
+{
+	if (!R)
+		return;
+	xdnat_router__destroy(R->skel); /* NULL-safe */
+	free(R);
+	R = NULL;
+}
+
+/* Host-side programs as xdnat-host configures them for host A. */
+static void hostside_up(void)
+{
+	struct xdnat_hostside *s;
+	int err;
+
+	env_up();
+	HS = calloc(1, sizeof(*HS));
+	cr_assert(HS, "out of memory");
+	s = HS->skel = xdnat_hostside__open();
+	cr_assert(s, "xdnat_hostside__open: %s", strerror(errno));
+	s->rodata->cfg.gaddr = htonl(G0);
+	s->rodata->cfg.lan_addr = htonl(host(H_A)->lan);
+	s->rodata->cfg.router_addr = htonl(LAN_ROUTER);
+	err = xdnat_hostside__load(s);
+	cr_assert(err == 0,
+		  "loading xdnat_hostside failed: %s (verifier log above; BPF unavailable?)",
+		  strerror(-err));
+	HS->egress = bpf_program__fd(s->progs.xdnat_host_egress);
+	HS->ingress = bpf_program__fd(s->progs.xdnat_host_ingress);
+	HS->stats = bpf_map__fd(s->maps.xdnat_hoststats);
+}
+
+static void hostside_down(void)
+{
+	if (!HS)
+		return;
+	xdnat_hostside__destroy(HS->skel);
+	free(HS);
+	HS = NULL;
+}
+
+static void init_router(void)
+{
+	router_up(0, "default");
+}
+
+static void init_router_drop(void)
+{
+	router_up(XDNAT_F_UNKNOWN_DROP, "drop");
+}
+
+static void fini_all(void)
+{
+	router_down();
+	hostside_down();
+}
+
+/* ------------------------------------------------------------ targets */
+
+/* One program under test, with the counters it must account to. */
+struct target {
+	const char *what;
+	int prog_fd;
+	bool xdp;
+	int ifindex;               /* ingress device (and skb->dev for tc) */
+	int stats_fd;              /* per-CPU struct xdnat_counter by reason */
+	unsigned nreasons;
+	const char *const *names;
+	int hstats_fd;             /* per-CPU struct xdnat_host_stats, -1: none */
+};
+
+static const char *const REASON_NAMES[] = XDNAT_REASON_NAMES;
+static const char *const HOST_REASON_NAMES[] = XDNAT_HOST_REASON_NAMES;
+_Static_assert(sizeof(REASON_NAMES) / sizeof(REASON_NAMES[0]) == XDNAT_R_MAX, "reason names");
+_Static_assert(sizeof(HOST_REASON_NAMES) / sizeof(HOST_REASON_NAMES[0]) == XDNAT_HR_MAX,
+	       "host reason names");
+
+enum prog_id { WAN_XDP, LAN_XDP, WAN_TC, LAN_TC, HOST_EGRESS, HOST_INGRESS };
+
+static struct target tgt(enum prog_id id)
+{
+	struct target t = { .hstats_fd = -1 };
+
+	switch (id) {
+	case WAN_XDP:
+	case LAN_XDP:
+	case WAN_TC:
+	case LAN_TC:
+		cr_assert(R, "test bug: router not loaded");
+		t.stats_fd = R->stats;
+		t.hstats_fd = R->hstats;
+		t.nreasons = XDNAT_R_MAX;
+		t.names = REASON_NAMES;
+		t.xdp = id == WAN_XDP || id == LAN_XDP;
+		t.ifindex = id == WAN_XDP || id == WAN_TC ? env.wan0 : env.lan0;
+		t.what = id == WAN_XDP ? "xdnat_wan_xdp" : id == LAN_XDP ? "xdnat_lan_xdp" :
+			 id == WAN_TC ? "xdnat_wan_tc" : "xdnat_lan_tc";
+		t.prog_fd = id == WAN_XDP ? R->wan_xdp : id == LAN_XDP ? R->lan_xdp :
+			    id == WAN_TC ? R->wan_tc : R->lan_tc;
+		break;
+	case HOST_EGRESS:
+	case HOST_INGRESS:
+		cr_assert(HS, "test bug: host programs not loaded");
+		t.stats_fd = HS->stats;
+		t.nreasons = XDNAT_HR_MAX;
+		t.names = HOST_REASON_NAMES;
+		t.ifindex = env.lan1; /* stands for the host's LAN NIC */
+		t.what = id == HOST_EGRESS ? "xdnat_host_egress" : "xdnat_host_ingress";
+		t.prog_fd = id == HOST_EGRESS ? HS->egress : HS->ingress;
+		break;
+	}
+	return t;
+}
+
+/* ------------------------------------------------------------ counters */
+
+struct snap {
+	struct xdnat_counter r[XDNAT_R_MAX];
+	struct xdnat_host_stats h[MAX_HOSTS];
+};
+
+/* Sum a per-CPU value made of __u64 fields over all CPUs. */
+static void percpu_sum(int fd, uint32_t key, void *out, size_t vsize)
+{
+	size_t words = vsize / sizeof(uint64_t);
+	uint64_t *vals = calloc((size_t)env.ncpus, vsize), *sum = out;
+
+	cr_assert(vals, "out of memory");
+	cr_assert(bpf_map_lookup_elem(fd, &key, vals) == 0, "per-CPU lookup [%u]: %s", key,
+		  strerror(errno));
+	memset(out, 0, vsize);
+	for (int c = 0; c < env.ncpus; c++)
+		for (size_t w = 0; w < words; w++)
+			sum[w] += vals[(size_t)c * words + w];
+	free(vals);
+}
+
+static void snap_take(const struct target *t, struct snap *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (uint32_t r = 0; r < t->nreasons; r++)
+		percpu_sum(t->stats_fd, r, &s->r[r], sizeof(s->r[r]));
+	if (t->hstats_fd >= 0)
+		for (uint32_t h = 0; h < MAX_HOSTS; h++)
+			percpu_sum(t->hstats_fd, h, &s->h[h], sizeof(s->h[h]));
+}
+
+/* ------------------------------------------------------------ cases */
+
+struct dp_case {
+	char name[96];
+	struct pkt in;
+	struct pkt out;     /* expected output; len 0: must equal the input */
+	int verdict;        /* XDP_* or TC_ACT_* */
+	int reason;         /* the one counter that grows, by one packet */
+	long long bytes;    /* byte growth of that counter and of the host
+	                     * counters below; -1: reason bytes not checked */
+	uint32_t to_host;   /* host whose to_host counters grow; 0: none */
+	uint32_t from_host; /* host whose from_host counters grow; 0: none */
+	int refusal_errno;  /* the kernel may refuse to run the program on this
+	                     * input with this errno (then nothing may be
+	                     * counted); if it does run it, the rest applies */
+};
+
+struct cases {
+	struct dp_case *v;
+	size_t n, cap;
+};
+
+static struct dp_case *case_add(struct cases *cs, int verdict, int reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static struct dp_case *case_add(struct cases *cs, int verdict, int reason, const char *fmt, ...)
+{
+	struct dp_case *c;
+	va_list ap;
+
+	if (cs->n == cs->cap) {
+		size_t cap = cs->cap ? 2 * cs->cap : 16;
+		struct dp_case *v = realloc(cs->v, cap * sizeof(*v));
+
+		cr_assert(v, "out of memory");
+		cs->v = v;
+		cs->cap = cap;
+	}
+	c = &cs->v[cs->n++];
+	memset(c, 0, sizeof(*c));
+	va_start(ap, fmt);
+	vsnprintf(c->name, sizeof(c->name), fmt, ap);
+	va_end(ap);
+	c->verdict = verdict;
+	c->reason = reason;
+	c->bytes = -1;
+	return c;
+}
+
+static const char *verdict_name(bool xdp, int v)
+{
+	static const char *const xn[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
+					  "XDP_REDIRECT" };
+
+	if (xdp)
+		return v >= 0 && v <= XDP_REDIRECT ? xn[v] : "?";
+	switch (v) {
+	case TC_ACT_OK: return "TC_ACT_OK";
+	case TC_ACT_SHOT: return "TC_ACT_SHOT";
+	case TC_ACT_REDIRECT: return "TC_ACT_REDIRECT";
+	case TC_ACT_UNSPEC: return "TC_ACT_UNSPEC";
+	default: return "?";
+	}
+}
+
+/* Side-by-side hex dump of the lines where @exp and @got differ (all lines
+ * for short frames), with the differing offsets listed per line. */
+static void hexdiff(FILE *m, const uint8_t *exp, size_t elen, const uint8_t *got, size_t glen)
+{
+	size_t max = elen > glen ? elen : glen;
+	bool all = max <= 128;
+	char head[64];
+
+	snprintf(head, sizeof(head), "expected (%zu bytes)", elen);
+	fprintf(m, "    offs  %-48s| actual (%zu bytes)\n", head, glen);
+	for (size_t line = 0; line < max; line += 16) {
+		char diffs[128] = "";
+		size_t dl = 0;
+		bool differs = false;
+
+		for (size_t i = line; i < line + 16 && i < max; i++) {
+			bool d = i >= elen || i >= glen || exp[i] != got[i];
+
+			if (d && dl < sizeof(diffs) - 8)
+				dl += (size_t)snprintf(diffs + dl, sizeof(diffs) - dl, " +%zu", i - line);
+			differs |= d;
+		}
+		if (!differs && !all)
+			continue;
+		fprintf(m, "  %c %04zx  ", differs ? '!' : ' ', line);
+		for (size_t i = line; i < line + 16; i++)
+			fprintf(m, i < elen ? "%02x " : "   ", i < elen ? exp[i] : 0);
+		fprintf(m, "| ");
+		for (size_t i = line; i < line + 16; i++)
+			fprintf(m, i < glen ? "%02x " : "   ", i < glen ? got[i] : 0);
+		if (differs)
+			fprintf(m, " <-%s", diffs);
+		fputc('\n', m);
+	}
+}
+
+/* Run one case; on any mismatch report everything about it and fail.
+ * *refusedp tells whether the kernel refused the input (see refusal_errno). */
+static bool run_case(const struct target *t, const struct dp_case *c, bool *refusedp)
+{
+	static uint8_t out[PKT_MAX + 256];
+	const struct pkt *exp = c->out.len ? &c->out : &c->in;
+	struct xdp_md xctx;
+	struct __sk_buff sctx;
+	struct snap *before, *after;
+	char *msg = NULL;
+	size_t msglen = 0;
+	bool bad = false, refused = false;
+	FILE *m;
+	int err;
+
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = c->in.b,
+		.data_size_in = (__u32)c->in.len,
+		.data_out = out,
+		.data_size_out = sizeof(out),
+		.repeat = 1, /* the programs rewrite the frame in place */
+	);
+	memset(&xctx, 0, sizeof(xctx));
+	memset(&sctx, 0, sizeof(sctx));
+	if (t->xdp) {
+		xctx.data_end = (__u32)c->in.len;
+		xctx.ingress_ifindex = (__u32)t->ifindex;
+		o.ctx_in = &xctx;
+		o.ctx_size_in = sizeof(xctx);
+	} else {
+		sctx.ifindex = (__u32)t->ifindex;
+		sctx.ingress_ifindex = (__u32)t->ifindex;
+		o.ctx_in = &sctx;
+		o.ctx_size_in = sizeof(sctx);
+	}
+
+	before = calloc(1, sizeof(*before));
+	after = calloc(1, sizeof(*after));
+	cr_assert(before && after, "out of memory");
+	memset(out, 0, sizeof(out));
+	snap_take(t, before);
+	err = bpf_prog_test_run_opts(t->prog_fd, &o);
+	snap_take(t, after);
+
+	m = open_memstream(&msg, &msglen);
+	cr_assert(m, "open_memstream: %s", strerror(errno));
+	if (err && c->refusal_errno && err == -c->refusal_errno) {
+		refused = true; /* program not run: only check nothing was counted */
+		goto counters;
+	}
+	if (err) {
+		fprintf(m, "  BPF_PROG_TEST_RUN failed: %s\n", strerror(-err));
+		bad = true;
+		goto report;
+	}
+	if ((int)o.retval != c->verdict) {
+		fprintf(m, "  verdict: expected %s (%d), got %s (%u)\n",
+			verdict_name(t->xdp, c->verdict), c->verdict,
+			verdict_name(t->xdp, (int)o.retval), o.retval);
+		bad = true;
+	}
+	if (o.data_size_out != exp->len || memcmp(out, exp->b, exp->len) != 0) {
+		fprintf(m, "  output differs from the %s:\n",
+			c->out.len ? "expected frame" : "input (expected unchanged)");
+		hexdiff(m, exp->b, exp->len, out, o.data_size_out);
+		bad = true;
+	}
+counters:
+	for (unsigned r = 0; r < t->nreasons; r++) {
+		uint64_t dp = after->r[r].packets - before->r[r].packets;
+		uint64_t db = after->r[r].bytes - before->r[r].bytes;
+		uint64_t want = !refused && (int)r == c->reason ? 1 : 0;
+
+		if (dp != want) {
+			fprintf(m, "  counter %s: expected +%llu packets, got +%llu\n", t->names[r],
+				(unsigned long long)want, (unsigned long long)dp);
+			bad = true;
+		}
+		if (want && c->bytes >= 0 && db != (uint64_t)c->bytes) {
+			fprintf(m, "  counter %s: expected +%lld bytes, got +%llu\n", t->names[r],
+				c->bytes, (unsigned long long)db);
+			bad = true;
+		}
+	}
+	if (t->hstats_fd >= 0) {
+		for (uint32_t h = 0; h < MAX_HOSTS; h++) {
+			const struct xdnat_host_stats *a = &after->h[h], *b = &before->h[h];
+			uint64_t tp = a->to_host_packets - b->to_host_packets;
+			uint64_t tb = a->to_host_bytes - b->to_host_bytes;
+			uint64_t fp = a->from_host_packets - b->from_host_packets;
+			uint64_t fb = a->from_host_bytes - b->from_host_bytes;
+			uint64_t wtp = !refused && c->to_host && h == c->to_host;
+			uint64_t wfp = !refused && c->from_host && h == c->from_host;
+			uint64_t wtb = wtp ? (uint64_t)c->bytes : 0, wfb = wfp ? (uint64_t)c->bytes : 0;
+
+			if (tp != wtp || tb != wtb || fp != wfp || fb != wfb) {
+				fprintf(m, "  host %u stats: to_host +%llu pkts/+%llu bytes, "
+					"from_host +%llu/+%llu; expected +%llu/+%llu, +%llu/+%llu\n",
+					h, (unsigned long long)tp, (unsigned long long)tb,
+					(unsigned long long)fp, (unsigned long long)fb,
+					(unsigned long long)wtp, (unsigned long long)wtb,
+					(unsigned long long)wfp, (unsigned long long)wfb);
+				bad = true;
+			}
+		}
+	}
+report:
+	cr_assert(fclose(m) == 0, "fclose(memstream)");
+	if (bad)
+		cr_expect_fail("%s: case \"%s\" (expected %s, counter %s):\n%s", t->what, c->name,
+			       verdict_name(t->xdp, c->verdict),
+			       c->reason >= 0 ? t->names[c->reason] : "none", msg);
+	free(msg);
+	free(before);
+	free(after);
+	*refusedp = refused;
+	return !bad;
+}
+
+/* Run a table; every case runs even after a failure.  Frees the table. */
+static void run_cases(enum prog_id id, struct cases *cs)
+{
+	struct target t = tgt(id);
+	size_t failed = 0, refused = 0;
+
+	cr_assert(cs->n > 0, "test bug: empty table");
+	for (size_t i = 0; i < cs->n; i++) {
+		bool r;
+
+		if (!run_case(&t, &cs->v[i], &r))
+			failed++;
+		refused += r;
+	}
+	cr_expect(failed == 0, "%s: %zu of %zu cases failed", t.what, failed, cs->n);
+	if (refused)
+		cr_log_info("%s: the kernel refused %zu of %zu inputs (frames < %d bytes); "
+			    "the program did not see them", t.what, refused, cs->n, 14);
+	free(cs->v);
+	memset(cs, 0, sizeof(*cs));
+}
+
+/* ------------------------------------------------------------ builders */
+
+/* Typical IPv4 header fields; tests override what they exercise. */
+static struct ip4 hdr(uint32_t src, uint32_t dst)
+{
+	return (struct ip4){ .src = src, .dst = dst, .ttl = 61, .id = 0x1c46, .frag = IP_DF };
+}
+
+static uint16_t ip_totlen(const struct pkt *dg)
+{
+	return pkt_rd16(dg->b + 2);
+}
+
+static void dg_udp(struct pkt *d, struct ip4 h, uint16_t sport, uint16_t dport, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_UDP;
+	o = pkt_ip4_begin(d, &h);
+	pkt_udp(d, o, sport, dport, paylen, (uint8_t)dport);
+	pkt_ip4_end(d, o);
+}
+
+static void dg_tcp(struct pkt *d, struct ip4 h, uint16_t sport, uint16_t dport, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_TCP;
+	o = pkt_ip4_begin(d, &h);
+	pkt_tcp(d, o, sport, dport, 0x01020304u + dport, TCP_ACK, paylen, (uint8_t)sport);
+	pkt_ip4_end(d, o);
+}
+
+static void dg_icmp(struct pkt *d, struct ip4 h, uint8_t type, uint16_t id, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_ICMP;
+	o = pkt_ip4_begin(d, &h);
+	pkt_icmp(d, type, 0, id, 7, paylen, (uint8_t)id);
+	pkt_ip4_end(d, o);
+}
+
+static void dg_esp(struct pkt *d, struct ip4 h, uint32_t spi, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_ESP;
+	o = pkt_ip4_begin(d, &h);
+	pkt_esp(d, spi, 42, paylen, (uint8_t)spi);
+	pkt_ip4_end(d, o);
+}
+
+static void dg_ah(struct pkt *d, struct ip4 h, uint32_t spi, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_AH;
+	o = pkt_ip4_begin(d, &h);
+	pkt_ah(d, PROTO_UDP, spi, 9, paylen, (uint8_t)spi);
+	pkt_ip4_end(d, o);
+}
+
+/* Any protocol, opaque payload (GRE, fragments, short L4 headers). */
+static void dg_raw(struct pkt *d, struct ip4 h, uint8_t proto, size_t paylen, uint8_t seed)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = proto;
+	o = pkt_ip4_begin(d, &h);
+	pkt_payload(d, paylen, seed);
+	pkt_ip4_end(d, o);
+}
+
+/* Ethernet + the datagram's bytes. */
+static void frame(struct pkt *f, const uint8_t dmac[6], const uint8_t smac[6], const struct pkt *dg)
+{
+	pkt_reset(f);
+	pkt_eth(f, dmac, smac, ETHTYPE_IPV4);
+	pkt_put(f, dg->b, dg->len);
+}
+
+/*
+ * Ethernet + IP-in-IP header + the datagram's bytes, the outer header as
+ * RFC 2003 and xdnat's design specify it: version 4, IHL 5, TOS and ID of
+ * the inner header, DF of the inner header only, TTL 64, protocol 4, total
+ * length = inner total length + 20, valid checksum.
+ */
+static void tunnel(struct pkt *f, const uint8_t dmac[6], const uint8_t smac[6], uint32_t osrc,
+		   uint32_t odst, const struct pkt *dg)
+{
+	struct ip4 o = {
+		.src = osrc, .dst = odst, .proto = PROTO_IPIP, .tos = dg->b[1], .ttl = 64,
+		.id = pkt_rd16(dg->b + 4), .frag = pkt_rd16(dg->b + 6) & IP_DF,
+	};
+	size_t off;
+
+	pkt_reset(f);
+	pkt_eth(f, dmac, smac, ETHTYPE_IPV4);
+	off = pkt_ip4_begin(f, &o);
+	pkt_put(f, dg->b, dg->len);
+	pkt_wr16(f->b + off + 2, (uint16_t)(ip_totlen(dg) + 20));
+	pkt_ip4_fix_csum(f, off);
+}
+
+/* The datagram as a router forwards it: TTL - 1, checksum recomputed. */
+static void ttl_dec(struct pkt *d, const struct pkt *dg)
+{
+	*d = *dg;
+	d->b[8]--;
+	pkt_ip4_fix_csum(d, 0);
+}
+
+/* Raw Ethernet frame with an arbitrary ethertype and payload. */
+static void raw_frame(struct pkt *f, const uint8_t dmac[6], const uint8_t smac[6], uint16_t type,
+		      size_t paylen)
+{
+	pkt_reset(f);
+	pkt_eth(f, dmac, smac, type);
+	pkt_payload(f, paylen, 0x33);
+}
+
+/* --- WAN side: frames from the remote peer to the router's WAN NIC --- */
+
+static void wan_frame(struct pkt *f, const struct pkt *dg)
+{
+	frame(f, MAC_WAN0, MAC_REMOTE, dg);
+}
+
+/* @dg arriving on the WAN must be tunnelled to host @hid with @verdict. */
+static void wan_fwd(struct cases *cs, int verdict, const struct pkt *dg, uint32_t hid,
+		    const char *name)
+{
+	const struct hostdef *h = host(hid);
+	struct dp_case *c = case_add(cs, verdict, XDNAT_R_WAN_TO_HOST, "%s", name);
+
+	wan_frame(&c->in, dg);
+	tunnel(&c->out, h->mac, MAC_LAN0, LAN_ROUTER, h->lan, dg);
+	c->bytes = ip_totlen(dg);
+	c->to_host = hid;
+}
+
+/* @dg arriving on the WAN gets @verdict/@reason and is left unchanged. */
+static void wan_same(struct cases *cs, int verdict, int reason, const struct pkt *dg,
+		     const char *name)
+{
+	struct dp_case *c = case_add(cs, verdict, reason, "%s", name);
+
+	wan_frame(&c->in, dg);
+}
+
+/* --- LAN side: tunnel frames from a host to the router's LAN NIC --- */
+
+static void lan_tunnel(struct pkt *f, uint32_t hid, const struct pkt *dg)
+{
+	const struct hostdef *h = host(hid);
+
+	tunnel(f, MAC_LAN0, h->mac, h->lan, LAN_ROUTER, dg);
+}
+
+/* Tunnelled @dg from @hid must leave on the WAN towards @nh_mac, TTL - 1. */
+static void lan_fwd(struct cases *cs, int verdict, uint32_t hid, const struct pkt *dg,
+		    const uint8_t nh_mac[6], const char *name)
+{
+	struct dp_case *c = case_add(cs, verdict, XDNAT_R_HOST_TO_WAN, "%s", name);
+	struct pkt fwd;
+
+	lan_tunnel(&c->in, hid, dg);
+	ttl_dec(&fwd, dg);
+	frame(&c->out, nh_mac, MAC_WAN0, &fwd);
+	c->bytes = ip_totlen(dg);
+	c->from_host = hid;
+}
+
+static void lan_same(struct cases *cs, int verdict, int reason, uint32_t hid, const struct pkt *dg,
+		     const char *name)
+{
+	struct dp_case *c = case_add(cs, verdict, reason, "%s", name);
+
+	lan_tunnel(&c->in, hid, dg);
+}
+
+/* Hairpin: tunnelled @dg from @from, inner destination a global address
+ * owned by @to, goes back out of the LAN NIC re-tunnelled to @to. */
+static void hairpin(struct cases *cs, int verdict, uint32_t from, uint32_t to, const struct pkt *dg,
+		    const char *name)
+{
+	const struct hostdef *h = host(to);
+	struct dp_case *c = case_add(cs, verdict, XDNAT_R_HAIRPIN, "%s", name);
+	struct pkt fwd;
+
+	lan_tunnel(&c->in, from, dg);
+	ttl_dec(&fwd, dg);
+	tunnel(&c->out, h->mac, MAC_LAN0, LAN_ROUTER, h->lan, &fwd);
+	c->bytes = ip_totlen(dg);
+	c->from_host = from;
+	c->to_host = to;
+}
+
+/* Plain IPv4 header of a host's global-address datagram: G -> remote. */
+static struct ip4 from_g(uint32_t hid, uint32_t dst)
+{
+	return hdr(GADDRS[host(hid)->gidx], dst);
+}
+
+/* ------------------------------------------------------------ suites */
+
+TestSuite(wan, .init = init_router, .fini = fini_all, .timeout = 120);
+TestSuite(wan_drop, .init = init_router_drop, .fini = fini_all, .timeout = 120);
+TestSuite(malformed, .init = init_router, .fini = fini_all, .timeout = 120);
+TestSuite(lan, .init = init_router, .fini = fini_all, .timeout = 120);
+TestSuite(tc, .init = init_router, .fini = fini_all, .timeout = 120);
+TestSuite(host, .init = hostside_up, .fini = fini_all, .timeout = 120);
+
+/*
+ * WAN ingress, each protocol to each host with a neighbour.  TOS, ID and DF
+ * differ per protocol so that copying them into the outer header is checked,
+ * and so is "DF only" (no MF in the outer header).
+ */
+Test(wan, to_each_host)
+{
+	static const uint32_t hosts[] = { H_A, H_B, H_C };
+	struct cases cs = { 0 };
+	struct pkt dg;
+	char name[96];
+
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		const struct hostdef *h = host(hosts[i]);
+		uint32_t g = GADDRS[h->gidx];
+		uint16_t port = 0;
+		uint32_t key = 0;
+		struct ip4 ih;
+
+		for (size_t p = 0; p < sizeof(PORTS) / sizeof(PORTS[0]); p++)
+			if (PORTS[p].id == h->id && PORTS[p].gidx == h->gidx && !port)
+				port = (uint16_t)(PORTS[p].first + 7);
+		for (size_t s = 0; s < sizeof(SPIS) / sizeof(SPIS[0]); s++)
+			if (SPIS[s].id == h->id && SPIS[s].key)
+				key = SPIS[s].key;
+		cr_assert(port && key, "test bug: host %u has no blocks", h->id);
+
+		ih = hdr(REMOTE, g);
+		ih.tos = 0xb8;
+		ih.id = 0xbeef;
+		dg_esp(&dg, ih, SPI(key, 0x1234), 48);
+		snprintf(name, sizeof(name), "ESP spi %#x to host %u", SPI(key, 0x1234), h->id);
+		wan_fwd(&cs, XDP_REDIRECT, &dg, h->id, name);
+
+		ih = hdr(REMOTE, g);
+		ih.tos = 0x10;
+		ih.id = 0;
+		dg_ah(&dg, ih, SPI(key, 0xfffe), 20);
+		snprintf(name, sizeof(name), "AH spi %#x to host %u", SPI(key, 0xfffe), h->id);
+		wan_fwd(&cs, XDP_REDIRECT, &dg, h->id, name);
+
+		ih = hdr(REMOTE, g);
+		ih.tos = 0x02;
+		ih.id = 0x7777;
+		dg_tcp(&dg, ih, 443, port, 10);
+		snprintf(name, sizeof(name), "TCP dport %u to host %u", port, h->id);
+		wan_fwd(&cs, XDP_REDIRECT, &dg, h->id, name);
+
+		ih = hdr(REMOTE, g);
+		ih.tos = 0x03; /* ECN CE must reach the host in the outer header too */
+		ih.id = 0x0102;
+		ih.frag = 0;
+		dg_udp(&dg, ih, 4500, port, 33);
+		snprintf(name, sizeof(name), "UDP dport %u (no DF) to host %u", port, h->id);
+		wan_fwd(&cs, XDP_REDIRECT, &dg, h->id, name);
+
+		ih = hdr(REMOTE, g);
+		ih.id = 0xffff;
+		ih.frag = 0;
+		dg_icmp(&dg, ih, ICMP_ECHOREPLY, port, 56);
+		snprintf(name, sizeof(name), "ICMP echo reply id %u to host %u", port, h->id);
+		wan_fwd(&cs, XDP_REDIRECT, &dg, h->id, name);
+	}
+	run_cases(WAN_XDP, &cs);
+}
+
+/* First/last port of a block, and just outside it (other host or nobody). */
+Test(wan, port_boundaries)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 19999, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "UDP 19999: below A's block, nobody");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20000, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP 20000: A's first port");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20999, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP 20999: A's last port");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 21000, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "UDP 21000: B's first port, after A's");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 21999, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "UDP 21999: B's last port");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 22100, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "UDP 22100: after D's block, nobody");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 0, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "UDP port 0");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 65535, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "UDP port 65535");
+	dg_udp(&dg, hdr(REMOTE, G0), 21500, 20500, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP sport in B's block, dport in A's: to A");
+	dg_tcp(&dg, hdr(REMOTE, G0), 80, 20999, 0);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "TCP 20999: A's last port");
+	dg_tcp(&dg, hdr(REMOTE, G0), 80, 21000, 0);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "TCP 21000: B's first port");
+	dg_tcp(&dg, hdr(REMOTE, G0), 80, 23050, 0);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "TCP 23050: owner E not valid");
+	dg_tcp(&dg, hdr(REMOTE, G0), 80, 25000, 0);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg,
+		 "TCP 25000: owner id beyond max_hosts");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHOREPLY, 20000, 8);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "echo reply id 20000: A's first");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHOREPLY, 19999, 8);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_ICMP_ID, &dg, "echo reply id 19999: nobody");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHOREPLY, 21000, 8);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "echo reply id 21000: B's first");
+	run_cases(WAN_XDP, &cs);
+}
+
+/* SPI blocks: reserved range, first/last of a block, neighbours. */
+Test(wan, spi_boundaries)
+{
+	static const struct {
+		uint32_t spi;
+		int reason;     /* WAN_TO_HOST: forwarded */
+		uint32_t host;
+		const char *what;
+	} t[] = {
+		{ 0, XDNAT_R_DROP_SPI_RESERVED, 0, "SPI 0 reserved" },
+		{ 1, XDNAT_R_DROP_SPI_RESERVED, 0, "SPI 1 reserved" },
+		{ 255, XDNAT_R_DROP_SPI_RESERVED, 0, "SPI 255 reserved (block 0 belongs to B)" },
+		{ 256, XDNAT_R_WAN_TO_HOST, H_B, "SPI 256: first unreserved, B's block 0" },
+		{ 0x0000ffff, XDNAT_R_WAN_TO_HOST, H_B, "SPI 0xffff: B's block 0, last" },
+		{ 0x00010000, XDNAT_R_UNKNOWN_SPI, 0, "SPI 0x10000: block 1, nobody" },
+		{ 0x00ffffff, XDNAT_R_UNKNOWN_SPI, 0, "SPI 0x00ffffff: just below A's block" },
+		{ SPI(0x0100, 0), XDNAT_R_WAN_TO_HOST, H_A, "A's first SPI" },
+		{ SPI(0x0100, 0xffff), XDNAT_R_WAN_TO_HOST, H_A, "A's last SPI" },
+		{ SPI(0x0101, 0), XDNAT_R_WAN_TO_HOST, H_B, "B's first SPI, after A's" },
+		{ SPI(0x0101, 0xffff), XDNAT_R_WAN_TO_HOST, H_B, "B's last SPI" },
+		{ SPI(0x0102, 0), XDNAT_R_UNKNOWN_SPI, 0, "after B's block, nobody" },
+		{ SPI(0x0400, 7), XDNAT_R_UNKNOWN_SPI, 0, "owner E not valid" },
+		{ 0xffffffff, XDNAT_R_UNKNOWN_SPI, 0, "SPI 0xffffffff: last array entry" },
+	};
+	struct cases cs = { 0 };
+	struct pkt dg;
+	char name[96];
+
+	/* RFC 4303: 1..255 reserved by IANA, 0 local use: never forwarded. */
+	for (uint32_t spi = 0; spi <= XDNAT_SPI_RESERVED_MAX; spi++) {
+		dg_esp(&dg, hdr(REMOTE, G0), spi, 8);
+		snprintf(name, sizeof(name), "ESP SPI %u (reserved range sweep)", spi);
+		wan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPI_RESERVED, &dg, name);
+	}
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		for (int ah = 0; ah <= 1; ah++) {
+			if (ah)
+				dg_ah(&dg, hdr(REMOTE, G0), t[i].spi, 16);
+			else
+				dg_esp(&dg, hdr(REMOTE, G0), t[i].spi, 32);
+			snprintf(name, sizeof(name), "%s %s", ah ? "AH" : "ESP", t[i].what);
+			if (t[i].reason == XDNAT_R_WAN_TO_HOST)
+				wan_fwd(&cs, XDP_REDIRECT, &dg, t[i].host, name);
+			else
+				wan_same(&cs, t[i].reason == XDNAT_R_UNKNOWN_SPI ? XDP_PASS : XDP_DROP,
+					 t[i].reason, &dg, name);
+		}
+	}
+	run_cases(WAN_XDP, &cs);
+}
+
+/*
+ * Two global addresses.  Ports are per global address (C owns 20000-20999
+ * of G1, A the same numbers of G0); SPIs are one space, so an SPI of a G1
+ * host arriving on G0 is a wrong-gaddr drop, never a delivery.
+ */
+Test(wan, two_gaddrs)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G1), 500, 20500, 20);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_C, "G1:20500 -> C");
+	dg_udp(&dg, hdr(REMOTE, G0), 500, 20500, 20);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "G0:20500 -> A (same port, other gaddr)");
+	dg_udp(&dg, hdr(REMOTE, G1), 500, 21500, 20);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "G1:21500 (B's port on G0): unknown");
+	dg_tcp(&dg, hdr(REMOTE, G1), 500, 30099, 0);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_C, "G1:30099 -> C (last of its 2nd block)");
+	dg_tcp(&dg, hdr(REMOTE, G0), 500, 30050, 0);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "G0:30050 (C's port on G1): unknown");
+	dg_udp(&dg, hdr(REMOTE, G0), 500, 31000, 20);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_WRONG_GADDR, &dg,
+		 "G0:31000 owned by C of G1 (inconsistent map): wrong gaddr");
+	dg_icmp(&dg, hdr(REMOTE, G1), ICMP_ECHOREPLY, 20001, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_C, "echo reply to G1 id 20001 -> C");
+	dg_esp(&dg, hdr(REMOTE, G1), SPI(0x0200, 0x10), 40);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_C, "ESP C's SPI to G1 -> C");
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0200, 0x10), 40);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_WRONG_GADDR, &dg, "ESP C's SPI to G0: wrong gaddr");
+	dg_esp(&dg, hdr(REMOTE, G1), SPI(0x0100, 0x10), 40);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_WRONG_GADDR, &dg, "ESP A's SPI to G1: wrong gaddr");
+	dg_ah(&dg, hdr(REMOTE, G0), SPI(0x0200, 0x20), 8);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_WRONG_GADDR, &dg, "AH C's SPI to G0: wrong gaddr");
+	run_cases(WAN_XDP, &cs);
+}
+
+/* Things without an owner, with the default policy (pass to the stack). */
+static void unknown_cases(struct cases *cs, int verdict)
+{
+	struct ip4 ih;
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 40000, 16);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_PORT, &dg, "UDP unallocated port");
+	dg_tcp(&dg, hdr(REMOTE, G1), 53, 21000, 0);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_PORT, &dg, "TCP unallocated port of G1");
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0777, 1), 16);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_SPI, &dg, "ESP unallocated SPI");
+	dg_ah(&dg, hdr(REMOTE, G0), SPI(0x0777, 1), 16);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_SPI, &dg, "AH unallocated SPI");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHOREPLY, 40000, 16);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_ICMP_ID, &dg, "echo reply unallocated id");
+	dg_raw(&dg, hdr(REMOTE, G0), PROTO_GRE, 24, 1);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_PROTO, &dg, "GRE (proto 47)");
+	dg_raw(&dg, hdr(REMOTE, G0), 132 /* SCTP */, 24, 2);
+	wan_same(cs, verdict, XDNAT_R_UNKNOWN_PROTO, &dg, "SCTP (proto 132)");
+	ih = hdr(REMOTE, G0);
+	ih.frag = 185; /* offset 1480, last fragment */
+	dg_raw(&dg, ih, PROTO_UDP, 40, 3);
+	wan_same(cs, verdict, XDNAT_R_FRAGMENT, &dg, "UDP later fragment (offset 1480, last)");
+	ih.frag = IP_MF | 1; /* offset 8, more follow: bytes of a UDP header look like a port */
+	dg_raw(&dg, ih, PROTO_UDP, 40, 4);
+	wan_same(cs, verdict, XDNAT_R_FRAGMENT, &dg, "UDP middle fragment (offset 8, MF)");
+	ih.frag = 0x1fff; /* largest offset */
+	dg_raw(&dg, ih, PROTO_ESP, 16, 5);
+	wan_same(cs, verdict, XDNAT_R_FRAGMENT, &dg, "ESP later fragment (offset 0x1fff)");
+}
+
+Test(wan, unknown_pass_by_default)
+{
+	struct cases cs = { 0 };
+
+	unknown_cases(&cs, XDP_PASS);
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(wan_drop, unknown_dropped_with_flag)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	unknown_cases(&cs, XDP_DROP);
+	/* The flag changes nothing else. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20000, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "allocated port still delivered");
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0101, 5), 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "allocated SPI still delivered");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHO, 40000, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg, "echo request still passed");
+	dg_udp(&dg, hdr(REMOTE, NOT_GLOBAL), 53, 40000, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_NOT_GLOBAL, &dg, "not global still passed");
+	dg_esp(&dg, hdr(REMOTE, G0), 7, 16);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPI_RESERVED, &dg, "reserved SPI still dropped");
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(wan_drop, lan_hairpin_unknown_dropped)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_udp(&dg, from_g(H_A, G0), 20001, 40000, 16);
+	lan_same(&cs, XDP_DROP, XDNAT_R_UNKNOWN_PORT, H_A, &dg, "hairpin to unallocated port");
+	dg_udp(&dg, from_g(H_A, REMOTE), 20001, 53, 16);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "host to WAN unaffected");
+	run_cases(LAN_XDP, &cs);
+}
+
+/* ICMP for the router, fragments with ports, IP options, padding. */
+Test(wan, local_and_special)
+{
+	static const uint8_t opt_ra[4] = { 0x94, 0x04, 0x00, 0x00 }; /* router alert */
+	static const uint8_t opt_nop7[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	static const uint8_t opt_40[40] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+					    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+					    1, 1, 1, 1, 1, 1, 1, 0 };
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+	struct ip4 ih;
+
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHO, 20000, 56);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg,
+		 "echo request to G0 (id in A's block): the router answers");
+	dg_icmp(&dg, hdr(REMOTE, G1), ICMP_ECHO, 1, 56);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg, "echo request to G1");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_UNREACH, 20000, 28);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg, "destination unreachable to G0");
+
+	ih = hdr(REMOTE, G0);
+	ih.frag = IP_MF; /* first fragment: ports present */
+	ih.id = 0x4321;
+	dg_udp(&dg, ih, 4500, 20001, 64);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP first fragment (MF, offset 0) -> A, outer without MF");
+	ih.frag = IP_MF | IP_DF;
+	dg_esp(&dg, ih, SPI(0x0101, 3), 64);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "ESP first fragment (MF|DF) -> B, outer DF only");
+
+	ih = hdr(REMOTE, G0);
+	ih.opt = opt_ra;
+	ih.opt_len = sizeof(opt_ra);
+	dg_udp(&dg, ih, 4500, 20002, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP with router alert option (IHL 6) -> A");
+	ih.opt = opt_nop7;
+	ih.opt_len = sizeof(opt_nop7);
+	dg_tcp(&dg, ih, 443, 21002, 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_B, "TCP with 8 option bytes (IHL 7) -> B");
+	dg_esp(&dg, ih, SPI(0x0100, 9), 16);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "ESP with options (IHL 7) -> A");
+	ih.opt = opt_40;
+	ih.opt_len = sizeof(opt_40);
+	dg_icmp(&dg, ih, ICMP_ECHOREPLY, 20003, 8);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "echo reply with 40 option bytes (IHL 15) -> A");
+
+	/* Minimum Ethernet frame: 18 bytes of padding after a 28-byte datagram
+	 * travel along (the outer length still covers the datagram only). */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20004, 0);
+	c = case_add(&cs, XDP_REDIRECT, XDNAT_R_WAN_TO_HOST, "padded 60-byte frame -> A");
+	wan_frame(&c->in, &dg);
+	pkt_put(&c->in, NULL, 60 - c->in.len);
+	pkt_put(&dg, NULL, 18);
+	tunnel(&c->out, host(H_A)->mac, MAC_LAN0, LAN_ROUTER, host(H_A)->lan, &dg);
+	c->bytes = 28;
+	c->to_host = H_A;
+	run_cases(WAN_XDP, &cs);
+}
+
+/* FIB outcomes other than "resolved, via the LAN NIC". */
+Test(wan, next_hop)
+{
+	const struct hostdef *a = host(H_A), *d = host(H_D);
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	/* No neighbour for D: the stack gets the tunnel packet to forward and
+	 * resolve; the Ethernet header is still the received one. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 22050, 40);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NO_NEIGH, "UDP to D (no neighbour)");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, d->lan, &dg);
+	c->bytes = ip_totlen(&dg);
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0300, 0x300), 40);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NO_NEIGH, "ESP to D (no neighbour)");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, d->lan, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	/* LAN MTU 1500: a 1480-byte datagram fits once tunnelled, 1481 not. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1480 - 28);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "1480-byte datagram: 1500 tunnelled, fits");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1481 - 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG, "1481-byte datagram: too big once tunnelled");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, a->lan, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	/* H's LAN address routes out of the WAN NIC: never sent there. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 24005, 40);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_NO_ROUTE, &dg, "UDP to H (tunnel end routed via WAN)");
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0500, 1), 40);
+	wan_same(&cs, XDP_DROP, XDNAT_R_DROP_NO_ROUTE, &dg, "ESP to H (tunnel end routed via WAN)");
+	run_cases(WAN_XDP, &cs);
+}
+
+/* ------------------------------------------------------------ malformed */
+
+/*
+ * Every prefix of a valid frame.  What xdnat_wan_xdp documents, per length:
+ *   < 14      no Ethernet header: drop_malformed (but BPF_PROG_TEST_RUN on
+ *             recent kernels, 6.18 included, refuses XDP input shorter than
+ *             ETH_HLEN with EINVAL: then the program never sees it);
+ *   14..33    IPv4 ethertype, no 20-byte header: drop_malformed;
+ *   34..n-1   daddr is G, tot_len exceeds the bytes: drop_malformed;
+ *   n         delivered.
+ */
+static void truncations(struct cases *cs, const struct pkt *dg, uint32_t hid, const char *what)
+{
+	struct pkt full;
+
+	wan_frame(&full, dg);
+	for (size_t len = 0; len < full.len; len++) {
+		struct dp_case *c = case_add(cs, XDP_DROP, XDNAT_R_DROP_MALFORMED,
+					     "%s truncated to %zu of %zu bytes", what, len, full.len);
+
+		memcpy(c->in.b, full.b, len);
+		c->in.len = len;
+		if (len < 14)
+			c->refusal_errno = EINVAL;
+	}
+	wan_fwd(cs, XDP_REDIRECT, dg, hid, what);
+}
+
+Test(malformed, truncated_udp)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 4500, 20020, 12);
+	truncations(&cs, &dg, H_A, "UDP");
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(malformed, truncated_esp)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0101, 0xabc), 12);
+	truncations(&cs, &dg, H_B, "ESP");
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(malformed, truncated_ah)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_ah(&dg, hdr(REMOTE, G0), SPI(0x0100, 0xabc), 4);
+	truncations(&cs, &dg, H_A, "AH");
+	run_cases(WAN_XDP, &cs);
+}
+
+/*
+ * Short but self-consistent L4 headers (tot_len says so): the router needs
+ * 4 bytes of TCP/UDP/ESP (ports, SPI), 8 of AH (SPI at offset 4) and ICMP
+ * (identifier at offset 4); one byte less is malformed.
+ */
+Test(malformed, short_l4)
+{
+	static const struct {
+		uint8_t proto;
+		size_t len;
+		int reason;
+		uint32_t host;
+	} t[] = {
+		{ PROTO_UDP, 3, XDNAT_R_DROP_MALFORMED, 0 },
+		{ PROTO_UDP, 4, XDNAT_R_WAN_TO_HOST, H_A },
+		{ PROTO_TCP, 3, XDNAT_R_DROP_MALFORMED, 0 },
+		{ PROTO_TCP, 4, XDNAT_R_WAN_TO_HOST, H_A },
+		{ PROTO_ESP, 0, XDNAT_R_DROP_MALFORMED, 0 },
+		{ PROTO_ESP, 3, XDNAT_R_DROP_MALFORMED, 0 },
+		{ PROTO_ESP, 4, XDNAT_R_WAN_TO_HOST, H_A },
+		{ PROTO_AH, 7, XDNAT_R_DROP_MALFORMED, 0 },
+		{ PROTO_AH, 8, XDNAT_R_WAN_TO_HOST, H_A },
+		{ PROTO_ICMP, 7, XDNAT_R_DROP_MALFORMED, 0 },
+		{ PROTO_ICMP, 8, XDNAT_R_WAN_TO_HOST, H_A },
+	};
+	struct cases cs = { 0 };
+	char name[96];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		/* L4 bytes that map to A: dport 20030 at offset 2 (TCP/UDP), SPI
+		 * 0x01004e3e (A's block) at 0 (ESP) and 4 (AH); for ICMP an echo
+		 * reply (type 0) with identifier 20030 at offset 4. */
+		static const uint8_t l4[8] = { 0x01, 0x00, 0x4e, 0x3e, 0x01, 0x00, 0x4e, 0x3e };
+		static const uint8_t icmp[8] = { 0x00, 0x00, 0x00, 0x00, 0x4e, 0x3e, 0x00, 0x01 };
+		struct pkt dg;
+		struct ip4 ih = hdr(REMOTE, G0);
+		size_t o;
+
+		ih.proto = t[i].proto;
+		pkt_reset(&dg);
+		o = pkt_ip4_begin(&dg, &ih);
+		pkt_put(&dg, t[i].proto == PROTO_ICMP ? icmp : l4, t[i].len);
+		pkt_ip4_end(&dg, o);
+		snprintf(name, sizeof(name), "proto %u with %zu L4 bytes", t[i].proto, t[i].len);
+		if (t[i].host)
+			wan_fwd(&cs, XDP_REDIRECT, &dg, t[i].host, name);
+		else
+			wan_same(&cs, XDP_DROP, t[i].reason, &dg, name);
+	}
+	run_cases(WAN_XDP, &cs);
+}
+
+/* Apply @edit to a copy of a valid datagram to G0 (checksum recomputed
+ * unless the edit makes the header unreadable as such). */
+static void bad_header(struct cases *cs, int verdict, int reason, const char *name,
+		       void (*edit)(struct pkt *dg, int arg), int arg)
+{
+	struct pkt dg;
+	struct dp_case *c;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 4500, 20040, 24);
+	edit(&dg, arg);
+	c = case_add(cs, verdict, reason, "%s", name);
+	wan_frame(&c->in, &dg);
+}
+
+static void set_ihl(struct pkt *dg, int ihl)
+{
+	dg->b[0] = (uint8_t)((dg->b[0] & 0xf0) | ihl);
+	pkt_wr16(dg->b + 10, 0);
+	pkt_wr16(dg->b + 10, pkt_csum(dg->b, 20));
+}
+
+static void set_version(struct pkt *dg, int v)
+{
+	dg->b[0] = (uint8_t)((dg->b[0] & 0x0f) | v << 4);
+	pkt_ip4_fix_csum(dg, 0);
+}
+
+static void add_totlen(struct pkt *dg, int delta)
+{
+	pkt_wr16(dg->b + 2, (uint16_t)(ip_totlen(dg) + delta));
+	pkt_ip4_fix_csum(dg, 0);
+}
+
+static void set_totlen(struct pkt *dg, int v)
+{
+	pkt_wr16(dg->b + 2, (uint16_t)v);
+	pkt_ip4_fix_csum(dg, 0);
+}
+
+static void set_daddr(struct pkt *dg, int which)
+{
+	pkt_wr32(dg->b + 16, which ? NOT_GLOBAL : G0);
+	pkt_ip4_fix_csum(dg, 0);
+}
+
+static void v6_not_global(struct pkt *dg, int arg)
+{
+	set_daddr(dg, 1);
+	set_version(dg, arg);
+}
+
+Test(malformed, bad_ipv4_headers)
+{
+	struct cases cs = { 0 };
+	char name[64];
+	struct dp_case *c;
+	struct pkt dg;
+
+	for (int ihl = 0; ihl < 5; ihl++) {
+		snprintf(name, sizeof(name), "IHL %d", ihl);
+		bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, name, set_ihl, ihl);
+	}
+	/* 52-byte datagram: IHL 14 (56) and 15 (60) reach beyond it, and
+	 * beyond tot_len. */
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "IHL 14 beyond the packet", set_ihl, 14);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "IHL 15 beyond the packet", set_ihl, 15);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "tot_len one beyond the packet",
+		   add_totlen, 1);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "tot_len 65535", set_totlen, 65535);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "tot_len 19 < IHL*4", set_totlen, 19);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "tot_len 0", set_totlen, 0);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "version 6 in an IPv4 frame",
+		   set_version, 6);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "version 0", set_version, 0);
+	bad_header(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "version 15", set_version, 15);
+	/* Not addressed to a global address: the stack judges it, not us. */
+	bad_header(&cs, XDP_PASS, XDNAT_R_PASS_NOT_GLOBAL, "version 6, daddr not global",
+		   v6_not_global, 6);
+
+	/* tot_len shorter than the frame: the rest is Ethernet padding to the
+	 * datapath, carried along after the datagram. */
+	dg_udp(&dg, hdr(REMOTE, G0), 4500, 20040, 24);
+	set_totlen(&dg, 20 + 4);
+	c = case_add(&cs, XDP_REDIRECT, XDNAT_R_WAN_TO_HOST,
+		     "tot_len covers the ports only: rest is padding");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, host(H_A)->mac, MAC_LAN0, LAN_ROUTER, host(H_A)->lan, &dg);
+	c->bytes = 24;
+	c->to_host = H_A;
+	run_cases(WAN_XDP, &cs);
+}
+
+/* Frames the WAN program leaves to the stack untouched. */
+Test(malformed, not_for_the_datapath)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NOT_IPV4, "ARP request");
+	raw_frame(&c->in, MAC_BCAST, MAC_REMOTE, ETHTYPE_ARP, 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NOT_IPV4, "IPv6");
+	raw_frame(&c->in, MAC_WAN0, MAC_REMOTE, ETHTYPE_IPV6, 60);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NOT_IPV4, "ethertype only (14 bytes, IPv6)");
+	raw_frame(&c->in, MAC_WAN0, MAC_REMOTE, ETHTYPE_IPV6, 0);
+
+	/* A VLAN tag in front of an IPv4 datagram to G0 (owned port). */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20000, 16);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_VLAN, "802.1Q tagged UDP to A's port");
+	pkt_eth(&c->in, MAC_WAN0, MAC_REMOTE, ETHTYPE_VLAN);
+	pkt_put16(&c->in, 0x0064);
+	pkt_put16(&c->in, ETHTYPE_IPV4);
+	pkt_put(&c->in, dg.b, dg.len);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_VLAN, "802.1ad tagged UDP to A's port");
+	pkt_eth(&c->in, MAC_WAN0, MAC_REMOTE, ETHTYPE_QINQ);
+	pkt_put16(&c->in, 0x0064);
+	pkt_put16(&c->in, ETHTYPE_VLAN);
+	pkt_put16(&c->in, 0x0001);
+	pkt_put16(&c->in, ETHTYPE_IPV4);
+	pkt_put(&c->in, dg.b, dg.len);
+
+	dg_udp(&dg, hdr(REMOTE, NOT_GLOBAL), 53, 20000, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_NOT_GLOBAL, &dg, "UDP to 192.0.2.2 (not global)");
+	dg_tcp(&dg, hdr(REMOTE, WAN_ADDR), 40000, 22, 0);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_NOT_GLOBAL, &dg, "TCP to the router's WAN address");
+	dg_esp(&dg, hdr(REMOTE, IP4(255, 255, 255, 255)), SPI(0x0100, 1), 8);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_NOT_GLOBAL, &dg, "ESP to broadcast");
+	dg_udp(&dg, hdr(REMOTE, host(H_A)->lan), 53, 20000, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_NOT_GLOBAL, &dg, "UDP to A's LAN address");
+	run_cases(WAN_XDP, &cs);
+}
+
+/* ------------------------------------------------------------ LAN */
+
+Test(lan, host_to_wan)
+{
+	static const uint8_t opt_ra[4] = { 0x94, 0x04, 0x00, 0x00 };
+	struct cases cs = { 0 };
+	struct pkt dg;
+	struct ip4 ih;
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 40);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A UDP from its first port");
+	dg_tcp(&dg, from_g(H_A, REMOTE_FAR), 20999, 443, 100);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_GW, "A TCP from its last port, via gateway");
+	dg_udp(&dg, from_g(H_B, REMOTE), 21000, 4500, 40);
+	lan_fwd(&cs, XDP_REDIRECT, H_B, &dg, MAC_REMOTE, "B UDP from its first port");
+	dg_udp(&dg, from_g(H_C, REMOTE), 20000, 4500, 40);
+	lan_fwd(&cs, XDP_REDIRECT, H_C, &dg, MAC_REMOTE, "C UDP from G1:20000 (its block on G1)");
+	dg_icmp(&dg, from_g(H_A, REMOTE), ICMP_ECHO, 20500, 56);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A echo request with its id");
+	dg_icmp(&dg, from_g(H_A, REMOTE), ICMP_ECHOREPLY, 20501, 56);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A echo reply with its id");
+	dg_icmp(&dg, from_g(H_A, REMOTE), ICMP_UNREACH, 4500, 28);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A ICMP unreachable (no id to check)");
+
+	/* ESP/AH carry the peer's SPI: nothing to check. */
+	ih = from_g(H_A, REMOTE);
+	ih.tos = 0xb8;
+	dg_esp(&dg, ih, 0x00c0ffee, 64);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A ESP (peer's SPI)");
+	dg_ah(&dg, from_g(H_B, REMOTE_FAR), 0x00000101, 32);
+	lan_fwd(&cs, XDP_REDIRECT, H_B, &dg, MAC_GW, "B AH via gateway");
+	dg_esp(&dg, from_g(H_C, REMOTE), 0x12345678, 64);
+	lan_fwd(&cs, XDP_REDIRECT, H_C, &dg, MAC_REMOTE, "C ESP from G1");
+
+	dg_raw(&dg, from_g(H_A, REMOTE), PROTO_GRE, 32, 9);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A GRE (no port to check)");
+	ih = from_g(H_A, REMOTE);
+	ih.frag = 185;
+	dg_raw(&dg, ih, PROTO_UDP, 32, 8);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A UDP later fragment (no port)");
+	ih = from_g(H_A, REMOTE);
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 20002, 4500, 64);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A UDP first fragment from its port");
+	ih = from_g(H_A, REMOTE);
+	ih.opt = opt_ra;
+	ih.opt_len = sizeof(opt_ra);
+	dg_udp(&dg, ih, 20003, 4500, 20);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A UDP with IP options (IHL 6)");
+	ih = from_g(H_A, REMOTE);
+	ih.ttl = 2;
+	dg_udp(&dg, ih, 20004, 4500, 20);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A UDP TTL 2 -> leaves with TTL 1");
+	ih = from_g(H_A, REMOTE);
+	ih.ttl = 255;
+	ih.id = 0xffff;
+	dg_udp(&dg, ih, 20005, 4500, 20);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A UDP TTL 255");
+	run_cases(LAN_XDP, &cs);
+}
+
+/* The incremental TTL checksum update against a full recomputation, over
+ * many headers (the carry cases of RFC 1624 included). */
+Test(lan, ttl_checksum_sweep)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+	struct ip4 ih;
+
+	for (unsigned i = 0; i < 64; i++) {
+		char name[64];
+
+		ih = from_g(H_A, REMOTE);
+		ih.ttl = (uint8_t)(2 + i * 4);
+		ih.id = (uint16_t)(i * 0x0405 + 0xfe00);
+		ih.tos = (uint8_t)(i * 3);
+		dg_udp(&dg, ih, (uint16_t)(20100 + i), 4500, i);
+		snprintf(name, sizeof(name), "ttl %u id %#x", ih.ttl, ih.id);
+		lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, name);
+	}
+	run_cases(LAN_XDP, &cs);
+}
+
+Test(lan, anti_spoofing)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+	struct ip4 ih;
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 21000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A UDP from B's port");
+	dg_udp(&dg, from_g(H_A, REMOTE), 19999, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A UDP from unallocated port");
+	dg_tcp(&dg, from_g(H_A, REMOTE), 23000, 443, 0);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A TCP from E's port");
+	dg_tcp(&dg, from_g(H_B, REMOTE), 20999, 443, 0);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_B, &dg, "B TCP from A's last port");
+	dg_udp(&dg, from_g(H_C, REMOTE), 21000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_C, &dg,
+		 "C (G1) UDP from 21000, unallocated on G1");
+	dg_udp(&dg, from_g(H_C, REMOTE), 31000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_C, &dg,
+		 "C (G1) UDP from 31000: C's only in G0's map");
+	dg_icmp(&dg, from_g(H_A, REMOTE), ICMP_ECHO, 21000, 8);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A echo request with B's id");
+	dg_icmp(&dg, from_g(H_A, REMOTE), ICMP_ECHOREPLY, 40000, 8);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg,
+		 "A echo reply with unallocated id");
+
+	dg_udp(&dg, hdr(G1, REMOTE), 20000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_SRC, H_A, &dg, "A sends from G1 (C's gaddr)");
+	dg_udp(&dg, hdr(host(H_A)->lan, REMOTE), 20000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_SRC, H_A, &dg, "A sends from its LAN address");
+	dg_esp(&dg, hdr(REMOTE_FAR, REMOTE), 0x1000, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_SRC, H_A, &dg, "A ESP from a foreign address");
+	dg_udp(&dg, hdr(G0, REMOTE), 20000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_SRC, H_C, &dg, "C sends from G0 (not its gaddr)");
+
+	/* Tunnel from LAN addresses that are not (validly) registered. */
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 20);
+	c = case_add(&cs, XDP_DROP, XDNAT_R_DROP_UNREGISTERED, "outer source unregistered");
+	tunnel(&c->in, MAC_LAN0, MAC_STRAY, LAN_STRAY, LAN_ROUTER, &dg);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_UNREGISTERED, H_E, &dg, "outer source E (not valid)");
+	c = case_add(&cs, XDP_DROP, XDNAT_R_DROP_UNREGISTERED,
+		     "outer source in a stale index entry (F's old address)");
+	tunnel(&c->in, MAC_LAN0, host(H_F)->mac, host(H_F)->idx_lan, LAN_ROUTER, &dg);
+	c = case_add(&cs, XDP_DROP, XDNAT_R_DROP_UNREGISTERED,
+		     "outer source F's address, missing from the index");
+	tunnel(&c->in, MAC_LAN0, host(H_F)->mac, host(H_F)->lan, LAN_ROUTER, &dg);
+
+	ih = from_g(H_A, REMOTE);
+	ih.ttl = 1;
+	dg_udp(&dg, ih, 20000, 4500, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_TTL, H_A, &dg, "inner TTL 1");
+	ih.ttl = 0;
+	dg_esp(&dg, ih, 0x1000, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_TTL, H_A, &dg, "inner TTL 0 (ESP)");
+	run_cases(LAN_XDP, &cs);
+}
+
+Test(lan, not_tunnel_traffic)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, inner;
+
+	dg_udp(&dg, hdr(host(H_A)->lan, LAN_ROUTER), 5000, 53, 20);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_LAN_OTHER, "plain UDP to the router (DNS)");
+	frame(&c->in, MAC_LAN0, host(H_A)->mac, &dg);
+	dg_icmp(&dg, hdr(host(H_A)->lan, LAN_ROUTER), ICMP_ECHO, 1, 20);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_LAN_OTHER, "ping to the router");
+	frame(&c->in, MAC_LAN0, host(H_A)->mac, &dg);
+	dg_udp(&dg, hdr(host(H_A)->lan, REMOTE), 5000, 53, 20);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_LAN_OTHER, "plain UDP routed through");
+	frame(&c->in, MAC_LAN0, host(H_A)->mac, &dg);
+	dg_raw(&dg, hdr(host(H_A)->lan, LAN_ROUTER), PROTO_GRE, 40, 1);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_LAN_OTHER, "GRE to the router");
+	frame(&c->in, MAC_LAN0, host(H_A)->mac, &dg);
+	dg_udp(&inner, from_g(H_A, REMOTE), 20000, 4500, 20);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_LAN_OTHER, "IP-in-IP between two hosts");
+	tunnel(&c->in, host(H_B)->mac, host(H_A)->mac, host(H_A)->lan, host(H_B)->lan, &inner);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_LAN_OTHER, "IP-in-IP to the router, outer version 6");
+	lan_tunnel(&c->in, H_A, &inner);
+	c->in.b[14] = (uint8_t)(0x60 | (c->in.b[14] & 0x0f));
+	pkt_ip4_fix_csum(&c->in, 14);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NOT_IPV4, "ARP request");
+	raw_frame(&c->in, MAC_BCAST, host(H_A)->mac, ETHTYPE_ARP, 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NOT_IPV4, "IPv6 neighbour solicitation");
+	raw_frame(&c->in, MAC_LAN0, host(H_A)->mac, ETHTYPE_IPV6, 72);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_VLAN, "802.1Q tagged tunnel");
+	pkt_eth(&c->in, MAC_LAN0, host(H_A)->mac, ETHTYPE_VLAN);
+	pkt_put16(&c->in, 0x0005);
+	pkt_put16(&c->in, ETHTYPE_IPV4);
+	pkt_put(&c->in, inner.b, inner.len);
+	run_cases(LAN_XDP, &cs);
+}
+
+/* Apply @edit to a valid tunnel frame from A (offsets: outer at 14,
+ * inner at 34). */
+static void lan_bad(struct cases *cs, int verdict, int reason, const char *name,
+		    void (*edit)(struct pkt *f))
+{
+	struct dp_case *c = case_add(cs, verdict, reason, "%s", name);
+	struct pkt dg;
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 24);
+	lan_tunnel(&c->in, H_A, &dg);
+	edit(&c->in);
+}
+
+static void outer_tot_plus1(struct pkt *f)
+{
+	pkt_wr16(f->b + 16, (uint16_t)(pkt_rd16(f->b + 16) + 1));
+	pkt_ip4_fix_csum(f, 14);
+}
+
+static void outer_tot_minus1(struct pkt *f)
+{
+	pkt_wr16(f->b + 16, (uint16_t)(pkt_rd16(f->b + 16) - 1));
+	pkt_ip4_fix_csum(f, 14);
+}
+
+static void outer_tot_huge(struct pkt *f)
+{
+	pkt_wr16(f->b + 16, 65535);
+	pkt_ip4_fix_csum(f, 14);
+}
+
+static void outer_ihl6(struct pkt *f)
+{
+	/* Insert 4 option bytes (NOP NOP NOP EOL) after the outer header. */
+	struct pkt g = *f;
+
+	memcpy(f->b, g.b, 34);
+	memcpy(f->b + 34, (const uint8_t[]){ 1, 1, 1, 0 }, 4);
+	memcpy(f->b + 38, g.b + 34, g.len - 34);
+	f->len = g.len + 4;
+	f->b[14] = 0x46;
+	pkt_wr16(f->b + 16, (uint16_t)(pkt_rd16(g.b + 16) + 4));
+	pkt_ip4_fix_csum(f, 14);
+}
+
+static void outer_mf(struct pkt *f)
+{
+	pkt_wr16(f->b + 20, IP_MF);
+	pkt_ip4_fix_csum(f, 14);
+}
+
+static void outer_offset(struct pkt *f)
+{
+	pkt_wr16(f->b + 20, 100);
+	pkt_ip4_fix_csum(f, 14);
+}
+
+static void inner_ihl4(struct pkt *f)
+{
+	f->b[34] = 0x44;
+	pkt_ip4_fix_csum(f, 34); /* over 16 bytes, as IHL says */
+}
+
+static void inner_v6(struct pkt *f)
+{
+	f->b[34] = 0x65;
+	pkt_ip4_fix_csum(f, 34);
+}
+
+static void inner_tot_minus1(struct pkt *f)
+{
+	pkt_wr16(f->b + 36, (uint16_t)(pkt_rd16(f->b + 36) - 1));
+	pkt_ip4_fix_csum(f, 34);
+}
+
+/* Both lengths consistent, frame shorter than they say. */
+static void both_tot_plus4(struct pkt *f)
+{
+	pkt_wr16(f->b + 36, (uint16_t)(pkt_rd16(f->b + 36) + 4));
+	pkt_ip4_fix_csum(f, 34);
+	pkt_wr16(f->b + 16, (uint16_t)(pkt_rd16(f->b + 16) + 4));
+	pkt_ip4_fix_csum(f, 14);
+}
+
+/* Outer header claims 10 bytes of inner datagram. */
+static void inner_10_bytes(struct pkt *f)
+{
+	f->len = 34 + 10;
+	pkt_wr16(f->b + 16, 30);
+	pkt_ip4_fix_csum(f, 14);
+}
+
+/* Inner UDP cut to 3 bytes (lengths consistent): no source port. */
+static void inner_udp_3(struct pkt *f)
+{
+	f->len = 34 + 23;
+	pkt_wr16(f->b + 36, 23);
+	pkt_ip4_fix_csum(f, 34);
+	pkt_wr16(f->b + 16, 43);
+	pkt_ip4_fix_csum(f, 14);
+}
+
+Test(lan, malformed_tunnels)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, full;
+
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "outer tot_len beyond the frame", outer_tot_plus1);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "outer tot_len != inner + 20", outer_tot_minus1);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "outer tot_len 65535", outer_tot_huge);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "outer header with options (IHL 6)", outer_ihl6);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "inner IHL 4", inner_ihl4);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "inner version 6", inner_v6);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "inner tot_len 1 short of outer", inner_tot_minus1);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "both lengths 4 beyond the frame", both_tot_plus4);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "inner datagram of 10 bytes", inner_10_bytes);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_DROP_MALFORMED, "inner UDP of 3 bytes", inner_udp_3);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_FRAGMENT, "outer header MF (fragmented tunnel)", outer_mf);
+	lan_bad(&cs, XDP_DROP, XDNAT_R_FRAGMENT, "outer header offset 800", outer_offset);
+
+	/*
+	 * Every prefix of a tunnel frame, as xdnat_lan_xdp documents it:
+	 *   < 14      drop_malformed (no Ethernet header), if the kernel runs it;
+	 *   14..33    pass_lan_other (not even an outer header to look at);
+	 *   34..n-1   from registered A to the router: drop_malformed;
+	 *   n         forwarded.
+	 */
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 8);
+	lan_tunnel(&full, H_A, &dg);
+	for (size_t len = 0; len < full.len; len++) {
+		int reason = len < 14 ? XDNAT_R_DROP_MALFORMED :
+			     len < 34 ? XDNAT_R_PASS_LAN_OTHER : XDNAT_R_DROP_MALFORMED;
+
+		c = case_add(&cs, reason == XDNAT_R_PASS_LAN_OTHER ? XDP_PASS : XDP_DROP, reason,
+			     "tunnel truncated to %zu of %zu bytes", len, full.len);
+		memcpy(c->in.b, full.b, len);
+		c->in.len = len;
+		if (len < 14)
+			c->refusal_errno = EINVAL;
+	}
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "tunnel, complete");
+	run_cases(LAN_XDP, &cs);
+}
+
+Test(lan, hairpin)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+	struct ip4 ih;
+
+	dg_udp(&dg, from_g(H_A, G0), 20000, 21005, 30);
+	hairpin(&cs, XDP_TX, H_A, H_B, &dg, "A -> G0:21005 (B's port) -> B");
+	ih = from_g(H_A, G0);
+	ih.tos = 0x28;
+	ih.id = 0x9999;
+	dg_esp(&dg, ih, SPI(0x0101, 77), 40);
+	hairpin(&cs, XDP_TX, H_A, H_B, &dg, "A -> G0 ESP B's SPI -> B");
+	dg_tcp(&dg, from_g(H_A, G1), 20001, 20500, 10);
+	hairpin(&cs, XDP_TX, H_A, H_C, &dg, "A -> G1:20500 (C's) -> C");
+	dg_udp(&dg, from_g(H_C, G0), 20002, 20003, 10);
+	hairpin(&cs, XDP_TX, H_C, H_A, &dg, "C (G1) -> G0:20003 (A's) -> A");
+	dg_icmp(&dg, from_g(H_B, G0), ICMP_ECHOREPLY, 21001, 16);
+	hairpin(&cs, XDP_TX, H_B, H_B, &dg, "B -> G0 echo reply id 21001 -> B itself");
+
+	dg_udp(&dg, from_g(H_A, G0), 20000, 40000, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_UNKNOWN_PORT, H_A, &dg,
+		 "A -> G0:40000 unallocated: dropped whatever the policy");
+	dg_udp(&dg, from_g(H_A, G0), 20000, 31000, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_WRONG_GADDR, H_A, &dg, "A -> G0:31000 (C of G1)");
+	dg_esp(&dg, from_g(H_A, G0), 17, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPI_RESERVED, H_A, &dg, "A -> G0 ESP reserved SPI");
+	ih = from_g(H_A, G0);
+	ih.ttl = 1;
+	dg_udp(&dg, ih, 20000, 21005, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_TTL, H_A, &dg, "A -> B with TTL 1");
+	dg_udp(&dg, from_g(H_A, G0), 21000, 21005, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A -> B from B's port");
+
+	/* Receiver D has no neighbour: no stack fallback for a hairpin, the
+	 * packet is dropped (counted under pass_no_neigh, as the code says);
+	 * D received nothing, so D's to_host counters must not move. */
+	dg_udp(&dg, from_g(H_A, G0), 20000, 22001, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_PASS_NO_NEIGH, H_A, &dg, "A -> D (no neighbour): dropped");
+	dg_udp(&dg, from_g(H_A, G0), 20000, 24001, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_NO_ROUTE, H_A, &dg, "A -> H (routed via WAN): dropped");
+	/* Re-tunnelled 1501 bytes exceed the LAN MTU: dropped, counted too big. */
+	dg_udp(&dg, from_g(H_A, G0), 20000, 21005, 1481 - 28);
+	lan_same(&cs, XDP_DROP, XDNAT_R_PASS_TOO_BIG, H_A, &dg, "A -> B, 1501 bytes tunnelled: dropped");
+	dg_udp(&dg, from_g(H_A, G0), 20000, 21005, 1480 - 28);
+	hairpin(&cs, XDP_TX, H_A, H_B, &dg, "A -> B, 1500 bytes tunnelled: fits");
+	run_cases(LAN_XDP, &cs);
+}
+
+/* FIB outcomes for host -> WAN other than a resolved WAN next hop. */
+Test(lan, next_hop)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	/* No neighbour: the decapsulated datagram goes to the stack, TTL
+	 * untouched (the stack forwards and decrements), Ethernet as received. */
+	dg_udp(&dg, from_g(H_A, REMOTE_NONEIGH), 20000, 4500, 30);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_NO_NEIGH, "A -> remote without neighbour entry");
+	lan_tunnel(&c->in, H_A, &dg);
+	frame(&c->out, MAC_LAN0, host(H_A)->mac, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	/* WAN MTU 1500: 1500 fits, 1501 goes to the stack (fragment or ICMP). */
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1500 - 28);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "1500-byte datagram fits the WAN");
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG, "1501-byte datagram: too big for the WAN");
+	lan_tunnel(&c->in, H_A, &dg);
+	frame(&c->out, MAC_LAN0, host(H_A)->mac, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	/* Destination on the LAN itself: not via the WAN NIC. */
+	dg_udp(&dg, from_g(H_A, host(H_B)->lan), 20000, 4500, 30);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_NO_ROUTE, H_A, &dg, "A -> B's LAN address via tunnel");
+	run_cases(LAN_XDP, &cs);
+}
+
+/* ------------------------------------------------------------ tc */
+
+/*
+ * The tc variants, run through BPF_PROG_TEST_RUN with skb->dev and
+ * skb_iif set to the ingress NIC.  bpf_redirect()/bpf_redirect_neigh()
+ * only return TC_ACT_REDIRECT here; the frame is returned as the program
+ * left it, so the output is checked exactly.
+ */
+Test(tc, wan)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+	struct ip4 ih;
+
+	ih = hdr(REMOTE, G0);
+	ih.tos = 0xb8;
+	dg_esp(&dg, ih, SPI(0x0100, 0x42), 64);
+	wan_fwd(&cs, TC_ACT_REDIRECT, &dg, H_A, "ESP to A");
+	dg_ah(&dg, hdr(REMOTE, G0), SPI(0x0101, 0x42), 16);
+	wan_fwd(&cs, TC_ACT_REDIRECT, &dg, H_B, "AH to B");
+	dg_udp(&dg, hdr(REMOTE, G0), 4500, 21234, 40);
+	wan_fwd(&cs, TC_ACT_REDIRECT, &dg, H_B, "UDP to B");
+	dg_udp(&dg, hdr(REMOTE, G1), 4500, 20001, 40);
+	wan_fwd(&cs, TC_ACT_REDIRECT, &dg, H_C, "UDP to C on G1");
+	dg_tcp(&dg, hdr(REMOTE, G0), 443, 20001, 40);
+	wan_fwd(&cs, TC_ACT_REDIRECT, &dg, H_A, "TCP to A");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHOREPLY, 20001, 40);
+	wan_fwd(&cs, TC_ACT_REDIRECT, &dg, H_A, "echo reply to A");
+
+	/* No neighbour: bpf_redirect_neigh() resolves; the frame keeps its
+	 * received Ethernet header and counts as delivered. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 22050, 40);
+	c = case_add(&cs, TC_ACT_REDIRECT, XDNAT_R_WAN_TO_HOST, "UDP to D (no neighbour)");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, host(H_D)->lan, &dg);
+	c->bytes = ip_totlen(&dg);
+	c->to_host = H_D;
+
+	/* Too big once tunnelled: encapsulated, then left to the stack. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1481 - 28);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_TOO_BIG, "1481-byte datagram to A: stack");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, host(H_A)->lan, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 40000, 16);
+	wan_same(&cs, TC_ACT_OK, XDNAT_R_UNKNOWN_PORT, &dg, "UDP unallocated port: stack");
+	dg_esp(&dg, hdr(REMOTE, G0), 200, 16);
+	wan_same(&cs, TC_ACT_SHOT, XDNAT_R_DROP_SPI_RESERVED, &dg, "ESP reserved SPI");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20000, 16);
+	add_totlen(&dg, 1);
+	wan_same(&cs, TC_ACT_SHOT, XDNAT_R_DROP_MALFORMED, &dg, "tot_len beyond the frame");
+	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_NOT_IPV4, "ARP");
+	raw_frame(&c->in, MAC_BCAST, MAC_REMOTE, ETHTYPE_ARP, 28);
+	run_cases(WAN_TC, &cs);
+}
+
+Test(tc, lan)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	dg_esp(&dg, from_g(H_A, REMOTE), 0xdeadbeef, 64);
+	lan_fwd(&cs, TC_ACT_REDIRECT, H_A, &dg, MAC_REMOTE, "A ESP to remote");
+	dg_udp(&dg, from_g(H_A, REMOTE_FAR), 20000, 4500, 64);
+	lan_fwd(&cs, TC_ACT_REDIRECT, H_A, &dg, MAC_GW, "A UDP via gateway");
+	dg_udp(&dg, from_g(H_C, REMOTE), 20999, 4500, 64);
+	lan_fwd(&cs, TC_ACT_REDIRECT, H_C, &dg, MAC_REMOTE, "C UDP from G1");
+	dg_tcp(&dg, from_g(H_B, REMOTE), 21999, 443, 64);
+	lan_fwd(&cs, TC_ACT_REDIRECT, H_B, &dg, MAC_REMOTE, "B TCP");
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 21000, 4500, 20);
+	lan_same(&cs, TC_ACT_SHOT, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A UDP from B's port");
+	dg_udp(&dg, hdr(G1, REMOTE), 20000, 4500, 20);
+	lan_same(&cs, TC_ACT_SHOT, XDNAT_R_DROP_SPOOF_SRC, H_A, &dg, "A sends from G1");
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_R_DROP_UNREGISTERED, "unregistered outer source");
+	tunnel(&c->in, MAC_LAN0, MAC_STRAY, LAN_STRAY, LAN_ROUTER, &dg);
+
+	dg_udp(&dg, from_g(H_A, G0), 20000, 21005, 30);
+	hairpin(&cs, TC_ACT_REDIRECT, H_A, H_B, &dg, "hairpin A -> B");
+
+	/* Too big for the WAN: decapsulated, TTL left to the stack. */
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_TOO_BIG, "1501-byte datagram: stack");
+	lan_tunnel(&c->in, H_A, &dg);
+	frame(&c->out, MAC_LAN0, host(H_A)->mac, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	dg_udp(&dg, hdr(host(H_A)->lan, LAN_ROUTER), 5000, 53, 20);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_LAN_OTHER, "plain UDP to the router");
+	frame(&c->in, MAC_LAN0, host(H_A)->mac, &dg);
+	run_cases(LAN_TC, &cs);
+}
+
+/* ------------------------------------------------------------ host */
+
+/* Host A's view: G0 on lo, LAN address 10.77.0.2, router 10.77.0.1. */
+Test(host, egress)
+{
+	const struct hostdef *a = host(H_A);
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+	struct ip4 ih;
+
+	dg_udp(&dg, hdr(G0, REMOTE), 20000, 4500, 40);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ENCAP, "UDP from G0: tunnelled to the router");
+	frame(&c->in, MAC_LAN0, a->mac, &dg);
+	tunnel(&c->out, MAC_LAN0, a->mac, a->lan, LAN_ROUTER, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	ih = hdr(G0, REMOTE);
+	ih.tos = 0xb8;
+	ih.frag = 0;
+	ih.id = 0x0bad;
+	dg_esp(&dg, ih, 0xc0ffee00, 80);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ENCAP, "ESP from G0 (tos, no DF)");
+	frame(&c->in, MAC_LAN0, a->mac, &dg);
+	tunnel(&c->out, MAC_LAN0, a->mac, a->lan, LAN_ROUTER, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	dg_icmp(&dg, hdr(G0, REMOTE), ICMP_ECHO, 20001, 56);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ENCAP, "ping from G0");
+	frame(&c->in, MAC_LAN0, a->mac, &dg);
+	tunnel(&c->out, MAC_LAN0, a->mac, a->lan, LAN_ROUTER, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	dg_udp(&dg, hdr(a->lan, LAN_ROUTER), 5000, 53, 20);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "UDP from the LAN address: untouched");
+	frame(&c->in, MAC_LAN0, a->mac, &dg);
+	c->bytes = (long long)c->in.len;
+	dg_udp(&dg, hdr(G1, REMOTE), 5000, 53, 20);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "UDP from another global address: untouched");
+	frame(&c->in, MAC_LAN0, a->mac, &dg);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "ARP: untouched");
+	raw_frame(&c->in, MAC_BCAST, a->mac, ETHTYPE_ARP, 28);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_EGRESS, &cs);
+}
+
+Test(host, ingress)
+{
+	const struct hostdef *a = host(H_A);
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, other;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 4500, 20000, 40);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_DECAP, "tunnelled UDP to G0: decapsulated");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
+	frame(&c->out, a->mac, MAC_LAN0, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0100, 1), 80);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_DECAP, "tunnelled ESP to G0: decapsulated");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
+	frame(&c->out, a->mac, MAC_LAN0, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "tunnel from another LAN host: untouched");
+	tunnel(&c->in, a->mac, host(H_B)->mac, host(H_B)->lan, a->lan, &dg);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "tunnel from the router to another host: untouched");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, host(H_B)->lan, &dg);
+	c->bytes = (long long)c->in.len;
+	dg_udp(&other, hdr(LAN_ROUTER, a->lan), 53, 5000, 20);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "plain UDP from the router: untouched");
+	frame(&c->in, a->mac, MAC_LAN0, &other);
+	c->bytes = (long long)c->in.len;
+
+	dg_udp(&other, hdr(REMOTE, G1), 4500, 20000, 40);
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_DROP_MALFORMED, "inner destination G1, not ours");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &other);
+	c->bytes = (long long)c->in.len;
+	dg_udp(&other, hdr(REMOTE, a->lan), 4500, 20000, 40);
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_DROP_MALFORMED, "inner destination our LAN address");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &other);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_DROP_MALFORMED, "outer tot_len != inner + 20");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
+	outer_tot_minus1(&c->in);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_DROP_MALFORMED, "inner version 6");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
+	inner_v6(&c->in);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_DROP_MALFORMED, "outer header with options");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
+	outer_ihl6(&c->in);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_INGRESS, &cs);
+}
