@@ -97,7 +97,8 @@ int xdnat_host_ingress(struct __sk_buff *skb)
 	    outer->daddr != cfg.lan_addr)
 		goto pass;
 	bytes = skb->len;
-	if (outer->ihl != 5 || xdnat_ip_check(outer, data_end) == XDNAT_IP_SHORT ||
+	if (outer->ihl != 5 || skb->len < sizeof(*eth) ||
+	    xdnat_ip_check(outer, data_end, skb->len - sizeof(*eth)) != XDNAT_IP_OK ||
 	    (void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5 ||
 	    inner->daddr != cfg.gaddr ||
 	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {

@@ -30,11 +30,13 @@ enum xdnat_ip_check {
 };
 
 /*
- * Validate version, IHL and total length against the bytes present.
- * Trailing bytes past tot_len (Ethernet padding) are allowed.
+ * Validate version, IHL and total length.  @room is the number of packet
+ * bytes from @ip to the end of the whole packet, which for a tc skb may be
+ * more than the linear part ending at @data_end; only the fixed header must
+ * be linear.  Trailing bytes past tot_len (Ethernet padding) are allowed.
  */
 static __always_inline enum xdnat_ip_check
-xdnat_ip_check(struct iphdr *ip, void *data_end)
+xdnat_ip_check(struct iphdr *ip, void *data_end, __u32 room)
 {
 	__u32 hlen, tot;
 
@@ -44,7 +46,7 @@ xdnat_ip_check(struct iphdr *ip, void *data_end)
 		return XDNAT_IP_BAD;
 	hlen = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
-	if (tot < hlen || (void *)ip + tot > data_end)
+	if (tot < hlen || tot > room)
 		return XDNAT_IP_BAD;
 	return XDNAT_IP_OK;
 }

@@ -105,7 +105,9 @@ struct xdnat_pkt {
 	__u32 host_id;  /* owner (WAN, hairpin) or sender (LAN) */
 	__u32 dst_id;   /* hairpin receiver: counted only once the packet is sent */
 	__be32 host_lan;
-	__u32 bytes;    /* inner IPv4 total length, for the counters */
+	__u32 bytes;    /* inner IPv4 total length (frame length before
+			 * the IP header is validated), for the counters */
+	__u32 wire_len; /* whole frame; an skb may be longer than its linear part */
 };
 
 static __always_inline void count(__u32 reason, __u32 bytes)
@@ -258,7 +260,8 @@ wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	struct iphdr *ip = data + sizeof(*eth);
 	int gidx;
 
-	if ((void *)(eth + 1) > data_end) {
+	p->bytes = p->wire_len;
+	if ((void *)(eth + 1) > data_end || p->wire_len < sizeof(*eth)) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
 	}
@@ -279,7 +282,7 @@ wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		p->reason = XDNAT_R_PASS_NOT_GLOBAL;
 		return XDNAT_ACT_PASS;
 	}
-	if (xdnat_ip_check(ip, data_end) != XDNAT_IP_OK) {
+	if (xdnat_ip_check(ip, data_end, p->wire_len - sizeof(*eth)) != XDNAT_IP_OK) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
 	}
@@ -303,7 +306,8 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	int gidx;
 	__u8 *l4;
 
-	if ((void *)(eth + 1) > data_end) {
+	p->bytes = p->wire_len;
+	if ((void *)(eth + 1) > data_end || p->wire_len < sizeof(*eth)) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
 	}
@@ -330,8 +334,10 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		return XDNAT_ACT_DROP;
 	}
 	p->host_id = sender;
-	if (outer->ihl != 5 || xdnat_ip_check(outer, data_end) != XDNAT_IP_OK ||
-	    xdnat_ip_check(inner, data_end) != XDNAT_IP_OK ||
+	if (outer->ihl != 5 ||
+	    xdnat_ip_check(outer, data_end, p->wire_len - sizeof(*eth)) != XDNAT_IP_OK ||
+	    xdnat_ip_check(inner, data_end,
+			   p->wire_len - sizeof(*eth) - sizeof(*outer)) != XDNAT_IP_OK ||
 	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
@@ -384,8 +390,11 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		enum xdnat_act act = classify_inbound(inner, data_end, gidx, &dst);
 
 		if (act != XDNAT_ACT_FORWARD) {
+			/* A tunnel packet is never passed to the stack (it has no
+			 * IP-in-IP device); the router's own services are reached
+			 * on its LAN address, not through a global one. */
 			p->reason = dst.reason;
-			return act;
+			return act == XDNAT_ACT_PASS ? XDNAT_ACT_DROP : act;
 		}
 		p->reason = XDNAT_R_HAIRPIN;
 		p->host_lan = dst.host_lan;
@@ -476,6 +485,7 @@ int xdnat_wan_xdp(struct xdp_md *ctx)
 	__u32 reason = 0;
 	int rc;
 
+	p.wire_len = data_end - data;
 	act = wan_classify(data, data_end, &p);
 	if (act != XDNAT_ACT_FORWARD)
 		return xdp_finish(act, &p);
@@ -534,6 +544,7 @@ int xdnat_lan_xdp(struct xdp_md *ctx)
 	__u32 reason = 0;
 	int rc;
 
+	p.wire_len = data_end - data;
 	act = lan_classify(data, data_end, &p);
 	if (act != XDNAT_ACT_FORWARD) {
 		/* Hairpin to an unallocated port of a global address: the
@@ -653,6 +664,7 @@ int xdnat_wan_tc(struct __sk_buff *skb)
 	tc_pull(skb, XDNAT_TC_PULL_LEN);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
+	p.wire_len = skb->len;
 	act = wan_classify(data, data_end, &p);
 	if (act != XDNAT_ACT_FORWARD)
 		return tc_finish(act, &p);
@@ -705,6 +717,7 @@ int xdnat_lan_tc(struct __sk_buff *skb)
 	tc_pull(skb, XDNAT_TC_PULL_LEN);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
+	p.wire_len = skb->len;
 	act = lan_classify(data, data_end, &p);
 	if (act != XDNAT_ACT_FORWARD)
 		return tc_finish(act == XDNAT_ACT_UNKNOWN ? XDNAT_ACT_DROP : act, &p);
