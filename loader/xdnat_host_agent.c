@@ -41,6 +41,7 @@ struct agent {
 	struct route routes[MAX_ROUTES];
 	int n_routes;
 	bool replace_routes;
+	uint32_t tunnel_mtu;  /* route MTU for global traffic; 0: LAN MTU - 20 */
 	int ifindex;
 	bool addr_added;
 	struct { char path[128]; char old[64]; bool changed; } sysctls[4];
@@ -73,6 +74,9 @@ static void usage(FILE *f)
 "                          repeated (default: \"default\")\n"
 "  -x, --replace-routes    replace existing routes to those CIDRs (they are\n"
 "                          restored on exit) instead of refusing\n"
+"  -M, --tunnel-mtu N      MTU of those routes (default: the MTU of --dev\n"
+"                          minus 20, the tunnel header), so TCP advertises an\n"
+"                          MSS and sends segments that fit the tunnel\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
 "\n"
@@ -88,6 +92,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "router", required_argument, NULL, 'r' },
 		{ "ports", required_argument, NULL, 'P' },
 		{ "lan-addr", required_argument, NULL, 'a' },
+		{ "tunnel-mtu", required_argument, NULL, 'M' },
 		{ "route", required_argument, NULL, 'R' },
 		{ "replace-routes", no_argument, NULL, 'x' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -97,7 +102,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 	uint32_t pa, pl;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:xvh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:M:xvh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': a->dev = optarg; break;
 		case 'g':
@@ -139,6 +144,12 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			snprintf(a->routes[a->n_routes++].cidr, sizeof(a->routes[0].cidr), "%s", optarg);
 			break;
 		case 'x': a->replace_routes = true; break;
+		case 'M':
+			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
+				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
+				exit(2);
+			}
+			break;
 		case 'v': xd_verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default:
@@ -253,15 +264,29 @@ static void detach(struct agent *a)
 
 static int add_routes(struct agent *a)
 {
-	char via[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN];
+	char via[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN], mtu[16];
 
 	xd_ipstr(a->router, via);
 	xd_ipstr(a->gaddr, src);
+	if (!a->tunnel_mtu) {
+		char path[96], buf[32];
+		uint32_t lan_mtu;
+
+		snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", a->dev);
+		if (xd_sysctl_get(path, buf, sizeof(buf)) ||
+		    xd_parse_u32(buf, 596, 65535, &lan_mtu)) {
+			xd_err("cannot read the MTU of %s (%s); give --tunnel-mtu", a->dev, path);
+			return -EIO;
+		}
+		a->tunnel_mtu = lan_mtu - XDNAT_TUNNEL_OVERHEAD;
+	}
+	snprintf(mtu, sizeof(mtu), "%u", a->tunnel_mtu);
 	for (int i = 0; i < a->n_routes; i++) {
 		struct route *r = &a->routes[i];
 		const char *show[] = { "ip", "-o", "route", "show", "exact", r->cidr, NULL };
 		const char *add[] = { "ip", "route", a->replace_routes ? "replace" : "add", r->cidr,
-				      "via", via, "dev", a->dev, "src", src, NULL };
+				      "via", via, "dev", a->dev, "src", src, "mtu", "lock", mtu,
+				      NULL };
 
 		if (xd_run_capture(show, r->saved, sizeof(r->saved))) {
 			xd_err("cannot read the routing table");

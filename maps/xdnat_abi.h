@@ -31,6 +31,7 @@
 #define XDNAT_MAX_SPI_BITS        24
 #define XDNAT_SPI_RESERVED_MAX    255     /* RFC 4303: SPIs 1-255 reserved */
 #define XDNAT_OUTER_TTL           64
+#define XDNAT_TUNNEL_OVERHEAD     20      /* outer IPv4 header, no options */
 #define XDNAT_HOST_NONE           0u
 
 /* Map and pin names (also the file names under the pin directory). */

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""Traffic endpoints for the xdnat netns tests and the demo.
+
+Plain sockets only (no third-party modules).  Every subcommand prints one
+JSON object on stdout, so shell tests can check results with a one-liner;
+a server prints {"listening": ...} first so the caller knows it is ready.
+
+  tcp-server  --port P [--bind A] [--timeout S]
+              accept one connection, read to EOF, print sha256/bytes/peer
+  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X]
+              send N deterministic pseudo-random bytes, print their sha256
+  udp-echo    --port P [--count N] [--timeout S]
+              echo N datagrams back, print the peers seen
+  udp-client  --dst A --port P [--sport S] [--count N] [--size B]
+              send N datagrams, count the echoes
+  raw-send    --dst A --proto N --hex H [--src A] [--count N]
+              send whole IPv4 packets (IP_HDRINCL) given as hex
+  raw-recv    --proto N [--count N] [--timeout S]
+              print every IPv4 packet of that protocol received, as hex
+  ipv4        --src A --dst A --proto N --payload-hex H [--id N] [--ttl N]
+              print a complete IPv4 packet (valid checksum) as hex
+"""
+import argparse
+import hashlib
+import json
+import random
+import select
+import socket
+import struct
+import sys
+import time
+
+
+def out(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def payload(nbytes, seed):
+    rng = random.Random(seed)
+    return rng.randbytes(nbytes)
+
+
+def ip_checksum(hdr):
+    if len(hdr) % 2:
+        hdr += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(hdr) // 2), hdr))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def build_ipv4(src, dst, proto, data, ident=0x1234, ttl=64, df=True):
+    tot = 20 + len(data)
+    frag = 0x4000 if df else 0
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, tot, ident, frag, ttl, proto, 0,
+                      socket.inet_aton(src), socket.inet_aton(dst))
+    csum = ip_checksum(hdr)
+    hdr = hdr[:10] + struct.pack("!H", csum) + hdr[12:]
+    return hdr + data
+
+
+def cmd_tcp_server(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a.bind, a.port))
+    s.listen(4)
+    out({"listening": a.port})
+    s.settimeout(a.timeout)
+    c, peer = s.accept()
+    c.settimeout(a.timeout)
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    c.close()
+    s.close()
+    out({"sha256": h.hexdigest(), "bytes": n, "peer": peer[0], "peer_port": peer[1]})
+
+
+def cmd_tcp_client(a):
+    data = payload(a.bytes, a.seed)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if a.sport:
+        s.bind(("0.0.0.0", a.sport))
+    s.settimeout(a.timeout)
+    s.connect((a.dst, a.port))
+    t0 = time.monotonic()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    # Wait for the server's FIN so the bytes are known to have arrived.
+    while s.recv(4096):
+        pass
+    dt = time.monotonic() - t0
+    local = s.getsockname()
+    s.close()
+    out({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+         "sport": local[1], "seconds": round(dt, 3)})
+
+
+def cmd_udp_echo(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((a.bind, a.port))
+    out({"listening": a.port})
+    peers = {}
+    n = 0
+    deadline = time.monotonic() + a.timeout
+    while n < a.count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            break
+        b, peer = s.recvfrom(65535)
+        s.sendto(b, peer)
+        key = "%s:%d" % peer
+        peers[key] = peers.get(key, 0) + 1
+        n += 1
+    s.close()
+    out({"echoed": n, "peers": peers})
+
+
+def cmd_udp_client(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if a.sport:
+        s.bind(("0.0.0.0", a.sport))
+    s.connect((a.dst, a.port))
+    got = 0
+    for i in range(a.count):
+        msg = struct.pack("!I", i) + payload(max(0, a.size - 4), i)
+        s.send(msg)
+        r, _, _ = select.select([s], [], [], a.timeout)
+        if r:
+            b = s.recv(65535)
+            if b == msg:
+                got += 1
+    local = s.getsockname()
+    s.close()
+    out({"sent": a.count, "echoed": got, "sport": local[1]})
+
+
+def cmd_raw_send(a):
+    pkt = bytes.fromhex(a.hex)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, a.proto)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    for _ in range(a.count):
+        s.sendto(pkt, (a.dst, 0))
+    s.close()
+    out({"sent": a.count, "bytes": len(pkt)})
+
+
+def cmd_raw_recv(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, a.proto)
+    out({"listening": a.proto})
+    pkts = []
+    deadline = time.monotonic() + a.timeout
+    while len(pkts) < a.count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            break
+        b = s.recv(65535)
+        pkts.append(b.hex())
+    s.close()
+    out({"received": len(pkts), "packets": pkts})
+
+
+def cmd_ipv4(a):
+    data = bytes.fromhex(a.payload_hex)
+    out({"hex": build_ipv4(a.src, a.dst, a.proto, data, a.id, a.ttl).hex()})
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    q = sub.add_parser("tcp-server")
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--bind", default="0.0.0.0")
+    q.add_argument("--timeout", type=float, default=20)
+    q.set_defaults(fn=cmd_tcp_server)
+
+    q = sub.add_parser("tcp-client")
+    q.add_argument("--dst", required=True)
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--bytes", type=int, default=1 << 20)
+    q.add_argument("--sport", type=int, default=0)
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--timeout", type=float, default=20)
+    q.set_defaults(fn=cmd_tcp_client)
+
+    q = sub.add_parser("udp-echo")
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--bind", default="0.0.0.0")
+    q.add_argument("--count", type=int, default=10)
+    q.add_argument("--timeout", type=float, default=20)
+    q.set_defaults(fn=cmd_udp_echo)
+
+    q = sub.add_parser("udp-client")
+    q.add_argument("--dst", required=True)
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--sport", type=int, default=0)
+    q.add_argument("--count", type=int, default=10)
+    q.add_argument("--size", type=int, default=200)
+    q.add_argument("--timeout", type=float, default=2)
+    q.set_defaults(fn=cmd_udp_client)
+
+    q = sub.add_parser("raw-send")
+    q.add_argument("--dst", required=True)
+    q.add_argument("--proto", type=int, required=True)
+    q.add_argument("--hex", required=True)
+    q.add_argument("--count", type=int, default=1)
+    q.set_defaults(fn=cmd_raw_send)
+
+    q = sub.add_parser("raw-recv")
+    q.add_argument("--proto", type=int, required=True)
+    q.add_argument("--count", type=int, default=1)
+    q.add_argument("--timeout", type=float, default=10)
+    q.set_defaults(fn=cmd_raw_recv)
+
+    q = sub.add_parser("ipv4")
+    q.add_argument("--src", required=True)
+    q.add_argument("--dst", required=True)
+    q.add_argument("--proto", type=int, required=True)
+    q.add_argument("--payload-hex", required=True)
+    q.add_argument("--id", type=int, default=0x1234)
+    q.add_argument("--ttl", type=int, default=64)
+    q.set_defaults(fn=cmd_ipv4)
+
+    a = p.parse_args()
+    try:
+        a.fn(a)
+    except (OSError, socket.timeout) as e:
+        out({"error": str(e)})
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
