@@ -89,7 +89,8 @@ struct {
 	__uint(max_entries, XDNAT_TXPORT_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	/* Not pinned: xdnatd refills it on every start, and the kernel reports
+	 * a used devmap with other flags, so libbpf would refuse to reuse it. */
 } xdnat_txports SEC(".maps");
 
 enum xdnat_act {
@@ -282,6 +283,11 @@ wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		p->reason = XDNAT_R_PASS_NOT_GLOBAL;
 		return XDNAT_ACT_PASS;
 	}
+	if (gaddr_index(ip->saddr) >= 0) {
+		/* Only we send from a global address; from outside it is forged. */
+		p->reason = XDNAT_R_DROP_SPOOF_SRC;
+		return XDNAT_ACT_DROP;
+	}
 	if (xdnat_ip_check(ip, data_end, p->wire_len - sizeof(*eth)) != XDNAT_IP_OK) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
@@ -319,8 +325,17 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		p->reason = XDNAT_R_PASS_NOT_IPV4;
 		return XDNAT_ACT_PASS;
 	}
-	if ((void *)(outer + 1) > data_end || outer->version != 4 ||
-	    outer->daddr != cfg.lan_addr || outer->protocol != IPPROTO_IPIP) {
+	if ((void *)(outer + 1) > data_end || outer->version != 4) {
+		p->reason = XDNAT_R_PASS_LAN_OTHER;
+		return XDNAT_ACT_PASS;
+	}
+	if (gaddr_index(outer->saddr) >= 0) {
+		/* A global source outside the tunnel: the stack (accept_local=1)
+		 * would forward it unchecked, so it never gets there. */
+		p->reason = XDNAT_R_DROP_SPOOF_SRC;
+		return XDNAT_ACT_DROP;
+	}
+	if (outer->daddr != cfg.lan_addr || outer->protocol != IPPROTO_IPIP) {
 		p->reason = XDNAT_R_PASS_LAN_OTHER;
 		return XDNAT_ACT_PASS;
 	}

@@ -66,7 +66,14 @@ int xd_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	if (!s || !*s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	/* Decimal, or hex with 0x; never octal: "010" is ten, as users mean. */
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (!isxdigit((unsigned char)s[2]))
+			return -EINVAL;
+		v = strtoull(s + 2, &end, 16);
+	} else {
+		v = strtoull(s, &end, 10);
+	}
 	if (errno || *end || v < min || v > max)
 		return -EINVAL;
 	*out = (uint32_t)v;

@@ -47,7 +47,8 @@ static void usage(FILE *f)
 "\n"
 "Blocks of different hosts never overlap: a command that would overlap, or\n"
 "names a block that is not the host's, changes nothing and exits 1.\n"
-"Exit status: 0 success, 1 error, 2 usage error.\n",
+"Exit status: 0 success, 1 error (nothing changed), 2 usage error (bad\n"
+"syntax or malformed value).\n",
 		XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE);
 }
 
@@ -93,7 +94,7 @@ static int cmd_host_add(struct xd_maps *m, int argc, char **argv)
 	int i, rc;
 
 	if (argc < 1 || parse_id(argv[0], &id))
-		return argc < 1 ? usage_err("host add: missing ID%s", NULL) : 1;
+		return argc < 1 ? usage_err("host add: missing ID%s", NULL) : 2;
 	/* Parse and check every argument before changing anything. */
 	for (i = 1; i < argc; i += 2) {
 		if (i + 1 >= argc)
@@ -101,7 +102,7 @@ static int cmd_host_add(struct xd_maps *m, int argc, char **argv)
 		if (!strcmp(argv[i], "lan")) {
 			if (xd_parse_ipv4(argv[i + 1], &lan)) {
 				xd_err("'%s' is not an IPv4 address", argv[i + 1]);
-				return 1;
+				return 2;
 			}
 			have_lan = true;
 		} else if (!strcmp(argv[i], "global")) {
@@ -110,7 +111,7 @@ static int cmd_host_add(struct xd_maps *m, int argc, char **argv)
 
 			if (xd_parse_ipv4(argv[i + 1], &g)) {
 				xd_err("'%s' is not an IPv4 address", argv[i + 1]);
-				return 1;
+				return 2;
 			}
 			gi = xd_gaddr_index(m, g);
 			if (gi < 0) {
@@ -120,10 +121,10 @@ static int cmd_host_add(struct xd_maps *m, int argc, char **argv)
 			gidx = (uint32_t)gi;
 		} else if (!strcmp(argv[i], "ports")) {
 			if (parse_ports(argv[i + 1], &a, &b))
-				return 1;
+				return 2;
 		} else if (!strcmp(argv[i], "spi")) {
 			if (parse_spis(argv[i + 1], &a, &b))
-				return 1;
+				return 2;
 		} else {
 			return usage_err("host add: unknown keyword '%s'", argv[i]);
 		}
@@ -233,7 +234,7 @@ static int cmd_host_show(struct xd_maps *m, int argc, char **argv)
 		return usage_err("host show: unexpected '%s'", argv[1]);
 	if (argc == 1) {
 		if (parse_id(argv[0], &only))
-			return 1;
+			return 2;
 		if (xd_host_get(m, only, &h)) {
 			xd_err("no host %u", only);
 			return 1;
@@ -345,7 +346,7 @@ static int cmd_lookup(struct xd_maps *m, int argc, char **argv)
 		return usage_err("lookup: unknown object '%s'", argv[0]);
 	if (port ? xd_parse_u32(argv[1], 0, 65535, &v) : xd_parse_u32(argv[1], 0, 0xffffffffu, &v)) {
 		xd_err("'%s' is not a valid %s", argv[1], argv[0]);
-		return 1;
+		return 2;
 	}
 	if (port && argc == 4 && !strcmp(argv[2], "global")) {
 		uint32_t g;
@@ -403,9 +404,9 @@ static int cmd_blocks(struct xd_maps *m, bool ports, int argc, char **argv)
 	else
 		return usage_err("unknown command '%s'", argv[0]);
 	if (parse_id(argv[1], &id))
-		return 1;
+		return 2;
 	if (ports ? parse_ports(argv[2], &a, &b) : parse_spis(argv[2], &a, &b))
-		return 1;
+		return 2;
 	if (ports)
 		return (add ? xd_ports_add(m, id, a, b) : xd_ports_del(m, id, a, b)) ? 1 : 0;
 	return (add ? xd_spis_add(m, id, a, b) : xd_spis_del(m, id, a, b)) ? 1 : 0;
@@ -463,7 +464,7 @@ int main(int argc, char **argv)
 		if (argc != 3)
 			rc = usage_err("host del: expected ID%s", NULL);
 		else
-			rc = parse_id(argv[2], &id) || xd_host_del(&m, id) ? 1 : 0;
+			rc = parse_id(argv[2], &id) ? 2 : xd_host_del(&m, id) ? 1 : 0;
 	} else if (!strcmp(obj, "host")) {
 		rc = cmd_host_show(&m, argc - 2, argv + 2);
 	} else if (!strcmp(obj, "ports") || !strcmp(obj, "spi")) {
