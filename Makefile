@@ -1,5 +1,5 @@
-# xdnat build.  `make` builds everything; `sudo make demo` runs the demo
-# topology; `sudo make check` runs every test.  Both install missing Debian
+# xdnat build.  `make` builds everything; `make demo` (as root) runs the demo
+# topology; `make check` (as root) runs every test.  Both install missing Debian
 # packages first (scripts/deps.sh, idempotent).
 
 CC        ?= gcc
@@ -16,7 +16,7 @@ WARN      := -Wall -Wextra -Werror
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Imaps -Iloader -I$(OUT) \
              -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"'
-LDLIBS    := -lbpf -lelf -lz
+LDLIBS    := -lbpf -lelf -lz -lsqlite3 -lcrypto
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
              -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
@@ -25,7 +25,8 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
 
-LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c
+LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c \
+             loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c
 LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
 BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 
@@ -33,6 +34,8 @@ TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
+# Keep the BPF objects: bpftool and the benchmarks use them too.
+.SECONDARY: $(BPF_OBJS)
 
 all: $(BINS)
 
@@ -78,3 +81,24 @@ test: check
 
 clean:
 	rm -rf $(OUT)
+
+# ---------------------------------------------------------------- bench
+# Benchmarks (docs/BENCHMARKS.md): `sudo make bench` prints one table;
+# BENCH_ARGS go to bench/bench.sh (e.g. BENCH_ARGS=--smoke).
+BENCH_OUT   := $(OUT)/bench
+BENCH_SKELS := $(patsubst bench/%.bpf.c,$(BENCH_OUT)/%.skel.h,$(wildcard bench/*.bpf.c))
+BENCH_BIN   := $(BENCH_OUT)/xdnat-bench
+
+.PHONY: bench bench-build
+bench: deps
+	@$(MAKE) --no-print-directory bench-build
+	@bench/bench.sh $(BENCH_ARGS)
+bench-build: $(BENCH_BIN)
+.PRECIOUS: $(BENCH_OUT)/%.bpf.o
+$(BENCH_OUT)/%.bpf.o: bench/%.bpf.c bench/bench_common.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
+$(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@
+$(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
+	$(CC) $(CFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * RSIP server (RFC 3103 gateway side, RSAP-IP and RFC 3104 RSIPSEC): the
+ * allocator, its leases and quarantine, authentication of every request,
+ * and the TCP transport.  Allocation state lives in the SQLite store; the
+ * datapath maps are reached through a backend (the pinned maps in xdnatd,
+ * an in-memory fake in the unit tests).
+ */
+#ifndef XDNAT_RSIP_SERVER_H
+#define XDNAT_RSIP_SERVER_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sqlite3.h>
+#include "rsip_auth.h"
+#include "rsip_store.h"
+#include "rsip_wire.h"
+#include "xdnat.h"
+
+/* The datapath the allocations are installed into. */
+struct rsip_backend {
+	void *ctx;
+	int (*host_add)(void *ctx, uint32_t id, uint32_t lan_be, uint32_t gidx);
+	int (*host_del)(void *ctx, uint32_t id);
+	/* 0 (with *lan_be, *gidx) if host @id is in the maps, -ENOENT if not. */
+	int (*host_get)(void *ctx, uint32_t id, uint32_t *lan_be, uint32_t *gidx);
+	int (*ports_add)(void *ctx, uint32_t id, uint32_t first, uint32_t last);
+	int (*ports_del)(void *ctx, uint32_t id, uint32_t first, uint32_t last);
+	int (*spis_add)(void *ctx, uint32_t id, uint32_t first, uint32_t last);
+	int (*spis_del)(void *ctx, uint32_t id, uint32_t first, uint32_t last);
+	/* First owned port of [first,last] on global address @gidx (or SPI
+	 * of [first,last]), or -1 if all are free. */
+	int64_t (*ports_busy)(void *ctx, uint32_t gidx, uint32_t first, uint32_t last);
+	int64_t (*spis_busy)(void *ctx, uint32_t first, uint32_t last);
+	/* The host's runs in the maps (caller frees). */
+	int (*runs)(void *ctx, uint32_t id, int kind, struct xd_run **runs, size_t *n);
+};
+
+#define RSIP_MAX_RESERVED 64
+
+struct rsip_config {
+	const char *state_dir;
+	uint32_t gaddrs[XDNAT_MAX_GADDRS];
+	uint32_t n_gaddrs;
+	uint32_t router_lan;            /* tunnel endpoint announced to hosts */
+	uint32_t local_net, local_mask; /* QUERY: what counts as local (network order) */
+	uint32_t max_hosts;
+	uint32_t spi_bits;
+	uint32_t port_min, port_max;    /* the pool of ports handed out */
+	uint16_t reserved[RSIP_MAX_RESERVED];
+	uint32_t n_reserved;            /* never handed out (router services) */
+	uint32_t default_ports;         /* "any" port request without a Number: 1..255 */
+	uint32_t max_ports_per_host;
+	uint32_t max_spi_blocks_per_host;
+	uint32_t lease_default, lease_max;  /* seconds */
+	uint32_t quarantine;                /* seconds */
+	uint32_t reg_lease;                 /* idle registration lifetime, seconds */
+};
+
+void rsip_config_defaults(struct rsip_config *c);
+
+struct rsip_session {
+	bool authed;
+	char name[RSIP_KEYID_MAX + 1];
+	uint32_t client_id;
+	uint32_t peer_lan;        /* network order */
+	struct rsip_keys keys;
+	bool have_counter;
+	uint32_t last_counter;
+};
+
+struct rsip_conn {
+	int fd;
+	struct rsip_session sess;
+	uint8_t in[RSIP_MAX_MSG];
+	size_t in_len;
+	uint64_t last_ms;
+};
+
+struct rsip_server {
+	struct rsip_config cfg;
+	struct rsip_backend be;
+	sqlite3 *db;
+	uint64_t (*now_ms)(void);
+	/* transport */
+	int listen_fd;
+	struct rsip_conn *conns;
+	unsigned max_conns;
+	unsigned idle_timeout_s;
+};
+
+/* Open the store and reconcile the maps with it.  Errors are printed. */
+int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
+		     const struct rsip_backend *be);
+void rsip_server_close(struct rsip_server *s);
+
+/* Handle one complete message @in from a session; writes the response to
+ * @out (RSIP_MAX_MSG bytes) and returns its length (0: nothing to send).
+ * *close is set when the connection must be closed after sending. */
+size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, const uint8_t *in,
+			  size_t len, uint8_t *out, bool *close);
+
+/* Expire lapsed leases (out of the maps at once, into quarantine), end
+ * quarantines and idle registrations.  Returns ms until the next deadline
+ * (capped at 1000). */
+int rsip_server_sweep(struct rsip_server *s);
+
+/* Make the maps match the store (add what is missing, remove what is stale). */
+int rsip_server_reconcile(struct rsip_server *s);
+
+/* Transport: listen on @addr:@port (TCP), bound to @ifname (LAN only). */
+int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, const char *ifname,
+		       unsigned max_conns, unsigned idle_timeout_s);
+/* Fill @pfd with the listening socket and the connections; returns count. */
+unsigned rsip_server_pollfds(struct rsip_server *s, struct pollfd *pfd, unsigned max);
+/* Process the events of the pollfds filled by rsip_server_pollfds. */
+void rsip_server_events(struct rsip_server *s, const struct pollfd *pfd, unsigned n);
+
+#endif

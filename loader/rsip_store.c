@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Durable control-plane state in SQLite: see rsip_store.h. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include "rsip_store.h"
+#include "xdnat.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS hosts("
+	"  name TEXT PRIMARY KEY, secret BLOB NOT NULL, lan_addr INTEGER NOT NULL DEFAULT 0,"
+	"  enrolled_ms INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS clients("
+	"  client_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+	"  lan_addr INTEGER NOT NULL, host_id INTEGER NOT NULL DEFAULT 0,"
+	"  gidx INTEGER NOT NULL DEFAULT -1, registered_ms INTEGER NOT NULL,"
+	"  last_seen_ms INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS bindings("
+	"  bind_id INTEGER PRIMARY KEY AUTOINCREMENT, client_id INTEGER NOT NULL,"
+	"  kind INTEGER NOT NULL, gidx INTEGER NOT NULL, first INTEGER NOT NULL,"
+	"  last INTEGER NOT NULL, state INTEGER NOT NULL, until_ms INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS bindings_by_range ON bindings(kind, gidx, first);"
+	"CREATE INDEX IF NOT EXISTS bindings_by_until ON bindings(state, until_ms);"
+	"CREATE INDEX IF NOT EXISTS bindings_by_client ON bindings(client_id);";
+
+uint64_t rsip_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int rsip_db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		xd_err("state database: %s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+int rsip_db_begin(sqlite3 *db) { return rsip_db_exec(db, "BEGIN IMMEDIATE"); }
+int rsip_db_commit(sqlite3 *db) { return rsip_db_exec(db, "COMMIT"); }
+void rsip_db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int rsip_db_open(const char *state_dir, sqlite3 **dbp)
+{
+	char path[PATH_MAX];
+	sqlite3 *db = NULL;
+	int n;
+
+	*dbp = NULL;
+	if (mkdir(state_dir, 0700) && errno != EEXIST) {
+		xd_err("cannot create state directory %s: %s", state_dir, strerror(errno));
+		return -errno;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s", state_dir, XDNAT_DB_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		xd_err("state directory path too long");
+		return -ENAMETOOLONG;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		xd_err("cannot open state database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (rsip_db_exec(db, "PRAGMA journal_mode=WAL") ||
+	    rsip_db_exec(db, "PRAGMA synchronous=FULL") ||
+	    rsip_db_exec(db, "PRAGMA foreign_keys=ON") ||
+	    rsip_db_exec(db, schema)) {
+		xd_err("cannot initialise state database %s", path);
+		sqlite3_close(db);
+		return -EIO;
+	}
+	if (chmod(path, 0600))
+		xd_warn("cannot chmod 600 %s: %s", path, strerror(errno));
+	*dbp = db;
+	return 0;
+}
+
+void rsip_db_close(sqlite3 *db)
+{
+	if (db && sqlite3_close(db) != SQLITE_OK)
+		xd_warn("state database did not close cleanly: %s", sqlite3_errmsg(db));
+}
+
+int rsip_enroll(sqlite3 *db, const char *name, uint32_t lan_be, uint8_t secret[RSIP_SECRET_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!rsip_valid_name(name, strlen(name))) {
+		xd_err("'%s' is not a valid host name (1-%d of [A-Za-z0-9_.-])", name, RSIP_KEYID_MAX);
+		return -EINVAL;
+	}
+	if (rsip_random(secret, RSIP_SECRET_LEN)) {
+		xd_err("no randomness for the secret");
+		return -EIO;
+	}
+	if (sqlite3_prepare_v2(db, "INSERT INTO hosts(name, secret, lan_addr, enrolled_ms) "
+			       "VALUES(?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+			       "secret=excluded.secret, lan_addr=excluded.lan_addr", -1, &st, NULL)) {
+		xd_err("state database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, secret, RSIP_SECRET_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, lan_be);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)rsip_now_ms());
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	if (rc)
+		xd_err("cannot enrol %s: %s", name, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int rsip_unenroll(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM hosts WHERE name=?", -1, &st, NULL)) {
+		xd_err("state database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	if (rc)
+		xd_err("cannot remove %s: %s", name, sqlite3_errmsg(db));
+	else if (sqlite3_changes(db) == 0) {
+		xd_err("no enrolled host '%s'", name);
+		rc = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int rsip_host_secret(sqlite3 *db, const char *name, uint8_t secret[RSIP_SECRET_LEN], uint32_t *lan_be)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -ENOENT;
+
+	if (sqlite3_prepare_v2(db, "SELECT secret, lan_addr FROM hosts WHERE name=?", -1, &st, NULL))
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == RSIP_SECRET_LEN) {
+		memcpy(secret, sqlite3_column_blob(st, 0), RSIP_SECRET_LEN);
+		*lan_be = (uint32_t)sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms)
+{
+	sqlite3_stmt *st = NULL;
+	struct xd_json j;
+	char a[INET_ADDRSTRLEN];
+
+	if (sqlite3_prepare_v2(db,
+		"SELECT h.name, h.lan_addr, c.client_id, c.lan_addr, c.host_id, c.gidx, "
+		"       b.bind_id, b.kind, b.first, b.last, b.state, b.until_ms "
+		"FROM hosts h LEFT JOIN clients c ON c.name = h.name "
+		"LEFT JOIN bindings b ON b.client_id = c.client_id "
+		"ORDER BY h.name, b.bind_id", -1, &st, NULL)) {
+		xd_err("state database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	if (json) {
+		xd_json_begin(&j, f);
+		xd_json_arr_open(&j, "bindings");
+	} else {
+		fprintf(f, "%-16s %-15s %-9s %-7s %-8s %-5s %-23s %-10s %s\n", "host", "lan", "client",
+			"hostid", "bind", "kind", "range", "state", "remaining");
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		bool reg = sqlite3_column_type(st, 2) != SQLITE_NULL;
+		bool bound = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		uint32_t lan = (uint32_t)sqlite3_column_int64(st, reg ? 3 : 1);
+		int kind = sqlite3_column_int(st, 7), state = sqlite3_column_int(st, 10);
+		uint32_t first = (uint32_t)sqlite3_column_int64(st, 8), last = (uint32_t)sqlite3_column_int64(st, 9);
+		int64_t until = sqlite3_column_int64(st, 11);
+		int64_t left = bound ? (until - (int64_t)now_ms) / 1000 : 0;
+		char range[32] = "-";
+
+		if (left < 0)
+			left = 0;
+		if (bound)
+			snprintf(range, sizeof(range), kind == RSIP_KIND_SPI ? "0x%x-0x%x" : "%u-%u",
+				 first, last);
+		if (json) {
+			xd_json_obj_open(&j, NULL);
+			xd_json_str(&j, "host", name ? name : "");
+			xd_json_str(&j, "lan", lan ? xd_ipstr(lan, a) : "any");
+			xd_json_bool(&j, "registered", reg);
+			if (reg) {
+				xd_json_u64(&j, "client_id", (uint64_t)sqlite3_column_int64(st, 2));
+				xd_json_u64(&j, "host_id", (uint64_t)sqlite3_column_int64(st, 4));
+			}
+			if (bound) {
+				xd_json_u64(&j, "bind_id", (uint64_t)sqlite3_column_int64(st, 6));
+				xd_json_str(&j, "kind", kind == RSIP_KIND_SPI ? "spi" : "ports");
+				xd_json_u64(&j, "first", first);
+				xd_json_u64(&j, "last", last);
+				xd_json_str(&j, "state", state == RSIP_BIND_ACTIVE ? "active" : "quarantine");
+				xd_json_u64(&j, "remaining_s", (uint64_t)left);
+			}
+			xd_json_obj_close(&j);
+		} else {
+			char cid[16] = "-", hid[16] = "-", bid[16] = "-", rem[24] = "-";
+
+			if (reg) {
+				snprintf(cid, sizeof(cid), "%lld", (long long)sqlite3_column_int64(st, 2));
+				snprintf(hid, sizeof(hid), "%lld", (long long)sqlite3_column_int64(st, 4));
+			}
+			if (bound) {
+				snprintf(bid, sizeof(bid), "%lld", (long long)sqlite3_column_int64(st, 6));
+				snprintf(rem, sizeof(rem), "%llds", (long long)left);
+			}
+			fprintf(f, "%-16s %-15s %-9s %-7s %-8s %-5s %-23s %-10s %s\n", name ? name : "",
+				lan ? xd_ipstr(lan, a) : "any", cid, hid, bid,
+				bound ? (kind == RSIP_KIND_SPI ? "spi" : "ports") : "-", range,
+				bound ? (state == RSIP_BIND_ACTIVE ? "active" : "quarantine") : "-", rem);
+		}
+	}
+	if (json) {
+		xd_json_arr_close(&j);
+		xd_json_end(&j);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
