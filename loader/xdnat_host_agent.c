@@ -5,8 +5,9 @@
  *   - the global address as a /32 on lo;
  *   - routes to global destinations via the router with "src GLOBAL";
  *   - net.ipv4.ip_local_port_range of this network namespace = the port block;
- *   - arp_announce=2 (ARP must not use the global address, which the router
- *     owns) and rp_filter=0 on the LAN interface;
+ *   - arp_announce=2 and arp_ignore=1 (ARP must neither use nor answer for
+ *     the global address, which the router owns) and rp_filter=0 on the LAN
+ *     interface;
  *   - tc programs on the LAN interface: egress packets from the global
  *     address are tunnelled (IP-in-IP) to the router, tunnel packets from
  *     the router are unwrapped on ingress.
@@ -44,7 +45,7 @@ struct agent {
 	uint32_t tunnel_mtu;  /* route MTU for global traffic; 0: LAN MTU - 20 */
 	int ifindex;
 	bool addr_added;
-	struct { char path[128]; char old[64]; bool changed; } sysctls[4];
+	struct { char path[128]; char old[64]; bool changed; } sysctls[8];
 	int n_sysctls;
 	struct xdnat_hostside *skel;
 	bool hook_created, egress_attached, ingress_attached;
@@ -352,6 +353,11 @@ static int setup(struct agent *a)
 	}
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_announce", a->dev);
 	if ((rc = set_sysctl(a, path, "2")))
+		return rc;
+	/* G lives on lo; without arp_ignore=1 the host would answer ARP for the
+	 * router's address on the LAN. */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", a->dev);
+	if ((rc = set_sysctl(a, path, "1")))
 		return rc;
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", a->dev);
 	if ((rc = set_sysctl(a, path, "0")))

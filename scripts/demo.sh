@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# xdnat demo: `make demo`.
+#
+# With no interfaces named, builds a self-contained topology in network
+# namespaces -- a remote peer on the "Internet", an xdnat router, a LAN
+# switch and two hosts sharing the router's one global address -- and shows
+# TCP, UDP, ICMP and ESP flowing to and from both hosts, then the per-host
+# and per-reason counters, then tears everything down.
+#
+#   make demo                       run the namespace demo and exit
+#   make demo HOLD=1                keep it running until Ctrl-C, to look
+#                                   around with bpftool, ip, xdnatctl
+#   make demo WAN=eth0 LAN=eth1 GLOBAL=203.0.113.5 [XDNATD_ARGS="..."]
+#                                   run the router on real NICs (foreground)
+#
+# Addresses of the namespace demo come from the same variables as the tests
+# (XD_GLOBAL, XD_REMOTE_WAN, XD_ROUTER_WAN, XD_LAN_PREFIX, ...; see
+# selftests/lib/netns.sh).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ -n "${WAN:-}" ] || [ -n "${LAN:-}" ]; then
+	[ -n "${WAN:-}" ] && [ -n "${LAN:-}" ] && [ -n "${GLOBAL:-}" ] ||
+		{ echo "demo: real-NIC mode needs WAN=, LAN= and GLOBAL=" >&2; exit 2; }
+	echo "demo: starting xdnatd on $WAN (WAN) and $LAN (LAN) for $GLOBAL; Ctrl-C stops it"
+	echo "demo: add hosts with: $ROOT/build/xdnatctl host add 1 lan ADDR ports 20000-20999"
+	# shellcheck disable=SC2086
+	exec "$ROOT/build/xdnatd" --wan "$WAN" --lan "$LAN" --global "$GLOBAL" ${XDNATD_ARGS:-}
+fi
+
+XD_TAG=${XD_TAG:-demo$$}
+XD_INSTANCE=${XD_INSTANCE:-demo}
+. "$ROOT/selftests/lib/netns.sh"
+
+H1_PORTS=${H1_PORTS:-20000-20999}
+H2_PORTS=${H2_PORTS:-21000-21999}
+H1_SPIS=${H1_SPIS:-0x00010000-0x0001ffff}
+H2_SPIS=${H2_SPIS:-0x00020000-0x0002ffff}
+jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
+
+xd_init
+cat <<EOF
+
+  remote $XD_REMOTE_WAN  ---  [router: xdnatd, XDP]  ---  switch  ---  h1 $(xd_host_lan 1)  ports $H1_PORTS  SPIs $H1_SPIS
+                          $XD_ROUTER_WAN / global $XD_GLOBAL       \\--  h2 $(xd_host_lan 2)  ports $H2_PORTS  SPIs $H2_SPIS
+                          LAN $XD_ROUTER_LAN
+EOF
+
+xd_step "build the namespaces and start xdnatd (native XDP on both router NICs)"
+xd_topology 2
+xd_start_router --mode "${MODE:-xdp}"
+sed 's/^/      /' "$XD_TMP/xdnatd.log"
+
+xd_step "register the two hosts and their blocks (static; RSIP comes later)"
+xd_ctl host add 1 lan "$(xd_host_lan 1)" ports "$H1_PORTS" spi "$H1_SPIS"
+xd_ctl host add 2 lan "$(xd_host_lan 2)" ports "$H2_PORTS" spi "$H2_SPIS"
+xd_start_host 1 "$H1_PORTS"
+xd_start_host 2 "$H2_PORTS"
+xd_ctl host show | sed 's/^/      /'
+
+xd_step "TCP: each host uploads 2 MB to the remote, at the same time"
+for i in 1 2; do
+	xd_bg "srv$i" "$XD_NS_REMOTE" "$XD_TMP/srv$i" python3 "$XD_TRAFFIC" tcp-server --port $((8000 + i))
+	eval "SRV$i=$XD_LAST_PID"
+	xd_wait_line "$XD_LAST_PID" "$XD_TMP/srv$i" listening
+done
+for i in 1 2; do
+	xd_bg "cli$i" "$(xd_host_ns $i)" "$XD_TMP/cli$i" python3 "$XD_TRAFFIC" tcp-client \
+		--dst "$XD_REMOTE_WAN" --port $((8000 + i)) --bytes 2000000 --seed "$i"
+	eval "CLI$i=$XD_LAST_PID"
+done
+wait "$CLI1" "$CLI2" "$SRV1" "$SRV2"
+for i in 1 2; do
+	[ "$(jget '["sha256"]' <"$XD_TMP/cli$i")" = "$(jget '["sha256"]' <"$XD_TMP/srv$i")" ] ||
+		fail "h$i: data corrupted"
+	xd_ok "h$i: 2000000 bytes, SHA-256 matches; the remote saw $(jget '["peer"]' <"$XD_TMP/srv$i"):$(jget '["peer_port"]' <"$XD_TMP/srv$i")"
+done
+
+xd_step "UDP: each host sends 10 datagrams to a remote echo server"
+xd_bg echo "$XD_NS_REMOTE" "$XD_TMP/echo" python3 "$XD_TRAFFIC" udp-echo --port 5353 --count 20
+ECHO=$XD_LAST_PID
+xd_wait_line "$ECHO" "$XD_TMP/echo" listening
+for i in 1 2; do
+	xd_py "$(xd_host_ns $i)" udp-client --dst "$XD_REMOTE_WAN" --port 5353 --count 10 >"$XD_TMP/u$i"
+	xd_ok "h$i: $(jget '["echoed"]' <"$XD_TMP/u$i")/10 echoed, from $XD_GLOBAL:$(jget '["sport"]' <"$XD_TMP/u$i")"
+done
+wait "$ECHO" || true
+
+xd_step "ICMP: each host pings the remote with an echo identifier from its block"
+for i in 1 2; do
+	ports=H${i}_PORTS
+	id=$(( ${!ports%-*} + 1 ))
+	xd_ns "$(xd_host_ns $i)" ping -c 2 -i 0.2 -W 2 -e "$id" "$XD_REMOTE_WAN" | grep -E 'bytes from|packets' | sed 's/^/      /'
+done
+
+xd_step "ESP: the remote sends one ESP packet to an SPI of each host"
+for i in 1 2; do
+	spis=H${i}_SPIS
+	spi=$(( ${!spis%-*} + 0x42 ))
+	xd_bg "esp$i" "$(xd_host_ns $i)" "$XD_TMP/esp$i" python3 "$XD_TRAFFIC" raw-recv --proto 50 --count 1 --timeout 3
+	eval "ESP$i=$XD_LAST_PID"
+	xd_wait_line "$XD_LAST_PID" "$XD_TMP/esp$i" listening
+	pkt=$(xd_py "$XD_NS_REMOTE" ipv4 --src "$XD_REMOTE_WAN" --dst "$XD_GLOBAL" --proto 50 \
+		--payload-hex "$(printf '%08x%08x' "$spi" 1)deadbeefcafe0000" | jget '["hex"]')
+	xd_py "$XD_NS_REMOTE" raw-send --dst "$XD_GLOBAL" --proto 50 --hex "$pkt" >/dev/null
+	eval "wait \$ESP$i" || true
+	got=$(jget '["packets"]' <"$XD_TMP/esp$i")
+	[ "$got" = "['$pkt']" ] || fail "h$i: ESP to SPI $(printf 0x%08x "$spi") not delivered intact ($got)"
+	xd_ok "h$i: ESP SPI $(printf 0x%08x "$spi") arrived byte-identical"
+done
+
+xd_step "counters (xdnatctl host show / xdnatctl stats, non-zero rows)"
+xd_ctl host show | sed 's/^/      /'
+xd_ctl stats | awk 'NR == 1 || $2 != 0' | sed 's/^/      /'
+
+if [ "${HOLD:-0}" = 1 ]; then
+	PIN=$XD_PIN_BASE/$XD_INSTANCE
+	cat <<EOF
+
+The demo stays up until Ctrl-C.  Try, in another shell:
+  bpftool map dump pinned $PIN/xdnat_hosts
+  bpftool map lookup pinned $PIN/xdnat_spis key 1 0 0 0
+  $ROOT/build/xdnatctl -i $XD_INSTANCE -j stats
+  ip netns exec $XD_NS_ROUTER ip -d link show wan
+  ip netns exec $(xd_host_ns 1) ping -e 20001 $XD_REMOTE_WAN
+EOF
+	while :; do sleep 3600; done
+fi
+echo
+echo "demo finished; tearing down"
