@@ -3,7 +3,8 @@
  * xdnat host side (skeleton: xdnat_hostside), attached with tc to the host's LAN NIC:
  *   egress:  IPv4 from the global address -> IP-in-IP to the router;
  *   ingress: IP-in-IP from the router to us, inner destination the global
- *            address -> outer header removed.
+ *            address -> outer header removed; outer fragments go to the
+ *            stack for reassembly (xdnat-host finishes them, slow path).
  * The host's stack and applications see plain packets to/from the global
  * address (configured on lo by xdnat-host).
  */
@@ -97,6 +98,13 @@ int xdnat_host_ingress(struct __sk_buff *skb)
 	    outer->daddr != cfg.lan_addr)
 		goto pass;
 	bytes = skb->len;
+	if (outer->frag_off & bpf_htons(XDNAT_IP_MF | XDNAT_IP_OFFMASK)) {
+		/* The router's stack fragmented the tunnel packet (too big for
+		 * the LAN, no DF): the kernel reassembles it and xdnat-host,
+		 * which reads IP-in-IP on a raw socket, unwraps it. */
+		hcount(XDNAT_HR_PASS_FRAGMENT, bytes);
+		return TC_ACT_OK;
+	}
 	if (outer->ihl != 5 || skb->len < sizeof(*eth) ||
 	    xdnat_ip_check(outer, data_end, skb->len - sizeof(*eth)) != XDNAT_IP_OK ||
 	    (void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5 ||

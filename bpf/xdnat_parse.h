@@ -136,4 +136,68 @@ static __always_inline void xdnat_ttl_dec(struct iphdr *ip)
 	ip->ttl--;
 }
 
+/*
+ * ICMP "fragmentation needed and DF set" (RFC 792 type 3 code 4, with the
+ * next-hop MTU of RFC 1191), written into a frame laid out as
+ *
+ *   [Ethernet][outer IPv4 slot, if @tunnel][IPv4 slot][ICMP slot][quote]
+ *
+ * where the quote (@quote bytes: the offending header and 8 more bytes) is
+ * already in place.  @saved is the offending frame's Ethernet header: the
+ * answer goes back to where it came from.  With @tunnel the answer is
+ * wrapped in IP-in-IP @tun_src -> @tun_dst (back to a host).  Returns 0, or
+ * -1 if the frame is shorter than the layout.
+ */
+#define XDNAT_ICMP_QUOTE_MAX (60 + 8)
+
+static __always_inline int
+xdnat_write_frag_needed(void *data, void *data_end, const struct ethhdr *saved, int tunnel,
+			__be32 tun_src, __be32 tun_dst, __be32 src, __be32 dst,
+			__u16 mtu, __u32 quote)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *outer = (void *)(eth + 1);
+	struct iphdr *ip = tunnel ? outer + 1 : outer;
+	__u8 *icmp = (void *)(ip + 1);
+	__u16 *w = (void *)icmp;
+	__u32 sum = 0;
+
+	if ((void *)(icmp + 8) > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, saved->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, saved->h_dest, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0xc0; /* internetwork control, as Linux sends ICMP errors */
+	ip->tot_len = bpf_htons(sizeof(struct iphdr) + 8 + quote);
+	ip->id = 0;
+	ip->frag_off = 0;
+	ip->ttl = XDNAT_OUTER_TTL;
+	ip->protocol = IPPROTO_ICMP;
+	ip->check = 0;
+	ip->saddr = src;
+	ip->daddr = dst;
+	ip->check = xdnat_ip_csum20(ip);
+
+	icmp[0] = 3; /* destination unreachable */
+	icmp[1] = 4; /* fragmentation needed and DF set */
+	*(__u16 *)(icmp + 2) = 0;
+	*(__u16 *)(icmp + 4) = 0;
+	*(__be16 *)(icmp + 6) = bpf_htons(mtu);
+#pragma unroll
+	for (__u32 i = 0; i < (8 + XDNAT_ICMP_QUOTE_MAX) / 2; i++) {
+		if (i >= (8 + quote) / 2)
+			break;
+		if ((void *)(w + i + 1) > data_end)
+			return -1;
+		sum += w[i];
+	}
+	*(__u16 *)(icmp + 2) = xdnat_csum_fold(sum);
+	if (tunnel)
+		xdnat_write_outer(outer, ip, tun_src, tun_dst);
+	return 0;
+}
+
 #endif /* XDNAT_PARSE_H */

@@ -93,11 +93,39 @@ struct {
 	 * a used devmap with other flags, so libbpf would refuse to reuse it. */
 } xdnat_txports SEC(".maps");
 
+/* Later fragments follow their first fragment (see maps/xdnat_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDNAT_FRAG_ENTRIES);
+	__type(key, struct xdnat_frag_key);
+	__type(value, struct xdnat_frag_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_frags SEC(".maps");
+
+/* Outbound ESP/AH SA -> host, for ICMP errors that quote an SA's packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDNAT_OUT_SPI_ENTRIES);
+	__type(key, struct xdnat_out_spi_key);
+	__type(value, struct xdnat_owner);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_out_spis SEC(".maps");
+
+/* Slow path for later fragments that arrive before their first fragment:
+ * the frame goes to xdnatd, which re-injects it.  Not pinned: it belongs to
+ * the loaded program and its reader (entries vanish with the reader). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} xdnat_frag_events SEC(".maps");
+
 enum xdnat_act {
 	XDNAT_ACT_PASS,
 	XDNAT_ACT_DROP,
 	XDNAT_ACT_FORWARD,
 	XDNAT_ACT_UNKNOWN, /* pass or drop per XDNAT_F_UNKNOWN_DROP */
+	XDNAT_ACT_HOLD,    /* later fragment, first unseen: to the slow path */
 };
 
 /* What classification found out about one packet. */
@@ -164,22 +192,157 @@ static __always_inline __u32 owner_by_spi(__u32 spi)
 	return o ? o->host_id : XDNAT_HOST_NONE;
 }
 
+/* The verdict for a packet whose owner is @host_id (0: nobody). */
+static __always_inline enum xdnat_act
+host_verdict(__u32 host_id, __u32 gidx, __u32 fwd_reason, __u32 unknown_reason,
+	     struct xdnat_pkt *p)
+{
+	struct xdnat_host *h;
+
+	if (host_id == XDNAT_HOST_NONE)
+		goto unknown;
+	h = bpf_map_lookup_elem(&xdnat_hosts, &host_id);
+	if (!h || !(h->flags & XDNAT_HOST_F_VALID))
+		goto unknown;
+	if (h->gaddr_index != gidx) {
+		p->reason = XDNAT_R_DROP_WRONG_GADDR;
+		return XDNAT_ACT_DROP;
+	}
+	p->reason = fwd_reason;
+	p->host_id = host_id;
+	p->host_lan = h->lan_addr;
+	return XDNAT_ACT_FORWARD;
+unknown:
+	p->reason = unknown_reason;
+	return XDNAT_ACT_UNKNOWN;
+}
+
+static __always_inline void frag_key(struct xdnat_frag_key *k, const struct iphdr *ip)
+{
+	k->saddr = ip->saddr;
+	k->daddr = ip->daddr;
+	k->id = ip->id;
+	k->protocol = ip->protocol;
+	k->pad = 0;
+}
+
+/*
+ * A later fragment carries no port or SPI: it goes where its first fragment
+ * went, if that was seen less than XDNAT_FRAG_TIMEOUT_NS ago.  Otherwise it
+ * is held for the slow path.
+ */
+static __always_inline enum xdnat_act
+classify_later_fragment(struct iphdr *ip, __u32 gidx, struct xdnat_pkt *p)
+{
+	struct xdnat_frag_key k;
+	struct xdnat_frag_val *v;
+
+	frag_key(&k, ip);
+	v = bpf_map_lookup_elem(&xdnat_frags, &k);
+	if (v && bpf_ktime_get_ns() - v->learnt_ns < XDNAT_FRAG_TIMEOUT_NS)
+		return host_verdict(v->host_id, gidx, XDNAT_R_FRAG_TO_HOST, XDNAT_R_FRAGMENT, p);
+	p->reason = XDNAT_R_FRAG_HELD;
+	return XDNAT_ACT_HOLD;
+}
+
+/* A first fragment that maps to a host teaches the fragment table. */
+static __always_inline void learn_first_fragment(const struct iphdr *ip, __u32 host_id)
+{
+	struct xdnat_frag_val v = { .host_id = host_id };
+	struct xdnat_frag_key k;
+
+	frag_key(&k, ip);
+	v.learnt_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&xdnat_frags, &k, &v, BPF_ANY);
+}
+
+static __always_inline __u32 owner_by_out_spi(__be32 spi, __be32 remote)
+{
+	struct xdnat_out_spi_key k = { .spi = spi, .remote = remote };
+	struct xdnat_owner *o = bpf_map_lookup_elem(&xdnat_out_spis, &k);
+
+	return o ? o->host_id : XDNAT_HOST_NONE;
+}
+
+#define XDNAT_ICMP_UNREACH   3
+#define XDNAT_ICMP_TIMXCEED  11
+#define XDNAT_ICMP_PARAMPROB 12
+#define XDNAT_ICMP_FRAG_NEEDED_CODE 4
+
+/*
+ * Inbound ICMP error (@icmp: its 8-byte header, validated): find the host
+ * whose packet it quotes.  The quoted header went out from this global
+ * address, so its source port (TCP/UDP), echo identifier, or -- for ESP/AH --
+ * the SPI of the host's outbound SA (learnt on the LAN side) names the host.
+ */
+static __always_inline enum xdnat_act
+classify_icmp_error(struct iphdr *ip, __u8 *icmp, void *data_end, __u32 gidx,
+		    struct xdnat_pkt *p)
+{
+	struct iphdr *e = (void *)(icmp + 8);
+	__u32 off, host_id;
+	__u8 *el4;
+
+	if ((void *)(e + 1) > data_end ||
+	    (void *)(e + 1) > (void *)ip + bpf_ntohs(ip->tot_len) ||
+	    e->version != 4 || e->ihl < 5) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	/* Not about a packet from this global address, or about a later
+	 * fragment (no ports): nothing of a host's. */
+	if (e->saddr != ip->daddr || xdnat_ip_is_later_fragment(e)) {
+		p->reason = XDNAT_R_ICMP_ERR_UNKNOWN;
+		return XDNAT_ACT_UNKNOWN;
+	}
+	/* RFC 792: the quote holds the header and at least 8 more bytes. */
+	off = (ip->ihl & 0xf) * 4 + 8 + (e->ihl & 0xf) * 4;
+	el4 = (__u8 *)ip + off;
+	if (off + 8 > bpf_ntohs(ip->tot_len) || (void *)(el4 + 8) > data_end) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	switch (e->protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)el4));
+		break;
+	case IPPROTO_ICMP:
+		if (el4[0] != XDNAT_ICMP_ECHO)
+			goto unknown;
+		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)(el4 + 4)));
+		break;
+	case IPPROTO_ESP:
+		host_id = owner_by_out_spi(*(__be32 *)el4, e->daddr);
+		break;
+	case IPPROTO_AH:
+		host_id = owner_by_out_spi(*(__be32 *)(el4 + 4), e->daddr);
+		break;
+	default:
+		goto unknown;
+	}
+	return host_verdict(host_id, gidx, XDNAT_R_ICMP_ERR_TO_HOST, XDNAT_R_ICMP_ERR_UNKNOWN, p);
+unknown:
+	p->reason = XDNAT_R_ICMP_ERR_UNKNOWN;
+	return XDNAT_ACT_UNKNOWN;
+}
+
 /*
  * Find the host an IPv4 packet addressed to global address @gidx belongs to,
- * by its outermost SPI, destination port or echo-reply identifier.
- * @ip has been validated with xdnat_ip_check().
+ * by its outermost SPI, destination port or echo-reply identifier; ICMP
+ * errors by the packet they quote; later fragments by their first fragment.
+ * @ip has been validated with xdnat_ip_check().  On XDNAT_ACT_FORWARD,
+ * p->reason is the forwarding reason (wan_to_host, frag_to_host, ...).
  */
 static __always_inline enum xdnat_act
 classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt *p)
 {
 	__u32 host_id, unknown_reason;
-	struct xdnat_host *h;
+	enum xdnat_act act;
 	__u8 *l4;
 
-	if (xdnat_ip_is_later_fragment(ip)) {
-		p->reason = XDNAT_R_FRAGMENT;
-		return XDNAT_ACT_UNKNOWN;
-	}
+	if (xdnat_ip_is_later_fragment(ip))
+		return classify_later_fragment(ip, gidx, p);
 
 	switch (ip->protocol) {
 	case IPPROTO_ESP:
@@ -220,8 +383,11 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 			p->reason = XDNAT_R_DROP_MALFORMED;
 			return XDNAT_ACT_DROP;
 		}
+		if (l4[0] == XDNAT_ICMP_UNREACH || l4[0] == XDNAT_ICMP_TIMXCEED ||
+		    l4[0] == XDNAT_ICMP_PARAMPROB)
+			return classify_icmp_error(ip, l4, data_end, gidx, p);
 		if (l4[0] != XDNAT_ICMP_ECHOREPLY) {
-			/* Echo requests are for the router; errors: later. */
+			/* Echo requests and the rest are for the router. */
 			p->reason = XDNAT_R_PASS_ICMP_LOCAL;
 			return XDNAT_ACT_PASS;
 		}
@@ -233,21 +399,10 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 		return XDNAT_ACT_UNKNOWN;
 	}
 
-	if (host_id == XDNAT_HOST_NONE)
-		goto unknown;
-	h = bpf_map_lookup_elem(&xdnat_hosts, &host_id);
-	if (!h || !(h->flags & XDNAT_HOST_F_VALID))
-		goto unknown;
-	if (h->gaddr_index != gidx) {
-		p->reason = XDNAT_R_DROP_WRONG_GADDR;
-		return XDNAT_ACT_DROP;
-	}
-	p->host_id = host_id;
-	p->host_lan = h->lan_addr;
-	return XDNAT_ACT_FORWARD;
-unknown:
-	p->reason = unknown_reason;
-	return XDNAT_ACT_UNKNOWN;
+	act = host_verdict(host_id, gidx, XDNAT_R_WAN_TO_HOST, unknown_reason, p);
+	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(XDNAT_IP_MF)))
+		learn_first_fragment(ip, p->host_id);
+	return act;
 }
 
 /*
@@ -294,6 +449,28 @@ wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	}
 	p->bytes = bpf_ntohs(ip->tot_len);
 	return classify_inbound(ip, data_end, gidx, p);
+}
+
+/*
+ * An ESP/AH packet from a host names the remote's SPI of one of the host's
+ * outbound SAs: remember it, so that ICMP errors quoting such packets find
+ * the host.  Written only when new or changed (a lookup is cheaper).
+ */
+static __always_inline void learn_out_spi(struct iphdr *inner, void *data_end, __u32 sender)
+{
+	__u32 off = inner->protocol == IPPROTO_AH ? 4 : 0;
+	struct xdnat_out_spi_key k = { .remote = inner->daddr };
+	struct xdnat_owner o = { .host_id = sender }, *cur;
+	__u8 *l4 = xdnat_l4(inner, data_end, 8);
+
+	if (!l4)
+		return;
+	k.spi = *(__be32 *)(l4 + (off & 4));
+	if (bpf_ntohl(k.spi) <= XDNAT_SPI_RESERVED_MAX)
+		return;
+	cur = bpf_map_lookup_elem(&xdnat_out_spis, &k);
+	if (!cur || cur->host_id != sender)
+		bpf_map_update_elem(&xdnat_out_spis, &k, &o, BPF_ANY);
 }
 
 /*
@@ -393,6 +570,8 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 			p->reason = XDNAT_R_DROP_SPOOF_PORT;
 			return XDNAT_ACT_DROP;
 		}
+		if (inner->protocol == IPPROTO_ESP || inner->protocol == IPPROTO_AH)
+			learn_out_spi(inner, data_end, sender);
 	}
 	if (inner->ttl <= 1) {
 		p->reason = XDNAT_R_DROP_TTL;
@@ -404,6 +583,11 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		struct xdnat_pkt dst = {};
 		enum xdnat_act act = classify_inbound(inner, data_end, gidx, &dst);
 
+		if (act == XDNAT_ACT_HOLD) {
+			/* No slow path for hairpinned fragments. */
+			p->reason = XDNAT_R_FRAGMENT;
+			return XDNAT_ACT_DROP;
+		}
 		if (act != XDNAT_ACT_FORWARD) {
 			/* A tunnel packet is never passed to the stack (it has no
 			 * IP-in-IP device); the router's own services are reached
@@ -475,6 +659,32 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 	}
 }
 
+/*
+ * Slow path of a later fragment whose first fragment is unknown: copy the
+ * whole frame to xdnatd (perf event), which re-injects it once the fragment
+ * table knows the datagram.  Without a reader (or for frames too big to
+ * hold) the unknown policy applies, counted as "fragment".  @ctx is the
+ * xdp_md or __sk_buff: the helper copies the frame from either.
+ */
+static __always_inline int hold_frame(void *ctx, struct xdnat_pkt *p, __u32 ifindex)
+{
+	struct xdnat_frag_event ev = { .len = p->wire_len, .ifindex = ifindex };
+	__u64 flags = BPF_F_CURRENT_CPU | ((__u64)(ev.len & 0xffff) << 32);
+
+	if (ev.len > XDNAT_FRAG_HOLD_MAX ||
+	    bpf_perf_event_output(ctx, &xdnat_frag_events, flags, &ev, sizeof(ev))) {
+		p->reason = XDNAT_R_FRAGMENT;
+		return -1;
+	}
+	return 0;
+}
+
+/* Bytes of the offending datagram an ICMP error quotes: header + 8. */
+static __always_inline __u32 icmp_quote_len(const struct iphdr *ip)
+{
+	return (ip->ihl & 0xf) * 4 + 8;
+}
+
 /* ------------------------------------------------------------------ XDP */
 
 static __always_inline int xdp_finish(enum xdnat_act act, const struct xdnat_pkt *p)
@@ -484,6 +694,50 @@ static __always_inline int xdp_finish(enum xdnat_act act, const struct xdnat_pkt
 		return XDP_PASS;
 	if (act == XDNAT_ACT_UNKNOWN && !unknown_is_drop())
 		return XDP_PASS;
+	return XDP_DROP;
+}
+
+/*
+ * Answer the frame in @ctx (a DF datagram too big for the next hop) with
+ * ICMP fragmentation-needed carrying @mtu, in place, and send it back out of
+ * the NIC it came in on.  @tunnel: the frame is a tunnel packet from a host
+ * ([eth][outer][inner]) and so is the answer.  The outer/inner headers were
+ * validated by the classifier.
+ */
+static __always_inline int xdp_frag_needed(struct xdp_md *ctx, const struct xdnat_pkt *p,
+					   int tunnel, __u16 mtu)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l3 = sizeof(struct ethhdr) + (tunnel ? sizeof(struct iphdr) : 0);
+	struct iphdr *ip = data + l3, *outer = data + sizeof(struct ethhdr);
+	__be32 src, dst, tun_dst;
+	struct ethhdr saved;
+	__u32 quote, keep, len;
+
+	if ((void *)(ip + 1) > data_end)
+		return XDP_DROP;
+	saved = *(struct ethhdr *)data;
+	quote = icmp_quote_len(ip);
+	src = tunnel ? cfg.lan_addr : ip->daddr;
+	dst = ip->saddr;
+	tun_dst = outer->saddr;
+	/* The quote stays where it is; 28 bytes of new headers go in front. */
+	keep = l3 + sizeof(struct iphdr) + 8 + quote;
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + 8)))
+		goto internal;
+	len = (void *)(long)ctx->data_end - (void *)(long)ctx->data;
+	if (len > keep && bpf_xdp_adjust_tail(ctx, -(int)(len - keep)))
+		goto internal;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (xdnat_write_frag_needed(data, data_end, &saved, tunnel, cfg.lan_addr, tun_dst,
+				    src, dst, mtu, quote))
+		goto internal;
+	count(XDNAT_R_TOO_BIG_ICMP, p->bytes);
+	return XDP_TX;
+internal:
+	count(XDNAT_R_DROP_INTERNAL, p->bytes);
 	return XDP_DROP;
 }
 
@@ -502,6 +756,12 @@ int xdnat_wan_xdp(struct xdp_md *ctx)
 
 	p.wire_len = data_end - data;
 	act = wan_classify(data, data_end, &p);
+	if (act == XDNAT_ACT_HOLD) {
+		if (hold_frame(ctx, &p, ctx->ingress_ifindex))
+			return xdp_finish(XDNAT_ACT_UNKNOWN, &p);
+		count(p.reason, p.bytes);
+		return XDP_DROP;
+	}
 	if (act != XDNAT_ACT_FORWARD)
 		return xdp_finish(act, &p);
 
@@ -517,6 +777,11 @@ int xdnat_wan_xdp(struct xdp_md *ctx)
 		count(reason, p.bytes);
 		return XDP_DROP;
 	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
+	    fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
+		/* Tunnel MTU policy: DF and too big for the LAN once wrapped:
+		 * tell the sender the tunnel MTU. */
+		return xdp_frag_needed(ctx, &p, 0, fib.mtu_result - XDNAT_TUNNEL_OVERHEAD);
 
 	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr))) {
 		count(XDNAT_R_DROP_INTERNAL, p.bytes);
@@ -535,13 +800,14 @@ int xdnat_wan_xdp(struct xdp_md *ctx)
 	xdnat_write_outer(outer, inner, cfg.lan_addr, p.host_lan);
 
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		/* Unresolved neighbour, or too big for the LAN: the stack forwards
-		 * the tunnel packet (resolving, fragmenting) on our behalf. */
+		/* Unresolved neighbour, or too big for the LAN without DF: the
+		 * stack forwards the tunnel packet (resolving, fragmenting the
+		 * outer header; the host reassembles) on our behalf. */
 		count(reason, p.bytes);
 		return XDP_PASS;
 	}
 	set_macs(eth, &fib);
-	count(XDNAT_R_WAN_TO_HOST, p.bytes);
+	count(p.reason, p.bytes);
 	count_host(p.host_id, 1, p.bytes);
 	return bpf_redirect_map(&xdnat_txports, XDNAT_TXPORT_LAN, 0);
 }
@@ -600,6 +866,10 @@ int xdnat_lan_xdp(struct xdp_md *ctx)
 		count(reason, p.bytes);
 		return XDP_DROP;
 	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)))
+		/* The stack would answer to the global address, i.e. itself:
+		 * answer the host through its tunnel instead. */
+		return xdp_frag_needed(ctx, &p, 1, fib.mtu_result);
 
 	saved = *eth;
 	if (bpf_xdp_adjust_head(ctx, (int)sizeof(struct iphdr))) {
@@ -636,8 +906,9 @@ static __always_inline void tc_pull(struct __sk_buff *skb, __u32 len)
 		bpf_skb_pull_data(skb, len < skb->len ? len : skb->len);
 }
 
-/* Headers we look at: Ethernet, outer IPv4 with options, inner IPv4, 8 bytes. */
-#define XDNAT_TC_PULL_LEN (14 + 60 + 60 + 8)
+/* Headers we look at: Ethernet, outer IPv4, inner IPv4 with options, and
+ * for ICMP errors 8 bytes of ICMP, the quoted IPv4 header and 8 bytes. */
+#define XDNAT_TC_PULL_LEN (14 + 60 + 60 + 8 + 60 + 8)
 
 static __always_inline int tc_finish(enum xdnat_act act, const struct xdnat_pkt *p)
 {
@@ -665,6 +936,44 @@ static __always_inline int tc_redirect(struct __sk_buff *skb, int rc,
 	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 }
 
+/* tc twin of xdp_frag_needed(): same layout, built with skb helpers. */
+static __always_inline int tc_frag_needed(struct __sk_buff *skb, const struct xdnat_pkt *p,
+					  int tunnel, __u16 mtu)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 l3 = sizeof(struct ethhdr) + (tunnel ? sizeof(struct iphdr) : 0);
+	struct iphdr *ip = data + l3, *outer = data + sizeof(struct ethhdr);
+	__be32 src, dst, tun_dst;
+	struct ethhdr saved;
+	__u32 quote, keep;
+
+	if ((void *)(ip + 1) > data_end)
+		return TC_ACT_SHOT;
+	saved = *(struct ethhdr *)data;
+	quote = icmp_quote_len(ip);
+	src = tunnel ? cfg.lan_addr : ip->daddr;
+	dst = ip->saddr;
+	tun_dst = outer->saddr;
+	keep = l3 + sizeof(struct iphdr) + 8 + quote;
+	/* 28 bytes after the Ethernet header: [eth][28][(outer)][ip]..., then
+	 * the (outer) header slides into the slot in front of the new one. */
+	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr) + 8, BPF_ADJ_ROOM_MAC, 0) ||
+	    bpf_skb_change_tail(skb, keep, 0))
+		goto internal;
+	tc_pull(skb, keep);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (xdnat_write_frag_needed(data, data_end, &saved, tunnel, cfg.lan_addr, tun_dst,
+				    src, dst, mtu, quote))
+		goto internal;
+	count(XDNAT_R_TOO_BIG_ICMP, p->bytes);
+	return bpf_redirect(skb->ifindex, 0);
+internal:
+	count(XDNAT_R_DROP_INTERNAL, p->bytes);
+	return TC_ACT_SHOT;
+}
+
 SEC("tc")
 int xdnat_wan_tc(struct __sk_buff *skb)
 {
@@ -681,6 +990,12 @@ int xdnat_wan_tc(struct __sk_buff *skb)
 	data_end = (void *)(long)skb->data_end;
 	p.wire_len = skb->len;
 	act = wan_classify(data, data_end, &p);
+	if (act == XDNAT_ACT_HOLD) {
+		if (hold_frame(skb, &p, skb->ingress_ifindex))
+			return tc_finish(XDNAT_ACT_UNKNOWN, &p);
+		count(p.reason, p.bytes);
+		return TC_ACT_SHOT;
+	}
 	if (act != XDNAT_ACT_FORWARD)
 		return tc_finish(act, &p);
 
@@ -694,6 +1009,10 @@ int xdnat_wan_tc(struct __sk_buff *skb)
 		count(reason, p.bytes);
 		return TC_ACT_SHOT;
 	}
+	/* A GRO'd skb is many datagrams: the stack segments it. */
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
+	    skb->gso_segs <= 1 && fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
+		return tc_frag_needed(skb, &p, 0, fib.mtu_result - XDNAT_TUNNEL_OVERHEAD);
 	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
 		count(XDNAT_R_DROP_INTERNAL, p.bytes);
@@ -713,7 +1032,7 @@ int xdnat_wan_tc(struct __sk_buff *skb)
 		count(reason, p.bytes);
 		return TC_ACT_OK;
 	}
-	count(XDNAT_R_WAN_TO_HOST, p.bytes);
+	count(p.reason, p.bytes);
 	count_host(p.host_id, 1, p.bytes);
 	return tc_redirect(skb, rc, &fib, cfg.lan_ifindex);
 }
@@ -765,6 +1084,9 @@ int xdnat_lan_tc(struct __sk_buff *skb)
 		count(reason, p.bytes);
 		return TC_ACT_SHOT;
 	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
+	    skb->gso_segs <= 1)
+		return tc_frag_needed(skb, &p, 1, fib.mtu_result);
 	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		xdnat_ttl_dec(inner); /* else the stack forwards and decrements */
 	/* Kernels before 6.3 reject the DECAP flag; without it GRO'd tunnel

@@ -45,9 +45,56 @@
 #define XDNAT_MAP_HSTATS          "xdnat_hstats"
 #define XDNAT_MAP_STATS           "xdnat_stats"
 #define XDNAT_MAP_TXPORTS         "xdnat_txports"
+#define XDNAT_MAP_FRAGS           "xdnat_frags"      /* first fragment -> host (LRU) */
+#define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"   /* outbound SA SPI -> host (LRU) */
+#define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events" /* slow path: held fragments */
 #define XDNAT_PIN_LINK_WAN        "link_wan"
 #define XDNAT_PIN_LINK_LAN        "link_lan"
 #define XDNAT_LOCK_FILE           "xdnatd.lock"
+
+/*
+ * Fragments (WAN ingress).  A first fragment (MF set, offset 0) that maps to
+ * a host teaches xdnat_frags {src, dst, proto, IP ID} -> host; later
+ * fragments (offset != 0) follow that entry for XDNAT_FRAG_TIMEOUT_NS (the
+ * reassembly time of RFC 791/Linux ipfrag_time).  A later fragment with no
+ * entry goes to the slow path: the whole frame is copied to user space
+ * through xdnat_frag_events (perf event array) and dropped in XDP; xdnatd
+ * holds it up to XDNAT_FRAG_HOLD_MS and re-injects it into the WAN XDP
+ * program once its first fragment has taught the table.
+ */
+#define XDNAT_FRAG_ENTRIES        65536
+#define XDNAT_FRAG_TIMEOUT_NS     (30ull * 1000000000ull)
+#define XDNAT_FRAG_HOLD_MAX       2048    /* largest frame the slow path holds */
+#define XDNAT_FRAG_HOLD_MS        1000
+#define XDNAT_FRAG_HOLD_FRAMES    256     /* frames xdnatd holds at most */
+#define XDNAT_OUT_SPI_ENTRIES     65536
+
+struct xdnat_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 protocol;
+	__u8 pad;          /* zero */
+};
+
+struct xdnat_frag_val {
+	__u32 host_id;
+	__u32 reserved;
+	__u64 learnt_ns;   /* bpf_ktime_get_ns() of the first fragment */
+};
+
+/* Outbound ESP/AH SA: the remote's SPI and address -> sending host.  Learnt
+ * on LAN ingress; routes inbound ICMP errors quoting that SA's packets. */
+struct xdnat_out_spi_key {
+	__be32 spi;
+	__be32 remote;
+};
+
+/* Metadata in front of each held frame in xdnat_frag_events. */
+struct xdnat_frag_event {
+	__u32 len;         /* frame bytes that follow */
+	__u32 ifindex;     /* ingress device */
+};
 
 /* Slots of the XDP devmap used for redirects. */
 enum xdnat_txport {
@@ -144,6 +191,12 @@ enum xdnat_reason {
 	XDNAT_R_DROP_TTL,           /* LAN: inner TTL would reach 0 */
 	XDNAT_R_DROP_NO_ROUTE,      /* FIB says unreachable, or not via the expected NIC */
 	XDNAT_R_DROP_INTERNAL,      /* helper failure (adjust_head, redirect) */
+	/* robustness (issue 5): fragments, ICMP errors, oversize */
+	XDNAT_R_FRAG_TO_HOST,       /* later fragment tunnelled by the fragment table */
+	XDNAT_R_FRAG_HELD,          /* later fragment, first unseen: copied to the slow path */
+	XDNAT_R_ICMP_ERR_TO_HOST,   /* ICMP error tunnelled to the host of the quoted packet */
+	XDNAT_R_ICMP_ERR_UNKNOWN,   /* ICMP error quoting nothing of a host: unknown policy */
+	XDNAT_R_TOO_BIG_ICMP,       /* DF packet too big for the tunnel/WAN: frag-needed sent */
 	XDNAT_R_MAX,
 };
 
@@ -156,6 +209,8 @@ enum xdnat_reason {
 	"drop_malformed", "drop_spi_reserved", "drop_wrong_gaddr", \
 	"drop_unregistered", "drop_spoof_src", "drop_spoof_port", "drop_ttl", \
 	"drop_no_route", "drop_internal", \
+	"frag_to_host", "frag_held", "icmp_err_to_host", "icmp_err_unknown", \
+	"too_big_icmp", \
 }
 
 /* Host-side (xdnat-host) tc program configuration, in .rodata. */
@@ -173,10 +228,12 @@ enum xdnat_host_reason {
 	XDNAT_HR_PASS,           /* other traffic, untouched */
 	XDNAT_HR_DROP_MALFORMED, /* tunnel packet with a bad inner header */
 	XDNAT_HR_DROP_INTERNAL,  /* helper failure */
+	XDNAT_HR_PASS_FRAGMENT,  /* outer fragment of a tunnel packet: the stack
+				  * reassembles it, xdnat-host unwraps it */
 	XDNAT_HR_MAX,
 };
 #define XDNAT_HOST_REASON_NAMES { \
-	"encap", "decap", "pass", "drop_malformed", "drop_internal", \
+	"encap", "decap", "pass", "drop_malformed", "drop_internal", "pass_fragment", \
 }
 
 #ifndef __BPF__
@@ -189,6 +246,10 @@ _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");
 _Static_assert(sizeof(struct xdnat_counter) == 16, "counter layout");
 _Static_assert(sizeof(struct xdnat_hostside_cfg) == 16, "hostside cfg layout");
 _Static_assert(XDNAT_R_MAX < 64, "reason enum bound");
+_Static_assert(sizeof(struct xdnat_frag_key) == 12, "frag key layout (no holes)");
+_Static_assert(sizeof(struct xdnat_frag_val) == 16, "frag value layout");
+_Static_assert(sizeof(struct xdnat_out_spi_key) == 8, "out spi key layout");
+_Static_assert(sizeof(struct xdnat_frag_event) == 8, "frag event layout");
 #endif
 
 #endif /* XDNAT_ABI_H */

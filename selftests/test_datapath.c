@@ -37,6 +37,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -765,6 +766,13 @@ static struct ip4 hdr(uint32_t src, uint32_t dst)
 	return (struct ip4){ .src = src, .dst = dst, .ttl = 61, .id = 0x1c46, .frag = IP_DF };
 }
 
+/* The same header without DF (routers may fragment the datagram). */
+static struct ip4 nodf(struct ip4 h)
+{
+	h.frag &= (uint16_t)~IP_DF;
+	return h;
+}
+
 static uint16_t ip_totlen(const struct pkt *dg)
 {
 	return pkt_rd16(dg->b + 2);
@@ -1262,8 +1270,8 @@ Test(wan, local_and_special)
 		 "echo request to G0 (id in A's block): the router answers");
 	dg_icmp(&dg, hdr(REMOTE, G1), ICMP_ECHO, 1, 56);
 	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg, "echo request to G1");
-	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_UNREACH, 20000, 28);
-	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg, "destination unreachable to G0");
+	dg_icmp(&dg, hdr(REMOTE, G0), 13 /* timestamp */, 20000, 12);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ICMP_LOCAL, &dg, "timestamp request to G0");
 
 	ih = hdr(REMOTE, G0);
 	ih.frag = IP_MF; /* first fragment: ports present */
@@ -1327,8 +1335,9 @@ Test(wan, next_hop)
 	/* LAN MTU 1500: a 1480-byte datagram fits once tunnelled, 1481 not. */
 	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1480 - 28);
 	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "1480-byte datagram: 1500 tunnelled, fits");
-	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1481 - 28);
-	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG, "1481-byte datagram: too big once tunnelled");
+	dg_udp(&dg, nodf(hdr(REMOTE, G0)), 53, 20010, 1481 - 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG,
+		     "1481-byte datagram, no DF: too big once tunnelled, stack fragments");
 	wan_frame(&c->in, &dg);
 	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, a->lan, &dg);
 	c->bytes = ip_totlen(&dg);
@@ -1973,8 +1982,9 @@ Test(lan, next_hop)
 	/* WAN MTU 1500: 1500 fits, 1501 goes to the stack (fragment or ICMP). */
 	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1500 - 28);
 	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "1500-byte datagram fits the WAN");
-	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
-	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG, "1501-byte datagram: too big for the WAN");
+	dg_udp(&dg, nodf(from_g(H_A, REMOTE)), 20000, 4500, 1501 - 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG,
+		     "1501-byte datagram, no DF: too big for the WAN, stack fragments");
 	lan_tunnel(&c->in, H_A, &dg);
 	frame(&c->out, MAC_LAN0, host(H_A)->mac, &dg);
 	c->bytes = ip_totlen(&dg);
@@ -2025,8 +2035,8 @@ Test(tc, wan)
 	c->to_host = H_D;
 
 	/* Too big once tunnelled: encapsulated, then left to the stack. */
-	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1481 - 28);
-	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_TOO_BIG, "1481-byte datagram to A: stack");
+	dg_udp(&dg, nodf(hdr(REMOTE, G0)), 53, 20010, 1481 - 28);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_TOO_BIG, "1481-byte datagram to A, no DF: stack");
 	wan_frame(&c->in, &dg);
 	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, host(H_A)->lan, &dg);
 	c->bytes = ip_totlen(&dg);
@@ -2069,8 +2079,8 @@ Test(tc, lan)
 	hairpin(&cs, TC_ACT_REDIRECT, H_A, H_B, &dg, "hairpin A -> B");
 
 	/* Too big for the WAN: decapsulated, TTL left to the stack. */
-	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
-	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_TOO_BIG, "1501-byte datagram: stack");
+	dg_udp(&dg, nodf(from_g(H_A, REMOTE)), 20000, 4500, 1501 - 28);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_R_PASS_TOO_BIG, "1501-byte datagram, no DF: stack");
 	lan_tunnel(&c->in, H_A, &dg);
 	frame(&c->out, MAC_LAN0, host(H_A)->mac, &dg);
 	c->bytes = ip_totlen(&dg);
@@ -2177,6 +2187,541 @@ Test(host, ingress)
 	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_DROP_MALFORMED, "outer header with options");
 	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
 	outer_ihl6(&c->in);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_INGRESS, &cs);
+}
+
+/* ------------------------------------------------------------ robustness
+ *
+ * Issue 5: fragments, inbound ICMP errors, the tunnel MTU policy, floods and
+ * a malformed corpus.  Cases in one table run in order in one process, so a
+ * first fragment earlier in a table teaches the fragment table what a later
+ * fragment further down relies on.
+ */
+
+TestSuite(robust, .init = init_router, .fini = fini_all, .timeout = 120);
+TestSuite(robust_drop, .init = init_router_drop, .fini = fini_all, .timeout = 120);
+TestSuite(robust_host, .init = hostside_up, .fini = fini_all, .timeout = 120);
+
+/* A fragment of a datagram (@proto, IP ID @id) at byte offset @off. */
+static void dg_frag(struct pkt *d, uint32_t src, uint32_t dst, uint8_t proto, uint16_t id,
+		    uint16_t off, bool more, size_t paylen)
+{
+	struct ip4 h = hdr(src, dst);
+
+	h.id = id;
+	h.frag = (uint16_t)((more ? IP_MF : 0) | (off / 8));
+	dg_raw(d, h, proto, paylen, (uint8_t)(id ^ off));
+}
+
+/* The 8-byte header of an ICMP error, followed by @quote (a datagram's
+ * first bytes); RFC 792 checksum over both. */
+static void dg_icmp_err(struct pkt *d, uint32_t src, uint32_t dst, uint8_t type, uint8_t code,
+		       uint16_t mtu, const uint8_t *quote, size_t qlen)
+{
+	struct ip4 h = hdr(src, dst);
+	size_t o, io;
+	uint8_t *c;
+
+	pkt_reset(d);
+	h.proto = PROTO_ICMP;
+	h.frag = 0;
+	o = pkt_ip4_begin(d, &h);
+	io = d->len;
+	c = pkt_put(d, NULL, 8);
+	c[0] = type;
+	c[1] = code;
+	pkt_wr16(c + 6, mtu);
+	pkt_put(d, quote, qlen);
+	pkt_wr16(d->b + io + 2, pkt_csum(d->b + io, 8 + qlen));
+	pkt_ip4_end(d, o);
+}
+
+/* How the router answers a DF datagram @dg too big for the next hop: ICMP
+ * frag-needed (tos 0xc0, TTL 64, ID 0) from @src to @dg's source, quoting
+ * @dg's header and 8 bytes. */
+static void frag_needed_of(struct pkt *icmp, const struct pkt *dg, uint32_t src, uint16_t mtu)
+{
+	size_t qlen = pkt_ip4_hlen(dg, 0) + 8;
+	struct ip4 h = { .src = src, .dst = pkt_rd32(dg->b + 12), .proto = PROTO_ICMP,
+			 .tos = 0xc0, .ttl = 64 };
+	size_t o, io;
+	uint8_t *c;
+
+	pkt_reset(icmp);
+	o = pkt_ip4_begin(icmp, &h);
+	io = icmp->len;
+	c = pkt_put(icmp, NULL, 8);
+	c[0] = ICMP_UNREACH;
+	c[1] = 4;
+	pkt_wr16(c + 6, mtu);
+	pkt_put(icmp, dg->b, qlen);
+	pkt_wr16(icmp->b + io + 2, pkt_csum(icmp->b + io, 8 + qlen));
+	pkt_ip4_end(icmp, o);
+}
+
+static void frag_entry_set(uint32_t src, uint32_t dst, uint8_t proto, uint16_t id, uint32_t hid,
+			   uint64_t learnt_ns)
+{
+	struct xdnat_frag_key k = { .saddr = htonl(src), .daddr = htonl(dst), .id = htons(id),
+				    .protocol = proto };
+	struct xdnat_frag_val v = { .host_id = hid, .learnt_ns = learnt_ns };
+
+	cr_assert(bpf_map_update_elem(bpf_map__fd(R->skel->maps.xdnat_frags), &k, &v, BPF_ANY) == 0,
+		  "update xdnat_frags: %s", strerror(errno));
+}
+
+/* In-order fragments follow their first fragment; the key is exactly
+ * {source, destination, protocol, IP ID}; stale or orphaned entries and
+ * fragments never seen go to the unknown policy when no slow-path reader
+ * is there (the tests' default: nobody reads xdnat_frag_events). */
+static void frag_table_cases(struct cases *cs, int fwd, int pass)
+{
+	struct pkt dg;
+	struct ip4 ih;
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x1111;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 4500, 20001, 1200 - 8);
+	wan_fwd(cs, fwd, &dg, H_A, "UDP first fragment (id 0x1111) -> A, teaches the table");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x1111, 1200, true, 1200);
+	wan_fwd(cs, fwd, &dg, H_A, "middle fragment (offset 1200, MF) -> A");
+	cs->v[cs->n - 1].reason = XDNAT_R_FRAG_TO_HOST;
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x1111, 2400, false, 1040);
+	wan_fwd(cs, fwd, &dg, H_A, "last fragment (offset 2400) -> A");
+	cs->v[cs->n - 1].reason = XDNAT_R_FRAG_TO_HOST;
+
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x1112, 1480, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "other IP ID: unknown");
+	dg_frag(&dg, REMOTE_FAR, G0, PROTO_UDP, 0x1111, 1480, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "other source: unknown");
+	dg_frag(&dg, REMOTE, G0, PROTO_TCP, 0x1111, 1480, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "other protocol: unknown");
+	dg_frag(&dg, REMOTE, G1, PROTO_UDP, 0x1111, 1480, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "other global address: unknown");
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x2222;
+	ih.frag = IP_MF;
+	dg_esp(&dg, ih, SPI(0x0101, 0x77), 1200);
+	wan_fwd(cs, fwd, &dg, H_B, "ESP first fragment (id 0x2222) -> B");
+	dg_frag(&dg, REMOTE, G0, PROTO_ESP, 0x2222, 1216, false, 300);
+	wan_fwd(cs, fwd, &dg, H_B, "ESP last fragment -> B");
+	cs->v[cs->n - 1].reason = XDNAT_R_FRAG_TO_HOST;
+
+	/* A first fragment to an unknown port teaches nothing. */
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x3333;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 4500, 40000, 200);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_PORT, &dg, "first fragment to an unallocated port");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x3333, 208, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "its later fragment: unknown");
+
+	/* Same {src, dst, proto, id} later reused for a datagram to B: the
+	 * newest first fragment wins. */
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x1111;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 4500, 21001, 64);
+	wan_fwd(cs, fwd, &dg, H_B, "IP ID 0x1111 reused, first fragment -> B");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x1111, 72, false, 100);
+	wan_fwd(cs, fwd, &dg, H_B, "its later fragment -> B, not A");
+	cs->v[cs->n - 1].reason = XDNAT_R_FRAG_TO_HOST;
+
+	/* Entries written directly: stale (learnt at boot), owner invalid,
+	 * owner sharing the other global address. */
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x4444, 1480, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "entry older than the reassembly timeout");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x5555, 1480, false, 100);
+	wan_same(cs, pass, XDNAT_R_FRAGMENT, &dg, "entry names host E (not valid)");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x6666, 1480, false, 100);
+	wan_same(cs, XDP_DROP == fwd ? XDP_DROP : (fwd == XDP_REDIRECT ? XDP_DROP : TC_ACT_SHOT),
+		 XDNAT_R_DROP_WRONG_GADDR, &dg, "entry names host C of G1");
+}
+
+static void frag_table_entries(void)
+{
+	frag_entry_set(REMOTE, G0, PROTO_UDP, 0x4444, H_A, 1);
+	frag_entry_set(REMOTE, G0, PROTO_UDP, 0x5555, H_E, (uint64_t)-1 / 2);
+	frag_entry_set(REMOTE, G0, PROTO_UDP, 0x6666, H_C, 0);
+}
+
+Test(robust, fragment_table)
+{
+	struct cases cs = { 0 };
+
+	frag_table_cases(&cs, XDP_REDIRECT, XDP_PASS);
+	frag_table_entries();
+	/* learnt_ns in the future (E's entry) is "now - learnt" wrapping to
+	 * a huge age: stale too.  C's entry at 0 is stale as well, so make
+	 * it fresh: the wrong-gaddr check must still apply. */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		frag_entry_set(REMOTE, G0, PROTO_UDP, 0x6666, H_C,
+			       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	}
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(robust, fragment_table_tc)
+{
+	struct cases cs = { 0 };
+	struct timespec ts;
+
+	frag_table_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK);
+	frag_table_entries();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	frag_entry_set(REMOTE, G0, PROTO_UDP, 0x6666, H_C,
+		       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	run_cases(WAN_TC, &cs);
+}
+
+Test(robust_drop, fragment_unknown_dropped)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x7777, 1480, false, 100);
+	wan_same(&cs, XDP_DROP, XDNAT_R_FRAGMENT, &dg, "unknown later fragment, drop policy");
+	run_cases(WAN_XDP, &cs);
+}
+
+/* Slow-path reader for the tests: remembers the last held frame. */
+static struct pkt held;
+static size_t n_held;
+
+static void on_held(void *ctx, int cpu, void *data, __u32 size)
+{
+	const struct xdnat_frag_event *ev = data;
+
+	(void)ctx;
+	(void)cpu;
+	if (size < sizeof(*ev) || ev->len > PKT_MAX || size < sizeof(*ev) + ev->len)
+		return;
+	pkt_reset(&held);
+	pkt_put(&held, (const uint8_t *)data + sizeof(*ev), ev->len);
+	n_held++;
+}
+
+/*
+ * The slow path: with a reader on xdnat_frag_events, a later fragment whose
+ * first fragment is unknown is dropped in XDP and handed over whole; once
+ * the first fragment went through, re-running the held frame (what xdnatd
+ * does with BPF_F_TEST_XDP_LIVE_FRAMES) delivers it to the right host.
+ */
+static void slow_path(enum prog_id wan, int drop, int fwd)
+{
+	struct perf_buffer *pb;
+	struct cases cs = { 0 };
+	struct pkt dg, frag;
+	struct ip4 ih;
+
+	pb = perf_buffer__new(bpf_map__fd(R->skel->maps.xdnat_frag_events), 8, on_held, NULL,
+			      NULL, NULL);
+	cr_assert(pb, "perf_buffer__new: %s", strerror(errno));
+	n_held = 0;
+
+	dg_frag(&frag, REMOTE, G0, PROTO_UDP, 0x0abc, 1480, false, 700);
+	wan_same(&cs, drop, XDNAT_R_FRAG_HELD, &frag, "later fragment first: held for the slow path");
+	run_cases(wan, &cs);
+	cr_assert(perf_buffer__poll(pb, 1000) >= 0, "perf_buffer__poll");
+	cr_assert_eq(n_held, 1, "one frame held, got %zu", n_held);
+	{
+		struct pkt in;
+
+		wan_frame(&in, &frag);
+		cr_assert(held.len == in.len && !memcmp(held.b, in.b, in.len),
+			  "the held frame is the received frame, byte for byte (%zu vs %zu bytes)",
+			  held.len, in.len);
+	}
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x0abc;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 4500, 21999, 1480 - 28);
+	wan_fwd(&cs, fwd, &dg, H_B, "then the first fragment -> B");
+	wan_fwd(&cs, fwd, &frag, H_B, "re-injected held fragment -> B");
+	cs.v[cs.n - 1].reason = XDNAT_R_FRAG_TO_HOST;
+	run_cases(wan, &cs);
+	perf_buffer__free(pb);
+}
+
+Test(robust, fragment_slow_path)
+{
+	slow_path(WAN_XDP, XDP_DROP, XDP_REDIRECT);
+}
+
+Test(robust, fragment_slow_path_tc)
+{
+	slow_path(WAN_TC, TC_ACT_SHOT, TC_ACT_REDIRECT);
+}
+
+/* Inbound ICMP errors go to the host whose packet they quote. */
+static void icmp_error_cases(struct cases *cs, int fwd, int pass, int drop)
+{
+	struct pkt dg, err;
+	struct ip4 ih;
+
+	/* A's UDP G0:20005 -> far:4500, too big on a link further on. */
+	dg_udp(&dg, from_g(H_A, REMOTE_FAR), 20005, 4500, 1400);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 4, 1280, dg.b, 28);
+	wan_fwd(cs, fwd, &err, H_A, "frag-needed quoting A's UDP (sport 20005) -> A");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+	/* A quote longer than 8 bytes (Linux quotes up to 576). */
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 200);
+	wan_fwd(cs, fwd, &err, H_A, "port unreachable quoting 200 bytes -> A");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+
+	dg_tcp(&dg, from_g(H_B, REMOTE_FAR), 21003, 443, 0);
+	dg_icmp_err(&err, WAN_GW, G0, 11, 0, 0, dg.b, 28);
+	wan_fwd(cs, fwd, &err, H_B, "time exceeded quoting B's TCP (sport 21003) -> B");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+	dg_icmp_err(&err, WAN_GW, G0, 12, 0, 0, dg.b, 28);
+	wan_fwd(cs, fwd, &err, H_B, "parameter problem quoting B's TCP -> B");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+
+	dg_icmp(&dg, from_g(H_A, REMOTE_FAR), ICMP_ECHO, 20007, 32);
+	dg_icmp_err(&err, WAN_GW, G0, ICMP_UNREACH, 1, 0, dg.b, 28);
+	wan_fwd(cs, fwd, &err, H_A, "host unreachable quoting A's echo request (id 20007) -> A");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+
+	ih = from_g(H_A, REMOTE_FAR);
+	ih.opt = (const uint8_t[4]){ 0x94, 0x04, 0, 0 };
+	ih.opt_len = 4;
+	dg_udp(&dg, ih, 20008, 53, 40);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 4, 1400, dg.b, 32);
+	wan_fwd(cs, fwd, &err, H_A, "quoted header with options (IHL 6) -> A");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+
+	dg_udp(&dg, from_g(H_C, REMOTE_FAR), 30001, 53, 40);
+	dg_icmp_err(&err, REMOTE, G1, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_fwd(cs, fwd, &err, H_C, "error to G1 quoting C's UDP -> C");
+	cs->v[cs->n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+
+	/* Nothing of a host's: the router's own traffic, or junk. */
+	dg_udp(&dg, hdr(G0, REMOTE_FAR), 40000, 53, 40);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoting an unallocated port");
+	dg_udp(&dg, hdr(REMOTE, REMOTE_FAR), 20005, 53, 40);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoted source is not G0");
+	dg_udp(&dg, from_g(H_A, REMOTE_FAR), 20005, 53, 40);
+	dg_icmp_err(&err, REMOTE, G1, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "sent to G1, quoting G0's packet");
+	dg_frag(&dg, G0, REMOTE_FAR, PROTO_UDP, 9, 1480, false, 40);
+	dg_icmp_err(&err, REMOTE, G0, 11, 1, 0, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoting a later fragment (no port)");
+	dg_raw(&dg, from_g(H_A, REMOTE_FAR), PROTO_GRE, 40, 1);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 2, 0, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoting GRE");
+	dg_icmp(&dg, from_g(H_A, REMOTE_FAR), ICMP_ECHOREPLY, 20007, 32);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 1, 0, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoting an echo reply");
+	dg_esp(&dg, from_g(H_A, REMOTE_FAR), 0x0badcafe, 40);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 4, 1300, dg.b, 28);
+	wan_same(cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoting ESP of an unlearnt SA");
+
+	/* Malformed: the quote is too short or not IPv4. */
+	dg_udp(&dg, from_g(H_A, REMOTE_FAR), 20005, 53, 40);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 27);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "quote of 27 bytes: 7 after the header");
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 19);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "quote of 19 bytes: no whole header");
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, NULL, 0);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "no quote at all");
+	dg_udp(&dg, from_g(H_A, REMOTE_FAR), 20005, 53, 40);
+	dg.b[0] = 0x65; /* version 6 */
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "quoted version 6");
+	dg.b[0] = 0x44; /* IHL 4 */
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "quoted IHL 4");
+	dg.b[0] = 0x4f; /* IHL 15: the quote would need 68 bytes */
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "quoted IHL 15, 28 bytes quoted");
+}
+
+Test(robust, icmp_errors)
+{
+	struct cases cs = { 0 };
+
+	icmp_error_cases(&cs, XDP_REDIRECT, XDP_PASS, XDP_DROP);
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(robust, icmp_errors_tc)
+{
+	struct cases cs = { 0 };
+
+	icmp_error_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK, TC_ACT_SHOT);
+	run_cases(WAN_TC, &cs);
+}
+
+Test(robust_drop, icmp_error_unknown_dropped)
+{
+	struct cases cs = { 0 };
+	struct pkt dg, err;
+
+	dg_udp(&dg, hdr(G0, REMOTE_FAR), 40000, 53, 40);
+	dg_icmp_err(&err, REMOTE, G0, ICMP_UNREACH, 3, 0, dg.b, 28);
+	wan_same(&cs, XDP_DROP, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "quoting an unallocated port");
+	run_cases(WAN_XDP, &cs);
+}
+
+/*
+ * ESP/AH: the quoted SPI is the remote's, chosen for the host's outbound SA;
+ * the router learns SPI+remote -> host from what the host sends.
+ */
+static void out_spi(enum prog_id lan, enum prog_id wan, int lan_fwd_v, int wan_fwd_v, int pass)
+{
+	struct cases cs = { 0 };
+	struct pkt esp_a, ah_b, err;
+
+	dg_esp(&esp_a, from_g(H_A, REMOTE), 0xc0ffee01, 64);
+	dg_ah(&ah_b, from_g(H_B, REMOTE), 0xc0ffee02, 64);
+
+	dg_icmp_err(&err, WAN_GW, G0, ICMP_UNREACH, 4, 1300, esp_a.b, 28);
+	wan_same(&cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "before A sent on the SA: unknown");
+	run_cases(wan, &cs);
+
+	lan_fwd(&cs, lan_fwd_v, H_A, &esp_a, MAC_REMOTE, "A sends ESP, SPI 0xc0ffee01, to the remote");
+	lan_fwd(&cs, lan_fwd_v, H_B, &ah_b, MAC_REMOTE, "B sends AH, SPI 0xc0ffee02, to the remote");
+	run_cases(lan, &cs);
+
+	dg_icmp_err(&err, WAN_GW, G0, ICMP_UNREACH, 4, 1300, esp_a.b, 28);
+	wan_fwd(&cs, wan_fwd_v, &err, H_A, "frag-needed quoting A's ESP -> A");
+	cs.v[cs.n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+	dg_icmp_err(&err, WAN_GW, G0, 11, 0, 0, ah_b.b, 32);
+	wan_fwd(&cs, wan_fwd_v, &err, H_B, "time exceeded quoting B's AH -> B");
+	cs.v[cs.n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+	/* Same SPI, other remote: a different SA. */
+	dg_esp(&esp_a, from_g(H_A, REMOTE_FAR), 0xc0ffee01, 64);
+	dg_icmp_err(&err, WAN_GW, G0, ICMP_UNREACH, 4, 1300, esp_a.b, 28);
+	wan_same(&cs, pass, XDNAT_R_ICMP_ERR_UNKNOWN, &err, "same SPI to another remote: unknown");
+	run_cases(wan, &cs);
+
+	/* B now sends with A's SA SPI to the remote (rekeyed SA moved): the
+	 * newest sender wins. */
+	dg_esp(&esp_a, from_g(H_B, REMOTE), 0xc0ffee01, 64);
+	lan_fwd(&cs, lan_fwd_v, H_B, &esp_a, MAC_REMOTE, "B sends ESP with SPI 0xc0ffee01");
+	run_cases(lan, &cs);
+	dg_icmp_err(&err, WAN_GW, G0, ICMP_UNREACH, 4, 1300, esp_a.b, 28);
+	wan_fwd(&cs, wan_fwd_v, &err, H_B, "frag-needed quoting that SA -> B");
+	cs.v[cs.n - 1].reason = XDNAT_R_ICMP_ERR_TO_HOST;
+	run_cases(wan, &cs);
+}
+
+Test(robust, outbound_spi_learning)
+{
+	out_spi(LAN_XDP, WAN_XDP, XDP_REDIRECT, XDP_REDIRECT, XDP_PASS);
+}
+
+Test(robust, outbound_spi_learning_tc)
+{
+	out_spi(LAN_TC, WAN_TC, TC_ACT_REDIRECT, TC_ACT_REDIRECT, TC_ACT_OK);
+}
+
+/*
+ * Tunnel MTU policy, router side.  WAN -> host: a DF datagram that does not
+ * fit the LAN once wrapped (LAN MTU 1500 - 20) is answered with ICMP
+ * frag-needed, MTU 1480, from the global address it was sent to; without DF
+ * the stack gets the tunnel packet and fragments it (tests above).  Host ->
+ * WAN: a DF datagram bigger than the WAN MTU is answered through the tunnel
+ * from the router's LAN address (the stack would answer to G: itself).
+ */
+static void too_big_cases(struct cases *wan, struct cases *lan, int tx_wan, int tx_lan)
+{
+	static const uint8_t opt_nop7[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct dp_case *c;
+	struct pkt dg, icmp;
+	struct ip4 ih;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1481 - 28);
+	c = case_add(wan, tx_wan, XDNAT_R_TOO_BIG_ICMP, "1481-byte DF UDP to A: frag-needed 1480");
+	wan_frame(&c->in, &dg);
+	frag_needed_of(&icmp, &dg, G0, 1480);
+	frame(&c->out, MAC_REMOTE, MAC_WAN0, &icmp);
+	c->bytes = ip_totlen(&dg);
+
+	dg_tcp(&dg, hdr(REMOTE_FAR, G0), 443, 21010, 1460);
+	c = case_add(wan, tx_wan, XDNAT_R_TOO_BIG_ICMP, "1500-byte DF TCP to B via the gateway");
+	frame(&c->in, MAC_WAN0, MAC_GW, &dg);
+	frag_needed_of(&icmp, &dg, G0, 1480);
+	frame(&c->out, MAC_GW, MAC_WAN0, &icmp);
+	c->bytes = ip_totlen(&dg);
+
+	ih = hdr(REMOTE, G0);
+	ih.opt = opt_nop7;
+	ih.opt_len = sizeof(opt_nop7);
+	dg_esp(&dg, ih, SPI(0x0100, 5), 1480);
+	c = case_add(wan, tx_wan, XDNAT_R_TOO_BIG_ICMP, "DF ESP with options: quote = 28 + 8 bytes");
+	wan_frame(&c->in, &dg);
+	frag_needed_of(&icmp, &dg, G0, 1480);
+	frame(&c->out, MAC_REMOTE, MAC_WAN0, &icmp);
+	c->bytes = ip_totlen(&dg);
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1480 - 28);
+	wan_fwd(wan, tx_wan == XDP_TX ? XDP_REDIRECT : TC_ACT_REDIRECT, &dg, H_A,
+		"1480-byte DF UDP: fits exactly");
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
+	c = case_add(lan, tx_lan, XDNAT_R_TOO_BIG_ICMP, "A's 1501-byte DF UDP: frag-needed 1500, tunnelled back");
+	lan_tunnel(&c->in, H_A, &dg);
+	frag_needed_of(&icmp, &dg, LAN_ROUTER, 1500);
+	tunnel(&c->out, host(H_A)->mac, MAC_LAN0, LAN_ROUTER, host(H_A)->lan, &icmp);
+	c->bytes = ip_totlen(&dg);
+
+	dg_tcp(&dg, from_g(H_B, REMOTE_FAR), 21000, 443, 1501 - 40);
+	c = case_add(lan, tx_lan, XDNAT_R_TOO_BIG_ICMP, "B's 1501-byte DF TCP: frag-needed 1500 to B");
+	lan_tunnel(&c->in, H_B, &dg);
+	frag_needed_of(&icmp, &dg, LAN_ROUTER, 1500);
+	tunnel(&c->out, host(H_B)->mac, MAC_LAN0, LAN_ROUTER, host(H_B)->lan, &icmp);
+	c->bytes = ip_totlen(&dg);
+}
+
+Test(robust, too_big)
+{
+	struct cases wan = { 0 }, lan = { 0 };
+
+	too_big_cases(&wan, &lan, XDP_TX, XDP_TX);
+	run_cases(WAN_XDP, &wan);
+	run_cases(LAN_XDP, &lan);
+}
+
+Test(robust, too_big_tc)
+{
+	struct cases wan = { 0 }, lan = { 0 };
+
+	too_big_cases(&wan, &lan, TC_ACT_REDIRECT, TC_ACT_REDIRECT);
+	run_cases(WAN_TC, &wan);
+	run_cases(LAN_TC, &lan);
+}
+
+/* Host side: outer fragments of tunnel packets go to the stack. */
+Test(robust_host, outer_fragments_to_stack)
+{
+	const struct hostdef *a = host(H_A);
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 4500, 20000, 1472);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS_FRAGMENT, "first outer fragment: to the stack");
+	tunnel(&c->in, a->mac, MAC_LAN0, LAN_ROUTER, a->lan, &dg);
+	c->in.b[14 + 6] |= IP_MF >> 8;
+	pkt_ip4_fix_csum(&c->in, 14);
+	c->bytes = (long long)c->in.len;
+
+	dg_raw(&dg, hdr(LAN_ROUTER, a->lan), PROTO_IPIP, 40, 9);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS_FRAGMENT, "last outer fragment: to the stack");
+	dg.b[6] = 0;
+	dg.b[7] = 185;
+	pkt_ip4_fix_csum(&dg, 0);
+	frame(&c->in, a->mac, MAC_LAN0, &dg);
 	c->bytes = (long long)c->in.len;
 	run_cases(HOST_INGRESS, &cs);
 }
