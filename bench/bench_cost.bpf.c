@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Per-packet cost programs, run with non-live BPF_PROG_TEST_RUN:
+ *
+ *   bench_pass          XDP_PASS baseline
+ *   bench_redirect      redirect-only baseline (devmap slot 0)
+ *   bench_harness_wan   the router's xdnat_wan_xdp / xdnat_lan_xdp, compiled
+ *   bench_harness_lan   from bpf/xdnat_router.bpf.c unchanged and inlined
+ *                       here.  Around it the harness varies the flow key and
+ *                       afterwards undoes the head adjustment and restores
+ *                       the header bytes, so that each of `repeat` runs sees
+ *                       the original frame (a non-live run never resets it).
+ *   bench_harness_nop   the same harness around nothing: its cost is
+ *                       subtracted.
+ *
+ * (Loading the router programs unchanged as freplace extensions of a
+ * harness would avoid the recompilation, but kernels may refuse
+ * BPF_PROG_TYPE_EXT outright, as the 6.18 guests this was written on do.)
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "bench_common.h"
+
+/* The router's XDP entry points become always-inline functions.  Their
+ * out-of-line copies stay programs of this object; the driver does not
+ * load them, nor the tc programs. */
+#define xdnat_wan_xdp(arg) __attribute__((always_inline)) bench_router_wan(arg)
+#define xdnat_lan_xdp(arg) __attribute__((always_inline)) bench_router_lan(arg)
+#include "xdnat_router.bpf.c"
+#undef xdnat_wan_xdp
+#undef xdnat_lan_xdp
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bench_tx SEC(".maps");
+
+/* Flow values, BENCH_COST_FLOWS per case, case c at c * BENCH_COST_FLOWS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BENCH_COST_CASES * BENCH_COST_FLOWS);
+	__type(key, __u32);
+	__type(value, struct bench_vary_val);
+} bench_vals SEC(".maps");
+
+/* Set by the driver before each run (mmapped .bss). */
+__u32 vary_mode;          /* enum bench_vary */
+__u32 vary_base;          /* first bench_vals index of the case */
+__u32 iter;
+__u64 verdicts[8];        /* per XDP verdict; [7]: harness failures */
+
+SEC("xdp")
+int bench_pass(struct xdp_md *ctx __attribute__((unused)))
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_redirect(struct xdp_md *ctx __attribute__((unused)))
+{
+	return bpf_redirect_map(&bench_tx, 0, 0);
+}
+
+static __always_inline int harness_fail(void)
+{
+	verdicts[7]++;
+	return XDP_ABORTED;
+}
+
+enum { H_NOP, H_WAN, H_LAN };
+
+static __always_inline int harness(struct xdp_md *ctx, int which)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 save[BENCH_SAVE_LEN / 8];
+	long len0, len1;
+	int rc;
+
+	if (data + BENCH_SAVE_LEN > data_end)
+		return harness_fail();
+	if (vary_mode != BENCH_VARY_NONE) {
+		__u32 k = vary_base + (iter++ & (BENCH_COST_FLOWS - 1));
+		struct bench_vary_val *v = bpf_map_lookup_elem(&bench_vals, &k);
+
+		if (!v)
+			return harness_fail();
+		switch (vary_mode) {
+		case BENCH_VARY_DPORT:
+			*(__be32 *)(data + BENCH_OFF_IP + 16) = v->c;
+			*(__be16 *)(data + BENCH_OFF_L4 + 2) = bpf_htons((__u16)v->a);
+			break;
+		case BENCH_VARY_ESP_SPI:
+			*(__be32 *)(data + BENCH_OFF_IP + 16) = v->c;
+			*(__be32 *)(data + BENCH_OFF_L4) = bpf_htonl(v->a);
+			break;
+		case BENCH_VARY_AH_SPI:
+			*(__be32 *)(data + BENCH_OFF_IP + 16) = v->c;
+			*(__be32 *)(data + BENCH_OFF_L4 + 4) = bpf_htonl(v->a);
+			break;
+		case BENCH_VARY_LAN:
+			*(__be32 *)(data + BENCH_OFF_IP + 12) = v->b;
+			*(__be32 *)(data + BENCH_OFF_L4 + 12) = v->c;
+			*(__be16 *)(data + BENCH_OFF_L4 + 20) = bpf_htons((__u16)v->a);
+			break;
+		}
+	}
+	__builtin_memcpy(save, data, BENCH_SAVE_LEN);
+	len0 = data_end - data;
+
+	if (which == H_WAN) {
+		rc = bench_router_wan(ctx);
+	} else if (which == H_LAN) {
+		rc = bench_router_lan(ctx);
+	} else {
+		/* mirrors the undo below, which the router cases always do */
+		if (bpf_xdp_adjust_head(ctx, 0))
+			return harness_fail();
+		rc = XDP_PASS;
+	}
+
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	len1 = data_end - data;
+	if (len1 != len0 && bpf_xdp_adjust_head(ctx, (int)(len1 - len0)))
+		return harness_fail();
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + BENCH_SAVE_LEN > data_end)
+		return harness_fail();
+	__builtin_memcpy(data, save, BENCH_SAVE_LEN);
+	verdicts[rc & 7]++;
+	return rc;
+}
+
+#define HARNESS(name, which)                    \
+	SEC("xdp")                              \
+	int name(struct xdp_md *ctx)            \
+	{                                       \
+		return harness(ctx, which);     \
+	}
+
+HARNESS(bench_harness_nop, H_NOP)
+HARNESS(bench_harness_wan, H_WAN)
+HARNESS(bench_harness_lan, H_LAN)

@@ -1,0 +1,1531 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xdnat-bench: per-packet program cost and live throughput of the xdnat
+ * router, next to baselines measured in the same run, printed as one table.
+ *
+ * bench/bench.sh builds the namespaces and calls this program; it can also
+ * print the configuration the script applies (--emit-setup).  Topology
+ * (namespace names are TAG-<name>):
+ *
+ *   gen: g-a  ----------------------------------------- s-a  :sink  (a) direct
+ *        g-b1 ---- wan [r1: xdnat, 1 host]       lan -- s-b1 :sink  (b) 1 host
+ *        g-bf ---- wan [rf: xdnat, full tables]  lan -- s-bf :sink  (b) full
+ *        g-c  ---- wan [rc: ip_forward + nftables DNAT + masquerade] lan -- s-c (c)
+ *
+ * Per-packet cost: non-live BPF_PROG_TEST_RUN with `repeat`, kernel-reported
+ * duration.  The router's XDP programs, compiled from their source into a
+ * harness that restores the frame after each run (bench/bench_cost.bpf.c),
+ * share the maps of the live router instance of the same scale.
+ *
+ * Live: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES runs the generator
+ * (bench/bench_gen.bpf.c), whose XDP_TX frames go out of the g-* veth; every
+ * hop after it runs in softirq on the same (pinned) CPU; the sinks
+ * (bench/bench_sink.bpf.c) check and count.  Slices of the scenarios are
+ * interleaved; ratios are taken per round, then their median.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "xdnat_abi.h"
+#include "bench_common.h"
+#include "xdnat_router.skel.h"
+#include "bench_cost.skel.h"
+#include "bench_gen.skel.h"
+#include "bench_sink.skel.h"
+
+#define NS_GEN  "gen"
+#define NS_SINK "sink"
+#define NS_R1   "r1"
+#define NS_RF   "rf"
+#define NS_RC   "rc"
+#define IF_WAN  "wan"
+#define IF_LAN  "lan"
+
+/* ------------------------------------------------------------ options */
+
+struct opts {
+	const char *tag;
+	const char *emit_dir;
+	uint32_t gaddr_base;   /* host order; global addresses are base, base+1, ... */
+	uint32_t n_gaddrs;
+	uint32_t hosts;
+	uint32_t lan_base;     /* host order; router = base+1, host i = base+1+i */
+	uint32_t lan_plen;
+	uint32_t remote;       /* remote peer (generator's source address) */
+	uint32_t spi_bits;
+	uint32_t one_first;    /* 1-host scale: the host's ports one_first..65535 */
+	uint32_t flows;
+	int cpu;
+	uint32_t rounds;
+	uint32_t repeat;
+	uint32_t slices;
+	uint32_t slice_pkts;
+	uint32_t size;
+	uint32_t batch;
+	uint64_t seed;
+	bool verbose;
+};
+
+static struct opts O = {
+	.tag = "xdb",
+	.gaddr_base = 0xc0000201,  /* 192.0.2.1 (RFC 5737) */
+	.n_gaddrs = 4,
+	.hosts = 4000,
+	.lan_base = 0x0a400000,    /* 10.64.0.0 (RFC 1918) */
+	.lan_plen = 16,
+	.remote = 0xcb007102,      /* 203.0.113.2 (RFC 5737) */
+	.spi_bits = XDNAT_DEFAULT_SPI_BITS,
+	.one_first = 1024,
+	.flows = 4096,
+	.cpu = -1,
+	.rounds = 15,
+	.repeat = 200000,
+	.slices = 9,
+	.slice_pkts = 1000000,
+	.size = 64,
+	.batch = 64,
+	.seed = 0x5eed,
+};
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "xdnat-bench: ");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see --help)\n");
+	exit(2);
+}
+
+static void usage(void)
+{
+	printf("usage: xdnat-bench [options]\n"
+	       "  --tag NAME          namespace prefix (TAG-gen, TAG-sink, TAG-r1, TAG-rf, TAG-rc) [%s]\n"
+	       "  --emit-setup DIR    write DIR/nat.nft and DIR/neigh.batch for bench.sh, then exit\n"
+	       "  --gaddr A.B.C.D     first global address; the others follow it [192.0.2.1]\n"
+	       "  --gaddrs N          global addresses (1-%u) [%u]\n"
+	       "  --hosts N           hosts sharing them (full tables) [%u]\n"
+	       "  --lan NET/PLEN      LAN; router = NET+1, host i = NET+1+i [10.64.0.0/16]\n"
+	       "  --remote A.B.C.D    remote peer (generator source) [203.0.113.2]\n"
+	       "  --spi-bits N        SPIs per block = 2^N (%u-%u) [%u]\n"
+	       "  --flows N           flows per scenario, power of 2 [%u]\n"
+	       "  --cpu N             CPU to pin to [last CPU]\n"
+	       "  --rounds N          cost rounds [%u]\n"
+	       "  --repeat N          repetitions per cost run [%u]\n"
+	       "  --slices N          live slices per scenario [%u]\n"
+	       "  --slice-pkts N      packets per live slice [%u]\n"
+	       "  --size N            frame size in bytes (%u-1500) [%u]\n"
+	       "  --batch N           live-frames batch size (1-256) [%u]\n"
+	       "  --seed N            flow generator seed\n"
+	       "  -v, --verbose       libbpf debug output\n",
+	       O.tag, XDNAT_MAX_GADDRS, O.n_gaddrs, O.hosts, XDNAT_MIN_SPI_BITS,
+	       XDNAT_MAX_SPI_BITS, O.spi_bits, O.flows, O.rounds, O.repeat, O.slices,
+	       O.slice_pkts, BENCH_MIN_FRAME, O.size, O.batch);
+}
+
+static uint64_t parse_u64(const char *s, const char *what, uint64_t min, uint64_t max)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || v < min || v > max)
+		die_usage("%s: '%s' is not a number in %llu..%llu", what, s,
+			  (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+static uint32_t parse_ip(const char *s, const char *what)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		die_usage("%s: '%s' is not an IPv4 address", what, s);
+	return ntohl(a.s_addr);
+}
+
+static void parse_opts(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "emit-setup", required_argument, NULL, 'E' },
+		{ "gaddr", required_argument, NULL, 'G' },
+		{ "gaddrs", required_argument, NULL, 'g' },
+		{ "hosts", required_argument, NULL, 'H' },
+		{ "lan", required_argument, NULL, 'L' },
+		{ "remote", required_argument, NULL, 'R' },
+		{ "spi-bits", required_argument, NULL, 'S' },
+		{ "flows", required_argument, NULL, 'f' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "repeat", required_argument, NULL, 'n' },
+		{ "slices", required_argument, NULL, 's' },
+		{ "slice-pkts", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "seed", required_argument, NULL, 'e' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 't': O.tag = optarg; break;
+		case 'E': O.emit_dir = optarg; break;
+		case 'G': O.gaddr_base = parse_ip(optarg, "--gaddr"); break;
+		case 'g': O.n_gaddrs = (uint32_t)parse_u64(optarg, "--gaddrs", 1, XDNAT_MAX_GADDRS); break;
+		case 'H': O.hosts = (uint32_t)parse_u64(optarg, "--hosts", 1, XDNAT_LIMIT_MAX_HOSTS - 2); break;
+		case 'L': {
+			char buf[64], *slash;
+
+			if (strlen(optarg) >= sizeof(buf))
+				die_usage("--lan: too long");
+			strcpy(buf, optarg);
+			slash = strchr(buf, '/');
+			if (!slash)
+				die_usage("--lan: want NET/PLEN");
+			*slash = 0;
+			O.lan_base = parse_ip(buf, "--lan");
+			O.lan_plen = (uint32_t)parse_u64(slash + 1, "--lan prefix length", 8, 30);
+			break;
+		}
+		case 'R': O.remote = parse_ip(optarg, "--remote"); break;
+		case 'S': O.spi_bits = (uint32_t)parse_u64(optarg, "--spi-bits", XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS); break;
+		case 'f': O.flows = (uint32_t)parse_u64(optarg, "--flows", 1, BENCH_MAX_FLOWS / 2); break;
+		case 'c': O.cpu = (int)parse_u64(optarg, "--cpu", 0, CPU_SETSIZE - 1); break;
+		case 'r': O.rounds = (uint32_t)parse_u64(optarg, "--rounds", 1, 1000); break;
+		case 'n': O.repeat = (uint32_t)parse_u64(optarg, "--repeat", 1, 100000000); break;
+		case 's': O.slices = (uint32_t)parse_u64(optarg, "--slices", 1, 1000); break;
+		case 'p': O.slice_pkts = (uint32_t)parse_u64(optarg, "--slice-pkts", 1, 1000000000); break;
+		case 'z': O.size = (uint32_t)parse_u64(optarg, "--size", BENCH_MIN_FRAME, 1500); break;
+		case 'b': O.batch = (uint32_t)parse_u64(optarg, "--batch", 1, 256); break;
+		case 'e': O.seed = parse_u64(optarg, "--seed", 0, UINT64_MAX); break;
+		case 'v': O.verbose = true; break;
+		case 'h': usage(); exit(0);
+		default: die_usage("bad option");
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	if (O.flows & (O.flows - 1))
+		die_usage("--flows must be a power of 2");
+	if (O.hosts < O.n_gaddrs)
+		die_usage("--hosts (%u) must be >= --gaddrs (%u): every port of every global address is allocated",
+			  O.hosts, O.n_gaddrs);
+	if ((uint64_t)O.hosts + 2 >= (1ull << (32 - O.lan_plen)))
+		die_usage("--lan /%u has no room for %u hosts", O.lan_plen, O.hosts);
+	if (O.n_gaddrs > 1 && (O.gaddr_base & 0xff) + O.n_gaddrs > 255)
+		die_usage("--gaddr: the %u addresses must stay in one /24", O.n_gaddrs);
+}
+
+/* ------------------------------------------------------------ the plan */
+
+/* Hosts are 1..hosts.  Host j shares global address (j-1) % n_gaddrs; the
+ * hosts of one address split all its 65536 ports into consecutive blocks.
+ * SPI block b belongs to host (b % hosts) + 1: every block is allocated. */
+static uint32_t host_gidx(uint32_t j)
+{
+	return (j - 1) % O.n_gaddrs;
+}
+
+static void host_ports(uint32_t j, uint32_t *first, uint32_t *last)
+{
+	uint32_t g = host_gidx(j), k = (j - 1) / O.n_gaddrs;
+	uint32_t n = (O.hosts - g + O.n_gaddrs - 1) / O.n_gaddrs;
+	uint32_t blk = XDNAT_PORTS_PER_GADDR / n;
+
+	*first = k * blk;
+	*last = k == n - 1 ? XDNAT_PORTS_PER_GADDR - 1 : *first + blk - 1;
+}
+
+static uint32_t n_spi_blocks(void)
+{
+	return 1u << (32 - O.spi_bits);
+}
+
+static uint32_t gaddr(uint32_t g)
+{
+	return O.gaddr_base + g;
+}
+
+static uint32_t host_lan(uint32_t j)
+{
+	return O.lan_base + 1 + j;
+}
+
+static uint32_t router_lan(void)
+{
+	return O.lan_base + 1;
+}
+
+static char *ipstr(uint32_t a, char buf[16])
+{
+	struct in_addr in = { .s_addr = htonl(a) };
+
+	return (char *)inet_ntop(AF_INET, &in, buf, 16);
+}
+
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	uint64_t x = rng_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static uint32_t rng_in(uint32_t lo, uint32_t hi)
+{
+	return lo + (uint32_t)(rng() % ((uint64_t)hi - lo + 1));
+}
+
+/* Flows over all hosts (full) or to host 1 only (1 host scale). */
+static void make_flows(struct bench_flow *f, uint32_t n, uint8_t proto, bool one_host)
+{
+	uint32_t nb = n_spi_blocks(), mask = (1u << O.spi_bits) - 1;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j, first, last;
+
+		memset(&f[i], 0, sizeof(f[i]));
+		if (proto == IPPROTO_ESP || proto == IPPROTO_AH) {
+			uint32_t b = one_host ? 1 : rng_in(1, nb - 1);
+
+			j = one_host ? 1 : b % O.hosts + 1;
+			f[i].key = b << O.spi_bits | ((uint32_t)rng() & mask);
+			if (f[i].key <= XDNAT_SPI_RESERVED_MAX)
+				f[i].key = XDNAT_SPI_RESERVED_MAX + 1;
+		} else {
+			j = one_host ? 1 : rng_in(1, O.hosts);
+			if (one_host) {
+				first = O.one_first;
+				last = XDNAT_PORTS_PER_GADDR - 1;
+			} else {
+				host_ports(j, &first, &last);
+			}
+			f[i].key = rng_in(first, last);
+		}
+		f[i].gaddr = htonl(gaddr(one_host ? 0 : host_gidx(j)));
+		f[i].lan = htonl(host_lan(j));
+		f[i].sport = (uint16_t)(1024 + i % 60000);
+		f[i].proto = proto;
+	}
+}
+
+/* nftables ruleset and neighbour entries that bench.sh applies. */
+static int emit_setup(const char *dir)
+{
+	char path[512], a[16], b[16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/nat.nft", dir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "xdnat-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "# kernel-forwarding baseline: DNAT to the host owning (address, port), masquerade\n"
+		   "table ip xdnat_bench {\n"
+		   "\tmap owner {\n\t\ttype ipv4_addr . inet_service : ipv4_addr\n"
+		   "\t\tflags interval\n\t\telements = {\n");
+	for (uint32_t j = 1; j <= O.hosts; j++) {
+		uint32_t first, last;
+
+		host_ports(j, &first, &last);
+		fprintf(f, "\t\t\t%s . %u-%u : %s,\n", ipstr(gaddr(host_gidx(j)), a), first, last,
+			ipstr(host_lan(j), b));
+	}
+	fprintf(f, "\t\t}\n\t}\n"
+		   "\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+		   "\t\tmeta l4proto { tcp, udp } dnat ip to ip daddr . th dport map @owner\n\t}\n"
+		   "\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+		   "\t\toifname \"%s\" masquerade\n\t}\n}\n", IF_LAN);
+	if (fclose(f)) {
+		fprintf(stderr, "xdnat-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+
+	snprintf(path, sizeof(path), "%s/neigh.batch", dir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "xdnat-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	/* @MAC@: the sink's address, filled in by bench.sh per router. */
+	for (uint32_t j = 1; j <= O.hosts; j++)
+		fprintf(f, "neigh replace %s lladdr @MAC@ dev %s nud permanent\n",
+			ipstr(host_lan(j), a), IF_LAN);
+	if (fclose(f)) {
+		fprintf(stderr, "xdnat-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/addrs", dir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "xdnat-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "ROUTER_LAN=%s/%u\n", ipstr(router_lan(), a), O.lan_plen);
+	fprintf(f, "REMOTE=%s\n", ipstr(O.remote, a));
+	fprintf(f, "ROUTER_WAN=%s/24\n", ipstr((O.remote & ~0xffu) | ((O.remote & 0xff) == 1 ? 2 : 1), a));
+	if (fclose(f)) {
+		fprintf(stderr, "xdnat-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ namespaces */
+
+static int ns_orig = -1;
+
+static int ns_open(const char *name)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/var/run/netns/%s-%s", O.tag, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "xdnat-bench: %s: %s (run bench/bench.sh)\n", path, strerror(errno));
+	return fd;
+}
+
+static int ns_enter(int fd)
+{
+	if (setns(fd, CLONE_NEWNET)) {
+		fprintf(stderr, "xdnat-bench: setns: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ifindex and MAC of @ifname in the current namespace. */
+static int if_info(const char *ifname, int *ifindex, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int s, rc = -1;
+
+	*ifindex = (int)if_nametoindex(ifname);
+	if (!*ifindex) {
+		fprintf(stderr, "xdnat-bench: no interface %s: %s\n", ifname, strerror(errno));
+		return -1;
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		fprintf(stderr, "xdnat-bench: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(s, SIOCGIFHWADDR, &ifr))
+		fprintf(stderr, "xdnat-bench: SIOCGIFHWADDR %s: %s\n", ifname, strerror(errno));
+	else {
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		rc = 0;
+	}
+	close(s);
+	return rc;
+}
+
+/* ------------------------------------------------------------ state */
+
+struct xdp_att {
+	int ns;        /* namespace fd (borrowed) */
+	int ifindex;   /* 0: nothing attached */
+};
+
+struct router {
+	const char *name;
+	bool one_host;
+	int ns;
+	int wan, lan;
+	uint8_t wan_mac[6];
+	struct xdnat_router *live;    /* attached to wan */
+	struct bench_cost *cost;      /* the same programs in the cost harness */
+	struct xdp_att att;
+	void *ports_mem, *spis_mem;
+	size_t ports_len, spis_len;
+};
+
+enum scen { SC_A, SC_B1, SC_BF, SC_BE, SC_C, SC_MAX };
+
+static const char *const scen_name[SC_MAX] = {
+	"(a) direct: generator -> sink",
+	"(b) xdnat, 1 host, UDP",
+	"(b) xdnat, full tables, UDP",
+	"(b) xdnat, full tables, ESP",
+	"(c) kernel fwd + nft DNAT + masq, UDP",
+};
+
+struct sink {
+	const char *ifname;
+	struct bench_sink *skel;
+	struct xdp_att att;
+};
+
+struct gen {
+	const char *ifname;
+	int ifindex;
+	struct bench_gen *skel;
+	struct sink *sink;
+};
+
+enum { SK_A, SK_B1, SK_BF, SK_C, SK_MAX };
+
+struct bench {
+	int ns_gen, ns_sink, ns_rc;
+	struct router r[2]; /* r1, rf */
+	struct xdp_att rc_pass;
+	struct sink sink[SK_MAX];
+	struct gen gen[SC_MAX];
+	int ncpus;
+	bool failed;
+};
+
+static int xdp_attach(struct xdp_att *a, int ns, int ifindex, int prog_fd, const char *what)
+{
+	int err;
+
+	if (ns_enter(ns))
+		return -1;
+	err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE, NULL);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: attaching XDP to %s: %s\n", what, strerror(-err));
+		return -1;
+	}
+	a->ns = ns;
+	a->ifindex = ifindex;
+	return 0;
+}
+
+static void xdp_detach(struct xdp_att *a)
+{
+	int err;
+
+	if (!a->ifindex)
+		return;
+	if (ns_enter(a->ns))
+		return;
+	err = bpf_xdp_detach(a->ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	if (err)
+		fprintf(stderr, "xdnat-bench: detaching XDP from ifindex %d: %s\n", a->ifindex,
+			strerror(-err));
+	a->ifindex = 0;
+}
+
+/* ------------------------------------------------------------ router */
+
+static int map_mmap(struct bpf_map *m, void **mem, size_t *len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t n = (size_t)bpf_map__max_entries(m) * bpf_map__value_size(m);
+
+	*len = (n + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
+	*mem = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+	if (*mem == MAP_FAILED) {
+		*mem = NULL;
+		fprintf(stderr, "xdnat-bench: mmap %s: %s\n", bpf_map__name(m), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int map_put(struct bpf_map *m, const void *key, const void *val)
+{
+	if (bpf_map_update_elem(bpf_map__fd(m), key, val, BPF_ANY)) {
+		fprintf(stderr, "xdnat-bench: update %s: %s\n", bpf_map__name(m), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static struct bpf_map *obj_map(struct bpf_object *obj, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+
+	if (!m)
+		fprintf(stderr, "xdnat-bench: no map %s in %s\n", name, bpf_object__name(obj));
+	return m;
+}
+
+static const char *const router_maps[] = {
+	XDNAT_MAP_INFO, XDNAT_MAP_PORTS, XDNAT_MAP_SPIS, XDNAT_MAP_HOSTS, XDNAT_MAP_LAN_IDX,
+	XDNAT_MAP_HSTATS, XDNAT_MAP_STATS, XDNAT_MAP_TXPORTS,
+};
+#define N_ROUTER_MAPS (sizeof(router_maps) / sizeof(router_maps[0]))
+
+/*
+ * Configure an opened object holding the router's programs: cfg, map sizes,
+ * no pinning; with @share, use @share's router maps instead of new ones.
+ */
+static int router_prepare(struct router *r, struct bpf_object *obj,
+			  struct xdnat_router_cfg *cfg, struct bpf_object *share)
+{
+	struct bpf_map *m;
+	int err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->wan_ifindex = (uint32_t)r->wan;
+	cfg->lan_ifindex = (uint32_t)r->lan;
+	cfg->lan_addr = htonl(router_lan());
+	cfg->flags = XDNAT_F_UNKNOWN_DROP;
+	cfg->n_gaddrs = O.n_gaddrs;
+	cfg->spi_block_bits = O.spi_bits;
+	cfg->max_hosts = O.hosts + 1;
+	for (uint32_t g = 0; g < O.n_gaddrs; g++)
+		cfg->gaddrs[g] = htonl(gaddr(g));
+
+	struct { const char *map; uint32_t n; } sizes[] = {
+		{ XDNAT_MAP_PORTS, O.n_gaddrs * XDNAT_PORTS_PER_GADDR },
+		{ XDNAT_MAP_SPIS, n_spi_blocks() },
+		{ XDNAT_MAP_HOSTS, O.hosts + 1 },
+		{ XDNAT_MAP_LAN_IDX, O.hosts + 1 },
+		{ XDNAT_MAP_HSTATS, O.hosts + 1 },
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (!(m = obj_map(obj, sizes[i].map)))
+			return -1;
+		err = bpf_map__set_max_entries(m, sizes[i].n);
+		if (err) {
+			fprintf(stderr, "xdnat-bench: set_max_entries(%s): %s\n", sizes[i].map,
+				strerror(-err));
+			return -1;
+		}
+	}
+	/* Private maps: never pin into (or reuse from) the bpffs. */
+	bpf_object__for_each_map(m, obj) {
+		err = bpf_map__set_pin_path(m, NULL);
+		if (err) {
+			fprintf(stderr, "xdnat-bench: unpin %s: %s\n", bpf_map__name(m), strerror(-err));
+			return -1;
+		}
+	}
+	for (size_t i = 0; share && i < N_ROUTER_MAPS; i++) {
+		struct bpf_map *from = obj_map(share, router_maps[i]);
+
+		if (!from || !(m = obj_map(obj, router_maps[i])))
+			return -1;
+		err = bpf_map__reuse_fd(m, bpf_map__fd(from));
+		if (err) {
+			fprintf(stderr, "xdnat-bench: sharing %s: %s\n", router_maps[i], strerror(-err));
+			return -1;
+		}
+	}
+	/* Only the XDP programs are measured. */
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, obj) {
+		const char *n = bpf_program__name(p);
+
+		if (!strcmp(n, "xdnat_wan_tc") || !strcmp(n, "xdnat_lan_tc") ||
+		    !strcmp(n, "bench_router_wan") || !strcmp(n, "bench_router_lan")) {
+			err = bpf_program__set_autoload(p, false);
+			if (err) {
+				fprintf(stderr, "xdnat-bench: autoload %s: %s\n", n, strerror(-err));
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int router_fill(struct router *r)
+{
+	struct xdnat_router *s = r->live;
+	struct xdnat_owner *ports, *spis;
+	uint32_t ifx, nh = r->one_host ? 1 : O.hosts;
+
+	if (map_mmap(s->maps.xdnat_ports, &r->ports_mem, &r->ports_len) ||
+	    map_mmap(s->maps.xdnat_spis, &r->spis_mem, &r->spis_len))
+		return -1;
+	ports = r->ports_mem;
+	spis = r->spis_mem;
+	if (r->one_host) {
+		for (uint32_t p = O.one_first; p < XDNAT_PORTS_PER_GADDR; p++)
+			ports[p].host_id = 1;
+		spis[1].host_id = 1;
+	} else {
+		for (uint32_t j = 1; j <= O.hosts; j++) {
+			uint32_t first, last, base = host_gidx(j) * XDNAT_PORTS_PER_GADDR;
+
+			host_ports(j, &first, &last);
+			for (uint32_t p = first; p <= last; p++)
+				ports[base + p].host_id = j;
+		}
+		for (uint32_t b = 0; b < n_spi_blocks(); b++)
+			spis[b].host_id = b % O.hosts + 1;
+	}
+	for (uint32_t j = 1; j <= nh; j++) {
+		struct xdnat_host h = {
+			.lan_addr = htonl(host_lan(j)),
+			.gaddr_index = r->one_host ? 0 : host_gidx(j),
+			.flags = XDNAT_HOST_F_VALID,
+		};
+		__be32 lan = h.lan_addr;
+
+		if (map_put(s->maps.xdnat_hosts, &j, &h) || map_put(s->maps.xdnat_lan_idx, &lan, &j))
+			return -1;
+	}
+	/* devmap entries resolve the ifindex in the current namespace */
+	if (ns_enter(r->ns))
+		return -1;
+	ifx = (uint32_t)r->wan;
+	if (map_put(s->maps.xdnat_txports, &(uint32_t){ XDNAT_TXPORT_WAN }, &ifx))
+		return -1;
+	ifx = (uint32_t)r->lan;
+	return map_put(s->maps.xdnat_txports, &(uint32_t){ XDNAT_TXPORT_LAN }, &ifx);
+}
+
+static int router_up(struct router *r)
+{
+	uint8_t lanmac[6];
+	int err;
+
+	if (ns_enter(r->ns) || if_info(IF_WAN, &r->wan, r->wan_mac) || if_info(IF_LAN, &r->lan, lanmac))
+		return -1;
+
+	r->live = xdnat_router__open();
+	if (!r->live) {
+		fprintf(stderr, "xdnat-bench: opening xdnat_router: %s\n", strerror(errno));
+		return -1;
+	}
+	if (router_prepare(r, r->live->obj, &r->live->rodata->cfg, NULL))
+		return -1;
+	err = xdnat_router__load(r->live);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: loading xdnat_router: %s\n", strerror(-err));
+		return -1;
+	}
+	if (router_fill(r))
+		return -1;
+	if (xdp_attach(&r->att, r->ns, r->wan, bpf_program__fd(r->live->progs.xdnat_wan_xdp),
+		       "router wan"))
+		return -1;
+
+	r->cost = bench_cost__open();
+	if (!r->cost) {
+		fprintf(stderr, "xdnat-bench: opening bench_cost: %s\n", strerror(errno));
+		return -1;
+	}
+	if (router_prepare(r, r->cost->obj, &r->cost->rodata->cfg, r->live->obj))
+		return -1;
+	err = bench_cost__load(r->cost);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: loading bench_cost: %s\n", strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+static void router_down(struct router *r)
+{
+	xdp_detach(&r->att);
+	if (r->ports_mem)
+		munmap(r->ports_mem, r->ports_len);
+	if (r->spis_mem)
+		munmap(r->spis_mem, r->spis_len);
+	bench_cost__destroy(r->cost); /* NULL-safe */
+	xdnat_router__destroy(r->live);
+	if (r->ns >= 0)
+		close(r->ns);
+}
+
+/* ------------------------------------------------------------ frames */
+
+struct frame {
+	size_t len;
+	uint8_t b[1600];
+};
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, (uint16_t)(v >> 16));
+	wr16(p + 2, (uint16_t)v);
+}
+
+static void ip_hdr(uint8_t *ip, uint8_t proto, uint16_t tot, uint32_t src, uint32_t dst)
+{
+	uint32_t sum = 0;
+
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	wr16(ip + 2, tot);
+	wr16(ip + 4, 1);
+	ip[8] = 64;
+	ip[9] = proto;
+	wr32(ip + 12, src);
+	wr32(ip + 16, dst);
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	wr16(ip + 10, (uint16_t)~sum);
+}
+
+/* WAN frame to a global address: remote -> G, one flow.  L4 checksums are
+ * left zero: nothing on the measured paths checks them. */
+static void wan_frame(struct frame *f, const uint8_t dmac[6], const struct bench_flow *fl)
+{
+	uint8_t *l4 = f->b + BENCH_OFF_L4;
+
+	memset(f, 0, sizeof(*f));
+	f->len = O.size;
+	memcpy(f->b, dmac, 6);
+	memcpy(f->b + 6, (uint8_t[6]){ 2, 0, 0, 0, 0xee, 1 }, 6);
+	wr16(f->b + 12, 0x0800);
+	ip_hdr(f->b + BENCH_OFF_IP, fl->proto, (uint16_t)(f->len - BENCH_OFF_IP), O.remote,
+	       ntohl(fl->gaddr));
+	switch (fl->proto) {
+	case IPPROTO_UDP:
+		wr16(l4, fl->sport);
+		wr16(l4 + 2, (uint16_t)fl->key);
+		wr16(l4 + 4, (uint16_t)(f->len - BENCH_OFF_L4));
+		break;
+	case IPPROTO_TCP:
+		wr16(l4, fl->sport);
+		wr16(l4 + 2, (uint16_t)fl->key);
+		l4[12] = 5 << 4;
+		l4[13] = 0x10;
+		wr16(l4 + 14, 65535);
+		break;
+	case IPPROTO_ESP:
+		wr32(l4, fl->key);
+		wr32(l4 + 4, 1);
+		break;
+	case IPPROTO_AH:
+		l4[0] = 59;
+		l4[1] = (12 + 12) / 4 - 2;
+		wr32(l4 + 4, fl->key);
+		wr32(l4 + 8, 1);
+		break;
+	}
+}
+
+/* LAN frame: host -> router IP-in-IP around host(G) -> remote UDP. */
+static void lan_frame(struct frame *f, const uint8_t dmac[6], uint32_t host, uint16_t sport)
+{
+	uint8_t *in = f->b + BENCH_OFF_L4, *udp = in + 20;
+
+	memset(f, 0, sizeof(*f));
+	f->len = O.size + 20;
+	memcpy(f->b, dmac, 6);
+	memcpy(f->b + 6, (uint8_t[6]){ 2, 0, 0, 0, 0xee, 2 }, 6);
+	wr16(f->b + 12, 0x0800);
+	ip_hdr(f->b + BENCH_OFF_IP, IPPROTO_IPIP, (uint16_t)(f->len - BENCH_OFF_IP), host_lan(host),
+	       router_lan());
+	ip_hdr(in, IPPROTO_UDP, (uint16_t)(f->len - BENCH_OFF_L4), gaddr(host_gidx(host)), O.remote);
+	wr16(udp, sport);
+	wr16(udp + 2, 4500);
+	wr16(udp + 4, (uint16_t)(f->len - BENCH_OFF_L4 - 20));
+}
+
+/* ------------------------------------------------------------ cost */
+
+enum ccase {
+	CC_PASS, CC_REDIRECT, CC_NOP,
+	CC_ESP, CC_AH, CC_UDP, CC_TCP, CC_LAN, /* 1 host; + CC_SCALE: full tables */
+	CC_MAX = CC_LAN + 1 + 5,
+};
+#define CC_SCALE 5
+#define CC_ROUTER_FIRST CC_ESP
+
+static const char *const cc_name[] = {
+	"XDP_PASS baseline", "redirect-only baseline", "harness overhead (subtracted)",
+	"WAN->LAN ESP (SPI)", "WAN->LAN AH (SPI)", "WAN->LAN UDP (port)", "WAN->LAN TCP (port)",
+	"LAN->WAN UDP (decap + checks)",
+};
+
+struct ccfg {
+	const char *name;
+	struct bench_cost *skel; /* the program's object (its .bss) */
+	int prog_fd;
+	int ns;
+	int ifindex;
+	struct frame fr;
+	uint32_t vary, base; /* harness only */
+	bool harness;
+	uint32_t want;       /* verdict every repetition must return */
+};
+
+struct cost_res {
+	double ns[CC_MAX];       /* robust centre of the rounds */
+	uint32_t *dur[CC_MAX];
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Interquartile mean of the kernel's per-run figures, + 0.5 ns: the kernel
+ * truncates its time/repeat division to whole ns. */
+static double centre(uint32_t *v, uint32_t n)
+{
+	uint32_t lo = n / 4, hi = n - n / 4;
+	double s = 0;
+
+	qsort(v, n, sizeof(*v), cmp_u32);
+	if (hi <= lo) {
+		lo = 0;
+		hi = n;
+	}
+	for (uint32_t i = lo; i < hi; i++)
+		s += v[i];
+	return s / (hi - lo) + 0.5;
+}
+
+static int cost_run(const struct ccfg *c, uint32_t *dur)
+{
+	struct xdp_md ctx = { .data_end = (uint32_t)c->fr.len, .ingress_ifindex = (uint32_t)c->ifindex };
+	struct bench_cost__bss *bss = c->skel->bss;
+	int err;
+
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = c->fr.b,
+		.data_size_in = (uint32_t)c->fr.len,
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+		.repeat = O.repeat,
+	);
+	if (ns_enter(c->ns))
+		return -1;
+	bss->vary_mode = c->vary;
+	bss->vary_base = c->base;
+	bss->iter = 0;
+	memset((void *)bss->verdicts, 0, sizeof(bss->verdicts));
+	err = bpf_prog_test_run_opts(c->prog_fd, &o);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: BPF_PROG_TEST_RUN: %s\n", strerror(-err));
+		return -1;
+	}
+	if (o.retval != c->want ||
+	    (c->harness && bss->verdicts[c->want] != O.repeat)) {
+		static const char *const rn[] = XDNAT_REASON_NAMES;
+		int fd = bpf_map__fd(c->skel->maps.xdnat_stats), n = libbpf_num_possible_cpus();
+		struct xdnat_counter *v = calloc((size_t)(n > 0 ? n : 1), sizeof(*v));
+
+		for (uint32_t k = 0; v && n > 0 && k < XDNAT_R_MAX; k++) {
+			uint64_t t = 0;
+
+			if (bpf_map_lookup_elem(fd, &k, v))
+				break;
+			for (int i = 0; i < n; i++)
+				t += v[i].packets;
+			if (t)
+				fprintf(stderr, "  router counter %s: %llu\n", rn[k], (unsigned long long)t);
+		}
+		free(v);
+		fprintf(stderr, "xdnat-bench: cost run %s: verdict %u, want %u for all %u (%llu did, %llu harness failures)\n",
+			c->name, o.retval, c->want, O.repeat,
+			(unsigned long long)bss->verdicts[c->want & 7],
+			(unsigned long long)bss->verdicts[7]);
+		return -1;
+	}
+	*dur = o.duration;
+	return 0;
+}
+
+static int cost_phase(struct bench *B, struct cost_res *res)
+{
+	static struct ccfg cc[CC_MAX];
+	static struct bench_flow fl[BENCH_COST_FLOWS];
+	static const uint8_t protos[4] = { IPPROTO_ESP, IPPROTO_AH, IPPROTO_UDP, IPPROTO_TCP };
+	static const uint32_t vary[4] = { BENCH_VARY_ESP_SPI, BENCH_VARY_AH_SPI, BENCH_VARY_DPORT,
+					  BENCH_VARY_DPORT };
+	struct router *rf = &B->r[1];
+	struct bench_cost *s = rf->cost;
+
+	/* baselines, run in the full-tables router's namespace */
+	cc[CC_PASS] = (struct ccfg){ .name = cc_name[CC_PASS], .skel = s, .prog_fd = bpf_program__fd(s->progs.bench_pass),
+				     .ns = rf->ns, .ifindex = rf->wan, .want = XDP_PASS };
+	cc[CC_REDIRECT] = (struct ccfg){ .name = cc_name[CC_REDIRECT], .skel = s,
+					 .prog_fd = bpf_program__fd(s->progs.bench_redirect),
+					 .ns = rf->ns, .ifindex = rf->wan, .want = XDP_REDIRECT };
+	cc[CC_NOP] = (struct ccfg){ .name = cc_name[CC_NOP], .skel = s, .prog_fd = bpf_program__fd(s->progs.bench_harness_nop),
+				    .ns = rf->ns, .ifindex = rf->wan, .want = XDP_PASS,
+				    .harness = true, .vary = BENCH_VARY_DPORT };
+
+	for (int sc = 0; sc < 2; sc++) {
+		struct router *r = &B->r[sc];
+
+		for (uint32_t p = 0; p < 5; p++) {
+			struct ccfg *c = &cc[CC_ROUTER_FIRST + p + sc * CC_SCALE];
+
+			c->name = cc_name[CC_ROUTER_FIRST + p];
+			c->skel = r->cost;
+			c->ns = r->ns;
+			c->harness = true;
+			c->want = XDP_REDIRECT;
+			c->base = p * BENCH_COST_FLOWS;
+			c->prog_fd = p == 4 ? bpf_program__fd(r->cost->progs.bench_harness_lan) :
+					      bpf_program__fd(r->cost->progs.bench_harness_wan);
+			c->ifindex = p == 4 ? r->lan : r->wan;
+			if (p < 4) {
+				make_flows(fl, BENCH_COST_FLOWS, protos[p], r->one_host);
+				c->vary = vary[p];
+				wan_frame(&c->fr, r->wan_mac, &fl[0]);
+				for (uint32_t i = 0; i < BENCH_COST_FLOWS; i++) {
+					struct bench_vary_val v = { .a = fl[i].key, .c = fl[i].gaddr };
+					uint32_t k = c->base + i;
+
+					if (map_put(r->cost->maps.bench_vals, &k, &v))
+						return -1;
+				}
+			} else {
+				c->vary = BENCH_VARY_LAN;
+				for (uint32_t i = 0; i < BENCH_COST_FLOWS; i++) {
+					uint32_t j = r->one_host ? 1 : rng_in(1, O.hosts), first, last;
+					struct bench_vary_val v;
+					uint32_t k = c->base + i;
+
+					if (r->one_host) {
+						first = O.one_first;
+						last = XDNAT_PORTS_PER_GADDR - 1;
+					} else {
+						host_ports(j, &first, &last);
+					}
+					v = (struct bench_vary_val){
+						.a = rng_in(first, last), .b = htonl(host_lan(j)),
+						.c = htonl(gaddr(r->one_host ? 0 : host_gidx(j))),
+					};
+					if (map_put(r->cost->maps.bench_vals, &k, &v))
+						return -1;
+					if (i == 0)
+						lan_frame(&c->fr, r->wan_mac, j, (uint16_t)v.a);
+				}
+			}
+		}
+	}
+	/* the nop harness varies like the UDP case (full tables) */
+	cc[CC_NOP].base = cc[CC_UDP + CC_SCALE].base;
+	cc[CC_NOP].fr = cc[CC_UDP + CC_SCALE].fr;
+	cc[CC_PASS].fr = cc[CC_UDP + CC_SCALE].fr;
+	cc[CC_REDIRECT].fr = cc[CC_UDP + CC_SCALE].fr;
+	if (ns_enter(rf->ns) ||
+	    map_put(s->maps.bench_tx, &(uint32_t){ 0 }, &(uint32_t){ (uint32_t)rf->lan }))
+		return -1;
+
+	for (int i = 0; i < CC_MAX; i++) {
+		res->dur[i] = calloc(O.rounds, sizeof(uint32_t));
+		if (!res->dur[i]) {
+			fprintf(stderr, "xdnat-bench: out of memory\n");
+			return -1;
+		}
+	}
+	/* warm-up, then interleaved rounds, rotating the order */
+	for (int i = 0; i < CC_MAX; i++)
+		if (cost_run(&cc[i], &res->dur[i][0]))
+			return -1;
+	for (uint32_t r = 0; r < O.rounds; r++)
+		for (int k = 0; k < CC_MAX; k++) {
+			int i = (int)((k + r) % CC_MAX);
+
+			if (cost_run(&cc[i], &res->dur[i][r]))
+				return -1;
+		}
+	for (int i = 0; i < CC_MAX; i++)
+		res->ns[i] = centre(res->dur[i], O.rounds);
+	return 0;
+}
+
+/* ------------------------------------------------------------ live */
+
+static int sink_up(struct bench *B, struct sink *k, uint32_t mode, uint32_t n_flows,
+		   const struct bench_flow *fl)
+{
+	int ifindex;
+	uint8_t mac[6];
+	int err;
+
+	if (ns_enter(B->ns_sink) || if_info(k->ifname, &ifindex, mac))
+		return -1;
+	k->skel = bench_sink__open();
+	if (!k->skel) {
+		fprintf(stderr, "xdnat-bench: opening sink: %s\n", strerror(errno));
+		return -1;
+	}
+	k->skel->rodata->mode = mode;
+	k->skel->rodata->n_flows = n_flows;
+	k->skel->rodata->router_lan = htonl(router_lan());
+	err = bench_sink__load(k->skel);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: loading sink: %s\n", strerror(-err));
+		return -1;
+	}
+	for (uint32_t i = 0; i < n_flows; i++)
+		if (map_put(k->skel->maps.flows, &i, &fl[i]))
+			return -1;
+	return xdp_attach(&k->att, B->ns_sink, ifindex, bpf_program__fd(k->skel->progs.bench_sink),
+			  k->ifname);
+}
+
+static int gen_up(struct bench *B, struct gen *g, const uint8_t dmac[6], uint32_t tag_base,
+		  const struct bench_flow *fl)
+{
+	uint8_t mac[6];
+	int err;
+
+	if (ns_enter(B->ns_gen) || if_info(g->ifname, &g->ifindex, mac))
+		return -1;
+	g->skel = bench_gen__open();
+	if (!g->skel) {
+		fprintf(stderr, "xdnat-bench: opening generator: %s\n", strerror(errno));
+		return -1;
+	}
+	g->skel->rodata->flow_mask = O.flows - 1;
+	g->skel->rodata->frame_len = O.size;
+	g->skel->rodata->tag_base = tag_base;
+	g->skel->rodata->saddr = htonl(O.remote);
+	memcpy((void *)g->skel->rodata->dmac, dmac, 6);
+	memcpy((void *)g->skel->rodata->smac, mac, 6);
+	err = bench_gen__load(g->skel);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: loading generator: %s\n", strerror(-err));
+		return -1;
+	}
+	for (uint32_t i = 0; i < O.flows; i++)
+		if (map_put(g->skel->maps.flows, &i, &fl[i]))
+			return -1;
+	return 0;
+}
+
+static int sink_read(struct bench *B, struct sink *k, uint64_t out[BENCH_SINK_CTR_MAX])
+{
+	uint64_t *v = calloc((size_t)B->ncpus, sizeof(*v));
+
+	if (!v) {
+		fprintf(stderr, "xdnat-bench: out of memory\n");
+		return -1;
+	}
+	for (uint32_t c = 0; c < BENCH_SINK_CTR_MAX; c++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(k->skel->maps.counters), &c, v)) {
+			fprintf(stderr, "xdnat-bench: reading sink counters: %s\n", strerror(errno));
+			free(v);
+			return -1;
+		}
+		out[c] = 0;
+		for (int i = 0; i < B->ncpus; i++)
+			out[c] += v[i];
+	}
+	free(v);
+	return 0;
+}
+
+struct slice {
+	double mpps;
+	uint64_t sent, ok, bad;
+};
+
+struct live_res {
+	struct slice *sl[SC_MAX]; /* [slices] */
+	uint64_t bad[SC_MAX][BENCH_SINK_CTR_MAX];
+	uint64_t sent[SC_MAX], ok[SC_MAX];
+	double mpps[SC_MAX];
+	double r_ba, r_bc, r_flat;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int live_slice(struct bench *B, struct gen *g, uint32_t pkts, struct slice *out)
+{
+	static uint8_t zero[1600];
+	uint64_t c0[BENCH_SINK_CTR_MAX], c1[BENCH_SINK_CTR_MAX];
+	struct xdp_md ctx = { .data_end = O.size, .ingress_ifindex = (uint32_t)g->ifindex };
+	uint64_t sent0 = g->skel->bss->sent;
+	double t0, t1;
+	int err;
+
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = zero,
+		.data_size_in = O.size,
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+		.repeat = pkts,
+		.flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+		.batch_size = O.batch,
+	);
+	if (sink_read(B, g->sink, c0))
+		return -1;
+	t0 = now_s();
+	err = bpf_prog_test_run_opts(bpf_program__fd(g->skel->progs.bench_gen), &o);
+	t1 = now_s();
+	if (err) {
+		fprintf(stderr, "xdnat-bench: live BPF_PROG_TEST_RUN: %s\n", strerror(-err));
+		return -1;
+	}
+	usleep(5000); /* let softirq work deferred to ksoftirqd finish */
+	if (sink_read(B, g->sink, c1))
+		return -1;
+	out->sent = g->skel->bss->sent - sent0;
+	out->ok = c1[BENCH_SINK_OK] - c0[BENCH_SINK_OK];
+	out->bad = 0;
+	for (int c = 1; c < BENCH_SINK_CTR_MAX; c++)
+		out->bad += c1[c] - c0[c];
+	out->mpps = (double)out->ok / (t1 - t0) / 1e6;
+	return 0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, uint32_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int live_phase(struct bench *B, struct live_res *res)
+{
+	double *tmp = calloc(O.slices, sizeof(double));
+	struct slice warm;
+	int rc = -1;
+
+	if (!tmp) {
+		fprintf(stderr, "xdnat-bench: out of memory\n");
+		return -1;
+	}
+	for (int s = 0; s < SC_MAX; s++) {
+		res->sl[s] = calloc(O.slices, sizeof(struct slice));
+		if (!res->sl[s]) {
+			fprintf(stderr, "xdnat-bench: out of memory\n");
+			goto out;
+		}
+	}
+	if (ns_enter(B->ns_gen))
+		goto out;
+	/* warm-up: conntrack entries, caches, page pools */
+	for (int s = 0; s < SC_MAX; s++)
+		if (live_slice(B, &B->gen[s], O.slice_pkts / 4 + O.flows, &warm))
+			goto out;
+	for (uint32_t i = 0; i < O.slices; i++)
+		for (int k = 0; k < SC_MAX; k++) {
+			int s = (int)((k + i) % SC_MAX);
+
+			if (live_slice(B, &B->gen[s], O.slice_pkts, &res->sl[s][i]))
+				goto out;
+		}
+	for (int s = 0; s < SC_MAX; s++) {
+		for (uint32_t i = 0; i < O.slices; i++) {
+			res->sent[s] += res->sl[s][i].sent;
+			res->ok[s] += res->sl[s][i].ok;
+			tmp[i] = res->sl[s][i].mpps;
+		}
+		res->mpps[s] = median(tmp, O.slices);
+		if (sink_read(B, B->gen[s].sink, res->bad[s]))
+			goto out;
+	}
+	for (uint32_t i = 0; i < O.slices; i++)
+		tmp[i] = res->sl[SC_BF][i].mpps / res->sl[SC_A][i].mpps;
+	res->r_ba = median(tmp, O.slices);
+	for (uint32_t i = 0; i < O.slices; i++)
+		tmp[i] = res->sl[SC_BF][i].mpps / res->sl[SC_C][i].mpps;
+	res->r_bc = median(tmp, O.slices);
+	for (uint32_t i = 0; i < O.slices; i++)
+		tmp[i] = res->sl[SC_BF][i].mpps / res->sl[SC_B1][i].mpps;
+	res->r_flat = median(tmp, O.slices);
+	rc = 0;
+out:
+	free(tmp);
+	return rc;
+}
+
+/* ------------------------------------------------------------ report */
+
+static void cpu_model(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+
+	snprintf(buf, len, "unknown CPU");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && c) {
+			c += 2;
+			c[strcspn(c, "\n")] = 0;
+			snprintf(buf, len, "%s", c);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static const char *verdict_str(bool ok)
+{
+	return ok ? "met" : "MISSED";
+}
+
+static void report(struct bench *B, struct cost_res *c, struct live_res *l, double secs)
+{
+	char cpu[256], a[16];
+	struct utsname u;
+	double pass = c->ns[CC_PASS], nop = c->ns[CC_NOP], worst = 0, flat = 0;
+	bool checks = true;
+
+	cpu_model(cpu, sizeof(cpu));
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "?");
+	printf("\nxdnat benchmark: %s, %ld CPUs, Linux %s, pinned to CPU %d\n", cpu,
+	       sysconf(_SC_NPROCESSORS_ONLN), u.release, O.cpu);
+	printf("full tables = %u global addresses from %s, every port allocated to %u hosts, %u SPI blocks of 2^%u; "
+	       "%u flows per scenario, %u-byte frames\n",
+	       O.n_gaddrs, ipstr(O.gaddr_base, a), O.hosts, n_spi_blocks(), O.spi_bits, O.flows, O.size);
+	printf("\n%-40s %10s %8s %10s %8s %9s\n", "per-packet program cost (ns)", "1 host", "x PASS",
+	       "full", "x PASS", "full/1");
+	printf("%-40s %10.1f %8s %10s %8s %9s\n", cc_name[CC_PASS], pass, "1.00", "", "", "");
+	printf("%-40s %10.1f %8.2f %10s %8s %9s\n", cc_name[CC_REDIRECT], c->ns[CC_REDIRECT],
+	       c->ns[CC_REDIRECT] / pass, "", "", "");
+	printf("%-40s %10.1f %8s %10s %8s %9s\n", cc_name[CC_NOP], nop, "", "", "", "");
+	for (int p = 0; p < 5; p++) {
+		double one = pass + c->ns[CC_ROUTER_FIRST + p] - nop;
+		double full = pass + c->ns[CC_ROUTER_FIRST + p + CC_SCALE] - nop;
+
+		printf("%-40s %10.1f %8.2f %10.1f %8.2f %9.2f\n", cc_name[CC_ROUTER_FIRST + p], one,
+		       one / pass, full, full / pass, full / one);
+		if (p < 4) {
+			worst = full / pass > worst ? full / pass : worst;
+			worst = one / pass > worst ? one / pass : worst;
+		}
+		flat = full / one > flat ? full / one : flat;
+	}
+	printf("\n%-40s %10s %8s %10s %8s %9s\n", "live throughput (Mpps, median of slices)", "Mpps",
+	       "x (a)", "delivered", "sent", "checks");
+	for (int s = 0; s < SC_MAX; s++) {
+		uint64_t bad = 0;
+		bool ok;
+
+		for (int k = 1; k < BENCH_SINK_CTR_MAX; k++)
+			bad += l->bad[s][k];
+		ok = bad == 0 && l->ok[s] > 0;
+		checks = checks && ok;
+		printf("%-40s %10.3f %8.2f %9.1f%% %8.1fM %9s\n", scen_name[s], l->mpps[s],
+		       l->mpps[s] / l->mpps[SC_A], l->sent[s] ? 100.0 * (double)l->ok[s] / (double)l->sent[s] : 0.0,
+		       (double)l->sent[s] / 1e6, ok ? "ok" : "FAILED");
+		if (!ok) {
+			static const char *const names[] = BENCH_SINK_CTR_NAMES;
+
+			for (int k = 1; k < BENCH_SINK_CTR_MAX; k++)
+				if (l->bad[s][k])
+					printf("    sink %s: %llu\n", names[k], (unsigned long long)l->bad[s][k]);
+		}
+	}
+	printf("\nratios (full tables, per round, median)  b/a %.2f   b/c %.2f   b(full)/b(1 host) %.2f\n",
+	       l->r_ba, l->r_bc, l->r_flat);
+	printf("targets: b >= 6x c: %s (%.2f);  b >= 0.55x a: %s (%.2f);  WAN->LAN <= 3.5x PASS: %s (worst %.2f);  "
+	       "flat 1 host -> full within 10%%: %s (cost worst %.2f, Mpps %.2f)\n",
+	       verdict_str(l->r_bc >= 6), l->r_bc, verdict_str(l->r_ba >= 0.55), l->r_ba,
+	       verdict_str(worst <= 3.5), worst,
+	       verdict_str(flat <= 1.10 && l->r_flat >= 1 / 1.10), flat, l->r_flat);
+	printf("sink checks: %s; cost verdicts: all as expected; %u cost rounds x %u repeats, %u live slices x %u packets, %.0f s\n",
+	       checks ? "all passed" : "FAILED", O.rounds, O.repeat, O.slices, O.slice_pkts, secs);
+	if (!checks)
+		B->failed = true;
+}
+
+/* ------------------------------------------------------------ main */
+
+static int libbpf_quiet(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	if (lvl == LIBBPF_DEBUG && !O.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int setup(struct bench *B, struct bench_flow *udp, struct bench_flow *esp,
+		 struct bench_flow *one, struct bench_flow *sink_bf)
+{
+	int ifindex;
+	uint8_t mac[6];
+
+	if (router_up(&B->r[0]) || router_up(&B->r[1]))
+		return -1;
+
+	/* (c): XDP_PASS on the kernel router's WAN, so that it takes the
+	 * generator's redirected frames (veth rule), then plain forwarding. */
+	if (ns_enter(B->ns_rc) || if_info(IF_WAN, &ifindex, mac) ||
+	    xdp_attach(&B->rc_pass, B->ns_rc, ifindex, bpf_program__fd(B->r[1].cost->progs.bench_pass), "rc wan"))
+		return -1;
+
+	if (sink_up(B, &B->sink[SK_A], BENCH_SINK_DIRECT, O.flows, udp) ||
+	    sink_up(B, &B->sink[SK_B1], BENCH_SINK_TUNNEL, O.flows, one) ||
+	    sink_up(B, &B->sink[SK_BF], BENCH_SINK_TUNNEL, 2 * O.flows, sink_bf) ||
+	    sink_up(B, &B->sink[SK_C], BENCH_SINK_NAT, O.flows, udp))
+		return -1;
+
+	B->gen[SC_A].sink = &B->sink[SK_A];
+	B->gen[SC_B1].sink = &B->sink[SK_B1];
+	B->gen[SC_BF].sink = &B->sink[SK_BF];
+	B->gen[SC_BE].sink = &B->sink[SK_BF];
+	B->gen[SC_C].sink = &B->sink[SK_C];
+	if (ns_enter(B->ns_sink) || if_info("s-a", &ifindex, mac) ||
+	    gen_up(B, &B->gen[SC_A], mac, 0, udp) ||
+	    gen_up(B, &B->gen[SC_B1], B->r[0].wan_mac, 0, one) ||
+	    gen_up(B, &B->gen[SC_BF], B->r[1].wan_mac, 0, udp) ||
+	    gen_up(B, &B->gen[SC_BE], B->r[1].wan_mac, O.flows, esp))
+		return -1;
+	if (ns_enter(B->ns_rc) || if_info(IF_WAN, &ifindex, mac) ||
+	    gen_up(B, &B->gen[SC_C], mac, 0, udp))
+		return -1;
+	return 0;
+}
+
+static void teardown(struct bench *B)
+{
+	for (int s = 0; s < SC_MAX; s++)
+		bench_gen__destroy(B->gen[s].skel);
+	for (int k = 0; k < SK_MAX; k++) {
+		xdp_detach(&B->sink[k].att);
+		bench_sink__destroy(B->sink[k].skel);
+	}
+	xdp_detach(&B->rc_pass);
+	for (int i = 0; i < 2; i++)
+		router_down(&B->r[i]);
+	if (B->ns_gen >= 0)
+		close(B->ns_gen);
+	if (B->ns_sink >= 0)
+		close(B->ns_sink);
+	if (B->ns_rc >= 0)
+		close(B->ns_rc);
+	if (ns_orig >= 0) {
+		if (setns(ns_orig, CLONE_NEWNET))
+			fprintf(stderr, "xdnat-bench: back to the original namespace: %s\n", strerror(errno));
+		close(ns_orig);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench B = {
+		.ns_gen = -1, .ns_sink = -1, .ns_rc = -1,
+		.r = { { .name = NS_R1, .one_host = true, .ns = -1 }, { .name = NS_RF, .ns = -1 } },
+		.sink = { { .ifname = "s-a" }, { .ifname = "s-b1" }, { .ifname = "s-bf" }, { .ifname = "s-c" } },
+		.gen = { { .ifname = "g-a" }, { .ifname = "g-b1" }, { .ifname = "g-bf" }, { .ifname = "g-bf" },
+			 { .ifname = "g-c" } },
+	};
+	struct bench_flow *udp = NULL, *esp = NULL, *one = NULL, *sink_bf = NULL;
+	struct cost_res cres = { 0 };
+	struct live_res lres = { 0 };
+	cpu_set_t set;
+	double t0 = now_s();
+	int rc = 1;
+
+	parse_opts(argc, argv);
+	rng_state = O.seed ? O.seed : 1;
+	if (O.emit_dir)
+		return emit_setup(O.emit_dir) ? 1 : 0;
+
+	libbpf_set_print(libbpf_quiet);
+	B.ncpus = libbpf_num_possible_cpus();
+	if (B.ncpus <= 0) {
+		fprintf(stderr, "xdnat-bench: cannot count CPUs: %s\n", strerror(-B.ncpus));
+		return 1;
+	}
+	if (O.cpu < 0)
+		O.cpu = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	CPU_ZERO(&set);
+	CPU_SET(O.cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "xdnat-bench: pinning to CPU %d: %s\n", O.cpu, strerror(errno));
+		return 1;
+	}
+
+	udp = calloc(O.flows, sizeof(*udp));
+	esp = calloc(O.flows, sizeof(*esp));
+	one = calloc(O.flows, sizeof(*one));
+	sink_bf = calloc(2 * (size_t)O.flows, sizeof(*sink_bf));
+	if (!udp || !esp || !one || !sink_bf) {
+		fprintf(stderr, "xdnat-bench: out of memory\n");
+		goto out;
+	}
+	make_flows(udp, O.flows, IPPROTO_UDP, false);
+	make_flows(esp, O.flows, IPPROTO_ESP, false);
+	make_flows(one, O.flows, IPPROTO_UDP, true);
+	memcpy(sink_bf, udp, O.flows * sizeof(*udp));
+	memcpy(sink_bf + O.flows, esp, O.flows * sizeof(*esp));
+
+	ns_orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns_orig < 0) {
+		fprintf(stderr, "xdnat-bench: /proc/self/ns/net: %s\n", strerror(errno));
+		goto out;
+	}
+	if ((B.ns_gen = ns_open(NS_GEN)) < 0 || (B.ns_sink = ns_open(NS_SINK)) < 0 ||
+	    (B.ns_rc = ns_open(NS_RC)) < 0 || (B.r[0].ns = ns_open(NS_R1)) < 0 ||
+	    (B.r[1].ns = ns_open(NS_RF)) < 0)
+		goto out;
+
+	fprintf(stderr, "xdnat-bench: loading and filling tables...\n");
+	if (setup(&B, udp, esp, one, sink_bf))
+		goto out;
+	fprintf(stderr, "xdnat-bench: per-packet cost, %u rounds...\n", O.rounds);
+	if (cost_phase(&B, &cres))
+		goto out;
+	fprintf(stderr, "xdnat-bench: live throughput, %u slices per scenario...\n", O.slices);
+	if (live_phase(&B, &lres))
+		goto out;
+	report(&B, &cres, &lres, now_s() - t0);
+	rc = B.failed ? 1 : 0;
+out:
+	teardown(&B);
+	for (int i = 0; i < CC_MAX; i++)
+		free(cres.dur[i]);
+	for (int s = 0; s < SC_MAX; s++)
+		free(lres.sl[s]);
+	free(udp);
+	free(esp);
+	free(one);
+	free(sink_bf);
+	return rc;
+}
