@@ -102,3 +102,49 @@ $(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@
 $(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
 	$(CC) $(CFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)
+
+# -------------------------------------------------------- man, install
+# Man pages are generated from each command's --help (help2man) plus the
+# extra sections in man/*.h2m, so the two can never disagree.
+VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MAN8       := $(patsubst $(OUT)/%,$(OUT)/man/%.8,$(BINS))
+UNITS      := $(OUT)/systemd/xdnatd.service $(OUT)/systemd/xdnat-host.service
+
+.PHONY: man
+man: $(MAN8)
+$(OUT)/man/%.8: $(OUT)/% man/%.h2m
+	@mkdir -p $(@D)
+	help2man --no-info --section=8 --version-string=$(VERSION) \
+		--include=man/$*.h2m --output=$@ ./$<
+
+# Regenerated every time: the paths depend on PREFIX, not on the file's age.
+$(OUT)/systemd/%.service: systemd/%.service.in FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
+
+install: all man $(UNITS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BPF_OBJ_DIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(BPF_OBJ_DIR)/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	@# Never overwrite an operator's settings.
+	for f in xdnatd xdnat-host; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/default/$$f ] || \
+			install -m 0644 systemd/$$f.default $(DESTDIR)$(SYSCONFDIR)/default/$$f; \
+	done
+
+FORCE:
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(DESTDIR)$(BPF_OBJ_DIR)/,$(notdir $(BPF_OBJS)))
+	-rmdir $(DESTDIR)$(BPF_OBJ_DIR) 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+	@echo "uninstall: $(SYSCONFDIR)/default/xdnatd and xdnat-host are kept (your settings)"
