@@ -20,6 +20,10 @@ a server prints {"listening": ...} first so the caller knows it is ready.
               print every IPv4 packet of that protocol received, as hex
   ipv4        --src A --dst A --proto N --payload-hex H [--id N] [--ttl N]
               print a complete IPv4 packet (valid checksum) as hex
+  udp-stream  --dst A --port P --rate PPS --seconds S [--sport S]
+              send sequence-numbered datagrams at a steady rate
+  udp-count   --port P [--idle S] [--timeout S]
+              count a udp-stream: received, lost (gaps), duplicates, reordered
 """
 import argparse
 import hashlib
@@ -178,6 +182,62 @@ def cmd_ipv4(a):
     out({"hex": build_ipv4(a.src, a.dst, a.proto, data, a.id, a.ttl).hex()})
 
 
+def cmd_udp_stream(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if a.sport:
+        s.bind(("0.0.0.0", a.sport))
+    s.connect((a.dst, a.port))
+    total = int(a.rate * a.seconds)
+    pad = b"\0" * max(0, a.size - 8)
+    t0 = time.monotonic()
+    errors = 0
+    for seq in range(total):
+        # Pace against the clock, not per packet: bursts stay small.
+        due = t0 + seq / a.rate
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        try:
+            s.send(struct.pack("!Q", seq) + pad)
+        except OSError:
+            errors += 1
+    s.close()
+    out({"sent": total, "send_errors": errors, "seconds": round(time.monotonic() - t0, 3)})
+
+
+def cmd_udp_count(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((a.bind, a.port))
+    out({"listening": a.port})
+    seen = set()
+    dups = reordered = 0
+    last = -1
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        # Stop once the stream has been silent for --idle seconds.
+        r, _, _ = select.select([s], [], [], a.idle if seen else deadline - time.monotonic())
+        if not r:
+            if seen:
+                break
+            continue
+        b = s.recv(65535)
+        if len(b) < 8:
+            continue
+        seq = struct.unpack("!Q", b[:8])[0]
+        if seq in seen:
+            dups += 1
+            continue
+        if seq < last:
+            reordered += 1
+        last = max(last, seq)
+        seen.add(seq)
+    s.close()
+    top = max(seen) + 1 if seen else 0
+    out({"received": len(seen), "highest": top, "lost": top - len(seen),
+         "duplicates": dups, "reordered": reordered})
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -235,6 +295,22 @@ def main():
     q.add_argument("--id", type=int, default=0x1234)
     q.add_argument("--ttl", type=int, default=64)
     q.set_defaults(fn=cmd_ipv4)
+
+    q = sub.add_parser("udp-stream")
+    q.add_argument("--dst", required=True)
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--sport", type=int, default=0)
+    q.add_argument("--rate", type=float, default=2000)
+    q.add_argument("--seconds", type=float, default=5)
+    q.add_argument("--size", type=int, default=64)
+    q.set_defaults(fn=cmd_udp_stream)
+
+    q = sub.add_parser("udp-count")
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--bind", default="0.0.0.0")
+    q.add_argument("--idle", type=float, default=1.5)
+    q.add_argument("--timeout", type=float, default=60)
+    q.set_defaults(fn=cmd_udp_count)
 
     a = p.parse_args()
     try:
