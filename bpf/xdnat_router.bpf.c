@@ -735,7 +735,9 @@ static __always_inline int xdp_frag_needed(struct xdp_md *ctx, const struct xdna
 				    src, dst, mtu, quote))
 		goto internal;
 	count(XDNAT_R_TOO_BIG_ICMP, p->bytes);
-	return XDP_TX;
+	/* Through the devmap rather than XDP_TX: a veth drops XDP_TX frames
+	 * of skb-backed packets its peer sent (seen on 6.18), redirect works. */
+	return bpf_redirect_map(&xdnat_txports, tunnel ? XDNAT_TXPORT_LAN : XDNAT_TXPORT_WAN, 0);
 internal:
 	count(XDNAT_R_DROP_INTERNAL, p->bytes);
 	return XDP_DROP;

@@ -2665,7 +2665,7 @@ static void too_big_cases(struct cases *wan, struct cases *lan, int tx_wan, int 
 	c->bytes = ip_totlen(&dg);
 
 	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1480 - 28);
-	wan_fwd(wan, tx_wan == XDP_TX ? XDP_REDIRECT : TC_ACT_REDIRECT, &dg, H_A,
+	wan_fwd(wan, tx_wan, &dg, H_A,
 		"1480-byte DF UDP: fits exactly");
 
 	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
@@ -2687,7 +2687,7 @@ Test(robust, too_big)
 {
 	struct cases wan = { 0 }, lan = { 0 };
 
-	too_big_cases(&wan, &lan, XDP_TX, XDP_TX);
+	too_big_cases(&wan, &lan, XDP_REDIRECT, XDP_REDIRECT);
 	run_cases(WAN_XDP, &wan);
 	run_cases(LAN_XDP, &lan);
 }
