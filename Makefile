@@ -26,7 +26,8 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
 
 LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c \
-             loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c
+             loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c \
+             loader/rsip_maps.c loader/rsip_client.c
 LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
 BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 

@@ -544,3 +544,41 @@ int xd_reason_stats(struct xd_maps *m, uint32_t reason, struct xdnat_counter *ou
 	out->bytes = w[1];
 	return 0;
 }
+
+/* First slot of [from,to] owned by anyone, as an index, or -1. */
+static int64_t first_owned(const struct owner_view *v, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i <= to && i < v->n; i++) {
+		if (v->slots[i].host_id != XDNAT_HOST_NONE)
+			return i;
+		if (i == to)
+			break;
+	}
+	return -1;
+}
+
+int64_t xd_ports_first_owned(struct xd_maps *m, uint32_t gidx, uint32_t first, uint32_t last)
+{
+	struct owner_view v = {};
+	uint32_t base = gidx * XDNAT_PORTS_PER_GADDR;
+	int64_t r;
+
+	if (first > last || last > 65535 || view_map(m->ports, &v))
+		return first; /* cannot tell: treat as taken */
+	r = first_owned(&v, base + first, base + last);
+	unview(&v);
+	return r < 0 ? -1 : r - base;
+}
+
+int64_t xd_spis_first_owned(struct xd_maps *m, uint32_t first, uint32_t last)
+{
+	struct owner_view v = {};
+	uint32_t bits = m->cfg.spi_block_bits;
+	int64_t r;
+
+	if (first > last || view_map(m->spis, &v))
+		return first;
+	r = first_owned(&v, first >> bits, last >> bits);
+	unview(&v);
+	return r < 0 ? -1 : (int64_t)((uint64_t)r << bits);
+}

@@ -23,6 +23,7 @@ void rsip_config_defaults(struct rsip_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state_dir = XDNAT_STATE_DIR;
+	c->instance = XDNAT_DEFAULT_INSTANCE;
 	c->max_hosts = XDNAT_DEFAULT_MAX_HOSTS;
 	c->spi_bits = XDNAT_DEFAULT_SPI_BITS;
 	c->port_min = 1024;
@@ -338,7 +339,7 @@ static uint16_t commit_binding(struct rsip_server *s, struct client *c, uint32_t
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if (exec4(s, "INSERT INTO bindings(client_id, kind, gidx, first, last, state, until_ms, created_ms) "
-		     "VALUES(?, ?, ?, ?, ?, 1, 0, 0)", 4, c->id, kind, gidx, first) ||
+		     "VALUES(?1, ?2, ?3, ?4, ?4, 1, 0, 0)", 4, c->id, kind, gidx, first) ||
 	    query4(s, "SELECT last_insert_rowid()", &bid, 0, 0, 0, 0, 0) != 1 ||
 	    exec4(s, "UPDATE bindings SET last=?, until_ms=?, created_ms=? WHERE bind_id=?", 4, last,
 		  (int64_t)(now + (uint64_t)lease * 1000), (int64_t)now, bid) ||
@@ -1140,7 +1141,7 @@ int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 	s->listen_fd = -1;
 	if (!s->now_ms)
 		s->now_ms = rsip_now_ms;
-	if (rsip_db_open(cfg->state_dir, &s->db))
+	if (rsip_db_open(cfg->state_dir, cfg->instance, &s->db))
 		return -EIO;
 	if (rsip_server_reconcile(s))
 		xd_warn("the maps could not be fully reconciled with the state database");

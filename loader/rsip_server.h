@@ -41,6 +41,7 @@ struct rsip_backend {
 
 struct rsip_config {
 	const char *state_dir;
+	const char *instance;
 	uint32_t gaddrs[XDNAT_MAX_GADDRS];
 	uint32_t n_gaddrs;
 	uint32_t router_lan;            /* tunnel endpoint announced to hosts */

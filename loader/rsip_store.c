@@ -55,7 +55,7 @@ void rsip_db_rollback(sqlite3 *db)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int rsip_db_open(const char *state_dir, sqlite3 **dbp)
+int rsip_db_open(const char *state_dir, const char *instance, sqlite3 **dbp)
 {
 	char path[PATH_MAX];
 	sqlite3 *db = NULL;
@@ -66,7 +66,11 @@ int rsip_db_open(const char *state_dir, sqlite3 **dbp)
 		xd_err("cannot create state directory %s: %s", state_dir, strerror(errno));
 		return -errno;
 	}
-	n = snprintf(path, sizeof(path), "%s/%s", state_dir, XDNAT_DB_FILE);
+	if (!xd_valid_instance(instance)) {
+		xd_err("invalid instance name '%s'", instance ? instance : "");
+		return -EINVAL;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s.db", state_dir, instance);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		xd_err("state directory path too long");
 		return -ENAMETOOLONG;

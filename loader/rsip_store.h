@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The control plane's durable state: one SQLite database (WAL journal,
- * synchronous=FULL, one transaction per state change) at
- * STATE_DIR/xdnat.db.  Tables:
+ * synchronous=FULL, one transaction per state change) per router instance
+ * at STATE_DIR/INSTANCE.db.  Tables:
  *   hosts     enrolled hosts: name, secret, optional fixed LAN address
  *   clients   RSIP registrations: client id, host name, LAN address, map
  *             host id and global address index while it holds bindings
@@ -20,14 +20,14 @@
 #include "rsip_auth.h"
 
 #define XDNAT_STATE_DIR  "/var/lib/xdnat"
-#define XDNAT_DB_FILE    "xdnat.db"
 
 enum { RSIP_KIND_PORTS = 1, RSIP_KIND_SPI = 2 };
 enum { RSIP_BIND_ACTIVE = 1, RSIP_BIND_QUARANTINE = 2 };
 
-/* Create the directory (0700) if needed, open/create the database and its
- * schema.  Errors are printed. */
-int rsip_db_open(const char *state_dir, sqlite3 **db);
+/* Create the directory (0700) if needed, open/create the database of router
+ * instance @instance (STATE_DIR/INSTANCE.db) and its schema.  Errors are
+ * printed. */
+int rsip_db_open(const char *state_dir, const char *instance, sqlite3 **db);
 void rsip_db_close(sqlite3 *db);
 int rsip_db_exec(sqlite3 *db, const char *sql);  /* prints errors */
 int rsip_db_begin(sqlite3 *db);
@@ -43,5 +43,10 @@ int rsip_host_secret(sqlite3 *db, const char *name, uint8_t secret[RSIP_SECRET_L
 int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms);
 
 uint64_t rsip_now_ms(void);
+
+/* The pinned maps as the server's datapath backend (rsip_server.h). */
+struct rsip_backend;
+struct xd_maps;
+void rsip_backend_maps(struct rsip_backend *be, struct xd_maps *m);
 
 #endif

@@ -66,6 +66,10 @@ int xd_ports_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
 int xd_spis_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
 int xd_spis_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last);
 int xd_gaddr_index(const struct xd_maps *m, uint32_t addr_be);
+/* First port of [first,last] on global address @gidx (first SPI of the
+ * first owned block in [first,last]) that any host owns, or -1 if none. */
+int64_t xd_ports_first_owned(struct xd_maps *m, uint32_t gidx, uint32_t first, uint32_t last);
+int64_t xd_spis_first_owned(struct xd_maps *m, uint32_t first, uint32_t last);
 
 /* Blocks owned by a host, as [first,last] runs (caller frees *runs). */
 struct xd_run { uint32_t first, last; };

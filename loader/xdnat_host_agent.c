@@ -21,7 +21,13 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include "xdnat.h"
+#include "rsip_client.h"
+#include "rsip_store.h"
+#include "rsip_wire.h"
 #include "xdnat_hostside.skel.h"
 
 #define MAX_ROUTES 32
@@ -49,16 +55,32 @@ struct agent {
 	int n_sysctls;
 	struct xdnat_hostside *skel;
 	bool hook_created, egress_attached, ingress_attached;
+	/* RSIP mode (no --ports): blocks come from the router */
+	bool rsip;
+	const char *name, *secret_file, *info_file;
+	char name_buf[RSIP_KEYID_MAX + 1];
+	char info_buf[256];
+	uint32_t port_count, spi_count, lease, rsip_port;
+	struct rsip_client cl;
+	struct rsip_grant grants[64];
+	int n_grants;
+	uint32_t spi_first, spi_last;
+	bool info_written;
 };
+
+#define MAX_GRANTS 64
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: xdnat-host --dev IFNAME --global ADDR --router ADDR [OPTIONS]\n"
+"Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
+"       xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
 "\n"
 "Configure this host to use a global address shared through an xdnat router\n"
 "and keep it so until SIGTERM or SIGINT, then undo every change.  The router\n"
-"must already know this host (xdnatctl host add) and its port block.\n"
+"obtains the global address, a port block and an SPI block from the router\n"
+"over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
+"--ports it uses a static configuration instead (xdnatctl host add).\n"
 "\n"
 "Required:\n"
 "  -d, --dev IFNAME        the host's LAN interface towards the router\n"
@@ -78,11 +100,27 @@ static void usage(FILE *f)
 "  -M, --tunnel-mtu N      MTU of those routes (default: the MTU of --dev\n"
 "                          minus 20, the tunnel header), so TCP advertises an\n"
 "                          MSS and sends segments that fit the tunnel\n"
+"\n"
+"RSIP mode (without --ports):\n"
+"  -s, --secret-file PATH  this host's secret from 'xdnatctl enroll' (mode 0600)\n"
+"  -n, --name NAME         the name it was enrolled under (default: hostname)\n"
+"      --rsip-port N       the router's RSIP port (default: %d)\n"
+"      --port-count N      ports to obtain, in requests of at most 255 (RSIP's\n"
+"                          limit); the router keeps them adjacent (default: 500)\n"
+"      --spi-count N       SPIs to obtain, rounded up to whole router blocks;\n"
+"                          0: none (default: 1, i.e. one block)\n"
+"      --lease S           lease to ask for (default: the router's); renewed\n"
+"                          at half its length\n"
+"      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell\n"
+"                          syntax) for IKE daemons (default:\n"
+"                          /run/xdnat/host-IFNAME.env)\n"
+"  -g, --global ADDR       ask for this global address (default: any)\n"
+"\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
 "\n"
 "Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
-"undone).\n");
+"undone).\n", RSIP_DEFAULT_PORT);
 }
 
 static int parse_args(int argc, char **argv, struct agent *a)
@@ -98,12 +136,19 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "replace-routes", no_argument, NULL, 'x' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "secret-file", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "rsip-port", required_argument, NULL, 256 },
+		{ "port-count", required_argument, NULL, 257 },
+		{ "spi-count", required_argument, NULL, 258 },
+		{ "lease", required_argument, NULL, 259 },
+		{ "info-file", required_argument, NULL, 260 },
 		{ 0 }
 	};
 	uint32_t pa, pl;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:M:xvh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:M:xvhs:n:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': a->dev = optarg; break;
 		case 'g':
@@ -145,6 +190,21 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			snprintf(a->routes[a->n_routes++].cidr, sizeof(a->routes[0].cidr), "%s", optarg);
 			break;
 		case 'x': a->replace_routes = true; break;
+		case 's': a->secret_file = optarg; break;
+		case 'n': a->name = optarg; break;
+		case 256: case 257: case 258: case 259: {
+			static const char *const nm[] = { "rsip-port", "port-count", "spi-count", "lease" };
+			static const uint32_t lo[] = { 1, 2, 0, 1 }, hi[] = { 65535, 65535, 1u << 24, 0x7fffffff };
+			uint32_t *dst[] = { &a->rsip_port, &a->port_count, &a->spi_count, &a->lease };
+
+			if (xd_parse_u32(optarg, lo[c - 256], hi[c - 256], dst[c - 256])) {
+				xd_err("--%s: '%s' is not a number from %u to %u", nm[c - 256], optarg,
+				       lo[c - 256], hi[c - 256]);
+				return -EINVAL;
+			}
+			break;
+		}
+		case 260: a->info_file = optarg; break;
 		case 'M':
 			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
 				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
@@ -162,13 +222,211 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		xd_err("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (!a->dev || !a->gaddr || !a->router) {
-		xd_err("--dev, --global and --router are required (see --help)");
+	a->rsip = !a->ports_set;
+	if (!a->dev || !a->router || (!a->rsip && !a->gaddr)) {
+		xd_err("--dev, --router and (with --ports) --global are required (see --help)");
+		return -EINVAL;
+	}
+	if (a->rsip && !a->secret_file) {
+		xd_err("without --ports, the blocks come from the router over RSIP: give this host's "
+		       "secret with --secret-file (see xdnatctl enroll)");
 		return -EINVAL;
 	}
 	if (a->n_routes == 0)
 		snprintf(a->routes[a->n_routes++].cidr, sizeof(a->routes[0].cidr), "default");
 	return 0;
+}
+
+/* ---------------------------------------------------------------- RSIP */
+
+static void log_refusal(const char *what, int rc)
+{
+	if (rc > 0)
+		xd_err("%s: the router refused: %s (%d)", what, rsip_error_name((uint16_t)rc), rc);
+	else
+		xd_err("%s: %s", what, strerror(-rc));
+}
+
+/* Register and obtain the global address, ports and SPIs. */
+static int rsip_acquire(struct agent *a)
+{
+	uint32_t want = a->port_count, got = 0;
+	int rc;
+
+	rc = rsip_client_register(&a->cl);
+	if (rc) {
+		log_refusal("registering with the router", rc);
+		return -EACCES;
+	}
+	while (got < want && a->n_grants < MAX_GRANTS) {
+		uint32_t n = want - got > 255 ? 255 : want - got;
+		struct rsip_grant *g = &a->grants[a->n_grants];
+
+		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
+		if (rc) {
+			log_refusal("asking for ports", rc);
+			return -EIO;
+		}
+		a->n_grants++;
+		a->gaddr = g->gaddr_be;
+		if (!got) {
+			a->port_first = g->first;
+			a->port_last = g->first + g->count - 1;
+		} else if (g->first == a->port_last + 1) {
+			a->port_last = g->first + g->count - 1;
+		} else if (g->first + g->count == a->port_first) {
+			a->port_first = g->first;
+		} else {
+			xd_warn("ports %u-%u are not adjacent to %u-%u: the local port range uses "
+				"only the latter", g->first, g->first + g->count - 1, a->port_first,
+				a->port_last);
+		}
+		got += g->count;
+	}
+	a->ports_set = true;
+	if (a->spi_count && a->n_grants < MAX_GRANTS) {
+		struct rsip_grant *g = &a->grants[a->n_grants];
+
+		rc = rsip_client_assign_spi(&a->cl, a->gaddr,
+					    (uint16_t)(a->spi_count > 0xffff ? 0xffff : a->spi_count),
+					    a->lease, g);
+		if (rc) {
+			log_refusal("asking for SPIs", rc);
+			return -EIO;
+		}
+		a->n_grants++;
+		a->spi_first = g->first;
+		a->spi_last = g->first + g->count - 1;
+	}
+	return 0;
+}
+
+static uint32_t min_lease(const struct agent *a)
+{
+	uint32_t m = 0;
+
+	for (int i = 0; i < a->n_grants; i++)
+		if (!m || a->grants[i].lease < m)
+			m = a->grants[i].lease;
+	return m ? m : 60;
+}
+
+/* Renew every lease; reconnect (the registration resumes) if needed. */
+static int rsip_renew(struct agent *a)
+{
+	int rc;
+
+	if (!rsip_client_connected(&a->cl)) {
+		rc = rsip_client_register(&a->cl);
+		if (rc) {
+			log_refusal("re-registering with the router", rc);
+			return rc;
+		}
+		xd_info("re-registered with the router");
+	}
+	for (int i = 0; i < a->n_grants; i++) {
+		uint32_t granted;
+
+		rc = rsip_client_extend(&a->cl, a->grants[i].bind_id, a->lease, &granted);
+		if (rc) {
+			log_refusal("renewing a lease", rc);
+			return rc;
+		}
+		a->grants[i].lease = granted;
+	}
+	return 0;
+}
+
+static void rsip_release(struct agent *a)
+{
+	int rc;
+
+	if (!rsip_client_connected(&a->cl) && a->n_grants && rsip_client_register(&a->cl))
+		xd_warn("cannot reach the router to free the blocks: they expire with their leases");
+	for (int i = 0; i < a->n_grants && rsip_client_connected(&a->cl); i++)
+		if ((rc = rsip_client_free(&a->cl, a->grants[i].bind_id)))
+			log_refusal("freeing a block", rc);
+	if (rsip_client_connected(&a->cl) && (rc = rsip_client_deregister(&a->cl)))
+		log_refusal("de-registering", rc);
+	rsip_client_close(&a->cl);
+	a->n_grants = 0;
+}
+
+static int write_info(struct agent *a)
+{
+	char tmp[300], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
+	FILE *f;
+	int fd;
+
+	if (!a->info_file) {
+		if (mkdir("/run/xdnat", 0755) && errno != EEXIST) {
+			xd_err("cannot create /run/xdnat: %s", strerror(errno));
+			return -errno;
+		}
+		snprintf(a->info_buf, sizeof(a->info_buf), "/run/xdnat/host-%s.env", a->dev);
+		a->info_file = a->info_buf;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", a->info_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		xd_err("cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	fprintf(f, "# written by xdnat-host: this host's share of the global address\n"
+		"XDNAT_GLOBAL=%s\nXDNAT_ROUTER=%s\nXDNAT_PORTS=%u-%u\n", xd_ipstr(a->gaddr, g),
+		xd_ipstr(a->router, r), a->port_first, a->port_last);
+	if (a->spi_last)
+		fprintf(f, "XDNAT_SPIS=0x%08x-0x%08x\n", a->spi_first, a->spi_last);
+	if (fclose(f) || rename(tmp, a->info_file)) {
+		xd_err("cannot write %s: %s", a->info_file, strerror(errno));
+		unlink(tmp);
+		return -EIO;
+	}
+	a->info_written = true;
+	return 0;
+}
+
+/* Renew leases until a signal; returns 1 (with *rc) when the caller must
+ * stop, 0 when a signal is pending. */
+static int rsip_loop(struct agent *a, int sfd, int *rc)
+{
+	uint64_t next = rsip_now_ms() + (uint64_t)min_lease(a) * 500, backoff = 1000;
+
+	for (;;) {
+		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		uint64_t now = rsip_now_ms();
+		int n, r;
+
+		n = poll(&p, 1, next > now ? (int)(next - now > 60000 ? 60000 : next - now) : 0);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR) {
+			xd_err("poll: %s", strerror(errno));
+			*rc = 1;
+			return 1;
+		}
+		if (rsip_now_ms() < next)
+			continue;
+		r = rsip_renew(a);
+		if (r > 0) {
+			/* The router no longer knows our blocks (lapsed, evicted): they
+			 * may soon belong to someone else; stop using them. */
+			xd_err("the router refused to renew our blocks: giving them up");
+			*rc = 1;
+			return 1;
+		}
+		if (r < 0) {
+			xd_warn("router unreachable (%s): retrying in %llus", strerror(-r),
+				(unsigned long long)(backoff / 1000));
+			next = rsip_now_ms() + backoff;
+			backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+			continue;
+		}
+		backoff = 1000;
+		next = rsip_now_ms() + (uint64_t)min_lease(a) * 500;
+	}
 }
 
 static int set_sysctl(struct agent *a, const char *path, const char *val)
@@ -404,6 +662,9 @@ int main(int argc, char **argv)
 	int sfd, rc = 0;
 
 	xd_progname = "xdnat-host";
+	a.rsip_port = RSIP_DEFAULT_PORT;
+	a.port_count = 500;
+	a.spi_count = 1;
 	if (parse_args(argc, argv, &a))
 		return 1;
 	a.ifindex = xd_ifindex(a.dev);
@@ -415,8 +676,34 @@ int main(int argc, char **argv)
 		xd_err("--dev: %s has no IPv4 address; give it with --lan-addr", a.dev);
 		return 1;
 	}
+	if (a.rsip) {
+		uint8_t secret[RSIP_SECRET_LEN];
+
+		if (!a.name) {
+			if (gethostname(a.name_buf, sizeof(a.name_buf) - 1)) {
+				xd_err("cannot get the hostname: give --name");
+				return 1;
+			}
+			a.name = a.name_buf;
+		}
+		if (!rsip_valid_name(a.name, strlen(a.name))) {
+			xd_err("--name: '%s' is not a valid name (1-%d of [A-Za-z0-9_.-])", a.name,
+			       RSIP_KEYID_MAX);
+			return 1;
+		}
+		if (rsip_secret_load(a.secret_file, secret))
+			return 1;
+		rsip_client_init(&a.cl, a.router, (uint16_t)a.rsip_port, a.name, secret, 5000);
+		memset(secret, 0, sizeof(secret));
+		if (rsip_acquire(&a)) {
+			rsip_release(&a);
+			return 1;
+		}
+	}
 	if (a.lan_addr == a.gaddr || a.router == a.gaddr) {
 		xd_err("the global address must differ from the LAN addresses");
+		if (a.rsip)
+			rsip_release(&a);
 		return 1;
 	}
 	sigemptyset(&set);
@@ -429,8 +716,10 @@ int main(int argc, char **argv)
 		xd_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
-	if (setup(&a)) {
+	if (setup(&a) || (a.rsip && write_info(&a))) {
 		teardown(&a);
+		if (a.rsip)
+			rsip_release(&a);
 		close(sfd);
 		return 1;
 	}
@@ -438,8 +727,14 @@ int main(int argc, char **argv)
 	       xd_ipstr(a.lan_addr, lan), xd_ipstr(a.router, r), a.dev);
 	if (a.ports_set)
 		printf(", ports %u-%u", a.port_first, a.port_last);
+	if (a.spi_last)
+		printf(", SPIs 0x%x-0x%x", a.spi_first, a.spi_last);
+	if (a.rsip)
+		printf(" (RSIP client %u, lease %us)", a.cl.client_id, min_lease(&a));
 	printf("\n");
 	fflush(stdout);
+	if (a.rsip && rsip_loop(&a, sfd, &rc))
+		goto out;
 	for (;;) {
 		if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
 			if (errno == EINTR)
@@ -453,7 +748,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdnat-host: %s, undoing configuration\n", strsignal((int)si.ssi_signo));
 		break;
 	}
+out:
 	teardown(&a);
+	if (a.rsip) {
+		rsip_release(&a);
+		if (a.info_written && unlink(a.info_file))
+			xd_warn("cannot remove %s", a.info_file);
+	}
 	close(sfd);
 	return rc;
 }

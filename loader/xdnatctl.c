@@ -8,7 +8,11 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "xdnat.h"
+#include "rsip_store.h"
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
 _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
@@ -39,17 +43,28 @@ static void usage(FILE *f)
 "  lookup port N [global ADDR]   which host owns port N\n"
 "  lookup spi N                  which host owns SPI N\n"
 "\n"
+"RSIP control plane (state database, no running xdnatd needed):\n"
+"  enroll NAME [lan ADDR] [secret-file PATH]\n"
+"                    allow host NAME to obtain blocks over RSIP; prints its\n"
+"                    new secret (64 hex digits), or writes it to PATH (0600);\n"
+"                    lan ADDR: accept it only from that LAN address.\n"
+"                    Enrolling again replaces the secret.\n"
+"  unenroll NAME     forget host NAME (it cannot register any more)\n"
+"  rsip list         enrolled hosts, registrations and bindings with the\n"
+"                    lease (or quarantine) time remaining\n"
+"\n"
 "Options:\n"
 "  -j, --json            JSON output\n"
 "  -i, --instance NAME   router instance (default: %s)\n"
 "  -p, --pin-base DIR    bpffs directory of the pins (default: %s)\n"
+"  -s, --state-dir DIR   xdnatd's --state-dir (default: %s)\n"
 "  -h, --help            this help\n"
 "\n"
 "Blocks of different hosts never overlap: a command that would overlap, or\n"
 "names a block that is not the host's, changes nothing and exits 1.\n"
 "Exit status: 0 success, 1 error (nothing changed), 2 usage error (bad\n"
 "syntax or malformed value).\n",
-		XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE);
+		XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE, XDNAT_STATE_DIR);
 }
 
 static int usage_err(const char *fmt, const char *arg)
@@ -412,6 +427,74 @@ static int cmd_blocks(struct xd_maps *m, bool ports, int argc, char **argv)
 	return (add ? xd_spis_add(m, id, a, b) : xd_spis_del(m, id, a, b)) ? 1 : 0;
 }
 
+static int write_secret(const char *path, const char *hex)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t n = strlen(hex);
+
+	if (fd < 0) {
+		xd_err("cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fchmod(fd, 0600) || write(fd, hex, n) != (ssize_t)n || write(fd, "\n", 1) != 1) {
+		xd_err("cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	return close(fd) ? -errno : 0;
+}
+
+static int cmd_rsip(const char *state_dir, const char *instance, int argc, char **argv)
+{
+	uint8_t secret[RSIP_SECRET_LEN];
+	char hex[2 * RSIP_SECRET_LEN + 1];
+	const char *file = NULL;
+	uint32_t lan = 0;
+	sqlite3 *db;
+	int rc;
+
+	if (!strcmp(argv[0], "rsip") && (argc != 2 || strcmp(argv[1], "list")))
+		return usage_err("rsip: expected 'list'%s", NULL);
+	if (!strcmp(argv[0], "unenroll") && argc != 2)
+		return usage_err("unenroll: expected NAME%s", NULL);
+	if (!strcmp(argv[0], "enroll")) {
+		if (argc < 2 || argc % 2)
+			return usage_err("enroll: expected NAME [lan ADDR] [secret-file PATH]%s", NULL);
+		for (int i = 2; i < argc; i += 2) {
+			if (!strcmp(argv[i], "lan")) {
+				if (xd_parse_ipv4(argv[i + 1], &lan)) {
+					xd_err("'%s' is not an IPv4 address", argv[i + 1]);
+					return 2;
+				}
+			} else if (!strcmp(argv[i], "secret-file")) {
+				file = argv[i + 1];
+			} else {
+				return usage_err("enroll: unknown argument '%s'", argv[i]);
+			}
+		}
+	}
+	if (rsip_db_open(state_dir, instance, &db))
+		return 1;
+	if (!strcmp(argv[0], "rsip")) {
+		rc = rsip_list(db, json, stdout, rsip_now_ms()) ? 1 : 0;
+	} else if (!strcmp(argv[0], "unenroll")) {
+		rc = rsip_unenroll(db, argv[1]) ? 1 : 0;
+	} else {
+		rc = rsip_enroll(db, argv[1], lan, secret) ? 1 : 0;
+		if (!rc) {
+			rsip_secret_hex(secret, hex);
+			if (file)
+				rc = write_secret(file, hex) ? 1 : 0;
+			else
+				printf("%s\n", hex);
+			memset(hex, 0, sizeof(hex));
+			memset(secret, 0, sizeof(secret));
+		}
+	}
+	rsip_db_close(db);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -419,19 +502,22 @@ int main(int argc, char **argv)
 		{ "instance", required_argument, NULL, 'i' },
 		{ "pin-base", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ 0 }
 	};
 	const char *instance = XDNAT_DEFAULT_INSTANCE, *base = XDNAT_PIN_BASE;
+	const char *state_dir = XDNAT_STATE_DIR;
 	struct xd_maps m;
 	const char *obj, *cmd;
 	int c, rc;
 
 	xd_progname = "xdnatctl";
-	while ((c = getopt_long(argc, argv, "+ji:p:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ji:p:s:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'i': instance = optarg; break;
 		case 'p': base = optarg; break;
+		case 's': state_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: fprintf(stderr, "Try 'xdnatctl --help'.\n"); return 2;
 		}
@@ -444,7 +530,8 @@ int main(int argc, char **argv)
 	cmd = argc > 1 ? argv[1] : NULL;
 	if (strcmp(obj, "host") && strcmp(obj, "ports") && strcmp(obj, "spi") &&
 	    strcmp(obj, "stats") && strcmp(obj, "config") && strcmp(obj, "lookup") &&
-	    strcmp(obj, "help"))
+	    strcmp(obj, "help") && strcmp(obj, "enroll") && strcmp(obj, "unenroll") &&
+	    strcmp(obj, "rsip"))
 		return usage_err("unknown object '%s'", obj);
 	if (!strcmp(obj, "help")) {
 		usage(stdout);
@@ -453,6 +540,8 @@ int main(int argc, char **argv)
 	if (!strcmp(obj, "host") && (!cmd || (strcmp(cmd, "add") && strcmp(cmd, "del") &&
 					      strcmp(cmd, "show") && strcmp(cmd, "list"))))
 		return usage_err("host: expected add, del or show%s", NULL);
+	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll") || !strcmp(obj, "rsip"))
+		return cmd_rsip(state_dir, instance, argc, argv);
 	if (xd_maps_open(base, instance, &m))
 		return 1;
 

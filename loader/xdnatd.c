@@ -24,6 +24,8 @@
 #include <bpf/libbpf.h>
 #include "xdnat.h"
 #include "xdnat_router.skel.h"
+#include "rsip_server.h"
+#include <ifaddrs.h>
 
 #define RUN_DIR "/run/xdnat"
 #define TC_HANDLE 0x4555 /* RSIP's port, to recognise our filters */
@@ -41,6 +43,10 @@ struct opts {
 	enum attach_mode mode;
 	bool unknown_drop, keep_maps, no_sysctl, no_neigh;
 	uint32_t max_hosts, spi_bits;
+	/* RSIP control plane */
+	bool rsip;
+	uint32_t rsip_port, rsip_max_clients, rsip_idle;
+	struct rsip_config rcfg;
 };
 
 struct sysctl_saved {
@@ -64,6 +70,9 @@ struct daemon {
 	uint32_t *primed;          /* LAN address we made a managed neighbour for, per host */
 	bool maps_reused;          /* pins came from an earlier run: never remove on error */
 	bool neigh_unsupported;
+	struct xd_maps maps;       /* RSIP: the pinned maps, as the server's backend */
+	struct rsip_server rsip;
+	bool rsip_on;
 };
 
 static void usage(FILE *f)
@@ -104,6 +113,28 @@ static void usage(FILE *f)
 "                           accept_local=1 on both interfaces (see README)\n"
 "  -N, --no-neigh           do not keep hosts' LAN neighbours resolved\n"
 "                           (ip neigh ... managed)\n"
+"\n"
+"RSIP control plane (RFC 3103/3104; see docs/CONTROL-PLANE.md):\n"
+"  -R, --rsip               serve RSIP on the LAN side: hosts enrolled with\n"
+"                           'xdnatctl enroll' obtain port and SPI blocks\n"
+"      --rsip-port N        TCP port on the LAN address (default: %d)\n"
+"      --state-dir DIR      state database DIR/INSTANCE.db (default: %s)\n"
+"      --port-range A-B     ports handed out (default: 1024-65535)\n"
+"      --reserve-ports L    comma-separated ports never handed out (the\n"
+"                           router's own services; the RSIP port always is)\n"
+"      --port-block N       ports per request that names no number, 1-255\n"
+"                           (default: 250)\n"
+"      --max-ports N        ports per host at most (default: 4096)\n"
+"      --max-spi-blocks N   SPI blocks per host at most (default: 4)\n"
+"      --lease S            lease granted when none is asked (default: 600)\n"
+"      --max-lease S        longest lease granted (default: 3600)\n"
+"      --quarantine S       a freed or expired block is handed out again\n"
+"                           only after S seconds (default: 120)\n"
+"      --reg-lease S        an idle registration without bindings is\n"
+"                           forgotten after S seconds (default: 600)\n"
+"      --rsip-max-clients N concurrent connections (default: 256)\n"
+"      --rsip-idle S        close connections idle for S seconds (default: 900)\n"
+"\n"
 "  -v, --verbose            log every system change\n"
 "  -h, --help               this help\n"
 "\n"
@@ -112,7 +143,7 @@ static void usage(FILE *f)
 "starting it again with the same instance takes them over.\n",
 		XDNAT_MAX_GADDRS, XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE,
 		XDNAT_DEFAULT_MAX_HOSTS, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS,
-		XDNAT_DEFAULT_SPI_BITS);
+		XDNAT_DEFAULT_SPI_BITS, RSIP_DEFAULT_PORT, XDNAT_STATE_DIR);
 }
 
 static int parse_gaddrs(struct opts *o, const char *arg)
@@ -154,6 +185,59 @@ out:
 	return rc;
 }
 
+enum {
+	OPT_RSIP_PORT = 256, OPT_STATE_DIR, OPT_PORT_RANGE, OPT_RESERVE, OPT_PORT_BLOCK,
+	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
+	OPT_MAX_CLIENTS, OPT_IDLE,
+};
+
+/* Parse a number option into @field or fail with the option's name. */
+#define NUM(field, lo, hi) do { \
+		uint32_t v_; \
+		if (xd_parse_u32(optarg, (lo), (hi), &v_)) { \
+			xd_err("--%s: '%s' is not a number from %u to %u", \
+			       lopts[option_index_of(lopts, c)].name, optarg, (unsigned)(lo), (unsigned)(hi)); \
+			return -EINVAL; \
+		} \
+		(field) = v_; \
+	} while (0)
+
+static int option_index_of(const struct option *l, int val)
+{
+	int i;
+
+	for (i = 0; l[i].name; i++)
+		if (l[i].val == val)
+			return i;
+	return 0;
+}
+
+static int parse_reserved(struct rsip_config *rc, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint32_t p;
+
+		if (xd_parse_u32(tok, 1, 65535, &p)) {
+			xd_err("--reserve-ports: '%s' is not a port", tok);
+			ret = -EINVAL;
+			break;
+		}
+		if (rc->n_reserved == RSIP_MAX_RESERVED) {
+			xd_err("--reserve-ports: at most %d ports", RSIP_MAX_RESERVED - 1);
+			ret = -E2BIG;
+			break;
+		}
+		rc->reserved[rc->n_reserved++] = (uint16_t)p;
+	}
+	free(copy);
+	return ret;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
@@ -172,8 +256,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-neigh", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "rsip", no_argument, NULL, 'R' },
+		{ "rsip-port", required_argument, NULL, OPT_RSIP_PORT },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "port-range", required_argument, NULL, OPT_PORT_RANGE },
+		{ "reserve-ports", required_argument, NULL, OPT_RESERVE },
+		{ "port-block", required_argument, NULL, OPT_PORT_BLOCK },
+		{ "max-ports", required_argument, NULL, OPT_MAX_PORTS },
+		{ "max-spi-blocks", required_argument, NULL, OPT_MAX_SPI },
+		{ "lease", required_argument, NULL, OPT_LEASE },
+		{ "max-lease", required_argument, NULL, OPT_MAX_LEASE },
+		{ "quarantine", required_argument, NULL, OPT_QUARANTINE },
+		{ "reg-lease", required_argument, NULL, OPT_REG_LEASE },
+		{ "rsip-max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		{ "rsip-idle", required_argument, NULL, OPT_IDLE },
 		{ 0 }
 	};
+	struct rsip_config *rc = &o->rcfg;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -181,8 +280,34 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->pin_base = XDNAT_PIN_BASE;
 	o->max_hosts = XDNAT_DEFAULT_MAX_HOSTS;
 	o->spi_bits = XDNAT_DEFAULT_SPI_BITS;
-	while ((c = getopt_long(argc, argv, "w:l:g:a:m:u:i:p:H:b:kSNvh", lopts, NULL)) != -1) {
+	rsip_config_defaults(rc);
+	o->rsip_port = RSIP_DEFAULT_PORT;
+	o->rsip_max_clients = 256;
+	o->rsip_idle = 900;
+	while ((c = getopt_long(argc, argv, "w:l:g:a:m:u:i:p:H:b:kSNvhR", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'R': o->rsip = true; break;
+		case OPT_RSIP_PORT: NUM(o->rsip_port, 1, 65535); break;
+		case OPT_STATE_DIR: rc->state_dir = optarg; break;
+		case OPT_PORT_RANGE:
+			if (xd_parse_range(optarg, 1, 65535, &rc->port_min, &rc->port_max)) {
+				xd_err("--port-range: '%s' is not a range A-B within 1-65535", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_RESERVE:
+			if (parse_reserved(rc, optarg))
+				return -EINVAL;
+			break;
+		case OPT_PORT_BLOCK: NUM(rc->default_ports, 1, 255); break;
+		case OPT_MAX_PORTS: NUM(rc->max_ports_per_host, 1, 65535); break;
+		case OPT_MAX_SPI: NUM(rc->max_spi_blocks_per_host, 1, 1u << 24); break;
+		case OPT_LEASE: NUM(rc->lease_default, 1, 0x7fffffff); break;
+		case OPT_MAX_LEASE: NUM(rc->lease_max, 1, 0x7fffffff); break;
+		case OPT_QUARANTINE: NUM(rc->quarantine, 0, 0x7fffffff); break;
+		case OPT_REG_LEASE: NUM(rc->reg_lease, 1, 0x7fffffff); break;
+		case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
+		case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
 		case 'w': o->wan = optarg; break;
 		case 'l': o->lan = optarg; break;
 		case 'g':
@@ -256,6 +381,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		xd_err("--instance: '%s' is not a valid name (1-32 of [A-Za-z0-9_.-])", o->instance);
 		return -EINVAL;
 	}
+	if (rc->lease_default > rc->lease_max) {
+		xd_err("--lease %u exceeds --max-lease %u", rc->lease_default, rc->lease_max);
+		return -EINVAL;
+	}
+	if (rc->port_max - rc->port_min + 1 < rc->default_ports) {
+		xd_err("--port-range is smaller than --port-block");
+		return -EINVAL;
+	}
+	/* The control port itself is never handed out. */
+	if (o->rsip_port != RSIP_DEFAULT_PORT && rc->n_reserved < RSIP_MAX_RESERVED)
+		rc->reserved[rc->n_reserved++] = (uint16_t)o->rsip_port;
 	return 0;
 }
 
@@ -676,6 +812,60 @@ static void neigh_cleanup(struct daemon *d)
 	}
 }
 
+/* ---------------------------------------------------------- RSIP server */
+
+/* The LAN's network (for QUERY: which destinations are local). */
+static void lan_network(const char *ifname, uint32_t addr_be, uint32_t *net, uint32_t *mask)
+{
+	struct ifaddrs *ifa, *i;
+
+	*net = addr_be;
+	*mask = 0xffffffffu;
+	if (getifaddrs(&ifa))
+		return;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || strcmp(i->ifa_name, ifname) ||
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != addr_be || !i->ifa_netmask)
+			continue;
+		*mask = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
+		*net = addr_be & *mask;
+	}
+	freeifaddrs(ifa);
+}
+
+static int start_rsip(struct daemon *d)
+{
+	struct rsip_config *c = &d->o.rcfg;
+	struct rsip_backend be;
+	char a[INET_ADDRSTRLEN];
+
+	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->maps))
+		return -EIO;
+	c->instance = d->o.instance;
+	memcpy(c->gaddrs, d->o.gaddrs, sizeof(c->gaddrs));
+	c->n_gaddrs = d->o.n_gaddrs;
+	c->router_lan = d->o.lan_addr;
+	c->max_hosts = d->o.max_hosts;
+	c->spi_bits = d->o.spi_bits;
+	lan_network(d->o.lan, d->o.lan_addr, &c->local_net, &c->local_mask);
+	rsip_backend_maps(&be, &d->maps);
+	if (rsip_server_open(&d->rsip, c, &be)) {
+		xd_maps_close(&d->maps);
+		return -EIO;
+	}
+	/* LAN side only: the router's LAN address, bound to the LAN device. */
+	if (rsip_server_listen(&d->rsip, d->o.lan_addr, (uint16_t)d->o.rsip_port, d->o.lan,
+			       d->o.rsip_max_clients, d->o.rsip_idle)) {
+		rsip_server_close(&d->rsip);
+		xd_maps_close(&d->maps);
+		return -EIO;
+	}
+	d->rsip_on = true;
+	printf("xdnatd: RSIP server on %s:%u (dev %s), state %s/%s.db\n", xd_ipstr(d->o.lan_addr, a),
+	       d->o.rsip_port, d->o.lan, c->state_dir, d->o.instance);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int wait_for_signal(struct daemon *d)
@@ -692,20 +882,38 @@ static int wait_for_signal(struct daemon *d)
 		xd_err("signalfd: %s", strerror(errno));
 		return -errno;
 	}
-	for (;;) {
-		struct pollfd p = { .fd = sfd, .events = POLLIN };
-		struct signalfd_siginfo si;
-		int n = poll(&p, 1, NEIGH_SCAN_MS);
+	uint64_t last_scan = rsip_now_ms();
 
+	for (;;) {
+		struct pollfd p[1 + 1 + 1024];
+		struct signalfd_siginfo si;
+		unsigned np = 1;
+		int timeout = NEIGH_SCAN_MS, n;
+		uint64_t now;
+
+		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		if (d->rsip_on) {
+			int w = rsip_server_sweep(&d->rsip);
+
+			if (w < timeout)
+				timeout = w;
+			np += rsip_server_pollfds(&d->rsip, p + 1, sizeof(p) / sizeof(p[0]) - 1);
+		}
+		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
 			close(sfd);
 			return -errno;
 		}
-		if (n <= 0) {
+		now = rsip_now_ms();
+		if (now - last_scan >= NEIGH_SCAN_MS) {
 			neigh_scan(d);
-			continue;
+			last_scan = now;
 		}
+		if (n > 0 && d->rsip_on && np > 1)
+			rsip_server_events(&d->rsip, p + 1, np - 1);
+		if (n <= 0 || !p[0].revents)
+			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
@@ -819,6 +1027,10 @@ int main(int argc, char **argv)
 	if (!d.primed)
 		xd_warn("out of memory for neighbour tracking: not managing neighbours");
 	neigh_scan(&d);
+	if (d.o.rsip && start_rsip(&d)) {
+		rc = 1;
+		goto out_detach;
+	}
 
 	printf("xdnatd: ready: instance %s, %s on %s (ifindex %d) and %s (ifindex %d), "
 	       "%u global address%s, pins in %s\n", d.o.instance, d.tc_mode ? "tc" : "xdp",
@@ -827,6 +1039,11 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	rc = wait_for_signal(&d) ? 1 : 0;
+out_detach:
+	if (d.rsip_on) {
+		rsip_server_close(&d.rsip);
+		xd_maps_close(&d.maps);
+	}
 	detach_all(&d);
 	neigh_cleanup(&d);
 out_sysctl:
