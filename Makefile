@@ -55,11 +55,11 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 $(OUT)/%.o: loader/%.c $(wildcard loader/*.h) maps/xdnat_abi.h $(SKELS) | $(OUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/xdnatd: $(OUT)/xdnatd.o $(LIB_OBJS)
+$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(LIB_OBJS)
+$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # Unit and packet tests, built with ASan/UBSan.

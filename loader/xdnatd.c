@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 #include "xdnat.h"
 #include "xdnat_router.skel.h"
+#include "fragq.h"
 #include "rsip_server.h"
 #include <ifaddrs.h>
 
@@ -1027,6 +1028,8 @@ int main(int argc, char **argv)
 	if (!d.primed)
 		xd_warn("out of memory for neighbour tracking: not managing neighbours");
 	neigh_scan(&d);
+	if (xd_fragq_start(d.skel, d.wan_ifindex))
+		xd_warn("no fragment slow path: out-of-order fragments follow the unknown policy");
 	if (d.o.rsip && start_rsip(&d)) {
 		rc = 1;
 		goto out_detach;
@@ -1052,6 +1055,16 @@ out_skel:
 	/* A failed start leaves an earlier run's maps (still forwarding) alone. */
 	if (rc ? !d.maps_reused : !d.o.keep_maps)
 		unpin_maps(&d);
+	{
+		struct xd_fragq_stats fq = { 0 };
+
+		xd_fragq_stop(&fq);
+		if (fq.held)
+			xd_info("fragment slow path: %llu held, %llu re-injected, %llu expired, "
+				"%llu evicted", (unsigned long long)fq.held,
+				(unsigned long long)fq.reinjected, (unsigned long long)fq.expired,
+				(unsigned long long)fq.evicted);
+	}
 	xdnat_router__destroy(d.skel);
 out_lock:
 	free(d.primed);
