@@ -29,6 +29,7 @@
 #include "rsip_store.h"
 #include "rsip_wire.h"
 #include "xdnat_hostside.skel.h"
+#include "host_reasm.h"
 
 #define MAX_ROUTES 32
 #define TC_HANDLE 0x4556
@@ -723,6 +724,9 @@ int main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	if (xd_reasm_start(a.gaddr, a.router, a.lan_addr))
+		xd_warn("cannot open raw IP-in-IP sockets: tunnel packets the router had to "
+			"fragment will be lost");
 	printf("xdnat-host: ready: %s on lo, tunnel %s -> %s on %s", xd_ipstr(a.gaddr, g),
 	       xd_ipstr(a.lan_addr, lan), xd_ipstr(a.router, r), a.dev);
 	if (a.ports_set)
@@ -749,6 +753,7 @@ int main(int argc, char **argv)
 		break;
 	}
 out:
+	xd_reasm_stop(NULL);
 	teardown(&a);
 	if (a.rsip) {
 		rsip_release(&a);
