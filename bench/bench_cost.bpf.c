@@ -146,3 +146,29 @@ static __always_inline int harness(struct xdp_md *ctx, int which)
 HARNESS(bench_harness_nop, H_NOP)
 HARNESS(bench_harness_wan, H_WAN)
 HARNESS(bench_harness_lan, H_LAN)
+
+/*
+ * Profile baseline: what the router's WAN path pays for its next hop alone,
+ * a bpf_fib_lookup() to a host's LAN address (varied like the LAN case's
+ * hosts) followed by the redirect.
+ */
+SEC("xdp")
+int bench_fib(struct xdp_md *ctx)
+{
+	__u32 k = vary_base + (iter++ & (BENCH_COST_FLOWS - 1));
+	struct bench_vary_val *v = bpf_map_lookup_elem(&bench_vals, &k);
+	struct bpf_fib_lookup fib = {};
+
+	if (!v)
+		return harness_fail();
+	fib.family = 2; /* AF_INET */
+	fib.l4_protocol = IPPROTO_IPIP;
+	fib.tot_len = 84;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.ipv4_src = cfg.lan_addr;
+	fib.ipv4_dst = v->b;
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return harness_fail();
+	verdicts[XDP_REDIRECT]++;
+	return bpf_redirect_map(&bench_tx, 0, 0);
+}

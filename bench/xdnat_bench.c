@@ -69,6 +69,7 @@
 struct opts {
 	const char *tag;
 	const char *emit_dir;
+	const char *only;      /* "cost" or "live": run one phase (profiling) */
 	uint32_t gaddr_base;   /* host order; global addresses are base, base+1, ... */
 	uint32_t n_gaddrs;
 	uint32_t hosts;
@@ -128,6 +129,7 @@ static void usage(void)
 	printf("usage: xdnat-bench [options]\n"
 	       "  --tag NAME          namespace prefix (TAG-gen, TAG-sink, TAG-r1, TAG-rf, TAG-rc) [%s]\n"
 	       "  --emit-setup DIR    write DIR/nat.nft and DIR/neigh.batch for bench.sh, then exit\n"
+	       "  --only cost|live    run one phase only, e.g. under perf; prints raw figures\n"
 	       "  --gaddr A.B.C.D     first global address; the others follow it [192.0.2.1]\n"
 	       "  --gaddrs N          global addresses (1-%u) [%u]\n"
 	       "  --hosts N           hosts sharing them (full tables) [%u]\n"
@@ -176,6 +178,7 @@ static void parse_opts(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "tag", required_argument, NULL, 't' },
 		{ "emit-setup", required_argument, NULL, 'E' },
+		{ "only", required_argument, NULL, 'O' },
 		{ "gaddr", required_argument, NULL, 'G' },
 		{ "gaddrs", required_argument, NULL, 'g' },
 		{ "hosts", required_argument, NULL, 'H' },
@@ -201,6 +204,11 @@ static void parse_opts(int argc, char **argv)
 		switch (c) {
 		case 't': O.tag = optarg; break;
 		case 'E': O.emit_dir = optarg; break;
+		case 'O':
+			if (strcmp(optarg, "cost") && strcmp(optarg, "live"))
+				die_usage("--only: want cost or live");
+			O.only = optarg;
+			break;
 		case 'G': O.gaddr_base = parse_ip(optarg, "--gaddr"); break;
 		case 'g': O.n_gaddrs = (uint32_t)parse_u64(optarg, "--gaddrs", 1, XDNAT_MAX_GADDRS); break;
 		case 'H': O.hosts = (uint32_t)parse_u64(optarg, "--hosts", 1, XDNAT_LIMIT_MAX_HOSTS - 2); break;
@@ -861,7 +869,7 @@ static void lan_frame(struct frame *f, const uint8_t dmac[6], uint32_t host, uin
 /* ------------------------------------------------------------ cost */
 
 enum ccase {
-	CC_PASS, CC_REDIRECT, CC_NOP,
+	CC_PASS, CC_REDIRECT, CC_FIB, CC_NOP,
 	CC_ESP, CC_AH, CC_UDP, CC_TCP, CC_LAN, /* 1 host; + CC_SCALE: full tables */
 	CC_MAX = CC_LAN + 1 + 5,
 };
@@ -869,7 +877,8 @@ enum ccase {
 #define CC_ROUTER_FIRST CC_ESP
 
 static const char *const cc_name[] = {
-	"XDP_PASS baseline", "redirect-only baseline", "harness overhead (subtracted)",
+	"XDP_PASS baseline", "redirect-only baseline", "redirect + bpf_fib_lookup (profile)",
+	"harness overhead (subtracted)",
 	"WAN->LAN ESP (SPI)", "WAN->LAN AH (SPI)", "WAN->LAN UDP (port)", "WAN->LAN TCP (port)",
 	"LAN->WAN UDP (decap + checks)",
 };
@@ -982,6 +991,10 @@ static int cost_phase(struct bench *B, struct cost_res *res)
 	cc[CC_REDIRECT] = (struct ccfg){ .name = cc_name[CC_REDIRECT], .skel = s,
 					 .prog_fd = bpf_program__fd(s->progs.bench_redirect),
 					 .ns = rf->ns, .ifindex = rf->wan, .want = XDP_REDIRECT };
+	cc[CC_FIB] = (struct ccfg){ .name = cc_name[CC_FIB], .skel = s,
+				    .prog_fd = bpf_program__fd(s->progs.bench_fib),
+				    .ns = rf->ns, .ifindex = rf->wan, .want = XDP_REDIRECT,
+				    .harness = true };
 	cc[CC_NOP] = (struct ccfg){ .name = cc_name[CC_NOP], .skel = s, .prog_fd = bpf_program__fd(s->progs.bench_harness_nop),
 				    .ns = rf->ns, .ifindex = rf->wan, .want = XDP_PASS,
 				    .harness = true, .vary = BENCH_VARY_DPORT };
@@ -1042,6 +1055,8 @@ static int cost_phase(struct bench *B, struct cost_res *res)
 	cc[CC_NOP].fr = cc[CC_UDP + CC_SCALE].fr;
 	cc[CC_PASS].fr = cc[CC_UDP + CC_SCALE].fr;
 	cc[CC_REDIRECT].fr = cc[CC_UDP + CC_SCALE].fr;
+	cc[CC_FIB].fr = cc[CC_UDP + CC_SCALE].fr;
+	cc[CC_FIB].base = cc[CC_LAN + CC_SCALE].base; /* .b: a host's LAN address */
 	if (ns_enter(rf->ns) ||
 	    map_put(s->maps.bench_tx, &(uint32_t){ 0 }, &(uint32_t){ (uint32_t)rf->lan }))
 		return -1;
@@ -1328,6 +1343,8 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 	printf("%-40s %10.1f %8s %10s %8s %9s\n", cc_name[CC_PASS], pass, "1.00", "", "", "");
 	printf("%-40s %10.1f %8.2f %10s %8s %9s\n", cc_name[CC_REDIRECT], c->ns[CC_REDIRECT],
 	       c->ns[CC_REDIRECT] / pass, "", "", "");
+	printf("%-40s %10.1f %8.2f %10s %8s %9s\n", cc_name[CC_FIB], c->ns[CC_FIB],
+	       c->ns[CC_FIB] / pass, "", "", "");
 	printf("%-40s %10.1f %8s %10s %8s %9s\n", cc_name[CC_NOP], nop, "", "", "", "");
 	for (int p = 0; p < 5; p++) {
 		double one = pass + c->ns[CC_ROUTER_FIRST + p] - nop;
@@ -1509,13 +1526,20 @@ int main(int argc, char **argv)
 	fprintf(stderr, "xdnat-bench: loading and filling tables...\n");
 	if (setup(&B, udp, esp, one, sink_bf))
 		goto out;
-	fprintf(stderr, "xdnat-bench: per-packet cost, %u rounds...\n", O.rounds);
-	if (cost_phase(&B, &cres))
-		goto out;
-	fprintf(stderr, "xdnat-bench: live throughput, %u slices per scenario...\n", O.slices);
-	if (live_phase(&B, &lres))
-		goto out;
-	report(&B, &cres, &lres, now_s() - t0);
+	if (!O.only || !strcmp(O.only, "cost")) {
+		fprintf(stderr, "xdnat-bench: per-packet cost, %u rounds...\n", O.rounds);
+		if (cost_phase(&B, &cres))
+			goto out;
+	}
+	if (!O.only || !strcmp(O.only, "live")) {
+		fprintf(stderr, "xdnat-bench: live throughput, %u slices per scenario...\n", O.slices);
+		if (live_phase(&B, &lres))
+			goto out;
+	}
+	if (O.only)
+		fprintf(stderr, "xdnat-bench: --only %s: no table\n", O.only);
+	else
+		report(&B, &cres, &lres, now_s() - t0);
 	rc = B.failed ? 1 : 0;
 out:
 	teardown(&B);
