@@ -545,7 +545,7 @@ static int add_routes(struct agent *a)
 		struct route *r = &a->routes[i];
 		const char *show[] = { "ip", "-o", "route", "show", "exact", r->cidr, NULL };
 		const char *add[] = { "ip", "route", a->replace_routes ? "replace" : "add", r->cidr,
-				      "via", via, "dev", a->dev, "src", src, "mtu", "lock", mtu,
+				      "via", via, "dev", a->dev, "src", src, "mtu", mtu,
 				      NULL };
 
 		if (xd_run_capture(show, r->saved, sizeof(r->saved))) {

@@ -50,16 +50,11 @@ xd_start_host 1 20000-20999
 xd_start_host 2 21000-21999
 H1=$(xd_host_ns 1)
 H2=$(xd_host_ns 2)
-# PMTU discovery needs an unlocked route MTU: a locked one makes Linux send
-# without DF and ignore frag-needed.  Keep the tunnel MTU, drop the lock.
-for h in "$H1" "$H2"; do
-	rt=$(xd_ns "$h" ip -o route show default)
-	if grep -q "mtu lock" <<<"$rt"; then
-		xd_info "host route is '$rt': replacing 'mtu lock' by 'mtu' (PMTU discovery)"
-		# shellcheck disable=SC2086
-		xd_ns "$h" ip route replace ${rt/mtu lock/mtu}
-	fi
-done
+# PMTU discovery needs an unlocked route MTU (a locked one makes Linux send
+# without DF and ignore frag-needed): xdnat-host must install "mtu N".
+rt=$(xd_ns "$H1" ip -o route show default)
+grep -q "mtu lock" <<<"$rt" && fail "xdnat-host installed a locked route MTU: $rt"
+grep -q "mtu " <<<"$rt" || fail "xdnat-host installed no route MTU: $rt"
 xd_ok "router and hosts up; host route: $(xd_ns "$H1" ip -o route show default)"
 
 # recv NS PORT COUNT LOG: start a UDP receiver; sets RPID
