@@ -31,7 +31,7 @@ LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c \
 LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
 BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 
-TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util
+TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
@@ -69,6 +69,9 @@ $(OUT)/test_datapath: selftests/test_datapath.c selftests/pkt.h $(LIB_SRCS) $(SK
 	$(CC) $(TEST_CFLAGS) selftests/test_datapath.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
 $(OUT)/test_util: selftests/test_util.c $(LIB_SRCS) maps/xdnat_abi.h
 	$(CC) $(TEST_CFLAGS) selftests/test_util.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
+RSIP_TEST_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/util.c
+$(OUT)/test_rsip: selftests/test_rsip.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
+	$(CC) $(TEST_CFLAGS) selftests/test_rsip.c $(RSIP_TEST_SRCS) -o $@ -lcriterion -lcrypto
 
 demo: deps
 	@$(MAKE) --no-print-directory all

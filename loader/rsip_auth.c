@@ -126,7 +126,8 @@ static void hmac3(const uint8_t *key, size_t keylen, const char *label, const ui
 		memset(out, 0, RSIP_MAC_LEN);
 		return;
 	}
-	memcpy(buf, label, l);
+	if (l)
+		memcpy(buf, label, l);
 	n = l;
 	if (alen)
 		memcpy(buf + n, a, alen);
