@@ -16,7 +16,7 @@ WARN      := -Wall -Wextra -Werror
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Imaps -Iloader -I$(OUT) \
              -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"'
-LDLIBS    := -lbpf -lelf -lz -lsqlite3 -lcrypto
+LDLIBS    := -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
              -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
@@ -27,7 +27,7 @@ BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
 
 LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c \
              loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c \
-             loader/rsip_maps.c loader/rsip_client.c
+             loader/rsip_maps.c loader/rsip_client.c loader/httpd.c loader/metrics.c
 LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
 BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 

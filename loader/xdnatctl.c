@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <signal.h>
+#include <bpf/bpf.h>
 #include "xdnat.h"
 #include "rsip_store.h"
 
@@ -24,6 +26,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: xdnatctl [-j] [-i INSTANCE] [-p PIN_BASE] OBJECT COMMAND [ARGS]\n"
+"       xdnatctl [-i INSTANCE] [-p PIN_BASE] -b FILE\n"
 "\n"
 "Inspect and change a running xdnatd through its pinned maps.\n"
 "\n"
@@ -42,6 +45,9 @@ static void usage(FILE *f)
 "  config            the running configuration\n"
 "  lookup port N [global ADDR]   which host owns port N\n"
 "  lookup spi N                  which host owns SPI N\n"
+"  reload-programs   make xdnatd re-execute its binary: the new programs\n"
+"                    replace the running ones atomically (pinned BPF links),\n"
+"                    hosts and blocks stay; waits until both hooks run them\n"
 "\n"
 "RSIP control plane (state database, no running xdnatd needed):\n"
 "  enroll NAME [lan ADDR] [secret-file PATH]\n"
@@ -58,6 +64,9 @@ static void usage(FILE *f)
 "  -i, --instance NAME   router instance (default: %s)\n"
 "  -p, --pin-base DIR    bpffs directory of the pins (default: %s)\n"
 "  -s, --state-dir DIR   xdnatd's --state-dir (default: %s)\n"
+"  -b, --batch FILE      run the host/ports/spi/stats/config/lookup commands\n"
+"                        in FILE ('-': stdin), one per line, '#' comments;\n"
+"                        stops at the first failing line and names it\n"
 "  -h, --help            this help\n"
 "\n"
 "Blocks of different hosts never overlap: a command that would overlap, or\n"
@@ -495,28 +504,221 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 	return rc;
 }
 
+/* One map command (OBJECT COMMAND ARGS); argv[0] is the object. */
+static int run_command(struct xd_maps *m, int argc, char **argv)
+{
+	const char *obj = argv[0], *cmd = argc > 1 ? argv[1] : NULL;
+	int rc;
+
+	if (!strcmp(obj, "host") && (!cmd || (strcmp(cmd, "add") && strcmp(cmd, "del") &&
+					      strcmp(cmd, "show") && strcmp(cmd, "list"))))
+		return usage_err("host: expected add, del or show%s", NULL);
+	if (!strcmp(obj, "host") && !strcmp(cmd, "add")) {
+		rc = cmd_host_add(m, argc - 2, argv + 2);
+	} else if (!strcmp(obj, "host") && !strcmp(cmd, "del")) {
+		uint32_t id;
+
+		if (argc != 3)
+			rc = usage_err("host del: expected ID%s", NULL);
+		else
+			rc = parse_id(argv[2], &id) ? 2 : xd_host_del(m, id) ? 1 : 0;
+	} else if (!strcmp(obj, "host")) {
+		rc = cmd_host_show(m, argc - 2, argv + 2);
+	} else if (!strcmp(obj, "ports") || !strcmp(obj, "spi")) {
+		rc = cmd_blocks(m, !strcmp(obj, "ports"), argc - 1, argv + 1);
+	} else if (!strcmp(obj, "stats")) {
+		rc = argc == 1 ? cmd_stats(m) : usage_err("stats: unexpected '%s'", argv[1]);
+	} else if (!strcmp(obj, "config")) {
+		rc = argc == 1 ? cmd_config(m) : usage_err("config: unexpected '%s'", argv[1]);
+	} else {
+		rc = cmd_lookup(m, argc - 1, argv + 1);
+	}
+	return rc;
+}
+
+/*
+ * -b FILE: one command per line ('#' starts a comment), against maps opened
+ * once, so thousands of changes per second are possible.  Stops at the first
+ * failing line, naming it; earlier lines stay applied.
+ */
+static int run_batch(struct xd_maps *m, const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0, done = 0;
+	int rc = 0;
+
+	if (!f) {
+		xd_err("cannot open %s: %s", path, strerror(errno));
+		return 1;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char *args[64], *save = NULL, *tok;
+		int n = 0;
+
+		lineno++;
+		line[strcspn(line, "#")] = '\0';
+		for (tok = strtok_r(line, " \t\r\n", &save); tok && n < 64;
+		     tok = strtok_r(NULL, " \t\r\n", &save))
+			args[n++] = tok;
+		if (!n)
+			continue;
+		if (tok) {
+			xd_err("%s:%u: too many words", path, lineno);
+			rc = 2;
+			break;
+		}
+		if (strcmp(args[0], "host") && strcmp(args[0], "ports") && strcmp(args[0], "spi") &&
+		    strcmp(args[0], "stats") && strcmp(args[0], "config") && strcmp(args[0], "lookup")) {
+			xd_err("%s:%u: '%s' cannot be used in a batch", path, lineno, args[0]);
+			rc = 2;
+			break;
+		}
+		rc = run_command(m, n, args);
+		if (rc) {
+			xd_err("%s:%u: failed; %u earlier command%s applied, the rest not run",
+			       path, lineno, done, done == 1 ? "" : "s");
+			break;
+		}
+		done++;
+	}
+	if (ferror(f) && !rc) {
+		xd_err("reading %s: %s", path, strerror(errno));
+		rc = 1;
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* Program id now behind the instance's WAN or LAN hook: the pinned XDP
+ * link's program, or the pinned tc program.  0 if none. */
+static uint32_t hook_prog_id(const char *pin_dir, const char *side)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/link_%s", pin_dir, side);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_link_info li = {};
+		__u32 len = sizeof(li);
+		uint32_t id = bpf_obj_get_info_by_fd(fd, &li, &len) ? 0 : li.prog_id;
+
+		close(fd);
+		return id;
+	}
+	snprintf(path, sizeof(path), "%s/prog_%s", pin_dir, side);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_prog_info pi = {};
+		__u32 len = sizeof(pi);
+		uint32_t id = bpf_obj_get_info_by_fd(fd, &pi, &len) ? 0 : pi.id;
+
+		close(fd);
+		return id;
+	}
+	return 0;
+}
+
+/*
+ * reload-programs: ask the running xdnatd (SIGUSR2) to re-execute its
+ * binary, whose programs replace the running ones through the pinned links;
+ * wait until both hooks run new programs.
+ */
+static int cmd_reload(const char *base, const char *instance)
+{
+	char lock[300], pin_dir[256], buf[64], comm[64] = "";
+	uint32_t old_wan, old_lan, wan = 0, lan = 0;
+	long pid;
+	int fd, i;
+	ssize_t n;
+
+	if (xd_pin_dir(base, instance, pin_dir, sizeof(pin_dir)))
+		return 1;
+	snprintf(lock, sizeof(lock), "/run/xdnat/%s.lock", instance);
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || (buf[n] = '\0', (pid = strtol(buf, NULL, 10)) <= 0)) {
+		xd_err("no running xdnatd for instance '%s' (%s)", instance, lock);
+		return 1;
+	}
+	snprintf(lock, sizeof(lock), "/proc/%ld/comm", pid);
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "xdnatd")) {
+		xd_err("instance '%s': pid %ld is not a running xdnatd", instance, pid);
+		return 1;
+	}
+	old_wan = hook_prog_id(pin_dir, "wan");
+	old_lan = hook_prog_id(pin_dir, "lan");
+	if (!old_wan || !old_lan) {
+		xd_err("instance '%s' has no pinned link or program in %s", instance, pin_dir);
+		return 1;
+	}
+	if (kill((pid_t)pid, SIGUSR2)) {
+		xd_err("cannot signal xdnatd (pid %ld): %s", pid, strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < 200; i++) { /* 20 s */
+		wan = hook_prog_id(pin_dir, "wan");
+		lan = hook_prog_id(pin_dir, "lan");
+		if (wan && lan && wan != old_wan && lan != old_lan)
+			break;
+		usleep(100 * 1000);
+	}
+	if (wan == old_wan || lan == old_lan || !wan || !lan) {
+		xd_err("xdnatd did not replace its programs within 20 s (WAN %u -> %u, LAN %u -> %u); "
+		       "see its log", old_wan, wan, old_lan, lan);
+		return 1;
+	}
+	if (json) {
+		struct xd_json j;
+
+		xd_json_begin(&j, stdout);
+		xd_json_u64(&j, "wan_old", old_wan);
+		xd_json_u64(&j, "wan_new", wan);
+		xd_json_u64(&j, "lan_old", old_lan);
+		xd_json_u64(&j, "lan_new", lan);
+		xd_json_end(&j);
+	} else {
+		printf("programs replaced: WAN %u -> %u, LAN %u -> %u\n", old_wan, wan, old_lan, lan);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "instance", required_argument, NULL, 'i' },
 		{ "pin-base", required_argument, NULL, 'p' },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ 0 }
 	};
 	const char *instance = XDNAT_DEFAULT_INSTANCE, *base = XDNAT_PIN_BASE;
-	const char *state_dir = XDNAT_STATE_DIR;
+	const char *state_dir = XDNAT_STATE_DIR, *batch = NULL;
 	struct xd_maps m;
-	const char *obj, *cmd;
+	const char *obj;
 	int c, rc;
 
 	xd_progname = "xdnatctl";
-	while ((c = getopt_long(argc, argv, "+ji:p:s:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ji:p:b:s:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'i': instance = optarg; break;
 		case 'p': base = optarg; break;
+		case 'b': batch = optarg; break;
 		case 's': state_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: fprintf(stderr, "Try 'xdnatctl --help'.\n"); return 2;
@@ -524,47 +726,36 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (batch) {
+		if (argc)
+			return usage_err("--batch: unexpected '%s' (commands come from the file)",
+					 argv[0]);
+		if (xd_maps_open(base, instance, &m))
+			return 1;
+		rc = run_batch(&m, batch);
+		xd_maps_close(&m);
+		return rc;
+	}
 	if (argc < 1)
 		return usage_err("missing OBJECT%s", NULL);
 	obj = argv[0];
-	cmd = argc > 1 ? argv[1] : NULL;
 	if (strcmp(obj, "host") && strcmp(obj, "ports") && strcmp(obj, "spi") &&
 	    strcmp(obj, "stats") && strcmp(obj, "config") && strcmp(obj, "lookup") &&
 	    strcmp(obj, "help") && strcmp(obj, "enroll") && strcmp(obj, "unenroll") &&
-	    strcmp(obj, "rsip"))
+	    strcmp(obj, "rsip") && strcmp(obj, "reload-programs"))
 		return usage_err("unknown object '%s'", obj);
 	if (!strcmp(obj, "help")) {
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(obj, "host") && (!cmd || (strcmp(cmd, "add") && strcmp(cmd, "del") &&
-					      strcmp(cmd, "show") && strcmp(cmd, "list"))))
-		return usage_err("host: expected add, del or show%s", NULL);
 	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll") || !strcmp(obj, "rsip"))
 		return cmd_rsip(state_dir, instance, argc, argv);
+	if (!strcmp(obj, "reload-programs"))
+		return argc == 1 ? cmd_reload(base, instance) :
+				   usage_err("reload-programs: unexpected '%s'", argv[1]);
 	if (xd_maps_open(base, instance, &m))
 		return 1;
-
-	if (!strcmp(obj, "host") && !strcmp(cmd, "add")) {
-		rc = cmd_host_add(&m, argc - 2, argv + 2);
-	} else if (!strcmp(obj, "host") && !strcmp(cmd, "del")) {
-		uint32_t id;
-
-		if (argc != 3)
-			rc = usage_err("host del: expected ID%s", NULL);
-		else
-			rc = parse_id(argv[2], &id) ? 2 : xd_host_del(&m, id) ? 1 : 0;
-	} else if (!strcmp(obj, "host")) {
-		rc = cmd_host_show(&m, argc - 2, argv + 2);
-	} else if (!strcmp(obj, "ports") || !strcmp(obj, "spi")) {
-		rc = cmd_blocks(&m, !strcmp(obj, "ports"), argc - 1, argv + 1);
-	} else if (!strcmp(obj, "stats")) {
-		rc = argc == 1 ? cmd_stats(&m) : usage_err("stats: unexpected '%s'", argv[1]);
-	} else if (!strcmp(obj, "config")) {
-		rc = argc == 1 ? cmd_config(&m) : usage_err("config: unexpected '%s'", argv[1]);
-	} else {
-		rc = cmd_lookup(&m, argc - 1, argv + 1);
-	}
+	rc = run_command(&m, argc, argv);
 	xd_maps_close(&m);
 	return rc;
 }

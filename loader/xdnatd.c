@@ -24,6 +24,8 @@
 #include <bpf/libbpf.h>
 #include "xdnat.h"
 #include "xdnat_router.skel.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "fragq.h"
 #include "rsip_server.h"
 #include <ifaddrs.h>
@@ -48,7 +50,17 @@ struct opts {
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle;
 	struct rsip_config rcfg;
+	/* Prometheus endpoint; 0 port = off */
+	uint32_t metrics_addr;
+	uint16_t metrics_port;
+	bool metrics_explicit;
 };
+
+#define METRICS_DEFAULT "127.0.0.1:9477"
+/* Sysctl values saved before the first run changed them, handed on to the
+ * process that replaces us on reload-programs so it restores the originals. */
+#define SAVED_SYSCTLS_ENV "XDNATD_SAVED_SYSCTLS"
+
 
 struct sysctl_saved {
 	char path[128];
@@ -74,6 +86,10 @@ struct daemon {
 	struct xd_maps maps;       /* RSIP: the pinned maps, as the server's backend */
 	struct rsip_server rsip;
 	bool rsip_on;
+	struct xd_maps mmaps;      /* metrics: our own view of the pinned maps */
+	bool mmaps_open;
+	struct xd_httpd *httpd;
+	char self_exe[4096];       /* binary to re-execute on reload-programs */
 };
 
 static void usage(FILE *f)
@@ -136,8 +152,16 @@ static void usage(FILE *f)
 "      --rsip-max-clients N concurrent connections (default: 256)\n"
 "      --rsip-idle S        close connections idle for S seconds (default: 900)\n"
 "\n"
+"  -M, --metrics ADDR:PORT|off\n"
+"                           serve Prometheus text metrics at /metrics\n"
+"                           (default: " METRICS_DEFAULT ", loopback only)\n"
 "  -v, --verbose            log every system change\n"
 "  -h, --help               this help\n"
+"\n"
+"Signals: SIGTERM/SIGINT detach and exit; SIGUSR2 (xdnatctl reload-programs)\n"
+"re-executes the xdnatd binary, whose new programs replace the running ones\n"
+"atomically through the pinned BPF links while the pinned maps keep every\n"
+"host and block: no packet is lost.\n"
 "\n"
 "Exit status: 0 after a clean stop, 1 on error (nothing is left attached).\n"
 "A daemon killed with SIGKILL leaves the programs attached and forwarding;\n"
@@ -271,6 +295,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "reg-lease", required_argument, NULL, OPT_REG_LEASE },
 		{ "rsip-max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 		{ "rsip-idle", required_argument, NULL, OPT_IDLE },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ 0 }
 	};
 	struct rsip_config *rc = &o->rcfg;
@@ -283,9 +308,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->spi_bits = XDNAT_DEFAULT_SPI_BITS;
 	rsip_config_defaults(rc);
 	o->rsip_port = RSIP_DEFAULT_PORT;
+	if (xd_parse_listen(METRICS_DEFAULT, &o->metrics_addr, &o->metrics_port))
+		return -EINVAL;
 	o->rsip_max_clients = 256;
 	o->rsip_idle = 900;
-	while ((c = getopt_long(argc, argv, "w:l:g:a:m:u:i:p:H:b:kSNvhR", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:l:g:a:m:u:i:p:H:b:kSNvhRM:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'R': o->rsip = true; break;
 		case OPT_RSIP_PORT: NUM(o->rsip_port, 1, 65535); break;
@@ -309,6 +336,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_REG_LEASE: NUM(rc->reg_lease, 1, 0x7fffffff); break;
 		case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
 		case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
+		case 'M':
+			o->metrics_explicit = true;
+			if (!strcmp(optarg, "off")) {
+				o->metrics_port = 0;
+			} else if (xd_parse_listen(optarg, &o->metrics_addr, &o->metrics_port) ||
+				   !o->metrics_port) {
+				xd_err("--metrics: '%s' is not ADDR:PORT (IPv4, port 1-65535) or 'off'",
+				       optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'w': o->wan = optarg; break;
 		case 'l': o->lan = optarg; break;
 		case 'g':
@@ -435,6 +473,34 @@ static int take_lock(struct daemon *d)
 
 /* ------------------------------------------------------------ sysctls */
 
+/* The value our predecessor (reload-programs) found before changing @path. */
+static bool saved_sysctl(const char *path, char *old, size_t len)
+{
+	const char *env = getenv(SAVED_SYSCTLS_ENV);
+	size_t n = strlen(path);
+
+	while (env && *env) {
+		const char *end = strchr(env, ';');
+		size_t l = end ? (size_t)(end - env) : strlen(env);
+
+		if (l > n && !strncmp(env, path, n) && env[n] == '=' && l - n - 1 < len) {
+			memcpy(old, env + n + 1, l - n - 1);
+			old[l - n - 1] = '\0';
+			return true;
+		}
+		env = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/* The current value of @path, or @fallback. */
+static const char *cur_or(const char *path, const char *fallback)
+{
+	static char buf[32];
+
+	return xd_sysctl_get(path, buf, sizeof(buf)) ? fallback : buf;
+}
+
 static int set_sysctl(struct daemon *d, const char *path, const char *val)
 {
 	struct sysctl_saved *s;
@@ -450,7 +516,9 @@ static int set_sysctl(struct daemon *d, const char *path, const char *val)
 		return rc;
 	}
 	d->n_sysctls++;
-	if (!strcmp(s->old, val))
+	if (saved_sysctl(path, s->old, sizeof(s->old)))
+		s->changed = true; /* our predecessor changed it: restore its original */
+	if (!strcmp(s->old, val) || !strcmp(cur_or(path, s->old), val))
 		return 0;
 	rc = xd_sysctl_set(path, val);
 	if (rc == 0)
@@ -869,6 +937,80 @@ static int start_rsip(struct daemon *d)
 
 /* ---------------------------------------------------------------- main */
 
+static int start_metrics(struct daemon *d)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->mmaps))
+		return -ENOENT;
+	d->mmaps_open = true;
+	d->httpd = xd_httpd_new(d->o.metrics_addr, d->o.metrics_port);
+	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mmaps) ||
+	    xd_httpd_start(d->httpd)) {
+		xd_httpd_free(d->httpd);
+		d->httpd = NULL;
+		if (d->o.metrics_explicit)
+			return -EADDRNOTAVAIL;
+		xd_warn("metrics endpoint disabled (use --metrics ADDR:PORT or --metrics off)");
+		return -EADDRNOTAVAIL;
+	}
+	xd_info("metrics at http://%s:%u/metrics", xd_ipstr(d->o.metrics_addr, a),
+		xd_httpd_port(d->httpd));
+	return 0;
+}
+
+static void stop_metrics(struct daemon *d)
+{
+	xd_httpd_free(d->httpd);
+	d->httpd = NULL;
+	if (d->mmaps_open)
+		xd_maps_close(&d->mmaps);
+	d->mmaps_open = false;
+}
+
+/*
+ * reload-programs: hand over to a fresh copy of our binary (possibly a newer
+ * build installed in its place).  Links, maps, sysctls and neighbours stay as
+ * they are; the new process reuses the pins and swaps its programs in with
+ * bpf_link_update.  Only what it would collide with is released here.
+ */
+static void reexec(struct daemon *d, char **argv)
+{
+	char saved[1024] = "";
+	size_t off = 0;
+
+	stop_metrics(d);
+	if (d->rsip_on) {
+		rsip_server_close(&d->rsip);
+		xd_maps_close(&d->maps);
+		d->rsip_on = false;
+	}
+	xd_fragq_stop(NULL);
+	for (int i = 0; i < d->n_sysctls; i++) {
+		int n;
+
+		if (!d->sysctls[i].changed)
+			continue;
+		n = snprintf(saved + off, sizeof(saved) - off, "%s%s=%s", off ? ";" : "",
+			     d->sysctls[i].path, d->sysctls[i].old);
+		if (n < 0 || (size_t)n >= sizeof(saved) - off) {
+			xd_err("reload-programs: too many sysctls to hand over");
+			return;
+		}
+		off += (size_t)n;
+	}
+	if (setenv(SAVED_SYSCTLS_ENV, saved, 1)) {
+		xd_err("reload-programs: setenv: %s", strerror(errno));
+		return;
+	}
+	/* The lock is O_CLOEXEC: released by exec, taken by the new process. */
+	fflush(NULL);
+	execv(d->self_exe, argv);
+	xd_err("reload-programs: cannot execute %s: %s; exiting with the datapath "
+	       "left forwarding (start xdnatd again to take it over)", d->self_exe,
+	       strerror(errno));
+}
+
 static int wait_for_signal(struct daemon *d)
 {
 	sigset_t set;
@@ -878,6 +1020,7 @@ static int wait_for_signal(struct daemon *d)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
 		xd_err("signalfd: %s", strerror(errno));
@@ -920,6 +1063,12 @@ static int wait_for_signal(struct daemon *d)
 		if (si.ssi_signo == SIGHUP) {
 			xd_info("SIGHUP: nothing to reload (hosts and blocks live in the maps)");
 			continue;
+		}
+		if (si.ssi_signo == SIGUSR2) {
+			fprintf(stderr, "xdnatd: SIGUSR2, re-executing %s to replace the programs\n",
+				d->self_exe);
+			close(sfd);
+			return 2;
 		}
 		fprintf(stderr, "xdnatd: %s, detaching\n", strsignal((int)si.ssi_signo));
 		close(sfd);
@@ -978,7 +1127,13 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	{
+		ssize_t n = readlink("/proc/self/exe", d.self_exe, sizeof(d.self_exe) - 1);
+
+		d.self_exe[n > 0 ? n : 0] = '\0';
+	}
 
 	if (take_lock(&d))
 		return 1;
@@ -1035,14 +1190,26 @@ int main(int argc, char **argv)
 		goto out_detach;
 	}
 
+	if (d.o.metrics_port && start_metrics(&d) && d.o.metrics_explicit) {
+		rc = 1;
+		goto out_detach;
+	}
+
 	printf("xdnatd: ready: instance %s, %s on %s (ifindex %d) and %s (ifindex %d), "
 	       "%u global address%s, pins in %s\n", d.o.instance, d.tc_mode ? "tc" : "xdp",
 	       d.o.wan, d.wan_ifindex, d.o.lan, d.lan_ifindex, d.o.n_gaddrs,
 	       d.o.n_gaddrs == 1 ? "" : "es", d.pin_dir);
 	fflush(stdout);
 
-	rc = wait_for_signal(&d) ? 1 : 0;
+	rc = wait_for_signal(&d);
+	if (rc == 2) {
+		reexec(&d, argv); /* returns only on failure */
+		rc = 1;
+		goto out_keep;
+	}
+	rc = rc ? 1 : 0;
 out_detach:
+	stop_metrics(&d);
 	if (d.rsip_on) {
 		rsip_server_close(&d.rsip);
 		xd_maps_close(&d.maps);
@@ -1065,6 +1232,12 @@ out_skel:
 				(unsigned long long)fq.reinjected, (unsigned long long)fq.expired,
 				(unsigned long long)fq.evicted);
 	}
+	xdnat_router__destroy(d.skel);
+	goto out_lock;
+out_keep:
+	/* The datapath keeps forwarding without us, as after SIGKILL; the
+	 * next start takes it over. */
+	stop_metrics(&d);
 	xdnat_router__destroy(d.skel);
 out_lock:
 	free(d.primed);

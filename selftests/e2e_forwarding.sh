@@ -189,4 +189,27 @@ for i in (1, 2):
     assert h["to_host_packets"] > 100 and h["from_host_packets"] > 100, h
 ' || fail "per-host counters do not show the traffic"
 xd_ok "both hosts counted both ways"
+
+xd_step "Prometheus endpoint (loopback of the router)"
+xd_ns "$XD_NS_ROUTER" python3 -c '
+import sys, urllib.request
+body = urllib.request.urlopen("http://127.0.0.1:9477/metrics", timeout=5).read().decode()
+v = {}
+for line in body.splitlines():
+    if line and not line.startswith("#"):
+        k, n = line.rsplit(" ", 1)
+        v[k] = int(n)
+assert v["xdnat_packets_total{reason=\"wan_to_host\"}"] > 100, body
+assert v["xdnat_packets_total{reason=\"drop_spoof_port\"}"] >= 3, body
+assert v["xdnat_host_packets_total{host=\"1\",direction=\"from_host\"}"] > 100, body
+assert v["xdnat_hosts"] == 2, body
+' || fail "metrics endpoint wrong or unreachable"
+xd_ns "$XD_NS_REMOTE" python3 -c '
+import urllib.request, sys
+try:
+    urllib.request.urlopen("http://'"$XD_ROUTER_WAN"':9477/metrics", timeout=2)
+except Exception:
+    sys.exit(0)
+sys.exit(1)' || fail "metrics reachable from the WAN"
+xd_ok "/metrics on 127.0.0.1:9477 has counters by reason and host; not reachable from the WAN"
 echo "e2e_forwarding ($XD_MODE): all checks passed"
