@@ -192,8 +192,10 @@ int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 				      q->ports[i].last)) {
 			char cert[LCA_MAX_RANGES * 14];
 			lca_ranges_fmt(cert, sizeof(cert), r->alloc.ports, r->alloc.n_ports, false);
-			verdict(r, LCA_V_PORTS, "port %u-%u is not inside the certified ports %s",
-				q->ports[i].first, q->ports[i].last, cert[0] ? cert : "(none)");
+			char want[32];
+			lca_ranges_fmt(want, sizeof(want), &q->ports[i], 1, false);
+			verdict(r, LCA_V_PORTS, "port %s is not inside the certified ports %s", want,
+				cert[0] ? cert : "(none)");
 			goto out;
 		}
 	for (unsigned i = 0; i < q->n_spis; i++)
@@ -201,8 +203,10 @@ int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 				      q->spis[i].last)) {
 			char cert[LCA_MAX_RANGES * 24];
 			lca_ranges_fmt(cert, sizeof(cert), r->alloc.spis, r->alloc.n_spis, true);
-			verdict(r, LCA_V_SPIS, "SPI 0x%x-0x%x is not inside the certified SPIs %s",
-				q->spis[i].first, q->spis[i].last, cert[0] ? cert : "(none)");
+			char want[32];
+			lca_ranges_fmt(want, sizeof(want), &q->spis[i], 1, true);
+			verdict(r, LCA_V_SPIS, "SPI %s is not inside the certified SPIs %s", want,
+				cert[0] ? cert : "(none)");
 			goto out;
 		}
 	verdict(r, LCA_V_OK, "chain valid%s, name constraints hold, %s is the certified address, "
