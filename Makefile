@@ -73,6 +73,19 @@ RSIP_TEST_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/util.c
 $(OUT)/test_rsip: selftests/test_rsip.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
 	$(CC) $(TEST_CFLAGS) selftests/test_rsip.c $(RSIP_TEST_SRCS) -o $@ -lcriterion -lcrypto
 
+# Local CA (ca/, docs/LCA.md): operator CLI, remote-side verifier, unit tests.
+CA_SRCS   := ca/lca.c ca/lca_ext.c ca/verify.c
+CA_HDRS   := $(wildcard ca/*.h)
+CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify
+TEST_BINS += $(OUT)/test_ca
+all: $(CA_BINS)
+$(OUT)/xdnat-ca: ca/xdnat_ca.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
+	$(CC) $(CFLAGS) -Ica ca/xdnat_ca.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
+$(OUT)/xdnat-verify: ca/xdnat_verify.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
+	$(CC) $(CFLAGS) -Ica ca/xdnat_verify.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
+$(OUT)/test_ca: selftests/test_ca.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
+	$(CC) $(TEST_CFLAGS) -Ica selftests/test_ca.c $(CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh

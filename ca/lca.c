@@ -294,18 +294,15 @@ static int check_csr_fields(X509_REQ *r, struct lca_err *e)
 	return err;
 }
 
-X509_REQ *lca_parse_csr(const unsigned char *buf, size_t len, struct lca_err *e)
+static int parse_csr(const unsigned char *buf, size_t len, X509_REQ **out, struct lca_err *e)
 {
 	X509_REQ *r = NULL;
 
-	if (!buf || len == 0) {
-		lca_fail(e, -EINVAL, "CSR: empty");
-		return NULL;
-	}
-	if (len > LCA_CSR_MAX) {
-		lca_fail(e, -EINVAL, "CSR: %zu bytes, limit %d", len, LCA_CSR_MAX);
-		return NULL;
-	}
+	*out = NULL;
+	if (!buf || len == 0)
+		return lca_fail(e, -EINVAL, "CSR: empty");
+	if (len > LCA_CSR_MAX)
+		return lca_fail(e, -EINVAL, "CSR: %zu bytes, limit %d", len, LCA_CSR_MAX);
 	if (len > 10 && !memcmp(buf, "-----BEGIN", 10)) {
 		BIO *b = BIO_new_mem_buf(buf, (int)len);
 		if (b)
@@ -316,14 +313,12 @@ X509_REQ *lca_parse_csr(const unsigned char *buf, size_t len, struct lca_err *e)
 		r = d2i_X509_REQ(NULL, &p, (long)len);
 		if (r && (size_t)(p - buf) != len) {
 			X509_REQ_free(r);
-			lca_fail(e, -EINVAL, "CSR: %zu bytes after the DER request", len - (size_t)(p - buf));
-			return NULL;
+			return lca_fail(e, -EINVAL, "CSR: %zu bytes after the DER request",
+					len - (size_t)(p - buf));
 		}
 	}
-	if (!r) {
-		lca_fail(e, -EINVAL, "CSR: not a PEM or DER certificate request");
-		return NULL;
-	}
+	if (!r)
+		return lca_fail(e, -EINVAL, "CSR: not a PEM or DER certificate request");
 	EVP_PKEY *pk = X509_REQ_get0_pubkey(r);
 	int err;
 	if (!pk)
@@ -337,8 +332,16 @@ X509_REQ *lca_parse_csr(const unsigned char *buf, size_t len, struct lca_err *e)
 		err = check_csr_fields(r, e);
 	if (err) {
 		X509_REQ_free(r);
-		return NULL;
+		return err;
 	}
+	*out = r;
+	return 0;
+}
+
+X509_REQ *lca_parse_csr(const unsigned char *buf, size_t len, struct lca_err *e)
+{
+	X509_REQ *r;
+	parse_csr(buf, len, &r, e);
 	return r;
 }
 
@@ -1190,9 +1193,9 @@ int lca_issue(struct lca *ca, const struct lca_issue_req *rq, struct lca_issued 
 	memcpy(a.gaddr, &ca->ns.g_be, 4);
 	a.gaddr_len = 4;
 
-	X509_REQ *req = lca_parse_csr(rq->csr, rq->csr_len, e);
-	if (!req)
-		return -EINVAL;
+	X509_REQ *req;
+	if ((err = parse_csr(rq->csr, rq->csr_len, &req, e)))
+		return err;
 
 	ip_str(ca->ns.g_be, g, sizeof(g));
 	ip_str(rq->lan_be, lan, sizeof(lan));
