@@ -1242,8 +1242,10 @@ int lca_issue(struct lca *ca, const struct lca_issue_req *rq, struct lca_issued 
 	}
 	/* Never hand out what a verifier would refuse: chain to the LCA,
 	 * name constraints included (they are checked on trust anchors too). */
+	int64_t at = time(NULL);     /* now, clamped into the lease */
+	at = at < rq->not_before ? rq->not_before : at > rq->not_after ? rq->not_after : at;
 	if (ca->selfcheck &&
-	    (err = verify_with(ca->store, x, ca->chain, rq->not_before,
+	    (err = verify_with(ca->store, x, ca->chain, at,
 			       X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT, e,
 			       "the new certificate")))
 		goto out;
