@@ -613,6 +613,7 @@ static int router_prepare(struct router *r, struct bpf_object *obj,
 	cfg->n_gaddrs = O.n_gaddrs;
 	cfg->spi_block_bits = O.spi_bits;
 	cfg->max_hosts = O.hosts + 1;
+	cfg->nh_cache_ms = XDNAT_DEFAULT_NH_CACHE_MS; /* as xdnatd runs it */
 	for (uint32_t g = 0; g < O.n_gaddrs; g++)
 		cfg->gaddrs[g] = htonl(gaddr(g));
 

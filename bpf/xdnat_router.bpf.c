@@ -93,6 +93,14 @@ struct {
 	 * a used devmap with other flags, so libbpf would refuse to reuse it. */
 } xdnat_txports SEC(".maps");
 
+/* Next-hop cache: private to this load, like the devmap (not pinned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDNAT_NH_CACHE_ENTRIES);
+	__type(key, struct xdnat_nh_key);
+	__type(value, struct xdnat_nh);
+} xdnat_nh_cache SEC(".maps");
+
 /* Later fragments follow their first fragment (see maps/xdnat_abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -635,8 +643,8 @@ static __always_inline void set_macs(struct ethhdr *eth, const struct bpf_fib_lo
  * Next hop for a packet leaving on @want_ifindex.  Returns the fib result,
  * folding "routed out of another NIC" and "unreachable" into a drop reason.
  */
-static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
-					__u32 want_ifindex, __u32 *reason)
+static __always_inline int fib_next_hop_uncached(void *ctx, struct bpf_fib_lookup *fib,
+						 __u32 want_ifindex, __u32 *reason)
 {
 	int rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 
@@ -657,6 +665,43 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 		*reason = XDNAT_R_DROP_NO_ROUTE;
 		return -1;
 	}
+}
+
+/*
+ * fib_next_hop_uncached() behind the next-hop cache (see maps/xdnat_abi.h):
+ * the same results, with the lookup done once per nh_cache_ms per
+ * source/destination/egress interface.  Only successes are cached.
+ */
+static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
+					__u32 want_ifindex, __u32 *reason)
+{
+	struct xdnat_nh_key k = { .dst = fib->ipv4_dst, .src = fib->ipv4_src, .oif = want_ifindex };
+	__u64 now = 0, ttl = (__u64)cfg.nh_cache_ms * 1000000ull;
+	struct xdnat_nh *nh, fresh = {};
+	__u16 tot_len = fib->tot_len;
+	int rc;
+
+	if (ttl) {
+		now = bpf_ktime_get_coarse_ns();
+		nh = bpf_map_lookup_elem(&xdnat_nh_cache, &k);
+		if (nh && now - nh->stamp_ns < ttl && tot_len <= nh->mtu) {
+			__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
+			__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
+			fib->ifindex = want_ifindex;
+			return BPF_FIB_LKUP_RET_SUCCESS;
+		}
+	}
+	rc = fib_next_hop_uncached(ctx, fib, want_ifindex, reason);
+	if (ttl && rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		__builtin_memcpy(fresh.dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(fresh.smac, fib->smac, ETH_ALEN);
+		/* On success the kernel reports the path MTU in the tot_len union;
+		 * never cache less than what just fitted. */
+		fresh.mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
+		fresh.stamp_ns = now;
+		bpf_map_update_elem(&xdnat_nh_cache, &k, &fresh, BPF_ANY);
+	}
+	return rc;
 }
 
 /*

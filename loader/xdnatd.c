@@ -45,7 +45,7 @@ struct opts {
 	bool lan_addr_set;
 	enum attach_mode mode;
 	bool unknown_drop, keep_maps, no_sysctl, no_neigh;
-	uint32_t max_hosts, spi_bits;
+	uint32_t max_hosts, spi_bits, nh_cache_ms;
 	/* RSIP control plane */
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle;
@@ -152,6 +152,10 @@ static void usage(FILE *f)
 "      --rsip-max-clients N concurrent connections (default: 256)\n"
 "      --rsip-idle S        close connections idle for S seconds (default: 900)\n"
 "\n"
+"      --nexthop-cache MS   reuse a FIB lookup result (next-hop MACs, path\n"
+"                           MTU) for MS milliseconds: neighbour and route\n"
+"                           changes take up to MS to apply; 0 looks up every\n"
+"                           packet (default: %u, at most 60000)\n"
 "  -M, --metrics ADDR:PORT|off\n"
 "                           serve Prometheus text metrics at /metrics\n"
 "                           (default: " METRICS_DEFAULT ", loopback only)\n"
@@ -168,7 +172,8 @@ static void usage(FILE *f)
 "starting it again with the same instance takes them over.\n",
 		XDNAT_MAX_GADDRS, XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE,
 		XDNAT_DEFAULT_MAX_HOSTS, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS,
-		XDNAT_DEFAULT_SPI_BITS, RSIP_DEFAULT_PORT, XDNAT_STATE_DIR);
+		XDNAT_DEFAULT_SPI_BITS, RSIP_DEFAULT_PORT, XDNAT_STATE_DIR,
+		XDNAT_DEFAULT_NH_CACHE_MS);
 }
 
 static int parse_gaddrs(struct opts *o, const char *arg)
@@ -213,7 +218,7 @@ out:
 enum {
 	OPT_RSIP_PORT = 256, OPT_STATE_DIR, OPT_PORT_RANGE, OPT_RESERVE, OPT_PORT_BLOCK,
 	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
-	OPT_MAX_CLIENTS, OPT_IDLE,
+	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE,
 };
 
 /* Parse a number option into @field or fail with the option's name. */
@@ -296,6 +301,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "rsip-max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 		{ "rsip-idle", required_argument, NULL, OPT_IDLE },
 		{ "metrics", required_argument, NULL, 'M' },
+		{ "nexthop-cache", required_argument, NULL, OPT_NH_CACHE },
 		{ 0 }
 	};
 	struct rsip_config *rc = &o->rcfg;
@@ -305,6 +311,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->instance = XDNAT_DEFAULT_INSTANCE;
 	o->pin_base = XDNAT_PIN_BASE;
 	o->max_hosts = XDNAT_DEFAULT_MAX_HOSTS;
+	o->nh_cache_ms = XDNAT_DEFAULT_NH_CACHE_MS;
 	o->spi_bits = XDNAT_DEFAULT_SPI_BITS;
 	rsip_config_defaults(rc);
 	o->rsip_port = RSIP_DEFAULT_PORT;
@@ -336,6 +343,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_REG_LEASE: NUM(rc->reg_lease, 1, 0x7fffffff); break;
 		case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
 		case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
+		case OPT_NH_CACHE: NUM(o->nh_cache_ms, 0, 60000); break;
 		case 'M':
 			o->metrics_explicit = true;
 			if (!strcmp(optarg, "off")) {
@@ -1119,6 +1127,7 @@ int main(int argc, char **argv)
 	d.cfg.n_gaddrs = d.o.n_gaddrs;
 	d.cfg.spi_block_bits = d.o.spi_bits;
 	d.cfg.max_hosts = d.o.max_hosts;
+	d.cfg.nh_cache_ms = d.o.nh_cache_ms;
 	memcpy(d.cfg.gaddrs, d.o.gaddrs, sizeof(d.o.gaddrs));
 
 	/* Signals are read from a signalfd; block them from here on so a

@@ -69,6 +69,31 @@
 #define XDNAT_FRAG_HOLD_FRAMES    256     /* frames xdnatd holds at most */
 #define XDNAT_OUT_SPI_ENTRIES     65536
 
+/*
+ * Next-hop cache (xdnat_nh_cache, LRU hash, private to each program load):
+ * a bpf_fib_lookup costs more than the rest of the WAN->LAN path, so a
+ * successful result (MACs and path MTU for a source/destination/egress
+ * interface) is reused for nh_cache_ms.  Neighbour and route changes are
+ * therefore seen within that time; a packet larger than the cached MTU
+ * always takes the full lookup (fragmentation-needed handling).
+ */
+#define XDNAT_NH_CACHE_ENTRIES    65536
+#define XDNAT_DEFAULT_NH_CACHE_MS 1000
+
+struct xdnat_nh_key {
+	__be32 dst;
+	__be32 src;
+	__u32 oif;
+};
+
+struct xdnat_nh {
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 mtu;
+	__u16 pad;
+	__u64 stamp_ns;    /* bpf_ktime_get_coarse_ns() when learnt */
+};
+
 struct xdnat_frag_key {
 	__be32 saddr;
 	__be32 daddr;
@@ -120,7 +145,7 @@ struct xdnat_router_cfg {
 	__u32 n_gaddrs;                  /* valid entries of gaddrs[] */
 	__u32 spi_block_bits;            /* SPIs per block = 1 << spi_block_bits */
 	__u32 max_hosts;                 /* entries of the host arrays */
-	__u32 reserved;
+	__u32 nh_cache_ms;               /* next-hop cache lifetime; 0: fib every packet */
 	__be32 gaddrs[XDNAT_MAX_GADDRS]; /* global addresses, index = gaddr index */
 };
 
@@ -239,6 +264,8 @@ enum xdnat_host_reason {
 #ifndef __BPF__
 _Static_assert(sizeof(struct xdnat_router_cfg) == 32 + 4 * XDNAT_MAX_GADDRS, "router cfg layout");
 _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset");
+_Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
+_Static_assert(sizeof(struct xdnat_nh) == 24, "nh value layout");
 _Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
 _Static_assert(sizeof(struct xdnat_host) == 16, "host layout");
 _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index offset");

@@ -313,6 +313,10 @@ static void router_populate(struct router *r)
 
 /* Open, configure, load and populate one router instance pinned under
  * PIN_BASE/@inst.  Stored in R at once so that fini frees partial state. */
+/* Next-hop cache lifetime of the router under test: off except in the
+ * nh_cache suite, so neighbour changes between cases take effect at once. */
+static uint32_t test_nh_cache_ms;
+
 static void router_up(uint32_t flags, const char *inst)
 {
 	char dir[128];
@@ -339,6 +343,7 @@ static void router_up(uint32_t flags, const char *inst)
 	cfg->n_gaddrs = N_GADDRS;
 	cfg->spi_block_bits = SPI_BITS;
 	cfg->max_hosts = MAX_HOSTS;
+	cfg->nh_cache_ms = test_nh_cache_ms;
 	for (unsigned i = 0; i < N_GADDRS; i++)
 		cfg->gaddrs[i] = htonl(GADDRS[i]);
 
@@ -2724,4 +2729,65 @@ Test(robust_host, outer_fragments_to_stack)
 	frame(&c->in, a->mac, MAC_LAN0, &dg);
 	c->bytes = (long long)c->in.len;
 	run_cases(HOST_INGRESS, &cs);
+}
+
+/* ------------------------------------------------------------ nh cache */
+
+static void init_router_nh_cache(void)
+{
+	test_nh_cache_ms = 60000;
+	router_up(0, "nhcache");
+}
+
+TestSuite(nh_cache, .init = init_router_nh_cache, .fini = fini_all, .timeout = 120);
+
+/*
+ * With the next-hop cache on, a neighbour change is seen only after the
+ * cache lifetime: the second packet still goes to the MAC learnt by the
+ * first.  A packet larger than the cached path MTU bypasses the cache, so
+ * fragmentation-needed handling never depends on it.
+ */
+Test(nh_cache, reuses_lookup_within_lifetime)
+{
+	const struct hostdef *a = host(H_A);
+	static const uint8_t new_mac[6] = { 2, 0, 0, 0, 0xbb, 0x02 };
+	struct cases cs = { 0 };
+	struct xdnat_nh_key k = { 0 }, next;
+	struct xdnat_nh nh;
+	struct dp_case *c;
+	struct pkt dg;
+	char m[18], ip[16];
+	int fd, n = 0;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 40);
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP to A: looked up and cached");
+	run_cases(WAN_XDP, &cs);
+
+	/* The cache holds A's MAC and the LAN path MTU. */
+	fd = bpf_map__fd(R->skel->maps.xdnat_nh_cache);
+	while (bpf_map_get_next_key(fd, n ? &k : NULL, &next) == 0) {
+		k = next;
+		cr_assert(bpf_map_lookup_elem(fd, &k, &nh) == 0, "lookup nh: %s", strerror(errno));
+		n++;
+	}
+	cr_assert_eq(n, 1, "expected one cached next hop, found %d", n);
+	cr_assert_eq(k.dst, htonl(a->lan));
+	cr_assert_eq(k.oif, (uint32_t)env.lan0);
+	cr_assert(!memcmp(nh.dmac, a->mac, 6), "cached dmac is not A's");
+	cr_assert(!memcmp(nh.smac, MAC_LAN0, 6), "cached smac is not lan0's");
+	cr_assert_eq(nh.mtu, 1500, "cached path MTU %u, expected the LAN MTU 1500", nh.mtu);
+
+	sh("ip neigh replace %s lladdr %s dev lan0 nud permanent", ipstr(a->lan, ip),
+	   macstr(new_mac, m));
+	memset(&cs, 0, sizeof(cs));
+	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP to A again: cached MAC, no lookup");
+	/* Too big for the cached MTU: full lookup, stack fragments. */
+	dg_udp(&dg, nodf(hdr(REMOTE, G0)), 53, 20010, 1481 - 28);
+	c = case_add(&cs, XDP_PASS, XDNAT_R_PASS_TOO_BIG, "1481-byte datagram: bypasses the cache");
+	wan_frame(&c->in, &dg);
+	tunnel(&c->out, MAC_WAN0, MAC_REMOTE, LAN_ROUTER, a->lan, &dg);
+	c->bytes = ip_totlen(&dg);
+	run_cases(WAN_XDP, &cs);
+	sh("ip neigh replace %s lladdr %s dev lan0 nud permanent", ipstr(a->lan, ip),
+	   macstr(a->mac, m));
 }
