@@ -1384,6 +1384,7 @@ static int revoke_selected(struct lca *ca, struct sel *s, int reason, int64_t wh
 {
 	unsigned cnt = 0;
 	int err = sp_begin(ca->db, e);
+	bool sp_ok = !err;
 	for (size_t i = 0; !err && i < s->n; i++) {
 		int r = mark_revoked(ca->db, s->serials[i], reason, when, e);
 		if (r == 0)
@@ -1391,7 +1392,7 @@ static int revoke_selected(struct lca *ca, struct sel *s, int reason, int64_t wh
 		else if (r != -EALREADY)
 			err = r;
 	}
-	if (!err || err != -EIO)
+	if (sp_ok)
 		err = sp_end(ca->db, err, e);
 	free(s->serials);
 	s->serials = NULL;
@@ -1442,7 +1443,7 @@ static int cb_overlap(void *arg, const struct lca_record *r)
 {
 	struct sel *s = arg;
 	struct lca_alloc a;
-	if (!live(r, s->now) || r->not_before > s->now + (int64_t)s->ca->max_lease)
+	if (!live(r, s->now))   /* a lease that starts later still binds its ranges */
 		return 0;
 	int err = rec_alloc(r, &a, s->e);
 	if (err)
