@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 #include "xdnat.h"
 #include "xdnat_router.skel.h"
+#include <ini.h>
 #include "httpd.h"
 #include "metrics.h"
 #include "fragq.h"
@@ -50,6 +51,11 @@ struct opts {
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle;
 	struct rsip_config rcfg;
+	const char *config;        /* --config FILE */
+	bool check_only;           /* --check-config */
+	bool in_config, gaddrs_from_config;
+	char *owned[128];          /* values read from the configuration file */
+	int n_owned;
 	/* Prometheus endpoint; 0 port = off */
 	uint32_t metrics_addr;
 	uint16_t metrics_port;
@@ -90,6 +96,8 @@ struct daemon {
 	bool mmaps_open;
 	struct xd_httpd *httpd;
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
+	int argc;                  /* our command line, re-read on SIGHUP */
+	char **argv;
 };
 
 static void usage(FILE *f)
@@ -159,10 +167,19 @@ static void usage(FILE *f)
 "  -M, --metrics ADDR:PORT|off\n"
 "                           serve Prometheus text metrics at /metrics\n"
 "                           (default: " METRICS_DEFAULT ", loopback only)\n"
+"  -c, --config FILE        read options from FILE (INI, see xdnatd.conf(5));\n"
+"                           command-line options override it\n"
+"      --help-config        the reference of FILE's sections and keys\n"
+"      --check-config       validate the options and FILE completely (also\n"
+"                           that the interfaces exist), change nothing, exit\n"
 "  -v, --verbose            log every system change\n"
 "  -h, --help               this help\n"
 "\n"
-"Signals: SIGTERM/SIGINT detach and exit; SIGUSR2 (xdnatctl reload-programs)\n"
+"Signals: SIGTERM/SIGINT detach and exit.  SIGHUP re-reads --config; if it is\n"
+"valid and keeps the interfaces, global addresses, instance, table sizes and\n"
+"state directory, xdnatd applies it the way reload-programs does, without\n"
+"losing packets; otherwise it logs why and keeps running unchanged.\n"
+"SIGUSR2 (xdnatctl reload-programs)\n"
 "re-executes the xdnatd binary, whose new programs replace the running ones\n"
 "atomically through the pinned BPF links while the pinned maps keep every\n"
 "host and block: no packet is lost.\n"
@@ -183,7 +200,7 @@ static int parse_gaddrs(struct opts *o, const char *arg)
 
 	if (!copy)
 		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		uint32_t a;
 
 		if (xd_parse_ipv4(tok, &a)) {
@@ -218,8 +235,10 @@ out:
 enum {
 	OPT_RSIP_PORT = 256, OPT_STATE_DIR, OPT_PORT_RANGE, OPT_RESERVE, OPT_PORT_BLOCK,
 	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
-	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE,
+	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE, OPT_CHECK_CONFIG, OPT_HELP_CONFIG,
 };
+#define OPTSTRING "w:l:g:a:m:u:i:p:H:b:kSNvhRM:c:"
+
 
 /* Parse a number option into @field or fail with the option's name. */
 #define NUM(field, lo, hi) do { \
@@ -268,43 +287,360 @@ static int parse_reserved(struct rsip_config *rc, const char *arg)
 	return ret;
 }
 
+static const struct option long_opts[] = {
+	{ "wan", required_argument, NULL, 'w' },
+	{ "lan", required_argument, NULL, 'l' },
+	{ "global", required_argument, NULL, 'g' },
+	{ "lan-addr", required_argument, NULL, 'a' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "unknown", required_argument, NULL, 'u' },
+	{ "instance", required_argument, NULL, 'i' },
+	{ "pin-base", required_argument, NULL, 'p' },
+	{ "max-hosts", required_argument, NULL, 'H' },
+	{ "spi-block-bits", required_argument, NULL, 'b' },
+	{ "keep-maps", no_argument, NULL, 'k' },
+	{ "no-sysctl", no_argument, NULL, 'S' },
+	{ "no-neigh", no_argument, NULL, 'N' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "help-config", no_argument, NULL, OPT_HELP_CONFIG },
+	{ "rsip", no_argument, NULL, 'R' },
+	{ "rsip-port", required_argument, NULL, OPT_RSIP_PORT },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "port-range", required_argument, NULL, OPT_PORT_RANGE },
+	{ "reserve-ports", required_argument, NULL, OPT_RESERVE },
+	{ "port-block", required_argument, NULL, OPT_PORT_BLOCK },
+	{ "max-ports", required_argument, NULL, OPT_MAX_PORTS },
+	{ "max-spi-blocks", required_argument, NULL, OPT_MAX_SPI },
+	{ "lease", required_argument, NULL, OPT_LEASE },
+	{ "max-lease", required_argument, NULL, OPT_MAX_LEASE },
+	{ "quarantine", required_argument, NULL, OPT_QUARANTINE },
+	{ "reg-lease", required_argument, NULL, OPT_REG_LEASE },
+	{ "rsip-max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "rsip-idle", required_argument, NULL, OPT_IDLE },
+	{ "metrics", required_argument, NULL, 'M' },
+	{ "nexthop-cache", required_argument, NULL, OPT_NH_CACHE },
+	{ 0 }
+};
+#define lopts long_opts
+
+/* Apply one option (from the command line or the configuration file). */
+static int apply_opt(struct opts *o, int c, char *optarg)
+{
+	struct rsip_config *rc = &o->rcfg;
+
+	switch (c) {
+	case 'R': o->rsip = true; break;
+	case OPT_RSIP_PORT: NUM(o->rsip_port, 1, 65535); break;
+	case OPT_STATE_DIR: rc->state_dir = optarg; break;
+	case OPT_PORT_RANGE:
+		if (xd_parse_range(optarg, 1, 65535, &rc->port_min, &rc->port_max)) {
+			xd_err("--port-range: '%s' is not a range A-B within 1-65535", optarg);
+			return -EINVAL;
+		}
+		break;
+	case OPT_RESERVE:
+		if (parse_reserved(rc, optarg))
+			return -EINVAL;
+		break;
+	case OPT_PORT_BLOCK: NUM(rc->default_ports, 1, 255); break;
+	case OPT_MAX_PORTS: NUM(rc->max_ports_per_host, 1, 65535); break;
+	case OPT_MAX_SPI: NUM(rc->max_spi_blocks_per_host, 1, 1u << 24); break;
+	case OPT_LEASE: NUM(rc->lease_default, 1, 0x7fffffff); break;
+	case OPT_MAX_LEASE: NUM(rc->lease_max, 1, 0x7fffffff); break;
+	case OPT_QUARANTINE: NUM(rc->quarantine, 0, 0x7fffffff); break;
+	case OPT_REG_LEASE: NUM(rc->reg_lease, 1, 0x7fffffff); break;
+	case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
+	case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
+	case OPT_NH_CACHE: NUM(o->nh_cache_ms, 0, 60000); break;
+	case 'M':
+		o->metrics_explicit = true;
+		if (!strcmp(optarg, "off")) {
+			o->metrics_port = 0;
+		} else if (xd_parse_listen(optarg, &o->metrics_addr, &o->metrics_port) ||
+			   !o->metrics_port) {
+			xd_err("--metrics: '%s' is not ADDR:PORT (IPv4, port 1-65535) or 'off'",
+			       optarg);
+			return -EINVAL;
+		}
+		break;
+	case 'w': o->wan = optarg; break;
+	case 'l': o->lan = optarg; break;
+	case 'g':
+		/* The command line replaces the configuration file's list. */
+		if (o->gaddrs_from_config && !o->in_config)
+			o->n_gaddrs = 0;
+		o->gaddrs_from_config = o->in_config;
+		if (parse_gaddrs(o, optarg))
+			return -EINVAL;
+		break;
+	case 'a':
+		if (xd_parse_ipv4(optarg, &o->lan_addr)) {
+			xd_err("--lan-addr: '%s' is not an IPv4 address", optarg);
+			return -EINVAL;
+		}
+		o->lan_addr_set = true;
+		break;
+	case 'm':
+		if (!strcmp(optarg, "auto"))
+			o->mode = MODE_AUTO;
+		else if (!strcmp(optarg, "xdp"))
+			o->mode = MODE_XDP;
+		else if (!strcmp(optarg, "tc"))
+			o->mode = MODE_TC;
+		else {
+			xd_err("--mode: '%s' is not one of auto, xdp, tc", optarg);
+			return -EINVAL;
+		}
+		break;
+	case 'u':
+		if (!strcmp(optarg, "pass"))
+			o->unknown_drop = false;
+		else if (!strcmp(optarg, "drop"))
+			o->unknown_drop = true;
+		else {
+			xd_err("--unknown: '%s' is not one of pass, drop", optarg);
+			return -EINVAL;
+		}
+		break;
+	case 'i': o->instance = optarg; break;
+	case 'p': o->pin_base = optarg; break;
+	case 'H':
+		if (xd_parse_u32(optarg, 2, XDNAT_LIMIT_MAX_HOSTS, &o->max_hosts)) {
+			xd_err("--max-hosts: '%s' is not a number from 2 to %u", optarg,
+			       XDNAT_LIMIT_MAX_HOSTS);
+			return -EINVAL;
+		}
+		break;
+	case 'b':
+		if (xd_parse_u32(optarg, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS, &o->spi_bits)) {
+			xd_err("--spi-block-bits: '%s' is not a number from %d to %d", optarg,
+			       XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS);
+			return -EINVAL;
+		}
+		break;
+	case 'k': o->keep_maps = true; break;
+	case 'S': o->no_sysctl = true; break;
+	case 'N': o->no_neigh = true; break;
+	case 'v': xd_verbose = 1; break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Configuration file: INI (parsed by libinih).  Keys are the long option
+ * names; [router] takes the datapath options, [rsip] the control plane's
+ * ("enabled", and "port", "max-clients", "idle" for --rsip-port etc.),
+ * [metrics] "listen".  Booleans: yes/no, true/false, on/off, 1/0.
+ * The command line overrides the file.
+ */
+struct config_ctx {
+	struct opts *o;
+	const char *path;
+	FILE *f;
+	int line;
+	int errors;
+	char where[512];
+};
+
+static char *config_reader(char *str, int num, void *stream)
+{
+	struct config_ctx *x = stream;
+	char *r = fgets(str, num, x->f);
+
+	if (r)
+		x->line++;
+	return r;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static const char *const router_keys[] = {
+	"wan", "lan", "global", "lan-addr", "mode", "unknown", "instance", "pin-base",
+	"max-hosts", "spi-block-bits", "keep-maps", "no-sysctl", "no-neigh", "verbose",
+	"nexthop-cache", NULL,
+};
+static const char *const rsip_keys[] = {
+	"state-dir", "port-range", "reserve-ports", "port-block", "max-ports",
+	"max-spi-blocks", "lease", "max-lease", "quarantine", "reg-lease", NULL,
+};
+
+/* xdnatd --help-config: the reference of xdnatd.conf(5), from the same
+ * tables the parser uses. */
+static void usage_config(void)
+{
+	printf("Usage: xdnatd --config FILE [OPTIONS]\n"
+	       "\n"
+	       "The configuration file of xdnatd: INI sections of 'key = value' lines;\n"
+	       "'#' and ';' start comments.  Every key takes the value of the xdnatd\n"
+	       "option named in parentheses and is checked the same way (see xdnatd(8)\n"
+	       "for values and defaults); options on the command line override the file.\n"
+	       "Errors name the file, the line and the key, and every error of a file is\n"
+	       "reported at once.  'xdnatd --config FILE --check-config' validates a file\n"
+	       "(and that its interfaces exist) without changing anything; SIGHUP makes a\n"
+	       "running xdnatd re-read it.\n"
+	       "\n"
+	       "Booleans (keep-maps, no-sysctl, no-neigh, verbose, enabled) take yes/no,\n"
+	       "true/false, on/off or 1/0.  global takes a list separated by commas.\n"
+	       "\n[router]\n");
+	for (int i = 0; router_keys[i]; i++)
+		printf("  %-16s (--%s)\n", router_keys[i], router_keys[i]);
+	printf("\n[rsip]\n  %-16s (--rsip)\n", "enabled");
+	printf("  %-16s (--rsip-port)\n  %-16s (--rsip-max-clients)\n  %-16s (--rsip-idle)\n",
+	       "port", "max-clients", "idle");
+	for (int i = 0; rsip_keys[i]; i++)
+		printf("  %-16s (--%s)\n", rsip_keys[i], rsip_keys[i]);
+	printf("\n[metrics]\n  %-16s (--metrics)\n", "listen");
+	printf("\nExample:\n"
+	       "  [router]\n"
+	       "  wan = eth0\n"
+	       "  lan = eth1\n"
+	       "  global = 203.0.113.5, 203.0.113.6\n"
+	       "  unknown = drop\n"
+	       "  keep-maps = yes\n"
+	       "\n"
+	       "  [rsip]\n"
+	       "  enabled = yes\n"
+	       "  lease = 600\n"
+	       "  quarantine = 120\n"
+	       "\n"
+	       "  [metrics]\n"
+	       "  listen = 127.0.0.1:9477\n");
+}
+
+/* Which long option a section/key names, or NULL. */
+static const struct option *config_option(const char *section, const char *key, char *buf,
+					  size_t len)
+{
+	const char *name = NULL;
+
+	if (!strcmp(section, "router")) {
+		for (int i = 0; router_keys[i]; i++)
+			if (!strcmp(key, router_keys[i]))
+				name = key;
+	} else if (!strcmp(section, "rsip")) {
+		for (int i = 0; rsip_keys[i]; i++)
+			if (!strcmp(key, rsip_keys[i]))
+				name = key;
+		if (!strcmp(key, "enabled"))
+			name = "rsip";
+		else if (!strcmp(key, "port") || !strcmp(key, "max-clients") || !strcmp(key, "idle")) {
+			snprintf(buf, len, "rsip-%s", key);
+			name = buf;
+		}
+	} else if (!strcmp(section, "metrics") && !strcmp(key, "listen")) {
+		name = "metrics";
+	}
+	if (!name)
+		return NULL;
+	for (int i = 0; lopts[i].name; i++)
+		if (!strcmp(lopts[i].name, name))
+			return &lopts[i];
+	return NULL;
+}
+
+static int config_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct config_ctx *x = user;
+	const struct option *opt;
+	const char *saved = xd_progname;
+	char buf[32], *val;
+	int rc = 0;
+
+	snprintf(x->where, sizeof(x->where), "xdnatd: %s:%d", x->path, x->line);
+	opt = config_option(section, key, buf, sizeof(buf));
+	if (!opt) {
+		if (*section)
+			fprintf(stderr, "%s: unknown key '%s' in section [%s] (see xdnatd.conf(5))\n",
+				x->where, key, section);
+		else
+			fprintf(stderr, "%s: key '%s' outside a section: put it under [router], "
+				"[rsip] or [metrics]\n", x->where, key);
+		x->errors++;
+		return 1; /* keep going: report every error at once */
+	}
+	if (opt->has_arg == no_argument) {
+		bool on;
+
+		if (parse_bool(value, &on)) {
+			fprintf(stderr, "%s: %s: '%s' is not yes or no\n", x->where, key, value);
+			x->errors++;
+			return 1;
+		}
+		/* Booleans only switch on; "no" keeps the default (off). */
+		if (on) {
+			x->o->in_config = true;
+			rc = opt->val == 'v' ? (xd_verbose = 1, 0) : apply_opt(x->o, opt->val, NULL);
+			x->o->in_config = false;
+		}
+	} else {
+		val = strdup(value);
+		if (!val || x->o->n_owned == sizeof(x->o->owned) / sizeof(x->o->owned[0])) {
+			free(val);
+			fprintf(stderr, "%s: too many keys\n", x->where);
+			x->errors++;
+			return 0;
+		}
+		x->o->owned[x->o->n_owned++] = val;
+		xd_progname = x->where; /* option errors then name file and line */
+		x->o->in_config = true;
+		rc = apply_opt(x->o, opt->val, val);
+		x->o->in_config = false;
+		xd_progname = saved;
+	}
+	if (rc)
+		x->errors++;
+	return 1;
+}
+
+static int load_config(struct opts *o, const char *path)
+{
+	struct config_ctx x = { .o = o, .path = path };
+	int rc;
+
+	x.f = fopen(path, "r");
+	if (!x.f) {
+		xd_err("cannot read configuration %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	rc = ini_parse_stream(config_reader, &x, config_handler, &x);
+	fclose(x.f);
+	if (rc > 0) {
+		fprintf(stderr, "xdnatd: %s:%d: syntax error (expected [section] or key = value)\n",
+			path, rc);
+		return -EINVAL;
+	}
+	if (rc < 0) {
+		xd_err("cannot parse %s", path);
+		return -EINVAL;
+	}
+	return x.errors ? -EINVAL : 0;
+}
+
+static void free_opts(struct opts *o)
+{
+	for (int i = 0; i < o->n_owned; i++)
+		free(o->owned[i]);
+	o->n_owned = 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	static const struct option lopts[] = {
-		{ "wan", required_argument, NULL, 'w' },
-		{ "lan", required_argument, NULL, 'l' },
-		{ "global", required_argument, NULL, 'g' },
-		{ "lan-addr", required_argument, NULL, 'a' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "unknown", required_argument, NULL, 'u' },
-		{ "instance", required_argument, NULL, 'i' },
-		{ "pin-base", required_argument, NULL, 'p' },
-		{ "max-hosts", required_argument, NULL, 'H' },
-		{ "spi-block-bits", required_argument, NULL, 'b' },
-		{ "keep-maps", no_argument, NULL, 'k' },
-		{ "no-sysctl", no_argument, NULL, 'S' },
-		{ "no-neigh", no_argument, NULL, 'N' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "rsip", no_argument, NULL, 'R' },
-		{ "rsip-port", required_argument, NULL, OPT_RSIP_PORT },
-		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-		{ "port-range", required_argument, NULL, OPT_PORT_RANGE },
-		{ "reserve-ports", required_argument, NULL, OPT_RESERVE },
-		{ "port-block", required_argument, NULL, OPT_PORT_BLOCK },
-		{ "max-ports", required_argument, NULL, OPT_MAX_PORTS },
-		{ "max-spi-blocks", required_argument, NULL, OPT_MAX_SPI },
-		{ "lease", required_argument, NULL, OPT_LEASE },
-		{ "max-lease", required_argument, NULL, OPT_MAX_LEASE },
-		{ "quarantine", required_argument, NULL, OPT_QUARANTINE },
-		{ "reg-lease", required_argument, NULL, OPT_REG_LEASE },
-		{ "rsip-max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-		{ "rsip-idle", required_argument, NULL, OPT_IDLE },
-		{ "metrics", required_argument, NULL, 'M' },
-		{ "nexthop-cache", required_argument, NULL, OPT_NH_CACHE },
-		{ 0 }
-	};
 	struct rsip_config *rc = &o->rcfg;
+	const char *config = NULL;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -319,101 +655,39 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	o->rsip_max_clients = 256;
 	o->rsip_idle = 900;
-	while ((c = getopt_long(argc, argv, "w:l:g:a:m:u:i:p:H:b:kSNvhRM:", lopts, NULL)) != -1) {
+
+	/* The file first, so that the command line overrides it. */
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, OPTSTRING, lopts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		} else if (c == OPT_HELP_CONFIG) {
+			usage_config();
+			exit(0);
+		}
+	}
+	if (config) {
+		o->config = config;
+		if (load_config(o, config))
+			return -EINVAL;
+	}
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, OPTSTRING, lopts, NULL)) != -1) {
 		switch (c) {
-		case 'R': o->rsip = true; break;
-		case OPT_RSIP_PORT: NUM(o->rsip_port, 1, 65535); break;
-		case OPT_STATE_DIR: rc->state_dir = optarg; break;
-		case OPT_PORT_RANGE:
-			if (xd_parse_range(optarg, 1, 65535, &rc->port_min, &rc->port_max)) {
-				xd_err("--port-range: '%s' is not a range A-B within 1-65535", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_RESERVE:
-			if (parse_reserved(rc, optarg))
-				return -EINVAL;
-			break;
-		case OPT_PORT_BLOCK: NUM(rc->default_ports, 1, 255); break;
-		case OPT_MAX_PORTS: NUM(rc->max_ports_per_host, 1, 65535); break;
-		case OPT_MAX_SPI: NUM(rc->max_spi_blocks_per_host, 1, 1u << 24); break;
-		case OPT_LEASE: NUM(rc->lease_default, 1, 0x7fffffff); break;
-		case OPT_MAX_LEASE: NUM(rc->lease_max, 1, 0x7fffffff); break;
-		case OPT_QUARANTINE: NUM(rc->quarantine, 0, 0x7fffffff); break;
-		case OPT_REG_LEASE: NUM(rc->reg_lease, 1, 0x7fffffff); break;
-		case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
-		case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
-		case OPT_NH_CACHE: NUM(o->nh_cache_ms, 0, 60000); break;
-		case 'M':
-			o->metrics_explicit = true;
-			if (!strcmp(optarg, "off")) {
-				o->metrics_port = 0;
-			} else if (xd_parse_listen(optarg, &o->metrics_addr, &o->metrics_port) ||
-				   !o->metrics_port) {
-				xd_err("--metrics: '%s' is not ADDR:PORT (IPv4, port 1-65535) or 'off'",
-				       optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'w': o->wan = optarg; break;
-		case 'l': o->lan = optarg; break;
-		case 'g':
-			if (parse_gaddrs(o, optarg))
-				return -EINVAL;
-			break;
-		case 'a':
-			if (xd_parse_ipv4(optarg, &o->lan_addr)) {
-				xd_err("--lan-addr: '%s' is not an IPv4 address", optarg);
-				return -EINVAL;
-			}
-			o->lan_addr_set = true;
-			break;
-		case 'm':
-			if (!strcmp(optarg, "auto"))
-				o->mode = MODE_AUTO;
-			else if (!strcmp(optarg, "xdp"))
-				o->mode = MODE_XDP;
-			else if (!strcmp(optarg, "tc"))
-				o->mode = MODE_TC;
-			else {
-				xd_err("--mode: '%s' is not one of auto, xdp, tc", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'u':
-			if (!strcmp(optarg, "pass"))
-				o->unknown_drop = false;
-			else if (!strcmp(optarg, "drop"))
-				o->unknown_drop = true;
-			else {
-				xd_err("--unknown: '%s' is not one of pass, drop", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'i': o->instance = optarg; break;
-		case 'p': o->pin_base = optarg; break;
-		case 'H':
-			if (xd_parse_u32(optarg, 2, XDNAT_LIMIT_MAX_HOSTS, &o->max_hosts)) {
-				xd_err("--max-hosts: '%s' is not a number from 2 to %u", optarg,
-				       XDNAT_LIMIT_MAX_HOSTS);
-				return -EINVAL;
-			}
-			break;
-		case 'b':
-			if (xd_parse_u32(optarg, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS, &o->spi_bits)) {
-				xd_err("--spi-block-bits: '%s' is not a number from %d to %d", optarg,
-				       XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS);
-				return -EINVAL;
-			}
-			break;
-		case 'k': o->keep_maps = true; break;
-		case 'S': o->no_sysctl = true; break;
-		case 'N': o->no_neigh = true; break;
+		case 'c': break;
+		case OPT_CHECK_CONFIG: o->check_only = true; break;
 		case 'v': xd_verbose = 1; break;
-		case 'h': usage(stdout); exit(0);
-		default:
+		case '?':
 			fprintf(stderr, "Try 'xdnatd --help'.\n");
 			return -EINVAL;
+		default:
+			if (apply_opt(o, c, optarg))
+				return -EINVAL;
 		}
 	}
 	if (optind < argc) {
@@ -421,7 +695,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	}
 	if (!o->wan || !o->lan || !o->n_gaddrs) {
-		xd_err("--wan, --lan and --global are required (see --help)");
+		xd_err("wan, lan and global are required (options --wan, --lan, --global or "
+		       "[router] keys of --config; see --help)");
 		return -EINVAL;
 	}
 	if (!xd_valid_instance(o->instance)) {
@@ -1019,6 +1294,49 @@ static void reexec(struct daemon *d, char **argv)
 	       strerror(errno));
 }
 
+/*
+ * SIGHUP: is the configuration, read again, valid and applicable without a
+ * restart?  Interfaces, global addresses, instance, pins, table sizes and
+ * the state directory shape the pinned maps and the database; everything
+ * else (policies, leases, metrics, RSIP, caches) is applied by re-executing.
+ */
+static bool reload_allowed(struct daemon *d)
+{
+	struct opts n;
+	bool ok = false;
+	const char *why = NULL;
+
+	if (!d->o.config) {
+		xd_warn("SIGHUP: no --config to re-read; nothing to do");
+		return false;
+	}
+	if (parse_args(d->argc, d->argv, &n)) {
+		xd_err("SIGHUP: %s is not valid (see above); keeping the running configuration",
+		       d->o.config);
+		goto out;
+	}
+	if (strcmp(n.wan, d->o.wan) || strcmp(n.lan, d->o.lan))
+		why = "interfaces";
+	else if (n.n_gaddrs != d->o.n_gaddrs ||
+		 memcmp(n.gaddrs, d->o.gaddrs, n.n_gaddrs * sizeof(n.gaddrs[0])))
+		why = "global addresses";
+	else if (strcmp(n.instance, d->o.instance) || strcmp(n.pin_base, d->o.pin_base))
+		why = "instance or pin base";
+	else if (n.max_hosts != d->o.max_hosts || n.spi_bits != d->o.spi_bits)
+		why = "max-hosts or spi-block-bits";
+	else if (strcmp(n.rcfg.state_dir ? n.rcfg.state_dir : "",
+			d->o.rcfg.state_dir ? d->o.rcfg.state_dir : ""))
+		why = "state-dir";
+	if (why)
+		xd_err("SIGHUP: %s changes the %s, which needs a restart; keeping the running "
+		       "configuration", d->o.config, why);
+	else
+		ok = true;
+out:
+	free_opts(&n);
+	return ok;
+}
+
 static int wait_for_signal(struct daemon *d)
 {
 	sigset_t set;
@@ -1069,8 +1387,12 @@ static int wait_for_signal(struct daemon *d)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			xd_info("SIGHUP: nothing to reload (hosts and blocks live in the maps)");
-			continue;
+			if (!reload_allowed(d))
+				continue;
+			fprintf(stderr, "xdnatd: SIGHUP, applying %s by re-executing %s\n",
+				d->o.config, d->self_exe);
+			close(sfd);
+			return 2;
 		}
 		if (si.ssi_signo == SIGUSR2) {
 			fprintf(stderr, "xdnatd: SIGUSR2, re-executing %s to replace the programs\n",
@@ -1084,42 +1406,60 @@ static int wait_for_signal(struct daemon *d)
 	}
 }
 
+/* Everything that can be checked before touching the system. */
+static int validate(struct daemon *d)
+{
+	char addr[INET_ADDRSTRLEN];
+
+	d->wan_ifindex = xd_ifindex(d->o.wan);
+	if (d->wan_ifindex < 0) {
+		xd_err("--wan: no interface '%s'", d->o.wan);
+		return -EINVAL;
+	}
+	d->lan_ifindex = xd_ifindex(d->o.lan);
+	if (d->lan_ifindex < 0) {
+		xd_err("--lan: no interface '%s'", d->o.lan);
+		return -EINVAL;
+	}
+	if (!d->o.lan_addr_set && xd_if_first_ipv4(d->o.lan, &d->o.lan_addr)) {
+		xd_err("--lan: %s has no IPv4 address; give the router's LAN address with --lan-addr",
+		       d->o.lan);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < d->o.n_gaddrs; i++) {
+		if (d->o.gaddrs[i] == d->o.lan_addr) {
+			xd_err("the LAN address %s is also given as a global address",
+			       xd_ipstr(d->o.lan_addr, addr));
+			return -EINVAL;
+		}
+	}
+	if (xd_pin_dir(d->o.pin_base, d->o.instance, d->pin_dir, sizeof(d->pin_dir)))
+		return -EINVAL;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { .lock_fd = -1, .link_fd = { -1, -1 } };
-	char addr[INET_ADDRSTRLEN];
 	sigset_t set;
 	int rc;
 
 	xd_progname = "xdnatd";
-	if (parse_args(argc, argv, &d.o))
+	d.argc = argc;
+	d.argv = argv;
+	if (parse_args(argc, argv, &d.o)) {
+		free_opts(&d.o);
 		return 1;
+	}
+	rc = validate(&d);
+	if (rc || d.o.check_only) {
+		if (!rc)
+			printf("xdnatd: configuration OK%s%s\n", d.o.config ? ": " : "",
+			       d.o.config ? d.o.config : "");
+		free_opts(&d.o);
+		return rc ? 1 : 0;
+	}
 
-	/* Validate everything before touching the system. */
-	d.wan_ifindex = xd_ifindex(d.o.wan);
-	if (d.wan_ifindex < 0) {
-		xd_err("--wan: no interface '%s'", d.o.wan);
-		return 1;
-	}
-	d.lan_ifindex = xd_ifindex(d.o.lan);
-	if (d.lan_ifindex < 0) {
-		xd_err("--lan: no interface '%s'", d.o.lan);
-		return 1;
-	}
-	if (!d.o.lan_addr_set && xd_if_first_ipv4(d.o.lan, &d.o.lan_addr)) {
-		xd_err("--lan: %s has no IPv4 address; give the router's LAN address with --lan-addr",
-		       d.o.lan);
-		return 1;
-	}
-	for (uint32_t i = 0; i < d.o.n_gaddrs; i++) {
-		if (d.o.gaddrs[i] == d.o.lan_addr) {
-			xd_err("the LAN address %s is also given as a global address",
-			       xd_ipstr(d.o.lan_addr, addr));
-			return 1;
-		}
-	}
-	if (xd_pin_dir(d.o.pin_base, d.o.instance, d.pin_dir, sizeof(d.pin_dir)))
-		return 1;
 	d.cfg.wan_ifindex = d.wan_ifindex;
 	d.cfg.lan_ifindex = d.lan_ifindex;
 	d.cfg.lan_addr = d.o.lan_addr;
@@ -1249,6 +1589,7 @@ out_keep:
 	stop_metrics(&d);
 	xdnat_router__destroy(d.skel);
 out_lock:
+	free_opts(&d.o);
 	free(d.primed);
 	if (d.lock_fd >= 0)
 		close(d.lock_fd);

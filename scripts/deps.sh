@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libcriterion-dev iproute2 tcpdump netcat-openbsd nftables ethtool
-      libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev)
+      libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

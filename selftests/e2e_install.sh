@@ -22,6 +22,13 @@ for b in xdnatd xdnatctl xdnat-host; do
 		grep -q -- "$opt" <<<"$text" || fail "$b.8 lacks $opt"
 	done
 done
+page=$dest$prefix/share/man/man5/xdnatd.conf.5
+text=$(MANWIDTH=100 man -l "$page" 2>/dev/null) || fail "xdnatd.conf.5 missing or does not render"
+for k in wan lan global unknown enabled quarantine listen; do
+	grep -qw -- "$k" <<<"$text" || fail "xdnatd.conf.5 lacks key $k"
+done
+out=$(build/xdnatd --config "$dest/etc/xdnat/xdnatd.conf" --check-config 2>&1 || true)
+grep -q "wan, lan and global are required" <<<"$out" || fail "the shipped xdnatd.conf is not parseable: $out"
 for o in xdnat_router.bpf.o xdnat_hostside.bpf.o; do
 	[ -s "$dest$prefix/lib/xdnat/$o" ] || fail "BPF object $o not installed"
 done
@@ -29,6 +36,7 @@ for u in xdnatd xdnat-host; do
 	unit=$dest$prefix/lib/systemd/system/$u.service
 	[ -s "$unit" ] || fail "unit $u.service missing"
 	grep -q "^ExecStart=$prefix/sbin/$u " "$unit" || fail "$u.service does not run $prefix/sbin/$u"
+	[ "$u" = xdnatd ] && { grep -q "^ExecReload=" "$unit" || fail "xdnatd.service has no ExecReload"; }
 	grep -q '^CapabilityBoundingSet=.*CAP_BPF' "$unit" || fail "$u.service has no capability bound"
 	[ -s "$dest/etc/default/$u" ] || fail "/etc/default/$u missing"
 done
@@ -36,6 +44,6 @@ echo "settings" >>"$dest/etc/default/xdnatd"
 make --no-print-directory -s install DESTDIR="$dest" PREFIX="$prefix" >/dev/null
 grep -q settings "$dest/etc/default/xdnatd" || fail "a second install overwrote /etc/default/xdnatd"
 make --no-print-directory -s uninstall DESTDIR="$dest" PREFIX="$prefix" >/dev/null
-left=$(find "$dest" -type f | grep -v "/etc/default/" || true)
+left=$(find "$dest" -type f | grep -v "/etc/default/\|/etc/xdnat/" || true)
 [ -z "$left" ] || fail "uninstall left: $left"
 echo "e2e_install: install, man pages, units and uninstall OK"
