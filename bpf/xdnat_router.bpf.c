@@ -650,13 +650,16 @@ static __always_inline int fib_next_hop_uncached(void *ctx, struct bpf_fib_looku
 
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		/* The kernel sets the egress NIC before it looks for the
+		 * neighbour, so "routed out of another NIC" is known for both:
+		 * an unresolved neighbour must not bypass it. */
 		if (fib->ifindex != want_ifindex) {
 			*reason = XDNAT_R_DROP_NO_ROUTE;
 			return -1;
 		}
-		return rc;
-	case BPF_FIB_LKUP_RET_NO_NEIGH:
-		*reason = XDNAT_R_PASS_NO_NEIGH;
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+			*reason = XDNAT_R_PASS_NO_NEIGH;
 		return rc;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
 		*reason = XDNAT_R_PASS_TOO_BIG;
