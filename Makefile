@@ -16,7 +16,7 @@ WARN      := -Wall -Wextra -Werror
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Imaps -Iloader -I$(OUT) \
              -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"'
-LDLIBS    := -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd
+LDLIBS    := -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
              -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
@@ -132,10 +132,15 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 MAN8       := $(patsubst $(OUT)/%,$(OUT)/man/%.8,$(BINS))
+MAN5       := $(OUT)/man/xdnatd.conf.5
 UNITS      := $(OUT)/systemd/xdnatd.service $(OUT)/systemd/xdnat-host.service
 
 .PHONY: man
-man: $(MAN8)
+man: $(MAN8) $(MAN5)
+$(OUT)/man/xdnatd.conf.5: $(OUT)/xdnatd man/xdnatd.conf.h2m
+	@mkdir -p $(@D)
+	help2man --no-info --section=5 --version-string=$(VERSION) --help-option=--help-config \
+		--include=man/xdnatd.conf.h2m --output=$@ ./$<
 $(OUT)/man/%.8: $(OUT)/% man/%.h2m
 	@mkdir -p $(@D)
 	help2man --no-info --section=8 --version-string=$(VERSION) \
@@ -148,16 +153,20 @@ $(OUT)/systemd/%.service: systemd/%.service.in FORCE
 
 install: all man $(UNITS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BPF_OBJ_DIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default \
+		$(DESTDIR)$(SYSCONFDIR)/xdnat
 	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(BPF_OBJ_DIR)/
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
 	@# Never overwrite an operator's settings.
 	for f in xdnatd xdnat-host; do \
 		[ -e $(DESTDIR)$(SYSCONFDIR)/default/$$f ] || \
 			install -m 0644 systemd/$$f.default $(DESTDIR)$(SYSCONFDIR)/default/$$f; \
 	done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/xdnat/xdnatd.conf ] || \
+		install -m 0644 systemd/xdnatd.conf.example $(DESTDIR)$(SYSCONFDIR)/xdnat/xdnatd.conf
 
 FORCE:
 
@@ -166,5 +175,6 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BPF_OBJ_DIR)/,$(notdir $(BPF_OBJS)))
 	-rmdir $(DESTDIR)$(BPF_OBJ_DIR) 2>/dev/null
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
-	@echo "uninstall: $(SYSCONFDIR)/default/xdnatd and xdnat-host are kept (your settings)"
+	@echo "uninstall: $(SYSCONFDIR)/xdnat/ and $(SYSCONFDIR)/default/xdnat* are kept (your settings)"
