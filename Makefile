@@ -74,6 +74,10 @@ $(OUT)/test_util: selftests/test_util.c $(LIB_SRCS) maps/xdnat_abi.h
 RSIP_TEST_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/util.c
 $(OUT)/test_rsip: selftests/test_rsip.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
 	$(CC) $(TEST_CFLAGS) selftests/test_rsip.c $(RSIP_TEST_SRCS) -o $@ -lcriterion -lcrypto
+TEST_BINS += $(OUT)/test_rsip_alloc
+RSIP_ALLOC_SRCS := $(RSIP_TEST_SRCS) loader/rsip_store.c loader/rsip_server.c
+$(OUT)/test_rsip_alloc: selftests/test_rsip_alloc.c $(RSIP_ALLOC_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
+	$(CC) $(TEST_CFLAGS) selftests/test_rsip_alloc.c $(RSIP_ALLOC_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
 
 # Local CA (ca/, docs/LCA.md): operator CLI, remote-side verifier, unit tests.
 CA_SRCS   := ca/lca.c ca/lca_ext.c ca/verify.c

@@ -647,24 +647,87 @@ static uint16_t do_free(struct rsip_server *s, struct client *c, struct req *r)
 /* Free every binding of client @id and forget the registration. */
 static int drop_client(struct rsip_server *s, uint32_t id)
 {
-	sqlite3_stmt *st = prep(s, "SELECT bind_id FROM bindings WHERE client_id=? AND state=1");
 	uint64_t now = s->now_ms();
 	uint32_t ids[256];
-	unsigned n = 0;
+	unsigned n;
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
-		ids[n++] = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	for (unsigned i = 0; i < n; i++) {
-		struct binding b;
+	/* In batches: a host may hold more bindings than one batch (every one
+	 * must leave the maps before the client row goes). */
+	do {
+		sqlite3_stmt *st = prep(s, "SELECT bind_id FROM bindings WHERE client_id=? AND state=1 "
+					   "LIMIT 256");
 
-		if (get_binding(s, ids[i], &b) == 1 && release_binding(s, &b, now))
+		if (!st)
 			return -EIO;
-	}
+		sqlite3_bind_int64(st, 1, id);
+		for (n = 0; n < 256 && sqlite3_step(st) == SQLITE_ROW; n++)
+			ids[n] = (uint32_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		for (unsigned i = 0; i < n; i++) {
+			struct binding b;
+
+			if (get_binding(s, ids[i], &b) != 1 || release_binding(s, &b, now))
+				return -EIO;
+		}
+	} while (n == 256);
 	return exec4(s, "DELETE FROM clients WHERE client_id=?", 1, id, 0, 0, 0);
+}
+
+int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed *out, unsigned max,
+		      unsigned *n)
+{
+	uint8_t secret[RSIP_SECRET_LEN];
+	sqlite3_stmt *st;
+	uint32_t lan;
+	int64_t id = 0;
+	int rc;
+
+	*n = 0;
+	rc = rsip_host_secret(s->db, name, secret, &lan);
+	memset(secret, 0, sizeof(secret));
+	if (rc)
+		return rc;
+	if (rsip_db_begin(s->db))
+		return -EIO;
+	st = prep(s, "SELECT client_id FROM clients WHERE name=?");
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	if (!id) {
+		rsip_db_rollback(s->db);
+		return 0;
+	}
+	st = prep(s, "SELECT bind_id, kind, first, last FROM bindings WHERE client_id=? AND state=1 "
+		     "ORDER BY bind_id");
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (*n < max)
+			out[*n] = (struct rsip_freed){
+				.bind_id = (uint32_t)sqlite3_column_int64(st, 0),
+				.kind = sqlite3_column_int(st, 1),
+				.first = (uint32_t)sqlite3_column_int64(st, 2),
+				.last = (uint32_t)sqlite3_column_int64(st, 3),
+			};
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (drop_client(s, (uint32_t)id) || rsip_db_commit(s->db))
+		goto fail;
+	xd_info("client %lld (%s) evicted: %u bindings quarantined %us", (long long)id, name, *n,
+		s->cfg.quarantine);
+	return 0;
+fail:
+	rsip_db_rollback(s->db);
+	*n = 0;
+	return -EIO;
 }
 
 static uint16_t do_deregister(struct rsip_server *s, struct rsip_session *sess, struct client *c,
@@ -1139,10 +1202,12 @@ int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 	s->cfg = *cfg;
 	s->be = *be;
 	s->listen_fd = -1;
-	if (!s->now_ms)
-		s->now_ms = rsip_now_ms;
+	s->now_ms = cfg->now_ms ? cfg->now_ms : rsip_now_ms;
 	if (rsip_db_open(cfg->state_dir, cfg->instance, &s->db))
 		return -EIO;
+	/* xdnatctl rsip evict quarantines with the daemon's setting. */
+	if (rsip_setting_set(s->db, "quarantine", cfg->quarantine))
+		xd_warn("cannot record the quarantine in the state database");
 	if (rsip_server_reconcile(s))
 		xd_warn("the maps could not be fully reconciled with the state database");
 	rsip_server_sweep(s); /* what lapsed while we were down */

@@ -57,6 +57,7 @@ struct rsip_config {
 	uint32_t lease_default, lease_max;  /* seconds */
 	uint32_t quarantine;                /* seconds */
 	uint32_t reg_lease;                 /* idle registration lifetime, seconds */
+	uint64_t (*now_ms)(void);           /* clock (NULL: rsip_now_ms); tests inject one */
 };
 
 void rsip_config_defaults(struct rsip_config *c);
@@ -109,6 +110,19 @@ int rsip_server_sweep(struct rsip_server *s);
 
 /* Make the maps match the store (add what is missing, remove what is stale). */
 int rsip_server_reconcile(struct rsip_server *s);
+
+/* Operator eviction (xdnatctl rsip evict): every active binding of the
+ * enrolled host @name leaves the maps at once and goes into quarantine,
+ * and its registration is forgotten (its next request gets REGISTER_FIRST).
+ * The first @max freed bindings are reported in @out; *n counts them all.
+ * 0 on success (also when @name holds nothing), -ENOENT if @name is not
+ * enrolled, another negative errno on failure (nothing changed). */
+struct rsip_freed {
+	uint32_t bind_id, first, last;
+	int kind;
+};
+int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed *out, unsigned max,
+		      unsigned *n);
 
 /* Transport: listen on @addr:@port (TCP), bound to @ifname (LAN only). */
 int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, const char *ifname,

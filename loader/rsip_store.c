@@ -25,7 +25,8 @@ static const char schema[] =
 	"  created_ms INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS bindings_by_range ON bindings(kind, gidx, first);"
 	"CREATE INDEX IF NOT EXISTS bindings_by_until ON bindings(state, until_ms);"
-	"CREATE INDEX IF NOT EXISTS bindings_by_client ON bindings(client_id);";
+	"CREATE INDEX IF NOT EXISTS bindings_by_client ON bindings(client_id);"
+	"CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 uint64_t rsip_now_ms(void)
 {
@@ -249,4 +250,44 @@ int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms)
 	}
 	sqlite3_finalize(st);
 	return 0;
+}
+
+int rsip_setting_set(sqlite3 *db, const char *key, int64_t value)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO settings(key, value) VALUES(?, ?) "
+			       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", -1, &st, NULL)) {
+		xd_err("state database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	if (rc)
+		xd_err("state database: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int rsip_setting_get(sqlite3 *db, const char *key, int64_t *value)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key=?", -1, &st, NULL)) {
+		xd_err("state database: %s", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*value = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -42,6 +42,11 @@ int rsip_host_secret(sqlite3 *db, const char *name, uint8_t secret[RSIP_SECRET_L
 /* Print enrolled hosts, registrations and bindings (lease remaining). */
 int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms);
 
+/* Small named integers the daemon records for the operator's tools
+ * (e.g. "quarantine"); get returns -ENOENT if never set. */
+int rsip_setting_set(sqlite3 *db, const char *key, int64_t value);
+int rsip_setting_get(sqlite3 *db, const char *key, int64_t *value);
+
 uint64_t rsip_now_ms(void);
 
 /* The pinned maps as the server's datapath backend (rsip_server.h). */
