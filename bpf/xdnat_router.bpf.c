@@ -441,15 +441,16 @@ wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
 	}
+	if (gaddr_index(ip->saddr) >= 0) {
+		/* Only we send from a global address: arriving from outside it is
+		 * forged, and the stack (accept_local=1) must not forward it. */
+		p->reason = XDNAT_R_DROP_SPOOF_SRC;
+		return XDNAT_ACT_DROP;
+	}
 	gidx = gaddr_index(ip->daddr);
 	if (gidx < 0) {
 		p->reason = XDNAT_R_PASS_NOT_GLOBAL;
 		return XDNAT_ACT_PASS;
-	}
-	if (gaddr_index(ip->saddr) >= 0) {
-		/* Only we send from a global address; from outside it is forged. */
-		p->reason = XDNAT_R_DROP_SPOOF_SRC;
-		return XDNAT_ACT_DROP;
 	}
 	if (xdnat_ip_check(ip, data_end, p->wire_len - sizeof(*eth)) != XDNAT_IP_OK) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
@@ -791,8 +792,7 @@ internal:
 	return XDP_DROP;
 }
 
-SEC("xdp")
-int xdnat_wan_xdp(struct xdp_md *ctx)
+static __always_inline int wan_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -862,8 +862,7 @@ int xdnat_wan_xdp(struct xdp_md *ctx)
 	return bpf_redirect_map(&xdnat_txports, XDNAT_TXPORT_LAN, 0);
 }
 
-SEC("xdp")
-int xdnat_lan_xdp(struct xdp_md *ctx)
+static __always_inline int lan_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -1024,8 +1023,7 @@ internal:
 	return TC_ACT_SHOT;
 }
 
-SEC("tc")
-int xdnat_wan_tc(struct __sk_buff *skb)
+static __always_inline int wan_tc(struct __sk_buff *skb)
 {
 	struct xdnat_pkt p = {};
 	struct bpf_fib_lookup fib;
@@ -1087,8 +1085,7 @@ int xdnat_wan_tc(struct __sk_buff *skb)
 	return tc_redirect(skb, rc, &fib, cfg.lan_ifindex);
 }
 
-SEC("tc")
-int xdnat_lan_tc(struct __sk_buff *skb)
+static __always_inline int lan_tc(struct __sk_buff *skb)
 {
 	struct xdnat_pkt p = {};
 	struct bpf_fib_lookup fib;
@@ -1154,4 +1151,62 @@ int xdnat_lan_tc(struct __sk_buff *skb)
 	count(XDNAT_R_HOST_TO_WAN, p.bytes);
 	count_host(p.host_id, 0, p.bytes);
 	return tc_redirect(skb, rc, &fib, cfg.wan_ifindex);
+}
+
+/* ------------------------------------------------------------ entry points */
+
+SEC("xdp")
+int xdnat_wan_xdp(struct xdp_md *ctx)
+{
+	return wan_xdp(ctx);
+}
+
+SEC("xdp")
+int xdnat_lan_xdp(struct xdp_md *ctx)
+{
+	return lan_xdp(ctx);
+}
+
+SEC("tc")
+int xdnat_wan_tc(struct __sk_buff *skb)
+{
+	return wan_tc(skb);
+}
+
+SEC("tc")
+int xdnat_lan_tc(struct __sk_buff *skb)
+{
+	return lan_tc(skb);
+}
+
+/*
+ * One-arm mode (a cloud VM with one NIC): WAN and LAN share the interface.
+ * IP-in-IP to the router's LAN address comes from hosts and takes the LAN
+ * path; everything else takes the WAN path.  Both send back out of the same
+ * NIC (the devmap's WAN and LAN slots hold the same ifindex).
+ */
+static __always_inline int is_host_tunnel(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+
+	return (void *)(ip + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IP) &&
+	       ip->daddr == cfg.lan_addr && ip->protocol == IPPROTO_IPIP;
+}
+
+SEC("xdp")
+int xdnat_onearm_xdp(struct xdp_md *ctx)
+{
+	if (is_host_tunnel((void *)(long)ctx->data, (void *)(long)ctx->data_end))
+		return lan_xdp(ctx);
+	return wan_xdp(ctx);
+}
+
+SEC("tc")
+int xdnat_onearm_tc(struct __sk_buff *skb)
+{
+	tc_pull(skb, sizeof(struct ethhdr) + sizeof(struct iphdr));
+	if (is_host_tunnel((void *)(long)skb->data, (void *)(long)skb->data_end))
+		return lan_tc(skb);
+	return wan_tc(skb);
 }

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include "xdnat.h"
 #include "rsip_store.h"
+#include "rsip_server.h"
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
 _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
@@ -58,6 +59,9 @@ static void usage(FILE *f)
 "  unenroll NAME     forget host NAME (it cannot register any more)\n"
 "  rsip list         enrolled hosts, registrations and bindings with the\n"
 "                    lease (or quarantine) time remaining\n"
+"  rsip evict NAME   take all of host NAME's blocks at once: out of the maps\n"
+"                    (needs the router's pins), into xdnatd's quarantine;\n"
+"                    its registration ends (unenroll it to keep it out)\n"
 "\n"
 "Options:\n"
 "  -j, --json            JSON output\n"
@@ -463,7 +467,7 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 	int rc;
 
 	if (!strcmp(argv[0], "rsip") && (argc != 2 || strcmp(argv[1], "list")))
-		return usage_err("rsip: expected 'list'%s", NULL);
+		return usage_err("rsip: expected 'list' or 'evict NAME'%s", NULL);
 	if (!strcmp(argv[0], "unenroll") && argc != 2)
 		return usage_err("unenroll: expected NAME%s", NULL);
 	if (!strcmp(argv[0], "enroll")) {
@@ -502,6 +506,68 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 	}
 	rsip_db_close(db);
 	return rc;
+}
+
+/* rsip evict NAME: the operator takes all of a host's blocks at once. */
+static int cmd_evict(const char *base, const char *state_dir, const char *instance, int argc,
+		     char **argv)
+{
+	struct rsip_freed fr[64];
+	struct rsip_server s;
+	struct xd_maps m;
+	struct xd_json j;
+	int64_t q;
+	unsigned n = 0;
+	int rc;
+
+	if (argc != 3)
+		return usage_err("rsip evict: expected NAME%s", NULL);
+	memset(&s, 0, sizeof(s));
+	rsip_config_defaults(&s.cfg);
+	s.listen_fd = -1;
+	s.now_ms = rsip_now_ms;
+	if (rsip_db_open(state_dir, instance, &s.db))
+		return 1;
+	if (xd_maps_open(base, instance, &m)) {
+		xd_err("evict needs the maps of the running router: nothing changed");
+		rsip_db_close(s.db);
+		return 1;
+	}
+	/* The quarantine xdnatd runs with (recorded when its server starts). */
+	if (rsip_setting_get(s.db, "quarantine", &q) == 0 && q >= 0 && q <= UINT32_MAX)
+		s.cfg.quarantine = (uint32_t)q;
+	rsip_backend_maps(&s.be, &m);
+	rc = rsip_server_evict(&s, argv[2], fr, sizeof(fr) / sizeof(fr[0]), &n);
+	if (rc == -ENOENT)
+		xd_err("no enrolled host '%s'", argv[2]);
+	else if (rc)
+		xd_err("cannot evict '%s': nothing changed", argv[2]);
+	if (!rc && json) {
+		xd_json_begin(&j, stdout);
+		xd_json_str(&j, "host", argv[2]);
+		xd_json_u64(&j, "quarantine_s", s.cfg.quarantine);
+		xd_json_u64(&j, "freed_count", n);
+		xd_json_arr_open(&j, "freed");
+		for (unsigned i = 0; i < n && i < sizeof(fr) / sizeof(fr[0]); i++) {
+			xd_json_obj_open(&j, NULL);
+			xd_json_u64(&j, "bind_id", fr[i].bind_id);
+			xd_json_str(&j, "kind", fr[i].kind == RSIP_KIND_SPI ? "spi" : "ports");
+			xd_json_u64(&j, "first", fr[i].first);
+			xd_json_u64(&j, "last", fr[i].last);
+			xd_json_obj_close(&j);
+		}
+		xd_json_arr_close(&j);
+		xd_json_end(&j);
+	} else if (!rc) {
+		printf("evicted %s: %u binding%s out of the maps, quarantined %us\n", argv[2], n,
+		       n == 1 ? "" : "s", s.cfg.quarantine);
+		for (unsigned i = 0; i < n && i < sizeof(fr) / sizeof(fr[0]); i++)
+			printf(fr[i].kind == RSIP_KIND_SPI ? "  bind %u spi 0x%x-0x%x\n" : "  bind %u ports %u-%u\n",
+			       fr[i].bind_id, fr[i].first, fr[i].last);
+	}
+	xd_maps_close(&m);
+	rsip_db_close(s.db);
+	return rc ? 1 : 0;
 }
 
 /* One map command (OBJECT COMMAND ARGS); argv[0] is the object. */
@@ -659,8 +725,8 @@ static int cmd_reload(const char *base, const char *instance)
 		return 1;
 	}
 	old_wan = hook_prog_id(pin_dir, "wan");
-	old_lan = hook_prog_id(pin_dir, "lan");
-	if (!old_wan || !old_lan) {
+	old_lan = hook_prog_id(pin_dir, "lan"); /* 0 in one-arm mode: one hook */
+	if (!old_wan) {
 		xd_err("instance '%s' has no pinned link or program in %s", instance, pin_dir);
 		return 1;
 	}
@@ -671,11 +737,11 @@ static int cmd_reload(const char *base, const char *instance)
 	for (i = 0; i < 200; i++) { /* 20 s */
 		wan = hook_prog_id(pin_dir, "wan");
 		lan = hook_prog_id(pin_dir, "lan");
-		if (wan && lan && wan != old_wan && lan != old_lan)
+		if (wan && wan != old_wan && (!old_lan || (lan && lan != old_lan)))
 			break;
 		usleep(100 * 1000);
 	}
-	if (wan == old_wan || lan == old_lan || !wan || !lan) {
+	if (!wan || wan == old_wan || (old_lan && (!lan || lan == old_lan))) {
 		xd_err("xdnatd did not replace its programs within 20 s (WAN %u -> %u, LAN %u -> %u); "
 		       "see its log", old_wan, wan, old_lan, lan);
 		return 1;
@@ -748,6 +814,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(obj, "rsip") && argc > 1 && !strcmp(argv[1], "evict"))
+		return cmd_evict(base, state_dir, instance, argc, argv);
 	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll") || !strcmp(obj, "rsip"))
 		return cmd_rsip(state_dir, instance, argc, argv);
 	if (!strcmp(obj, "reload-programs"))

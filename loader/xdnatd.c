@@ -114,7 +114,9 @@ static void usage(FILE *f)
 "\n"
 "Required:\n"
 "  -w, --wan IFNAME         interface towards the Internet\n"
-"  -l, --lan IFNAME         interface towards the hosts (may equal --wan)\n"
+"  -l, --lan IFNAME         interface towards the hosts; the same as --wan\n"
+"                           for one-arm mode (one NIC, e.g. a cloud VM: the\n"
+"                           LAN address must then differ from the globals)\n"
 "  -g, --global ADDR[,...]  shared global IPv4 address(es), up to %d; the\n"
 "                           order gives the global address index (0, 1, ...)\n"
 "\n"
@@ -1009,8 +1011,24 @@ static int attach_all(struct daemon *d)
 	int rc;
 
 	if (one_arm) {
-		xd_err("--wan and --lan name the same interface: one-arm mode is not supported yet");
-		return -EOPNOTSUPP;
+		/* One NIC carries both sides: one program tells them apart by
+		 * the tunnel's destination (our LAN address). */
+		if (d->o.mode != MODE_TC) {
+			rc = attach_xdp(d, 0, s->progs.xdnat_onearm_xdp, d->wan_ifindex, d->o.wan,
+					d->o.mode == MODE_AUTO);
+			if (!rc)
+				return 0;
+			detach_all(d);
+			if (d->o.mode == MODE_XDP || rc == -EBUSY || rc == -EEXIST)
+				return rc;
+			xd_warn("native XDP unavailable on %s (%s): falling back to tc, which is slower",
+				d->o.wan, strerror(-rc));
+		}
+		d->tc_mode = true;
+		rc = attach_tc(d, 0, s->progs.xdnat_onearm_tc, d->wan_ifindex, d->o.wan);
+		if (rc)
+			detach_all(d);
+		return rc;
 	}
 	if (d->o.mode != MODE_TC) {
 		rc = attach_xdp(d, 0, s->progs.xdnat_wan_xdp, d->wan_ifindex, d->o.wan,

@@ -627,11 +627,13 @@ static int m_wan(struct decision *d, const struct pkt *f)
 		return decide(d, ACT_PASS, XDNAT_R_PASS_NOT_IPV4);
 	if (f->len < 34)
 		return decide(d, ACT_DROP, XDNAT_R_DROP_MALFORMED);
+	/* A global source from outside is forged, whatever the destination:
+	 * the stack (accept_local=1) must never forward it. */
+	if (m_gidx(pkt_rd32(ip + 12)) >= 0)
+		return decide(d, ACT_DROP, XDNAT_R_DROP_SPOOF_SRC);
 	gidx = m_gidx(pkt_rd32(ip + 16));
 	if (gidx < 0)
 		return decide(d, ACT_PASS, XDNAT_R_PASS_NOT_GLOBAL);
-	if (m_gidx(pkt_rd32(ip + 12)) >= 0)
-		return decide(d, ACT_DROP, XDNAT_R_DROP_SPOOF_SRC);
 	if (!m_ip_ok(ip, f->len - 14))
 		return decide(d, ACT_DROP, XDNAT_R_DROP_MALFORMED);
 	return m_inbound(d, ip, gidx);

@@ -255,7 +255,7 @@ static void env_up(void)
 
 struct router {
 	struct xdnat_router *skel;
-	int wan_xdp, lan_xdp, wan_tc, lan_tc;
+	int wan_xdp, lan_xdp, wan_tc, lan_tc, onearm_xdp, onearm_tc;
 	int stats, hstats;
 };
 
@@ -370,6 +370,8 @@ static void router_up(uint32_t flags, const char *inst)
 	R->lan_xdp = bpf_program__fd(s->progs.xdnat_lan_xdp);
 	R->wan_tc = bpf_program__fd(s->progs.xdnat_wan_tc);
 	R->lan_tc = bpf_program__fd(s->progs.xdnat_lan_tc);
+	R->onearm_xdp = bpf_program__fd(s->progs.xdnat_onearm_xdp);
+	R->onearm_tc = bpf_program__fd(s->progs.xdnat_onearm_tc);
 	R->stats = bpf_map__fd(s->maps.xdnat_stats);
 	R->hstats = bpf_map__fd(s->maps.xdnat_hstats);
 	router_populate(R);
@@ -454,6 +456,9 @@ _Static_assert(sizeof(HOST_REASON_NAMES) / sizeof(HOST_REASON_NAMES[0]) == XDNAT
 
 enum prog_id { WAN_XDP, LAN_XDP, WAN_TC, LAN_TC, HOST_EGRESS, HOST_INGRESS };
 
+/* Run router cases through the one-arm programs instead (same verdicts). */
+static bool use_onearm;
+
 static struct target tgt(enum prog_id id)
 {
 	struct target t = { .hstats_fd = -1 };
@@ -474,6 +479,10 @@ static struct target tgt(enum prog_id id)
 			 id == WAN_TC ? "xdnat_wan_tc" : "xdnat_lan_tc";
 		t.prog_fd = id == WAN_XDP ? R->wan_xdp : id == LAN_XDP ? R->lan_xdp :
 			    id == WAN_TC ? R->wan_tc : R->lan_tc;
+		if (use_onearm) {
+			t.prog_fd = t.xdp ? R->onearm_xdp : R->onearm_tc;
+			t.what = t.xdp ? "xdnat_onearm_xdp" : "xdnat_onearm_tc";
+		}
 		break;
 	case HOST_EGRESS:
 	case HOST_INGRESS:
@@ -2790,4 +2799,52 @@ Test(nh_cache, reuses_lookup_within_lifetime)
 	run_cases(WAN_XDP, &cs);
 	sh("ip neigh replace %s lladdr %s dev lan0 nud permanent", ipstr(a->lan, ip),
 	   macstr(a->mac, m));
+}
+
+/* ------------------------------------------------------------ one-arm */
+
+TestSuite(onearm, .init = init_router, .fini = fini_all, .timeout = 120);
+
+/*
+ * The one-arm programs dispatch by the tunnel's destination: IP-in-IP to
+ * the router's LAN address takes the LAN path, everything else the WAN
+ * path, with exactly the verdicts and frames of the two-NIC programs.
+ */
+static void onearm_cases(bool xdp)
+{
+	int fwd = xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
+	int pass = xdp ? XDP_PASS : TC_ACT_OK;
+	int drop = xdp ? XDP_DROP : TC_ACT_SHOT;
+	struct cases wan = { 0 }, lan = { 0 };
+	struct pkt dg;
+
+	use_onearm = true;
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0100, 0x42), 64);
+	wan_fwd(&wan, fwd, &dg, H_A, "ESP to A");
+	dg_udp(&dg, hdr(REMOTE, G1), 4500, 20001, 40);
+	wan_fwd(&wan, fwd, &dg, H_C, "UDP to C on G1");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 40000, 40);
+	wan_same(&wan, pass, XDNAT_R_UNKNOWN_PORT, &dg, "UDP to an unallocated port");
+	dg_udp(&dg, hdr(G0, REMOTE), 53, 40000, 40);
+	wan_same(&wan, drop, XDNAT_R_DROP_SPOOF_SRC, &dg, "plain packet from G0: forged");
+	dg_udp(&dg, hdr(REMOTE, WAN_GW), 53, 40000, 40);
+	wan_same(&wan, pass, XDNAT_R_PASS_NOT_GLOBAL, &dg, "not to a global address");
+	run_cases(xdp ? WAN_XDP : WAN_TC, &wan);
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 40);
+	lan_fwd(&lan, fwd, H_A, &dg, MAC_REMOTE, "A UDP from its first port");
+	dg_esp(&dg, from_g(H_B, REMOTE), 0x00c0ffee, 64);
+	lan_fwd(&lan, fwd, H_B, &dg, MAC_REMOTE, "B ESP");
+	run_cases(xdp ? LAN_XDP : LAN_TC, &lan);
+	use_onearm = false;
+}
+
+Test(onearm, xdp)
+{
+	onearm_cases(true);
+}
+
+Test(onearm, tc)
+{
+	onearm_cases(false);
 }
