@@ -6,7 +6,15 @@ set -euo pipefail
 
 pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libcriterion-dev iproute2 tcpdump netcat-openbsd nftables ethtool
-      libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev)
+      libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev
+      strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+      strongswan-pki)
+# strongSwan (selftests/e2e_strongswan.sh, docs/STRONGSWAN.md) runs only as
+# per-namespace daemons the tests start themselves (selftests/lib/strongswan.sh).
+# strongswan-charon pulls in strongswan-starter, whose maintainer scripts would
+# start an IPsec daemon in the root namespace on a systemd host: the install
+# below runs with a policy-rc.d that forbids starting services, and the units
+# are disabled afterwards (see strongswan_no_root_daemon).
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,4 +33,31 @@ export DEBIAN_FRONTEND=noninteractive
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
 	apt-get update -qq
 fi
+# No service may start during the install (strongswan-starter): a policy-rc.d
+# answering 101 ("action forbidden") is honoured by invoke-rc.d and
+# deb-systemd-invoke.  An existing one (containers ship one) is left alone.
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	guard=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\n# xdnat scripts/deps.sh: no service starts during this install\nexit 101\n' >"$guard"
+	chmod 755 "$guard"
+	trap 'rm -f "$guard"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ -n "$guard" ]; then rm -f "$guard"; trap - EXIT; fi
+
+# strongswan_no_root_daemon: on a systemd host, keep the packaged strongSwan
+# units from starting at boot (xdnat's tests run charon per namespace; an
+# operator who wants the packaged service enables it again with systemctl).
+strongswan_no_root_daemon() {
+	[ -d /run/systemd/system ] || return 0
+	local u
+	for u in strongswan-starter.service strongswan.service ipsec.service; do
+		systemctl list-unit-files "$u" 2>/dev/null | grep -q "^$u" || continue
+		systemctl disable --now "$u" >/dev/null 2>&1 || true
+		echo "deps: disabled $u (xdnat runs charon per network namespace)"
+	done
+}
+case " ${missing[*]} " in
+*" strongswan-"*) strongswan_no_root_daemon ;;
+esac
