@@ -872,7 +872,9 @@ static void lan_frame(struct frame *f, const uint8_t dmac[6], uint32_t host, uin
 enum ccase {
 	CC_PASS, CC_REDIRECT, CC_FIB, CC_NOP,
 	CC_ESP, CC_AH, CC_UDP, CC_TCP, CC_LAN, /* 1 host; + CC_SCALE: full tables */
-	CC_MAX = CC_LAN + 1 + 5,
+	/* floods to unallocated ports / SPIs, dropped in XDP (1-host tables) */
+	CC_FLOOD_TCP = CC_LAN + 1 + 5, CC_FLOOD_ESP,
+	CC_MAX,
 };
 #define CC_SCALE 5
 #define CC_ROUTER_FIRST CC_ESP
@@ -882,6 +884,9 @@ static const char *const cc_name[] = {
 	"harness overhead (subtracted)",
 	"WAN->LAN ESP (SPI)", "WAN->LAN AH (SPI)", "WAN->LAN UDP (port)", "WAN->LAN TCP (port)",
 	"LAN->WAN UDP (decap + checks)",
+};
+static const char *const flood_name[] = {
+	"flood: TCP SYN to unallocated ports", "flood: ESP to unallocated SPIs",
 };
 
 struct ccfg {
@@ -1050,6 +1055,38 @@ static int cost_phase(struct bench *B, struct cost_res *res)
 				}
 			}
 		}
+	}
+	/* Floods (issue 5): what --unknown drop costs per junk packet.  The
+	 * 1-host router owns ports one_first..65535 and SPI block 1 only. */
+	for (int f = 0; f < 2; f++) {
+		struct router *r = &B->r[0];
+		struct ccfg *c = &cc[CC_FLOOD_TCP + f];
+		struct bench_flow fb;
+
+		c->name = flood_name[f];
+		c->skel = r->cost;
+		c->ns = r->ns;
+		c->harness = true;
+		c->want = XDP_DROP;
+		c->base = (uint32_t)(5 + f) * BENCH_COST_FLOWS;
+		c->prog_fd = bpf_program__fd(r->cost->progs.bench_harness_wan);
+		c->ifindex = r->wan;
+		c->vary = f ? BENCH_VARY_ESP_SPI : BENCH_VARY_DPORT;
+		for (uint32_t i = 0; i < BENCH_COST_FLOWS; i++) {
+			struct bench_vary_val v = { .c = htonl(gaddr(0)) };
+			uint32_t k = c->base + i;
+
+			if (f) /* any SPI outside block 1 and the reserved range */
+				do
+					v.a = (uint32_t)rng();
+				while (v.a <= XDNAT_SPI_RESERVED_MAX || v.a >> O.spi_bits == 1);
+			else
+				v.a = rng_in(1, O.one_first - 1);
+			if (map_put(r->cost->maps.bench_vals, &k, &v))
+				return -1;
+		}
+		make_flows(&fb, 1, f ? IPPROTO_ESP : IPPROTO_TCP, true);
+		wan_frame(&c->fr, r->wan_mac, &fb);
 	}
 	/* the nop harness varies like the UDP case (full tables) */
 	cc[CC_NOP].base = cc[CC_UDP + CC_SCALE].base;
@@ -1358,6 +1395,12 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 			worst = one / pass > worst ? one / pass : worst;
 		}
 		flat = full / one > flat ? full / one : flat;
+	}
+	for (int f = 0; f < 2; f++) {
+		double ns = pass + c->ns[CC_FLOOD_TCP + f] - nop;
+
+		printf("%-40s %10.1f %8.2f %10s %8s %9s   = %.1f Mpps dropped per core\n",
+		       flood_name[f], ns, ns / pass, "", "", "", 1e3 / ns);
 	}
 	printf("\n%-40s %10s %8s %10s %8s %9s\n", "live throughput (Mpps, median of slices)", "Mpps",
 	       "x (a)", "delivered", "sent", "checks");

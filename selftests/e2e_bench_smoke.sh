@@ -28,6 +28,8 @@ rows=(
 	"WAN->LAN UDP|5"
 	"WAN->LAN TCP|5"
 	"LAN->WAN UDP|5"
+	"flood: TCP SYN to unallocated ports|3"
+	"flood: ESP to unallocated SPIs|3"
 	"(a) direct|4"
 	"(b) xdnat, 1 host, UDP|4"
 	"(b) xdnat, full tables, UDP|4"
