@@ -1391,7 +1391,8 @@ void rsip_server_events(struct rsip_server *s, const struct pollfd *pfd, unsigne
 	}
 	/* Idle connections hold a slot: drop them. */
 	for (unsigned k = 0; k < s->max_conns; k++)
-		if (s->conns[k].fd >= 0 && s->idle_timeout_s &&
+		/* last_ms may be later than now (accepted or read above): not idle. */
+		if (s->conns[k].fd >= 0 && s->idle_timeout_s && now > s->conns[k].last_ms &&
 		    now - s->conns[k].last_ms > (uint64_t)s->idle_timeout_s * 1000)
 			conn_close(&s->conns[k]);
 }
