@@ -127,6 +127,18 @@ $(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
 $(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
 	$(CC) $(CFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)
 
+# Control-plane allocation rate (docs/CONTROL-PLANE.md, Performance); no
+# root needed.  BENCH_RSIP_ARGS go to rsip-bench (e.g. --hosts 2000).
+RSIP_BENCH      := $(BENCH_OUT)/rsip-bench
+RSIP_BENCH_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c \
+                   loader/rsip_client.c loader/util.c
+.PHONY: bench-rsip
+bench-rsip: $(RSIP_BENCH)
+	$(RSIP_BENCH) $(BENCH_RSIP_ARGS)
+$(RSIP_BENCH): bench/rsip_bench.c $(RSIP_BENCH_SRCS) $(wildcard loader/rsip_*.h) maps/xdnat_abi.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) bench/rsip_bench.c $(RSIP_BENCH_SRCS) -o $@ -lcrypto -lsqlite3
+
 # -------------------------------------------------------- man, install
 # Man pages are generated from each command's --help (help2man) plus the
 # extra sections in man/*.h2m, so the two can never disagree.

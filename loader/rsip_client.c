@@ -55,6 +55,15 @@ static int do_connect(struct rsip_client *c)
 
 	if (fd < 0)
 		return -errno;
+	if (c->src_be) {
+		struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = c->src_be };
+
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src))) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
 		rc = -errno;
 		close(fd);

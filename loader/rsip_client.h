@@ -20,6 +20,7 @@ struct rsip_client {
 	char name[RSIP_KEYID_MAX + 1];
 	uint8_t secret[RSIP_SECRET_LEN];
 	unsigned timeout_ms;
+	uint32_t src_be;             /* local address to connect from (0: any) */
 	/* session */
 	struct rsip_keys keys;
 	uint32_t client_id;
