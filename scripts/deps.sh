@@ -32,7 +32,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Refresh the package lists once if they are missing or older than a day.
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
 fi
 # No service may start during the install (strongswan-starter): a policy-rc.d
 # answering 101 ("action forbidden") is honoured by invoke-rc.d and
@@ -44,7 +44,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	chmod 755 "$guard"
 	trap 'rm -f "$guard"' EXIT
 fi
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
 if [ -n "$guard" ]; then rm -f "$guard"; trap - EXIT; fi
 
 # strongswan_no_root_daemon: on a systemd host, keep the packaged strongSwan
