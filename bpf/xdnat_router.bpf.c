@@ -335,6 +335,147 @@ unknown:
 	return XDNAT_ACT_UNKNOWN;
 }
 
+/* ------------------------------------------------ shared IKE ports (issue 8) */
+
+static __always_inline int is_shared_port(__u32 owner)
+{
+	return owner == XDNAT_HOST_SHARED_IKE || owner == XDNAT_HOST_SHARED_NATT;
+}
+
+enum ike_kind {
+	IKE_MALFORMED,  /* truncated UDP/marker/IKE header */
+	IKE_KEEPALIVE,  /* NAT-T keepalive: one 0xff byte (RFC 3948 2.3) */
+	IKE_ESP,        /* ESP-in-UDP: non-zero first word (RFC 3948 2.1) */
+	IKE_MSG,        /* IKEv2 header */
+	IKE_OTHER,      /* an IKE header of another major version (IKEv1) */
+};
+
+/* What a datagram on a shared port says about its host. */
+struct ike_view {
+	__u32 esp_spi;    /* IKE_ESP: the SPI */
+	__u32 spii_hi;    /* IKE_MSG: top 32 bits of the initiator's SPI */
+	__u32 spir_hi;    /*          and of the responder's */
+	__u32 spir_zero;  /*          responder SPI all zero (IKE_SA_INIT) */
+	__u32 initiator;  /*          Initiator flag: sent by the SA's initiator */
+};
+
+/*
+ * Parse the UDP datagram @ip on a shared port whose slot holds @kind
+ * (XDNAT_HOST_SHARED_*).  The bytes routed by must lie inside both the IP
+ * datagram (tot_len) and the UDP datagram (its length field, which in a
+ * first fragment covers the whole datagram).
+ */
+static __always_inline enum ike_kind
+ike_parse(struct iphdr *ip, void *data_end, __u32 kind, struct ike_view *v)
+{
+	__u8 *u = xdnat_l4(ip, data_end, 8), *ike;
+	__u32 ulen;
+
+	if (!u)
+		return IKE_MALFORMED;
+	ulen = bpf_ntohs(*(__be16 *)(u + 4));
+	if (kind == XDNAT_HOST_SHARED_NATT) {
+		if (ulen == 9) {
+			u = xdnat_l4(ip, data_end, 9);
+			return u && u[8] == 0xff ? IKE_KEEPALIVE : IKE_MALFORMED;
+		}
+		u = xdnat_l4(ip, data_end, 12);
+		if (!u || ulen < 12)
+			return IKE_MALFORMED;
+		v->esp_spi = bpf_ntohl(*(__be32 *)(u + 8));
+		if (v->esp_spi)
+			return IKE_ESP;
+		u = xdnat_l4(ip, data_end, 12 + XDNAT_IKE_HDR_LEN);
+		if (!u || ulen < 12 + XDNAT_IKE_HDR_LEN)
+			return IKE_MALFORMED;
+		ike = u + 12;
+	} else {
+		u = xdnat_l4(ip, data_end, 8 + XDNAT_IKE_HDR_LEN);
+		if (!u || ulen < 8 + XDNAT_IKE_HDR_LEN)
+			return IKE_MALFORMED;
+		ike = u + 8;
+	}
+	if ((ike[17] >> 4) != XDNAT_IKE_MAJOR_VERSION)
+		return IKE_OTHER;
+	v->initiator = ike[19] & XDNAT_IKE_FLAG_INITIATOR;
+	v->spii_hi = bpf_ntohl(*(__be32 *)ike);
+	v->spir_hi = bpf_ntohl(*(__be32 *)(ike + 8));
+	v->spir_zero = !(*(__u32 *)(ike + 8) | *(__u32 *)(ike + 12));
+	return IKE_MSG;
+}
+
+/*
+ * Inbound UDP to a shared port (@slot): ESP-in-UDP by its SPI; IKEv2 by the
+ * host's IKE SPI (responder SPI when the sender is the initiator, else the
+ * initiator SPI); IKE_SA_INIT from a remote initiator to the slot's
+ * default host, or dropped.
+ */
+static __always_inline enum xdnat_act
+classify_shared_inbound(struct iphdr *ip, void *data_end, __u32 gidx,
+			const struct xdnat_owner *slot, struct xdnat_pkt *p)
+{
+	struct ike_view v = {};
+	enum xdnat_act act;
+
+	switch (ike_parse(ip, data_end, slot->host_id, &v)) {
+	case IKE_MALFORMED:
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	case IKE_ESP:
+		if (v.esp_spi <= XDNAT_SPI_RESERVED_MAX) {
+			p->reason = XDNAT_R_DROP_SPI_RESERVED;
+			return XDNAT_ACT_DROP;
+		}
+		return host_verdict(owner_by_spi(v.esp_spi), gidx, XDNAT_R_ESP_UDP_TO_HOST,
+				    XDNAT_R_UNKNOWN_SPI, p);
+	case IKE_MSG:
+		if (!v.initiator)
+			return host_verdict(owner_by_spi(v.spii_hi), gidx, XDNAT_R_IKE_TO_HOST,
+					    XDNAT_R_UNKNOWN_IKE_SPI, p);
+		if (!v.spir_zero)
+			return host_verdict(owner_by_spi(v.spir_hi), gidx, XDNAT_R_IKE_TO_HOST,
+					    XDNAT_R_UNKNOWN_IKE_SPI, p);
+		act = host_verdict(slot->default_host, gidx, XDNAT_R_IKE_TO_DEFAULT,
+				   XDNAT_R_IKE_NO_DEFAULT, p);
+		return act == XDNAT_ACT_UNKNOWN ? XDNAT_ACT_DROP : act;
+	default:
+		p->reason = XDNAT_R_UNKNOWN_SHARED;
+		return XDNAT_ACT_UNKNOWN;
+	}
+}
+
+/*
+ * Outbound UDP from a shared port (@kind) of host @sender: the forwarding
+ * reason, or a drop reason (drop_malformed, drop_spoof_ike).  The host's own
+ * IKE SPI (initiator SPI when it initiated, else responder SPI) must be in
+ * its blocks; ESP-in-UDP carries the remote's SPI and keepalives and
+ * SPIr-zero answers (COOKIE, INVALID_KE) no SPI of the host's: unchecked.
+ */
+static __always_inline __u32 shared_outbound(struct iphdr *inner, void *data_end, __u32 kind,
+					     __u32 sender)
+{
+	struct ike_view v = {};
+	__u32 spi_hi;
+
+	switch (ike_parse(inner, data_end, kind, &v)) {
+	case IKE_MALFORMED:
+		return XDNAT_R_DROP_MALFORMED;
+	case IKE_ESP:
+	case IKE_KEEPALIVE:
+		return XDNAT_R_SHARED_UNCHECKED;
+	case IKE_MSG:
+		if (v.initiator)
+			spi_hi = v.spii_hi;
+		else if (v.spir_zero)
+			return XDNAT_R_SHARED_UNCHECKED;
+		else
+			spi_hi = v.spir_hi;
+		return owner_by_spi(spi_hi) == sender ? XDNAT_R_IKE_FROM_HOST : XDNAT_R_DROP_SPOOF_IKE;
+	default:
+		return XDNAT_R_DROP_SPOOF_IKE;
+	}
+}
+
 /*
  * Find the host an IPv4 packet addressed to global address @gidx belongs to,
  * by its outermost SPI, destination port or echo-reply identifier; ICMP
@@ -376,15 +517,25 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 		break;
 	}
 	case IPPROTO_TCP:
-	case IPPROTO_UDP:
+	case IPPROTO_UDP: {
+		__u32 key;
+		struct xdnat_owner *slot;
+
 		l4 = xdnat_l4(ip, data_end, 4);
 		if (!l4) {
 			p->reason = XDNAT_R_DROP_MALFORMED;
 			return XDNAT_ACT_DROP;
 		}
-		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)(l4 + 2)));
+		key = gidx * XDNAT_PORTS_PER_GADDR + bpf_ntohs(*(__be16 *)(l4 + 2));
+		slot = bpf_map_lookup_elem(&xdnat_ports, &key);
+		host_id = slot ? slot->host_id : XDNAT_HOST_NONE;
 		unknown_reason = XDNAT_R_UNKNOWN_PORT;
+		if (slot && ip->protocol == IPPROTO_UDP && is_shared_port(host_id)) {
+			act = classify_shared_inbound(ip, data_end, gidx, slot, p);
+			goto learn;
+		}
 		break;
+	}
 	case IPPROTO_ICMP:
 		l4 = xdnat_l4(ip, data_end, 8);
 		if (!l4) {
@@ -408,6 +559,7 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 	}
 
 	act = host_verdict(host_id, gidx, XDNAT_R_WAN_TO_HOST, unknown_reason, p);
+learn:
 	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(XDNAT_IP_MF)))
 		learn_first_fragment(ip, p->host_id);
 	return act;
@@ -493,8 +645,8 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	struct ethhdr *eth = data;
 	struct iphdr *outer = data + sizeof(*eth);
 	struct iphdr *inner = (void *)(outer + 1);
+	__u32 *idp, sender, fwd_reason = XDNAT_R_HOST_TO_WAN;
 	struct xdnat_host *h;
-	__u32 *idp, sender;
 	int gidx;
 	__u8 *l4;
 
@@ -575,9 +727,21 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 			if (l4[0] == XDNAT_ICMP_ECHO || l4[0] == XDNAT_ICMP_ECHOREPLY)
 				port = bpf_ntohs(*(__be16 *)(l4 + 4));
 		}
-		if (port >= 0 && owner_by_port(h->gaddr_index, port) != sender) {
-			p->reason = XDNAT_R_DROP_SPOOF_PORT;
-			return XDNAT_ACT_DROP;
+		if (port >= 0) {
+			__u32 owner = owner_by_port(h->gaddr_index, port);
+
+			if (inner->protocol == IPPROTO_UDP && is_shared_port(owner)) {
+				/* A shared IKE port: the IKE SPI is checked instead. */
+				fwd_reason = shared_outbound(inner, data_end, owner, sender);
+				if (fwd_reason == XDNAT_R_DROP_MALFORMED ||
+				    fwd_reason == XDNAT_R_DROP_SPOOF_IKE) {
+					p->reason = fwd_reason;
+					return XDNAT_ACT_DROP;
+				}
+			} else if (owner != sender) {
+				p->reason = XDNAT_R_DROP_SPOOF_PORT;
+				return XDNAT_ACT_DROP;
+			}
 		}
 		if (inner->protocol == IPPROTO_ESP || inner->protocol == IPPROTO_AH)
 			learn_out_spi(inner, data_end, sender);
@@ -611,7 +775,7 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		p->dst_id = dst.host_id;
 		return XDNAT_ACT_FORWARD;
 	}
-	p->reason = XDNAT_R_HOST_TO_WAN;
+	p->reason = fwd_reason;
 	return XDNAT_ACT_FORWARD;
 }
 
@@ -941,7 +1105,7 @@ static __always_inline int lan_xdp(struct xdp_md *ctx)
 	}
 	xdnat_ttl_dec(inner);
 	set_macs(eth, &fib);
-	count(XDNAT_R_HOST_TO_WAN, p.bytes);
+	count(p.reason, p.bytes); /* host_to_wan, or ike_from_host/shared_unchecked */
 	count_host(p.host_id, 0, p.bytes);
 	return bpf_redirect_map(&xdnat_txports, XDNAT_TXPORT_WAN, 0);
 }
@@ -1148,7 +1312,7 @@ static __always_inline int lan_tc(struct __sk_buff *skb)
 		count(XDNAT_R_PASS_TOO_BIG, p.bytes);
 		return TC_ACT_OK;
 	}
-	count(XDNAT_R_HOST_TO_WAN, p.bytes);
+	count(p.reason, p.bytes); /* host_to_wan, or ike_from_host/shared_unchecked */
 	count_host(p.host_id, 0, p.bytes);
 	return tc_redirect(skb, rc, &fib, cfg.wan_ifindex);
 }

@@ -156,8 +156,37 @@ struct xdnat_router_cfg {
  */
 struct xdnat_owner {
 	__u32 host_id;
-	__u32 reserved;
+	union {
+		__u32 reserved;
+		__u32 default_host; /* shared IKE port slots (below): the host that
+				     * gets IKE_SA_INIT from remote initiators, 0: drop */
+	};
 };
+
+/*
+ * Shared IKE ports (issue 8, docs/SHARED-IKE.md).  An operator-configured
+ * set of UDP ports (default 500 and 4500) belongs to no host: its
+ * xdnat_ports slots hold one of these owner values instead of a host id
+ * (host ids stay below XDNAT_LIMIT_MAX_HOSTS), so the allocator and
+ * xdnatctl see them as taken, and the datapath demultiplexes by SPI:
+ *   XDNAT_HOST_SHARED_IKE   IKE without a marker (RFC 7296; port 500)
+ *   XDNAT_HOST_SHARED_NATT  RFC 3948 framing: a non-zero first word is an
+ *                           ESP SPI, a zero word (non-ESP marker) precedes
+ *                           IKE; a 1-byte 0xff payload is a NAT keepalive
+ * IKE routing rule: the top 32 bits of the 8-byte IKE SPI a host chooses
+ * (the first 4 bytes on the wire) lie in one of its SPI blocks.  A message
+ * with the Initiator flag carries the host's SPI as responder SPI (zero in
+ * IKE_SA_INIT: the slot's default_host gets it), one without it as
+ * initiator SPI.
+ */
+#define XDNAT_HOST_SHARED_IKE     0xfffffffeu
+#define XDNAT_HOST_SHARED_NATT    0xffffffffu
+#define XDNAT_MAX_SHARED_PORTS    8
+#define XDNAT_IKE_PORT            500
+#define XDNAT_IKE_NATT_PORT       4500
+#define XDNAT_IKE_HDR_LEN         28      /* SPIi, SPIr, next, version, type, flags, id, len */
+#define XDNAT_IKE_FLAG_INITIATOR  0x08
+#define XDNAT_IKE_MAJOR_VERSION   2
 
 #define XDNAT_HOST_F_VALID        (1u << 0)
 
@@ -222,6 +251,17 @@ enum xdnat_reason {
 	XDNAT_R_ICMP_ERR_TO_HOST,   /* ICMP error tunnelled to the host of the quoted packet */
 	XDNAT_R_ICMP_ERR_UNKNOWN,   /* ICMP error quoting nothing of a host: unknown policy */
 	XDNAT_R_TOO_BIG_ICMP,       /* DF packet too big for the tunnel/WAN: frag-needed sent */
+	/* shared IKE ports (issue 8) */
+	XDNAT_R_IKE_TO_HOST,        /* IKEv2 tunnelled by the host's IKE SPI */
+	XDNAT_R_IKE_TO_DEFAULT,     /* IKE_SA_INIT from a remote initiator: port's default host */
+	XDNAT_R_ESP_UDP_TO_HOST,    /* ESP-in-UDP (RFC 3948) tunnelled by its SPI */
+	XDNAT_R_IKE_NO_DEFAULT,     /* IKE_SA_INIT from a remote initiator, no default host: drop */
+	XDNAT_R_UNKNOWN_IKE_SPI,    /* host IKE SPI in no valid host's block: unknown policy */
+	XDNAT_R_UNKNOWN_SHARED,     /* NAT keepalive, not IKEv2: names no host; unknown policy */
+	XDNAT_R_IKE_FROM_HOST,      /* LAN: IKE from a shared port, host's SPI verified */
+	XDNAT_R_SHARED_UNCHECKED,   /* LAN: from a shared port, nothing of the host's to check
+				     * (ESP-in-UDP: the remote's SPI; keepalive; SPIr 0) */
+	XDNAT_R_DROP_SPOOF_IKE,     /* LAN: shared port, host's IKE SPI not its own, or not IKEv2 */
 	XDNAT_R_MAX,
 };
 
@@ -236,6 +276,9 @@ enum xdnat_reason {
 	"drop_no_route", "drop_internal", \
 	"frag_to_host", "frag_held", "icmp_err_to_host", "icmp_err_unknown", \
 	"too_big_icmp", \
+	"ike_to_host", "ike_to_default", "esp_udp_to_host", "ike_no_default", \
+	"unknown_ike_spi", "unknown_shared", "ike_from_host", "shared_unchecked", \
+	"drop_spoof_ike", \
 }
 
 /* Host-side (xdnat-host) tc program configuration, in .rodata. */
@@ -267,6 +310,9 @@ _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset")
 _Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
 _Static_assert(sizeof(struct xdnat_nh) == 24, "nh value layout");
 _Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
+_Static_assert(offsetof(struct xdnat_owner, default_host) == 4, "default host in the owner slot");
+_Static_assert(XDNAT_HOST_SHARED_IKE >= XDNAT_LIMIT_MAX_HOSTS &&
+	       XDNAT_HOST_SHARED_NATT >= XDNAT_LIMIT_MAX_HOSTS, "shared markers are no host ids");
 _Static_assert(sizeof(struct xdnat_host) == 16, "host layout");
 _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index offset");
 _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");

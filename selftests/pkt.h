@@ -237,6 +237,22 @@ static inline void pkt_udp(struct pkt *p, size_t ip_off, uint16_t sport, uint16_
 	pkt_wr16(p->b + off + 6, c ? c : 0xffff); /* RFC 768: 0 means "none" */
 }
 
+/* UDP with the given payload bytes (IKE, ESP-in-UDP, keepalives). */
+static inline void pkt_udp_data(struct pkt *p, size_t ip_off, uint16_t sport, uint16_t dport,
+				const uint8_t *data, size_t n)
+{
+	size_t off = p->len;
+	uint8_t *u = pkt_put(p, NULL, 8);
+	uint16_t c;
+
+	pkt_wr16(u, sport);
+	pkt_wr16(u + 2, dport);
+	pkt_wr16(u + 4, (uint16_t)(8 + n));
+	pkt_put(p, data, n);
+	c = pkt_l4_csum(p, ip_off, off, 8 + n);
+	pkt_wr16(p->b + off + 6, c ? c : 0xffff);
+}
+
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_ACK 0x10

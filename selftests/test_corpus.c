@@ -147,6 +147,16 @@ static const struct spi_block SPIS[] = {
 };
 #define N_SPIS (sizeof(SPIS) / sizeof(SPIS[0]))
 
+/* Shared IKE ports (issue 8): kind and default host per global address.
+ * G1's default host is invalid (E), G2's 500 names a host of G1 (C). */
+struct shared_port { uint32_t gidx; uint16_t port; uint32_t kind, dflt; };
+static const struct shared_port SHARED[] = {
+	{ 0, 500, XDNAT_HOST_SHARED_IKE, H_A }, { 0, 4500, XDNAT_HOST_SHARED_NATT, 0 },
+	{ 1, 500, XDNAT_HOST_SHARED_IKE, H_E }, { 1, 4500, XDNAT_HOST_SHARED_NATT, H_C },
+	{ 2, 500, XDNAT_HOST_SHARED_IKE, H_C }, { 2, 4500, XDNAT_HOST_SHARED_NATT, H_I },
+};
+#define N_SHARED (sizeof(SHARED) / sizeof(SHARED[0]))
+
 /* ------------------------------------------------------------ environment */
 
 static int if_wan0, if_lan0, ncpus;
@@ -312,6 +322,11 @@ static void router_up(uint32_t flags)
 
 		map_set(spis, SPIS[i].key, &o);
 	}
+	for (size_t i = 0; i < N_SHARED; i++) {
+		struct xdnat_owner o = { .host_id = SHARED[i].kind, .default_host = SHARED[i].dflt };
+
+		map_set(ports, SHARED[i].gidx * XDNAT_PORTS_PER_GADDR + SHARED[i].port, &o);
+	}
 }
 
 static void router_down(void)
@@ -390,6 +405,8 @@ static void model_init(uint32_t flags)
 			M.port_owner[PORTS[i].gidx * 65536u + p] = PORTS[i].id;
 	for (size_t i = 0; i < N_SPIS; i++)
 		M.spi_owner[SPIS[i].key] = SPIS[i].id;
+	for (size_t i = 0; i < N_SHARED; i++)
+		M.port_owner[SHARED[i].gidx * 65536u + SHARED[i].port] = SHARED[i].kind;
 }
 
 static void model_fini(void)
@@ -506,6 +523,112 @@ static uint32_t m_port_owner(int gidx, uint16_t port)
 	return M.port_owner[(uint32_t)gidx * 65536u + port];
 }
 
+/*
+ * Shared IKE ports (docs/SHARED-IKE.md), read from the datagram @ip (valid,
+ * not a later fragment, UDP).  What it names: a keepalive, an ESP-in-UDP
+ * SPI, or an IKEv2 header's SPIs and Initiator flag.  The bytes used must be
+ * inside the IP datagram and inside the UDP length.
+ */
+enum { MS_BAD, MS_KEEPALIVE, MS_ESP, MS_IKE, MS_OTHER };
+struct mshared { uint32_t esp, spii, spir; bool rzero, init; };
+
+static bool m_is_shared(uint32_t owner)
+{
+	return owner == XDNAT_HOST_SHARED_IKE || owner == XDNAT_HOST_SHARED_NATT;
+}
+
+static int m_shared_parse(const uint8_t *ip, uint32_t kind, struct mshared *v)
+{
+	unsigned hlen = (ip[0] & 15) * 4u, l4len = pkt_rd16(ip + 2) - hlen, ulen, have;
+	const uint8_t *u = ip + hlen, *ike;
+
+	if (l4len < 8)
+		return MS_BAD;
+	ulen = pkt_rd16(u + 4);
+	have = ulen < l4len ? ulen : l4len;
+	if (kind == XDNAT_HOST_SHARED_NATT) {
+		if (ulen == 9)
+			return l4len >= 9 && u[8] == 0xff ? MS_KEEPALIVE : MS_BAD;
+		if (have < 12)
+			return MS_BAD;
+		v->esp = pkt_rd32(u + 8);
+		if (v->esp)
+			return MS_ESP;
+		if (have < 12 + 28)
+			return MS_BAD;
+		ike = u + 12;
+	} else {
+		if (have < 8 + 28)
+			return MS_BAD;
+		ike = u + 8;
+	}
+	if ((ike[17] >> 4) != 2)
+		return MS_OTHER;
+	v->spii = pkt_rd32(ike);
+	v->spir = pkt_rd32(ike + 8);
+	v->rzero = !v->spir && !pkt_rd32(ike + 12);
+	v->init = ike[19] & 0x08;
+	return MS_IKE;
+}
+
+static uint32_t m_shared_default(int gidx, uint16_t port)
+{
+	for (size_t i = 0; i < N_SHARED; i++)
+		if (SHARED[i].gidx == (uint32_t)gidx && SHARED[i].port == port)
+			return SHARED[i].dflt;
+	return 0;
+}
+
+/* WAN (or hairpin) UDP to a shared port. */
+static int m_shared_in(struct decision *d, const uint8_t *ip, int gidx, uint32_t kind,
+		       uint16_t port)
+{
+	struct mshared v = { 0 };
+
+	switch (m_shared_parse(ip, kind, &v)) {
+	case MS_BAD:
+		return decide(d, ACT_DROP, XDNAT_R_DROP_MALFORMED);
+	case MS_ESP:
+		if (v.esp <= 255)
+			return decide(d, ACT_DROP, XDNAT_R_DROP_SPI_RESERVED);
+		return m_host_verdict(d, M.spi_owner[v.esp >> SPI_BITS], gidx,
+				      XDNAT_R_ESP_UDP_TO_HOST, XDNAT_R_UNKNOWN_SPI);
+	case MS_IKE:
+		if (v.init && v.rzero) {
+			m_host_verdict(d, m_shared_default(gidx, port), gidx, XDNAT_R_IKE_TO_DEFAULT,
+				       XDNAT_R_IKE_NO_DEFAULT);
+			if (d->act == ACT_UNKNOWN)
+				d->act = ACT_DROP; /* no default host: dropped either way */
+			return 0;
+		}
+		return m_host_verdict(d, M.spi_owner[(v.init ? v.spir : v.spii) >> SPI_BITS], gidx,
+				      XDNAT_R_IKE_TO_HOST, XDNAT_R_UNKNOWN_IKE_SPI);
+	default:
+		return decide(d, ACT_UNKNOWN, XDNAT_R_UNKNOWN_SHARED);
+	}
+}
+
+/* LAN: UDP from a shared port of @sender: forwarding reason or drop reason. */
+static int m_shared_out(const uint8_t *ip, uint32_t kind, uint32_t sender)
+{
+	struct mshared v = { 0 };
+
+	switch (m_shared_parse(ip, kind, &v)) {
+	case MS_BAD:
+		return XDNAT_R_DROP_MALFORMED;
+	case MS_ESP:
+	case MS_KEEPALIVE:
+		return XDNAT_R_SHARED_UNCHECKED;
+	case MS_IKE:
+		if (!v.init && v.rzero)
+			return XDNAT_R_SHARED_UNCHECKED;
+		return M.spi_owner[(v.init ? v.spii : v.spir) >> SPI_BITS] == sender ?
+			XDNAT_R_IKE_FROM_HOST : XDNAT_R_DROP_SPOOF_IKE;
+	default:
+		return XDNAT_R_DROP_SPOOF_IKE;
+	}
+}
+
 /* An inbound ICMP error: the host whose packet (from G) it quotes. */
 static int m_icmp_error(struct decision *d, const uint8_t *ip, unsigned hlen, unsigned tot,
 			 int gidx)
@@ -579,6 +702,10 @@ static int m_inbound(struct decision *d, const uint8_t *ip, int gidx)
 			return decide(d, ACT_DROP, XDNAT_R_DROP_MALFORMED);
 		hid = m_port_owner(gidx, pkt_rd16(l4 + 2));
 		unknown = XDNAT_R_UNKNOWN_PORT;
+		if (ip[9] == PROTO_UDP && m_is_shared(hid)) {
+			m_shared_in(d, ip, gidx, hid, pkt_rd16(l4 + 2));
+			goto learn;
+		}
 		break;
 	case PROTO_ICMP:
 		if (l4len < 8)
@@ -594,6 +721,7 @@ static int m_inbound(struct decision *d, const uint8_t *ip, int gidx)
 		return decide(d, ACT_UNKNOWN, XDNAT_R_UNKNOWN_PROTO);
 	}
 	m_host_verdict(d, hid, gidx, XDNAT_R_WAN_TO_HOST, unknown);
+learn:
 	if (d->act == ACT_FWD && (frag & IP_MF)) /* a first fragment teaches */
 		m_frag_learn(pkt_rd32(ip + 12), pkt_rd32(ip + 16), pkt_rd16(ip + 4), ip[9],
 			     d->host, true);
@@ -643,6 +771,7 @@ static int m_lan(struct decision *d, const struct pkt *f)
 {
 	const uint8_t *o = f->b + 14, *in = f->b + 34, *l4;
 	uint32_t sender, osrc;
+	int fwd_reason = XDNAT_R_HOST_TO_WAN;
 	const struct mhost *h;
 	uint16_t et;
 	int gidx;
@@ -690,8 +819,16 @@ static int m_lan(struct decision *d, const struct pkt *f)
 			if (l4[0] == ICMP_ECHO || l4[0] == ICMP_ECHOREPLY)
 				port = pkt_rd16(l4 + 4);
 		}
-		if (port >= 0 && m_port_owner((int)h->gidx, (uint16_t)port) != sender)
+		if (port >= 0 && in[9] == PROTO_UDP &&
+		    m_is_shared(m_port_owner((int)h->gidx, (uint16_t)port))) {
+			/* A shared IKE port: the host's IKE SPI is checked instead. */
+			fwd_reason = m_shared_out(in, m_port_owner((int)h->gidx, (uint16_t)port),
+						  sender);
+			if (fwd_reason == XDNAT_R_DROP_MALFORMED || fwd_reason == XDNAT_R_DROP_SPOOF_IKE)
+				return decide(d, ACT_DROP, fwd_reason);
+		} else if (port >= 0 && m_port_owner((int)h->gidx, (uint16_t)port) != sender) {
 			return decide(d, ACT_DROP, XDNAT_R_DROP_SPOOF_PORT);
+		}
 		/* The remote's SPI of an outbound SA: learnt for ICMP errors. */
 		if ((in[9] == PROTO_ESP || in[9] == PROTO_AH) && l4len >= 8) {
 			uint32_t spi = pkt_rd32(l4 + (in[9] == PROTO_AH ? 4 : 0));
@@ -715,7 +852,7 @@ static int m_lan(struct decision *d, const struct pkt *f)
 		d->dst_host = dst.host;
 		return decide(d, ACT_FWD, XDNAT_R_HAIRPIN);
 	}
-	return decide(d, ACT_FWD, XDNAT_R_HOST_TO_WAN);
+	return decide(d, ACT_FWD, fwd_reason);
 }
 
 /* ------------------------------------------------------------ FIB model */
@@ -951,14 +1088,14 @@ static void plan_lan_out(struct plan *pl, enum prog_id p, const struct pkt *in,
 			alt_add(pl, XDNAT_R_PASS_NO_NEIGH, XDP_PASS, &out, "decap, no neighbour: stack");
 		} else {
 			decap_of(&out, in, NULL, true);
-			a = alt_add(pl, XDNAT_R_HOST_TO_WAN, TC_ACT_REDIRECT, &out, "decap, redirect_neigh");
+			a = alt_add(pl, d->reason, TC_ACT_REDIRECT, &out, "decap, redirect_neigh");
 			a->ttl_off = 14;
 			a->from_host = d->host;
 		}
 		return;
 	}
 	decap_of(&out, in, r.mac, true);
-	a = alt_add(pl, XDNAT_R_HOST_TO_WAN, v_redir(p), &out, "decap to the WAN");
+	a = alt_add(pl, d->reason, v_redir(p), &out, "decap to the WAN");
 	a->ttl_off = 14;
 	a->from_host = d->host;
 }
@@ -1265,8 +1402,15 @@ leaves_for_wan:
 				port = pkt_rd16(ip + hl);
 			else if (ip[9] == PROTO_ICMP && (ip[hl] == 0 || ip[hl] == 8))
 				port = pkt_rd16(ip + hl + 4);
-			if (port >= 0 && m_port_owner((int)h->gidx, (uint16_t)port) != s)
+			if (port >= 0 && ip[9] == PROTO_UDP &&
+			    m_is_shared(m_port_owner((int)h->gidx, (uint16_t)port))) {
+				int r = m_shared_out(ip, m_port_owner((int)h->gidx, (uint16_t)port), s);
+
+				if (r != XDNAT_R_IKE_FROM_HOST && r != XDNAT_R_SHARED_UNCHECKED)
+					return "I4: shared IKE port without the sender's IKE SPI";
+			} else if (port >= 0 && m_port_owner((int)h->gidx, (uint16_t)port) != s) {
 				return "I4: source port / echo id not the sender's";
+			}
 		}
 	}
 	return NULL;
@@ -1344,6 +1488,57 @@ static struct ip4 gen_hdr(uint32_t src, uint32_t dst)
 	return h;
 }
 
+/*
+ * UDP on a shared IKE port (500/4500): IKE with or without the marker,
+ * ESP-in-UDP, keepalives; SPIs from the blocks, zero or random; the Initiator
+ * flag either way; sometimes cut short or with a lying UDP length.
+ * Inbound the shared port is the destination, outbound the source.
+ */
+static void gen_shared_udp(struct pkt *d, size_t o, bool inbound)
+{
+	uint16_t sh = chance(50) ? 500 : 4500, other = chance(70) ? sh : (uint16_t)rn(65536);
+	uint8_t b[160] = { 0 };
+	size_t n = 0, body = rn(100);
+
+	switch (rn(10)) {
+	case 0:
+		b[0] = chance(80) ? 0xff : (uint8_t)rnd();
+		n = 1;
+		break;
+	case 1:
+	case 2:
+		pkt_wr32(b, chance(90) ? pick_spi() : 0);
+		pkt_wr32(b + 4, (uint32_t)rnd());
+		n = 8 + body;
+		break;
+	default: {
+		uint64_t spii = chance(70) ? (uint64_t)pick_spi() << 32 | (uint32_t)rnd() : rnd();
+		uint64_t spir = chance(30) ? 0 : chance(70) ? (uint64_t)pick_spi() << 32 | (uint32_t)rnd() :
+			rnd();
+		uint8_t *ike;
+
+		if (chance(85) ? sh == 4500 : chance(50))
+			n = 4; /* non-ESP marker */
+		ike = b + n;
+		pkt_wr32(ike, (uint32_t)(spii >> 32));
+		pkt_wr32(ike + 4, (uint32_t)spii);
+		pkt_wr32(ike + 8, (uint32_t)(spir >> 32));
+		pkt_wr32(ike + 12, (uint32_t)spir);
+		ike[16] = 33;
+		ike[17] = chance(90) ? 0x20 : (uint8_t)rnd();
+		ike[18] = 34;
+		ike[19] = (uint8_t)(chance(80) ? (chance(50) ? 0x08 : 0x20) : rnd());
+		pkt_wr32(ike + 24, (uint32_t)(28 + body));
+		n += 28 + body;
+	}
+	}
+	if (chance(15))
+		n = rn((uint32_t)n + 1);
+	pkt_udp_data(d, o, inbound ? other : sh, inbound ? sh : other, b, n);
+	if (chance(8)) /* the UDP length disagrees with the datagram */
+		pkt_wr16(d->b + o + (d->b[o] & 15) * 4u + 4, (uint16_t)rn(60));
+}
+
 /* One L4 payload of @proto after the IPv4 header begun at @o. */
 static void gen_l4(struct pkt *d, size_t o, uint8_t proto, int gidx, bool inbound, size_t pay)
 {
@@ -1351,6 +1546,10 @@ static void gen_l4(struct pkt *d, size_t o, uint8_t proto, int gidx, bool inboun
 
 	switch (proto) {
 	case PROTO_UDP:
+		if (chance(30)) {
+			gen_shared_udp(d, o, inbound);
+			break;
+		}
 		pkt_udp(d, o, inbound ? other : mine, inbound ? mine : other, pay, (uint8_t)rnd());
 		break;
 	case PROTO_TCP:
@@ -1504,7 +1703,9 @@ static void gen_host_dg(struct pkt *d, const struct hostdef *hd)
 		/* to a global address: like an inbound packet, from our port */
 		uint16_t sport = (uint16_t)pick_port(gidx), dport = (uint16_t)pick_port(m_gidx(dst));
 
-		if (h.proto == PROTO_UDP)
+		if (h.proto == PROTO_UDP && chance(30))
+			gen_shared_udp(d, o, chance(50));
+		else if (h.proto == PROTO_UDP)
 			pkt_udp(d, o, sport, dport, gen_paylen(), 1);
 		else if (h.proto == PROTO_TCP)
 			pkt_tcp(d, o, sport, dport, 1, TCP_ACK, gen_paylen(), 2);

@@ -2848,3 +2848,477 @@ Test(onearm, tc)
 {
 	onearm_cases(false);
 }
+
+/* ------------------------------------------------------------ shared IKE ports */
+
+/*
+ * Shared IKE ports (issue 8, docs/SHARED-IKE.md).  G0: UDP 500 (IKE, no
+ * marker) with default host A, UDP 4500 (RFC 3948 framing) without a
+ * default host; G1: 500 with default host C, 4500 with default host A
+ * (inconsistent: A shares G0).  A host's IKE SPIs carry one of its SPI
+ * blocks in their top 32 bits: IKE_SPI(key, low).
+ */
+#define IKE_SPI(key, low) ((uint64_t)SPI(key, 0x1234) << 32 | (uint32_t)(low))
+#define IKE_I 0x08 /* Initiator flag */
+#define IKE_R 0x20 /* Response flag */
+#define IKE_V2 0x20
+#define IKE_V1 0x10
+
+static void shared_set(uint32_t gidx, uint16_t port, uint32_t kind, uint32_t dflt)
+{
+	struct xdnat_owner o = { .host_id = kind, .default_host = dflt };
+
+	map_set(bpf_map__fd(R->skel->maps.xdnat_ports), gidx * XDNAT_PORTS_PER_GADDR + port, &o,
+		"xdnat_ports");
+}
+
+static void init_router_shared_common(uint32_t flags, const char *inst)
+{
+	router_up(flags, inst);
+	shared_set(0, 500, XDNAT_HOST_SHARED_IKE, H_A);
+	shared_set(0, 4500, XDNAT_HOST_SHARED_NATT, 0);
+	shared_set(1, 500, XDNAT_HOST_SHARED_IKE, H_C);
+	shared_set(1, 4500, XDNAT_HOST_SHARED_NATT, H_A);
+}
+
+static void init_router_shared(void)
+{
+	init_router_shared_common(0, "shared");
+}
+
+static void init_router_shared_drop(void)
+{
+	init_router_shared_common(XDNAT_F_UNKNOWN_DROP, "shared_drop");
+}
+
+TestSuite(shared_ike, .init = init_router_shared, .fini = fini_all, .timeout = 120);
+TestSuite(shared_ike_drop, .init = init_router_shared_drop, .fini = fini_all, .timeout = 120);
+
+/* An IKE header (RFC 7296 3.1) followed by @body bytes. */
+static size_t ike_hdr(uint8_t *b, uint64_t spii, uint64_t spir, uint8_t version, uint8_t flags,
+		      size_t body)
+{
+	for (int i = 0; i < 8; i++) {
+		b[i] = (uint8_t)(spii >> (56 - 8 * i));
+		b[8 + i] = (uint8_t)(spir >> (56 - 8 * i));
+	}
+	b[16] = 33;      /* next payload: SA */
+	b[17] = version;
+	b[18] = spir ? 35 : 34; /* IKE_AUTH, or IKE_SA_INIT while SPIr is 0 */
+	b[19] = flags;
+	pkt_wr32(b + 20, spir ? 1 : 0);
+	pkt_wr32(b + 24, (uint32_t)(28 + body));
+	for (size_t i = 0; i < body; i++)
+		b[28 + i] = (uint8_t)(0x5a + 3 * i);
+	return 28 + body;
+}
+
+/* UDP @sport -> @dport carrying @n bytes of @data. */
+static void dg_udp_data(struct pkt *d, struct ip4 h, uint16_t sport, uint16_t dport,
+			const uint8_t *data, size_t n)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_UDP;
+	o = pkt_ip4_begin(d, &h);
+	pkt_udp_data(d, o, sport, dport, data, n);
+	pkt_ip4_end(d, o);
+}
+
+/* IKE over UDP; with @marker the 4-byte non-ESP marker comes first. */
+static void dg_ike(struct pkt *d, struct ip4 h, uint16_t sport, uint16_t dport, bool marker,
+		   uint64_t spii, uint64_t spir, uint8_t version, uint8_t flags, size_t body)
+{
+	uint8_t b[512] = { 0 };
+	size_t n = marker ? 4 : 0;
+
+	n += ike_hdr(b + n, spii, spir, version, flags, body);
+	dg_udp_data(d, h, sport, dport, b, n);
+}
+
+/* ESP-in-UDP (RFC 3948): SPI, sequence number, opaque bytes. */
+static void dg_esp_udp(struct pkt *d, struct ip4 h, uint16_t sport, uint16_t dport, uint32_t spi,
+		       size_t body)
+{
+	uint8_t b[512];
+
+	pkt_wr32(b, spi);
+	pkt_wr32(b + 4, 7);
+	for (size_t i = 0; i < body; i++)
+		b[8 + i] = (uint8_t)(0xe5 ^ i);
+	dg_udp_data(d, h, sport, dport, b, 8 + body);
+}
+
+/* A case whose frame the program forwards to host @hid with a shared-port reason. */
+static void wan_fwd_r(struct cases *cs, int verdict, int reason, const struct pkt *dg,
+		      uint32_t hid, const char *name)
+{
+	wan_fwd(cs, verdict, dg, hid, name);
+	cs->v[cs->n - 1].reason = reason;
+}
+
+static void lan_fwd_r(struct cases *cs, int verdict, int reason, uint32_t hid,
+		      const struct pkt *dg, const char *name)
+{
+	lan_fwd(cs, verdict, hid, dg, MAC_REMOTE, name);
+	cs->v[cs->n - 1].reason = reason;
+}
+
+/* Inbound: every branch of classify_shared_inbound(). */
+static void shared_wan_cases(struct cases *cs, int fwd, int pass, int drop)
+{
+	struct pkt dg;
+	struct ip4 ih;
+
+	/* IKE on 500 (no marker). */
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 0x1122334455667788ull, IKE_SPI(0x0100, 1),
+	       IKE_V2, IKE_I, 40);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_A,
+		  "500: remote initiator, A's SPI as responder SPI -> A");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0101, 2), 0x99aabbccddeeff00ull,
+	       IKE_V2, IKE_R, 40);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_B,
+		  "500: remote responder, B's SPI as initiator SPI -> B");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0100, 3), IKE_SPI(0x0101, 3),
+	       IKE_V2, 0, 40);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_A,
+		  "500: A's SPIi, B's SPIr, I flag clear -> A (initiator position)");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0100, 3), IKE_SPI(0x0101, 3),
+	       IKE_V2, IKE_I | IKE_R, 40);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_B,
+		  "500: A's SPIi, B's SPIr, I flag set -> B (responder position)");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0101, 4), 0, IKE_V2, IKE_R, 20);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_B,
+		  "500: responder's COOKIE answer (SPIr 0) to B's IKE_SA_INIT -> B");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0101, 4), 0, IKE_V2, IKE_I, 200);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_DEFAULT, &dg, H_A,
+		  "500: IKE_SA_INIT of a remote initiator -> default host A (SPIi ignored)");
+	dg_ike(&dg, hdr(REMOTE, G1), 500, 500, false, 0x0102030405060708ull, 0, IKE_V2, IKE_I, 200);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_DEFAULT, &dg, H_C, "G1 500: IKE_SA_INIT -> default host C");
+	dg_ike(&dg, hdr(REMOTE, G1), 500, 500, false, 0x0102030405060708ull, IKE_SPI(0x0200, 9),
+	       IKE_V2, IKE_I, 20);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_C, "G1 500: C's SPI -> C");
+
+	/* 4500: marker + IKE, ESP-in-UDP, keepalive. */
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, true, 0x1122334455667788ull, IKE_SPI(0x0101, 5),
+	       IKE_V2, IKE_I, 80);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_B, "4500 marker: B's SPI as SPIr -> B");
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, true, IKE_SPI(0x0100, 6), 0x1ull, IKE_V2, IKE_R, 80);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_A, "4500 marker: A's SPI as SPIi -> A");
+	ih = hdr(REMOTE, G0);
+	ih.tos = 0x28;
+	dg_esp_udp(&dg, ih, 4500, 4500, SPI(0x0100, 0x77), 64);
+	wan_fwd_r(cs, fwd, XDNAT_R_ESP_UDP_TO_HOST, &dg, H_A, "4500 ESP-in-UDP, A's SPI -> A");
+	dg_esp_udp(&dg, hdr(REMOTE, G0), 4500, 4500, SPI(0x0101, 0xfffe), 64);
+	wan_fwd_r(cs, fwd, XDNAT_R_ESP_UDP_TO_HOST, &dg, H_B, "4500 ESP-in-UDP, B's SPI -> B");
+	dg_esp_udp(&dg, hdr(REMOTE, G1), 4500, 4500, SPI(0x0200, 0x1), 8);
+	wan_fwd_r(cs, fwd, XDNAT_R_ESP_UDP_TO_HOST, &dg, H_C, "G1 4500 ESP-in-UDP, C's SPI -> C");
+	/* The same IKE datagram without the marker on 4500 is ESP: SPI = the
+	 * top of SPIi. */
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, false, IKE_SPI(0x0101, 7), IKE_SPI(0x0100, 7),
+	       IKE_V2, IKE_I, 40);
+	wan_fwd_r(cs, fwd, XDNAT_R_ESP_UDP_TO_HOST, &dg, H_B,
+		  "4500 without marker is ESP: routed by the first word (B's)");
+
+	/* Nobody's, or not routable. */
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, true, 0x0102030405060708ull, 0, IKE_V2, IKE_I, 200);
+	wan_same(cs, drop, XDNAT_R_IKE_NO_DEFAULT, &dg,
+		 "4500 IKE_SA_INIT of a remote initiator, no default host: dropped");
+	dg_ike(&dg, hdr(REMOTE, G1), 4500, 4500, true, 0x0102030405060708ull, 0, IKE_V2, IKE_I, 20);
+	wan_same(cs, drop, XDNAT_R_DROP_WRONG_GADDR, &dg,
+		 "G1 4500 IKE_SA_INIT, default host shares G0: dropped");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 0x1ull, IKE_SPI(0x0900, 1), IKE_V2, IKE_I, 20);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_IKE_SPI, &dg, "500: SPIr in nobody's block: unknown");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0900, 1), 0, IKE_V2, 0, 20);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_IKE_SPI, &dg, "500: SPIi in nobody's block: unknown");
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, true, IKE_SPI(0x0400, 1), 0, IKE_V2, 0, 20);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_IKE_SPI, &dg, "4500: SPIi of invalid host E: unknown");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 1, IKE_SPI(0x0200, 1), IKE_V2, IKE_I, 20);
+	wan_same(cs, drop, XDNAT_R_DROP_WRONG_GADDR, &dg, "G0 500: SPI of C (G1's host): dropped");
+	dg_esp_udp(&dg, hdr(REMOTE, G0), 4500, 4500, SPI(0x0900, 1), 16);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_SPI, &dg, "4500 ESP-in-UDP, nobody's SPI: unknown");
+	dg_esp_udp(&dg, hdr(REMOTE, G0), 4500, 4500, 255, 16);
+	wan_same(cs, drop, XDNAT_R_DROP_SPI_RESERVED, &dg, "4500 ESP-in-UDP SPI 255: dropped");
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, IKE_SPI(0x0100, 1), IKE_SPI(0x0100, 2),
+	       IKE_V1, 0, 20);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_SHARED, &dg, "500: IKEv1 header: names no host");
+	dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, (const uint8_t[]){ 0xff }, 1);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_SHARED, &dg, "4500: NAT keepalive: names no host");
+	dg_udp_data(&dg, hdr(REMOTE, G0), 500, 500, (const uint8_t[]){ 0xff }, 1);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "500: one 0xff byte is no IKE header");
+	dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, (const uint8_t[]){ 0xfe }, 1);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "4500: one byte other than 0xff");
+	dg_tcp(&dg, hdr(REMOTE, G0), 4500, 4500, 40);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_PORT, &dg, "TCP to 4500: shared ports are UDP only");
+	dg_tcp(&dg, hdr(REMOTE, G0), 500, 500, 40);
+	wan_same(cs, pass, XDNAT_R_UNKNOWN_PORT, &dg, "TCP to 500: unknown");
+
+	/* The UDP length must cover what is routed by. */
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 1, IKE_SPI(0x0100, 1), IKE_V2, IKE_I, 20);
+	pkt_wr16(dg.b + 24, 8 + 27); /* UDP length: one byte short of the IKE header */
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "500: UDP length ends inside the IKE header");
+	dg_esp_udp(&dg, hdr(REMOTE, G0), 4500, 4500, SPI(0x0100, 1), 16);
+	pkt_wr16(dg.b + 24, 8 + 3);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "4500: UDP length ends inside the SPI");
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, true, 1, IKE_SPI(0x0100, 1), IKE_V2, IKE_I, 20);
+	pkt_wr16(dg.b + 24, 8 + 4 + 27);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "4500: UDP length ends inside the IKE header");
+}
+
+Test(shared_ike, inbound_xdp)
+{
+	struct cases cs = { 0 };
+
+	shared_wan_cases(&cs, XDP_REDIRECT, XDP_PASS, XDP_DROP);
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(shared_ike, inbound_tc)
+{
+	struct cases cs = { 0 };
+
+	shared_wan_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK, TC_ACT_SHOT);
+	run_cases(WAN_TC, &cs);
+}
+
+Test(shared_ike, inbound_onearm)
+{
+	struct cases cs = { 0 };
+
+	use_onearm = true;
+	shared_wan_cases(&cs, XDP_REDIRECT, XDP_PASS, XDP_DROP);
+	run_cases(WAN_XDP, &cs);
+	shared_wan_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK, TC_ACT_SHOT);
+	run_cases(WAN_TC, &cs);
+	use_onearm = false;
+}
+
+/* With --unknown drop, what names no host is dropped; the no-default
+ * IKE_SA_INIT is dropped under either policy. */
+static void shared_drop_cases(struct cases *cs, int drop)
+{
+	struct pkt dg;
+
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 1, IKE_SPI(0x0900, 1), IKE_V2, IKE_I, 20);
+	wan_same(cs, drop, XDNAT_R_UNKNOWN_IKE_SPI, &dg, "unknown IKE SPI: dropped");
+	dg_esp_udp(&dg, hdr(REMOTE, G0), 4500, 4500, SPI(0x0900, 1), 16);
+	wan_same(cs, drop, XDNAT_R_UNKNOWN_SPI, &dg, "unknown ESP-in-UDP SPI: dropped");
+	dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, (const uint8_t[]){ 0xff }, 1);
+	wan_same(cs, drop, XDNAT_R_UNKNOWN_SHARED, &dg, "keepalive: dropped");
+	dg_ike(&dg, hdr(REMOTE, G0), 4500, 4500, true, 1, 0, IKE_V2, IKE_I, 20);
+	wan_same(cs, drop, XDNAT_R_IKE_NO_DEFAULT, &dg, "IKE_SA_INIT, no default: dropped");
+}
+
+Test(shared_ike_drop, unknown_dropped)
+{
+	struct cases cs = { 0 };
+
+	shared_drop_cases(&cs, XDP_DROP);
+	run_cases(WAN_XDP, &cs);
+	shared_drop_cases(&cs, TC_ACT_SHOT);
+	run_cases(WAN_TC, &cs);
+}
+
+/*
+ * Truncated headers at every length: (a) the frame cut anywhere (tot_len
+ * then exceeds it), (b) self-consistent datagrams (IP and UDP lengths
+ * agree) whose payload ends before the marker/SPI/IKE header does.
+ */
+static void shared_truncations(struct cases *cs, int fwd, int drop)
+{
+	struct pkt dg, full;
+	uint8_t b[64] = { 0 };
+	char name[96];
+
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 1, IKE_SPI(0x0100, 1), IKE_V2, IKE_I, 0);
+	wan_frame(&full, &dg);
+	for (size_t len = 0; len < full.len; len++) {
+		struct dp_case *c = case_add(cs, drop, XDNAT_R_DROP_MALFORMED,
+					     "500 IKE frame cut to %zu of %zu bytes", len, full.len);
+
+		memcpy(c->in.b, full.b, len);
+		c->in.len = len;
+		/* XDP test runs refuse frames < 14 bytes, tc ones < 34 (6.18). */
+		if (len < 34)
+			c->refusal_errno = EINVAL;
+	}
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_A, "500 IKE header alone -> A");
+
+	ike_hdr(b, 1, IKE_SPI(0x0100, 1), IKE_V2, IKE_I, 0);
+	for (size_t n = 0; n < 28; n++) {
+		dg_udp_data(&dg, hdr(REMOTE, G0), 500, 500, b, n);
+		snprintf(name, sizeof(name), "500: %zu bytes of IKE header", n);
+		wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, name);
+	}
+	ike_hdr(b + 4, 1, IKE_SPI(0x0100, 1), IKE_V2, IKE_I, 0);
+	for (size_t n = 0; n < 32; n++) {
+		if (n == 1)
+			continue; /* a zero byte: not a keepalive, still malformed below */
+		dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, b, n);
+		snprintf(name, sizeof(name), "4500: %zu bytes of marker + IKE header", n);
+		wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, name);
+	}
+	dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, b, 1);
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "4500: one zero byte");
+	dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, b, 32);
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_A, "4500: marker + IKE header alone -> A");
+	pkt_wr32(b, SPI(0x0101, 9));
+	for (size_t n = 2; n < 4; n++) {
+		dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, b, n);
+		snprintf(name, sizeof(name), "4500: %zu bytes of ESP SPI", n);
+		wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, name);
+	}
+	dg_udp_data(&dg, hdr(REMOTE, G0), 4500, 4500, b, 4);
+	wan_fwd_r(cs, fwd, XDNAT_R_ESP_UDP_TO_HOST, &dg, H_B, "4500: the ESP SPI alone -> B");
+	dg_udp_data(&dg, hdr(REMOTE, G0), 500, 500, NULL, 0);
+	pkt_reset(&dg);
+	{
+		struct ip4 ih = hdr(REMOTE, G0);
+		size_t o;
+
+		ih.proto = PROTO_UDP;
+		o = pkt_ip4_begin(&dg, &ih);
+		pkt_put(&dg, (const uint8_t[]){ 0x01, 0xf4, 0x01, 0xf4, 0, 8, 0 }, 7);
+		pkt_ip4_end(&dg, o);
+	}
+	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "500: 7 bytes of UDP header");
+}
+
+Test(shared_ike, truncated_xdp)
+{
+	struct cases cs = { 0 };
+
+	shared_truncations(&cs, XDP_REDIRECT, XDP_DROP);
+	run_cases(WAN_XDP, &cs);
+}
+
+Test(shared_ike, truncated_tc)
+{
+	struct cases cs = { 0 };
+
+	shared_truncations(&cs, TC_ACT_REDIRECT, TC_ACT_SHOT);
+	run_cases(WAN_TC, &cs);
+}
+
+/* A fragmented IKE message (IKE_AUTH with certificates): the first fragment
+ * is routed by its IKE SPI and teaches the fragment table; the rest follows. */
+static void shared_frag_cases(struct cases *cs, int fwd)
+{
+	struct pkt dg;
+	struct ip4 ih;
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x4242;
+	ih.frag = IP_MF;
+	dg_ike(&dg, ih, 4500, 4500, true, 1, IKE_SPI(0x0101, 1), IKE_V2, IKE_I, 200);
+	pkt_wr16(dg.b + 24, 8 + 4 + 28 + 1200); /* UDP length of the whole datagram */
+	pkt_wr16(dg.b + 26, 0);                 /* no checksum over a fragment */
+	wan_fwd_r(cs, fwd, XDNAT_R_IKE_TO_HOST, &dg, H_B, "first fragment of an IKE_AUTH -> B");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x4242, 8 + 4 + 28 + 200, false, 1000);
+	wan_fwd_r(cs, fwd, XDNAT_R_FRAG_TO_HOST, &dg, H_B, "its later fragment follows -> B");
+}
+
+Test(shared_ike, fragmented_ike)
+{
+	struct cases cs = { 0 };
+
+	shared_frag_cases(&cs, XDP_REDIRECT);
+	run_cases(WAN_XDP, &cs);
+	shared_frag_cases(&cs, TC_ACT_REDIRECT);
+	run_cases(WAN_TC, &cs);
+}
+
+/* Outbound: hosts send from the shared ports; their IKE SPI is checked. */
+static void shared_lan_cases(struct cases *cs, int fwd, int tx, int drop)
+{
+	uint8_t b[64] = { 0 };
+	struct pkt dg;
+
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, IKE_SPI(0x0100, 1), 0, IKE_V2, IKE_I, 200);
+	lan_fwd_r(cs, fwd, XDNAT_R_IKE_FROM_HOST, H_A, &dg, "A initiates from 500 with its SPIi");
+	dg_ike(&dg, from_g(H_B, REMOTE), 500, 500, false, IKE_SPI(0x0101, 1), 0, IKE_V2, IKE_I, 200);
+	lan_fwd_r(cs, fwd, XDNAT_R_IKE_FROM_HOST, H_B, &dg, "B initiates from 500 too, its SPIi");
+	dg_ike(&dg, from_g(H_A, REMOTE), 4500, 4500, true, IKE_SPI(0x0100, 1), 0x77ull, IKE_V2,
+	       IKE_I, 80);
+	lan_fwd_r(cs, fwd, XDNAT_R_IKE_FROM_HOST, H_A, &dg, "A IKE_AUTH from 4500 (marker), SPIi");
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, 0x77ull, IKE_SPI(0x0100, 2), IKE_V2,
+	       IKE_R, 80);
+	lan_fwd_r(cs, fwd, XDNAT_R_IKE_FROM_HOST, H_A, &dg, "A responds with its SPIr");
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, 0x77ull, 0, IKE_V2, IKE_R, 20);
+	lan_fwd_r(cs, fwd, XDNAT_R_SHARED_UNCHECKED, H_A, &dg,
+		  "A answers COOKIE with SPIr 0: nothing to check");
+	dg_esp_udp(&dg, from_g(H_A, REMOTE), 4500, 4500, 0xc0ffee01, 64);
+	lan_fwd_r(cs, fwd, XDNAT_R_SHARED_UNCHECKED, H_A, &dg,
+		  "A ESP-in-UDP from 4500: the remote's SPI, unchecked");
+	dg_udp_data(&dg, from_g(H_B, REMOTE), 4500, 4500, (const uint8_t[]){ 0xff }, 1);
+	lan_fwd_r(cs, fwd, XDNAT_R_SHARED_UNCHECKED, H_B, &dg, "B NAT keepalive from 4500");
+	dg_ike(&dg, from_g(H_C, REMOTE), 500, 500, false, IKE_SPI(0x0200, 1), 0, IKE_V2, IKE_I, 20);
+	lan_fwd_r(cs, fwd, XDNAT_R_IKE_FROM_HOST, H_C, &dg, "C (G1) initiates from G1:500");
+	dg_ike(&dg, from_g(H_A, REMOTE), 20000, 500, false, IKE_SPI(0x0101, 1), 0, IKE_V2, IKE_I, 20);
+	lan_fwd(cs, fwd, H_A, &dg, MAC_REMOTE, "A from its own port 20000: no IKE check");
+
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, IKE_SPI(0x0101, 1), 0, IKE_V2, IKE_I, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_IKE, H_A, &dg, "A initiates with B's SPIi: spoof");
+	dg_ike(&dg, from_g(H_A, REMOTE), 4500, 4500, true, 0x77ull, IKE_SPI(0x0101, 1), IKE_V2,
+	       IKE_R, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_IKE, H_A, &dg, "A responds with B's SPIr: spoof");
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, IKE_SPI(0x0100, 1), IKE_SPI(0x0101, 1),
+	       IKE_V2, 0, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_IKE, H_A, &dg,
+		 "A's SPI as SPIi but I flag clear (its SPI must be SPIr): spoof");
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, IKE_SPI(0x0900, 1), 0, IKE_V2, IKE_I, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_IKE, H_A, &dg, "A with an unallocated SPI: spoof");
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, IKE_SPI(0x0100, 1), 0, IKE_V1, 0, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_IKE, H_A, &dg, "A sends IKEv1 from 500: not checkable");
+	dg_ike(&dg, from_g(H_C, REMOTE), 500, 500, false, IKE_SPI(0x0100, 1), 0, IKE_V2, IKE_I, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_IKE, H_C, &dg, "C with A's SPI: spoof");
+	dg_tcp(&dg, from_g(H_A, REMOTE), 500, 500, 20);
+	lan_same(cs, drop, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A TCP from 500: not its port");
+	ike_hdr(b, IKE_SPI(0x0100, 1), 0, IKE_V2, IKE_I, 0);
+	for (size_t n = 0; n < 28; n++) {
+		char name[64];
+
+		dg_udp_data(&dg, from_g(H_A, REMOTE), 500, 500, b, n);
+		snprintf(name, sizeof(name), "A from 500, %zu bytes of IKE header", n);
+		lan_same(cs, drop, XDNAT_R_DROP_MALFORMED, H_A, &dg, name);
+	}
+	dg_udp_data(&dg, from_g(H_A, REMOTE), 500, 500, b, 28);
+	lan_fwd_r(cs, fwd, XDNAT_R_IKE_FROM_HOST, H_A, &dg, "A from 500, the IKE header alone");
+
+	/* Hairpin: A answers B (both behind G0) on 500: A's SPIr checked,
+	 * delivered by B's SPIi. */
+	dg_ike(&dg, from_g(H_A, G0), 500, 500, false, IKE_SPI(0x0101, 3), IKE_SPI(0x0100, 3),
+	       IKE_V2, IKE_R, 40);
+	hairpin(cs, tx, H_A, H_B, &dg, "A responds to B through G0:500 -> B");
+}
+
+Test(shared_ike, outbound_xdp)
+{
+	struct cases cs = { 0 };
+
+	shared_lan_cases(&cs, XDP_REDIRECT, XDP_TX, XDP_DROP);
+	run_cases(LAN_XDP, &cs);
+}
+
+Test(shared_ike, outbound_tc)
+{
+	struct cases cs = { 0 };
+
+	shared_lan_cases(&cs, TC_ACT_REDIRECT, TC_ACT_REDIRECT, TC_ACT_SHOT);
+	run_cases(LAN_TC, &cs);
+}
+
+/* Without shared ports (the other suites' router), 500 is just a port. */
+Test(wan, ike_ports_not_shared_by_default)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_ike(&dg, hdr(REMOTE, G0), 500, 500, false, 1, IKE_SPI(0x0100, 1), IKE_V2, IKE_I, 20);
+	wan_same(&cs, XDP_PASS, XDNAT_R_UNKNOWN_PORT, &dg, "IKE to 500, not shared: unknown port");
+	run_cases(WAN_XDP, &cs);
+	dg_ike(&dg, from_g(H_A, REMOTE), 500, 500, false, IKE_SPI(0x0100, 1), 0, IKE_V2, IKE_I, 20);
+	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A from 500, not shared: spoof");
+	run_cases(LAN_XDP, &cs);
+}
