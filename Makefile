@@ -59,8 +59,10 @@ $(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(LIB_OBJS)
+$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/host_cert.o \
+		$(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o: CFLAGS += -Ica
 
 # Unit and packet tests, built with ASan/UBSan.
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -91,6 +93,11 @@ $(OUT)/xdnat-verify: ca/xdnat_verify.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
 	$(CC) $(CFLAGS) -Ica ca/xdnat_verify.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
 $(OUT)/test_ca: selftests/test_ca.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
 	$(CC) $(TEST_CFLAGS) -Ica selftests/test_ca.c $(CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
+# Host certificates over RSIP: client, server and xdnatd's CA glue together.
+TEST_BINS += $(OUT)/test_rsip_ca
+RSIP_CA_SRCS := $(RSIP_ALLOC_SRCS) loader/rsip_client.c loader/ca_plane.c $(CA_SRCS)
+$(OUT)/test_rsip_ca: selftests/test_rsip_ca.c $(RSIP_CA_SRCS) $(CA_HDRS) $(wildcard loader/*.h) | $(OUT)
+	$(CC) $(TEST_CFLAGS) -Ica selftests/test_rsip_ca.c $(RSIP_CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3 -lpthread
 
 demo: deps
 	@$(MAKE) --no-print-directory all

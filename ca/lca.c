@@ -897,6 +897,35 @@ void lca_close(struct lca *ca)
 
 const struct lca_ns *lca_namespace(const struct lca *ca) { return &ca->ns; }
 X509 *lca_cert(const struct lca *ca) { return ca->cert; }
+EVP_PKEY *lca_key(const struct lca *ca) { return ca->key; }
+STACK_OF(X509) *lca_chain(const struct lca *ca) { return ca->chain; }
+
+int lca_host_csr(EVP_PKEY *key, const char *cn, unsigned char **der, size_t *len,
+		 struct lca_err *e)
+{
+	X509_REQ *r = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+	unsigned char *buf = NULL;
+	int l = -1;
+	if (!cn || !*cn || strlen(cn) > LCA_ID_MAX) {
+		X509_REQ_free(r);
+		X509_NAME_free(n);
+		return lca_fail(e, -EINVAL, "CSR: the common name must have 1 to %d characters",
+				LCA_ID_MAX);
+	}
+	if (r && n && X509_REQ_set_version(r, X509_REQ_VERSION_1) &&
+	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) &&
+	    X509_REQ_set_subject_name(r, n) && X509_REQ_set_pubkey(r, key) &&
+	    X509_REQ_sign(r, key, lca_sign_md(key)) > 0)
+		l = i2d_X509_REQ(r, &buf);
+	X509_NAME_free(n);
+	X509_REQ_free(r);
+	if (l <= 0)
+		return lca_fail(e, -EIO, "cannot create the certificate request");
+	*der = buf;
+	*len = (size_t)l;
+	return 0;
+}
 
 /* ---- store ---------------------------------------------------------------- */
 

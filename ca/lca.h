@@ -125,6 +125,13 @@ int lca_open_mem(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert, STACK_
 void lca_close(struct lca *ca);
 const struct lca_ns *lca_namespace(const struct lca *ca);
 X509 *lca_cert(const struct lca *ca);
+/* The LCA's key and the certificates above it (borrowed). */
+EVP_PKEY *lca_key(const struct lca *ca);
+STACK_OF(X509) *lca_chain(const struct lca *ca);
+/* A host's CSR (DER, OPENSSL_free) with subject CN=@cn: the LCA writes
+ * every field of the certificate itself, so nothing else is asked for. */
+int lca_host_csr(EVP_PKEY *key, const char *cn, unsigned char **der, size_t *len,
+		 struct lca_err *e);
 
 /* The ca_ tables (idempotent).  lca_open calls it. */
 int lca_store_init(sqlite3 *db, struct lca_err *e);

@@ -37,6 +37,15 @@
 #define XDNAT_AUTH_HELLO         1
 #define XDNAT_AUTH_WELCOME       2
 #define XDNAT_AUTH_MAC           3
+/* Host certificates (issue 4, docs/LCA.md) ride in further Vendor Specific
+ * parameters of the same vendor, before the auth parameter (so the MAC
+ * covers them):
+ *   ASSIGN_REQUEST_* / EXTEND_REQUEST  VS(sub=CSR:    DER PKCS#10 request)
+ *   the matching response              VS(sub=CERT:   DER host certificate)
+ *                                      VS(sub=CACERT: DER LCA certificate) */
+#define XDNAT_VS_CSR             4
+#define XDNAT_VS_CERT            5
+#define XDNAT_VS_CACERT          6
 
 #define RSIP_SECRET_LEN          32
 #define RSIP_NONCE_LEN           16

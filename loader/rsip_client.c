@@ -186,6 +186,27 @@ static int exchange(struct rsip_client *c, const struct rsip_builder *b, size_t 
 		rc = -EPROTO;
 		goto broken;
 	}
+	for (unsigned i = 0; i < r->f.n_vendor; i++) {
+		struct rsip_vendor v;
+		uint8_t **dst;
+		size_t *dlen;
+		uint8_t *copy;
+
+		if (rsip_param_vendor(&r->m.params[r->f.vendor[i]], &v) || v.vendor != XDNAT_RSIP_VENDOR_ID ||
+		    (v.subtype != XDNAT_VS_CERT && v.subtype != XDNAT_VS_CACERT) || !v.len)
+			continue;
+		dst = v.subtype == XDNAT_VS_CERT ? &c->cert : &c->cacert;
+		dlen = v.subtype == XDNAT_VS_CERT ? &c->cert_len : &c->cacert_len;
+		copy = malloc(v.len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, v.val, v.len);
+		free(*dst);
+		*dst = copy;
+		*dlen = v.len;
+		if (v.subtype == XDNAT_VS_CERT)
+			c->cert_new = true;
+	}
 	return 0;
 broken:
 	rsip_client_close(c);
@@ -260,6 +281,12 @@ static int request(struct rsip_client *c, struct rsip_builder *b, uint8_t expect
 
 	if (!rsip_client_connected(c))
 		return -ENOTCONN;
+	if (c->csr_next && c->csr && (b->buf[1] == RSIP_ASSIGN_REQUEST_RSAP_IP ||
+				      b->buf[1] == RSIP_ASSIGN_REQUEST_RSIPSEC ||
+				      b->buf[1] == RSIP_EXTEND_REQUEST)) {
+		rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CSR, c->csr, c->csr_len);
+		c->csr_next = false;
+	}
 	c->counter++;
 	rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, c->counter);
 	len = rsip_seal_mac(b, c->keys.c2s);
@@ -394,4 +421,20 @@ int rsip_client_deregister(struct rsip_client *c)
 
 	rsip_client_close(c);
 	return rc;
+}
+
+void rsip_client_attach_csr(struct rsip_client *c, const uint8_t *csr, size_t len)
+{
+	c->csr = csr;
+	c->csr_len = len;
+	c->csr_next = csr != NULL;
+}
+
+void rsip_client_free_certs(struct rsip_client *c)
+{
+	free(c->cert);
+	free(c->cacert);
+	c->cert = c->cacert = NULL;
+	c->cert_len = c->cacert_len = 0;
+	c->cert_new = false;
 }

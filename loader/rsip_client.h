@@ -26,6 +26,14 @@ struct rsip_client {
 	uint32_t client_id;
 	uint32_t counter;
 	uint32_t reg_lease;
+	/* Certificates (issue 4): a CSR to send with the next ASSIGN or EXTEND
+	 * request (rsip_client_attach_csr), and what the router sent back. */
+	const uint8_t *csr;
+	size_t csr_len;
+	bool csr_next;
+	uint8_t *cert, *cacert;      /* DER, malloc'ed; NULL: none (yet) */
+	size_t cert_len, cacert_len;
+	bool cert_new;               /* set when a response brought a certificate */
 };
 
 struct rsip_grant {
@@ -50,6 +58,10 @@ int rsip_client_extend(struct rsip_client *c, uint32_t bind_id, uint32_t lease, 
 int rsip_client_free(struct rsip_client *c, uint32_t bind_id);
 int rsip_client_deregister(struct rsip_client *c);
 void rsip_client_close(struct rsip_client *c);
+/* Send @csr (DER PKCS#10, kept by the caller) with the next ASSIGN/EXTEND
+ * request only; the certificate comes back in c->cert (c->cert_new set). */
+void rsip_client_attach_csr(struct rsip_client *c, const uint8_t *csr, size_t len);
+void rsip_client_free_certs(struct rsip_client *c);
 bool rsip_client_connected(const struct rsip_client *c);
 
 #endif

@@ -152,6 +152,25 @@ static int get_binding(struct rsip_server *s, uint32_t id, struct binding *b)
 	return rc;
 }
 
+static int db_runs(struct rsip_server *s, uint32_t client_id, int kind, struct xd_run **out, size_t *n);
+
+/* The enrolled name of client @id into @name; 1 found, 0 not, <0 error. */
+static int client_name(struct rsip_server *s, uint32_t id, char name[RSIP_KEYID_MAX + 1])
+{
+	sqlite3_stmt *st = prep(s, "SELECT name FROM clients WHERE client_id=?");
+	int rc = 0;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+		snprintf(name, RSIP_KEYID_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = 1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* -------------------------------------------------------------- allocator */
 
 static uint32_t clamp_lease(const struct rsip_config *c, bool given, uint32_t req)
@@ -322,13 +341,19 @@ static void uninstall(struct rsip_server *s, uint32_t host_id, int kind, uint32_
 			host_id, kind == RSIP_KIND_PORTS ? "ports" : "SPIs", first, last, strerror(-rc));
 }
 
+struct req;
+static uint16_t issue_cert(struct rsip_server *s, const struct client *c, struct req *r);
+
 /*
- * Allocate [first,last] of @kind to client @c: store first (committed),
- * then the maps.  Returns RSIP error; *bind_id on success.
+ * Allocate [first,last] of @kind to client @c: store first (committed,
+ * together with the certificate a CSR in @r asks for), then the maps.
+ * Returns RSIP error; *bind_id on success.
  */
 static uint16_t commit_binding(struct rsip_server *s, struct client *c, uint32_t gidx, int kind,
-			       uint32_t first, uint32_t last, uint32_t lease, uint32_t *bind_id)
+			       uint32_t first, uint32_t last, uint32_t lease, uint32_t *bind_id,
+			       struct req *r)
 {
+	uint16_t ce;
 	uint64_t now = s->now_ms();
 	bool new_host = c->host_id == 0;
 	uint32_t host_id = c->host_id;
@@ -344,8 +369,15 @@ static uint16_t commit_binding(struct rsip_server *s, struct client *c, uint32_t
 	    exec4(s, "UPDATE bindings SET last=?, until_ms=?, created_ms=? WHERE bind_id=?", 4, last,
 		  (int64_t)(now + (uint64_t)lease * 1000), (int64_t)now, bid) ||
 	    exec4(s, "UPDATE clients SET host_id=?, gidx=?, last_seen_ms=? WHERE client_id=?", 4, host_id,
-		  gidx, (int64_t)now, c->id) ||
-	    rsip_db_commit(s->db)) {
+		  gidx, (int64_t)now, c->id)) {
+		rsip_db_rollback(s->db);
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	}
+	if ((ce = issue_cert(s, c, r))) {
+		rsip_db_rollback(s->db);
+		return ce;
+	}
+	if (rsip_db_commit(s->db)) {
 		rsip_db_rollback(s->db);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
@@ -373,11 +405,23 @@ static uint16_t commit_binding(struct rsip_server *s, struct client *c, uint32_t
 /* Release an active binding (inside a transaction the caller commits):
  * out of the maps at once, into quarantine; the host leaves the maps with
  * its last binding. */
-static int release_binding(struct rsip_server *s, const struct binding *b, uint64_t now)
+static int release_binding(struct rsip_server *s, const struct binding *b, uint64_t now, int reason)
 {
 	struct client c;
 	int64_t left;
 
+	if (s->certs.release) {
+		/* Seed rule: never free a block a valid certificate binds. */
+		char name[RSIP_KEYID_MAX + 1];
+		int rc = client_name(s, b->client_id, name);
+
+		if (rc < 0 || (rc == 1 && s->certs.release(s->certs.ctx, name, b->kind, b->first, b->last,
+							   reason))) {
+			xd_warn("bind %u: cannot revoke the certificates that bind %s %u-%u: keeping it",
+				b->id, b->kind == RSIP_KIND_PORTS ? "ports" : "SPIs", b->first, b->last);
+			return -EIO;
+		}
+	}
 	if (get_client(s, b->client_id, &c) == 1 && c.host_id) {
 		uninstall(s, c.host_id, b->kind, b->first, b->last);
 		if (query4(s, "SELECT COUNT(*) FROM bindings WHERE client_id=? AND state=1 AND bind_id<>?",
@@ -400,11 +444,64 @@ struct req {
 	struct rsip_builder *b;      /* response */
 	uint32_t client_id;
 	uint32_t bind_id;            /* for errors */
+	uint8_t *cert;               /* issued for a CSR in the request (malloc'ed) */
+	size_t cert_len;
 };
 
 static const struct rsip_param *slot(const struct req *r, int i)
 {
 	return r->f->slot[i] >= 0 ? &r->m->params[r->f->slot[i]] : NULL;
+}
+
+/* A CSR in the request (Vendor Specific, our vendor, sub-type CSR): issue
+ * a certificate over every active binding of the client, valid for the
+ * shortest of their leases, inside the open transaction.  No CSR or no
+ * CA: nothing to do. */
+static uint16_t issue_cert(struct rsip_server *s, const struct client *c, struct req *r)
+{
+	struct rsip_vendor v, cv, *csr = NULL;
+	struct xd_run *runs[2] = { NULL, NULL };
+	size_t nr[2] = { 0, 0 };
+	char name[RSIP_KEYID_MAX + 1];
+	int64_t until;
+	uint16_t e = RSIP_E_INTERNAL_SERVER_ERROR;
+	int rc;
+
+	for (unsigned i = 0; i < r->f->n_vendor; i++) {
+		if (rsip_param_vendor(&r->m->params[r->f->vendor[i]], &v) == RSIP_E_OK &&
+		    v.vendor == XDNAT_RSIP_VENDOR_ID && v.subtype == XDNAT_VS_CSR) {
+			if (csr)
+				return RSIP_E_DUPLICATE_PARAM;
+			cv = v;
+			csr = &cv;
+		}
+	}
+	if (!csr || !s->certs.issue)
+		return RSIP_E_OK;
+	if (client_name(s, c->id, name) != 1 || db_runs(s, c->id, RSIP_KIND_PORTS, &runs[0], &nr[0]) ||
+	    db_runs(s, c->id, RSIP_KIND_SPI, &runs[1], &nr[1]) ||
+	    query4(s, "SELECT MIN(until_ms) FROM bindings WHERE client_id=? AND state=1", &until, 1,
+		   c->id, 0, 0, 0) != 1)
+		goto out;
+	{
+		struct rsip_cert_req rq = {
+			.name = name, .lan_be = c->lan, .ports = runs[0], .n_ports = nr[0],
+			.spis = runs[1], .n_spis = nr[1], .not_before = (int64_t)(s->now_ms() / 1000),
+			.not_after = until / 1000, .csr = csr->val, .csr_len = csr->len,
+		};
+
+		free(r->cert);
+		r->cert = NULL;
+		rc = s->certs.issue(s->certs.ctx, &rq, &r->cert, &r->cert_len);
+		if (rc == -EINVAL || rc == -EPERM)
+			e = RSIP_E_BAD_PARAM;
+		else if (rc == 0)
+			e = RSIP_E_OK;
+	}
+out:
+	free(runs[0]);
+	free(runs[1]);
+	return e;
 }
 
 /* Global address index from an Address (local) parameter: -1 any, -2 not ours. */
@@ -497,7 +594,7 @@ static uint16_t do_assign_ports(struct rsip_server *s, struct client *c, struct 
 		rsip_db_rollback(s->db);
 		return e;
 	}
-	if ((e = commit_binding(s, c, gidx, RSIP_KIND_PORTS, first, first + n - 1, lease, &bind_id)))
+	if ((e = commit_binding(s, c, gidx, RSIP_KIND_PORTS, first, first + n - 1, lease, &bind_id, r)))
 		return e;
 	xd_info("client %u: ports %u-%u of global address %u, bind %u, lease %us", c->id, first,
 		first + n - 1, gidx, bind_id, lease);
@@ -567,7 +664,7 @@ static uint16_t do_assign_spi(struct rsip_server *s, struct client *c, struct re
 	}
 	total = nb * bs;
 	if ((e = commit_binding(s, c, gidx, RSIP_KIND_SPI, first, (uint32_t)(first + total - 1), lease,
-				&bind_id)))
+				&bind_id, r)))
 		return e;
 	xd_info("client %u: SPIs 0x%x-0x%x, bind %u, lease %us", c->id, first,
 		(uint32_t)(first + total - 1), bind_id, lease);
@@ -612,7 +709,7 @@ static uint16_t do_extend(struct rsip_server *s, struct client *c, struct req *r
 	if ((e = own_binding(s, c, r->bind_id, &b)) ||
 	    exec4(s, "UPDATE bindings SET until_ms=? WHERE bind_id=?", 2,
 		  (int64_t)(s->now_ms() + (uint64_t)lease * 1000), b.id, 0, 0) ||
-	    rsip_db_commit(s->db)) {
+	    (e = issue_cert(s, c, r)) || rsip_db_commit(s->db)) {
 		rsip_db_rollback(s->db);
 		return e ? e : RSIP_E_INTERNAL_SERVER_ERROR;
 	}
@@ -631,7 +728,8 @@ static uint16_t do_free(struct rsip_server *s, struct client *c, struct req *r)
 	r->bind_id = rsip_param_u32(slot(r, RSIP_S_B_BIND));
 	if (rsip_db_begin(s->db))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	if ((e = own_binding(s, c, r->bind_id, &b)) || release_binding(s, &b, s->now_ms()) ||
+	if ((e = own_binding(s, c, r->bind_id, &b)) ||
+	    release_binding(s, &b, s->now_ms(), RSIP_REVOKE_CESSATION) ||
 	    rsip_db_commit(s->db)) {
 		rsip_db_rollback(s->db);
 		return e ? e : RSIP_E_INTERNAL_SERVER_ERROR;
@@ -645,7 +743,7 @@ static uint16_t do_free(struct rsip_server *s, struct client *c, struct req *r)
 }
 
 /* Free every binding of client @id and forget the registration. */
-static int drop_client(struct rsip_server *s, uint32_t id)
+static int drop_client(struct rsip_server *s, uint32_t id, int reason)
 {
 	uint64_t now = s->now_ms();
 	uint32_t ids[256];
@@ -666,7 +764,7 @@ static int drop_client(struct rsip_server *s, uint32_t id)
 		for (unsigned i = 0; i < n; i++) {
 			struct binding b;
 
-			if (get_binding(s, ids[i], &b) != 1 || release_binding(s, &b, now))
+			if (get_binding(s, ids[i], &b) != 1 || release_binding(s, &b, now, reason))
 				return -EIO;
 		}
 	} while (n == 256);
@@ -719,7 +817,7 @@ int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed
 		(*n)++;
 	}
 	sqlite3_finalize(st);
-	if (drop_client(s, (uint32_t)id) || rsip_db_commit(s->db))
+	if (drop_client(s, (uint32_t)id, RSIP_REVOKE_AFFILIATION) || rsip_db_commit(s->db))
 		goto fail;
 	xd_info("client %lld (%s) evicted: %u bindings quarantined %us", (long long)id, name, *n,
 		s->cfg.quarantine);
@@ -735,7 +833,7 @@ static uint16_t do_deregister(struct rsip_server *s, struct rsip_session *sess, 
 {
 	if (rsip_db_begin(s->db))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	if (drop_client(s, c->id) || rsip_db_commit(s->db)) {
+	if (drop_client(s, c->id, RSIP_REVOKE_CESSATION) || rsip_db_commit(s->db)) {
 		rsip_db_rollback(s->db);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
@@ -1009,6 +1107,19 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 	}
 	if (e)
 		goto error;
+	if (r.cert && b->len + RSIP_PARAM_HDR_LEN + 4 + r.cert_len + 12 + RSIP_MAC_LEN > RSIP_MAX_MSG) {
+		xd_warn("RSIP: client %u: certificate of %zu bytes does not fit a response: not sent",
+			c.id, r.cert_len);
+	} else if (r.cert) {
+		size_t cal = 0;
+		const uint8_t *ca = s->certs.ca_der ? s->certs.ca_der(s->certs.ctx, &cal) : NULL;
+
+		rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CERT, r.cert, r.cert_len);
+		/* The LCA certificate only if the response still fits (the host
+		 * can be given it by other means). */
+		if (ca && b->len + 2 * RSIP_PARAM_HDR_LEN + 8 + cal + 12 + RSIP_MAC_LEN <= RSIP_MAX_MSG)
+			rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CACERT, ca, cal);
+	}
 	if (has_counter)
 		rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, counter);
 	n = rsip_seal_mac(b, sess->keys.s2c);
@@ -1036,6 +1147,7 @@ error:
 out:
 	if (n)
 		memcpy(out, b->buf, n);
+	free(r.cert);
 	free(b);
 	free(m);
 	free(f);
@@ -1071,7 +1183,7 @@ int rsip_server_sweep(struct rsip_server *s)
 					"quarantined %us", b.id, b.client_id,
 					b.kind == RSIP_KIND_PORTS ? "ports" : "SPIs", b.first, b.last,
 					s->cfg.quarantine);
-				rc = release_binding(s, &b, now);
+				rc = release_binding(s, &b, now, RSIP_REVOKE_CESSATION);
 			}
 		}
 		if (rc || rsip_db_commit(s->db))

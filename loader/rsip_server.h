@@ -37,6 +37,38 @@ struct rsip_backend {
 	int (*runs)(void *ctx, uint32_t id, int kind, struct xd_run **runs, size_t *n);
 };
 
+/*
+ * Host certificates (issue 4, docs/LCA.md), optional: with issue == NULL
+ * there is no CA and CSRs are ignored.  xdnatd's ca_plane.c implements it
+ * with the Local CA library.
+ */
+enum { RSIP_REVOKE_AFFILIATION = 3, RSIP_REVOKE_CESSATION = 5 };  /* RFC 5280 CRLReason */
+struct rsip_cert_req {
+	const char *name;                   /* the enrolled host name */
+	uint32_t lan_be;
+	const struct xd_run *ports, *spis;  /* every active binding of the host, merged */
+	size_t n_ports, n_spis;
+	int64_t not_before, not_after;      /* Unix seconds: the shortest lease */
+	const uint8_t *csr;
+	size_t csr_len;
+};
+struct rsip_cert_ops {
+	void *ctx;
+	/* Inside the server's open transaction: issue a certificate and
+	 * revoke the host's earlier ones (superseded).  0 with *der (malloc'ed),
+	 * -EINVAL/-EPERM when the CSR or request is refused (BAD_PARAM to the
+	 * host), another negative errno on failure (INTERNAL_SERVER_ERROR). */
+	int (*issue)(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len);
+	/* The LCA certificate (DER) sent along with each certificate, or NULL. */
+	const uint8_t *(*ca_der)(void *ctx, size_t *len);
+	/* Before [first,last] of @kind leaves host @name (inside the open
+	 * transaction): revoke every valid certificate that binds it.  A
+	 * failure keeps the block (the seed: ports are never de-allocated while
+	 * a valid certificate binds them). */
+	int (*release)(void *ctx, const char *name, int kind, uint32_t first, uint32_t last,
+		       int reason);
+};
+
 #define RSIP_MAX_RESERVED 64
 
 struct rsip_config {
@@ -90,6 +122,7 @@ struct rsip_server {
 	struct rsip_conn *conns;
 	unsigned max_conns;
 	unsigned idle_timeout_s;
+	struct rsip_cert_ops certs;     /* zeroed: no CA */
 };
 
 /* Open the store and reconcile the maps with it.  Errors are printed. */

@@ -30,6 +30,7 @@
 #include "rsip_wire.h"
 #include "xdnat_hostside.skel.h"
 #include "host_reasm.h"
+#include "host_cert.h"
 
 #define MAX_ROUTES 32
 #define TC_HANDLE 0x4556
@@ -67,6 +68,10 @@ struct agent {
 	int n_grants;
 	uint32_t spi_first, spi_last;
 	bool info_written;
+	/* certificate from the router's LCA (host_cert.h) */
+	const char *state_dir, *key_type;
+	bool no_cert;
+	struct host_cert cert;
 };
 
 #define MAX_GRANTS 64
@@ -117,6 +122,18 @@ static void usage(FILE *f)
 "                          /run/xdnat/host-IFNAME.env)\n"
 "  -g, --global ADDR       ask for this global address (default: any)\n"
 "\n"
+"Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never\n"
+"sent anywhere) and its CSR goes with the last allocation request and with\n"
+"every renewal; the router's Local CA returns a certificate for this host's\n"
+"identity, ports and SPIs, valid for the lease.  It is written next to the\n"
+"key and its paths go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN,\n"
+"XDNAT_KEY, XDNAT_CERT_SERIAL, XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY).\n"
+"      --state-dir DIR     key and certificates: DIR/NAME.key (0600, reused),\n"
+"                          DIR/NAME.crt, DIR/NAME-chain.pem (the LCA\n"
+"                          certificate) (default: " XDNAT_HOST_STATE_DIR ")\n"
+"      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
+"      --no-cert           ask for no certificate\n"
+"\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
 "\n"
@@ -144,6 +161,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "spi-count", required_argument, NULL, 258 },
 		{ "lease", required_argument, NULL, 259 },
 		{ "info-file", required_argument, NULL, 260 },
+		{ "state-dir", required_argument, NULL, 261 },
+		{ "key-type", required_argument, NULL, 262 },
+		{ "no-cert", no_argument, NULL, 263 },
 		{ 0 }
 	};
 	uint32_t pa, pl;
@@ -206,6 +226,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			break;
 		}
 		case 260: a->info_file = optarg; break;
+		case 261: a->state_dir = optarg; break;
+		case 262: a->key_type = optarg; break;
+		case 263: a->no_cert = true; break;
 		case 'M':
 			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
 				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
@@ -248,6 +271,34 @@ static void log_refusal(const char *what, int rc)
 		xd_err("%s: %s", what, strerror(-rc));
 }
 
+static bool want_cert(const struct agent *a)
+{
+	return !a->no_cert && a->cert.csr;
+}
+
+/* Put the certificate the router just sent (if any) on disk. */
+static void take_cert(struct agent *a)
+{
+	if (!a->cl.cert_new)
+		return;
+	a->cl.cert_new = false;
+	if (host_cert_store(&a->cert, a->cl.cert, a->cl.cert_len, a->cl.cacert, a->cl.cacert_len))
+		return;
+	xd_info("certificate %s for %s, valid until %lld: %s", a->cert.serial, a->cert.identity,
+		(long long)a->cert.not_after, a->cert.crt_path);
+}
+
+/* A request that carried our CSR and was refused: say why, and whether to
+ * try again without it (the blocks matter more than the certificate). */
+static bool cert_refused(struct agent *a, int rc)
+{
+	if (rc <= 0 || !want_cert(a) || rc == RSIP_E_BAD_BIND_ID || rc == RSIP_E_REGISTER_FIRST)
+		return false;
+	xd_warn("the router refused our certificate request (%s, %d): continuing without a "
+		"new certificate", rsip_error_name((uint16_t)rc), rc);
+	return true;
+}
+
 /* Register and obtain the global address, ports and SPIs. */
 static int rsip_acquire(struct agent *a)
 {
@@ -263,7 +314,15 @@ static int rsip_acquire(struct agent *a)
 		uint32_t n = want - got > 255 ? 255 : want - got;
 		struct rsip_grant *g = &a->grants[a->n_grants];
 
+		/* The CSR rides on the last allocation request. */
+		bool csr = want_cert(a) && got + n >= want && !a->spi_count;
+
+		rsip_client_attach_csr(&a->cl, csr ? a->cert.csr : NULL, a->cert.csr_len);
 		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
+		if (csr && cert_refused(a, rc)) {
+			rsip_client_attach_csr(&a->cl, NULL, 0);
+			rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
+		}
 		if (rc) {
 			log_refusal("asking for ports", rc);
 			return -EIO;
@@ -288,9 +347,14 @@ static int rsip_acquire(struct agent *a)
 	if (a->spi_count && a->n_grants < MAX_GRANTS) {
 		struct rsip_grant *g = &a->grants[a->n_grants];
 
-		rc = rsip_client_assign_spi(&a->cl, a->gaddr,
-					    (uint16_t)(a->spi_count > 0xffff ? 0xffff : a->spi_count),
-					    a->lease, g);
+		uint16_t ns = (uint16_t)(a->spi_count > 0xffff ? 0xffff : a->spi_count);
+
+		rsip_client_attach_csr(&a->cl, want_cert(a) ? a->cert.csr : NULL, a->cert.csr_len);
+		rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);
+		if (cert_refused(a, rc)) {
+			rsip_client_attach_csr(&a->cl, NULL, 0);
+			rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);
+		}
 		if (rc) {
 			log_refusal("asking for SPIs", rc);
 			return -EIO;
@@ -299,6 +363,9 @@ static int rsip_acquire(struct agent *a)
 		a->spi_first = g->first;
 		a->spi_last = g->first + g->count - 1;
 	}
+	if (want_cert(a) && !a->cl.cert_new)
+		xd_warn("the router issued no certificate (it runs no Local CA)");
+	take_cert(a);
 	return 0;
 }
 
@@ -311,6 +378,8 @@ static uint32_t min_lease(const struct agent *a)
 			m = a->grants[i].lease;
 	return m ? m : 60;
 }
+
+static int write_info(struct agent *a);
 
 /* Renew every lease; reconnect (the registration resumes) if needed. */
 static int rsip_renew(struct agent *a)
@@ -328,12 +397,25 @@ static int rsip_renew(struct agent *a)
 	for (int i = 0; i < a->n_grants; i++) {
 		uint32_t granted;
 
+		/* A fresh certificate with the last renewal. */
+		bool csr = want_cert(a) && i == a->n_grants - 1;
+
+		rsip_client_attach_csr(&a->cl, csr ? a->cert.csr : NULL, a->cert.csr_len);
 		rc = rsip_client_extend(&a->cl, a->grants[i].bind_id, a->lease, &granted);
+		if (csr && cert_refused(a, rc)) {
+			rsip_client_attach_csr(&a->cl, NULL, 0);
+			rc = rsip_client_extend(&a->cl, a->grants[i].bind_id, a->lease, &granted);
+		}
 		if (rc) {
 			log_refusal("renewing a lease", rc);
 			return rc;
 		}
 		a->grants[i].lease = granted;
+	}
+	if (a->cl.cert_new) {
+		take_cert(a);
+		if (a->info_written && write_info(a))
+			xd_warn("the info file does not name the new certificate");
 	}
 	return 0;
 }
@@ -351,6 +433,8 @@ static void rsip_release(struct agent *a)
 		log_refusal("de-registering", rc);
 	rsip_client_close(&a->cl);
 	a->n_grants = 0;
+	/* The router revoked it with the blocks. */
+	host_cert_remove(&a->cert);
 }
 
 static int write_info(struct agent *a)
@@ -380,6 +464,7 @@ static int write_info(struct agent *a)
 		xd_ipstr(a->router, r), a->port_first, a->port_last);
 	if (a->spi_last)
 		fprintf(f, "XDNAT_SPIS=0x%08x-0x%08x\n", a->spi_first, a->spi_last);
+	host_cert_info(&a->cert, f);
 	if (fclose(f) || rename(tmp, a->info_file)) {
 		xd_err("cannot write %s: %s", a->info_file, strerror(errno));
 		unlink(tmp);
@@ -696,6 +781,9 @@ int main(int argc, char **argv)
 			return 1;
 		rsip_client_init(&a.cl, a.router, (uint16_t)a.rsip_port, a.name, secret, 5000);
 		memset(secret, 0, sizeof(secret));
+		if (!a.no_cert && host_cert_init(&a.cert, a.state_dir ? a.state_dir : XDNAT_HOST_STATE_DIR,
+						 a.name, a.key_type))
+			return 1;
 		if (rsip_acquire(&a)) {
 			rsip_release(&a);
 			return 1;
@@ -761,5 +849,7 @@ out:
 			xd_warn("cannot remove %s", a.info_file);
 	}
 	close(sfd);
+	host_cert_free(&a.cert);
+	rsip_client_free_certs(&a.cl);
 	return rc;
 }

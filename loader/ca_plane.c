@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The Local CA inside xdnatd: see ca_plane.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include "ca_plane.h"
+#include "lca.h"
+#include "xdnat.h"
+
+#define HOSTMAP_MAX 1024
+
+struct xd_ca {
+	struct lca *lca;
+	sqlite3 *db;
+	uint8_t *ca_der;           /* the LCA certificate */
+	size_t ca_der_len;
+	unsigned char *crl;        /* OPENSSL_malloc'ed */
+	size_t crl_len;
+	int64_t crl_made, crl_period;
+	/* enrolled name -> datapath host id, remembered while it is known so
+	 * that revocations made at release time still find the host's peers */
+	struct { char name[RSIP_KEYID_MAX + 1]; uint32_t id; } hostmap[HOSTMAP_MAX];
+	unsigned n_hostmap, next_hostmap;
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+
+struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
+
+/* The datapath host id of client @name, from the store (0: none). */
+static uint32_t db_host_id(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	uint32_t id = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT host_id FROM clients WHERE name=?", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		id = (uint32_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+static void remember(struct xd_ca *ca, const char *name)
+{
+	uint32_t id = db_host_id(ca->db, name);
+
+	if (!id)
+		return;
+	for (unsigned i = 0; i < ca->n_hostmap; i++) {
+		if (!strcmp(ca->hostmap[i].name, name)) {
+			ca->hostmap[i].id = id;
+			return;
+		}
+	}
+	unsigned i = ca->n_hostmap < HOSTMAP_MAX ? ca->n_hostmap++ : ca->next_hostmap++ % HOSTMAP_MAX;
+
+	snprintf(ca->hostmap[i].name, sizeof(ca->hostmap[i].name), "%s", name);
+	ca->hostmap[i].id = id;
+}
+
+static uint32_t host_id_of(struct xd_ca *ca, const char *name)
+{
+	uint32_t id = db_host_id(ca->db, name);
+
+	for (unsigned i = 0; !id && i < ca->n_hostmap; i++)
+		if (!strcmp(ca->hostmap[i].name, name))
+			id = ca->hostmap[i].id;
+	return id;
+}
+
+/* ------------------------------------------------------ RSIP callbacks */
+
+struct superseded {
+	const char *keep;
+	int64_t now;
+	char (*serials)[LCA_SERIAL_STRLEN];
+	unsigned n, cap;
+};
+
+static int cb_live(void *arg, const struct lca_record *r)
+{
+	struct superseded *s = arg;
+
+	if (r->revoked || r->not_after < s->now || !strcmp(r->serial, s->keep))
+		return 0;
+	if (s->n == s->cap) {
+		unsigned cap = s->cap ? s->cap * 2 : 8;
+		void *p = realloc(s->serials, cap * sizeof(*s->serials));
+
+		if (!p)
+			return -ENOMEM;
+		s->serials = p;
+		s->cap = cap;
+	}
+	snprintf(s->serials[s->n++], LCA_SERIAL_STRLEN, "%s", r->serial);
+	return 0;
+}
+
+static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
+{
+	struct xd_ca *ca = ctx;
+	struct lca_range ports[LCA_MAX_RANGES], spis[LCA_MAX_RANGES];
+	struct lca_issued out = { 0 };
+	struct superseded sup = { 0 };
+	struct lca_err e = { { 0 } };
+	int rc;
+
+	if (rq->n_ports > LCA_MAX_RANGES || rq->n_spis > LCA_MAX_RANGES) {
+		xd_warn("certificate for '%s': more than %d ranges", rq->name, LCA_MAX_RANGES);
+		return -EPERM;
+	}
+	for (size_t i = 0; i < rq->n_ports; i++)
+		ports[i] = (struct lca_range){ rq->ports[i].first, rq->ports[i].last };
+	for (size_t i = 0; i < rq->n_spis; i++)
+		spis[i] = (struct lca_range){ rq->spis[i].first, rq->spis[i].last };
+	struct lca_issue_req req = {
+		.csr = rq->csr, .csr_len = rq->csr_len, .host_id = rq->name, .lan_be = rq->lan_be,
+		.ports = ports, .n_ports = (unsigned)rq->n_ports, .spis = spis, .n_spis = (unsigned)rq->n_spis,
+		.not_before = rq->not_before, .not_after = rq->not_after,
+	};
+	rc = lca_issue(ca->lca, &req, &out, &e);
+	if (rc) {
+		xd_warn("certificate for '%s' refused: %s", rq->name, e.msg);
+		return rc;
+	}
+	/* The host's earlier certificates are superseded by this one. */
+	sup.keep = out.serial;
+	sup.now = rq->not_before;
+	rc = lca_list(ca->db, rq->name, cb_live, &sup, &e);
+	for (unsigned i = 0; !rc && i < sup.n; i++) {
+		rc = lca_revoke(ca->lca, sup.serials[i], LCA_REASON_SUPERSEDED, rq->not_before, &e);
+		if (rc == -EALREADY)
+			rc = 0;
+	}
+	free(sup.serials);
+	if (rc) {
+		xd_warn("certificate for '%s': cannot revoke the superseded ones: %s", rq->name, e.msg);
+		lca_issued_free(&out);
+		return -EIO;
+	}
+	*der = malloc(out.der_len);
+	if (!*der) {
+		lca_issued_free(&out);
+		return -ENOMEM;
+	}
+	memcpy(*der, out.der, out.der_len);
+	*len = out.der_len;
+	remember(ca, rq->name);
+	xd_info("issued certificate %s to '%s' (%s), valid until %lld%s", out.serial, rq->name,
+		out.identity, (long long)rq->not_after, sup.n ? ", superseding the previous one" : "");
+	lca_issued_free(&out);
+	return 0;
+}
+
+static const uint8_t *op_ca_der(void *ctx, size_t *len)
+{
+	struct xd_ca *ca = ctx;
+
+	*len = ca->ca_der_len;
+	return ca->ca_der;
+}
+
+static int op_release(void *ctx, const char *name, int kind, uint32_t first, uint32_t last, int reason)
+{
+	struct xd_ca *ca = ctx;
+	struct lca_err e = { { 0 } };
+	unsigned n = 0;
+	int rc;
+
+	remember(ca, name);
+	rc = lca_revoke_overlapping(ca->lca, kind == RSIP_KIND_PORTS ? LCA_KIND_PORTS : LCA_KIND_SPI,
+				    first, last, reason, (int64_t)(rsip_now_ms() / 1000), &n, &e);
+	if (rc) {
+		xd_warn("cannot revoke the certificates binding %s %u-%u of '%s': %s",
+			kind == RSIP_KIND_PORTS ? "ports" : "SPIs", first, last, name, e.msg);
+		return rc;
+	}
+	if (n)
+		xd_info("revoked %u certificate%s of '%s' binding %s %u-%u (%s)", n, n == 1 ? "" : "s",
+			name, kind == RSIP_KIND_PORTS ? "ports" : "SPIs", first, last,
+			lca_reason_name(reason));
+	return 0;
+}
+
+void xd_ca_rsip_ops(struct xd_ca *ca, struct rsip_cert_ops *ops)
+{
+	*ops = (struct rsip_cert_ops){
+		.ctx = ca, .issue = op_issue, .ca_der = op_ca_der, .release = op_release,
+	};
+}
+
+/* ------------------------------------------------------------ open/close */
+
+int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
+{
+	struct xd_ca *ca = calloc(1, sizeof(*ca));
+	struct lca_err e = { { 0 } };
+	struct lca_config lc = {
+		.key_path = cfg->key_path, .cert_path = cfg->cert_path, .chain_path = cfg->chain_path,
+		.crl_url = cfg->crl_url, .crl_period_s = cfg->crl_period_s,
+	};
+	unsigned char *p = NULL;
+	char *msg = NULL;
+	int len;
+
+	*out = NULL;
+	if (!ca) {
+		xd_err("out of memory");
+		return -ENOMEM;
+	}
+	ca->db = db;
+	ca->crl_period = cfg->crl_period_s ? cfg->crl_period_s : LCA_DEFAULT_CRL_PERIOD;
+	if (lca_open(&lc, db, &ca->lca, &e)) {
+		xd_err("local CA: %s", e.msg);
+		free(ca);
+		return -EINVAL;
+	}
+	if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		xd_err("local CA: state database: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		xd_ca_close(ca);
+		return -EIO;
+	}
+	len = i2d_X509(lca_cert(ca->lca), &p);
+	if (len <= 0 || !(ca->ca_der = malloc((size_t)len))) {
+		OPENSSL_free(p);
+		xd_err("local CA: cannot encode the LCA certificate");
+		xd_ca_close(ca);
+		return -EIO;
+	}
+	memcpy(ca->ca_der, p, (size_t)len);
+	ca->ca_der_len = (size_t)len;
+	OPENSSL_free(p);
+	*out = ca;
+	return 0;
+}
+
+void xd_ca_close(struct xd_ca *ca)
+{
+	if (!ca)
+		return;
+	lca_close(ca->lca);
+	free(ca->ca_der);
+	OPENSSL_free(ca->crl);
+	free(ca);
+}
+
+/* -------------------------------------------------------------- recovery */
+
+struct held_ctx {
+	sqlite3 *db;
+	int err;
+};
+
+/* Is every range of @a inside the active bindings of client @name? */
+static bool held(void *arg, const struct lca_record *r, const struct lca_alloc *a)
+{
+	struct held_ctx *h = arg;
+
+	for (int k = 0; k < 2; k++) {
+		const struct lca_range *rg = k ? a->spis : a->ports;
+		unsigned n = k ? a->n_spis : a->n_ports;
+
+		for (unsigned i = 0; i < n; i++) {
+			/* Bindings of a host are disjoint; a certified range may span
+			 * adjacent bindings: walk it binding by binding. */
+			uint64_t at = rg[i].first;
+
+			while (at <= rg[i].last) {
+				sqlite3_stmt *st = NULL;
+				int64_t last = -1;
+
+				if (sqlite3_prepare_v2(h->db, "SELECT b.last FROM bindings b JOIN clients c ON "
+							      "c.client_id=b.client_id WHERE c.name=?1 AND "
+							      "b.kind=?2 AND b.state=1 AND b.first<=?3 AND "
+							      "b.last>=?3", -1, &st, NULL) != SQLITE_OK) {
+					h->err = -EIO;
+					return true; /* keep it: better than a wrong revocation */
+				}
+				sqlite3_bind_text(st, 1, r->host_id, -1, SQLITE_STATIC);
+				sqlite3_bind_int(st, 2, k ? RSIP_KIND_SPI : RSIP_KIND_PORTS);
+				sqlite3_bind_int64(st, 3, (int64_t)at);
+				if (sqlite3_step(st) == SQLITE_ROW)
+					last = sqlite3_column_int64(st, 0);
+				sqlite3_finalize(st);
+				if (last < 0)
+					return false;
+				at = (uint64_t)last + 1;
+			}
+		}
+	}
+	return true;
+}
+
+int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
+{
+	struct held_ctx h = { .db = ca->db };
+	struct lca_err e = { { 0 } };
+	int rc = lca_reconcile(ca->lca, now, held, &h, n, &e);
+
+	if (rc) {
+		xd_err("local CA: recovery: %s", e.msg);
+		return rc;
+	}
+	if (h.err)
+		xd_warn("local CA: recovery: the store could not be read fully; kept what was unclear");
+	return 0;
+}
+
+/* ------------------------------------------------------- revocations, CRL */
+
+int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct lca_err e = { { 0 } };
+	unsigned found = 0;
+	int rc = 0, step;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(ca->db, "SELECT serial, host_id, identity, revoked_at, reason FROM ca_certs "
+				       "WHERE status='revoked' AND serial NOT IN (SELECT serial FROM "
+				       "ca_notified) ORDER BY revoked_at LIMIT 256", -1, &st, NULL) != SQLITE_OK) {
+		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+		return -EIO;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *serial = (const char *)sqlite3_column_text(st, 0);
+		const char *host = (const char *)sqlite3_column_text(st, 1);
+		const char *id = (const char *)sqlite3_column_text(st, 2);
+
+		if (found < max) {
+			struct xd_ca_revoked *r = &out[found];
+
+			memset(r, 0, sizeof(*r));
+			snprintf(r->serial, sizeof(r->serial), "%s", serial ? serial : "");
+			snprintf(r->host, sizeof(r->host), "%s", host ? host : "");
+			snprintf(r->identity, sizeof(r->identity), "%s", id ? id : "");
+			r->revoked_at = sqlite3_column_int64(st, 3);
+			r->reason = sqlite3_column_int(st, 4);
+			r->dp_host_id = host ? host_id_of(ca, host) : 0;
+		}
+		found++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+		return -EIO;
+	}
+	if (found) {
+		/* Mark them (only those reported; the rest come next time). */
+		unsigned k = found < max ? found : max;
+
+		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			return -EIO;
+		for (unsigned i = 0; i < k && !rc; i++) {
+			if (sqlite3_prepare_v2(ca->db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)",
+					       -1, &st, NULL) != SQLITE_OK) {
+				rc = -EIO;
+				break;
+			}
+			sqlite3_bind_text(st, 1, out[i].serial, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, now);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = -EIO;
+			sqlite3_finalize(st);
+		}
+		if (rc || sqlite3_exec(ca->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			sqlite3_exec(ca->db, "ROLLBACK", NULL, NULL, NULL);
+			xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+			return -EIO;
+		}
+		*n = k;
+	}
+	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
+		unsigned char *der = NULL;
+		size_t len = 0;
+
+		if (lca_crl(ca->lca, now, &der, &len, &e)) {
+			xd_err("local CA: cannot make the CRL: %s", e.msg);
+			return -EIO;
+		}
+		OPENSSL_free(ca->crl);
+		ca->crl = der;
+		ca->crl_len = len;
+		ca->crl_made = now;
+		return 1;
+	}
+	return 0;
+}
+
+const uint8_t *xd_ca_crl(const struct xd_ca *ca, size_t *len)
+{
+	*len = ca->crl_len;
+	return ca->crl;
+}
