@@ -59,7 +59,7 @@ $(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/host_cert.o \
+$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/swan_conf.o $(OUT)/host_cert.o \
 		$(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o: CFLAGS += -Ica

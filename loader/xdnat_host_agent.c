@@ -31,6 +31,7 @@
 #include "xdnat_hostside.skel.h"
 #include "host_reasm.h"
 #include "host_cert.h"
+#include "swan_conf.h"
 
 #define MAX_ROUTES 32
 #define TC_HANDLE 0x4556
@@ -72,6 +73,7 @@ struct agent {
 	const char *state_dir, *key_type;
 	bool no_cert;
 	struct host_cert cert;
+	struct swan_conf swan;  /* --swan-dir: strongSwan fragment (swan_conf.h) */
 };
 
 #define MAX_GRANTS 64
@@ -134,6 +136,14 @@ static void usage(FILE *f)
 "      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
 "      --no-cert           ask for no certificate\n"
 "\n"
+"strongSwan (docs/STRONGSWAN.md):\n"
+"      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
+"                          DIR/strongswan.d/xdnat.conf (charon.port, port_nat_t,\n"
+"                          spi_min/max, spi_mask/label), DIR/swanctl/ (key made\n"
+"                          here, host.csr for the LCA, x509/host.crt, x509ca/,\n"
+"                          conf.d/xdnat.conf with the IKE identity)\n"
+"      --swan-ca FILE      PEM trust anchors (root, LCA) for DIR/swanctl/x509ca/\n"
+"\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
 "\n"
@@ -164,6 +174,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "state-dir", required_argument, NULL, 261 },
 		{ "key-type", required_argument, NULL, 262 },
 		{ "no-cert", no_argument, NULL, 263 },
+		{ "swan-dir", required_argument, NULL, 0x700 },
+		{ "swan-ca", required_argument, NULL, 0x701 },
 		{ 0 }
 	};
 	uint32_t pa, pl;
@@ -229,6 +241,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		case 261: a->state_dir = optarg; break;
 		case 262: a->key_type = optarg; break;
 		case 263: a->no_cert = true; break;
+		case 0x700: a->swan.dir = optarg; break;
+		case 0x701: a->swan.ca_file = optarg; break;
 		case 'M':
 			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
 				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
@@ -739,6 +753,18 @@ static void teardown(struct agent *a)
 	}
 }
 
+/* --swan-dir: the strongSwan fragment from the blocks we hold. */
+static int write_swan(struct agent *a)
+{
+	a->swan.gaddr = a->gaddr;
+	a->swan.lan_addr = a->lan_addr;
+	a->swan.port_first = a->port_first;
+	a->swan.port_last = a->port_last;
+	a->swan.spi_first = a->spi_first;
+	a->swan.spi_last = a->spi_last;
+	return swan_conf_write(&a->swan);
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = { 0 };
@@ -805,7 +831,9 @@ int main(int argc, char **argv)
 		xd_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
-	if (setup(&a) || (a.rsip && write_info(&a))) {
+	if (setup(&a) || (a.rsip && write_info(&a)) || (a.swan.dir && write_swan(&a))) {
+		if (a.swan.dir)
+			swan_conf_remove(&a.swan);
 		teardown(&a);
 		if (a.rsip)
 			rsip_release(&a);
@@ -842,6 +870,8 @@ int main(int argc, char **argv)
 	}
 out:
 	xd_reasm_stop(NULL);
+	if (a.swan.dir)
+		swan_conf_remove(&a.swan);
 	teardown(&a);
 	if (a.rsip) {
 		rsip_release(&a);
