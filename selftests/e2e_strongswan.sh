@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Real IPsec through xdnat (issue 7): two hosts behind one xdnat router and a
+# remote peer, each running UNMODIFIED strongSwan 5.9.8 charon (kernel-libipsec:
+# ESP in UDP), authenticated with certificates from the Local CA.
+#
+#   [remote] ---- [router: xdnatd --rsip] ---- switch ---- h1, h2
+#   charon          G (shared)                             charon each
+#   trusts root     serves the LCA's CRL at http://G:PORT/crl/lca.crl
+#
+# Each host obtains its port and SPI blocks over RSIP; xdnat-host --swan-dir
+# writes its strongSwan fragment from them (charon.port/port_nat_t, spi_min/
+# spi_max, spi_mask/spi_label, key + CSR, trust anchors, IKE identity).  The
+# LCA (xdnat-ca, until the CSR travels over RSIP) issues each host's
+# certificate from that CSR with the allocation in it.  Checked, with
+# captures on the remote's WAN and on each host's LAN interface:
+#   - both hosts bring up IKE_SAs and CHILD_SAs to the remote at the same
+#     time through the one global address; the remote sees only G;
+#   - each host is authenticated by its own identity (subject DN with its LAN
+#     address), not by G: both SAs stay up (no INITIAL_CONTACT collision);
+#   - every ESP-in-UDP packet the remote sends carries an SPI of the
+#     receiving host's block and reaches that host only; inbound SPIs and the
+#     hosts' IKE SPIs stay in the host's block (spi_label) across rekeys;
+#   - ping and UDP flow through both tunnels (inner addresses) concurrently;
+#     a CHILD_SA and an IKE_SA rekey keep traffic flowing;
+#   - the remote fetches the CRL from the certificates' distribution point
+#     through G (revocation = ifuri: no CRL, no authentication); a revoked
+#     host cannot authenticate again;
+#   - an updown hook on the remote calls xdnat-verify and tears down at once
+#     a CHILD_SA whose traffic selectors use ports outside the certified
+#     range (another host's port), and keeps one inside it.
+set -euo pipefail
+XD_GLOBAL=${XD_GLOBAL:-192.0.2.77}
+XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.77.0}
+. "$(dirname "$0")/lib/netns.sh"
+. "$(dirname "$0")/lib/strongswan.sh"
+
+REMOTE_INNER=${REMOTE_INNER:-10.99.0.1}      # the remote's tunnel-side address
+HOST_INNER_PREFIX=${HOST_INNER_PREFIX:-10.98} # host I: PREFIX.I.1
+POOL=${POOL:-20000-29999}
+PORTS_PER_HOST=${PORTS_PER_HOST:-200}
+CRL_PORT=${CRL_PORT:-8080}                   # outside POOL: reaches the router's stack
+XD_CA=${XD_CA:-$XD_BUILD/xdnat-ca}
+XD_VERIFY=${XD_VERIFY:-$XD_BUILD/xdnat-verify}
+CRL_URL="http://$XD_GLOBAL:$CRL_PORT/crl/lca.crl"
+
+host_inner() { printf '%s.%s.1' "$HOST_INNER_PREFIX" "$1"; }
+envget() { sed -n "s/^$2=//p" "$1"; }
+hex() { printf '%08x' "$(( $1 ))"; }
+
+# ---------------------------------------------------------------- set-up
+xd_init
+xs_init
+for b in "$XD_CA" "$XD_VERIFY"; do
+	[ -x "$b" ] || fail "missing $b: run 'make all' first"
+done
+command -v openssl >/dev/null || fail "missing openssl (scripts/deps.sh)"
+PKI=$XD_TMP/pki STATE=$XD_TMP/state
+mkdir -p "$PKI" "$XD_TMP/www/crl"
+
+xd_step "topology: remote, router (G = $XD_GLOBAL), h1, h2"
+xd_topology 2
+xd_start_router --rsip --state-dir "$STATE" --port-range "$POOL" --lease 600
+for i in 1 2; do
+	xd_ctl --state-dir "$STATE" enroll "h$i" lan "$(xd_host_lan "$i")" secret-file "$XD_TMP/h$i.key"
+done
+
+xd_step "PKI: root CA, the router's LCA (name-constrained to G), the remote's certificate"
+"$XD_CA" init-root -k "$PKI/root.key" -o "$PKI/root.crt" >/dev/null
+"$XD_CA" init-lca -g "$XD_GLOBAL" -k "$PKI/lca.key" -R "$PKI/root.crt" -K "$PKI/root.key" \
+	-o "$PKI/lca.crt" >/dev/null
+# strongSwan 5.9.8 (Debian 12) cannot parse a certificate whose name
+# constraints hold an iPAddress subtree (RFC 5280's 8-byte address + mask;
+# strongSwan issue #1991, supported upstream only later), and the LCA's
+# constraint on G is one; and it fails every URI SAN under a URI
+# constraint ("ID_DER_ASN1_GN_URI NameConstraint matching not
+# implemented").  Checked here, not assumed.  Such a peer gets a second
+# certificate for the same LCA key and subject from the root, with the
+# e-mail, DNS and directoryName constraints only; the updown hook's
+# xdnat-verify checks the full chain (real LCA certificate, G/32 and URI
+# constraints included).
+if xs_pki --print --in "$PKI/lca.crt" >"$XD_TMP/pki-print.out" 2>&1; then
+	cp "$PKI/lca.crt" "$PKI/lca-swan.crt"
+	xd_info "this strongSwan parses the LCA certificate: it gets the real one"
+else
+	grep -q 'parsing input failed' "$XD_TMP/pki-print.out" || fail "pki --print lca.crt: $(cat "$XD_TMP/pki-print.out")"
+	domain=$(awk -F. '{print $4"."$3"."$2"."$1".in-addr.arpa"}' <<<"$XD_GLOBAL")
+	ski=$(openssl x509 -in "$PKI/lca.crt" -noout -ext subjectKeyIdentifier | tail -n 1 | tr -d ' ')
+	openssl x509 -x509toreq -in "$PKI/lca.crt" -signkey "$PKI/lca.key" -out "$PKI/lca-swan.csr" 2>/dev/null
+	cat >"$PKI/lca-swan.cnf" <<EOF
+[v3]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, digitalSignature, keyCertSign, cRLSign
+subjectKeyIdentifier = $ski
+authorityKeyIdentifier = keyid
+nameConstraints = critical, permitted;email:$domain, permitted;DNS:$domain, permitted;dirName:nc_dn
+[nc_dn]
+O = xdnat
+OU = $XD_GLOBAL
+EOF
+	openssl x509 -req -in "$PKI/lca-swan.csr" -CA "$PKI/root.crt" -CAkey "$PKI/root.key" \
+		-set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "$PKI/lca-swan.cnf" -extensions v3 \
+		-out "$PKI/lca-swan.crt" 2>/dev/null
+	xs_pki --print --in "$PKI/lca-swan.crt" >/dev/null 2>&1 || fail "strongSwan cannot parse the compatible LCA certificate either"
+	xd_info "strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null) rejects the LCA certificate (iPAddress name constraint): using a root-issued copy without the IP and URI constraints"
+fi
+cat "$PKI/root.crt" "$PKI/lca-swan.crt" >"$PKI/anchors.pem"
+# The remote is any IPsec peer with a certificate from the root.
+xs_pki --gen --type ecdsa --size 256 --outform pem >"$PKI/remote.key"
+xs_pki --issue --cacert "$PKI/root.crt" --cakey "$PKI/root.key" --type priv --in "$PKI/remote.key" \
+	--dn "O=remote, CN=$XD_REMOTE_WAN" --san "$XD_REMOTE_WAN" --outform pem >"$PKI/remote.crt"
+CA_OPTS=(--db "$PKI/ca.db" -k "$PKI/lca.key" -c "$PKI/lca.crt")
+"$XD_CA" crl "${CA_OPTS[@]}" -o "$XD_TMP/www/crl/lca.crl" --der
+xd_ok "root, LCA for $XD_GLOBAL, remote certificate; empty CRL"
+
+# The CRL is served by the router at G (xdnatd will serve it itself; a
+# static server stands in until then).
+xd_bg "crl server" "$XD_NS_ROUTER" "$XD_TMP/httpd.log" \
+	python3 -u -c '
+import functools, http.server, socketserver, sys
+class S(socketserver.TCPServer):   # no reverse DNS lookup of the address (HTTPServer does one)
+    allow_reuse_address = True
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
+srv = S((sys.argv[1], int(sys.argv[2])), h)
+print("Serving HTTP", flush=True)
+srv.serve_forever()' "$XD_GLOBAL" "$CRL_PORT" "$XD_TMP/www"
+xd_wait_line "$XD_LAST_PID" "$XD_TMP/httpd.log" '^Serving HTTP'
+
+xd_step "hosts: xdnat-host over RSIP with --swan-dir; the LCA issues from their CSRs"
+declare -A PORTS=() SPIS=() SWAN=() ID=()
+for i in 1 2; do
+	SWAN[$i]=$XD_TMP/h$i-swan
+	log=$XD_TMP/xdnat-host-h$i.log
+	xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
+		--router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h$i.key" --name "h$i" \
+		--port-count "$PORTS_PER_HOST" --info-file "$XD_TMP/h$i.env" \
+		--swan-dir "${SWAN[$i]}" --swan-ca "$PKI/anchors.pem" --no-cert
+	XD_HOST_PID[$i]=$XD_LAST_PID
+	xd_wait_line "$XD_LAST_PID" "$log" '^xdnat-host: ready'
+	PORTS[$i]=$(envget "$XD_TMP/h$i.env" XDNAT_PORTS)
+	SPIS[$i]=$(envget "$XD_TMP/h$i.env" XDNAT_SPIS)
+	[ -n "${PORTS[$i]}" ] && [ -n "${SPIS[$i]}" ] || fail "h$i: no port or SPI block in its info file"
+	frag=${SWAN[$i]}/strongswan.d/xdnat.conf
+	[ -f "$frag" ] || fail "h$i: xdnat-host wrote no $frag"
+	grep -q "port = ${PORTS[$i]%-*}\$" "$frag" || fail "h$i: charon.port is not the block's first port"
+	grep -q "spi_min = 0x$(hex "${SPIS[$i]%-*}")" "$frag" || fail "h$i: spi_min is not the block's first SPI"
+	grep -q "spi_max = 0x$(hex "${SPIS[$i]#*-}")" "$frag" || fail "h$i: spi_max is not the block's last SPI"
+	[ "$(stat -c %a "${SWAN[$i]}/swanctl/private/host.key")" = 600 ] || fail "h$i: key not mode 600"
+	openssl req -in "${SWAN[$i]}/host.csr" -verify -noout 2>/dev/null || fail "h$i: bad CSR"
+	"$XD_CA" issue "${CA_OPTS[@]}" --csr "${SWAN[$i]}/host.csr" --host-id "h$i" \
+		--lan "$(xd_host_lan "$i")" --ports "${PORTS[$i]}" --spis "${SPIS[$i]}" --lease 3600 \
+		--crl-url "$CRL_URL" -o "${SWAN[$i]}/swanctl/x509/host.crt" >"$XD_TMP/h$i.serial"
+	# The certificate is there now: xdnat-host rewrites the identity from it
+	# when it is restarted; the fragment's default is the same name.
+	ID[$i]=$(sed -n 's/^\t\tid = "\(.*\)"$/\1/p' "${SWAN[$i]}/swanctl/conf.d/xdnat.conf")
+	subj=$(openssl x509 -in "${SWAN[$i]}/swanctl/x509/host.crt" -noout -subject -nameopt sep_comma_plus_space,sname,-esc_msb)
+	[ "subject=${ID[$i]}" = "$subj" ] || fail "h$i: identity '${ID[$i]}' is not the certificate's subject ($subj)"
+	xd_ok "h$i: ports ${PORTS[$i]}, SPIs ${SPIS[$i]}, identity '${ID[$i]}'"
+done
+[ "${ID[1]}" != "${ID[2]}" ] || fail "both hosts have the identity ${ID[1]}"
+
+
+# ----------------------------------------------------------- strongSwan
+xd_step "strongSwan: charon per namespace (kernel-libipsec), swanctl configurations"
+# Remote: standard ports; trusts the root only; a CRL is required when the
+# certificate names a distribution point (revocation = ifuri); every
+# CHILD_SA goes through the xdnat-verify updown hook.
+RD=$(xs_dir remote)
+xs_conf remote
+cp "$PKI/root.crt" "$RD/swanctl/x509ca/root.crt"
+cp "$PKI/lca.crt" "$RD/lca-full.crt"   # the LCA certificate as published by the router
+cp "$PKI/remote.crt" "$RD/swanctl/x509/remote.crt"
+cp "$PKI/remote.key" "$RD/swanctl/private/remote.key"
+cat >"$RD/updown-verify.sh" <<EOF
+#!/bin/bash
+# updown hook of the remote (docs/STRONGSWAN.md): may this peer use the
+# ports of its traffic selector?  The check runs in the background: charon
+# calls the hook with the IKE_SA checked out, and terminating a CHILD_SA of
+# it from here would wait for that.
+case "\$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
+(
+	export STRONGSWAN_CONF="$RD/strongswan.conf" SWANCTL_DIR="$RD/swanctl"
+	tmp=\$(mktemp -d)
+	trap 'rm -rf "\$tmp"' EXIT
+	# The peer's certificate and the CA certificates it sent (charon's cache).
+	swanctl --list-certs --subject "\$PLUTO_PEER_ID" --pem | sed -n '/BEGIN/,/END/p' >"\$tmp/chain.pem"
+	cat "$RD/lca-full.crt" >>"\$tmp/chain.pem"
+	swanctl --list-certs --type x509_crl --pem | sed -n '/BEGIN/,/END/p' >"\$tmp/crl.pem"
+	args=(-a "$RD/swanctl/x509ca/root.crt" -c "\$tmp/chain.pem" -s "\$PLUTO_PEER")
+	[ -s "\$tmp/crl.pem" ] && args+=(-r "\$tmp/crl.pem")
+	[ "\${PLUTO_PEER_PORT:-0}" != 0 ] && args+=(-p "\$PLUTO_PEER_PORT")
+	what="\$PLUTO_CONNECTION \$PLUTO_PEER_CLIENT port=\${PLUTO_PEER_PORT:-0} id='\$PLUTO_PEER_ID'"
+	if out=\$("$XD_VERIFY" "\${args[@]}" 2>&1); then
+		echo "ALLOW \$what: \$out"
+	else
+		echo "DENY \$what: \$out"
+		# This CHILD_SA's unique id: the one of the IKE_SA whose remote
+		# selector is the one just checked.
+		id=\$(swanctl --list-sas --ike-id "\$PLUTO_UNIQUEID" | awk -v ts="\$PLUTO_PEER_CLIENT" -v p="\${PLUTO_PEER_PORT:-0}" '
+			\$1 == "\$PLUTO_CONNECTION:" { }
+			\$2 ~ /^#[0-9]+,\$/ { c = substr(\$2, 2, length(\$2) - 2) }
+			\$1 == "remote" && \$2 ~ "\\\\[udp/" p "\\\\]" { print c }' | tail -n 1)
+		[ -n "\$id" ] && swanctl --terminate --child-id "\$id" --timeout 5
+		echo "TERMINATED child \$id"
+	fi
+) >>"$RD/updown.log" 2>&1 </dev/null &
+exit 0
+EOF
+chmod 755 "$RD/updown-verify.sh"
+{
+	echo "connections {"
+	for i in 1 2; do
+		cat <<EOF
+	h$i {
+		version = 2
+		local_addrs = $XD_REMOTE_WAN
+		remote_addrs = $XD_GLOBAL
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		local {
+			auth = pubkey
+			certs = remote.crt
+			id = $XD_REMOTE_WAN
+		}
+		remote {
+			auth = pubkey
+			id = "${ID[$i]}"
+			revocation = ifuri
+		}
+		children {
+			h$i {
+				local_ts = $REMOTE_INNER/32
+				remote_ts = $(host_inner "$i")/32
+				esp_proposals = aes256gcm16
+				updown = $RD/updown-verify.sh
+			}
+			h$i-ports {
+				# narrowed to what the host proposes: its ports on G
+				local_ts = $REMOTE_INNER/32[udp]
+				remote_ts = $XD_GLOBAL/32[udp]
+				esp_proposals = aes256gcm16
+				updown = $RD/updown-verify.sh
+			}
+		}
+	}
+EOF
+	done
+	echo "}"
+} >"$RD/swanctl/swanctl.conf"
+
+for i in 1 2; do
+	o=$(( 3 - i ))
+	D=$(xs_dir "h$i")
+	# The operator's strongswan.conf includes xdnat-host's fragment.
+	xs_conf "h$i" "include ${SWAN[$i]}/strongswan.d/xdnat.conf"
+	rm -rf "$D/swanctl"
+	ln -s "${SWAN[$i]}/swanctl" "$D/swanctl"
+	cat >"${SWAN[$i]}/swanctl/swanctl.conf" <<EOF
+include conf.d/*.conf
+connections {
+	remote : xdnat-local {
+		version = 2
+		remote_addrs = $XD_REMOTE_WAN
+		remote_port = 4500
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		remote {
+			auth = pubkey
+			id = $XD_REMOTE_WAN
+		}
+		children {
+			h$i {
+				local_ts = $(host_inner "$i")/32
+				remote_ts = $REMOTE_INNER/32
+				esp_proposals = aes256gcm16
+			}
+			own-port {
+				local_ts = $XD_GLOBAL/32[udp/$(( ${PORTS[$i]%-*} + 10 ))]
+				remote_ts = $REMOTE_INNER/32[udp]
+				esp_proposals = aes256gcm16
+			}
+			other-port {
+				# a port of the other host's block: must not survive
+				local_ts = $XD_GLOBAL/32[udp/$(( ${PORTS[$o]%-*} + 10 ))]
+				remote_ts = $REMOTE_INNER/32[udp]
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+}
+EOF
+	xd_ns "$(xd_host_ns "$i")" ip addr add "$(host_inner "$i")/32" dev lo
+done
+xd_ns "$XD_NS_REMOTE" ip addr add "$REMOTE_INNER/32" dev lo
+
+xs_start remote "$XD_NS_REMOTE"
+xs_load remote
+for i in 1 2; do
+	xs_start "h$i" "$(xd_host_ns "$i")"
+	xs_load "h$i"
+done
+grep -q "port = ${PORTS[1]%-*}" "$(xs_dir h1)/strongswan.conf" 2>/dev/null ||
+	grep -q "include ${SWAN[1]}" "$(xs_dir h1)/strongswan.conf" || fail "h1's strongswan.conf lacks the fragment"
+for i in 1 2; do
+	ss=$(xd_ns "$(xd_host_ns "$i")" ss -Hulnp) || true
+	p=${PORTS[$i]%-*}
+	grep -q ":$p " <<<"$ss" && grep -q ":$(( p + 1 )) " <<<"$ss" ||
+		fail "h$i: charon does not listen on its ports $p/$(( p + 1 )) (fragment not applied): $ss"
+done
+xd_ok "3 charons (own /run, vici socket, TUN device); hosts' charons on their block's ports"
+
+# ------------------------------------------------------------- captures
+xd_step "both hosts bring up their SAs to the remote at the same time"
+xd_capture "cap remote" "$XD_NS_REMOTE" "$XD_IF_REMOTE" "$XD_TMP/remote.pcap" udp or ip proto 4 or icmp
+for i in 1 2; do
+	xd_capture "cap h$i" "$(xd_host_ns "$i")" "$XD_IF_HOST" "$XD_TMP/h$i.pcap" ip proto 4
+done
+t0=$(date +%s%N)
+xs_initiate h1 h1 remote &
+w1=$!
+xs_initiate h2 h2 remote &
+w2=$!
+wait "$w1" || fail "h1 could not bring up its CHILD_SA"
+wait "$w2" || fail "h2 could not bring up its CHILD_SA"
+t1=$(date +%s%N)
+for i in 1 2; do
+	xs_sas "h$i" | grep -q "ESTABLISHED" || fail "h$i: no ESTABLISHED IKE_SA"
+	xs_child_spis "h$i" "h$i" | grep -q . || fail "h$i: no CHILD_SA h$i"
+done
+ns=$(xs_sas remote | grep -c 'ESTABLISHED') || true
+[ "$ns" = 2 ] || fail "the remote has $ns IKE_SAs, expected 2 (one per host)"
+for i in 1 2; do
+	xs_sas remote | grep -q "remote '${ID[$i]}' @ $XD_GLOBAL\[" ||
+		fail "the remote has no IKE_SA with '${ID[$i]}' at $XD_GLOBAL"
+done
+xd_ok "2 IKE_SAs + CHILD_SAs up in $(( (t1 - t0) / 1000000 )) ms; remote sees '${ID[1]}' and '${ID[2]}', both at $XD_GLOBAL"
+grep -q "fetching crl from '$CRL_URL'" "$(xs_log remote)" ||
+	fail "the remote did not fetch the CRL from $CRL_URL"
+grep -Eq "\"GET /crl/lca.crl HTTP/1.1\" 200" "$XD_TMP/httpd.log" ||
+	fail "the CRL server at $XD_GLOBAL:$CRL_PORT saw no GET"
+grep -q "^$XD_REMOTE_WAN - " "$XD_TMP/httpd.log" || fail "the CRL was not fetched by the remote ($XD_REMOTE_WAN)"
+grep -q "certificate status is good" "$(xs_log remote)" ||
+	fail "the remote did not check the hosts' certificates against the CRL"
+xd_ok "the remote fetched the CRL through G ($CRL_URL) and checked both certificates"
+
+xd_step "traffic through both tunnels at once (ping, UDP, TCP)"
+xd_bg "udp echo" "$XD_NS_REMOTE" "$XD_TMP/echo.out" python3 "$XD_TRAFFIC" udp-echo \
+	--bind "$REMOTE_INNER" --port 7777 --count 40 --timeout 30
+xd_wait_line "$XD_LAST_PID" "$XD_TMP/echo.out" listening
+for i in 1 2; do
+	xd_bg "tcp sink $i" "$XD_NS_REMOTE" "$XD_TMP/tcp$i.out" python3 "$XD_TRAFFIC" tcp-server \
+		--bind "$REMOTE_INNER" --port "$(( 8000 + i ))" --timeout 30
+	xd_wait_line "$XD_LAST_PID" "$XD_TMP/tcp$i.out" listening
+done
+for i in 1 2; do
+	xd_ns "$(xd_host_ns "$i")" ping -c 5 -i 0.2 -W 2 -I "$(host_inner "$i")" "$REMOTE_INNER" \
+		>"$XD_TMP/ping$i.out" 2>&1 &
+	pp[$i]=$!
+	xd_py "$(xd_host_ns "$i")" udp-client --dst "$REMOTE_INNER" --port 7777 --count 10 \
+		>"$XD_TMP/udp$i.out" &
+	pu[$i]=$!
+	xd_py "$(xd_host_ns "$i")" tcp-client --dst "$REMOTE_INNER" --port "$(( 8000 + i ))" \
+		--bytes 1000000 --seed "$i" >"$XD_TMP/tcpc$i.out" &
+	pt[$i]=$!
+done
+for i in 1 2; do
+	wait "${pp[$i]}" || { cat "$XD_TMP/ping$i.out" >&2; fail "h$i: ping through the tunnel failed"; }
+	wait "${pu[$i]}" || fail "h$i: UDP client failed"
+	wait "${pt[$i]}" || fail "h$i: TCP client failed"
+	grep -q '"echoed": 10' "$XD_TMP/udp$i.out" || fail "h$i: UDP: $(cat "$XD_TMP/udp$i.out")"
+done
+for i in 1 2; do
+	wait_for 10 grep -q sha256 "$XD_TMP/tcp$i.out" || fail "h$i: the TCP sink got nothing"
+	a=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$XD_TMP/tcpc$i.out")
+	b=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$XD_TMP/tcp$i.out" | tail -n 1)
+	[ -n "$a" ] && [ "$a" = "$b" ] || fail "h$i: TCP through the tunnel: sha256 differs ($a / $b)"
+	grep -q "\"peer\": \"$(host_inner "$i")\"" "$XD_TMP/tcp$i.out" ||
+		fail "h$i: the TCP sink saw another source: $(cat "$XD_TMP/tcp$i.out")"
+done
+xd_ok "5/5 pings, 10/10 UDP echoes and 1 MB TCP (sha256 equal) through each host's tunnel, concurrently"
