@@ -379,3 +379,126 @@ for i in 1 2; do
 		fail "h$i: the TCP sink saw another source: $(cat "$XD_TMP/tcp$i.out")"
 done
 xd_ok "5/5 pings, 10/10 UDP echoes and 1 MB TCP (sha256 equal) through each host's tunnel, concurrently"
+
+# ------------------------------------------------------------- rekeying
+# ike_spi_ok I: host I's own IKE SPIs (the ones swanctl marks with '*') carry
+# its SPI block's prefix (spi_mask/spi_label from the fragment).
+ike_spis() { xs_sas "h$1" | sed -n 's/.* \([0-9a-f]\{16\}\)_[ir]\*.*/\1/p'; }
+spi_in_block() { # SPI(hex) I
+	local v=$(( 0x$1 )) b=${SPIS[$2]}
+	[ "$v" -ge $(( ${b%-*} )) ] && [ "$v" -le $(( ${b#*-} )) ]
+}
+check_spis() { # WHEN
+	local i s in out
+	for i in 1 2; do
+		s=$(ike_spis "$i")
+		[ -n "$s" ] || fail "$1: h$i has no IKE_SA"
+		while read -r x; do
+			spi_in_block "${x:0:8}" "$i" && [ "$(( 0x${x:0:8} & 0xffff0000 ))" = "$(( ${SPIS[$i]%-*} & 0xffff0000 ))" ] ||
+				fail "$1: h$i's IKE SPI $x does not carry its SPI block's prefix (${SPIS[$i]})"
+		done <<<"$s"
+		while read -r in out; do
+			[ -n "$in" ] || fail "$1: h$i has no CHILD_SA"
+			spi_in_block "$in" "$i" || fail "$1: h$i's inbound SPI $in is outside its block ${SPIS[$i]}"
+		done < <(xs_child_spis "h$i" "h$i")
+	done
+}
+check_spis "after set-up"
+declare -A OLD_IKE=() OLD_CHILD=()
+for i in 1 2; do
+	OLD_IKE[$i]=$(ike_spis "$i")
+	OLD_CHILD[$i]=$(xs_child_spis "h$i" "h$i")
+done
+xd_step "rekeying: a CHILD_SA rekey and an IKE_SA rekey on each host"
+for i in 1 2; do
+	xs_swanctl "h$i" --rekey --child "h$i" >/dev/null || fail "h$i: --rekey --child failed"
+	xs_swanctl "h$i" --rekey --ike remote >/dev/null || fail "h$i: --rekey --ike failed"
+done
+for i in 1 2; do
+	wait_for 10 eval '[ -n "$(ike_spis '"$i"')" ] && [ "$(ike_spis '"$i"')" != "${OLD_IKE['"$i"']}" ]' ||
+		fail "h$i: the IKE_SA was not rekeyed (SPI still ${OLD_IKE[$i]})"
+	wait_for 10 eval '[ "$(xs_child_spis h'"$i"' h'"$i"' | wc -l)" = 1 ] && [ "$(xs_child_spis h'"$i"' h'"$i"')" != "${OLD_CHILD['"$i"']}" ]' ||
+		fail "h$i: the CHILD_SA was not rekeyed (SPIs: $(xs_child_spis "h$i" "h$i" | tr '\n' ' '))"
+done
+check_spis "after rekeying"
+for i in 1 2; do
+	xd_ns "$(xd_host_ns "$i")" ping -c 3 -i 0.2 -W 2 -I "$(host_inner "$i")" "$REMOTE_INNER" >/dev/null ||
+		fail "h$i: no traffic through the tunnel after the rekeys"
+done
+ns=$(xs_sas remote | grep -c 'ESTABLISHED') || true
+[ "$ns" = 2 ] || fail "after rekeying the remote has $ns IKE_SAs, expected 2"
+xd_ok "new IKE and CHILD SPIs on both hosts, all in their blocks (IKE SPIs labelled); traffic flows"
+
+# ------------------------------------------------------------- captures
+xd_step "captures: the remote sees only G; each host's ESP-in-UDP reaches that host only, unchanged"
+sleep 0.5
+for n in "cap remote" "cap h1" "cap h2"; do
+	for ((k = 0; k < ${#XD_PID_NAMES[@]}; k++)); do
+		[ "${XD_PID_NAMES[$k]}" = "$n" ] && xd_stop "${XD_PIDS[$k]}" >/dev/null 2>&1 || true
+	done
+done
+for f in remote h1 h2; do
+	python3 "$XD_ROOT/selftests/lib/ike_pcap.py" "$XD_TMP/$f.pcap" >"$XD_TMP/$f.json" ||
+		fail "cannot read $f.pcap"
+done
+python3 - "$XD_TMP" "$XD_GLOBAL" "$XD_REMOTE_WAN" "${PORTS[1]}" "${SPIS[1]}" "${PORTS[2]}" "${SPIS[2]}" <<'PY' ||
+import collections, json, sys
+tmp, g, remote = sys.argv[1:4]
+rng = lambda s: tuple(int(x, 0) for x in s.split("-"))
+hosts = {1: (rng(sys.argv[4]), rng(sys.argv[5])), 2: (rng(sys.argv[6]), rng(sys.argv[7]))}
+cap = {n: json.load(open("%s/%s.json" % (tmp, n))) for n in ("remote", "h1", "h2")}
+def owner_spi(spi):
+    v = int(spi, 16)
+    return [i for i, (p, s) in hosts.items() if s[0] <= v <= s[1]]
+def owner_port(port):
+    return [i for i, (p, s) in hosts.items() if p[0] <= port <= p[1]]
+bad = set(cap["remote"]["ips"]) - {g, remote}
+assert not bad, "the remote saw addresses other than G and itself: %s" % sorted(bad)
+rp = cap["remote"]["packets"]
+inb = [p for p in rp if p["src"] == remote and p["dst"] == g and p["kind"] != "frag"]
+outb = [p for p in rp if p["src"] == g and p["dst"] == remote and p["kind"] != "frag"]
+stats = collections.Counter()
+for p in inb:
+    o = owner_port(p["dport"])
+    assert len(o) == 1, "remote -> G port %d: not one host's port" % p["dport"]
+    if p["kind"] == "esp":
+        so = owner_spi(p["spi"])
+        assert so == o, "ESP SPI %s to port %d: SPI of host %s, port of host %s" % (p["spi"], p["dport"], so, o)
+    stats["in-%s-h%d" % (p["kind"], o[0])] += 1
+for p in outb:
+    o = owner_port(p["sport"])
+    assert len(o) == 1, "G port %d -> remote: not one host's port" % p["sport"]
+    stats["out-%s-h%d" % (p["kind"], o[0])] += 1
+for i in (1, 2):
+    assert stats["in-esp-h%d" % i] >= 20 and stats["out-esp-h%d" % i] >= 20, "too little ESP for h%d: %s" % (i, dict(stats))
+    assert stats["in-ike-h%d" % i] >= 2, "no IKE to h%d: %s" % (i, dict(stats))
+    hp = cap["h%d" % i]["packets"]
+    got_in = [p for p in hp if p["dst"] == g and p["src"] == remote and p["kind"] != "frag"]
+    got_out = [p for p in hp if p["src"] == g and p["dst"] == remote and p["kind"] != "frag"]
+    for p in got_in:
+        if p["kind"] == "esp":
+            assert owner_spi(p["spi"]) == [i], "h%d received ESP with SPI %s (not its block)" % (i, p["spi"])
+        assert owner_port(p["dport"]) == [i], "h%d received a packet for port %d" % (i, p["dport"])
+    # Byte for byte: what the remote sent to host i's ports is what host i
+    # got (UDP header + IKE/ESP), and what host i sent is what the remote got.
+    want_in = collections.Counter(p["l4"] for p in inb if owner_port(p["dport"]) == [i] and p["kind"] != "keepalive")
+    have_in = collections.Counter(p["l4"] for p in got_in if p["kind"] != "keepalive")
+    want_out = collections.Counter(p["l4"] for p in got_out if p["kind"] != "keepalive")
+    have_out = collections.Counter(p["l4"] for p in outb if owner_port(p["sport"]) == [i] and p["kind"] != "keepalive")
+    assert want_in == have_in, "h%d: %d packets sent by the remote, %d received unchanged (%d missing, %d extra)" % (
+        i, sum(want_in.values()), sum((want_in & have_in).values()), sum((want_in - have_in).values()), sum((have_in - want_in).values()))
+    assert want_out == have_out, "h%d: %d packets sent, %d reached the remote unchanged" % (
+        i, sum(want_out.values()), sum((want_out & have_out).values()))
+    print("h%d: %d IKE + %d ESP-in-UDP in, %d IKE + %d ESP-in-UDP out, byte-identical on both sides of the router" % (
+        i, stats["in-ike-h%d" % i], stats["in-esp-h%d" % i], stats["out-ike-h%d" % i], stats["out-esp-h%d" % i]))
+# Later fragments (large ESP-in-UDP from the hosts): all arrive, unchanged.
+frag = lambda ps, src, dst: collections.Counter(p["l4"] for p in ps if p["kind"] == "frag" and p["src"] == src and p["dst"] == dst)
+sent = frag(cap["h1"]["packets"], g, remote) + frag(cap["h2"]["packets"], g, remote)
+assert sent == frag(rp, g, remote), "fragments from the hosts: %d sent, %d arrived unchanged" % (
+    sum(sent.values()), sum((sent & frag(rp, g, remote)).values()))
+rcvd = frag(cap["h1"]["packets"], remote, g) + frag(cap["h2"]["packets"], remote, g)
+assert rcvd == frag(rp, remote, g), "fragments to the hosts differ"
+print("%d later fragments host -> remote, %d remote -> host, all unchanged" % (sum(sent.values()), sum(rcvd.values())))
+PY
+	fail "capture check failed (captures in $XD_TMP)"
+xd_ok "the remote saw only $XD_GLOBAL; every ESP SPI went to the port and host whose block holds it"

@@ -8,14 +8,15 @@ are unwrapped: "outer" is the tunnel header, the rest describes the inner
 packet.  Prints one JSON object:
 
   {"ips": [...every IPv4 address seen in an IP header, outer and inner...],
-   "packets": [{"src", "dst", "sport", "dport", "kind": "ike"|"esp"|"keepalive",
+   "packets": [{"src", "dst", "sport", "dport", "kind": "ike"|"esp"|"keepalive"|"frag",
                 "spi": "xxxxxxxx" (ESP), "ispi"/"rspi": 16 hex (IKE),
                 "tunnel": [outer src, outer dst] or null,
                 "l4": hex of the UDP header + payload}]}
 
 On UDP ports other than 500, IKE carries a 4-byte zero non-ESP marker and
 anything else is ESP (first 4 bytes = SPI); a single 0xff byte is a NAT-T
-keepalive.  Port 500 is always IKE.
+keepalive.  Port 500 is always IKE.  A first fragment is classified by its
+UDP header; a later one is "frag" (no ports), its "l4" = offset + payload.
 """
 import json
 import socket
@@ -78,7 +79,12 @@ def main():
             tunnel = [p["src"], p["dst"]]
             p = q
             ips.update((p["src"], p["dst"]))
-        if p["proto"] != 17 or p["frag"] or len(p["payload"]) < 8:
+        if p["proto"] == 17 and p["frag"] & 0x1fff:
+            # a later fragment (no UDP header): compared as raw IP payload
+            out.append({"src": p["src"], "dst": p["dst"], "kind": "frag", "tunnel": tunnel,
+                        "l4": "%04x" % p["frag"] + p["payload"].hex()})
+            continue
+        if p["proto"] != 17 or len(p["payload"]) < 8:
             continue
         u = p["payload"]
         sport, dport = struct.unpack("!HH", u[:4])
