@@ -582,3 +582,125 @@ int64_t xd_spis_first_owned(struct xd_maps *m, uint32_t first, uint32_t last)
 	unview(&v);
 	return r < 0 ? -1 : (int64_t)((uint64_t)r << bits);
 }
+
+/* ---- shared IKE ports (issue 8, docs/SHARED-IKE.md) ---- */
+
+static bool slot_shared(uint32_t owner)
+{
+	return owner == XDNAT_HOST_SHARED_IKE || owner == XDNAT_HOST_SHARED_NATT;
+}
+
+uint32_t xd_shared_kind(uint16_t port)
+{
+	/* RFC 3948/7296: only 500 carries IKE without the non-ESP marker;
+	 * strongSwan frames IKE with the marker on every other port. */
+	return port == XDNAT_IKE_PORT ? XDNAT_HOST_SHARED_IKE : XDNAT_HOST_SHARED_NATT;
+}
+
+int xd_shared_ports_apply(struct xd_maps *m, const uint16_t *ports, unsigned n)
+{
+	struct owner_view v = {};
+	uint32_t g, i, slots;
+	int rc;
+
+	if ((rc = view_map(m->ports, &v)))
+		return rc;
+	slots = m->cfg.n_gaddrs * XDNAT_PORTS_PER_GADDR;
+	if (slots > v.n) {
+		unview(&v);
+		return -ERANGE;
+	}
+	/* Check first: a port a host owns is not taken away from it. */
+	for (g = 0; g < m->cfg.n_gaddrs; g++) {
+		for (i = 0; i < n; i++) {
+			uint32_t o = v.slots[g * XDNAT_PORTS_PER_GADDR + ports[i]].host_id;
+
+			if (o != XDNAT_HOST_NONE && !slot_shared(o)) {
+				xd_err("shared IKE port %u of global address %u belongs to host %u: "
+				       "take it back first (xdnatctl ports del)", ports[i], g, o);
+				unview(&v);
+				return -EBUSY;
+			}
+		}
+	}
+	/* Ports no longer shared become free again (default host forgotten). */
+	for (i = 0; i < slots; i++) {
+		bool want = false;
+
+		if (!slot_shared(v.slots[i].host_id))
+			continue;
+		for (uint32_t k = 0; k < n; k++)
+			want |= ports[k] == i % XDNAT_PORTS_PER_GADDR;
+		if (!want) {
+			__atomic_store_n(&v.slots[i].default_host, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&v.slots[i].host_id, XDNAT_HOST_NONE, __ATOMIC_RELAXED);
+		}
+	}
+	for (g = 0; g < m->cfg.n_gaddrs; g++) {
+		for (i = 0; i < n; i++) {
+			struct xdnat_owner *s = &v.slots[g * XDNAT_PORTS_PER_GADDR + ports[i]];
+
+			if (s->host_id != xd_shared_kind(ports[i]))
+				__atomic_store_n(&s->host_id, xd_shared_kind(ports[i]), __ATOMIC_RELAXED);
+		}
+	}
+	unview(&v);
+	return 0;
+}
+
+int xd_shared_default(struct xd_maps *m, uint32_t gidx, uint16_t port, uint32_t host)
+{
+	struct owner_view v = {};
+	struct xdnat_owner *s;
+	struct xdnat_host h;
+	int rc;
+
+	if (gidx >= m->cfg.n_gaddrs)
+		return -EINVAL;
+	if (host) {
+		if ((rc = need_host(m, host, &h)))
+			return rc;
+		if (h.gaddr_index != gidx) {
+			xd_err("host %u shares global address %u, not %u", host, h.gaddr_index, gidx);
+			return -EINVAL;
+		}
+	}
+	if ((rc = view_map(m->ports, &v)))
+		return rc;
+	s = &v.slots[gidx * XDNAT_PORTS_PER_GADDR + port];
+	if (!slot_shared(s->host_id)) {
+		xd_err("port %u is not a shared IKE port (xdnatd --shared-ike-ports)", port);
+		rc = -ENOENT;
+	} else {
+		__atomic_store_n(&s->default_host, host, __ATOMIC_RELAXED);
+	}
+	unview(&v);
+	return rc;
+}
+
+int xd_shared_list(struct xd_maps *m, struct xd_shared *out, size_t max, size_t *n)
+{
+	struct owner_view v = {};
+	uint32_t slots;
+	int rc;
+
+	*n = 0;
+	if ((rc = view_map(m->ports, &v)))
+		return rc;
+	slots = m->cfg.n_gaddrs * XDNAT_PORTS_PER_GADDR;
+	for (uint32_t i = 0; i < slots && i < v.n; i++) {
+		if (!slot_shared(v.slots[i].host_id))
+			continue;
+		if (*n == max) {
+			rc = -E2BIG;
+			break;
+		}
+		out[*n].gidx = i / XDNAT_PORTS_PER_GADDR;
+		out[*n].port = (uint16_t)(i % XDNAT_PORTS_PER_GADDR);
+		out[*n].kind = v.slots[i].host_id;
+		out[*n].default_host = v.slots[i].default_host;
+		(*n)++;
+	}
+	unview(&v);
+	return rc;
+}

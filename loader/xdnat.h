@@ -71,6 +71,16 @@ int xd_gaddr_index(const struct xd_maps *m, uint32_t addr_be);
 int64_t xd_ports_first_owned(struct xd_maps *m, uint32_t gidx, uint32_t first, uint32_t last);
 int64_t xd_spis_first_owned(struct xd_maps *m, uint32_t first, uint32_t last);
 
+/* Shared IKE ports (docs/SHARED-IKE.md): mark @ports (n <= XDNAT_MAX_SHARED_PORTS)
+ * shared on every global address, free those no longer listed; refuses
+ * (-EBUSY) when a host owns one.  Default host for IKE_SA_INIT of remote
+ * initiators per global address and port (0: none, dropped). */
+struct xd_shared { uint32_t gidx; uint16_t port; uint32_t kind, default_host; };
+uint32_t xd_shared_kind(uint16_t port);
+int xd_shared_ports_apply(struct xd_maps *m, const uint16_t *ports, unsigned n);
+int xd_shared_default(struct xd_maps *m, uint32_t gidx, uint16_t port, uint32_t host);
+int xd_shared_list(struct xd_maps *m, struct xd_shared *out, size_t max, size_t *n);
+
 /* Blocks owned by a host, as [first,last] runs (caller frees *runs). */
 struct xd_run { uint32_t first, last; };
 int xd_ports_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n);

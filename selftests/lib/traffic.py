@@ -238,6 +238,50 @@ def cmd_udp_count(a):
          "duplicates": dups, "reordered": reordered})
 
 
+def ike_payload(spii, spir, flags, marker, body=40):
+    """An IKEv2 header (RFC 7296 3.1) + body; with marker the RFC 3948
+    non-ESP marker first.  SPIs are 16 hex digits."""
+    hdr = bytes.fromhex(spii) + bytes.fromhex(spir)
+    hdr += bytes([33, 0x20, 34 if int(spir, 16) == 0 else 35, flags])
+    hdr += struct.pack("!II", 0 if int(spir, 16) == 0 else 1, 28 + body)
+    return (b"\0\0\0\0" if marker else b"") + hdr + payload(body, flags)
+
+
+def cmd_ike(a):
+    """Print the hex of an IKE or ESP-in-UDP payload (for udp-peer --send)."""
+    if a.esp is not None:
+        data = struct.pack("!II", int(a.esp, 0), 1) + payload(a.body, 7)
+    else:
+        data = ike_payload(a.spii, a.spir, a.flags, a.marker, a.body)
+    print(data.hex())
+
+
+def cmd_udp_peer(a):
+    """Bind UDP --port, send each --send HEX@DST:PORT from it, then receive
+    up to --count datagrams within --timeout; report sender and payload."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", a.port))
+    out({"listening": a.port})
+    for item in a.send or []:
+        data, dst = item.split("@")
+        host, port = dst.rsplit(":", 1)
+        s.sendto(bytes.fromhex(data), (host, int(port)))
+    got = []
+    deadline = time.monotonic() + a.timeout
+    while len(got) < a.count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            break
+        data, peer = s.recvfrom(65535)
+        got.append({"from": "%s:%d" % peer, "payload": data.hex()})
+    s.close()
+    out({"received": len(got), "datagrams": got})
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -273,6 +317,22 @@ def main():
     q.add_argument("--size", type=int, default=200)
     q.add_argument("--timeout", type=float, default=2)
     q.set_defaults(fn=cmd_udp_client)
+
+    q = sub.add_parser("ike")
+    q.add_argument("--spii", default="0" * 16)
+    q.add_argument("--spir", default="0" * 16)
+    q.add_argument("--flags", type=lambda v: int(v, 0), default=0x08)
+    q.add_argument("--marker", action="store_true")
+    q.add_argument("--esp", default=None, help="ESP-in-UDP with this SPI instead")
+    q.add_argument("--body", type=int, default=40)
+    q.set_defaults(fn=cmd_ike)
+
+    q = sub.add_parser("udp-peer")
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--send", action="append")
+    q.add_argument("--count", type=int, default=0)
+    q.add_argument("--timeout", type=float, default=3)
+    q.set_defaults(fn=cmd_udp_peer)
 
     q = sub.add_parser("raw-send")
     q.add_argument("--dst", required=True)
