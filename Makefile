@@ -55,9 +55,9 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 $(OUT)/%.o: loader/%.c $(wildcard loader/*.h) maps/xdnat_abi.h $(SKELS) | $(OUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS)
+$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(OUT)/ca_plane.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
+$(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/swan_conf.o $(OUT)/host_cert.o \
 		$(LIB_OBJS) ca/lca.c ca/lca_ext.c

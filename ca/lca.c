@@ -898,6 +898,21 @@ void lca_close(struct lca *ca)
 const struct lca_ns *lca_namespace(const struct lca *ca) { return &ca->ns; }
 X509 *lca_cert(const struct lca *ca) { return ca->cert; }
 EVP_PKEY *lca_key(const struct lca *ca) { return ca->key; }
+
+/* Revocation only writes the store: the next CRL (signed by the process
+ * that holds the key) lists it. */
+int lca_db_revoke(sqlite3 *db, const char *serial, int reason, int64_t when, struct lca_err *e)
+{
+	struct lca tmp = { .db = db };
+	return lca_revoke(&tmp, serial, reason, when, e);
+}
+
+int lca_db_revoke_overlapping(sqlite3 *db, enum lca_kind kind, uint32_t first, uint32_t last,
+			      int reason, int64_t when, unsigned *n, struct lca_err *e)
+{
+	struct lca tmp = { .db = db };
+	return lca_revoke_overlapping(&tmp, kind, first, last, reason, when, n, e);
+}
 STACK_OF(X509) *lca_chain(const struct lca *ca) { return ca->chain; }
 
 int lca_host_csr(EVP_PKEY *key, const char *cn, unsigned char **der, size_t *len,
@@ -1599,6 +1614,15 @@ int lca_list_print(sqlite3 *db, const char *host_id, bool json, FILE *f, int64_t
 	int err = lca_list(db, host_id, cb_print, &p, e);
 	if (json)
 		fputs(p.n ? "\n]\n" : "]\n", f);
+	return err;
+}
+
+int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t now)
+{
+	struct printer p = { .f = f, .json = json, .now = now };
+	int err = cb_print(&p, r);
+	if (json)
+		fputc('\n', f);
 	return err;
 }
 

@@ -183,6 +183,11 @@ enum lca_kind { LCA_KIND_PORTS = 1, LCA_KIND_SPI = 2 };
  * unrevoked, unexpired certificate whose allocation intersects it. */
 int lca_revoke_overlapping(struct lca *ca, enum lca_kind kind, uint32_t first, uint32_t last,
 			   int reason, int64_t when, unsigned *n, struct lca_err *e);
+/* The same on a database without the LCA key (xdnatctl): xdnatd signs the
+ * next CRL. */
+int lca_db_revoke(sqlite3 *db, const char *serial, int reason, int64_t when, struct lca_err *e);
+int lca_db_revoke_overlapping(sqlite3 *db, enum lca_kind kind, uint32_t first, uint32_t last,
+			      int reason, int64_t when, unsigned *n, struct lca_err *e);
 /* Does an unrevoked certificate valid at `now` bind any of [first, last]?
  * 1 yes, 0 no, <0 error. */
 int lca_range_bound(struct lca *ca, enum lca_kind kind, uint32_t first, uint32_t last,
@@ -217,6 +222,9 @@ int lca_get(sqlite3 *db, const char *serial, lca_list_fn fn, void *arg, struct l
 /* A table or (json) a JSON array on f. */
 int lca_list_print(sqlite3 *db, const char *host_id, bool json, FILE *f, int64_t now,
 		   struct lca_err *e);
+
+/* One record as a line of the table or (json) one JSON object. */
+int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t now);
 
 /* A CRL signed by the LCA: every revoked certificate not yet expired at
  * now, thisUpdate now, nextUpdate now + crl_period, CRL number from the

@@ -16,6 +16,8 @@
 #include "xdnat.h"
 #include "rsip_store.h"
 #include "rsip_server.h"
+#include "lca.h"
+#include <openssl/pem.h>
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
 _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
@@ -61,7 +63,18 @@ static void usage(FILE *f)
 "                    lease (or quarantine) time remaining\n"
 "  rsip evict NAME   take all of host NAME's blocks at once: out of the maps\n"
 "                    (needs the router's pins), into xdnatd's quarantine;\n"
-"                    its registration ends (unenroll it to keep it out)\n"
+"                    its registration ends (unenroll it to keep it out);\n"
+"                    the certificates that bind them are revoked first\n"
+"\n"
+"Local CA (docs/LCA.md; state database, no running xdnatd needed):\n"
+"  cert list [HOST]  issued host certificates: serial, host, identity, ports,\n"
+"                    SPIs, validity and status (valid, expired, revoked)\n"
+"  cert show SERIAL  one certificate, with its PEM\n"
+"  cert revoke SERIAL [REASON]\n"
+"                    revoke it (REASON: unspecified, keyCompromise,\n"
+"                    affiliationChanged, superseded, cessationOfOperation;\n"
+"                    default unspecified); a running xdnatd publishes the new\n"
+"                    CRL and notifies the host's peers within a second\n"
 "\n"
 "Options:\n"
 "  -j, --json            JSON output\n"
@@ -508,6 +521,92 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 	return rc;
 }
 
+/* Revoke what binds a block before it leaves (the seed's rule); xdnatd
+ * signs the next CRL. */
+static int evict_release(void *ctx, const char *name, int kind, uint32_t first, uint32_t last,
+			 int reason)
+{
+	struct lca_err e = { { 0 } };
+	unsigned n = 0;
+	int rc = lca_db_revoke_overlapping(ctx, kind == RSIP_KIND_PORTS ? LCA_KIND_PORTS : LCA_KIND_SPI,
+					   first, last, reason, (int64_t)(rsip_now_ms() / 1000), &n, &e);
+
+	if (rc)
+		xd_err("cannot revoke the certificates of '%s': %s", name, e.msg);
+	else if (n && !json)
+		printf("revoked %u certificate%s of %s binding %s %u-%u\n", n, n == 1 ? "" : "s", name,
+		       kind == RSIP_KIND_PORTS ? "ports" : "SPIs", first, last);
+	return rc;
+}
+
+struct cert_show {
+	bool found;
+};
+
+static int cb_cert_show(void *arg, const struct lca_record *r)
+{
+	struct cert_show *c = arg;
+	const unsigned char *p = r->der;
+	X509 *x = d2i_X509(NULL, &p, (long)r->der_len);
+
+	c->found = true;
+	if (lca_list_print_one(r, json, stdout, (int64_t)(rsip_now_ms() / 1000)))
+		return -EIO;
+	if (!json && x)
+		PEM_write_X509(stdout, x);
+	X509_free(x);
+	return 0;
+}
+
+/* cert list [HOST] | show SERIAL | revoke SERIAL [REASON] */
+static int cmd_cert(const char *state_dir, const char *instance, int argc, char **argv)
+{
+	struct lca_err e = { { 0 } };
+	sqlite3 *db;
+	int rc = 1, reason = LCA_REASON_UNSPECIFIED;
+
+	if (argc < 2 || (!strcmp(argv[1], "list") && argc > 3) ||
+	    (!strcmp(argv[1], "show") && argc != 3) ||
+	    (!strcmp(argv[1], "revoke") && (argc < 3 || argc > 4)) ||
+	    (strcmp(argv[1], "list") && strcmp(argv[1], "show") && strcmp(argv[1], "revoke")))
+		return usage_err("cert: expected 'list [HOST]', 'show SERIAL' or 'revoke SERIAL "
+				 "[REASON]'%s", NULL);
+	if (!strcmp(argv[1], "revoke") && argc == 4 && lca_reason_parse(argv[3], &reason))
+		return usage_err("cert revoke: unknown reason '%s'", argv[3]);
+	if (rsip_db_open(state_dir, instance, &db))
+		return 1;
+	if (lca_store_init(db, &e)) {
+		xd_err("%s", e.msg);
+		goto out;
+	}
+	if (!strcmp(argv[1], "list")) {
+		rc = lca_list_print(db, argc == 3 ? argv[2] : NULL, json, stdout,
+				    (int64_t)(rsip_now_ms() / 1000), &e) ? 1 : 0;
+	} else if (!strcmp(argv[1], "show")) {
+		struct cert_show c = { 0 };
+		int r = lca_get(db, argv[2], cb_cert_show, &c, &e);
+
+		if (r == -ENOENT || (!r && !c.found))
+			xd_err("no certificate with serial %s", argv[2]);
+		rc = r || !c.found ? 1 : 0;
+	} else {
+		rc = lca_db_revoke(db, argv[2], reason, (int64_t)(rsip_now_ms() / 1000), &e);
+		if (rc == -EALREADY || rc == -ENOENT || rc)
+			xd_err("%s", e.msg);
+		else if (json)
+			printf("{\"serial\": \"%s\", \"revoked\": true, \"reason\": \"%s\"}\n", argv[2],
+			       lca_reason_name(reason));
+		else
+			printf("revoked %s (%s)\n", argv[2], lca_reason_name(reason));
+		rc = rc ? 1 : 0;
+	}
+	if (rc && e.msg[0] && !strcmp(argv[1], "list"))
+		xd_err("%s", e.msg);
+out:
+	rsip_db_close(db);
+	return rc;
+}
+
 /* rsip evict NAME: the operator takes all of a host's blocks at once. */
 static int cmd_evict(const char *base, const char *state_dir, const char *instance, int argc,
 		     char **argv)
@@ -537,6 +636,18 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 	if (rsip_setting_get(s.db, "quarantine", &q) == 0 && q >= 0 && q <= UINT32_MAX)
 		s.cfg.quarantine = (uint32_t)q;
 	rsip_backend_maps(&s.be, &m);
+	{
+		struct lca_err e = { { 0 } };
+
+		if (lca_store_init(s.db, &e)) {
+			xd_err("%s", e.msg);
+			xd_maps_close(&m);
+			rsip_db_close(s.db);
+			return 1;
+		}
+	}
+	s.certs.ctx = s.db;
+	s.certs.release = evict_release;
 	rc = rsip_server_evict(&s, argv[2], fr, sizeof(fr) / sizeof(fr[0]), &n);
 	if (rc == -ENOENT)
 		xd_err("no enrolled host '%s'", argv[2]);
@@ -808,12 +919,14 @@ int main(int argc, char **argv)
 	if (strcmp(obj, "host") && strcmp(obj, "ports") && strcmp(obj, "spi") &&
 	    strcmp(obj, "stats") && strcmp(obj, "config") && strcmp(obj, "lookup") &&
 	    strcmp(obj, "help") && strcmp(obj, "enroll") && strcmp(obj, "unenroll") &&
-	    strcmp(obj, "rsip") && strcmp(obj, "reload-programs"))
+	    strcmp(obj, "rsip") && strcmp(obj, "reload-programs") && strcmp(obj, "cert"))
 		return usage_err("unknown object '%s'", obj);
 	if (!strcmp(obj, "help")) {
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(obj, "cert"))
+		return cmd_cert(state_dir, instance, argc, argv);
 	if (!strcmp(obj, "rsip") && argc > 1 && !strcmp(argv[1], "evict"))
 		return cmd_evict(base, state_dir, instance, argc, argv);
 	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll") || !strcmp(obj, "rsip"))

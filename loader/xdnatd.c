@@ -29,7 +29,11 @@
 #include "metrics.h"
 #include "fragq.h"
 #include "rsip_server.h"
+#include "ca_plane.h"
+#include "lca.h"
 #include <ifaddrs.h>
+#include <pthread.h>
+#include <time.h>
 
 #define RUN_DIR "/run/xdnat"
 #define TC_HANDLE 0x4555 /* RSIP's port, to recognise our filters */
@@ -60,6 +64,13 @@ struct opts {
 	uint32_t metrics_addr;
 	uint16_t metrics_port;
 	bool metrics_explicit;
+	/* Local CA (docs/LCA.md): off without --ca-key and --ca-cert */
+	const char *ca_key, *ca_cert, *ca_chain, *crl_url;
+	uint32_t crl_period;
+	uint32_t crl_addr;
+	uint16_t crl_port;
+	bool crl_listen_set;
+	char crl_url_buf[96];
 };
 
 #define METRICS_DEFAULT "127.0.0.1:9477"
@@ -95,6 +106,11 @@ struct daemon {
 	struct xd_maps mmaps;      /* metrics: our own view of the pinned maps */
 	bool mmaps_open;
 	struct xd_httpd *httpd;
+	struct xd_ca *ca;          /* Local CA, with the RSIP server */
+	struct xd_httpd *crl_httpd;
+	pthread_mutex_t crl_mu;    /* the CRL is served from libmicrohttpd's thread */
+	uint8_t *crl;
+	size_t crl_len;
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
 	int argc;                  /* our command line, re-read on SIGHUP */
 	char **argv;
@@ -161,6 +177,24 @@ static void usage(FILE *f)
 "                           forgotten after S seconds (default: 600)\n"
 "      --rsip-max-clients N concurrent connections (default: 256)\n"
 "      --rsip-idle S        close connections idle for S seconds (default: 900)\n"
+"\n"
+"Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their\n"
+"RSIP requests get a certificate for their identity, ports and SPIs, valid\n"
+"for the lease; a block is never freed while a valid certificate binds it\n"
+"(FREE, lease expiry, DE-REGISTER and eviction revoke first).\n"
+"      --ca-key FILE        the LCA's private key (PEM); with --ca-cert\n"
+"                           turns the CA on (xdnat-ca init-lca makes both)\n"
+"      --ca-cert FILE       the LCA certificate (PEM, name-constrained)\n"
+"      --ca-chain FILE      the certificates above it, up to the root (PEM)\n"
+"      --crl-url URL        CRL distribution point written into every\n"
+"                           certificate (default: http://G:PORT/crl/lca.crl,\n"
+"                           G the first global address, PORT --crl-listen's)\n"
+"      --crl-period S       CRL nextUpdate - thisUpdate (default: 86400); a new\n"
+"                           CRL is made after every revocation and half-way\n"
+"      --crl-listen ADDR:PORT\n"
+"                           serve GET /crl/lca.crl here (default: G:8080; the\n"
+"                           port is reserved, and reachable from the WAN with\n"
+"                           --unknown pass)\n"
 "\n"
 "      --nexthop-cache MS   reuse a FIB lookup result (next-hop MACs, path\n"
 "                           MTU) for MS milliseconds: neighbour and route\n"
@@ -238,6 +272,7 @@ enum {
 	OPT_RSIP_PORT = 256, OPT_STATE_DIR, OPT_PORT_RANGE, OPT_RESERVE, OPT_PORT_BLOCK,
 	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
 	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE, OPT_CHECK_CONFIG, OPT_HELP_CONFIG,
+	OPT_CA_KEY = 0x300, OPT_CA_CERT, OPT_CA_CHAIN, OPT_CRL_URL, OPT_CRL_PERIOD, OPT_CRL_LISTEN,
 };
 #define OPTSTRING "w:l:g:a:m:u:i:p:H:b:kSNvhRM:c:"
 
@@ -324,6 +359,12 @@ static const struct option long_opts[] = {
 	{ "rsip-idle", required_argument, NULL, OPT_IDLE },
 	{ "metrics", required_argument, NULL, 'M' },
 	{ "nexthop-cache", required_argument, NULL, OPT_NH_CACHE },
+	{ "ca-key", required_argument, NULL, OPT_CA_KEY },
+	{ "ca-cert", required_argument, NULL, OPT_CA_CERT },
+	{ "ca-chain", required_argument, NULL, OPT_CA_CHAIN },
+	{ "crl-url", required_argument, NULL, OPT_CRL_URL },
+	{ "crl-period", required_argument, NULL, OPT_CRL_PERIOD },
+	{ "crl-listen", required_argument, NULL, OPT_CRL_LISTEN },
 	{ 0 }
 };
 #define lopts long_opts
@@ -357,6 +398,24 @@ static int apply_opt(struct opts *o, int c, char *optarg)
 	case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
 	case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
 	case OPT_NH_CACHE: NUM(o->nh_cache_ms, 0, 60000); break;
+	case OPT_CA_KEY: o->ca_key = optarg; break;
+	case OPT_CA_CERT: o->ca_cert = optarg; break;
+	case OPT_CA_CHAIN: o->ca_chain = optarg; break;
+	case OPT_CRL_URL:
+		if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+			xd_err("--crl-url: '%s' is not an http:// or https:// URL", optarg);
+			return -EINVAL;
+		}
+		o->crl_url = optarg;
+		break;
+	case OPT_CRL_PERIOD: NUM(o->crl_period, 60, 366 * 86400); break;
+	case OPT_CRL_LISTEN:
+		if (xd_parse_listen(optarg, &o->crl_addr, &o->crl_port) || !o->crl_port) {
+			xd_err("--crl-listen: '%s' is not ADDR:PORT (IPv4, port 1-65535)", optarg);
+			return -EINVAL;
+		}
+		o->crl_listen_set = true;
+		break;
 	case 'M':
 		o->metrics_explicit = true;
 		if (!strcmp(optarg, "off")) {
@@ -480,6 +539,10 @@ static const char *const rsip_keys[] = {
 	"max-spi-blocks", "lease", "max-lease", "quarantine", "reg-lease", NULL,
 };
 
+static const char *const ca_keys[] = {
+	"key", "cert", "chain", "crl-url", "crl-period", "crl-listen", NULL,
+};
+
 /* xdnatd --help-config: the reference of xdnatd.conf(5), from the same
  * tables the parser uses. */
 static void usage_config(void)
@@ -506,6 +569,9 @@ static void usage_config(void)
 	for (int i = 0; rsip_keys[i]; i++)
 		printf("  %-16s (--%s)\n", rsip_keys[i], rsip_keys[i]);
 	printf("\n[metrics]\n  %-16s (--metrics)\n", "listen");
+	printf("\n[ca]\n");
+	for (int i = 0; ca_keys[i]; i++)
+		printf("  %-16s (--%s%s)\n", ca_keys[i], i < 3 ? "ca-" : "", ca_keys[i]);
 	printf("\nExample:\n"
 	       "  [router]\n"
 	       "  wan = eth0\n"
@@ -545,6 +611,13 @@ static const struct option *config_option(const char *section, const char *key, 
 		}
 	} else if (!strcmp(section, "metrics") && !strcmp(key, "listen")) {
 		name = "metrics";
+	} else if (!strcmp(section, "ca")) {
+		for (int i = 0; ca_keys[i]; i++) {
+			if (strcmp(key, ca_keys[i]))
+				continue;
+			snprintf(buf, len, "%s%s", i < 3 ? "ca-" : "", key);
+			name = buf;
+		}
 	}
 	if (!name)
 		return NULL;
@@ -716,6 +789,41 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	/* The control port itself is never handed out. */
 	if (o->rsip_port != RSIP_DEFAULT_PORT && rc->n_reserved < RSIP_MAX_RESERVED)
 		rc->reserved[rc->n_reserved++] = (uint16_t)o->rsip_port;
+	if (!o->ca_key != !o->ca_cert) {
+		xd_err("--ca-key and --ca-cert ([ca] key, cert) go together");
+		return -EINVAL;
+	}
+	if (!o->ca_key && (o->ca_chain || o->crl_url || o->crl_listen_set || o->crl_period)) {
+		xd_err("--ca-chain, --crl-url, --crl-period and --crl-listen need --ca-key and --ca-cert");
+		return -EINVAL;
+	}
+	if (o->ca_key) {
+		char g[INET_ADDRSTRLEN];
+
+		if (!o->rsip) {
+			xd_err("the Local CA certifies RSIP allocations: add --rsip ([rsip] enabled = yes)");
+			return -EINVAL;
+		}
+		if (!o->crl_listen_set) {
+			o->crl_addr = o->gaddrs[0];
+			o->crl_port = 8080;
+		}
+		if (!o->crl_url) {
+			snprintf(o->crl_url_buf, sizeof(o->crl_url_buf), "http://%s:%u/crl/lca.crl",
+				 xd_ipstr(o->crl_addr ? o->crl_addr : o->gaddrs[0], g), o->crl_port);
+			o->crl_url = o->crl_url_buf;
+		}
+		/* The CRL's port belongs to the router, never to a host. */
+		bool have = false;
+
+		for (uint32_t i = 0; i < rc->n_reserved; i++)
+			have |= rc->reserved[i] == o->crl_port;
+		if (!have && rc->n_reserved < RSIP_MAX_RESERVED)
+			rc->reserved[rc->n_reserved++] = o->crl_port;
+		if (o->unknown_drop)
+			xd_warn("--unknown drop: remote peers cannot fetch the CRL through the global "
+				"address (packets to the router's own ports follow --unknown)");
+	}
 	return 0;
 }
 
@@ -1236,6 +1344,105 @@ static int start_rsip(struct daemon *d)
 	return 0;
 }
 
+/* ------------------------------------------------------------- Local CA */
+
+static int crl_http(void *ctx, const char *path, char **body, size_t *len, const char **ctype)
+{
+	struct daemon *d = ctx;
+	int status = 503;
+
+	(void)path;
+	pthread_mutex_lock(&d->crl_mu);
+	if (d->crl && (*body = malloc(d->crl_len))) {
+		memcpy(*body, d->crl, d->crl_len);
+		*len = d->crl_len;
+		*ctype = "application/pkix-crl";
+		status = 200;
+	}
+	pthread_mutex_unlock(&d->crl_mu);
+	return status;
+}
+
+/* New revocations (from any process on the store): a new CRL, published. */
+static void ca_tick(struct daemon *d)
+{
+	struct xd_ca_revoked rv[32];
+	unsigned n = 0;
+	int rc = xd_ca_poll(d->ca, (int64_t)time(NULL), rv, sizeof(rv) / sizeof(rv[0]), &n);
+
+	for (unsigned i = 0; i < n; i++)
+		printf("xdnatd: certificate %s of '%s' (%s) revoked: %s\n", rv[i].serial, rv[i].host,
+		       rv[i].identity, lca_reason_name(rv[i].reason));
+	if (n)
+		fflush(stdout);
+	if (rc == 1) {
+		size_t len;
+		const uint8_t *crl = xd_ca_crl(d->ca, &len);
+		uint8_t *copy = malloc(len);
+
+		if (!copy) {
+			xd_warn("out of memory: the published CRL is not the newest");
+			return;
+		}
+		memcpy(copy, crl, len);
+		pthread_mutex_lock(&d->crl_mu);
+		free(d->crl);
+		d->crl = copy;
+		d->crl_len = len;
+		pthread_mutex_unlock(&d->crl_mu);
+	}
+}
+
+static void stop_ca(struct daemon *d)
+{
+	if (!d->ca)
+		return;
+	xd_httpd_free(d->crl_httpd);
+	d->crl_httpd = NULL;
+	memset(&d->rsip.certs, 0, sizeof(d->rsip.certs));
+	xd_ca_close(d->ca);
+	d->ca = NULL;
+	free(d->crl);
+	d->crl = NULL;
+	pthread_mutex_destroy(&d->crl_mu);
+}
+
+static int start_ca(struct daemon *d)
+{
+	struct xd_ca_config cc = {
+		.key_path = d->o.ca_key, .cert_path = d->o.ca_cert, .chain_path = d->o.ca_chain,
+		.crl_url = d->o.crl_url, .crl_period_s = d->o.crl_period,
+	};
+	char a[INET_ADDRSTRLEN];
+	unsigned n = 0;
+
+	if (xd_ca_open(&cc, d->rsip.db, &d->ca))
+		return -EINVAL;
+	pthread_mutex_init(&d->crl_mu, NULL);
+	xd_ca_rsip_ops(d->ca, &d->rsip.certs);
+	/* Recovery: what lapsed while we were down is revoked (the store's
+	 * allocations are the truth), then a fresh CRL. */
+	if (xd_ca_reconcile(d->ca, (int64_t)time(NULL), &n)) {
+		stop_ca(d);
+		return -EIO;
+	}
+	if (n)
+		printf("xdnatd: local CA: %u certificate%s revoked: their allocations lapsed while "
+		       "xdnatd was down\n", n, n == 1 ? "" : "s");
+	ca_tick(d);
+	d->crl_httpd = xd_httpd_new(d->o.crl_addr, d->o.crl_port);
+	if (!d->crl_httpd || xd_httpd_route(d->crl_httpd, "/crl/lca.crl", crl_http, d) ||
+	    xd_httpd_start(d->crl_httpd)) {
+		xd_err("cannot serve the CRL on %s:%u (--crl-listen)", xd_ipstr(d->o.crl_addr, a),
+		       d->o.crl_port);
+		stop_ca(d);
+		return -EADDRNOTAVAIL;
+	}
+	printf("xdnatd: Local CA on, CRL at %s (served on %s:%u)\n", d->o.crl_url,
+	       xd_ipstr(d->o.crl_addr, a), d->o.crl_port);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int start_metrics(struct daemon *d)
@@ -1281,6 +1488,7 @@ static void reexec(struct daemon *d, char **argv)
 	size_t off = 0;
 
 	stop_metrics(d);
+	stop_ca(d);
 	if (d->rsip_on) {
 		rsip_server_close(&d->rsip);
 		xd_maps_close(&d->maps);
@@ -1400,6 +1608,8 @@ static int wait_for_signal(struct daemon *d)
 		}
 		if (n > 0 && d->rsip_on && np > 1)
 			rsip_server_events(&d->rsip, p + 1, np - 1);
+		if (d->ca)
+			ca_tick(d);
 		if (n <= 0 || !p[0].revents)
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -1556,6 +1766,10 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_detach;
 	}
+	if (d.o.ca_key && start_ca(&d)) {
+		rc = 1;
+		goto out_detach;
+	}
 
 	if (d.o.metrics_port && start_metrics(&d) && d.o.metrics_explicit) {
 		rc = 1;
@@ -1577,6 +1791,7 @@ int main(int argc, char **argv)
 	rc = rc ? 1 : 0;
 out_detach:
 	stop_metrics(&d);
+	stop_ca(&d);
 	if (d.rsip_on) {
 		rsip_server_close(&d.rsip);
 		xd_maps_close(&d.maps);
