@@ -44,6 +44,12 @@ static void usage(FILE *f)
 "  spi add ID A-B    give host ID the SPIs A..B (decimal or 0x hex); the\n"
 "                    range must consist of whole SPI blocks (see config)\n"
 "  spi del ID A-B    take them back\n"
+"  ike list          shared IKE ports (xdnatd --shared-ike-ports) and the\n"
+"                    default host of each (docs/SHARED-IKE.md)\n"
+"  ike default PORT HOST|none [global ADDR]\n"
+"                    IKE_SA_INIT from remote initiators to shared port\n"
+"                    PORT of ADDR (default: the first) goes to HOST;\n"
+"                    none: dropped (counter ike_no_default)\n"
 "  stats             packet and byte counters per verdict reason\n"
 "  config            the running configuration\n"
 "  lookup port N [global ADDR]   which host owns port N\n"
@@ -681,6 +687,71 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 	return rc ? 1 : 0;
 }
 
+/* ike list | ike default PORT HOST|none [global ADDR] */
+static int cmd_ike(struct xd_maps *m, int argc, char **argv)
+{
+	struct xd_shared sh[XDNAT_MAX_GADDRS * XDNAT_MAX_SHARED_PORTS * 2];
+	char a[INET_ADDRSTRLEN];
+	uint32_t port, host = 0, gidx = 0;
+	size_t n = 0;
+	struct xd_json j;
+
+	if (argc == 1 && !strcmp(argv[0], "list")) {
+		if (xd_shared_list(m, sh, sizeof(sh) / sizeof(sh[0]), &n))
+			return 1;
+		if (json) {
+			xd_json_begin(&j, stdout);
+			xd_json_arr_open(&j, "shared_ike");
+			for (size_t i = 0; i < n; i++) {
+				xd_json_obj_open(&j, NULL);
+				xd_json_str(&j, "global", xd_ipstr(m->cfg.gaddrs[sh[i].gidx], a));
+				xd_json_u64(&j, "port", sh[i].port);
+				xd_json_str(&j, "framing", sh[i].kind == XDNAT_HOST_SHARED_IKE ?
+					    "ike" : "rfc3948");
+				xd_json_u64(&j, "default_host", sh[i].default_host);
+				xd_json_obj_close(&j);
+			}
+			xd_json_arr_close(&j);
+			xd_json_end(&j);
+			return 0;
+		}
+		if (!n)
+			printf("no shared IKE ports (xdnatd --shared-ike-ports)\n");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s udp %u: %s, ", xd_ipstr(m->cfg.gaddrs[sh[i].gidx], a), sh[i].port,
+			       sh[i].kind == XDNAT_HOST_SHARED_IKE ? "IKE" : "RFC 3948 (marker/ESP)");
+			if (sh[i].default_host)
+				printf("IKE_SA_INIT of remote initiators to host %u\n",
+				       sh[i].default_host);
+			else
+				printf("IKE_SA_INIT of remote initiators dropped\n");
+		}
+		return 0;
+	}
+	if (argc < 3 || strcmp(argv[0], "default"))
+		return usage_err("ike: expected 'list' or 'default PORT HOST|none [global ADDR]'%s",
+				 NULL);
+	if (xd_parse_u32(argv[1], 1, 65535, &port)) {
+		xd_err("'%s' is not a port", argv[1]);
+		return 2;
+	}
+	if (strcmp(argv[2], "none") && parse_id(argv[2], &host))
+		return 2;
+	if (argc == 5 && !strcmp(argv[3], "global")) {
+		uint32_t g;
+		int gi;
+
+		if (xd_parse_ipv4(argv[4], &g) || (gi = xd_gaddr_index(m, g)) < 0) {
+			xd_err("%s is not one of this router's global addresses", argv[4]);
+			return 1;
+		}
+		gidx = (uint32_t)gi;
+	} else if (argc != 3) {
+		return usage_err("ike default: unexpected '%s'", argv[3]);
+	}
+	return xd_shared_default(m, gidx, (uint16_t)port, host) ? 1 : 0;
+}
+
 /* One map command (OBJECT COMMAND ARGS); argv[0] is the object. */
 static int run_command(struct xd_maps *m, int argc, char **argv)
 {
@@ -707,6 +778,8 @@ static int run_command(struct xd_maps *m, int argc, char **argv)
 		rc = argc == 1 ? cmd_stats(m) : usage_err("stats: unexpected '%s'", argv[1]);
 	} else if (!strcmp(obj, "config")) {
 		rc = argc == 1 ? cmd_config(m) : usage_err("config: unexpected '%s'", argv[1]);
+	} else if (!strcmp(obj, "ike")) {
+		rc = cmd_ike(m, argc - 1, argv + 1);
 	} else {
 		rc = cmd_lookup(m, argc - 1, argv + 1);
 	}
@@ -747,7 +820,8 @@ static int run_batch(struct xd_maps *m, const char *path)
 			break;
 		}
 		if (strcmp(args[0], "host") && strcmp(args[0], "ports") && strcmp(args[0], "spi") &&
-		    strcmp(args[0], "stats") && strcmp(args[0], "config") && strcmp(args[0], "lookup")) {
+		    strcmp(args[0], "stats") && strcmp(args[0], "config") && strcmp(args[0], "lookup") &&
+		    strcmp(args[0], "ike")) {
 			xd_err("%s:%u: '%s' cannot be used in a batch", path, lineno, args[0]);
 			rc = 2;
 			break;
@@ -918,7 +992,7 @@ int main(int argc, char **argv)
 	obj = argv[0];
 	if (strcmp(obj, "host") && strcmp(obj, "ports") && strcmp(obj, "spi") &&
 	    strcmp(obj, "stats") && strcmp(obj, "config") && strcmp(obj, "lookup") &&
-	    strcmp(obj, "help") && strcmp(obj, "enroll") && strcmp(obj, "unenroll") &&
+	    strcmp(obj, "ike") && strcmp(obj, "help") && strcmp(obj, "enroll") && strcmp(obj, "unenroll") &&
 	    strcmp(obj, "rsip") && strcmp(obj, "reload-programs") && strcmp(obj, "cert"))
 		return usage_err("unknown object '%s'", obj);
 	if (!strcmp(obj, "help")) {

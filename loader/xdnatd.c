@@ -51,6 +51,8 @@ struct opts {
 	enum attach_mode mode;
 	bool unknown_drop, keep_maps, no_sysctl, no_neigh;
 	uint32_t max_hosts, spi_bits, nh_cache_ms;
+	uint16_t shared_ike[XDNAT_MAX_SHARED_PORTS]; /* --shared-ike-ports */
+	unsigned n_shared_ike;
 	/* RSIP control plane */
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle;
@@ -196,6 +198,12 @@ static void usage(FILE *f)
 "                           port is reserved, and reachable from the WAN with\n"
 "                           --unknown pass)\n"
 "\n"
+"      --shared-ike-ports on|off|PORT[,PORT...]\n"
+"                           UDP ports no host owns, shared by every host's\n"
+"                           IKE daemon: IKE and ESP-in-UDP are steered by SPI\n"
+"                           (on = 500,4500; 500 carries plain IKE, the others\n"
+"                           RFC 3948 framing; see docs/SHARED-IKE.md;\n"
+"                           default: off)\n"
 "      --nexthop-cache MS   reuse a FIB lookup result (next-hop MACs, path\n"
 "                           MTU) for MS milliseconds: neighbour and route\n"
 "                           changes take up to MS to apply; 0 looks up every\n"
@@ -273,6 +281,7 @@ enum {
 	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
 	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE, OPT_CHECK_CONFIG, OPT_HELP_CONFIG,
 	OPT_CA_KEY = 0x300, OPT_CA_CERT, OPT_CA_CHAIN, OPT_CRL_URL, OPT_CRL_PERIOD, OPT_CRL_LISTEN,
+	OPT_SHARED_IKE,
 };
 #define OPTSTRING "w:l:g:a:m:u:i:p:H:b:kSNvhRM:c:"
 
@@ -324,6 +333,48 @@ static int parse_reserved(struct rsip_config *rc, const char *arg)
 	return ret;
 }
 
+/* --shared-ike-ports on|off|PORT[,PORT...] (on: 500,4500). */
+static int parse_shared_ike(struct opts *o, const char *arg)
+{
+	char *copy, *save = NULL, *tok;
+	int ret = 0;
+
+	o->n_shared_ike = 0;
+	if (!strcmp(arg, "off") || !strcmp(arg, "no"))
+		return 0;
+	if (!strcmp(arg, "on") || !strcmp(arg, "yes")) {
+		o->shared_ike[o->n_shared_ike++] = XDNAT_IKE_PORT;
+		o->shared_ike[o->n_shared_ike++] = XDNAT_IKE_NATT_PORT;
+		return 0;
+	}
+	if (!(copy = strdup(arg)))
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		uint32_t p;
+
+		if (xd_parse_u32(tok, 1, 65535, &p)) {
+			xd_err("--shared-ike-ports: '%s' is not a port (or on, off)", tok);
+			ret = -EINVAL;
+			break;
+		}
+		for (unsigned i = 0; i < o->n_shared_ike; i++)
+			if (o->shared_ike[i] == p) {
+				xd_err("--shared-ike-ports: %u given twice", p);
+				ret = -EINVAL;
+				goto out;
+			}
+		if (o->n_shared_ike == XDNAT_MAX_SHARED_PORTS) {
+			xd_err("--shared-ike-ports: at most %d ports", XDNAT_MAX_SHARED_PORTS);
+			ret = -E2BIG;
+			break;
+		}
+		o->shared_ike[o->n_shared_ike++] = (uint16_t)p;
+	}
+out:
+	free(copy);
+	return ret;
+}
+
 static const struct option long_opts[] = {
 	{ "wan", required_argument, NULL, 'w' },
 	{ "lan", required_argument, NULL, 'l' },
@@ -365,6 +416,7 @@ static const struct option long_opts[] = {
 	{ "crl-url", required_argument, NULL, OPT_CRL_URL },
 	{ "crl-period", required_argument, NULL, OPT_CRL_PERIOD },
 	{ "crl-listen", required_argument, NULL, OPT_CRL_LISTEN },
+	{ "shared-ike-ports", required_argument, NULL, OPT_SHARED_IKE },
 	{ 0 }
 };
 #define lopts long_opts
@@ -415,6 +467,10 @@ static int apply_opt(struct opts *o, int c, char *optarg)
 			return -EINVAL;
 		}
 		o->crl_listen_set = true;
+		break;
+	case OPT_SHARED_IKE:
+		if (parse_shared_ike(o, optarg))
+			return -EINVAL;
 		break;
 	case 'M':
 		o->metrics_explicit = true;
@@ -532,7 +588,7 @@ static int parse_bool(const char *v, bool *out)
 static const char *const router_keys[] = {
 	"wan", "lan", "global", "lan-addr", "mode", "unknown", "instance", "pin-base",
 	"max-hosts", "spi-block-bits", "keep-maps", "no-sysctl", "no-neigh", "verbose",
-	"nexthop-cache", NULL,
+	"nexthop-cache", "shared-ike-ports", NULL,
 };
 static const char *const rsip_keys[] = {
 	"state-dir", "port-range", "reserve-ports", "port-block", "max-ports",
@@ -1311,6 +1367,33 @@ static void lan_network(const char *ifname, uint32_t addr_be, uint32_t *net, uin
 	freeifaddrs(ifa);
 }
 
+/*
+ * Shared IKE ports: mark them in the pinned port map on every global
+ * address (before the hooks run and before RSIP hands out ports), and free
+ * the ones an earlier run shared that are no longer configured.  Default
+ * hosts set with xdnatctl survive a restart.
+ */
+static int apply_shared_ike(struct daemon *d)
+{
+	struct xd_maps m;
+	int rc;
+
+	if (xd_maps_open(d->o.pin_base, d->o.instance, &m))
+		return -EIO;
+	rc = xd_shared_ports_apply(&m, d->o.shared_ike, d->o.n_shared_ike);
+	xd_maps_close(&m);
+	if (!rc && d->o.n_shared_ike) {
+		char list[64] = "";
+		size_t l = 0;
+
+		for (unsigned i = 0; i < d->o.n_shared_ike; i++)
+			l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%u", i ? "," : "",
+					      d->o.shared_ike[i]);
+		printf("xdnatd: shared IKE ports %s (IKE and ESP-in-UDP steered by SPI)\n", list);
+	}
+	return rc;
+}
+
 static int start_rsip(struct daemon *d)
 {
 	struct rsip_config *c = &d->o.rcfg;
@@ -1738,6 +1821,10 @@ int main(int argc, char **argv)
 		d.maps_reused = access(info, F_OK) == 0;
 	}
 	if (load(&d)) {
+		rc = 1;
+		goto out_skel;
+	}
+	if (apply_shared_ike(&d)) {
 		rc = 1;
 		goto out_skel;
 	}
