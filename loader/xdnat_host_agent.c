@@ -69,6 +69,7 @@ struct agent {
 	int n_grants;
 	uint32_t spi_first, spi_last;
 	bool info_written;
+	bool shared_ike;           /* --shared-ike: the router shares 500/4500 */
 	/* certificate from the router's LCA (host_cert.h) */
 	const char *state_dir, *key_type;
 	bool no_cert;
@@ -122,6 +123,10 @@ static void usage(FILE *f)
 "      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell\n"
 "                          syntax) for IKE daemons (default:\n"
 "                          /run/xdnat/host-IFNAME.env)\n"
+"      --shared-ike        the router shares UDP 500/4500 (xdnatd\n"
+"                          --shared-ike-ports): the info file also tells\n"
+"                          the IKE daemon to use them, with IKE SPIs\n"
+"                          labelled from the SPI block (docs/SHARED-IKE.md)\n"
 "  -g, --global ADDR       ask for this global address (default: any)\n"
 "\n"
 "Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never\n"
@@ -171,6 +176,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "spi-count", required_argument, NULL, 258 },
 		{ "lease", required_argument, NULL, 259 },
 		{ "info-file", required_argument, NULL, 260 },
+		{ "shared-ike", no_argument, NULL, 0x800 },
 		{ "state-dir", required_argument, NULL, 261 },
 		{ "key-type", required_argument, NULL, 262 },
 		{ "no-cert", no_argument, NULL, 263 },
@@ -238,6 +244,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			break;
 		}
 		case 260: a->info_file = optarg; break;
+		case 0x800: a->shared_ike = true; break;
 		case 261: a->state_dir = optarg; break;
 		case 262: a->key_type = optarg; break;
 		case 263: a->no_cert = true; break;
@@ -451,6 +458,29 @@ static void rsip_release(struct agent *a)
 	host_cert_remove(&a->cert);
 }
 
+/*
+ * Shared IKE ports (docs/SHARED-IKE.md): the IKE daemon binds 500/4500 like
+ * every other host; the router tells the hosts apart by SPI.  Inbound ESP
+ * SPIs come from the block (spi_min/spi_max); the top 32 bits of every IKE
+ * SPI must lie in it too: strongSwan's charon.spi_mask/spi_label force the
+ * top bits of its 64-bit IKE SPIs (network byte order) to the label.  The
+ * label covers the largest aligned power-of-two run at the block's start.
+ */
+static void write_shared_ike(FILE *f, uint32_t first, uint32_t last)
+{
+	unsigned k = 0;
+	uint64_t mask;
+
+	while (k < 31 && !(first & (1u << k)) && (uint64_t)first + (2ull << k) - 1 <= last)
+		k++;
+	mask = (~0ull << (32 + k));
+	fprintf(f, "XDNAT_IKE_PORT=%u\nXDNAT_IKE_PORT_NAT_T=%u\n"
+		"XDNAT_SPI_MIN=0x%08x\nXDNAT_SPI_MAX=0x%08x\n"
+		"XDNAT_IKE_SPI_MASK=0x%016llx\nXDNAT_IKE_SPI_LABEL=0x%016llx\n",
+		XDNAT_IKE_PORT, XDNAT_IKE_NATT_PORT, first, last, (unsigned long long)mask,
+		(unsigned long long)((uint64_t)first << 32));
+}
+
 static int write_info(struct agent *a)
 {
 	char tmp[300], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
@@ -478,6 +508,8 @@ static int write_info(struct agent *a)
 		xd_ipstr(a->router, r), a->port_first, a->port_last);
 	if (a->spi_last)
 		fprintf(f, "XDNAT_SPIS=0x%08x-0x%08x\n", a->spi_first, a->spi_last);
+	if (a->shared_ike && a->spi_last)
+		write_shared_ike(f, a->spi_first, a->spi_last);
 	host_cert_info(&a->cert, f);
 	if (fclose(f) || rename(tmp, a->info_file)) {
 		xd_err("cannot write %s: %s", a->info_file, strerror(errno));
