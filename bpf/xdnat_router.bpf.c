@@ -119,6 +119,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdnat_out_spis SEC(".maps");
 
+/* {host, remote} of inbound ESP/AH: the peers the Local CA notifies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDNAT_PEER_ENTRIES);
+	__type(key, struct xdnat_peer_key);
+	__type(value, struct xdnat_peer_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_peers SEC(".maps");
+
 /* Slow path for later fragments that arrive before their first fragment:
  * the frame goes to xdnatd, which re-injects it.  Not pinned: it belongs to
  * the loaded program and its reader (entries vanish with the reader). */
@@ -262,6 +271,19 @@ static __always_inline void learn_first_fragment(const struct iphdr *ip, __u32 h
 	frag_key(&k, ip);
 	v.learnt_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&xdnat_frags, &k, &v, BPF_ANY);
+}
+
+/* Record @remote as an IPsec peer of @host_id: one lookup, and one update
+ * at most once a second per peer. */
+static __always_inline void learn_peer(__u32 host_id, __be32 remote)
+{
+	struct xdnat_peer_key k = { .host_id = host_id, .remote = remote };
+	struct xdnat_peer_val *v = bpf_map_lookup_elem(&xdnat_peers, &k);
+	struct xdnat_peer_val nv = { .seen_ns = bpf_ktime_get_coarse_ns() };
+
+	if (v && nv.seen_ns - v->seen_ns < XDNAT_PEER_REFRESH_NS)
+		return;
+	bpf_map_update_elem(&xdnat_peers, &k, &nv, BPF_ANY);
 }
 
 static __always_inline __u32 owner_by_out_spi(__be32 spi, __be32 remote)
@@ -559,6 +581,8 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 	}
 
 	act = host_verdict(host_id, gidx, XDNAT_R_WAN_TO_HOST, unknown_reason, p);
+	if (act == XDNAT_ACT_FORWARD && (ip->protocol == IPPROTO_ESP || ip->protocol == IPPROTO_AH))
+		learn_peer(p->host_id, ip->saddr);
 learn:
 	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(XDNAT_IP_MF)))
 		learn_first_fragment(ip, p->host_id);

@@ -48,6 +48,7 @@
 #define XDNAT_MAP_FRAGS           "xdnat_frags"      /* first fragment -> host (LRU) */
 #define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"   /* outbound SA SPI -> host (LRU) */
 #define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events" /* slow path: held fragments */
+#define XDNAT_MAP_PEERS           "xdnat_peers"      /* {host, remote} of inbound ESP/AH (LRU) */
 #define XDNAT_PIN_LINK_WAN        "link_wan"
 #define XDNAT_PIN_LINK_LAN        "link_lan"
 #define XDNAT_LOCK_FILE           "xdnatd.lock"
@@ -68,6 +69,24 @@
 #define XDNAT_FRAG_HOLD_MS        1000
 #define XDNAT_FRAG_HOLD_FRAMES    256     /* frames xdnatd holds at most */
 #define XDNAT_OUT_SPI_ENTRIES     65536
+
+/*
+ * Remote IPsec peers (xdnat_peers, LRU hash, pinned): every inbound ESP/AH
+ * packet delivered to a host records {host id, source address}, refreshed at
+ * most once per XDNAT_PEER_REFRESH_NS.  xdnatd reads it when the Local CA
+ * revokes a host's certificate, to notify those peers (docs/LCA.md).
+ */
+#define XDNAT_PEER_ENTRIES        65536
+#define XDNAT_PEER_REFRESH_NS     1000000000ull
+
+struct xdnat_peer_key {
+	__u32 host_id;
+	__be32 remote;
+};
+
+struct xdnat_peer_val {
+	__u64 seen_ns;     /* bpf_ktime_get_coarse_ns() of the last refresh */
+};
 
 /*
  * Next-hop cache (xdnat_nh_cache, LRU hash, private to each program load):
@@ -323,6 +342,8 @@ _Static_assert(sizeof(struct xdnat_frag_key) == 12, "frag key layout (no holes)"
 _Static_assert(sizeof(struct xdnat_frag_val) == 16, "frag value layout");
 _Static_assert(sizeof(struct xdnat_out_spi_key) == 8, "out spi key layout");
 _Static_assert(sizeof(struct xdnat_frag_event) == 8, "frag event layout");
+_Static_assert(sizeof(struct xdnat_peer_key) == 8, "peer key layout");
+_Static_assert(sizeof(struct xdnat_peer_val) == 8, "peer value layout");
 #endif
 
 #endif /* XDNAT_ABI_H */

@@ -2629,6 +2629,53 @@ static void out_spi(enum prog_id lan, enum prog_id wan, int lan_fwd_v, int wan_f
 	run_cases(wan, &cs);
 }
 
+/*
+ * Inbound ESP/AH delivered to a host records {host, remote} in xdnat_peers
+ * (the peers the Local CA notifies on revocation); nothing else does.
+ */
+static void peers(enum prog_id wan, int fwd)
+{
+	int fd = bpf_map__fd(R->skel->maps.xdnat_peers);
+	struct xdnat_peer_key k, next;
+	struct xdnat_peer_val v;
+	struct cases cs = { 0 };
+	struct pkt dg;
+	unsigned n = 0;
+
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0100, 5), 32);
+	wan_fwd(&cs, fwd, &dg, H_A, "ESP from REMOTE to A");
+	dg_ah(&dg, hdr(REMOTE_FAR, G0), SPI(0x0101, 9), 16);
+	wan_fwd(&cs, fwd, &dg, H_B, "AH from REMOTE_FAR to B");
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0100, 6), 32);
+	wan_fwd(&cs, fwd, &dg, H_A, "ESP from REMOTE to A again: one entry");
+	dg_udp(&dg, hdr(REMOTE_FAR, G0), 40000, 20000, 8);
+	wan_fwd(&cs, fwd, &dg, H_A, "UDP from REMOTE_FAR to A: not an IPsec peer");
+	run_cases(wan, &cs);
+	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(REMOTE) };
+	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "A's ESP peer not recorded");
+	cr_assert_neq(v.seen_ns, 0);
+	k = (struct xdnat_peer_key){ .host_id = H_B, .remote = htonl(REMOTE_FAR) };
+	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "B's AH peer not recorded");
+	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(REMOTE_FAR) };
+	cr_assert_neq(bpf_map_lookup_elem(fd, &k, &v), 0, "UDP made a peer");
+	for (int rc = bpf_map_get_next_key(fd, NULL, &next); !rc;
+	     rc = bpf_map_get_next_key(fd, &k, &next)) {
+		k = next;
+		n++;
+	}
+	cr_assert_eq(n, 2, "%u peers recorded, expected 2", n);
+}
+
+Test(robust, ipsec_peers)
+{
+	peers(WAN_XDP, XDP_REDIRECT);
+}
+
+Test(robust, ipsec_peers_tc)
+{
+	peers(WAN_TC, TC_ACT_REDIRECT);
+}
+
 Test(robust, outbound_spi_learning)
 {
 	out_spi(LAN_XDP, WAN_XDP, XDP_REDIRECT, XDP_REDIRECT, XDP_PASS);
