@@ -218,6 +218,12 @@ host_verdict(__u32 host_id, __u32 gidx, __u32 fwd_reason, __u32 unknown_reason,
 
 	if (host_id == XDNAT_HOST_NONE)
 		goto unknown;
+	if (host_id == XDNAT_HOST_ROUTER) {
+		/* Reserved for the router's own services: its stack answers,
+		 * whatever the unknown policy (reachable under floods). */
+		p->reason = XDNAT_R_PASS_ROUTER_PORT;
+		return XDNAT_ACT_PASS;
+	}
 	h = bpf_map_lookup_elem(&xdnat_hosts, &host_id);
 	if (!h || !(h->flags & XDNAT_HOST_F_VALID))
 		goto unknown;

@@ -704,3 +704,54 @@ int xd_shared_list(struct xd_maps *m, struct xd_shared *out, size_t max, size_t 
 	unview(&v);
 	return rc;
 }
+
+/* ---- the router's own service ports (xdnatd --router-ports) ---- */
+
+static bool in_runs(uint32_t port, const struct xd_run *runs, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		if (port >= runs[k].first && port <= runs[k].last)
+			return true;
+	return false;
+}
+
+int xd_router_ports_apply(struct xd_maps *m, const struct xd_run *runs, unsigned n)
+{
+	struct owner_view v = {};
+	uint32_t g, i, slots;
+	int rc;
+
+	if ((rc = view_map(m->ports, &v)))
+		return rc;
+	slots = m->cfg.n_gaddrs * XDNAT_PORTS_PER_GADDR;
+	if (slots > v.n) {
+		unview(&v);
+		return -ERANGE;
+	}
+	/* Check first: a port a host (or the shared IKE mode) holds stays. */
+	for (g = 0; g < m->cfg.n_gaddrs; g++)
+		for (i = 0; i < XDNAT_PORTS_PER_GADDR; i++) {
+			uint32_t o = v.slots[g * XDNAT_PORTS_PER_GADDR + i].host_id;
+
+			if (o != XDNAT_HOST_NONE && o != XDNAT_HOST_ROUTER && in_runs(i, runs, n)) {
+				if (slot_shared(o))
+					xd_err("router port %u is a shared IKE port", i);
+				else
+					xd_err("router port %u of global address %u belongs to host %u: "
+					       "take it back first (xdnatctl ports del)", i, g, o);
+				unview(&v);
+				return -EBUSY;
+			}
+		}
+	for (i = 0; i < slots; i++) {
+		bool want = in_runs(i % XDNAT_PORTS_PER_GADDR, runs, n);
+		uint32_t o = v.slots[i].host_id;
+
+		if (want && o == XDNAT_HOST_NONE)
+			__atomic_store_n(&v.slots[i].host_id, XDNAT_HOST_ROUTER, __ATOMIC_RELAXED);
+		else if (!want && o == XDNAT_HOST_ROUTER) /* no longer configured */
+			__atomic_store_n(&v.slots[i].host_id, XDNAT_HOST_NONE, __ATOMIC_RELAXED);
+	}
+	unview(&v);
+	return 0;
+}

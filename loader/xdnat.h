@@ -78,6 +78,12 @@ int64_t xd_spis_first_owned(struct xd_maps *m, uint32_t first, uint32_t last);
 struct xd_shared { uint32_t gidx; uint16_t port; uint32_t kind, default_host; };
 uint32_t xd_shared_kind(uint16_t port);
 int xd_shared_ports_apply(struct xd_maps *m, const uint16_t *ports, unsigned n);
+struct xd_run;
+/* Mark ports @runs of every global address as the router's own services
+ * (XDNAT_HOST_ROUTER: passed to its stack whatever the unknown policy) and
+ * unmark the ones no longer listed.  Refuses ports a host or the shared IKE
+ * mode holds, changing nothing. */
+int xd_router_ports_apply(struct xd_maps *m, const struct xd_run *runs, unsigned n);
 int xd_shared_default(struct xd_maps *m, uint32_t gidx, uint16_t port, uint32_t host);
 int xd_shared_list(struct xd_maps *m, struct xd_shared *out, size_t max, size_t *n);
 

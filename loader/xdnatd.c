@@ -30,7 +30,9 @@
 #include "fragq.h"
 #include "rsip_server.h"
 #include "ca_plane.h"
+#include "ca_notify.h"
 #include "lca.h"
+#include "notice.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -51,6 +53,8 @@ struct opts {
 	enum attach_mode mode;
 	bool unknown_drop, keep_maps, no_sysctl, no_neigh;
 	uint32_t max_hosts, spi_bits, nh_cache_ms;
+	struct xd_run router_ports[32];            /* --router-ports */
+	unsigned n_router_ports;
 	uint16_t shared_ike[XDNAT_MAX_SHARED_PORTS]; /* --shared-ike-ports */
 	unsigned n_shared_ike;
 	/* RSIP control plane */
@@ -73,6 +77,8 @@ struct opts {
 	uint16_t crl_port;
 	bool crl_listen_set;
 	char crl_url_buf[96];
+	uint32_t notify_port;      /* revocation notices; 0: off */
+	bool notify_set;
 };
 
 #define METRICS_DEFAULT "127.0.0.1:9477"
@@ -113,6 +119,7 @@ struct daemon {
 	pthread_mutex_t crl_mu;    /* the CRL is served from libmicrohttpd's thread */
 	uint8_t *crl;
 	size_t crl_len;
+	struct xd_notifier *notifier;  /* revocation notices to the hosts' IPsec peers */
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
 	int argc;                  /* our command line, re-read on SIGHUP */
 	char **argv;
@@ -197,7 +204,19 @@ static void usage(FILE *f)
 "                           serve GET /crl/lca.crl here (default: G:8080; the\n"
 "                           port is reserved, and reachable from the WAN with\n"
 "                           --unknown pass)\n"
+"      --notify-port N      revocation notices: when a host's certificate is\n"
+"                           revoked, every remote that sent it ESP/AH (the\n"
+"                           datapath records them) gets an LCA-signed notice\n"
+"                           by UDP to port N, from G:N (N is reserved), resent\n"
+"                           with back-off until acknowledged (xdnat-peer);\n"
+"                           0: off (default: %d)\n"
 "\n"
+"      --router-ports PORT|A-B[,...]|none\n"
+"                           the router's own services on the global\n"
+"                           addresses (e.g. 22,8080): never handed to a host,\n"
+"                           passed to this router's stack even with\n"
+"                           --unknown drop, so they stay reachable under a\n"
+"                           flood of junk (default: none)\n"
 "      --shared-ike-ports on|off|PORT[,PORT...]\n"
 "                           UDP ports no host owns, shared by every host's\n"
 "                           IKE daemon: IKE and ESP-in-UDP are steered by SPI\n"
@@ -281,7 +300,8 @@ enum {
 	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
 	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE, OPT_CHECK_CONFIG, OPT_HELP_CONFIG,
 	OPT_CA_KEY = 0x300, OPT_CA_CERT, OPT_CA_CHAIN, OPT_CRL_URL, OPT_CRL_PERIOD, OPT_CRL_LISTEN,
-	OPT_SHARED_IKE,
+	OPT_NOTIFY_PORT,
+	OPT_SHARED_IKE, OPT_ROUTER_PORTS,
 };
 #define OPTSTRING "w:l:g:a:m:u:i:p:H:b:kSNvhRM:c:"
 
@@ -331,6 +351,38 @@ static int parse_reserved(struct rsip_config *rc, const char *arg)
 	}
 	free(copy);
 	return ret;
+}
+
+/* --router-ports PORT|A-B[,...] or "none". */
+static int parse_router_ports(struct opts *o, const char *arg)
+{
+	char *copy, *save = NULL, *tok;
+	int rc = 0;
+
+	o->n_router_ports = 0;
+	if (!strcmp(arg, "none"))
+		return 0;
+	copy = strdup(arg);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		struct xd_run r;
+
+		if (xd_parse_range(tok, 1, 65535, &r.first, &r.last)) {
+			xd_err("--router-ports: '%s' is not a port or range A-B within 1-65535", tok);
+			rc = -EINVAL;
+			break;
+		}
+		if (o->n_router_ports == sizeof(o->router_ports) / sizeof(o->router_ports[0])) {
+			xd_err("--router-ports: at most %zu entries",
+			       sizeof(o->router_ports) / sizeof(o->router_ports[0]));
+			rc = -E2BIG;
+			break;
+		}
+		o->router_ports[o->n_router_ports++] = r;
+	}
+	free(copy);
+	return rc;
 }
 
 /* --shared-ike-ports on|off|PORT[,PORT...] (on: 500,4500). */
@@ -416,7 +468,9 @@ static const struct option long_opts[] = {
 	{ "crl-url", required_argument, NULL, OPT_CRL_URL },
 	{ "crl-period", required_argument, NULL, OPT_CRL_PERIOD },
 	{ "crl-listen", required_argument, NULL, OPT_CRL_LISTEN },
+	{ "notify-port", required_argument, NULL, OPT_NOTIFY_PORT },
 	{ "shared-ike-ports", required_argument, NULL, OPT_SHARED_IKE },
+	{ "router-ports", required_argument, NULL, OPT_ROUTER_PORTS },
 	{ 0 }
 };
 #define lopts long_opts
@@ -467,6 +521,14 @@ static int apply_opt(struct opts *o, int c, char *optarg)
 			return -EINVAL;
 		}
 		o->crl_listen_set = true;
+		break;
+	case OPT_NOTIFY_PORT:
+		NUM(o->notify_port, 0, 65535);
+		o->notify_set = true;
+		break;
+	case OPT_ROUTER_PORTS:
+		if (parse_router_ports(o, optarg))
+			return -EINVAL;
 		break;
 	case OPT_SHARED_IKE:
 		if (parse_shared_ike(o, optarg))
@@ -588,7 +650,7 @@ static int parse_bool(const char *v, bool *out)
 static const char *const router_keys[] = {
 	"wan", "lan", "global", "lan-addr", "mode", "unknown", "instance", "pin-base",
 	"max-hosts", "spi-block-bits", "keep-maps", "no-sysctl", "no-neigh", "verbose",
-	"nexthop-cache", "shared-ike-ports", NULL,
+	"nexthop-cache", "shared-ike-ports", "router-ports", NULL,
 };
 static const char *const rsip_keys[] = {
 	"state-dir", "port-range", "reserve-ports", "port-block", "max-ports",
@@ -596,7 +658,7 @@ static const char *const rsip_keys[] = {
 };
 
 static const char *const ca_keys[] = {
-	"key", "cert", "chain", "crl-url", "crl-period", "crl-listen", NULL,
+	"key", "cert", "chain", "crl-url", "crl-period", "crl-listen", "notify-port", NULL,
 };
 
 /* xdnatd --help-config: the reference of xdnatd.conf(5), from the same
@@ -849,8 +911,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		xd_err("--ca-key and --ca-cert ([ca] key, cert) go together");
 		return -EINVAL;
 	}
-	if (!o->ca_key && (o->ca_chain || o->crl_url || o->crl_listen_set || o->crl_period)) {
-		xd_err("--ca-chain, --crl-url, --crl-period and --crl-listen need --ca-key and --ca-cert");
+	if (!o->ca_key && (o->ca_chain || o->crl_url || o->crl_listen_set || o->crl_period ||
+			   o->notify_set)) {
+		xd_err("--ca-chain, --crl-url, --crl-period, --crl-listen and --notify-port need "
+		       "--ca-key and --ca-cert");
 		return -EINVAL;
 	}
 	if (o->ca_key) {
@@ -876,6 +940,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			have |= rc->reserved[i] == o->crl_port;
 		if (!have && rc->n_reserved < RSIP_MAX_RESERVED)
 			rc->reserved[rc->n_reserved++] = o->crl_port;
+		if (!o->notify_set)
+			o->notify_port = LCA_NOTICE_PORT;
+		have = !o->notify_port;
+		for (uint32_t i = 0; i < rc->n_reserved; i++)
+			have |= rc->reserved[i] == o->notify_port;
+		if (!have && rc->n_reserved < RSIP_MAX_RESERVED)
+			rc->reserved[rc->n_reserved++] = (uint16_t)o->notify_port;
 		if (o->unknown_drop)
 			xd_warn("--unknown drop: remote peers cannot fetch the CRL through the global "
 				"address (packets to the router's own ports follow --unknown)");
@@ -1381,6 +1452,10 @@ static int apply_shared_ike(struct daemon *d)
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &m))
 		return -EIO;
 	rc = xd_shared_ports_apply(&m, d->o.shared_ike, d->o.n_shared_ike);
+	/* The router's own service ports, the same way (after the shared ones,
+	 * which they must not overlap). */
+	if (!rc)
+		rc = xd_router_ports_apply(&m, d->o.router_ports, d->o.n_router_ports);
 	xd_maps_close(&m);
 	if (!rc && d->o.n_shared_ike) {
 		char list[64] = "";
@@ -1446,6 +1521,76 @@ static int crl_http(void *ctx, const char *path, char **body, size_t *len, const
 	return status;
 }
 
+/*
+ * Revocation notices: every remote the datapath saw sending ESP/AH to a host
+ * whose certificate was just revoked gets one notice with those of the
+ * revoked certificates it dealt with.
+ */
+static void notify_peers(struct daemon *d, const struct xd_ca_revoked *rv, unsigned n)
+{
+	int fd = bpf_map__fd(d->skel->maps.xdnat_peers);
+	struct xdnat_peer_key k, next;
+	uint32_t remotes[256];
+	unsigned nr = 0, guard = 0;
+	struct lca_notice_entry *e = calloc(n, sizeof(*e));
+	size_t crl_len = 0;
+	const uint8_t *crl = xd_ca_crl(d->ca, &crl_len);
+	int rc;
+
+	if (!e) {
+		xd_warn("out of memory: no revocation notices");
+		return;
+	}
+	for (rc = bpf_map_get_next_key(fd, NULL, &next); !rc && guard++ < XDNAT_PEER_ENTRIES;
+	     rc = bpf_map_get_next_key(fd, &k, &next)) {
+		k = next;
+		for (unsigned i = 0; i < n; i++) {
+			bool dup = false;
+
+			if (!rv[i].dp_host_id || rv[i].dp_host_id != k.host_id)
+				continue;
+			for (unsigned j = 0; j < nr; j++)
+				dup |= remotes[j] == k.remote;
+			if (!dup && nr < sizeof(remotes) / sizeof(remotes[0]))
+				remotes[nr++] = k.remote;
+		}
+	}
+	for (unsigned r = 0; r < nr; r++) {
+		struct lca_err err = { { 0 } };
+		unsigned char *der = NULL;
+		size_t len = 0;
+		unsigned m = 0;
+		char what[96], a[INET_ADDRSTRLEN];
+
+		for (unsigned i = 0; i < n; i++) {
+			struct xdnat_peer_key pk = { .host_id = rv[i].dp_host_id, .remote = remotes[r] };
+			struct xdnat_peer_val pv;
+
+			if (!rv[i].dp_host_id || bpf_map_lookup_elem(fd, &pk, &pv))
+				continue;
+			snprintf(e[m].serial, sizeof(e[m].serial), "%.40s", rv[i].serial);
+			snprintf(e[m].identity, sizeof(e[m].identity), "%s", rv[i].identity);
+			e[m].revoked_at = rv[i].revoked_at;
+			e[m].reason = rv[i].reason;
+			m++;
+		}
+		if (!m)
+			continue;
+		if (lca_notice_make(xd_ca_lca(d->ca), e, m, crl, crl_len, (int64_t)time(NULL), &der, &len,
+				    &err)) {
+			xd_warn("revocation notice to %s: %s", xd_ipstr(remotes[r], a), err.msg);
+			continue;
+		}
+		snprintf(what, sizeof(what), "%u certificate%s, first %.16s...", m, m == 1 ? "" : "s",
+			 e[0].serial);
+		if (!xd_notifier_queue(d->notifier, remotes[r], der, len, what))
+			printf("xdnatd: revocation notice (%s) to %s\n", what, xd_ipstr(remotes[r], a));
+		OPENSSL_free(der);
+	}
+	fflush(stdout);
+	free(e);
+}
+
 /* New revocations (from any process on the store): a new CRL, published. */
 static void ca_tick(struct daemon *d)
 {
@@ -1458,6 +1603,8 @@ static void ca_tick(struct daemon *d)
 		       rv[i].identity, lca_reason_name(rv[i].reason));
 	if (n)
 		fflush(stdout);
+	if (n && d->notifier)
+		notify_peers(d, rv, n);
 	if (rc == 1) {
 		size_t len;
 		const uint8_t *crl = xd_ca_crl(d->ca, &len);
@@ -1482,6 +1629,8 @@ static void stop_ca(struct daemon *d)
 		return;
 	xd_httpd_free(d->crl_httpd);
 	d->crl_httpd = NULL;
+	xd_notifier_close(d->notifier);
+	d->notifier = NULL;
 	memset(&d->rsip.certs, 0, sizeof(d->rsip.certs));
 	xd_ca_close(d->ca);
 	d->ca = NULL;
@@ -1503,6 +1652,10 @@ static int start_ca(struct daemon *d)
 		return -EINVAL;
 	pthread_mutex_init(&d->crl_mu, NULL);
 	xd_ca_rsip_ops(d->ca, &d->rsip.certs);
+	/* Before recovery: the notices owed from before a crash go out too. */
+	if (d->o.notify_port && xd_notifier_open(d->o.gaddrs[0], (uint16_t)d->o.notify_port,
+						 &d->notifier))
+		xd_warn("revocation notices are off (--notify-port 0 silences this)");
 	/* Recovery: what lapsed while we were down is revoked (the store's
 	 * allocations are the truth), then a fresh CRL. */
 	if (xd_ca_reconcile(d->ca, (int64_t)time(NULL), &n)) {
@@ -1693,6 +1846,11 @@ static int wait_for_signal(struct daemon *d)
 			rsip_server_events(&d->rsip, p + 1, np - 1);
 		if (d->ca)
 			ca_tick(d);
+		if (d->notifier) {
+			int w = xd_notifier_run(d->notifier, rsip_now_ms());
+
+			(void)w; /* at most 1 s: the loop's own period */
+		}
 		if (n <= 0 || !p[0].revents)
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))

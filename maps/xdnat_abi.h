@@ -198,6 +198,8 @@ struct xdnat_owner {
  * IKE_SA_INIT: the slot's default_host gets it), one without it as
  * initiator SPI.
  */
+#define XDNAT_HOST_ROUTER         0xfffffffdu /* the router's own service (xdnatd
+						* --router-ports): to its stack */
 #define XDNAT_HOST_SHARED_IKE     0xfffffffeu
 #define XDNAT_HOST_SHARED_NATT    0xffffffffu
 #define XDNAT_MAX_SHARED_PORTS    8
@@ -281,6 +283,7 @@ enum xdnat_reason {
 	XDNAT_R_SHARED_UNCHECKED,   /* LAN: from a shared port, nothing of the host's to check
 				     * (ESP-in-UDP: the remote's SPI; keepalive; SPIr 0) */
 	XDNAT_R_DROP_SPOOF_IKE,     /* LAN: shared port, host's IKE SPI not its own, or not IKEv2 */
+	XDNAT_R_PASS_ROUTER_PORT,   /* WAN: a port/SPI of the router's own services: its stack */
 	XDNAT_R_MAX,
 };
 
@@ -298,6 +301,7 @@ enum xdnat_reason {
 	"ike_to_host", "ike_to_default", "esp_udp_to_host", "ike_no_default", \
 	"unknown_ike_spi", "unknown_shared", "ike_from_host", "shared_unchecked", \
 	"drop_spoof_ike", \
+	"pass_router_port", \
 }
 
 /* Host-side (xdnat-host) tc program configuration, in .rodata. */
@@ -330,6 +334,7 @@ _Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
 _Static_assert(sizeof(struct xdnat_nh) == 24, "nh value layout");
 _Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
 _Static_assert(offsetof(struct xdnat_owner, default_host) == 4, "default host in the owner slot");
+_Static_assert(XDNAT_HOST_ROUTER >= XDNAT_LIMIT_MAX_HOSTS, "router marker is no host id");
 _Static_assert(XDNAT_HOST_SHARED_IKE >= XDNAT_LIMIT_MAX_HOSTS &&
 	       XDNAT_HOST_SHARED_NATT >= XDNAT_LIMIT_MAX_HOSTS, "shared markers are no host ids");
 _Static_assert(sizeof(struct xdnat_host) == 16, "host layout");

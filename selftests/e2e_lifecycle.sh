@@ -25,6 +25,7 @@ XD_LAN_PREFIX=${XD_LAN_PREFIX:-172.16.5}
 . "$(dirname "$0")/lib/netns.sh"
 
 SPI_BITS=${SPI_BITS:-12}
+ROUTER_PORT=${ROUTER_PORT:-2222}   # a service of the router itself on G
 jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 # expect_rc WANT DESCRIPTION COMMAND...: run, check exit status, keep stderr.
 expect_rc() {
@@ -40,7 +41,8 @@ xd_init
 xd_step "topology: global $XD_GLOBAL,$XD_GLOBAL2, LAN $XD_LAN_PREFIX.0/24, 3 hosts"
 xd_topology 3
 ip -n "$XD_NS_ROUTER" addr add "$XD_GLOBAL2/32" dev "$XD_IF_WAN"
-xd_start_router --global "$XD_GLOBAL2" --spi-block-bits "$SPI_BITS" --unknown drop --keep-maps
+xd_start_router --global "$XD_GLOBAL2" --spi-block-bits "$SPI_BITS" --unknown drop --keep-maps \
+	--router-ports "$ROUTER_PORT"
 PIN=$XD_PIN_BASE/$XD_INSTANCE
 xd_ok "xdnatd up, pins in $PIN"
 
@@ -128,12 +130,26 @@ after=$(xd_stat unknown_port)
 [ $((after - before)) -ge 3 ] || fail "unknown_port $before -> $after"
 xd_ok "3 datagrams to an unallocated port counted and dropped"
 
+xd_step "--router-ports: the router's own service on G stays reachable with --unknown drop"
+xd_bg svc "$XD_NS_ROUTER" "$XD_TMP/svc" python3 "$XD_TRAFFIC" tcp-server --port "$ROUTER_PORT"
+SVC=$XD_LAST_PID
+xd_wait_line "$SVC" "$XD_TMP/svc" listening
+before=$(xd_stat pass_router_port)
+xd_py "$XD_NS_REMOTE" tcp-client --dst "$XD_GLOBAL" --port "$ROUTER_PORT" --bytes 20000 >"$XD_TMP/svcc" ||
+	fail "the router's service $XD_GLOBAL:$ROUTER_PORT is unreachable"
+wait "$SVC"
+[ "$(jget '["sha256"]' <"$XD_TMP/svc")" = "$(jget '["sha256"]' <"$XD_TMP/svcc")" ] || fail "service data corrupted"
+[ $(( $(xd_stat pass_router_port) - before )) -ge 3 ] || fail "pass_router_port not counted"
+expect_rc 1 "giving the router's port to a host" xd_ctl ports add 1 "$ROUTER_PORT"
+xd_ok "TCP to $XD_GLOBAL:$ROUTER_PORT reached the router (pass_router_port); no host can take the port"
+
 xd_step "SIGKILL leaves forwarding up; a restart takes over"
 kill -KILL "$XD_ROUTER_PID"
 wait "$XD_ROUTER_PID" 2>/dev/null || true
 xd_ns "$(xd_host_ns 1)" ping -c 2 -i 0.2 -W 2 -e 1100 "$XD_REMOTE_WAN" >/dev/null || fail "no forwarding after SIGKILL"
 rm -f "$XD_RUN_DIR/$XD_INSTANCE.lock"
-xd_start_router --global "$XD_GLOBAL2" --spi-block-bits "$SPI_BITS" --unknown drop --keep-maps
+xd_start_router --global "$XD_GLOBAL2" --spi-block-bits "$SPI_BITS" --unknown drop --keep-maps \
+	--router-ports "$ROUTER_PORT"
 hosts_json >"$XD_TMP/restarted.json"
 python3 - "$XD_TMP/after.json" "$XD_TMP/restarted.json" <<'EOF' || fail "hosts changed across the restart"
 import json, sys

@@ -3369,3 +3369,39 @@ Test(wan, ike_ports_not_shared_by_default)
 	lan_same(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, H_A, &dg, "A from 500, not shared: spoof");
 	run_cases(LAN_XDP, &cs);
 }
+
+/*
+ * Ports and SPI blocks marked as the router's own services (xdnatd
+ * --router-ports) reach the router's stack even with --unknown drop, so its
+ * services stay reachable under a flood of junk; the neighbouring
+ * unallocated port is still dropped, and a host may not send from them.
+ */
+Test(wan_drop, router_service_ports)
+{
+	struct xdnat_owner router = { .host_id = XDNAT_HOST_ROUTER };
+	int ports = bpf_map__fd(R->skel->maps.xdnat_ports);
+	int spis = bpf_map__fd(R->skel->maps.xdnat_spis);
+	uint32_t key = 0 * XDNAT_PORTS_PER_GADDR + 2222, blk = SPI(0x0777, 0) >> SPI_BITS;
+	struct cases cs = { 0 }, lan = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	map_set(ports, key, &router, "xdnat_ports");
+	map_set(spis, blk, &router, "xdnat_spis");
+	dg_tcp(&dg, hdr(REMOTE, G0), 40001, 2222, 0);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ROUTER_PORT, &dg, "TCP to the router's port 2222");
+	dg_udp(&dg, hdr(REMOTE, G0), 40001, 2222, 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ROUTER_PORT, &dg, "UDP to the router's port 2222");
+	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0777, 9), 16);
+	wan_same(&cs, XDP_PASS, XDNAT_R_PASS_ROUTER_PORT, &dg, "ESP to the router's SPI block");
+	dg_tcp(&dg, hdr(REMOTE, G0), 40001, 2223, 0);
+	wan_same(&cs, XDP_DROP, XDNAT_R_UNKNOWN_PORT, &dg, "TCP to the unallocated port next to it");
+	dg_tcp(&dg, hdr(REMOTE, G1), 40001, 2222, 0);
+	wan_same(&cs, XDP_DROP, XDNAT_R_UNKNOWN_PORT, &dg, "port 2222 of G1 is not marked");
+	run_cases(WAN_XDP, &cs);
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 2222, 4500, 40);
+	c = case_add(&lan, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, "host A sending from the router's port");
+	lan_tunnel(&c->in, H_A, &dg);
+	run_cases(LAN_XDP, &lan);
+}
