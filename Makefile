@@ -55,14 +55,15 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 $(OUT)/%.o: loader/%.c $(wildcard loader/*.h) maps/xdnat_abi.h $(SKELS) | $(OUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(OUT)/ca_plane.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
+$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(OUT)/ca_plane.o $(OUT)/ca_notify.o $(LIB_OBJS) \
+		ca/lca.c ca/lca_ext.c ca/notice.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
 $(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/swan_conf.o $(OUT)/host_cert.o \
 		$(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o: CFLAGS += -Ica
+$(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o $(OUT)/ca_notify.o: CFLAGS += -Ica
 
 # Unit and packet tests, built with ASan/UBSan.
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -93,6 +94,14 @@ $(OUT)/xdnat-verify: ca/xdnat_verify.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
 	$(CC) $(CFLAGS) -Ica ca/xdnat_verify.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
 $(OUT)/test_ca: selftests/test_ca.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
 	$(CC) $(TEST_CFLAGS) -Ica selftests/test_ca.c $(CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
+# Revocation notices: the listener for remote systems, and their tests.
+CA_BINS += $(OUT)/xdnat-peer
+all: $(OUT)/xdnat-peer
+$(OUT)/xdnat-peer: ca/xdnat_peer.c ca/notice.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
+	$(CC) $(CFLAGS) -Ica ca/xdnat_peer.c ca/notice.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
+TEST_BINS += $(OUT)/test_notice
+$(OUT)/test_notice: selftests/test_notice.c ca/notice.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
+	$(CC) $(TEST_CFLAGS) -Ica selftests/test_notice.c ca/notice.c $(CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
 # Host certificates over RSIP: client, server and xdnatd's CA glue together.
 TEST_BINS += $(OUT)/test_rsip_ca
 RSIP_CA_SRCS := $(RSIP_ALLOC_SRCS) loader/rsip_client.c loader/ca_plane.c $(CA_SRCS)

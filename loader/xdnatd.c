@@ -209,7 +209,7 @@ static void usage(FILE *f)
 "                           datapath records them) gets an LCA-signed notice\n"
 "                           by UDP to port N, from G:N (N is reserved), resent\n"
 "                           with back-off until acknowledged (xdnat-peer);\n"
-"                           0: off (default: %d)\n"
+"                           0: off (default: 4556)\n"
 "\n"
 "      --router-ports PORT|A-B[,...]|none\n"
 "                           the router's own services on the global\n"

@@ -9,6 +9,10 @@
 #   - host 1 frees its blocks: its certificate is revoked; the remote fetches
 #     the CRL from http://G:8080/crl/lca.crl through the router and
 #     `openssl verify -crl_check` rejects the certificate (host 2's passes);
+#   - xdnat-peer on the remote, which sent ESP to host 1 (so the datapath
+#     recorded it as host 1's peer), receives the LCA-signed revocation
+#     notice, verifies it against the root, runs its command with the
+#     revoked serial and identity, and acknowledges it to xdnatd;
 #   - kill -9 xdnatd, restart: `xdnatctl cert list -j` is intact, and a
 #     certificate whose allocation lapsed while xdnatd was down is revoked.
 set -euo pipefail
@@ -101,7 +105,35 @@ openssl verify -CAfile "$XD_TMP/root.crt" -untrusted "$XD_TMP/lca.crt" -crl_chec
 	fail "openssl verify -crl_check refuses h1's valid certificate"
 xd_ok "yes for $P1/$S1, no for $P2 ($(head -1 "$XD_TMP/v2.out")); openssl accepts it with the CRL"
 
+xd_step "the remote sends ESP to h1 (recorded peer) and starts xdnat-peer"
+xd_bg xdnat-peer "$XD_NS_REMOTE" "$XD_TMP/xdnat-peer.log" "$XD_PEER" -a "$XD_TMP/root.crt" --once \
+	--timeout 30 --crl-out "$XD_TMP/peer.crl" \
+	-e "env | grep ^XDNAT_ | sort >'$XD_TMP/peer.env'"
+PEER_PID=$XD_LAST_PID
+xd_wait_line "$PEER_PID" "$XD_TMP/xdnat-peer.log" 'listening on UDP'
+xd_ns "$XD_NS_REMOTE" python3 -c 'import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
+for seq in range(1, 4):
+    s.sendto(struct.pack("!II", int(sys.argv[2], 0), seq) + bytes(64), (sys.argv[1], 0))' \
+	"$XD_GLOBAL" "${S1%-*}"
+H1_ID=$(xd_ctl -j lookup spi "${S1%-*}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["host"])')
+bpftool -j map dump pinned "$XD_PIN_BASE/$XD_INSTANCE/xdnat_peers" >"$XD_TMP/peers.json"
+python3 - "$XD_TMP/peers.json" "$H1_ID" "$XD_REMOTE_WAN" <<'EOF' || fail "the datapath did not record the remote as h1's ESP peer"
+import json, socket, struct, sys
+rows = json.load(open(sys.argv[1]))
+want = (int(sys.argv[2]), socket.inet_aton(sys.argv[3]))
+def key(r):
+    k = r.get("formatted", {}).get("key") or r["key"]
+    if isinstance(k, dict):
+        return k["host_id"], struct.pack("=I", k["remote"])
+    b = bytes(int(x, 16) for x in k)
+    return struct.unpack("=I", b[:4])[0], b[4:8]
+assert want in [key(r) for r in rows], rows
+EOF
+xd_ok "xdnat_peers holds {host $H1_ID, $XD_REMOTE_WAN}; xdnat-peer listens on UDP 4556"
+
 H1_SERIAL=$(envget "$XD_TMP/h1.env" XDNAT_CERT_SERIAL)
+H1_IDENTITY=$(envget "$XD_TMP/h1.env" XDNAT_CERT_IDENTITY)
 H2_SERIAL=$(envget "$XD_TMP/h2.env" XDNAT_CERT_SERIAL)
 cp "$(envget "$XD_TMP/h1.env" XDNAT_CERT)" "$XD_TMP/h1-saved.crt"
 
@@ -118,6 +150,21 @@ openssl verify -CAfile "$XD_TMP/root.crt" -untrusted "$XD_TMP/lca.crt" -crl_chec
 	-CRLfile <(openssl crl -inform DER -in "$XD_TMP/crl1.der") "$(envget "$XD_TMP/h2.env" XDNAT_CERT)" >/dev/null ||
 	fail "h2's certificate no longer verifies"
 xd_ok "revoked (cessationOfOperation); openssl: $(grep -o 'certificate revoked' "$XD_TMP/ov.out" | head -1); h2 still valid"
+
+xd_step "xdnat-peer receives and verifies the LCA-signed notice"
+xd_stop "$PEER_PID" 30 >/dev/null 2>&1 || true
+[ -s "$XD_TMP/peer.env" ] || fail "xdnat-peer ran no command: $(cat "$XD_TMP/xdnat-peer.log")"
+grep -qi "^XDNAT_REVOKED_SERIALS=.*$H1_SERIAL" "$XD_TMP/peer.env" ||
+	fail "the notice does not name h1's serial $H1_SERIAL: $(cat "$XD_TMP/peer.env")"
+grep -q "^XDNAT_REVOKED_0_IDENTITY=$H1_IDENTITY\$" "$XD_TMP/peer.env" ||
+	fail "the notice does not carry h1's identity"
+grep -q "^XDNAT_NOTICE_GLOBAL=$XD_GLOBAL\$" "$XD_TMP/peer.env" || fail "the notice names another G"
+openssl crl -inform DER -in "$XD_TMP/peer.crl" -noout -text | tr -d ':' | grep -qi "$H1_SERIAL" ||
+	fail "the CRL carried by the notice does not list h1's certificate"
+wait_for 10 grep -q "acknowledged by $XD_REMOTE_WAN" "$XD_TMP/xdnatd.log" ||
+	fail "xdnatd never saw the acknowledgement"
+xd_ok "$(grep '^notice from' "$XD_TMP/xdnat-peer.log" | cut -c1-110)..."
+xd_ok "command ran with XDNAT_REVOKED_SERIALS, _IDENTITY, _REASON=$(envget "$XD_TMP/peer.env" XDNAT_REVOKED_0_REASON); acknowledged"
 
 xd_step "kill -9 xdnatd; h2's allocation lapses while it is down; restart"
 certs_json >"$XD_TMP/certs_before.json"
