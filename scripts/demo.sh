@@ -115,6 +115,14 @@ xd_step "counters (xdnatctl host show / xdnatctl stats, non-zero rows)"
 xd_ctl host show | sed 's/^/      /'
 xd_ctl stats | awk 'NR == 1 || $2 != 0' | sed 's/^/      /'
 
+# The Local CA (docs/LCA.md): hosts enrol over RSIP and get certificates for
+# their identity and ranges; self-contained, a few seconds; DEMO_RSIP=0 skips.
+if [ "${DEMO_RSIP:-1}" = 1 ]; then
+	xd_step "RSIP enrolment with certificates from the router's Local CA (scripts/demo_lca.sh)"
+	env -u XD_TAG -u XD_INSTANCE "$ROOT/scripts/demo_lca.sh" | grep -v '^$' ||
+		fail "the Local CA demo failed"
+fi
+
 if [ "${HOLD:-0}" = 1 ]; then
 	PIN=$XD_PIN_BASE/$XD_INSTANCE
 	cat <<EOF
