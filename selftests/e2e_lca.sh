@@ -196,4 +196,16 @@ openssl crl -inform DER -in "$XD_TMP/crl2.der" -noout -text | tr -d ':' | grep -
 	fail "the re-published CRL does not list h2's certificate"
 xd_ok "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$XD_TMP/certs_after.json") certificates intact; h2's revoked by recovery; CRL re-published"
 
+xd_step "xdnatctl cert show / revoke"
+xd_ctl --state-dir "$STATE" -j cert show "$H2_SERIAL" | python3 -c 'import json, sys
+c = json.load(sys.stdin)
+assert c["status"] == "revoked" and c["host_id"] == "h2", c' || fail "cert show -j is wrong"
+xd_ctl --state-dir "$STATE" cert show "$H1_SERIAL" | grep -q "BEGIN CERTIFICATE" || fail "cert show prints no PEM"
+if xd_ctl --state-dir "$STATE" cert revoke "$H2_SERIAL" 2>"$XD_TMP/rv.err"; then
+	fail "revoking a revoked certificate succeeded"
+fi
+grep -q "already revoked" "$XD_TMP/rv.err" || fail "unclear error: $(cat "$XD_TMP/rv.err")"
+if xd_ctl --state-dir "$STATE" cert revoke 00 2>/dev/null; then fail "revoked an unknown serial"; fi
+xd_ok "show (JSON, PEM), revoke refuses a revoked or unknown serial"
+
 xd_ok "e2e_lca: all checks passed in $(( $(date +%s) - T0 )) s"
