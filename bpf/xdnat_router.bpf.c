@@ -587,8 +587,23 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 	}
 
 	act = host_verdict(host_id, gidx, XDNAT_R_WAN_TO_HOST, unknown_reason, p);
-	if (act == XDNAT_ACT_FORWARD && (ip->protocol == IPPROTO_ESP || ip->protocol == IPPROTO_AH))
-		learn_peer(p->host_id, ip->saddr);
+	if (act == XDNAT_ACT_FORWARD && (ip->protocol == IPPROTO_ESP || ip->protocol == IPPROTO_AH)) {
+		/* Learning costs a hash lookup: do it on the first packets of
+		 * every SA (sequence numbers start at 1, also after a rekey) and
+		 * on every 1024th, which finds SAs older than the router. */
+		__u8 *hdr;
+		__u32 seq;
+
+		if (ip->protocol == IPPROTO_AH) {
+			hdr = xdnat_l4(ip, data_end, 12);
+			seq = hdr ? bpf_ntohl(*(__be32 *)(hdr + 8)) : 0;
+		} else {
+			hdr = xdnat_l4(ip, data_end, 8);
+			seq = hdr ? bpf_ntohl(*(__be32 *)(hdr + 4)) : 0;
+		}
+		if (hdr && (seq < 8 || !(seq & 1023)))
+			learn_peer(p->host_id, ip->saddr);
+	}
 learn:
 	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(XDNAT_IP_MF)))
 		learn_first_fragment(ip, p->host_id);

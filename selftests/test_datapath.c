@@ -847,6 +847,29 @@ static void dg_ah(struct pkt *d, struct ip4 h, uint32_t spi, size_t paylen)
 	pkt_ip4_end(d, o);
 }
 
+/* ESP / AH with a given sequence number. */
+static void dg_esp_seq(struct pkt *d, struct ip4 h, uint32_t spi, uint32_t seq, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_ESP;
+	o = pkt_ip4_begin(d, &h);
+	pkt_esp(d, spi, seq, paylen, (uint8_t)spi);
+	pkt_ip4_end(d, o);
+}
+
+static void dg_ah_seq(struct pkt *d, struct ip4 h, uint32_t spi, uint32_t seq, size_t paylen)
+{
+	size_t o;
+
+	pkt_reset(d);
+	h.proto = PROTO_AH;
+	o = pkt_ip4_begin(d, &h);
+	pkt_ah(d, PROTO_UDP, spi, seq, paylen, (uint8_t)spi);
+	pkt_ip4_end(d, o);
+}
+
 /* Any protocol, opaque payload (GRE, fragments, short L4 headers). */
 static void dg_raw(struct pkt *d, struct ip4 h, uint8_t proto, size_t paylen, uint8_t seed)
 {
@@ -2642,14 +2665,20 @@ static void peers(enum prog_id wan, int fwd)
 	struct pkt dg;
 	unsigned n = 0;
 
-	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0100, 5), 32);
-	wan_fwd(&cs, fwd, &dg, H_A, "ESP from REMOTE to A");
-	dg_ah(&dg, hdr(REMOTE_FAR, G0), SPI(0x0101, 9), 16);
-	wan_fwd(&cs, fwd, &dg, H_B, "AH from REMOTE_FAR to B");
-	dg_esp(&dg, hdr(REMOTE, G0), SPI(0x0100, 6), 32);
+	/* Learning is sampled by sequence number: the first packets of an SA
+	 * (seq < 8) and every 1024th. */
+	dg_esp_seq(&dg, hdr(REMOTE, G0), SPI(0x0100, 5), 1, 32);
+	wan_fwd(&cs, fwd, &dg, H_A, "ESP seq 1 from REMOTE to A");
+	dg_ah_seq(&dg, hdr(REMOTE_FAR, G0), SPI(0x0101, 9), 2, 16);
+	wan_fwd(&cs, fwd, &dg, H_B, "AH seq 2 from REMOTE_FAR to B");
+	dg_esp_seq(&dg, hdr(REMOTE, G0), SPI(0x0100, 6), 3, 32);
 	wan_fwd(&cs, fwd, &dg, H_A, "ESP from REMOTE to A again: one entry");
-	dg_udp(&dg, hdr(REMOTE_FAR, G0), 40000, 20000, 8);
-	wan_fwd(&cs, fwd, &dg, H_A, "UDP from REMOTE_FAR to A: not an IPsec peer");
+	dg_esp_seq(&dg, hdr(WAN_GW, G0), SPI(0x0100, 7), 4242, 32);
+	wan_fwd(&cs, fwd, &dg, H_A, "ESP seq 4242 from WAN_GW to A: not sampled");
+	dg_ah_seq(&dg, hdr(REMOTE_FAR, G0), SPI(0x0100, 8), 2048, 16);
+	wan_fwd(&cs, fwd, &dg, H_A, "AH seq 2048 from REMOTE_FAR to A: sampled");
+	dg_udp(&dg, hdr(WAN_GW, G0), 40000, 20000, 8);
+	wan_fwd(&cs, fwd, &dg, H_A, "UDP from WAN_GW to A: not an IPsec peer");
 	run_cases(wan, &cs);
 	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(REMOTE) };
 	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "A's ESP peer not recorded");
@@ -2657,13 +2686,15 @@ static void peers(enum prog_id wan, int fwd)
 	k = (struct xdnat_peer_key){ .host_id = H_B, .remote = htonl(REMOTE_FAR) };
 	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "B's AH peer not recorded");
 	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(REMOTE_FAR) };
-	cr_assert_neq(bpf_map_lookup_elem(fd, &k, &v), 0, "UDP made a peer");
+	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "A's AH peer (seq 2048) not recorded");
+	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(WAN_GW) };
+	cr_assert_neq(bpf_map_lookup_elem(fd, &k, &v), 0, "UDP or ESP seq 4242 made a peer");
 	for (int rc = bpf_map_get_next_key(fd, NULL, &next); !rc;
 	     rc = bpf_map_get_next_key(fd, &k, &next)) {
 		k = next;
 		n++;
 	}
-	cr_assert_eq(n, 2, "%u peers recorded, expected 2", n);
+	cr_assert_eq(n, 3, "%u peers recorded, expected 3", n);
 }
 
 Test(robust, ipsec_peers)
