@@ -163,12 +163,18 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
-MAN8       := $(patsubst $(OUT)/%,$(OUT)/man/%.8,$(BINS))
+MAN8       := $(patsubst $(OUT)/%,$(OUT)/man/%.8,$(BINS)) $(OUT)/man/xdnat-peer.8
+# xdnat-ca and xdnat-verify print their --help as a man page already.
+MAN8_RAW   := $(OUT)/man/xdnat-ca.8 $(OUT)/man/xdnat-verify.8
+INST_BINS   = $(BINS) $(CA_BINS)
 MAN5       := $(OUT)/man/xdnatd.conf.5
 UNITS      := $(OUT)/systemd/xdnatd.service $(OUT)/systemd/xdnat-host.service
 
 .PHONY: man
-man: $(MAN8) $(MAN5)
+man: $(MAN8) $(MAN8_RAW) $(MAN5)
+$(MAN8_RAW): $(OUT)/man/%.8: $(OUT)/% man/help2roff.py
+	@mkdir -p $(@D)
+	python3 man/help2roff.py ./$< 8 $(VERSION) > $@
 $(OUT)/man/xdnatd.conf.5: $(OUT)/xdnatd man/xdnatd.conf.h2m
 	@mkdir -p $(@D)
 	help2man --no-info --section=5 --version-string=$(VERSION) --help-option=--help-config \
@@ -187,9 +193,9 @@ install: all man $(UNITS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BPF_OBJ_DIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default \
 		$(DESTDIR)$(SYSCONFDIR)/xdnat
-	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(INST_BINS) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(BPF_OBJ_DIR)/
-	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(MAN8) $(MAN8_RAW) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
 	@# Never overwrite an operator's settings.
@@ -203,10 +209,10 @@ install: all man $(UNITS)
 FORCE:
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(INST_BINS)))
 	rm -f $(addprefix $(DESTDIR)$(BPF_OBJ_DIR)/,$(notdir $(BPF_OBJS)))
 	-rmdir $(DESTDIR)$(BPF_OBJ_DIR) 2>/dev/null
-	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8) $(MAN8_RAW)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 	@echo "uninstall: $(SYSCONFDIR)/xdnat/ and $(SYSCONFDIR)/default/xdnat* are kept (your settings)"

@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 prefix=/opt/xdnat-test
 
 make --no-print-directory -s install DESTDIR="$dest" PREFIX="$prefix" >/dev/null
-for b in xdnatd xdnatctl xdnat-host; do
+for b in xdnatd xdnatctl xdnat-host xdnat-ca xdnat-verify xdnat-peer; do
 	[ -x "$dest$prefix/sbin/$b" ] || fail "$b not installed in $prefix/sbin"
 	page=$dest$prefix/share/man/man8/$b.8
 	[ -s "$page" ] || fail "man page $b.8 missing"
