@@ -385,6 +385,18 @@ static int parse_router_ports(struct opts *o, const char *arg)
 	return rc;
 }
 
+/* Add @port to --router-ports unless a listed range covers it. */
+static void add_router_port(struct opts *o, uint16_t port)
+{
+	for (unsigned i = 0; i < o->n_router_ports; i++)
+		if (port >= o->router_ports[i].first && port <= o->router_ports[i].last)
+			return;
+	if (o->n_router_ports < sizeof(o->router_ports) / sizeof(o->router_ports[0]))
+		o->router_ports[o->n_router_ports++] = (struct xd_run){ port, port };
+	else
+		xd_warn("--router-ports is full: port %u is not marked as the router's", port);
+}
+
 /* --shared-ike-ports on|off|PORT[,PORT...] (on: 500,4500). */
 static int parse_shared_ike(struct opts *o, const char *arg)
 {
@@ -947,9 +959,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			have |= rc->reserved[i] == o->notify_port;
 		if (!have && rc->n_reserved < RSIP_MAX_RESERVED)
 			rc->reserved[rc->n_reserved++] = (uint16_t)o->notify_port;
-		if (o->unknown_drop)
-			xd_warn("--unknown drop: remote peers cannot fetch the CRL through the global "
-				"address (packets to the router's own ports follow --unknown)");
+		/* ... and a service of the router on the global addresses: marked
+		 * as router ports, remote peers reach it even with --unknown drop
+		 * and under floods. */
+		add_router_port(o, o->crl_port);
+		if (o->notify_port)
+			add_router_port(o, (uint16_t)o->notify_port);
 	}
 	return 0;
 }

@@ -65,7 +65,7 @@ xd_ok "root.crt, lca.crt (name-constrained to $XD_GLOBAL)"
 xd_step "topology and xdnatd with --rsip and the Local CA"
 xd_topology 2
 ROUTER_OPTS=(--rsip --state-dir "$STATE" --lease "$LEASE" --max-lease "$LEASE" --port-range "$POOL"
-	--port-block 100 --unknown pass --ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt"
+	--port-block 100 --unknown drop --ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt"
 	--crl-period 3600)
 xd_start_router "${ROUTER_OPTS[@]}"
 grep -q "Local CA on, CRL at http://$XD_GLOBAL:8080/crl/lca.crl" "$XD_TMP/xdnatd.log" ||
