@@ -53,7 +53,7 @@ xd_topology 2
 xd_start_router --mode "${MODE:-xdp}"
 sed 's/^/      /' "$XD_TMP/xdnatd.log"
 
-xd_step "register the two hosts and their blocks (static; RSIP comes later)"
+xd_step "register the two hosts and their blocks statically (the RSIP way follows at the end)"
 xd_ctl host add 1 lan "$(xd_host_lan 1)" ports "$H1_PORTS" spi "$H1_SPIS"
 xd_ctl host add 2 lan "$(xd_host_lan 2)" ports "$H2_PORTS" spi "$H2_SPIS"
 xd_start_host 1 "$H1_PORTS"
