@@ -292,6 +292,29 @@ static __always_inline void learn_peer(__u32 host_id, __be32 remote)
 	bpf_map_update_elem(&xdnat_peers, &k, &nv, BPF_ANY);
 }
 
+/* Learning costs a hash lookup: do it on the first packets of every SA
+ * (sequence numbers start at 1, also after a rekey) and on every 1024th,
+ * which finds SAs older than the router.  @seqp: the ESP/AH sequence
+ * number, validated by the caller. */
+static __always_inline void learn_peer_sampled(__u32 host_id, __be32 remote, const __u8 *seqp)
+{
+	__u32 seq = bpf_ntohl(*(const __be32 *)seqp);
+
+	if (seq < 8 || !(seq & 1023))
+		learn_peer(host_id, remote);
+}
+
+/* ESP-in-UDP (RFC 3948) delivered to a host: UDP header, then SPI and
+ * sequence number; a zero first word is the non-ESP marker (IKE). */
+static __always_inline void learn_esp_udp_peer(struct iphdr *ip, void *data_end,
+					       const struct xdnat_pkt *p)
+{
+	__u8 *hdr = xdnat_l4(ip, data_end, 16);
+
+	if (hdr && *(__be32 *)(hdr + 8))
+		learn_peer_sampled(p->host_id, ip->saddr, hdr + 12);
+}
+
 static __always_inline __u32 owner_by_out_spi(__be32 spi, __be32 remote)
 {
 	struct xdnat_out_spi_key k = { .spi = spi, .remote = remote };
@@ -560,6 +583,8 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 		unknown_reason = XDNAT_R_UNKNOWN_PORT;
 		if (slot && ip->protocol == IPPROTO_UDP && is_shared_port(host_id)) {
 			act = classify_shared_inbound(ip, data_end, gidx, slot, p);
+			if (act == XDNAT_ACT_FORWARD && p->reason == XDNAT_R_ESP_UDP_TO_HOST)
+				learn_esp_udp_peer(ip, data_end, p);
 			goto learn;
 		}
 		break;
@@ -588,21 +613,23 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 
 	act = host_verdict(host_id, gidx, XDNAT_R_WAN_TO_HOST, unknown_reason, p);
 	if (act == XDNAT_ACT_FORWARD && (ip->protocol == IPPROTO_ESP || ip->protocol == IPPROTO_AH)) {
-		/* Learning costs a hash lookup: do it on the first packets of
-		 * every SA (sequence numbers start at 1, also after a rekey) and
-		 * on every 1024th, which finds SAs older than the router. */
 		__u8 *hdr;
-		__u32 seq;
 
 		if (ip->protocol == IPPROTO_AH) {
 			hdr = xdnat_l4(ip, data_end, 12);
-			seq = hdr ? bpf_ntohl(*(__be32 *)(hdr + 8)) : 0;
+			if (hdr)
+				learn_peer_sampled(p->host_id, ip->saddr, hdr + 8);
 		} else {
 			hdr = xdnat_l4(ip, data_end, 8);
-			seq = hdr ? bpf_ntohl(*(__be32 *)(hdr + 4)) : 0;
+			if (hdr)
+				learn_peer_sampled(p->host_id, ip->saddr, hdr + 4);
 		}
-		if (hdr && (seq < 8 || !(seq & 1023)))
-			learn_peer(p->host_id, ip->saddr);
+	} else if (act == XDNAT_ACT_FORWARD && ip->protocol == IPPROTO_UDP &&
+		   *(__be16 *)l4 == bpf_htons(XDNAT_IKE_NATT_PORT)) {
+		/* From a peer's NAT-T port to a host's own port: ESP-in-UDP
+		 * (RFC 3948) when the first word (the SPI) is not the non-ESP
+		 * marker.  Such peers are notified like ESP peers. */
+		learn_esp_udp_peer(ip, data_end, p);
 	}
 learn:
 	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(XDNAT_IP_MF)))

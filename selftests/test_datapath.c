@@ -3279,6 +3279,55 @@ Test(shared_ike, truncated_tc)
 	run_cases(WAN_TC, &cs);
 }
 
+/*
+ * ESP-in-UDP delivered to a host records its sender as an IPsec peer (the
+ * Local CA notifies it on revocation): on the shared NAT-T port, and on a
+ * host's own port when it comes from the peer's NAT-T port 4500 (RFC 3948
+ * without NAT on the peer's side).  IKE (non-ESP marker), other source
+ * ports and keepalives record nothing.
+ */
+static void esp_udp_peers(enum prog_id wan, int fwd)
+{
+	int fd = bpf_map__fd(R->skel->maps.xdnat_peers);
+	struct xdnat_peer_key k, next;
+	struct xdnat_peer_val v;
+	struct cases cs = { 0 };
+	struct pkt dg;
+	unsigned n = 0;
+
+	dg_esp_udp(&dg, hdr(REMOTE, G0), 4500, 4500, SPI(0x0100, 0x77), 64);
+	wan_fwd_r(&cs, fwd, XDNAT_R_ESP_UDP_TO_HOST, &dg, H_A, "shared 4500 ESP-in-UDP -> A");
+	dg_esp_udp(&dg, hdr(REMOTE_FAR, G0), 4500, 21001, 0xabcdef01, 64);
+	wan_fwd(&cs, fwd, &dg, H_B, "ESP-in-UDP from NAT-T port 4500 to B's port 21001");
+	dg_ike(&dg, hdr(WAN_GW, G0), 4500, 20001, true, IKE_SPI(0x0100, 1), 0, IKE_V2, IKE_I, 20);
+	wan_fwd(&cs, fwd, &dg, H_A, "IKE (marker) from 4500 to A's port: not ESP");
+	dg_esp_udp(&dg, hdr(WAN_GW, G0), 4501, 20001, 0xabcdef01, 64);
+	wan_fwd(&cs, fwd, &dg, H_A, "SPI-looking UDP from port 4501: not NAT-T");
+	run_cases(wan, &cs);
+	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(REMOTE) };
+	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "A's shared-port ESP-in-UDP peer not recorded");
+	k = (struct xdnat_peer_key){ .host_id = H_B, .remote = htonl(REMOTE_FAR) };
+	cr_assert_eq(bpf_map_lookup_elem(fd, &k, &v), 0, "B's ESP-in-UDP peer not recorded");
+	k = (struct xdnat_peer_key){ .host_id = H_A, .remote = htonl(WAN_GW) };
+	cr_assert_neq(bpf_map_lookup_elem(fd, &k, &v), 0, "IKE or non-NAT-T UDP made a peer");
+	for (int rc = bpf_map_get_next_key(fd, NULL, &next); !rc;
+	     rc = bpf_map_get_next_key(fd, &k, &next)) {
+		k = next;
+		n++;
+	}
+	cr_assert_eq(n, 2, "%u peers recorded, expected 2", n);
+}
+
+Test(shared_ike, esp_udp_peers_xdp)
+{
+	esp_udp_peers(WAN_XDP, XDP_REDIRECT);
+}
+
+Test(shared_ike, esp_udp_peers_tc)
+{
+	esp_udp_peers(WAN_TC, TC_ACT_REDIRECT);
+}
+
 /* A fragmented IKE message (IKE_AUTH with certificates): the first fragment
  * is routed by its IKE SPI and teaches the fragment table; the rest follows. */
 static void shared_frag_cases(struct cases *cs, int fwd)
