@@ -9,7 +9,9 @@
 # TCP, UDP, ICMP and ESP flowing to and from both hosts, then the per-host
 # and per-reason counters, then tears everything down.
 #
-#   make demo                       run the namespace demo and exit
+#   make demo                       run the namespace demo and exit: hosts
+#                                   obtain blocks and certificates over RSIP
+#   make demo DEMO_STATIC=1         the same with blocks assigned by hand
 #   make demo HOLD=1                keep it running until Ctrl-C, to look
 #                                   around with bpftool, ip, xdnatctl
 #   make demo WAN=eth0 LAN=eth1 GLOBAL=203.0.113.5 [XDNATD_ARGS="..."]
@@ -34,30 +36,69 @@ XD_TAG=${XD_TAG:-demo$$}
 XD_INSTANCE=${XD_INSTANCE:-demo}
 . "$ROOT/selftests/lib/netns.sh"
 
-H1_PORTS=${H1_PORTS:-20000-20999}
-H2_PORTS=${H2_PORTS:-21000-21999}
-H1_SPIS=${H1_SPIS:-0x00010000-0x0001ffff}
-H2_SPIS=${H2_SPIS:-0x00020000-0x0002ffff}
+# DEMO_STATIC=1: blocks assigned by hand with xdnatctl instead of RSIP.
+DEMO_STATIC=${DEMO_STATIC:-0}
+POOL=${POOL:-20000-29999}       # ports RSIP hands out
+H1_PORTS=${H1_PORTS:-20000-20999} H2_PORTS=${H2_PORTS:-21000-21999}   # static mode
+H1_SPIS=${H1_SPIS:-0x00010000-0x0001ffff} H2_SPIS=${H2_SPIS:-0x00020000-0x0002ffff}
 jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
+envget() { sed -n "s/^$2=//p" "$1" | head -1; }   # FILE KEY
 
 xd_init
-cat <<EOF
+cat <<DIAGRAM
 
-  remote $XD_REMOTE_WAN  ---  [router: xdnatd, XDP]  ---  switch  ---  h1 $(xd_host_lan 1)  ports $H1_PORTS  SPIs $H1_SPIS
-                          $XD_ROUTER_WAN / global $XD_GLOBAL       \\--  h2 $(xd_host_lan 2)  ports $H2_PORTS  SPIs $H2_SPIS
+  remote $XD_REMOTE_WAN  ---  [router: xdnatd, XDP, RSIP + Local CA]  ---  switch  ---  h1 $(xd_host_lan 1)
+                          $XD_ROUTER_WAN / global $XD_GLOBAL                        \--  h2 $(xd_host_lan 2)
                           LAN $XD_ROUTER_LAN
-EOF
+DIAGRAM
 
 xd_step "build the namespaces and start xdnatd (native XDP on both router NICs)"
 xd_topology 2
-xd_start_router --mode "${MODE:-xdp}"
+if [ "$DEMO_STATIC" = 1 ]; then
+	xd_start_router --mode "${MODE:-xdp}"
+else
+	STATE=$XD_TMP/state
+	"$XD_BUILD/xdnat-ca" init-root -k "$XD_TMP/root.key" -o "$XD_TMP/root.crt" >/dev/null
+	"$XD_BUILD/xdnat-ca" init-lca -g "$XD_GLOBAL" -k "$XD_TMP/lca.key" -R "$XD_TMP/root.crt" \
+		-K "$XD_TMP/root.key" -o "$XD_TMP/lca.crt" >/dev/null
+	xd_info "demo root CA and a Local CA for $XD_GLOBAL, name-constrained to it"
+	xd_start_router --mode "${MODE:-xdp}" --rsip --state-dir "$STATE" --port-range "$POOL" \
+		--port-block 250 --ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt"
+fi
 sed 's/^/      /' "$XD_TMP/xdnatd.log"
 
-xd_step "register the two hosts and their blocks statically (the RSIP way follows at the end)"
-xd_ctl host add 1 lan "$(xd_host_lan 1)" ports "$H1_PORTS" spi "$H1_SPIS"
-xd_ctl host add 2 lan "$(xd_host_lan 2)" ports "$H2_PORTS" spi "$H2_SPIS"
-xd_start_host 1 "$H1_PORTS"
-xd_start_host 2 "$H2_PORTS"
+if [ "$DEMO_STATIC" = 1 ]; then
+	xd_step "register the two hosts and their blocks statically (xdnatctl host add)"
+	xd_ctl host add 1 lan "$(xd_host_lan 1)" ports "$H1_PORTS" spi "$H1_SPIS"
+	xd_ctl host add 2 lan "$(xd_host_lan 2)" ports "$H2_PORTS" spi "$H2_SPIS"
+	xd_start_host 1 "$H1_PORTS"
+	xd_start_host 2 "$H2_PORTS"
+else
+	xd_step "enrol both hosts; each registers over RSIP, gets ports, SPIs and a certificate"
+	for i in 1 2; do
+		xd_ctl --state-dir "$STATE" enroll "h$i" lan "$(xd_host_lan "$i")" \
+			secret-file "$XD_TMP/h$i.key" >/dev/null
+		xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$XD_TMP/xdnat-host-h$i.log" "$XD_XDNAT_HOST" \
+			--dev "$XD_IF_HOST" --router "$XD_ROUTER_LAN" --name "h$i" \
+			--secret-file "$XD_TMP/h$i.key" --info-file "$XD_TMP/h$i.env" \
+			--state-dir "$XD_TMP/host$i"
+		xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-host-h$i.log" '^xdnat-host: ready'
+		ports=$(envget "$XD_TMP/h$i.env" XDNAT_PORTS)
+		spis=$(envget "$XD_TMP/h$i.env" XDNAT_SPIS)
+		[ -n "$ports" ] && [ -n "$spis" ] || fail "h$i: no ports or SPIs in its info file"
+		eval "H${i}_PORTS=\${ports%%,*} H${i}_SPIS=\${spis%%,*}"
+		cat "$(envget "$XD_TMP/h$i.env" XDNAT_CERT)" "$(envget "$XD_TMP/h$i.env" XDNAT_CERT_CHAIN)" \
+			>"$XD_TMP/h$i-chain.pem"
+		# What a remote peer reads from the certificate, verified to the root.
+		"$XD_BUILD/xdnat-verify" -j -a "$XD_TMP/root.crt" -c "$XD_TMP/h$i-chain.pem" -s "$XD_GLOBAL" |
+			python3 -c 'import json, sys
+v = json.load(sys.stdin)
+print("  ok  h%s: ports %s, SPIs %s over RSIP; certificate %s (%s)" % (sys.argv[1], sys.argv[2],
+      sys.argv[3], v.get("identity"), "verifies to the root" if v.get("ok") else "NOT VALID: " + v.get("reason", "")))
+print("          certified: global %s  ports %s  SPIs %s  serial %s" % (v.get("global"), v.get("ports"),
+      v.get("spis"), v.get("serial")))' "$i" "$ports" "$spis"
+	done
+fi
 xd_ctl host show | sed 's/^/      /'
 
 xd_step "TCP: each host uploads 2 MB to the remote, at the same time"
@@ -115,12 +156,9 @@ xd_step "counters (xdnatctl host show / xdnatctl stats, non-zero rows)"
 xd_ctl host show | sed 's/^/      /'
 xd_ctl stats | awk 'NR == 1 || $2 != 0' | sed 's/^/      /'
 
-# The Local CA (docs/LCA.md): hosts enrol over RSIP and get certificates for
-# their identity and ranges; self-contained, a few seconds; DEMO_RSIP=0 skips.
-if [ "${DEMO_RSIP:-1}" = 1 ]; then
-	xd_step "RSIP enrolment with certificates from the router's Local CA (scripts/demo_lca.sh)"
-	env -u XD_TAG -u XD_INSTANCE "$ROOT/scripts/demo_lca.sh" | grep -v '^$' ||
-		fail "the Local CA demo failed"
+if [ "$DEMO_STATIC" != 1 ]; then
+	xd_step "issued certificates (xdnatctl cert list)"
+	xd_ctl --state-dir "$STATE" cert list | sed 's/^/      /'
 fi
 
 if [ "${HOLD:-0}" = 1 ]; then
@@ -132,7 +170,7 @@ The demo stays up until Ctrl-C.  Try, in another shell:
   bpftool map lookup pinned $PIN/xdnat_spis key 1 0 0 0
   $ROOT/build/xdnatctl -i $XD_INSTANCE -j stats
   ip netns exec $XD_NS_ROUTER ip -d link show wan
-  ip netns exec $(xd_host_ns 1) ping -e 20001 $XD_REMOTE_WAN
+  ip netns exec $(xd_host_ns 1) ping -e $(( ${H1_PORTS%-*} + 1 )) $XD_REMOTE_WAN
 EOF
 	while :; do sleep 3600; done
 fi
