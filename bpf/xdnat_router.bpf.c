@@ -989,6 +989,27 @@ static __always_inline int xdp_finish(enum xdnat_act act, const struct xdnat_pkt
  * ([eth][outer][inner]) and so is the answer.  The outer/inner headers were
  * validated by the classifier.
  */
+/*
+ * RFC 1812 4.3.2.7 (and RFC 1122): no ICMP error about an ICMP error, a
+ * later fragment, or a datagram whose source is not a unicast host or whose
+ * destination is broadcast/multicast.  Those are dropped instead.
+ */
+static __always_inline int icmp_error_allowed(struct iphdr *ip, void *data_end)
+{
+	__u32 src = bpf_ntohl(ip->saddr), dst = bpf_ntohl(ip->daddr);
+	__u8 *l4;
+
+	if ((src >> 24) == 0 || (src >> 24) == 127 || (src >> 28) >= 0xe ||
+	    (dst >> 28) >= 0xe || xdnat_ip_is_later_fragment(ip))
+		return 0;
+	if (ip->protocol == IPPROTO_ICMP) {
+		l4 = xdnat_l4(ip, data_end, 1);
+		if (!l4 || l4[0] == 3 || l4[0] == 4 || l4[0] == 5 || l4[0] == 11 || l4[0] == 12)
+			return 0;
+	}
+	return 1;
+}
+
 static __always_inline int xdp_frag_needed(struct xdp_md *ctx, const struct xdnat_pkt *p,
 					   int tunnel, __u16 mtu)
 {
@@ -1064,10 +1085,15 @@ static __always_inline int wan_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
-	    fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
+	    fib.mtu_result > XDNAT_TUNNEL_OVERHEAD) {
 		/* Tunnel MTU policy: DF and too big for the LAN once wrapped:
 		 * tell the sender the tunnel MTU. */
+		if (!icmp_error_allowed(inner, data_end)) {
+			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
+			return XDP_DROP;
+		}
 		return xdp_frag_needed(ctx, &p, 0, fib.mtu_result - XDNAT_TUNNEL_OVERHEAD);
+	}
 
 	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr))) {
 		count(XDNAT_R_DROP_INTERNAL, p.bytes);
@@ -1151,10 +1177,15 @@ static __always_inline int lan_xdp(struct xdp_md *ctx)
 		count(reason, p.bytes);
 		return XDP_DROP;
 	}
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)))
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF))) {
 		/* The stack would answer to the global address, i.e. itself:
 		 * answer the host through its tunnel instead. */
+		if (!icmp_error_allowed(inner, data_end)) {
+			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
+			return XDP_DROP;
+		}
 		return xdp_frag_needed(ctx, &p, 1, fib.mtu_result);
+	}
 
 	saved = *eth;
 	if (bpf_xdp_adjust_head(ctx, (int)sizeof(struct iphdr))) {
@@ -1295,8 +1326,13 @@ static __always_inline int wan_tc(struct __sk_buff *skb)
 	}
 	/* A GRO'd skb is many datagrams: the stack segments it. */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
-	    skb->gso_segs <= 1 && fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
+	    skb->gso_segs <= 1 && fib.mtu_result > XDNAT_TUNNEL_OVERHEAD) {
+		if (!icmp_error_allowed(inner, data_end)) {
+			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
+			return TC_ACT_SHOT;
+		}
 		return tc_frag_needed(skb, &p, 0, fib.mtu_result - XDNAT_TUNNEL_OVERHEAD);
+	}
 	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
 		count(XDNAT_R_DROP_INTERNAL, p.bytes);
@@ -1368,8 +1404,13 @@ static __always_inline int lan_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
-	    skb->gso_segs <= 1)
+	    skb->gso_segs <= 1) {
+		if (!icmp_error_allowed(inner, data_end)) {
+			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
+			return TC_ACT_SHOT;
+		}
 		return tc_frag_needed(skb, &p, 1, fib.mtu_result);
+	}
 	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		xdnat_ttl_dec(inner); /* else the stack forwards and decrements */
 	/* Kernels before 6.3 reject the DECAP flag; without it GRO'd tunnel

@@ -284,6 +284,8 @@ enum xdnat_reason {
 				     * (ESP-in-UDP: the remote's SPI; keepalive; SPIr 0) */
 	XDNAT_R_DROP_SPOOF_IKE,     /* LAN: shared port, host's IKE SPI not its own, or not IKEv2 */
 	XDNAT_R_PASS_ROUTER_PORT,   /* WAN: a port/SPI of the router's own services: its stack */
+	XDNAT_R_DROP_TOO_BIG,       /* DF and too big, but RFC 1812 forbids an ICMP error about
+				     * it (ICMP error, later fragment, non-unicast address) */
 	XDNAT_R_MAX,
 };
 
@@ -301,7 +303,7 @@ enum xdnat_reason {
 	"ike_to_host", "ike_to_default", "esp_udp_to_host", "ike_no_default", \
 	"unknown_ike_spi", "unknown_shared", "ike_from_host", "shared_unchecked", \
 	"drop_spoof_ike", \
-	"pass_router_port", \
+	"pass_router_port", "drop_too_big", \
 }
 
 /* Host-side (xdnat-host) tc program configuration, in .rodata. */

@@ -1012,6 +1012,28 @@ static void decap_of(struct pkt *o, const struct pkt *in, const uint8_t *mac, bo
 		o->b[14 + 8]--;
 }
 
+/* RFC 1812 4.3.2.7: may the router answer @ip (@len bytes) with an ICMP
+ * error?  Not about ICMP errors, later fragments, non-unicast addresses. */
+static bool m_icmp_err_ok(const uint8_t *ip, size_t len)
+{
+	uint32_t src = pkt_rd32(ip + 12), dst = pkt_rd32(ip + 16);
+	size_t hl = (size_t)(ip[0] & 0xf) * 4;
+
+	if ((src >> 24) == 0 || (src >> 24) == 127 || (src >> 28) >= 0xe || (dst >> 28) >= 0xe ||
+	    (pkt_rd16(ip + 6) & 0x1fff))
+		return false;
+	if (ip[9] == 1) {
+		uint8_t t;
+
+		if (hl >= len || hl >= pkt_rd16(ip + 2))
+			return false;
+		t = ip[hl];
+		if (t == 3 || t == 4 || t == 5 || t == 11 || t == 12)
+			return false;
+	}
+	return true;
+}
+
 /* The WAN-side expectations of an owned packet (after the classification). */
 static void plan_wan_fwd(struct plan *pl, enum prog_id p, const struct pkt *in,
 			 const struct decision *d)
@@ -1025,7 +1047,9 @@ static void plan_wan_fwd(struct plan *pl, enum prog_id p, const struct pkt *in,
 
 	cr_assert(r.k == FIB_OK || r.k == FIB_NO_NEIGH, "test bug: host route");
 	if (tot + 20 > MTU) {
-		if (pkt_rd16(ip + 6) & IP_DF) {
+		if ((pkt_rd16(ip + 6) & IP_DF) && !m_icmp_err_ok(ip, in->len - 14)) {
+			alt_add(pl, XDNAT_R_DROP_TOO_BIG, v_drop(p), in, "too big, no ICMP error allowed");
+		} else if (pkt_rd16(ip + 6) & IP_DF) {
 			frag_needed_of(&o, in, 14, pkt_rd32(ip + 16), MTU - 20, 0);
 			alt_add(pl, XDNAT_R_TOO_BIG_ICMP, v_redir(p), &o, "frag-needed (WAN)");
 		} else {
@@ -1067,7 +1091,9 @@ static void plan_lan_out(struct plan *pl, enum prog_id p, const struct pkt *in,
 		return;
 	}
 	if (tot > MTU) {
-		if (pkt_rd16(ip + 6) & IP_DF) {
+		if ((pkt_rd16(ip + 6) & IP_DF) && !m_icmp_err_ok(ip, in->len - 34)) {
+			alt_add(pl, XDNAT_R_DROP_TOO_BIG, v_drop(p), in, "too big, no ICMP error allowed");
+		} else if (pkt_rd16(ip + 6) & IP_DF) {
 			frag_needed_of(&out, in, 34, LAN_ROUTER, MTU, pkt_rd32(o + 12));
 			alt_add(pl, XDNAT_R_TOO_BIG_ICMP, v_redir(p), &out, "frag-needed (LAN)");
 		} else {

@@ -2760,6 +2760,18 @@ static void too_big_cases(struct cases *wan, struct cases *lan, int tx_wan, int 
 	wan_fwd(wan, tx_wan, &dg, H_A,
 		"1480-byte DF UDP: fits exactly");
 
+	/* RFC 1812 4.3.2.7: no ICMP error to a source that is not a unicast
+	 * host: dropped and counted instead. */
+	dg_udp(&dg, hdr(IP4(127, 0, 0, 9), G0), 53, 20010, 1481 - 28);
+	wan_same(wan, tx_wan == XDP_REDIRECT ? XDP_DROP : TC_ACT_SHOT, XDNAT_R_DROP_TOO_BIG, &dg,
+		 "1481-byte DF UDP from 127.0.0.9: no frag-needed to a loopback source");
+	dg_udp(&dg, hdr(IP4(0, 1, 2, 3), G0), 53, 20010, 1481 - 28);
+	wan_same(wan, tx_wan == XDP_REDIRECT ? XDP_DROP : TC_ACT_SHOT, XDNAT_R_DROP_TOO_BIG, &dg,
+		 "1481-byte DF UDP from 0.1.2.3: no frag-needed to 'this network'");
+	dg_udp(&dg, hdr(IP4(240, 0, 0, 1), G0), 53, 20010, 1481 - 28);
+	wan_same(wan, tx_wan == XDP_REDIRECT ? XDP_DROP : TC_ACT_SHOT, XDNAT_R_DROP_TOO_BIG, &dg,
+		 "1481-byte DF UDP from class E: no frag-needed");
+
 	dg_udp(&dg, from_g(H_A, REMOTE), 20000, 4500, 1501 - 28);
 	c = case_add(lan, tx_lan, XDNAT_R_TOO_BIG_ICMP, "A's 1501-byte DF UDP: frag-needed 1500, tunnelled back");
 	lan_tunnel(&c->in, H_A, &dg);
