@@ -108,6 +108,25 @@ RSIP_CA_SRCS := $(RSIP_ALLOC_SRCS) loader/rsip_client.c loader/ca_plane.c $(CA_S
 $(OUT)/test_rsip_ca: selftests/test_rsip_ca.c $(RSIP_CA_SRCS) $(CA_HDRS) $(wildcard loader/*.h) | $(OUT)
 	$(CC) $(TEST_CFLAGS) -Ica selftests/test_rsip_ca.c $(RSIP_CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3 -lpthread
 
+# libFuzzer harness of the RSIP codec (docs/CONTROL-PLANE.md, Fuzzing).
+# `make fuzz` runs it for FUZZ_SECONDS; `make fuzz-seeds` rewrites its seed
+# corpus.  selftests/e2e_fuzz_rsip.sh (in `make check`) runs it for 30 s.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= $(CLANG)
+FUZZ_BIN     := $(OUT)/fuzz_rsip_wire
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Imaps -Iloader
+.PHONY: fuzz fuzz-seeds
+fuzz: $(FUZZ_BIN)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) OUT=$(OUT) selftests/e2e_fuzz_rsip.sh
+$(FUZZ_BIN): selftests/fuzz_rsip_wire.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz_rsip_wire.c $(RSIP_TEST_SRCS) -o $@ -lcrypto
+fuzz-seeds: $(OUT)/fuzz_rsip_seeds
+	rm -rf selftests/fuzz/rsip_wire && mkdir -p selftests/fuzz/rsip_wire
+	$(OUT)/fuzz_rsip_seeds selftests/fuzz/rsip_wire
+$(OUT)/fuzz_rsip_seeds: selftests/fuzz_rsip_seeds.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
+	$(CC) $(TEST_CFLAGS) selftests/fuzz_rsip_seeds.c $(RSIP_TEST_SRCS) -o $@ -lcrypto
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
