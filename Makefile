@@ -55,15 +55,16 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 $(OUT)/%.o: loader/%.c $(wildcard loader/*.h) maps/xdnat_abi.h $(SKELS) | $(OUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(OUT)/ca_plane.o $(OUT)/ca_notify.o $(LIB_OBJS) \
+$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(OUT)/ca_plane.o $(OUT)/ca_notify.o $(OUT)/ctl_sock.o $(LIB_OBJS) \
 		ca/lca.c ca/lca_ext.c ca/notice.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
-$(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
+$(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(OUT)/ctl_sock.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 $(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/swan_conf.o $(OUT)/host_cert.o \
 		$(LIB_OBJS) ca/lca.c ca/lca_ext.c
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o $(OUT)/ca_notify.o: CFLAGS += -Ica
+$(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o $(OUT)/ca_notify.o \
+	$(OUT)/ctl_sock.o: CFLAGS += -Ica
 
 # Unit and packet tests, built with ASan/UBSan.
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -81,6 +82,13 @@ TEST_BINS += $(OUT)/test_rsip_alloc
 RSIP_ALLOC_SRCS := $(RSIP_TEST_SRCS) loader/rsip_store.c loader/rsip_server.c
 $(OUT)/test_rsip_alloc: selftests/test_rsip_alloc.c $(RSIP_ALLOC_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
 	$(CC) $(TEST_CFLAGS) selftests/test_rsip_alloc.c $(RSIP_ALLOC_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
+
+# xdnatd's control socket: request parser, responses, JSON reader.
+TEST_BINS += $(OUT)/test_ctl_sock
+$(OUT)/test_ctl_sock: selftests/test_ctl_sock.c loader/ctl_sock.c $(LIB_SRCS) ca/lca.c ca/lca_ext.c \
+		loader/ctl_sock.h maps/xdnat_abi.h | $(OUT)
+	$(CC) $(TEST_CFLAGS) -Ica selftests/test_ctl_sock.c loader/ctl_sock.c $(LIB_SRCS) ca/lca.c \
+		ca/lca_ext.c -o $@ -lcriterion $(LDLIBS)
 
 # Local CA (ca/, docs/LCA.md): operator CLI, remote-side verifier, unit tests.
 CA_SRCS   := ca/lca.c ca/lca_ext.c ca/verify.c

@@ -17,6 +17,7 @@
 #include "rsip_store.h"
 #include "rsip_server.h"
 #include "lca.h"
+#include "ctl_sock.h"
 #include <openssl/pem.h>
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
@@ -24,6 +25,103 @@ _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
 	       "XDNAT_REASON_NAMES and enum xdnat_reason differ");
 
 static bool json;
+static bool direct;   /* --direct: never ask the running xdnatd */
+
+#define CTL_CLIENT_TIMEOUT_MS 10000
+
+/*
+ * Print a response of xdnatd's control socket: with -j its object without
+ * the "ok" member (the same as the direct path prints), else its text.
+ * Exit status 0, or 1 with the daemon's error on stderr.
+ */
+static int print_response(const char *resp)
+{
+	static const char okp[] = "{\"ok\":true";
+	const char *v;
+	size_t vl;
+	char *msg = NULL;
+
+	if (ctl_json_member(resp, "ok", &v, &vl)) {
+		xd_err("xdnatd sent a malformed response: %.200s", resp);
+		return 1;
+	}
+	if (vl == 4 && !memcmp(v, "true", 4)) {
+		if (json) {
+			/* The daemon always begins with {"ok":true. */
+			if (!strncmp(resp, okp, sizeof(okp) - 1))
+				printf("{%s", resp + sizeof(okp) - 1 +
+				       (resp[sizeof(okp) - 1] == ',' ? 1 : 0));
+			else
+				fputs(resp, stdout);
+			return 0;
+		}
+		if (!ctl_json_member(resp, "text", &v, &vl) && !ctl_json_string(v, vl, &msg)) {
+			fputs(msg, stdout);
+			free(msg);
+			return 0;
+		}
+		xd_err("xdnatd sent a malformed response: %.200s", resp);
+		return 1;
+	}
+	if (!ctl_json_member(resp, "error", &v, &vl) && !ctl_json_string(v, vl, &msg)) {
+		xd_err("%s", msg);
+		free(msg);
+	} else {
+		xd_err("xdnatd refused the request: %.200s", resp);
+	}
+	return 1;
+}
+
+/*
+ * Run command @argv (@argc words) in the running xdnatd over its control
+ * socket.  Returns 0 or 1 (the exit status) when xdnatd answered or cannot
+ * be asked (permission), -1 when no xdnatd listens (the caller falls back
+ * to the state database; @mutating: and says so on stderr).
+ */
+static int via_daemon(const char *instance, int argc, char **argv, bool mutating)
+{
+	char line[CTL_MAX_REQ], path[128];
+	size_t off = 0;
+	char *resp = NULL;
+	int rc;
+
+	ctl_sock_path(instance, path, sizeof(path));
+	if (direct)
+		return -1;
+	off = (size_t)snprintf(line, sizeof(line), "%s", json ? "" : "--text");
+	for (int i = 0; i < argc; i++) {
+		for (const char *c = argv[i]; *c; c++)
+			if (*c <= ' ' || *c > '~') {
+				xd_err("'%s' cannot be sent to xdnatd: only printable ASCII without spaces",
+				       argv[i]);
+				return 1;
+			}
+		rc = snprintf(line + off, sizeof(line) - off, "%s%s", off ? " " : "", argv[i]);
+		if (rc < 0 || (size_t)rc >= sizeof(line) - off) {
+			xd_err("request too long for xdnatd's control socket");
+			return 1;
+		}
+		off += (size_t)rc;
+	}
+	rc = ctl_client_request(instance, line, CTL_CLIENT_TIMEOUT_MS, &resp);
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		if (mutating)
+			fprintf(stderr, "xdnatctl: no xdnatd answers on %s: changing the state "
+				"database directly\n", path);
+		return -1;
+	}
+	if (rc == -EACCES || rc == -EPERM) {
+		xd_err("%s: permission denied (the control socket is for root only)", path);
+		return 1;
+	}
+	if (rc) {
+		xd_err("xdnatd's control socket %s: %s", path, strerror(-rc));
+		return 1;
+	}
+	rc = print_response(resp);
+	free(resp);
+	return rc;
+}
 
 static void usage(FILE *f)
 {
@@ -58,7 +156,9 @@ static void usage(FILE *f)
 "                    replace the running ones atomically (pinned BPF links),\n"
 "                    hosts and blocks stay; waits until both hooks run them\n"
 "\n"
-"RSIP control plane (state database, no running xdnatd needed):\n"
+"RSIP control plane (through the running xdnatd's control socket\n"
+"/run/xdnat/INSTANCE.ctl, root only; without a running xdnatd, on the state\n"
+"database directly):\n"
 "  enroll NAME [lan ADDR] [secret-file PATH]\n"
 "                    allow host NAME to obtain blocks over RSIP; prints its\n"
 "                    new secret (64 hex digits), or writes it to PATH (0600);\n"
@@ -71,6 +171,9 @@ static void usage(FILE *f)
 "                    (needs the router's pins), into xdnatd's quarantine;\n"
 "                    its registration ends (unenroll it to keep it out);\n"
 "                    the certificates that bind them are revoked first\n"
+"  daemon stats      the running xdnatd's counters: per verdict reason, RSIP\n"
+"                    hosts and bindings, control requests (needs xdnatd)\n"
+"  daemon ping       does xdnatd answer on its control socket?\n"
 "\n"
 "Local CA (docs/LCA.md; state database, no running xdnatd needed):\n"
 "  cert list [HOST]  issued host certificates: serial, host, identity, ports,\n"
@@ -87,6 +190,9 @@ static void usage(FILE *f)
 "  -i, --instance NAME   router instance (default: %s)\n"
 "  -p, --pin-base DIR    bpffs directory of the pins (default: %s)\n"
 "  -s, --state-dir DIR   xdnatd's --state-dir (default: %s)\n"
+"  -D, --direct          rsip and cert commands: use the state database even\n"
+"                        when xdnatd runs (an eviction may then race with an\n"
+"                        allocation in the daemon)\n"
 "  -b, --batch FILE      run the host/ports/spi/stats/config/lookup commands\n"
 "                        in FILE ('-': stdin), one per line, '#' comments;\n"
 "                        stops at the first failing line and names it\n"
@@ -505,6 +611,8 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 			}
 		}
 	}
+	if (!strcmp(argv[0], "rsip") && (rc = via_daemon(instance, argc, argv, false)) >= 0)
+		return rc;
 	if (rsip_db_open(state_dir, instance, &db))
 		return 1;
 	if (!strcmp(argv[0], "rsip")) {
@@ -579,6 +687,9 @@ static int cmd_cert(const char *state_dir, const char *instance, int argc, char 
 				 "[REASON]'%s", NULL);
 	if (!strcmp(argv[1], "revoke") && argc == 4 && lca_reason_parse(argv[3], &reason))
 		return usage_err("cert revoke: unknown reason '%s'", argv[3]);
+	if (!strcmp(argv[1], "revoke") && (rc = via_daemon(instance, argc, argv, true)) >= 0)
+		return rc;
+	rc = 1;
 	if (rsip_db_open(state_dir, instance, &db))
 		return 1;
 	if (lca_store_init(db, &e)) {
@@ -627,6 +738,8 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 
 	if (argc != 3)
 		return usage_err("rsip evict: expected NAME%s", NULL);
+	if ((rc = via_daemon(instance, argc, argv, true)) >= 0)
+		return rc;
 	memset(&s, 0, sizeof(s));
 	rsip_config_defaults(&s.cfg);
 	s.listen_fd = -1;
@@ -955,6 +1068,7 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "state-dir", required_argument, NULL, 's' },
+		{ "direct", no_argument, NULL, 'D' },
 		{ 0 }
 	};
 	const char *instance = XDNAT_DEFAULT_INSTANCE, *base = XDNAT_PIN_BASE;
@@ -964,13 +1078,14 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	xd_progname = "xdnatctl";
-	while ((c = getopt_long(argc, argv, "+ji:p:b:s:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ji:p:b:s:Dh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'i': instance = optarg; break;
 		case 'p': base = optarg; break;
 		case 'b': batch = optarg; break;
 		case 's': state_dir = optarg; break;
+		case 'D': direct = true; break;
 		case 'h': usage(stdout); return 0;
 		default: fprintf(stderr, "Try 'xdnatctl --help'.\n"); return 2;
 		}
@@ -993,7 +1108,8 @@ int main(int argc, char **argv)
 	if (strcmp(obj, "host") && strcmp(obj, "ports") && strcmp(obj, "spi") &&
 	    strcmp(obj, "stats") && strcmp(obj, "config") && strcmp(obj, "lookup") &&
 	    strcmp(obj, "ike") && strcmp(obj, "help") && strcmp(obj, "enroll") && strcmp(obj, "unenroll") &&
-	    strcmp(obj, "rsip") && strcmp(obj, "reload-programs") && strcmp(obj, "cert"))
+	    strcmp(obj, "rsip") && strcmp(obj, "reload-programs") && strcmp(obj, "cert") &&
+	    strcmp(obj, "daemon"))
 		return usage_err("unknown object '%s'", obj);
 	if (!strcmp(obj, "help")) {
 		usage(stdout);
@@ -1001,6 +1117,20 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(obj, "cert"))
 		return cmd_cert(state_dir, instance, argc, argv);
+	if (!strcmp(obj, "daemon")) {
+		char path[128];
+
+		if (argc != 2 || (strcmp(argv[1], "stats") && strcmp(argv[1], "ping")))
+			return usage_err("daemon: expected 'stats' or 'ping'%s", NULL);
+		direct = false;
+		rc = via_daemon(instance, argc - 1, argv + 1, false);
+		if (rc < 0) {
+			ctl_sock_path(instance, path, sizeof(path));
+			xd_err("no xdnatd answers on %s (it opens it with --rsip)", path);
+			rc = 1;
+		}
+		return rc;
+	}
 	if (!strcmp(obj, "rsip") && argc > 1 && !strcmp(argv[1], "evict"))
 		return cmd_evict(base, state_dir, instance, argc, argv);
 	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll") || !strcmp(obj, "rsip"))

@@ -31,6 +31,7 @@
 #include "rsip_server.h"
 #include "ca_plane.h"
 #include "ca_notify.h"
+#include "ctl_sock.h"
 #include "lca.h"
 #include "notice.h"
 #include <ifaddrs.h>
@@ -120,6 +121,7 @@ struct daemon {
 	uint8_t *crl;
 	size_t crl_len;
 	struct xd_notifier *notifier;  /* revocation notices to the hosts' IPsec peers */
+	struct ctl_sock *ctl;      /* RUN_DIR/INSTANCE.ctl for xdnatctl, with RSIP */
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
 	int argc;                  /* our command line, re-read on SIGHUP */
 	char **argv;
@@ -1727,6 +1729,38 @@ static void stop_metrics(struct daemon *d)
 	d->mmaps_open = false;
 }
 
+/* Control socket (ctl_sock.h): after a revocation through it, the new CRL
+ * and the notices go out before the answer does. */
+static void ctl_changed(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->ca)
+		ca_tick(d);
+}
+
+static void start_ctl(struct daemon *d)
+{
+	struct ctl_ops ops = {
+		.rsip = &d->rsip, .maps = &d->maps, .instance = d->o.instance,
+		.arg = d, .changed = ctl_changed,
+	};
+	char path[128];
+
+	if (ctl_open(&ops, &d->ctl)) {
+		xd_warn("no control socket: xdnatctl works on the state database directly");
+		return;
+	}
+	ctl_sock_path(d->o.instance, path, sizeof(path));
+	printf("xdnatd: control socket %s\n", path);
+}
+
+static void stop_ctl(struct daemon *d)
+{
+	ctl_close(d->ctl);
+	d->ctl = NULL;
+}
+
 /*
  * reload-programs: hand over to a fresh copy of our binary (possibly a newer
  * build installed in its place).  Links, maps, sysctls and neighbours stay as
@@ -1739,6 +1773,7 @@ static void reexec(struct daemon *d, char **argv)
 	size_t off = 0;
 
 	stop_metrics(d);
+	stop_ctl(d);
 	stop_ca(d);
 	if (d->rsip_on) {
 		rsip_server_close(&d->rsip);
@@ -1832,9 +1867,9 @@ static int wait_for_signal(struct daemon *d)
 	uint64_t last_scan = rsip_now_ms();
 
 	for (;;) {
-		struct pollfd p[1 + 1 + 1024];
+		struct pollfd p[1 + 1 + 1024 + 1 + CTL_MAX_CONNS];
 		struct signalfd_siginfo si;
-		unsigned np = 1;
+		unsigned np = 1, nr = 0, nc = 0;
 		int timeout = NEIGH_SCAN_MS, n;
 		uint64_t now;
 
@@ -1844,8 +1879,12 @@ static int wait_for_signal(struct daemon *d)
 
 			if (w < timeout)
 				timeout = w;
-			np += rsip_server_pollfds(&d->rsip, p + 1, sizeof(p) / sizeof(p[0]) - 1);
+			nr = rsip_server_pollfds(&d->rsip, p + 1, sizeof(p) / sizeof(p[0]) - 1 -
+						 (1 + CTL_MAX_CONNS));
+			np += nr;
 		}
+		nc = ctl_pollfds(d->ctl, p + np, sizeof(p) / sizeof(p[0]) - np);
+		np += nc;
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
@@ -1857,8 +1896,11 @@ static int wait_for_signal(struct daemon *d)
 			neigh_scan(d);
 			last_scan = now;
 		}
-		if (n > 0 && d->rsip_on && np > 1)
-			rsip_server_events(&d->rsip, p + 1, np - 1);
+		if (n > 0 && d->rsip_on && nr)
+			rsip_server_events(&d->rsip, p + 1, nr);
+		/* Control requests run here, between the RSIP server's own. */
+		if (n > 0 && nc)
+			ctl_events(d->ctl, p + 1 + nr, nc);
 		if (d->ca)
 			ca_tick(d);
 		if (d->notifier) {
@@ -2030,6 +2072,8 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_detach;
 	}
+	if (d.rsip_on)
+		start_ctl(&d);
 
 	if (d.o.metrics_port && start_metrics(&d) && d.o.metrics_explicit) {
 		rc = 1;
@@ -2051,6 +2095,7 @@ int main(int argc, char **argv)
 	rc = rc ? 1 : 0;
 out_detach:
 	stop_metrics(&d);
+	stop_ctl(&d);
 	stop_ca(&d);
 	if (d.rsip_on) {
 		rsip_server_close(&d.rsip);
