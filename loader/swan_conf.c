@@ -59,16 +59,37 @@ int swan_charon_settings(const struct swan_conf *c, struct swan_charon *o)
 	uint32_t x, mask;
 
 	memset(o, 0, sizeof(*o));
-	if (c->port_first == 0 || c->port_last > 65535 || c->port_last < c->port_first + 1)
-		return -EINVAL;
-	o->port = (uint16_t)c->port_first;
-	o->port_nat_t = (uint16_t)(c->port_first + 1);
+	if (c->shared_ike) {
+		o->port = XDNAT_IKE_PORT;
+		o->port_nat_t = XDNAT_IKE_NATT_PORT;
+		if (!c->spi_last)
+			return -EINVAL;
+	} else {
+		if (c->port_first == 0 || c->port_last > 65535 ||
+		    c->port_last < c->port_first + 1)
+			return -EINVAL;
+		o->port = (uint16_t)c->port_first;
+		o->port_nat_t = (uint16_t)(c->port_first + 1);
+	}
 	if (!c->spi_first && !c->spi_last)
 		return 0;
 	if (c->spi_first < 256 || c->spi_last < c->spi_first)
 		return -EINVAL;
 	o->spi_min = c->spi_first;
 	o->spi_max = c->spi_last;
+	if (c->shared_ike) {
+		/* Every top-32-bit value the label allows must be one of our
+		 * SPIs: the largest aligned run of 2^k SPIs at the start. */
+		unsigned k = 0;
+
+		while (k < 31 && !(c->spi_first & (1u << k)) &&
+		       (uint64_t)c->spi_first + (2ull << k) - 1 <= c->spi_last)
+			k++;
+		o->spi_mask = ~0ull << (32 + k);
+		o->spi_label = (uint64_t)c->spi_first << 32;
+		o->has_spis = 1;
+		return 0;
+	}
 	/* The IKE SPI label: the prefix the whole SPI range shares (an RSIP
 	 * binding of a 2^16 block is announced as its first 65535 SPIs, so the
 	 * range need not be a whole power of two). */
@@ -232,6 +253,52 @@ out:
 	return rc;
 }
 
+/* Copy SRC to DIR/REL (mode MODE).  -ENOENT (quietly) when SRC is missing. */
+static int copy_file(const char *src, const struct swan_conf *c, const char *rel, mode_t mode)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f = fopen(src, "r");
+
+	if (!f) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		xd_err("cannot read %s: %s", src, strerror(errno));
+		return -errno;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f) || !feof(f)) {
+		xd_err("cannot read %s (or larger than %zu bytes)", src, sizeof(buf));
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	return write_file(c->dir, rel, buf, n, mode);
+}
+
+/* The key and certificate xdnat-host holds (RSIP enrolment). */
+static int copy_enrolled(const struct swan_conf *c)
+{
+	char p[512];
+	int rc = copy_file(c->key_path, c, SWAN_CONF_KEY, 0600);
+
+	if (rc) {
+		if (rc == -ENOENT)
+			xd_err("--swan-dir: no key at %s", c->key_path);
+		return rc;
+	}
+	if (!c->cert_path)
+		return 0;
+	rc = copy_file(c->cert_path, c, SWAN_CONF_CERT, 0644);
+	if (rc == -ENOENT) {
+		/* Not issued (yet): no stale certificate with another key. */
+		if (!path(p, sizeof(p), c->dir, SWAN_CONF_CERT))
+			unlink(p);
+		return 0;
+	}
+	return rc;
+}
+
 /* Every certificate of CA_FILE as x509ca/ca-N.crt (swanctl loads one
  * certificate per file); stale ca-M.crt beyond the new count removed. */
 static int install_cas(const struct swan_conf *c)
@@ -241,11 +308,15 @@ static int install_cas(const struct swan_conf *c)
 	FILE *f;
 	int n = 0, rc = 0;
 
-	if (!c->ca_file)
+	const char *file = c->ca_file ? c->ca_file : c->key_path ? c->chain_path : NULL;
+
+	if (!file)
 		return 0;
-	f = fopen(c->ca_file, "r");
+	f = fopen(file, "r");
 	if (!f) {
-		xd_err("--swan-ca: cannot open %s: %s", c->ca_file, strerror(errno));
+		if (!c->ca_file && errno == ENOENT)
+			return 0;   /* the router sent no LCA certificate */
+		xd_err("--swan-ca: cannot open %s: %s", file, strerror(errno));
 		return -errno;
 	}
 	while (!rc && (x = PEM_read_X509(f, NULL, NULL, NULL))) {
@@ -254,7 +325,7 @@ static int install_cas(const struct swan_conf *c)
 		long pl;
 
 		if (n == MAX_CA) {
-			xd_err("--swan-ca: more than %d certificates in %s", MAX_CA, c->ca_file);
+			xd_err("--swan-ca: more than %d certificates in %s", MAX_CA, file);
 			rc = -E2BIG;
 		} else if (!b || !PEM_write_bio_X509(b, x)) {
 			rc = -ENOMEM;
@@ -268,7 +339,7 @@ static int install_cas(const struct swan_conf *c)
 	}
 	fclose(f);
 	if (!rc && !n) {
-		xd_err("--swan-ca: no PEM certificate in %s", c->ca_file);
+		xd_err("--swan-ca: no PEM certificate in %s", file);
 		rc = -EINVAL;
 	}
 	for (int i = n + 1; !rc && i <= MAX_CA; i++) {
@@ -288,7 +359,8 @@ int swan_conf_write(const struct swan_conf *c)
 	int n, rc;
 
 	if (swan_charon_settings(c, &s)) {
-		xd_err("--swan-dir: needs a port block of at least 2 ports and SPIs above 255 "
+		xd_err("--swan-dir: needs a port block of at least 2 ports (or --shared-ike) and "
+		       "an SPI block above 255 (with --shared-ike) "
 		       "(have ports %u-%u, SPIs 0x%x-0x%x)",
 		       c->port_first, c->port_last, c->spi_first, c->spi_last);
 		return -EINVAL;
@@ -305,7 +377,7 @@ int swan_conf_write(const struct swan_conf *c)
 			return rc;
 	if ((rc = mkdirs(c->dir, "swanctl/private", 0700)))
 		return rc;
-	if ((rc = ensure_key_csr(c)) || (rc = install_cas(c)))
+	if ((rc = c->key_path ? copy_enrolled(c) : ensure_key_csr(c)) || (rc = install_cas(c)))
 		return rc;
 	if ((rc = path(cert, sizeof(cert), c->dir, SWAN_CONF_CERT)))
 		return rc;
@@ -339,20 +411,35 @@ int swan_conf_write(const struct swan_conf *c)
 	if ((rc = write_file(c->dir, SWAN_CONF_CHARON, text, (size_t)n, 0644)))
 		return rc;
 
-	n = snprintf(text, sizeof(text),
-		"# Written by xdnat-host: this host's IKE identity and ports.  Inherit it\n"
-		"# in swanctl.conf:  connections { peer : xdnat-local { ... } }\n"
-		"# (remote_port = the peer's NAT-T port, usually 4500).\n"
-		"xdnat-local {\n"
-		"\tlocal_addrs = %s\n"
-		"\tlocal_port = %u\n"
-		"\tlocal {\n"
-		"\t\tauth = pubkey\n"
-		"\t\tcerts = host.crt\n"
-		"\t\tid = \"%s\"\n"
-		"\t}\n"
-		"}\n",
-		xd_ipstr(c->gaddr, g), s.port_nat_t, id);
+	if (c->shared_ike)
+		n = snprintf(text, sizeof(text),
+			"# Written by xdnat-host: this host's IKE identity.  Inherit it in\n"
+			"# swanctl.conf:  connections { peer : xdnat-local { ... } }\n"
+			"# Shared IKE ports: the standard ports 500/4500 on both sides.\n"
+			"xdnat-local {\n"
+			"\tlocal_addrs = %s\n"
+			"\tlocal {\n"
+			"\t\tauth = pubkey\n"
+			"\t\tcerts = host.crt\n"
+			"\t\tid = \"%s\"\n"
+			"\t}\n"
+			"}\n",
+			xd_ipstr(c->gaddr, g), id);
+	else
+		n = snprintf(text, sizeof(text),
+			"# Written by xdnat-host: this host's IKE identity and ports.  Inherit it\n"
+			"# in swanctl.conf:  connections { peer : xdnat-local { ... } }\n"
+			"# (remote_port = the peer's NAT-T port, usually 4500).\n"
+			"xdnat-local {\n"
+			"\tlocal_addrs = %s\n"
+			"\tlocal_port = %u\n"
+			"\tlocal {\n"
+			"\t\tauth = pubkey\n"
+			"\t\tcerts = host.crt\n"
+			"\t\tid = \"%s\"\n"
+			"\t}\n"
+			"}\n",
+			xd_ipstr(c->gaddr, g), s.port_nat_t, id);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EINVAL;
 	return write_file(c->dir, SWAN_CONF_SWANCTL, text, (size_t)n, 0644);

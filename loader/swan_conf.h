@@ -18,6 +18,10 @@
  *                                 swan_conf_install_cert or by the operator)
  *   DIR/swanctl/x509ca/ca-N.crt   trust anchors (and the LCA certificate)
  *
+ * With a certificate obtained over RSIP (key_path set), the key, the
+ * certificate and the LCA chain are copies of xdnat-host's (--state-dir) and
+ * no CSR is written: the CSR travelled over RSIP.
+ *
  * The IKE identity is the subject DN of host.crt (the LCA's unique name for
  * the host, docs/LCA.md); before a certificate is there, the LCA's default
  * "O=xdnat, OU=<G>, CN=<LAN>@<G>".  Never the shared global address: two
@@ -36,6 +40,17 @@ struct swan_conf {
 	uint32_t port_first, port_last;
 	uint32_t spi_first, spi_last; /* both 0: no SPI block */
 	const char *ca_file;         /* PEM certificates for x509ca/, or NULL */
+	/* The key and certificates xdnat-host obtained over RSIP (host_cert.h),
+	 * or NULL: then a key and CSR are made in DIR and the certificate is
+	 * the operator's.  With key_path, DIR gets copies of the key (0600),
+	 * the certificate (cert_path, once issued) and, without ca_file, the
+	 * LCA chain (chain_path) as trust anchors to send along. */
+	const char *key_path, *cert_path, *chain_path;
+	/* The router shares UDP 500/4500 (xdnatd --shared-ike-ports,
+	 * docs/SHARED-IKE.md): charon on 500/4500, IKE SPIs labelled with
+	 * the largest aligned power-of-two run at the SPI block's start (the
+	 * router routes IKE by their top 32 bits); needs an SPI block. */
+	int shared_ike;
 };
 
 /* Path names inside DIR (no I/O). */
@@ -48,7 +63,9 @@ struct swan_conf {
 /* The charon settings for a port block and an SPI block: port = first,
  * port_nat_t = first + 1; spi_min/spi_max = the SPI range; spi_mask/
  * spi_label put the prefix all its SPIs share into the top 32 bits of every
- * IKE SPI charon allocates.  0 or -EINVAL (fewer than 2 ports, SPIs < 256). */
+ * IKE SPI charon allocates.  With shared_ike: port 500, port_nat_t 4500, and
+ * the label of the aligned run at the block's start.  0 or -EINVAL (fewer
+ * than 2 ports, SPIs < 256, shared_ike without SPIs). */
 struct swan_charon {
 	uint16_t port, port_nat_t;
 	uint32_t spi_min, spi_max;
@@ -63,8 +80,9 @@ int swan_charon_settings(const struct swan_conf *c, struct swan_charon *out);
 int swan_identity(const char *cert_path, uint32_t gaddr, uint32_t lan_addr,
 		  char *buf, size_t len);
 
-/* Create the layout, the key and CSR if missing, copy the trust anchors,
- * (re)write both fragments atomically.  0 or a negative errno (reason
+/* Create the layout, the key and CSR if missing (or copy key_path,
+ * cert_path, chain_path), copy the trust anchors, (re)write both fragments
+ * atomically.  0 or a negative errno (reason
  * logged). */
 int swan_conf_write(const struct swan_conf *c);
 

@@ -144,10 +144,14 @@ static void usage(FILE *f)
 "strongSwan (docs/STRONGSWAN.md):\n"
 "      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
 "                          DIR/strongswan.d/xdnat.conf (charon.port, port_nat_t,\n"
-"                          spi_min/max, spi_mask/label), DIR/swanctl/ (key made\n"
-"                          here, host.csr for the LCA, x509/host.crt, x509ca/,\n"
+"                          spi_min/max, spi_mask/label; 500/4500 with\n"
+"                          --shared-ike), DIR/swanctl/ (private/host.key,\n"
+"                          x509/host.crt, x509ca/: copies of the key, the\n"
+"                          certificate and the LCA chain obtained over RSIP;\n"
+"                          with --no-cert a key made here and host.csr;\n"
 "                          conf.d/xdnat.conf with the IKE identity)\n"
-"      --swan-ca FILE      PEM trust anchors (root, LCA) for DIR/swanctl/x509ca/\n"
+"      --swan-ca FILE      PEM certificates for DIR/swanctl/x509ca/ (root, LCA)\n"
+"                          instead of the LCA chain received over RSIP\n"
 "\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
@@ -291,6 +295,8 @@ static void log_refusal(const char *what, int rc)
 	else
 		xd_err("%s: %s", what, strerror(-rc));
 }
+
+static int write_swan(struct agent *a);
 
 static bool want_cert(const struct agent *a)
 {
@@ -437,6 +443,8 @@ static int rsip_renew(struct agent *a)
 		take_cert(a);
 		if (a->info_written && write_info(a))
 			xd_warn("the info file does not name the new certificate");
+		if (a->swan.dir && write_swan(a))
+			xd_warn("--swan-dir: the new certificate is not in %s", a->swan.dir);
 	}
 	return 0;
 }
@@ -794,6 +802,12 @@ static int write_swan(struct agent *a)
 	a->swan.port_last = a->port_last;
 	a->swan.spi_first = a->spi_first;
 	a->swan.spi_last = a->spi_last;
+	a->swan.shared_ike = a->shared_ike;
+	if (a->cert.key) {   /* enrolled over RSIP: the LCA's certificate, our key */
+		a->swan.key_path = a->cert.key_path;
+		a->swan.cert_path = a->cert.crt_path;
+		a->swan.chain_path = a->cert.chain_path;
+	}
 	return swan_conf_write(&a->swan);
 }
 

@@ -3,18 +3,19 @@
 #
 # Real IPsec through xdnat (issue 7): two hosts behind one xdnat router and a
 # remote peer, each running UNMODIFIED strongSwan 5.9.8 charon (kernel-libipsec:
-# ESP in UDP), authenticated with certificates from the Local CA.
+# ESP in UDP), authenticated with certificates from the router's Local CA.
 #
-#   [remote] ---- [router: xdnatd --rsip] ---- switch ---- h1, h2
-#   charon          G (shared)                             charon each
-#   trusts root     serves the LCA's CRL at http://G:PORT/crl/lca.crl
+#   [remote] ---- [router: xdnatd --rsip --ca-key/--ca-cert] ---- switch ---- h1, h2
+#   charon          G (shared); the LCA serves its CRL at             charon each
+#   trusts root     http://G:8080/crl/lca.crl and sends revocation notices
+#   xdnat-peer
 #
-# Each host obtains its port and SPI blocks over RSIP; xdnat-host --swan-dir
-# writes its strongSwan fragment from them (charon.port/port_nat_t, spi_min/
-# spi_max, spi_mask/spi_label, key + CSR, trust anchors, IKE identity).  The
-# LCA (xdnat-ca, until the CSR travels over RSIP) issues each host's
-# certificate from that CSR with the allocation in it.  Checked, with
-# captures on the remote's WAN and on each host's LAN interface:
+# Each host is enrolled (xdnatctl enroll) and obtains its port and SPI blocks
+# and its certificate over RSIP (its key never leaves it); xdnat-host
+# --swan-dir writes its strongSwan fragment from them (charon.port/port_nat_t,
+# spi_min/spi_max, spi_mask/spi_label, copies of the key, the certificate
+# and the CA certificates, the IKE identity).  Checked, with captures on the
+# remote's WAN and on each host's LAN interface:
 #   - both hosts bring up IKE_SAs and CHILD_SAs to the remote at the same
 #     time through the one global address; the remote sees only G;
 #   - each host is authenticated by its own identity (subject DN with its LAN
@@ -22,14 +23,20 @@
 #   - every ESP-in-UDP packet the remote sends carries an SPI of the
 #     receiving host's block and reaches that host only; inbound SPIs and the
 #     hosts' IKE SPIs stay in the host's block (spi_label) across rekeys;
-#   - ping and UDP flow through both tunnels (inner addresses) concurrently;
-#     a CHILD_SA and an IKE_SA rekey keep traffic flowing;
-#   - the remote fetches the CRL from the certificates' distribution point
-#     through G (revocation = ifuri: no CRL, no authentication); a revoked
-#     host cannot authenticate again;
+#   - ping, UDP and TCP flow through both tunnels concurrently; a CHILD_SA
+#     and an IKE_SA rekey keep traffic flowing;
+#   - the remote fetches the CRL from xdnatd's own endpoint through G
+#     (revocation = ifuri: no CRL, no authentication);
 #   - an updown hook on the remote calls xdnat-verify and tears down at once
 #     a CHILD_SA whose traffic selectors use ports outside the certified
-#     range (another host's port), and keeps one inside it.
+#     range (another host's port), and keeps one inside it;
+#   - a certificate signed with the LCA's key for an identity outside its
+#     namespace is refused by the remote (name constraints);
+#   - `xdnatctl cert revoke` of h2's certificate: xdnatd sends the remote (a
+#     recorded ESP-in-UDP peer of h2) an LCA-signed notice; xdnat-peer on
+#     the remote verifies it, loads the CRL it carries and terminates h2's
+#     IKE_SA (swanctl --terminate --ike-id) within seconds; h2 cannot
+#     authenticate again; h1 is untouched.
 set -euo pipefail
 XD_GLOBAL=${XD_GLOBAL:-192.0.2.77}
 XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.77.0}
@@ -40,9 +47,12 @@ REMOTE_INNER=${REMOTE_INNER:-10.99.0.1}      # the remote's tunnel-side address
 HOST_INNER_PREFIX=${HOST_INNER_PREFIX:-10.98} # host I: PREFIX.I.1
 POOL=${POOL:-20000-29999}
 PORTS_PER_HOST=${PORTS_PER_HOST:-200}
-CRL_PORT=${CRL_PORT:-8080}                   # outside POOL: reaches the router's stack
+CRL_PORT=${CRL_PORT:-8080}                   # xdnatd's CRL endpoint (outside POOL)
+FORGED_G=${FORGED_G:-203.0.113.99}           # another router's G: outside the LCA's namespace
+REVOKE_WITHIN=${REVOKE_WITHIN:-10}           # seconds from `cert revoke` to the SA's end
 XD_CA=${XD_CA:-$XD_BUILD/xdnat-ca}
 XD_VERIFY=${XD_VERIFY:-$XD_BUILD/xdnat-verify}
+XD_PEER=${XD_PEER:-$XD_BUILD/xdnat-peer}
 CRL_URL="http://$XD_GLOBAL:$CRL_PORT/crl/lca.crl"
 
 host_inner() { printf '%s.%s.1' "$HOST_INNER_PREFIX" "$1"; }
@@ -50,21 +60,15 @@ envget() { sed -n "s/^$2=//p" "$1"; }
 hex() { printf '%08x' "$(( $1 ))"; }
 
 # ---------------------------------------------------------------- set-up
+T_START=$(date +%s)
 xd_init
 xs_init
-for b in "$XD_CA" "$XD_VERIFY"; do
+for b in "$XD_CA" "$XD_VERIFY" "$XD_PEER"; do
 	[ -x "$b" ] || fail "missing $b: run 'make all' first"
 done
 command -v openssl >/dev/null || fail "missing openssl (scripts/deps.sh)"
 PKI=$XD_TMP/pki STATE=$XD_TMP/state
-mkdir -p "$PKI" "$XD_TMP/www/crl"
-
-xd_step "topology: remote, router (G = $XD_GLOBAL), h1, h2"
-xd_topology 2
-xd_start_router --rsip --state-dir "$STATE" --port-range "$POOL" --lease 600
-for i in 1 2; do
-	xd_ctl --state-dir "$STATE" enroll "h$i" lan "$(xd_host_lan "$i")" secret-file "$XD_TMP/h$i.key"
-done
+mkdir -p "$PKI"
 
 xd_step "PKI: root CA, the router's LCA (name-constrained to G), the remote's certificate"
 "$XD_CA" init-root -k "$PKI/root.key" -o "$PKI/root.crt" >/dev/null
@@ -110,53 +114,74 @@ cat "$PKI/root.crt" "$PKI/lca-swan.crt" >"$PKI/anchors.pem"
 xs_pki --gen --type ecdsa --size 256 --outform pem >"$PKI/remote.key"
 xs_pki --issue --cacert "$PKI/root.crt" --cakey "$PKI/root.key" --type priv --in "$PKI/remote.key" \
 	--dn "O=remote, CN=$XD_REMOTE_WAN" --san "$XD_REMOTE_WAN" --outform pem >"$PKI/remote.crt"
-CA_OPTS=(--db "$PKI/ca.db" -k "$PKI/lca.key" -c "$PKI/lca.crt")
-"$XD_CA" crl "${CA_OPTS[@]}" -o "$XD_TMP/www/crl/lca.crl" --der
-xd_ok "root, LCA for $XD_GLOBAL, remote certificate; empty CRL"
+# A forgery: the LCA's key signs a certificate for an identity in another
+# router's namespace (its G is not this LCA's).
+FORGED_ID="O=xdnat, OU=$FORGED_G, CN=$(xd_host_lan 1)@$FORGED_G"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/forged.key" \
+	-subj "/O=xdnat/OU=$FORGED_G/CN=$(xd_host_lan 1)@$FORGED_G" -out "$PKI/forged.csr" 2>/dev/null
+printf '[v3]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nsubjectAltName = IP:%s\nauthorityKeyIdentifier = keyid\n' \
+	"$FORGED_G" >"$PKI/forged.cnf"
+openssl x509 -req -in "$PKI/forged.csr" -CA "$PKI/lca.crt" -CAkey "$PKI/lca.key" -days 1 \
+	-set_serial "0x$(openssl rand -hex 16)" -extfile "$PKI/forged.cnf" -extensions v3 -out "$PKI/forged.crt" 2>/dev/null
+python3 - "$PKI/forged.crt" "$PKI/lca.crt" <<'PY' || fail "the forged certificate is not signed by the LCA key"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+f, l = (x509.load_pem_x509_certificate(open(p, "rb").read()) for p in sys.argv[1:3])
+l.public_key().verify(f.signature, f.tbs_certificate_bytes, ec.ECDSA(f.signature_hash_algorithm))
+assert f.issuer == l.subject
+PY
+xd_ok "root, LCA for $XD_GLOBAL, remote certificate; a forged certificate for '$FORGED_ID' signed by the LCA key"
 
-# The CRL is served by the router at G (xdnatd will serve it itself; a
-# static server stands in until then).
-xd_bg "crl server" "$XD_NS_ROUTER" "$XD_TMP/httpd.log" \
-	python3 -u -c '
-import functools, http.server, socketserver, sys
-class S(socketserver.TCPServer):   # no reverse DNS lookup of the address (HTTPServer does one)
-    allow_reuse_address = True
-h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
-srv = S((sys.argv[1], int(sys.argv[2])), h)
-print("Serving HTTP", flush=True)
-srv.serve_forever()' "$XD_GLOBAL" "$CRL_PORT" "$XD_TMP/www"
-xd_wait_line "$XD_LAST_PID" "$XD_TMP/httpd.log" '^Serving HTTP'
+xd_step "topology: remote, router (G = $XD_GLOBAL, Local CA on), h1, h2"
+xd_topology 2
+xd_start_router --rsip --state-dir "$STATE" --port-range "$POOL" --lease 600 \
+	--ca-key "$PKI/lca.key" --ca-cert "$PKI/lca.crt"
+grep -q "Local CA on, CRL at $CRL_URL" "$XD_TMP/xdnatd.log" ||
+	fail "xdnatd did not announce its CRL at $CRL_URL: $(grep -i 'CRL\|CA' "$XD_TMP/xdnatd.log" | head -3)"
+for i in 1 2; do
+	xd_ctl --state-dir "$STATE" enroll "h$i" lan "$(xd_host_lan "$i")" secret-file "$XD_TMP/h$i.key" >/dev/null
+done
+xd_ok "xdnatd serves the LCA's CRL at $CRL_URL; h1, h2 enrolled"
 
-xd_step "hosts: xdnat-host over RSIP with --swan-dir; the LCA issues from their CSRs"
-declare -A PORTS=() SPIS=() SWAN=() ID=()
+xd_step "hosts: xdnat-host over RSIP (blocks and certificate) with --swan-dir"
+SWAN_CA=(--swan-ca "$PKI/anchors.pem")   # root (to verify the remote) + the LCA copy strongSwan parses
+declare -A PORTS=() SPIS=() SWAN=() ID=() SERIAL=() UDP_ECHOED=()
 for i in 1 2; do
 	SWAN[$i]=$XD_TMP/h$i-swan
 	log=$XD_TMP/xdnat-host-h$i.log
 	xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
 		--router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h$i.key" --name "h$i" \
 		--port-count "$PORTS_PER_HOST" --info-file "$XD_TMP/h$i.env" \
-		--swan-dir "${SWAN[$i]}" --swan-ca "$PKI/anchors.pem" --no-cert
+		--state-dir "$XD_TMP/h$i-state" --swan-dir "${SWAN[$i]}" "${SWAN_CA[@]}"
 	XD_HOST_PID[$i]=$XD_LAST_PID
 	xd_wait_line "$XD_LAST_PID" "$log" '^xdnat-host: ready'
-	PORTS[$i]=$(envget "$XD_TMP/h$i.env" XDNAT_PORTS)
-	SPIS[$i]=$(envget "$XD_TMP/h$i.env" XDNAT_SPIS)
+	env=$XD_TMP/h$i.env
+	PORTS[$i]=$(envget "$env" XDNAT_PORTS)
+	SPIS[$i]=$(envget "$env" XDNAT_SPIS)
+	SERIAL[$i]=$(envget "$env" XDNAT_CERT_SERIAL)
 	[ -n "${PORTS[$i]}" ] && [ -n "${SPIS[$i]}" ] || fail "h$i: no port or SPI block in its info file"
+	[ -n "${SERIAL[$i]}" ] && [ -s "$(envget "$env" XDNAT_CERT)" ] ||
+		fail "h$i: no certificate from the router's LCA (XDNAT_CERT in $env): $(grep -i cert "$log" | head -3)"
 	frag=${SWAN[$i]}/strongswan.d/xdnat.conf
 	[ -f "$frag" ] || fail "h$i: xdnat-host wrote no $frag"
 	grep -q "port = ${PORTS[$i]%-*}\$" "$frag" || fail "h$i: charon.port is not the block's first port"
 	grep -q "spi_min = 0x$(hex "${SPIS[$i]%-*}")" "$frag" || fail "h$i: spi_min is not the block's first SPI"
 	grep -q "spi_max = 0x$(hex "${SPIS[$i]#*-}")" "$frag" || fail "h$i: spi_max is not the block's last SPI"
+	# The enrolled key and certificate, not new ones.
+	cmp -s "${SWAN[$i]}/swanctl/private/host.key" "$(envget "$env" XDNAT_KEY)" ||
+		fail "h$i: --swan-dir's key is not the key xdnat-host enrolled with"
+	cmp -s "${SWAN[$i]}/swanctl/x509/host.crt" "$(envget "$env" XDNAT_CERT)" ||
+		fail "h$i: --swan-dir's certificate is not the one the LCA issued over RSIP"
+	[ ! -e "${SWAN[$i]}/host.csr" ] || fail "h$i: --swan-dir made a CSR although the CSR went over RSIP"
 	[ "$(stat -c %a "${SWAN[$i]}/swanctl/private/host.key")" = 600 ] || fail "h$i: key not mode 600"
-	openssl req -in "${SWAN[$i]}/host.csr" -verify -noout 2>/dev/null || fail "h$i: bad CSR"
-	"$XD_CA" issue "${CA_OPTS[@]}" --csr "${SWAN[$i]}/host.csr" --host-id "h$i" \
-		--lan "$(xd_host_lan "$i")" --ports "${PORTS[$i]}" --spis "${SPIS[$i]}" --lease 3600 \
-		--crl-url "$CRL_URL" -o "${SWAN[$i]}/swanctl/x509/host.crt" >"$XD_TMP/h$i.serial"
-	# The certificate is there now: xdnat-host rewrites the identity from it
-	# when it is restarted; the fragment's default is the same name.
+	openssl verify -CAfile "$PKI/root.crt" -untrusted "$(envget "$env" XDNAT_CERT_CHAIN)" \
+		"${SWAN[$i]}/swanctl/x509/host.crt" >/dev/null 2>&1 ||
+		fail "h$i: its certificate does not verify to the root through the LCA chain it received"
 	ID[$i]=$(sed -n 's/^\t\tid = "\(.*\)"$/\1/p' "${SWAN[$i]}/swanctl/conf.d/xdnat.conf")
 	subj=$(openssl x509 -in "${SWAN[$i]}/swanctl/x509/host.crt" -noout -subject -nameopt sep_comma_plus_space,sname,-esc_msb)
 	[ "subject=${ID[$i]}" = "$subj" ] || fail "h$i: identity '${ID[$i]}' is not the certificate's subject ($subj)"
-	xd_ok "h$i: ports ${PORTS[$i]}, SPIs ${SPIS[$i]}, identity '${ID[$i]}'"
+	xd_ok "h$i: ports ${PORTS[$i]}, SPIs ${SPIS[$i]}, certificate ${SERIAL[$i]:0:12}..., identity '${ID[$i]}'"
 done
 [ "${ID[1]}" != "${ID[2]}" ] || fail "both hosts have the identity ${ID[1]}"
 
@@ -169,7 +194,7 @@ xd_step "strongSwan: charon per namespace (kernel-libipsec), swanctl configurati
 RD=$(xs_dir remote)
 xs_conf remote
 cp "$PKI/root.crt" "$RD/swanctl/x509ca/root.crt"
-cp "$PKI/lca.crt" "$RD/lca-full.crt"   # the LCA certificate as published by the router
+cp "$(envget "$XD_TMP/h1.env" XDNAT_CERT_CHAIN)" "$RD/lca-full.crt"   # the LCA certificate as the router sends it
 cp "$PKI/remote.crt" "$RD/swanctl/x509/remote.crt"
 cp "$PKI/remote.key" "$RD/swanctl/private/remote.key"
 cat >"$RD/updown-verify.sh" <<EOF
@@ -246,6 +271,33 @@ chmod 755 "$RD/updown-verify.sh"
 	}
 EOF
 	done
+	# The forged identity: configured like a host's, so only the chain
+	# (the LCA's name constraints) can refuse it.
+	cat <<EOF
+	forged {
+		version = 2
+		local_addrs = $XD_REMOTE_WAN
+		remote_addrs = $XD_GLOBAL
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		local {
+			auth = pubkey
+			certs = remote.crt
+			id = $XD_REMOTE_WAN
+		}
+		remote {
+			auth = pubkey
+			id = "$FORGED_ID"
+		}
+		children {
+			forged {
+				local_ts = $REMOTE_INNER/32
+				remote_ts = $(host_inner 1)/32
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+EOF
 	echo "}"
 } >"$RD/swanctl/swanctl.conf"
 
@@ -290,6 +342,40 @@ connections {
 	}
 }
 EOF
+	if [ "$i" = 1 ]; then
+		# h1 also presents the forgery (its own key and certificate stay).
+		cp "$PKI/forged.crt" "${SWAN[1]}/swanctl/x509/forged.crt"
+		install -m 600 "$PKI/forged.key" "${SWAN[1]}/swanctl/private/forged.key"
+		cat >>"${SWAN[1]}/swanctl/swanctl.conf" <<EOF
+connections {
+	forged {
+		version = 2
+		local_addrs = $XD_GLOBAL
+		local_port = $(( ${PORTS[1]%-*} + 1 ))
+		remote_addrs = $XD_REMOTE_WAN
+		remote_port = 4500
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		local {
+			auth = pubkey
+			certs = forged.crt
+			id = "$FORGED_ID"
+		}
+		remote {
+			auth = pubkey
+			id = $XD_REMOTE_WAN
+		}
+		children {
+			forged {
+				local_ts = $(host_inner 1)/32
+				remote_ts = $REMOTE_INNER/32
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+}
+EOF
+	fi
 	xd_ns "$(xd_host_ns "$i")" ip addr add "$(host_inner "$i")/32" dev lo
 done
 xd_ns "$XD_NS_REMOTE" ip addr add "$REMOTE_INNER/32" dev lo
@@ -340,12 +426,13 @@ done
 xd_ok "2 IKE_SAs + CHILD_SAs up in $(( (t1 - t0) / 1000000 )) ms; remote sees '${ID[1]}' and '${ID[2]}', both at $XD_GLOBAL"
 grep -q "fetching crl from '$CRL_URL'" "$(xs_log remote)" ||
 	fail "the remote did not fetch the CRL from $CRL_URL"
-grep -Eq "\"GET /crl/lca.crl HTTP/1.1\" 200" "$XD_TMP/httpd.log" ||
-	fail "the CRL server at $XD_GLOBAL:$CRL_PORT saw no GET"
-grep -q "^$XD_REMOTE_WAN - " "$XD_TMP/httpd.log" || fail "the CRL was not fetched by the remote ($XD_REMOTE_WAN)"
+# Who answered: the router's only listener on G:CRL_PORT is xdnatd itself.
+lst=$(xd_ns "$XD_NS_ROUTER" ss -Hltnp "sport = :$CRL_PORT") || true
+grep -q "$XD_GLOBAL:$CRL_PORT .*\"xdnatd\"" <<<"$lst" ||
+	fail "the listener on $XD_GLOBAL:$CRL_PORT in the router is not xdnatd: $lst"
 grep -q "certificate status is good" "$(xs_log remote)" ||
 	fail "the remote did not check the hosts' certificates against the CRL"
-xd_ok "the remote fetched the CRL through G ($CRL_URL) and checked both certificates"
+xd_ok "the remote fetched the CRL from xdnatd ($CRL_URL, through G) and checked both certificates"
 
 xd_step "traffic through both tunnels at once (ping, UDP, TCP)"
 xd_bg "udp echo" "$XD_NS_REMOTE" "$XD_TMP/echo.out" python3 "$XD_TRAFFIC" udp-echo \
@@ -371,7 +458,12 @@ for i in 1 2; do
 	wait "${pp[$i]}" || { cat "$XD_TMP/ping$i.out" >&2; fail "h$i: ping through the tunnel failed"; }
 	wait "${pu[$i]}" || fail "h$i: UDP client failed"
 	wait "${pt[$i]}" || fail "h$i: TCP client failed"
-	grep -q '"echoed": 10' "$XD_TMP/udp$i.out" || fail "h$i: UDP: $(cat "$XD_TMP/udp$i.out")"
+	# UDP has no retransmission: kernel-libipsec's user-space ESP, busy with
+	# the concurrent 1 MB TCP transfer, may lose a datagram (the captures
+	# below check that the router lost none).
+	e=$(sed -n 's/.*"echoed": \([0-9]*\).*/\1/p' "$XD_TMP/udp$i.out")
+	[ "${e:-0}" -ge 8 ] || fail "h$i: UDP through the tunnel: only ${e:-0}/10 echoed: $(cat "$XD_TMP/udp$i.out")"
+	UDP_ECHOED[$i]=$e
 done
 for i in 1 2; do
 	wait_for 10 grep -q sha256 "$XD_TMP/tcp$i.out" || fail "h$i: the TCP sink got nothing"
@@ -381,7 +473,7 @@ for i in 1 2; do
 	grep -q "\"peer\": \"$(host_inner "$i")\"" "$XD_TMP/tcp$i.out" ||
 		fail "h$i: the TCP sink saw another source: $(cat "$XD_TMP/tcp$i.out")"
 done
-xd_ok "5/5 pings, 10/10 UDP echoes and 1 MB TCP (sha256 equal) through each host's tunnel, concurrently"
+xd_ok "5/5 pings, ${UDP_ECHOED[1]}/10 and ${UDP_ECHOED[2]}/10 UDP echoes, 1 MB TCP (sha256 equal) through each host's tunnel, concurrently"
 
 # ------------------------------------------------------------- rekeying
 # ike_spi_ok I: host I's own IKE SPIs (the ones swanctl marks with '*') carry
@@ -531,24 +623,99 @@ ns=$(xs_sas remote | grep -c 'ESTABLISHED') || true
 [ "$ns" = 2 ] || fail "the port checks cost an IKE_SA: the remote has $ns"
 xd_ok "port $own (h1's) allowed, port $other (h2's) torn down within seconds; both IKE_SAs up"
 
-# ---------------------------------------------------------- revocation (CRL)
-xd_step "revoking h2's certificate: the new CRL (fetched through G) stops it re-authenticating"
-"$XD_CA" revoke "${CA_OPTS[@]}" --host h2 >/dev/null
-"$XD_CA" crl "${CA_OPTS[@]}" -o "$XD_TMP/www/crl/lca.crl" --der
-# charon keeps a fetched CRL until its nextUpdate: drop the cached one (what
-# xdnat-peer's revocation notice will make unnecessary).
-xs_swanctl remote --flush-certs --type x509_crl >/dev/null || fail "swanctl --flush-certs failed"
-xs_swanctl h2 --terminate --ike remote --timeout 5 >/dev/null 2>&1 || true
-gets=$(grep -c 'GET /crl/lca.crl' "$XD_TMP/httpd.log") || true
+# ------------------------------------------------------------- forgery
+xd_step "a certificate signed with the LCA key for '$FORGED_ID' (outside its namespace)"
+if xs_swanctl h1 --initiate --child forged --ike forged --timeout 10 >"$XD_TMP/forged.out" 2>&1; then
+	fail "the remote accepted the forged certificate"
+fi
+grep -q "AUTHENTICATION_FAILED" "$XD_TMP/forged.out" ||
+	fail "the forged IKE_SA failed, but not with AUTHENTICATION_FAILED: $(tail -n 3 "$XD_TMP/forged.out")"
+nc="certificate '$FORGED_ID' does not match permitted name constraint"
+grep -q "$nc" "$(xs_log remote)" ||
+	fail "the remote did not refuse the forged certificate by the LCA's name constraints: $(grep -F "$FORGED_G" "$(xs_log remote)" | tail -n 3)"
+xd_info "remote: $(grep -F "$nc" "$(xs_log remote)" | head -n 1 | sed 's/^.*> //')"
+[ "$(xs_sas remote | grep -c 'ESTABLISHED')" = 2 ] || fail "the forgery attempt cost an IKE_SA"
+xd_ok "refused by the remote's strongSwan (name constraints); both hosts' IKE_SAs up"
+
+# ------------------------------------------------ revocation (notice + CRL)
+xd_step "xdnatctl cert revoke h2's certificate: xdnat-peer on the remote ends h2's IKE_SA"
+H2_HOST=$(xd_ctl -j lookup spi "${SPIS[2]%-*}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["host"])')
+bpftool -j map dump pinned "$XD_PIN_BASE/$XD_INSTANCE/xdnat_peers" >"$XD_TMP/peers.json"
+python3 - "$XD_TMP/peers.json" "$H2_HOST" "$XD_REMOTE_WAN" <<'PY' || fail "the datapath did not record the remote as an ESP-in-UDP peer of h2 (no notice would reach it)"
+import json, socket, struct, sys
+rows = json.load(open(sys.argv[1]))
+def key(r):
+    k = r.get("formatted", {}).get("key") or r["key"]
+    if isinstance(k, dict):
+        return k["host_id"], struct.pack("=I", k["remote"])
+    b = bytes(int(x, 16) for x in k)
+    return struct.unpack("=I", b[:4])[0], b[4:8]
+assert (int(sys.argv[2]), socket.inet_aton(sys.argv[3])) in [key(r) for r in rows], rows
+PY
+# xdnat-peer's command: load the CRL the notice carried, then terminate
+# every IKE_SA whose peer authenticated with a revoked certificate (found by
+# serial among the certificates charon received).
+cat >"$RD/revoked.sh" <<EOF
+#!/bin/bash
+export STRONGSWAN_CONF="$RD/strongswan.conf" SWANCTL_DIR="$RD/swanctl"
+echo "notice from \$XDNAT_NOTICE_FROM (G \$XDNAT_NOTICE_GLOBAL, CRL \$XDNAT_NOTICE_CRL_NUMBER): revoked \$XDNAT_REVOKED_SERIALS"
+# charon uses the first valid CRL it finds, and its cache (the CRL it
+# fetched) comes before loaded ones: load the new CRL, then drop the cache.
+swanctl --load-creds --noprompt >/dev/null
+swanctl --flush-certs --type x509_crl >/dev/null
+for serial in \$XDNAT_REVOKED_SERIALS; do
+	subject=\$(swanctl --list-certs --type x509 | awk -v want="\$serial" '
+		function norm(s) { gsub(":", "", s); s = tolower(s); sub(/^0+/, "", s); return s }
+		\$1 == "subject:" { sub(/^[ \t]*subject:[ \t]*"/, ""); sub(/"\$/, ""); subj = \$0 }
+		\$1 == "serial:" && norm(\$2) == norm(want) { print subj }' | head -n 1)
+	[ -n "\$subject" ] || { echo "serial \$serial: no peer certificate with it"; continue; }
+	swanctl --list-sas | awk -v id="'\$subject'" '
+		/^[^ ].*: #[0-9]+,/ { n = \$2; gsub(/[#,]/, "", n) }
+		\$1 == "remote" && index(\$0, id) { print n }' | sort -u |
+	while read -r n; do
+		swanctl --terminate --ike-id "\$n" --timeout 5 >/dev/null &&
+			echo "TERMINATED IKE_SA #\$n of '\$subject' (serial \$serial)"
+	done
+done
+EOF
+chmod 755 "$RD/revoked.sh"
+xd_bg xdnat-peer "$XD_NS_REMOTE" "$XD_TMP/xdnat-peer.log" "$XD_PEER" -a "$RD/swanctl/x509ca/root.crt" \
+	--crl-out "$RD/swanctl/x509crl/lca.crl" -e "'$RD/revoked.sh' >>'$RD/revoked.log' 2>&1"
+xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-peer.log" 'listening on UDP'
+xs_sas remote | grep -q "remote '${ID[2]}'" || fail "the remote has no IKE_SA with h2 before the revocation"
+xs_sas h2 | grep -q ESTABLISHED || fail "h2 has no IKE_SA before the revocation"
+h2_gone() { ! xs_sas remote | grep -q "remote '${ID[2]}'"; }
+log_mark=$(wc -l <"$(xs_log remote)")
+r0=$(date +%s%N)
+xd_ctl --state-dir "$STATE" cert revoke "${SERIAL[2]}" keyCompromise >/dev/null ||
+	fail "xdnatctl cert revoke ${SERIAL[2]} failed"
+wait_for "$REVOKE_WITHIN" h2_gone ||
+	fail "the remote still has h2's IKE_SA ${REVOKE_WITHIN}s after the revocation (xdnat-peer: $(tail -n 2 "$XD_TMP/xdnat-peer.log" | tr '\n' ' '); command: $(cat "$RD/revoked.log" 2>/dev/null))"
+r1=$(date +%s%N)
+grep -q "TERMINATED IKE_SA #[0-9]* of '${ID[2]}'" "$RD/revoked.log" ||
+	fail "the IKE_SA ended, but not by xdnat-peer's command: $(cat "$RD/revoked.log" 2>/dev/null)"
+wait_for 5 eval '! xs_sas h2 | grep -q ESTABLISHED' || fail "h2 still holds its IKE_SA after the remote deleted it"
+wait_for 10 grep -q "acknowledged by $XD_REMOTE_WAN" "$XD_TMP/xdnatd.log" ||
+	fail "xdnatd saw no acknowledgement of its notice from $XD_REMOTE_WAN"
+openssl crl -inform DER -in "$RD/swanctl/x509crl/lca.crl" -noout -text | tr -d ':' | grep -qi "$(tr -d ':' <<<"${SERIAL[2]}")" ||
+	fail "the CRL the notice carried does not list h2's certificate"
+xd_info "$(head -n 1 "$RD/revoked.log")"
+xd_info "$(grep TERMINATED "$RD/revoked.log" | head -n 1)"
+xd_ok "h2's IKE_SA gone $(( (r1 - r0) / 1000000 )) ms after xdnatctl cert revoke (LCA-signed notice -> xdnat-peer -> swanctl --terminate); acknowledged"
+
+xd_step "h2 cannot authenticate again; h1 is untouched"
 if xs_swanctl h2 --initiate --child h2 --timeout 10 >"$XD_TMP/h2-revoked.out" 2>&1; then
 	fail "h2 authenticated again with a revoked certificate"
 fi
 grep -q "AUTHENTICATION_FAILED" "$XD_TMP/h2-revoked.out" || fail "h2's re-authentication failed, but not with AUTH_FAILED: $(tail -n 3 "$XD_TMP/h2-revoked.out")"
-grep -q "certificate was revoked" "$(xs_log remote)" || fail "the remote did not log the revocation"
-[ "$(grep -c 'GET /crl/lca.crl' "$XD_TMP/httpd.log")" -gt "$gets" ] || fail "the remote did not fetch the new CRL"
+tail -n +"$log_mark" "$(xs_log remote)" >"$XD_TMP/remote-after-revoke.log"
+grep -q "certificate was revoked" "$XD_TMP/remote-after-revoke.log" || fail "the remote did not log the revocation"
+crl_from="the CRL the notice carried"
+grep -q "fetching crl" "$XD_TMP/remote-after-revoke.log" && crl_from="a CRL fetched again through G"
 xs_sas h1 | grep -q ESTABLISHED || fail "h1 lost its IKE_SA"
+xs_sas remote | grep -q "remote '${ID[1]}'" || fail "the remote lost h1's IKE_SA"
 xd_ns "$(xd_host_ns 1)" ping -c 2 -i 0.2 -W 2 -I "$(host_inner 1)" "$REMOTE_INNER" >/dev/null ||
 	fail "h1's tunnel stopped working"
-xd_ok "h2 refused (certificate was revoked, new CRL fetched through G); h1 unaffected"
+xd_ok "h2 refused (certificate was revoked, by $crl_from); h1's SAs and traffic unaffected"
 echo
-echo "e2e_strongswan: all checks passed (IKE_SA + CHILD_SA set-up of both hosts through xdnat: $(( (t1 - t0) / 1000000 )) ms)"
+echo "e2e_strongswan: all checks passed in $(( $(date +%s) - T_START )) s (IKE_SA + CHILD_SA set-up of both hosts through xdnat: $(( (t1 - t0) / 1000000 )) ms; revocation to SA deletion: $(( (r1 - r0) / 1000000 )) ms)"
