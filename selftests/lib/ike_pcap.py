@@ -9,7 +9,8 @@ packet.  Prints one JSON object:
 
   {"ips": [...every IPv4 address seen in an IP header, outer and inner...],
    "packets": [{"src", "dst", "sport", "dport", "kind": "ike"|"esp"|"keepalive"|"frag",
-                "spi": "xxxxxxxx" (ESP), "ispi"/"rspi": 16 hex (IKE),
+                "spi": "xxxxxxxx" (ESP), "ispi"/"rspi": 16 hex, "flags",
+                "exchange": IKE header fields (IKE),
                 "tunnel": [outer src, outer dst] or null,
                 "l4": hex of the UDP header + payload}]}
 
@@ -94,13 +95,15 @@ def main():
         if sport == 500 or dport == 500:
             if len(body) < 28:
                 continue
-            rec.update(kind="ike", ispi=body[:8].hex(), rspi=body[8:16].hex())
+            rec.update(kind="ike", ispi=body[:8].hex(), rspi=body[8:16].hex(),
+                       exchange=body[18], flags=body[19])
         elif body == b"\xff":
             rec.update(kind="keepalive")
         elif len(body) >= 4 and body[:4] == b"\0\0\0\0":
             if len(body) < 32:
                 continue
-            rec.update(kind="ike", ispi=body[4:12].hex(), rspi=body[12:20].hex())
+            rec.update(kind="ike", ispi=body[4:12].hex(), rspi=body[12:20].hex(),
+                       exchange=body[22], flags=body[23])
         elif len(body) >= 8:
             rec.update(kind="esp", spi=body[:4].hex())
         else:
