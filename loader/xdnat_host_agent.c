@@ -528,9 +528,28 @@ static int write_info(struct agent *a)
 	return 0;
 }
 
-/* Renew leases until a signal; returns 1 (with *rc) when the caller must
- * stop, 0 when a signal is pending. */
-static int rsip_loop(struct agent *a, int sfd, int *rc)
+/* Read one signal from @sfd: its number, 0 if none was pending, -1 on error. */
+static int read_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	do
+		n = read(sfd, &si, sizeof(si));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n != (ssize_t)sizeof(si)) {
+		xd_err("reading signals: %s", n < 0 ? strerror(errno) : "short read");
+		return -1;
+	}
+	return (int)si.ssi_signo;
+}
+
+/* Renew leases until SIGTERM or SIGINT (returns 0 with *sig) or a failure
+ * (returns 1 with *rc).  SIGHUP renews every lease at once, then the
+ * schedule goes on. */
+static int rsip_loop(struct agent *a, int sfd, int *rc, int *sig)
 {
 	uint64_t next = rsip_now_ms() + (uint64_t)min_lease(a) * 500, backoff = 1000;
 
@@ -540,8 +559,22 @@ static int rsip_loop(struct agent *a, int sfd, int *rc)
 		int n, r;
 
 		n = poll(&p, 1, next > now ? (int)(next - now > 60000 ? 60000 : next - now) : 0);
-		if (n > 0)
-			return 0;
+		if (n > 0) {
+			int sg = read_signal(sfd);
+
+			if (sg < 0) {
+				*rc = 1;
+				return 1;
+			}
+			if (sg == SIGHUP) {
+				fprintf(stderr, "xdnat-host: SIGHUP: renewing the leases now\n");
+				next = rsip_now_ms();
+				backoff = 1000;
+			} else if (sg) {
+				*sig = sg;
+				return 0;
+			}
+		}
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
 			*rc = 1;
@@ -815,9 +848,8 @@ int main(int argc, char **argv)
 {
 	struct agent a = { 0 };
 	char lan[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
-	struct signalfd_siginfo si;
 	sigset_t set;
-	int sfd, rc = 0;
+	int sfd, rc = 0, sig = 0;
 
 	xd_progname = "xdnat-host";
 	a.rsip_port = RSIP_DEFAULT_PORT;
@@ -899,21 +931,19 @@ int main(int argc, char **argv)
 		printf(" (RSIP client %u, lease %us)", a.cl.client_id, min_lease(&a));
 	printf("\n");
 	fflush(stdout);
-	if (a.rsip && rsip_loop(&a, sfd, &rc))
-		goto out;
-	for (;;) {
-		if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
-			if (errno == EINTR)
-				continue;
-			xd_err("reading signals: %s", strerror(errno));
+	if (a.rsip) {
+		if (rsip_loop(&a, sfd, &rc, &sig))
+			goto out;
+	} else {
+		/* Nothing to renew: wait for SIGTERM or SIGINT (SIGHUP: nothing to do). */
+		while ((sig = read_signal(sfd)) == SIGHUP || sig == 0)
+			;
+		if (sig < 0) {
 			rc = 1;
-			break;
+			goto out;
 		}
-		if (si.ssi_signo == SIGHUP)
-			continue;
-		fprintf(stderr, "xdnat-host: %s, undoing configuration\n", strsignal((int)si.ssi_signo));
-		break;
 	}
+	fprintf(stderr, "xdnat-host: %s, undoing configuration\n", strsignal(sig));
 out:
 	xd_reasm_stop(NULL);
 	if (a.swan.dir)
