@@ -89,6 +89,13 @@ static int listen_any(uint16_t *port)
 	return fd;
 }
 
+#define PORTS_PER_GADDR 64000  /* of the default pool 1024-65535, less what is reserved */
+
+static uint32_t n_gaddrs(void)
+{
+	return (uint32_t)(((uint64_t)n_hosts * n_ports + PORTS_PER_GADDR - 1) / PORTS_PER_GADDR);
+}
+
 /* The real server, until SIGTERM.  Returns the exit status. */
 static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
 {
@@ -103,8 +110,11 @@ static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
 	rsip_config_defaults(&cfg);
 	cfg.state_dir = dir;
 	cfg.instance = "bench";
-	cfg.gaddrs[0] = htonl(0xc0000201);
-	cfg.n_gaddrs = 1;
+	/* Enough global addresses for every host's ports ("any address":
+	 * the server moves to the next one when one is full). */
+	cfg.n_gaddrs = n_gaddrs();
+	for (uint32_t g = 0; g < cfg.n_gaddrs; g++)
+		cfg.gaddrs[g] = htonl(0xc0000201 + g);
 	cfg.router_lan = htonl(INADDR_LOOPBACK);
 	if (cfg.max_hosts < n_hosts + 2)
 		cfg.max_hosts = n_hosts + 2;
@@ -512,8 +522,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (n_hosts < 1 || n_hosts > 60000 || n_ports < 1 || n_ports > 255 || rounds < 1 || rounds > 99 ||
-	    (uint64_t)n_hosts * n_ports > 64000) {
-		fprintf(stderr, "rsip-bench: hosts 1-60000, ports 1-255, hosts*ports <= 64000, rounds 1-99\n");
+	    (uint64_t)n_hosts * n_ports > (uint64_t)PORTS_PER_GADDR * XDNAT_MAX_GADDRS) {
+		fprintf(stderr, "rsip-bench: hosts 1-60000, ports 1-255, hosts*ports <= %u, rounds 1-99\n",
+			PORTS_PER_GADDR * XDNAT_MAX_GADDRS);
 		return 2;
 	}
 	tr = calloc(rounds, sizeof(double));
@@ -534,8 +545,8 @@ int main(int argc, char **argv)
 	mt = median(tt, rounds);
 	ms = median(ts, rounds);
 	printf("RSIP control plane: %u hosts x (REGISTER + ASSIGN %u ports + ASSIGN SPI block), "
-	       "1 TCP connection each, loopback; state in %s; median of %u rounds\n",
-	       n_hosts, n_ports, base_dir, rounds);
+	       "1 TCP connection each, loopback; %u global address%s; state in %s; median of %u rounds\n",
+	       n_hosts, n_ports, n_gaddrs(), n_gaddrs() == 1 ? "" : "es", base_dir, rounds);
 	printf("bytes per host: requests %llu+%llu+%llu, responses %llu+%llu+%llu\n",
 	       (unsigned long long)sz.req[0], (unsigned long long)sz.req[1], (unsigned long long)sz.req[2],
 	       (unsigned long long)sz.resp[0], (unsigned long long)sz.resp[1], (unsigned long long)sz.resp[2]);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include "rsip_server.h"
 
 void rsip_config_defaults(struct rsip_config *c)
@@ -96,6 +97,295 @@ static int query4(struct rsip_server *s, const char *sql, int64_t *out, int n, i
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+
+/* ------------------------------------------------------- free-range index */
+
+static void bits_free(struct rsip_bits *b)
+{
+	free(b->w);
+	free(b->full);
+	memset(b, 0, sizeof(*b));
+}
+
+static void bits_mark(struct rsip_bits *b, size_t k)
+{
+	if (b->w[k] == ~0ull)
+		b->full[k / 64] |= 1ull << (k % 64);
+	else
+		b->full[k / 64] &= ~(1ull << (k % 64));
+}
+
+/* All clear; the bits past n (in the last word) count as taken. */
+static void bits_reset(struct rsip_bits *b)
+{
+	memset(b->w, 0, b->nw * sizeof(*b->w));
+	memset(b->full, 0, (b->nw + 63) / 64 * sizeof(*b->full));
+	if (b->n % 64) {
+		b->w[b->nw - 1] = ~0ull << (b->n % 64);
+		bits_mark(b, b->nw - 1);
+	}
+}
+
+static int bits_init(struct rsip_bits *b, uint64_t n)
+{
+	if (b->w && b->n == n) {
+		bits_reset(b);
+		return 0;
+	}
+	bits_free(b);
+	b->nw = (size_t)((n + 63) / 64);
+	b->w = malloc(b->nw * sizeof(*b->w));
+	b->full = malloc((b->nw + 63) / 64 * sizeof(*b->full));
+	b->n = n;
+	if (!b->w || !b->full) {
+		bits_free(b);
+		return -ENOMEM;
+	}
+	bits_reset(b);
+	return 0;
+}
+
+/* Set (@on) or clear bits [a,z] (clipped to the map). */
+static void bits_range(struct rsip_bits *b, uint64_t a, uint64_t z, bool on)
+{
+	if (!b->w || a > z || a >= b->n)
+		return;
+	if (z >= b->n)
+		z = b->n - 1;
+	for (size_t k = (size_t)(a / 64); k <= z / 64; k++) {
+		unsigned lo = k == a / 64 ? (unsigned)(a % 64) : 0, hi = k == z / 64 ? (unsigned)(z % 64) : 63;
+		uint64_t m = (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & (~0ull << lo);
+
+		if (on)
+			b->w[k] |= m;
+		else
+			b->w[k] &= ~m;
+		bits_mark(b, k);
+	}
+}
+
+/* The first clear bit >= p, or n: the summary skips taken words 64 at a time. */
+static uint64_t bits_next_clear(const struct rsip_bits *b, uint64_t p)
+{
+	size_t k, j;
+	uint64_t m;
+
+	if (p >= b->n)
+		return b->n;
+	k = (size_t)(p / 64);
+	m = ~b->w[k] & (~0ull << (p % 64));
+	if (m)
+		return (uint64_t)k * 64 + (unsigned)__builtin_ctzll(m);
+	for (j = k + 1; j < b->nw;) {
+		size_t f = j / 64;
+		uint64_t fm = ~b->full[f] & (~0ull << (j % 64));
+
+		if (fm) {
+			size_t kk = f * 64 + (unsigned)__builtin_ctzll(fm);
+
+			if (kk >= b->nw)
+				return b->n;
+			return (uint64_t)kk * 64 + (unsigned)__builtin_ctzll(~b->w[kk]);
+		}
+		j = (f + 1) * 64;
+	}
+	return b->n;
+}
+
+/* The first set bit in [p,z], or UINT64_MAX. */
+static uint64_t bits_next_set(const struct rsip_bits *b, uint64_t p, uint64_t z)
+{
+	if (!b->w)
+		return UINT64_MAX;
+	if (z >= b->n)
+		z = b->n - 1;
+	for (size_t k = (size_t)(p / 64); p <= z && k <= z / 64; k++) {
+		unsigned lo = k == p / 64 ? (unsigned)(p % 64) : 0, hi = k == z / 64 ? (unsigned)(z % 64) : 63;
+		uint64_t m = b->w[k] & (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & (~0ull << lo);
+
+		if (m)
+			return (uint64_t)k * 64 + (unsigned)__builtin_ctzll(m);
+	}
+	return UINT64_MAX;
+}
+
+/* The first @cnt clear bits in a row within [lo,hi]: their start, or -1.
+ * One step per run of taken bits that is followed by too short a gap. */
+static int64_t bits_find(const struct rsip_bits *b, uint64_t lo, uint64_t hi, uint64_t cnt)
+{
+	uint64_t p = lo;
+
+	if (!b->w || cnt == 0 || hi >= b->n)
+		return -1;
+	while (p <= hi && hi - p + 1 >= cnt) {
+		uint64_t q;
+
+		p = bits_next_clear(b, p);
+		if (p > hi || hi - p + 1 < cnt)
+			return -1;
+		q = bits_next_set(b, p, p + cnt - 1);
+		if (q == UINT64_MAX)
+			return (int64_t)p;
+		p = q + 1;
+	}
+	return -1;
+}
+
+enum { PEND_SET, PEND_CLEAR, PEND_HID_SET, PEND_HID_CLEAR };
+struct rsip_pending {
+	uint8_t op, kind;
+	uint16_t gidx;
+	uint32_t first, last;
+};
+
+static void idx_free(struct rsip_index *x)
+{
+	for (unsigned g = 0; g < XDNAT_MAX_GADDRS; g++)
+		bits_free(&x->ports[g]);
+	bits_free(&x->spis);
+	bits_free(&x->hids);
+	free(x->pend);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Mark (or unmark) a binding of the store in the index. */
+static void idx_range(struct rsip_server *s, int kind, uint32_t gidx, uint32_t first, uint32_t last, bool on)
+{
+	struct rsip_index *x = &s->idx;
+
+	if (kind == RSIP_KIND_PORTS && gidx < s->cfg.n_gaddrs)
+		bits_range(&x->ports[gidx], first, last, on);
+	else if (kind == RSIP_KIND_SPI)
+		bits_range(&x->spis, first >> s->cfg.spi_bits, last >> s->cfg.spi_bits, on);
+}
+
+static int64_t data_version(struct rsip_server *s)
+{
+	int64_t v = -1;
+
+	return query4(s, "PRAGMA data_version", &v, 0, 0, 0, 0, 0) == 1 ? v : -1;
+}
+
+/* Build the index from the store (inside the caller's transaction or not). */
+static int idx_build(struct rsip_server *s)
+{
+	struct rsip_index *x = &s->idx;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	x->valid = false;
+	x->n_pend = 0;
+	x->pend_lost = false;
+	if (s->cfg.spi_bits < 1 || s->cfg.spi_bits > 31 || s->cfg.n_gaddrs > XDNAT_MAX_GADDRS ||
+	    s->cfg.max_hosts < 2)
+		return -EINVAL;
+	for (unsigned g = 0; g < s->cfg.n_gaddrs && !rc; g++)
+		rc = bits_init(&x->ports[g], 65536);
+	if (rc || bits_init(&x->spis, 1ull << (32 - s->cfg.spi_bits)) || bits_init(&x->hids, s->cfg.max_hosts))
+		return -ENOMEM;
+	x->data_version = data_version(s);
+	/* Never handed out: reserved ports, SPI block 0 (SPIs 0-255), host id 0. */
+	for (unsigned g = 0; g < s->cfg.n_gaddrs; g++) {
+		bits_range(&x->ports[g], 0, 0, true);
+		for (uint32_t i = 0; i < s->cfg.n_reserved; i++)
+			bits_range(&x->ports[g], s->cfg.reserved[i], s->cfg.reserved[i], true);
+	}
+	bits_range(&x->spis, 0, 0, true);
+	bits_range(&x->hids, 0, 0, true);
+	st = prep(s, "SELECT kind, gidx, first, last FROM bindings");
+	if (!st)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		idx_range(s, sqlite3_column_int(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+			  (uint32_t)sqlite3_column_int64(st, 2), (uint32_t)sqlite3_column_int64(st, 3), true);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	st = prep(s, "SELECT host_id FROM clients WHERE host_id>0");
+	if (!st)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		bits_range(&x->hids, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 0),
+			   true);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || x->data_version < 0)
+		return -EIO;
+	x->valid = true;
+	x->rebuilds++;
+	return 0;
+}
+
+/* Before allocating (inside the transaction): the index matches the store. */
+static int idx_sync(struct rsip_server *s)
+{
+	if (s->idx.valid && data_version(s) == s->idx.data_version)
+		return 0;
+	if (s->idx.valid)
+		xd_info("RSIP: the state database was changed by another process: re-reading it");
+	return idx_build(s);
+}
+
+/* Queue a change for the commit of the open transaction. */
+static void idx_queue(struct rsip_server *s, int op, int kind, uint32_t gidx, uint32_t first, uint32_t last)
+{
+	struct rsip_index *x = &s->idx;
+
+	if (!x->valid)
+		return;
+	if (x->n_pend == x->cap_pend) {
+		size_t cap = x->cap_pend ? x->cap_pend * 2 : 16;
+		struct rsip_pending *p = realloc(x->pend, cap * sizeof(*p));
+
+		if (!p) {
+			x->pend_lost = true;
+			return;
+		}
+		x->pend = p;
+		x->cap_pend = cap;
+	}
+	x->pend[x->n_pend++] = (struct rsip_pending){ .op = (uint8_t)op, .kind = (uint8_t)kind,
+						     .gidx = (uint16_t)gidx, .first = first, .last = last };
+}
+
+static int srv_begin(struct rsip_server *s)
+{
+	s->idx.n_pend = 0;
+	s->idx.pend_lost = false;
+	return rsip_db_begin(s->db);
+}
+
+static void srv_rollback(struct rsip_server *s)
+{
+	s->idx.n_pend = 0;
+	s->idx.pend_lost = false;
+	rsip_db_rollback(s->db);
+}
+
+/* Commit, then apply the queued changes to the index. */
+static int srv_commit(struct rsip_server *s)
+{
+	struct rsip_index *x = &s->idx;
+
+	if (rsip_db_commit(s->db))
+		return -EIO;
+	if (x->pend_lost)
+		x->valid = false;     /* rebuilt before the next allocation */
+	for (size_t i = 0; x->valid && i < x->n_pend; i++) {
+		const struct rsip_pending *p = &x->pend[i];
+
+		switch (p->op) {
+		case PEND_SET: case PEND_CLEAR:
+			idx_range(s, p->kind, p->gidx, p->first, p->last, p->op == PEND_SET);
+			break;
+		default:
+			bits_range(&x->hids, p->first, p->first, p->op == PEND_HID_SET);
+		}
+	}
+	x->n_pend = 0;
+	x->pend_lost = false;
+	return 0;
 }
 
 struct client {
@@ -180,11 +470,26 @@ static uint32_t clamp_lease(const struct rsip_config *c, bool given, uint32_t re
 	return l > c->lease_max ? c->lease_max : l;
 }
 
+/* The binding of @kind (on @gidx for ports) that starts last at or before
+ * @at: 1 with its last in *last, 0 none, <0 error.  Bindings of a kind
+ * never overlap (per global address for ports), so [a,b] is free in the
+ * store iff the one starting last at or before b ends before a: one
+ * indexed lookup, however many bindings there are. */
+static int last_before(struct rsip_server *s, int kind, uint32_t gidx, uint32_t at, int64_t *last)
+{
+	return kind == RSIP_KIND_PORTS
+	       ? query4(s, "SELECT last FROM bindings WHERE kind=1 AND gidx=? AND first<=? "
+			   "ORDER BY first DESC LIMIT 1", last, 2, gidx, at, 0, 0)
+	       : query4(s, "SELECT last FROM bindings WHERE kind=2 AND first<=? "
+			   "ORDER BY first DESC LIMIT 1", last, 1, at, 0, 0, 0);
+}
+
 /* 0 if [first,last] may go to a host on @gidx; else the RSIP error and,
- * in *skip, the next start worth trying. */
+ * in *skip, the next start worth trying.  The index must be in sync. */
 static uint16_t check_ports(struct rsip_server *s, uint32_t gidx, uint32_t first, uint32_t last,
 			    uint32_t *skip)
 {
+	uint64_t q;
 	int64_t v;
 	int rc;
 
@@ -197,13 +502,21 @@ static uint16_t check_ports(struct rsip_server *s, uint32_t gidx, uint32_t first
 			return RSIP_E_LOCAL_ADDRPORT_UNALLOWED;
 		}
 	}
-	rc = query4(s, "SELECT MAX(last) FROM bindings WHERE kind=1 AND gidx=? AND first<=? AND last>=?",
-		    &v, 3, gidx, last, first, 0);
+	/* The index holds every binding's ports, whatever its state. */
+	q = bits_next_set(&s->idx.ports[gidx], first, last);
+	if (q != UINT64_MAX) {
+		*skip = (uint32_t)q + 1;
+		return RSIP_E_LOCAL_ADDRPORT_INUSE;
+	}
+	rc = last_before(s, RSIP_KIND_PORTS, gidx, last, &v);
 	if (rc < 0)
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	if (rc == 1) {
+	if (rc == 1 && v >= first) {
+		xd_warn("RSIP: the free-range index missed ports up to %lld of global address %u: "
+			"rebuilding it", (long long)v, gidx);
+		s->idx.valid = false;
 		*skip = (uint32_t)v + 1;
-		return RSIP_E_LOCAL_ADDRPORT_INUSE;
+		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	v = s->be.ports_busy(s->be.ctx, gidx, first, last);
 	if (v >= 0) {
@@ -233,16 +546,24 @@ static uint16_t find_ports(struct rsip_server *s, const struct client *c, uint32
 		*first = (uint32_t)v - n;
 		return RSIP_E_OK;
 	}
+	if (!s->idx.valid)
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	/* First fit: the index proposes the first free run, the checks confirm
+	 * it (a statically owned port in the maps sends the search past it). */
 	for (start = s->cfg.port_min; start + n - 1 <= s->cfg.port_max;) {
-		uint16_t e = check_ports(s, gidx, start, start + n - 1, &skip);
+		int64_t cand = bits_find(&s->idx.ports[gidx], start, s->cfg.port_max, n);
+		uint16_t e;
 
+		if (cand < 0)
+			break;
+		e = check_ports(s, gidx, (uint32_t)cand, (uint32_t)cand + n - 1, &skip);
 		if (e == RSIP_E_OK) {
-			*first = start;
+			*first = (uint32_t)cand;
 			return RSIP_E_OK;
 		}
 		if (e == RSIP_E_INTERNAL_SERVER_ERROR)
 			return e;
-		start = skip > start ? skip : start + 1;
+		start = skip > cand ? skip : (uint32_t)cand + 1;
 	}
 	return RSIP_E_LOCAL_ADDRPORT_UNAVAILABLE;
 }
@@ -250,19 +571,27 @@ static uint16_t find_ports(struct rsip_server *s, const struct client *c, uint32
 static uint16_t check_spis(struct rsip_server *s, uint32_t first, uint32_t last, uint32_t *skip)
 {
 	uint32_t bs = 1u << s->cfg.spi_bits;
+	uint64_t q;
 	int64_t v;
 	int rc;
 
 	*skip = last;
 	if (first <= XDNAT_SPI_RESERVED_MAX)
 		return RSIP_E_IPSEC_SPI_UNAVAILABLE;
-	rc = query4(s, "SELECT MAX(last) FROM bindings WHERE kind=2 AND first<=? AND last>=?",
-		    &v, 2, last, first, 0, 0);
+	q = bits_next_set(&s->idx.spis, first >> s->cfg.spi_bits, last >> s->cfg.spi_bits);
+	if (q != UINT64_MAX) {
+		*skip = (uint32_t)(((q + 1) << s->cfg.spi_bits) - 1);
+		return RSIP_E_IPSEC_SPI_INUSE;
+	}
+	rc = last_before(s, RSIP_KIND_SPI, 0, last, &v);
 	if (rc < 0)
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	if (rc == 1) {
+	if (rc == 1 && v >= first) {
+		xd_warn("RSIP: the free-range index missed SPIs up to 0x%llx: rebuilding it",
+			(unsigned long long)v);
+		s->idx.valid = false;
 		*skip = (uint32_t)v;
-		return RSIP_E_IPSEC_SPI_INUSE;
+		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	v = s->be.spis_busy(s->be.ctx, first, last);
 	if (v >= 0) {
@@ -275,54 +604,64 @@ static uint16_t check_spis(struct rsip_server *s, uint32_t first, uint32_t last,
 /* @nb whole blocks; *first is block-aligned. */
 static uint16_t find_spis(struct rsip_server *s, uint32_t nb, uint32_t *first)
 {
-	uint64_t bs = 1ull << s->cfg.spi_bits;
-	uint64_t start = bs; /* block 0 holds the reserved SPIs 0-255 */
+	uint64_t nblk = 1ull << (32 - s->cfg.spi_bits);
+	uint64_t start = 1; /* block 0 holds the reserved SPIs 0-255 */
 
-	while (start + nb * bs - 1 <= 0xffffffffull) {
-		uint32_t skip;
-		uint16_t e = check_spis(s, (uint32_t)start, (uint32_t)(start + nb * bs - 1), &skip);
+	if (!s->idx.valid)
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	while (start + nb - 1 < nblk) {
+		int64_t cand = bits_find(&s->idx.spis, start, nblk - 1, nb);
+		uint32_t skip, f;
+		uint16_t e;
 
+		if (cand < 0)
+			break;
+		f = (uint32_t)((uint64_t)cand << s->cfg.spi_bits);
+		e = check_spis(s, f, (uint32_t)(((uint64_t)cand + nb) << s->cfg.spi_bits) - 1, &skip);
 		if (e == RSIP_E_OK) {
-			*first = (uint32_t)start;
+			*first = f;
 			return RSIP_E_OK;
 		}
 		if (e == RSIP_E_INTERNAL_SERVER_ERROR)
 			return e;
-		/* next block boundary after skip */
-		start = ((uint64_t)skip + 1 + bs - 1) & ~(bs - 1);
+		/* the block after skip's */
+		start = ((uint64_t)skip >> s->cfg.spi_bits) + 1;
+		if (start <= (uint64_t)cand)
+			start = (uint64_t)cand + 1;
 	}
 	return RSIP_E_IPSEC_SPI_UNAVAILABLE;
 }
 
+/* The lowest host id neither registered (the index) nor in the maps
+ * (static hosts). */
 static int pick_host_id(struct rsip_server *s, uint32_t *id)
 {
-	sqlite3_stmt *st = prep(s, "SELECT host_id FROM clients WHERE host_id>0");
-	uint8_t *used = calloc(s->cfg.max_hosts, 1);
-	int rc = -ENOSPC;
+	uint64_t p = 1;
+	int64_t v;
 
-	if (!st || !used) {
-		sqlite3_finalize(st);
-		free(used);
-		return -ENOMEM;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t h = sqlite3_column_int64(st, 0);
-
-		if (h > 0 && h < s->cfg.max_hosts)
-			used[h] = 1;
-	}
-	sqlite3_finalize(st);
-	for (uint32_t i = 1; i < s->cfg.max_hosts; i++) {
+	if (!s->idx.valid)
+		return -EIO;
+	for (;; p++) {
 		uint32_t l, g;
+		int rc;
 
-		if (!used[i] && s->be.host_get(s->be.ctx, i, &l, &g) == -ENOENT) {
-			*id = i;
-			rc = 0;
-			break;
+		p = bits_next_clear(&s->idx.hids, p);
+		if (p >= s->cfg.max_hosts)
+			return -ENOSPC;
+		rc = query4(s, "SELECT 1 FROM clients WHERE host_id=? LIMIT 1", &v, 1, (int64_t)p, 0, 0, 0);
+		if (rc < 0)
+			return -EIO;
+		if (rc == 1) {
+			xd_warn("RSIP: the free-range index missed host id %llu: rebuilding it",
+				(unsigned long long)p);
+			s->idx.valid = false;
+			return -EIO;
+		}
+		if (s->be.host_get(s->be.ctx, (uint32_t)p, &l, &g) == -ENOENT) {
+			*id = (uint32_t)p;
+			return 0;
 		}
 	}
-	free(used);
-	return rc;
 }
 
 static int install(struct rsip_server *s, uint32_t host_id, int kind, uint32_t first, uint32_t last)
@@ -363,22 +702,26 @@ static uint16_t commit_binding(struct rsip_server *s, struct client *c, uint32_t
 		xd_warn("no free host id (raise --max-hosts)");
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if (exec4(s, "INSERT INTO bindings(client_id, kind, gidx, first, last, state, until_ms, created_ms) "
-		     "VALUES(?1, ?2, ?3, ?4, ?4, 1, 0, 0)", 4, c->id, kind, gidx, first) ||
+	if (exec4(s, "INSERT INTO bindings(client_id, owner, kind, gidx, first, last, state, until_ms, "
+		     "created_ms) VALUES(?1, COALESCE((SELECT name FROM clients WHERE client_id=?1), ''), "
+		     "?2, ?3, ?4, ?4, 1, 0, 0)", 4, c->id, kind, gidx, first) ||
 	    query4(s, "SELECT last_insert_rowid()", &bid, 0, 0, 0, 0, 0) != 1 ||
 	    exec4(s, "UPDATE bindings SET last=?, until_ms=?, created_ms=? WHERE bind_id=?", 4, last,
 		  (int64_t)(now + (uint64_t)lease * 1000), (int64_t)now, bid) ||
 	    exec4(s, "UPDATE clients SET host_id=?, gidx=?, last_seen_ms=? WHERE client_id=?", 4, host_id,
 		  gidx, (int64_t)now, c->id)) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if ((ce = issue_cert(s, c, r))) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return ce;
 	}
-	if (rsip_db_commit(s->db)) {
-		rsip_db_rollback(s->db);
+	idx_queue(s, PEND_SET, kind, gidx, first, last);
+	if (new_host)
+		idx_queue(s, PEND_HID_SET, 0, 0, host_id, host_id);
+	if (srv_commit(s)) {
+		srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if ((new_host && s->be.host_add(s->be.ctx, host_id, c->lan, gidx)) ||
@@ -387,13 +730,20 @@ static uint16_t commit_binding(struct rsip_server *s, struct client *c, uint32_t
 			kind == RSIP_KIND_PORTS ? "ports" : "SPIs", first, last);
 		if (new_host && s->be.host_get(s->be.ctx, host_id, &(uint32_t){0}, &(uint32_t){0}) == 0)
 			s->be.host_del(s->be.ctx, host_id);
-		if (rsip_db_begin(s->db) == 0 &&
+		if (srv_begin(s) == 0 &&
 		    exec4(s, "DELETE FROM bindings WHERE bind_id=?", 1, bid, 0, 0, 0) == 0 &&
 		    (!new_host || exec4(s, "UPDATE clients SET host_id=0, gidx=-1 WHERE client_id=?", 1,
-					c->id, 0, 0, 0) == 0))
-			rsip_db_commit(s->db);
-		else
-			rsip_db_rollback(s->db);
+					c->id, 0, 0, 0) == 0)) {
+			idx_queue(s, PEND_CLEAR, kind, gidx, first, last);
+			if (new_host)
+				idx_queue(s, PEND_HID_CLEAR, 0, 0, host_id, host_id);
+			if (srv_commit(s)) {
+				xd_warn("client %u: cannot undo bind %lld in the store", c->id, (long long)bid);
+				srv_rollback(s);
+			}
+		} else {
+			srv_rollback(s);
+		}
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	c->host_id = host_id;
@@ -430,6 +780,7 @@ static int release_binding(struct rsip_server *s, const struct binding *b, uint6
 				xd_warn("host %u: could not remove it from the maps", c.host_id);
 			if (exec4(s, "UPDATE clients SET host_id=0, gidx=-1 WHERE client_id=?", 1, c.id, 0, 0, 0))
 				return -EIO;
+			idx_queue(s, PEND_HID_CLEAR, 0, 0, c.host_id, c.host_id);
 		}
 	}
 	return exec4(s, "UPDATE bindings SET state=2, until_ms=? WHERE bind_id=?", 2,
@@ -480,7 +831,8 @@ static uint16_t issue_cert(struct rsip_server *s, const struct client *c, struct
 		return RSIP_E_OK;
 	if (client_name(s, c->id, name) != 1 || db_runs(s, c->id, RSIP_KIND_PORTS, &runs[0], &nr[0]) ||
 	    db_runs(s, c->id, RSIP_KIND_SPI, &runs[1], &nr[1]) ||
-	    query4(s, "SELECT MIN(until_ms) FROM bindings WHERE client_id=? AND state=1", &until, 1,
+	    query4(s, "SELECT MIN(until_ms) FROM bindings INDEXED BY bindings_by_client_kind "
+		   "WHERE client_id=? AND state=1", &until, 1,
 		   c->id, 0, 0, 0) != 1)
 		goto out;
 	{
@@ -566,15 +918,20 @@ static uint16_t do_assign_ports(struct rsip_server *s, struct client *c, struct 
 	any_gaddr = want == -1 && !(c->host_id && c->gidx >= 0);
 	if ((e = choose_gidx(c, want, &gidx)))
 		return e;
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
+	if (idx_sync(s)) {
+		xd_err("RSIP: cannot build the free-range index");
+		srv_rollback(s);
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	}
 	if (query4(s, "SELECT COALESCE(SUM(last-first+1),0) FROM bindings WHERE client_id=? AND kind=1 "
 		      "AND state=1", &held, 1, c->id, 0, 0, 0) < 0) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if ((uint64_t)held + n > s->cfg.max_ports_per_host) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return RSIP_E_LOCAL_ADDRPORT_UNAVAILABLE;
 	}
 	for (;;) {
@@ -591,7 +948,7 @@ static uint16_t do_assign_ports(struct rsip_server *s, struct client *c, struct 
 		break;
 	}
 	if (e) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return e;
 	}
 	if ((e = commit_binding(s, c, gidx, RSIP_KIND_PORTS, first, first + n - 1, lease, &bind_id, r)))
@@ -641,15 +998,20 @@ static uint16_t do_assign_spi(struct rsip_server *s, struct client *c, struct re
 	lease = clamp_lease(&s->cfg, lt != NULL, lt ? rsip_param_u32(lt) : 0);
 	if ((e = choose_gidx(c, want, &gidx)))
 		return e;
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
+	if (idx_sync(s)) {
+		xd_err("RSIP: cannot build the free-range index");
+		srv_rollback(s);
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	}
 	if (query4(s, "SELECT COALESCE(SUM((last-first+1)>>?),0) FROM bindings WHERE client_id=? AND "
 		      "kind=2 AND state=1", &held, 2, s->cfg.spi_bits, c->id, 0, 0) < 0) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if ((uint64_t)held + nb > s->cfg.max_spi_blocks_per_host) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return RSIP_E_IPSEC_SPI_UNAVAILABLE;
 	}
 	if (spi.count == 1) {
@@ -659,7 +1021,7 @@ static uint16_t do_assign_spi(struct rsip_server *s, struct client *c, struct re
 		e = find_spis(s, nb, &first);
 	}
 	if (e) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return e;
 	}
 	total = nb * bs;
@@ -704,13 +1066,13 @@ static uint16_t do_extend(struct rsip_server *s, struct client *c, struct req *r
 	uint16_t e;
 
 	r->bind_id = rsip_param_u32(slot(r, RSIP_S_B_BIND));
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	if ((e = own_binding(s, c, r->bind_id, &b)) ||
 	    exec4(s, "UPDATE bindings SET until_ms=? WHERE bind_id=?", 2,
 		  (int64_t)(s->now_ms() + (uint64_t)lease * 1000), b.id, 0, 0) ||
-	    (e = issue_cert(s, c, r)) || rsip_db_commit(s->db)) {
-		rsip_db_rollback(s->db);
+	    (e = issue_cert(s, c, r)) || srv_commit(s)) {
+		srv_rollback(s);
 		return e ? e : RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	rsip_begin(r->b, RSIP_EXTEND_RESPONSE);
@@ -726,12 +1088,12 @@ static uint16_t do_free(struct rsip_server *s, struct client *c, struct req *r)
 	uint16_t e;
 
 	r->bind_id = rsip_param_u32(slot(r, RSIP_S_B_BIND));
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	if ((e = own_binding(s, c, r->bind_id, &b)) ||
 	    release_binding(s, &b, s->now_ms(), RSIP_REVOKE_CESSATION) ||
-	    rsip_db_commit(s->db)) {
-		rsip_db_rollback(s->db);
+	    srv_commit(s)) {
+		srv_rollback(s);
 		return e ? e : RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	xd_info("client %u: freed bind %u (%s %u-%u), quarantined %us", c->id, b.id,
@@ -785,7 +1147,7 @@ int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed
 	memset(secret, 0, sizeof(secret));
 	if (rc)
 		return rc;
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return -EIO;
 	st = prep(s, "SELECT client_id FROM clients WHERE name=?");
 	if (!st)
@@ -798,7 +1160,7 @@ int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto fail;
 	if (!id) {
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return 0;
 	}
 	st = prep(s, "SELECT bind_id, kind, first, last FROM bindings WHERE client_id=? AND state=1 "
@@ -817,13 +1179,13 @@ int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed
 		(*n)++;
 	}
 	sqlite3_finalize(st);
-	if (drop_client(s, (uint32_t)id, RSIP_REVOKE_AFFILIATION) || rsip_db_commit(s->db))
+	if (drop_client(s, (uint32_t)id, RSIP_REVOKE_AFFILIATION) || srv_commit(s))
 		goto fail;
 	xd_info("client %lld (%s) evicted: %u bindings quarantined %us", (long long)id, name, *n,
 		s->cfg.quarantine);
 	return 0;
 fail:
-	rsip_db_rollback(s->db);
+	srv_rollback(s);
 	*n = 0;
 	return -EIO;
 }
@@ -831,10 +1193,10 @@ fail:
 static uint16_t do_deregister(struct rsip_server *s, struct rsip_session *sess, struct client *c,
 			      struct req *r)
 {
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	if (drop_client(s, c->id, RSIP_REVOKE_CESSATION) || rsip_db_commit(s->db)) {
-		rsip_db_rollback(s->db);
+	if (drop_client(s, c->id, RSIP_REVOKE_CESSATION) || srv_commit(s)) {
+		srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	xd_info("client %u (%s) de-registered", c->id, sess->name);
@@ -915,7 +1277,7 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 			xd_ipstr(enrolled_lan, a), xd_ipstr(lan, b));
 		return RSIP_E_REGISTRATION_DENIED;
 	}
-	if (rsip_db_begin(s->db))
+	if (srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	rc = query4(s, "SELECT client_id FROM clients WHERE lan_addr=?", &other, 1, lan, 0, 0, 0);
 	if (rc < 0)
@@ -932,7 +1294,7 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	if (rc == 1 && other != id) {
 		xd_warn("RSIP: registration refused: LAN address of '%s' is registered by client %lld",
 			name, (long long)other);
-		rsip_db_rollback(s->db);
+		srv_rollback(s);
 		return RSIP_E_REGISTRATION_DENIED;
 	}
 	if (id) {
@@ -943,7 +1305,7 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 			goto internal;
 		if (c.lan != lan && c.host_id) {
 			xd_warn("RSIP: '%s' moved LAN address while holding bindings: refused", name);
-			rsip_db_rollback(s->db);
+			srv_rollback(s);
 			return RSIP_E_REGISTRATION_DENIED;
 		}
 		if (exec4(s, "UPDATE clients SET lan_addr=?, last_seen_ms=? WHERE client_id=?", 3, lan,
@@ -964,11 +1326,12 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 		if (rc != SQLITE_DONE || query4(s, "SELECT last_insert_rowid()", &id, 0, 0, 0, 0, 0) != 1)
 			goto internal;
 	}
-	if (rsip_db_commit(s->db))
+	if (srv_commit(s))
 		goto internal;
 	if (rsip_random(sn, RSIP_NONCE_LEN))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	rsip_derive(secret, cn, sn, &sess->keys);
+	memcpy(sess->secret, secret, sizeof(sess->secret));
 	memset(secret, 0, sizeof(secret));
 	snprintf(sess->name, sizeof(sess->name), "%s", name);
 	sess->client_id = (uint32_t)id;
@@ -984,7 +1347,7 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	rsip_put_u8(r->b, RSIP_P_TUNNEL_TYPE, RSIP_TUNNEL_IPIP);
 	return RSIP_E_OK;
 internal:
-	rsip_db_rollback(s->db);
+	srv_rollback(s);
 	memset(secret, 0, sizeof(secret));
 	return RSIP_E_INTERNAL_SERVER_ERROR;
 }
@@ -999,7 +1362,7 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 	const uint8_t *pre = NULL;
 	size_t prelen = 0, n = 0;
 	uint8_t sn[RSIP_NONCE_LEN];
-	bool has_counter = false, sealed;
+	bool has_counter = false, sealed, end_session = false;
 	uint32_t counter = 0;
 	struct client c;
 	uint16_t e;
@@ -1080,6 +1443,29 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 		goto error;
 	}
 	{
+		/* Still enrolled, with the secret the session was opened with?
+		 * (xdnatctl unenroll / enroll again end the session at once.) */
+		uint8_t secret[RSIP_SECRET_LEN];
+		uint32_t elan;
+		int rc = rsip_host_secret(s->db, sess->name, secret, &elan);
+
+		if (rc == -EIO) {
+			e = RSIP_E_INTERNAL_SERVER_ERROR;
+			goto error;
+		}
+		if (rc || CRYPTO_memcmp(secret, sess->secret, sizeof(secret)) ||
+		    (elan && elan != sess->peer_lan)) {
+			xd_warn("RSIP: client %u: '%s' is no longer enrolled (or was enrolled again): "
+				"ending its session", sess->client_id, sess->name);
+			e = RSIP_E_REGISTRATION_DENIED;
+			end_session = true;
+			*close = true;
+			memset(secret, 0, sizeof(secret));
+			goto error;
+		}
+		memset(secret, 0, sizeof(secret));
+	}
+	{
 		int rc = get_client(s, sess->client_id, &c);
 
 		if (rc < 0) {
@@ -1145,6 +1531,12 @@ error:
 	if (e == RSIP_E_UNSUPPORTED_RSIP_VERSION || e == RSIP_E_BAD_MESSAGE)
 		*close = true;
 out:
+	if (end_session) {
+		/* After the (sealed) error: the keys are of no further use. */
+		sess->authed = false;
+		memset(&sess->keys, 0, sizeof(sess->keys));
+		memset(sess->secret, 0, sizeof(sess->secret));
+	}
 	if (n)
 		memcpy(out, b->buf, n);
 	free(r.cert);
@@ -1172,7 +1564,7 @@ int rsip_server_sweep(struct rsip_server *s)
 	while (n < 128 && sqlite3_step(st) == SQLITE_ROW)
 		ids[n++] = (uint32_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if (n && rsip_db_begin(s->db) == 0) {
+	if (n && srv_begin(s) == 0) {
 		int rc = 0;
 
 		for (unsigned i = 0; i < n && !rc; i++) {
@@ -1186,10 +1578,28 @@ int rsip_server_sweep(struct rsip_server *s)
 				rc = release_binding(s, &b, now, RSIP_REVOKE_CESSATION);
 			}
 		}
-		if (rc || rsip_db_commit(s->db))
-			rsip_db_rollback(s->db);
+		if (rc || srv_commit(s))
+			srv_rollback(s);
 	}
-	exec4(s, "DELETE FROM bindings WHERE state=2 AND until_ms<=?", 1, (int64_t)now, 0, 0, 0);
+	/* Ended quarantines: the blocks are free again (and so in the index). */
+	if (query4(s, "SELECT 1 FROM bindings WHERE state=2 AND until_ms<=? LIMIT 1", &next, 1,
+		   (int64_t)now, 0, 0, 0) == 1 && srv_begin(s) == 0) {
+		int rc = SQLITE_ERROR;
+
+		st = prep(s, "DELETE FROM bindings WHERE state=2 AND until_ms<=? RETURNING kind, gidx, first, last");
+		if (st) {
+			sqlite3_bind_int64(st, 1, (int64_t)now);
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+				idx_queue(s, PEND_CLEAR, sqlite3_column_int(st, 0),
+					  (uint32_t)sqlite3_column_int64(st, 1), (uint32_t)sqlite3_column_int64(st, 2),
+					  (uint32_t)sqlite3_column_int64(st, 3));
+			if (rc != SQLITE_DONE)
+				xd_err("state database: %s", sqlite3_errmsg(s->db));
+			sqlite3_finalize(st);
+		}
+		if (rc != SQLITE_DONE || srv_commit(s))
+			srv_rollback(s);
+	}
 	exec4(s, "DELETE FROM clients WHERE host_id=0 AND last_seen_ms<=? AND NOT EXISTS "
 		 "(SELECT 1 FROM bindings b WHERE b.client_id=clients.client_id AND b.state=1)", 1,
 	      (int64_t)now - (int64_t)s->cfg.reg_lease * 1000, 0, 0, 0);
@@ -1323,6 +1733,8 @@ int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 	if (rsip_server_reconcile(s))
 		xd_warn("the maps could not be fully reconciled with the state database");
 	rsip_server_sweep(s); /* what lapsed while we were down */
+	if (idx_build(s))
+		xd_warn("cannot build the free-range index: retrying at the first allocation");
 	return 0;
 }
 
@@ -1347,6 +1759,7 @@ void rsip_server_close(struct rsip_server *s)
 	s->listen_fd = -1;
 	rsip_db_close(s->db);
 	s->db = NULL;
+	idx_free(&s->idx);
 }
 
 /* ---------------------------------------------------------------- transport */

@@ -102,6 +102,35 @@ struct rsip_session {
 	struct rsip_keys keys;
 	bool have_counter;
 	uint32_t last_counter;
+	/* The enrolment the session was opened with: every request checks that
+	 * it still holds (unenrolled or given a new secret: session over). */
+	uint8_t secret[RSIP_SECRET_LEN];
+};
+
+/*
+ * The free-range index: the ports (per global address), SPI blocks and map
+ * host ids the store holds, as bitmaps (a bit per port, SPI block or id,
+ * and a summary bit per 64 that are all taken), so that finding a free
+ * block or id does not cost a query per existing binding.  It mirrors the
+ * store: built on start, rebuilt when another process (xdnatctl) has
+ * written to the database (PRAGMA data_version), and changed only by
+ * commits (pending changes queued inside a transaction are applied when it
+ * commits and dropped when it rolls back).
+ */
+struct rsip_bits {
+	uint64_t *w, *full;
+	uint64_t n;            /* bits */
+	size_t nw;             /* words */
+};
+struct rsip_pending;
+struct rsip_index {
+	bool valid;
+	int64_t data_version;
+	struct rsip_bits ports[XDNAT_MAX_GADDRS], spis, hids;
+	struct rsip_pending *pend;
+	size_t n_pend, cap_pend;
+	bool pend_lost;        /* a change could not be queued: rebuild after commit */
+	unsigned rebuilds;     /* how often it was (re)built, for the tests */
 };
 
 struct rsip_conn {
@@ -123,6 +152,7 @@ struct rsip_server {
 	unsigned max_conns;
 	unsigned idle_timeout_s;
 	struct rsip_cert_ops certs;     /* zeroed: no CA */
+	struct rsip_index idx;          /* zeroed: built when first needed */
 };
 
 /* Open the store and reconcile the maps with it.  Errors are printed. */

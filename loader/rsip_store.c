@@ -20,12 +20,16 @@ static const char schema[] =
 	"  last_seen_ms INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS bindings("
 	"  bind_id INTEGER PRIMARY KEY AUTOINCREMENT, client_id INTEGER NOT NULL,"
-	"  kind INTEGER NOT NULL, gidx INTEGER NOT NULL, first INTEGER NOT NULL,"
+	"  owner TEXT NOT NULL DEFAULT '', kind INTEGER NOT NULL, gidx INTEGER NOT NULL, first INTEGER NOT NULL,"
 	"  last INTEGER NOT NULL, state INTEGER NOT NULL, until_ms INTEGER NOT NULL,"
 	"  created_ms INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS bindings_by_range ON bindings(kind, gidx, first);"
 	"CREATE INDEX IF NOT EXISTS bindings_by_until ON bindings(state, until_ms);"
-	"CREATE INDEX IF NOT EXISTS bindings_by_client ON bindings(client_id);"
+	"DROP INDEX IF EXISTS bindings_by_client;"
+	"CREATE INDEX IF NOT EXISTS bindings_by_client_kind ON bindings(client_id, kind, state, first);"
+	"CREATE INDEX IF NOT EXISTS bindings_by_first ON bindings(kind, first);"
+	"CREATE INDEX IF NOT EXISTS clients_by_host_id ON clients(host_id, last_seen_ms);"
+	"CREATE INDEX IF NOT EXISTS clients_by_lan ON clients(lan_addr);"
 	"CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 uint64_t rsip_now_ms(void)
@@ -54,6 +58,32 @@ void rsip_db_rollback(sqlite3 *db)
 {
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Databases created before bindings had an owner (the enrolled name, so
+ * that a quarantined block stays attributable after its registration
+ * ends): add the column and fill it from the registrations still there. */
+static int migrate_owner(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (rsip_db_begin(db))
+		return -EIO;
+	rc = sqlite3_prepare_v2(db, "SELECT owner FROM bindings LIMIT 0", -1, &st, NULL);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK) {
+		rsip_db_rollback(db);
+		return 0;
+	}
+	if (rsip_db_exec(db, "ALTER TABLE bindings ADD COLUMN owner TEXT NOT NULL DEFAULT ''") ||
+	    rsip_db_exec(db, "UPDATE bindings SET owner=COALESCE((SELECT name FROM clients c "
+			     "WHERE c.client_id=bindings.client_id), '')") ||
+	    rsip_db_commit(db)) {
+		rsip_db_rollback(db);
+		return -EIO;
+	}
+	return 0;
 }
 
 int rsip_db_open(const char *state_dir, const char *instance, sqlite3 **dbp)
@@ -86,7 +116,7 @@ int rsip_db_open(const char *state_dir, const char *instance, sqlite3 **dbp)
 	if (rsip_db_exec(db, "PRAGMA journal_mode=WAL") ||
 	    rsip_db_exec(db, "PRAGMA synchronous=FULL") ||
 	    rsip_db_exec(db, "PRAGMA foreign_keys=ON") ||
-	    rsip_db_exec(db, schema)) {
+	    rsip_db_exec(db, schema) || migrate_owner(db)) {
 		xd_err("cannot initialise state database %s", path);
 		sqlite3_close(db);
 		return -EIO;
@@ -162,27 +192,54 @@ int rsip_host_secret(sqlite3 *db, const char *name, uint8_t secret[RSIP_SECRET_L
 	if (sqlite3_prepare_v2(db, "SELECT secret, lan_addr FROM hosts WHERE name=?", -1, &st, NULL))
 		return -EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == RSIP_SECRET_LEN) {
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == RSIP_SECRET_LEN) {
 		memcpy(secret, sqlite3_column_blob(st, 0), RSIP_SECRET_LEN);
 		*lan_be = (uint32_t)sqlite3_column_int64(st, 1);
 		rc = 0;
+	} else {
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : -EIO;
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
+
+/*
+ * Three kinds of rows, by host name then binding:
+ *   - enrolled hosts with their registration (if any) and its bindings;
+ *   - registrations (and bindings) of hosts no longer enrolled;
+ *   - bindings whose registration ended (de-registered, evicted): they are
+ *     quarantined until their deadline and listed under their owner's name.
+ * An enrolled host that is not registered but has such bindings is listed
+ * by them only.
+ */
+static const char list_sql[] =
+	"SELECT h.name, 1, h.lan_addr, c.client_id, c.lan_addr, c.host_id, "
+	"       b.bind_id, b.kind, b.first, b.last, b.state, b.until_ms "
+	"FROM hosts h LEFT JOIN clients c ON c.name = h.name "
+	"LEFT JOIN bindings b ON b.client_id = c.client_id "
+	"WHERE c.client_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM bindings o WHERE o.owner = h.name "
+	"      AND NOT EXISTS (SELECT 1 FROM clients x WHERE x.client_id = o.client_id)) "
+	"UNION ALL "
+	"SELECT c.name, 0, 0, c.client_id, c.lan_addr, c.host_id, "
+	"       b.bind_id, b.kind, b.first, b.last, b.state, b.until_ms "
+	"FROM clients c LEFT JOIN bindings b ON b.client_id = c.client_id "
+	"WHERE NOT EXISTS (SELECT 1 FROM hosts h WHERE h.name = c.name) "
+	"UNION ALL "
+	"SELECT b.owner, EXISTS (SELECT 1 FROM hosts h WHERE h.name = b.owner), "
+	"       COALESCE((SELECT h.lan_addr FROM hosts h WHERE h.name = b.owner), 0), NULL, NULL, NULL, "
+	"       b.bind_id, b.kind, b.first, b.last, b.state, b.until_ms "
+	"FROM bindings b WHERE NOT EXISTS (SELECT 1 FROM clients x WHERE x.client_id = b.client_id) "
+	"ORDER BY 1, 7";
 
 int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms)
 {
 	sqlite3_stmt *st = NULL;
 	struct xd_json j;
 	char a[INET_ADDRSTRLEN];
+	int rc;
 
-	if (sqlite3_prepare_v2(db,
-		"SELECT h.name, h.lan_addr, c.client_id, c.lan_addr, c.host_id, c.gidx, "
-		"       b.bind_id, b.kind, b.first, b.last, b.state, b.until_ms "
-		"FROM hosts h LEFT JOIN clients c ON c.name = h.name "
-		"LEFT JOIN bindings b ON b.client_id = c.client_id "
-		"ORDER BY h.name, b.bind_id", -1, &st, NULL)) {
+	if (sqlite3_prepare_v2(db, list_sql, -1, &st, NULL)) {
 		xd_err("state database: %s", sqlite3_errmsg(db));
 		return -EIO;
 	}
@@ -193,30 +250,34 @@ int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms)
 		fprintf(f, "%-16s %-15s %-9s %-7s %-8s %-5s %-23s %-10s %s\n", "host", "lan", "client",
 			"hostid", "bind", "kind", "range", "state", "remaining");
 	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
-		bool reg = sqlite3_column_type(st, 2) != SQLITE_NULL;
+		bool enrolled = sqlite3_column_int(st, 1) != 0;
+		bool reg = sqlite3_column_type(st, 3) != SQLITE_NULL;
 		bool bound = sqlite3_column_type(st, 6) != SQLITE_NULL;
-		uint32_t lan = (uint32_t)sqlite3_column_int64(st, reg ? 3 : 1);
+		uint32_t lan = (uint32_t)sqlite3_column_int64(st, reg ? 4 : 2);
 		int kind = sqlite3_column_int(st, 7), state = sqlite3_column_int(st, 10);
 		uint32_t first = (uint32_t)sqlite3_column_int64(st, 8), last = (uint32_t)sqlite3_column_int64(st, 9);
 		int64_t until = sqlite3_column_int64(st, 11);
 		int64_t left = bound ? (until - (int64_t)now_ms) / 1000 : 0;
-		char range[32] = "-";
+		char range[32] = "-", host[48];
 
 		if (left < 0)
 			left = 0;
+		if (!name || !*name)
+			name = "?";   /* a binding older than owner names */
 		if (bound)
 			snprintf(range, sizeof(range), kind == RSIP_KIND_SPI ? "0x%x-0x%x" : "%u-%u",
 				 first, last);
 		if (json) {
 			xd_json_obj_open(&j, NULL);
-			xd_json_str(&j, "host", name ? name : "");
+			xd_json_str(&j, "host", name);
+			xd_json_bool(&j, "enrolled", enrolled);
 			xd_json_str(&j, "lan", lan ? xd_ipstr(lan, a) : "any");
 			xd_json_bool(&j, "registered", reg);
 			if (reg) {
-				xd_json_u64(&j, "client_id", (uint64_t)sqlite3_column_int64(st, 2));
-				xd_json_u64(&j, "host_id", (uint64_t)sqlite3_column_int64(st, 4));
+				xd_json_u64(&j, "client_id", (uint64_t)sqlite3_column_int64(st, 3));
+				xd_json_u64(&j, "host_id", (uint64_t)sqlite3_column_int64(st, 5));
 			}
 			if (bound) {
 				xd_json_u64(&j, "bind_id", (uint64_t)sqlite3_column_int64(st, 6));
@@ -231,14 +292,16 @@ int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms)
 			char cid[16] = "-", hid[16] = "-", bid[16] = "-", rem[24] = "-";
 
 			if (reg) {
-				snprintf(cid, sizeof(cid), "%lld", (long long)sqlite3_column_int64(st, 2));
-				snprintf(hid, sizeof(hid), "%lld", (long long)sqlite3_column_int64(st, 4));
+				snprintf(cid, sizeof(cid), "%lld", (long long)sqlite3_column_int64(st, 3));
+				snprintf(hid, sizeof(hid), "%lld", (long long)sqlite3_column_int64(st, 5));
 			}
 			if (bound) {
 				snprintf(bid, sizeof(bid), "%lld", (long long)sqlite3_column_int64(st, 6));
 				snprintf(rem, sizeof(rem), "%llds", (long long)left);
 			}
-			fprintf(f, "%-16s %-15s %-9s %-7s %-8s %-5s %-23s %-10s %s\n", name ? name : "",
+			/* A host no longer enrolled is marked with a '*'. */
+			snprintf(host, sizeof(host), "%s%s", name, enrolled ? "" : "*");
+			fprintf(f, "%-16s %-15s %-9s %-7s %-8s %-5s %-23s %-10s %s\n", host,
 				lan ? xd_ipstr(lan, a) : "any", cid, hid, bid,
 				bound ? (kind == RSIP_KIND_SPI ? "spi" : "ports") : "-", range,
 				bound ? (state == RSIP_BIND_ACTIVE ? "active" : "quarantine") : "-", rem);
@@ -248,8 +311,10 @@ int rsip_list(sqlite3 *db, bool json, FILE *f, uint64_t now_ms)
 		xd_json_arr_close(&j);
 		xd_json_end(&j);
 	}
+	if (rc != SQLITE_DONE)
+		xd_err("state database: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
-	return 0;
+	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 int rsip_setting_set(sqlite3 *db, const char *key, int64_t value)

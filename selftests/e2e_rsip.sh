@@ -9,7 +9,11 @@
 #   - a host that stops renewing loses its block from the maps as soon as
 #     the lease lapses; the block is not handed out during the quarantine
 #     (another host gets another block) and is handed out again after it;
-#   - a clean stop frees the blocks (FREE, DE-REGISTER).
+#   - SIGHUP makes xdnat-host renew at once; it keeps renewing afterwards;
+#   - a clean stop frees the blocks (FREE, DE-REGISTER);
+#   - `xdnatctl unenroll` ends a connected host's session: its next request
+#     (a renewal, forced with SIGHUP) is refused and the agent gives up;
+#   - `rsip list` shows the quarantined blocks of ended registrations.
 set -euo pipefail
 XD_GLOBAL=${XD_GLOBAL:-192.0.2.45}
 XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.45.0}
@@ -100,6 +104,19 @@ done
 wait "$ECHO" || fail "echo server failed"
 xd_ok "10 datagrams each way per host, from ports inside each block"
 
+xd_step "SIGHUP to xdnat-host renews at once and the renewals go on"
+# (It used to end the renewal loop: the leases then lapsed.)
+R1=$(xd_ctl --state-dir "$STATE" -j rsip list | python3 -c 'import json,sys; print(min(b["remaining_s"] for b in json.load(sys.stdin)["bindings"] if b["host"] == "h1" and "bind_id" in b))')
+for k in 1 2; do
+	kill -HUP "${XD_HOST_PID[1]}"
+	sleep $((LEASE + 1))
+	xd_alive "${XD_HOST_PID[1]}" || fail "xdnat-host h1 died on SIGHUP"
+	[ "$(owner "${P1%-*}")" = "$H1_ID" ] || fail "h1's block left the maps $((LEASE + 1))s after SIGHUP $k: not renewed"
+done
+n=$(grep -c "SIGHUP: renewing the leases now" "$XD_TMP/xdnat-host-h1.log" || true)
+[ "$n" = 2 ] || fail "h1 logged $n immediate renewals for 2 SIGHUPs"
+xd_ok "h1 renewed at each SIGHUP and kept its block for $((2 * (LEASE + 1)))s (lease ${LEASE}s, ${R1}s left before)"
+
 xd_step "a host with the wrong secret is refused"
 rc=0
 xd_ns "$(xd_host_ns 3)" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" --router "$XD_ROUTER_LAN" \
@@ -150,3 +167,34 @@ xd_stop "${XD_HOST_PID[3]}" || fail "xdnat-host h3 did not stop cleanly"
 [ "$(owner "${P3%-*}")" = 0 ] || fail "h3's ports still mapped after its clean stop"
 [ ! -e "$XD_TMP/h3.env" ] || fail "h3's info file left behind"
 xd_ok "h3 freed $P3 and de-registered"
+
+xd_step "rsip list shows h3's quarantined blocks after its de-registration"
+xd_ctl --state-dir "$STATE" -j rsip list >"$XD_TMP/list.json"
+python3 - "$XD_TMP/list.json" "$P3" "$QUARANTINE" <<'PY' || fail "h3's freed block is not listed as quarantined: $(cat "$XD_TMP/list.json")"
+import json, sys
+first, last = (int(x) for x in sys.argv[2].split("-"))
+q = [b for b in json.load(open(sys.argv[1]))["bindings"]
+     if b["host"] == "h3" and b.get("kind") == "ports" and b.get("first") == first]
+assert len(q) == 1, q
+b = q[0]
+assert b["state"] == "quarantine" and b["last"] == last and not b["registered"] and b["enrolled"], b
+assert 0 < b["remaining_s"] <= int(sys.argv[3]), b
+PY
+xd_ctl --state-dir "$STATE" rsip list >"$XD_TMP/list"
+grep -E "^h3 .* ports +$P3 +quarantine +[0-9]+s" "$XD_TMP/list" >/dev/null || { cat "$XD_TMP/list"; fail "rsip list: no quarantined line for h3's $P3"; }
+xd_ok "h3's $P3 listed as quarantined ($(sed -n "s/.*ports *$P3 *quarantine *//p" "$XD_TMP/list") left)"
+
+xd_step "xdnatctl unenroll ends h2's session at once"
+xd_ctl --state-dir "$STATE" unenroll h2
+kill -HUP "${XD_HOST_PID[2]}"
+for ((k = 0; k < 50; k++)); do
+	xd_alive "${XD_HOST_PID[2]}" || break
+	sleep 0.1
+done
+xd_alive "${XD_HOST_PID[2]}" && fail "h2's agent still running 5s after it was unenrolled"
+rc=0
+wait "${XD_HOST_PID[2]}" 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "h2's agent exited $rc, not 1"
+grep -q "REGISTRATION_DENIED" "$XD_TMP/xdnat-host-h2.log" || { cat "$XD_TMP/xdnat-host-h2.log"; fail "h2 was not refused with REGISTRATION_DENIED"; }
+grep -q "'h2' is no longer enrolled" "$XD_TMP/xdnatd.log" || fail "xdnatd did not log the ended session"
+xd_ok "h2's next renewal was refused (REGISTRATION_DENIED) and its agent exited 1"

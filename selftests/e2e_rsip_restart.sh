@@ -202,8 +202,19 @@ assert d["host"] == "h2" and d["freed_count"] == int(sys.argv[2]) == len(d["free
 assert d["quarantine_s"] == int(sys.argv[3]), d
 assert {f["kind"] for f in d["freed"]} == {"ports", "spi"}, d
 EOF
-# The registration is gone (rsip list shows bindings by registration), so
-# read the quarantine from the state database itself.
+# The registration is gone; rsip list still shows the quarantined blocks,
+# under the host's name, with the quarantine time left.
+rsip_list >"$XD_TMP/evicted.json"
+python3 - "$XD_TMP/evicted.json" "$XD_TMP/evict.json" "$QUARANTINE" <<'EOF' || fail "rsip list does not show h2's evicted bindings as quarantined: $(cat "$XD_TMP/evicted.json")"
+import json, sys
+listed = {b["bind_id"]: b for b in json.load(open(sys.argv[1]))["bindings"] if b["host"] == "h2" and "bind_id" in b}
+for f in json.load(open(sys.argv[2]))["freed"]:
+    b = listed[f["bind_id"]]
+    assert b["state"] == "quarantine" and not b["registered"] and b["enrolled"], b
+    assert (b["kind"], b["first"], b["last"]) == (f["kind"], f["first"], f["last"]), (b, f)
+    assert 0 < b["remaining_s"] <= int(sys.argv[3]), b
+EOF
+# And in the state database itself.
 python3 - "$STATE/$XD_INSTANCE.db" "$XD_TMP/evict.json" "$QUARANTINE" <<'EOF' || fail "h2's evicted bindings are not quarantined in the store"
 import json, sqlite3, sys, time
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)

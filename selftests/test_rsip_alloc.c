@@ -1258,3 +1258,160 @@ Test(rsip_alloc, leases_that_lapsed_while_down_expire_on_start)
 	check_datapath(e.md, e.fb, 4);
 	env_teardown(&e);
 }
+
+/* ------------------------------------------- the operator, from outside */
+
+/* A second connection to the state database, as xdnatctl opens it. */
+static sqlite3 *other_db(void)
+{
+	sqlite3 *db = NULL;
+
+	cr_assert_eq(rsip_db_open(state_dir, "t", &db), 0);
+	return db;
+}
+
+static void other_exec(const char *sql)
+{
+	sqlite3 *db = other_db();
+
+	cr_assert_eq(rsip_db_exec(db, sql), 0, "%s", sql);
+	rsip_db_close(db);
+}
+
+Test(rsip_alloc, unenroll_ends_a_connected_session)
+{
+	struct env e;
+	struct reply r;
+	uint8_t secret[RSIP_SECRET_LEN];
+	sqlite3 *db;
+
+	env_setup(&e, 2);
+	cr_assert_eq(th_ports(&e.s, &e.h[0], -1, 10, 0).err, 0);
+	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
+	db = other_db();
+	cr_assert_eq(rsip_unenroll(db, "h0"), 0);
+	/* h0's session ends with its next request, whatever it is. */
+	r = th_ports(&e.s, &e.h[0], -1, 10, 0);
+	cr_assert_eq(r.err, RSIP_E_REGISTRATION_DENIED, "unenrolled host still served: %u", r.err);
+	cr_assert(r.closed, "the connection of an unenrolled host stays open");
+	r = th_bind_op(&e.s, &e.h[0], 1, 60);
+	cr_assert_eq(r.err, RSIP_E_REGISTER_FIRST, "the ended session still answered: %u", r.err);
+	/* h1 is not affected... */
+	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
+	/* ...until it is enrolled again (a new secret): its session ends too. */
+	cr_assert_eq(rsip_enroll(db, "h1", 0, secret), 0);
+	r = th_bind_op(&e.s, &e.h[1], 2, 60);
+	cr_assert_eq(r.err, RSIP_E_REGISTRATION_DENIED, "re-enrolled host served with the old keys: %u", r.err);
+	cr_assert(r.closed);
+	/* With the new secret it registers again and is served. */
+	memcpy(e.h[1].secret, secret, sizeof(secret));
+	th_register(&e.s, &e.h[1]);
+	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
+	rsip_db_close(db);
+	cr_assert_eq(e.fb->violations, 0);
+	env_teardown(&e);
+}
+
+Test(rsip_alloc, index_follows_writes_by_another_process)
+{
+	struct env e;
+	struct reply r;
+	unsigned before;
+
+	env_setup(&e, 2);
+	cr_assert_eq(e.s.idx.rebuilds, 1, "the index is built on start");
+	cr_assert_eq(th_ports(&e.s, &e.h[0], 0, 10, 0).first, POOL_MIN);
+	cr_assert_eq(e.s.idx.rebuilds, 1, "our own commits do not need a rebuild");
+	/* Another process quarantines a block of a registration it ended
+	 * (as xdnatctl rsip evict does), and frees h0's block. */
+	before = e.s.idx.rebuilds;
+	cr_assert_eq(fb_ports_del(e.fb, e.fb->port[0][POOL_MIN], POOL_MIN, POOL_MIN + 9), 0);
+	other_exec("INSERT INTO bindings(client_id, owner, kind, gidx, first, last, state, until_ms, created_ms) "
+		   "VALUES(999, 'gone', 1, 0, 1034, 1083, 2, 9000000000000, 0);"
+		   "DELETE FROM bindings WHERE first = 1024;");
+	r = th_ports(&e.s, &e.h[1], 0, 60, 0);
+	cr_assert_eq(r.err, 0);
+	cr_assert_eq(e.s.idx.rebuilds, before + 1, "the index was not re-read after another process wrote");
+	cr_assert(r.first >= 1084, "got %u-%u over the block another process quarantined", r.first, r.first + 59);
+	/* h0's block (deleted by the other process) is free again: first fit. */
+	r = th_ports(&e.s, &e.h[0], 0, 10, 0);
+	cr_assert_eq(r.err, 0);
+	cr_assert_eq(r.first, POOL_MIN, "the block freed by another process was not handed out: %u", r.first);
+	env_teardown(&e);
+}
+
+/* Lines of `rsip list` naming @host with @state, and the remaining time
+ * of the first. */
+static unsigned list_lines(struct rsip_server *s, const char *host, const char *state, long *left)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	cr_assert_eq(rsip_list(s->db, false, f, now_ms_v), 0);
+	cr_assert_eq(fclose(f), 0);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char h[32], lan[32], cid[16], hid[16], bid[16], kind[8], range[32], st[16];
+		long rem = -1;
+
+		if (sscanf(line, "%31s %31s %15s %15s %15s %7s %31s %15s %lds", h, lan, cid, hid, bid, kind,
+			   range, st, &rem) == 9 && !strcmp(h, host) && !strcmp(st, state)) {
+			if (!n && left)
+				*left = rem;
+			n++;
+		}
+	}
+	free(buf);
+	return n;
+}
+
+Test(rsip_alloc, list_shows_quarantined_blocks_of_ended_registrations)
+{
+	struct env e;
+	struct rsip_freed fr[8];
+	unsigned n = 0;
+	long left = -1;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	env_setup(&e, 3);
+	cr_assert_eq(th_ports(&e.s, &e.h[0], -1, 10, 0).err, 0);
+	cr_assert_eq(th_spi(&e.s, &e.h[0]).err, 0);
+	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
+	cr_assert_eq(th_ports(&e.s, &e.h[2], -1, 10, 0).err, 0);
+	cr_assert_eq(list_lines(&e.s, "h0", "active", NULL), 2);
+	/* h0 de-registers, h1 is evicted: their blocks are quarantined and
+	 * their registrations gone. */
+	cr_assert_eq(th_deregister(&e.s, &e.h[0]).err, 0);
+	cr_assert_eq(rsip_server_evict(&e.s, "h1", fr, 8, &n), 0);
+	cr_assert_eq(n, 1);
+	now_ms_v += 10000;
+	cr_assert_eq(list_lines(&e.s, "h0", "quarantine", &left), 2, "h0's quarantined blocks not listed");
+	cr_assert_eq(left, QUAR - 10, "quarantine time left %ld, expected %d", left, QUAR - 10);
+	cr_assert_eq(list_lines(&e.s, "h1", "quarantine", NULL), 1, "h1's evicted block not listed");
+	cr_assert_eq(list_lines(&e.s, "h2", "active", NULL), 1);
+	/* h2 unenrolled: its registration and block are still listed, marked. */
+	other_exec("DELETE FROM hosts WHERE name = 'h2'");
+	cr_assert_eq(list_lines(&e.s, "h2*", "active", NULL), 1, "an unenrolled host's block is not listed");
+	/* -j too. */
+	f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	cr_assert_eq(rsip_list(e.s.db, true, f, now_ms_v), 0);
+	cr_assert_eq(fclose(f), 0);
+	n = 0;
+	for (const char *p = buf; (p = strstr(p, "\"quarantine\"")); p++)
+		n++;
+	cr_assert_eq(n, 3, "%u quarantined bindings in rsip list -j: %s", n, buf);
+	cr_assert_not_null(strstr(buf, "\"remaining_s\":20"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\"enrolled\":false"), "%s", buf);
+	free(buf);
+	/* When the quarantine ends they go. */
+	now_ms_v += QUAR * 1000ull;
+	sweep_all(&e);
+	cr_assert_eq(list_lines(&e.s, "h0", "quarantine", NULL), 0);
+	cr_assert_eq(list_lines(&e.s, "h1", "quarantine", NULL), 0);
+	env_teardown(&e);
+}
