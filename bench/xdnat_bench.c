@@ -623,6 +623,7 @@ static int router_prepare(struct router *r, struct bpf_object *obj,
 		{ XDNAT_MAP_HOSTS, O.hosts + 1 },
 		{ XDNAT_MAP_LAN_IDX, O.hosts + 1 },
 		{ XDNAT_MAP_HSTATS, O.hosts + 1 },
+		{ XDNAT_MAP_HOST_NH, O.hosts + 1 },
 	};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!(m = obj_map(obj, sizes[i].map)))

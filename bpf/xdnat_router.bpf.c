@@ -93,6 +93,15 @@ struct {
 	 * a used devmap with other flags, so libbpf would refuse to reuse it. */
 } xdnat_txports SEC(".maps");
 
+/* Per-host next hop (WAN->LAN), pinned so that removing a host clears it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct xdnat_host_nh);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_host_nh SEC(".maps");
+
 /* Next-hop cache: private to this load, like the devmap (not pinned). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -908,6 +917,28 @@ static __always_inline int fib_next_hop_uncached(void *ctx, struct bpf_fib_looku
 }
 
 /*
+ * The caches' clock: jiffies (a plain load) where libbpf can read the
+ * kernel's CONFIG_HZ, else the coarse monotonic clock, which costs more.
+ */
+extern unsigned long CONFIG_HZ __kconfig __weak;
+
+static __always_inline __u64 nh_now(void)
+{
+	return CONFIG_HZ ? bpf_jiffies64() : bpf_ktime_get_coarse_ns();
+}
+
+/* The cache lifetime in nh_now() units; 0: no caching. */
+static __always_inline __u64 nh_ttl(void)
+{
+	__u64 ms = cfg.nh_cache_ms, t;
+
+	if (!ms)
+		return 0;
+	t = CONFIG_HZ ? ms * CONFIG_HZ / 1000 : ms * 1000000ull;
+	return t ? t : 1;
+}
+
+/*
  * fib_next_hop_uncached() behind the next-hop cache (see maps/xdnat_abi.h):
  * the same results, with the lookup done once per nh_cache_ms per
  * source/destination/egress interface.  Only successes are cached.
@@ -916,15 +947,15 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 					__u32 want_ifindex, __u32 *reason)
 {
 	struct xdnat_nh_key k = { .dst = fib->ipv4_dst, .src = fib->ipv4_src, .oif = want_ifindex };
-	__u64 now = 0, ttl = (__u64)cfg.nh_cache_ms * 1000000ull;
+	__u64 now = 0, ttl = nh_ttl();
 	struct xdnat_nh *nh, fresh = {};
 	__u16 tot_len = fib->tot_len;
 	int rc;
 
 	if (ttl) {
-		now = bpf_ktime_get_coarse_ns();
+		now = nh_now();
 		nh = bpf_map_lookup_elem(&xdnat_nh_cache, &k);
-		if (nh && now - nh->stamp_ns < ttl && tot_len <= nh->mtu) {
+		if (nh && now - nh->stamp < ttl && tot_len <= nh->mtu) {
 			__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
 			__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
 			fib->ifindex = want_ifindex;
@@ -938,8 +969,44 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 		/* On success the kernel reports the path MTU in the tot_len union;
 		 * never cache less than what just fitted. */
 		fresh.mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
-		fresh.stamp_ns = now;
+		fresh.stamp = now;
 		bpf_map_update_elem(&xdnat_nh_cache, &k, &fresh, BPF_ANY);
+	}
+	return rc;
+}
+
+/*
+ * Next hop to host @host_id on the LAN: the per-host cache entry when it is
+ * fresh, for the host's current address, and the packet fits its MTU;
+ * otherwise the full lookup, whose success refreshes the entry.
+ */
+static __always_inline int host_next_hop(void *ctx, struct bpf_fib_lookup *fib, __u32 host_id,
+					 __u32 *reason)
+{
+	__u64 ttl = nh_ttl(), now;
+	struct xdnat_host_nh *nh;
+	__u16 tot_len = fib->tot_len;
+	int rc;
+
+	if (!ttl)
+		return fib_next_hop_uncached(ctx, fib, cfg.lan_ifindex, reason);
+	now = nh_now();
+	nh = bpf_map_lookup_elem(&xdnat_host_nh, &host_id);
+	if (nh && nh->lan_addr == fib->ipv4_dst && now - nh->stamp < ttl && tot_len <= nh->mtu) {
+		__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
+		__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
+		fib->ifindex = cfg.lan_ifindex;
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	}
+	rc = fib_next_hop_uncached(ctx, fib, cfg.lan_ifindex, reason);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && nh) {
+		__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
+		nh->mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
+		/* Readers trust the entry by its address: write that last. */
+		asm volatile("" ::: "memory");
+		nh->lan_addr = fib->ipv4_dst;
+		nh->stamp = now;
 	}
 	return rc;
 }
@@ -1079,7 +1146,7 @@ static __always_inline int wan_xdp(struct xdp_md *ctx)
 	saved = *eth;
 	fib_prepare(&fib, ctx->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
 		    p.bytes + sizeof(struct iphdr));
-	rc = fib_next_hop(ctx, &fib, cfg.lan_ifindex, &reason);
+	rc = host_next_hop(ctx, &fib, p.host_id, &reason);
 	if (rc < 0) {
 		count(reason, p.bytes);
 		return XDP_DROP;
@@ -1153,7 +1220,7 @@ static __always_inline int lan_xdp(struct xdp_md *ctx)
 	if (p.reason == XDNAT_R_HAIRPIN) {
 		fib_prepare(&fib, ctx->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
 			    bpf_ntohs(outer->tot_len));
-		rc = fib_next_hop(ctx, &fib, cfg.lan_ifindex, &reason);
+		rc = host_next_hop(ctx, &fib, p.dst_id, &reason);
 		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 			/* No stack fallback for a tunnel packet: drop and count. */
 			count(reason == XDNAT_R_PASS_NO_NEIGH || reason == XDNAT_R_PASS_TOO_BIG ?
@@ -1319,7 +1386,7 @@ static __always_inline int wan_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	fib_prepare(&fib, skb->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
 		    p.bytes + sizeof(struct iphdr));
-	rc = fib_next_hop(skb, &fib, cfg.lan_ifindex, &reason);
+	rc = host_next_hop(skb, &fib, p.host_id, &reason);
 	if (rc < 0) {
 		count(reason, p.bytes);
 		return TC_ACT_SHOT;
@@ -1383,7 +1450,7 @@ static __always_inline int lan_tc(struct __sk_buff *skb)
 	if (p.reason == XDNAT_R_HAIRPIN) {
 		fib_prepare(&fib, skb->ingress_ifindex, cfg.lan_addr, p.host_lan, inner->tos,
 			    bpf_ntohs(outer->tot_len));
-		rc = fib_next_hop(skb, &fib, cfg.lan_ifindex, &reason);
+		rc = host_next_hop(skb, &fib, p.dst_id, &reason);
 		if (rc < 0 || rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 			count(rc < 0 ? reason : XDNAT_R_PASS_TOO_BIG, p.bytes);
 			return TC_ACT_SHOT;

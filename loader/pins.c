@@ -91,7 +91,7 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	m->info = m->ports = m->spis = m->hosts = m->lan_idx = m->hstats = m->stats = -1;
+	m->info = m->ports = m->spis = m->hosts = m->lan_idx = m->hstats = m->stats = m->host_nh = -1;
 	rc = xd_pin_dir(base, instance, dir, sizeof(dir));
 	if (rc)
 		return rc;
@@ -109,6 +109,12 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 	    (m->stats = open_pin(dir, XDNAT_MAP_STATS)) < 0) {
 		xd_maps_close(m);
 		return -ENOENT;
+	}
+	{
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_HOST_NH);
+		m->host_nh = bpf_obj_get(p); /* optional: a cache */
 	}
 	if (bpf_map_lookup_elem(m->info, &zero, &m->cfg)) {
 		xd_err("cannot read %s/%s: %s", dir, XDNAT_MAP_INFO, strerror(errno));
@@ -132,7 +138,8 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 
 void xd_maps_close(struct xd_maps *m)
 {
-	int *fds[] = { &m->info, &m->ports, &m->spis, &m->hosts, &m->lan_idx, &m->hstats, &m->stats };
+	int *fds[] = { &m->info, &m->ports, &m->spis, &m->hosts, &m->lan_idx, &m->hstats, &m->stats,
+		       &m->host_nh };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -276,6 +283,13 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 	if (bpf_map_update_elem(m->hosts, &id, &h, BPF_ANY)) {
 		rc = -errno;
 		xd_err("cannot remove host %u: %s", id, strerror(-rc));
+	}
+	if (!rc && m->host_nh >= 0) {
+		struct xdnat_host_nh none = {};
+
+		/* The id's next owner must never inherit this host's MACs. */
+		if (bpf_map_update_elem(m->host_nh, &id, &none, BPF_ANY))
+			xd_warn("cannot clear the next-hop cache of host %u: %s", id, strerror(errno));
 	}
 out:
 	unview(&pv);

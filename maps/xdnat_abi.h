@@ -45,6 +45,7 @@
 #define XDNAT_MAP_HSTATS          "xdnat_hstats"
 #define XDNAT_MAP_STATS           "xdnat_stats"
 #define XDNAT_MAP_TXPORTS         "xdnat_txports"
+#define XDNAT_MAP_HOST_NH         "xdnat_host_nh"
 #define XDNAT_MAP_FRAGS           "xdnat_frags"      /* first fragment -> host (LRU) */
 #define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"   /* outbound SA SPI -> host (LRU) */
 #define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events" /* slow path: held fragments */
@@ -99,6 +100,24 @@ struct xdnat_peer_val {
 #define XDNAT_NH_CACHE_ENTRIES    65536
 #define XDNAT_DEFAULT_NH_CACHE_MS 1000
 
+/*
+ * The same cache for the WAN->LAN direction, where the destination is a
+ * host: an array indexed by host id (xdnat_host_nh, sized like the host
+ * table), so the hot path pays an array lookup instead of a hash.  An entry
+ * counts only for the LAN address it was learnt for; xdnatctl/RSIP clear it
+ * when a host is removed.  Written by the programs (once per lifetime per
+ * host): MACs and MTU first, the LAN address and stamp last.
+ */
+struct xdnat_host_nh {
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 mtu;
+	__u16 pad;
+	__be32 lan_addr;   /* the host address the entry is for; 0: empty */
+	__u64 stamp;       /* when learnt: jiffies, or ns on kernels whose
+			    * configuration libbpf cannot read (no CONFIG_HZ) */
+};
+
 struct xdnat_nh_key {
 	__be32 dst;
 	__be32 src;
@@ -110,7 +129,8 @@ struct xdnat_nh {
 	__u8 smac[6];
 	__u16 mtu;
 	__u16 pad;
-	__u64 stamp_ns;    /* bpf_ktime_get_coarse_ns() when learnt */
+	__u64 stamp;       /* when learnt: jiffies, or ns on kernels whose
+			    * configuration libbpf cannot read (no CONFIG_HZ) */
 };
 
 struct xdnat_frag_key {
@@ -333,6 +353,7 @@ enum xdnat_host_reason {
 _Static_assert(sizeof(struct xdnat_router_cfg) == 32 + 4 * XDNAT_MAX_GADDRS, "router cfg layout");
 _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset");
 _Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
+_Static_assert(sizeof(struct xdnat_host_nh) == 32, "host nh layout");
 _Static_assert(sizeof(struct xdnat_nh) == 24, "nh value layout");
 _Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
 _Static_assert(offsetof(struct xdnat_owner, default_host) == 4, "default host in the owner slot");
