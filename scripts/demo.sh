@@ -12,6 +12,11 @@
 #   make demo                       run the namespace demo and exit: hosts
 #                                   obtain blocks and certificates over RSIP
 #   make demo DEMO_STATIC=1         the same with blocks assigned by hand
+#   make demo IPSEC=strongswan      then also run unmodified strongSwan
+#                                   (charon, kernel-libipsec) on both hosts
+#                                   and the remote: SAs through G with the
+#                                   hosts' Local-CA certificates, ping through
+#                                   both tunnels (scripts/demo_strongswan.sh)
 #   make demo HOLD=1                keep it running until Ctrl-C, to look
 #                                   around with bpftool, ip, xdnatctl
 #   make demo WAN=eth0 LAN=eth1 GLOBAL=203.0.113.5 [XDNATD_ARGS="..."]
@@ -35,6 +40,19 @@ fi
 XD_TAG=${XD_TAG:-demo$$}
 XD_INSTANCE=${XD_INSTANCE:-demo}
 . "$ROOT/selftests/lib/netns.sh"
+
+# IPSEC=strongswan: real IKEv2/ESP between the hosts and the remote.
+IPSEC=${IPSEC:-}
+case $IPSEC in
+"") ;;
+strongswan)
+	[ "${DEMO_STATIC:-0}" != 1 ] ||
+		{ echo "demo: IPSEC=strongswan needs the hosts' certificates from RSIP (not DEMO_STATIC=1)" >&2; exit 2; }
+	. "$ROOT/selftests/lib/strongswan.sh"
+	. "$ROOT/scripts/demo_strongswan.sh"
+	;;
+*) echo "demo: IPSEC='$IPSEC': only IPSEC=strongswan is known" >&2; exit 2 ;;
+esac
 
 # DEMO_STATIC=1: blocks assigned by hand with xdnatctl instead of RSIP.
 DEMO_STATIC=${DEMO_STATIC:-0}
@@ -62,6 +80,7 @@ else
 	"$XD_BUILD/xdnat-ca" init-lca -g "$XD_GLOBAL" -k "$XD_TMP/lca.key" -R "$XD_TMP/root.crt" \
 		-K "$XD_TMP/root.key" -o "$XD_TMP/lca.crt" >/dev/null
 	xd_info "demo root CA and a Local CA for $XD_GLOBAL, name-constrained to it"
+	[ "$IPSEC" = strongswan ] && demo_swan_prepare
 	xd_start_router --mode "${MODE:-xdp}" --rsip --state-dir "$STATE" --port-range "$POOL" \
 		--port-block 250 --ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt"
 fi
@@ -78,10 +97,12 @@ else
 	for i in 1 2; do
 		xd_ctl --state-dir "$STATE" enroll "h$i" lan "$(xd_host_lan "$i")" \
 			secret-file "$XD_TMP/h$i.key" >/dev/null
+		swan_args=()
+		[ "$IPSEC" = strongswan ] && mapfile -t swan_args < <(demo_swan_host_args "$i")
 		xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$XD_TMP/xdnat-host-h$i.log" "$XD_XDNAT_HOST" \
 			--dev "$XD_IF_HOST" --router "$XD_ROUTER_LAN" --name "h$i" \
 			--secret-file "$XD_TMP/h$i.key" --info-file "$XD_TMP/h$i.env" \
-			--state-dir "$XD_TMP/host$i"
+			--state-dir "$XD_TMP/host$i" "${swan_args[@]}"
 		xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-host-h$i.log" '^xdnat-host: ready'
 		ports=$(envget "$XD_TMP/h$i.env" XDNAT_PORTS)
 		spis=$(envget "$XD_TMP/h$i.env" XDNAT_SPIS)
@@ -151,6 +172,8 @@ for i in 1 2; do
 	[ "$got" = "['$pkt']" ] || fail "h$i: ESP to SPI $(printf 0x%08x "$spi") not delivered intact ($got)"
 	xd_ok "h$i: ESP SPI $(printf 0x%08x "$spi") arrived byte-identical"
 done
+
+[ "$IPSEC" = strongswan ] && demo_swan_run
 
 xd_step "counters (xdnatctl host show / xdnatctl stats, non-zero rows)"
 xd_ctl host show | sed 's/^/      /'

@@ -247,3 +247,139 @@ xs_cleanup() {
 		fi
 	done
 }
+
+# ------------------------------------------- PKI and configuration helpers
+# Shared by scripts/demo_strongswan.sh and selftests/e2e_strongswan_timing.sh
+# (e2e_strongswan.sh and e2e_strongswan_shared.sh carry the same steps
+# inline, with more checks).
+
+# xs_lca_swan PKI G: from PKI/{root,lca}.{crt,key}, write PKI/lca-swan.crt
+# (the LCA certificate this strongSwan can parse) and PKI/anchors.pem (root
+# + that copy, for xdnat-host --swan-ca).  strongSwan 5.9.8 cannot parse the
+# LCA certificate's iPAddress name constraint nor match URI constraints
+# (docs/STRONGSWAN.md): it then gets a root-issued copy for the same key and
+# subject with the e-mail, DNS and directoryName constraints only.  Sets
+# XS_LCA_COPY=1 when the copy was needed, 0 when the real one parses.
+xs_lca_swan() {
+	local pki=$1 g=$2 domain ski
+	if xs_pki --print --in "$pki/lca.crt" >/dev/null 2>&1; then
+		cp "$pki/lca.crt" "$pki/lca-swan.crt"
+		XS_LCA_COPY=0
+	else
+		domain=$(awk -F. '{print $4"."$3"."$2"."$1".in-addr.arpa"}' <<<"$g")
+		ski=$(openssl x509 -in "$pki/lca.crt" -noout -ext subjectKeyIdentifier | tail -n 1 | tr -d ' ')
+		openssl x509 -x509toreq -in "$pki/lca.crt" -signkey "$pki/lca.key" -out "$pki/lca-swan.csr" 2>/dev/null
+		cat >"$pki/lca-swan.cnf" <<EOC
+[v3]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, digitalSignature, keyCertSign, cRLSign
+subjectKeyIdentifier = $ski
+authorityKeyIdentifier = keyid
+nameConstraints = critical, permitted;email:$domain, permitted;DNS:$domain, permitted;dirName:nc_dn
+[nc_dn]
+O = xdnat
+OU = $g
+EOC
+		openssl x509 -req -in "$pki/lca-swan.csr" -CA "$pki/root.crt" -CAkey "$pki/root.key" \
+			-set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "$pki/lca-swan.cnf" -extensions v3 \
+			-out "$pki/lca-swan.crt" 2>/dev/null
+		xs_pki --print --in "$pki/lca-swan.crt" >/dev/null 2>&1 ||
+			fail "strongSwan cannot parse the compatible LCA certificate either"
+		XS_LCA_COPY=1
+	fi
+	cat "$pki/root.crt" "$pki/lca-swan.crt" >"$pki/anchors.pem"
+}
+
+# xs_remote_pki PKI ADDR: the remote peer's key and certificate from the
+# root (PKI/remote.{key,crt}; identity and IP SAN = ADDR).
+xs_remote_pki() {
+	local pki=$1 addr=$2
+	xs_pki --gen --type ecdsa --size 256 --outform pem >"$pki/remote.key"
+	xs_pki --issue --cacert "$pki/root.crt" --cakey "$pki/root.key" --type priv --in "$pki/remote.key" \
+		--dn "O=remote, CN=$addr" --san "$addr" --outform pem >"$pki/remote.crt"
+}
+
+# xs_swan_id SWAN_DIR: the IKE identity xdnat-host --swan-dir wrote (the
+# certificate's subject DN).
+xs_swan_id() {
+	sed -n 's/^\t\tid = "\(.*\)"$/\1/p' "$1/swanctl/conf.d/xdnat.conf"
+}
+
+# xs_remote_setup NAME PKI: NAME's strongswan.conf and swanctl directory as
+# the remote peer: trusts the root only, its own key and certificate.  The
+# connections are written by the caller (xs_remote_conn).
+xs_remote_setup() {
+	local name=$1 pki=$2 d
+	d=$(xs_dir "$name")
+	xs_conf "$name"
+	cp "$pki/root.crt" "$d/swanctl/x509ca/root.crt"
+	cp "$pki/remote.crt" "$d/swanctl/x509/remote.crt"
+	install -m 600 "$pki/remote.key" "$d/swanctl/private/remote.key"
+}
+
+# xs_remote_conn CONN REMOTE_ADDR G ID LOCAL_TS REMOTE_TS: one connection
+# of the remote's swanctl.conf for the host with identity ID behind G (the
+# configuration of e2e_strongswan.sh, without its test-only children).
+xs_remote_conn() {
+	cat <<EOC
+	$1 {
+		version = 2
+		local_addrs = $2
+		remote_addrs = $3
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		local {
+			auth = pubkey
+			certs = remote.crt
+			id = $2
+		}
+		remote {
+			auth = pubkey
+			id = "$4"
+			revocation = ifuri
+		}
+		children {
+			$1 {
+				local_ts = $5
+				remote_ts = $6
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+EOC
+}
+
+# xs_host_setup NAME SWAN_DIR REMOTE_ADDR CHILD LOCAL_TS REMOTE_TS: NAME's
+# strongswan.conf includes xdnat-host's fragment, its swanctl directory is
+# SWAN_DIR/swanctl, whose swanctl.conf gets the connection "remote"
+# (inheriting xdnat-local) with one child CHILD.
+xs_host_setup() {
+	local name=$1 swan=$2 d
+	d=$(xs_dir "$name")
+	xs_conf "$name" "include $swan/strongswan.d/xdnat.conf"
+	rm -rf "${d:?}/swanctl"
+	ln -s "$swan/swanctl" "$d/swanctl"
+	cat >"$swan/swanctl/swanctl.conf" <<EOC
+include conf.d/*.conf
+connections {
+	remote : xdnat-local {
+		version = 2
+		remote_addrs = $3
+		remote_port = 4500
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		remote {
+			auth = pubkey
+			id = $3
+		}
+		children {
+			$4 {
+				local_ts = $5
+				remote_ts = $6
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+}
+EOC
+}
