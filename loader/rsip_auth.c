@@ -228,3 +228,80 @@ bool rsip_verify(const uint8_t *buf, size_t len, const uint8_t *key, size_t keyl
 	hmac3(key, keylen, label, buf, len - RSIP_MAC_LEN, NULL, 0, mac);
 	return CRYPTO_memcmp(mac, buf + len - RSIP_MAC_LEN, RSIP_MAC_LEN) == 0;
 }
+
+void rsip_put_shared_ike(struct rsip_builder *b, const struct rsip_shared_ike *s)
+{
+	uint8_t v[1 + 3 * RSIP_SHARED_IKE_MAX];
+
+	if (!s->n)
+		return;
+	if (s->n > RSIP_SHARED_IKE_MAX) {
+		b->overflow = true;
+		return;
+	}
+	v[0] = (uint8_t)s->n;
+	for (unsigned i = 0; i < s->n; i++) {
+		v[1 + 3 * i] = (uint8_t)(s->port[i] >> 8);
+		v[2 + 3 * i] = (uint8_t)s->port[i];
+		v[3 + 3 * i] = s->framing[i];
+	}
+	rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_SHARED_IKE, v, 1 + 3 * s->n);
+}
+
+uint16_t rsip_shared_ike_parse(const struct rsip_vendor *v, struct rsip_shared_ike *s)
+{
+	unsigned n;
+	uint16_t e = RSIP_E_OK;
+
+	memset(s, 0, sizeof(*s));
+	if (!v->val || v->len < 1)
+		return RSIP_E_BAD_PARAM;
+	n = v->val[0];
+	if (n < 1 || n > RSIP_SHARED_IKE_MAX || v->len != 1 + 3 * n)
+		return RSIP_E_BAD_PARAM;
+	for (unsigned i = 0; i < n && !e; i++) {
+		const uint8_t *q = v->val + 1 + 3 * i;
+
+		s->port[i] = (uint16_t)((q[0] << 8) | q[1]);
+		s->framing[i] = q[2];
+		if (!s->port[i])
+			e = RSIP_E_BAD_PARAM;
+		for (unsigned j = 0; j < i && !e; j++)
+			if (s->port[j] == s->port[i])
+				e = RSIP_E_BAD_PARAM;
+		if (!e && s->framing[i] != XDNAT_IKE_FRAMING_IKE &&
+		    s->framing[i] != XDNAT_IKE_FRAMING_RFC3948)
+			e = RSIP_E_ILLEGAL_PARAM;
+	}
+	if (e) {
+		memset(s, 0, sizeof(*s));
+		return e;
+	}
+	s->n = n;
+	return RSIP_E_OK;
+}
+
+uint16_t rsip_shared_ike_find(const struct rsip_msg *m, const struct rsip_fields *f,
+			      struct rsip_shared_ike *s)
+{
+	bool seen = false;
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned i = 0; i < f->n_vendor; i++) {
+		struct rsip_vendor v;
+		uint16_t e;
+
+		if (f->vendor[i] < 0 || (unsigned)f->vendor[i] >= m->n_params ||
+		    rsip_param_vendor(&m->params[f->vendor[i]], &v) != RSIP_E_OK ||
+		    v.vendor != XDNAT_RSIP_VENDOR_ID || v.subtype != XDNAT_VS_SHARED_IKE)
+			continue;
+		if (seen) {
+			memset(s, 0, sizeof(*s));
+			return RSIP_E_DUPLICATE_PARAM;
+		}
+		seen = true;
+		if ((e = rsip_shared_ike_parse(&v, s)))
+			return e;
+	}
+	return RSIP_E_OK;
+}

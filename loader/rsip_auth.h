@@ -46,6 +46,17 @@
 #define XDNAT_VS_CSR             4
 #define XDNAT_VS_CERT            5
 #define XDNAT_VS_CACERT          6
+/* Shared IKE ports (issue 8, docs/SHARED-IKE.md): a router running with
+ * xdnatd --shared-ike-ports announces them in its REGISTER_RESPONSE, before
+ * the WELCOME (so its MAC covers them):
+ *   REGISTER_RESPONSE  VS(sub=SHARED_IKE: n(1) n x { port(2) framing(1) })
+ * n = 1..RSIP_SHARED_IKE_MAX, the value exactly 1 + 3n bytes, ports
+ * non-zero and distinct, framing XDNAT_IKE_FRAMING_*.  At most one per
+ * message.  No such parameter: the router shares no port. */
+#define XDNAT_VS_SHARED_IKE      7
+#define XDNAT_IKE_FRAMING_IKE     1  /* plain IKE (RFC 7296), as on UDP 500 */
+#define XDNAT_IKE_FRAMING_RFC3948 2  /* non-ESP marker / ESP-in-UDP (RFC 3948) */
+#define RSIP_SHARED_IKE_MAX      16  /* wire bound; xdnatd shares at most 8 */
 
 #define RSIP_SECRET_LEN          32
 #define RSIP_NONCE_LEN           16
@@ -89,6 +100,28 @@ int rsip_auth_param(const struct rsip_msg *m, const uint8_t **pre, size_t *prele
  * for none).  Constant-time comparison. */
 bool rsip_verify(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen,
 		 const char *label);
+
+/* The shared IKE ports a router announces (XDNAT_VS_SHARED_IKE). */
+struct rsip_shared_ike {
+	unsigned n;                            /* 0: none announced */
+	uint16_t port[RSIP_SHARED_IKE_MAX];    /* host order, as on the wire */
+	uint8_t framing[RSIP_SHARED_IKE_MAX];  /* XDNAT_IKE_FRAMING_* */
+};
+
+/* Append the SHARED_IKE parameter (nothing when s->n is 0; sets
+ * b->overflow when s->n is above RSIP_SHARED_IKE_MAX). */
+void rsip_put_shared_ike(struct rsip_builder *b, const struct rsip_shared_ike *s);
+/* Parse the value of a SHARED_IKE parameter (vendor and subtype are the
+ * caller's to check).  RSIP_E_OK, RSIP_E_BAD_PARAM (length, count, a zero
+ * or repeated port) or RSIP_E_ILLEGAL_PARAM (unknown framing); *s is
+ * emptied (n = 0) on error. */
+uint16_t rsip_shared_ike_parse(const struct rsip_vendor *v, struct rsip_shared_ike *s);
+/* Find and parse the SHARED_IKE parameter among a validated message's
+ * Vendor Specific parameters: RSIP_E_OK with s->n = 0 if there is none,
+ * the parse error if it is malformed, RSIP_E_DUPLICATE_PARAM if there are
+ * two. */
+uint16_t rsip_shared_ike_find(const struct rsip_msg *m, const struct rsip_fields *f,
+			      struct rsip_shared_ike *s);
 
 #define RSIP_HELLO_LABEL "xdnat-rsip-1 hello"
 

@@ -186,7 +186,9 @@ static int exchange(struct rsip_client *c, const struct rsip_builder *b, size_t 
 		rc = -EPROTO;
 		goto broken;
 	}
-	for (unsigned i = 0; i < r->f.n_vendor; i++) {
+	/* Certificates only from responses whose MAC was checked above (the
+	 * REGISTER_RESPONSE is checked by the caller and carries none). */
+	for (unsigned i = 0; !registering && i < r->f.n_vendor; i++) {
 		struct rsip_vendor v;
 		uint8_t **dst;
 		size_t *dlen;
@@ -220,6 +222,7 @@ int rsip_client_register(struct rsip_client *c)
 	uint8_t cn[RSIP_NONCE_LEN];
 	const uint8_t *pre;
 	size_t prelen, len;
+	uint16_t e;
 	int rc;
 
 	if (!b || !r) {
@@ -227,6 +230,7 @@ int rsip_client_register(struct rsip_client *c)
 		goto out;
 	}
 	rsip_client_close(c);
+	memset(&c->shared_ike, 0, sizeof(c->shared_ike));
 	if ((rc = do_connect(c)))
 		goto out;
 	if (rsip_random(cn, sizeof(cn))) {
@@ -260,6 +264,16 @@ int rsip_client_register(struct rsip_client *c)
 	c->client_id = rsip_param_u32(&r->m.params[r->f.slot[RSIP_S_REGRESP_CLIENT]]);
 	c->reg_lease = rsip_param_u32(&r->m.params[r->f.slot[RSIP_S_REGRESP_LEASE]]);
 	if (!c->client_id) {
+		rc = -EPROTO;
+		rsip_client_close(c);
+		goto out;
+	}
+	/* Shared-port mode (docs/SHARED-IKE.md), covered by the WELCOME MAC
+	 * just checked.  Malformed from an authenticated router: a bug there;
+	 * refuse rather than guess. */
+	e = rsip_shared_ike_find(&r->m, &r->f, &c->shared_ike);
+	if (e) {
+		xd_err("router's shared IKE port announcement is malformed (%s)", rsip_error_name(e));
 		rc = -EPROTO;
 		rsip_client_close(c);
 	}

@@ -34,6 +34,9 @@ struct rsip_client {
 	uint8_t *cert, *cacert;      /* DER, malloc'ed; NULL: none (yet) */
 	size_t cert_len, cacert_len;
 	bool cert_new;               /* set when a response brought a certificate */
+	/* The shared IKE ports the router announced in its last authenticated
+	 * REGISTER_RESPONSE (XDNAT_VS_SHARED_IKE; n = 0: none). */
+	struct rsip_shared_ike shared_ike;
 };
 
 struct rsip_grant {
@@ -46,7 +49,8 @@ struct rsip_grant {
 
 void rsip_client_init(struct rsip_client *c, uint32_t server_be, uint16_t port, const char *name,
 		      const uint8_t secret[RSIP_SECRET_LEN], unsigned timeout_ms);
-/* Connect (if needed) and REGISTER; authenticates the router. */
+/* Connect (if needed) and REGISTER; authenticates the router and takes its
+ * shared-IKE announcement into c->shared_ike (a malformed one: -EPROTO). */
 int rsip_client_register(struct rsip_client *c);
 /* gaddr_be 0: any global address; n ports (1..255). */
 int rsip_client_assign_ports(struct rsip_client *c, uint32_t gaddr_be, uint8_t n, uint32_t lease,

@@ -1345,6 +1345,8 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	rsip_put_u8(r->b, RSIP_P_RSIP_METHOD, RSIP_METHOD_RSAP_IP);
 	rsip_put_u8(r->b, RSIP_P_RSIP_METHOD, RSIP_METHOD_RSIPSEC);
 	rsip_put_u8(r->b, RSIP_P_TUNNEL_TYPE, RSIP_TUNNEL_IPIP);
+	/* Shared-port mode, before the WELCOME that seals it. */
+	rsip_put_shared_ike(r->b, &s->cfg.shared_ike);
 	return RSIP_E_OK;
 internal:
 	srv_rollback(s);

@@ -89,6 +89,9 @@ struct rsip_config {
 	uint32_t lease_default, lease_max;  /* seconds */
 	uint32_t quarantine;                /* seconds */
 	uint32_t reg_lease;                 /* idle registration lifetime, seconds */
+	/* Shared IKE ports (xdnatd --shared-ike-ports), announced in every
+	 * REGISTER_RESPONSE (XDNAT_VS_SHARED_IKE); n = 0: none. */
+	struct rsip_shared_ike shared_ike;
 	uint64_t (*now_ms)(void);           /* clock (NULL: rsip_now_ms); tests inject one */
 };
 

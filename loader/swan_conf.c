@@ -60,8 +60,10 @@ int swan_charon_settings(const struct swan_conf *c, struct swan_charon *o)
 
 	memset(o, 0, sizeof(*o));
 	if (c->shared_ike) {
-		o->port = XDNAT_IKE_PORT;
-		o->port_nat_t = XDNAT_IKE_NATT_PORT;
+		o->port = c->ike_port ? c->ike_port : XDNAT_IKE_PORT;
+		o->port_nat_t = c->ike_port_nat_t ? c->ike_port_nat_t : XDNAT_IKE_NATT_PORT;
+		if (o->port == o->port_nat_t)
+			return -EINVAL;
 		if (!c->spi_last)
 			return -EINVAL;
 	} else {
@@ -415,7 +417,7 @@ int swan_conf_write(const struct swan_conf *c)
 		n = snprintf(text, sizeof(text),
 			"# Written by xdnat-host: this host's IKE identity.  Inherit it in\n"
 			"# swanctl.conf:  connections { peer : xdnat-local { ... } }\n"
-			"# Shared IKE ports: the standard ports 500/4500 on both sides.\n"
+			"# Shared IKE ports: the ports are charon's (the router's shared ports).\n"
 			"xdnat-local {\n"
 			"\tlocal_addrs = %s\n"
 			"\tlocal {\n"

@@ -51,6 +51,9 @@ struct swan_conf {
 	 * the largest aligned power-of-two run at the SPI block's start (the
 	 * router routes IKE by their top 32 bits); needs an SPI block. */
 	int shared_ike;
+	/* The shared ports to use (the router's announcement, XDNAT_VS_SHARED_IKE
+	 * in rsip_auth.h): charon.port and port_nat_t; 0: 500 and 4500. */
+	uint16_t ike_port, ike_port_nat_t;
 };
 
 /* Path names inside DIR (no I/O). */
@@ -63,7 +66,8 @@ struct swan_conf {
 /* The charon settings for a port block and an SPI block: port = first,
  * port_nat_t = first + 1; spi_min/spi_max = the SPI range; spi_mask/
  * spi_label put the prefix all its SPIs share into the top 32 bits of every
- * IKE SPI charon allocates.  With shared_ike: port 500, port_nat_t 4500, and
+ * IKE SPI charon allocates.  With shared_ike: port ike_port (500),
+ * port_nat_t ike_port_nat_t (4500), and
  * the label of the aligned run at the block's start.  0 or -EINVAL (fewer
  * than 2 ports, SPIs < 256, shared_ike without SPIs). */
 struct swan_charon {

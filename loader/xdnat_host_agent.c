@@ -69,7 +69,13 @@ struct agent {
 	int n_grants;
 	uint32_t spi_first, spi_last;
 	bool info_written;
-	bool shared_ike;           /* --shared-ike: the router shares 500/4500 */
+	/* Shared IKE ports (docs/SHARED-IKE.md): --shared-ike forces the mode
+	 * (1), --no-shared-ike refuses it (-1); by default (0) it follows the
+	 * router's announcement in its REGISTER_RESPONSE. */
+	int shared_opt;
+	bool shared_ike;           /* in effect: the IKE daemon uses the shared ports */
+	uint16_t ike_port, ike_port_natt;  /* which ones (plain IKE, RFC 3948) */
+	bool shared_offered;       /* the router announced shared IKE ports */
 	/* certificate from the router's LCA (host_cert.h) */
 	const char *state_dir, *key_type;
 	bool no_cert;
@@ -123,10 +129,14 @@ static void usage(FILE *f)
 "      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell\n"
 "                          syntax) for IKE daemons (default:\n"
 "                          /run/xdnat/host-IFNAME.env)\n"
-"      --shared-ike        the router shares UDP 500/4500 (xdnatd\n"
-"                          --shared-ike-ports): the info file also tells\n"
-"                          the IKE daemon to use them, with IKE SPIs\n"
-"                          labelled from the SPI block (docs/SHARED-IKE.md)\n"
+"      --shared-ike        use the router's shared IKE ports even if it does\n"
+"                          not announce them (default: when the router\n"
+"                          announces them, xdnatd --shared-ike-ports): the\n"
+"                          info file also tells the IKE daemon to use them\n"
+"                          (500/4500), with IKE SPIs labelled from the SPI\n"
+"                          block (docs/SHARED-IKE.md)\n"
+"      --no-shared-ike     keep to this host's own ports even if the router\n"
+"                          announces shared IKE ports\n"
 "  -g, --global ADDR       ask for this global address (default: any)\n"
 "\n"
 "Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never\n"
@@ -181,6 +191,7 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "lease", required_argument, NULL, 259 },
 		{ "info-file", required_argument, NULL, 260 },
 		{ "shared-ike", no_argument, NULL, 0x800 },
+		{ "no-shared-ike", no_argument, NULL, 0x801 },
 		{ "state-dir", required_argument, NULL, 261 },
 		{ "key-type", required_argument, NULL, 262 },
 		{ "no-cert", no_argument, NULL, 263 },
@@ -248,7 +259,16 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			break;
 		}
 		case 260: a->info_file = optarg; break;
-		case 0x800: a->shared_ike = true; break;
+		case 0x800: case 0x801: {
+			int want = c == 0x800 ? 1 : -1;
+
+			if (a->shared_opt && a->shared_opt != want) {
+				xd_err("--shared-ike and --no-shared-ike exclude each other");
+				return -EINVAL;
+			}
+			a->shared_opt = want;
+			break;
+		}
 		case 261: a->state_dir = optarg; break;
 		case 262: a->key_type = optarg; break;
 		case 263: a->no_cert = true; break;
@@ -272,6 +292,11 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		return -EINVAL;
 	}
 	a->rsip = !a->ports_set;
+	if (!a->rsip && a->shared_opt > 0) {   /* static: no announcement to follow */
+		a->shared_ike = true;
+		a->ike_port = XDNAT_IKE_PORT;
+		a->ike_port_natt = XDNAT_IKE_NATT_PORT;
+	}
 	if (!a->dev || !a->router || (!a->rsip && !a->gaddr)) {
 		xd_err("--dev, --router and (with --ports) --global are required (see --help)");
 		return -EINVAL;
@@ -326,6 +351,80 @@ static bool cert_refused(struct agent *a, int rc)
 	return true;
 }
 
+/*
+ * Shared IKE ports in effect after a registration: forced (--shared-ike;
+ * the announced ports if any, else 500/4500), refused (--no-shared-ike), or
+ * as the router announced them.  From an announcement: port = the
+ * plain-IKE port (500 preferred), port_nat_t = an RFC 3948 port (4500
+ * preferred); without a plain-IKE port, a second RFC 3948 port serves as
+ * charon.port (strongSwan frames IKE with the non-ESP marker on any port
+ * but 500).  Returns true when the mode or its ports changed.
+ */
+static bool decide_shared_ike(struct agent *a)
+{
+	const struct rsip_shared_ike *o = &a->cl.shared_ike;
+	bool was = a->shared_ike, on = false;
+	uint16_t ike = 0, natt = 0, pw = a->ike_port, nw = a->ike_port_natt;
+
+	for (unsigned i = 0; i < o->n; i++)
+		if (o->framing[i] == XDNAT_IKE_FRAMING_RFC3948 &&
+		    (!natt || o->port[i] == XDNAT_IKE_NATT_PORT))
+			natt = o->port[i];
+	for (unsigned i = 0; i < o->n; i++)
+		if (o->framing[i] == XDNAT_IKE_FRAMING_IKE && (!ike || o->port[i] == XDNAT_IKE_PORT))
+			ike = o->port[i];
+	for (unsigned i = 0; i < o->n && !ike; i++)
+		if (o->framing[i] == XDNAT_IKE_FRAMING_RFC3948 && o->port[i] != natt)
+			ike = o->port[i];
+	if (o->n && (!ike || !natt)) {
+		if (a->shared_opt >= 0 && !a->n_grants)
+			xd_warn("the router shares IKE ports this host cannot use (it needs an IKE "
+				"port and a different RFC 3948 port)%s",
+				a->shared_opt > 0 ? ": --shared-ike: using 500/4500" : "");
+		ike = natt = 0;
+	}
+	if (a->shared_opt > 0) {
+		on = true;
+		if (!ike) {
+			ike = XDNAT_IKE_PORT;
+			natt = XDNAT_IKE_NATT_PORT;
+		}
+	} else if (a->shared_opt == 0 && ike) {
+		on = true;
+	}
+	/* The router routes IKE on them by SPI: no SPI block, no use. */
+	if (on && a->shared_opt == 0 && !a->spi_count)
+		on = false;
+	if (!on)
+		ike = natt = 0;
+	a->shared_ike = on;
+	a->ike_port = ike;
+	a->ike_port_natt = natt;
+	a->shared_offered = o->n > 0;
+	if (on == was && ike == pw && natt == nw)
+		return false;
+	/* After the start (a re-registration): the IKE daemon must follow. */
+	if (a->n_grants && on)
+		xd_warn("the router now shares IKE ports: IKE on %u, NAT-T on %u; the info file "
+			"and fragment are rewritten, restart the IKE daemon", ike, natt);
+	else if (a->n_grants)
+		xd_warn("the router no longer shares IKE ports: this host's own ports again; the "
+			"info file and fragment are rewritten, restart the IKE daemon");
+	return true;
+}
+
+/* For the ready line: what became of shared IKE ports. */
+static void print_shared_ike(const struct agent *a)
+{
+	if (a->shared_ike)
+		printf(", shared IKE ports: IKE on %u, NAT-T on %u (%s)", a->ike_port, a->ike_port_natt,
+		       a->shared_offered && a->shared_opt == 0 ? "announced by the router" : "--shared-ike");
+	else if (a->shared_offered)
+		printf(", shared IKE ports announced, not used (%s)",
+		       a->shared_opt < 0 ? "--no-shared-ike" : !a->spi_count ? "no SPI block" :
+		       "unusable");
+}
+
 /* Register and obtain the global address, ports and SPIs. */
 static int rsip_acquire(struct agent *a)
 {
@@ -337,6 +436,7 @@ static int rsip_acquire(struct agent *a)
 		log_refusal("registering with the router", rc);
 		return -EACCES;
 	}
+	decide_shared_ike(a);
 	while (got < want && a->n_grants < MAX_GRANTS) {
 		uint32_t n = want - got > 255 ? 255 : want - got;
 		struct rsip_grant *g = &a->grants[a->n_grants];
@@ -420,6 +520,13 @@ static int rsip_renew(struct agent *a)
 			return rc;
 		}
 		xd_info("re-registered with the router");
+		/* A restarted router may share other ports now. */
+		if (decide_shared_ike(a)) {
+			if (a->info_written && write_info(a))
+				xd_warn("the info file does not reflect the shared IKE ports");
+			if (a->swan.dir && write_swan(a))
+				xd_warn("--swan-dir: %s does not reflect the shared IKE ports", a->swan.dir);
+		}
 	}
 	for (int i = 0; i < a->n_grants; i++) {
 		uint32_t granted;
@@ -474,7 +581,7 @@ static void rsip_release(struct agent *a)
  * top bits of its 64-bit IKE SPIs (network byte order) to the label.  The
  * label covers the largest aligned power-of-two run at the block's start.
  */
-static void write_shared_ike(FILE *f, uint32_t first, uint32_t last)
+static void write_shared_ike(FILE *f, const struct agent *a, uint32_t first, uint32_t last)
 {
 	unsigned k = 0;
 	uint64_t mask;
@@ -485,7 +592,7 @@ static void write_shared_ike(FILE *f, uint32_t first, uint32_t last)
 	fprintf(f, "XDNAT_IKE_PORT=%u\nXDNAT_IKE_PORT_NAT_T=%u\n"
 		"XDNAT_SPI_MIN=0x%08x\nXDNAT_SPI_MAX=0x%08x\n"
 		"XDNAT_IKE_SPI_MASK=0x%016llx\nXDNAT_IKE_SPI_LABEL=0x%016llx\n",
-		XDNAT_IKE_PORT, XDNAT_IKE_NATT_PORT, first, last, (unsigned long long)mask,
+		a->ike_port, a->ike_port_natt, first, last, (unsigned long long)mask,
 		(unsigned long long)((uint64_t)first << 32));
 }
 
@@ -517,7 +624,7 @@ static int write_info(struct agent *a)
 	if (a->spi_last)
 		fprintf(f, "XDNAT_SPIS=0x%08x-0x%08x\n", a->spi_first, a->spi_last);
 	if (a->shared_ike && a->spi_last)
-		write_shared_ike(f, a->spi_first, a->spi_last);
+		write_shared_ike(f, a, a->spi_first, a->spi_last);
 	host_cert_info(&a->cert, f);
 	if (fclose(f) || rename(tmp, a->info_file)) {
 		xd_err("cannot write %s: %s", a->info_file, strerror(errno));
@@ -836,6 +943,8 @@ static int write_swan(struct agent *a)
 	a->swan.spi_first = a->spi_first;
 	a->swan.spi_last = a->spi_last;
 	a->swan.shared_ike = a->shared_ike;
+	a->swan.ike_port = a->ike_port;
+	a->swan.ike_port_nat_t = a->ike_port_natt;
 	if (a->cert.key) {   /* enrolled over RSIP: the LCA's certificate, our key */
 		a->swan.key_path = a->cert.key_path;
 		a->swan.cert_path = a->cert.crt_path;
@@ -929,6 +1038,7 @@ int main(int argc, char **argv)
 		printf(", SPIs 0x%x-0x%x", a.spi_first, a.spi_last);
 	if (a.rsip)
 		printf(" (RSIP client %u, lease %us)", a.cl.client_id, min_lease(&a));
+	print_shared_ike(&a);
 	printf("\n");
 	fflush(stdout);
 	if (a.rsip) {

@@ -1501,6 +1501,17 @@ static int start_rsip(struct daemon *d)
 	c->router_lan = d->o.lan_addr;
 	c->max_hosts = d->o.max_hosts;
 	c->spi_bits = d->o.spi_bits;
+	/* Announce the shared IKE ports to the hosts (docs/SHARED-IKE.md):
+	 * 500 carries plain IKE, every other shared port RFC 3948 framing,
+	 * as the datapath treats them. */
+	_Static_assert(XDNAT_MAX_SHARED_PORTS <= RSIP_SHARED_IKE_MAX, "shared ports fit the wire");
+	memset(&c->shared_ike, 0, sizeof(c->shared_ike));
+	for (unsigned i = 0; i < d->o.n_shared_ike; i++) {
+		c->shared_ike.port[i] = d->o.shared_ike[i];
+		c->shared_ike.framing[i] = d->o.shared_ike[i] == XDNAT_IKE_PORT ?
+			XDNAT_IKE_FRAMING_IKE : XDNAT_IKE_FRAMING_RFC3948;
+	}
+	c->shared_ike.n = d->o.n_shared_ike;
 	lan_network(d->o.lan, d->o.lan_addr, &c->local_net, &c->local_mask);
 	rsip_backend_maps(&be, &d->maps);
 	if (rsip_server_open(&d->rsip, c, &be)) {

@@ -13,7 +13,8 @@
 #   - a clean stop frees the blocks (FREE, DE-REGISTER);
 #   - `xdnatctl unenroll` ends a connected host's session: its next request
 #     (a renewal, forced with SIGHUP) is refused and the agent gives up;
-#   - `rsip list` shows the quarantined blocks of ended registrations.
+#   - `rsip list` shows the quarantined blocks of ended registrations;
+#   - a router without shared IKE ports announces none: no XDNAT_IKE_PORT.
 set -euo pipefail
 XD_GLOBAL=${XD_GLOBAL:-192.0.2.45}
 XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.45.0}
@@ -66,6 +67,10 @@ xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-host-h2.log" '^xdnat-host: ready'
 P1=$(envget "$XD_TMP/h1.env" XDNAT_PORTS) P2=$(envget "$XD_TMP/h2.env" XDNAT_PORTS)
 S1=$(envget "$XD_TMP/h1.env" XDNAT_SPIS) S2=$(envget "$XD_TMP/h2.env" XDNAT_SPIS)
 [ "$(envget "$XD_TMP/h1.env" XDNAT_GLOBAL)" = "$XD_GLOBAL" ] || fail "h1 did not get $XD_GLOBAL"
+# The router shares no IKE ports: nothing announced, nothing written
+# (e2e_shared_ike.sh checks the announcement).
+grep -q '^XDNAT_IKE_PORT' "$XD_TMP/h1.env" && fail "h1 was told to use shared IKE ports the router does not share"
+grep -q 'shared IKE ports' "$XD_TMP/xdnat-host-h1.log" && fail "h1 reports shared IKE ports the router does not share"
 python3 - "$P1" "$P2" "$S1" "$S2" "$PORTS_PER_HOST" "$POOL" <<'PY' || fail "blocks overlap or are wrong: ports $P1 / $P2, SPIs $S1 / $S2"
 import sys
 r = lambda s: tuple(int(x, 0) for x in s.split("-"))

@@ -13,7 +13,12 @@
 #   - a remote's IKE_SA_INIT goes to the default host (xdnatctl ike default);
 #   - a host sending with another host's IKE SPI is dropped and counted;
 #   - the counters ike_from_host, ike_to_host, ike_to_default,
-#     esp_udp_to_host, shared_unchecked, drop_spoof_ike account for it.
+#     esp_udp_to_host, shared_unchecked, drop_spoof_ike account for it;
+#   - the router announces the shared ports over RSIP (XDNAT_VS_SHARED_IKE,
+#     docs/CONTROL-PLANE.md): an RSIP host (h3) started without --shared-ike
+#     writes XDNAT_IKE_PORT=500 / _NAT_T=4500 and the SPI label of its block
+#     into its info file and strongSwan fragment; with --no-shared-ike it
+#     keeps to its own ports.  (e2e_rsip.sh: no shared ports, no such lines.)
 set -euo pipefail
 . "$(dirname "$0")/lib/netns.sh"
 
@@ -31,9 +36,11 @@ jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().spli
 ike() { python3 "$XD_TRAFFIC" ike "$@"; }
 
 xd_init
-xd_step "topology: remote, router ($XD_MODE, shared IKE ports), 2 hosts; global $XD_GLOBAL"
-xd_topology 2
-xd_start_router --mode "$XD_MODE" --shared-ike-ports on
+STATE=$XD_TMP/state
+xd_step "topology: remote, router ($XD_MODE, shared IKE ports, RSIP), 3 hosts; global $XD_GLOBAL"
+xd_topology 3
+xd_start_router --mode "$XD_MODE" --shared-ike-ports on --rsip --state-dir "$STATE" \
+	--port-range 30000-30999
 grep -q "shared IKE ports 500,4500" "$XD_TMP/xdnatd.log" || fail "xdnatd did not announce the shared ports"
 xd_ctl host add 1 lan "$(xd_host_lan 1)" ports "$H1_PORTS" spi "$H1_SPIS"
 xd_ctl host add 2 lan "$(xd_host_lan 2)" ports "$H2_PORTS" spi "$H2_SPIS"
@@ -142,6 +149,54 @@ xd_py "$H1" udp-peer --port 500 --send "$INIT1@$XD_REMOTE_WAN:500" --timeout 0 >
 for _ in $(seq 30); do [ "$(xd_stat ike_from_host)" -gt "$fh_before" ] && break; sleep 0.1; done
 [ "$(xd_stat ike_from_host)" -gt "$fh_before" ] || fail "ike_from_host not counted"
 xd_ok "forwarded from $XD_GLOBAL:4500, counted as shared_unchecked"
+
+# ------------------------------------ the router announces them over RSIP
+envget() { sed -n "s/^$2=//p" "$1"; }
+# rsip_host TAG [XDNAT-HOST OPTIONS...]: h3 over RSIP until ready; sets H3PID.
+rsip_host() {
+	local tag=$1
+	shift
+	xd_bg "xdnat-host h3 $tag" "$(xd_host_ns 3)" "$XD_TMP/h3-$tag.log" "$XD_XDNAT_HOST" \
+		--dev "$XD_IF_HOST" --router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h3.key" --name h3 \
+		--port-count 20 --no-cert --info-file "$XD_TMP/h3-$tag.env" --replace-routes "$@"
+	H3PID=$XD_LAST_PID
+	xd_wait_line "$H3PID" "$XD_TMP/h3-$tag.log" '^xdnat-host: ready'
+}
+xd_step "RSIP: a host learns the shared ports from the router (no --shared-ike)"
+xd_ctl --state-dir "$STATE" enroll h3 lan "$(xd_host_lan 3)" secret-file "$XD_TMP/h3.key"
+rsip_host auto --swan-dir "$XD_TMP/swan3"
+E=$XD_TMP/h3-auto.env
+[ "$(envget "$E" XDNAT_IKE_PORT)" = 500 ] || { cat "$E"; fail "h3's info file lacks XDNAT_IKE_PORT=500"; }
+[ "$(envget "$E" XDNAT_IKE_PORT_NAT_T)" = 4500 ] || { cat "$E"; fail "h3's info file lacks XDNAT_IKE_PORT_NAT_T=4500"; }
+python3 - "$E" <<'PY' || { cat "$E"; fail "h3's IKE SPI label/mask do not select SPIs of its own block"; }
+import sys
+env = dict(l.strip().split("=", 1) for l in open(sys.argv[1]) if "=" in l and not l.startswith("#"))
+first, last = (int(x, 0) for x in env["XDNAT_SPIS"].split("-"))
+mask, label = int(env["XDNAT_IKE_SPI_MASK"], 0), int(env["XDNAT_IKE_SPI_LABEL"], 0)
+assert int(env["XDNAT_SPI_MIN"], 0) == first and int(env["XDNAT_SPI_MAX"], 0) == last
+assert label & ~mask == 0 and label >> 32 == first
+# every top-32-bit value the label allows lies in the block
+lo, hi = label >> 32, (label | (~mask & (2**64 - 1))) >> 32
+assert first <= lo <= hi <= last, (hex(lo), hex(hi))
+PY
+C=$XD_TMP/swan3/strongswan.d/xdnat.conf
+grep -Eq '^\s*port = 500$' "$C" && grep -Eq '^\s*port_nat_t = 4500$' "$C" && grep -q spi_label "$C" ||
+	{ cat "$C"; fail "h3's strongSwan fragment is not for the shared ports"; }
+grep -q "^xdnat-host: ready: .*shared IKE ports: IKE on 500, NAT-T on 4500 (announced by the router)" "$XD_TMP/h3-auto.log" ||
+	fail "h3 did not log the announced shared ports"
+xd_stop "$H3PID" || fail "xdnat-host h3 did not stop cleanly"
+xd_ok "h3 (RSIP, no --shared-ike): XDNAT_IKE_PORT=500, _NAT_T=4500, SPI label in its block; charon port 500/4500"
+
+xd_step "RSIP: --no-shared-ike refuses the announcement"
+rsip_host refuse --no-shared-ike
+E=$XD_TMP/h3-refuse.env
+grep -q '^XDNAT_IKE_' "$E" && { cat "$E"; fail "h3 with --no-shared-ike wrote IKE port settings"; }
+grep -q '^XDNAT_PORTS=3' "$E" || { cat "$E"; fail "h3 with --no-shared-ike has no port block"; }
+grep -q "^xdnat-host: ready: .*shared IKE ports announced, not used (--no-shared-ike)" "$XD_TMP/h3-refuse.log" ||
+	fail "h3 did not log that it refused the shared ports"
+P3=$(envget "$E" XDNAT_PORTS)
+xd_stop "$H3PID" || fail "xdnat-host h3 did not stop cleanly"
+xd_ok "h3 with --no-shared-ike keeps to its own ports ($P3)"
 
 xd_step "summary"
 xd_ctl stats | grep -E "ike|esp_udp|shared" || true

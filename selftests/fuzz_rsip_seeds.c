@@ -109,6 +109,23 @@ int main(int argc, char **argv)
 	rsip_put_u8(&b, RSIP_P_TUNNEL_TYPE, RSIP_TUNNEL_IPIP);
 	rsip_put_u32(&b, RSIP_P_MESSAGE_COUNTER, 1);
 	emit("03-register-response-welcome", XDNAT_AUTH_WELCOME);
+	{
+		/* xdnatd --shared-ike-ports 500,4500,4501 (docs/SHARED-IKE.md). */
+		const struct rsip_shared_ike sh = { .n = 3, .port = { 500, 4500, 4501 },
+			.framing = { XDNAT_IKE_FRAMING_IKE, XDNAT_IKE_FRAMING_RFC3948,
+				     XDNAT_IKE_FRAMING_RFC3948 } };
+
+		rsip_begin(&b, RSIP_REGISTER_RESPONSE);
+		rsip_put_u32(&b, RSIP_P_CLIENT_ID, 7);
+		rsip_put_u32(&b, RSIP_P_LEASE_TIME, 600);
+		rsip_put_flow(&b, RSIP_FLOW_MACRO, RSIP_FLOW_NONE);
+		rsip_put_u8(&b, RSIP_P_RSIP_METHOD, RSIP_METHOD_RSAP_IP);
+		rsip_put_u8(&b, RSIP_P_RSIP_METHOD, RSIP_METHOD_RSIPSEC);
+		rsip_put_u8(&b, RSIP_P_TUNNEL_TYPE, RSIP_TUNNEL_IPIP);
+		rsip_put_shared_ike(&b, &sh);
+		rsip_put_u32(&b, RSIP_P_MESSAGE_COUNTER, 1);
+		emit("03-register-response-shared-ike-welcome", XDNAT_AUTH_WELCOME);
+	}
 
 	rsip_begin(&b, RSIP_DEREGISTER_REQUEST);
 	rsip_put_u32(&b, RSIP_P_CLIENT_ID, 7);

@@ -20,6 +20,8 @@
  *      - round trip: re-encoding the decoded parameters, raw and through the
  *        typed encoders, gives the same bytes, and decoding those gives the
  *        same message (decode(encode(decode(x))) == decode(x));
+ *      - the shared-IKE announcement (XDNAT_VS_SHARED_IKE) is parsed as
+ *        xdnat-host parses it, and re-encoded when it is accepted;
  *      - the auth parameter is parsed as the server does (HELLO name and
  *        nonce) and its MAC checked under a fixed test secret; then the
  *        message is sealed (HELLO, WELCOME, MAC) with that secret and must
@@ -131,10 +133,29 @@ static void typed(const struct rsip_param *p, struct rsip_builder *b)
 		CHECK(s.count != 1 || (uint64_t)s.spi[0] + s.number - 1 <= 0xffffffffull);
 		rsip_put_spi(b, s.number, s.spi, s.count);
 		break;
-	case RSIP_P_VENDOR_SPECIFIC:
+	case RSIP_P_VENDOR_SPECIFIC: {
+		struct rsip_shared_ike sh;
+
 		CHECK(v.len == p->len - 4u && v.val == p->val + 4);
+		if (v.vendor == XDNAT_RSIP_VENDOR_ID && v.subtype == XDNAT_VS_SHARED_IKE) {
+			/* The shared-IKE announcement as xdnat-host parses it;
+			 * accepted ones re-encode through its encoder. */
+			uint16_t e = rsip_shared_ike_parse(&v, &sh);
+
+			CHECK(e == RSIP_E_OK || e == RSIP_E_BAD_PARAM || e == RSIP_E_ILLEGAL_PARAM);
+			CHECK((e == RSIP_E_OK) == (sh.n > 0));
+			CHECK(sh.n <= RSIP_SHARED_IKE_MAX && (!sh.n || v.len == 1 + 3 * sh.n));
+			for (unsigned i = 0; i < sh.n; i++)
+				CHECK(sh.port[i] && (sh.framing[i] == XDNAT_IKE_FRAMING_IKE ||
+						     sh.framing[i] == XDNAT_IKE_FRAMING_RFC3948));
+			if (e == RSIP_E_OK) {
+				rsip_put_shared_ike(b, &sh);
+				break;
+			}
+		}
 		rsip_put_vendor(b, v.vendor, v.subtype, v.val, v.len);
 		break;
+	}
 	case RSIP_P_FLOW_POLICY:
 		CHECK(p->len == 2);
 		rsip_put_flow(b, p->val[0], p->val[1]);
@@ -287,8 +308,17 @@ static void one_message(const uint8_t *buf, size_t len)
 
 	ev = rsip_validate(&m1, &f);
 	CHECK(validate_err_ok(ev));
-	if (ev == RSIP_E_OK)
+	if (ev == RSIP_E_OK) {
+		struct rsip_shared_ike sh;
+		uint16_t es;
+
 		check_fields(&m1, &f);
+		/* As xdnat-host looks for the shared-IKE announcement. */
+		es = rsip_shared_ike_find(&m1, &f, &sh);
+		CHECK(es == RSIP_E_OK || es == RSIP_E_BAD_PARAM || es == RSIP_E_ILLEGAL_PARAM ||
+		      es == RSIP_E_DUPLICATE_PARAM);
+		CHECK(sh.n <= RSIP_SHARED_IKE_MAX && (es == RSIP_E_OK || !sh.n));
+	}
 
 	/* Round trip, raw: the decoder consumed every byte, in order. */
 	rsip_begin(&b1, m1.type);

@@ -303,3 +303,188 @@ Test(auth, secret_hex_round_trip)
 	hex[3] = 'z';
 	cr_assert_neq(rsip_secret_parse(hex, t), 0);
 }
+
+/* ---- Shared IKE ports announcement (XDNAT_VS_SHARED_IKE) ---- */
+
+/* A sealed REGISTER_RESPONSE carrying @s, as xdnatd builds it (build()
+ * has put the Message Counter). */
+static size_t welcome_with(struct rsip_builder *b, const struct rsip_shared_ike *s,
+			   const struct rsip_keys *k, const uint8_t sn[RSIP_NONCE_LEN])
+{
+	build(b, RSIP_REGISTER_RESPONSE);
+	rsip_put_shared_ike(b, s);
+	return rsip_seal_welcome(b, k->s2c, sn);
+}
+
+Test(shared_ike, round_trip_in_sealed_register_response)
+{
+	static struct rsip_builder b;
+	static struct rsip_msg m;
+	struct rsip_fields f;
+	struct rsip_shared_ike s = { .n = 3, .port = { 500, 4500, 4501 },
+				     .framing = { XDNAT_IKE_FRAMING_IKE, XDNAT_IKE_FRAMING_RFC3948,
+						  XDNAT_IKE_FRAMING_RFC3948 } }, got;
+	static const uint8_t want[] = { 12, 0, 14, 0x7e, 0xd9, 0, 7, 3, 0x01, 0xf4, 1,
+					0x11, 0x94, 2, 0x11, 0x95, 2 };
+	uint8_t secret[RSIP_SECRET_LEN], cn[RSIP_NONCE_LEN], sn[RSIP_NONCE_LEN];
+	const uint8_t *pre;
+	struct rsip_keys k;
+	size_t prelen, len;
+	int vi = -1;
+
+	memset(secret, 0x33, sizeof(secret));
+	memset(cn, 1, sizeof(cn));
+	memset(sn, 2, sizeof(sn));
+	rsip_derive(secret, cn, sn, &k);
+	len = welcome_with(&b, &s, &k, sn);
+	cr_assert(len);
+	cr_assert_eq(rsip_decode(b.buf, len, &m), 0);
+	cr_assert_eq(rsip_validate(&m, &f), 0);
+	cr_assert_eq(rsip_auth_param(&m, &pre, &prelen), XDNAT_AUTH_WELCOME);
+	cr_assert(rsip_verify(b.buf, len, k.s2c, RSIP_MAC_LEN, NULL));
+	/* The exact bytes on the wire: code 12, length 14, vendor 32473,
+	 * sub-type 7, n = 3, then port(2) framing(1) each. */
+	for (unsigned i = 0; i < m.n_params; i++)
+		if (m.params[i].code == RSIP_P_VENDOR_SPECIFIC && m.params[i].len == sizeof(want) - 3 &&
+		    !memcmp(m.params[i].val - 3, want, sizeof(want)))
+			vi = (int)i;
+	cr_assert_geq(vi, 0, "SHARED_IKE parameter not on the wire as documented");
+	cr_assert_lt(vi, (int)m.n_params - 1, "the auth parameter must stay last (MAC covers it)");
+	cr_assert_eq(rsip_shared_ike_find(&m, &f, &got), RSIP_E_OK);
+	cr_assert_eq(got.n, 3);
+	cr_assert(!memcmp(got.port, s.port, sizeof(s.port)));
+	cr_assert(!memcmp(got.framing, s.framing, sizeof(s.framing)));
+	/* Tampering with the announcement breaks the WELCOME MAC. */
+	b.buf[(size_t)(m.params[vi].val - b.buf) + 6] ^= 1;
+	cr_assert(!rsip_verify(b.buf, len, k.s2c, RSIP_MAC_LEN, NULL), "tampered announcement accepted");
+
+	/* No announcement: nothing on the wire, find reports none. */
+	s.n = 0;
+	len = welcome_with(&b, &s, &k, sn);
+	cr_assert_eq(rsip_decode(b.buf, len, &m), 0);
+	cr_assert_eq(rsip_validate(&m, &f), 0);
+	cr_assert_eq(f.n_vendor, 1);
+	cr_assert_eq(rsip_shared_ike_find(&m, &f, &got), RSIP_E_OK);
+	cr_assert_eq(got.n, 0);
+
+	/* The most the wire takes, and one more (the encoder refuses). */
+	s.n = RSIP_SHARED_IKE_MAX;
+	for (unsigned i = 0; i < s.n; i++) {
+		s.port[i] = (uint16_t)(4500 + i);
+		s.framing[i] = XDNAT_IKE_FRAMING_RFC3948;
+	}
+	len = welcome_with(&b, &s, &k, sn);
+	cr_assert(len);
+	cr_assert_eq(rsip_decode(b.buf, len, &m), 0);
+	cr_assert_eq(rsip_validate(&m, &f), 0);
+	cr_assert_eq(rsip_shared_ike_find(&m, &f, &got), RSIP_E_OK);
+	cr_assert_eq(got.n, RSIP_SHARED_IKE_MAX);
+	cr_assert_eq(got.port[RSIP_SHARED_IKE_MAX - 1], 4500 + RSIP_SHARED_IKE_MAX - 1);
+	s.n = RSIP_SHARED_IKE_MAX + 1;
+	rsip_begin(&b, RSIP_REGISTER_RESPONSE);
+	rsip_put_shared_ike(&b, &s);
+	cr_assert(b.overflow);
+	cr_assert_eq(rsip_finish(&b), 0);
+}
+
+struct bad_vs {
+	const char *what;
+	uint8_t val[64];
+	size_t len;
+	uint16_t err;
+};
+
+static const struct bad_vs bad_shared[] = {
+	{ "empty value", { 0 }, 0, RSIP_E_BAD_PARAM },
+	{ "count 0", { 0 }, 1, RSIP_E_BAD_PARAM },
+	{ "count 1, no entry", { 1 }, 1, RSIP_E_BAD_PARAM },
+	{ "entry cut short", { 1, 0x01, 0xf4 }, 3, RSIP_E_BAD_PARAM },
+	{ "trailing byte", { 1, 0x01, 0xf4, 1, 0 }, 5, RSIP_E_BAD_PARAM },
+	{ "count 2, one entry", { 2, 0x01, 0xf4, 1 }, 4, RSIP_E_BAD_PARAM },
+	{ "count 1, two entries", { 1, 0x01, 0xf4, 1, 0x11, 0x94, 2 }, 7, RSIP_E_BAD_PARAM },
+	{ "count above the limit", { RSIP_SHARED_IKE_MAX + 1 }, 1 + 3 * (RSIP_SHARED_IKE_MAX + 1),
+	  RSIP_E_BAD_PARAM },
+	{ "count 255", { 255 }, 1, RSIP_E_BAD_PARAM },
+	{ "port 0", { 1, 0, 0, 1 }, 4, RSIP_E_BAD_PARAM },
+	{ "port twice", { 2, 0x11, 0x94, 2, 0x11, 0x94, 2 }, 7, RSIP_E_BAD_PARAM },
+	{ "framing 0", { 1, 0x01, 0xf4, 0 }, 4, RSIP_E_ILLEGAL_PARAM },
+	{ "framing 3", { 2, 0x01, 0xf4, 1, 0x11, 0x94, 3 }, 7, RSIP_E_ILLEGAL_PARAM },
+};
+
+Test(shared_ike, malformed_values_refused)
+{
+	struct rsip_shared_ike s;
+
+	for (size_t i = 0; i < sizeof(bad_shared) / sizeof(bad_shared[0]); i++) {
+		const struct bad_vs *t = &bad_shared[i];
+		/* Exact-size heap copy so ASan catches any over-read. */
+		uint8_t *val = malloc(t->len ? t->len : 1);
+		struct rsip_vendor v = { .vendor = XDNAT_RSIP_VENDOR_ID, .subtype = XDNAT_VS_SHARED_IKE,
+					 .len = (uint16_t)t->len, .val = val };
+		uint16_t e;
+
+		cr_assert(val);
+		memcpy(val, t->val, t->len);
+		memset(&s, 0xa5, sizeof(s));
+		e = rsip_shared_ike_parse(&v, &s);
+		cr_assert_eq(e, t->err, "%s: gave %s, want %s", t->what, rsip_error_name(e),
+			     rsip_error_name(t->err));
+		cr_assert_eq(s.n, 0, "%s: a refused announcement must leave nothing", t->what);
+		free(val);
+	}
+}
+
+Test(shared_ike, find_in_messages)
+{
+	static struct rsip_builder b;
+	static struct rsip_msg m;
+	struct rsip_fields f;
+	struct rsip_shared_ike s = { .n = 2, .port = { 500, 4500 },
+				     .framing = { XDNAT_IKE_FRAMING_IKE, XDNAT_IKE_FRAMING_RFC3948 } }, got;
+	uint8_t badval[] = { 1, 0x01, 0xf4, 9 };
+	size_t len;
+
+	/* Repeated: DUPLICATE_PARAM. */
+	build(&b, RSIP_REGISTER_RESPONSE);
+	rsip_put_shared_ike(&b, &s);
+	rsip_put_shared_ike(&b, &s);
+	len = rsip_finish(&b);
+	cr_assert_eq(rsip_decode(b.buf, len, &m), 0);
+	cr_assert_eq(rsip_validate(&m, &f), 0);
+	cr_assert_eq(rsip_shared_ike_find(&m, &f, &got), RSIP_E_DUPLICATE_PARAM);
+	cr_assert_eq(got.n, 0);
+
+	/* Malformed inside a well-formed message: the parse error. */
+	build(&b, RSIP_REGISTER_RESPONSE);
+	rsip_put_vendor(&b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_SHARED_IKE, badval, sizeof(badval));
+	len = rsip_finish(&b);
+	cr_assert_eq(rsip_decode(b.buf, len, &m), 0);
+	cr_assert_eq(rsip_validate(&m, &f), 0);
+	cr_assert_eq(rsip_shared_ike_find(&m, &f, &got), RSIP_E_ILLEGAL_PARAM);
+	cr_assert_eq(got.n, 0);
+
+	/* Another vendor's sub-type 7, and our other sub-types: not it. */
+	build(&b, RSIP_REGISTER_RESPONSE);
+	rsip_put_vendor(&b, 9, XDNAT_VS_SHARED_IKE, badval, sizeof(badval));
+	rsip_put_vendor(&b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CERT, badval, sizeof(badval));
+	len = rsip_finish(&b);
+	cr_assert_eq(rsip_decode(b.buf, len, &m), 0);
+	cr_assert_eq(rsip_validate(&m, &f), 0);
+	cr_assert_eq(rsip_shared_ike_find(&m, &f, &got), RSIP_E_OK);
+	cr_assert_eq(got.n, 0);
+
+	/* Every truncation of a valid announcement is refused, never over-read. */
+	build(&b, RSIP_REGISTER_RESPONSE);
+	rsip_put_shared_ike(&b, &s);
+	len = rsip_finish(&b);
+	for (size_t cut = 0; cut < 7; cut++) {
+		uint8_t *val = malloc(cut ? cut : 1);
+		struct rsip_vendor v = { .vendor = XDNAT_RSIP_VENDOR_ID, .subtype = XDNAT_VS_SHARED_IKE,
+					 .len = (uint16_t)cut, .val = val };
+
+		cr_assert(val);
+		memcpy(val, b.buf + len - 7, cut);
+		cr_assert_eq(rsip_shared_ike_parse(&v, &got), RSIP_E_BAD_PARAM, "cut at %zu", cut);
+		free(val);
+	}
+}

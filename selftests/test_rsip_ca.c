@@ -413,6 +413,47 @@ Test(rsip_ca, bad_csr_allocates_nothing)
 	host_fini(&h);
 }
 
+/* Shared IKE ports (docs/SHARED-IKE.md): the router announces them in its
+ * REGISTER_RESPONSE (XDNAT_VS_SHARED_IKE) and the client takes them from
+ * the authenticated answer; without them, none. */
+Test(rsip_ca, shared_ike_announced_on_register)
+{
+	struct host h;
+	struct rsip_grant g;
+	const struct rsip_shared_ike on = { .n = 2, .port = { 500, 4500 },
+		.framing = { XDNAT_IKE_FRAMING_IKE, XDNAT_IKE_FRAMING_RFC3948 } };
+
+	host_init(&h, "h5", 0);
+	cr_assert_eq(h.cl.shared_ike.n, 0, "no shared ports configured, yet announced");
+	pthread_mutex_lock(&mu);
+	srv.cfg.shared_ike = on;
+	pthread_mutex_unlock(&mu);
+	cr_assert_eq(rsip_client_register(&h.cl), 0);
+	cr_assert_eq(h.cl.shared_ike.n, 2);
+	cr_assert_eq(h.cl.shared_ike.port[0], 500);
+	cr_assert_eq(h.cl.shared_ike.framing[0], XDNAT_IKE_FRAMING_IKE);
+	cr_assert_eq(h.cl.shared_ike.port[1], 4500);
+	cr_assert_eq(h.cl.shared_ike.framing[1], XDNAT_IKE_FRAMING_RFC3948);
+	/* The session works on after it (MACs, counters). */
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g), 0);
+	cr_assert_eq(h.cl.shared_ike.n, 2, "a later response changed the announcement");
+	/* A malformed announcement (a framing no one knows) under a good MAC:
+	 * the client refuses the registration instead of guessing. */
+	pthread_mutex_lock(&mu);
+	srv.cfg.shared_ike.framing[1] = 9;
+	pthread_mutex_unlock(&mu);
+	cr_assert_eq(rsip_client_register(&h.cl), -EPROTO);
+	cr_assert(!rsip_client_connected(&h.cl));
+	cr_assert_eq(h.cl.shared_ike.n, 0);
+	/* The router stops sharing: the next registration says so. */
+	pthread_mutex_lock(&mu);
+	memset(&srv.cfg.shared_ike, 0, sizeof(srv.cfg.shared_ike));
+	pthread_mutex_unlock(&mu);
+	cr_assert_eq(rsip_client_register(&h.cl), 0);
+	cr_assert_eq(h.cl.shared_ike.n, 0);
+	host_fini(&h);
+}
+
 Test(rsip_ca, deregister_evict_poll_crl)
 {
 	struct host a, b;
