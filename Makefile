@@ -27,7 +27,7 @@ BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
 
 LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c \
              loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c \
-             loader/rsip_maps.c loader/rsip_client.c loader/httpd.c loader/metrics.c
+             loader/rsip_maps.c loader/rsip_client.c loader/httpd.c loader/metrics.c loader/counters.c
 LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
 BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 
@@ -75,6 +75,10 @@ $(OUT)/test_corpus: selftests/test_corpus.c selftests/pkt.h $(SKELS) maps/xdnat_
 	$(CC) $(TEST_CFLAGS) selftests/test_corpus.c -o $@ -lcriterion $(LDLIBS)
 $(OUT)/test_util: selftests/test_util.c $(LIB_SRCS) maps/xdnat_abi.h
 	$(CC) $(TEST_CFLAGS) selftests/test_util.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
+# Counter totals across map generations (loader/counters.c), fake values.
+TEST_BINS += $(OUT)/test_counters
+$(OUT)/test_counters: selftests/test_counters.c $(LIB_SRCS) loader/counters.h maps/xdnat_abi.h | $(OUT)
+	$(CC) $(TEST_CFLAGS) selftests/test_counters.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
 RSIP_TEST_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/util.c
 $(OUT)/test_rsip: selftests/test_rsip.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
 	$(CC) $(TEST_CFLAGS) selftests/test_rsip.c $(RSIP_TEST_SRCS) -o $@ -lcriterion -lcrypto

@@ -2,13 +2,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "metrics.h"
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
 _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
 	       "one name per reason");
 
-int xd_metrics_render(struct xd_maps *m, char **text, size_t *len)
+int xd_metrics_render(struct xd_maps *m, const struct xd_ctr_state *s, char **text, size_t *len)
 {
 	struct xdnat_counter c[XDNAT_R_MAX];
 	FILE *f;
@@ -21,6 +22,16 @@ int xd_metrics_render(struct xd_maps *m, char **text, size_t *len)
 	for (uint32_t r = 0; r < XDNAT_R_MAX; r++)
 		if ((rc = xd_reason_stats(m, r, &c[r])))
 			return rc;
+	/* Totals since the first map generation the state database saw. */
+	for (uint32_t r = 0; r < XDNAT_R_MAX && s; r++) {
+		uint64_t cur[XD_CTR_NVAL] = { c[r].packets, c[r].bytes }, tot[XD_CTR_NVAL];
+		char key[XD_CTR_KEY_MAX];
+
+		xd_ctr_reason_key(r, key, sizeof(key));
+		xd_ctr_total(s, key, cur, tot);
+		c[r].packets = tot[0];
+		c[r].bytes = tot[1];
+	}
 	f = open_memstream(text, len);
 	if (!f)
 		return -errno;
@@ -43,22 +54,46 @@ int xd_metrics_render(struct xd_maps *m, char **text, size_t *len)
 				   "# TYPE xdnat_host_bytes_total counter\n");
 		for (uint32_t id = 1; id < m->cfg.max_hosts; id++) {
 			struct xdnat_host h;
-			struct xdnat_host_stats s;
+			struct xdnat_host_stats hs;
 			const char *name = pass ? "xdnat_host_bytes_total" : "xdnat_host_packets_total";
+			const char *rsip = NULL;
+			char key[XD_CTR_KEY_MAX], lbl[XD_CTR_KEY_MAX + 24] = "";
+			uint64_t v[XD_CTR_NVAL];
 
 			if (xd_host_get(m, id, &h))
 				continue;
-			if ((rc = xd_host_stats(m, id, &s)))
+			if ((rc = xd_host_stats(m, id, &hs)))
 				break;
 			hosts += pass == 0;
-			fprintf(f, "%s{host=\"%u\",direction=\"to_host\"} %llu\n", name, id,
-				(unsigned long long)(pass ? s.to_host_bytes : s.to_host_packets));
-			fprintf(f, "%s{host=\"%u\",direction=\"from_host\"} %llu\n", name, id,
-				(unsigned long long)(pass ? s.from_host_bytes : s.from_host_packets));
+			v[0] = hs.to_host_packets;
+			v[1] = hs.to_host_bytes;
+			v[2] = hs.from_host_packets;
+			v[3] = hs.from_host_bytes;
+			if (s) {
+				uint64_t cur[XD_CTR_NVAL];
+
+				memcpy(cur, v, sizeof(cur));
+				xd_ctr_host_key(s, id, key, sizeof(key), &rsip);
+				xd_ctr_total(s, key, cur, v);
+			}
+			/* An RSIP host is also labelled with its enrolled name:
+			 * its totals follow the name, and a host id handed to
+			 * another host starts another series. */
+			if (rsip)
+				snprintf(lbl, sizeof(lbl), ",name=\"%s\"", rsip);
+			fprintf(f, "%s{host=\"%u\"%s,direction=\"to_host\"} %llu\n", name, id, lbl,
+				(unsigned long long)(pass ? v[1] : v[0]));
+			fprintf(f, "%s{host=\"%u\"%s,direction=\"from_host\"} %llu\n", name, id, lbl,
+				(unsigned long long)(pass ? v[3] : v[2]));
 		}
 	}
 	fprintf(f, "# HELP xdnat_hosts Registered hosts.\n# TYPE xdnat_hosts gauge\nxdnat_hosts %u\n",
 		hosts);
+	if (s)
+		fprintf(f, "# HELP xdnat_counters_since_seconds Start of the counter totals (Unix time), "
+			   "kept across reboots in the state database.\n"
+			   "# TYPE xdnat_counters_since_seconds gauge\n"
+			   "xdnat_counters_since_seconds %llu\n", (unsigned long long)(s->since_ms / 1000));
 	if (fclose(f) && !rc)
 		rc = -EIO;
 	if (rc) {
@@ -71,8 +106,16 @@ int xd_metrics_render(struct xd_maps *m, char **text, size_t *len)
 
 int xd_metrics_http(void *ctx, const char *path, char **body, size_t *len, const char **ctype)
 {
+	struct xd_metrics_ctx *x = ctx;
+	struct xd_ctr_state s;
+	bool have = x->state_dir && !xd_ctr_read(x->state_dir, x->instance, x->maps, &s);
+	int rc;
+
 	(void)path;
-	if (xd_metrics_render(ctx, body, len))
+	rc = xd_metrics_render(x->maps, have ? &s : NULL, body, len);
+	if (have)
+		xd_ctr_free(&s);
+	if (rc)
 		return 500;
 	*ctype = "text/plain; version=0.0.4; charset=utf-8";
 	return 200;

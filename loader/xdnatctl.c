@@ -18,6 +18,8 @@
 #include "rsip_server.h"
 #include "lca.h"
 #include "ctl_sock.h"
+#include "counters.h"
+#include <time.h>
 #include <openssl/pem.h>
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
@@ -26,6 +28,28 @@ _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
 
 static bool json;
 static bool direct;   /* --direct: never ask the running xdnatd */
+/* Counter totals across reboots (counters.h), from --state-dir's database
+ * when it has them; read once, by the first command that shows counters. */
+static const char *ctr_state_dir, *ctr_instance;
+static struct xd_ctr_state ctr;
+static int ctr_have;  /* 0: not read yet, 1: baselines, -1: none */
+
+static const struct xd_ctr_state *ctr_get(struct xd_maps *m)
+{
+	if (!ctr_have)
+		ctr_have = xd_ctr_read(ctr_state_dir, ctr_instance, m, &ctr) ? -1 : 1;
+	return ctr_have > 0 ? &ctr : NULL;
+}
+
+/* "since" of the totals: UTC, ISO 8601. */
+static void ctr_since(const struct xd_ctr_state *s, char *buf, size_t len)
+{
+	time_t t = (time_t)(s->since_ms / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "?");
+}
 
 #define CTL_CLIENT_TIMEOUT_MS 10000
 
@@ -148,7 +172,9 @@ static void usage(FILE *f)
 "                    IKE_SA_INIT from remote initiators to shared port\n"
 "                    PORT of ADDR (default: the first) goes to HOST;\n"
 "                    none: dropped (counter ike_no_default)\n"
-"  stats             packet and byte counters per verdict reason\n"
+"  stats             packet and byte counters per verdict reason; with a\n"
+"                    state database (--state-dir) that keeps them, the\n"
+"                    totals since it first saw the router, across reboots\n"
 "  config            the running configuration\n"
 "  lookup port N [global ADDR]   which host owns port N\n"
 "  lookup spi N                  which host owns SPI N\n"
@@ -339,6 +365,8 @@ static int show_host(struct xd_maps *m, struct xd_json *j, uint32_t id, const st
 	size_t pn = 0, sn = 0;
 	struct xdnat_host_stats st = {};
 	char lan[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
+	const struct xd_ctr_state *cs;
+	const char *name = NULL;
 	int rc;
 
 	if ((rc = xd_ports_of(m, id, &pr, &pn)) || (rc = xd_spis_of(m, id, &sr, &sn)) ||
@@ -350,13 +378,28 @@ static int show_host(struct xd_maps *m, struct xd_json *j, uint32_t id, const st
 	}
 	xd_ipstr(h->lan_addr, lan);
 	xd_ipstr(h->gaddr_index < XDNAT_MAX_GADDRS ? m->cfg.gaddrs[h->gaddr_index] : 0, g);
+	if ((cs = ctr_get(m))) {
+		uint64_t cur[XD_CTR_NVAL] = { st.to_host_packets, st.to_host_bytes,
+					      st.from_host_packets, st.from_host_bytes }, tot[XD_CTR_NVAL];
+		char key[XD_CTR_KEY_MAX];
+
+		xd_ctr_host_key(cs, id, key, sizeof(key), &name);
+		xd_ctr_total(cs, key, cur, tot);
+		st.to_host_packets = tot[0];
+		st.to_host_bytes = tot[1];
+		st.from_host_packets = tot[2];
+		st.from_host_bytes = tot[3];
+	}
 	if (json) {
 		xd_json_obj_open(j, NULL);
 		xd_json_u64(j, "id", id);
+		if (name)
+			xd_json_str(j, "name", name);
 		xd_json_str(j, "lan", lan);
 		xd_json_str(j, "global", g);
 	} else {
-		printf("host %u lan %s global %s\n", id, lan, g);
+		printf("host %u%s%s lan %s global %s\n", id, name ? " name " : "", name ? name : "",
+		       lan, g);
 	}
 	print_runs(j, "ports", pr, pn, false);
 	print_runs(j, "spis", sr, sn, true);
@@ -365,11 +408,25 @@ static int show_host(struct xd_maps *m, struct xd_json *j, uint32_t id, const st
 		xd_json_u64(j, "to_host_bytes", st.to_host_bytes);
 		xd_json_u64(j, "from_host_packets", st.from_host_packets);
 		xd_json_u64(j, "from_host_bytes", st.from_host_bytes);
+		if (cs) {
+			char since[32];
+
+			ctr_since(cs, since, sizeof(since));
+			xd_json_str(j, "since", since);
+		}
 		xd_json_obj_close(j);
 	} else {
-		printf("    to host: %llu packets %llu bytes; from host: %llu packets %llu bytes\n",
+		char since[48] = "";
+
+		if (cs) {
+			memcpy(since, " (since ", 8);
+			ctr_since(cs, since + 8, sizeof(since) - 9);
+			strcat(since, ")");
+		}
+		printf("    to host: %llu packets %llu bytes; from host: %llu packets %llu bytes%s\n",
 		       (unsigned long long)st.to_host_packets, (unsigned long long)st.to_host_bytes,
-		       (unsigned long long)st.from_host_packets, (unsigned long long)st.from_host_bytes);
+		       (unsigned long long)st.from_host_packets, (unsigned long long)st.from_host_bytes,
+		       since);
 	}
 	free(pr);
 	free(sr);
@@ -412,12 +469,22 @@ static int cmd_host_show(struct xd_maps *m, int argc, char **argv)
 
 static int cmd_stats(struct xd_maps *m)
 {
+	const struct xd_ctr_state *cs = ctr_get(m);
 	struct xd_json j;
+	char since[32] = "";
 
+	if (cs)
+		ctr_since(cs, since, sizeof(since));
 	if (json) {
 		xd_json_begin(&j, stdout);
+		if (cs)
+			xd_json_str(&j, "since", since);
 		xd_json_obj_open(&j, "counters");
 	} else {
+		/* Totals across reboots: say from when. */
+		if (cs)
+			printf("totals since %s (state database %s/%s.db)\n", since, ctr_state_dir,
+			       ctr_instance);
 		printf("%-20s %14s %16s\n", "reason", "packets", "bytes");
 	}
 	for (uint32_t r = 0; r < XDNAT_R_MAX; r++) {
@@ -427,6 +494,15 @@ static int cmd_stats(struct xd_maps *m)
 		if (rc) {
 			xd_err("cannot read counter %s: %s", reason_names[r], strerror(-rc));
 			return 1;
+		}
+		if (cs) {
+			uint64_t cur[XD_CTR_NVAL] = { c.packets, c.bytes }, tot[XD_CTR_NVAL];
+			char key[XD_CTR_KEY_MAX];
+
+			xd_ctr_reason_key(r, key, sizeof(key));
+			xd_ctr_total(cs, key, cur, tot);
+			c.packets = tot[0];
+			c.bytes = tot[1];
 		}
 		if (json) {
 			xd_json_obj_open(&j, reason_names[r]);
@@ -1092,6 +1168,8 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	ctr_state_dir = state_dir;
+	ctr_instance = instance;
 	if (batch) {
 		if (argc)
 			return usage_err("--batch: unexpected '%s' (commands come from the file)",

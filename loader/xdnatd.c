@@ -27,6 +27,7 @@
 #include <ini.h>
 #include "httpd.h"
 #include "metrics.h"
+#include "counters.h"
 #include "fragq.h"
 #include "rsip_server.h"
 #include "ca_plane.h"
@@ -71,6 +72,9 @@ struct opts {
 	uint32_t metrics_addr;
 	uint16_t metrics_port;
 	bool metrics_explicit;
+	/* Counter totals in the state database: with --rsip or --state-dir */
+	bool state_dir_set;
+	uint32_t counters_interval;  /* seconds between saves */
 	/* Local CA (docs/LCA.md): off without --ca-key and --ca-cert */
 	const char *ca_key, *ca_cert, *ca_chain, *crl_url;
 	uint32_t crl_period;
@@ -114,6 +118,10 @@ struct daemon {
 	bool rsip_on;
 	struct xd_maps mmaps;      /* metrics: our own view of the pinned maps */
 	bool mmaps_open;
+	struct xd_metrics_ctx mctx;
+	sqlite3 *ctr_db;           /* counter totals (counters.h); NULL: off */
+	struct xd_maps cmaps;
+	uint64_t ctr_saved_ms;
 	struct xd_httpd *httpd;
 	struct xd_ca *ca;          /* Local CA, with the RSIP server */
 	struct xd_httpd *crl_httpd;
@@ -172,7 +180,11 @@ static void usage(FILE *f)
 "  -R, --rsip               serve RSIP on the LAN side: hosts enrolled with\n"
 "                           'xdnatctl enroll' obtain port and SPI blocks\n"
 "      --rsip-port N        TCP port on the LAN address (default: %d)\n"
-"      --state-dir DIR      state database DIR/INSTANCE.db (default: %s)\n"
+"      --state-dir DIR      state database DIR/INSTANCE.db (default: %s);\n"
+"                           with --rsip or --state-dir, the counters' totals\n"
+"                           are kept there across reboots\n"
+"      --counters-interval S  save the counters' totals every S seconds\n"
+"                           (default: %d; also on start and at exit)\n"
 "      --port-range A-B     ports handed out (default: 1024-65535)\n"
 "      --reserve-ports L    comma-separated ports never handed out (the\n"
 "                           router's own services; the RSIP port always is)\n"
@@ -254,7 +266,7 @@ static void usage(FILE *f)
 "starting it again with the same instance takes them over.\n",
 		XDNAT_MAX_GADDRS, XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE,
 		XDNAT_DEFAULT_MAX_HOSTS, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS,
-		XDNAT_DEFAULT_SPI_BITS, RSIP_DEFAULT_PORT, XDNAT_STATE_DIR,
+		XDNAT_DEFAULT_SPI_BITS, RSIP_DEFAULT_PORT, XDNAT_STATE_DIR, XD_CTR_DEFAULT_INTERVAL,
 		XDNAT_DEFAULT_NH_CACHE_MS);
 }
 
@@ -303,7 +315,7 @@ enum {
 	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE, OPT_CHECK_CONFIG, OPT_HELP_CONFIG,
 	OPT_CA_KEY = 0x300, OPT_CA_CERT, OPT_CA_CHAIN, OPT_CRL_URL, OPT_CRL_PERIOD, OPT_CRL_LISTEN,
 	OPT_NOTIFY_PORT,
-	OPT_SHARED_IKE, OPT_ROUTER_PORTS,
+	OPT_SHARED_IKE, OPT_ROUTER_PORTS, OPT_CTR_INTERVAL,
 };
 #define OPTSTRING "w:l:g:a:m:u:i:p:H:b:kSNvhRM:c:"
 
@@ -463,6 +475,7 @@ static const struct option long_opts[] = {
 	{ "rsip", no_argument, NULL, 'R' },
 	{ "rsip-port", required_argument, NULL, OPT_RSIP_PORT },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "counters-interval", required_argument, NULL, OPT_CTR_INTERVAL },
 	{ "port-range", required_argument, NULL, OPT_PORT_RANGE },
 	{ "reserve-ports", required_argument, NULL, OPT_RESERVE },
 	{ "port-block", required_argument, NULL, OPT_PORT_BLOCK },
@@ -497,7 +510,8 @@ static int apply_opt(struct opts *o, int c, char *optarg)
 	switch (c) {
 	case 'R': o->rsip = true; break;
 	case OPT_RSIP_PORT: NUM(o->rsip_port, 1, 65535); break;
-	case OPT_STATE_DIR: rc->state_dir = optarg; break;
+	case OPT_STATE_DIR: rc->state_dir = optarg; o->state_dir_set = true; break;
+	case OPT_CTR_INTERVAL: NUM(o->counters_interval, 1, 86400); break;
 	case OPT_PORT_RANGE:
 		if (xd_parse_range(optarg, 1, 65535, &rc->port_min, &rc->port_max)) {
 			xd_err("--port-range: '%s' is not a range A-B within 1-65535", optarg);
@@ -668,7 +682,7 @@ static const char *const router_keys[] = {
 };
 static const char *const rsip_keys[] = {
 	"state-dir", "port-range", "reserve-ports", "port-block", "max-ports",
-	"max-spi-blocks", "lease", "max-lease", "quarantine", "reg-lease", NULL,
+	"max-spi-blocks", "lease", "max-lease", "quarantine", "reg-lease", "counters-interval", NULL,
 };
 
 static const char *const ca_keys[] = {
@@ -862,6 +876,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	o->rsip_max_clients = 256;
 	o->rsip_idle = 900;
+	o->counters_interval = XD_CTR_DEFAULT_INTERVAL;
 
 	/* The file first, so that the command line overrides it. */
 	optind = 1;
@@ -1710,6 +1725,49 @@ static int start_ca(struct daemon *d)
 
 /* ---------------------------------------------------------------- main */
 
+/* Counter totals across map generations (counters.h): with --rsip or
+ * --state-dir.  The first save folds what an earlier generation left. */
+static void save_counters(struct daemon *d)
+{
+	int rc;
+
+	if (!d->ctr_db)
+		return;
+	rc = xd_ctr_save(d->ctr_db, &d->cmaps);
+	if (rc)
+		xd_warn("cannot save the counters' totals: %s", strerror(-rc));
+	d->ctr_saved_ms = rsip_now_ms();
+}
+
+static void start_counters(struct daemon *d)
+{
+	if (!d->o.rsip && !d->o.state_dir_set)
+		return;
+	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->cmaps))
+		return;
+	if (rsip_db_open(d->o.rcfg.state_dir, d->o.instance, &d->ctr_db) ||
+	    xd_ctr_schema(d->ctr_db)) {
+		rsip_db_close(d->ctr_db);
+		d->ctr_db = NULL;
+		xd_maps_close(&d->cmaps);
+		xd_warn("counter totals are not kept across reboots");
+		return;
+	}
+	save_counters(d);
+	printf("xdnatd: counter totals in %s/%s.db, saved every %u s\n", d->o.rcfg.state_dir,
+	       d->o.instance, d->o.counters_interval);
+}
+
+static void stop_counters(struct daemon *d)
+{
+	if (!d->ctr_db)
+		return;
+	save_counters(d);
+	rsip_db_close(d->ctr_db);
+	d->ctr_db = NULL;
+	xd_maps_close(&d->cmaps);
+}
+
 static int start_metrics(struct daemon *d)
 {
 	char a[INET_ADDRSTRLEN];
@@ -1718,7 +1776,11 @@ static int start_metrics(struct daemon *d)
 		return -ENOENT;
 	d->mmaps_open = true;
 	d->httpd = xd_httpd_new(d->o.metrics_addr, d->o.metrics_port);
-	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mmaps) ||
+	d->mctx = (struct xd_metrics_ctx){
+		.maps = &d->mmaps, .instance = d->o.instance,
+		.state_dir = d->ctr_db ? d->o.rcfg.state_dir : NULL,
+	};
+	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mctx) ||
 	    xd_httpd_start(d->httpd)) {
 		xd_httpd_free(d->httpd);
 		d->httpd = NULL;
@@ -1785,6 +1847,7 @@ static void reexec(struct daemon *d, char **argv)
 	size_t off = 0;
 
 	stop_metrics(d);
+	stop_counters(d);
 	stop_ctl(d);
 	stop_ca(d);
 	if (d->rsip_on) {
@@ -1913,6 +1976,8 @@ static int wait_for_signal(struct daemon *d)
 		/* Control requests run here, between the RSIP server's own. */
 		if (n > 0 && nc)
 			ctl_events(d->ctl, p + 1 + nr, nc);
+		if (d->ctr_db && now - d->ctr_saved_ms >= (uint64_t)d->o.counters_interval * 1000)
+			save_counters(d);
 		if (d->ca)
 			ca_tick(d);
 		if (d->notifier) {
@@ -2086,6 +2151,7 @@ int main(int argc, char **argv)
 	}
 	if (d.rsip_on)
 		start_ctl(&d);
+	start_counters(&d);
 
 	if (d.o.metrics_port && start_metrics(&d) && d.o.metrics_explicit) {
 		rc = 1;
@@ -2114,6 +2180,8 @@ out_detach:
 		xd_maps_close(&d.maps);
 	}
 	detach_all(&d);
+	/* After the detach: nothing counts any more. */
+	stop_counters(&d);
 	neigh_cleanup(&d);
 out_sysctl:
 	restore_sysctls(&d);
