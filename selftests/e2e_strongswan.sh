@@ -25,6 +25,11 @@
 #     hosts' IKE SPIs stay in the host's block (spi_label) across rekeys;
 #   - ping, UDP and TCP flow through both tunnels concurrently; a CHILD_SA
 #     and an IKE_SA rekey keep traffic flowing;
+#   - a forced IKE reauthentication (h1 initiates its own, the remote
+#     initiates h2's) replaces each IKE_SA with a new one (new unique id and
+#     SPIs, fresh IKE_AUTH on both ends) whose IKE SPIs and CHILD_SA SPIs lie
+#     in the host's block; the remote still holds one IKE_SA per host DN,
+#     traffic flows, and no misdelivery counter of the router moves;
 #   - the remote fetches the CRL from xdnatd's own endpoint through G
 #     (revocation = ifuri: no CRL, no authentication);
 #   - an updown hook on the remote calls xdnat-verify and tears down at once
@@ -523,6 +528,119 @@ done
 ns=$(xs_sas remote | grep -c 'ESTABLISHED') || true
 [ "$ns" = 2 ] || fail "after rekeying the remote has $ns IKE_SAs, expected 2"
 xd_ok "new IKE and CHILD SPIs on both hosts, all in their blocks (IKE SPIs labelled); traffic flows"
+
+# ------------------------------------------------------ reauthentication
+# IKEv2 reauthentication (RFC 7296 2.8.3): a new IKE_SA with new SPIs and a
+# fresh IKE_AUTH, the CHILD_SAs re-created under it.  h1 reauthenticates its
+# IKE_SA; the remote reauthenticates h2's, so the new IKE_SA_INIT comes from
+# outside and reaches h2 by its port through G.  strongSwan 5.9.8 defaults
+# to break-before-make: the old IKE_SA is deleted first.
+# ike_heads NAME: "UID SPI_I SPI_R 'PEER_ID'" of each ESTABLISHED IKE_SA.
+ike_heads() {
+	xs_sas "$1" | awk '
+		/^[^ ].*: #[0-9]+, / {
+			u = $2; gsub(/[#,]/, "", u); est = ($3 == "ESTABLISHED,")
+			si = $5; sr = $6; sub(/_i\*?$/, "", si); sub(/_r\*?$/, "", sr)
+		}
+		est && /^  remote / { id = $0; sub(/^  remote /, "", id); sub(/ @ .*$/, "", id); print u, si, sr, id; est = 0 }'
+}
+# reauth_done I: host I holds one IKE_SA, not the old one (other unique id,
+# both SPIs new), with one new CHILD_SA hI; the remote holds one IKE_SA for
+# I's identity, not the old one, with the same SPIs as the host's.
+reauth_done() {
+	local i=$1 h r hs rs hu hi hr ru ri rr ou oi or
+	h=$(ike_heads "h$i") r=$(ike_heads remote | grep -F " '${ID[$i]}'") || return 1
+	[ "$(wc -l <<<"$h")" = 1 ] && [ "$(wc -l <<<"$r")" = 1 ] || return 1
+	read -r hu hi hr _ <<<"$h"
+	read -r ou oi or _ <<<"${PRE_HOST[$i]}"
+	[ "$hu" != "$ou" ] && [ "$hi" != "$oi" ] && [ "$hr" != "$or" ] || return 1
+	read -r ru ri rr _ <<<"$r"
+	read -r ou _ <<<"${PRE_REM[$i]}"
+	[ "$ru" != "$ou" ] && [ "$ri $rr" = "$hi $hr" ] || return 1
+	hs=$(xs_child_spis "h$i" "h$i")
+	[ "$(wc -l <<<"$hs")" = 1 ] && [ -n "$hs" ] && [ "$hs" != "${PRE_CHILD[$i]}" ] || return 1
+	# the remote's CHILD_SA is the host's, seen from the other side
+	rs=$(xs_child_spis remote "h$i")
+	[ "$rs" = "$(awk '{ print $2, $1 }' <<<"$hs")" ]
+}
+MISDELIVERY="unknown_port unknown_spi unknown_ike_spi unknown_shared drop_wrong_gaddr drop_spoof_src drop_spoof_port drop_spoof_ike drop_unregistered drop_malformed drop_internal icmp_err_unknown ike_no_default"
+xd_step "reauthentication: h1 reauthenticates its IKE_SA, the remote reauthenticates h2's"
+as=$(date +%s%N)
+declare -A PRE_HOST=() PRE_REM=() PRE_CHILD=() LOG_MARK=()
+for i in 1 2; do
+	PRE_HOST[$i]=$(ike_heads "h$i")
+	PRE_REM[$i]=$(ike_heads remote | grep -F " '${ID[$i]}'") || true
+	PRE_CHILD[$i]=$(xs_child_spis "h$i" "h$i")
+	[ "$(wc -l <<<"${PRE_HOST[$i]}")" = 1 ] && [ "$(wc -l <<<"${PRE_REM[$i]}")" = 1 ] && [ -n "${PRE_REM[$i]}" ] ||
+		fail "before the reauthentication: h$i has IKE_SAs '${PRE_HOST[$i]}', the remote '${PRE_REM[$i]}' for it (expected one each)"
+	LOG_MARK[$i]=$(wc -l <"$(xs_log "h$i")")
+done
+LOG_MARK[r]=$(wc -l <"$(xs_log remote)")
+xd_ctl -j stats >"$XD_TMP/stats-reauth0.json"
+a0=$(date +%s%N)
+xs_swanctl h1 --rekey --ike remote --reauth >"$XD_TMP/reauth-h1.out" 2>&1 ||
+	fail "h1: swanctl --rekey --ike remote --reauth failed: $(tail -n 3 "$XD_TMP/reauth-h1.out")"
+xs_swanctl remote --rekey --ike-id "${PRE_REM[2]%% *}" --reauth >"$XD_TMP/reauth-h2.out" 2>&1 ||
+	fail "remote: swanctl --rekey --ike-id ${PRE_REM[2]%% *} --reauth failed: $(tail -n 3 "$XD_TMP/reauth-h2.out")"
+for i in 1 2; do
+	# 12 s: room for one IKE retransmission (charon's first comes after 4 s)
+	wait_for 12 reauth_done "$i" ||
+		fail "h$i: no new IKE_SA + CHILD_SA after the reauthentication (h$i: $(ike_heads "h$i" | tr '\n' ';') child $(xs_child_spis "h$i" "h$i" | tr '\n' ';'); remote: $(ike_heads remote | tr '\n' ';'); before: ${PRE_HOST[$i]} / ${PRE_REM[$i]})"
+done
+a1=$(date +%s%N)
+# Fresh authentication, not a rekey: the initiator logged the reauth, and
+# both ends ran IKE_AUTH again (signature checks after the mark).
+tail -n +"$(( LOG_MARK[1] + 1 ))" "$(xs_log h1)" >"$XD_TMP/h1-reauth.log"
+tail -n +"$(( LOG_MARK[2] + 1 ))" "$(xs_log h2)" >"$XD_TMP/h2-reauth.log"
+tail -n +"$(( LOG_MARK[r] + 1 ))" "$(xs_log remote)" >"$XD_TMP/remote-reauth.log"
+grep -q "reauthenticating IKE_SA" "$XD_TMP/h1-reauth.log" || fail "h1 did not log a reauthentication"
+grep -q "reauthenticating IKE_SA h2\[" "$XD_TMP/remote-reauth.log" || fail "the remote did not log the reauthentication of h2's IKE_SA"
+for i in 1 2; do
+	grep -q "authentication of '${ID[$i]}' with .* successful" "$XD_TMP/remote-reauth.log" ||
+		fail "the remote did not authenticate '${ID[$i]}' again"
+	grep -q "authentication of '$XD_REMOTE_WAN' with .* successful" "$XD_TMP/h$i-reauth.log" ||
+		fail "h$i did not authenticate the remote again"
+	grep -q "authentication of '${ID[$i]}' (myself) with .* successful" "$XD_TMP/h$i-reauth.log" ||
+		fail "h$i did not sign a new IKE_AUTH"
+done
+# Distinct identities: no INITIAL_CONTACT/uniqueness collision between the hosts.
+! grep -q "deleting duplicate IKE_SA" "$XD_TMP/remote-reauth.log" ||
+	fail "the remote deleted an IKE_SA as a duplicate: $(grep "deleting duplicate" "$XD_TMP/remote-reauth.log" | head -n 1)"
+# h1's new IKE_AUTH normally carries INITIAL_CONTACT (its old IKE_SA is
+# already gone): a remote matching peers by address would now drop h2's.
+ic="no INITIAL_CONTACT in h1's new IKE_AUTH this time"
+grep -q "parsed IKE_AUTH request 1 \[.*N(INIT_CONTACT)" "$XD_TMP/remote-reauth.log" &&
+	ic="h1's new IKE_AUTH carried INITIAL_CONTACT; h2's IKE_SA, also from $XD_GLOBAL, was kept"
+heads=$(ike_heads remote)
+[ "$(wc -l <<<"$heads")" = 2 ] && [ "$(grep -cF " '${ID[1]}'" <<<"$heads")" = 1 ] && [ "$(grep -cF " '${ID[2]}'" <<<"$heads")" = 1 ] ||
+	fail "after the reauthentications the remote holds: $(tr '\n' ';' <<<"$heads") (expected one IKE_SA per host DN)"
+check_spis "after reauthentication"
+for i in 1 2; do
+	xd_ns "$(xd_host_ns "$i")" ping -c 3 -i 0.2 -W 2 -I "$(host_inner "$i")" "$REMOTE_INNER" >/dev/null ||
+		fail "h$i: no traffic through the tunnel after the reauthentication"
+done
+xd_ctl -j stats >"$XD_TMP/stats-reauth1.json"
+# shellcheck disable=SC2086 # MISDELIVERY: one argument per counter
+counters=$(python3 - "$XD_TMP/stats-reauth0.json" "$XD_TMP/stats-reauth1.json" $MISDELIVERY <<'PY'
+import json, sys
+a, b = (json.load(open(p))["counters"] for p in sys.argv[1:3])
+missing = [k for k in sys.argv[3:] + ["wan_to_host", "host_to_wan"] if k not in a or k not in b]
+assert not missing, "xdnatctl stats has no counter %s" % missing
+get = lambda c, k: c[k]["packets"]
+bad = {k: get(b, k) - get(a, k) for k in sys.argv[3:] if get(b, k) != get(a, k)}
+assert not bad, "misdelivery counters moved: %s" % bad
+print("wan_to_host +%d, host_to_wan +%d; %s unchanged" % (
+    get(b, "wan_to_host") - get(a, "wan_to_host"), get(b, "host_to_wan") - get(a, "host_to_wan"), ", ".join(sys.argv[3:])))
+PY
+) || fail "router counters: misdelivery during the reauthentication"
+xd_info "remote: $ic"
+xd_info "router: $counters"
+for i in 1 2; do
+	read -r ou oi or _ <<<"${PRE_HOST[$i]}"
+	read -r nu ni nr _ <<<"$(ike_heads "h$i")"
+	xd_info "h$i: IKE_SA #$ou ${oi}_i ${or}_r -> #$nu ${ni}_i ${nr}_r; CHILD_SA in/out $(tr '\n' ' ' <<<"${PRE_CHILD[$i]}")-> $(xs_child_spis "h$i" "h$i")"
+done
+xd_ok "both IKE_SAs reauthenticated in $(( (a1 - a0) / 1000000 )) ms (h1 by itself, h2 by the remote): new unique ids and SPIs, in the hosts' blocks; the remote holds one IKE_SA per host DN; traffic flows; no misdelivery counted (step: $(( ($(date +%s%N) - as) / 1000000 )) ms)"
 
 # ------------------------------------------------------------- captures
 xd_step "captures: the remote sees only G; each host's ESP-in-UDP reaches that host only, unchanged"
