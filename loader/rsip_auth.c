@@ -113,8 +113,19 @@ int rsip_secret_load(const char *path, uint8_t out[RSIP_SECRET_LEN])
 	return rc;
 }
 
-/* HMAC-SHA256(key, label | a | b) */
-static void hmac3(const uint8_t *key, size_t keylen, const char *label, const uint8_t *a,
+/*
+ * HMAC-SHA256(key, label | a | b).  On failure @out is filled with random
+ * bytes, never a predictable value (an all-zero MAC would verify against a
+ * forged all-zero one), and false is returned.
+ */
+static void mac_failed(uint8_t out[RSIP_MAC_LEN])
+{
+	if (RAND_bytes(out, RSIP_MAC_LEN) != 1)
+		for (size_t i = 0; i < RSIP_MAC_LEN; i++) /* still not all-zero */
+			out[i] = (uint8_t)(0xa5 ^ i);
+}
+
+static bool hmac3(const uint8_t *key, size_t keylen, const char *label, const uint8_t *a,
 		  size_t alen, const uint8_t *b, size_t blen, uint8_t out[RSIP_MAC_LEN])
 {
 	uint8_t buf[64 + RSIP_MAX_MSG];
@@ -123,8 +134,8 @@ static void hmac3(const uint8_t *key, size_t keylen, const char *label, const ui
 
 	if (l > 64 || alen + blen > RSIP_MAX_MSG) {
 		/* Callers never get here: the sizes are compile-time bounded. */
-		memset(out, 0, RSIP_MAC_LEN);
-		return;
+		mac_failed(out);
+		return false;
 	}
 	if (l)
 		memcpy(buf, label, l);
@@ -135,9 +146,13 @@ static void hmac3(const uint8_t *key, size_t keylen, const char *label, const ui
 	if (blen)
 		memcpy(buf + n, b, blen);
 	n += blen;
-	if (!HMAC(EVP_sha256(), key, (int)keylen, buf, n, out, &outlen))
-		memset(out, 0, RSIP_MAC_LEN);
+	if (!HMAC(EVP_sha256(), key, (int)keylen, buf, n, out, &outlen) || outlen != RSIP_MAC_LEN) {
+		mac_failed(out);
+		OPENSSL_cleanse(buf, n);
+		return false;
+	}
 	OPENSSL_cleanse(buf, n);
+	return true;
 }
 
 void rsip_derive(const uint8_t secret[RSIP_SECRET_LEN], const uint8_t cn[RSIP_NONCE_LEN],
@@ -154,7 +169,9 @@ static size_t seal(struct rsip_builder *b, const uint8_t *key, size_t keylen, co
 
 	if (!len)
 		return 0;
-	hmac3(key, keylen, label, b->buf, len - RSIP_MAC_LEN, NULL, 0, b->buf + len - RSIP_MAC_LEN);
+	if (!hmac3(key, keylen, label, b->buf, len - RSIP_MAC_LEN, NULL, 0,
+		   b->buf + len - RSIP_MAC_LEN))
+		return 0;
 	return len;
 }
 
@@ -225,7 +242,8 @@ bool rsip_verify(const uint8_t *buf, size_t len, const uint8_t *key, size_t keyl
 
 	if (len < RSIP_HDR_LEN + RSIP_MAC_LEN)
 		return false;
-	hmac3(key, keylen, label, buf, len - RSIP_MAC_LEN, NULL, 0, mac);
+	if (!hmac3(key, keylen, label, buf, len - RSIP_MAC_LEN, NULL, 0, mac))
+		return false;
 	return CRYPTO_memcmp(mac, buf + len - RSIP_MAC_LEN, RSIP_MAC_LEN) == 0;
 }
 
