@@ -1059,7 +1059,8 @@ static __always_inline int xdp_finish(enum xdnat_act act, const struct xdnat_pkt
 /*
  * RFC 1812 4.3.2.7 (and RFC 1122): no ICMP error about an ICMP error, a
  * later fragment, or a datagram whose source is not a unicast host or whose
- * destination is broadcast/multicast.  Those are dropped instead.
+ * destination is broadcast/multicast.  The frag-needed builders below drop
+ * those instead (drop_too_big).
  */
 static __always_inline int icmp_error_allowed(struct iphdr *ip, void *data_end)
 {
@@ -1090,6 +1091,10 @@ static __always_inline int xdp_frag_needed(struct xdp_md *ctx, const struct xdna
 
 	if ((void *)(ip + 1) > data_end)
 		return XDP_DROP;
+	if (!icmp_error_allowed(ip, data_end)) {
+		count(XDNAT_R_DROP_TOO_BIG, p->bytes);
+		return XDP_DROP;
+	}
 	saved = *(struct ethhdr *)data;
 	quote = icmp_quote_len(ip);
 	src = tunnel ? cfg.lan_addr : ip->daddr;
@@ -1152,15 +1157,10 @@ static __always_inline int wan_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
-	    fib.mtu_result > XDNAT_TUNNEL_OVERHEAD) {
+	    fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
 		/* Tunnel MTU policy: DF and too big for the LAN once wrapped:
 		 * tell the sender the tunnel MTU. */
-		if (!icmp_error_allowed(inner, data_end)) {
-			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
-			return XDP_DROP;
-		}
 		return xdp_frag_needed(ctx, &p, 0, fib.mtu_result - XDNAT_TUNNEL_OVERHEAD);
-	}
 
 	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr))) {
 		count(XDNAT_R_DROP_INTERNAL, p.bytes);
@@ -1244,15 +1244,10 @@ static __always_inline int lan_xdp(struct xdp_md *ctx)
 		count(reason, p.bytes);
 		return XDP_DROP;
 	}
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF))) {
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)))
 		/* The stack would answer to the global address, i.e. itself:
 		 * answer the host through its tunnel instead. */
-		if (!icmp_error_allowed(inner, data_end)) {
-			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
-			return XDP_DROP;
-		}
 		return xdp_frag_needed(ctx, &p, 1, fib.mtu_result);
-	}
 
 	saved = *eth;
 	if (bpf_xdp_adjust_head(ctx, (int)sizeof(struct iphdr))) {
@@ -1333,6 +1328,10 @@ static __always_inline int tc_frag_needed(struct __sk_buff *skb, const struct xd
 
 	if ((void *)(ip + 1) > data_end)
 		return TC_ACT_SHOT;
+	if (!icmp_error_allowed(ip, data_end)) {
+		count(XDNAT_R_DROP_TOO_BIG, p->bytes);
+		return TC_ACT_SHOT;
+	}
 	saved = *(struct ethhdr *)data;
 	quote = icmp_quote_len(ip);
 	src = tunnel ? cfg.lan_addr : ip->daddr;
@@ -1393,13 +1392,8 @@ static __always_inline int wan_tc(struct __sk_buff *skb)
 	}
 	/* A GRO'd skb is many datagrams: the stack segments it. */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
-	    skb->gso_segs <= 1 && fib.mtu_result > XDNAT_TUNNEL_OVERHEAD) {
-		if (!icmp_error_allowed(inner, data_end)) {
-			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
-			return TC_ACT_SHOT;
-		}
+	    skb->gso_segs <= 1 && fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
 		return tc_frag_needed(skb, &p, 0, fib.mtu_result - XDNAT_TUNNEL_OVERHEAD);
-	}
 	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
 		count(XDNAT_R_DROP_INTERNAL, p.bytes);
@@ -1471,13 +1465,8 @@ static __always_inline int lan_tc(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
-	    skb->gso_segs <= 1) {
-		if (!icmp_error_allowed(inner, data_end)) {
-			count(XDNAT_R_DROP_TOO_BIG, p.bytes);
-			return TC_ACT_SHOT;
-		}
+	    skb->gso_segs <= 1)
 		return tc_frag_needed(skb, &p, 1, fib.mtu_result);
-	}
 	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		xdnat_ttl_dec(inner); /* else the stack forwards and decrements */
 	/* Kernels before 6.3 reject the DECAP flag; without it GRO'd tunnel
