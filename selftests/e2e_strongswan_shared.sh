@@ -62,32 +62,8 @@ xd_step "PKI: root, the router's LCA, the remote's certificate"
 # strongSwan 5.9.8 cannot parse the LCA certificate (iPAddress name
 # constraint; docs/STRONGSWAN.md): the hosts send a root-issued copy of it
 # (same key and subject) with the e-mail, DNS and directoryName constraints.
-if xs_pki --print --in "$PKI/lca.crt" >/dev/null 2>&1; then
-	cp "$PKI/lca.crt" "$PKI/lca-swan.crt"
-else
-	domain=$(awk -F. '{print $4"."$3"."$2"."$1".in-addr.arpa"}' <<<"$XD_GLOBAL")
-	ski=$(openssl x509 -in "$PKI/lca.crt" -noout -ext subjectKeyIdentifier | tail -n 1 | tr -d ' ')
-	openssl x509 -x509toreq -in "$PKI/lca.crt" -signkey "$PKI/lca.key" -out "$PKI/lca-swan.csr" 2>/dev/null
-	cat >"$PKI/lca-swan.cnf" <<EOF
-[v3]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, digitalSignature, keyCertSign, cRLSign
-subjectKeyIdentifier = $ski
-authorityKeyIdentifier = keyid
-nameConstraints = critical, permitted;email:$domain, permitted;DNS:$domain, permitted;dirName:nc_dn
-[nc_dn]
-O = xdnat
-OU = $XD_GLOBAL
-EOF
-	openssl x509 -req -in "$PKI/lca-swan.csr" -CA "$PKI/root.crt" -CAkey "$PKI/root.key" \
-		-set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "$PKI/lca-swan.cnf" -extensions v3 \
-		-out "$PKI/lca-swan.crt" 2>/dev/null
-	xs_pki --print --in "$PKI/lca-swan.crt" >/dev/null 2>&1 || fail "strongSwan cannot parse the compatible LCA certificate"
-fi
-cat "$PKI/root.crt" "$PKI/lca-swan.crt" >"$PKI/anchors.pem"
-xs_pki --gen --type ecdsa --size 256 --outform pem >"$PKI/remote.key"
-xs_pki --issue --cacert "$PKI/root.crt" --cakey "$PKI/root.key" --type priv --in "$PKI/remote.key" \
-	--dn "O=remote, CN=$XD_REMOTE_WAN" --san "$XD_REMOTE_WAN" --outform pem >"$PKI/remote.crt"
+xs_lca_swan "$PKI" "$XD_GLOBAL"
+xs_remote_pki "$PKI" "$XD_REMOTE_WAN"
 xd_ok "root, LCA for $XD_GLOBAL, remote certificate"
 
 xd_step "topology: remote, router (G = $XD_GLOBAL, shared IKE ports 500/4500, Local CA), h1, h2"
