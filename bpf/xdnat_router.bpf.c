@@ -927,15 +927,20 @@ static __always_inline __u64 nh_now(void)
 	return CONFIG_HZ ? bpf_jiffies64() : bpf_ktime_get_coarse_ns();
 }
 
-/* The cache lifetime in nh_now() units; 0: no caching. */
-static __always_inline __u64 nh_ttl(void)
+/*
+ * Is an entry stamped @stamp still within nh_cache_ms (at least one tick)?
+ * In jiffies the lifetime is floor(ms * HZ / 1000) ticks, compared without
+ * a division on the hot path; an age beyond 2^32 ticks (a stamp from the
+ * other clock, left by an earlier load) is never fresh.
+ */
+static __always_inline int nh_fresh(__u64 now, __u64 stamp)
 {
-	__u64 ms = cfg.nh_cache_ms, t;
+	__u64 age = now - stamp, ms = cfg.nh_cache_ms, ticks;
 
-	if (!ms)
-		return 0;
-	t = CONFIG_HZ ? ms * CONFIG_HZ / 1000 : ms * 1000000ull;
-	return t ? t : 1;
+	if (!CONFIG_HZ)
+		return age < ms * 1000000ull;
+	ticks = ms * CONFIG_HZ;
+	return age < (1ull << 32) && (age + 1) * 1000 <= (ticks > 1000 ? ticks : 1000);
 }
 
 /*
@@ -947,15 +952,16 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 					__u32 want_ifindex, __u32 *reason)
 {
 	struct xdnat_nh_key k = { .dst = fib->ipv4_dst, .src = fib->ipv4_src, .oif = want_ifindex };
-	__u64 now = 0, ttl = nh_ttl();
+	int cached = cfg.nh_cache_ms != 0;
 	struct xdnat_nh *nh, fresh = {};
+	__u64 now = 0;
 	__u16 tot_len = fib->tot_len;
 	int rc;
 
-	if (ttl) {
+	if (cached) {
 		now = nh_now();
 		nh = bpf_map_lookup_elem(&xdnat_nh_cache, &k);
-		if (nh && now - nh->stamp < ttl && tot_len <= nh->mtu) {
+		if (nh && nh_fresh(now, nh->stamp) && tot_len <= nh->mtu) {
 			__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
 			__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
 			fib->ifindex = want_ifindex;
@@ -963,7 +969,7 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 		}
 	}
 	rc = fib_next_hop_uncached(ctx, fib, want_ifindex, reason);
-	if (ttl && rc == BPF_FIB_LKUP_RET_SUCCESS) {
+	if (cached && rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		__builtin_memcpy(fresh.dmac, fib->dmac, ETH_ALEN);
 		__builtin_memcpy(fresh.smac, fib->smac, ETH_ALEN);
 		/* On success the kernel reports the path MTU in the tot_len union;
@@ -983,16 +989,16 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 static __always_inline int host_next_hop(void *ctx, struct bpf_fib_lookup *fib, __u32 host_id,
 					 __u32 *reason)
 {
-	__u64 ttl = nh_ttl(), now;
 	struct xdnat_host_nh *nh;
+	__u64 now;
 	__u16 tot_len = fib->tot_len;
 	int rc;
 
-	if (!ttl)
+	if (!cfg.nh_cache_ms)
 		return fib_next_hop_uncached(ctx, fib, cfg.lan_ifindex, reason);
 	now = nh_now();
 	nh = bpf_map_lookup_elem(&xdnat_host_nh, &host_id);
-	if (nh && nh->lan_addr == fib->ipv4_dst && now - nh->stamp < ttl && tot_len <= nh->mtu) {
+	if (nh && nh->lan_addr == fib->ipv4_dst && nh_fresh(now, nh->stamp) && tot_len <= nh->mtu) {
 		__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
 		__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
 		fib->ifindex = cfg.lan_ifindex;
