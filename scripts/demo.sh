@@ -59,7 +59,6 @@ DEMO_STATIC=${DEMO_STATIC:-0}
 POOL=${POOL:-20000-29999}       # ports RSIP hands out
 H1_PORTS=${H1_PORTS:-20000-20999} H2_PORTS=${H2_PORTS:-21000-21999}   # static mode
 H1_SPIS=${H1_SPIS:-0x00010000-0x0001ffff} H2_SPIS=${H2_SPIS:-0x00020000-0x0002ffff}
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 envget() { sed -n "s/^$2=//p" "$1" | head -1; }   # FILE KEY
 
 xd_init

@@ -13,7 +13,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib/netns.sh"
 
 H1_PORTS=${H1_PORTS:-20000-20999}
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 
 xd_init
 xd_topology 1

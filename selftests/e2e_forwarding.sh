@@ -25,7 +25,6 @@ UNKNOWN_SPI=${UNKNOWN_SPI:-0x00550000}
 TCP_BYTES=${TCP_BYTES:-4000000}
 
 first() { echo "${1%-*}"; }
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 
 xd_init
 xd_step "topology: remote, router ($XD_MODE), 2 hosts; global $XD_GLOBAL"

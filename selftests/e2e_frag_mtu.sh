@@ -25,7 +25,6 @@ FAR_MTU=${FAR_MTU:-1280}
 FAR_NET=203.0.113
 TCP_BYTES=${TCP_BYTES:-3000000}
 
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 stat_delta() { echo $(( $(xd_stat "$1") - $2 )); }
 
 xd_init

@@ -26,7 +26,6 @@ XD_LAN_PREFIX=${XD_LAN_PREFIX:-172.16.5}
 
 SPI_BITS=${SPI_BITS:-12}
 ROUTER_PORT=${ROUTER_PORT:-2222}   # a service of the router itself on G
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 # expect_rc WANT DESCRIPTION COMMAND...: run, check exit status, keep stderr.
 expect_rc() {
 	local want=$1 what=$2 rc=0

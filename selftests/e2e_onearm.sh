@@ -21,7 +21,6 @@ GW_LAN=${GW_LAN:-$XD_LAN_PREFIX.1}
 H1_PORTS=${H1_PORTS:-20000-20999}
 H2_PORTS=${H2_PORTS:-21000-21999}
 H1_SPIS=${H1_SPIS:-0x00010000-0x0001ffff}
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 host_lan() { echo "$XD_LAN_PREFIX.$((20 + $1))"; }
 
 xd_init

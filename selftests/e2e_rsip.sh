@@ -26,7 +26,6 @@ POOL=${POOL:-30000-30999}
 PORTS_PER_HOST=${PORTS_PER_HOST:-200}
 STATE=""
 
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 envget() { sed -n "s/^$2=//p" "$1"; }
 owner() { xd_ctl -j lookup port "$1" | jget '["host"]'; }
 

@@ -32,7 +32,6 @@ S1=0001a1b2c3d4e5f6   # h1's IKE SPI (spi_label 0x0001000000000000)
 S2=0002deadbeef0102   # h2's IKE SPI
 SR=77665544332211aa   # the remote's IKE SPI
 
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 ike() { python3 "$XD_TRAFFIC" ike "$@"; }
 
 xd_init

@@ -17,7 +17,6 @@ H1_PORTS=${H1_PORTS:-30000-30999}
 RATE=${RATE:-2000}           # packets per second per direction
 CHURN_SECONDS=${CHURN_SECONDS:-3}
 CHURN_MIN=${CHURN_MIN:-1000} # changes per second that must be sustained
-jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
 
 xd_init
 xd_topology 2

@@ -295,6 +295,10 @@ c = json.load(sys.stdin)["counters"]
 print(c.get(sys.argv[1], {}).get(sys.argv[2], 0))' "$1" "${2:-packets}"
 }
 
+# jget EXPR: from the last line of stdin (the JSON object traffic.py and
+# xdnatctl -j print), print d EXPR, e.g. jget '["sha256"]'.
+jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(eval("d"+sys.argv[1]))' "$1"; }
+
 # xd_py NS ARGS...: run the traffic helper (selftests/lib/traffic.py) in NS.
 xd_py() {
 	local ns=$1
