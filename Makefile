@@ -13,10 +13,36 @@ PREFIX    ?= /usr/local
 BPF_OBJ_DIR ?= $(PREFIX)/lib/xdnat
 
 WARN      := -Wall -Wextra -Werror
+# Release or `git describe`; printed by every program's --version.
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+VERSION   := $(VERSION)
+
+# User space is built in folders by role (docs/ARCHITECTURE.md); each folder
+# is a static library and a program links only the libraries it needs.
+LOADER_DIRS := common store rsip daemon host cli
+INC       := -Imaps $(addprefix -Iloader/,$(LOADER_DIRS)) -Ica -I$(OUT)
+PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih)
+# Hardening: fortified libc calls, stack protector, PIE, full RELRO.
+HARDEN_CFLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
+# make SAN=1: every program built with ASan/UBSan (selftests run the RSIP and
+# CA end-to-end tests against those builds, see selftests/run_all.sh).
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SAN),1)
+CFLAGS    ?= -O1 -g
+HARDEN_CFLAGS := -fstack-protector-strong -fPIE
+EXTRA_FLAGS := $(SAN_FLAGS)
+else
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Imaps -Iloader -I$(OUT) \
-             -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"'
-LDLIBS    := -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih
+EXTRA_FLAGS :=
+endif
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) $(INC) $(PKG_CFLAGS) $(HARDEN_CFLAGS) $(EXTRA_FLAGS) \
+             -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"' -DXDNAT_VERSION='"$(VERSION)"'
+LDFLAGS   += $(HARDEN_LDFLAGS) $(EXTRA_FLAGS)
+LDLIBS    := $(PKG_LIBS) -lpthread
+DEPFLAGS   = -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
              -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
@@ -25,20 +51,60 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
 
-LIB_SRCS  := loader/util.c loader/pins.c loader/netcfg.c \
-             loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c \
-             loader/rsip_maps.c loader/rsip_client.c loader/httpd.c loader/metrics.c loader/counters.c
-LIB_OBJS  := $(patsubst loader/%.c,$(OUT)/%.o,$(LIB_SRCS))
-BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
+# Sources of each library (every .c of the folder but the programs' mains).
+COMMON_SRCS := $(wildcard loader/common/*.c)
+STORE_SRCS  := $(wildcard loader/store/*.c)
+RSIP_SRCS   := $(wildcard loader/rsip/*.c)
+DAEMON_SRCS := $(filter-out loader/daemon/xdnatd.c,$(wildcard loader/daemon/*.c))
+HOST_SRCS   := $(filter-out loader/host/xdnat_host_agent.c,$(wildcard loader/host/*.c))
+CA_SRCS     := $(wildcard ca/*.c)
+ALL_SRCS    := $(COMMON_SRCS) $(STORE_SRCS) $(RSIP_SRCS) $(DAEMON_SRCS) $(HOST_SRCS) $(CA_SRCS) \
+               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c loader/cli/xdnatctl.c \
+               $(wildcard ca/tools/*.c)
 
-TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus
+# Objects: $(OUT)/obj/<path>.o for the programs, $(OUT)/san/<path>.o (ASan +
+# UBSan) for the unit tests; both with header dependencies (-MMD -MP).
+obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
+san = $(patsubst %.c,$(OUT)/san/%.o,$(1))
+$(OUT)/obj/%.o: %.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(OUT)/san/%.o: %.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
+-include $(shell find $(OUT)/obj $(OUT)/san -name '*.d' 2>/dev/null)
+
+LIBS      := common store rsip daemon host ca
+$(foreach l,$(LIBS),$(eval $(l)_LIB := $(OUT)/obj/lib$(l).a) $(eval $(l)_SANLIB := $(OUT)/san/lib$(l).a))
+$(OUT)/obj/libcommon.a $(OUT)/san/libcommon.a: SRCS = $(COMMON_SRCS)
+$(OUT)/obj/libstore.a  $(OUT)/san/libstore.a:  SRCS = $(STORE_SRCS)
+$(OUT)/obj/librsip.a   $(OUT)/san/librsip.a:   SRCS = $(RSIP_SRCS)
+$(OUT)/obj/libdaemon.a $(OUT)/san/libdaemon.a: SRCS = $(DAEMON_SRCS)
+$(OUT)/obj/libhost.a   $(OUT)/san/libhost.a:   SRCS = $(HOST_SRCS)
+$(OUT)/obj/libca.a     $(OUT)/san/libca.a:     SRCS = $(CA_SRCS)
+.SECONDEXPANSION:
+$(OUT)/obj/lib%.a: $$(call obj,$$(SRCS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(OUT)/san/lib%.a: $$(call san,$$(SRCS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+# Link a program from its main object and libraries (a group: the libraries
+# reference one another, e.g. the store's counters and util).
+link = $(CC) $(LDFLAGS) $(1) -Wl,--start-group $(2) -Wl,--end-group -o $@ $(LDLIBS) $(3)
+
+BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
+CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
+TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
+             $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
+             $(OUT)/test_notice $(OUT)/test_rsip_ca
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
 # Keep the BPF objects: bpftool and the benchmarks use them too.
 .SECONDARY: $(BPF_OBJS)
 
-all: $(BINS)
+all: $(BINS) $(CA_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -52,73 +118,28 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUT)
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
 
-$(OUT)/%.o: loader/%.c $(wildcard loader/*.h) maps/xdnat_abi.h $(SKELS) | $(OUT)
-	$(CC) $(CFLAGS) -c $< -o $@
-
-$(OUT)/xdnatd: $(OUT)/xdnatd.o $(OUT)/fragq.o $(OUT)/ca_plane.o $(OUT)/ca_notify.o $(OUT)/ctl_sock.o $(LIB_OBJS) \
-		ca/lca.c ca/lca_ext.c ca/notice.c
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
-$(OUT)/xdnatctl: $(OUT)/xdnatctl.o $(OUT)/ctl_sock.o $(LIB_OBJS) ca/lca.c ca/lca_ext.c
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/xdnat-host: $(OUT)/xdnat_host_agent.o $(OUT)/host_reasm.o $(OUT)/swan_conf.o $(OUT)/host_cert.o \
-		$(LIB_OBJS) ca/lca.c ca/lca_ext.c
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-$(OUT)/host_cert.o $(OUT)/ca_plane.o $(OUT)/xdnatd.o $(OUT)/xdnatctl.o $(OUT)/ca_notify.o \
-	$(OUT)/ctl_sock.o: CFLAGS += -Ica
+$(OUT)/xdnatd: $(call obj,loader/daemon/xdnatd.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnatctl: $(call obj,loader/cli/xdnatctl.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+# Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
+# revocation-notice listener; they need only OpenSSL and SQLite.
+$(OUT)/xdnat-ca: $(call obj,ca/tools/xdnat_ca.c) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnat-verify: $(call obj,ca/tools/xdnat_verify.c) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnat-peer: $(call obj,ca/tools/xdnat_peer.c) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
 
 # Unit and packet tests, built with ASan/UBSan.
-SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-TEST_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Imaps -Iloader -I$(OUT) -Iselftests
-$(OUT)/test_datapath: selftests/test_datapath.c selftests/pkt.h $(LIB_SRCS) $(SKELS) maps/xdnat_abi.h
-	$(CC) $(TEST_CFLAGS) selftests/test_datapath.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
-$(OUT)/test_corpus: selftests/test_corpus.c selftests/pkt.h $(SKELS) maps/xdnat_abi.h
-	$(CC) $(TEST_CFLAGS) selftests/test_corpus.c -o $@ -lcriterion $(LDLIBS)
-$(OUT)/test_util: selftests/test_util.c $(LIB_SRCS) maps/xdnat_abi.h
-	$(CC) $(TEST_CFLAGS) selftests/test_util.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
-# Counter totals across map generations (loader/counters.c), fake values.
-TEST_BINS += $(OUT)/test_counters
-$(OUT)/test_counters: selftests/test_counters.c $(LIB_SRCS) loader/counters.h maps/xdnat_abi.h | $(OUT)
-	$(CC) $(TEST_CFLAGS) selftests/test_counters.c $(LIB_SRCS) -o $@ -lcriterion $(LDLIBS)
-RSIP_TEST_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/util.c
-$(OUT)/test_rsip: selftests/test_rsip.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
-	$(CC) $(TEST_CFLAGS) selftests/test_rsip.c $(RSIP_TEST_SRCS) -o $@ -lcriterion -lcrypto
-TEST_BINS += $(OUT)/test_rsip_alloc
-RSIP_ALLOC_SRCS := $(RSIP_TEST_SRCS) loader/rsip_store.c loader/rsip_server.c
-$(OUT)/test_rsip_alloc: selftests/test_rsip_alloc.c $(RSIP_ALLOC_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
-	$(CC) $(TEST_CFLAGS) selftests/test_rsip_alloc.c $(RSIP_ALLOC_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
-
-# xdnatd's control socket: request parser, responses, JSON reader.
-TEST_BINS += $(OUT)/test_ctl_sock
-$(OUT)/test_ctl_sock: selftests/test_ctl_sock.c loader/ctl_sock.c $(LIB_SRCS) ca/lca.c ca/lca_ext.c \
-		loader/ctl_sock.h maps/xdnat_abi.h | $(OUT)
-	$(CC) $(TEST_CFLAGS) -Ica selftests/test_ctl_sock.c loader/ctl_sock.c $(LIB_SRCS) ca/lca.c \
-		ca/lca_ext.c -o $@ -lcriterion $(LDLIBS)
-
-# Local CA (ca/, docs/LCA.md): operator CLI, remote-side verifier, unit tests.
-CA_SRCS   := ca/lca.c ca/lca_ext.c ca/verify.c
-CA_HDRS   := $(wildcard ca/*.h)
-CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify
-TEST_BINS += $(OUT)/test_ca
-all: $(CA_BINS)
-$(OUT)/xdnat-ca: ca/xdnat_ca.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
-	$(CC) $(CFLAGS) -Ica ca/xdnat_ca.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
-$(OUT)/xdnat-verify: ca/xdnat_verify.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
-	$(CC) $(CFLAGS) -Ica ca/xdnat_verify.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
-$(OUT)/test_ca: selftests/test_ca.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
-	$(CC) $(TEST_CFLAGS) -Ica selftests/test_ca.c $(CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
-# Revocation notices: the listener for remote systems, and their tests.
-CA_BINS += $(OUT)/xdnat-peer
-all: $(OUT)/xdnat-peer
-$(OUT)/xdnat-peer: ca/xdnat_peer.c ca/notice.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
-	$(CC) $(CFLAGS) -Ica ca/xdnat_peer.c ca/notice.c $(CA_SRCS) -o $@ -lcrypto -lsqlite3
-TEST_BINS += $(OUT)/test_notice
-$(OUT)/test_notice: selftests/test_notice.c ca/notice.c $(CA_SRCS) $(CA_HDRS) | $(OUT)
-	$(CC) $(TEST_CFLAGS) -Ica selftests/test_notice.c ca/notice.c $(CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3
-# Host certificates over RSIP: client, server and xdnatd's CA glue together.
-TEST_BINS += $(OUT)/test_rsip_ca
-RSIP_CA_SRCS := $(RSIP_ALLOC_SRCS) loader/rsip_client.c loader/ca_plane.c $(CA_SRCS)
-$(OUT)/test_rsip_ca: selftests/test_rsip_ca.c $(RSIP_CA_SRCS) $(CA_HDRS) $(wildcard loader/*.h) | $(OUT)
-	$(CC) $(TEST_CFLAGS) -Ica selftests/test_rsip_ca.c $(RSIP_CA_SRCS) -o $@ -lcriterion -lcrypto -lsqlite3 -lpthread
+TEST_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN_FLAGS) $(INC) $(PKG_CFLAGS) -Iselftests \
+               -DXDNAT_BPF_OBJ_DIR='"$(BPF_OBJ_DIR)"' -DXDNAT_VERSION='"$(VERSION)"'
+ALL_SANLIBS = $(daemon_SANLIB) $(rsip_SANLIB) $(store_SANLIB) $(common_SANLIB) $(ca_SANLIB)
+test_link = $(CC) $(SAN_FLAGS) $(1) -Wl,--start-group $(2) -Wl,--end-group -o $@ -lcriterion $(LDLIBS)
+$(OUT)/test_%: $(OUT)/san/selftests/test_%.o $(ALL_SANLIBS)
+	$(call test_link,$<,$(ALL_SANLIBS))
 
 # libFuzzer harness of the RSIP codec (docs/CONTROL-PLANE.md, Fuzzing).
 # `make fuzz` runs it for FUZZ_SECONDS; `make fuzz-seeds` rewrites its seed
@@ -127,16 +148,17 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= $(CLANG)
 FUZZ_BIN     := $(OUT)/fuzz_rsip_wire
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer \
-                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Imaps -Iloader
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(INC)
+RSIP_TEST_SRCS := loader/rsip/rsip_wire.c loader/rsip/rsip_auth.c loader/common/util.c
 .PHONY: fuzz fuzz-seeds
 fuzz: $(FUZZ_BIN)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) OUT=$(OUT) selftests/e2e_fuzz_rsip.sh
-$(FUZZ_BIN): selftests/fuzz_rsip_wire.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
+$(FUZZ_BIN): selftests/fuzz_rsip_wire.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip/*.h) | $(OUT)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) selftests/fuzz_rsip_wire.c $(RSIP_TEST_SRCS) -o $@ -lcrypto
 fuzz-seeds: $(OUT)/fuzz_rsip_seeds
 	rm -rf selftests/fuzz/rsip_wire && mkdir -p selftests/fuzz/rsip_wire
 	$(OUT)/fuzz_rsip_seeds selftests/fuzz/rsip_wire
-$(OUT)/fuzz_rsip_seeds: selftests/fuzz_rsip_seeds.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip_*.h) | $(OUT)
+$(OUT)/fuzz_rsip_seeds: selftests/fuzz_rsip_seeds.c $(RSIP_TEST_SRCS) $(wildcard loader/rsip/*.h) | $(OUT)
 	$(CC) $(TEST_CFLAGS) selftests/fuzz_rsip_seeds.c $(RSIP_TEST_SRCS) -o $@ -lcrypto
 
 demo: deps
@@ -172,24 +194,21 @@ $(BENCH_OUT)/bench_cost.bpf.o: bpf/xdnat_router.bpf.c $(BPF_HDRS) # inlines the 
 $(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@
 $(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
-	$(CC) $(CFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)
 
 # Control-plane allocation rate (docs/CONTROL-PLANE.md, Performance); no
 # root needed.  BENCH_RSIP_ARGS go to rsip-bench (e.g. --hosts 2000).
 RSIP_BENCH      := $(BENCH_OUT)/rsip-bench
-RSIP_BENCH_SRCS := loader/rsip_wire.c loader/rsip_auth.c loader/rsip_store.c loader/rsip_server.c \
-                   loader/rsip_client.c loader/util.c
 .PHONY: bench-rsip
 bench-rsip: $(RSIP_BENCH)
 	$(RSIP_BENCH) $(BENCH_RSIP_ARGS)
-$(RSIP_BENCH): bench/rsip_bench.c $(RSIP_BENCH_SRCS) $(wildcard loader/rsip_*.h) maps/xdnat_abi.h
+$(RSIP_BENCH): $(call obj,bench/rsip_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) bench/rsip_bench.c $(RSIP_BENCH_SRCS) -o $@ -lcrypto -lsqlite3
+	$(call link,$<,$(filter %.a,$^))
 
 # -------------------------------------------------------- man, install
 # Man pages are generated from each command's --help (help2man) plus the
 # extra sections in man/*.h2m, so the two can never disagree.
-VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc

@@ -3,7 +3,7 @@
  * rsip-bench: control-plane allocation rate (issue 6, item 4).
  *
  * H hosts, one after the other, each on its own TCP connection to the real
- * RSIP server (loader/rsip_server.c, in a child process, loopback): REGISTER,
+ * RSIP server (loader/rsip/rsip_server.c, in a child process, loopback): REGISTER,
  * ASSIGN_REQUEST_RSAP-IP (P ports), ASSIGN_REQUEST_RSIPSEC (one SPI block),
  * all authenticated (HMAC), the state in SQLite (WAL, synchronous=FULL) on
  * --state-dir's filesystem.  Next to it, in the same run and interleaved:

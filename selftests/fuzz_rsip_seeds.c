@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Writes the seed corpus of selftests/fuzz_rsip_wire.c: valid RSIP messages
- * of every type, built with the real encoder (loader/rsip_wire.c) and sealed
+ * of every type, built with the real encoder (loader/rsip/rsip_wire.c) and sealed
  * with the fuzzer's fixed test secret where xdnat authenticates them, plus a
  * few well-formed messages the server refuses and one stream of several
  * messages.  Deterministic, so the committed files only change when the

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * libFuzzer harness for the RSIP codec (loader/rsip_wire.c) and the parsing
- * side of its authentication (loader/rsip_auth.c): the bytes a LAN host
+ * libFuzzer harness for the RSIP codec (loader/rsip/rsip_wire.c) and the parsing
+ * side of its authentication (loader/rsip/rsip_auth.c): the bytes a LAN host
  * sends to xdnatd's RSIP port.  Built and run by `make fuzz` and
  * selftests/e2e_fuzz_rsip.sh; seed corpus in selftests/fuzz/rsip_wire/
  * (selftests/fuzz_rsip_seeds.c writes it).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Counter baselines across map generations (loader/counters.[ch]): the
+ * Counter baselines across map generations (loader/common/counters.[ch]): the
  * arithmetic of totals and saves, generation changes, entries that were
  * reset or went away, and the round trip through the state database.  Map
  * values are made up; no BPF.

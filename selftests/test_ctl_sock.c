@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * xdnatd's control socket (loader/ctl_sock.c): the request parser, the
+ * xdnatd's control socket (loader/daemon/ctl_sock.c): the request parser, the
  * responses of ctl_execute on a real state database, and the JSON reader
  * xdnatctl uses on them.
  */

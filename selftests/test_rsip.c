@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* RSIP codec and authentication (loader/rsip_wire.c, rsip_auth.c). */
+/* RSIP codec and authentication (loader/rsip/rsip_wire.c, rsip_auth.c). */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * RSIP allocator (loader/rsip_server.c) against an in-memory fake datapath
+ * RSIP allocator (loader/rsip/rsip_server.c) against an in-memory fake datapath
  * and a reference model, driven through the server's message handler with
  * real authenticated messages and an injected clock:
  *   - random allocate/extend/free/expire/evict sequences: no port or SPI is

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Host certificates over RSIP (issue 4): the real client (loader/rsip_client.c)
- * talks TCP on loopback to the real server (loader/rsip_server.c, in a
+ * Host certificates over RSIP (issue 4): the real client (loader/rsip/rsip_client.c)
+ * talks TCP on loopback to the real server (loader/rsip/rsip_server.c, in a
  * thread) with an in-memory datapath and the Local CA of xdnatd
- * (loader/ca_plane.c):
+ * (loader/daemon/ca_plane.c):
  *   - a CSR on an ASSIGN brings back the certificate and the LCA certificate;
  *     it verifies (lca_verify) for the host's ports, SPIs and G, not beyond;
  *   - a new allocation or a renewal issues a fresh certificate and revokes

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* Unit tests of the user-space parsers and the JSON writer (loader/util.c):
+/* Unit tests of the user-space parsers and the JSON writer (loader/common/util.c):
  * everything an operator types goes through these. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
