@@ -149,16 +149,28 @@ out:
 	return x;
 }
 
-static int add_ca_exts(X509 *x, X509V3_CTX *ctx, const struct lca_ns *ns, bool with_keyids)
+/* The LCA profile (docs/LCA.md): keyCertSign + cRLSign only; name
+ * constraints non-critical so strongSwan 5.9.8 can parse them (it cannot
+ * parse a critical iPAddress constraint); optional CRL distribution point
+ * of the issuer's CRL, so the root can revoke the LCA. */
+static int add_ca_exts(X509 *x, X509V3_CTX *ctx, const struct lca_ns *ns, bool with_keyids,
+		       const char *crl_url)
 {
 	if (lcap_add_conf_ext(x, ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-	    lcap_add_conf_ext(x, ctx, NID_key_usage, "critical,digitalSignature,keyCertSign,cRLSign"))
+	    lcap_add_conf_ext(x, ctx, NID_key_usage, "critical,keyCertSign,cRLSign"))
 		return -EIO;
 	if (with_keyids && (lcap_add_conf_ext(x, ctx, NID_subject_key_identifier, "hash") ||
 			    lcap_add_conf_ext(x, ctx, NID_authority_key_identifier, "keyid:always")))
 		return -EIO;
+	if (crl_url) {
+		X509_EXTENSION *dp = lcap_make_crldp(crl_url);
+		int ok = dp && X509_add_ext(x, dp, -1);
+		X509_EXTENSION_free(dp);
+		if (!ok)
+			return -EIO;
+	}
 	NAME_CONSTRAINTS *nc = make_nc(ns);
-	int ok = nc && X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT) == 1;
+	int ok = nc && X509_add1_ext_i2d(x, NID_name_constraints, nc, 0, X509V3_ADD_DEFAULT) == 1;
 	NAME_CONSTRAINTS_free(nc);
 	return ok ? 0 : -EIO;
 }
@@ -176,7 +188,7 @@ X509_REQ *lca_csr_create(EVP_PKEY *key, const struct lca_ns *ns, struct lca_err 
 	    !X509_REQ_set_subject_name(r, sn) || !X509_REQ_set_pubkey(r, key))
 		goto out;
 	X509V3_set_ctx(&ctx, NULL, tmp, NULL, NULL, 0);
-	if (add_ca_exts(tmp, &ctx, ns, false))
+	if (add_ca_exts(tmp, &ctx, ns, false, NULL))
 		goto out;
 	exts = sk_X509_EXTENSION_new_null();
 	for (int i = 0; exts && i < X509_get_ext_count(tmp); i++)
@@ -200,6 +212,18 @@ out:
 X509 *lca_cert_sign(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, const struct lca_ns *ns,
 		    int64_t not_before, int64_t not_after, struct lca_err *e)
 {
+	return lca_cert_sign_dp(csr, issuer, issuer_key, ns, NULL, not_before, not_after, e);
+}
+
+X509 *lca_cert_sign_dp(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, const struct lca_ns *ns,
+		       const char *crl_url, int64_t not_before, int64_t not_after,
+		       struct lca_err *e)
+{
+	if (crl_url && !lcap_url_ok(crl_url)) {
+		lca_fail(e, -EINVAL, "CRL URL '%s': want http:// or https://, printable, no commas "
+			 "or quotes, at most %d bytes", crl_url, LCA_URL_MAX);
+		return NULL;
+	}
 	EVP_PKEY *pk = X509_REQ_get0_pubkey(csr);
 	if (!pk || X509_REQ_verify(csr, pk) != 1) {
 		lca_fail(e, -EINVAL, "LCA CSR: signature does not verify");
@@ -213,7 +237,7 @@ X509 *lca_cert_sign(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, const str
 	    lcap_set_times(x, not_before, not_after) || !X509_set_pubkey(x, pk))
 		goto fail;
 	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	if (add_ca_exts(x, &ctx, ns, true) || X509_sign(x, issuer_key, lca_sign_md(issuer_key)) <= 0)
+	if (add_ca_exts(x, &ctx, ns, true, crl_url) || X509_sign(x, issuer_key, lca_sign_md(issuer_key)) <= 0)
 		goto fail;
 	return x;
 fail:
@@ -248,6 +272,38 @@ static bool self_signed(X509 *x)
 	return X509_check_issued(x, x) == X509_V_OK;
 }
 
+/* The CA half of the profile: basicConstraints critical CA:TRUE pathlen 0,
+ * keyUsage critical exactly keyCertSign + cRLSign.  lca_ns_from_cert()
+ * checks the name constraints. */
+static int ca_profile_check(X509 *cert, struct lca_err *e)
+{
+	int crit = 0;
+	BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(cert, NID_basic_constraints, &crit, NULL);
+	int err = 0;
+	if (!bc || !bc->ca)
+		err = lca_fail(e, -EPERM, "LCA certificate: basicConstraints CA:TRUE missing");
+	else if (!crit)
+		err = lca_fail(e, -EPERM, "LCA certificate: basicConstraints not critical");
+	else if (!bc->pathlen || ASN1_INTEGER_get(bc->pathlen) != 0)
+		err = lca_fail(e, -EPERM, "LCA certificate: basicConstraints without pathlen:0 "
+			       "(a sub-CA under the LCA could escape its constraints' intent)");
+	BASIC_CONSTRAINTS_free(bc);
+	if (err)
+		return err;
+	ASN1_BIT_STRING *ku = X509_get_ext_d2i(cert, NID_key_usage, &crit, NULL);
+	uint32_t bits = X509_get_key_usage(cert);
+	ASN1_BIT_STRING_free(ku);
+	if (!ku)
+		return lca_fail(e, -EPERM, "LCA certificate: no keyUsage extension (need critical "
+				"keyCertSign, cRLSign)");
+	if (!crit)
+		return lca_fail(e, -EPERM, "LCA certificate: keyUsage not critical");
+	if (bits != (KU_KEY_CERT_SIGN | KU_CRL_SIGN))
+		return lca_fail(e, -EPERM, "LCA certificate: keyUsage is 0x%x; need exactly "
+				"keyCertSign and cRLSign", bits);
+	return 0;
+}
+
 int lca_cert_check(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain, int64_t at,
 		   struct lca_err *e)
 {
@@ -255,11 +311,11 @@ int lca_cert_check(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain, int64_t at,
 		return lca_fail(e, -EINVAL, "LCA certificate does not match the LCA key");
 	if (X509_check_ca(cert) < 1)
 		return lca_fail(e, -EPERM, "LCA certificate is not a CA certificate");
-	uint32_t ku = X509_get_key_usage(cert);
-	if (!(ku & KU_KEY_CERT_SIGN) || !(ku & KU_CRL_SIGN))
-		return lca_fail(e, -EPERM, "LCA certificate lacks keyCertSign or cRLSign key usage");
+	int err = ca_profile_check(cert, e);
+	if (err)
+		return err;
 	struct lca_ns ns;
-	int err = lca_ns_from_cert(cert, &ns, e);
+	err = lca_ns_from_cert(cert, &ns, e);
 	if (err)
 		return err;
 	lca_ns_release(&ns);
@@ -288,7 +344,7 @@ int lca_cert_check(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain, int64_t at,
 
 /* ---- open/close ----------------------------------------------------------- */
 
-static int url_ok(const char *u)
+int lcap_url_ok(const char *u)
 {
 	size_t n = strlen(u);
 	if (n < 8 || n > LCA_URL_MAX || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
@@ -299,7 +355,7 @@ static int url_ok(const char *u)
 	return 1;
 }
 
-static X509_EXTENSION *make_crldp(const char *url)
+X509_EXTENSION *lcap_make_crldp(const char *url)
 {
 	char v[LCA_URL_MAX + 8];
 	snprintf(v, sizeof(v), "URI:%s", url);
@@ -313,7 +369,7 @@ int lca_open_mem(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert, STACK_
 		return lca_fail(e, -ENOMEM, "cannot register the allocation OID");
 	if (!db)
 		return lca_fail(e, -EINVAL, "no database");
-	if (cfg->crl_url && !url_ok(cfg->crl_url))
+	if (cfg->crl_url && !lcap_url_ok(cfg->crl_url))
 		return lca_fail(e, -EINVAL, "CRL URL '%s': want http:// or https://, printable, "
 				"no commas or quotes, at most %d bytes", cfg->crl_url, LCA_URL_MAX);
 	int err = lca_cert_check(cert, key, chain, 0, e);
@@ -340,7 +396,7 @@ int lca_open_mem(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert, STACK_
 	}
 	if ((err = lca_ns_from_cert(cert, &ca->ns, e)))
 		goto fail;
-	if (cfg->crl_url && !(ca->crldp = make_crldp(cfg->crl_url))) {
+	if (cfg->crl_url && !(ca->crldp = lcap_make_crldp(cfg->crl_url))) {
 		err = lca_fail(e, -EINVAL, "CRL URL '%s' rejected", cfg->crl_url);
 		goto fail;
 	}

@@ -88,11 +88,36 @@ int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t n
 
 /* ---- CRL ------------------------------------------------------------------------ */
 
-static int next_crl_number(sqlite3 *db, int64_t *num, struct lca_err *e)
+/* The next CRL number and thisUpdate, in one step: numbers and thisUpdate
+ * strictly increase (RFC 5280 5.2.3; a verifier given two CRLs of the same
+ * second cannot tell which is newer).  A second CRL within the same second
+ * gets last + 1 (valid a second later: verifiers fail closed meanwhile);
+ * a time before the last thisUpdate is refused. */
+static int next_crl(sqlite3 *db, int64_t now, int64_t *num, int64_t *this_update,
+		    struct lca_err *e)
 {
 	sqlite3_stmt *s = NULL;
+	int64_t last = -1;
+	if (sqlite3_prepare_v2(db, "SELECT v FROM ca_meta WHERE k = 'crl_this_update'", -1, &s,
+			       NULL) != SQLITE_OK)
+		return lcap_db_fail(db, e, "CRL time");
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		last = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return lcap_db_fail(db, e, "CRL time");
+	if (now < last)
+		return lca_fail(e, -EINVAL, "CRL time %lld is before the last CRL's thisUpdate %lld: "
+				"a CRL never goes back in time", (long long)now, (long long)last);
+	*this_update = now > last ? now : last + 1;
+	char sql[160];
+	snprintf(sql, sizeof(sql), "INSERT INTO ca_meta (k, v) VALUES ('crl_this_update', %lld) "
+		 "ON CONFLICT(k) DO UPDATE SET v = excluded.v", (long long)*this_update);
+	s = NULL;
 	int err = 0;
-	if (sqlite3_exec(db, "INSERT INTO ca_meta (k, v) VALUES ('crl_number', 1) "
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "INSERT INTO ca_meta (k, v) VALUES ('crl_number', 1) "
 			 "ON CONFLICT(k) DO UPDATE SET v = v + 1", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "SELECT v FROM ca_meta WHERE k = 'crl_number'", -1, &s, NULL) !=
 		    SQLITE_OK ||
@@ -143,22 +168,27 @@ int lca_crl(struct lca *ca, int64_t now, unsigned char **der, size_t *len, struc
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t1 = ASN1_TIME_new(), *t2 = ASN1_TIME_new();
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
-	int64_t n = 0;
+	int64_t n = 0, tu = now;
 	int err = -EIO;
-	if (!crl || !t1 || !t2 || !num || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+	if (!crl || !t1 || !t2 || !num) {
+		lca_fail(e, err, "out of memory");
+		goto out;
+	}
+	if ((err = lcap_sp_begin(ca->db, e)))
+		goto out;
+	if ((err = lcap_sp_end(ca->db, next_crl(ca->db, now, &n, &tu, e), e)))
+		goto out;
+	err = -EIO;
+	if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
 	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
-	    !ASN1_TIME_adj(t1, (time_t)now, 0, 0) ||
-	    !ASN1_TIME_adj(t2, (time_t)(now + ca->crl_period), 0, 0) ||
+	    !ASN1_TIME_adj(t1, (time_t)tu, 0, 0) ||
+	    !ASN1_TIME_adj(t2, (time_t)(tu + ca->crl_period), 0, 0) ||
 	    !X509_CRL_set1_lastUpdate(crl, t1) || !X509_CRL_set1_nextUpdate(crl, t2)) {
 		lca_fail(e, err, "cannot build the CRL");
 		goto out;
 	}
 	struct crl_fill c = { .crl = crl, .now = now, .e = e };
 	if ((err = lca_list(ca->db, NULL, cb_crl, &c, e)))
-		goto out;
-	if ((err = lcap_sp_begin(ca->db, e)))
-		goto out;
-	if ((err = lcap_sp_end(ca->db, next_crl_number(ca->db, &n, e), e)))
 		goto out;
 	X509V3_CTX ctx;
 	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);

@@ -115,6 +115,16 @@ EVP_PKEY *lca_read_key(const char *path, struct lca_err *e)
 		lca_fail(e, -errno, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	/* A signing key others can read is as good as published: refuse it
+	 * (xdnat-host does the same for its own key). */
+	struct stat st;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		lca_fail(e, -EPERM, "%s: private key is not a regular file of mode 0600 or 0400 "
+			 "(mode %04o: readable or writable by group or others); chmod 600 it",
+			 path, (unsigned)(st.st_mode & 07777));
+		fclose(f);
+		return NULL;
+	}
 	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!k)

@@ -176,9 +176,19 @@ int lca_issue(struct lca *ca, const struct lca_issue_req *rq, struct lca_issued 
 		snprintf(cn, sizeof(cn), "%s", out->identity);
 		san_type = GEN_EMAIL;
 	} else {
-		snprintf(out->identity, sizeof(out->identity), "xdnat://%s/%s", ca->ns.domain, lan);
+		/* G + LAN as a DNS name below the domain: every verifier family
+		 * can check a dNSName under a DNS constraint (Python cryptography
+		 * cannot check a URI under a URI constraint). 10.0.0.2 -> 10-0-0-2 */
+		uint32_t h = ntohl(rq->lan_be);
+		int n = snprintf(out->identity, sizeof(out->identity), "%u-%u-%u-%u.%s", h >> 24,
+				 (h >> 16) & 255, (h >> 8) & 255, h & 255, ca->ns.domain);
+		if (n < 0 || n > 253) {
+			X509_REQ_free(req);
+			return lca_fail(e, -EINVAL, "the host's DNS name would exceed 253 bytes "
+					"(domain too long)");
+		}
 		snprintf(cn, sizeof(cn), "%s@%s", lan, g);
-		san_type = GEN_URI;
+		san_type = GEN_DNS;
 	}
 	X509 *x = X509_new();
 	X509_NAME *sn = ca->ns.dn ? X509_NAME_dup(ca->ns.dn) : X509_NAME_new();
@@ -190,7 +200,8 @@ int lca_issue(struct lca *ca, const struct lca_issue_req *rq, struct lca_issued 
 	    !X509_set_version(x, X509_VERSION_3) ||
 	    lcap_rand_serial(x, out->serial, sizeof(out->serial)) || !X509_set_subject_name(x, sn) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
-	    lcap_set_times(x, rq->not_before, rq->not_after) ||
+	    lcap_set_times(x, rq->not_before > LCA_BACKDATE_S ? rq->not_before - LCA_BACKDATE_S : 0,
+			   rq->not_after) ||
 	    !X509_set_pubkey(x, X509_REQ_get0_pubkey(req))) {
 		lca_fail(e, err, "cannot build the certificate");
 		goto out;

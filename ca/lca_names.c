@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -287,6 +288,69 @@ static int ia5_copy(const ASN1_IA5STRING *s, char *buf, size_t len)
 	return 0;
 }
 
+/* What the permitted subtrees of an LCA certificate hold. */
+struct nc_scan {
+	int nip, nuri, ndns, nmail, ndir, nother;
+	bool domains_differ;
+};
+
+static int scan_subtree(const GENERAL_NAME *gn, struct lca_ns *ns, struct nc_scan *c,
+			struct lca_err *e)
+{
+	const ASN1_IA5STRING *s = NULL;
+	int *cnt = NULL;
+	switch (gn->type) {
+	case GEN_IPADD: {
+		const unsigned char *d = ASN1_STRING_get0_data(gn->d.ip);
+		if (ASN1_STRING_length(gn->d.ip) == 8 && !memcmp(d + 4, "\xff\xff\xff\xff", 4)) {
+			memcpy(&ns->g_be, d, 4);
+			c->nip++;
+		} else {
+			c->nother++;   /* a wider IPv4 block or IPv6: more than G */
+		}
+		return 0;
+	}
+	case GEN_URI: s = gn->d.uniformResourceIdentifier; cnt = &c->nuri; break;
+	case GEN_DNS: s = gn->d.dNSName; cnt = &c->ndns; break;
+	case GEN_EMAIL: s = gn->d.rfc822Name; cnt = &c->nmail; break;
+	case GEN_DIRNAME:
+		c->ndir++;
+		if (!ns->dn && !(ns->dn = X509_NAME_dup(gn->d.directoryName)))
+			return lca_fail(e, -ENOMEM, "out of memory");
+		return 0;
+	default:
+		c->nother++;
+		return 0;
+	}
+	char d[254];
+	if (ia5_copy(s, d, sizeof(d)) || !domain_ok(d)) {
+		c->nother++;
+		return 0;
+	}
+	(*cnt)++;
+	if (!ns->domain[0])
+		memcpy(ns->domain, d, sizeof(d));
+	else if (strcasecmp(ns->domain, d))
+		c->domains_differ = true;
+	return 0;
+}
+
+/* "IPv4 /32 (G), URI, DNS" for the subtrees the profile needs and c lacks. */
+static void nc_missing(const struct nc_scan *c, char *buf, size_t len)
+{
+	const struct { int n; const char *what; } need[] = {
+		{ c->nip, "iPAddress G/32" }, { c->nuri, "URI <domain>" },
+		{ c->ndns, "dNSName <domain>" }, { c->nmail, "rfc822Name <domain>" },
+		{ c->ndir, "directoryName <DN base>" },
+	};
+	size_t off = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (need[i].n != 1 && off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s%s", off ? ", " : "",
+						need[i].n ? "exactly one " : "", need[i].what);
+}
+
 int lca_ns_from_cert(X509 *lca, struct lca_ns *ns, struct lca_err *e)
 {
 	int crit = 0;
@@ -296,34 +360,31 @@ int lca_ns_from_cert(X509 *lca, struct lca_ns *ns, struct lca_err *e)
 		return lca_fail(e, crit == -2 ? -EINVAL : -EPERM,
 				"LCA certificate: %s name constraints extension",
 				crit == -2 ? "more than one" : "no (or malformed)");
-	int err = 0, nip = 0;
-	if (!crit)
-		err = lca_fail(e, -EPERM, "LCA certificate: name constraints not critical");
+	/* Criticality is not required: strongSwan 5.9.8 cannot parse a critical
+	 * iPAddress constraint, and every verifier we test enforces the
+	 * constraints either way (docs/LCA.md, "Certificate profile and why"). */
+	struct nc_scan c = { 0 };
+	int err = 0;
 	for (int i = 0; !err && i < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); i++) {
 		GENERAL_SUBTREE *st = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i);
-		GENERAL_NAME *gn = st->base;
-		if (gn->type == GEN_IPADD) {
-			const unsigned char *d = ASN1_STRING_get0_data(gn->d.ip);
-			if (ASN1_STRING_length(gn->d.ip) == 8 && !memcmp(d + 4, "\xff\xff\xff\xff", 4)) {
-				memcpy(&ns->g_be, d, 4);
-				nip++;
-			}
-		} else if (gn->type == GEN_URI && !ns->domain[0]) {
-			char d[254];
-			if (!ia5_copy(gn->d.uniformResourceIdentifier, d, sizeof(d)) && domain_ok(d))
-				memcpy(ns->domain, d, sizeof(d));
-		} else if (gn->type == GEN_DIRNAME && !ns->dn) {
-			if (!(ns->dn = X509_NAME_dup(gn->d.directoryName)))
-				err = lca_fail(e, -ENOMEM, "out of memory");
-		}
+		if (st->minimum || st->maximum)
+			c.nother++;
+		else
+			err = scan_subtree(st->base, ns, &c, e);
 	}
 	NAME_CONSTRAINTS_free(nc);
-	if (!err && nip != 1)
-		err = lca_fail(e, -EPERM, "LCA certificate: name constraints permit %d IPv4 /32 "
-			       "addresses; need exactly one (the global address)", nip);
-	if (!err && !ns->domain[0])
-		err = lca_fail(e, -EPERM, "LCA certificate: name constraints permit no URI host "
-			       "(the host identity namespace)");
+	char miss[160];
+	nc_missing(&c, miss, sizeof(miss));
+	if (!err && miss[0])
+		err = lca_fail(e, -EPERM, "LCA certificate: name constraints need %s as permitted "
+			       "subtrees (without them a forged identity of that type verifies)", miss);
+	if (!err && c.nother)
+		err = lca_fail(e, -EPERM, "LCA certificate: name constraints permit %d subtree(s) "
+			       "outside the profile (other IP blocks, other name types, min/max)",
+			       c.nother);
+	if (!err && c.domains_differ)
+		err = lca_fail(e, -EPERM, "LCA certificate: the URI, DNS and e-mail subtrees name "
+			       "different domains");
 	if (err)
 		lca_ns_release(ns);
 	return err;

@@ -30,6 +30,8 @@ ASN1_IA5STRING *lcap_ia5(const char *s);
 int lcap_rand_serial(X509 *x, char *hex, size_t hexlen);
 int lcap_set_times(X509 *x, int64_t nb, int64_t na);
 int lcap_add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *val);
+int lcap_url_ok(const char *u);             /* http(s)://, printable, no , " \\ */
+X509_EXTENSION *lcap_make_crldp(const char *url);
 int lcap_verify_with(X509_STORE *st, X509 *leaf, STACK_OF(X509) *untrusted, int64_t at,
 		     unsigned long flags, struct lca_err *e, const char *what);
 
