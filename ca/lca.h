@@ -243,4 +243,13 @@ int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t n
  * store (incremented).  *der: OPENSSL_free(). */
 int lca_crl(struct lca *ca, int64_t now, unsigned char **der, size_t *len, struct lca_err *e);
 
+/* The demo root's side (operators with their own CA use its tooling): record
+ * that the root revokes an LCA certificate it issued (-EPERM: not issued by
+ * root, -EALREADY), and sign the root's CRL (number and thisUpdate strictly
+ * increasing, like lca_crl).  db: the root's own database. */
+int lca_root_revoke(sqlite3 *db, X509 *root, X509 *cert, int reason, int64_t when,
+		    struct lca_err *e);
+int lca_root_crl(sqlite3 *db, X509 *root, EVP_PKEY *rk, int64_t now, uint32_t period,
+		 unsigned char **der, size_t *len, struct lca_err *e);
+
 #endif

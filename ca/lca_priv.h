@@ -40,4 +40,15 @@ int lcap_db_fail(sqlite3 *db, struct lca_err *e, const char *what);
 int lcap_sp_begin(sqlite3 *db, struct lca_err *e);
 int lcap_sp_end(sqlite3 *db, int err, struct lca_err *e);
 
+/* lca_crl.c: CRLs of the LCA and of the demo root.  who: "" (LCA) or
+ * "root_" (keys in ca_meta).  lcap_next_crl: next number and a thisUpdate
+ * strictly after the last one (refuses now < last). */
+int lcap_next_crl(sqlite3 *db, const char *who, int64_t now, int64_t *num, int64_t *this_update,
+		  struct lca_err *e);
+X509_CRL *lcap_crl_new(X509 *issuer, int64_t this_update, uint32_t period, struct lca_err *e);
+int lcap_crl_add(X509_CRL *crl, const char *serial_hex, int64_t revoked_at, int reason,
+		 struct lca_err *e);
+int lcap_crl_finish(X509_CRL *crl, X509 *issuer, EVP_PKEY *key, int64_t number,
+		    unsigned char **der, size_t *len, struct lca_err *e);
+
 #endif
