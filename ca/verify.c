@@ -165,8 +165,8 @@ int lca_check_lca(X509 *lca, struct lca_ns *ns, struct lca_err *e)
 				crit == -2 ? "more than one" : "no (or malformed)");
 	int err = 0, nip = 0, nuri = 0, nmail = 0, ndns = 0, ndn = 0;
 	char uri[254] = "", mail[254] = "", dns[254] = "";
-	if (!crit)
-		err = lca_fail(e, -EPERM, "LCA certificate: name constraints not critical");
+	/* Critical or not: OpenSSL enforces both (the profile marks them
+	 * non-critical so that strongSwan 5.9.8 and Go can parse the LCA). */
 	for (int i = 0; !err && i < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); i++) {
 		GENERAL_SUBTREE *st = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i);
 		GENERAL_NAME *gn = st->base;
@@ -284,6 +284,37 @@ static int uri_ok(const char *u, const struct lca_ns *ns, char *lan, size_t lanl
 	return 0;
 }
 
+/* "<a-b-c-d>.<domain>" exactly (the LAN address a.b.c.d, dashes for dots). */
+static int dns_ok(const char *d, const struct lca_ns *ns, char *lan, size_t lanlen,
+		  struct lca_err *e)
+{
+	size_t n = strlen(d), dl = strlen(ns->domain);
+	char l[INET_ADDRSTRLEN], canon[INET_ADDRSTRLEN];
+	struct in_addr a;
+	if (n <= dl + 1 || d[n - dl - 1] != '.' || strcmp(d + n - dl, ns->domain) ||
+	    n - dl - 1 >= sizeof(l))
+		return lca_fail(e, -EPERM, "dNSName SAN '%s' is not <LAN>.%s (no case or "
+				"trailing-dot variants)", d, ns->domain);
+	memcpy(l, d, n - dl - 1);
+	l[n - dl - 1] = 0;
+	if (strspn(l, "0123456789-") != strlen(l))
+		return lca_fail(e, -EPERM, "dNSName SAN '%s': the first label is not a LAN "
+				"address a-b-c-d", d);
+	for (char *c = l; *c; c++)
+		if (*c == '-')
+			*c = '.';
+	if (inet_pton(AF_INET, l, &a) != 1 || !inet_ntop(AF_INET, &a, canon, sizeof(canon)) ||
+	    strcmp(canon, l))
+		return lca_fail(e, -EPERM, "dNSName SAN '%s': the first label is not a canonical "
+				"LAN address a-b-c-d", d);
+	uint32_t lh = ntohl(a.s_addr);
+	if (lh == 0 || lh == UINT32_MAX || (lh >> 24) == 127 || (lh >> 28) == 14 ||
+	    a.s_addr == ns->g_be)
+		return lca_fail(e, -EPERM, "dNSName SAN '%s': %s is not a unicast LAN address", d, l);
+	snprintf(lan, lanlen, "%s", canon);
+	return 0;
+}
+
 /* The subject: ns->dn's RDNs, byte for byte, then exactly CN=cn. */
 static int subject_ok(X509 *leaf, const struct lca_ns *ns, const char *cn, struct lca_err *e)
 {
@@ -350,9 +381,10 @@ int lca_check_identity(X509 *leaf, const struct lca_ns *ns, char *id, size_t idl
 			break;
 		}
 		case GEN_URI:
+		case GEN_DNS:
 		case GEN_EMAIL: {
 			const ASN1_STRING *s = g->type == GEN_URI ? g->d.uniformResourceIdentifier
-								  : g->d.rfc822Name;
+					     : g->type == GEN_DNS ? g->d.dNSName : g->d.rfc822Name;
 			nid++;
 			idtype = g->type;
 			if (ia5_text(s, ident, sizeof(ident))) {
@@ -360,6 +392,8 @@ int lca_check_identity(X509 *leaf, const struct lca_ns *ns, char *id, size_t idl
 					       "characters", gen_name(g->type));
 			} else if (g->type == GEN_URI) {
 				err = uri_ok(ident, ns, lan, sizeof(lan), e);
+			} else if (g->type == GEN_DNS) {
+				err = dns_ok(ident, ns, lan, sizeof(lan), e);
 			} else {
 				const char *at = strchr(ident, '@');
 				if (!at || strchr(at + 1, '@') || !user_ok(ident, (size_t)(at - ident)) ||
@@ -378,11 +412,11 @@ int lca_check_identity(X509 *leaf, const struct lca_ns *ns, char *id, size_t idl
 	if (!err && nip != 1)
 		err = lca_fail(e, -EPERM, "%d iPAddress SANs; the LCA issues exactly one (G)", nip);
 	if (!err && nid != 1)
-		err = lca_fail(e, -EPERM, "%d URI/e-mail SANs; the LCA issues exactly one identity",
-			       nid);
+		err = lca_fail(e, -EPERM, "%d DNS/URI/e-mail SANs; the LCA issues exactly one "
+			       "identity", nid);
 	if (err)
 		return err;
-	if (idtype == GEN_URI) {
+	if (idtype != GEN_EMAIL) {
 		char g[INET_ADDRSTRLEN];
 		struct in_addr a = { .s_addr = ns->g_be };
 		inet_ntop(AF_INET, &a, g, sizeof(g));

@@ -9,7 +9,7 @@
  *   chain     the chain verifies to a trust anchor (OpenSSL, X509_STRICT)
  *   name constraints  they hold on every certificate (OpenSSL, part of the
  *             chain check, reported separately); the leaf's issuer is an
- *             LCA with the complete constraint set (critical; exactly one
+ *             LCA with the complete constraint set (exactly one
  *             IPv4 /32 that equals src, a URI host, an e-mail domain, a DNS
  *             domain and a directoryName; nothing else; pathlen 0)
  *   identity  the leaf names only what the LCA issues (lca_check_identity)
@@ -81,24 +81,26 @@ STACK_OF(X509_CRL) *lca_read_crls(const char *path, struct lca_err *e);
  * The identity rules: does this host certificate carry exactly the names the
  * LCA of ns issues (lca.c lca_issue), in their canonical form?
  *   SAN      exactly one iPAddress, 4 bytes, = G; exactly one of
- *            URI   "xdnat://" <domain> "/" <LAN>  (byte for byte: no
+ *            DNS   <a-b-c-d> "." <domain>, for LAN a.b.c.d (canonical,
+ *                  lower case as the constraint, no trailing dot)
+ *            URI   "xdnat://" <domain> "/" <LAN>  (earlier profile; byte for byte: no
  *                  userinfo, port, query, fragment, %-escapes, case or
  *                  trailing-dot variants; LAN a canonical dotted quad,
  *                  unicast, not G)
  *            email <user> "@" <domain>, user of [A-Za-z0-9._-], no leading,
  *                  trailing or double dot
- *            and no other name type (otherName, dNSName, x400Address,
+ *            and no other name type (otherName, x400Address,
  *            directoryName, ediPartyName, registeredID are refused)
- *   subject  the LCA's DN base followed by one CN: <LAN>@<G> for a URI
- *            identity, the e-mail address for an e-mail identity
+ *   subject  the LCA's DN base followed by one CN: <LAN>@<G> for a DNS or
+ *            URI identity, the e-mail address for an e-mail identity
  * 0 if so (identity copied to id), -EPERM with the reason in e.
  */
 int lca_check_identity(X509 *leaf, const struct lca_ns *ns, char *id, size_t idlen,
 		       struct lca_err *e);
 
 /*
- * The LCA certificate rules a verifier needs: critical name constraints
- * that permit exactly one IPv4 /32, one URI host, one e-mail domain, one
+ * The LCA certificate rules a verifier needs: name constraints (critical
+ * or not: OpenSSL enforces both) that permit exactly one IPv4 /32, one URI host, one e-mail domain, one
  * DNS domain and one directoryName and nothing else (no excluded subtrees
  * needed, none refused), CA with pathlen 0, keyCertSign.  Fills ns
  * (lca_ns_release it) or -EPERM with what is missing.

@@ -221,6 +221,12 @@ Test(identity, genuine_uri_and_email_identities_pass)
 	cr_assert(r.ok, "%s: %s", lca_vcode_name(r.code), r.reason);
 	cr_assert_str_eq(r.identity, "alice@" DOMAIN);
 	X509_free(x);
+	x = mkleaf(&f, f.lcert, f.lk, DN "10.77.0.11@203.0.113.7",
+		   "IP:203.0.113.7,DNS:10-77-0-11." DOMAIN, NULL);
+	r = verify(&f, x, NULL);
+	cr_assert(r.ok, "%s: %s", lca_vcode_name(r.code), r.reason);
+	cr_assert_str_eq(r.identity, "10-77-0-11." DOMAIN);
+	X509_free(x);
 	fx_fini(&f);
 }
 
@@ -249,6 +255,14 @@ Test(identity, forms_the_lca_never_issues_are_refused)
 		{ cn, GENUINE_SAN ",otherName:1.3.6.1.4.1.311.20.2.3;UTF8:ceo@bank.example", "otherName" },
 		{ cn, GENUINE_SAN ",RID:1.2.3.4", "registeredID" },
 		{ cn, GENUINE_SAN ",DNS:h." DOMAIN, "dNSName" },
+		{ cn, "IP:203.0.113.7,DNS:h." DOMAIN, "dNSName" },
+		{ cn, "IP:203.0.113.7,DNS:10-77-0-11.7.113.0.203.IN-ADDR.ARPA", "dNSName" },
+		{ cn, "IP:203.0.113.7,DNS:10-77-0-11." DOMAIN ".", "dNSName" },
+		{ cn, "IP:203.0.113.7,DNS:010-77-0-11." DOMAIN, "dNSName" },
+		{ cn, "IP:203.0.113.7,DNS:10-77-0-11.x." DOMAIN, "dNSName" },
+		{ DN "203.0.113.7@203.0.113.7", "IP:203.0.113.7,DNS:203-0-113-7." DOMAIN, "unicast" },
+		{ DN "10.9.9.9@203.0.113.7", "IP:203.0.113.7,DNS:10-77-0-11." DOMAIN, "subject" },
+		{ cn, "IP:203.0.113.7,DNS:10-77-0-11." DOMAIN ",URI:xdnat://" DOMAIN "/10.77.0.11", "identity" },
 		{ cn, GENUINE_SAN ",dirName:dn_sect", "directoryName" },
 		{ cn, GENUINE_SAN ",email:alice@" DOMAIN, "identity" },
 		{ cn, "URI:xdnat://" DOMAIN "/10.77.0.11", "iPAddress" },
@@ -338,9 +352,12 @@ Test(lca, weak_lca_certificates_are_refused)
 		{ "%s%s%.0s%s%s", "critical,CA:TRUE,pathlen:0", "rfc822Name" },  /* no e-mail */
 		{ "%s%s%s%.0s%s", "critical,CA:TRUE,pathlen:0", "dNSName" },     /* no DNS */
 		{ "%s%s%s%s%s", "critical,CA:TRUE", "pathLenConstraint" },
+		{ "%s%s%s%s%s", "critical,CA:TRUE,pathlen:0", NULL },   /* non-critical NC */
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		snprintf(nc, sizeof(nc), c[i].nc_fmt, ip, uri, mail, dns, dn);
+		if (i == sizeof(c) / sizeof(c[0]) - 1)
+			memmove(nc, nc + strlen("critical,"), strlen(nc) - strlen("critical,") + 1);
 		X509 *lca = lca_with(&f, nc, c[i].bc);
 		X509 *x = mkleaf(&f, lca, f.lk, DN "10.77.0.11@203.0.113.7", GENUINE_SAN, NULL);
 		struct vopt o = { .lca = lca };
