@@ -189,7 +189,7 @@ void host_cert_free(struct host_cert *h)
 /* Run @argv (with @env: "K=V" strings added) in its own process group with
  * signals unblocked (xdnat-host blocks them for its signalfd); kill the
  * group after @timeout_s.  Exit status, 128+signal, or a negative errno. */
-static int run(char *const argv[], char *const env[], unsigned timeout_s, bool quiet_out)
+static int run(char *const argv[], char *const env[], unsigned timeout_s, int quiet)
 {
 	struct timespec t0, now, nap = { 0, 50 * 1000 * 1000 };
 	pid_t pid;
@@ -208,10 +208,11 @@ static int run(char *const argv[], char *const env[], unsigned timeout_s, bool q
 		setpgid(0, 0);
 		for (unsigned i = 0; env && env[i]; i++)
 			putenv(env[i]);
-		if (quiet_out) {
+		if (quiet) {   /* 1: no stdout, 2: nothing */
 			int fd = open("/dev/null", O_WRONLY);
 
-			if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0)
+			if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0 &&
+			    (quiet < 2 || dup2(fd, STDERR_FILENO) >= 0))
 				close(fd);
 		}
 		execvp(argv[0], argv);
@@ -272,7 +273,7 @@ int host_swan_reload(const char *swan_dir, const char *vici_uri, bool quiet)
 			argv[k++] = (char *)vici_uri;
 		}
 		argv[k] = NULL;
-		rc = run(argv, env, 30, true);
+		rc = run(argv, env, 30, quiet ? 2 : 1);
 		if (rc) {
 			if (!quiet)
 				xd_warn("--swan-dir: swanctl %s%s%s failed (%d): charon keeps the old "
@@ -281,8 +282,9 @@ int host_swan_reload(const char *swan_dir, const char *vici_uri, bool quiet)
 			return rc < 0 ? rc : -EIO;
 		}
 	}
-	xd_info("charon reloaded the certificate and connections (vici%s%s)", vici_uri ? " " : "",
-		vici_uri ? vici_uri : "");
+	printf("xdnat-host: charon reloaded the certificate and connections (vici%s%s)\n",
+	       vici_uri ? " " : "", vici_uri ? vici_uri : "");
+	fflush(stdout);
 	return 0;
 }
 
@@ -307,7 +309,7 @@ int host_cert_hook(const struct host_cert *h, const char *cmd, const char *swan_
 	for (unsigned i = 0; i < k; i++)
 		env[i] = e[i];
 	env[k] = NULL;
-	rc = run(argv, env, timeout_s, false);
+	rc = run(argv, env, timeout_s, 0);
 	if (rc)
 		xd_warn("--on-renew: the command failed (%d)", rc);
 	return rc;
