@@ -80,6 +80,8 @@ struct agent {
 	const char *state_dir, *key_type;
 	bool no_cert;
 	struct host_cert cert;
+	const char *on_renew, *swan_vici;   /* --on-renew, --swan-vici */
+	bool swan_no_reload;
 	struct swan_conf swan;  /* --swan-dir: strongSwan fragment (swan_conf.h) */
 };
 
@@ -150,6 +152,13 @@ static void usage(FILE *f)
 "                          certificate) (default: " XDNAT_HOST_STATE_DIR ")\n"
 "      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
 "      --no-cert           ask for no certificate\n"
+"      --on-renew CMD      after each new certificate that replaces one (every\n"
+"                          renewal), once the files (and --swan-dir's copies)\n"
+"                          are in place: run CMD with /bin/sh -c, with\n"
+"                          XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY,\n"
+"                          XDNAT_CERT_SERIAL, XDNAT_CERT_PREVIOUS_SERIAL,\n"
+"                          XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY and\n"
+"                          XDNAT_SWAN_DIR in its environment (killed after 30 s)\n"
 "\n"
 "strongSwan (docs/STRONGSWAN.md):\n"
 "      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
@@ -162,6 +171,14 @@ static void usage(FILE *f)
 "                          conf.d/xdnat.conf with the IKE identity)\n"
 "      --swan-ca FILE      PEM certificates for DIR/swanctl/x509ca/ (root, LCA)\n"
 "                          instead of the LCA chain received over RSIP\n"
+"      --swan-vici URI     charon's vici socket (default: swanctl's,\n"
+"                          unix:///var/run/charon.vici); with each new\n"
+"                          certificate xdnat-host runs, with\n"
+"                          SWANCTL_DIR=DIR/swanctl, swanctl --load-creds --clear\n"
+"                          and (if DIR/swanctl/swanctl.conf exists)\n"
+"                          swanctl --load-conns, so the next authentication\n"
+"                          uses the new certificate; SAs are not touched\n"
+"      --swan-no-reload    do not (reload charon yourself, e.g. --on-renew)\n"
 "\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
@@ -197,6 +214,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "no-cert", no_argument, NULL, 263 },
 		{ "swan-dir", required_argument, NULL, 0x700 },
 		{ "swan-ca", required_argument, NULL, 0x701 },
+		{ "swan-vici", required_argument, NULL, 0x702 },
+		{ "swan-no-reload", no_argument, NULL, 0x703 },
+		{ "on-renew", required_argument, NULL, 0x704 },
 		{ 0 }
 	};
 	uint32_t pa, pl;
@@ -274,6 +294,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		case 263: a->no_cert = true; break;
 		case 0x700: a->swan.dir = optarg; break;
 		case 0x701: a->swan.ca_file = optarg; break;
+		case 0x702: a->swan_vici = optarg; break;
+		case 0x703: a->swan_no_reload = true; break;
+		case 0x704: a->on_renew = optarg; break;
 		case 'M':
 			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
 				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
@@ -346,6 +369,12 @@ static bool cert_refused(struct agent *a, int rc)
 {
 	if (rc <= 0 || !want_cert(a) || rc == RSIP_E_BAD_BIND_ID || rc == RSIP_E_REGISTER_FIRST)
 		return false;
+	if (rc == RSIP_E_REGISTRATION_DENIED) {
+		xd_err("the router refuses this host a certificate (%s, %d): the operator revoked "
+		       "its certificate, and it gets none until it is enrolled again (xdnatctl "
+		       "enroll); keeping the blocks", rsip_error_name((uint16_t)rc), rc);
+		return true;
+	}
 	xd_warn("the router refused our certificate request (%s, %d): continuing without a "
 		"new certificate", rsip_error_name((uint16_t)rc), rc);
 	return true;
@@ -552,6 +581,10 @@ static int rsip_renew(struct agent *a)
 			xd_warn("the info file does not name the new certificate");
 		if (a->swan.dir && write_swan(a))
 			xd_warn("--swan-dir: the new certificate is not in %s", a->swan.dir);
+		else if (a->swan.dir && !a->swan_no_reload)
+			host_swan_reload(a->swan.dir, a->swan_vici, false);
+		if (a->on_renew && a->cert.have)
+			host_cert_hook(&a->cert, a->on_renew, a->swan.dir, 30);
 	}
 	return 0;
 }
@@ -1029,6 +1062,10 @@ int main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	/* A charon already running (xdnat-host restarted) takes the new
+	 * certificate; none running yet is fine. */
+	if (a.swan.dir && a.cert.have && !a.swan_no_reload)
+		host_swan_reload(a.swan.dir, a.swan_vici, true);
 	if (xd_reasm_start(a.gaddr, a.router, a.lan_addr))
 		xd_warn("cannot open raw IP-in-IP sockets: tunnel packets the router had to "
 			"fragment will be lost");

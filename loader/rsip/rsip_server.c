@@ -847,6 +847,8 @@ static uint16_t issue_cert(struct rsip_server *s, const struct client *c, struct
 		rc = s->certs.issue(s->certs.ctx, &rq, &r->cert, &r->cert_len);
 		if (rc == -EINVAL || rc == -EPERM)
 			e = RSIP_E_BAD_PARAM;
+		else if (rc == -EACCES)   /* certificate revoked: locked out until re-enrolled */
+			e = RSIP_E_REGISTRATION_DENIED;
 		else if (rc == 0)
 			e = RSIP_E_OK;
 	}
