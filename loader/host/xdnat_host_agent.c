@@ -441,8 +441,9 @@ static void print_shared_ike(const struct agent *a)
 
 /* Ask for @want more ports, in requests of at most 255 (RSIP's limit), into
  * a->grants; the router places each next to this host's ports when it can.
- * Returns 0, or -EIO (said why) with what was granted kept in a->grants. */
-static int ask_ports(struct agent *a, uint32_t want)
+ * Returns 0, or -EIO (said why unless @quiet) with what was granted kept in
+ * a->grants. */
+static int ask_ports(struct agent *a, uint32_t want, bool quiet)
 {
 	uint32_t got = 0;
 
@@ -458,7 +459,11 @@ static int ask_ports(struct agent *a, uint32_t want)
 		rsip_client_attach_csr(&a->cl, NULL, 0);
 		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
 		if (rc) {
-			log_refusal("asking for ports", rc);
+			if (!quiet)
+				log_refusal("asking for ports", rc);
+			else if (xd_verbose)
+				xd_info("asking for ports again in one run: %s",
+					rc > 0 ? rsip_error_name((uint16_t)rc) : strerror(-rc));
 			return -EIO;
 		}
 		a->n_grants++;
@@ -523,7 +528,7 @@ static void consolidate_ports(struct agent *a)
 		struct timespec pause = { 0, (long)(rand() % 200 + 20) * 1000000L };
 
 		nanosleep(&pause, NULL);
-		if (ask_ports(a, a->port_count) == 0 && port_runs(a, old, a->n_grants, runs) == 1) {
+		if (ask_ports(a, a->port_count, true) == 0 && port_runs(a, old, a->n_grants, runs) == 1) {
 			free_grants(a, 0, old);
 			memmove(a->grants, a->grants + old, (size_t)(a->n_grants - old) * sizeof(a->grants[0]));
 			a->n_grants -= old;
@@ -551,7 +556,7 @@ static int rsip_acquire(struct agent *a)
 		return -EACCES;
 	}
 	decide_shared_ike(a);
-	if (ask_ports(a, a->port_count))
+	if (ask_ports(a, a->port_count, false))
 		return -EIO;
 	a->n_port_grants = a->n_grants;
 	a->n_port_runs = port_runs(a, 0, a->n_port_grants, a->port_runs);
@@ -669,7 +674,7 @@ static int rsip_renew(struct agent *a)
  * few seconds with growing pauses, so that the blocks do not stay mapped to
  * a host that is gone until their leases end.
  */
-#define RELEASE_TRIES 5          /* pauses 0.25, 0.5, 1, 2 s: 3.75 s at most */
+#define RELEASE_TRIES 5          /* at once, then pauses of 0.25, 0.5, 1 s */
 static void rsip_release(struct agent *a)
 {
 	int done = 0, tries = 0, rc = 0;
@@ -684,10 +689,14 @@ static void rsip_release(struct agent *a)
 		if (rc < 0 && ++tries < RELEASE_TRIES) {
 			struct timespec t = { pause_ms / 1000, (long)(pause_ms % 1000) * 1000000L };
 
-			xd_warn("router unreachable while freeing the blocks (%s): retrying in %u ms",
-				strerror(-rc), pause_ms);
-			nanosleep(&t, NULL);
-			pause_ms *= 2;
+			/* The first time (a router restarted meanwhile) reconnect at
+			 * once; then wait longer each time. */
+			xd_warn("router unreachable while freeing the blocks (%s): %s", strerror(-rc),
+				tries == 1 ? "reconnecting" : "retrying");
+			if (tries > 1) {
+				nanosleep(&t, NULL);
+				pause_ms *= 2;
+			}
 			continue;
 		}
 		if (rc < 0) {
