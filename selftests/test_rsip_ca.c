@@ -358,6 +358,8 @@ Test(rsip_ca, issue_supersede_renew_free)
 	h.cl.cert_new = false;
 	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
 	cr_assert_eq(rsip_client_assign_spi(&h.cl, 0, 0, 0, &gs), 0);
+	/* The exact block (XDNAT_VS_SPI_COUNT), not the 65535 of the Number field. */
+	cr_assert_eq(gs.count, 0x10000, "SPI block of 0x%x SPIs", gs.count);
 	cr_assert(h.cl.cert_new);
 	cr_assert(verify(&h, gp.first, gp.first + 99, gs.first, gs.first + 0xffff, s2));
 	cr_assert_str_neq(s1, s2);
