@@ -793,7 +793,8 @@ int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 	X509_STORE_CTX *c = X509_STORE_CTX_new();
 	STACK_OF(X509_CRL) *use = NULL;
 	int ret = 0;
-	bool with_crl = (q->crls && sk_X509_CRL_num(q->crls) > 0) || q->check_chain;
+	bool with_crl = (q->crls && sk_X509_CRL_num(q->crls) > 0) || q->check_chain ||
+			q->require_crl;
 	if (q->crls && sk_X509_CRL_num(q->crls) > 0) {
 		/* the newest CRL of each signer only, never one older than seen */
 		if ((ret = pick_crls(q, &use, r)) || !use)

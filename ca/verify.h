@@ -49,6 +49,8 @@ struct lca_verify_req {
 	STACK_OF(X509_CRL) *crls;    /* optional: CRLs to check the leaf (and, with
 	                              * check_chain, the LCA) against; any order */
 	bool check_chain;            /* revocation of every certificate, not only the leaf */
+	bool require_crl;            /* check the leaf's revocation even without CRLs
+	                              * (then: refused, no CRL) */
 	const char *crl_state;       /* high-water state file; NULL: none kept */
 	uint32_t src_be;             /* where the traffic comes from */
 	const struct lca_range *ports;

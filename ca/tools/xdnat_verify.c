@@ -65,9 +65,10 @@ static const char usage_text[] =
 "                        check the revocation of the whole chain: the LCA\n"
 "                        against its issuer's CRL too.  Without a CRL from that\n"
 "                        issuer in -r, it is fetched from the LCA certificate's\n"
-"                        CRL distribution point (http, 10 s)\n"
-"    -f, --fetch         fetch the host certificate's CRL from its distribution\n"
-"                        point when -r gives none from the LCA\n"
+"                        CRL distribution point (http, DER, 10 s)\n"
+"    -f, --fetch         fetch the host certificate's CRL (DER, RFC 5280) from its\n"
+"                        distribution point when -r gives none from the LCA;\n"
+"                        without a CRL the answer is no\n"
 "    -w, --crl-state FILE  the CRL high-water state (default: see FILES)\n"
 "    -t, --time T        verify at Unix time T instead of now\n"
 "    -U, --unconstrained accept an issuer without name constraints (not\n"
@@ -280,6 +281,7 @@ int main(int argc, char **argv)
 		goto out;
 	q.crls = crls;
 	q.crl_state = state;
+	q.require_crl = fetch;
 	struct lca_verify_res r;
 	int err = lca_verify(&q, &r);
 	X509_free(q.leaf);
