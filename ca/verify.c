@@ -86,9 +86,10 @@ static void fill_info(X509 *leaf, struct lca_verify_res *r)
 	GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && !r->identity[0]; i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type != GEN_URI && g->type != GEN_EMAIL)
+		if (g->type != GEN_URI && g->type != GEN_EMAIL && g->type != GEN_DNS)
 			continue;
-		const ASN1_STRING *s = g->type == GEN_URI ? g->d.uniformResourceIdentifier : g->d.rfc822Name;
+		const ASN1_STRING *s = g->type == GEN_URI ? g->d.uniformResourceIdentifier
+				     : g->type == GEN_DNS ? g->d.dNSName : g->d.rfc822Name;
 		int n = ASN1_STRING_length(s);
 		const unsigned char *d = ASN1_STRING_get0_data(s);
 		if (n > 0 && (size_t)n < sizeof(r->identity) && !memchr(d, 0, (size_t)n)) {

@@ -45,6 +45,11 @@ static void usage(FILE *f)
 "resent copy is acknowledged again but runs nothing).  Anything else is\n"
 "logged and dropped, unanswered.\n"
 "\n"
+"Entries with reason superseded (a host renewed its certificate; its SAs\n"
+"are fine) are acknowledged and printed but never passed to COMMAND: a\n"
+"notice with nothing else runs nothing.  xdnatd does not announce them;\n"
+"older routers did.\n"
+"\n"
 "Options:\n"
 "  -a, --anchors FILE   trusted root certificates (PEM), e.g. the operator's\n"
 "                       root; required\n"
@@ -59,8 +64,11 @@ static void usage(FILE *f)
 "                         XDNAT_REVOKED_SERIALS   the serials (hex), space-separated\n"
 "                         XDNAT_REVOKED_IDENTITIES  their URI/e-mail identities\n"
 "                         XDNAT_REVOKED_<i>_SERIAL, _IDENTITY, _REASON (i = 0..N-1)\n"
-"                       e.g. -e 'swanctl --terminate --ike \"$XDNAT_IKE_NAME\"' or a\n"
-"                       script that maps identities to connections\n"
+"                       XDNAT_REVOKED_IDENTITIES is what to match SAs by: every\n"
+"                       certificate of a host carries the same identity, so a\n"
+"                       script that ends the SAs of any certificate with one\n"
+"                       of these identities (docs/STRONGSWAN.md) also ends SAs\n"
+"                       authenticated with the host's earlier certificates\n"
 "  -c, --crl-out FILE   write the CRL carried by each notice to FILE (DER),\n"
 "                       e.g. into swanctl/x509crl/, unless it is older than\n"
 "                       a CRL of the same LCA seen before (lower CRL number,\n"
@@ -338,7 +346,14 @@ int main(int argc, char **argv)
 		}
 		if (crl_out && crl_new)
 			write_crl(crl_out, n->crl);
-		if (cmd)
+		/* Renewals are no revocation events: keep only the others. */
+		unsigned k = 0;
+
+		for (unsigned i = 0; i < n->n; i++)
+			if (n->e[i].reason != LCA_REASON_SUPERSEDED)
+				n->e[k++] = n->e[i];
+		n->n = k;
+		if (cmd && n->n)
 			run_command(cmd, fs, n);
 		lca_notice_release(n);
 		if (once)
