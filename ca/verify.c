@@ -472,6 +472,9 @@ int lca_crl_newest(STACK_OF(X509_CRL) *sk, X509_CRL **best, struct lca_err *e)
 			break;
 		}
 		int d = bn ? ASN1_INTEGER_cmp(n, bn) : 1;
+		if (d < 0 && crl_time(c) > crl_time(*best))
+			err = lca_fail(e, -EINVAL, "CRL number %ld was issued after CRL number %ld "
+				       "(thisUpdate goes back)", ASN1_INTEGER_get(n), ASN1_INTEGER_get(bn));
 		if (d == 0) {
 			unsigned char h1[SHA256_DIGEST_LENGTH], h2[SHA256_DIGEST_LENGTH];
 			if (crl_hash(c, h1) || crl_hash(*best, h2))
@@ -480,6 +483,10 @@ int lca_crl_newest(STACK_OF(X509_CRL) *sk, X509_CRL **best, struct lca_err *e)
 				err = lca_fail(e, -EINVAL, "two different CRLs carry the same CRL "
 					       "number %ld", ASN1_INTEGER_get(n));
 		} else if (d > 0) {
+			if (*best && crl_time(c) < crl_time(*best))
+				err = lca_fail(e, -EINVAL, "CRL number %ld was issued before CRL number "
+					       "%ld (thisUpdate goes back)", ASN1_INTEGER_get(n),
+					       ASN1_INTEGER_get(bn));
 			ASN1_INTEGER_free(bn);
 			bn = n;
 			n = NULL;
@@ -532,6 +539,7 @@ static int num_cmp(const char *a, const char *b)
 	return strcasecmp(a, b);
 }
 
+/* mkdir -p of path's directory, new directories 0700. */
 static int mkdir_parent(const char *path)
 {
 	char d[4096];
@@ -540,9 +548,17 @@ static int mkdir_parent(const char *path)
 	if (!s || s == d)
 		return 0;
 	*s = 0;
-	if (mkdir(d, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
+	for (char *p = d + 1; ; p++) {
+		bool last = !*p;
+		if (*p == '/' || last) {
+			*p = 0;
+			if (mkdir(d, 0700) && errno != EEXIST)
+				return -errno;
+			if (last)
+				return 0;
+			*p = '/';
+		}
+	}
 }
 
 int lca_crl_highwater(const char *state, X509_CRL *crl, EVP_PKEY *key, bool record,

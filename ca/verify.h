@@ -126,9 +126,9 @@ int lca_crl_highwater(const char *state, X509_CRL *crl, EVP_PKEY *key, bool reco
  * ~/.local/state)/xdnat/crl-seen; the directory is created 0700 on first
  * write.  NULL if no home is known. */
 const char *lca_crl_state_default(void);
-/* Of several CRLs from one signer, the newest (highest number, then latest
- * thisUpdate); -EINVAL if two differ but carry the same number, or one has
- * no number.  *best borrowed from sk. */
+/* Of several CRLs from one signer, the newest (highest CRL number); -EINVAL
+ * if two differ but carry the same number, a higher number has an earlier
+ * thisUpdate, or one has no number.  *best borrowed from sk. */
 int lca_crl_newest(STACK_OF(X509_CRL) *sk, X509_CRL **best, struct lca_err *e);
 
 #endif
