@@ -515,7 +515,7 @@ const char *lca_crl_state_default(void)
 	return path;
 }
 
-#define HW_MAX 4096     /* signers remembered */
+#define HW_MAX 4096     /* signers remembered; then the stalest is forgotten */
 struct hw_ent {
 	char key[65];          /* SHA-256 of the signer's public key, hex */
 	char num[80];          /* CRL number, hex */
@@ -656,10 +656,15 @@ int lca_crl_highwater(const char *state, X509_CRL *crl, EVP_PKEY *key, bool reco
 		if (!record)
 			goto out;
 		if (n >= HW_MAX) {
-			err = lca_fail(e, -EIO, "%s: more than %d CRL signers", state, HW_MAX);
-			goto out;
+			/* full: forget the signer whose last CRL is the oldest */
+			int o = 0;
+			for (int i = 1; i < n; i++)
+				if (tab[i].this_update < tab[o].this_update)
+					o = i;
+			tab[o] = cur;
+		} else {
+			tab[n++] = cur;
 		}
-		tab[n++] = cur;
 	}
 	/* write atomically: temporary file, fsync, rename */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", state);
