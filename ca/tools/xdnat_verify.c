@@ -45,7 +45,7 @@ static const char usage_text[] =
 "                        subject = the LCA's DN base + CN\n"
 "      revoked, crl      with -r: the host certificate is not revoked and the\n"
 "                        CRL is the LCA's, correctly signed and current; with\n"
-"                        --chain every certificate below the anchor\n"
+"                        -C every certificate below the anchor\n"
 "      address           ADDRESS is an iPAddress SAN of the host certificate\n"
 "                        and the global address of its allocation extension\n"
 "      ports, spis       every port / SPI in use lies inside the certified\n"
@@ -65,13 +65,15 @@ static const char usage_text[] =
 "                        check the revocation of the whole chain: the LCA\n"
 "                        against its issuer's CRL too.  Without a CRL from that\n"
 "                        issuer in -r, it is fetched from the LCA certificate's\n"
-"                        CRL distribution point (http, 10 s)\n"
-"    -f, --fetch         fetch the host certificate's CRL from its distribution\n"
-"                        point when -r gives none from the LCA\n"
+"                        CRL distribution point (http, DER, 10 s)\n"
+"    -f, --fetch         fetch the host certificate's CRL (DER, RFC 5280) from its\n"
+"                        distribution point when -r gives none from the LCA;\n"
+"                        without a CRL the answer is no\n"
 "    -w, --crl-state FILE  the CRL high-water state (default: see FILES)\n"
 "    -t, --time T        verify at Unix time T instead of now\n"
-"    -U, --unconstrained accept an issuer without name constraints (not\n"
-"                        recommended: such an issuer may name anyone)\n"
+"    -U, --unconstrained accept an issuer without name constraints, and skip\n"
+"                        the identity check (not recommended: such an issuer\n"
+"                        may name anyone)\n"
 "    -j, --json          one JSON object on stdout\n"
 "    -h, --help          this text\n"
 "\n"
@@ -280,6 +282,7 @@ int main(int argc, char **argv)
 		goto out;
 	q.crls = crls;
 	q.crl_state = state;
+	q.require_crl = fetch;
 	struct lca_verify_res r;
 	int err = lca_verify(&q, &r);
 	X509_free(q.leaf);
