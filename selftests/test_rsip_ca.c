@@ -354,7 +354,7 @@ Test(rsip_ca, issue_supersede_renew_free)
 	cr_assert(verify(&h, gp.first, gp.first + 99, 0, 0, s1));
 	cr_assert_not(verify(&h, gp.first, gp.first + 100, 0, 0, NULL), "one port too many");
 	cr_assert_not(verify(&h, gp.first + 100, gp.first + 100, 0, 0, NULL));
-	/* Validity is the lease. */
+	/* Validity is the lease, notBefore backdated by LCA_BACKDATE_S for skewed clocks. */
 	{
 		const unsigned char *p = h.cl.cert;
 		X509 *x = d2i_X509(NULL, &p, (long)h.cl.cert_len);
@@ -362,13 +362,16 @@ Test(rsip_ca, issue_supersede_renew_free)
 
 		cr_assert_not_null(x);
 		cr_assert_eq(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
-		cr_assert(days == 0 && secs >= 299 && secs <= 301, "validity %d d %d s", days, secs);
+		cr_assert(days == 0 && secs >= 299 + LCA_BACKDATE_S && secs <= 301 + LCA_BACKDATE_S,
+			  "validity %d d %d s", days, secs);
 		X509_free(x);
 	}
 	/* A new allocation (SPIs) with a CSR: one certificate for both, the first superseded. */
 	h.cl.cert_new = false;
 	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
 	cr_assert_eq(rsip_client_assign_spi(&h.cl, 0, 0, 0, &gs), 0);
+	/* The exact block (XDNAT_VS_SPI_COUNT), not the 65535 of the Number field. */
+	cr_assert_eq(gs.count, 0x10000, "SPI block of 0x%x SPIs", gs.count);
 	cr_assert(h.cl.cert_new);
 	cr_assert(verify(&h, gp.first, gp.first + 99, gs.first, gs.first + 0xffff, s2));
 	cr_assert_str_neq(s1, s2);
