@@ -226,6 +226,7 @@ static void usage(FILE *f)
 "                           datapath records them) gets an LCA-signed notice\n"
 "                           by UDP to port N, from G:N (N is reserved), resent\n"
 "                           with back-off until acknowledged (xdnat-peer);\n"
+"                           not for renewals (superseded: no SA ends);\n"
 "                           0: off (default: 4556)\n"
 "\n"
 "      --router-ports PORT|A-B[,...]|none\n"
