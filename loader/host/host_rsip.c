@@ -443,7 +443,7 @@ static void write_shared_ike(FILE *f, const struct agent *a, uint32_t first, uin
 static void instance_id(const struct agent *a, char *buf, size_t len)
 {
 	struct stat self, init, st;
-	char path[300], ns[NAME_MAX + 1] = "";
+	char path[300], ns[64] = "";
 	DIR *d;
 	struct dirent *e;
 
@@ -456,8 +456,8 @@ static void instance_id(const struct agent *a, char *buf, size_t len)
 		while (!*ns && (e = readdir(d))) {
 			snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
 			if (e->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == self.st_ino &&
-			    st.st_dev == self.st_dev && strlen(e->d_name) < 64 && !strchr(e->d_name, '/'))
-				snprintf(ns, sizeof(ns), "%s", e->d_name);
+			    st.st_dev == self.st_dev && strlen(e->d_name) < sizeof(ns))
+				snprintf(ns, sizeof(ns), "%.63s", e->d_name);
 		}
 		closedir(d);
 	}
