@@ -1,123 +1,176 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* xdnatd's command line: --help, the options and their checks. */
+/*
+ * xdnatd's options: one table (opts.h) gives the command line, the keys of
+ * the configuration file (config.c), --help and so xdnatd(8) and
+ * xdnatd.conf(5); then the checks across options.
+ */
 #include "xdnatd.h"
+#include "opts.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
+#define OFF(f) offsetof(struct opts, f)
+
+/* Ids of the options xdnatd applies itself (XO_CALL). */
+enum {
+	OPT_STATE_DIR = 256, OPT_PORT_RANGE, OPT_RESERVE, OPT_CRL_URL, OPT_CRL_LISTEN,
+	OPT_NOTIFY_PORT, OPT_SHARED_IKE, OPT_ROUTER_PORTS, OPT_METRICS, OPT_CHECK_CONFIG,
+	OPT_HELP_CONFIG,
+};
+
+static const struct xo_opt xdnatd_opts[] = {
+	XO_HEAD("Required:"),
+	{ "wan", 'w', "IFNAME", .type = XO_STR, .off = OFF(wan), .ini = "router",
+	  .help = "interface towards the Internet" },
+	{ "lan", 'l', "IFNAME", .type = XO_STR, .off = OFF(lan), .ini = "router",
+	  .help = "interface towards the hosts; the same as --wan for one-arm mode (one NIC, "
+		  "e.g. a cloud VM: the LAN address must then differ from the globals)" },
+	{ "global", 'g', "ADDR[,...]", .ini = "router",
+	  .help = "shared global IPv4 address(es), up to " XO_STR(XDNAT_MAX_GADDRS) "; the order "
+		  "gives the global address index (0, 1, ...)" },
+	XO_HEAD("Options:"),
+	{ "lan-addr", 'a', "ADDR", .ini = "router",
+	  .help = "router's LAN address, the tunnel endpoint (default: the first IPv4 address "
+		  "of --lan)" },
+	{ "mode", 'm', "auto|xdp|tc", .ini = "router",
+	  .help = "attach with native XDP, tc (cls_bpf), or XDP falling back to tc with a "
+		  "warning (default: auto)" },
+	{ "unknown", 'u', "pass|drop", .ini = "router",
+	  .help = "packets to an unallocated port or SPI, later fragments, unknown protocols: "
+		  "hand to the router's own stack, or drop (default: pass)" },
+	{ "instance", 'i', "NAME", .type = XO_STR, .off = OFF(instance), .ini = "router",
+	  .help = "instance name; pins go to PIN_BASE/NAME (default: " XDNAT_DEFAULT_INSTANCE ")" },
+	{ "pin-base", 'p', "DIR", .type = XO_STR, .off = OFF(pin_base), .ini = "router",
+	  .help = "bpffs directory for pins (default: " XDNAT_PIN_BASE ")" },
+	{ "max-hosts", 'H', "N", .type = XO_U32, .off = OFF(max_hosts), .min = 2,
+	  .max = XDNAT_LIMIT_MAX_HOSTS, .ini = "router",
+	  .help = "host table size, ids 1..N-1 (default: " XO_STR(XDNAT_DEFAULT_MAX_HOSTS) ")" },
+	{ "spi-block-bits", 'b', "N", .type = XO_U32, .off = OFF(spi_bits),
+	  .min = XDNAT_MIN_SPI_BITS, .max = XDNAT_MAX_SPI_BITS, .ini = "router",
+	  .help = "SPIs per block = 2^N, " XO_STR(XDNAT_MIN_SPI_BITS) ".." XO_STR(XDNAT_MAX_SPI_BITS)
+		  " (default: " XO_STR(XDNAT_DEFAULT_SPI_BITS) "); the SPI table has 2^(32-N) "
+		  "entries" },
+	{ "keep-maps", 'k', NULL, .type = XO_FLAG, .off = OFF(keep_maps), .ini = "router",
+	  .help = "on exit, leave the maps pinned (hosts and blocks survive a restart); "
+		  "programs are detached" },
+	{ "no-sysctl", 'S', NULL, .type = XO_FLAG, .off = OFF(no_sysctl), .ini = "router",
+	  .help = "do not set net.ipv4.ip_forward=1 and accept_local=1 on both interfaces "
+		  "(see README)" },
+	{ "no-neigh", 'N', NULL, .type = XO_FLAG, .off = OFF(no_neigh), .ini = "router",
+	  .help = "do not keep hosts' LAN neighbours resolved (ip neigh ... managed)" },
+	XO_HEAD("RSIP control plane (RFC 3103/3104; see docs/CONTROL-PLANE.md):"),
+	{ "rsip", 0, NULL, .type = XO_FLAG, .off = OFF(rsip), .ini = "rsip.enabled",
+	  .help = "serve RSIP on the LAN side: hosts enrolled with 'xdnatctl enroll' obtain "
+		  "port and SPI blocks" },
+	{ "rsip-port", 0, "N", .type = XO_U32, .off = OFF(rsip_port), .min = 1, .max = 65535,
+	  .ini = "rsip.port",
+	  .help = "TCP port on the LAN address (default: " XO_STR(RSIP_DEFAULT_PORT) ")" },
+	{ "state-dir", 0, "DIR", OPT_STATE_DIR, .ini = "rsip",
+	  .help = "state database DIR/INSTANCE.db (default: " XDNAT_STATE_DIR "); with --rsip "
+		  "or --state-dir, the counters' totals are kept there across reboots" },
+	{ "counters-interval", 0, "S", .type = XO_U32, .off = OFF(counters_interval), .min = 1,
+	  .max = 86400, .ini = "rsip",
+	  .help = "save the counters' totals every S seconds (default: "
+		  XO_STR(XD_CTR_DEFAULT_INTERVAL) "; also on start and at exit)" },
+	{ "port-range", 0, "A-B", OPT_PORT_RANGE, .ini = "rsip",
+	  .help = "ports handed out (default: 1024-65535)" },
+	{ "reserve-ports", 0, "L", OPT_RESERVE, .ini = "rsip",
+	  .help = "comma-separated ports never handed out (the router's own services; the "
+		  "RSIP port always is)" },
+	{ "port-block", 0, "N", .type = XO_U32, .off = OFF(rcfg.default_ports), .min = 1,
+	  .max = 255, .ini = "rsip",
+	  .help = "ports per request that names no number, 1-255 (default: 250)" },
+	{ "max-ports", 0, "N", .type = XO_U32, .off = OFF(rcfg.max_ports_per_host), .min = 1,
+	  .max = 65535, .ini = "rsip", .help = "ports per host at most (default: 4096)" },
+	{ "max-spi-blocks", 0, "N", .type = XO_U32, .off = OFF(rcfg.max_spi_blocks_per_host),
+	  .min = 1, .max = 1u << 24, .ini = "rsip",
+	  .help = "SPI blocks per host at most (default: 4)" },
+	{ "lease", 0, "S", .type = XO_U32, .off = OFF(rcfg.lease_default), .min = 1,
+	  .max = 0x7fffffff, .ini = "rsip",
+	  .help = "lease granted when none is asked (default: 600)" },
+	{ "max-lease", 0, "S", .type = XO_U32, .off = OFF(rcfg.lease_max), .min = 1,
+	  .max = 0x7fffffff, .ini = "rsip", .help = "longest lease granted (default: 3600)" },
+	{ "quarantine", 0, "S", .type = XO_U32, .off = OFF(rcfg.quarantine), .min = 0,
+	  .max = 0x7fffffff, .ini = "rsip",
+	  .help = "a freed or expired block is handed out again only after S seconds "
+		  "(default: 120)" },
+	{ "reg-lease", 0, "S", .type = XO_U32, .off = OFF(rcfg.reg_lease), .min = 1,
+	  .max = 0x7fffffff, .ini = "rsip",
+	  .help = "an idle registration without bindings is forgotten after S seconds "
+		  "(default: 600)" },
+	{ "rsip-max-clients", 0, "N", .type = XO_U32, .off = OFF(rsip_max_clients), .min = 1,
+	  .max = 65536, .ini = "rsip.max-clients", .help = "concurrent connections (default: 256)" },
+	{ "rsip-idle", 0, "S", .type = XO_U32, .off = OFF(rsip_idle), .min = 1, .max = 0x7fffffff,
+	  .ini = "rsip.idle", .help = "close connections idle for S seconds (default: 900)" },
+	XO_HEAD("Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their RSIP "
+		"requests get a certificate for their identity, ports and SPIs, valid for the "
+		"lease; a block is never freed while a valid certificate binds it (FREE, lease "
+		"expiry, DE-REGISTER and eviction revoke first)."),
+	{ "ca-key", 0, "FILE", .type = XO_STR, .off = OFF(ca_key), .ini = "ca.key",
+	  .help = "the LCA's private key (PEM); with --ca-cert turns the CA on (xdnat-ca "
+		  "init-lca makes both)" },
+	{ "ca-cert", 0, "FILE", .type = XO_STR, .off = OFF(ca_cert), .ini = "ca.cert",
+	  .help = "the LCA certificate (PEM, name-constrained)" },
+	{ "ca-chain", 0, "FILE", .type = XO_STR, .off = OFF(ca_chain), .ini = "ca.chain",
+	  .help = "the certificates above it, up to the root (PEM)" },
+	{ "crl-url", 0, "URL", OPT_CRL_URL, .ini = "ca",
+	  .help = "CRL distribution point written into every certificate (default: "
+		  "http://G:PORT/crl/lca.crl, G the first global address, PORT --crl-listen's)" },
+	{ "crl-period", 0, "S", .type = XO_U32, .off = OFF(crl_period), .min = 60,
+	  .max = 366 * 86400, .ini = "ca",
+	  .help = "CRL nextUpdate - thisUpdate (default: 86400); a new CRL is made after every "
+		  "revocation and half-way" },
+	{ "crl-listen", 0, "ADDR:PORT", OPT_CRL_LISTEN, .ini = "ca",
+	  .help = "serve GET /crl/lca.crl here (default: G:8080; the port is reserved, and "
+		  "reachable from the WAN with --unknown pass)" },
+	{ "notify-port", 0, "N", OPT_NOTIFY_PORT, .ini = "ca",
+	  .help = "revocation notices: when a host's certificate is revoked, every remote that "
+		  "sent it ESP/AH (the datapath records them) gets an LCA-signed notice by UDP to "
+		  "port N, from G:N (N is reserved), resent with back-off until acknowledged "
+		  "(xdnat-peer); 0: off (default: " XO_STR(LCA_NOTICE_PORT) ")" },
+	XO_HEAD(""),
+	{ "router-ports", 0, "PORT|A-B[,...]|none", OPT_ROUTER_PORTS, .ini = "router",
+	  .help = "the router's own services on the global addresses (e.g. 22,8080): never "
+		  "handed to a host, passed to this router's stack even with --unknown drop, so "
+		  "they stay reachable under a flood of junk (default: none)" },
+	{ "shared-ike-ports", 0, "on|off|PORT[,PORT...]", OPT_SHARED_IKE, .ini = "router",
+	  .help = "UDP ports no host owns, shared by every host's IKE daemon: IKE and "
+		  "ESP-in-UDP are steered by SPI (on = 500,4500; 500 carries plain IKE, the others "
+		  "RFC 3948 framing; see docs/SHARED-IKE.md; default: off)" },
+	{ "nexthop-cache", 0, "MS", .type = XO_U32, .off = OFF(nh_cache_ms), .min = 0,
+	  .max = 60000, .ini = "router",
+	  .help = "reuse a FIB lookup result (next-hop MACs, path MTU) for MS milliseconds: "
+		  "neighbour and route changes take up to MS to apply; 0 looks up every packet "
+		  "(default: " XO_STR(XDNAT_DEFAULT_NH_CACHE_MS) ", at most 60000)" },
+	{ "metrics", 0, "ADDR:PORT|off", OPT_METRICS, .ini = "metrics.listen",
+	  .help = "serve Prometheus text metrics at /metrics (default: " METRICS_DEFAULT
+		  ", loopback only)" },
+	{ "config", 'c', "FILE", .help = "read options from FILE (INI, see xdnatd.conf(5)); "
+					"command-line options override it" },
+	{ "help-config", 0, NULL, OPT_HELP_CONFIG,
+	  .help = "the reference of FILE's sections and keys" },
+	{ "check-config", 0, NULL, .type = XO_FLAG, .off = OFF(check_only),
+	  .help = "validate the options and FILE completely (also that the interfaces exist), "
+		  "change nothing, exit" },
+	{ "verbose", 'v', NULL, .ini = "router", .help = "log every system change" },
+	XO_OPT_VERSION,
+	XO_OPT_HELP,
+	{ 0 }
+};
+
+const struct xo_prog xdd_prog = {
+	.name = "xdnatd",
+	.opts = xdnatd_opts,
+	.col = 27,
+	.synopsis =
 "Usage: xdnatd --wan IFNAME --lan IFNAME --global ADDR[,ADDR...] [OPTIONS]\n"
+"       xdnatd --config FILE [OPTIONS]\n"
 "\n"
 "Attach the xdnat router datapath: packets from the WAN to a global address\n"
 "are steered by their outermost ESP/AH SPI, TCP/UDP destination port or ICMP\n"
 "echo identifier to the LAN host that owns it and tunnelled to it (IP-in-IP)\n"
 "unmodified; IP-in-IP from registered hosts is checked (source address and\n"
 "port must be the host's) and forwarded to the WAN.  Hosts and blocks are\n"
-"managed with xdnatctl.  Runs in the foreground until SIGTERM or SIGINT.\n"
-"\n"
-"Required:\n"
-"  -w, --wan IFNAME         interface towards the Internet\n"
-"  -l, --lan IFNAME         interface towards the hosts; the same as --wan\n"
-"                           for one-arm mode (one NIC, e.g. a cloud VM: the\n"
-"                           LAN address must then differ from the globals)\n"
-"  -g, --global ADDR[,...]  shared global IPv4 address(es), up to %d; the\n"
-"                           order gives the global address index (0, 1, ...)\n"
-"\n"
-"Options:\n"
-"  -a, --lan-addr ADDR      router's LAN address, the tunnel endpoint\n"
-"                           (default: the first IPv4 address of --lan)\n"
-"  -m, --mode auto|xdp|tc   attach with native XDP, tc (cls_bpf), or XDP\n"
-"                           falling back to tc with a warning (default: auto)\n"
-"  -u, --unknown pass|drop  packets to an unallocated port or SPI, later\n"
-"                           fragments, unknown protocols: hand to the\n"
-"                           router's own stack, or drop (default: pass)\n"
-"  -i, --instance NAME      instance name; pins go to PIN_BASE/NAME\n"
-"                           (default: %s)\n"
-"  -p, --pin-base DIR       bpffs directory for pins (default: %s)\n"
-"  -H, --max-hosts N        host table size, ids 1..N-1 (default: %d)\n"
-"  -b, --spi-block-bits N   SPIs per block = 2^N, %d..%d (default: %d);\n"
-"                           the SPI table has 2^(32-N) entries\n"
-"  -k, --keep-maps          on exit, leave the maps pinned (hosts and\n"
-"                           blocks survive a restart); programs are detached\n"
-"  -S, --no-sysctl          do not set net.ipv4.ip_forward=1 and\n"
-"                           accept_local=1 on both interfaces (see README)\n"
-"  -N, --no-neigh           do not keep hosts' LAN neighbours resolved\n"
-"                           (ip neigh ... managed)\n"
-"\n"
-"RSIP control plane (RFC 3103/3104; see docs/CONTROL-PLANE.md):\n"
-"  -R, --rsip               serve RSIP on the LAN side: hosts enrolled with\n"
-"                           'xdnatctl enroll' obtain port and SPI blocks\n"
-"      --rsip-port N        TCP port on the LAN address (default: %d)\n"
-"      --state-dir DIR      state database DIR/INSTANCE.db (default: %s);\n"
-"                           with --rsip or --state-dir, the counters' totals\n"
-"                           are kept there across reboots\n"
-"      --counters-interval S  save the counters' totals every S seconds\n"
-"                           (default: %d; also on start and at exit)\n"
-"      --port-range A-B     ports handed out (default: 1024-65535)\n"
-"      --reserve-ports L    comma-separated ports never handed out (the\n"
-"                           router's own services; the RSIP port always is)\n"
-"      --port-block N       ports per request that names no number, 1-255\n"
-"                           (default: 250)\n"
-"      --max-ports N        ports per host at most (default: 4096)\n"
-"      --max-spi-blocks N   SPI blocks per host at most (default: 4)\n"
-"      --lease S            lease granted when none is asked (default: 600)\n"
-"      --max-lease S        longest lease granted (default: 3600)\n"
-"      --quarantine S       a freed or expired block is handed out again\n"
-"                           only after S seconds (default: 120)\n"
-"      --reg-lease S        an idle registration without bindings is\n"
-"                           forgotten after S seconds (default: 600)\n"
-"      --rsip-max-clients N concurrent connections (default: 256)\n"
-"      --rsip-idle S        close connections idle for S seconds (default: 900)\n"
-"\n"
-"Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their\n"
-"RSIP requests get a certificate for their identity, ports and SPIs, valid\n"
-"for the lease; a block is never freed while a valid certificate binds it\n"
-"(FREE, lease expiry, DE-REGISTER and eviction revoke first).\n"
-"      --ca-key FILE        the LCA's private key (PEM); with --ca-cert\n"
-"                           turns the CA on (xdnat-ca init-lca makes both)\n"
-"      --ca-cert FILE       the LCA certificate (PEM, name-constrained)\n"
-"      --ca-chain FILE      the certificates above it, up to the root (PEM)\n"
-"      --crl-url URL        CRL distribution point written into every\n"
-"                           certificate (default: http://G:PORT/crl/lca.crl,\n"
-"                           G the first global address, PORT --crl-listen's)\n"
-"      --crl-period S       CRL nextUpdate - thisUpdate (default: 86400); a new\n"
-"                           CRL is made after every revocation and half-way\n"
-"      --crl-listen ADDR:PORT\n"
-"                           serve GET /crl/lca.crl here (default: G:8080; the\n"
-"                           port is reserved, and reachable from the WAN with\n"
-"                           --unknown pass)\n"
-"      --notify-port N      revocation notices: when a host's certificate is\n"
-"                           revoked, every remote that sent it ESP/AH (the\n"
-"                           datapath records them) gets an LCA-signed notice\n"
-"                           by UDP to port N, from G:N (N is reserved), resent\n"
-"                           with back-off until acknowledged (xdnat-peer);\n"
-"                           0: off (default: 4556)\n"
-"\n"
-"      --router-ports PORT|A-B[,...]|none\n"
-"                           the router's own services on the global\n"
-"                           addresses (e.g. 22,8080): never handed to a host,\n"
-"                           passed to this router's stack even with\n"
-"                           --unknown drop, so they stay reachable under a\n"
-"                           flood of junk (default: none)\n"
-"      --shared-ike-ports on|off|PORT[,PORT...]\n"
-"                           UDP ports no host owns, shared by every host's\n"
-"                           IKE daemon: IKE and ESP-in-UDP are steered by SPI\n"
-"                           (on = 500,4500; 500 carries plain IKE, the others\n"
-"                           RFC 3948 framing; see docs/SHARED-IKE.md;\n"
-"                           default: off)\n"
-"      --nexthop-cache MS   reuse a FIB lookup result (next-hop MACs, path\n"
-"                           MTU) for MS milliseconds: neighbour and route\n"
-"                           changes take up to MS to apply; 0 looks up every\n"
-"                           packet (default: %u, at most 60000)\n"
-"  -M, --metrics ADDR:PORT|off\n"
-"                           serve Prometheus text metrics at /metrics\n"
-"                           (default: " METRICS_DEFAULT ", loopback only)\n"
-"  -c, --config FILE        read options from FILE (INI, see xdnatd.conf(5));\n"
-"                           command-line options override it\n"
-"      --help-config        the reference of FILE's sections and keys\n"
-"      --check-config       validate the options and FILE completely (also\n"
-"                           that the interfaces exist), change nothing, exit\n"
-"  -v, --verbose            log every system change\n"
-"  -h, --help               this help\n"
+"managed with xdnatctl.  Runs in the foreground until SIGTERM or SIGINT.\n",
+	.epilog =
 "\n"
 "Signals: SIGTERM/SIGINT detach and exit.  SIGHUP re-reads --config; if it is\n"
 "valid and keeps the interfaces, global addresses, instance, table sizes and\n"
@@ -128,14 +181,12 @@ static void usage(FILE *f)
 "atomically through the pinned BPF links while the pinned maps keep every\n"
 "host and block: no packet is lost.\n"
 "\n"
-"Exit status: 0 after a clean stop, 1 on error (nothing is left attached).\n"
+"Exit status: 0 after a clean stop, 1 on error (nothing is left attached;\n"
+"also an invalid configuration file), 2 on a usage error (unknown option,\n"
+"missing or malformed argument, options that do not go together).\n"
 "A daemon killed with SIGKILL leaves the programs attached and forwarding;\n"
 "starting it again with the same instance takes them over.\n",
-		XDNAT_MAX_GADDRS, XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE,
-		XDNAT_DEFAULT_MAX_HOSTS, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS,
-		XDNAT_DEFAULT_SPI_BITS, RSIP_DEFAULT_PORT, XDNAT_STATE_DIR, XD_CTR_DEFAULT_INTERVAL,
-		XDNAT_DEFAULT_NH_CACHE_MS);
-}
+};
 
 static int parse_gaddrs(struct opts *o, const char *arg)
 {
@@ -176,37 +227,6 @@ out:
 	return rc;
 }
 
-enum {
-	OPT_RSIP_PORT = 256, OPT_STATE_DIR, OPT_PORT_RANGE, OPT_RESERVE, OPT_PORT_BLOCK,
-	OPT_MAX_PORTS, OPT_MAX_SPI, OPT_LEASE, OPT_MAX_LEASE, OPT_QUARANTINE, OPT_REG_LEASE,
-	OPT_MAX_CLIENTS, OPT_IDLE, OPT_NH_CACHE, OPT_CHECK_CONFIG, OPT_HELP_CONFIG,
-	OPT_CA_KEY = 0x300, OPT_CA_CERT, OPT_CA_CHAIN, OPT_CRL_URL, OPT_CRL_PERIOD, OPT_CRL_LISTEN,
-	OPT_NOTIFY_PORT,
-	OPT_SHARED_IKE, OPT_ROUTER_PORTS, OPT_CTR_INTERVAL,
-};
-#define OPTSTRING "w:l:g:a:m:u:i:p:H:b:kSNvhRM:c:"
-
-
-/* Parse a number option into @field or fail with the option's name. */
-#define NUM(field, lo, hi) do { \
-		uint32_t v_; \
-		if (xd_parse_u32(optarg, (lo), (hi), &v_)) { \
-			xd_err("--%s: '%s' is not a number from %u to %u", \
-			       lopts[option_index_of(lopts, c)].name, optarg, (unsigned)(lo), (unsigned)(hi)); \
-			return -EINVAL; \
-		} \
-		(field) = v_; \
-	} while (0)
-
-static int option_index_of(const struct option *l, int val)
-{
-	int i;
-
-	for (i = 0; l[i].name; i++)
-		if (l[i].val == val)
-			return i;
-	return 0;
-}
 
 static int parse_reserved(struct rsip_config *rc, const char *arg)
 {
@@ -320,189 +340,98 @@ out:
 	return ret;
 }
 
-const struct option xdd_long_opts[] = {
-	{ "wan", required_argument, NULL, 'w' },
-	{ "lan", required_argument, NULL, 'l' },
-	{ "global", required_argument, NULL, 'g' },
-	{ "lan-addr", required_argument, NULL, 'a' },
-	{ "mode", required_argument, NULL, 'm' },
-	{ "unknown", required_argument, NULL, 'u' },
-	{ "instance", required_argument, NULL, 'i' },
-	{ "pin-base", required_argument, NULL, 'p' },
-	{ "max-hosts", required_argument, NULL, 'H' },
-	{ "spi-block-bits", required_argument, NULL, 'b' },
-	{ "keep-maps", no_argument, NULL, 'k' },
-	{ "no-sysctl", no_argument, NULL, 'S' },
-	{ "no-neigh", no_argument, NULL, 'N' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "config", required_argument, NULL, 'c' },
-	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
-	{ "help-config", no_argument, NULL, OPT_HELP_CONFIG },
-	{ "rsip", no_argument, NULL, 'R' },
-	{ "rsip-port", required_argument, NULL, OPT_RSIP_PORT },
-	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-	{ "counters-interval", required_argument, NULL, OPT_CTR_INTERVAL },
-	{ "port-range", required_argument, NULL, OPT_PORT_RANGE },
-	{ "reserve-ports", required_argument, NULL, OPT_RESERVE },
-	{ "port-block", required_argument, NULL, OPT_PORT_BLOCK },
-	{ "max-ports", required_argument, NULL, OPT_MAX_PORTS },
-	{ "max-spi-blocks", required_argument, NULL, OPT_MAX_SPI },
-	{ "lease", required_argument, NULL, OPT_LEASE },
-	{ "max-lease", required_argument, NULL, OPT_MAX_LEASE },
-	{ "quarantine", required_argument, NULL, OPT_QUARANTINE },
-	{ "reg-lease", required_argument, NULL, OPT_REG_LEASE },
-	{ "rsip-max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-	{ "rsip-idle", required_argument, NULL, OPT_IDLE },
-	{ "metrics", required_argument, NULL, 'M' },
-	{ "nexthop-cache", required_argument, NULL, OPT_NH_CACHE },
-	{ "ca-key", required_argument, NULL, OPT_CA_KEY },
-	{ "ca-cert", required_argument, NULL, OPT_CA_CERT },
-	{ "ca-chain", required_argument, NULL, OPT_CA_CHAIN },
-	{ "crl-url", required_argument, NULL, OPT_CRL_URL },
-	{ "crl-period", required_argument, NULL, OPT_CRL_PERIOD },
-	{ "crl-listen", required_argument, NULL, OPT_CRL_LISTEN },
-	{ "notify-port", required_argument, NULL, OPT_NOTIFY_PORT },
-	{ "shared-ike-ports", required_argument, NULL, OPT_SHARED_IKE },
-	{ "router-ports", required_argument, NULL, OPT_ROUTER_PORTS },
-	{ 0 }
-};
-#define lopts xdd_long_opts
-
-/* Apply one option (from the command line or the configuration file). */
-int xdd_apply_opt(struct opts *o, int c, char *optarg)
+/* Apply an option xdnatd handles itself (XO_CALL), from the command line
+ * or the configuration file. */
+int xdd_apply_opt(struct opts *o, int id, char *arg)
 {
 	struct rsip_config *rc = &o->rcfg;
 
-	switch (c) {
-	case 'R': o->rsip = true; break;
-	case OPT_RSIP_PORT: NUM(o->rsip_port, 1, 65535); break;
-	case OPT_STATE_DIR: rc->state_dir = optarg; o->state_dir_set = true; break;
-	case OPT_CTR_INTERVAL: NUM(o->counters_interval, 1, 86400); break;
+	switch (id) {
+	case OPT_STATE_DIR: rc->state_dir = arg; o->state_dir_set = true; break;
 	case OPT_PORT_RANGE:
-		if (xd_parse_range(optarg, 1, 65535, &rc->port_min, &rc->port_max)) {
-			xd_err("--port-range: '%s' is not a range A-B within 1-65535", optarg);
+		if (xd_parse_range(arg, 1, 65535, &rc->port_min, &rc->port_max)) {
+			xd_err("--port-range: '%s' is not a range A-B within 1-65535", arg);
 			return -EINVAL;
 		}
 		break;
-	case OPT_RESERVE:
-		if (parse_reserved(rc, optarg))
-			return -EINVAL;
-		break;
-	case OPT_PORT_BLOCK: NUM(rc->default_ports, 1, 255); break;
-	case OPT_MAX_PORTS: NUM(rc->max_ports_per_host, 1, 65535); break;
-	case OPT_MAX_SPI: NUM(rc->max_spi_blocks_per_host, 1, 1u << 24); break;
-	case OPT_LEASE: NUM(rc->lease_default, 1, 0x7fffffff); break;
-	case OPT_MAX_LEASE: NUM(rc->lease_max, 1, 0x7fffffff); break;
-	case OPT_QUARANTINE: NUM(rc->quarantine, 0, 0x7fffffff); break;
-	case OPT_REG_LEASE: NUM(rc->reg_lease, 1, 0x7fffffff); break;
-	case OPT_MAX_CLIENTS: NUM(o->rsip_max_clients, 1, 65536); break;
-	case OPT_IDLE: NUM(o->rsip_idle, 1, 0x7fffffff); break;
-	case OPT_NH_CACHE: NUM(o->nh_cache_ms, 0, 60000); break;
-	case OPT_CA_KEY: o->ca_key = optarg; break;
-	case OPT_CA_CERT: o->ca_cert = optarg; break;
-	case OPT_CA_CHAIN: o->ca_chain = optarg; break;
+	case OPT_RESERVE: return parse_reserved(rc, arg) ? -EINVAL : 0;
 	case OPT_CRL_URL:
-		if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-			xd_err("--crl-url: '%s' is not an http:// or https:// URL", optarg);
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) {
+			xd_err("--crl-url: '%s' is not an http:// or https:// URL", arg);
 			return -EINVAL;
 		}
-		o->crl_url = optarg;
+		o->crl_url = arg;
 		break;
-	case OPT_CRL_PERIOD: NUM(o->crl_period, 60, 366 * 86400); break;
 	case OPT_CRL_LISTEN:
-		if (xd_parse_listen(optarg, &o->crl_addr, &o->crl_port) || !o->crl_port) {
-			xd_err("--crl-listen: '%s' is not ADDR:PORT (IPv4, port 1-65535)", optarg);
+		if (xd_parse_listen(arg, &o->crl_addr, &o->crl_port) || !o->crl_port) {
+			xd_err("--crl-listen: '%s' is not ADDR:PORT (IPv4, port 1-65535)", arg);
 			return -EINVAL;
 		}
 		o->crl_listen_set = true;
 		break;
 	case OPT_NOTIFY_PORT:
-		NUM(o->notify_port, 0, 65535);
+		if (xd_parse_u32(arg, 0, 65535, &o->notify_port)) {
+			xd_err("--notify-port: '%s' is not a number from 0 to 65535", arg);
+			return -EINVAL;
+		}
 		o->notify_set = true;
 		break;
-	case OPT_ROUTER_PORTS:
-		if (parse_router_ports(o, optarg))
-			return -EINVAL;
-		break;
-	case OPT_SHARED_IKE:
-		if (parse_shared_ike(o, optarg))
-			return -EINVAL;
-		break;
-	case 'M':
+	case OPT_ROUTER_PORTS: return parse_router_ports(o, arg) ? -EINVAL : 0;
+	case OPT_SHARED_IKE: return parse_shared_ike(o, arg) ? -EINVAL : 0;
+	case OPT_METRICS:
 		o->metrics_explicit = true;
-		if (!strcmp(optarg, "off")) {
+		if (!strcmp(arg, "off")) {
 			o->metrics_port = 0;
-		} else if (xd_parse_listen(optarg, &o->metrics_addr, &o->metrics_port) ||
+		} else if (xd_parse_listen(arg, &o->metrics_addr, &o->metrics_port) ||
 			   !o->metrics_port) {
-			xd_err("--metrics: '%s' is not ADDR:PORT (IPv4, port 1-65535) or 'off'",
-			       optarg);
+			xd_err("--metrics: '%s' is not ADDR:PORT (IPv4, port 1-65535) or 'off'", arg);
 			return -EINVAL;
 		}
 		break;
-	case 'w': o->wan = optarg; break;
-	case 'l': o->lan = optarg; break;
 	case 'g':
 		/* The command line replaces the configuration file's list. */
 		if (o->gaddrs_from_config && !o->in_config)
 			o->n_gaddrs = 0;
 		o->gaddrs_from_config = o->in_config;
-		if (parse_gaddrs(o, optarg))
-			return -EINVAL;
-		break;
+		return parse_gaddrs(o, arg) ? -EINVAL : 0;
 	case 'a':
-		if (xd_parse_ipv4(optarg, &o->lan_addr)) {
-			xd_err("--lan-addr: '%s' is not an IPv4 address", optarg);
+		if (xd_parse_ipv4(arg, &o->lan_addr)) {
+			xd_err("--lan-addr: '%s' is not an IPv4 address", arg);
 			return -EINVAL;
 		}
 		o->lan_addr_set = true;
 		break;
 	case 'm':
-		if (!strcmp(optarg, "auto"))
+		if (!strcmp(arg, "auto"))
 			o->mode = MODE_AUTO;
-		else if (!strcmp(optarg, "xdp"))
+		else if (!strcmp(arg, "xdp"))
 			o->mode = MODE_XDP;
-		else if (!strcmp(optarg, "tc"))
+		else if (!strcmp(arg, "tc"))
 			o->mode = MODE_TC;
 		else {
-			xd_err("--mode: '%s' is not one of auto, xdp, tc", optarg);
+			xd_err("--mode: '%s' is not one of auto, xdp, tc", arg);
 			return -EINVAL;
 		}
 		break;
 	case 'u':
-		if (!strcmp(optarg, "pass"))
-			o->unknown_drop = false;
-		else if (!strcmp(optarg, "drop"))
-			o->unknown_drop = true;
-		else {
-			xd_err("--unknown: '%s' is not one of pass, drop", optarg);
+		if (strcmp(arg, "pass") && strcmp(arg, "drop")) {
+			xd_err("--unknown: '%s' is not one of pass, drop", arg);
 			return -EINVAL;
 		}
+		o->unknown_drop = !strcmp(arg, "drop");
 		break;
-	case 'i': o->instance = optarg; break;
-	case 'p': o->pin_base = optarg; break;
-	case 'H':
-		if (xd_parse_u32(optarg, 2, XDNAT_LIMIT_MAX_HOSTS, &o->max_hosts)) {
-			xd_err("--max-hosts: '%s' is not a number from 2 to %u", optarg,
-			       XDNAT_LIMIT_MAX_HOSTS);
-			return -EINVAL;
-		}
-		break;
-	case 'b':
-		if (xd_parse_u32(optarg, XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS, &o->spi_bits)) {
-			xd_err("--spi-block-bits: '%s' is not a number from %d to %d", optarg,
-			       XDNAT_MIN_SPI_BITS, XDNAT_MAX_SPI_BITS);
-			return -EINVAL;
-		}
-		break;
-	case 'k': o->keep_maps = true; break;
-	case 'S': o->no_sysctl = true; break;
-	case 'N': o->no_neigh = true; break;
 	case 'v': xd_verbose = 1; break;
 	default:
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int xdd_set_opt(struct opts *o, const struct xo_opt *e, char *arg)
+{
+	if (e->type != XO_CALL)
+		return xo_apply(e, arg, o);
+	return xdd_apply_opt(o, e->id ? e->id : e->key, arg);
 }
 
 void xdd_free_opts(struct opts *o)
@@ -512,64 +441,68 @@ void xdd_free_opts(struct opts *o)
 	o->n_owned = 0;
 }
 
-int xdd_parse_args(int argc, char **argv, struct opts *o)
+static int defaults(struct opts *o)
 {
-	struct rsip_config *rc = &o->rcfg;
-	const char *config = NULL;
-	int c;
-
 	memset(o, 0, sizeof(*o));
 	o->instance = XDNAT_DEFAULT_INSTANCE;
 	o->pin_base = XDNAT_PIN_BASE;
 	o->max_hosts = XDNAT_DEFAULT_MAX_HOSTS;
 	o->nh_cache_ms = XDNAT_DEFAULT_NH_CACHE_MS;
 	o->spi_bits = XDNAT_DEFAULT_SPI_BITS;
-	rsip_config_defaults(rc);
+	rsip_config_defaults(&o->rcfg);
 	o->rsip_port = RSIP_DEFAULT_PORT;
-	if (xd_parse_listen(METRICS_DEFAULT, &o->metrics_addr, &o->metrics_port))
-		return -EINVAL;
 	o->rsip_max_clients = 256;
 	o->rsip_idle = 900;
 	o->counters_interval = XD_CTR_DEFAULT_INTERVAL;
+	return xd_parse_listen(METRICS_DEFAULT, &o->metrics_addr, &o->metrics_port) ? -EINVAL : 0;
+}
 
-	/* The file first, so that the command line overrides it. */
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, OPTSTRING, lopts, NULL)) != -1) {
-		if (c == 'c')
-			config = optarg;
-		else if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		} else if (c == OPT_HELP_CONFIG) {
-			xdd_usage_config();
-			exit(0);
-		}
-	}
-	if (config) {
-		o->config = config;
-		if (xdd_load_config(o, config))
-			return -EINVAL;
-	}
-	optind = 1;
-	opterr = 1;
-	while ((c = getopt_long(argc, argv, OPTSTRING, lopts, NULL)) != -1) {
-		switch (c) {
-		case 'c': break;
-		case OPT_CHECK_CONFIG: o->check_only = true; break;
-		case 'v': xd_verbose = 1; break;
-		case '?':
-			fprintf(stderr, "Try 'xdnatd --help'.\n");
-			return -EINVAL;
-		default:
-			if (xdd_apply_opt(o, c, optarg))
-				return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		xd_err("unexpected argument '%s'", argv[optind]);
+/* Reserve @port for the router (never handed to a host), once. */
+static void reserve_port(struct rsip_config *rc, uint32_t port)
+{
+	for (uint32_t i = 0; i < rc->n_reserved; i++)
+		if (rc->reserved[i] == port)
+			return;
+	if (rc->n_reserved < RSIP_MAX_RESERVED)
+		rc->reserved[rc->n_reserved++] = (uint16_t)port;
+}
+
+/* The Local CA's defaults, which depend on other options: its CRL and
+ * notice ports are the router's services on the global addresses (marked
+ * as router ports, remote peers reach them even with --unknown drop). */
+static int ca_defaults(struct opts *o)
+{
+	char g[INET_ADDRSTRLEN];
+
+	if (!o->rsip) {
+		xd_err("the Local CA certifies RSIP allocations: add --rsip ([rsip] enabled = yes)");
 		return -EINVAL;
 	}
+	if (!o->crl_listen_set) {
+		o->crl_addr = o->gaddrs[0];
+		o->crl_port = 8080;
+	}
+	if (!o->crl_url) {
+		snprintf(o->crl_url_buf, sizeof(o->crl_url_buf), "http://%s:%u/crl/lca.crl",
+			 xd_ipstr(o->crl_addr ? o->crl_addr : o->gaddrs[0], g), o->crl_port);
+		o->crl_url = o->crl_url_buf;
+	}
+	reserve_port(&o->rcfg, o->crl_port);
+	if (!o->notify_set)
+		o->notify_port = LCA_NOTICE_PORT;
+	if (o->notify_port)
+		reserve_port(&o->rcfg, o->notify_port);
+	add_router_port(o, o->crl_port);
+	if (o->notify_port)
+		add_router_port(o, (uint16_t)o->notify_port);
+	return 0;
+}
+
+/* What no single option can check. */
+static int check_opts(struct opts *o)
+{
+	struct rsip_config *rc = &o->rcfg;
+
 	if (!o->wan || !o->lan || !o->n_gaddrs) {
 		xd_err("wan, lan and global are required (options --wan, --lan, --global or "
 		       "[router] keys of --config; see --help)");
@@ -600,42 +533,63 @@ int xdd_parse_args(int argc, char **argv, struct opts *o)
 		       "--ca-key and --ca-cert");
 		return -EINVAL;
 	}
-	if (o->ca_key) {
-		char g[INET_ADDRSTRLEN];
+	return o->ca_key ? ca_defaults(o) : 0;
+}
 
-		if (!o->rsip) {
-			xd_err("the Local CA certifies RSIP allocations: add --rsip ([rsip] enabled = yes)");
-			return -EINVAL;
-		}
-		if (!o->crl_listen_set) {
-			o->crl_addr = o->gaddrs[0];
-			o->crl_port = 8080;
-		}
-		if (!o->crl_url) {
-			snprintf(o->crl_url_buf, sizeof(o->crl_url_buf), "http://%s:%u/crl/lca.crl",
-				 xd_ipstr(o->crl_addr ? o->crl_addr : o->gaddrs[0], g), o->crl_port);
-			o->crl_url = o->crl_url_buf;
-		}
-		/* The CRL's port belongs to the router, never to a host. */
-		bool have = false;
+/* First pass over the command line: --help, --version and --help-config
+ * answer and exit; --config is read before the other options, so that
+ * they override it. */
+static int first_pass(int argc, char **argv, struct opts *o)
+{
+	struct xo_state st = { .prog = &xdd_prog, .quiet = true };
+	const char *config = NULL;
+	int c;
 
-		for (uint32_t i = 0; i < rc->n_reserved; i++)
-			have |= rc->reserved[i] == o->crl_port;
-		if (!have && rc->n_reserved < RSIP_MAX_RESERVED)
-			rc->reserved[rc->n_reserved++] = o->crl_port;
-		if (!o->notify_set)
-			o->notify_port = LCA_NOTICE_PORT;
-		have = !o->notify_port;
-		for (uint32_t i = 0; i < rc->n_reserved; i++)
-			have |= rc->reserved[i] == o->notify_port;
-		if (!have && rc->n_reserved < RSIP_MAX_RESERVED)
-			rc->reserved[rc->n_reserved++] = (uint16_t)o->notify_port;
-		/* ... and a service of the router on the global addresses: marked
-		 * as router ports, remote peers reach it even with --unknown drop
-		 * and under floods. */
-		add_router_port(o, o->crl_port);
-		if (o->notify_port)
-			add_router_port(o, (uint16_t)o->notify_port);
+	optind = 0;
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
+		if (c == 'c') {
+			config = optarg;
+		} else if (c == XO_ID_HELP) {
+			xo_help(&xdd_prog, stdout);
+			exit(0);
+		} else if (c == XO_ID_VERSION) {
+			xo_version(&xdd_prog);
+			exit(0);
+		} else if (c == OPT_HELP_CONFIG) {
+			xdd_usage_config();
+			exit(0);
+		}
 	}
-	return 0;
+	if (!config)
+		return 0;
+	o->config = config;
+	return xdd_load_config(o, config) ? XDD_EXIT_ERROR : 0;
+}
+
+int xdd_parse_args(int argc, char **argv, struct opts *o)
+{
+	struct xo_state st = { .prog = &xdd_prog, .base = o };
+	int c, rc;
+
+	if (defaults(o))
+		return XDD_EXIT_ERROR;
+	rc = first_pass(argc, argv, o);
+	if (rc)
+		return rc;
+	optind = 0;
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
+		if (c == XO_USAGE)
+			return XDD_EXIT_USAGE;
+		if (c == 'c' || c == OPT_HELP_CONFIG)
+			continue;
+		if (xdd_apply_opt(o, c, optarg)) {
+			xo_try_help(&xdd_prog);
+			return XDD_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		xd_err("unexpected argument '%s'", argv[optind]);
+		return xo_try_help(&xdd_prog);
+	}
+	return check_opts(o) ? XDD_EXIT_USAGE : 0;
 }

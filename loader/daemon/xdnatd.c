@@ -225,9 +225,10 @@ int main(int argc, char **argv)
 	xd_progname = "xdnatd";
 	d.argc = argc;
 	d.argv = argv;
-	if (xdd_parse_args(argc, argv, &d.o)) {
+	rc = xdd_parse_args(argc, argv, &d.o);
+	if (rc) {
 		xdd_free_opts(&d.o);
-		return 1;
+		return rc;
 	}
 	rc = validate(&d);
 	if (rc || d.o.check_only) {

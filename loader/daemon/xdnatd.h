@@ -38,6 +38,7 @@
 #include "ctl_sock.h"
 #include "lca.h"
 #include "notice.h"
+#include "opts.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -139,11 +140,16 @@ struct daemon {
 	char **argv;
 };
 
-/* options.c */
+/* Exit status: 1 error (also an invalid configuration file), 2 usage error. */
+#define XDD_EXIT_ERROR 1
+#define XDD_EXIT_USAGE 2
+
+/* options.c: the option table; parse_args returns 0 or an exit status. */
+extern const struct xo_prog xdd_prog;
 int xdd_parse_args(int argc, char **argv, struct opts *o);
 void xdd_free_opts(struct opts *o);
-int xdd_apply_opt(struct opts *o, int c, char *optarg);
-extern const struct option xdd_long_opts[];
+int xdd_apply_opt(struct opts *o, int id, char *arg);
+int xdd_set_opt(struct opts *o, const struct xo_opt *e, char *arg);
 /* config.c */
 void xdd_usage_config(void);
 int xdd_load_config(struct opts *o, const char *path);
