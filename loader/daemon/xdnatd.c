@@ -16,7 +16,7 @@
  * they are; the new process reuses the pins and swaps its programs in with
  * bpf_link_update.  Only what it would collide with is released here.
  */
-static void reexec(struct daemon *d, char **argv)
+static void xdd_reexec(struct daemon *d, char **argv)
 {
 	char saved[1024] = "";
 	size_t off = 0;
@@ -216,10 +216,150 @@ static int validate(struct daemon *d)
 	return 0;
 }
 
+/* Where a start stopped, so that the way down undoes only what was done. */
+enum stage { UP_NONE, UP_SKEL, UP_SYSCTL, UP_DETACH, UP_RUNNING };
+
+static void make_cfg(struct daemon *d)
+{
+	d->cfg.wan_ifindex = d->wan_ifindex;
+	d->cfg.lan_ifindex = d->lan_ifindex;
+	d->cfg.lan_addr = d->o.lan_addr;
+	d->cfg.flags = d->o.unknown_drop ? XDNAT_F_UNKNOWN_DROP : 0;
+	d->cfg.n_gaddrs = d->o.n_gaddrs;
+	d->cfg.spi_block_bits = d->o.spi_bits;
+	d->cfg.max_hosts = d->o.max_hosts;
+	d->cfg.nh_cache_ms = d->o.nh_cache_ms;
+	memcpy(d->cfg.gaddrs, d->o.gaddrs, sizeof(d->o.gaddrs));
+}
+
+/* PIN_BASE and PIN_BASE/INSTANCE; whether an earlier run left maps there. */
+static int make_pin_dir(struct daemon *d)
+{
+	struct stat st;
+	char info[300];
+
+	if (stat(d->o.pin_base, &st) && mkdir(d->o.pin_base, 0700) && errno != EEXIST) {
+		xd_err("cannot create %s: %s (is bpffs mounted at /sys/fs/bpf?)", d->o.pin_base,
+		       strerror(errno));
+		return -errno;
+	}
+	if (mkdir(d->pin_dir, 0700) && errno != EEXIST) {
+		xd_err("cannot create %s: %s", d->pin_dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(info, sizeof(info), "%s/" XDNAT_MAP_INFO, d->pin_dir);
+	d->maps_reused = access(info, F_OK) == 0;
+	return 0;
+}
+
+/* The datapath: programs loaded, maps pinned, sysctls set, hooks attached. */
+static enum stage start_datapath(struct daemon *d)
+{
+	if (xdd_load(d) || xdd_apply_shared_ike(d))
+		return UP_SKEL;
+	if (!d->o.no_sysctl && xdd_setup_sysctls(d))
+		return UP_SYSCTL;
+	if (xdd_attach_all(d))
+		return UP_SYSCTL;
+	if (d->tc_mode) {
+		__u32 zero = 0;
+
+		d->cfg.flags |= XDNAT_F_TC_MODE;
+		if (bpf_map_update_elem(bpf_map__fd(d->skel->maps.xdnat_info), &zero, &d->cfg, BPF_ANY))
+			xd_warn("cannot record tc mode in %s: %s", XDNAT_MAP_INFO, strerror(errno));
+	}
+	d->primed = calloc(d->o.max_hosts, sizeof(*d->primed));
+	if (!d->primed)
+		xd_warn("out of memory for neighbour tracking: not managing neighbours");
+	xdd_neigh_scan(d);
+	if (xd_fragq_start(d->skel, d->wan_ifindex))
+		xd_warn("no fragment slow path: out-of-order fragments follow the unknown policy");
+	return UP_RUNNING;
+}
+
+/* The services beside the datapath: RSIP, Local CA, control socket,
+ * counters, metrics. */
+static enum stage start_services(struct daemon *d)
+{
+	if (d->o.rsip && xdd_start_rsip(d))
+		return UP_DETACH;
+	if (d->o.ca_key && xdd_start_ca(d))
+		return UP_DETACH;
+	if (d->rsip_on)
+		xdd_start_ctl(d);
+	xdd_start_counters(d);
+	if (d->o.metrics_port && xdd_start_metrics(d) && d->o.metrics_explicit)
+		return UP_DETACH;
+	return UP_RUNNING;
+}
+
+/* Undo a start that reached @stage; @failed: leave an earlier run's maps. */
+static void stop_all(struct daemon *d, enum stage stage, bool failed)
+{
+	struct xd_fragq_stats fq = { 0 };
+
+	if (stage >= UP_DETACH) {
+		xdd_stop_metrics(d);
+		xdd_stop_ctl(d);
+		xdd_stop_ca(d);
+		if (d->rsip_on) {
+			rsip_server_close(&d->rsip);
+			xd_maps_close(&d->maps);
+		}
+		xdd_detach_all(d);
+		/* After the detach: nothing counts any more. */
+		xdd_stop_counters(d);
+		xdd_neigh_cleanup(d);
+	}
+	if (stage >= UP_SYSCTL)
+		xdd_restore_sysctls(d);
+	/* A failed start leaves an earlier run's maps (still forwarding) alone. */
+	if (failed ? !d->maps_reused : !d->o.keep_maps)
+		xdd_unpin_maps(d);
+	xd_fragq_stop(&fq);
+	if (fq.held)
+		xd_info("fragment slow path: %llu held, %llu re-injected, %llu expired, "
+			"%llu evicted", (unsigned long long)fq.held,
+			(unsigned long long)fq.reinjected, (unsigned long long)fq.expired,
+			(unsigned long long)fq.evicted);
+	xdnat_router__destroy(d->skel);
+}
+
+static int run(struct daemon *d, char **argv)
+{
+	enum stage stage = start_datapath(d);
+	int rc;
+
+	if (stage == UP_RUNNING)
+		stage = start_services(d);
+	if (stage != UP_RUNNING) {
+		stop_all(d, stage, true);
+		return 1;
+	}
+	printf("xdnatd: ready: instance %s, %s on %s (ifindex %d) and %s (ifindex %d), "
+	       "%u global address%s, pins in %s\n", d->o.instance, d->tc_mode ? "tc" : "xdp",
+	       d->o.wan, d->wan_ifindex, d->o.lan, d->lan_ifindex, d->o.n_gaddrs,
+	       d->o.n_gaddrs == 1 ? "" : "es", d->pin_dir);
+	fflush(stdout);
+
+	rc = wait_for_signal(d);
+	if (rc == 2) {
+		xdd_reexec(d, argv); /* returns only on failure */
+		/* The datapath keeps forwarding without us, as after SIGKILL;
+		 * the next start takes it over. */
+		xdd_stop_metrics(d);
+		xdnat_router__destroy(d->skel);
+		return 1;
+	}
+	stop_all(d, UP_DETACH, rc != 0);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { .lock_fd = -1, .link_fd = { -1, -1 } };
 	sigset_t set;
+	ssize_t n;
 	int rc;
 
 	xd_progname = "xdnatd";
@@ -238,17 +378,7 @@ int main(int argc, char **argv)
 		xdd_free_opts(&d.o);
 		return rc ? 1 : 0;
 	}
-
-	d.cfg.wan_ifindex = d.wan_ifindex;
-	d.cfg.lan_ifindex = d.lan_ifindex;
-	d.cfg.lan_addr = d.o.lan_addr;
-	d.cfg.flags = d.o.unknown_drop ? XDNAT_F_UNKNOWN_DROP : 0;
-	d.cfg.n_gaddrs = d.o.n_gaddrs;
-	d.cfg.spi_block_bits = d.o.spi_bits;
-	d.cfg.max_hosts = d.o.max_hosts;
-	d.cfg.nh_cache_ms = d.o.nh_cache_ms;
-	memcpy(d.cfg.gaddrs, d.o.gaddrs, sizeof(d.o.gaddrs));
-
+	make_cfg(&d);
 	/* Signals are read from a signalfd; block them from here on so a
 	 * SIGTERM during start-up still leads to a clean detach. */
 	sigemptyset(&set);
@@ -257,132 +387,12 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	{
-		ssize_t n = readlink("/proc/self/exe", d.self_exe, sizeof(d.self_exe) - 1);
+	n = readlink("/proc/self/exe", d.self_exe, sizeof(d.self_exe) - 1);
+	d.self_exe[n > 0 ? n : 0] = '\0';
 
-		d.self_exe[n > 0 ? n : 0] = '\0';
-	}
-
-	if (xdd_take_lock(&d))
-		return 1;
-	{
-		struct stat st;
-		char base[256];
-
-		snprintf(base, sizeof(base), "%s", d.o.pin_base);
-		if (stat(base, &st) && mkdir(base, 0700) && errno != EEXIST) {
-			xd_err("cannot create %s: %s (is bpffs mounted at /sys/fs/bpf?)", base,
-			       strerror(errno));
-			rc = 1;
-			goto out_lock;
-		}
-	}
-	if (mkdir(d.pin_dir, 0700) && errno != EEXIST) {
-		xd_err("cannot create %s: %s", d.pin_dir, strerror(errno));
-		rc = 1;
-		goto out_lock;
-	}
-	{
-		char info[300];
-
-		snprintf(info, sizeof(info), "%s/" XDNAT_MAP_INFO, d.pin_dir);
-		d.maps_reused = access(info, F_OK) == 0;
-	}
-	if (xdd_load(&d)) {
-		rc = 1;
-		goto out_skel;
-	}
-	if (xdd_apply_shared_ike(&d)) {
-		rc = 1;
-		goto out_skel;
-	}
-	if (!d.o.no_sysctl && xdd_setup_sysctls(&d)) {
-		rc = 1;
-		goto out_sysctl;
-	}
-	if (xdd_attach_all(&d)) {
-		rc = 1;
-		goto out_sysctl;
-	}
-	if (d.tc_mode) {
-		__u32 zero = 0;
-
-		d.cfg.flags |= XDNAT_F_TC_MODE;
-		if (bpf_map_update_elem(bpf_map__fd(d.skel->maps.xdnat_info), &zero, &d.cfg, BPF_ANY))
-			xd_warn("cannot record tc mode in %s: %s", XDNAT_MAP_INFO, strerror(errno));
-	}
-	d.primed = calloc(d.o.max_hosts, sizeof(*d.primed));
-	if (!d.primed)
-		xd_warn("out of memory for neighbour tracking: not managing neighbours");
-	xdd_neigh_scan(&d);
-	if (xd_fragq_start(d.skel, d.wan_ifindex))
-		xd_warn("no fragment slow path: out-of-order fragments follow the unknown policy");
-	if (d.o.rsip && xdd_start_rsip(&d)) {
-		rc = 1;
-		goto out_detach;
-	}
-	if (d.o.ca_key && xdd_start_ca(&d)) {
-		rc = 1;
-		goto out_detach;
-	}
-	if (d.rsip_on)
-		xdd_start_ctl(&d);
-	xdd_start_counters(&d);
-
-	if (d.o.metrics_port && xdd_start_metrics(&d) && d.o.metrics_explicit) {
-		rc = 1;
-		goto out_detach;
-	}
-
-	printf("xdnatd: ready: instance %s, %s on %s (ifindex %d) and %s (ifindex %d), "
-	       "%u global address%s, pins in %s\n", d.o.instance, d.tc_mode ? "tc" : "xdp",
-	       d.o.wan, d.wan_ifindex, d.o.lan, d.lan_ifindex, d.o.n_gaddrs,
-	       d.o.n_gaddrs == 1 ? "" : "es", d.pin_dir);
-	fflush(stdout);
-
-	rc = wait_for_signal(&d);
-	if (rc == 2) {
-		reexec(&d, argv); /* returns only on failure */
-		rc = 1;
-		goto out_keep;
-	}
-	rc = rc ? 1 : 0;
-out_detach:
-	xdd_stop_metrics(&d);
-	xdd_stop_ctl(&d);
-	xdd_stop_ca(&d);
-	if (d.rsip_on) {
-		rsip_server_close(&d.rsip);
-		xd_maps_close(&d.maps);
-	}
-	xdd_detach_all(&d);
-	/* After the detach: nothing counts any more. */
-	xdd_stop_counters(&d);
-	xdd_neigh_cleanup(&d);
-out_sysctl:
-	xdd_restore_sysctls(&d);
-out_skel:
-	/* A failed start leaves an earlier run's maps (still forwarding) alone. */
-	if (rc ? !d.maps_reused : !d.o.keep_maps)
-		xdd_unpin_maps(&d);
-	{
-		struct xd_fragq_stats fq = { 0 };
-
-		xd_fragq_stop(&fq);
-		if (fq.held)
-			xd_info("fragment slow path: %llu held, %llu re-injected, %llu expired, "
-				"%llu evicted", (unsigned long long)fq.held,
-				(unsigned long long)fq.reinjected, (unsigned long long)fq.expired,
-				(unsigned long long)fq.evicted);
-	}
-	xdnat_router__destroy(d.skel);
-	goto out_lock;
-out_keep:
-	/* The datapath keeps forwarding without us, as after SIGKILL; the
-	 * next start takes it over. */
-	xdd_stop_metrics(&d);
-	xdnat_router__destroy(d.skel);
-out_lock:
+	rc = 1;
+	if (!xdd_take_lock(&d) && !make_pin_dir(&d))
+		rc = run(&d, argv);
 	xdd_free_opts(&d.o);
 	free(d.primed);
 	if (d.lock_fd >= 0)
