@@ -32,6 +32,7 @@
 #include "host_reasm.h"
 #include "host_cert.h"
 #include "swan_conf.h"
+#include "opts.h"
 
 #define MAX_ROUTES 32
 #define TC_HANDLE 0x4556
@@ -85,124 +86,109 @@ struct agent {
 
 #define MAX_GRANTS 64
 
-static void usage(FILE *f)
-{
-	fprintf(f,
+/* Options (opts.h): getopt, --help and xdnat-host(8) come from this table;
+ * the ids are parse_args()'s cases. */
+static const struct xo_opt host_opts[] = {
+	XO_HEAD("Required:"),
+	{ "dev", 'd', "IFNAME", .help = "the host's LAN interface towards the router" },
+	{ "router", 'r', "ADDR", .help = "the router's LAN address (tunnel endpoint)" },
+	{ "global", 'g', "ADDR", .help = "the shared global address: required with --ports; in "
+					 "RSIP mode the one to ask for (default: any)" },
+	XO_HEAD("Options:"),
+	{ "ports", 'P', "A-B", .help = "this host's port block: becomes the namespace's "
+				       "ip_local_port_range (recommended: without it, outgoing "
+				       "connections pick ports the router drops)" },
+	{ "lan-addr", 'a', "ADDR", .help = "this host's LAN address (default: the first IPv4 "
+					   "address of --dev)" },
+	{ "route", 'R', "CIDR", .help = "route CIDR via the router with source ADDR; may be "
+					"repeated (default: \"default\")" },
+	{ "replace-routes", 'x', NULL, .help = "replace existing routes to those CIDRs (they are "
+					       "restored on exit) instead of refusing" },
+	{ "tunnel-mtu", 'M', "N", .help = "MTU of those routes (default: the MTU of --dev minus "
+					  "20, the tunnel header), so TCP advertises an MSS and "
+					  "sends segments that fit the tunnel" },
+	XO_HEAD("RSIP mode (without --ports):"),
+	{ "secret-file", 's', "PATH", .help = "this host's secret from 'xdnatctl enroll' (mode "
+					      "0600)" },
+	{ "name", 'n', "NAME", .help = "the name it was enrolled under (default: hostname)" },
+	{ "rsip-port", 0, "N", 256, .help = "the router's RSIP port (default: "
+					    XO_STR(RSIP_DEFAULT_PORT) ")" },
+	{ "port-count", 0, "N", 257, .help = "ports to obtain, in requests of at most 255 (RSIP's "
+					     "limit); the router keeps them adjacent (default: 500)" },
+	{ "spi-count", 0, "N", 258, .help = "SPIs to obtain, rounded up to whole router blocks; "
+					    "0: none (default: 1, i.e. one block)" },
+	{ "lease", 0, "S", 259, .help = "lease to ask for (default: the router's); renewed at half "
+					"its length" },
+	{ "info-file", 0, "PATH", 260, .help = "write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell "
+					       "syntax) for IKE daemons (default: "
+					       "/run/xdnat/host-IFNAME.env)" },
+	{ "shared-ike", 0, NULL, 0x800, .help = "use the router's shared IKE ports even if it does "
+						"not announce them (default: when the router "
+						"announces them, xdnatd --shared-ike-ports): the "
+						"info file also tells the IKE daemon to use them "
+						"(500/4500), with IKE SPIs labelled from the SPI "
+						"block (docs/SHARED-IKE.md)" },
+	{ "no-shared-ike", 0, NULL, 0x801, .help = "keep to this host's own ports even if the "
+						   "router announces shared IKE ports" },
+	XO_HEAD("Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never "
+		"sent anywhere) and its CSR goes with the last allocation request and with every "
+		"renewal; the router's Local CA returns a certificate for this host's identity, "
+		"ports and SPIs, valid for the lease.  It is written next to the key and its paths "
+		"go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY, XDNAT_CERT_SERIAL, "
+		"XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY)."),
+	{ "state-dir", 0, "DIR", 261, .help = "key and certificates: DIR/NAME.key (0600, reused), "
+					      "DIR/NAME.crt, DIR/NAME-chain.pem (the LCA "
+					      "certificate) (default: " XDNAT_HOST_STATE_DIR ")" },
+	{ "key-type", 0, "T", 262, .help = "p256 (default), p384, ed25519 or rsa3072: for a new "
+					   "key" },
+	{ "no-cert", 0, NULL, 263, .help = "ask for no certificate" },
+	XO_HEAD("strongSwan (docs/STRONGSWAN.md):"),
+	{ "swan-dir", 0, "DIR", 0x700, .help = "write a strongSwan fragment from the allocation: "
+					       "DIR/strongswan.d/xdnat.conf (charon.port, "
+					       "port_nat_t, spi_min/max, spi_mask/label; 500/4500 "
+					       "with --shared-ike), DIR/swanctl/ (private/host.key, "
+					       "x509/host.crt, x509ca/: copies of the key, the "
+					       "certificate and the LCA chain obtained over RSIP; "
+					       "with --no-cert a key made here and host.csr; "
+					       "conf.d/xdnat.conf with the IKE identity)" },
+	{ "swan-ca", 0, "FILE", 0x701, .help = "PEM certificates for DIR/swanctl/x509ca/ (root, "
+					       "LCA) instead of the LCA chain received over RSIP" },
+	XO_HEAD(""),
+	{ "verbose", 'v', NULL, .help = "show every command run" },
+	XO_OPT_VERSION,
+	XO_OPT_HELP,
+	{ 0 }
+};
+
+static const struct xo_prog host_prog = {
+	.name = "xdnat-host", .opts = host_opts,
+	.synopsis =
 "Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
 "       xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
 "\n"
 "Configure this host to use a global address shared through an xdnat router\n"
-"and keep it so until SIGTERM or SIGINT, then undo every change.  The router\n"
+"and keep it so until SIGTERM or SIGINT, then undo every change.  The host\n"
 "obtains the global address, a port block and an SPI block from the router\n"
 "over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
-"--ports it uses a static configuration instead (xdnatctl host add).\n"
-"\n"
-"Required:\n"
-"  -d, --dev IFNAME        the host's LAN interface towards the router\n"
-"  -g, --global ADDR       the shared global address\n"
-"  -r, --router ADDR       the router's LAN address (tunnel endpoint)\n"
-"\n"
-"Options:\n"
-"  -P, --ports A-B         this host's port block: becomes the namespace's\n"
-"                          ip_local_port_range (recommended: without it,\n"
-"                          outgoing connections pick ports the router drops)\n"
-"  -a, --lan-addr ADDR     this host's LAN address (default: the first IPv4\n"
-"                          address of --dev)\n"
-"  -R, --route CIDR        route CIDR via the router with source ADDR; may be\n"
-"                          repeated (default: \"default\")\n"
-"  -x, --replace-routes    replace existing routes to those CIDRs (they are\n"
-"                          restored on exit) instead of refusing\n"
-"  -M, --tunnel-mtu N      MTU of those routes (default: the MTU of --dev\n"
-"                          minus 20, the tunnel header), so TCP advertises an\n"
-"                          MSS and sends segments that fit the tunnel\n"
-"\n"
-"RSIP mode (without --ports):\n"
-"  -s, --secret-file PATH  this host's secret from 'xdnatctl enroll' (mode 0600)\n"
-"  -n, --name NAME         the name it was enrolled under (default: hostname)\n"
-"      --rsip-port N       the router's RSIP port (default: %d)\n"
-"      --port-count N      ports to obtain, in requests of at most 255 (RSIP's\n"
-"                          limit); the router keeps them adjacent (default: 500)\n"
-"      --spi-count N       SPIs to obtain, rounded up to whole router blocks;\n"
-"                          0: none (default: 1, i.e. one block)\n"
-"      --lease S           lease to ask for (default: the router's); renewed\n"
-"                          at half its length\n"
-"      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell\n"
-"                          syntax) for IKE daemons (default:\n"
-"                          /run/xdnat/host-IFNAME.env)\n"
-"      --shared-ike        use the router's shared IKE ports even if it does\n"
-"                          not announce them (default: when the router\n"
-"                          announces them, xdnatd --shared-ike-ports): the\n"
-"                          info file also tells the IKE daemon to use them\n"
-"                          (500/4500), with IKE SPIs labelled from the SPI\n"
-"                          block (docs/SHARED-IKE.md)\n"
-"      --no-shared-ike     keep to this host's own ports even if the router\n"
-"                          announces shared IKE ports\n"
-"  -g, --global ADDR       ask for this global address (default: any)\n"
-"\n"
-"Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never\n"
-"sent anywhere) and its CSR goes with the last allocation request and with\n"
-"every renewal; the router's Local CA returns a certificate for this host's\n"
-"identity, ports and SPIs, valid for the lease.  It is written next to the\n"
-"key and its paths go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN,\n"
-"XDNAT_KEY, XDNAT_CERT_SERIAL, XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY).\n"
-"      --state-dir DIR     key and certificates: DIR/NAME.key (0600, reused),\n"
-"                          DIR/NAME.crt, DIR/NAME-chain.pem (the LCA\n"
-"                          certificate) (default: " XDNAT_HOST_STATE_DIR ")\n"
-"      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
-"      --no-cert           ask for no certificate\n"
-"\n"
-"strongSwan (docs/STRONGSWAN.md):\n"
-"      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
-"                          DIR/strongswan.d/xdnat.conf (charon.port, port_nat_t,\n"
-"                          spi_min/max, spi_mask/label; 500/4500 with\n"
-"                          --shared-ike), DIR/swanctl/ (private/host.key,\n"
-"                          x509/host.crt, x509ca/: copies of the key, the\n"
-"                          certificate and the LCA chain obtained over RSIP;\n"
-"                          with --no-cert a key made here and host.csr;\n"
-"                          conf.d/xdnat.conf with the IKE identity)\n"
-"      --swan-ca FILE      PEM certificates for DIR/swanctl/x509ca/ (root, LCA)\n"
-"                          instead of the LCA chain received over RSIP\n"
-"\n"
-"  -v, --verbose           show every command run\n"
-"  -h, --help              this help\n"
+"--ports it uses a static configuration instead (xdnatctl host add).\n",
+	.epilog =
 "\n"
 "Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
-"undone).\n", RSIP_DEFAULT_PORT);
+"undone), 2 on a usage error (unknown option, missing or malformed argument).\n",
+};
+
+static void usage(FILE *f)
+{
+	xo_help(&host_prog, f);
 }
 
 static int parse_args(int argc, char **argv, struct agent *a)
 {
-	static const struct option lopts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "global", required_argument, NULL, 'g' },
-		{ "router", required_argument, NULL, 'r' },
-		{ "ports", required_argument, NULL, 'P' },
-		{ "lan-addr", required_argument, NULL, 'a' },
-		{ "tunnel-mtu", required_argument, NULL, 'M' },
-		{ "route", required_argument, NULL, 'R' },
-		{ "replace-routes", no_argument, NULL, 'x' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "secret-file", required_argument, NULL, 's' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "rsip-port", required_argument, NULL, 256 },
-		{ "port-count", required_argument, NULL, 257 },
-		{ "spi-count", required_argument, NULL, 258 },
-		{ "lease", required_argument, NULL, 259 },
-		{ "info-file", required_argument, NULL, 260 },
-		{ "shared-ike", no_argument, NULL, 0x800 },
-		{ "no-shared-ike", no_argument, NULL, 0x801 },
-		{ "state-dir", required_argument, NULL, 261 },
-		{ "key-type", required_argument, NULL, 262 },
-		{ "no-cert", no_argument, NULL, 263 },
-		{ "swan-dir", required_argument, NULL, 0x700 },
-		{ "swan-ca", required_argument, NULL, 0x701 },
-		{ 0 }
-	};
+	struct xo_state st = { .prog = &host_prog };
 	uint32_t pa, pl;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:M:xvhs:n:", lopts, NULL)) != -1) {
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
 		switch (c) {
 		case 'd': a->dev = optarg; break;
 		case 'g':
@@ -282,8 +268,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			break;
 		case 'v': xd_verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
-		default:
-			fprintf(stderr, "Try 'xdnat-host --help'.\n");
+		case XO_ID_VERSION: xo_version(&host_prog); exit(0);
+		default: /* xo_getopt said why */
 			return -EINVAL;
 		}
 	}
@@ -965,7 +951,7 @@ int main(int argc, char **argv)
 	a.port_count = 500;
 	a.spi_count = 1;
 	if (parse_args(argc, argv, &a))
-		return 1;
+		return 2; /* usage error */
 	a.ifindex = xd_ifindex(a.dev);
 	if (a.ifindex < 0) {
 		xd_err("--dev: no interface '%s'", a.dev);
