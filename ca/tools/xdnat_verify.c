@@ -46,6 +46,7 @@ static const char usage_text[] =
 "    -U, --unconstrained accept an issuer without name constraints (not\n"
 "                        recommended: such an issuer may name anyone)\n"
 "    -j, --json          one JSON object on stdout\n"
+"        --version       print the program's name and version, exit\n"
 "    -h, --help          this text\n"
 "\n"
 "EXIT STATUS\n"
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
 		{ "anchors", 1, 0, 'a' }, { "chain", 1, 0, 'c' }, { "source", 1, 0, 's' },
 		{ "ports", 1, 0, 'p' }, { "spis", 1, 0, 'S' }, { "crl", 1, 0, 'r' },
 		{ "time", 1, 0, 't' }, { "unconstrained", 0, 0, 'U' }, { "json", 0, 0, 'j' },
-		{ "help", 0, 0, 'h' }, { 0 }
+		{ "help", 0, 0, 'h' }, { "version", 0, 0, 'V' }, { 0 }
 	};
 	const char *anchors = NULL, *chain = NULL, *src = NULL, *ports = NULL, *spis = NULL,
 		   *crl = NULL;
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
 		case 'U': q.allow_unconstrained = true; break;
 		case 'j': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("xdnat-verify %s\n", XDNAT_VERSION); return 0;
 		default: return usage_err("bad option");
 		}
 	}
