@@ -173,7 +173,7 @@ static const struct xo_prog ctl_prog = {
 	.name = "xdnatctl", .opts = ctl_opts, .col = 24, .in_order = true,
 	.synopsis =
 "Usage: xdnatctl [-j] [-i INSTANCE] [--pin-base DIR] OBJECT COMMAND [ARGS]\n"
-"       xdnatctl [-i INSTANCE] [--pin-base DIR] -b FILE\n"
+"  or:  xdnatctl [-i INSTANCE] [--pin-base DIR] -b FILE\n"
 "\n"
 "Inspect and change a running xdnatd through its pinned maps.\n"
 "\n"

@@ -162,7 +162,7 @@ const struct xo_prog xdd_prog = {
 	.col = 27,
 	.synopsis =
 "Usage: xdnatd --wan IFNAME --lan IFNAME --global ADDR[,ADDR...] [OPTIONS]\n"
-"       xdnatd --config FILE [OPTIONS]\n"
+"  or:  xdnatd --config FILE [OPTIONS]\n"
 "\n"
 "Attach the xdnat router datapath: packets from the WAN to a global address\n"
 "are steered by their outermost ESP/AH SPI, TCP/UDP destination port or ICMP\n"

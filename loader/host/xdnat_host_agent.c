@@ -164,7 +164,7 @@ static const struct xo_prog host_prog = {
 	.name = "xdnat-host", .opts = host_opts,
 	.synopsis =
 "Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
-"       xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
+"  or:  xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
 "\n"
 "Configure this host to use a global address shared through an xdnat router\n"
 "and keep it so until SIGTERM or SIGINT, then undo every change.  The host\n"
