@@ -8,7 +8,8 @@ BPFTOOL   ?= bpftool
 ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
-OUT       := build
+# make SAN=1 builds into build-san/ so both flavours can coexist.
+OUT       ?= $(if $(filter 1,$(SAN)),build-san,build)
 PREFIX    ?= /usr/local
 BPF_OBJ_DIR ?= $(PREFIX)/lib/xdnat
 
@@ -112,8 +113,9 @@ deps:
 $(OUT):
 	@mkdir -p $@
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUT)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(OUT)/%.bpf.o: bpf/%.bpf.c | $(OUT)
+	$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+-include $(wildcard $(OUT)/*.bpf.d)
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
@@ -165,8 +167,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
+# The RSIP and CA end-to-end tests also run against the sanitizer build of
+# the daemons (SAN_E2E in selftests/run_all.sh).
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory SAN=1 all
 	@selftests/run_all.sh
 
 test: check

@@ -985,6 +985,8 @@ int main(int argc, char **argv)
 			return 1;
 		if (rsip_acquire(&a)) {
 			rsip_release(&a);
+			host_cert_free(&a.cert);
+			rsip_client_free_certs(&a.cl);
 			return 1;
 		}
 	}
