@@ -4,6 +4,7 @@
  * links (atomic swap on restart), or tc (cls_bpf) as the fallback.
  */
 #include "xdnatd.h"
+#include "xdnat_router.skel.h"
 
 /* ------------------------------------------------------------- attach */
 

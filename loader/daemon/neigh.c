@@ -3,6 +3,7 @@
  * Neighbour upkeep: the hosts' LAN addresses stay resolved for the XDP path.
  */
 #include "xdnatd.h"
+#include "xdnat_router.skel.h"
 
 /* ------------------------------------------------------ neighbour upkeep */
 

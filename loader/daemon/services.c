@@ -4,6 +4,7 @@
  * revocation notices), counter totals, metrics and the control socket.
  */
 #include "xdnatd.h"
+#include "xdnat_router.skel.h"
 
 /* ---------------------------------------------------------- RSIP server */
 

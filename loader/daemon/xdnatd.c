@@ -8,6 +8,7 @@
  * contents.
  */
 #include "xdnatd.h"
+#include "xdnat_router.skel.h"
 
 
 /*

@@ -26,7 +26,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xdnat.h"
-#include "xdnat_router.skel.h"
 #include <ini.h>
 #include "httpd.h"
 #include "metrics.h"
@@ -102,6 +101,10 @@ struct sysctl_saved {
 	char old[32];
 	bool changed;
 };
+
+/* The BPF skeleton (build/xdnat_router.skel.h): included by the files that
+ * use it, so that a change to the BPF programs rebuilds only those. */
+struct xdnat_router;
 
 struct daemon {
 	struct opts o;
