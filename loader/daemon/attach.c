@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Loading the router's BPF programs and attaching them: XDP through pinned
- * links (atomic swap on restart), or tc (cls_bpf) as the fallback.
+ * links (atomic swap on restart), or tc (cls_bpf) as the fallback; and the
+ * hosts' neighbour entries the XDP path needs.
  */
 #include "xdnatd.h"
 #include "xdnat_router.skel.h"
@@ -285,4 +286,41 @@ void xdd_unpin_maps(struct daemon *d)
 		xd_warn("cannot unpin all maps in %s", d->pin_dir);
 	if (rmdir(d->pin_dir) && errno != ENOENT)
 		xd_warn("cannot remove %s: %s", d->pin_dir, strerror(errno));
+}
+
+/* ------------------------------------------------------ neighbour upkeep */
+
+/*
+ * The hosts' LAN addresses need resolved neighbours for the XDP path to send
+ * to them itself: neigh.c keeps them over netlink and never touches an entry
+ * the operator made (neigh.h has the rules).
+ */
+void xdd_neigh_scan(struct daemon *d)
+{
+	int hosts_fd = bpf_map__fd(d->skel->maps.xdnat_hosts);
+	int rc;
+
+	if (d->o.no_neigh || !d->neigh)
+		return;
+	for (uint32_t id = 1; id < d->o.max_hosts; id++) {
+		struct xdnat_host h;
+
+		d->neigh_want[id] = bpf_map_lookup_elem(hosts_fd, &id, &h) == 0 &&
+				    (h.flags & XDNAT_HOST_F_VALID) ? h.lan_addr : 0;
+	}
+	rc = xd_neigh_sync(d->neigh, d->neigh_want, d->o.max_hosts);
+	if (rc && !d->neigh_unsupported) {
+		xd_warn("cannot read the neighbour table of %s: %s", d->o.lan, strerror(-rc));
+		d->neigh_unsupported = true;   /* said once; retried every pass */
+	} else if (!rc) {
+		d->neigh_unsupported = false;
+	}
+}
+
+void xdd_neigh_cleanup(struct daemon *d)
+{
+	if (d->neigh && !d->o.no_neigh && xd_neigh_remove_ours(d->neigh))
+		xd_warn("could not remove xdnatd's neighbour entries on %s", d->o.lan);
+	xd_neigh_close(d->neigh);
+	d->neigh = NULL;
 }

@@ -55,7 +55,8 @@ static const struct xo_opt xdnatd_opts[] = {
 	  .help = "do not set net.ipv4.ip_forward=1 and accept_local=1 on both interfaces "
 		  "(see README)" },
 	{ "no-neigh", 'N', NULL, .type = XO_FLAG, .off = OFF(no_neigh), .ini = "router",
-	  .help = "do not keep hosts' LAN neighbours resolved (ip neigh ... managed)" },
+	  .help = "do not create managed neighbour entries for the hosts' LAN addresses (an "
+		  "operator's are never changed; README: Neighbour entries)" },
 	XO_HEAD("RSIP control plane (RFC 3103/3104; see docs/CONTROL-PLANE.md):"),
 	{ "rsip", 0, NULL, .type = XO_FLAG, .off = OFF(rsip), .ini = "rsip.enabled",
 	  .help = "serve RSIP on the LAN side: hosts enrolled with 'xdnatctl enroll' obtain "

@@ -269,9 +269,13 @@ static enum stage start_datapath(struct daemon *d)
 		if (bpf_map_update_elem(bpf_map__fd(d->skel->maps.xdnat_info), &zero, &d->cfg, BPF_ANY))
 			xd_warn("cannot record tc mode in %s: %s", XDNAT_MAP_INFO, strerror(errno));
 	}
-	d->primed = calloc(d->o.max_hosts, sizeof(*d->primed));
-	if (!d->primed)
-		xd_warn("out of memory for neighbour tracking: not managing neighbours");
+	if (!d->o.no_neigh) {
+		d->neigh_want = calloc(d->o.max_hosts, sizeof(*d->neigh_want));
+		d->neigh = d->neigh_want ? xd_neigh_open(d->lan_ifindex) : NULL;
+		if (!d->neigh)
+			xd_warn("cannot keep the hosts' neighbour entries (%s): the first packets to "
+				"a host go through the stack until ARP resolves it", strerror(errno));
+	}
 	xdd_neigh_scan(d);
 	if (xd_fragq_start(d->skel, d->wan_ifindex))
 		xd_warn("no fragment slow path: out-of-order fragments follow the unknown policy");
@@ -395,7 +399,8 @@ int main(int argc, char **argv)
 	if (!xdd_take_lock(&d) && !make_pin_dir(&d))
 		rc = run(&d, argv);
 	xdd_free_opts(&d.o);
-	free(d.primed);
+	xd_neigh_close(d.neigh);
+	free(d.neigh_want);
 	if (d.lock_fd >= 0)
 		close(d.lock_fd);
 	return rc;

@@ -3,9 +3,9 @@
  * xdnatd's own state, shared by the files of the daemon (loader/daemon/):
  * options.c and config.c read the command line and the configuration file,
  * setup.c takes the instance lock and sets sysctls, attach.c loads and
- * attaches the BPF programs, neigh.c keeps the hosts' neighbours, services.c
- * runs RSIP, the Local CA, counters, metrics and the control socket, and
- * xdnatd.c starts it all and waits for signals.
+ * attaches the BPF programs and keeps the hosts' neighbours (through
+ * neigh.c), services.c runs RSIP, the Local CA, counters, metrics and the
+ * control socket, and xdnatd.c starts it all and waits for signals.
  */
 #ifndef XDNATD_H
 #define XDNATD_H
@@ -38,6 +38,7 @@
 #include "lca.h"
 #include "notice.h"
 #include "opts.h"
+#include "neigh.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -118,7 +119,8 @@ struct daemon {
 	bool tc_attached[2], tc_hook_created[2];
 	struct sysctl_saved sysctls[8];
 	int n_sysctls;
-	uint32_t *primed;          /* LAN address we made a managed neighbour for, per host */
+	struct xd_neigh *neigh;    /* the hosts' neighbour entries (neigh.h) */
+	uint32_t *neigh_want;      /* per host id: its LAN address, 0: none */
 	bool maps_reused;          /* pins came from an earlier run: never remove on error */
 	bool neigh_unsupported;
 	struct xd_maps maps;       /* RSIP: the pinned maps, as the server's backend */
@@ -165,7 +167,7 @@ int xdd_load(struct daemon *d);
 int xdd_attach_all(struct daemon *d);
 void xdd_detach_all(struct daemon *d);
 void xdd_unpin_maps(struct daemon *d);
-/* neigh.c */
+/* attach.c: the hosts' neighbour entries (neigh.c keeps them) */
 void xdd_neigh_scan(struct daemon *d);
 void xdd_neigh_cleanup(struct daemon *d);
 /* services.c */
