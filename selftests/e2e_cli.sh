@@ -10,7 +10,7 @@
 #   - every long option of the table is one getopt knows, --help lists it
 #     and the man page made by `make man` lists it;
 #   - every key of xdnatd's configuration table is in xdnatd.conf(5) under
-#     its section.
+#     its section, and every key the shipped example shows is accepted.
 # No root, no network: it only runs the programs' argument parsing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -127,6 +127,14 @@ while read -r sec key; do
 		on && index($0, k) == 1 { found = 1 } END { exit !found }' \
 		<(sed -e 's/^\.[A-Z]*  *//' "$tmp/conf5") || fail "xdnatd.conf.5 lacks '$key' in [$sec]"
 done <"$tmp/keys"
+
+# The shipped example configuration: every key it shows (commented out) is
+# one of the table's, with a valid value.
+sed -E 's/^#([a-z-]+ = )/\1/' systemd/xdnatd.conf.example >"$tmp/example.conf"
+n_example=$(grep -cE '^[a-z-]+ = ' "$tmp/example.conf")
+[ "$n_example" -ge 10 ] || fail "systemd/xdnatd.conf.example shows only $n_example keys"
+"$OUT/xdnatd" --config "$tmp/example.conf" --check-config >/dev/null 2>"$tmp/err" || true
+grep -q "example.conf:" "$tmp/err" && fail "xdnatd.conf.example: $(grep example.conf: "$tmp/err")"
 
 echo "e2e_cli: versions: $versions"
 echo "e2e_cli: 6 programs, $checked options, $(wc -l <"$tmp/keys") configuration keys OK"
