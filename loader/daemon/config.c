@@ -6,6 +6,7 @@
  * same way; errors name the file, the line and the key, all of them at
  * once.  The command line overrides the file.
  */
+#include <ini.h>
 #include "xdnatd.h"
 
 struct config_ctx {

@@ -26,7 +26,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xdnat.h"
-#include <ini.h>
 #include "httpd.h"
 #include "metrics.h"
 #include "counters.h"
@@ -42,7 +41,6 @@
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
-
 
 #define RUN_DIR "/run/xdnat"
 #define TC_HANDLE 0x4555 /* RSIP's port, to recognise our filters */
