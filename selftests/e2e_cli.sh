@@ -61,7 +61,8 @@ man_text() {
 	sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\(em/--/g' "$1"
 }
 
-make --no-print-directory -s man OUT="$OUT" >/dev/null || fail "make man failed"
+# SAN=1 with OUT=build-san checks the sanitizer build (make SAN=1).
+make --no-print-directory -s man OUT="$OUT" ${SAN:+SAN=$SAN} >/dev/null || fail "make man failed"
 
 versions=
 checked=0
