@@ -108,10 +108,13 @@ for p in "${programs[@]}"; do
 done
 
 # Retired short options: refused as unknown, the long forms kept.
-for c in "xdnatctl -p x" "xdnatctl -s x" "xdnatd -R" "xdnatd -M x"; do
+for c in "xdnatctl -p x pin-base" "xdnatctl -s x state-dir" "xdnatd -R rsip" \
+	 "xdnatd -M x metrics"; do
 	rc=0
-	$OUT/$c >/dev/null 2>"$tmp/err" || rc=$?
-	[ "$rc" = 2 ] && grep -q "invalid option" "$tmp/err" || fail "'$c' is not refused (exit $rc)"
+	set -- $c
+	"$OUT/$1" "${@:2:$#-2}" >/dev/null 2>"$tmp/err" || rc=$?
+	[ "$rc" = 2 ] && grep -q "invalid option" "$tmp/err" || fail "'${c% *}' is not refused (exit $rc)"
+	grep -q -- "is retired: use --${!#}" "$tmp/err" || fail "'${c% *}': no hint to use --${!#}"
 done
 
 # xdnatd.conf(5): every key of the table under its section.

@@ -37,7 +37,7 @@ static const struct xo_opt topts_table[] = {
 
 static const struct xo_prog tprog = {
 	.name = "tprog", .opts = topts_table, .synopsis = "Usage: tprog [OPTIONS]\n",
-	.epilog = "\nEnd.\n",
+	.epilog = "\nEnd.\n", .retired = "q=name x=count",
 };
 
 /* Run xo_getopt over @args (NULL-terminated) into @o; returns the ids of the
@@ -175,4 +175,17 @@ Test(opts, version_line, .init = cr_redirect_stdout)
 	xo_version(&tprog);
 	fflush(stdout);
 	cr_assert_stdout_eq_str("tprog " XDNAT_VERSION "\n");
+}
+
+Test(opts, retired_short_option_names_its_long_form, .init = cr_redirect_stderr)
+{
+	struct topts o = { 0 };
+	char *args[] = { "tprog", "-x", "3", NULL };
+	int ids[8], n;
+
+	cr_assert_eq(parse(&o, args, ids, &n), XO_USAGE);
+	fflush(stderr);
+	cr_assert_stderr_eq_str("tprog: invalid option -- 'x'\n"
+				"tprog: -x is retired: use --count\n"
+				"Try 'tprog --help'.\n");
 }

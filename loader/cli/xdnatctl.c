@@ -171,6 +171,7 @@ static const struct xo_opt ctl_opts[] = {
 
 static const struct xo_prog ctl_prog = {
 	.name = "xdnatctl", .opts = ctl_opts, .col = 24, .in_order = true,
+	.retired = "p=pin-base s=state-dir",
 	.synopsis =
 "Usage: xdnatctl [-j] [-i INSTANCE] [--pin-base DIR] OBJECT COMMAND [ARGS]\n"
 "  or:  xdnatctl [-i INSTANCE] [--pin-base DIR] -b FILE\n"

@@ -63,6 +63,23 @@ static const struct xo_opt *entry_of(const struct xo_opt *t, int c)
 	return NULL;
 }
 
+/* After getopt refused -@key: say what replaced it, if it was retired. */
+static void retired_hint(const struct xo_prog *p, int key)
+{
+	const char *r = p->retired;
+
+	while (key && r && *r) {
+		size_t n = strcspn(r, " ");
+
+		if (n > 2 && r[0] == key && r[1] == '=') {
+			fprintf(stderr, "%s: -%c is retired: use --%.*s\n", p->name, key, (int)(n - 2),
+				r + 2);
+			return;
+		}
+		r += n + (r[n] == ' ');
+	}
+}
+
 int xo_getopt(struct xo_state *st, int argc, char **argv)
 {
 	const struct xo_opt *o;
@@ -77,8 +94,10 @@ int xo_getopt(struct xo_state *st, int argc, char **argv)
 			return XO_END;
 		o = entry_of(st->prog->opts, c);
 		if (!o) { /* getopt named the problem */
-			if (!st->quiet)
+			if (!st->quiet) {
+				retired_hint(st->prog, c == '?' ? optopt : 0);
 				xo_try_help(st->prog);
+			}
 			return XO_USAGE;
 		}
 		st->opt = o;

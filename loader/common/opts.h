@@ -64,6 +64,9 @@ struct xo_prog {
 	int indent;                  /* columns before an option (default 2) */
 	int col;                     /* column of the help text (default 26) */
 	bool in_order;               /* stop at the first non-option (OBJECT COMMAND syntax) */
+	/* Short options taken away, each "K=LONG" separated by spaces: a usage
+	 * error that names the long form to use instead. */
+	const char *retired;
 };
 
 #define XO_MAX_OPTS 96

@@ -160,6 +160,7 @@ static const struct xo_opt xdnatd_opts[] = {
 const struct xo_prog xdd_prog = {
 	.name = "xdnatd",
 	.opts = xdnatd_opts,
+	.retired = "R=rsip M=metrics",   /* xdnat-host's -R and -M mean other things */
 	.col = 27,
 	.synopsis =
 "Usage: xdnatd --wan IFNAME --lan IFNAME --global ADDR[,ADDR...] [OPTIONS]\n"
