@@ -232,7 +232,7 @@ $(MAN8_RAW): $(OUT)/man/%.8: $(OUT)/% man/help2roff.py
 	python3 man/help2roff.py ./$< 8 $(VERSION) > $@
 $(OUT)/man/xdnatd.conf.5: $(OUT)/xdnatd man/xdnatd.conf.h2m
 	@mkdir -p $(@D)
-	help2man --no-info --section=5 --version-string=$(VERSION) --help-option=--help-config \
+	help2man --no-info --section=5 --manual="File Formats" --version-string=$(VERSION) --help-option=--help-config \
 		--include=man/xdnatd.conf.h2m --output=$@ ./$<
 $(OUT)/man/%.8: $(OUT)/% man/%.h2m
 	@mkdir -p $(@D)
