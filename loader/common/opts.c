@@ -157,6 +157,9 @@ void xo_wrap(FILE *f, const char *text, int at, int indent, int width)
 			continue;
 		}
 		w = strcspn(p, " \n");
+		/* "(default: X": never at a line's end without its value. */
+		if (w > 1 && p[0] == '(' && p[w - 1] == ':' && p[w] == ' ' && p[w + 1] != ' ')
+			w += 1 + strcspn(p + w + 1, " \n");
 		if (!first && col + 1 + (int)w > width) {
 			fprintf(f, "\n%*s", indent, "");
 			col = indent;
