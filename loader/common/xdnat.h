@@ -17,6 +17,10 @@ extern int xd_verbose;
 void xd_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xd_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Until called again with NULL: xd_err() messages are collected in @buf
+ * ("first; second", truncated) instead of printed, so that xdnatd can send
+ * them back to the xdnatctl that made the request.  Warnings still print. */
+void xd_err_capture(char *buf, size_t len);
 
 /* Each returns 0 or -EINVAL; nothing is written on error. */
 int xd_parse_ipv4(const char *s, uint32_t *addr_be);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "ctl_sock.h"
 #include "rsip_store.h"
+#include "writer.h"
 #include "lca.h"
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
@@ -62,16 +63,25 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_req *r, const cha
 		while (p < end && *p != ' ' && *p != '\t')
 			p++;
 	}
-	if (i && !strcmp(r->argv[0], "--text")) {
-		r->text = true;
+	while (i && (!strcmp(r->argv[0], "--text") || !strcmp(r->argv[0], "--batch"))) {
+		if (r->argv[0][2] == 't')
+			r->text = true;
+		else
+			r->batch = true;
 		memmove(r->argv, r->argv + 1, (size_t)--i * sizeof(r->argv[0]));
 		r->argv[i] = NULL;
 	}
 	r->argc = i;
-	if (!i) {
+	if (r->batch && i) {
+		*why = "--batch opens a batch: the requests follow on their own lines";
+		return -EINVAL;
+	}
+	if (!i && !r->batch) {
 		*why = "empty request";
 		return -EINVAL;
 	}
+	if (!i)
+		return 0;
 	if (r->argv[0][0] == '-') {
 		*why = "unknown option";
 		return -EINVAL;
@@ -126,14 +136,14 @@ static uint64_t now_ms(const struct ctl_ops *o)
 /* Each command writes its JSON object (xd_json) or its text to @f; on
  * failure it returns a negative errno and a message in @err. */
 typedef int ctl_cmd_fn(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
-		       const struct ctl_counters *cnt, char *err, size_t errlen);
+		       const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen);
 
 static int cmd_ping(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
-		    const struct ctl_counters *cnt, char *err, size_t errlen)
+		    const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
 	struct xd_json j;
 
-	(void)cnt, (void)err, (void)errlen;
+	(void)cnt, (void)w, (void)err, (void)errlen;
 	if (r->text) {
 		fprintf(f, "xdnatd pid %d instance %s\n", (int)getpid(), o->instance);
 		return 0;
@@ -146,10 +156,14 @@ static int cmd_ping(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 }
 
 static int cmd_rsip_list(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
-			 const struct ctl_counters *cnt, char *err, size_t errlen)
+			 const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
+	sqlite3 *db = xd_writer_db(w, err, errlen);
+
 	(void)cnt;
-	if (rsip_list(o->rsip->db, !r->text, f, now_ms(o))) {
+	if (!db)
+		return -EIO;
+	if (rsip_list(db, !r->text, f, now_ms(o))) {
 		snprintf(err, errlen, "cannot read the state database (see xdnatd's log)");
 		return -EIO;
 	}
@@ -176,17 +190,21 @@ static int release_db(void *ctx, const char *name, int kind, uint32_t first, uin
 }
 
 static int cmd_rsip_evict(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
-			  const struct ctl_counters *cnt, char *err, size_t errlen)
+			  const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
 	struct rsip_server *s = o->rsip;
 	struct rsip_freed fr[64];
-	struct rsip_cert_ops saved = s->certs;
+	struct rsip_cert_ops saved = s ? s->certs : (struct rsip_cert_ops){ 0 };
 	const char *name = r->argv[2];
 	struct xd_json j;
 	unsigned n = 0;
 	int rc;
 
-	(void)cnt;
+	(void)cnt, (void)w;
+	if (!s) {
+		snprintf(err, errlen, "rsip evict: not available, xdnatd runs without --rsip");
+		return -EOPNOTSUPP;
+	}
 	if (strlen(name) > RSIP_KEYID_MAX) {
 		snprintf(err, errlen, "no enrolled host '%.64s...'", name);
 		return -ENOENT;
@@ -261,7 +279,7 @@ static int rsip_counts(sqlite3 *db, int64_t v[4])
 }
 
 static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
-		     const struct ctl_counters *cnt, char *err, size_t errlen)
+		     const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
 	static const char *const rkeys[4] = { "hosts_enrolled", "registrations", "bindings_active",
 					      "bindings_quarantine" };
@@ -277,7 +295,13 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 			return rc;
 		}
 	}
-	if (rsip_counts(o->rsip->db, v)) {
+	(void)w;
+	if (!o->maps) {
+		snprintf(err, errlen, "stats: no pinned maps");
+		return -EOPNOTSUPP;
+	}
+	/* Without --rsip the RSIP figures are 0. */
+	if (o->rsip && rsip_counts(o->rsip->db, v)) {
 		snprintf(err, errlen, "cannot read the state database: %s", sqlite3_errmsg(o->rsip->db));
 		return -EIO;
 	}
@@ -317,20 +341,23 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 }
 
 static int cmd_cert_revoke(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
-			   const struct ctl_counters *cnt, char *err, size_t errlen)
+			   const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
 	struct lca_err e = { { 0 } };
 	int reason = LCA_REASON_UNSPECIFIED, rc;
 	struct xd_json j;
+	sqlite3 *db;
 
 	(void)cnt;
 	if (r->argc == 4 && lca_reason_parse(r->argv[3], &reason)) {
 		snprintf(err, errlen, "cert revoke: unknown reason '%s'", r->argv[3]);
 		return -EINVAL;
 	}
-	if (lca_store_init(o->rsip->db, &e))
+	if (!(db = xd_writer_db(w, err, errlen)))
+		return -EIO;
+	if (lca_store_init(db, &e))
 		goto fail;
-	rc = lca_db_revoke(o->rsip->db, r->argv[2], reason, (int64_t)(now_ms(o) / 1000), &e);
+	rc = lca_db_revoke(db, r->argv[2], reason, (int64_t)(now_ms(o) / 1000), &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-rc));
 		return rc;
@@ -394,42 +421,64 @@ static char *wrap_ok(const char *body, size_t blen, bool text, size_t *len)
 	return buf;
 }
 
-char *ctl_execute(const struct ctl_ops *ops, const struct ctl_req *r, struct ctl_counters *cnt,
-		  size_t *len)
+/* A change (writer.h): applied by the one writer, in this thread. */
+static int cmd_change(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
+		      const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
-	char err[320] = "", *body = NULL, *out;
-	size_t blen = 0;
-	ctl_cmd_fn *fn = NULL;
-	FILE *f;
-	int rc = -EINVAL;
+	int rc;
 
-	cnt->requests++;
+	(void)o, (void)cnt;
+	rc = xd_writer_apply(w, r->argc, r->argv, r->text, f, err, errlen);
+	/* Enrolments are rare and matter: the log says who was let in. */
+	if (!rc && xd_change_kind(r->argc, r->argv) == XD_CHANGE_STORE) {
+		printf("%s: control socket: %s %s\n", xd_progname,
+		       r->argv[0][0] == 'e' ? "enrolled" : "unenrolled", r->argv[1]);
+		fflush(stdout);
+	}
+	return rc;
+}
+
+static ctl_cmd_fn *lookup(const struct ctl_req *r, char *err, size_t errlen, int *rc)
+{
+	*rc = -EINVAL;
+	if (xd_change_kind(r->argc, r->argv))
+		return cmd_change;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(r->argv[0], cmds[i].w0) || (cmds[i].w1 && (r->argc < 2 ||
 								       strcmp(r->argv[1], cmds[i].w1))))
 			continue;
 		if (r->argc < cmds[i].min || r->argc > cmds[i].max) {
-			snprintf(err, sizeof(err), "%s%s%s: wrong number of arguments", cmds[i].w0,
+			snprintf(err, errlen, "%s%s%s: wrong number of arguments", cmds[i].w0,
 				 cmds[i].w1 ? " " : "", cmds[i].w1 ? cmds[i].w1 : "");
-			goto error;
+			return NULL;
 		}
-		fn = cmds[i].fn;
-		break;
+		return cmds[i].fn;
 	}
-	if (!fn) {
-		snprintf(err, sizeof(err), "unknown command '%.64s' (ping, rsip list, rsip evict NAME, "
-			 "stats, cert revoke SERIAL [REASON])", r->argv[0]);
+	snprintf(err, errlen, "unknown command '%.64s' (ping, stats, rsip list, rsip evict NAME, "
+		 "cert revoke SERIAL [REASON], enroll, unenroll, host add|del, ports|spi add|del, "
+		 "ike default)", r->argv[0]);
+	return NULL;
+}
+
+char *ctl_execute(const struct ctl_ops *ops, const struct ctl_req *r, struct ctl_counters *cnt,
+		  size_t *len)
+{
+	struct xd_writer w = { .maps = ops->maps, .rsip = ops->rsip, .state_dir = ops->state_dir,
+			       .instance = ops->instance };
+	char err[320] = "", *body = NULL, *out;
+	size_t blen = 0;
+	ctl_cmd_fn *fn;
+	FILE *f;
+	int rc = -EINVAL;
+
+	cnt->requests++;
+	if (!(fn = lookup(r, err, sizeof(err), &rc)))
 		goto error;
-	}
-	if (!ops->rsip || (!ops->maps && fn == cmd_stats)) {
-		snprintf(err, sizeof(err), "not available: xdnatd runs without --rsip");
-		rc = -EOPNOTSUPP;
-		goto error;
-	}
 	f = open_memstream(&body, &blen);
 	if (!f)
 		return NULL;
-	rc = fn(ops, r, f, cnt, err, sizeof(err));
+	rc = fn(ops, r, f, cnt, &w, err, sizeof(err));
+	xd_writer_close(&w);
 	if (fclose(f)) {
 		free(body);
 		return NULL;
@@ -454,12 +503,20 @@ error:
 
 struct ctl_conn {
 	int fd;                 /* -1: free slot */
-	char in[CTL_MAX_REQ];
+	char *in;               /* CTL_BATCH_BUF bytes */
 	size_t in_len;
-	char *out;              /* the response being written */
-	size_t out_len, out_off;
+	char *out;              /* the response(s) being written */
+	size_t out_len, out_off, out_cap;
 	uint64_t start_ms;
+	bool batch, text;       /* a batch (--batch [--text]) */
+	bool eof;               /* the client shut its side down */
+	bool failed;            /* a batch request failed: the rest is not run */
 };
+
+/* A batch may pause this long between lines (a pipe fed by a program). */
+#define CTL_BATCH_IDLE_MS 60000
+/* A batch stops reading while this much output waits for the client. */
+#define CTL_BATCH_OUT_MAX (1u << 20)
 
 struct ctl_sock {
 	struct ctl_ops ops;
@@ -469,6 +526,8 @@ struct ctl_sock {
 	ino_t ino;
 	struct ctl_conn conns[CTL_MAX_CONNS];
 	struct ctl_counters cnt;
+	struct xd_maps own_maps;   /* when ops->maps was NULL */
+	bool own_maps_open;
 };
 
 static uint64_t mono_ms(void)
@@ -486,7 +545,7 @@ int ctl_sock_path(const char *instance, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int ctl_open(const struct ctl_ops *ops, struct ctl_sock **out)
+static int open_socket(const struct ctl_ops *ops, struct ctl_sock **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl_sock *c = calloc(1, sizeof(*c));
@@ -539,6 +598,26 @@ int ctl_open(const struct ctl_ops *ops, struct ctl_sock **out)
 	return 0;
 }
 
+int ctl_open(const struct ctl_ops *ops, struct ctl_sock **out)
+{
+	struct ctl_sock *c;
+	int rc = open_socket(ops, &c);
+
+	if (rc)
+		return rc;
+	/* Without RSIP the daemon has no maps open: the writer's own. */
+	if (!c->ops.maps && c->ops.pin_base) {
+		if (xd_maps_open(c->ops.pin_base, c->ops.instance, &c->own_maps)) {
+			ctl_close(c);
+			return -EIO;
+		}
+		c->own_maps_open = true;
+		c->ops.maps = &c->own_maps;
+	}
+	*out = c;
+	return 0;
+}
+
 static void conn_close(struct ctl_sock *c, struct ctl_conn *k)
 {
 	char scratch[CTL_MAX_REQ];
@@ -552,6 +631,7 @@ static void conn_close(struct ctl_sock *c, struct ctl_conn *k)
 		;
 	close(k->fd);
 	free(k->out);
+	free(k->in);
 	memset(k, 0, sizeof(*k));
 	k->fd = -1;
 }
@@ -568,6 +648,8 @@ void ctl_close(struct ctl_sock *c)
 	/* Only our own socket: never one a newer daemon made. */
 	if (!stat(c->path, &st) && st.st_dev == c->dev && st.st_ino == c->ino)
 		unlink(c->path);
+	if (c->own_maps_open)
+		xd_maps_close(&c->own_maps);
 	free(c);
 }
 
@@ -576,7 +658,8 @@ const struct ctl_counters *ctl_counters(const struct ctl_sock *c)
 	return &c->cnt;
 }
 
-/* Write what the socket takes; close when the response is out. */
+/* Write what the socket takes; close when the response is out (a batch:
+ * when the client has shut its side down and every response is out). */
 static void conn_write(struct ctl_sock *c, struct ctl_conn *k)
 {
 	while (k->out_off < k->out_len) {
@@ -592,19 +675,44 @@ static void conn_write(struct ctl_sock *c, struct ctl_conn *k)
 			return;
 		}
 		k->out_off += (size_t)n;
+		k->start_ms = mono_ms();
 	}
-	conn_close(c, k);
+	k->out_off = k->out_len = 0;
+	if (!k->batch || k->eof)
+		conn_close(c, k);
+}
+
+/* Queue @resp (consumed) for the client; false when out of memory. */
+static bool conn_queue(struct ctl_conn *k, char *resp, size_t len)
+{
+	if (!resp)
+		return false;
+	if (k->out_len + len > k->out_cap) {
+		size_t cap = k->out_cap ? k->out_cap : 4096;
+		char *nb;
+
+		while (cap < k->out_len + len)
+			cap *= 2;
+		nb = realloc(k->out, cap);
+		if (!nb) {
+			free(resp);
+			return false;
+		}
+		k->out = nb;
+		k->out_cap = cap;
+	}
+	memcpy(k->out + k->out_len, resp, len);
+	k->out_len += len;
+	free(resp);
+	return true;
 }
 
 static void conn_respond(struct ctl_sock *c, struct ctl_conn *k, char *resp, size_t len)
 {
-	if (!resp) {
+	if (!conn_queue(k, resp, len)) {
 		conn_close(c, k);
 		return;
 	}
-	k->out = resp;
-	k->out_len = len;
-	k->out_off = 0;
 	conn_write(c, k);
 }
 
@@ -617,6 +725,87 @@ static void conn_error(struct ctl_sock *c, struct ctl_conn *k, int err, const ch
 	conn_respond(c, k, resp, len);
 }
 
+/* One line of a batch: run it (or not, after a failure) and queue its
+ * response.  false when out of memory. */
+static bool batch_line(struct ctl_sock *c, struct ctl_conn *k, const char *line, size_t len)
+{
+	static const char okp[] = "{\"ok\":true";
+	struct ctl_req r;
+	const char *why = NULL;
+	size_t rlen = 0;
+	char *resp;
+	int rc;
+
+	if (k->failed) {
+		c->cnt.requests++;
+		c->cnt.errors++;
+		resp = ctl_error_response(-ECANCELED, "not run: an earlier request of the batch failed",
+					  &rlen);
+		return conn_queue(k, resp, rlen);
+	}
+	rc = ctl_parse_request(line, len, &r, &why);
+	if (!rc && r.batch) {
+		rc = -EINVAL;
+		why = "already in a batch";
+	}
+	if (rc) {
+		c->cnt.requests++;
+		c->cnt.errors++;
+		resp = ctl_error_response(rc, why, &rlen);
+	} else {
+		r.text = k->text;
+		resp = ctl_execute(&c->ops, &r, &c->cnt, &rlen);
+	}
+	k->failed = !resp || strncmp(resp, okp, sizeof(okp) - 1);
+	return conn_queue(k, resp, rlen);
+}
+
+/* Run the complete lines of a batch's input; keep a partial one. */
+static void batch_run(struct ctl_sock *c, struct ctl_conn *k)
+{
+	size_t off = 0;
+	char *nl;
+
+	while ((nl = memchr(k->in + off, '\n', k->in_len - off))) {
+		size_t ll = (size_t)(nl - (k->in + off)) + 1;
+
+		if (!batch_line(c, k, k->in + off, ll)) {
+			conn_close(c, k);
+			return;
+		}
+		off += ll;
+	}
+	if (k->eof && off < k->in_len) {  /* the last line needs no newline */
+		if (!batch_line(c, k, k->in + off, k->in_len - off)) {
+			conn_close(c, k);
+			return;
+		}
+		off = k->in_len;
+	}
+	memmove(k->in, k->in + off, k->in_len - off);
+	k->in_len -= off;
+	if (k->in_len >= CTL_MAX_REQ && !k->failed) {
+		/* A line this long is no request: answer it once, stop the batch. */
+		k->failed = true;
+		c->cnt.requests++;
+		c->cnt.errors++;
+		k->in_len = 0;
+		{
+			size_t rlen = 0;
+			char *resp = ctl_error_response(-E2BIG, "request too long", &rlen);
+
+			if (!conn_queue(k, resp, rlen)) {
+				conn_close(c, k);
+				return;
+			}
+		}
+	} else if (k->in_len >= CTL_MAX_REQ) {
+		k->in_len = 0;
+	}
+	conn_write(c, k);
+}
+
+/* The first line of a connection: one request, or a batch header. */
 static void conn_request(struct ctl_sock *c, struct ctl_conn *k, size_t len)
 {
 	struct ctl_req r;
@@ -630,6 +819,14 @@ static void conn_request(struct ctl_sock *c, struct ctl_conn *k, size_t len)
 		conn_error(c, k, rc, why);
 		return;
 	}
+	if (r.batch) {
+		k->batch = true;
+		k->text = r.text;
+		memmove(k->in, k->in + len, k->in_len - len);
+		k->in_len -= len;
+		batch_run(c, k);
+		return;
+	}
 	resp = ctl_execute(&c->ops, &r, &c->cnt, &rlen);
 	conn_respond(c, k, resp, rlen);
 }
@@ -637,7 +834,9 @@ static void conn_request(struct ctl_sock *c, struct ctl_conn *k, size_t len)
 static void conn_read(struct ctl_sock *c, struct ctl_conn *k)
 {
 	for (;;) {
-		ssize_t n = recv(k->fd, k->in + k->in_len, sizeof(k->in) - k->in_len, MSG_DONTWAIT);
+		/* Before the first line: no more than one request's worth. */
+		size_t room = (k->batch ? CTL_BATCH_BUF : CTL_MAX_REQ) - k->in_len;
+		ssize_t n = recv(k->fd, k->in + k->in_len, room, MSG_DONTWAIT);
 		char *nl;
 
 		if (n < 0 && errno == EINTR)
@@ -648,12 +847,23 @@ static void conn_read(struct ctl_sock *c, struct ctl_conn *k)
 			conn_close(c, k);
 			return;
 		}
+		k->start_ms = mono_ms();
 		if (n == 0) {
 			/* End of input ends the line too. */
-			if (k->in_len)
+			k->eof = true;
+			if (k->batch)
+				batch_run(c, k);
+			else if (k->in_len)
 				conn_request(c, k, k->in_len);
 			else
 				conn_close(c, k);
+			return;
+		}
+		if (k->batch) {
+			k->in_len += (size_t)n;
+			batch_run(c, k);
+			/* Fairness: the RSIP server's events come between batches of
+			 * lines; poll() reports the rest of the input again. */
 			return;
 		}
 		nl = memchr(k->in + k->in_len, '\n', (size_t)n);
@@ -662,7 +872,7 @@ static void conn_read(struct ctl_sock *c, struct ctl_conn *k)
 			conn_request(c, k, (size_t)(nl - k->in) + 1);
 			return;
 		}
-		if (k->in_len == sizeof(k->in)) {
+		if (k->in_len == CTL_MAX_REQ) {
 			c->cnt.requests++;
 			conn_error(c, k, -E2BIG, "request too long");
 			return;
@@ -718,9 +928,27 @@ static void accept_all(struct ctl_sock *c)
 			continue;
 		}
 		memset(k, 0, sizeof(*k));
+		k->in = malloc(CTL_BATCH_BUF);
+		if (!k->in) {
+			k->fd = -1;
+			refuse(c, fd, -ENOMEM, "out of memory");
+			continue;
+		}
 		k->fd = fd;
 		k->start_ms = mono_ms();
 	}
+}
+
+/* Input while the output is small (a batch), output while there is some. */
+static short conn_events(const struct ctl_conn *k)
+{
+	short ev = 0;
+
+	if (k->out_len > k->out_off)
+		ev |= POLLOUT;
+	if (!k->eof && (k->batch ? k->out_len - k->out_off < CTL_BATCH_OUT_MAX : !ev))
+		ev |= POLLIN;
+	return ev;
 }
 
 unsigned ctl_pollfds(struct ctl_sock *c, struct pollfd *pfd, unsigned max)
@@ -736,12 +964,12 @@ unsigned ctl_pollfds(struct ctl_sock *c, struct pollfd *pfd, unsigned max)
 
 		if (k->fd < 0)
 			continue;
-		if (now - k->start_ms > CTL_TIMEOUT_MS) {
+		if (now - k->start_ms > (k->batch ? CTL_BATCH_IDLE_MS : CTL_TIMEOUT_MS)) {
 			c->cnt.errors++;
 			conn_close(c, k);
 			continue;
 		}
-		pfd[n++] = (struct pollfd){ .fd = k->fd, .events = k->out ? POLLOUT : POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = k->fd, .events = conn_events(k) };
 	}
 	return n;
 }
@@ -762,9 +990,9 @@ void ctl_events(struct ctl_sock *c, const struct pollfd *pfd, unsigned n)
 
 			if (cn->fd != pfd[i].fd)
 				continue;
-			if (cn->out)
+			if (pfd[i].revents & POLLOUT)
 				conn_write(c, cn);
-			else
+			if (cn->fd == pfd[i].fd && (pfd[i].revents & ~POLLOUT))
 				conn_read(c, cn);
 			break;
 		}
@@ -773,19 +1001,15 @@ void ctl_events(struct ctl_sock *c, const struct pollfd *pfd, unsigned n)
 
 /* -------------------------------------------------------------- client */
 
-int ctl_client_request(const char *instance, const char *line, int timeout_ms, char **resp)
+/* Connect to the control socket of @instance, with send/receive timeouts. */
+static int ctl_connect(const char *instance, int timeout_ms, int *out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	size_t cap = 4096, len = 0, ll = strlen(line);
-	char *buf = NULL, *req;
-	int fd, rc = 0;
+	int fd, rc;
 
-	*resp = NULL;
 	if (ctl_sock_path(instance, sa.sun_path, sizeof(sa.sun_path)))
 		return -ENAMETOOLONG;
-	if (ll + 1 >= CTL_MAX_REQ)
-		return -E2BIG;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -796,6 +1020,21 @@ int ctl_client_request(const char *instance, const char *line, int timeout_ms, c
 		close(fd);
 		return rc;
 	}
+	*out = fd;
+	return 0;
+}
+
+int ctl_client_request(const char *instance, const char *line, int timeout_ms, char **resp)
+{
+	size_t cap = 4096, len = 0, ll = strlen(line);
+	char *buf = NULL, *req;
+	int fd, rc = 0;
+
+	*resp = NULL;
+	if (ll + 1 >= CTL_MAX_REQ)
+		return -E2BIG;
+	if ((rc = ctl_connect(instance, timeout_ms, &fd)))
+		return rc;
 	req = malloc(ll + 1);
 	buf = malloc(cap);
 	if (!req || !buf) {
@@ -849,6 +1088,85 @@ out:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+int ctl_batch_open(const char *instance, bool text, int timeout_ms, struct ctl_batch *b)
+{
+	const char *hdr = text ? "--text --batch\n" : "--batch\n";
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	if ((rc = ctl_connect(instance, timeout_ms, &b->fd)))
+		return rc;
+	rc = ctl_batch_send(b, hdr, strlen(hdr));
+	if (rc)
+		ctl_batch_close(b);
+	return rc;
+}
+
+int ctl_batch_send(struct ctl_batch *b, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(b->fd, data, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ctl_batch_recv(struct ctl_batch *b, char **line)
+{
+	*line = NULL;
+	for (;;) {
+		char *nl = b->len ? memchr(b->buf, '\n', b->len) : NULL;
+		ssize_t n;
+
+		if (nl) {
+			size_t ll = (size_t)(nl - b->buf);
+			char *l = malloc(ll + 1);
+
+			if (!l)
+				return -ENOMEM;
+			memcpy(l, b->buf, ll);
+			l[ll] = '\0';
+			memmove(b->buf, nl + 1, b->len - ll - 1);
+			b->len -= ll + 1;
+			*line = l;
+			return 0;
+		}
+		if (b->len == b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 4096;
+			char *nb = cap > CTL_MAX_RESP ? NULL : realloc(b->buf, cap);
+
+			if (!nb)
+				return cap > CTL_MAX_RESP ? -E2BIG : -ENOMEM;
+			b->buf = nb;
+			b->cap = cap;
+		}
+		n = recv(b->fd, b->buf + b->len, b->cap - b->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		b->len += (size_t)n;
+	}
+}
+
+void ctl_batch_close(struct ctl_batch *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
 }
 
 /* ---------------------------------------------------------- JSON reader */
