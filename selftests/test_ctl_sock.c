@@ -57,9 +57,22 @@ Test(ctl_parse, refused)
 	cr_assert_eq(parse("rsip \x01list\n", &r, &why), -EINVAL);
 	cr_assert_eq(parse("rsip l\xc3\xa9st\n", &r, &why), -EINVAL);
 	cr_assert_eq(ctl_parse_request("rsip\0list\n", 10, &r, &why), -EINVAL);
-	cr_assert_eq(parse("a b c d e f g h i\n", &r, &why), -E2BIG);
-	cr_assert_eq(parse("a b c d e f g h\n", &r, &why), 0);
-	cr_assert_eq(r.argc, 8);
+	{
+		char words[3 * CTL_MAX_ARGS + 8] = "";
+
+		for (int i = 0; i < CTL_MAX_ARGS; i++)
+			strcat(words, "a ");
+		cr_assert_eq(parse(words, &r, &why), 0);
+		cr_assert_eq(r.argc, CTL_MAX_ARGS);
+		strcat(words, "b\n");
+		cr_assert_eq(parse(words, &r, &why), -E2BIG);
+	}
+	/* A batch header: options only; a command after it is refused. */
+	cr_assert_eq(parse("--batch\n", &r, &why), 0);
+	cr_assert(r.batch && !r.text && r.argc == 0);
+	cr_assert_eq(parse("--text --batch\n", &r, &why), 0);
+	cr_assert(r.batch && r.text);
+	cr_assert_eq(parse("--batch host del 1\n", &r, &why), -EINVAL);
 	memset(big, 'x', sizeof(big));
 	cr_assert_eq(ctl_parse_request(big, CTL_MAX_REQ, &r, &why), -E2BIG);
 	cr_assert_eq(ctl_parse_request(big, CTL_MAX_REQ - 1, &r, &why), 0);

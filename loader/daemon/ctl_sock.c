@@ -287,6 +287,11 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 	int64_t v[4] = { 0 };
 	struct xd_json j;
 
+	(void)w;
+	if (!o->maps) {
+		snprintf(err, errlen, "stats: no pinned maps");
+		return -EOPNOTSUPP;
+	}
 	for (uint32_t i = 0; i < XDNAT_R_MAX; i++) {
 		int rc = xd_reason_stats(o->maps, i, &c[i]);
 
@@ -294,11 +299,6 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 			snprintf(err, errlen, "cannot read counter %s: %s", reason_names[i], strerror(-rc));
 			return rc;
 		}
-	}
-	(void)w;
-	if (!o->maps) {
-		snprintf(err, errlen, "stats: no pinned maps");
-		return -EOPNOTSUPP;
 	}
 	/* Without --rsip the RSIP figures are 0. */
 	if (o->rsip && rsip_counts(o->rsip->db, v)) {
