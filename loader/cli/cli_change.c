@@ -34,11 +34,20 @@ int cli_offline_lock(const char *what)
 			break;
 		usleep(100 * 1000);  /* xdnatd starting: its socket comes last */
 	}
+	if (fd == -EBUSY && cli.direct) {
+		xd_err("instance '%s' is held by pid %ld (lock %s/%s.lock): --direct changes only an "
+		       "instance no xdnatd runs; refusing to change it; nothing changed", cli.instance,
+		       pid, XD_RUN_DIR, cli.instance);
+		return -1;
+	}
 	if (fd == -EBUSY) {
-		xd_err("instance '%s' is held by %s%ld (lock %s/%s.lock) and no xdnatd answers on %s%s: "
-		       "refusing to change it; nothing changed", cli.instance,
-		       pid ? "pid " : "another process", pid, XD_RUN_DIR, cli.instance, path,
-		       cli.direct ? " to this command (--direct)" : "");
+		xd_err("instance '%s' is held by pid %ld (lock %s/%s.lock) but no xdnatd answers on %s "
+		       "within %d s: refusing to change it; nothing changed", cli.instance, pid,
+		       XD_RUN_DIR, cli.instance, path, CLI_LOCK_WAIT_MS / 1000);
+		return -1;
+	}
+	if (fd == -EACCES || fd == -EPERM) {
+		xd_err("permission denied: changing instance '%s' needs root", cli.instance);
 		return -1;
 	}
 	if (fd < 0) {

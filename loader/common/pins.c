@@ -96,6 +96,11 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 	if (rc)
 		return rc;
 	if (access(dir, F_OK)) {
+		if (errno == EACCES || errno == EPERM) {
+			xd_err("permission denied: instance '%s' needs root (its pins in %s are root's)",
+			       instance, dir);
+			return -EACCES;
+		}
 		xd_err("no xdnat instance '%s' (%s does not exist): is xdnatd running?",
 		       instance, dir);
 		return -ENOENT;
