@@ -62,7 +62,9 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m);
 void xd_maps_close(struct xd_maps *m);
 
 /* Host and block management on the maps.  Errors are printed; the maps are
- * left as they were (checks come before any write). */
+ * left as they were (checks come before any write).  Only the instance's
+ * one writer calls these (loader/daemon/writer.h): check-then-write is not
+ * atomic against a second writing process. */
 int xd_host_add(struct xd_maps *m, uint32_t id, uint32_t lan_be, uint32_t gidx);
 int xd_host_del(struct xd_maps *m, uint32_t id);
 int xd_host_get(struct xd_maps *m, uint32_t id, struct xdnat_host *h);
