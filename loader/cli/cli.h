@@ -27,6 +27,7 @@ int cli_view(struct xd_maps *m, int argc, char **argv);
 
 /* cli_daemon.c */
 #define CLI_TIMEOUT_MS 10000
+#define CLI_BUSY_TRIES 500      /* x 20 ms: xdnatd's connections all taken */
 /* Run @argv in xdnatd: 0/1 (exit status) when it answered or refused, -1
  * when none listens.  With @text_out, a successful text response is put
  * there (malloc'd) instead of printed. */

@@ -276,7 +276,13 @@ static int batch_mode(struct batch *b)
 
 	if (b->mode)
 		return 0;
-	rc = cli.direct ? -ENOENT : ctl_batch_open(cli.instance, true, CLI_TIMEOUT_MS, &b->cb);
+	rc = -ENOENT;
+	for (int i = 0; !cli.direct && i < CLI_BUSY_TRIES; i++) {
+		rc = ctl_batch_open(cli.instance, true, CLI_TIMEOUT_MS, &b->cb);
+		if (rc != -EBUSY)
+			break;
+		usleep(20 * 1000);
+	}
 	if (!rc) {
 		b->mode = 1;
 		return 0;

@@ -85,7 +85,15 @@ int cli_via_daemon(int argc, char **argv, char **text_out)
 		}
 		off += (size_t)rc;
 	}
-	rc = ctl_client_request(cli.instance, line, CLI_TIMEOUT_MS, &resp);
+	/* Busy (all its connections taken): wait for a free one. */
+	for (int i = 0; i < CLI_BUSY_TRIES; i++) {
+		rc = ctl_client_request(cli.instance, line, CLI_TIMEOUT_MS, &resp);
+		if (rc || !strstr(resp, "\"ok\":false") || !strstr(resp, "\"errno\":16}"))
+			break;
+		free(resp);
+		resp = NULL;
+		usleep(20 * 1000);
+	}
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
 		return -1;
 	if (rc == -EACCES || rc == -EPERM) {

@@ -820,10 +820,17 @@ static void conn_request(struct ctl_sock *c, struct ctl_conn *k, size_t len)
 		return;
 	}
 	if (r.batch) {
+		static const char ack[] = "{\"ok\":true,\"batch\":true}\n";
+		char *a = strdup(ack);
+
 		k->batch = true;
 		k->text = r.text;
 		memmove(k->in, k->in + len, k->in_len - len);
 		k->in_len -= len;
+		if (!conn_queue(k, a, sizeof(ack) - 1)) {
+			conn_close(c, k);
+			return;
+		}
 		batch_run(c, k);
 		return;
 	}
@@ -1100,6 +1107,17 @@ int ctl_batch_open(const char *instance, bool text, int timeout_ms, struct ctl_b
 	if ((rc = ctl_connect(instance, timeout_ms, &b->fd)))
 		return rc;
 	rc = ctl_batch_send(b, hdr, strlen(hdr));
+	if (!rc) {
+		char *ack = NULL;
+		const char *v;
+		size_t vl;
+
+		rc = ctl_batch_recv(b, &ack);
+		if (!rc && (ctl_json_member(ack, "ok", &v, &vl) || vl != 4 || memcmp(v, "true", 4)))
+			rc = strstr(ack, "\"errno\":16") ? -EBUSY :
+			     strstr(ack, "\"errno\":1}") ? -EPERM : -EPROTO;
+		free(ack);
+	}
 	if (rc)
 		ctl_batch_close(b);
 	return rc;

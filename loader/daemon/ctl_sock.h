@@ -23,7 +23,7 @@
 #define CTL_MAX_REQ     512             /* request line, '\n' included */
 #define CTL_MAX_ARGS    64              /* words in a request */
 #define CTL_MAX_RESP    (16u << 20)     /* a larger response is an error */
-#define CTL_MAX_CONNS   8               /* at once; more get EBUSY */
+#define CTL_MAX_CONNS   32              /* at once; more get EBUSY */
 #define CTL_TIMEOUT_MS  5000            /* per connection, from accept (a
                                          * batch: since its last activity) */
 #define CTL_BATCH_BUF   (64u << 10)     /* a batch connection's input buffer */
@@ -31,9 +31,10 @@
 /*
  * One parsed request: [--text] [--batch] WORD...
  *
- * "--batch" alone (or "--text --batch") opens a batch: the connection then
- * carries any number of request lines, each answered by one response line
- * in order, until the client shuts its side down.  After the first failed
+ * "--batch" alone (or "--text --batch") opens a batch, acknowledged with
+ * {"ok":true,"batch":true}: the connection then carries any number of
+ * request lines, each answered by one response line in order, until the
+ * client shuts its side down.  After the first failed
  * request the following ones are not run: each is answered with errno
  * ECANCELED, so a client that pipelines lines gets ip -batch semantics.
  */
@@ -94,8 +95,9 @@ unsigned ctl_pollfds(struct ctl_sock *c, struct pollfd *pfd, unsigned max);
 void ctl_events(struct ctl_sock *c, const struct pollfd *pfd, unsigned n);
 const struct ctl_counters *ctl_counters(const struct ctl_sock *c);
 
-/* Client side of a batch (see struct ctl_req): ctl_batch_open connects
- * and sends the header; ctl_batch_send writes request lines (each ending
+/* Client side of a batch (see struct ctl_req): ctl_batch_open connects,
+ * sends the header and reads its acknowledgement (-EBUSY: the daemon has
+ * no room, try again); ctl_batch_send writes request lines (each ending
  * in "\n"); ctl_batch_recv reads the next response line (malloc'd, no
  * newline).  Errors as ctl_client_request's. */
 struct ctl_batch {
