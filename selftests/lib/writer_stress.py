@@ -19,15 +19,22 @@
       are exactly what the maps give the RSIP hosts.
 Each prints one JSON line; exit 1 on a violation.
 """
+import collections
 import json
 import random
+import re
 import subprocess
 import sys
+
+
+REASONS = collections.Counter()   # why changes were refused, digits elided
 
 
 def ctl(cmd, *args, want_json=False):
     argv = cmd + (["-j"] if want_json else []) + [str(a) for a in args]
     p = subprocess.run(argv, capture_output=True, text=True)
+    if p.returncode and args[0] in ("host", "ports", "spi") and args[1] in ("add", "del"):
+        REASONS[re.sub(r"0x[0-9a-f]+|\d+", "N", p.stderr.strip().split("\n")[0])[:70]] += 1
     return p.returncode, p.stdout, p.stderr
 
 
@@ -88,9 +95,10 @@ def writer_ranges(w, n, seed, cmd):
         if set(gone_ports) & p:
             bad.append("%s: freed ports still host %d's" % (what, hid))
 
+    exists = set()   # our ids are ours alone: we know which exist
     for _ in range(n):
         hid = rnd.choice(ids)
-        op = rnd.choice(["add", "add", "ports+", "ports+", "ports-", "spi+", "del"])
+        op = "add" if hid not in exists else rnd.choice(["ports+", "ports+", "ports-", "spi+", "del"])
         ops += 1
         if op == "add":
             a, b = pr()
@@ -99,6 +107,7 @@ def writer_ranges(w, n, seed, cmd):
             rc, _, _ = ctl(cmd, "host", "add", hid, "lan", "10.200.%d.%d" % (hid // 256, hid % 256),
                            "ports", "%d-%d" % (a, b), *(["spi", "0x%x-0x%x" % (s0, s1)] if spi else []))
             if rc == 0:
+                exists.add(hid)
                 verify("host add", hid, range(a, b + 1), [s0 >> BITS] if spi else [])
         elif op == "ports+":
             a, b = pr()
@@ -124,10 +133,12 @@ def writer_ranges(w, n, seed, cmd):
                 verify("spi add", hid, spis=[s0 >> BITS])
         else:
             rc, _, _ = ctl(cmd, "host", "del", hid)
+            exists.discard(hid)
             if rc == 0 and host_sets(cmd, hid) is not None:
                 bad.append("host del %d: still there" % hid)
         ok += rc == 0
-    return {"writer": w, "mode": "ranges", "ops": ops, "succeeded": ok, "violations": bad}
+    return {"writer": w, "mode": "ranges", "ops": ops, "succeeded": ok, "violations": bad,
+            "refused": REASONS.most_common(4)}
 
 
 def writer_sameid(w, n, seed, cmd):
