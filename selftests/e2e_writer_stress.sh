@@ -10,6 +10,8 @@
 #     reported done, the writer reads the maps back: what it was given is
 #     its host's (no other writer was given an overlapping range as well),
 #     what it freed is gone;
+#   - PAIRS writers start four `host add` with overlapping port ranges at
+#     the same moment, PAIR_ROUNDS times: at most one may succeed;
 #   - SAMEID writers add and delete the same host ids with different LAN
 #     addresses;
 #   - RSIP agents (xdnat-host) in the host namespaces register, obtain
@@ -28,6 +30,8 @@ XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.61.0}
 
 WRITERS=${WRITERS:-6}
 OPS_PER_WRITER=${OPS_PER_WRITER:-100}
+PAIRS=${PAIRS:-2}
+PAIR_ROUNDS=${PAIR_ROUNDS:-40}
 SAMEID=${SAMEID:-2}
 SAMEID_ROUNDS=${SAMEID_ROUNDS:-80}
 AGENTS=${AGENTS:-3}
@@ -102,6 +106,11 @@ for ((w = 0; w < WRITERS; w++)); do
 		"$((w + 1))" -- "${CTL[@]}"
 	pids+=("$XD_LAST_PID")
 done
+for ((w = 0; w < PAIRS; w++)); do
+	xd_bg "pairs $w" - "$XD_TMP/pairs-$w.json" python3 "$STRESS" pairs "$w" "$PAIR_ROUNDS" \
+		"$((w + 70))" -- "${CTL[@]}"
+	pids+=("$XD_LAST_PID")
+done
 for ((w = 0; w < SAMEID; w++)); do
 	xd_bg "sameid $w" - "$XD_TMP/sameid-$w.json" python3 "$STRESS" sameid "$w" "$SAMEID_ROUNDS" \
 		"$((w + 50))" -- "${CTL[@]}"
@@ -138,14 +147,15 @@ for p in "${pids[@]}"; do
 	wait "$p" || rc=1
 done
 t1=$(date +%s%N)
-cat "$XD_TMP"/writer-*.json "$XD_TMP"/sameid-*.json
+cat "$XD_TMP"/writer-*.json "$XD_TMP"/pairs-*.json "$XD_TMP"/sameid-*.json
 violations=$(cat "$XD_TMP"/agent-*.out "$XD_TMP"/batch-*.out | grep VIOLATION || true)
 [ -z "$violations" ] || fail "$violations"
 [ "$rc" = 0 ] || fail "a writer found a violation (above)"
 total=$(python3 - "$XD_TMP" <<'EOF'
 import glob, json, re, sys
 n = 0
-for f in glob.glob(sys.argv[1] + "/writer-*.json") + glob.glob(sys.argv[1] + "/sameid-*.json"):
+for f in glob.glob(sys.argv[1] + "/writer-*.json") + glob.glob(sys.argv[1] + "/sameid-*.json") + \
+        glob.glob(sys.argv[1] + "/pairs-*.json"):
     n += json.loads(open(f).read().strip().splitlines()[-1])["ops"]
 for f in glob.glob(sys.argv[1] + "/agent-*.out") + glob.glob(sys.argv[1] + "/batch-*.out"):
     for m in re.finditer(r"^OPS (\d+)$", open(f).read(), re.M):

@@ -12,6 +12,9 @@
       host add / host del of the same ids as the other sameid writers, with
       a LAN address of its own: only one may own an id at a time (the final
       check finds a LAN index entry left behind).
+  writer_stress.py pairs W N SEED -- XDNATCTL...
+      N times, four `host add` of four ids with overlapping port ranges
+      started at the same moment: at most one may succeed.
   writer_stress.py check PIN_DIR -- XDNATCTL...
       the end state: `xdnatctl -j host show` equals `bpftool map dump` of
       the pinned maps, the hosts and the LAN index agree, no slot is owned
@@ -155,6 +158,31 @@ def writer_sameid(w, n, seed, cmd):
     return {"writer": w, "mode": "sameid", "ops": ops, "succeeded": ok, "violations": []}
 
 
+def writer_pairs(w, n, seed, cmd):
+    """Four `host add` with overlapping wide port ranges started at the same
+    time (the race of issue 13: two of them used to succeed); then deleted."""
+    rnd = random.Random(seed)
+    ids = [60 + 4 * w + k for k in range(4)]
+    ops = both = 0
+    bad = []
+    for _ in range(n):
+        p = 1024 + rnd.randrange(4000)
+        procs = [subprocess.Popen(cmd + ["host", "add", str(h), "lan", "10.203.%d.%d" % (w, h),
+                                         "ports", "%d-%d" % (p + 500 * k, p + 500 * k + 30000)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for k, h in enumerate(ids)]
+        rcs = [q.wait() for q in procs]
+        ops += len(ids)
+        if rcs.count(0) > 1:
+            both += 1
+            bad.append("host add %s with overlapping ports from %d: %d succeeded" %
+                       (ids, p, rcs.count(0)))
+        for h in ids:
+            ctl(cmd, "host", "del", h)
+            ops += 1
+    return {"writer": w, "mode": "pairs", "ops": ops, "both_succeeded": both, "violations": bad[:5]}
+
+
 def bpftool_dump(path):
     out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", path], check=True,
                          capture_output=True, text=True).stdout
@@ -248,6 +276,8 @@ def main():
         r = check(args[1], cmd)
     elif args[0] == "ranges":
         r = writer_ranges(int(args[1]), int(args[2]), int(args[3]), cmd)
+    elif args[0] == "pairs":
+        r = writer_pairs(int(args[1]), int(args[2]), int(args[3]), cmd)
     else:
         r = writer_sameid(int(args[1]), int(args[2]), int(args[3]), cmd)
     print(json.dumps(r))
