@@ -11,9 +11,10 @@
 const char *xd_progname = "xdnat";
 int xd_verbose;
 
-/* xd_err_capture(): errors go to this buffer instead of stderr. */
-static char *cap_buf;
-static size_t cap_len;
+/* xd_err_capture(): errors go to this buffer instead of stderr (per
+ * thread: xdnatd's HTTP threads keep printing theirs). */
+static _Thread_local char *cap_buf;
+static _Thread_local size_t cap_len;
 
 void xd_err_capture(char *buf, size_t len)
 {

@@ -514,9 +514,13 @@ void ctl_events(struct ctl_sock *c, const struct pollfd *pfd, unsigned n)
 
 			if (cn->fd != pfd[i].fd)
 				continue;
-			if (pfd[i].revents & POLLOUT)
+			/* One request: read it, then only write its answer (a
+			 * hang-up then must not run it again).  A batch: both. */
+			if (cn->out_len > cn->out_off)
 				conn_write(c, cn);
-			if (cn->fd == pfd[i].fd && (pfd[i].revents & ~POLLOUT))
+			if (cn->fd == pfd[i].fd && cn->batch && (pfd[i].revents & ~POLLOUT))
+				conn_read(c, cn);
+			else if (cn->fd == pfd[i].fd && !cn->batch && cn->out_len == cn->out_off)
 				conn_read(c, cn);
 			break;
 		}
