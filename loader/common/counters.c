@@ -114,7 +114,8 @@ int xd_ctr_fold(struct xd_ctr_state *s, const char *gen, const struct xd_ctr_sam
 		memset(r->last, 0, sizeof(r->last));
 		r->has_last = false;
 	}
-	qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
+	if (s->n)
+		qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
 	snprintf(s->gen, sizeof(s->gen), "%s", gen);
 	s->same_gen = true;
 	if (!s->since_ms)
@@ -245,7 +246,8 @@ int xd_ctr_load(sqlite3 *db, const char *gen, struct xd_ctr_state *s)
 	}
 	/* Sorted in C: SQLite's order may differ from strcmp's for a key the
 	 * database got from elsewhere. */
-	qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
+	if (s->n)
+		qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
 	xd_ctr_set_gen(s, gen);
 	/* RSIP host ids, if this database has registrations. */
 	if (sqlite3_prepare_v2(db, "SELECT host_id, name FROM clients WHERE host_id > 0 "
@@ -268,7 +270,8 @@ int xd_ctr_load(sqlite3 *db, const char *gen, struct xd_ctr_state *s)
 			s->n_names++;
 		}
 		sqlite3_finalize(st);
-		qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
+		if (s->n_names)
+			qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
 	}
 	return 0;
 }

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include "ca_plane.h"
 #include "lca.h"
+#include "rsip_store.h"
 #include "xdnat.h"
 
 #define HOSTMAP_MAX 1024
@@ -26,8 +28,21 @@ struct xd_ca {
 	unsigned n_hostmap, next_hostmap;
 };
 
+/*
+ * ca_notified: revocations already seen by xd_ca_poll (announced, or
+ * deliberately not: superseded ones).
+ * ca_enrolment: for each certificate issued over RSIP, a tag of the
+ * enrolment (the host's secret) it was issued under, so that an operator
+ * revocation locks out exactly that enrolment: re-enrolling (a new secret)
+ * lifts it, whatever the clocks say.
+ */
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ca_enrolment (serial TEXT PRIMARY KEY, host TEXT NOT NULL,"
+	" tag BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS ca_enrolment_host ON ca_enrolment(host);";
+
+#define TAG_LEN 16
 
 struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
 
@@ -101,6 +116,101 @@ static int cb_live(void *arg, const struct lca_record *r)
 	return 0;
 }
 
+/* The tag of host @name's current enrolment: a hash of its secret (the
+ * secret stays where it is; the tag only tells enrolments apart). */
+static int enrolment_tag(sqlite3 *db, const char *name, uint8_t tag[TAG_LEN])
+{
+	static const char label[] = "xdnat ca_enrolment v1";
+	uint8_t buf[sizeof(label) + RSIP_SECRET_LEN], md[SHA256_DIGEST_LENGTH];
+	uint32_t lan;
+	int rc = rsip_host_secret(db, name, buf + sizeof(label), &lan);
+
+	if (rc)
+		return rc;
+	memcpy(buf, label, sizeof(label));
+	if (!SHA256(buf, sizeof(buf), md))
+		rc = -EIO;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	memcpy(tag, md, TAG_LEN);
+	return rc;
+}
+
+/* Revocations that lock a host out: everything but the ones the system
+ * makes by itself (superseded: renewal; cessationOfOperation: blocks
+ * freed or lapsed; affiliationChanged: eviction, which unenrol completes). */
+bool xd_ca_reason_locks(int reason)
+{
+	return reason != LCA_REASON_SUPERSEDED && reason != LCA_REASON_CESSATION &&
+	       reason != LCA_REASON_AFFILIATION_CHANGED;
+}
+
+struct lockout {
+	sqlite3 *db;
+	const uint8_t *tag;
+	char serial[LCA_SERIAL_STRLEN];
+	int reason;
+	bool locked;
+};
+
+/* Was @r (revoked by the operator) issued under the current enrolment? */
+static int cb_lockout(void *arg, const struct lca_record *r)
+{
+	struct lockout *l = arg;
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	if (!r->revoked || !xd_ca_reason_locks(r->reason))
+		return 0;
+	if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ca_enrolment WHERE serial=? AND tag=?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, r->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, l->tag, TAG_LEN, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (step == SQLITE_ROW) {
+		l->locked = true;
+		l->reason = r->reason;
+		snprintf(l->serial, sizeof(l->serial), "%s", r->serial);
+	}
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+}
+
+int xd_ca_locked_out(sqlite3 *db, const char *name, char *serial, size_t len, int *reason)
+{
+	uint8_t tag[TAG_LEN];
+	struct lockout l = { .db = db, .tag = tag };
+	struct lca_err e = { { 0 } };
+	int rc = enrolment_tag(db, name, tag);
+
+	if (rc == -ENOENT)
+		return 0;   /* not enrolled: the RSIP server refuses it anyway */
+	if (rc || (rc = lca_list(db, name, cb_lockout, &l, &e)))
+		return rc < 0 ? rc : -EIO;
+	if (l.locked && serial)
+		snprintf(serial, len, "%s", l.serial);
+	if (l.locked && reason)
+		*reason = l.reason;
+	return l.locked ? 1 : 0;
+}
+
+static int record_enrolment(sqlite3 *db, const char *serial, const char *name, const uint8_t *tag)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO ca_enrolment(serial, host, tag) VALUES(?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, tag, TAG_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
 {
 	struct xd_ca *ca = ctx;
@@ -108,8 +218,27 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 	struct lca_issued out = { 0 };
 	struct superseded sup = { 0 };
 	struct lca_err e = { { 0 } };
-	int rc;
+	uint8_t tag[TAG_LEN];
+	char locked_by[LCA_SERIAL_STRLEN];
+	int rc, why = 0;
 
+	/* A host whose certificate the operator revoked gets no other one
+	 * until it is enrolled again (docs/LCA.md, "Revocation"). */
+	rc = xd_ca_locked_out(ca->db, rq->name, locked_by, sizeof(locked_by), &why);
+	if (rc < 0) {
+		xd_warn("certificate for '%s': cannot read its revocations: no certificate", rq->name);
+		return -EIO;
+	}
+	if (rc > 0) {
+		xd_warn("certificate for '%s' refused: certificate %s was revoked (%s); enrol the host "
+			"again (xdnatctl enroll) to let it have one", rq->name, locked_by,
+			lca_reason_name(why));
+		return -EACCES;
+	}
+	if ((rc = enrolment_tag(ca->db, rq->name, tag))) {
+		xd_warn("certificate for '%s': host not enrolled", rq->name);
+		return rc == -ENOENT ? -EPERM : -EIO;
+	}
 	if (rq->n_ports > LCA_MAX_RANGES || rq->n_spis > LCA_MAX_RANGES) {
 		xd_warn("certificate for '%s': more than %d ranges", rq->name, LCA_MAX_RANGES);
 		return -EPERM;
@@ -138,8 +267,12 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 			rc = 0;
 	}
 	free(sup.serials);
-	if (rc) {
+	if (rc)
 		xd_warn("certificate for '%s': cannot revoke the superseded ones: %s", rq->name, e.msg);
+	else if ((rc = record_enrolment(ca->db, out.serial, rq->name, tag)))
+		xd_warn("certificate for '%s': cannot record its enrolment: %s", rq->name,
+			sqlite3_errmsg(ca->db));
+	if (rc) {
 		lca_issued_free(&out);
 		return -EIO;
 	}
@@ -314,11 +447,36 @@ int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 
 /* ------------------------------------------------------- revocations, CRL */
 
+/* Mark @serial seen (inside the caller's transaction). */
+static int mark_notified(sqlite3 *db, const char *serial, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * A superseded certificate is not a revocation event for peers: the host
+ * renewed, its IKE_SAs authenticated with the previous certificate are
+ * fine and stay (docs/LCA.md, "Revocation notices").  Such revocations
+ * go into the CRL and are marked seen, but are not returned, so no notice
+ * is sent for them.
+ */
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
 	sqlite3_stmt *st = NULL;
 	struct lca_err e = { { 0 } };
-	unsigned found = 0;
+	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
+	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0;
 	int rc = 0, step;
 
 	*n = 0;
@@ -332,50 +490,61 @@ int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigne
 		const char *serial = (const char *)sqlite3_column_text(st, 0);
 		const char *host = (const char *)sqlite3_column_text(st, 1);
 		const char *id = (const char *)sqlite3_column_text(st, 2);
+		int reason = sqlite3_column_int(st, 4);
 
-		if (found < max) {
-			struct xd_ca_revoked *r = &out[found];
+		found++;
+		if (reason == LCA_REASON_SUPERSEDED) {
+			if (n_quiet == cap_quiet) {
+				unsigned c = cap_quiet ? cap_quiet * 2 : 16;
+				void *p = realloc(quiet, c * sizeof(*quiet));
+
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				quiet = p;
+				cap_quiet = c;
+			}
+			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%s", serial ? serial : "");
+			continue;
+		}
+		if (reported < max) {
+			struct xd_ca_revoked *r = &out[reported++];
 
 			memset(r, 0, sizeof(*r));
 			snprintf(r->serial, sizeof(r->serial), "%s", serial ? serial : "");
 			snprintf(r->host, sizeof(r->host), "%s", host ? host : "");
 			snprintf(r->identity, sizeof(r->identity), "%s", id ? id : "");
 			r->revoked_at = sqlite3_column_int64(st, 3);
-			r->reason = sqlite3_column_int(st, 4);
+			r->reason = reason;
 			r->dp_host_id = host ? host_id_of(ca, host) : 0;
 		}
-		found++;
 	}
 	sqlite3_finalize(st);
-	if (step != SQLITE_DONE) {
-		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
-		return -EIO;
+	if (rc || step != SQLITE_DONE) {
+		free(quiet);
+		xd_err("local CA: state database: %s", rc ? strerror(-rc) : sqlite3_errmsg(ca->db));
+		return rc ? rc : -EIO;
 	}
-	if (found) {
+	if (reported || n_quiet) {
 		/* Mark them (only those reported; the rest come next time). */
-		unsigned k = found < max ? found : max;
-
-		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			free(quiet);
 			return -EIO;
-		for (unsigned i = 0; i < k && !rc; i++) {
-			if (sqlite3_prepare_v2(ca->db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)",
-					       -1, &st, NULL) != SQLITE_OK) {
-				rc = -EIO;
-				break;
-			}
-			sqlite3_bind_text(st, 1, out[i].serial, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, now);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = -EIO;
-			sqlite3_finalize(st);
 		}
+		for (unsigned i = 0; i < reported && !rc; i++)
+			rc = mark_notified(ca->db, out[i].serial, now);
+		for (unsigned i = 0; i < n_quiet && !rc; i++)
+			rc = mark_notified(ca->db, quiet[i], now);
 		if (rc || sqlite3_exec(ca->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			sqlite3_exec(ca->db, "ROLLBACK", NULL, NULL, NULL);
+			free(quiet);
 			xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
 			return -EIO;
 		}
-		*n = k;
+		*n = reported;
 	}
+	free(quiet);
 	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
 		unsigned char *der = NULL;
 		size_t len = 0;
