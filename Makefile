@@ -74,6 +74,14 @@ $(OUT)/san/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 -include $(shell find $(OUT)/obj $(OUT)/san -name '*.d' 2>/dev/null)
+# The files that print --version are rebuilt when the version changes (a
+# flag change alone would not make them out of date).
+VERSION_STAMP := $(OUT)/version.stamp
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+VERSION_USERS := $(shell grep -l XDNAT_VERSION $(ALL_SRCS) 2>/dev/null)
+$(call obj,$(VERSION_USERS)) $(call san,$(VERSION_USERS)): $(VERSION_STAMP)
 
 LIBS      := common store rsip daemon host ca
 $(foreach l,$(LIBS),$(eval $(l)_LIB := $(OUT)/obj/lib$(l).a) $(eval $(l)_SANLIB := $(OUT)/san/lib$(l).a))
