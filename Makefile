@@ -76,10 +76,10 @@ $(OUT)/san/%.o: %.c | $(SKELS)
 -include $(shell find $(OUT)/obj $(OUT)/san -name '*.d' 2>/dev/null)
 # The files that print --version are rebuilt when the version changes (a
 # flag change alone would not make them out of date).
+# The stamp is rewritten when make reads this file, and only when the
+# version differs, so that `make -n` predicts exactly what `make` does.
 VERSION_STAMP := $(OUT)/version.stamp
-$(VERSION_STAMP): FORCE
-	@mkdir -p $(@D)
-	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(shell mkdir -p $(OUT) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP)))
 VERSION_USERS := $(shell grep -l XDNAT_VERSION $(ALL_SRCS) 2>/dev/null)
 $(call obj,$(VERSION_USERS)) $(call san,$(VERSION_USERS)): $(VERSION_STAMP)
 
