@@ -60,7 +60,7 @@ DAEMON_SRCS := $(filter-out loader/daemon/xdnatd.c,$(wildcard loader/daemon/*.c)
 HOST_SRCS   := $(filter-out loader/host/xdnat_host_agent.c,$(wildcard loader/host/*.c))
 CA_SRCS     := $(wildcard ca/*.c)
 ALL_SRCS    := $(COMMON_SRCS) $(STORE_SRCS) $(RSIP_SRCS) $(DAEMON_SRCS) $(HOST_SRCS) $(CA_SRCS) \
-               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c loader/cli/xdnatctl.c \
+               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c $(wildcard loader/cli/*.c) \
                $(wildcard ca/tools/*.c)
 
 # Objects: $(OUT)/obj/<path>.o for the programs, $(OUT)/san/<path>.o (ASan +
@@ -122,8 +122,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 $(OUT)/xdnatd: $(call obj,loader/daemon/xdnatd.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
-$(OUT)/xdnatctl: $(call obj,loader/cli/xdnatctl.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
-	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$(filter %.o,$^),$(filter %.a,$^))
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
