@@ -34,16 +34,19 @@ int cli_offline_lock(const char *what)
 			break;
 		usleep(100 * 1000);  /* xdnatd starting: its socket comes last */
 	}
-	if (fd == -EBUSY && cli.direct) {
-		xd_err("instance '%s' is held by pid %ld (lock %s/%s.lock): --direct changes only an "
-		       "instance no xdnatd runs; refusing to change it; nothing changed", cli.instance,
-		       pid, XD_RUN_DIR, cli.instance);
-		return -1;
-	}
 	if (fd == -EBUSY) {
-		xd_err("instance '%s' is held by pid %ld (lock %s/%s.lock) but no xdnatd answers on %s "
-		       "within %d s: refusing to change it; nothing changed", cli.instance, pid,
-		       XD_RUN_DIR, cli.instance, path, CLI_LOCK_WAIT_MS / 1000);
+		char who[48] = "another process";
+
+		if (pid > 0 && xd_is_xdnatd(pid))
+			snprintf(who, sizeof(who), "pid %ld (xdnatd)", pid);
+		if (cli.direct)
+			xd_err("instance '%s' is held by %s (lock %s/%s.lock): --direct changes only an "
+			       "instance no xdnatd runs; refusing to change it; nothing changed",
+			       cli.instance, who, XD_RUN_DIR, cli.instance);
+		else
+			xd_err("instance '%s' is held by %s (lock %s/%s.lock) but no xdnatd answers on %s "
+			       "within %d s: refusing to change it; nothing changed", cli.instance, who,
+			       XD_RUN_DIR, cli.instance, path, CLI_LOCK_WAIT_MS / 1000);
 		return -1;
 	}
 	if (fd == -EACCES || fd == -EPERM) {
