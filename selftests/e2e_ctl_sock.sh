@@ -139,7 +139,15 @@ grep -q "root only" "$XD_TMP/nobody.err" || fail "non-root (mode 0666): $(cat "$
 [ "$(ctl_count refused)" = $((ref0 + 1)) ] || fail "the daemon did not count the refusal"
 [ "$(owner "${P1%-*}")" != 0 ] || fail "h1 lost its ports to a non-root request"
 grep -q "refused a peer with uid 65534" "$XD_TMP/xdnatd.log" || fail "refusal not logged"
-xd_ok "mode 0600 keeps uid 65534 out; with 0666 the daemon refuses it (SO_PEERCRED); h1 untouched"
+for cmd in "host add 9 lan 10.47.0.99" "enroll h9" "host show"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"${NOBODY[@]}" "$XD_XDNATCTL" -i "$XD_INSTANCE" --pin-base "$XD_PIN_BASE" $cmd \
+		>"$XD_TMP/nobody.out" 2>"$XD_TMP/nobody.err" || rc=$?
+	[ "$rc" = 1 ] && grep -q "permission denied" "$XD_TMP/nobody.err" ||
+		fail "non-root '$cmd': rc $rc, $(cat "$XD_TMP/nobody.err")"
+done
+xd_ok "mode 0600 keeps uid 65534 out; with 0666 the daemon refuses it (SO_PEERCRED); h1 untouched; changes and views say 'permission denied'"
 
 xd_step "malformed, oversized and unknown requests: an error each, the daemon carries on"
 check_err() { # WHAT ERRNO RESPONSE

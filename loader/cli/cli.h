@@ -40,8 +40,9 @@ int cli_reload(void);                      /* reload-programs */
 int cli_change(int argc, char **argv);
 int cli_enroll(int argc, char **argv);
 int cli_batch(const char *path);
-/* The offline path: the instance lock, or a clear refusal (-1). */
-int cli_offline_lock(const char *what);
+/* The offline path: the instance lock, or a clear refusal (-1); with
+ * @wait, first wait a while for a holder (an xdnatd starting). */
+int cli_offline_lock(const char *what, bool wait);
 
 /* cli_store.c: the state store read directly; evict and revoke. */
 int cli_rsip(int argc, char **argv);       /* rsip list|evict */

@@ -21,7 +21,7 @@
 #define CLI_LOCK_WAIT_MS 5000   /* xdnatd holds the lock but has no socket yet */
 #define CLI_CHUNK        256    /* batch lines in flight to xdnatd */
 
-int cli_offline_lock(const char *what)
+int cli_offline_lock(const char *what, bool wait)
 {
 	char path[128];
 	long pid = 0;
@@ -30,20 +30,23 @@ int cli_offline_lock(const char *what)
 	ctl_sock_path(cli.instance, path, sizeof(path));
 	for (int waited = 0; fd == -EBUSY; waited += 100) {
 		fd = xd_instance_lock(cli.instance, &pid);
-		if (fd != -EBUSY || cli.direct || waited >= CLI_LOCK_WAIT_MS)
+		if (fd != -EBUSY || cli.direct || !wait || waited >= CLI_LOCK_WAIT_MS)
 			break;
 		usleep(100 * 1000);  /* xdnatd starting: its socket comes last */
 	}
-	if (fd == -EBUSY && cli.direct) {
-		xd_err("instance '%s' is held by pid %ld (lock %s/%s.lock): --direct changes only an "
-		       "instance no xdnatd runs; refusing to change it; nothing changed", cli.instance,
-		       pid, XD_RUN_DIR, cli.instance);
-		return -1;
-	}
 	if (fd == -EBUSY) {
-		xd_err("instance '%s' is held by pid %ld (lock %s/%s.lock) but no xdnatd answers on %s "
-		       "within %d s: refusing to change it; nothing changed", cli.instance, pid,
-		       XD_RUN_DIR, cli.instance, path, CLI_LOCK_WAIT_MS / 1000);
+		char who[48] = "another process";
+
+		if (pid > 0 && xd_is_xdnatd(pid))
+			snprintf(who, sizeof(who), "pid %ld (xdnatd)", pid);
+		if (cli.direct)
+			xd_err("instance '%s' is held by %s (lock %s/%s.lock): --direct changes only an "
+			       "instance no xdnatd runs; refusing to change it; nothing changed",
+			       cli.instance, who, XD_RUN_DIR, cli.instance);
+		else
+			xd_err("instance '%s' is held by %s (lock %s/%s.lock) but no xdnatd answers on %s "
+			       "within %d s: refusing to change it; nothing changed", cli.instance, who,
+			       XD_RUN_DIR, cli.instance, path, CLI_LOCK_WAIT_MS / 1000);
 		return -1;
 	}
 	if (fd == -EACCES || fd == -EPERM) {
@@ -86,7 +89,7 @@ static int route(int argc, char **argv, char **text, int *lock, const char *what
 			usleep(100 * 1000);
 		}
 	}
-	*lock = cli_offline_lock(what);
+	*lock = cli_offline_lock(what, false);   /* waited above */
 	return *lock < 0 ? -2 : -1;
 }
 
@@ -296,7 +299,7 @@ static int batch_mode(struct batch *b)
 		xd_err("xdnatd's control socket %s: %s", path, strerror(-rc));
 		return 1;
 	}
-	b->lock = cli_offline_lock("changing the pinned maps directly");
+	b->lock = cli_offline_lock("changing the pinned maps directly", true);
 	if (b->lock < 0)
 		return 1;
 	b->mode = 2;

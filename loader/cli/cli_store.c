@@ -79,7 +79,7 @@ int cli_cert(int argc, char **argv)
 	if (!strcmp(argv[1], "revoke") && !cli.direct && (rc = cli_via_daemon(argc, argv, NULL)) >= 0)
 		return rc;
 	/* A revocation without xdnatd: under the instance lock. */
-	if (!strcmp(argv[1], "revoke") && (lock = cli_offline_lock("changing the state database directly")) < 0)
+	if (!strcmp(argv[1], "revoke") && (lock = cli_offline_lock("changing the state database directly", true)) < 0)
 		return 1;
 	rc = 1;
 	if (rsip_db_open(cli.state_dir, cli.instance, &db))

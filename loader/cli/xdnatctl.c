@@ -26,7 +26,9 @@ static const struct xo_opt ctl_opts[] = {
 	{ "instance", 'i', "NAME", .help = "router instance (default: " XDNAT_DEFAULT_INSTANCE ")" },
 	{ "pin-base", 0, "DIR", 'p', .help = "bpffs directory of the pins (default: "
 					      XDNAT_PIN_BASE ")" },
-	{ "state-dir", 0, "DIR", 's', .help = "xdnatd's --state-dir (default: " XDNAT_STATE_DIR ")" },
+	{ "state-dir", 0, "DIR", 's', .help = "the state database to read, and to change when no "
+					       "xdnatd runs (default: " XDNAT_STATE_DIR "); a running "
+					       "xdnatd changes its own --state-dir's" },
 	{ "direct", 'D', NULL, .help = "do not ask xdnatd: read the state database and the maps "
 				       "directly; a change then needs the instance lock, so it is "
 				       "refused while xdnatd runs" },

@@ -361,11 +361,28 @@ int xd_writer_apply(struct xd_writer *w, int argc, char *const *argv, bool text,
 
 /* ------------------------------------------------------------------ lock */
 
+bool xd_is_xdnatd(long pid)
+{
+	char path[64], comm[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	return !strcmp(comm, "xdnatd");
+}
+
 int xd_instance_lock(const char *instance, long *holder)
 {
 	char path[300], buf[32];
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
 	*holder = 0;
 	if (!xd_valid_instance(instance))
@@ -377,11 +394,15 @@ int xd_instance_lock(const char *instance, long *holder)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return fd;
+	rc = flock(fd, LOCK_EX | LOCK_NB);
+	/* The pid xdnatd recorded (its last run's, when we got the lock). */
 	n = read(fd, buf, sizeof(buf) - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	*holder = strtol(buf, NULL, 10);
+	if (rc == 0 && *holder > 0 && xd_is_xdnatd(*holder))
+		rc = -1;   /* between exec and its lock (reload-programs): it is running */
+	if (rc == 0)
+		return fd;
 	close(fd);
 	return -EBUSY;
 }

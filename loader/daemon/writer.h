@@ -67,5 +67,8 @@ void xd_writer_close(struct xd_writer *w);
  */
 #define XD_RUN_DIR "/run/xdnat"
 int xd_instance_lock(const char *instance, long *holder);
+/* Is process @pid an xdnatd?  (The lock is free for a moment while xdnatd
+ * re-executes itself: its recorded pid is then still an xdnatd.) */
+bool xd_is_xdnatd(long pid);
 
 #endif
