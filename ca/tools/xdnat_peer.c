@@ -81,6 +81,7 @@ static void usage(FILE *f)
 "  -1, --once           exit 0 after the first valid notice\n"
 "  -t, --timeout S      with --once: exit 1 if none came within S seconds\n"
 "  -q, --quiet          no line per notice on stdout\n"
+"      --version        print the program's name and version, exit\n"
 "  -h, --help           this help\n"
 "\n"
 "Output: one line per valid notice on stdout:\n"
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
 		{ "max-age", required_argument, NULL, 'm' }, { "once", no_argument, NULL, '1' },
 		{ "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
 		{ "crl-state", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0 },
 	};
 	const char *anchors_path = NULL, *cmd = NULL, *crl_out = NULL, *listen_s = NULL,
 		   *crl_state = NULL;
@@ -206,17 +207,13 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(LCA_NOTICE_PORT) };
 	STACK_OF(X509) *anchors;
 	struct lca_err e = { { 0 } };
-	struct lca_notice *n = calloc(1, sizeof(*n));
-	unsigned char *buf = malloc(65536);
+	struct lca_notice *n = NULL;   /* allocated once the arguments are good */
+	unsigned char *buf = NULL;
 	struct seen seen = { 0 };
 	struct sigaction sig = { .sa_handler = on_signal };
 	time_t started = time(NULL);
 	int c, fd, rc = 1;
 
-	if (!n || !buf) {
-		fprintf(stderr, "xdnat-peer: out of memory\n");
-		return 1;
-	}
 	while ((c = getopt_long(argc, argv, "a:l:e:c:m:1t:qw:h", lo, NULL)) != -1) {
 		char *end;
 
@@ -240,6 +237,7 @@ int main(int argc, char **argv)
 		case '1': once = true; break;
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("xdnat-peer %s\n", XDNAT_VERSION); return 0;
 		default: fprintf(stderr, "Try 'xdnat-peer --help'.\n"); return 2;
 		}
 	}
@@ -280,6 +278,12 @@ int main(int argc, char **argv)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, "xdnat-peer: cannot listen on UDP port %u: %s\n", ntohs(sa.sin_port),
 			strerror(errno));
+		goto out;
+	}
+	n = calloc(1, sizeof(*n));
+	buf = malloc(65536);
+	if (!n || !buf) {
+		fprintf(stderr, "xdnat-peer: out of memory\n");
 		goto out;
 	}
 	sigaction(SIGTERM, &sig, NULL);
