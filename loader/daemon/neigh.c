@@ -227,7 +227,7 @@ static int create(struct xd_neigh *k, uint32_t addr)
 	 * would); xdnatd refreshes it when it goes stale (sync). */
 	if (k->no_managed)
 		rc = change(k, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, addr, NTF_USE, 0);
-	return rc == -EEXIST ? 0 : rc;
+	return rc;
 }
 
 struct xd_neigh *xd_neigh_open(int ifindex)
@@ -322,7 +322,13 @@ int xd_neigh_sync(struct xd_neigh *k, const uint32_t *want, size_t n)
 		const struct nent *e = find(k, k->want[i]);
 
 		if (!e) {
-			if ((rc = create(k, k->want[i]))) {
+			/* EEXIST: made meanwhile (the host's ARP, the operator):
+			 * theirs, and seen as such by the next pass. */
+			if ((rc = create(k, k->want[i])) == -EEXIST) {
+				k->st.other++;
+				continue;
+			}
+			if (rc) {
 				failed(k, "create", k->want[i], rc);
 				continue;
 			}
