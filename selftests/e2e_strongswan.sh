@@ -43,6 +43,8 @@
 #     SAN of another address authenticates as that DN (strongSwan 5.9.8
 #     checks no name constraint of this LCA) and the updown hook's
 #     xdnat-verify ends its IKE_SA within seconds (docs/STRONGSWAN.md);
+#     last, the same with h1's own DN on h1's own connection: only that
+#     IKE_SA ends, h1's own stays;
 #   - `xdnatctl cert revoke` of h2's certificate: xdnatd sends the remote (a
 #     recorded ESP-in-UDP peer of h2) an LCA-signed notice; xdnat-peer on
 #     the remote verifies it, loads the CRL it carries and terminates h2's
