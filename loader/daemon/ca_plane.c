@@ -13,6 +13,7 @@
 #include "xdnat.h"
 
 #define HOSTMAP_MAX 1024
+#define CASCADE_MAX 32     /* hosts revoked per poll whose other certificates follow */
 
 struct xd_ca {
 	struct lca *lca;
@@ -22,10 +23,15 @@ struct xd_ca {
 	unsigned char *crl;        /* OPENSSL_malloc'ed */
 	size_t crl_len;
 	int64_t crl_made, crl_period;
+	int32_t grace;             /* xd_ca_config.supersede_grace_s */
 	/* enrolled name -> datapath host id, remembered while it is known so
 	 * that revocations made at release time still find the host's peers */
 	struct { char name[RSIP_KEYID_MAX + 1]; uint32_t id; } hostmap[HOSTMAP_MAX];
 	unsigned n_hostmap, next_hostmap;
+	/* Renewals whose predecessors are to be revoked (superseded) once
+	 * the grace period is over (xd_ca_poll); one entry per host. */
+	struct pending_sup { char name[RSIP_KEYID_MAX + 1]; char keep[LCA_SERIAL_STRLEN]; int64_t due; } *sup;
+	unsigned n_sup, cap_sup;
 };
 
 /*
@@ -211,6 +217,98 @@ static int record_enrolment(sqlite3 *db, const char *serial, const char *name, c
 	return rc;
 }
 
+/*
+ * Superseding is deferred by a grace period: the host's IKE daemon needs a
+ * moment to load the new certificate, and an IKE_AUTH already under way
+ * carries the previous one.  Revoked at once, that one would fail against
+ * a peer holding a fresh CRL: a renewal would disturb an SA.  A quarter of
+ * the lease, at least 1 s, at most 10 s; the previous certificate is valid
+ * for half a lease anyway.  Lost on a crash: those certificates then just
+ * expire (they bind only what the host still holds; FREE and expiry revoke
+ * every certificate binding a block).
+ */
+static int64_t supersede_grace(const struct xd_ca *ca, int64_t lease)
+{
+	int64_t g = lease / 4;
+
+	if (ca->grace)
+		return ca->grace < 0 ? 0 : ca->grace;
+	return g < 1 ? 1 : g > 10 ? 10 : g;
+}
+
+static int defer_supersede(struct xd_ca *ca, const char *name, const char *keep, int64_t due)
+{
+	unsigned i;
+
+	for (i = 0; i < ca->n_sup && strcmp(ca->sup[i].name, name); i++)
+		;
+	if (i == ca->n_sup) {
+		if (ca->n_sup == ca->cap_sup) {
+			unsigned cap = ca->cap_sup ? ca->cap_sup * 2 : 16;
+			void *p = realloc(ca->sup, cap * sizeof(*ca->sup));
+
+			if (!p)
+				return -ENOMEM;
+			ca->sup = p;
+			ca->cap_sup = cap;
+		}
+		ca->n_sup++;
+	}
+	snprintf(ca->sup[i].name, sizeof(ca->sup[i].name), "%s", name);
+	snprintf(ca->sup[i].keep, sizeof(ca->sup[i].keep), "%s", keep);
+	ca->sup[i].due = due;
+	return 0;
+}
+
+static int cb_found(void *arg, const struct lca_record *r)
+{
+	*(const struct lca_record **)arg = r;   /* only compared with NULL */
+	return 0;
+}
+
+/* Revoke, with @reason at @now, every live certificate of @name but @keep
+ * (NULL: all).  *n: how many. */
+static int revoke_others(struct xd_ca *ca, const char *name, const char *keep, int reason, int64_t now,
+			 unsigned *n)
+{
+	struct superseded sup = { .keep = keep ? keep : "", .now = now };
+	struct lca_err e = { { 0 } };
+	int rc = lca_list(ca->db, name, cb_live, &sup, &e);
+
+	*n = 0;
+	for (unsigned i = 0; !rc && i < sup.n; i++) {
+		rc = lca_revoke(ca->lca, sup.serials[i], reason, now, &e);
+		if (rc == -EALREADY)
+			rc = 0;
+		else if (!rc)
+			(*n)++;
+	}
+	free(sup.serials);
+	if (rc)
+		xd_warn("certificates of '%s': cannot revoke (%s): %s", name, lca_reason_name(reason), e.msg);
+	return rc;
+}
+
+/* Supersede what is due (xd_ca_poll).  A renewal whose transaction was
+ * rolled back left an entry whose certificate does not exist: dropped. */
+static void run_supersedes(struct xd_ca *ca, int64_t now)
+{
+	for (unsigned i = 0; i < ca->n_sup;) {
+		struct pending_sup *p = &ca->sup[i];
+		const struct lca_record *found = NULL;
+		struct lca_err e = { { 0 } };
+		unsigned n = 0;
+
+		if (p->due > now) {
+			i++;
+			continue;
+		}
+		if (lca_get(ca->db, p->keep, cb_found, &found, &e) == 0 && found)
+			revoke_others(ca, p->name, p->keep, LCA_REASON_SUPERSEDED, now, &n);
+		*p = ca->sup[--ca->n_sup];
+	}
+}
+
 static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
 {
 	struct xd_ca *ca = ctx;
@@ -257,18 +355,18 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 		xd_warn("certificate for '%s' refused: %s", rq->name, e.msg);
 		return rc;
 	}
-	/* The host's earlier certificates are superseded by this one. */
+	/* The host's earlier certificates are superseded by this one, after
+	 * a grace period (see defer_supersede). */
 	sup.keep = out.serial;
 	sup.now = rq->not_before;
 	rc = lca_list(ca->db, rq->name, cb_live, &sup, &e);
-	for (unsigned i = 0; !rc && i < sup.n; i++) {
-		rc = lca_revoke(ca->lca, sup.serials[i], LCA_REASON_SUPERSEDED, rq->not_before, &e);
-		if (rc == -EALREADY)
-			rc = 0;
-	}
+	if (!rc && sup.n)
+		rc = defer_supersede(ca, rq->name, out.serial,
+				     rq->not_before + supersede_grace(ca, rq->not_after - rq->not_before));
 	free(sup.serials);
 	if (rc)
-		xd_warn("certificate for '%s': cannot revoke the superseded ones: %s", rq->name, e.msg);
+		xd_warn("certificate for '%s': cannot schedule the superseded ones: %s", rq->name,
+			e.msg[0] ? e.msg : strerror(-rc));
 	else if ((rc = record_enrolment(ca->db, out.serial, rq->name, tag)))
 		xd_warn("certificate for '%s': cannot record its enrolment: %s", rq->name,
 			sqlite3_errmsg(ca->db));
@@ -348,6 +446,7 @@ int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
 	}
 	ca->db = db;
 	ca->crl_period = cfg->crl_period_s ? cfg->crl_period_s : LCA_DEFAULT_CRL_PERIOD;
+	ca->grace = cfg->supersede_grace_s;
 	if (lca_open(&lc, db, &ca->lca, &e)) {
 		xd_err("local CA: %s", e.msg);
 		free(ca);
@@ -378,6 +477,7 @@ void xd_ca_close(struct xd_ca *ca)
 	if (!ca)
 		return;
 	lca_close(ca->lca);
+	free(ca->sup);
 	free(ca->ca_der);
 	OPENSSL_free(ca->crl);
 	free(ca);
@@ -476,10 +576,15 @@ int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigne
 	sqlite3_stmt *st = NULL;
 	struct lca_err e = { { 0 } };
 	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
-	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0;
+	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0, cascaded = 0, n_casc = 0;
+	struct { char name[RSIP_KEYID_MAX + 1]; int reason; } casc[CASCADE_MAX];
 	int rc = 0, step;
+	bool again = true;
 
 	*n = 0;
+	run_supersedes(ca, now);
+rescan:
+	found = reported = n_quiet = 0;
 	if (sqlite3_prepare_v2(ca->db, "SELECT serial, host_id, identity, revoked_at, reason FROM ca_certs "
 				       "WHERE status='revoked' AND serial NOT IN (SELECT serial FROM "
 				       "ca_notified) ORDER BY revoked_at LIMIT 256", -1, &st, NULL) != SQLITE_OK) {
@@ -508,6 +613,19 @@ int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigne
 			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%s", serial ? serial : "");
 			continue;
 		}
+		/* Revoking a host's certificate revokes the host: its other
+		 * live certificates (earlier ones in their grace period) go too,
+		 * for the same reason, and are announced with it (below). */
+		if (again && host && xd_ca_reason_locks(reason) && n_casc < CASCADE_MAX) {
+			unsigned j = 0;
+
+			while (j < n_casc && (strcmp(casc[j].name, host) || casc[j].reason != reason))
+				j++;
+			if (j == n_casc) {
+				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%s", host);
+				casc[n_casc++].reason = reason;
+			}
+		}
 		if (reported < max) {
 			struct xd_ca_revoked *r = &out[reported++];
 
@@ -525,6 +643,17 @@ int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigne
 		free(quiet);
 		xd_err("local CA: state database: %s", rc ? strerror(-rc) : sqlite3_errmsg(ca->db));
 		return rc ? rc : -EIO;
+	}
+	for (unsigned j = 0; j < n_casc; j++) {
+		unsigned k = 0;
+
+		if (!revoke_others(ca, casc[j].name, NULL, casc[j].reason, now, &k))
+			cascaded += k;
+	}
+	if (again && cascaded) {   /* once: report them in this round */
+		again = false;
+		n_casc = 0;
+		goto rescan;
 	}
 	if (reported || n_quiet) {
 		/* Mark them (only those reported; the rest come next time). */

@@ -422,8 +422,10 @@ EOF
 # notBefore), the one the IKE_AUTH just verified (older ones are the same
 # host's earlier certificates, maybe expired).  Its validity may have ended
 # since (a child added to an older IKE_SA, short leases): it is then checked
-# as of its last valid second, without the CRL (revocation ends such SAs
-# through the notices).  A denied child with ports is terminated; a denied
+# as of its last valid second, without the CRL; if the CRL lists it as
+# superseded (the host renewed), it is checked without the CRL too: neither
+# is a revocation of the SA (an operator revocation ends the SAs through
+# the notices).  A denied child with ports is terminated; a denied
 # port-less child means the certificate itself is refused: its IKE_SA is
 # terminated.  Logs ALLOW/DENY lines with the serial to FILE.log.
 xs_remote_updown_script() {
@@ -439,10 +441,14 @@ case "$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
 (
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	swanctl --list-certs --subject "$PLUTO_PEER_ID" --pem | awk -v d="$tmp" '
+	if ! swanctl --list-certs --subject "$PLUTO_PEER_ID" --pem >"$tmp/certs.txt"; then
+		echo "ERROR $PLUTO_CONNECTION id='$PLUTO_PEER_ID': cannot list charon's certificates: nothing done"
+		exit 0
+	fi
+	awk -v d="$tmp" '
 		/-BEGIN CERTIFICATE-/ { n++; f = d "/c" n ".pem" }
 		f { print > f }
-		/-END CERTIFICATE-/ { close(f); f = "" }'
+		/-END CERTIFICATE-/ { close(f); f = "" }' "$tmp/certs.txt"
 	best= best_nb=-1
 	for c in "$tmp"/c*.pem; do
 		[ -s "$c" ] || continue
@@ -458,11 +464,40 @@ case "$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
 		serial=$(openssl x509 -in "$best" -noout -serial | cut -d= -f2)
 		na=$(date -d "$(openssl x509 -in "$best" -noout -enddate | cut -d= -f2)" +%s)
 		args=(-a "$ANCHORS" -c "$tmp/chain.pem" -s "$PLUTO_PEER")
-		if [ "$(date +%s)" -lt "$na" ]; then
-			swanctl --list-certs --type x509_crl --pem | sed -n '/BEGIN/,/END/p' >"$tmp/crl.pem"
-			[ -s "$tmp/crl.pem" ] && args+=(-r "$tmp/crl.pem")
+		swanctl --list-certs --type x509_crl --pem | awk -v d="$tmp" '
+			/-BEGIN X509 CRL-/ { n++; f = d "/r" n ".pem" }
+			f { print > f }
+			/-END X509 CRL-/ { close(f); f = "" }'
+		# One instant for every check, taken after the CRLs were read
+		# (none is from after it): now, or the certificate's last second.
+		now=$(date +%s)
+		if [ "$now" -lt "$na" ]; then
+			args+=(-t "$now")
+			# Superseded (the host renewed since) is no revocation of
+			# this SA: checked without the CRL then.
+			sup=0
+			for r in "$tmp"/r*.pem; do
+				[ -s "$r" ] || continue
+				openssl crl -in "$r" -noout -text | awk -v s="$serial" '
+					/Serial Number:/ { cur = $3 }
+					cur == s && /Superseded/ { f = 1 }
+					END { exit !f }' && sup=1
+			done
+			if [ "$sup" = 1 ]; then
+				serial="$serial(superseded)"
+			else
+				# the newest CRL charon holds (highest CRL number)
+				crl= max=-1
+				for r in "$tmp"/r*.pem; do
+					[ -s "$r" ] || continue
+					num=$(openssl crl -in "$r" -noout -crlnumber | cut -d= -f2)
+					[ $(( num )) -gt "$max" ] && crl=$r max=$(( num ))
+				done
+				[ -n "$crl" ] && args+=(-r "$crl")
+			fi
 		else
 			args+=(-t "$(( na - 1 ))")
+			serial="$serial(expired)"
 		fi
 		[ "${PLUTO_PEER_PORT:-0}" != 0 ] && args+=(-p "$PLUTO_PEER_PORT")
 		out=$("$VERIFY" "${args[@]}" 2>&1) && ok=0 || ok=1
