@@ -115,6 +115,7 @@ static const char usage_text[] =
 "        --now T         Unix seconds to act at (tests)\n"
 "    -j, --json          JSON output (list)\n"
 "    -n, --count N       certificates per bench run (default 2000)\n"
+"        --version       print the program's name and version, exit\n"
 "    -h, --help          this text\n"
 "\n"
 "EXIT STATUS\n"
@@ -754,6 +755,10 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("xdnat-ca %s\n", XDNAT_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -75,6 +75,7 @@ static const char usage_text[] =
 "                        the identity check (not recommended: such an issuer\n"
 "                        may name anyone)\n"
 "    -j, --json          one JSON object on stdout\n"
+"        --version       print the program's name and version, exit\n"
 "    -h, --help          this text\n"
 "\n"
 "FILES\n"
@@ -183,7 +184,7 @@ int main(int argc, char **argv)
 		{ "ports", 1, 0, 'p' }, { "spis", 1, 0, 'S' }, { "crl", 1, 0, 'r' },
 		{ "time", 1, 0, 't' }, { "unconstrained", 0, 0, 'U' }, { "json", 0, 0, 'j' },
 		{ "chain-revocation", 0, 0, 'C' }, { "fetch", 0, 0, 'f' },
-		{ "crl-state", 1, 0, 'w' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "crl-state", 1, 0, 'w' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' }, { 0 }
 	};
 	const char *anchors = NULL, *chain = NULL, *src = NULL, *ports = NULL, *spis = NULL,
 		   *crl[8] = { 0 }, *state = NULL;
@@ -221,6 +222,7 @@ int main(int argc, char **argv)
 		case 'U': q.allow_unconstrained = true; break;
 		case 'j': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("xdnat-verify %s\n", XDNAT_VERSION); return 0;
 		default: return usage_err("bad option");
 		}
 	}

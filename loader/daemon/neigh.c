@@ -180,7 +180,7 @@ static int read_table(struct xd_neigh *k)
 		k->nl = NULL;   /* reopened by the next pass */
 		return rc;
 	}
-	if (k->n)
+	if (k->n)  /* qsort(NULL, 0, ...) is undefined */
 		qsort(k->tab, k->n, sizeof(*k->tab), cmp_nent);
 	return 0;
 }
@@ -251,12 +251,12 @@ static const struct nent *find(const struct xd_neigh *k, uint32_t addr)
 {
 	struct nent key = { .addr = addr };
 
-	return k->n ? bsearch(&key, k->tab, k->n, sizeof(*k->tab), cmp_nent) : NULL;
+	return bsearch(&key, k->tab, k->n, sizeof(*k->tab), cmp_nent);
 }
 
 static bool wanted(const struct xd_neigh *k, size_t nw, uint32_t addr)
 {
-	return nw && bsearch(&addr, k->want, nw, sizeof(*k->want), cmp_u32) != NULL;
+	return bsearch(&addr, k->want, nw, sizeof(*k->want), cmp_u32) != NULL;
 }
 
 static void failed(struct xd_neigh *k, const char *what, uint32_t addr, int rc)

@@ -28,150 +28,134 @@
 #include "rsip_store.h"
 #include "rsip_wire.h"
 #include "host_reasm.h"
+#include "opts.h"
+
+/* Options (opts.h): getopt, --help and xdnat-host(8) come from this table;
+ * the ids are parse_args()'s cases. */
+static const struct xo_opt host_opts[] = {
+	XO_HEAD("Required:"),
+	{ "dev", 'd', "IFNAME", .help = "the host's LAN interface towards the router" },
+	{ "router", 'r', "ADDR", .help = "the router's LAN address (tunnel endpoint)" },
+	{ "global", 'g', "ADDR", .help = "the shared global address: required with --ports; in "
+					 "RSIP mode the one to ask for (default: any)" },
+	XO_HEAD("Options:"),
+	{ "ports", 'P', "A-B", .help = "this host's port block: becomes the namespace's "
+				       "ip_local_port_range (recommended: without it, outgoing "
+				       "connections pick ports the router drops)" },
+	{ "lan-addr", 'a', "ADDR", .help = "this host's LAN address (default: the first IPv4 "
+					   "address of --dev)" },
+	{ "route", 'R', "CIDR", .help = "route CIDR via the router with source ADDR; may be "
+					"repeated (default: \"default\")" },
+	{ "replace-routes", 'x', NULL, .help = "replace existing routes to those CIDRs (they are "
+					       "restored on exit) instead of refusing" },
+	{ "tunnel-mtu", 'M', "N", .help = "MTU of those routes (default: the MTU of --dev minus "
+					  "20, the tunnel header), so TCP advertises an MSS and "
+					  "sends segments that fit the tunnel" },
+	XO_HEAD("RSIP mode (without --ports):"),
+	{ "secret-file", 's', "PATH", .help = "this host's secret from 'xdnatctl enroll' (mode "
+					      "0600)" },
+	{ "name", 'n', "NAME", .help = "the name it was enrolled under (default: hostname)" },
+	{ "rsip-port", 0, "N", 256, .help = "the router's RSIP port (default: "
+					    XO_STR(RSIP_DEFAULT_PORT) ")" },
+	{ "port-count", 0, "N", 257, .help = "ports to obtain, in requests of at most 255 (RSIP's "
+					     "limit), each placed next to this host's ports when the "
+					     "router can (default: 500).  Hosts starting together can "
+					     "get runs that came apart: then the agent asks once or "
+					     "twice more for one run, and else uses them all: "
+					     "ip_local_port_range spans the runs, the ports between "
+					     "go to ip_local_reserved_ports" },
+	{ "spi-count", 0, "N", 258, .help = "SPIs to obtain, rounded up to whole router blocks; "
+					    "0: none (default: 1, i.e. one block)" },
+	{ "lease", 0, "S", 259, .help = "lease to ask for (default: the router's); renewed at half "
+					"its length" },
+	{ "info-file", 0, "PATH", 260, .help = "write XDNAT_GLOBAL, _ROUTER, _PORTS (the first "
+					       "run), _PORT_RUNS (all), _SPIS (shell syntax) for IKE "
+					       "daemons (default: /run/xdnat/host-ID.env, ID = IFNAME "
+					       "in the initial network namespace, NETNS-IFNAME in one "
+					       "named by ip netns, netnsINODE-IFNAME otherwise)" },
+	{ "shared-ike", 0, NULL, 0x800, .help = "use the router's shared IKE ports even if it does "
+						"not announce them (default: when the router "
+						"announces them, xdnatd --shared-ike-ports): the "
+						"info file also tells the IKE daemon to use them "
+						"(500/4500), with IKE SPIs labelled from the SPI "
+						"block (docs/SHARED-IKE.md)" },
+	{ "no-shared-ike", 0, NULL, 0x801, .help = "keep to this host's own ports even if the "
+						   "router announces shared IKE ports" },
+	XO_HEAD("Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never "
+		"sent anywhere) and its CSR goes with the last allocation request and with every "
+		"renewal; the router's Local CA returns a certificate for this host's identity, "
+		"ports and SPIs, valid for the lease.  It is written next to the key and its paths "
+		"go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY, XDNAT_CERT_SERIAL, "
+		"XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY)."),
+	{ "state-dir", 0, "DIR", 261, .help = "key and certificates: DIR/NAME.key (0600, reused), "
+					      "DIR/NAME.crt, DIR/NAME-chain.pem (the LCA "
+					      "certificate) (default: " XDNAT_HOST_STATE_DIR ")" },
+	{ "key-type", 0, "T", 262, .help = "p256 (default), p384, ed25519 or rsa3072: for a new "
+					   "key" },
+	{ "no-cert", 0, NULL, 263, .help = "ask for no certificate" },
+	{ "on-renew", 0, "CMD", 0x704, .help = "after each new certificate that replaces one "
+					       "(every renewal), once the files (and --swan-dir's "
+					       "copies) are in place: run CMD with /bin/sh -c, with "
+					       "XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY, "
+					       "XDNAT_CERT_SERIAL, XDNAT_CERT_PREVIOUS_SERIAL, "
+					       "XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY and "
+					       "XDNAT_SWAN_DIR in its environment (killed after 30 s)" },
+	XO_HEAD("strongSwan (docs/STRONGSWAN.md):"),
+	{ "swan-dir", 0, "DIR", 0x700, .help = "write a strongSwan fragment from the allocation: "
+					       "DIR/strongswan.d/xdnat.conf (charon.port, "
+					       "port_nat_t, spi_min/max, spi_mask/label; 500/4500 "
+					       "with --shared-ike), DIR/swanctl/ (private/host.key, "
+					       "x509/host.crt, x509ca/: copies of the key, the "
+					       "certificate and the LCA chain obtained over RSIP; "
+					       "with --no-cert a key made here and host.csr; "
+					       "conf.d/xdnat.conf with the IKE identity)" },
+	{ "swan-ca", 0, "FILE", 0x701, .help = "PEM certificates for DIR/swanctl/x509ca/ (root, "
+					       "LCA) instead of the LCA chain received over RSIP" },
+	{ "swan-vici", 0, "URI", 0x702, .help = "charon's vici socket (default: swanctl's, "
+						"unix:///var/run/charon.vici); with each new "
+						"certificate xdnat-host runs, with "
+						"SWANCTL_DIR=DIR/swanctl, swanctl --load-creds --clear "
+						"and (if DIR/swanctl/swanctl.conf exists) swanctl "
+						"--load-conns, so the next authentication uses the new "
+						"certificate; SAs are not touched" },
+	{ "swan-no-reload", 0, NULL, 0x703, .help = "do not (reload charon yourself, e.g. "
+						    "--on-renew)" },
+	XO_HEAD(""),
+	{ "verbose", 'v', NULL, .help = "show every command run" },
+	XO_OPT_VERSION,
+	XO_OPT_HELP,
+	{ 0 }
+};
+
+static const struct xo_prog host_prog = {
+	.name = "xdnat-host", .opts = host_opts,
+	.synopsis =
+"Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
+"  or:  xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
+"\n"
+"Configure this host to use a global address shared through an xdnat router\n"
+"and keep it so until SIGTERM or SIGINT, then undo every change.  The host\n"
+"obtains the global address, a port block and an SPI block from the router\n"
+"over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
+"--ports it uses a static configuration instead (xdnatctl host add).\n",
+	.epilog =
+"\n"
+"Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
+"undone), 2 on a usage error (unknown option, missing or malformed argument).\n",
+};
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
-"       xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
-"\n"
-"Configure this host to use a global address shared through an xdnat router\n"
-"and keep it so until SIGTERM or SIGINT, then undo every change.  The router\n"
-"obtains the global address, a port block and an SPI block from the router\n"
-"over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
-"--ports it uses a static configuration instead (xdnatctl host add).\n"
-"\n"
-"Required:\n"
-"  -d, --dev IFNAME        the host's LAN interface towards the router\n"
-"  -g, --global ADDR       the shared global address\n"
-"  -r, --router ADDR       the router's LAN address (tunnel endpoint)\n"
-"\n"
-"Options:\n"
-"  -P, --ports A-B         this host's port block: becomes the namespace's\n"
-"                          ip_local_port_range (recommended: without it,\n"
-"                          outgoing connections pick ports the router drops)\n"
-"  -a, --lan-addr ADDR     this host's LAN address (default: the first IPv4\n"
-"                          address of --dev)\n"
-"  -R, --route CIDR        route CIDR via the router with source ADDR; may be\n"
-"                          repeated (default: \"default\")\n"
-"  -x, --replace-routes    replace existing routes to those CIDRs (they are\n"
-"                          restored on exit) instead of refusing\n"
-"  -M, --tunnel-mtu N      MTU of those routes (default: the MTU of --dev\n"
-"                          minus 20, the tunnel header), so TCP advertises an\n"
-"                          MSS and sends segments that fit the tunnel\n"
-"\n"
-"RSIP mode (without --ports):\n"
-"  -s, --secret-file PATH  this host's secret from 'xdnatctl enroll' (mode 0600)\n"
-"  -n, --name NAME         the name it was enrolled under (default: hostname)\n"
-"      --rsip-port N       the router's RSIP port (default: %d)\n"
-"      --port-count N      ports to obtain, in requests of at most 255 (RSIP's\n"
-"                          limit), each placed next to this host's ports when\n"
-"                          the router can (default: 500).  Hosts starting\n"
-"                          together can get runs that came apart: then the\n"
-"                          agent asks once or twice more for one run, and\n"
-"                          else uses them all: ip_local_port_range spans the\n"
-"                          runs, the ports between go to ip_local_reserved_ports\n"
-"      --spi-count N       SPIs to obtain, rounded up to whole router blocks;\n"
-"                          0: none (default: 1, i.e. one block)\n"
-"      --lease S           lease to ask for (default: the router's); renewed\n"
-"                          at half its length\n"
-"      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS (the first run),\n"
-"                          _PORT_RUNS (all), _SPIS (shell syntax) for IKE\n"
-"                          daemons (default: /run/xdnat/host-ID.env, ID = IFNAME\n"
-"                          in the initial network namespace, NETNS-IFNAME in\n"
-"                          one named by ip netns, netnsINODE-IFNAME otherwise)\n"
-"      --shared-ike        use the router's shared IKE ports even if it does\n"
-"                          not announce them (default: when the router\n"
-"                          announces them, xdnatd --shared-ike-ports): the\n"
-"                          info file also tells the IKE daemon to use them\n"
-"                          (500/4500), with IKE SPIs labelled from the SPI\n"
-"                          block (docs/SHARED-IKE.md)\n"
-"      --no-shared-ike     keep to this host's own ports even if the router\n"
-"                          announces shared IKE ports\n"
-"  -g, --global ADDR       ask for this global address (default: any)\n"
-"\n"
-"Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never\n"
-"sent anywhere) and its CSR goes with the last allocation request and with\n"
-"every renewal; the router's Local CA returns a certificate for this host's\n"
-"identity, ports and SPIs, valid for the lease.  It is written next to the\n"
-"key and its paths go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN,\n"
-"XDNAT_KEY, XDNAT_CERT_SERIAL, XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY).\n"
-"      --state-dir DIR     key and certificates: DIR/NAME.key (0600, reused),\n"
-"                          DIR/NAME.crt, DIR/NAME-chain.pem (the LCA\n"
-"                          certificate) (default: " XDNAT_HOST_STATE_DIR ")\n"
-"      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
-"      --no-cert           ask for no certificate\n"
-"      --on-renew CMD      after each new certificate that replaces one (every\n"
-"                          renewal), once the files (and --swan-dir's copies)\n"
-"                          are in place: run CMD with /bin/sh -c, with\n"
-"                          XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY,\n"
-"                          XDNAT_CERT_SERIAL, XDNAT_CERT_PREVIOUS_SERIAL,\n"
-"                          XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY and\n"
-"                          XDNAT_SWAN_DIR in its environment (killed after 30 s)\n"
-"\n"
-"strongSwan (docs/STRONGSWAN.md):\n"
-"      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
-"                          DIR/strongswan.d/xdnat.conf (charon.port, port_nat_t,\n"
-"                          spi_min/max, spi_mask/label; 500/4500 with\n"
-"                          --shared-ike), DIR/swanctl/ (private/host.key,\n"
-"                          x509/host.crt, x509ca/: copies of the key, the\n"
-"                          certificate and the LCA chain obtained over RSIP;\n"
-"                          with --no-cert a key made here and host.csr;\n"
-"                          conf.d/xdnat.conf with the IKE identity)\n"
-"      --swan-ca FILE      PEM certificates for DIR/swanctl/x509ca/ (root, LCA)\n"
-"                          instead of the LCA chain received over RSIP\n"
-"      --swan-vici URI     charon's vici socket (default: swanctl's,\n"
-"                          unix:///var/run/charon.vici); with each new\n"
-"                          certificate xdnat-host runs, with\n"
-"                          SWANCTL_DIR=DIR/swanctl, swanctl --load-creds --clear\n"
-"                          and (if DIR/swanctl/swanctl.conf exists)\n"
-"                          swanctl --load-conns, so the next authentication\n"
-"                          uses the new certificate; SAs are not touched\n"
-"      --swan-no-reload    do not (reload charon yourself, e.g. --on-renew)\n"
-"\n"
-"  -v, --verbose           show every command run\n"
-"  -h, --help              this help\n"
-"\n"
-"Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
-"undone).\n", RSIP_DEFAULT_PORT);
+	xo_help(&host_prog, f);
 }
 
 static int parse_args(int argc, char **argv, struct agent *a)
 {
-	static const struct option lopts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "global", required_argument, NULL, 'g' },
-		{ "router", required_argument, NULL, 'r' },
-		{ "ports", required_argument, NULL, 'P' },
-		{ "lan-addr", required_argument, NULL, 'a' },
-		{ "tunnel-mtu", required_argument, NULL, 'M' },
-		{ "route", required_argument, NULL, 'R' },
-		{ "replace-routes", no_argument, NULL, 'x' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "secret-file", required_argument, NULL, 's' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "rsip-port", required_argument, NULL, 256 },
-		{ "port-count", required_argument, NULL, 257 },
-		{ "spi-count", required_argument, NULL, 258 },
-		{ "lease", required_argument, NULL, 259 },
-		{ "info-file", required_argument, NULL, 260 },
-		{ "shared-ike", no_argument, NULL, 0x800 },
-		{ "no-shared-ike", no_argument, NULL, 0x801 },
-		{ "state-dir", required_argument, NULL, 261 },
-		{ "key-type", required_argument, NULL, 262 },
-		{ "no-cert", no_argument, NULL, 263 },
-		{ "swan-dir", required_argument, NULL, 0x700 },
-		{ "swan-ca", required_argument, NULL, 0x701 },
-		{ "swan-vici", required_argument, NULL, 0x702 },
-		{ "swan-no-reload", no_argument, NULL, 0x703 },
-		{ "on-renew", required_argument, NULL, 0x704 },
-		{ 0 }
-	};
+	struct xo_state st = { .prog = &host_prog };
 	uint32_t pa, pl;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:M:xvhs:n:", lopts, NULL)) != -1) {
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
 		switch (c) {
 		case 'd': a->dev = optarg; break;
 		case 'g':
@@ -254,8 +238,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			break;
 		case 'v': xd_verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
-		default:
-			fprintf(stderr, "Try 'xdnat-host --help'.\n");
+		case XO_ID_VERSION: xo_version(&host_prog); exit(0);
+		default: /* xo_getopt said why */
 			return -EINVAL;
 		}
 	}
@@ -369,7 +353,7 @@ int main(int argc, char **argv)
 	a.port_count = 500;
 	a.spi_count = 1;
 	if (parse_args(argc, argv, &a))
-		return 1;
+		return 2; /* usage error */
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	if (!a.rsip) {
 		a.port_runs[0] = (struct xd_run){ a.port_first, a.port_last };
