@@ -60,7 +60,7 @@ DAEMON_SRCS := $(filter-out loader/daemon/xdnatd.c,$(wildcard loader/daemon/*.c)
 HOST_SRCS   := $(filter-out loader/host/xdnat_host_agent.c,$(wildcard loader/host/*.c))
 CA_SRCS     := $(wildcard ca/*.c)
 ALL_SRCS    := $(COMMON_SRCS) $(STORE_SRCS) $(RSIP_SRCS) $(DAEMON_SRCS) $(HOST_SRCS) $(CA_SRCS) \
-               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c loader/cli/xdnatctl.c \
+               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c $(wildcard loader/cli/*.c) \
                $(wildcard ca/tools/*.c)
 
 # Objects: $(OUT)/obj/<path>.o for the programs, $(OUT)/san/<path>.o (ASan +
@@ -98,7 +98,7 @@ BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
-             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify
+             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
@@ -122,8 +122,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 $(OUT)/xdnatd: $(call obj,loader/daemon/xdnatd.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
-$(OUT)/xdnatctl: $(call obj,loader/cli/xdnatctl.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
-	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$(filter %.o,$^),$(filter %.a,$^))
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
@@ -232,7 +232,7 @@ $(MAN8_RAW): $(OUT)/man/%.8: $(OUT)/% man/help2roff.py
 	python3 man/help2roff.py ./$< 8 $(VERSION) > $@
 $(OUT)/man/xdnatd.conf.5: $(OUT)/xdnatd man/xdnatd.conf.h2m
 	@mkdir -p $(@D)
-	help2man --no-info --section=5 --version-string=$(VERSION) --help-option=--help-config \
+	help2man --no-info --section=5 --manual="File Formats" --version-string=$(VERSION) --help-option=--help-config \
 		--include=man/xdnatd.conf.h2m --output=$@ ./$<
 $(OUT)/man/%.8: $(OUT)/% man/%.h2m
 	@mkdir -p $(@D)

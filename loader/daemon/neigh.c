@@ -180,7 +180,8 @@ static int read_table(struct xd_neigh *k)
 		k->nl = NULL;   /* reopened by the next pass */
 		return rc;
 	}
-	qsort(k->tab, k->n, sizeof(*k->tab), cmp_nent);
+	if (k->n)  /* qsort(NULL, 0, ...) is undefined */
+		qsort(k->tab, k->n, sizeof(*k->tab), cmp_nent);
 	return 0;
 }
 

@@ -253,42 +253,22 @@ xs_cleanup() {
 # (e2e_strongswan.sh and e2e_strongswan_shared.sh carry the same steps
 # inline, with more checks).
 
-# xs_lca_swan PKI G: from PKI/{root,lca}.{crt,key}, write PKI/lca-swan.crt
-# (the LCA certificate this strongSwan can parse) and PKI/anchors.pem (root
-# + that copy, for xdnat-host --swan-ca).  strongSwan 5.9.8 cannot parse the
-# LCA certificate's iPAddress name constraint nor match URI constraints
-# (docs/STRONGSWAN.md): it then gets a root-issued copy for the same key and
-# subject with the e-mail, DNS and directoryName constraints only.  Sets
-# XS_LCA_COPY=1 when the copy was needed, 0 when the real one parses.
-xs_lca_swan() {
-	local pki=$1 g=$2 domain ski
-	if xs_pki --print --in "$pki/lca.crt" >/dev/null 2>&1; then
-		cp "$pki/lca.crt" "$pki/lca-swan.crt"
-		XS_LCA_COPY=0
-	else
-		domain=$(awk -F. '{print $4"."$3"."$2"."$1".in-addr.arpa"}' <<<"$g")
-		ski=$(openssl x509 -in "$pki/lca.crt" -noout -ext subjectKeyIdentifier | tail -n 1 | tr -d ' ')
-		openssl x509 -x509toreq -in "$pki/lca.crt" -signkey "$pki/lca.key" -out "$pki/lca-swan.csr" 2>/dev/null
-		cat >"$pki/lca-swan.cnf" <<EOC
-[v3]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, digitalSignature, keyCertSign, cRLSign
-subjectKeyIdentifier = $ski
-authorityKeyIdentifier = keyid
-nameConstraints = critical, permitted;email:$domain, permitted;DNS:$domain, permitted;dirName:nc_dn
-[nc_dn]
-O = xdnat
-OU = $g
-EOC
-		openssl x509 -req -in "$pki/lca-swan.csr" -CA "$pki/root.crt" -CAkey "$pki/root.key" \
-			-set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "$pki/lca-swan.cnf" -extensions v3 \
-			-out "$pki/lca-swan.crt" 2>/dev/null
-		xs_pki --print --in "$pki/lca-swan.crt" >/dev/null 2>&1 ||
-			fail "strongSwan cannot parse the compatible LCA certificate either"
-		XS_LCA_COPY=1
-	fi
-	cat "$pki/root.crt" "$pki/lca-swan.crt" >"$pki/anchors.pem"
+# xs_anchors PKI: PKI/anchors.pem for xdnat-host --swan-ca: the root (to
+# verify the remote) and the LCA certificate itself (the host's charon sends
+# it as the intermediate).  There is ONE LCA certificate: its profile
+# (docs/LCA.md, "Certificate profile and why") is one strongSwan 5.9.8 can
+# parse; checked here, not assumed.  Sets XS_LCA_ID, the LCA's subject DN,
+# for the remote's ca_id (xs_remote_conn).
+xs_anchors() {
+	local pki=$1
+	xs_pki --print --in "$pki/lca.crt" >"$pki/lca-print.out" 2>&1 ||
+		fail "strongSwan cannot parse the LCA certificate: $(tail -n 2 "$pki/lca-print.out" | tr '\n' ' ')"
+	cat "$pki/root.crt" "$pki/lca.crt" >"$pki/anchors.pem"
+	XS_LCA_ID=$(openssl x509 -in "$pki/lca.crt" -noout -subject -nameopt sep_comma_plus_space,sname,-esc_msb)
+	XS_LCA_ID=${XS_LCA_ID#subject=}
 }
+# Former name (it made a weaker root-issued LCA copy; never again).
+xs_lca_swan() { xs_anchors "$1"; }
 
 # xs_remote_pki PKI ADDR: the remote peer's key and certificate from the
 # root (PKI/remote.{key,crt}; identity and IP SAN = ADDR).
@@ -319,7 +299,10 @@ xs_remote_setup() {
 
 # xs_remote_conn CONN REMOTE_ADDR G ID LOCAL_TS REMOTE_TS: one connection
 # of the remote's swanctl.conf for the host with identity ID behind G (the
-# configuration of e2e_strongswan.sh, without its test-only children).
+# configuration of e2e_strongswan.sh, without its test-only children); with
+# ca_id = the LCA's subject (XS_LCA_ID, from xs_anchors): only this G's LCA
+# may have issued the peer's certificate (strongSwan 5.9.8 does not enforce
+# the LCA's name constraints itself; docs/STRONGSWAN.md).
 xs_remote_conn() {
 	cat <<EOC
 	$1 {
@@ -336,6 +319,7 @@ xs_remote_conn() {
 		remote {
 			auth = pubkey
 			id = "$4"
+			${XS_LCA_ID:+ca_id = \"$XS_LCA_ID\"}
 			revocation = ifuri
 		}
 		children {
