@@ -62,7 +62,7 @@ static void usage(FILE *f)
 "                         XDNAT_NOTICE_SIGNER     the LCA's subject\n"
 "                         XDNAT_REVOKED_COUNT     N\n"
 "                         XDNAT_REVOKED_SERIALS   the serials (hex), space-separated\n"
-"                         XDNAT_REVOKED_IDENTITIES  their URI/e-mail identities\n"
+"                         XDNAT_REVOKED_IDENTITIES  their DNS/e-mail identities\n"
 "                         XDNAT_REVOKED_<i>_SERIAL, _IDENTITY, _REASON (i = 0..N-1)\n"
 "                       XDNAT_REVOKED_IDENTITIES is what to match SAs by: every\n"
 "                       certificate of a host carries the same identity, so a\n"
