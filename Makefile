@@ -50,7 +50,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
-BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
+BPF_HDRS  := $(wildcard bpf/*.h bpf/lib/*.h) maps/xdnat_abi.h
 
 # Sources of each library (every .c of the folder but the programs' mains).
 COMMON_SRCS := $(wildcard loader/common/*.c)

@@ -8,8 +8,8 @@
  * The host's stack and applications see plain packets to/from the global
  * address (configured on lo by xdnat-host).
  */
-#include "xdnat_compat.h"
-#include "xdnat_parse.h"
+#include "lib/compat.h"
+#include "lib/encap.h"
 #include <linux/pkt_cls.h>
 
 char LICENSE[] SEC("license") = "GPL";
