@@ -195,7 +195,7 @@ bench-build: $(BENCH_BIN)
 $(BENCH_OUT)/%.bpf.o: bench/%.bpf.c bench/bench_common.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
-$(BENCH_OUT)/bench_cost.bpf.o: bpf/xdnat_router.bpf.c $(BPF_HDRS) # inlines the router
+$(BENCH_OUT)/bench_cost.bpf.o: $(BPF_HDRS) # the router library (bpf/lib/)
 $(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@
 $(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h

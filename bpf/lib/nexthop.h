@@ -23,13 +23,6 @@ static __always_inline void fib_prepare(struct bpf_fib_lookup *fib, __u32 ifinde
 	fib->ipv4_dst = dst;
 }
 
-static __always_inline void set_macs(struct ethhdr *eth, const struct bpf_fib_lookup *fib)
-{
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IP);
-}
-
 /*
  * Next hop for a packet leaving on @want_ifindex.  Returns the fib result,
  * folding "routed out of another NIC" and "unreachable" into a drop reason.
