@@ -44,7 +44,9 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) $(INC) $(PKG_CFLAGS) $(HARDEN_CFLAGS
 LDFLAGS   += $(HARDEN_LDFLAGS) $(EXTRA_FLAGS)
 LDLIBS    := $(PKG_LIBS) -lpthread
 DEPFLAGS   = -MMD -MP
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+# BPF ISA v3 (32-bit jumps, ALU32): kernels >= 5.1; xdnat needs >= 5.15 anyway
+# (README, Datapath: supported kernels).
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN) \
              -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)

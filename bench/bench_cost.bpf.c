@@ -153,7 +153,7 @@ int bench_fib(struct xdp_md *ctx)
 
 	if (!v)
 		return harness_fail();
-	fib.family = 2; /* AF_INET */
+	fib.family = AF_INET;
 	fib.l4_protocol = IPPROTO_IPIP;
 	fib.tot_len = 84;
 	fib.ifindex = ctx->ingress_ifindex;

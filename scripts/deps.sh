@@ -9,6 +9,9 @@ pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
       strongswan-pki libstrongswan-extra-plugins python3-scapy python3-cryptography)
+# The BPF programs use the uapi ICMP header (linux/icmp.h), which includes
+# libc's sys/socket.h; for the bpf target glibc asks for its 32-bit stubs.
+[ "$(dpkg --print-architecture)" = amd64 ] && pkgs+=(libc6-dev-i386)
 # strongSwan (selftests/e2e_strongswan.sh, docs/STRONGSWAN.md) runs only as
 # per-namespace daemons the tests start themselves (selftests/lib/strongswan.sh);
 # libstrongswan-extra-plugins carries the curl fetcher that CRL fetching needs.

@@ -18,12 +18,12 @@
  * the SPI of the host's outbound SA (learnt on the LAN side) names the host.
  */
 static __always_inline enum xdnat_act
-classify_icmp_error(struct iphdr *ip, __u8 *icmp, void *data_end, __u32 gidx,
+classify_icmp_error(struct iphdr *ip, struct icmphdr *icmp, void *data_end, __u32 gidx,
 		    struct xdnat_pkt *p)
 {
-	struct iphdr *e = (void *)(icmp + 8);
+	struct iphdr *e = (void *)(icmp + 1);
 	__u32 off, host_id;
-	__u8 *el4;
+	void *el4;
 
 	if ((void *)(e + 1) > data_end ||
 	    (void *)(e + 1) > (void *)ip + bpf_ntohs(ip->tot_len) ||
@@ -38,27 +38,27 @@ classify_icmp_error(struct iphdr *ip, __u8 *icmp, void *data_end, __u32 gidx,
 		return XDNAT_ACT_UNKNOWN;
 	}
 	/* RFC 792: the quote holds the header and at least 8 more bytes. */
-	off = (ip->ihl & 0xf) * 4 + 8 + (e->ihl & 0xf) * 4;
-	el4 = (__u8 *)ip + off;
-	if (off + 8 > bpf_ntohs(ip->tot_len) || (void *)(el4 + 8) > data_end) {
+	off = (ip->ihl & 0xf) * 4 + sizeof(*icmp) + (e->ihl & 0xf) * 4;
+	el4 = (void *)ip + off;
+	if (off + 8 > bpf_ntohs(ip->tot_len) || el4 + 8 > data_end) {
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
 	}
 	switch (e->protocol) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
-		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)el4));
+		host_id = owner_by_port(gidx, bpf_ntohs(((struct udphdr *)el4)->source));
 		break;
 	case IPPROTO_ICMP:
-		if (el4[0] != XDNAT_ICMP_ECHO)
+		if (((struct icmphdr *)el4)->type != ICMP_ECHO)
 			goto unknown;
-		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)(el4 + 4)));
+		host_id = owner_by_port(gidx, bpf_ntohs(((struct icmphdr *)el4)->un.echo.id));
 		break;
 	case IPPROTO_ESP:
-		host_id = owner_by_out_spi(*(__be32 *)el4, e->daddr);
+		host_id = owner_by_out_spi(((struct ip_esp_hdr *)el4)->spi, e->daddr);
 		break;
 	case IPPROTO_AH:
-		host_id = owner_by_out_spi(*(__be32 *)(el4 + 4), e->daddr);
+		host_id = owner_by_out_spi(((struct ip_auth_hdr *)el4)->spi, e->daddr);
 		break;
 	default:
 		goto unknown;
@@ -80,8 +80,9 @@ static __always_inline enum xdnat_act
 classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt *p)
 {
 	__u32 host_id, unknown_reason;
+	struct udphdr *uh = NULL;
+	struct icmphdr *icmp;
 	enum xdnat_act act;
-	__u8 *l4;
 
 	if (xdnat_ip_is_later_fragment(ip))
 		return classify_later_fragment(ip, gidx, p);
@@ -89,18 +90,22 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 	switch (ip->protocol) {
 	case IPPROTO_ESP:
 	case IPPROTO_AH: {
-		/* ESP: SPI at offset 0; AH: next hdr, len, reserved, then SPI. */
-		__u32 off = ip->protocol == IPPROTO_AH ? 4 : 0;
+		struct ip_auth_hdr *ah;
+		struct ip_esp_hdr *esp;
 		__u32 spi;
 
-		l4 = xdnat_l4(ip, data_end, 8);
-		if (!l4 && ip->protocol == IPPROTO_ESP)
-			l4 = xdnat_l4(ip, data_end, 4);
-		if (!l4 || (off && !xdnat_l4(ip, data_end, 8))) {
-			p->reason = XDNAT_R_DROP_MALFORMED;
-			return XDNAT_ACT_DROP;
+		/* ESP: the SPI is the first word; AH: the second. */
+		if (ip->protocol == IPPROTO_ESP) {
+			esp = xdnat_l4(ip, data_end, offsetofend(struct ip_esp_hdr, spi));
+			if (!esp)
+				goto malformed;
+			spi = bpf_ntohl(esp->spi);
+		} else {
+			ah = xdnat_l4(ip, data_end, offsetofend(struct ip_auth_hdr, spi));
+			if (!ah)
+				goto malformed;
+			spi = bpf_ntohl(ah->spi);
 		}
-		spi = bpf_ntohl(*(__be32 *)(l4 + off));
 		if (spi <= XDNAT_SPI_RESERVED_MAX) {
 			p->reason = XDNAT_R_DROP_SPI_RESERVED;
 			return XDNAT_ACT_DROP;
@@ -114,12 +119,10 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 		__u32 key;
 		struct xdnat_owner *slot;
 
-		l4 = xdnat_l4(ip, data_end, 4);
-		if (!l4) {
-			p->reason = XDNAT_R_DROP_MALFORMED;
-			return XDNAT_ACT_DROP;
-		}
-		key = gidx * XDNAT_PORTS_PER_GADDR + bpf_ntohs(*(__be16 *)(l4 + 2));
+		uh = xdnat_l4(ip, data_end, XDNAT_PORTS_LEN);
+		if (!uh)
+			goto malformed;
+		key = gidx * XDNAT_PORTS_PER_GADDR + bpf_ntohs(uh->dest);
 		slot = bpf_map_lookup_elem(&xdnat_ports, &key);
 		host_id = slot ? slot->host_id : XDNAT_HOST_NONE;
 		unknown_reason = XDNAT_R_UNKNOWN_PORT;
@@ -132,20 +135,18 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 		break;
 	}
 	case IPPROTO_ICMP:
-		l4 = xdnat_l4(ip, data_end, 8);
-		if (!l4) {
-			p->reason = XDNAT_R_DROP_MALFORMED;
-			return XDNAT_ACT_DROP;
-		}
-		if (l4[0] == XDNAT_ICMP_UNREACH || l4[0] == XDNAT_ICMP_TIMXCEED ||
-		    l4[0] == XDNAT_ICMP_PARAMPROB)
-			return classify_icmp_error(ip, l4, data_end, gidx, p);
-		if (l4[0] != XDNAT_ICMP_ECHOREPLY) {
+		icmp = xdnat_l4(ip, data_end, sizeof(*icmp));
+		if (!icmp)
+			goto malformed;
+		if (icmp->type == ICMP_DEST_UNREACH || icmp->type == ICMP_TIME_EXCEEDED ||
+		    icmp->type == ICMP_PARAMETERPROB)
+			return classify_icmp_error(ip, icmp, data_end, gidx, p);
+		if (icmp->type != ICMP_ECHOREPLY) {
 			/* Echo requests and the rest are for the router. */
 			p->reason = XDNAT_R_PASS_ICMP_LOCAL;
 			return XDNAT_ACT_PASS;
 		}
-		host_id = owner_by_port(gidx, bpf_ntohs(*(__be16 *)(l4 + 4)));
+		host_id = owner_by_port(gidx, bpf_ntohs(icmp->un.echo.id));
 		unknown_reason = XDNAT_R_UNKNOWN_ICMP_ID;
 		break;
 	default:
@@ -155,28 +156,32 @@ classify_inbound(struct iphdr *ip, void *data_end, __u32 gidx, struct xdnat_pkt 
 
 	act = host_verdict(host_id, gidx, XDNAT_R_WAN_TO_HOST, unknown_reason, p);
 	if (act == XDNAT_ACT_FORWARD && (ip->protocol == IPPROTO_ESP || ip->protocol == IPPROTO_AH)) {
-		__u8 *hdr;
+		struct ip_auth_hdr *ah;
+		struct ip_esp_hdr *esp;
 
 		if (ip->protocol == IPPROTO_AH) {
-			hdr = xdnat_l4(ip, data_end, 12);
-			if (hdr)
-				learn_peer_sampled(p->host_id, ip->saddr, hdr + 8);
+			ah = xdnat_l4(ip, data_end, sizeof(*ah));
+			if (ah)
+				learn_peer_sampled(p->host_id, ip->saddr, &ah->seq_no);
 		} else {
-			hdr = xdnat_l4(ip, data_end, 8);
-			if (hdr)
-				learn_peer_sampled(p->host_id, ip->saddr, hdr + 4);
+			esp = xdnat_l4(ip, data_end, sizeof(*esp));
+			if (esp)
+				learn_peer_sampled(p->host_id, ip->saddr, &esp->seq_no);
 		}
-	} else if (act == XDNAT_ACT_FORWARD && ip->protocol == IPPROTO_UDP &&
-		   *(__be16 *)l4 == bpf_htons(XDNAT_IKE_NATT_PORT)) {
+	} else if (act == XDNAT_ACT_FORWARD && ip->protocol == IPPROTO_UDP && uh &&
+		   uh->source == bpf_htons(XDNAT_IKE_NATT_PORT)) {
 		/* From a peer's NAT-T port to a host's own port: ESP-in-UDP
 		 * (RFC 3948) when the first word (the SPI) is not the non-ESP
 		 * marker.  Such peers are notified like ESP peers. */
 		learn_esp_udp_peer(ip, data_end, p);
 	}
 learn:
-	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(XDNAT_IP_MF)))
+	if (act == XDNAT_ACT_FORWARD && (ip->frag_off & bpf_htons(IP_MF)))
 		learn_first_fragment(ip, p->host_id);
 	return act;
+malformed:
+	p->reason = XDNAT_R_DROP_MALFORMED;
+	return XDNAT_ACT_DROP;
 }
 
 /*
@@ -240,7 +245,6 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	__u32 *idp, sender, fwd_reason = XDNAT_R_HOST_TO_WAN;
 	struct xdnat_host *h;
 	int gidx;
-	__u8 *l4;
 
 	p->bytes = p->wire_len;
 	if ((void *)(eth + 1) > data_end || p->wire_len < sizeof(*eth)) {
@@ -287,7 +291,7 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		p->reason = XDNAT_R_DROP_MALFORMED;
 		return XDNAT_ACT_DROP;
 	}
-	if (outer->frag_off & bpf_htons(XDNAT_IP_MF | XDNAT_IP_OFFMASK)) {
+	if (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
 		p->reason = XDNAT_R_FRAGMENT;
 		return XDNAT_ACT_DROP;
 	}
@@ -304,20 +308,22 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		__s32 port = -1;
 
 		if (inner->protocol == IPPROTO_TCP || inner->protocol == IPPROTO_UDP) {
-			l4 = xdnat_l4(inner, data_end, 4);
-			if (!l4) {
+			struct udphdr *uh = xdnat_l4(inner, data_end, XDNAT_PORTS_LEN);
+
+			if (!uh) {
 				p->reason = XDNAT_R_DROP_MALFORMED;
 				return XDNAT_ACT_DROP;
 			}
-			port = bpf_ntohs(*(__be16 *)l4);
+			port = bpf_ntohs(uh->source);
 		} else if (inner->protocol == IPPROTO_ICMP) {
-			l4 = xdnat_l4(inner, data_end, 8);
-			if (!l4) {
+			struct icmphdr *icmp = xdnat_l4(inner, data_end, sizeof(*icmp));
+
+			if (!icmp) {
 				p->reason = XDNAT_R_DROP_MALFORMED;
 				return XDNAT_ACT_DROP;
 			}
-			if (l4[0] == XDNAT_ICMP_ECHO || l4[0] == XDNAT_ICMP_ECHOREPLY)
-				port = bpf_ntohs(*(__be16 *)(l4 + 4));
+			if (icmp->type == ICMP_ECHO || icmp->type == ICMP_ECHOREPLY)
+				port = bpf_ntohs(icmp->un.echo.id);
 		}
 		if (port >= 0) {
 			__u32 owner = owner_by_port(h->gaddr_index, port);

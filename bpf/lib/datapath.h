@@ -70,7 +70,7 @@ static __always_inline int frag_needed(struct xdnat_ctx c, const struct xdnat_pk
 	/* 28 bytes of new headers after the Ethernet header: [eth][28][(outer)]
 	 * [ip]..., the (outer) header slides into the slot in front of the new
 	 * one and the quote stays where it is. */
-	keep = l3 + sizeof(struct iphdr) + 8 /* ICMP header */ + quote;
+	keep = l3 + sizeof(struct iphdr) + sizeof(struct icmphdr) + quote;
 	if (ctx_adjust_room(c, sizeof(struct iphdr) + 8 /* ICMP header */, CTX_ROOM_PLAIN) ||
 	    ctx_trim(c, keep))
 		goto internal;
@@ -121,7 +121,7 @@ static __always_inline int wan_path(struct xdnat_ctx c)
 		count(reason, p.bytes);
 		return ctx_drop(c);
 	}
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(IP_DF)) &&
 	    !ctx_is_gso(c) && fib.mtu_result > XDNAT_TUNNEL_OVERHEAD)
 		/* Tunnel MTU policy: DF and too big for the LAN once wrapped:
 		 * tell the sender the tunnel MTU. */
@@ -202,7 +202,7 @@ static __always_inline int lan_path(struct xdnat_ctx c)
 		count(reason, p.bytes);
 		return ctx_drop(c);
 	}
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(XDNAT_IP_DF)) &&
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (inner->frag_off & bpf_htons(IP_DF)) &&
 	    !ctx_is_gso(c))
 		/* The stack would answer to the global address, i.e. itself:
 		 * answer the host through its tunnel instead. */

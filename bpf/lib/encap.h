@@ -21,7 +21,7 @@ xdnat_write_outer(struct iphdr *outer, const struct iphdr *inner,
 	outer->tos = inner->tos;
 	outer->tot_len = bpf_htons(bpf_ntohs(inner->tot_len) + sizeof(struct iphdr));
 	outer->id = inner->id;
-	outer->frag_off = inner->frag_off & bpf_htons(XDNAT_IP_DF);
+	outer->frag_off = inner->frag_off & bpf_htons(IP_DF);
 	outer->ttl = XDNAT_OUTER_TTL;
 	outer->protocol = IPPROTO_IPIP;
 	outer->check = 0;

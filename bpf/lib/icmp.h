@@ -7,11 +7,6 @@
 
 #include "lib/encap.h"
 
-#define XDNAT_ICMP_UNREACH   3
-#define XDNAT_ICMP_TIMXCEED  11
-#define XDNAT_ICMP_PARAMPROB 12
-#define XDNAT_ICMP_FRAG_NEEDED_CODE 4
-
 /*
  * ICMP "fragmentation needed and DF set" (RFC 792 type 3 code 4, with the
  * next-hop MTU of RFC 1191), written into a frame laid out as
@@ -24,7 +19,7 @@
  * wrapped in IP-in-IP @tun_src -> @tun_dst (back to a host).  Returns 0, or
  * -1 if the frame is shorter than the layout.
  */
-#define XDNAT_ICMP_QUOTE_MAX (60 + 8)
+#define XDNAT_ICMP_QUOTE_MAX (60 + 8) /* IPv4 header with options + 8 */
 
 static __always_inline int
 xdnat_write_frag_needed(void *data, void *data_end, const struct ethhdr *saved, int tunnel,
@@ -34,11 +29,11 @@ xdnat_write_frag_needed(void *data, void *data_end, const struct ethhdr *saved, 
 	struct ethhdr *eth = data;
 	struct iphdr *outer = (void *)(eth + 1);
 	struct iphdr *ip = tunnel ? outer + 1 : outer;
-	__u8 *icmp = (void *)(ip + 1);
+	struct icmphdr *icmp = (void *)(ip + 1);
 	__u16 *w = (void *)icmp;
 	__u32 sum = 0;
 
-	if ((void *)(icmp + 8) > data_end)
+	if ((void *)(icmp + 1) > data_end)
 		return -1;
 	__builtin_memcpy(eth->h_dest, saved->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, saved->h_dest, ETH_ALEN);
@@ -46,8 +41,8 @@ xdnat_write_frag_needed(void *data, void *data_end, const struct ethhdr *saved, 
 
 	ip->version = 4;
 	ip->ihl = 5;
-	ip->tos = 0xc0; /* internetwork control, as Linux sends ICMP errors */
-	ip->tot_len = bpf_htons(sizeof(struct iphdr) + 8 + quote);
+	ip->tos = IPTOS_PREC_INTERNETCONTROL; /* as Linux sends ICMP errors */
+	ip->tot_len = bpf_htons(sizeof(struct iphdr) + sizeof(*icmp) + quote);
 	ip->id = 0;
 	ip->frag_off = 0;
 	ip->ttl = XDNAT_OUTER_TTL;
@@ -57,20 +52,20 @@ xdnat_write_frag_needed(void *data, void *data_end, const struct ethhdr *saved, 
 	ip->daddr = dst;
 	ip->check = xdnat_ip_csum20(ip);
 
-	icmp[0] = 3; /* destination unreachable */
-	icmp[1] = 4; /* fragmentation needed and DF set */
-	*(__u16 *)(icmp + 2) = 0;
-	*(__u16 *)(icmp + 4) = 0;
-	*(__be16 *)(icmp + 6) = bpf_htons(mtu);
+	icmp->type = ICMP_DEST_UNREACH;
+	icmp->code = ICMP_FRAG_NEEDED;
+	icmp->checksum = 0;
+	icmp->un.frag.__unused = 0;
+	icmp->un.frag.mtu = bpf_htons(mtu);
 #pragma unroll
-	for (__u32 i = 0; i < (8 + XDNAT_ICMP_QUOTE_MAX) / 2; i++) {
-		if (i >= (8 + quote) / 2)
+	for (__u32 i = 0; i < (sizeof(*icmp) + XDNAT_ICMP_QUOTE_MAX) / 2; i++) {
+		if (i >= (sizeof(*icmp) + quote) / 2)
 			break;
 		if ((void *)(w + i + 1) > data_end)
 			return -1;
 		sum += w[i];
 	}
-	*(__u16 *)(icmp + 2) = xdnat_csum_fold(sum);
+	icmp->checksum = xdnat_csum_fold(sum);
 	if (tunnel)
 		xdnat_write_outer(outer, ip, tun_src, tun_dst);
 	return 0;
@@ -91,14 +86,16 @@ static __always_inline __u32 icmp_quote_len(const struct iphdr *ip)
 static __always_inline int icmp_error_allowed(struct iphdr *ip, void *data_end)
 {
 	__u32 src = bpf_ntohl(ip->saddr), dst = bpf_ntohl(ip->daddr);
-	__u8 *l4;
+	__u8 *type;
 
 	if ((src >> 24) == 0 || (src >> 24) == 127 || (src >> 28) >= 0xe ||
 	    (dst >> 28) >= 0xe || xdnat_ip_is_later_fragment(ip))
 		return 0;
 	if (ip->protocol == IPPROTO_ICMP) {
-		l4 = xdnat_l4(ip, data_end, 1);
-		if (!l4 || l4[0] == 3 || l4[0] == 4 || l4[0] == 5 || l4[0] == 11 || l4[0] == 12)
+		type = xdnat_l4(ip, data_end, sizeof(*type));
+		if (!type || *type == ICMP_DEST_UNREACH || *type == ICMP_SOURCE_QUENCH ||
+		    *type == ICMP_REDIRECT || *type == ICMP_TIME_EXCEEDED ||
+		    *type == ICMP_PARAMETERPROB)
 			return 0;
 	}
 	return 1;

@@ -21,6 +21,24 @@ enum ike_kind {
 	IKE_OTHER,      /* an IKE header of another major version (IKEv1) */
 };
 
+/* IKE header (RFC 7296 3.1); the uapi has none. */
+struct ike_hdr {
+	__be32 spi_i[2];      /* initiator's SPI */
+	__be32 spi_r[2];      /* responder's SPI, zero in IKE_SA_INIT */
+	__u8 next_payload;
+	__u8 version;         /* major << 4 | minor */
+	__u8 exchange_type;
+	__u8 flags;           /* XDNAT_IKE_FLAG_* */
+	__be32 message_id;
+	__be32 length;
+};
+_Static_assert(sizeof(struct ike_hdr) == XDNAT_IKE_HDR_LEN, "IKE header layout");
+
+/* RFC 3948: a NAT-keepalive is one 0xff byte; ESP-in-UDP starts with the
+ * SPI, IKE on port 4500 with a zero non-ESP marker. */
+#define NATT_KEEPALIVE_BYTE 0xff
+#define NATT_MARKER_LEN     4
+
 /* What a datagram on a shared port says about its host. */
 struct ike_view {
 	__u32 esp_spi;    /* IKE_ESP: the SPI */
@@ -39,39 +57,45 @@ struct ike_view {
 static __always_inline enum ike_kind
 ike_parse(struct iphdr *ip, void *data_end, __u32 kind, struct ike_view *v)
 {
-	__u8 *u = xdnat_l4(ip, data_end, 8), *ike;
+	const __u32 udp = sizeof(struct udphdr), marker = NATT_MARKER_LEN;
+	struct udphdr *uh = xdnat_l4(ip, data_end, udp);
+	struct ip_esp_hdr *esp;
+	struct ike_hdr *ike;
+	__u8 *keepalive;
 	__u32 ulen;
 
-	if (!u)
+	if (!uh)
 		return IKE_MALFORMED;
-	ulen = bpf_ntohs(*(__be16 *)(u + 4));
+	ulen = bpf_ntohs(uh->len);
 	if (kind == XDNAT_HOST_SHARED_NATT) {
-		if (ulen == 9) {
-			u = xdnat_l4(ip, data_end, 9);
-			return u && u[8] == 0xff ? IKE_KEEPALIVE : IKE_MALFORMED;
+		if (ulen == udp + 1) {
+			keepalive = xdnat_l4(ip, data_end, udp + 1);
+			return keepalive && keepalive[udp] == NATT_KEEPALIVE_BYTE ? IKE_KEEPALIVE :
+										 IKE_MALFORMED;
 		}
-		u = xdnat_l4(ip, data_end, 12);
-		if (!u || ulen < 12)
+		uh = xdnat_l4(ip, data_end, udp + marker);
+		if (!uh || ulen < udp + marker)
 			return IKE_MALFORMED;
-		v->esp_spi = bpf_ntohl(*(__be32 *)(u + 8));
+		esp = (void *)(uh + 1);
+		v->esp_spi = bpf_ntohl(esp->spi);
 		if (v->esp_spi)
 			return IKE_ESP;
-		u = xdnat_l4(ip, data_end, 12 + XDNAT_IKE_HDR_LEN);
-		if (!u || ulen < 12 + XDNAT_IKE_HDR_LEN)
+		uh = xdnat_l4(ip, data_end, udp + marker + sizeof(*ike));
+		if (!uh || ulen < udp + marker + sizeof(*ike))
 			return IKE_MALFORMED;
-		ike = u + 12;
+		ike = (void *)(uh + 1) + marker;
 	} else {
-		u = xdnat_l4(ip, data_end, 8 + XDNAT_IKE_HDR_LEN);
-		if (!u || ulen < 8 + XDNAT_IKE_HDR_LEN)
+		uh = xdnat_l4(ip, data_end, udp + sizeof(*ike));
+		if (!uh || ulen < udp + sizeof(*ike))
 			return IKE_MALFORMED;
-		ike = u + 8;
+		ike = (void *)(uh + 1);
 	}
-	if ((ike[17] >> 4) != XDNAT_IKE_MAJOR_VERSION)
+	if ((ike->version >> 4) != XDNAT_IKE_MAJOR_VERSION)
 		return IKE_OTHER;
-	v->initiator = ike[19] & XDNAT_IKE_FLAG_INITIATOR;
-	v->spii_hi = bpf_ntohl(*(__be32 *)ike);
-	v->spir_hi = bpf_ntohl(*(__be32 *)(ike + 8));
-	v->spir_zero = !(*(__u32 *)(ike + 8) | *(__u32 *)(ike + 12));
+	v->initiator = ike->flags & XDNAT_IKE_FLAG_INITIATOR;
+	v->spii_hi = bpf_ntohl(ike->spi_i[0]);
+	v->spir_hi = bpf_ntohl(ike->spi_r[0]);
+	v->spir_zero = !(ike->spi_r[0] | ike->spi_r[1]);
 	return IKE_MSG;
 }
 

@@ -14,7 +14,7 @@ static __always_inline void fib_prepare(struct bpf_fib_lookup *fib, __u32 ifinde
 					__be32 src, __be32 dst, __u8 tos, __u16 tot_len)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->family = 2; /* AF_INET */
+	fib->family = AF_INET;
 	fib->tos = tos;
 	fib->l4_protocol = IPPROTO_IPIP;
 	fib->tot_len = tot_len;

@@ -9,15 +9,26 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/in.h>
+#include <linux/icmp.h>
+#include <linux/udp.h>
+#include <sys/socket.h> /* AF_INET */
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "xdnat_abi.h"
 
-#define XDNAT_IP_MF      0x2000
-#define XDNAT_IP_DF      0x4000
-#define XDNAT_IP_OFFMASK 0x1fff
-#define XDNAT_ICMP_ECHOREPLY 0
-#define XDNAT_ICMP_ECHO      8
+/* IPv4 frag_off bits, as the kernel's include/net/ip.h (not in the uapi). */
+#ifndef IP_MF
+#define IP_MF     0x2000
+#define IP_DF     0x4000
+#define IP_OFFSET 0x1fff
+#endif
+
+/* The first 4 bytes of TCP and UDP alike: the ports.  Reading them needs
+ * no more of the header than that (a short first fragment). */
+#define XDNAT_PORTS_LEN offsetofend(struct udphdr, dest)
+#ifndef offsetofend
+#define offsetofend(T, m) (__builtin_offsetof(T, m) + sizeof(((T *)0)->m))
+#endif
 
 /* Result of validating an IPv4 header that starts at @ip. */
 enum xdnat_ip_check {
@@ -50,7 +61,7 @@ xdnat_ip_check(struct iphdr *ip, void *data_end, __u32 room)
 
 static __always_inline int xdnat_ip_is_later_fragment(const struct iphdr *ip)
 {
-	return (ip->frag_off & bpf_htons(XDNAT_IP_OFFMASK)) != 0;
+	return (ip->frag_off & bpf_htons(IP_OFFSET)) != 0;
 }
 
 /*

@@ -25,9 +25,10 @@ static __always_inline void learn_peer(__u32 host_id, __be32 remote)
  * (sequence numbers start at 1, also after a rekey) and on every 1024th,
  * which finds SAs older than the router.  @seqp: the ESP/AH sequence
  * number, validated by the caller. */
-static __always_inline void learn_peer_sampled(__u32 host_id, __be32 remote, const __u8 *seqp)
+static __always_inline void learn_peer_sampled(__u32 host_id, __be32 remote,
+					       const __be32 *seqp)
 {
-	__u32 seq = bpf_ntohl(*(const __be32 *)seqp);
+	__u32 seq = bpf_ntohl(*seqp);
 
 	if (seq < 8 || !(seq & 1023))
 		learn_peer(host_id, remote);
@@ -38,10 +39,14 @@ static __always_inline void learn_peer_sampled(__u32 host_id, __be32 remote, con
 static __always_inline void learn_esp_udp_peer(struct iphdr *ip, void *data_end,
 					       const struct xdnat_pkt *p)
 {
-	__u8 *hdr = xdnat_l4(ip, data_end, 16);
+	struct udphdr *uh = xdnat_l4(ip, data_end, sizeof(*uh) + sizeof(struct ip_esp_hdr));
+	struct ip_esp_hdr *esp;
 
-	if (hdr && *(__be32 *)(hdr + 8))
-		learn_peer_sampled(p->host_id, ip->saddr, hdr + 12);
+	if (!uh)
+		return;
+	esp = (void *)(uh + 1);
+	if (esp->spi)
+		learn_peer_sampled(p->host_id, ip->saddr, &esp->seq_no);
 }
 
 static __always_inline __u32 owner_by_out_spi(__be32 spi, __be32 remote)
@@ -59,14 +64,14 @@ static __always_inline __u32 owner_by_out_spi(__be32 spi, __be32 remote)
  */
 static __always_inline void learn_out_spi(struct iphdr *inner, void *data_end, __u32 sender)
 {
-	__u32 off = inner->protocol == IPPROTO_AH ? 4 : 0;
 	struct xdnat_out_spi_key k = { .remote = inner->daddr };
 	struct xdnat_owner o = { .host_id = sender }, *cur;
-	__u8 *l4 = xdnat_l4(inner, data_end, 8);
+	void *l4 = xdnat_l4(inner, data_end, offsetofend(struct ip_auth_hdr, spi));
 
 	if (!l4)
 		return;
-	k.spi = *(__be32 *)(l4 + (off & 4));
+	k.spi = inner->protocol == IPPROTO_AH ? ((struct ip_auth_hdr *)l4)->spi :
+						((struct ip_esp_hdr *)l4)->spi;
 	if (bpf_ntohl(k.spi) <= XDNAT_SPI_RESERVED_MAX)
 		return;
 	cur = bpf_map_lookup_elem(&xdnat_out_spis, &k);
