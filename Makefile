@@ -200,8 +200,8 @@ $(BENCH_OUT)/%.bpf.o: bench/%.bpf.c bench/bench_common.h
 $(BENCH_OUT)/bench_cost.bpf.o: $(BPF_HDRS) # the router library (bpf/lib/)
 $(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@
-$(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)
+$(BENCH_BIN): bench/xdnat_bench.c loader/common/abi_names.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench -I$(BENCH_OUT) $< loader/common/abi_names.c -o $@ $(LDLIBS)
 
 # Control-plane allocation rate (docs/CONTROL-PLANE.md, Performance); no
 # root needed.  BENCH_RSIP_ARGS go to rsip-bench (e.g. --hosts 2000).

@@ -1917,8 +1917,7 @@ static void hexdump(FILE *m, const char *what, const struct pkt *p)
 	fputc('\n', m);
 }
 
-static const char *const REASON_NAMES[] = XDNAT_REASON_NAMES;
-_Static_assert(sizeof(REASON_NAMES) / sizeof(REASON_NAMES[0]) == XDNAT_R_MAX, "reason names");
+#define REASON_NAMES xdnat_reason_names /* the one table (maps/xdnat_abi.h) */
 
 static const char *verdict_name(enum prog_id p, int v)
 {

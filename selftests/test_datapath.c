@@ -45,6 +45,7 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
+#include "xdnat.h"         /* xd_pins_check_abi */
 #include "xdnat_abi.h"
 #include "xdnat_router.skel.h"
 #include "xdnat_hostside.skel.h"
@@ -448,11 +449,8 @@ struct target {
 	int hstats_fd;             /* per-CPU struct xdnat_host_stats, -1: none */
 };
 
-static const char *const REASON_NAMES[] = XDNAT_REASON_NAMES;
-static const char *const HOST_REASON_NAMES[] = XDNAT_HOST_REASON_NAMES;
-_Static_assert(sizeof(REASON_NAMES) / sizeof(REASON_NAMES[0]) == XDNAT_R_MAX, "reason names");
-_Static_assert(sizeof(HOST_REASON_NAMES) / sizeof(HOST_REASON_NAMES[0]) == XDNAT_HR_MAX,
-	       "host reason names");
+#define REASON_NAMES xdnat_reason_names          /* the one table (maps/xdnat_abi.h) */
+#define HOST_REASON_NAMES xdnat_host_reason_names
 
 enum prog_id { WAN_XDP, LAN_XDP, WAN_TC, LAN_TC, HOST_EGRESS, HOST_INGRESS };
 
@@ -3502,4 +3500,91 @@ Test(wan_drop, router_service_ports)
 	c = case_add(&lan, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, "host A sending from the router's port");
 	lan_tunnel(&c->in, H_A, &dg);
 	run_cases(LAN_XDP, &lan);
+}
+
+/* ------------------------------------------------------------ map ABI */
+
+TestSuite(abi, .init = init_router, .fini = fini_all, .timeout = 60);
+
+/* XDNAT_MAPS (maps/xdnat_abi.h) names exactly the router object's maps,
+ * with their pinning, and the XDNAT_MAP_* spellings are the same names. */
+Test(abi, map_list_matches_object)
+{
+	struct bpf_object *obj = R->skel->obj;
+	const char *const literal[XDNAT_M_MAX] = {
+		[XDNAT_M_INFO] = XDNAT_MAP_INFO, [XDNAT_M_PORTS] = XDNAT_MAP_PORTS,
+		[XDNAT_M_SPIS] = XDNAT_MAP_SPIS, [XDNAT_M_HOSTS] = XDNAT_MAP_HOSTS,
+		[XDNAT_M_LAN_IDX] = XDNAT_MAP_LAN_IDX, [XDNAT_M_HSTATS] = XDNAT_MAP_HSTATS,
+		[XDNAT_M_STATS] = XDNAT_MAP_STATS, [XDNAT_M_TXPORTS] = XDNAT_MAP_TXPORTS,
+		[XDNAT_M_HOST_NH] = XDNAT_MAP_HOST_NH, [XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
+		[XDNAT_M_OUT_SPIS] = XDNAT_MAP_OUT_SPIS,
+		[XDNAT_M_FRAG_EVENTS] = XDNAT_MAP_FRAG_EVENTS, [XDNAT_M_PEERS] = XDNAT_MAP_PEERS,
+	};
+	struct bpf_map *m;
+	int n = 0;
+
+	for (int i = 0; i < XDNAT_M_MAX; i++) {
+		m = bpf_object__find_map_by_name(obj, xdnat_maps[i].name);
+		cr_assert(m, "listed map %s is not in the router object", xdnat_maps[i].name);
+		cr_expect(!!bpf_map__pin_path(m) == !!xdnat_maps[i].pinned,
+			  "map %s: pinned %d in the list, the object says %s", xdnat_maps[i].name,
+			  xdnat_maps[i].pinned, bpf_map__pin_path(m) ? "pinned" : "not pinned");
+		if (literal[i])
+			cr_expect_str_eq(literal[i], xdnat_maps[i].name, "XDNAT_MAP_* spelling");
+	}
+	bpf_object__for_each_map(m, obj) {
+		if (bpf_map__is_internal(m))
+			continue;
+		n++;
+		bool listed = false;
+
+		for (int i = 0; i < XDNAT_M_MAX; i++)
+			listed |= !strcmp(xdnat_maps[i].name, bpf_map__name(m));
+		cr_expect(listed, "map %s of the router object is missing from XDNAT_MAPS",
+			  bpf_map__name(m));
+	}
+	cr_expect_eq(n, XDNAT_M_MAX, "%d maps in the object, %d listed", n, XDNAT_M_MAX);
+	for (int r = 0; r < XDNAT_R_MAX; r++)
+		cr_expect(xdnat_reason_names[r] && xdnat_reason_names[r][0], "reason %d has a name", r);
+}
+
+/* Pin an xdnat_info of @value_size bytes whose abi_version (if it has one) is
+ * @version into a new pin directory; return the directory. */
+static const char *pin_info(const char *inst, uint32_t value_size, uint32_t version)
+{
+	static char dir[160];
+	char path[200];
+	unsigned char val[256] = { 0 };
+	uint32_t zero = 0;
+	size_t at = offsetof(struct xdnat_router_cfg, abi_version);
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/%s", PIN_BASE, inst);
+	cr_assert(mkdir(dir, 0700) == 0, "mkdir %s: %s", dir, strerror(errno));
+	if (!value_size)
+		return dir;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, XDNAT_MAP_INFO, 4, value_size, 1, NULL);
+	cr_assert(fd >= 0, "bpf_map_create: %s", strerror(errno));
+	if (value_size >= at + 4)
+		memcpy(val + at, &version, 4);
+	cr_assert(bpf_map_update_elem(fd, &zero, val, BPF_ANY) == 0, "update: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", dir, XDNAT_MAP_INFO);
+	cr_assert(bpf_obj_pin(fd, path) == 0, "pin %s: %s", path, strerror(errno));
+	close(fd);
+	return dir;
+}
+
+/* xdnatd reuses pins only of its own map ABI version. */
+Test(abi, version_checked_on_reuse)
+{
+	const uint32_t v1_size = offsetof(struct xdnat_router_cfg, abi_version);
+
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-none", 0, 0)), 0, "nothing pinned: fresh start");
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-cur", sizeof(struct xdnat_router_cfg),
+						XDNAT_ABI_VERSION)), 0, "same version: reused");
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-v1", v1_size, 0)), -EPROTO,
+		     "maps from before versioning: refused");
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-next", sizeof(struct xdnat_router_cfg) + 8,
+						XDNAT_ABI_VERSION + 1)), -EPROTO,
+		     "maps of a later version: refused");
 }

@@ -135,4 +135,10 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } xdnat_frag_events SEC(".maps");
 
+/* Every map of the list in maps/xdnat_abi.h exists here under its name. */
+#define XDNAT_M_CHECK_(id, name, pinned) \
+	_Static_assert(sizeof(name) > 0, "map " #name " of XDNAT_MAPS");
+XDNAT_MAPS(XDNAT_M_CHECK_)
+#undef XDNAT_M_CHECK_
+
 #endif /* XDNAT_LIB_MAPS_H */

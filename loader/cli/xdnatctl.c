@@ -22,10 +22,6 @@
 #include <time.h>
 #include <openssl/pem.h>
 
-static const char *const reason_names[] = XDNAT_REASON_NAMES;
-_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
-	       "XDNAT_REASON_NAMES and enum xdnat_reason differ");
-
 static bool json;
 static bool direct;   /* --direct: never ask the running xdnatd */
 /* Counter totals across reboots (counters.h), from --state-dir's database
@@ -492,7 +488,7 @@ static int cmd_stats(struct xd_maps *m)
 		int rc = xd_reason_stats(m, r, &c);
 
 		if (rc) {
-			xd_err("cannot read counter %s: %s", reason_names[r], strerror(-rc));
+			xd_err("cannot read counter %s: %s", xdnat_reason_names[r], strerror(-rc));
 			return 1;
 		}
 		if (cs) {
@@ -505,12 +501,12 @@ static int cmd_stats(struct xd_maps *m)
 			c.bytes = tot[1];
 		}
 		if (json) {
-			xd_json_obj_open(&j, reason_names[r]);
+			xd_json_obj_open(&j, xdnat_reason_names[r]);
 			xd_json_u64(&j, "packets", c.packets);
 			xd_json_u64(&j, "bytes", c.bytes);
 			xd_json_obj_close(&j);
 		} else {
-			printf("%-20s %14llu %16llu\n", reason_names[r],
+			printf("%-20s %14llu %16llu\n", xdnat_reason_names[r],
 			       (unsigned long long)c.packets, (unsigned long long)c.bytes);
 		}
 	}

@@ -1337,6 +1337,7 @@ static int load(struct daemon *d)
 		return rc;
 	}
 	d->skel = s;
+	d->cfg.abi_version = XDNAT_ABI_VERSION; /* published in xdnat_info */
 	s->rodata->cfg = d->cfg;
 	if ((rc = bpf_map__set_max_entries(s->maps.xdnat_ports, d->o.n_gaddrs * XDNAT_PORTS_PER_GADDR)) ||
 	    (rc = bpf_map__set_max_entries(s->maps.xdnat_spis, spi_entries)) ||
@@ -2111,6 +2112,10 @@ int main(int argc, char **argv)
 
 		snprintf(info, sizeof(info), "%s/" XDNAT_MAP_INFO, d.pin_dir);
 		d.maps_reused = access(info, F_OK) == 0;
+	}
+	if (d.maps_reused && xd_pins_check_abi(d.pin_dir)) {
+		rc = 1;
+		goto out_skel;
 	}
 	if (load(&d)) {
 		rc = 1;
