@@ -141,11 +141,14 @@ struct xdnat_peer_val {
 
 /*
  * The same cache for the WAN->LAN direction, where the destination is a
- * host: an array indexed by host id (xdnat_host_nh, sized like the host
- * table), so the hot path pays an array lookup instead of a hash.  An entry
- * counts only for the LAN address it was learnt for; xdnatctl/RSIP clear it
- * when a host is removed.  Written by the programs (once per lifetime per
- * host): MACs and MTU first, the LAN address and stamp last.
+ * host: a per-CPU array indexed by host id (xdnat_host_nh, sized like the
+ * host table), so the hot path pays an array lookup instead of a hash.  An
+ * entry counts only for the LAN address it was learnt for, so a host id's
+ * next owner on another address never inherits it (and one on the same
+ * address gets that address's next hop, refreshed like any neighbour
+ * change).  Written only by the programs, each CPU its own copy (once per
+ * lifetime per host and CPU): no CPU ever reads an entry another is
+ * writing, and user space never writes it.
  */
 struct xdnat_host_nh {
 	__u8 dmac[6];
@@ -213,9 +216,10 @@ enum xdnat_txport {
  * refuses to start, saying how to upgrade (stop, remove the pin directory,
  * start: the state database rebuilds the maps).  Bump it with any layout or
  * meaning change of a pinned map.  1: the maps before versioning (an
- * xdnat_info value without this field).
+ * xdnat_info value without this field); 2: xdnat_host_nh a shared array;
+ * 3: xdnat_host_nh per CPU.
  */
-#define XDNAT_ABI_VERSION         2
+#define XDNAT_ABI_VERSION         3
 
 /* Router configuration flags (xdnat_router_cfg.flags / xdnat_info.flags). */
 #define XDNAT_F_UNKNOWN_DROP      (1u << 0) /* unallocated port/SPI: drop, not pass */

@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -2837,6 +2838,7 @@ static void init_router_nh_cache(void)
 }
 
 TestSuite(nh_cache, .init = init_router_nh_cache, .fini = fini_all, .timeout = 120);
+TestSuite(nh_race, .init = init_router_nh_cache, .fini = fini_all, .timeout = 120);
 
 /*
  * With the next-hop cache on, a neighbour change is seen only after the
@@ -2861,18 +2863,24 @@ Test(nh_cache, reuses_lookup_within_lifetime)
 	run_cases(WAN_XDP, &cs);
 
 	/* The per-host cache (WAN->LAN) holds A's MAC and the LAN path MTU,
-	 * for A's current LAN address. */
+	 * for A's current LAN address, in the copy of the CPU that ran it. */
 	fd = bpf_map__fd(R->skel->maps.xdnat_host_nh);
 	{
-		struct xdnat_host_nh hn;
+		struct xdnat_host_nh *hn = calloc((size_t)env.ncpus, sizeof(*hn)), *h = NULL;
 		uint32_t id = H_A;
 
-		cr_assert(bpf_map_lookup_elem(fd, &id, &hn) == 0, "lookup host nh: %s", strerror(errno));
-		cr_assert_eq(hn.lan_addr, htonl(a->lan), "cached for another address");
-		cr_assert(!memcmp(hn.dmac, a->mac, 6), "cached dmac is not A's");
-		cr_assert(!memcmp(hn.smac, MAC_LAN0, 6), "cached smac is not lan0's");
-		cr_assert_eq(hn.mtu, 1500, "cached path MTU %u, expected the LAN MTU 1500", hn.mtu);
-		cr_assert_neq(hn.stamp, 0);
+		cr_assert(hn, "out of memory");
+		cr_assert(bpf_map_lookup_elem(fd, &id, hn) == 0, "lookup host nh: %s", strerror(errno));
+		for (int cpu = 0; cpu < env.ncpus; cpu++)
+			if (hn[cpu].lan_addr)
+				h = &hn[cpu];
+		cr_assert(h, "no CPU cached A's next hop");
+		cr_assert_eq(h->lan_addr, htonl(a->lan), "cached for another address");
+		cr_assert(!memcmp(h->dmac, a->mac, 6), "cached dmac is not A's");
+		cr_assert(!memcmp(h->smac, MAC_LAN0, 6), "cached smac is not lan0's");
+		cr_assert_eq(h->mtu, 1500, "cached path MTU %u, expected the LAN MTU 1500", h->mtu);
+		cr_assert_neq(h->stamp, 0);
+		free(hn);
 	}
 	/* Nothing went through the per-destination cache (LAN->WAN only). */
 	n = bpf_map_get_next_key(bpf_map__fd(R->skel->maps.xdnat_nh_cache), NULL, &next) == 0;
@@ -3587,4 +3595,108 @@ Test(abi, version_checked_on_reuse)
 	cr_expect_eq(xd_pins_check_abi(pin_info("abi-next", sizeof(struct xdnat_router_cfg) + 8,
 						XDNAT_ABI_VERSION + 1)), -EPROTO,
 		     "maps of a later version: refused");
+}
+
+/* ------------------------------------------------- next hop under races */
+
+/*
+ * The per-host next-hop cache must never hand out a torn entry (MACs of one
+ * address with another address): two threads on two CPUs run WAN packets
+ * to host A through BPF_PROG_TEST_RUN while a third, the control plane,
+ * moves A between two LAN addresses with different neighbours, so entries
+ * are relearnt all the time on both CPUs.  Every frame that leaves must
+ * carry the MAC of the address it is tunnelled to.
+ */
+#define RACE_L2 IP4(10, 77, 0, 120)
+static const uint8_t RACE_MAC2[6] = { 0x02, 0x22, 0x33, 0x44, 0x55, 0x66 };
+
+struct race {
+	int prog_fd, cpu;
+	const struct pkt *frame;
+	volatile bool *stop;
+	unsigned long runs, sent, torn, other;
+	int err;
+};
+
+static void *race_worker(void *arg)
+{
+	struct race *w = arg;
+	const struct hostdef *a = host(H_A);
+	uint8_t out[256];
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	if ((w->err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set)))
+		return NULL;
+	while (!*w->stop) {
+		struct xdp_md xctx = { .data_end = (__u32)w->frame->len,
+				       .ingress_ifindex = (__u32)env.wan0 };
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = w->frame->b,
+			    .data_size_in = (__u32)w->frame->len, .data_out = out,
+			    .data_size_out = sizeof(out), .ctx_in = &xctx,
+			    .ctx_size_in = sizeof(xctx), .repeat = 1);
+		uint32_t daddr;
+
+		if ((w->err = bpf_prog_test_run_opts(w->prog_fd, &o)))
+			return NULL;
+		w->runs++;
+		if (o.retval != XDP_REDIRECT || o.data_size_out < 14 + 20) {
+			w->other++;
+			continue;
+		}
+		w->sent++;
+		memcpy(&daddr, out + 14 + 16, 4);
+		if (!((daddr == htonl(a->lan) && !memcmp(out, a->mac, 6)) ||
+		      (daddr == htonl(RACE_L2) && !memcmp(out, RACE_MAC2, 6))))
+			w->torn++;
+	}
+	return NULL;
+}
+
+Test(nh_race, no_torn_entry_under_concurrent_updates, .timeout = 60)
+{
+	const struct hostdef *a = host(H_A);
+	int hosts = bpf_map__fd(R->skel->maps.xdnat_hosts);
+	struct xdnat_host h = { .gaddr_index = a->gidx, .flags = a->flags };
+	volatile bool stop = false;
+	struct race w[2];
+	pthread_t th[2];
+	struct pkt dg, frame;
+	unsigned long flips = 0;
+	char ip[16], m[18];
+	struct timespec t0, t;
+
+	cr_assert(env.ncpus >= 2, "the race needs two CPUs, this machine has %d", env.ncpus);
+	sh("ip neigh add %s lladdr %s dev lan0 nud permanent", ipstr(RACE_L2, ip),
+	   macstr(RACE_MAC2, m));
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 40);
+	wan_frame(&frame, &dg);
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct race){ .prog_fd = R->wan_xdp, .cpu = i, .frame = &frame, .stop = &stop };
+		cr_assert(pthread_create(&th[i], NULL, race_worker, &w[i]) == 0, "pthread_create");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		h.lan_addr = htonl(flips & 1 ? RACE_L2 : a->lan);
+		cr_assert(bpf_map_update_elem(hosts, &(uint32_t){ H_A }, &h, BPF_ANY) == 0,
+			  "update xdnat_hosts: %s", strerror(errno));
+		flips++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
+	stop = true;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	h.lan_addr = htonl(a->lan);
+	bpf_map_update_elem(hosts, &(uint32_t){ H_A }, &h, BPF_ANY);
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w[i].err, 0, "worker on CPU %d: %s", i, strerror(abs(w[i].err)));
+		cr_log_info("CPU %d: %lu runs, %lu sent, %lu torn, %lu other; %lu address flips",
+			    i, w[i].runs, w[i].sent, w[i].torn, w[i].other, flips);
+		cr_expect_gt(w[i].sent, 1000, "CPU %d forwarded only %lu packets", i, w[i].sent);
+		cr_expect_eq(w[i].other, 0, "CPU %d: %lu packets not redirected", i, w[i].other);
+		cr_expect_eq(w[i].torn, 0, "CPU %d sent %lu frames with another address's MAC",
+			     i, w[i].torn);
+	}
 }

@@ -82,9 +82,10 @@ struct {
 	 * a used devmap with other flags, so libbpf would refuse to reuse it. */
 } xdnat_txports SEC(".maps");
 
-/* Per-host next hop (WAN->LAN), pinned so that removing a host clears it. */
+/* Per-host next hop (WAN->LAN), per CPU; pinned: stays warm across
+ * reload-programs like the other maps. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); /* one writer per entry: no tearing */
 	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
 	__type(key, __u32);
 	__type(value, struct xdnat_host_nh);

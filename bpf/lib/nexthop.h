@@ -144,11 +144,11 @@ static __always_inline int host_next_hop(void *ctx, struct bpf_fib_lookup *fib, 
 	}
 	rc = fib_next_hop_uncached(ctx, fib, cfg.lan_ifindex, reason);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS && nh) {
+		/* This CPU's own copy: the programs on a CPU run one at a time
+		 * and nothing else writes it, so no reader sees it half done. */
 		__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
 		__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
 		nh->mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
-		/* Readers trust the entry by its address: write that last. */
-		asm volatile("" ::: "memory");
 		nh->lan_addr = fib->ipv4_dst;
 		nh->stamp = now;
 	}

@@ -327,13 +327,9 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 		rc = -errno;
 		xd_err("cannot remove host %u: %s", id, strerror(-rc));
 	}
-	if (!rc && m->host_nh >= 0) {
-		struct xdnat_host_nh none = {};
-
-		/* The id's next owner must never inherit this host's MACs. */
-		if (bpf_map_update_elem(m->host_nh, &id, &none, BPF_ANY))
-			xd_warn("cannot clear the next-hop cache of host %u: %s", id, strerror(errno));
-	}
+	/* xdnat_host_nh is not cleared: its per-CPU entries hold for the LAN
+	 * address they were learnt for only, and a write here could race
+	 * with the datapath reading them (maps/xdnat_abi.h). */
 out:
 	unview(&pv);
 	unview(&sv);
