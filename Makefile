@@ -22,9 +22,9 @@ VERSION   := $(VERSION)
 # is a static library and a program links only the libraries it needs.
 LOADER_DIRS := common store rsip daemon host cli
 INC       := -Imaps $(addprefix -Iloader/,$(LOADER_DIRS)) -Ica -I$(OUT)
-PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih
+PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih -lmnl)
 # Hardening: fortified libc calls, stack protector, PIE, full RELRO.
 HARDEN_CFLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
@@ -62,7 +62,7 @@ DAEMON_SRCS := $(filter-out loader/daemon/xdnatd.c,$(wildcard loader/daemon/*.c)
 HOST_SRCS   := $(filter-out loader/host/xdnat_host_agent.c,$(wildcard loader/host/*.c))
 CA_SRCS     := $(wildcard ca/*.c)
 ALL_SRCS    := $(COMMON_SRCS) $(STORE_SRCS) $(RSIP_SRCS) $(DAEMON_SRCS) $(HOST_SRCS) $(CA_SRCS) \
-               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c loader/cli/xdnatctl.c \
+               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c $(wildcard loader/cli/*.c) \
                $(wildcard ca/tools/*.c)
 
 # Objects: $(OUT)/obj/<path>.o for the programs, $(OUT)/san/<path>.o (ASan +
@@ -76,6 +76,14 @@ $(OUT)/san/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 -include $(shell find $(OUT)/obj $(OUT)/san -name '*.d' 2>/dev/null)
+# The files that print --version are rebuilt when the version changes (a
+# flag change alone would not make them out of date).
+# The stamp is rewritten when make reads this file, and only when the
+# version differs, so that `make -n` predicts exactly what `make` does.
+VERSION_STAMP := $(OUT)/version.stamp
+$(shell mkdir -p $(OUT) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP)))
+VERSION_USERS := $(shell grep -l XDNAT_VERSION $(ALL_SRCS) 2>/dev/null)
+$(call obj,$(VERSION_USERS)) $(call san,$(VERSION_USERS)): $(VERSION_STAMP)
 
 LIBS      := common store rsip daemon host ca
 $(foreach l,$(LIBS),$(eval $(l)_LIB := $(OUT)/obj/lib$(l).a) $(eval $(l)_SANLIB := $(OUT)/san/lib$(l).a))
@@ -100,7 +108,7 @@ BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
-             $(OUT)/test_notice $(OUT)/test_rsip_ca
+             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
@@ -124,8 +132,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 $(OUT)/xdnatd: $(call obj,loader/daemon/xdnatd.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
-$(OUT)/xdnatctl: $(call obj,loader/cli/xdnatctl.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
-	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$(filter %.o,$^),$(filter %.a,$^))
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
@@ -234,7 +242,7 @@ $(MAN8_RAW): $(OUT)/man/%.8: $(OUT)/% man/help2roff.py
 	python3 man/help2roff.py ./$< 8 $(VERSION) > $@
 $(OUT)/man/xdnatd.conf.5: $(OUT)/xdnatd man/xdnatd.conf.h2m
 	@mkdir -p $(@D)
-	help2man --no-info --section=5 --version-string=$(VERSION) --help-option=--help-config \
+	help2man --no-info --section=5 --manual="File Formats" --version-string=$(VERSION) --help-option=--help-config \
 		--include=man/xdnatd.conf.h2m --output=$@ ./$<
 $(OUT)/man/%.8: $(OUT)/% man/%.h2m
 	@mkdir -p $(@D)

@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include "ca_plane.h"
 #include "lca.h"
+#include "rsip_store.h"
 #include "xdnat.h"
 
 #define HOSTMAP_MAX 1024
+#define CASCADE_MAX 32     /* hosts revoked per poll whose other certificates follow */
 
 struct xd_ca {
 	struct lca *lca;
@@ -20,14 +23,32 @@ struct xd_ca {
 	unsigned char *crl;        /* OPENSSL_malloc'ed */
 	size_t crl_len;
 	int64_t crl_made, crl_period;
+	int32_t grace;             /* xd_ca_config.supersede_grace_s */
 	/* enrolled name -> datapath host id, remembered while it is known so
 	 * that revocations made at release time still find the host's peers */
 	struct { char name[RSIP_KEYID_MAX + 1]; uint32_t id; } hostmap[HOSTMAP_MAX];
 	unsigned n_hostmap, next_hostmap;
+	/* Renewals whose predecessors are to be revoked (superseded) once
+	 * the grace period is over (xd_ca_poll); one entry per host. */
+	struct pending_sup { char name[RSIP_KEYID_MAX + 1]; char keep[LCA_SERIAL_STRLEN]; int64_t due; } *sup;
+	unsigned n_sup, cap_sup;
 };
 
+/*
+ * ca_notified: revocations already seen by xd_ca_poll (announced, or
+ * deliberately not: superseded ones).
+ * ca_enrolment: for each certificate issued over RSIP, a tag of the
+ * enrolment (the host's secret) it was issued under, so that an operator
+ * revocation locks out exactly that enrolment: re-enrolling (a new secret)
+ * lifts it, whatever the clocks say.
+ */
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ca_enrolment (serial TEXT PRIMARY KEY, host TEXT NOT NULL,"
+	" tag BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS ca_enrolment_host ON ca_enrolment(host);";
+
+#define TAG_LEN 16
 
 struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
 
@@ -101,6 +122,220 @@ static int cb_live(void *arg, const struct lca_record *r)
 	return 0;
 }
 
+/* The tag of host @name's current enrolment: a hash of its secret (the
+ * secret stays where it is; the tag only tells enrolments apart). */
+static int enrolment_tag(sqlite3 *db, const char *name, uint8_t tag[TAG_LEN])
+{
+	static const char label[] = "xdnat ca_enrolment v1";
+	uint8_t buf[sizeof(label) + RSIP_SECRET_LEN], md[SHA256_DIGEST_LENGTH];
+	uint32_t lan;
+	int rc = rsip_host_secret(db, name, buf + sizeof(label), &lan);
+
+	if (rc)
+		return rc;
+	memcpy(buf, label, sizeof(label));
+	if (!SHA256(buf, sizeof(buf), md))
+		rc = -EIO;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	memcpy(tag, md, TAG_LEN);
+	return rc;
+}
+
+/* Revocations that lock a host out: everything but the ones the system
+ * makes by itself (superseded: renewal; cessationOfOperation: blocks
+ * freed or lapsed; affiliationChanged: eviction, which unenrol completes). */
+bool xd_ca_reason_locks(int reason)
+{
+	return reason != LCA_REASON_SUPERSEDED && reason != LCA_REASON_CESSATION &&
+	       reason != LCA_REASON_AFFILIATION_CHANGED;
+}
+
+struct lockout {
+	sqlite3 *db;
+	const uint8_t *tag;
+	char serial[LCA_SERIAL_STRLEN];
+	int reason;
+	bool locked;
+};
+
+/* Was @r (revoked by the operator) issued under the current enrolment? */
+static int cb_lockout(void *arg, const struct lca_record *r)
+{
+	struct lockout *l = arg;
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	if (!r->revoked || !xd_ca_reason_locks(r->reason))
+		return 0;
+	if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ca_enrolment WHERE serial=? AND tag=?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, r->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, l->tag, TAG_LEN, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (step == SQLITE_ROW) {
+		l->locked = true;
+		l->reason = r->reason;
+		snprintf(l->serial, sizeof(l->serial), "%s", r->serial);
+	}
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+}
+
+int xd_ca_locked_out(sqlite3 *db, const char *name, char *serial, size_t len, int *reason)
+{
+	uint8_t tag[TAG_LEN];
+	struct lockout l = { .db = db, .tag = tag };
+	struct lca_err e = { { 0 } };
+	int rc = enrolment_tag(db, name, tag);
+
+	if (rc == -ENOENT)
+		return 0;   /* not enrolled: the RSIP server refuses it anyway */
+	if (rc || (rc = lca_list(db, name, cb_lockout, &l, &e)))
+		return rc < 0 ? rc : -EIO;
+	if (l.locked && serial)
+		snprintf(serial, len, "%s", l.serial);
+	if (l.locked && reason)
+		*reason = l.reason;
+	return l.locked ? 1 : 0;
+}
+
+static int record_enrolment(sqlite3 *db, const char *serial, const char *name, const uint8_t *tag)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO ca_enrolment(serial, host, tag) VALUES(?, ?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, tag, TAG_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Superseding is deferred by a grace period: the host's IKE daemon needs a
+ * moment to load the new certificate, and an IKE_AUTH already under way
+ * carries the previous one.  Revoked at once, that one would fail against
+ * a peer holding a fresh CRL: a renewal would disturb an SA.  A quarter of
+ * the lease, at least 1 s, at most 10 s; the previous certificate is valid
+ * for half a lease anyway.  Lost on a crash: those certificates then just
+ * expire (they bind only what the host still holds; FREE and expiry revoke
+ * every certificate binding a block).
+ */
+static int64_t supersede_grace(const struct xd_ca *ca, int64_t lease)
+{
+	int64_t g = lease / 4;
+
+	if (ca->grace)
+		return ca->grace < 0 ? 0 : ca->grace;
+	return g < 1 ? 1 : g > 10 ? 10 : g;
+}
+
+static int defer_supersede(struct xd_ca *ca, const char *name, const char *keep, int64_t due)
+{
+	unsigned i;
+
+	for (i = 0; i < ca->n_sup && strcmp(ca->sup[i].name, name); i++)
+		;
+	if (i == ca->n_sup) {
+		if (ca->n_sup == ca->cap_sup) {
+			unsigned cap = ca->cap_sup ? ca->cap_sup * 2 : 16;
+			void *p = realloc(ca->sup, cap * sizeof(*ca->sup));
+
+			if (!p)
+				return -ENOMEM;
+			ca->sup = p;
+			ca->cap_sup = cap;
+		}
+		ca->n_sup++;
+	}
+	snprintf(ca->sup[i].name, sizeof(ca->sup[i].name), "%s", name);
+	snprintf(ca->sup[i].keep, sizeof(ca->sup[i].keep), "%s", keep);
+	ca->sup[i].due = due;
+	return 0;
+}
+
+static int cb_found(void *arg, const struct lca_record *r)
+{
+	*(const struct lca_record **)arg = r;   /* only compared with NULL */
+	return 0;
+}
+
+/* The enrolment tag @serial was issued under: 1 and @tag, 0 if none is
+ * recorded, <0 on error. */
+static int tag_of(sqlite3 *db, const char *serial, uint8_t tag[TAG_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(db, "SELECT tag FROM ca_enrolment WHERE serial=?", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == TAG_LEN) {
+		memcpy(tag, sqlite3_column_blob(st, 0), TAG_LEN);
+		rc = 1;
+	} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		rc = -EIO;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Revoke, with @reason at @now, every live certificate of @name but @keep
+ * (NULL: all); with @like, only those issued under the same enrolment as
+ * certificate @like (a host enrolled again meanwhile keeps its new ones).
+ * *n: how many. */
+static int revoke_others(struct xd_ca *ca, const char *name, const char *keep, const char *like,
+			 int reason, int64_t now, unsigned *n)
+{
+	struct superseded sup = { .keep = keep ? keep : "", .now = now };
+	struct lca_err e = { { 0 } };
+	uint8_t ref[TAG_LEN], t[TAG_LEN];
+	int rc = lca_list(ca->db, name, cb_live, &sup, &e);
+	int have_ref = like && !rc ? tag_of(ca->db, like, ref) : 0;
+
+	*n = 0;
+	for (unsigned i = 0; !rc && i < sup.n; i++) {
+		if (have_ref > 0 && tag_of(ca->db, sup.serials[i], t) > 0 && memcmp(t, ref, TAG_LEN))
+			continue;
+		rc = lca_revoke(ca->lca, sup.serials[i], reason, now, &e);
+		if (rc == -EALREADY)
+			rc = 0;
+		else if (!rc)
+			(*n)++;
+	}
+	free(sup.serials);
+	if (rc)
+		xd_warn("certificates of '%s': cannot revoke (%s): %s", name, lca_reason_name(reason), e.msg);
+	return rc;
+}
+
+/* Supersede what is due (xd_ca_poll).  A renewal whose transaction was
+ * rolled back left an entry whose certificate does not exist: dropped. */
+static void run_supersedes(struct xd_ca *ca, int64_t now)
+{
+	for (unsigned i = 0; i < ca->n_sup;) {
+		struct pending_sup *p = &ca->sup[i];
+		const struct lca_record *found = NULL;
+		struct lca_err e = { { 0 } };
+		unsigned n = 0;
+
+		if (p->due > now) {
+			i++;
+			continue;
+		}
+		if (lca_get(ca->db, p->keep, cb_found, &found, &e) == 0 && found)
+			revoke_others(ca, p->name, p->keep, NULL, LCA_REASON_SUPERSEDED, now, &n);
+		*p = ca->sup[--ca->n_sup];
+	}
+}
+
 static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
 {
 	struct xd_ca *ca = ctx;
@@ -108,8 +343,27 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 	struct lca_issued out = { 0 };
 	struct superseded sup = { 0 };
 	struct lca_err e = { { 0 } };
-	int rc;
+	uint8_t tag[TAG_LEN];
+	char locked_by[LCA_SERIAL_STRLEN];
+	int rc, why = 0;
 
+	/* A host whose certificate the operator revoked gets no other one
+	 * until it is enrolled again (docs/LCA.md, "Revocation"). */
+	rc = xd_ca_locked_out(ca->db, rq->name, locked_by, sizeof(locked_by), &why);
+	if (rc < 0) {
+		xd_warn("certificate for '%s': cannot read its revocations: no certificate", rq->name);
+		return -EIO;
+	}
+	if (rc > 0) {
+		xd_warn("certificate for '%s' refused: certificate %s was revoked (%s); enrol the host "
+			"again (xdnatctl enroll) to let it have one", rq->name, locked_by,
+			lca_reason_name(why));
+		return -EACCES;
+	}
+	if ((rc = enrolment_tag(ca->db, rq->name, tag))) {
+		xd_warn("certificate for '%s': host not enrolled", rq->name);
+		return rc == -ENOENT ? -EPERM : -EIO;
+	}
 	if (rq->n_ports > LCA_MAX_RANGES || rq->n_spis > LCA_MAX_RANGES) {
 		xd_warn("certificate for '%s': more than %d ranges", rq->name, LCA_MAX_RANGES);
 		return -EPERM;
@@ -128,18 +382,22 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 		xd_warn("certificate for '%s' refused: %s", rq->name, e.msg);
 		return rc;
 	}
-	/* The host's earlier certificates are superseded by this one. */
+	/* The host's earlier certificates are superseded by this one, after
+	 * a grace period (see defer_supersede). */
 	sup.keep = out.serial;
 	sup.now = rq->not_before;
 	rc = lca_list(ca->db, rq->name, cb_live, &sup, &e);
-	for (unsigned i = 0; !rc && i < sup.n; i++) {
-		rc = lca_revoke(ca->lca, sup.serials[i], LCA_REASON_SUPERSEDED, rq->not_before, &e);
-		if (rc == -EALREADY)
-			rc = 0;
-	}
+	if (!rc && sup.n)
+		rc = defer_supersede(ca, rq->name, out.serial,
+				     rq->not_before + supersede_grace(ca, rq->not_after - rq->not_before));
 	free(sup.serials);
+	if (rc)
+		xd_warn("certificate for '%s': cannot schedule the superseded ones: %s", rq->name,
+			e.msg[0] ? e.msg : strerror(-rc));
+	else if ((rc = record_enrolment(ca->db, out.serial, rq->name, tag)))
+		xd_warn("certificate for '%s': cannot record its enrolment: %s", rq->name,
+			sqlite3_errmsg(ca->db));
 	if (rc) {
-		xd_warn("certificate for '%s': cannot revoke the superseded ones: %s", rq->name, e.msg);
 		lca_issued_free(&out);
 		return -EIO;
 	}
@@ -215,6 +473,7 @@ int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
 	}
 	ca->db = db;
 	ca->crl_period = cfg->crl_period_s ? cfg->crl_period_s : LCA_DEFAULT_CRL_PERIOD;
+	ca->grace = cfg->supersede_grace_s;
 	if (lca_open(&lc, db, &ca->lca, &e)) {
 		xd_err("local CA: %s", e.msg);
 		free(ca);
@@ -245,6 +504,7 @@ void xd_ca_close(struct xd_ca *ca)
 	if (!ca)
 		return;
 	lca_close(ca->lca);
+	free(ca->sup);
 	free(ca->ca_der);
 	OPENSSL_free(ca->crl);
 	free(ca);
@@ -314,14 +574,44 @@ int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 
 /* ------------------------------------------------------- revocations, CRL */
 
+/* Mark @serial seen (inside the caller's transaction). */
+static int mark_notified(sqlite3 *db, const char *serial, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -EIO;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * A superseded certificate is not a revocation event for peers: the host
+ * renewed, its IKE_SAs authenticated with the previous certificate are
+ * fine and stay (docs/LCA.md, "Revocation notices").  Such revocations
+ * go into the CRL and are marked seen, but are not returned, so no notice
+ * is sent for them.
+ */
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
 	sqlite3_stmt *st = NULL;
 	struct lca_err e = { { 0 } };
-	unsigned found = 0;
+	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
+	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0, cascaded = 0, n_casc = 0;
+	struct { char name[RSIP_KEYID_MAX + 1]; char serial[LCA_SERIAL_STRLEN]; int reason; } casc[CASCADE_MAX];
 	int rc = 0, step;
+	bool again = true;
 
 	*n = 0;
+	run_supersedes(ca, now);
+rescan:
+	found = reported = n_quiet = 0;
 	if (sqlite3_prepare_v2(ca->db, "SELECT serial, host_id, identity, revoked_at, reason FROM ca_certs "
 				       "WHERE status='revoked' AND serial NOT IN (SELECT serial FROM "
 				       "ca_notified) ORDER BY revoked_at LIMIT 256", -1, &st, NULL) != SQLITE_OK) {
@@ -332,50 +622,86 @@ int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigne
 		const char *serial = (const char *)sqlite3_column_text(st, 0);
 		const char *host = (const char *)sqlite3_column_text(st, 1);
 		const char *id = (const char *)sqlite3_column_text(st, 2);
+		int reason = sqlite3_column_int(st, 4);
 
-		if (found < max) {
-			struct xd_ca_revoked *r = &out[found];
+		found++;
+		if (reason == LCA_REASON_SUPERSEDED) {
+			if (n_quiet == cap_quiet) {
+				unsigned c = cap_quiet ? cap_quiet * 2 : 16;
+				void *p = realloc(quiet, c * sizeof(*quiet));
+
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				quiet = p;
+				cap_quiet = c;
+			}
+			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%s", serial ? serial : "");
+			continue;
+		}
+		/* Revoking a host's certificate revokes the host: its other
+		 * live certificates (earlier ones in their grace period) go too,
+		 * for the same reason, and are announced with it (below). */
+		if (again && host && xd_ca_reason_locks(reason) && n_casc < CASCADE_MAX) {
+			unsigned j = 0;
+
+			while (j < n_casc && (strcmp(casc[j].name, host) || casc[j].reason != reason))
+				j++;
+			if (j == n_casc) {
+				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%s", host);
+				snprintf(casc[n_casc].serial, sizeof(casc[0].serial), "%s", serial ? serial : "");
+				casc[n_casc++].reason = reason;
+			}
+		}
+		if (reported < max) {
+			struct xd_ca_revoked *r = &out[reported++];
 
 			memset(r, 0, sizeof(*r));
 			snprintf(r->serial, sizeof(r->serial), "%s", serial ? serial : "");
 			snprintf(r->host, sizeof(r->host), "%s", host ? host : "");
 			snprintf(r->identity, sizeof(r->identity), "%s", id ? id : "");
 			r->revoked_at = sqlite3_column_int64(st, 3);
-			r->reason = sqlite3_column_int(st, 4);
+			r->reason = reason;
 			r->dp_host_id = host ? host_id_of(ca, host) : 0;
 		}
-		found++;
 	}
 	sqlite3_finalize(st);
-	if (step != SQLITE_DONE) {
-		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
-		return -EIO;
+	if (rc || step != SQLITE_DONE) {
+		free(quiet);
+		xd_err("local CA: state database: %s", rc ? strerror(-rc) : sqlite3_errmsg(ca->db));
+		return rc ? rc : -EIO;
 	}
-	if (found) {
-		/* Mark them (only those reported; the rest come next time). */
-		unsigned k = found < max ? found : max;
+	for (unsigned j = 0; j < n_casc; j++) {
+		unsigned k = 0;
 
-		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		if (!revoke_others(ca, casc[j].name, NULL, casc[j].serial, casc[j].reason, now, &k))
+			cascaded += k;
+	}
+	if (again && cascaded) {   /* once: report them in this round */
+		again = false;
+		n_casc = 0;
+		goto rescan;
+	}
+	if (reported || n_quiet) {
+		/* Mark them (only those reported; the rest come next time). */
+		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+			free(quiet);
 			return -EIO;
-		for (unsigned i = 0; i < k && !rc; i++) {
-			if (sqlite3_prepare_v2(ca->db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)",
-					       -1, &st, NULL) != SQLITE_OK) {
-				rc = -EIO;
-				break;
-			}
-			sqlite3_bind_text(st, 1, out[i].serial, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, now);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = -EIO;
-			sqlite3_finalize(st);
 		}
+		for (unsigned i = 0; i < reported && !rc; i++)
+			rc = mark_notified(ca->db, out[i].serial, now);
+		for (unsigned i = 0; i < n_quiet && !rc; i++)
+			rc = mark_notified(ca->db, quiet[i], now);
 		if (rc || sqlite3_exec(ca->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			sqlite3_exec(ca->db, "ROLLBACK", NULL, NULL, NULL);
+			free(quiet);
 			xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
 			return -EIO;
 		}
-		*n = k;
+		*n = reported;
 	}
+	free(quiet);
 	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
 		unsigned char *der = NULL;
 		size_t len = 0;

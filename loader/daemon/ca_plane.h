@@ -22,6 +22,10 @@ struct xd_ca_config {
 	const char *key_path, *cert_path, *chain_path;  /* PEM */
 	const char *crl_url;                              /* distribution point */
 	uint32_t crl_period_s;                            /* 0: one day */
+	/* A renewal's predecessors are revoked (superseded) by xd_ca_poll
+	 * this long after the renewal: 0: a quarter of the lease, 1 to 10 s;
+	 * -1: at the next poll (tests). */
+	int32_t supersede_grace_s;
 };
 
 struct xd_ca;
@@ -47,9 +51,19 @@ struct lca *xd_ca_lca(struct xd_ca *ca);
  * in the store (lapsed while xdnatd was down).  *n: how many. */
 int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n);
 
+/* Does a revocation for @reason lock the host out of new certificates
+ * until it is enrolled again?  (All but superseded, cessationOfOperation
+ * and affiliationChanged, which xdnatd makes by itself.) */
+bool xd_ca_reason_locks(int reason);
+/* Is enrolled host @name locked out: one of the certificates issued under
+ * its current enrolment (its current secret) revoked for such a reason?
+ * 1 (with that certificate's serial and reason), 0, or a negative errno. */
+int xd_ca_locked_out(sqlite3 *db, const char *name, char *serial, size_t len, int *reason);
+
 /*
  * Find revocations not announced yet (at most @max into @out; *n how many
- * were found), mark them announced, and make a new CRL if there were any
+ * were found; superseded ones are marked but never returned: renewal is no
+ * revocation event for peers), mark them announced, and make a new CRL if there were any
  * or if the current one is half-way to its nextUpdate (or absent).
  * Returns 1 if the CRL changed, 0 if not, <0 on error.
  */

@@ -4,13 +4,16 @@
  * xdnat router, with stock Linux means, and undo it all on exit:
  *   - the global address as a /32 on lo;
  *   - routes to global destinations via the router with "src GLOBAL";
- *   - net.ipv4.ip_local_port_range of this network namespace = the port block;
+ *   - the ephemeral ports of this network namespace = the ports it holds
+ *     (ip_local_port_range, and ip_local_reserved_ports for gaps);
  *   - arp_announce=2 and arp_ignore=1 (ARP must neither use nor answer for
  *     the global address, which the router owns) and rp_filter=0 on the LAN
  *     interface;
  *   - tc programs on the LAN interface: egress packets from the global
  *     address are tunnelled (IP-in-IP) to the router, tunnel packets from
  *     the router are unwrapped on ingress.
+ * This file: options, main, the renewal loop; the rest in host_rsip.c and
+ * host_sys.c (host_agent.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,190 +22,140 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
-#include "xdnat.h"
-#include "rsip_client.h"
+#include <time.h>
+#include "host_agent.h"
 #include "rsip_store.h"
 #include "rsip_wire.h"
-#include "xdnat_hostside.skel.h"
 #include "host_reasm.h"
-#include "host_cert.h"
-#include "swan_conf.h"
+#include "opts.h"
 
-#define MAX_ROUTES 32
-#define TC_HANDLE 0x4556
-#define TC_PRIO 1
-
-struct route {
-	char cidr[24];
-	char saved[256];   /* the route this one replaced, to restore */
-	bool added;
+/* Options (opts.h): getopt, --help and xdnat-host(8) come from this table;
+ * the ids are parse_args()'s cases. */
+static const struct xo_opt host_opts[] = {
+	XO_HEAD("Required:"),
+	{ "dev", 'd', "IFNAME", .help = "the host's LAN interface towards the router" },
+	{ "router", 'r', "ADDR", .help = "the router's LAN address (tunnel endpoint)" },
+	{ "global", 'g', "ADDR", .help = "the shared global address: required with --ports; in "
+					 "RSIP mode the one to ask for (default: any)" },
+	XO_HEAD("Options:"),
+	{ "ports", 'P', "A-B", .help = "this host's port block: becomes the namespace's "
+				       "ip_local_port_range (recommended: without it, outgoing "
+				       "connections pick ports the router drops)" },
+	{ "lan-addr", 'a', "ADDR", .help = "this host's LAN address (default: the first IPv4 "
+					   "address of --dev)" },
+	{ "route", 'R', "CIDR", .help = "route CIDR via the router with source ADDR; may be "
+					"repeated (default: \"default\")" },
+	{ "replace-routes", 'x', NULL, .help = "replace existing routes to those CIDRs (they are "
+					       "restored on exit) instead of refusing" },
+	{ "tunnel-mtu", 'M', "N", .help = "MTU of those routes (default: the MTU of --dev minus "
+					  "20, the tunnel header), so TCP advertises an MSS and "
+					  "sends segments that fit the tunnel" },
+	XO_HEAD("RSIP mode (without --ports):"),
+	{ "secret-file", 's', "PATH", .help = "this host's secret from 'xdnatctl enroll' (mode "
+					      "0600)" },
+	{ "name", 'n', "NAME", .help = "the name it was enrolled under (default: hostname)" },
+	{ "rsip-port", 0, "N", 256, .help = "the router's RSIP port (default: "
+					    XO_STR(RSIP_DEFAULT_PORT) ")" },
+	{ "port-count", 0, "N", 257, .help = "ports to obtain, in requests of at most 255 (RSIP's "
+					     "limit), each placed next to this host's ports when the "
+					     "router can (default: 500).  Hosts starting together can "
+					     "get runs that came apart: then the agent asks once or "
+					     "twice more for one run, and else uses them all: "
+					     "ip_local_port_range spans the runs, the ports between "
+					     "go to ip_local_reserved_ports" },
+	{ "spi-count", 0, "N", 258, .help = "SPIs to obtain, rounded up to whole router blocks; "
+					    "0: none (default: 1, i.e. one block)" },
+	{ "lease", 0, "S", 259, .help = "lease to ask for (default: the router's); renewed at half "
+					"its length" },
+	{ "info-file", 0, "PATH", 260, .help = "write XDNAT_GLOBAL, _ROUTER, _PORTS (the first "
+					       "run), _PORT_RUNS (all), _SPIS (shell syntax) for IKE "
+					       "daemons (default: /run/xdnat/host-ID.env, ID = IFNAME "
+					       "in the initial network namespace, NETNS-IFNAME in one "
+					       "named by ip netns, netnsINODE-IFNAME otherwise)" },
+	{ "shared-ike", 0, NULL, 0x800, .help = "use the router's shared IKE ports even if it does "
+						"not announce them (default: when the router "
+						"announces them, xdnatd --shared-ike-ports): the "
+						"info file also tells the IKE daemon to use them "
+						"(500/4500), with IKE SPIs labelled from the SPI "
+						"block (docs/SHARED-IKE.md)" },
+	{ "no-shared-ike", 0, NULL, 0x801, .help = "keep to this host's own ports even if the "
+						   "router announces shared IKE ports" },
+	XO_HEAD("Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never "
+		"sent anywhere) and its CSR goes with the last allocation request and with every "
+		"renewal; the router's Local CA returns a certificate for this host's identity, "
+		"ports and SPIs, valid for the lease.  It is written next to the key and its paths "
+		"go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY, XDNAT_CERT_SERIAL, "
+		"XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY)."),
+	{ "state-dir", 0, "DIR", 261, .help = "key and certificates: DIR/NAME.key (0600, reused), "
+					      "DIR/NAME.crt, DIR/NAME-chain.pem (the LCA "
+					      "certificate) (default: " XDNAT_HOST_STATE_DIR ")" },
+	{ "key-type", 0, "T", 262, .help = "p256 (default), p384, ed25519 or rsa3072: for a new "
+					   "key" },
+	{ "no-cert", 0, NULL, 263, .help = "ask for no certificate" },
+	{ "on-renew", 0, "CMD", 0x704, .help = "after each new certificate that replaces one "
+					       "(every renewal), once the files (and --swan-dir's "
+					       "copies) are in place: run CMD with /bin/sh -c, with "
+					       "XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY, "
+					       "XDNAT_CERT_SERIAL, XDNAT_CERT_PREVIOUS_SERIAL, "
+					       "XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY and "
+					       "XDNAT_SWAN_DIR in its environment (killed after 30 s)" },
+	XO_HEAD("strongSwan (docs/STRONGSWAN.md):"),
+	{ "swan-dir", 0, "DIR", 0x700, .help = "write a strongSwan fragment from the allocation: "
+					       "DIR/strongswan.d/xdnat.conf (charon.port, "
+					       "port_nat_t, spi_min/max, spi_mask/label; 500/4500 "
+					       "with --shared-ike), DIR/swanctl/ (private/host.key, "
+					       "x509/host.crt, x509ca/: copies of the key, the "
+					       "certificate and the LCA chain obtained over RSIP; "
+					       "with --no-cert a key made here and host.csr; "
+					       "conf.d/xdnat.conf with the IKE identity)" },
+	{ "swan-ca", 0, "FILE", 0x701, .help = "PEM certificates for DIR/swanctl/x509ca/ (root, "
+					       "LCA) instead of the LCA chain received over RSIP" },
+	{ "swan-vici", 0, "URI", 0x702, .help = "charon's vici socket (default: swanctl's, "
+						"unix:///var/run/charon.vici); with each new "
+						"certificate xdnat-host runs, with "
+						"SWANCTL_DIR=DIR/swanctl, swanctl --load-creds --clear "
+						"and (if DIR/swanctl/swanctl.conf exists) swanctl "
+						"--load-conns, so the next authentication uses the new "
+						"certificate; SAs are not touched" },
+	{ "swan-no-reload", 0, NULL, 0x703, .help = "do not (reload charon yourself, e.g. "
+						    "--on-renew)" },
+	XO_HEAD(""),
+	{ "verbose", 'v', NULL, .help = "show every command run" },
+	XO_OPT_VERSION,
+	XO_OPT_HELP,
+	{ 0 }
 };
 
-struct agent {
-	const char *dev;
-	uint32_t gaddr, router, lan_addr;
-	uint32_t port_first, port_last;
-	bool lan_set, ports_set;
-	struct route routes[MAX_ROUTES];
-	int n_routes;
-	bool replace_routes;
-	uint32_t tunnel_mtu;  /* route MTU for global traffic; 0: LAN MTU - 20 */
-	int ifindex;
-	bool addr_added;
-	struct { char path[128]; char old[64]; bool changed; } sysctls[8];
-	int n_sysctls;
-	struct xdnat_hostside *skel;
-	bool hook_created, egress_attached, ingress_attached;
-	/* RSIP mode (no --ports): blocks come from the router */
-	bool rsip;
-	const char *name, *secret_file, *info_file;
-	char name_buf[RSIP_KEYID_MAX + 1];
-	char info_buf[256];
-	uint32_t port_count, spi_count, lease, rsip_port;
-	struct rsip_client cl;
-	struct rsip_grant grants[64];
-	int n_grants;
-	uint32_t spi_first, spi_last;
-	bool info_written;
-	/* Shared IKE ports (docs/SHARED-IKE.md): --shared-ike forces the mode
-	 * (1), --no-shared-ike refuses it (-1); by default (0) it follows the
-	 * router's announcement in its REGISTER_RESPONSE. */
-	int shared_opt;
-	bool shared_ike;           /* in effect: the IKE daemon uses the shared ports */
-	uint16_t ike_port, ike_port_natt;  /* which ones (plain IKE, RFC 3948) */
-	bool shared_offered;       /* the router announced shared IKE ports */
-	/* certificate from the router's LCA (host_cert.h) */
-	const char *state_dir, *key_type;
-	bool no_cert;
-	struct host_cert cert;
-	struct swan_conf swan;  /* --swan-dir: strongSwan fragment (swan_conf.h) */
+static const struct xo_prog host_prog = {
+	.name = "xdnat-host", .opts = host_opts,
+	.synopsis =
+"Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
+"  or:  xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
+"\n"
+"Configure this host to use a global address shared through an xdnat router\n"
+"and keep it so until SIGTERM or SIGINT, then undo every change.  The host\n"
+"obtains the global address, a port block and an SPI block from the router\n"
+"over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
+"--ports it uses a static configuration instead (xdnatctl host add).\n",
+	.epilog =
+"\n"
+"Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
+"undone), 2 on a usage error (unknown option, missing or malformed argument).\n",
 };
-
-#define MAX_GRANTS 64
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
-"       xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
-"\n"
-"Configure this host to use a global address shared through an xdnat router\n"
-"and keep it so until SIGTERM or SIGINT, then undo every change.  The router\n"
-"obtains the global address, a port block and an SPI block from the router\n"
-"over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
-"--ports it uses a static configuration instead (xdnatctl host add).\n"
-"\n"
-"Required:\n"
-"  -d, --dev IFNAME        the host's LAN interface towards the router\n"
-"  -g, --global ADDR       the shared global address\n"
-"  -r, --router ADDR       the router's LAN address (tunnel endpoint)\n"
-"\n"
-"Options:\n"
-"  -P, --ports A-B         this host's port block: becomes the namespace's\n"
-"                          ip_local_port_range (recommended: without it,\n"
-"                          outgoing connections pick ports the router drops)\n"
-"  -a, --lan-addr ADDR     this host's LAN address (default: the first IPv4\n"
-"                          address of --dev)\n"
-"  -R, --route CIDR        route CIDR via the router with source ADDR; may be\n"
-"                          repeated (default: \"default\")\n"
-"  -x, --replace-routes    replace existing routes to those CIDRs (they are\n"
-"                          restored on exit) instead of refusing\n"
-"  -M, --tunnel-mtu N      MTU of those routes (default: the MTU of --dev\n"
-"                          minus 20, the tunnel header), so TCP advertises an\n"
-"                          MSS and sends segments that fit the tunnel\n"
-"\n"
-"RSIP mode (without --ports):\n"
-"  -s, --secret-file PATH  this host's secret from 'xdnatctl enroll' (mode 0600)\n"
-"  -n, --name NAME         the name it was enrolled under (default: hostname)\n"
-"      --rsip-port N       the router's RSIP port (default: %d)\n"
-"      --port-count N      ports to obtain, in requests of at most 255 (RSIP's\n"
-"                          limit); the router keeps them adjacent (default: 500)\n"
-"      --spi-count N       SPIs to obtain, rounded up to whole router blocks;\n"
-"                          0: none (default: 1, i.e. one block)\n"
-"      --lease S           lease to ask for (default: the router's); renewed\n"
-"                          at half its length\n"
-"      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell\n"
-"                          syntax) for IKE daemons (default:\n"
-"                          /run/xdnat/host-IFNAME.env)\n"
-"      --shared-ike        use the router's shared IKE ports even if it does\n"
-"                          not announce them (default: when the router\n"
-"                          announces them, xdnatd --shared-ike-ports): the\n"
-"                          info file also tells the IKE daemon to use them\n"
-"                          (500/4500), with IKE SPIs labelled from the SPI\n"
-"                          block (docs/SHARED-IKE.md)\n"
-"      --no-shared-ike     keep to this host's own ports even if the router\n"
-"                          announces shared IKE ports\n"
-"  -g, --global ADDR       ask for this global address (default: any)\n"
-"\n"
-"Certificate (docs/LCA.md): unless --no-cert, a key pair is made here (never\n"
-"sent anywhere) and its CSR goes with the last allocation request and with\n"
-"every renewal; the router's Local CA returns a certificate for this host's\n"
-"identity, ports and SPIs, valid for the lease.  It is written next to the\n"
-"key and its paths go into --info-file (XDNAT_CERT, XDNAT_CERT_CHAIN,\n"
-"XDNAT_KEY, XDNAT_CERT_SERIAL, XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY).\n"
-"      --state-dir DIR     key and certificates: DIR/NAME.key (0600, reused),\n"
-"                          DIR/NAME.crt, DIR/NAME-chain.pem (the LCA\n"
-"                          certificate) (default: " XDNAT_HOST_STATE_DIR ")\n"
-"      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
-"      --no-cert           ask for no certificate\n"
-"\n"
-"strongSwan (docs/STRONGSWAN.md):\n"
-"      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
-"                          DIR/strongswan.d/xdnat.conf (charon.port, port_nat_t,\n"
-"                          spi_min/max, spi_mask/label; 500/4500 with\n"
-"                          --shared-ike), DIR/swanctl/ (private/host.key,\n"
-"                          x509/host.crt, x509ca/: copies of the key, the\n"
-"                          certificate and the LCA chain obtained over RSIP;\n"
-"                          with --no-cert a key made here and host.csr;\n"
-"                          conf.d/xdnat.conf with the IKE identity)\n"
-"      --swan-ca FILE      PEM certificates for DIR/swanctl/x509ca/ (root, LCA)\n"
-"                          instead of the LCA chain received over RSIP\n"
-"\n"
-"  -v, --verbose           show every command run\n"
-"  -h, --help              this help\n"
-"\n"
-"Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
-"undone).\n", RSIP_DEFAULT_PORT);
+	xo_help(&host_prog, f);
 }
 
 static int parse_args(int argc, char **argv, struct agent *a)
 {
-	static const struct option lopts[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "global", required_argument, NULL, 'g' },
-		{ "router", required_argument, NULL, 'r' },
-		{ "ports", required_argument, NULL, 'P' },
-		{ "lan-addr", required_argument, NULL, 'a' },
-		{ "tunnel-mtu", required_argument, NULL, 'M' },
-		{ "route", required_argument, NULL, 'R' },
-		{ "replace-routes", no_argument, NULL, 'x' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "secret-file", required_argument, NULL, 's' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "rsip-port", required_argument, NULL, 256 },
-		{ "port-count", required_argument, NULL, 257 },
-		{ "spi-count", required_argument, NULL, 258 },
-		{ "lease", required_argument, NULL, 259 },
-		{ "info-file", required_argument, NULL, 260 },
-		{ "shared-ike", no_argument, NULL, 0x800 },
-		{ "no-shared-ike", no_argument, NULL, 0x801 },
-		{ "state-dir", required_argument, NULL, 261 },
-		{ "key-type", required_argument, NULL, 262 },
-		{ "no-cert", no_argument, NULL, 263 },
-		{ "swan-dir", required_argument, NULL, 0x700 },
-		{ "swan-ca", required_argument, NULL, 0x701 },
-		{ 0 }
-	};
+	struct xo_state st = { .prog = &host_prog };
 	uint32_t pa, pl;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:g:r:P:a:R:M:xvhs:n:", lopts, NULL)) != -1) {
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
 		switch (c) {
 		case 'd': a->dev = optarg; break;
 		case 'g':
@@ -274,6 +227,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		case 263: a->no_cert = true; break;
 		case 0x700: a->swan.dir = optarg; break;
 		case 0x701: a->swan.ca_file = optarg; break;
+		case 0x702: a->swan_vici = optarg; break;
+		case 0x703: a->swan_no_reload = true; break;
+		case 0x704: a->on_renew = optarg; break;
 		case 'M':
 			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
 				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
@@ -282,8 +238,8 @@ static int parse_args(int argc, char **argv, struct agent *a)
 			break;
 		case 'v': xd_verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
-		default:
-			fprintf(stderr, "Try 'xdnat-host --help'.\n");
+		case XO_ID_VERSION: xo_version(&host_prog); exit(0);
+		default: /* xo_getopt said why */
 			return -EINVAL;
 		}
 	}
@@ -311,330 +267,6 @@ static int parse_args(int argc, char **argv, struct agent *a)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- RSIP */
-
-static void log_refusal(const char *what, int rc)
-{
-	if (rc > 0)
-		xd_err("%s: the router refused: %s (%d)", what, rsip_error_name((uint16_t)rc), rc);
-	else
-		xd_err("%s: %s", what, strerror(-rc));
-}
-
-static int write_swan(struct agent *a);
-
-static bool want_cert(const struct agent *a)
-{
-	return !a->no_cert && a->cert.csr;
-}
-
-/* Put the certificate the router just sent (if any) on disk. */
-static void take_cert(struct agent *a)
-{
-	if (!a->cl.cert_new)
-		return;
-	a->cl.cert_new = false;
-	if (host_cert_store(&a->cert, a->cl.cert, a->cl.cert_len, a->cl.cacert, a->cl.cacert_len))
-		return;
-	xd_info("certificate %s for %s, valid until %lld: %s", a->cert.serial, a->cert.identity,
-		(long long)a->cert.not_after, a->cert.crt_path);
-}
-
-/* A request that carried our CSR and was refused: say why, and whether to
- * try again without it (the blocks matter more than the certificate). */
-static bool cert_refused(struct agent *a, int rc)
-{
-	if (rc <= 0 || !want_cert(a) || rc == RSIP_E_BAD_BIND_ID || rc == RSIP_E_REGISTER_FIRST)
-		return false;
-	xd_warn("the router refused our certificate request (%s, %d): continuing without a "
-		"new certificate", rsip_error_name((uint16_t)rc), rc);
-	return true;
-}
-
-/*
- * Shared IKE ports in effect after a registration: forced (--shared-ike;
- * the announced ports if any, else 500/4500), refused (--no-shared-ike), or
- * as the router announced them.  From an announcement: port = the
- * plain-IKE port (500 preferred), port_nat_t = an RFC 3948 port (4500
- * preferred); without a plain-IKE port, a second RFC 3948 port serves as
- * charon.port (strongSwan frames IKE with the non-ESP marker on any port
- * but 500).  Returns true when the mode or its ports changed.
- */
-static bool decide_shared_ike(struct agent *a)
-{
-	const struct rsip_shared_ike *o = &a->cl.shared_ike;
-	bool was = a->shared_ike, on = false;
-	uint16_t ike = 0, natt = 0, pw = a->ike_port, nw = a->ike_port_natt;
-
-	for (unsigned i = 0; i < o->n; i++)
-		if (o->framing[i] == XDNAT_IKE_FRAMING_RFC3948 &&
-		    (!natt || o->port[i] == XDNAT_IKE_NATT_PORT))
-			natt = o->port[i];
-	for (unsigned i = 0; i < o->n; i++)
-		if (o->framing[i] == XDNAT_IKE_FRAMING_IKE && (!ike || o->port[i] == XDNAT_IKE_PORT))
-			ike = o->port[i];
-	for (unsigned i = 0; i < o->n && !ike; i++)
-		if (o->framing[i] == XDNAT_IKE_FRAMING_RFC3948 && o->port[i] != natt)
-			ike = o->port[i];
-	if (o->n && (!ike || !natt)) {
-		if (a->shared_opt >= 0 && !a->n_grants)
-			xd_warn("the router shares IKE ports this host cannot use (it needs an IKE "
-				"port and a different RFC 3948 port)%s",
-				a->shared_opt > 0 ? ": --shared-ike: using 500/4500" : "");
-		ike = natt = 0;
-	}
-	if (a->shared_opt > 0) {
-		on = true;
-		if (!ike) {
-			ike = XDNAT_IKE_PORT;
-			natt = XDNAT_IKE_NATT_PORT;
-		}
-	} else if (a->shared_opt == 0 && ike) {
-		on = true;
-	}
-	/* The router routes IKE on them by SPI: no SPI block, no use. */
-	if (on && a->shared_opt == 0 && !a->spi_count)
-		on = false;
-	if (!on)
-		ike = natt = 0;
-	a->shared_ike = on;
-	a->ike_port = ike;
-	a->ike_port_natt = natt;
-	a->shared_offered = o->n > 0;
-	if (on == was && ike == pw && natt == nw)
-		return false;
-	/* After the start (a re-registration): the IKE daemon must follow. */
-	if (a->n_grants && on)
-		xd_warn("the router now shares IKE ports: IKE on %u, NAT-T on %u; the info file "
-			"and fragment are rewritten, restart the IKE daemon", ike, natt);
-	else if (a->n_grants)
-		xd_warn("the router no longer shares IKE ports: this host's own ports again; the "
-			"info file and fragment are rewritten, restart the IKE daemon");
-	return true;
-}
-
-/* For the ready line: what became of shared IKE ports. */
-static void print_shared_ike(const struct agent *a)
-{
-	if (a->shared_ike)
-		printf(", shared IKE ports: IKE on %u, NAT-T on %u (%s)", a->ike_port, a->ike_port_natt,
-		       a->shared_offered && a->shared_opt == 0 ? "announced by the router" : "--shared-ike");
-	else if (a->shared_offered)
-		printf(", shared IKE ports announced, not used (%s)",
-		       a->shared_opt < 0 ? "--no-shared-ike" : !a->spi_count ? "no SPI block" :
-		       "unusable");
-}
-
-/* Register and obtain the global address, ports and SPIs. */
-static int rsip_acquire(struct agent *a)
-{
-	uint32_t want = a->port_count, got = 0;
-	int rc;
-
-	rc = rsip_client_register(&a->cl);
-	if (rc) {
-		log_refusal("registering with the router", rc);
-		return -EACCES;
-	}
-	decide_shared_ike(a);
-	while (got < want && a->n_grants < MAX_GRANTS) {
-		uint32_t n = want - got > 255 ? 255 : want - got;
-		struct rsip_grant *g = &a->grants[a->n_grants];
-
-		/* The CSR rides on the last allocation request. */
-		bool csr = want_cert(a) && got + n >= want && !a->spi_count;
-
-		rsip_client_attach_csr(&a->cl, csr ? a->cert.csr : NULL, a->cert.csr_len);
-		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
-		if (csr && cert_refused(a, rc)) {
-			rsip_client_attach_csr(&a->cl, NULL, 0);
-			rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
-		}
-		if (rc) {
-			log_refusal("asking for ports", rc);
-			return -EIO;
-		}
-		a->n_grants++;
-		a->gaddr = g->gaddr_be;
-		if (!got) {
-			a->port_first = g->first;
-			a->port_last = g->first + g->count - 1;
-		} else if (g->first == a->port_last + 1) {
-			a->port_last = g->first + g->count - 1;
-		} else if (g->first + g->count == a->port_first) {
-			a->port_first = g->first;
-		} else {
-			xd_warn("ports %u-%u are not adjacent to %u-%u: the local port range uses "
-				"only the latter", g->first, g->first + g->count - 1, a->port_first,
-				a->port_last);
-		}
-		got += g->count;
-	}
-	a->ports_set = true;
-	if (a->spi_count && a->n_grants < MAX_GRANTS) {
-		struct rsip_grant *g = &a->grants[a->n_grants];
-
-		uint16_t ns = (uint16_t)(a->spi_count > 0xffff ? 0xffff : a->spi_count);
-
-		rsip_client_attach_csr(&a->cl, want_cert(a) ? a->cert.csr : NULL, a->cert.csr_len);
-		rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);
-		if (cert_refused(a, rc)) {
-			rsip_client_attach_csr(&a->cl, NULL, 0);
-			rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);
-		}
-		if (rc) {
-			log_refusal("asking for SPIs", rc);
-			return -EIO;
-		}
-		a->n_grants++;
-		a->spi_first = g->first;
-		a->spi_last = g->first + g->count - 1;
-	}
-	if (want_cert(a) && !a->cl.cert_new)
-		xd_warn("the router issued no certificate (it runs no Local CA)");
-	take_cert(a);
-	return 0;
-}
-
-static uint32_t min_lease(const struct agent *a)
-{
-	uint32_t m = 0;
-
-	for (int i = 0; i < a->n_grants; i++)
-		if (!m || a->grants[i].lease < m)
-			m = a->grants[i].lease;
-	return m ? m : 60;
-}
-
-static int write_info(struct agent *a);
-
-/* Renew every lease; reconnect (the registration resumes) if needed. */
-static int rsip_renew(struct agent *a)
-{
-	int rc;
-
-	if (!rsip_client_connected(&a->cl)) {
-		rc = rsip_client_register(&a->cl);
-		if (rc) {
-			log_refusal("re-registering with the router", rc);
-			return rc;
-		}
-		xd_info("re-registered with the router");
-		/* A restarted router may share other ports now. */
-		if (decide_shared_ike(a)) {
-			if (a->info_written && write_info(a))
-				xd_warn("the info file does not reflect the shared IKE ports");
-			if (a->swan.dir && write_swan(a))
-				xd_warn("--swan-dir: %s does not reflect the shared IKE ports", a->swan.dir);
-		}
-	}
-	for (int i = 0; i < a->n_grants; i++) {
-		uint32_t granted;
-
-		/* A fresh certificate with the last renewal. */
-		bool csr = want_cert(a) && i == a->n_grants - 1;
-
-		rsip_client_attach_csr(&a->cl, csr ? a->cert.csr : NULL, a->cert.csr_len);
-		rc = rsip_client_extend(&a->cl, a->grants[i].bind_id, a->lease, &granted);
-		if (csr && cert_refused(a, rc)) {
-			rsip_client_attach_csr(&a->cl, NULL, 0);
-			rc = rsip_client_extend(&a->cl, a->grants[i].bind_id, a->lease, &granted);
-		}
-		if (rc) {
-			log_refusal("renewing a lease", rc);
-			return rc;
-		}
-		a->grants[i].lease = granted;
-	}
-	if (a->cl.cert_new) {
-		take_cert(a);
-		if (a->info_written && write_info(a))
-			xd_warn("the info file does not name the new certificate");
-		if (a->swan.dir && write_swan(a))
-			xd_warn("--swan-dir: the new certificate is not in %s", a->swan.dir);
-	}
-	return 0;
-}
-
-static void rsip_release(struct agent *a)
-{
-	int rc;
-
-	if (!rsip_client_connected(&a->cl) && a->n_grants && rsip_client_register(&a->cl))
-		xd_warn("cannot reach the router to free the blocks: they expire with their leases");
-	for (int i = 0; i < a->n_grants && rsip_client_connected(&a->cl); i++)
-		if ((rc = rsip_client_free(&a->cl, a->grants[i].bind_id)))
-			log_refusal("freeing a block", rc);
-	if (rsip_client_connected(&a->cl) && (rc = rsip_client_deregister(&a->cl)))
-		log_refusal("de-registering", rc);
-	rsip_client_close(&a->cl);
-	a->n_grants = 0;
-	/* The router revoked it with the blocks. */
-	host_cert_remove(&a->cert);
-}
-
-/*
- * Shared IKE ports (docs/SHARED-IKE.md): the IKE daemon binds 500/4500 like
- * every other host; the router tells the hosts apart by SPI.  Inbound ESP
- * SPIs come from the block (spi_min/spi_max); the top 32 bits of every IKE
- * SPI must lie in it too: strongSwan's charon.spi_mask/spi_label force the
- * top bits of its 64-bit IKE SPIs (network byte order) to the label.  The
- * label covers the largest aligned power-of-two run at the block's start.
- */
-static void write_shared_ike(FILE *f, const struct agent *a, uint32_t first, uint32_t last)
-{
-	unsigned k = 0;
-	uint64_t mask;
-
-	while (k < 31 && !(first & (1u << k)) && (uint64_t)first + (2ull << k) - 1 <= last)
-		k++;
-	mask = (~0ull << (32 + k));
-	fprintf(f, "XDNAT_IKE_PORT=%u\nXDNAT_IKE_PORT_NAT_T=%u\n"
-		"XDNAT_SPI_MIN=0x%08x\nXDNAT_SPI_MAX=0x%08x\n"
-		"XDNAT_IKE_SPI_MASK=0x%016llx\nXDNAT_IKE_SPI_LABEL=0x%016llx\n",
-		a->ike_port, a->ike_port_natt, first, last, (unsigned long long)mask,
-		(unsigned long long)((uint64_t)first << 32));
-}
-
-static int write_info(struct agent *a)
-{
-	char tmp[300], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
-	FILE *f;
-	int fd;
-
-	if (!a->info_file) {
-		if (mkdir("/run/xdnat", 0755) && errno != EEXIST) {
-			xd_err("cannot create /run/xdnat: %s", strerror(errno));
-			return -errno;
-		}
-		snprintf(a->info_buf, sizeof(a->info_buf), "/run/xdnat/host-%s.env", a->dev);
-		a->info_file = a->info_buf;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", a->info_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		xd_err("cannot write %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -EIO;
-	}
-	fprintf(f, "# written by xdnat-host: this host's share of the global address\n"
-		"XDNAT_GLOBAL=%s\nXDNAT_ROUTER=%s\nXDNAT_PORTS=%u-%u\n", xd_ipstr(a->gaddr, g),
-		xd_ipstr(a->router, r), a->port_first, a->port_last);
-	if (a->spi_last)
-		fprintf(f, "XDNAT_SPIS=0x%08x-0x%08x\n", a->spi_first, a->spi_last);
-	if (a->shared_ike && a->spi_last)
-		write_shared_ike(f, a, a->spi_first, a->spi_last);
-	host_cert_info(&a->cert, f);
-	if (fclose(f) || rename(tmp, a->info_file)) {
-		xd_err("cannot write %s: %s", a->info_file, strerror(errno));
-		unlink(tmp);
-		return -EIO;
-	}
-	a->info_written = true;
-	return 0;
-}
-
 /* Read one signal from @sfd: its number, 0 if none was pending, -1 on error. */
 static int read_signal(int sfd)
 {
@@ -658,7 +290,7 @@ static int read_signal(int sfd)
  * schedule goes on. */
 static int rsip_loop(struct agent *a, int sfd, int *rc, int *sig)
 {
-	uint64_t next = rsip_now_ms() + (uint64_t)min_lease(a) * 500, backoff = 1000;
+	uint64_t next = rsip_now_ms() + (uint64_t)agent_min_lease(a) * 500, backoff = 1000;
 
 	for (;;) {
 		struct pollfd p = { .fd = sfd, .events = POLLIN };
@@ -689,7 +321,7 @@ static int rsip_loop(struct agent *a, int sfd, int *rc, int *sig)
 		}
 		if (rsip_now_ms() < next)
 			continue;
-		r = rsip_renew(a);
+		r = agent_renew(a);
 		if (r > 0) {
 			/* The router no longer knows our blocks (lapsed, evicted): they
 			 * may soon belong to someone else; stop using them. */
@@ -705,252 +337,8 @@ static int rsip_loop(struct agent *a, int sfd, int *rc, int *sig)
 			continue;
 		}
 		backoff = 1000;
-		next = rsip_now_ms() + (uint64_t)min_lease(a) * 500;
+		next = rsip_now_ms() + (uint64_t)agent_min_lease(a) * 500;
 	}
-}
-
-static int set_sysctl(struct agent *a, const char *path, const char *val)
-{
-	int i = a->n_sysctls, rc;
-
-	if (i == (int)(sizeof(a->sysctls) / sizeof(a->sysctls[0])))
-		return -ENOSPC;
-	snprintf(a->sysctls[i].path, sizeof(a->sysctls[i].path), "%s", path);
-	rc = xd_sysctl_get(path, a->sysctls[i].old, sizeof(a->sysctls[i].old));
-	if (rc) {
-		xd_err("cannot read %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	a->n_sysctls++;
-	if (!strcmp(a->sysctls[i].old, val))
-		return 0;
-	rc = xd_sysctl_set(path, val);
-	a->sysctls[i].changed = rc == 0;
-	return rc;
-}
-
-static int attach(struct agent *a)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex,
-		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, eg, .handle = TC_HANDLE, .priority = TC_PRIO,
-		    .flags = BPF_TC_F_REPLACE);
-	LIBBPF_OPTS(bpf_tc_opts, in, .handle = TC_HANDLE, .priority = TC_PRIO,
-		    .flags = BPF_TC_F_REPLACE);
-	int rc;
-
-	a->skel = xdnat_hostside__open();
-	if (!a->skel) {
-		xd_err("cannot open the BPF object: %s", strerror(errno));
-		return -errno;
-	}
-	a->skel->rodata->cfg.gaddr = a->gaddr;
-	a->skel->rodata->cfg.lan_addr = a->lan_addr;
-	a->skel->rodata->cfg.router_addr = a->router;
-	rc = xdnat_hostside__load(a->skel);
-	if (rc) {
-		xd_err("cannot load the BPF programs: %s", strerror(-rc));
-		return rc;
-	}
-	hook.attach_point = BPF_TC_INGRESS;
-	rc = bpf_tc_hook_create(&hook);
-	if (rc && rc != -EEXIST) {
-		xd_err("cannot create clsact qdisc on %s: %s", a->dev, strerror(-rc));
-		return rc;
-	}
-	a->hook_created = rc == 0;
-	hook.attach_point = BPF_TC_EGRESS;
-	eg.prog_fd = bpf_program__fd(a->skel->progs.xdnat_host_egress);
-	rc = bpf_tc_attach(&hook, &eg);
-	if (rc) {
-		xd_err("cannot attach tc egress program to %s: %s", a->dev, strerror(-rc));
-		return rc;
-	}
-	a->egress_attached = true;
-	hook.attach_point = BPF_TC_INGRESS;
-	in.prog_fd = bpf_program__fd(a->skel->progs.xdnat_host_ingress);
-	rc = bpf_tc_attach(&hook, &in);
-	if (rc) {
-		xd_err("cannot attach tc ingress program to %s: %s", a->dev, strerror(-rc));
-		return rc;
-	}
-	a->ingress_attached = true;
-	return 0;
-}
-
-static void detach(struct agent *a)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
-
-	if (a->egress_attached) {
-		hook.attach_point = BPF_TC_EGRESS;
-		if (bpf_tc_detach(&hook, &o))
-			xd_warn("cannot detach the egress program from %s", a->dev);
-	}
-	if (a->ingress_attached) {
-		hook.attach_point = BPF_TC_INGRESS;
-		if (bpf_tc_detach(&hook, &o))
-			xd_warn("cannot detach the ingress program from %s", a->dev);
-	}
-	if (a->hook_created) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
-	xdnat_hostside__destroy(a->skel);
-	a->skel = NULL;
-}
-
-static int add_routes(struct agent *a)
-{
-	char via[INET_ADDRSTRLEN], src[INET_ADDRSTRLEN], mtu[16];
-
-	xd_ipstr(a->router, via);
-	xd_ipstr(a->gaddr, src);
-	if (!a->tunnel_mtu) {
-		char path[96], buf[32];
-		uint32_t lan_mtu;
-
-		snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", a->dev);
-		if (xd_sysctl_get(path, buf, sizeof(buf)) ||
-		    xd_parse_u32(buf, 596, 65535, &lan_mtu)) {
-			xd_err("cannot read the MTU of %s (%s); give --tunnel-mtu", a->dev, path);
-			return -EIO;
-		}
-		a->tunnel_mtu = lan_mtu - XDNAT_TUNNEL_OVERHEAD;
-	}
-	snprintf(mtu, sizeof(mtu), "%u", a->tunnel_mtu);
-	for (int i = 0; i < a->n_routes; i++) {
-		struct route *r = &a->routes[i];
-		const char *show[] = { "ip", "-o", "route", "show", "exact", r->cidr, NULL };
-		const char *add[] = { "ip", "route", a->replace_routes ? "replace" : "add", r->cidr,
-				      "via", via, "dev", a->dev, "src", src, "mtu", mtu,
-				      NULL };
-
-		if (xd_run_capture(show, r->saved, sizeof(r->saved))) {
-			xd_err("cannot read the routing table");
-			return -EIO;
-		}
-		r->saved[strcspn(r->saved, "\n")] = '\0';
-		if (*r->saved && !a->replace_routes) {
-			xd_err("a route to %s exists already (%s): pass --replace-routes to replace "
-			       "it for the lifetime of xdnat-host, or --route for other prefixes",
-			       r->cidr, r->saved);
-			return -EEXIST;
-		}
-		if (xd_run(add))
-			return -EIO;
-		r->added = true;
-	}
-	return 0;
-}
-
-static void del_routes(struct agent *a)
-{
-	for (int i = a->n_routes - 1; i >= 0; i--) {
-		struct route *r = &a->routes[i];
-		const char *del[] = { "ip", "route", "del", r->cidr, "dev", a->dev, NULL };
-
-		if (!r->added)
-			continue;
-		if (xd_run(del))
-			xd_warn("could not remove the route to %s", r->cidr);
-		if (*r->saved) {
-			/* Put back what we replaced: "ip route replace" + its saved words. */
-			const char *argv[64] = { "ip", "route", "replace" };
-			char copy[256], *save = NULL, *tok;
-			int n = 3;
-
-			snprintf(copy, sizeof(copy), "%s", r->saved);
-			for (tok = strtok_r(copy, " \t", &save); tok && n < 63;
-			     tok = strtok_r(NULL, " \t", &save))
-				argv[n++] = tok;
-			argv[n] = NULL;
-			if (xd_run(argv))
-				xd_warn("could not restore route '%s'", r->saved);
-		}
-		r->added = false;
-	}
-}
-
-static int setup(struct agent *a)
-{
-	char g[INET_ADDRSTRLEN + 3], path[128], range[32];
-	const char *addaddr[] = { "ip", "addr", "add", g, "dev", "lo", NULL };
-	const char *show[] = { "ip", "-o", "addr", "show", "dev", "lo", "to", g, NULL };
-	char out[256] = "";
-	int rc;
-
-	snprintf(g, sizeof(g), "%s/32", xd_ipstr(a->gaddr, (char[INET_ADDRSTRLEN]){0}));
-	if (xd_run_capture(show, out, sizeof(out)))
-		return -EIO;
-	if (!*out) {
-		if (xd_run(addaddr))
-			return -EIO;
-		a->addr_added = true;
-	}
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_announce", a->dev);
-	if ((rc = set_sysctl(a, path, "2")))
-		return rc;
-	/* G lives on lo; without arp_ignore=1 the host would answer ARP for the
-	 * router's address on the LAN. */
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", a->dev);
-	if ((rc = set_sysctl(a, path, "1")))
-		return rc;
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", a->dev);
-	if ((rc = set_sysctl(a, path, "0")))
-		return rc;
-	if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")))
-		return rc;
-	if (a->ports_set) {
-		if (a->port_last == a->port_first) {
-			xd_err("--ports: the kernel needs a range of at least two ports");
-			return -EINVAL;
-		}
-		snprintf(range, sizeof(range), "%u\t%u", a->port_first, a->port_last);
-		if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/ip_local_port_range", range)))
-			return rc;
-	}
-	if ((rc = attach(a)))
-		return rc;
-	return add_routes(a);
-}
-
-static void teardown(struct agent *a)
-{
-	char g[INET_ADDRSTRLEN + 3];
-	const char *deladdr[] = { "ip", "addr", "del", g, "dev", "lo", NULL };
-
-	del_routes(a);
-	detach(a);
-	for (int i = a->n_sysctls - 1; i >= 0; i--)
-		if (a->sysctls[i].changed && xd_sysctl_set(a->sysctls[i].path, a->sysctls[i].old))
-			xd_warn("could not restore %s", a->sysctls[i].path);
-	if (a->addr_added) {
-		snprintf(g, sizeof(g), "%s/32", xd_ipstr(a->gaddr, (char[INET_ADDRSTRLEN]){0}));
-		if (xd_run(deladdr))
-			xd_warn("could not remove %s from lo", g);
-	}
-}
-
-/* --swan-dir: the strongSwan fragment from the blocks we hold. */
-static int write_swan(struct agent *a)
-{
-	a->swan.gaddr = a->gaddr;
-	a->swan.lan_addr = a->lan_addr;
-	a->swan.port_first = a->port_first;
-	a->swan.port_last = a->port_last;
-	a->swan.spi_first = a->spi_first;
-	a->swan.spi_last = a->spi_last;
-	a->swan.shared_ike = a->shared_ike;
-	a->swan.ike_port = a->ike_port;
-	a->swan.ike_port_nat_t = a->ike_port_natt;
-	if (a->cert.key) {   /* enrolled over RSIP: the LCA's certificate, our key */
-		a->swan.key_path = a->cert.key_path;
-		a->swan.cert_path = a->cert.crt_path;
-		a->swan.chain_path = a->cert.chain_path;
-	}
-	return swan_conf_write(&a->swan);
 }
 
 int main(int argc, char **argv)
@@ -965,7 +353,12 @@ int main(int argc, char **argv)
 	a.port_count = 500;
 	a.spi_count = 1;
 	if (parse_args(argc, argv, &a))
-		return 1;
+		return 2; /* usage error */
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	if (!a.rsip) {
+		a.port_runs[0] = (struct xd_run){ a.port_first, a.port_last };
+		a.n_port_runs = 1;
+	}
 	a.ifindex = xd_ifindex(a.dev);
 	if (a.ifindex < 0) {
 		xd_err("--dev: no interface '%s'", a.dev);
@@ -997,8 +390,8 @@ int main(int argc, char **argv)
 		if (!a.no_cert && host_cert_init(&a.cert, a.state_dir ? a.state_dir : XDNAT_HOST_STATE_DIR,
 						 a.name, a.key_type))
 			return 1;
-		if (rsip_acquire(&a)) {
-			rsip_release(&a);
+		if (agent_acquire(&a)) {
+			agent_release(&a);
 			host_cert_free(&a.cert);
 			rsip_client_free_certs(&a.cl);
 			return 1;
@@ -1007,7 +400,7 @@ int main(int argc, char **argv)
 	if (a.lan_addr == a.gaddr || a.router == a.gaddr) {
 		xd_err("the global address must differ from the LAN addresses");
 		if (a.rsip)
-			rsip_release(&a);
+			agent_release(&a);
 		return 1;
 	}
 	sigemptyset(&set);
@@ -1020,27 +413,31 @@ int main(int argc, char **argv)
 		xd_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
-	if (setup(&a) || (a.rsip && write_info(&a)) || (a.swan.dir && write_swan(&a))) {
+	if (agent_setup(&a) || (a.rsip && agent_write_info(&a)) || (a.swan.dir && agent_write_swan(&a))) {
 		if (a.swan.dir)
 			swan_conf_remove(&a.swan);
-		teardown(&a);
+		agent_teardown(&a);
 		if (a.rsip)
-			rsip_release(&a);
+			agent_release(&a);
 		close(sfd);
 		return 1;
 	}
+	/* A charon already running (xdnat-host restarted) takes the new
+	 * certificate; none running yet is fine. */
+	if (a.swan.dir && a.cert.have && !a.swan_no_reload)
+		host_swan_reload(a.swan.dir, a.swan_vici, true);
 	if (xd_reasm_start(a.gaddr, a.router, a.lan_addr))
 		xd_warn("cannot open raw IP-in-IP sockets: tunnel packets the router had to "
 			"fragment will be lost");
 	printf("xdnat-host: ready: %s on lo, tunnel %s -> %s on %s", xd_ipstr(a.gaddr, g),
 	       xd_ipstr(a.lan_addr, lan), xd_ipstr(a.router, r), a.dev);
-	if (a.ports_set)
-		printf(", ports %u-%u", a.port_first, a.port_last);
+	for (int i = 0; i < a.n_port_runs; i++)
+		printf("%s%u-%u", i ? "," : ", ports ", a.port_runs[i].first, a.port_runs[i].last);
 	if (a.spi_last)
 		printf(", SPIs 0x%x-0x%x", a.spi_first, a.spi_last);
 	if (a.rsip)
-		printf(" (RSIP client %u, lease %us)", a.cl.client_id, min_lease(&a));
-	print_shared_ike(&a);
+		printf(" (RSIP client %u, lease %us)", a.cl.client_id, agent_min_lease(&a));
+	agent_print_shared_ike(&a);
 	printf("\n");
 	fflush(stdout);
 	if (a.rsip) {
@@ -1060,9 +457,9 @@ out:
 	xd_reasm_stop(NULL);
 	if (a.swan.dir)
 		swan_conf_remove(&a.swan);
-	teardown(&a);
+	agent_teardown(&a);
 	if (a.rsip) {
-		rsip_release(&a);
+		agent_release(&a);
 		if (a.info_written && unlink(a.info_file))
 			xd_warn("cannot remove %s", a.info_file);
 	}

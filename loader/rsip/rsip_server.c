@@ -327,6 +327,13 @@ static int idx_sync(struct rsip_server *s)
 	return idx_build(s);
 }
 
+int rsip_server_host_in_use(struct rsip_server *s, uint32_t id)
+{
+	if (idx_sync(s))
+		return -EIO;
+	return id < s->idx.hids.n && (s->idx.hids.w[id / 64] >> (id % 64) & 1) ? 1 : 0;
+}
+
 /* Queue a change for the commit of the open transaction. */
 static void idx_queue(struct rsip_server *s, int op, int kind, uint32_t gidx, uint32_t first, uint32_t last)
 {
@@ -847,6 +854,8 @@ static uint16_t issue_cert(struct rsip_server *s, const struct client *c, struct
 		rc = s->certs.issue(s->certs.ctx, &rq, &r->cert, &r->cert_len);
 		if (rc == -EINVAL || rc == -EPERM)
 			e = RSIP_E_BAD_PARAM;
+		else if (rc == -EACCES)   /* certificate revoked: locked out until re-enrolled */
+			e = RSIP_E_REGISTRATION_DENIED;
 		else if (rc == 0)
 			e = RSIP_E_OK;
 	}
@@ -1040,6 +1049,9 @@ static uint16_t do_assign_spi(struct rsip_server *s, struct client *c, struct re
 	/* The SPI Number field is 16 bits: a larger binding is announced as
 	 * its first 65535 SPIs (the host never uses more than it is told). */
 	rsip_put_spi(r->b, (uint16_t)(total > 0xffff ? 0xffff : total), &first, 1);
+	rsip_put_vendor(r->b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_SPI_COUNT,
+			(uint8_t[4]){ (uint8_t)(total >> 24), (uint8_t)(total >> 16), (uint8_t)(total >> 8),
+				      (uint8_t)total }, 4);
 	rsip_put_u32(r->b, RSIP_P_LEASE_TIME, lease);
 	rsip_put_u8(r->b, RSIP_P_TUNNEL_TYPE, RSIP_TUNNEL_IPIP);
 	rsip_put_addr4(r->b, s->cfg.router_lan, false);

@@ -57,7 +57,9 @@ struct rsip_cert_ops {
 	/* Inside the server's open transaction: issue a certificate and
 	 * revoke the host's earlier ones (superseded).  0 with *der (malloc'ed),
 	 * -EINVAL/-EPERM when the CSR or request is refused (BAD_PARAM to the
-	 * host), another negative errno on failure (INTERNAL_SERVER_ERROR). */
+	 * host), -EACCES when the host may have no certificate until it is
+	 * enrolled again (REGISTRATION_DENIED), another negative errno on
+	 * failure (INTERNAL_SERVER_ERROR). */
 	int (*issue)(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len);
 	/* The LCA certificate (DER) sent along with each certificate, or NULL. */
 	const uint8_t *(*ca_der)(void *ctx, size_t *len);
@@ -189,6 +191,11 @@ struct rsip_freed {
 };
 int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed *out, unsigned max,
 		      unsigned *n);
+
+/* Is map host id @id one the store gives a registered host?  1 yes, 0 no,
+ * -EIO.  The operator's writes (xdnatctl host/ports/spi) leave such ids to
+ * RSIP, so that the store and the maps never disagree about them. */
+int rsip_server_host_in_use(struct rsip_server *s, uint32_t id);
 
 /* Transport: listen on @addr:@port (TCP), bound to @ifname (LAN only). */
 int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, const char *ifname,
