@@ -202,7 +202,7 @@ RSIP_BENCH      := $(BENCH_OUT)/rsip-bench
 .PHONY: bench-rsip
 bench-rsip: $(RSIP_BENCH)
 	$(RSIP_BENCH) $(BENCH_RSIP_ARGS)
-$(RSIP_BENCH): $(call obj,bench/rsip_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB)
+$(RSIP_BENCH): $(call obj,bench/rsip_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	@mkdir -p $(@D)
 	$(call link,$<,$(filter %.a,$^))
 

@@ -30,10 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <sqlite3.h>
 #include "rsip_client.h"
 #include "rsip_server.h"
-#include "rsip_store.h"
+#include "store.h"
 
 #define NX 3   /* exchanges per host: REGISTER, ASSIGN ports, ASSIGN SPI */
 
@@ -276,22 +275,23 @@ static double round_rsip(struct sizes *sz)
 	char *dir = mkstate(), name[32];
 	double t0, t = -1;
 	uint16_t port;
-	sqlite3 *db;
+	struct xd_store *db;
+	char err[256];
 	pid_t pid;
 	int lfd;
 
 	if (!secrets || !dir)
 		goto out;
-	if (rsip_db_open(dir, "bench", &db))
+	if (xd_store_open(dir, "bench", 0, &db, err, sizeof(err)))
 		goto out;
 	for (unsigned i = 0; i < n_hosts; i++) {
 		snprintf(name, sizeof(name), "h%u", i);
-		if (rsip_enroll(db, name, 0, secrets[i])) {
-			rsip_db_close(db);
+		if (xd_store_enroll_new(db, name, 0, secrets[i])) {
+			xd_store_close(db);
 			goto out;
 		}
 	}
-	rsip_db_close(db);
+	xd_store_close(db);
 	/* A free port for the server: bind, note, close, let it bind. */
 	lfd = listen_any(&port);
 	if (lfd < 0)
@@ -416,59 +416,38 @@ static double round_tcp(const struct sizes *sz)
 	return t;
 }
 
-static int raw_exec(sqlite3 *db, sqlite3_stmt *st, int64_t a, int64_t b)
-{
-	int rc;
-
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		fprintf(stderr, "rsip-bench: sqlite: %s\n", sqlite3_errmsg(db));
-		return -1;
-	}
-	return 0;
-}
-
-/* Baseline 2: one durable transaction per message, same shape, no protocol. */
+/* Baseline 2: the store alone (store.h, its SQLite backend), one durable
+ * transaction per message of the same shape: add a registration; claim a
+ * block (insert a binding, update the registration). */
 static double round_sqlite(void)
 {
-	char *dir = mkstate();
-	sqlite3_stmt *ins_c = NULL, *ins_b = NULL, *upd_c = NULL;
-	sqlite3 *db = NULL;
+	char *dir = mkstate(), err[256], name[32];
+	struct xd_store *st = NULL;
 	double t0, t = -1;
 
-	if (!dir || rsip_db_open(dir, "raw", &db))
+	if (!dir || xd_store_open(dir, "raw", 0, &st, err, sizeof(err)))
 		goto out;
-	if (sqlite3_prepare_v2(db, "INSERT INTO clients(name, lan_addr, registered_ms, last_seen_ms) "
-			       "VALUES('h' || ?1, ?1, ?2, ?2)", -1, &ins_c, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT INTO bindings(client_id, kind, gidx, first, last, state, "
-			       "until_ms, created_ms) VALUES(?1, 1, 0, ?2, ?2, 1, ?2, ?2)", -1, &ins_b, NULL) ||
-	    sqlite3_prepare_v2(db, "UPDATE clients SET host_id=?1, last_seen_ms=?2 WHERE client_id=?1",
-			       -1, &upd_c, NULL)) {
-		fprintf(stderr, "rsip-bench: sqlite: %s\n", sqlite3_errmsg(db));
-		goto out;
-	}
 	t0 = now_s();
 	for (unsigned i = 0; i < n_hosts; i++) {
-		int64_t id = i + 1;
+		uint32_t id, bid;
 
-		if (rsip_db_begin(db) || raw_exec(db, ins_c, id, (int64_t)i) || rsip_db_commit(db))
+		snprintf(name, sizeof(name), "h%u", i);
+		if (st->ops->client_add(st, name, i + 1, (int64_t)i, &id))
 			goto out;
-		for (int k = 0; k < 2; k++)
-			if (rsip_db_begin(db) || raw_exec(db, ins_b, id, (int64_t)i * 2 + k) ||
-			    raw_exec(db, upd_c, id, (int64_t)i) || rsip_db_commit(db))
+		for (int k = 0; k < 2; k++) {
+			struct xd_claim c = { .client_id = id, .host_id = i + 1, .kind = k + 1,
+					      .first = 1024 + i * 2 + (uint32_t)k, .last = 1024 + i * 2 + (uint32_t)k,
+					      .until_ms = 1, .now_ms = 1 };
+
+			if (st->ops->claim(st, &c, &bid))
 				goto out;
+		}
 	}
 	t = now_s() - t0;
 out:
-	if (db)
-		rsip_db_rollback(db);
-	sqlite3_finalize(ins_c);
-	sqlite3_finalize(ins_b);
-	sqlite3_finalize(upd_c);
-	rsip_db_close(db);
+	if (st && t < 0)
+		fprintf(stderr, "rsip-bench: store: %s\n", xd_store_error(st));
+	xd_store_close(st);
 	if (dir)
 		rmstate(dir);
 	return t;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "ctl_sock.h"
-#include "rsip_store.h"
+#include "store.h"
 
 static int parse(const char *s, struct ctl_req *r, const char **why)
 {
@@ -121,8 +121,8 @@ static void setup(void)
 	memset(&srv, 0, sizeof(srv));
 	rsip_config_defaults(&srv.cfg);
 	srv.now_ms = rsip_now_ms;
-	cr_assert_eq(rsip_db_open(dir, "t", &srv.db), 0);
-	cr_assert_eq(rsip_enroll(srv.db, "h1", htonl(0x0a000002), secret), 0);
+	cr_assert_eq(xd_store_open(dir, "t", 0, &srv.st, (char[256]){ 0 }, 256), 0);
+	cr_assert_eq(xd_store_enroll_new(srv.st, "h1", htonl(0x0a000002), secret), 0);
 	ops = (struct ctl_ops){ .rsip = &srv, .instance = "t" };
 	memset(&cnt, 0, sizeof(cnt));
 }
@@ -131,7 +131,7 @@ static void teardown(void)
 {
 	char cmd[128];
 
-	rsip_db_close(srv.db);
+	xd_store_close(srv.st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
 }

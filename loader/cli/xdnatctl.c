@@ -14,7 +14,7 @@
 #include <signal.h>
 #include <bpf/bpf.h>
 #include "xdnat.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "rsip_server.h"
 #include "lca.h"
 #include "ctl_sock.h"
@@ -664,7 +664,8 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 	char hex[2 * RSIP_SECRET_LEN + 1];
 	const char *file = NULL;
 	uint32_t lan = 0;
-	sqlite3 *db;
+	struct xd_store *db;
+	char err[256];
 	int rc;
 
 	if (!strcmp(argv[0], "rsip") && (argc != 2 || strcmp(argv[1], "list")))
@@ -689,14 +690,20 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 	}
 	if (!strcmp(argv[0], "rsip") && (rc = via_daemon(instance, argc, argv, false)) >= 0)
 		return rc;
-	if (rsip_db_open(state_dir, instance, &db))
+	if (xd_store_open(state_dir, instance, 0, &db, err, sizeof(err))) {
+		xd_err("%s", err);
 		return 1;
+	}
 	if (!strcmp(argv[0], "rsip")) {
 		rc = rsip_list(db, json, stdout, rsip_now_ms()) ? 1 : 0;
 	} else if (!strcmp(argv[0], "unenroll")) {
-		rc = rsip_unenroll(db, argv[1]) ? 1 : 0;
+		rc = db->ops->unenroll(db, argv[1]) ? 1 : 0;
+		if (rc)
+			xd_err("%s", xd_store_error(db));
 	} else {
-		rc = rsip_enroll(db, argv[1], lan, secret) ? 1 : 0;
+		rc = xd_store_enroll_new(db, argv[1], lan, secret) ? 1 : 0;
+		if (rc)
+			xd_err("cannot enrol %s: %s", argv[1], xd_store_error(db));
 		if (!rc) {
 			rsip_secret_hex(secret, hex);
 			if (file)
@@ -707,7 +714,7 @@ static int cmd_rsip(const char *state_dir, const char *instance, int argc, char 
 			memset(secret, 0, sizeof(secret));
 		}
 	}
-	rsip_db_close(db);
+	xd_store_close(db);
 	return rc;
 }
 
@@ -718,8 +725,9 @@ static int evict_release(void *ctx, const char *name, int kind, uint32_t first, 
 {
 	struct lca_err e = { { 0 } };
 	unsigned n = 0;
-	int rc = lca_db_revoke_overlapping(ctx, kind == RSIP_KIND_PORTS ? LCA_KIND_PORTS : LCA_KIND_SPI,
-					   first, last, reason, (int64_t)(rsip_now_ms() / 1000), &n, &e);
+	struct xd_store *st = ctx;
+	int rc = st->ops->cert_revoke_overlapping(st, kind, first, last, reason,
+						  (int64_t)(rsip_now_ms() / 1000), &n, &e);
 
 	if (rc)
 		xd_err("cannot revoke the certificates of '%s': %s", name, e.msg);
@@ -752,7 +760,8 @@ static int cb_cert_show(void *arg, const struct lca_record *r)
 static int cmd_cert(const char *state_dir, const char *instance, int argc, char **argv)
 {
 	struct lca_err e = { { 0 } };
-	sqlite3 *db;
+	struct xd_store *db;
+	char err[256];
 	int rc = 1, reason = LCA_REASON_UNSPECIFIED;
 
 	if (argc < 2 || (!strcmp(argv[1], "list") && argc > 3) ||
@@ -766,24 +775,26 @@ static int cmd_cert(const char *state_dir, const char *instance, int argc, char 
 	if (!strcmp(argv[1], "revoke") && (rc = via_daemon(instance, argc, argv, true)) >= 0)
 		return rc;
 	rc = 1;
-	if (rsip_db_open(state_dir, instance, &db))
+	if (xd_store_open(state_dir, instance, 0, &db, err, sizeof(err))) {
+		xd_err("%s", err);
 		return 1;
-	if (lca_store_init(db, &e)) {
+	}
+	if (db->ops->ca_init(db, &e)) {
 		xd_err("%s", e.msg);
 		goto out;
 	}
 	if (!strcmp(argv[1], "list")) {
-		rc = lca_list_print(db, argc == 3 ? argv[2] : NULL, json, stdout,
-				    (int64_t)(rsip_now_ms() / 1000), &e) ? 1 : 0;
+		rc = db->ops->cert_list_print(db, argc == 3 ? argv[2] : NULL, json, stdout,
+					      (int64_t)(rsip_now_ms() / 1000), &e) ? 1 : 0;
 	} else if (!strcmp(argv[1], "show")) {
 		struct cert_show c = { 0 };
-		int r = lca_get(db, argv[2], cb_cert_show, &c, &e);
+		int r = db->ops->cert_get(db, argv[2], cb_cert_show, &c, &e);
 
 		if (r == -ENOENT || (!r && !c.found))
 			xd_err("no certificate with serial %s", argv[2]);
 		rc = r || !c.found ? 1 : 0;
 	} else {
-		rc = lca_db_revoke(db, argv[2], reason, (int64_t)(rsip_now_ms() / 1000), &e);
+		rc = db->ops->cert_revoke(db, argv[2], reason, (int64_t)(rsip_now_ms() / 1000), &e);
 		if (rc == -EALREADY || rc == -ENOENT || rc)
 			xd_err("%s", e.msg);
 		else if (json)
@@ -796,7 +807,7 @@ static int cmd_cert(const char *state_dir, const char *instance, int argc, char 
 	if (rc && e.msg[0] && !strcmp(argv[1], "list"))
 		xd_err("%s", e.msg);
 out:
-	rsip_db_close(db);
+	xd_store_close(db);
 	return rc;
 }
 
@@ -810,6 +821,7 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 	struct xd_json j;
 	int64_t q;
 	unsigned n = 0;
+	char err[256];
 	int rc;
 
 	if (argc != 3)
@@ -820,28 +832,30 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 	rsip_config_defaults(&s.cfg);
 	s.listen_fd = -1;
 	s.now_ms = rsip_now_ms;
-	if (rsip_db_open(state_dir, instance, &s.db))
+	if (xd_store_open(state_dir, instance, 0, &s.st, err, sizeof(err))) {
+		xd_err("%s", err);
 		return 1;
+	}
 	if (xd_maps_open(base, instance, &m)) {
 		xd_err("evict needs the maps of the running router: nothing changed");
-		rsip_db_close(s.db);
+		xd_store_close(s.st);
 		return 1;
 	}
 	/* The quarantine xdnatd runs with (recorded when its server starts). */
-	if (rsip_setting_get(s.db, "quarantine", &q) == 0 && q >= 0 && q <= UINT32_MAX)
+	if (s.st->ops->setting_get(s.st, "quarantine", &q) == 0 && q >= 0 && q <= UINT32_MAX)
 		s.cfg.quarantine = (uint32_t)q;
 	rsip_backend_maps(&s.be, &m);
 	{
 		struct lca_err e = { { 0 } };
 
-		if (lca_store_init(s.db, &e)) {
+		if (s.st->ops->ca_init(s.st, &e)) {
 			xd_err("%s", e.msg);
 			xd_maps_close(&m);
-			rsip_db_close(s.db);
+			xd_store_close(s.st);
 			return 1;
 		}
 	}
-	s.certs.ctx = s.db;
+	s.certs.ctx = s.st;
 	s.certs.release = evict_release;
 	rc = rsip_server_evict(&s, argv[2], fr, sizeof(fr) / sizeof(fr[0]), &n);
 	if (rc == -ENOENT)
@@ -872,7 +886,7 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 			       fr[i].bind_id, fr[i].first, fr[i].last);
 	}
 	xd_maps_close(&m);
-	rsip_db_close(s.db);
+	xd_store_close(s.st);
 	return rc ? 1 : 0;
 }
 

@@ -14,7 +14,7 @@
 
 struct xd_ca {
 	struct lca *lca;
-	sqlite3 *db;
+	struct xd_store *st;
 	uint8_t *ca_der;           /* the LCA certificate */
 	size_t ca_der_len;
 	unsigned char *crl;        /* OPENSSL_malloc'ed */
@@ -26,28 +26,19 @@ struct xd_ca {
 	unsigned n_hostmap, next_hostmap;
 };
 
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);";
-
 struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
 
 /* The datapath host id of client @name, from the store (0: none). */
-static uint32_t db_host_id(sqlite3 *db, const char *name)
+static uint32_t db_host_id(struct xd_store *st, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	uint32_t id = 0;
+	struct xd_client c;
 
-	if (sqlite3_prepare_v2(db, "SELECT host_id FROM clients WHERE name=?", -1, &st, NULL) != SQLITE_OK)
-		return 0;
-	if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		id = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return id;
+	return st->ops->client_by_name(st, name, &c) == 1 ? c.host_id : 0;
 }
 
 static void remember(struct xd_ca *ca, const char *name)
 {
-	uint32_t id = db_host_id(ca->db, name);
+	uint32_t id = db_host_id(ca->st, name);
 
 	if (!id)
 		return;
@@ -65,7 +56,7 @@ static void remember(struct xd_ca *ca, const char *name)
 
 static uint32_t host_id_of(struct xd_ca *ca, const char *name)
 {
-	uint32_t id = db_host_id(ca->db, name);
+	uint32_t id = db_host_id(ca->st, name);
 
 	for (unsigned i = 0; !id && i < ca->n_hostmap; i++)
 		if (!strcmp(ca->hostmap[i].name, name))
@@ -131,7 +122,7 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 	/* The host's earlier certificates are superseded by this one. */
 	sup.keep = out.serial;
 	sup.now = rq->not_before;
-	rc = lca_list(ca->db, rq->name, cb_live, &sup, &e);
+	rc = ca->st->ops->cert_list(ca->st, rq->name, cb_live, &sup, &e);
 	for (unsigned i = 0; !rc && i < sup.n; i++) {
 		rc = lca_revoke(ca->lca, sup.serials[i], LCA_REASON_SUPERSEDED, rq->not_before, &e);
 		if (rc == -EALREADY)
@@ -196,7 +187,7 @@ void xd_ca_rsip_ops(struct xd_ca *ca, struct rsip_cert_ops *ops)
 
 /* ------------------------------------------------------------ open/close */
 
-int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
+int xd_ca_open(const struct xd_ca_config *cfg, struct xd_store *st, struct xd_ca **out)
 {
 	struct xd_ca *ca = calloc(1, sizeof(*ca));
 	struct lca_err e = { { 0 } };
@@ -205,7 +196,6 @@ int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
 		.crl_url = cfg->crl_url, .crl_period_s = cfg->crl_period_s,
 	};
 	unsigned char *p = NULL;
-	char *msg = NULL;
 	int len;
 
 	*out = NULL;
@@ -213,18 +203,12 @@ int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
 		xd_err("out of memory");
 		return -ENOMEM;
 	}
-	ca->db = db;
+	ca->st = st;
 	ca->crl_period = cfg->crl_period_s ? cfg->crl_period_s : LCA_DEFAULT_CRL_PERIOD;
-	if (lca_open(&lc, db, &ca->lca, &e)) {
+	if (st->ops->ca_open(st, &lc, &ca->lca, &e)) {
 		xd_err("local CA: %s", e.msg);
 		free(ca);
 		return -EINVAL;
-	}
-	if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-		xd_err("local CA: state database: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		xd_ca_close(ca);
-		return -EIO;
 	}
 	len = i2d_X509(lca_cert(ca->lca), &p);
 	if (len <= 0 || !(ca->ca_der = malloc((size_t)len))) {
@@ -253,7 +237,7 @@ void xd_ca_close(struct xd_ca *ca)
 /* -------------------------------------------------------------- recovery */
 
 struct held_ctx {
-	sqlite3 *db;
+	struct xd_store *st;
 	int err;
 };
 
@@ -272,23 +256,15 @@ static bool held(void *arg, const struct lca_record *r, const struct lca_alloc *
 			uint64_t at = rg[i].first;
 
 			while (at <= rg[i].last) {
-				sqlite3_stmt *st = NULL;
 				int64_t last = -1;
+				int rc = h->st->ops->held_at(h->st, r->host_id, k ? RSIP_KIND_SPI :
+							     RSIP_KIND_PORTS, (uint32_t)at, &last);
 
-				if (sqlite3_prepare_v2(h->db, "SELECT b.last FROM bindings b JOIN clients c ON "
-							      "c.client_id=b.client_id WHERE c.name=?1 AND "
-							      "b.kind=?2 AND b.state=1 AND b.first<=?3 AND "
-							      "b.last>=?3", -1, &st, NULL) != SQLITE_OK) {
+				if (rc < 0) {
 					h->err = -EIO;
 					return true; /* keep it: better than a wrong revocation */
 				}
-				sqlite3_bind_text(st, 1, r->host_id, -1, SQLITE_STATIC);
-				sqlite3_bind_int(st, 2, k ? RSIP_KIND_SPI : RSIP_KIND_PORTS);
-				sqlite3_bind_int64(st, 3, (int64_t)at);
-				if (sqlite3_step(st) == SQLITE_ROW)
-					last = sqlite3_column_int64(st, 0);
-				sqlite3_finalize(st);
-				if (last < 0)
+				if (rc == 0 || last < 0)
 					return false;
 				at = (uint64_t)last + 1;
 			}
@@ -299,7 +275,7 @@ static bool held(void *arg, const struct lca_record *r, const struct lca_alloc *
 
 int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 {
-	struct held_ctx h = { .db = ca->db };
+	struct held_ctx h = { .st = ca->st };
 	struct lca_err e = { { 0 } };
 	int rc = lca_reconcile(ca->lca, now, held, &h, n, &e);
 
@@ -314,64 +290,56 @@ int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 
 /* ------------------------------------------------------- revocations, CRL */
 
+struct poll_ctx {
+	struct xd_ca *ca;
+	struct xd_ca_revoked *out;
+	unsigned max, found;
+};
+
+static int poll_one(void *arg, const struct xd_cert_revoked *r)
+{
+	struct poll_ctx *p = arg;
+
+	if (p->found < p->max) {
+		struct xd_ca_revoked *o = &p->out[p->found];
+
+		memset(o, 0, sizeof(*o));
+		snprintf(o->serial, sizeof(o->serial), "%s", r->serial);
+		snprintf(o->host, sizeof(o->host), "%s", r->host);
+		snprintf(o->identity, sizeof(o->identity), "%s", r->identity);
+		o->revoked_at = r->revoked_at;
+		o->reason = r->reason;
+		o->dp_host_id = r->host[0] ? host_id_of(p->ca, r->host) : 0;
+	}
+	p->found++;
+	return 0;
+}
+
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
-	sqlite3_stmt *st = NULL;
+	struct xd_store *st = ca->st;
+	struct poll_ctx p = { .ca = ca, .out = out, .max = max };
 	struct lca_err e = { { 0 } };
-	unsigned found = 0;
-	int rc = 0, step;
+	unsigned found;
+	int rc = 0;
 
 	*n = 0;
-	if (sqlite3_prepare_v2(ca->db, "SELECT serial, host_id, identity, revoked_at, reason FROM ca_certs "
-				       "WHERE status='revoked' AND serial NOT IN (SELECT serial FROM "
-				       "ca_notified) ORDER BY revoked_at LIMIT 256", -1, &st, NULL) != SQLITE_OK) {
-		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+	if (st->ops->cert_unannounced(st, 256, poll_one, &p)) {
+		xd_err("local CA: %s", xd_store_error(st));
 		return -EIO;
 	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *serial = (const char *)sqlite3_column_text(st, 0);
-		const char *host = (const char *)sqlite3_column_text(st, 1);
-		const char *id = (const char *)sqlite3_column_text(st, 2);
-
-		if (found < max) {
-			struct xd_ca_revoked *r = &out[found];
-
-			memset(r, 0, sizeof(*r));
-			snprintf(r->serial, sizeof(r->serial), "%s", serial ? serial : "");
-			snprintf(r->host, sizeof(r->host), "%s", host ? host : "");
-			snprintf(r->identity, sizeof(r->identity), "%s", id ? id : "");
-			r->revoked_at = sqlite3_column_int64(st, 3);
-			r->reason = sqlite3_column_int(st, 4);
-			r->dp_host_id = host ? host_id_of(ca, host) : 0;
-		}
-		found++;
-	}
-	sqlite3_finalize(st);
-	if (step != SQLITE_DONE) {
-		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
-		return -EIO;
-	}
+	found = p.found;
 	if (found) {
 		/* Mark them (only those reported; the rest come next time). */
 		unsigned k = found < max ? found : max;
 
-		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		if (st->ops->begin(st))
 			return -EIO;
-		for (unsigned i = 0; i < k && !rc; i++) {
-			if (sqlite3_prepare_v2(ca->db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)",
-					       -1, &st, NULL) != SQLITE_OK) {
-				rc = -EIO;
-				break;
-			}
-			sqlite3_bind_text(st, 1, out[i].serial, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, now);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = -EIO;
-			sqlite3_finalize(st);
-		}
-		if (rc || sqlite3_exec(ca->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			sqlite3_exec(ca->db, "ROLLBACK", NULL, NULL, NULL);
-			xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+		for (unsigned i = 0; i < k && !rc; i++)
+			rc = st->ops->cert_announced(st, out[i].serial, now);
+		if (rc || st->ops->commit(st)) {
+			xd_err("local CA: %s", xd_store_error(st));
+			st->ops->rollback(st);
 			return -EIO;
 		}
 		*n = k;

@@ -15,7 +15,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sqlite3.h>
 #include "rsip_server.h"
 
 struct xd_ca_config {
@@ -36,8 +35,8 @@ struct xd_ca_revoked {
 	uint32_t dp_host_id;       /* datapath host id it had (0: unknown) */
 };
 
-/* Open the LCA over the control plane's database @db.  Errors printed. */
-int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out);
+/* Open the LCA over the control plane's store @st.  Errors printed. */
+int xd_ca_open(const struct xd_ca_config *cfg, struct xd_store *st, struct xd_ca **out);
 void xd_ca_close(struct xd_ca *ca);
 /* The callbacks for rsip_server.certs. */
 void xd_ca_rsip_ops(struct xd_ca *ca, struct rsip_cert_ops *ops);

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "ctl_sock.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "lca.h"
 
 static const char *const reason_names[] = XDNAT_REASON_NAMES;
@@ -149,7 +149,7 @@ static int cmd_rsip_list(const struct ctl_ops *o, const struct ctl_req *r, FILE 
 			 const struct ctl_counters *cnt, char *err, size_t errlen)
 {
 	(void)cnt;
-	if (rsip_list(o->rsip->db, !r->text, f, now_ms(o))) {
+	if (rsip_list(o->rsip->st, !r->text, f, now_ms(o))) {
 		snprintf(err, errlen, "cannot read the state database (see xdnatd's log)");
 		return -EIO;
 	}
@@ -164,8 +164,9 @@ static int release_db(void *ctx, const char *name, int kind, uint32_t first, uin
 {
 	struct lca_err e = { { 0 } };
 	unsigned n = 0;
-	int rc = lca_db_revoke_overlapping(ctx, kind == RSIP_KIND_PORTS ? LCA_KIND_PORTS : LCA_KIND_SPI,
-					   first, last, reason, (int64_t)(rsip_now_ms() / 1000), &n, &e);
+	struct xd_store *st = ctx;
+	int rc = st->ops->cert_revoke_overlapping(st, kind, first, last, reason,
+						  (int64_t)(rsip_now_ms() / 1000), &n, &e);
 
 	if (rc)
 		xd_err("cannot revoke the certificates of '%s': %s", name, e.msg);
@@ -194,11 +195,11 @@ static int cmd_rsip_evict(const struct ctl_ops *o, const struct ctl_req *r, FILE
 	if (!s->certs.release) {
 		struct lca_err e = { { 0 } };
 
-		if (lca_store_init(s->db, &e)) {
+		if (s->st->ops->ca_init(s->st, &e)) {
 			snprintf(err, errlen, "cannot evict '%s': %s; nothing changed", name, e.msg);
 			return -EIO;
 		}
-		s->certs.ctx = s->db;
+		s->certs.ctx = s->st;
 		s->certs.release = release_db;
 	}
 	rc = rsip_server_evict(s, name, fr, sizeof(fr) / sizeof(fr[0]), &n);
@@ -243,23 +244,6 @@ static int cmd_rsip_evict(const struct ctl_ops *o, const struct ctl_req *r, FILE
 	return 0;
 }
 
-static int rsip_counts(sqlite3 *db, int64_t v[4])
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM clients), "
-			       "(SELECT count(*) FROM bindings WHERE state=1), "
-			       "(SELECT count(*) FROM bindings WHERE state=2)", -1, &st, NULL))
-		return -EIO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		for (int i = 0; i < 4; i++)
-			v[i] = sqlite3_column_int64(st, i);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -EIO;
-}
-
 static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 		     const struct ctl_counters *cnt, char *err, size_t errlen)
 {
@@ -277,8 +261,8 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 			return rc;
 		}
 	}
-	if (rsip_counts(o->rsip->db, v)) {
-		snprintf(err, errlen, "cannot read the state database: %s", sqlite3_errmsg(o->rsip->db));
+	if (o->rsip->st->ops->counts(o->rsip->st, v)) {
+		snprintf(err, errlen, "cannot read the state database: %s", xd_store_error(o->rsip->st));
 		return -EIO;
 	}
 	if (r->text) {
@@ -328,9 +312,9 @@ static int cmd_cert_revoke(const struct ctl_ops *o, const struct ctl_req *r, FIL
 		snprintf(err, errlen, "cert revoke: unknown reason '%s'", r->argv[3]);
 		return -EINVAL;
 	}
-	if (lca_store_init(o->rsip->db, &e))
+	if (o->rsip->st->ops->ca_init(o->rsip->st, &e))
 		goto fail;
-	rc = lca_db_revoke(o->rsip->db, r->argv[2], reason, (int64_t)(now_ms(o) / 1000), &e);
+	rc = o->rsip->st->ops->cert_revoke(o->rsip->st, r->argv[2], reason, (int64_t)(now_ms(o) / 1000), &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-rc));
 		return rc;

@@ -119,7 +119,7 @@ struct daemon {
 	struct xd_maps mmaps;      /* metrics: our own view of the pinned maps */
 	bool mmaps_open;
 	struct xd_metrics_ctx mctx;
-	sqlite3 *ctr_db;           /* counter totals (counters.h); NULL: off */
+	struct xd_store *ctr_db;   /* counter totals (counters.h); NULL: off */
 	struct xd_maps cmaps;
 	uint64_t ctr_saved_ms;
 	struct xd_httpd *httpd;
@@ -1692,7 +1692,7 @@ static int start_ca(struct daemon *d)
 	char a[INET_ADDRSTRLEN];
 	unsigned n = 0;
 
-	if (xd_ca_open(&cc, d->rsip.db, &d->ca))
+	if (xd_ca_open(&cc, d->rsip.st, &d->ca))
 		return -EINVAL;
 	pthread_mutex_init(&d->crl_mu, NULL);
 	xd_ca_rsip_ops(d->ca, &d->rsip.certs);
@@ -1745,10 +1745,10 @@ static void start_counters(struct daemon *d)
 		return;
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->cmaps))
 		return;
-	if (rsip_db_open(d->o.rcfg.state_dir, d->o.instance, &d->ctr_db) ||
-	    xd_ctr_schema(d->ctr_db)) {
-		rsip_db_close(d->ctr_db);
-		d->ctr_db = NULL;
+	char err[256];
+
+	if (xd_store_open(d->o.rcfg.state_dir, d->o.instance, 0, &d->ctr_db, err, sizeof(err))) {
+		xd_warn("%s", err);
 		xd_maps_close(&d->cmaps);
 		xd_warn("counter totals are not kept across reboots");
 		return;
@@ -1763,7 +1763,7 @@ static void stop_counters(struct daemon *d)
 	if (!d->ctr_db)
 		return;
 	save_counters(d);
-	rsip_db_close(d->ctr_db);
+	xd_store_close(d->ctr_db);
 	d->ctr_db = NULL;
 	xd_maps_close(&d->cmaps);
 }

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include "xdnat.h"
 #include "rsip_client.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "rsip_wire.h"
 #include "xdnat_hostside.skel.h"
 #include "host_reasm.h"

@@ -27,11 +27,11 @@ uint32_t rs_clamp_lease(const struct rsip_config *c, bool given, uint32_t req)
  * indexed lookup, however many bindings there are. */
 static int last_before(struct rsip_server *s, int kind, uint32_t gidx, uint32_t at, int64_t *last)
 {
-	return kind == RSIP_KIND_PORTS
-	       ? rs_query4(s, "SELECT last FROM bindings WHERE kind=1 AND gidx=? AND first<=? "
-			   "ORDER BY first DESC LIMIT 1", last, 2, gidx, at, 0, 0)
-	       : rs_query4(s, "SELECT last FROM bindings WHERE kind=2 AND first<=? "
-			   "ORDER BY first DESC LIMIT 1", last, 1, at, 0, 0, 0);
+	int rc = OPS(s)->last_before(s->st, kind, gidx, at, last);
+
+	if (rc < 0)
+		xd_err("RSIP: %s", xd_store_error(s->st));
+	return rc;
 }
 
 /* 0 if [first,last] may go to a host on @gidx; else the RSIP error and,
@@ -76,22 +76,20 @@ static uint16_t check_ports(struct rsip_server *s, uint32_t gidx, uint32_t first
 	return RSIP_E_OK;
 }
 
-static uint16_t find_ports(struct rsip_server *s, const struct client *c, uint32_t gidx, uint32_t n,
+static uint16_t find_ports(struct rsip_server *s, const struct xd_client *c, uint32_t gidx, uint32_t n,
 			   uint32_t *first)
 {
 	uint32_t skip, start;
+	struct xd_held h = { .count = 0 };
 	int64_t v;
 
 	/* Next to the client's own ports first, so its ports stay one range. */
-	if (c->host_id && rs_query4(s, "SELECT MAX(last) FROM bindings WHERE client_id=? AND kind=1 "
-				    "AND state=1", &v, 1, c->id, 0, 0, 0) == 1 &&
-	    v + n <= s->cfg.port_max && check_ports(s, gidx, (uint32_t)v + 1, (uint32_t)v + n, &skip) == 0) {
+	if (c->host_id && OPS(s)->client_held(s->st, c->id, RSIP_KIND_PORTS, &h) == 0 && h.count &&
+	    (v = h.max_last) + n <= s->cfg.port_max && check_ports(s, gidx, (uint32_t)v + 1, (uint32_t)v + n, &skip) == 0) {
 		*first = (uint32_t)v + 1;
 		return RSIP_E_OK;
 	}
-	if (c->host_id && rs_query4(s, "SELECT MIN(first) FROM bindings WHERE client_id=? AND kind=1 "
-				    "AND state=1", &v, 1, c->id, 0, 0, 0) == 1 &&
-	    v >= (int64_t)s->cfg.port_min + n &&
+	if (h.count && (v = h.min_first) >= (int64_t)s->cfg.port_min + n &&
 	    check_ports(s, gidx, (uint32_t)v - n, (uint32_t)v - 1, &skip) == 0) {
 		*first = (uint32_t)v - n;
 		return RSIP_E_OK;
@@ -187,7 +185,6 @@ static uint16_t find_spis(struct rsip_server *s, uint32_t nb, uint32_t *first)
 static int pick_host_id(struct rsip_server *s, uint32_t *id)
 {
 	uint64_t p = 1;
-	int64_t v;
 
 	if (!s->idx.valid)
 		return -EIO;
@@ -198,9 +195,11 @@ static int pick_host_id(struct rsip_server *s, uint32_t *id)
 		p = rs_bits_next_clear(&s->idx.hids, p);
 		if (p >= s->cfg.max_hosts)
 			return -ENOSPC;
-		rc = rs_query4(s, "SELECT 1 FROM clients WHERE host_id=? LIMIT 1", &v, 1, (int64_t)p, 0, 0, 0);
-		if (rc < 0)
+		rc = OPS(s)->host_id_taken(s->st, (uint32_t)p);
+		if (rc < 0) {
+			xd_err("RSIP: %s", xd_store_error(s->st));
 			return -EIO;
+		}
 		if (rc == 1) {
 			xd_warn("RSIP: the free-range index missed host id %llu: rebuilding it",
 				(unsigned long long)p);
@@ -231,33 +230,76 @@ void rs_uninstall(struct rsip_server *s, uint32_t host_id, int kind, uint32_t fi
 }
 
 
+/* Install a committed binding in the maps; on failure take it out of the
+ * maps and the store again (its own transaction) and return -EIO. */
+int rs_install_binding(struct rsip_server *s, const struct rsip_deferred *d)
+{
+	if ((!d->new_host || !s->be.host_add(s->be.ctx, d->host_id, d->lan, d->gidx)) &&
+	    !rs_install(s, d->host_id, d->kind, d->first, d->last))
+		return 0;
+	xd_warn("client %u: cannot install %s %u-%u in the maps; undoing", d->client_id,
+		d->kind == RSIP_KIND_PORTS ? "ports" : "SPIs", d->first, d->last);
+	if (d->new_host && s->be.host_get(s->be.ctx, d->host_id, &(uint32_t){0}, &(uint32_t){0}) == 0)
+		s->be.host_del(s->be.ctx, d->host_id);
+	if (rs_srv_begin(s) == 0 && OPS(s)->binding_del(s->st, d->bind_id) == 0 &&
+	    (!d->new_host || OPS(s)->client_set_host(s->st, d->client_id, 0, -1) == 0)) {
+		rs_idx_queue(s, PEND_CLEAR, d->kind, d->gidx, d->first, d->last);
+		if (d->new_host)
+			rs_idx_queue(s, PEND_HID_CLEAR, 0, 0, d->host_id, d->host_id);
+		if (rs_srv_commit(s)) {
+			xd_warn("client %u: cannot undo bind %u in the store", d->client_id, d->bind_id);
+			rs_srv_rollback(s);
+		}
+	} else {
+		xd_warn("client %u: cannot undo bind %u in the store: %s", d->client_id, d->bind_id,
+			xd_store_error(s->st));
+		rs_srv_rollback(s);
+	}
+	return -EIO;
+}
+
+/* Inside a batch (group commit): install after the batch's commit. */
+static int defer_install(struct rsip_server *s, const struct rsip_deferred *d)
+{
+	if (s->n_defer == s->cap_defer) {
+		size_t cap = s->cap_defer ? s->cap_defer * 2 : 16;
+		struct rsip_deferred *p = realloc(s->defer, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->defer = p;
+		s->cap_defer = cap;
+	}
+	s->defer[s->n_defer++] = *d;
+	return 0;
+}
+
 /*
  * Allocate [first,last] of @kind to client @c: store first (committed,
- * together with the certificate a CSR in @r asks for), then the maps.
+ * together with the certificate a CSR in @r asks for), then the maps (at
+ * once, or after the batch's commit when one is open).
  * Returns RSIP error; *bind_id on success.
  */
-uint16_t rs_commit_binding(struct rsip_server *s, struct client *c, uint32_t gidx, int kind,
-			       uint32_t first, uint32_t last, uint32_t lease, uint32_t *bind_id,
-			       struct req *r)
+uint16_t rs_commit_binding(struct rsip_server *s, struct xd_client *c, uint32_t gidx, int kind,
+			   uint32_t first, uint32_t last, uint32_t lease, uint32_t *bind_id,
+			   struct req *r)
 {
 	uint16_t ce;
 	uint64_t now = s->now_ms();
-	bool new_host = c->host_id == 0;
-	uint32_t host_id = c->host_id;
-	int64_t bid;
+	struct rsip_deferred d = { .client_id = c->id, .host_id = c->host_id, .lan = c->lan,
+				   .gidx = gidx, .kind = kind, .first = first, .last = last,
+				   .new_host = c->host_id == 0, .conn = s->cur_conn };
+	struct xd_claim cl = { .client_id = c->id, .gidx = gidx, .kind = kind, .first = first,
+			       .last = last, .until_ms = (int64_t)(now + (uint64_t)lease * 1000),
+			       .now_ms = (int64_t)now };
 
-	if (new_host && pick_host_id(s, &host_id)) {
+	if (d.new_host && pick_host_id(s, &d.host_id)) {
 		xd_warn("no free host id (raise --max-hosts)");
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if (rs_exec4(s, "INSERT INTO bindings(client_id, owner, kind, gidx, first, last, state, until_ms, "
-		     "created_ms) VALUES(?1, COALESCE((SELECT name FROM clients WHERE client_id=?1), ''), "
-		     "?2, ?3, ?4, ?4, 1, 0, 0)", 4, c->id, kind, gidx, first) ||
-	    rs_query4(s, "SELECT last_insert_rowid()", &bid, 0, 0, 0, 0, 0) != 1 ||
-	    rs_exec4(s, "UPDATE bindings SET last=?, until_ms=?, created_ms=? WHERE bind_id=?", 4, last,
-		  (int64_t)(now + (uint64_t)lease * 1000), (int64_t)now, bid) ||
-	    rs_exec4(s, "UPDATE clients SET host_id=?, gidx=?, last_seen_ms=? WHERE client_id=?", 4, host_id,
-		  gidx, (int64_t)now, c->id)) {
+	cl.host_id = d.host_id;
+	if (OPS(s)->claim(s->st, &cl, &d.bind_id)) {
+		xd_warn("client %u: %s", c->id, xd_store_error(s->st));
 		rs_srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
@@ -266,47 +308,27 @@ uint16_t rs_commit_binding(struct rsip_server *s, struct client *c, uint32_t gid
 		return ce;
 	}
 	rs_idx_queue(s, PEND_SET, kind, gidx, first, last);
-	if (new_host)
-		rs_idx_queue(s, PEND_HID_SET, 0, 0, host_id, host_id);
+	if (d.new_host)
+		rs_idx_queue(s, PEND_HID_SET, 0, 0, d.host_id, d.host_id);
 	if (rs_srv_commit(s)) {
 		rs_srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if ((new_host && s->be.host_add(s->be.ctx, host_id, c->lan, gidx)) ||
-	    rs_install(s, host_id, kind, first, last)) {
-		xd_warn("client %u: cannot install %s %u-%u in the maps; undoing", c->id,
-			kind == RSIP_KIND_PORTS ? "ports" : "SPIs", first, last);
-		if (new_host && s->be.host_get(s->be.ctx, host_id, &(uint32_t){0}, &(uint32_t){0}) == 0)
-			s->be.host_del(s->be.ctx, host_id);
-		if (rs_srv_begin(s) == 0 &&
-		    rs_exec4(s, "DELETE FROM bindings WHERE bind_id=?", 1, bid, 0, 0, 0) == 0 &&
-		    (!new_host || rs_exec4(s, "UPDATE clients SET host_id=0, gidx=-1 WHERE client_id=?", 1,
-					c->id, 0, 0, 0) == 0)) {
-			rs_idx_queue(s, PEND_CLEAR, kind, gidx, first, last);
-			if (new_host)
-				rs_idx_queue(s, PEND_HID_CLEAR, 0, 0, host_id, host_id);
-			if (rs_srv_commit(s)) {
-				xd_warn("client %u: cannot undo bind %lld in the store", c->id, (long long)bid);
-				rs_srv_rollback(s);
-			}
-		} else {
-			rs_srv_rollback(s);
-		}
+	if (!(s->batching && defer_install(s, &d) == 0) && rs_install_binding(s, &d))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	}
-	c->host_id = host_id;
+	c->host_id = d.host_id;
 	c->gidx = (int32_t)gidx;
-	*bind_id = (uint32_t)bid;
+	*bind_id = d.bind_id;
 	return RSIP_E_OK;
 }
 
 /* Release an active binding (inside a transaction the caller commits):
  * out of the maps at once, into quarantine; the host leaves the maps with
  * its last binding. */
-int rs_release_binding(struct rsip_server *s, const struct binding *b, uint64_t now, int reason)
+int rs_release_binding(struct rsip_server *s, const struct xd_binding *b, uint64_t now, int reason)
 {
-	struct client c;
-	int64_t left;
+	struct xd_client c;
+	struct xd_held h;
 
 	if (s->certs.release) {
 		/* Seed rule: never free a block a valid certificate binds. */
@@ -322,17 +344,17 @@ int rs_release_binding(struct rsip_server *s, const struct binding *b, uint64_t 
 	}
 	if (rs_get_client(s, b->client_id, &c) == 1 && c.host_id) {
 		rs_uninstall(s, c.host_id, b->kind, b->first, b->last);
-		if (rs_query4(s, "SELECT COUNT(*) FROM bindings WHERE client_id=? AND state=1 AND bind_id<>?",
-			   &left, 2, c.id, b->id, 0, 0) == 1 && left == 0) {
+		/* the last one (this binding is still active) */
+		if (OPS(s)->client_held(s->st, c.id, 0, &h) == 0 && h.count == 1) {
 			if (s->be.host_del(s->be.ctx, c.host_id))
 				xd_warn("host %u: could not remove it from the maps", c.host_id);
-			if (rs_exec4(s, "UPDATE clients SET host_id=0, gidx=-1 WHERE client_id=?", 1, c.id, 0, 0, 0))
+			if (OPS(s)->client_set_host(s->st, c.id, 0, -1))
 				return -EIO;
 			rs_idx_queue(s, PEND_HID_CLEAR, 0, 0, c.host_id, c.host_id);
 		}
 	}
-	return rs_exec4(s, "UPDATE bindings SET state=2, until_ms=? WHERE bind_id=?", 2,
-		     (int64_t)(now + (uint64_t)s->cfg.quarantine * 1000), b->id, 0, 0);
+	return OPS(s)->binding_set(s->st, b->id, RSIP_BIND_QUARANTINE,
+				   (int64_t)(now + (uint64_t)s->cfg.quarantine * 1000));
 }
 
 
@@ -340,12 +362,13 @@ int rs_release_binding(struct rsip_server *s, const struct binding *b, uint64_t 
  * a certificate over every active binding of the client, valid for the
  * shortest of their leases, inside the open transaction.  No CSR or no
  * CA: nothing to do. */
-uint16_t rs_issue_cert(struct rsip_server *s, const struct client *c, struct req *r)
+uint16_t rs_issue_cert(struct rsip_server *s, const struct xd_client *c, struct req *r)
 {
 	struct rsip_vendor v, cv, *csr = NULL;
 	struct xd_run *runs[2] = { NULL, NULL };
 	size_t nr[2] = { 0, 0 };
 	char name[RSIP_KEYID_MAX + 1];
+	struct xd_held h;
 	int64_t until;
 	uint16_t e = RSIP_E_INTERNAL_SERVER_ERROR;
 	int rc;
@@ -363,10 +386,9 @@ uint16_t rs_issue_cert(struct rsip_server *s, const struct client *c, struct req
 		return RSIP_E_OK;
 	if (rs_client_name(s, c->id, name) != 1 || rs_db_runs(s, c->id, RSIP_KIND_PORTS, &runs[0], &nr[0]) ||
 	    rs_db_runs(s, c->id, RSIP_KIND_SPI, &runs[1], &nr[1]) ||
-	    rs_query4(s, "SELECT MIN(until_ms) FROM bindings INDEXED BY bindings_by_client_kind "
-		   "WHERE client_id=? AND state=1", &until, 1,
-		   c->id, 0, 0, 0) != 1)
+	    OPS(s)->client_held(s->st, c->id, 0, &h) || !h.count)
 		goto out;
+	until = h.min_until;
 	{
 		struct rsip_cert_req rq = {
 			.name = name, .lan_be = c->lan, .ports = runs[0], .n_ports = nr[0],
@@ -410,7 +432,7 @@ static uint16_t check_tunnel(const struct rsip_param *p)
 	return p && rsip_param_u8(p) != RSIP_TUNNEL_IPIP ? RSIP_E_BAD_TUNNEL_TYPE : RSIP_E_OK;
 }
 
-static uint16_t choose_gidx(const struct client *c, int want, uint32_t *gidx)
+static uint16_t choose_gidx(const struct xd_client *c, int want, uint32_t *gidx)
 {
 	if (want == -2)
 		return RSIP_E_LOCAL_ADDR_UNALLOWED;
@@ -425,12 +447,12 @@ static uint16_t choose_gidx(const struct client *c, int want, uint32_t *gidx)
 	return RSIP_E_OK;
 }
 
-uint16_t rs_do_assign_ports(struct rsip_server *s, struct client *c, struct req *r)
+uint16_t rs_do_assign_ports(struct rsip_server *s, struct xd_client *c, struct req *r)
 {
 	const struct rsip_param *pl = rs_slot(r, RSIP_S_AR_PORTS_LOCAL), *lt = rs_slot(r, RSIP_S_AR_LEASE);
 	struct rsip_ports ports;
 	uint32_t gidx, n, first = 0, skip, lease, bind_id;
-	int64_t held = 0;
+	struct xd_held h;
 	uint16_t e;
 	bool any_gaddr;
 	int want = local_gidx(s, rs_slot(r, RSIP_S_AR_ADDR_LOCAL));
@@ -457,12 +479,12 @@ uint16_t rs_do_assign_ports(struct rsip_server *s, struct client *c, struct req 
 		rs_srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if (rs_query4(s, "SELECT COALESCE(SUM(last-first+1),0) FROM bindings WHERE client_id=? AND kind=1 "
-		      "AND state=1", &held, 1, c->id, 0, 0, 0) < 0) {
+	if (OPS(s)->client_held(s->st, c->id, RSIP_KIND_PORTS, &h)) {
+		xd_err("RSIP: %s", xd_store_error(s->st));
 		rs_srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if ((uint64_t)held + n > s->cfg.max_ports_per_host) {
+	if (h.size + n > s->cfg.max_ports_per_host) {
 		rs_srv_rollback(s);
 		return RSIP_E_LOCAL_ADDRPORT_UNAVAILABLE;
 	}
@@ -500,14 +522,14 @@ uint16_t rs_do_assign_ports(struct rsip_server *s, struct client *c, struct req 
 	return RSIP_E_OK;
 }
 
-uint16_t rs_do_assign_spi(struct rsip_server *s, struct client *c, struct req *r)
+uint16_t rs_do_assign_spi(struct rsip_server *s, struct xd_client *c, struct req *r)
 {
 	const struct rsip_param *sp = rs_slot(r, RSIP_S_SR_SPI), *lt = rs_slot(r, RSIP_S_SR_LEASE);
 	const struct rsip_param *pr = rs_slot(r, RSIP_S_SR_PORTS_REMOTE);
 	uint64_t bs = 1ull << s->cfg.spi_bits;
 	struct rsip_spi spi = { 0 };
 	uint32_t gidx, nb = 1, first = 0, skip, lease, bind_id;
-	int64_t held = 0;
+	struct xd_held h;
 	uint64_t total;
 	uint16_t e;
 	int want = local_gidx(s, rs_slot(r, RSIP_S_SR_ADDR_LOCAL));
@@ -537,12 +559,13 @@ uint16_t rs_do_assign_spi(struct rsip_server *s, struct client *c, struct req *r
 		rs_srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if (rs_query4(s, "SELECT COALESCE(SUM((last-first+1)>>?),0) FROM bindings WHERE client_id=? AND "
-		      "kind=2 AND state=1", &held, 2, s->cfg.spi_bits, c->id, 0, 0) < 0) {
+	/* SPI bindings are whole blocks: their size in blocks adds up. */
+	if (OPS(s)->client_held(s->st, c->id, RSIP_KIND_SPI, &h)) {
+		xd_err("RSIP: %s", xd_store_error(s->st));
 		rs_srv_rollback(s);
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
-	if ((uint64_t)held + nb > s->cfg.max_spi_blocks_per_host) {
+	if ((h.size >> s->cfg.spi_bits) + nb > s->cfg.max_spi_blocks_per_host) {
 		rs_srv_rollback(s);
 		return RSIP_E_IPSEC_SPI_UNAVAILABLE;
 	}

@@ -171,18 +171,27 @@ void rs_idx_range(struct rsip_server *s, int kind, uint32_t gidx, uint32_t first
 		bits_range(&x->spis, first >> s->cfg.spi_bits, last >> s->cfg.spi_bits, on);
 }
 
-static int64_t data_version(struct rsip_server *s)
-{
-	int64_t v = -1;
+static int64_t data_version(struct rsip_server *s) { return OPS(s)->version(s->st); }
 
-	return rs_query4(s, "PRAGMA data_version", &v, 0, 0, 0, 0, 0) == 1 ? v : -1;
+static int idx_add_binding(void *arg, const struct xd_binding *b)
+{
+	rs_idx_range(arg, b->kind, (uint32_t)b->gidx, b->first, b->last, true);
+	return 0;
+}
+
+static int idx_add_client(void *arg, const struct xd_client *c)
+{
+	struct rsip_server *s = arg;
+
+	if (c->host_id)
+		bits_range(&s->idx.hids, c->host_id, c->host_id, true);
+	return 0;
 }
 
 /* Build the index from the store (inside the caller's transaction or not). */
 int rs_idx_build(struct rsip_server *s)
 {
 	struct rsip_index *x = &s->idx;
-	sqlite3_stmt *st;
 	int rc = 0;
 
 	x->valid = false;
@@ -204,24 +213,11 @@ int rs_idx_build(struct rsip_server *s)
 	}
 	bits_range(&x->spis, 0, 0, true);
 	bits_range(&x->hids, 0, 0, true);
-	st = rs_prep(s, "SELECT kind, gidx, first, last FROM bindings");
-	if (!st)
+	if (OPS(s)->each_binding(s->st, idx_add_binding, s) ||
+	    OPS(s)->each_client(s->st, idx_add_client, s) || x->data_version < 0) {
+		xd_err("RSIP: %s", xd_store_error(s->st));
 		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		rs_idx_range(s, sqlite3_column_int(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-			  (uint32_t)sqlite3_column_int64(st, 2), (uint32_t)sqlite3_column_int64(st, 3), true);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return -EIO;
-	st = rs_prep(s, "SELECT host_id FROM clients WHERE host_id>0");
-	if (!st)
-		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		bits_range(&x->hids, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 0),
-			   true);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE || x->data_version < 0)
-		return -EIO;
+	}
 	x->valid = true;
 	x->rebuilds++;
 	return 0;
@@ -263,14 +259,18 @@ int rs_srv_begin(struct rsip_server *s)
 {
 	s->idx.n_pend = 0;
 	s->idx.pend_lost = false;
-	return rsip_db_begin(s->db);
+	if (OPS(s)->begin(s->st)) {
+		xd_err("RSIP: %s", xd_store_error(s->st));
+		return -EIO;
+	}
+	return 0;
 }
 
 void rs_srv_rollback(struct rsip_server *s)
 {
 	s->idx.n_pend = 0;
 	s->idx.pend_lost = false;
-	rsip_db_rollback(s->db);
+	OPS(s)->rollback(s->st);
 }
 
 /* Commit, then apply the queued changes to the index. */
@@ -278,8 +278,10 @@ int rs_srv_commit(struct rsip_server *s)
 {
 	struct rsip_index *x = &s->idx;
 
-	if (rsip_db_commit(s->db))
+	if (OPS(s)->commit(s->st)) {
+		xd_err("RSIP: %s", xd_store_error(s->st));
 		return -EIO;
+	}
 	if (x->pend_lost)
 		x->valid = false;     /* rebuilt before the next allocation */
 	for (size_t i = 0; x->valid && i < x->n_pend; i++) {

@@ -15,19 +15,6 @@
 
 #include "rsip_server.h"
 
-/* A registration as the handlers see it. */
-struct client {
-	uint32_t id, lan, host_id;
-	int32_t gidx;
-};
-
-/* A binding (port or SPI block) as the handlers see it. */
-struct binding {
-	uint32_t id, client_id, first, last;
-	int kind, state, gidx;
-	int64_t until;
-};
-
 /* One request being handled. */
 struct req {
 	const struct rsip_msg *m;
@@ -44,14 +31,12 @@ static inline const struct rsip_param *rs_slot(const struct req *r, int i)
 	return r->f->slot[i] >= 0 ? &r->m->params[r->f->slot[i]] : NULL;
 }
 
-/* rsip_server.c: SQL helpers and records. */
-sqlite3_stmt *rs_prep(struct rsip_server *s, const char *sql);
-int rs_exec4(struct rsip_server *s, const char *sql, int n, int64_t a, int64_t b, int64_t c, int64_t d);
-int rs_query4(struct rsip_server *s, const char *sql, int64_t *out, int n, int64_t a, int64_t b,
-	      int64_t c, int64_t d);
-int rs_get_client(struct rsip_server *s, uint32_t id, struct client *c);
-int rs_get_binding(struct rsip_server *s, uint32_t id, struct binding *b);
+/* rsip_server.c: records of the store */
+int rs_get_client(struct rsip_server *s, uint32_t id, struct xd_client *c);
+int rs_get_binding(struct rsip_server *s, uint32_t id, struct xd_binding *b);
 int rs_client_name(struct rsip_server *s, uint32_t id, char name[RSIP_KEYID_MAX + 1]);
+/* The store's operations, for short: OPS(s)->claim(...) */
+#define OPS(s) ((s)->st->ops)
 
 /* rsip_index.c */
 enum { PEND_SET, PEND_CLEAR, PEND_HID_SET, PEND_HID_CLEAR };
@@ -71,18 +56,19 @@ int rs_srv_commit(struct rsip_server *s);
 uint32_t rs_clamp_lease(const struct rsip_config *c, bool given, uint32_t req);
 int rs_install(struct rsip_server *s, uint32_t host_id, int kind, uint32_t first, uint32_t last);
 void rs_uninstall(struct rsip_server *s, uint32_t host_id, int kind, uint32_t first, uint32_t last);
-uint16_t rs_commit_binding(struct rsip_server *s, struct client *c, uint32_t gidx, int kind,
+uint16_t rs_commit_binding(struct rsip_server *s, struct xd_client *c, uint32_t gidx, int kind,
 			   uint32_t first, uint32_t last, uint32_t lease, uint32_t *bind_id,
 			   struct req *r);
-int rs_release_binding(struct rsip_server *s, const struct binding *b, uint64_t now, int reason);
-uint16_t rs_issue_cert(struct rsip_server *s, const struct client *c, struct req *r);
-uint16_t rs_do_assign_ports(struct rsip_server *s, struct client *c, struct req *r);
-uint16_t rs_do_assign_spi(struct rsip_server *s, struct client *c, struct req *r);
+int rs_release_binding(struct rsip_server *s, const struct xd_binding *b, uint64_t now, int reason);
+int rs_install_binding(struct rsip_server *s, const struct rsip_deferred *d);
+uint16_t rs_issue_cert(struct rsip_server *s, const struct xd_client *c, struct req *r);
+uint16_t rs_do_assign_ports(struct rsip_server *s, struct xd_client *c, struct req *r);
+uint16_t rs_do_assign_spi(struct rsip_server *s, struct xd_client *c, struct req *r);
 
 /* rsip_leases.c */
-uint16_t rs_do_extend(struct rsip_server *s, struct client *c, struct req *r);
-uint16_t rs_do_free(struct rsip_server *s, struct client *c, struct req *r);
-uint16_t rs_do_deregister(struct rsip_server *s, struct rsip_session *sess, struct client *c,
+uint16_t rs_do_extend(struct rsip_server *s, struct xd_client *c, struct req *r);
+uint16_t rs_do_free(struct rsip_server *s, struct xd_client *c, struct req *r);
+uint16_t rs_do_deregister(struct rsip_server *s, struct rsip_session *sess, struct xd_client *c,
 			  struct req *r);
 int rs_db_runs(struct rsip_server *s, uint32_t client_id, int kind, struct xd_run **out, size_t *n);
 

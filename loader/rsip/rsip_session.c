@@ -13,7 +13,7 @@
 
 /* QUERY: Indicator 1 (address) / 2 (network) tuples; answered with
  * 1/2 = local address/network, 3/4 = remote address/network. */
-static uint16_t do_query(struct rsip_server *s, struct client *c, struct req *r)
+static uint16_t do_query(struct rsip_server *s, struct xd_client *c, struct req *r)
 {
 	rsip_begin(r->b, RSIP_QUERY_RESPONSE);
 	rsip_put_u32(r->b, RSIP_P_CLIENT_ID, c->id);
@@ -58,8 +58,8 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	char name[RSIP_KEYID_MAX + 1];
 	uint32_t lan, enrolled_lan;
 	uint64_t now = s->now_ms();
-	struct client c;
-	int64_t id, other;
+	struct xd_client c, other;
+	uint32_t id = 0;
 	int rc;
 
 	if (!rsip_valid_name((const char *)pre + 1, pre[0]) || prelen != 1u + pre[0] + RSIP_NONCE_LEN)
@@ -67,7 +67,7 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	memcpy(name, pre + 1, pre[0]);
 	name[pre[0]] = '\0';
 	memcpy(cn, pre + 1 + pre[0], RSIP_NONCE_LEN);
-	if (rsip_host_secret(s->db, name, secret, &enrolled_lan)) {
+	if (OPS(s)->host_secret(s->st, name, secret, &enrolled_lan)) {
 		xd_warn("RSIP: registration refused: '%s' is not enrolled", name);
 		return RSIP_E_REGISTRATION_DENIED;
 	}
@@ -85,21 +85,17 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	}
 	if (rs_srv_begin(s))
 		return RSIP_E_INTERNAL_SERVER_ERROR;
-	rc = rs_query4(s, "SELECT client_id FROM clients WHERE lan_addr=?", &other, 1, lan, 0, 0, 0);
+	rc = OPS(s)->client_by_lan(s->st, lan, &other);
 	if (rc < 0)
 		goto internal;
-	{
-		sqlite3_stmt *st = rs_prep(s, "SELECT client_id FROM clients WHERE name=?");
-
-		if (!st)
-			goto internal;
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_finalize(st);
+	switch (OPS(s)->client_by_name(s->st, name, &c)) {
+	case 1: id = c.id; break;
+	case 0: break;
+	default: goto internal;
 	}
-	if (rc == 1 && other != id) {
-		xd_warn("RSIP: registration refused: LAN address of '%s' is registered by client %lld",
-			name, (long long)other);
+	if (rc == 1 && other.id != id) {
+		xd_warn("RSIP: registration refused: LAN address of '%s' is registered by client %u",
+			name, other.id);
 		rs_srv_rollback(s);
 		return RSIP_E_REGISTRATION_DENIED;
 	}
@@ -107,30 +103,15 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 		/* Registration is bound to the enrolled identity, not to the TCP
 		 * connection: a host reconnecting (router restart, network
 		 * hiccup) resumes its registration and keeps its bindings. */
-		if (rs_get_client(s, (uint32_t)id, &c) != 1)
-			goto internal;
 		if (c.lan != lan && c.host_id) {
 			xd_warn("RSIP: '%s' moved LAN address while holding bindings: refused", name);
 			rs_srv_rollback(s);
 			return RSIP_E_REGISTRATION_DENIED;
 		}
-		if (rs_exec4(s, "UPDATE clients SET lan_addr=?, last_seen_ms=? WHERE client_id=?", 3, lan,
-			  (int64_t)now, id, 0))
+		if (OPS(s)->client_touch(s->st, id, lan, (int64_t)now))
 			goto internal;
-	} else {
-		sqlite3_stmt *st = rs_prep(s, "INSERT INTO clients(name, lan_addr, registered_ms, last_seen_ms) "
-					   "VALUES(?, ?, ?, ?)");
-
-		if (!st)
-			goto internal;
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, lan);
-		sqlite3_bind_int64(st, 3, (int64_t)now);
-		sqlite3_bind_int64(st, 4, (int64_t)now);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE || rs_query4(s, "SELECT last_insert_rowid()", &id, 0, 0, 0, 0, 0) != 1)
-			goto internal;
+	} else if (OPS(s)->client_add(s->st, name, lan, (int64_t)now, &id)) {
+		goto internal;
 	}
 	if (rs_srv_commit(s))
 		goto internal;
@@ -140,7 +121,7 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	memcpy(sess->secret, secret, sizeof(sess->secret));
 	memset(secret, 0, sizeof(secret));
 	snprintf(sess->name, sizeof(sess->name), "%s", name);
-	sess->client_id = (uint32_t)id;
+	sess->client_id = id;
 	sess->authed = true;
 	sess->have_counter = false;
 	xd_info("RSIP: '%s' registered as client %u", name, sess->client_id);
@@ -172,7 +153,7 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 	uint8_t sn[RSIP_NONCE_LEN];
 	bool has_counter = false, sealed, end_session = false;
 	uint32_t counter = 0;
-	struct client c;
+	struct xd_client c;
 	uint16_t e;
 	int auth;
 
@@ -255,7 +236,7 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 		 * (xdnatctl unenroll / enroll again end the session at once.) */
 		uint8_t secret[RSIP_SECRET_LEN];
 		uint32_t elan;
-		int rc = rsip_host_secret(s->db, sess->name, secret, &elan);
+		int rc = OPS(s)->host_secret(s->st, sess->name, secret, &elan);
 
 		if (rc == -EIO) {
 			e = RSIP_E_INTERNAL_SERVER_ERROR;
@@ -287,7 +268,8 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 			goto error;
 		}
 	}
-	rs_exec4(s, "UPDATE clients SET last_seen_ms=? WHERE client_id=?", 2, (int64_t)s->now_ms(), c.id, 0, 0);
+	if (OPS(s)->client_touch(s->st, c.id, 0, (int64_t)s->now_ms()))
+		xd_warn("RSIP: %s", xd_store_error(s->st));
 	switch (m->type) {
 	case RSIP_ASSIGN_REQUEST_RSAP_IP: e = rs_do_assign_ports(s, &c, &r); break;
 	case RSIP_ASSIGN_REQUEST_RSIPSEC: e = rs_do_assign_spi(s, &c, &r); break;
