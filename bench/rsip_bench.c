@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +37,8 @@
 
 #define NX 3   /* exchanges per host: REGISTER, ASSIGN ports, ASSIGN SPI */
 
-static unsigned n_hosts = 500, n_ports = 100, rounds = 3;
+#define MAX_CLIENTS 32
+static unsigned n_hosts = 500, n_ports = 100, rounds = 3, n_clients = 16;
 static const char *base_dir = "/var/tmp";
 static volatile sig_atomic_t stop;
 
@@ -119,7 +121,7 @@ static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
 		cfg.max_hosts = n_hosts + 2;
 	if (rsip_server_open(&s, &cfg, &be))
 		return 1;
-	if (rsip_server_listen(&s, htonl(INADDR_LOOPBACK), port, NULL, 16, 60)) {
+	if (rsip_server_listen(&s, htonl(INADDR_LOOPBACK), port, NULL, MAX_CLIENTS + 4, 60)) {
 		rsip_server_close(&s);
 		return 1;
 	}
@@ -267,12 +269,80 @@ static void rmstate(char *d)
 	free(d);
 }
 
+/* Hosts k, k + step_hosts, ... one after the other (one client). */
+static int run_hosts(unsigned k, unsigned step_hosts, uint16_t port,
+		     uint8_t (*secrets)[RSIP_SECRET_LEN], struct sizes *sz)
+{
+	char name[32];
+
+	for (unsigned i = k; i < n_hosts; i += step_hosts) {
+		struct rsip_client c;
+		struct rsip_grant g;
+		uint64_t s0 = 0, r0 = 0, s1 = 0, r1 = 0;
+		int rc, step = 0;
+
+		snprintf(name, sizeof(name), "h%u", i);
+		rsip_client_init(&c, htonl(INADDR_LOOPBACK), port, name, secrets[i], 5000);
+		/* One LAN address per host (the server refuses to share one). */
+		c.src_be = htonl(0x7f010000u + i + 1);
+		if ((rc = rsip_client_register(&c)) || !++step ||
+		    (i == 0 && tcp_bytes(c.fd, &s1, &r1) == 0 && ((sz->req[0] = s1), (sz->resp[0] = r1), 0)) ||
+		    (rc = rsip_client_assign_ports(&c, 0, (uint8_t)n_ports, 0, &g)) || !++step ||
+		    (i == 0 && tcp_bytes(c.fd, &s0, &r0) == 0 &&
+		     ((sz->req[1] = s0 - s1), (sz->resp[1] = r0 - r1), 0)) ||
+		    (rc = rsip_client_assign_spi(&c, 0, 0, 0, &g)) ||
+		    (i == 0 && tcp_bytes(c.fd, &s1, &r1) == 0 &&
+		     ((sz->req[2] = s1 - s0), (sz->resp[2] = r1 - r0), 0))) {
+			fprintf(stderr, "rsip-bench: host %u, exchange %d: %s\n", i, step + 1,
+				rc > 0 ? rsip_error_name((uint16_t)rc) : strerror(-rc));
+			rsip_client_close(&c);
+			return -1;
+		}
+		rsip_client_close(&c);
+	}
+	return 0;
+}
+
+/* @clients clients at once (processes), the hosts shared among them. */
+static int run_clients(unsigned clients, uint16_t port, uint8_t (*secrets)[RSIP_SECRET_LEN],
+		       struct sizes *sz)
+{
+	struct sizes *shared;
+	pid_t pids[MAX_CLIENTS];
+	int bad = 0;
+
+	if (clients <= 1)
+		return run_hosts(0, 1, port, secrets, sz);
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return -1;
+	*shared = *sz;
+	for (unsigned k = 0; k < clients; k++) {
+		pids[k] = fork();
+		if (pids[k] == 0)
+			_exit(run_hosts(k, clients, port, secrets, shared) ? 1 : 0);
+		if (pids[k] < 0)
+			bad = 1;
+	}
+	for (unsigned k = 0; k < clients; k++) {
+		int st = 0;
+
+		if (pids[k] > 0 && (waitpid(pids[k], &st, 0) != pids[k] || !WIFEXITED(st) ||
+				    WEXITSTATUS(st)))
+			bad = 1;
+	}
+	*sz = *shared;
+	munmap(shared, sizeof(*shared));
+	return bad ? -1 : 0;
+}
+
 /* The real server: returns seconds for all hosts, or < 0.  Fills @sz from
  * the first host's connection. */
-static double round_rsip(struct sizes *sz)
+static double round_rsip(struct sizes *sz, unsigned clients)
 {
 	uint8_t (*secrets)[RSIP_SECRET_LEN] = calloc(n_hosts, RSIP_SECRET_LEN);
 	char *dir = mkstate(), name[32];
+	/* the clients' processes inherit it */
 	double t0, t = -1;
 	uint16_t port;
 	struct xd_store *db;
@@ -301,31 +371,9 @@ static double round_rsip(struct sizes *sz)
 	if (pid < 0)
 		goto out;
 	t0 = now_s();
-	for (unsigned i = 0; i < n_hosts; i++) {
-		struct rsip_client c;
-		struct rsip_grant g;
-		uint64_t s0 = 0, r0 = 0, s1 = 0, r1 = 0;
-		int rc, step = 0;
-
-		snprintf(name, sizeof(name), "h%u", i);
-		rsip_client_init(&c, htonl(INADDR_LOOPBACK), port, name, secrets[i], 5000);
-		/* One LAN address per host (the server refuses to share one). */
-		c.src_be = htonl(0x7f010000u + i + 1);
-		if ((rc = rsip_client_register(&c)) || !++step ||
-		    (i == 0 && tcp_bytes(c.fd, &s1, &r1) == 0 && ((sz->req[0] = s1), (sz->resp[0] = r1), 0)) ||
-		    (rc = rsip_client_assign_ports(&c, 0, (uint8_t)n_ports, 0, &g)) || !++step ||
-		    (i == 0 && tcp_bytes(c.fd, &s0, &r0) == 0 &&
-		     ((sz->req[1] = s0 - s1), (sz->resp[1] = r0 - r1), 0)) ||
-		    (rc = rsip_client_assign_spi(&c, 0, 0, 0, &g)) ||
-		    (i == 0 && tcp_bytes(c.fd, &s1, &r1) == 0 &&
-		     ((sz->req[2] = s1 - s0), (sz->resp[2] = r1 - r0), 0))) {
-			fprintf(stderr, "rsip-bench: host %u, exchange %d: %s\n", i, step + 1,
-				rc > 0 ? rsip_error_name((uint16_t)rc) : strerror(-rc));
-			rsip_client_close(&c);
-			reap(pid);
-			goto out;
-		}
-		rsip_client_close(&c);
+	if (run_clients(clients, port, secrets, sz)) {
+		reap(pid);
+		goto out;
 	}
 	t = now_s() - t0;
 	if (reap(pid)) {
@@ -469,11 +517,13 @@ static double median(double *v, unsigned n)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: rsip-bench [--hosts N] [--ports N] [--rounds N] [--state-dir DIR]\n"
+"Usage: rsip-bench [--hosts N] [--ports N] [--clients N] [--rounds N] [--state-dir DIR]\n"
 "RSIP control-plane allocation rate over TCP on loopback, next to baselines\n"
 "measured in the same run (docs/CONTROL-PLANE.md, Performance).\n"
 "  --hosts N      hosts per round, each REGISTER + 2 ASSIGN (default 500)\n"
 "  --ports N      ports per host (1-255, default 100)\n"
+"  --clients N    also run the hosts N at a time, each client one after the\n"
+"                 other, to measure group commit (1-32, default 16; 1: off)\n"
 "  --rounds N     interleaved rounds; medians are printed (default 3)\n"
 "  --state-dir D  where the SQLite databases go (default /var/tmp)\n");
 }
@@ -482,18 +532,20 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "hosts", required_argument, NULL, 'H' }, { "ports", required_argument, NULL, 'p' },
+		{ "clients", required_argument, NULL, 'c' },
 		{ "rounds", required_argument, NULL, 'r' }, { "state-dir", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
-	double *tr, *tt, *ts;
+	double *tr, *tt, *ts, *tc;
 	struct sizes sz = { { 0 }, { 0 } };
-	double mr, mt, ms, ops;
+	double mr, mt, ms, mc = 0, ops;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'H': n_hosts = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': n_ports = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'c': n_clients = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'r': rounds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': base_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
@@ -501,20 +553,23 @@ int main(int argc, char **argv)
 		}
 	}
 	if (n_hosts < 1 || n_hosts > 60000 || n_ports < 1 || n_ports > 255 || rounds < 1 || rounds > 99 ||
+	    n_clients < 1 || n_clients > MAX_CLIENTS ||
 	    (uint64_t)n_hosts * n_ports > (uint64_t)PORTS_PER_GADDR * XDNAT_MAX_GADDRS) {
-		fprintf(stderr, "rsip-bench: hosts 1-60000, ports 1-255, hosts*ports <= %u, rounds 1-99\n",
+		fprintf(stderr, "rsip-bench: hosts 1-60000, ports 1-255, hosts*ports <= %u, rounds 1-99, "
+			"clients 1-32\n",
 			PORTS_PER_GADDR * XDNAT_MAX_GADDRS);
 		return 2;
 	}
 	tr = calloc(rounds, sizeof(double));
 	tt = calloc(rounds, sizeof(double));
 	ts = calloc(rounds, sizeof(double));
-	if (!tr || !tt || !ts)
+	tc = calloc(rounds, sizeof(double));
+	if (!tr || !tt || !ts || !tc)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	for (unsigned r = 0; r < rounds; r++) {
-		if ((tr[r] = round_rsip(&sz)) < 0 || (tt[r] = round_tcp(&sz)) < 0 ||
-		    (ts[r] = round_sqlite()) < 0) {
+		if ((tr[r] = round_rsip(&sz, 1)) < 0 || (tt[r] = round_tcp(&sz)) < 0 ||
+		    (ts[r] = round_sqlite()) < 0 || (n_clients > 1 && (tc[r] = round_rsip(&sz, n_clients)) < 0)) {
 			fprintf(stderr, "rsip-bench: round %u failed\n", r + 1);
 			goto out;
 		}
@@ -523,6 +578,8 @@ int main(int argc, char **argv)
 	mr = median(tr, rounds);
 	mt = median(tt, rounds);
 	ms = median(ts, rounds);
+	if (n_clients > 1)
+		mc = median(tc, rounds);
 	printf("RSIP control plane: %u hosts x (REGISTER + ASSIGN %u ports + ASSIGN SPI block), "
 	       "1 TCP connection each, loopback; %u global address%s; state in %s; median of %u rounds\n",
 	       n_hosts, n_ports, n_gaddrs(), n_gaddrs() == 1 ? "" : "es", base_dir, rounds);
@@ -532,15 +589,24 @@ int main(int argc, char **argv)
 	printf("%-44s %12s %10s %10s %12s\n", "", "ops/s", "hosts/s", "us/op", "xdnat/this");
 	printf("%-44s %12.0f %10.0f %10.1f %12s\n", "xdnat RSIP server (auth + allocator + SQLite)",
 	       ops / mr, n_hosts / mr, mr / ops * 1e6, "1.00");
+	if (n_clients > 1) {
+		char lbl[64];
+
+		snprintf(lbl, sizeof(lbl), "xdnat RSIP server, %u clients at once", n_clients);
+		printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", lbl, ops / mc, n_hosts / mc, mc / ops * 1e6,
+		       mc / mr);
+	}
 	printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", "baseline: TCP round trips, same bytes",
 	       ops / mt, n_hosts / mt, mt / ops * 1e6, mt / mr);
 	printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", "baseline: SQLite, 1 durable txn per message",
 	       ops / ms, n_hosts / ms, ms / ops * 1e6, ms / mr);
-	printf("ops = registrations + assignments; xdnat/this = xdnat's rate / the baseline's rate\n");
+	printf("ops = registrations + assignments, each confirmed only after its commit (fsync);\n"
+	       "xdnat/this = the first row's rate / this row's rate\n");
 	rc = 0;
 out:
 	free(tr);
 	free(tt);
 	free(ts);
+	free(tc);
 	return rc;
 }

@@ -108,5 +108,8 @@ void rsip_server_close(struct rsip_server *s)
 	s->listen_fd = -1;
 	xd_store_close(s->st);
 	s->st = NULL;
+	free(s->defer);
+	s->defer = NULL;
+	s->n_defer = s->cap_defer = 0;
 	rs_idx_free(&s->idx);
 }

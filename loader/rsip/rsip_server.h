@@ -144,7 +144,7 @@ struct rsip_conn {
 	/* The reply held back until the batch's commit (group commit). */
 	uint8_t out[RSIP_MAX_MSG];
 	size_t out_len;
-	bool close_after, failed;
+	bool pending, close_after, failed;   /* in the open batch */
 };
 
 /* A binding committed inside the open batch: it goes into the maps after

@@ -112,44 +112,111 @@ static bool send_all(int fd, const uint8_t *buf, size_t len)
 	return true;
 }
 
-static void conn_read(struct rsip_server *s, struct rsip_conn *c)
+/* Read what the peer sent (handled later, in batches); false: closed. */
+static bool conn_fill(struct rsip_server *s, struct rsip_conn *c)
 {
-	uint8_t out[RSIP_MAX_MSG];
 	ssize_t r = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
 
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		rs_conn_close(c);
-		return;
+		return false;
 	}
-	if (r < 0)
-		return;
-	c->in_len += (size_t)r;
-	c->last_ms = s->now_ms();
-	while (c->in_len >= RSIP_HDR_LEN) {
-		uint16_t err;
-		size_t need = rsip_frame_len(c->in, c->in_len, &err), n;
-		bool cl = false;
-
-		if (!need) {
-			/* Unframeable: answer and hang up (we cannot resync). */
-			struct rsip_builder *b = malloc(sizeof(*b));
-
-			if (b && (n = rsip_build_error(b, err, false, 0, 0, 0)))
-				send_all(c->fd, b->buf, n);
-			free(b);
-			rs_conn_close(c);
-			return;
-		}
-		if (c->in_len < need)
-			break;
-		n = rsip_server_handle(s, &c->sess, c->in, need, out, &cl);
-		memmove(c->in, c->in + need, c->in_len - need);
-		c->in_len -= need;
-		if ((n && !send_all(c->fd, out, n)) || cl) {
-			rs_conn_close(c);
-			return;
-		}
+	if (r > 0) {
+		c->in_len += (size_t)r;
+		c->last_ms = s->now_ms();
 	}
+	return true;
+}
+
+/* Handle the first complete message of @c, if any, into its reply buffer.
+ * Returns whether there was one. */
+static bool conn_handle_one(struct rsip_server *s, struct rsip_conn *c)
+{
+	uint16_t err;
+	size_t need;
+	bool cl = false;
+
+	if (c->fd < 0 || c->in_len < RSIP_HDR_LEN)
+		return false;
+	need = rsip_frame_len(c->in, c->in_len, &err);
+	if (need && c->in_len < need)
+		return false;
+	c->pending = true;
+	if (!need) {
+		/* Unframeable: answer and hang up (we cannot resync). */
+		struct rsip_builder *b = malloc(sizeof(*b));
+
+		c->out_len = b ? rsip_build_error(b, err, false, 0, 0, 0) : 0;
+		if (c->out_len)
+			memcpy(c->out, b->buf, c->out_len);
+		free(b);
+		c->close_after = true;
+		c->in_len = 0;
+		return true;
+	}
+	s->cur_conn = c;
+	c->out_len = rsip_server_handle(s, &c->sess, c->in, need, c->out, &cl);
+	s->cur_conn = NULL;
+	c->close_after = cl;
+	memmove(c->in, c->in + need, c->in_len - need);
+	c->in_len -= need;
+	return true;
+}
+
+/* Send the held replies of the batch (or drop the connections whose
+ * binding could not be installed or whose batch did not commit). */
+static void batch_flush(struct rsip_server *s)
+{
+	for (unsigned k = 0; k < s->max_conns; k++) {
+		struct rsip_conn *c = &s->conns[k];
+
+		if (!c->pending)
+			continue;
+		c->pending = false;
+		if (c->failed || (c->out_len && !send_all(c->fd, c->out, c->out_len)) || c->close_after) {
+			rs_conn_close(c);
+			continue;
+		}
+		c->out_len = 0;
+	}
+}
+
+/*
+ * Group commit: one message of every connection that has one, handled in
+ * one transaction; then the commit (one fsync for all), the map installs
+ * of the bindings it holds, and only then the replies.  A reply never
+ * confirms a binding that is not durable and in the maps.  Returns the
+ * number of messages handled.
+ */
+static unsigned batch_run(struct rsip_server *s)
+{
+	unsigned n = 0;
+	bool outer = OPS(s)->begin(s->st) == 0;
+
+	s->batching = outer;
+	s->n_defer = 0;
+	for (unsigned k = 0; k < s->max_conns; k++)
+		n += conn_handle_one(s, &s->conns[k]);
+	s->batching = false;
+	if (outer && OPS(s)->commit(s->st)) {
+		xd_err("RSIP: cannot commit %u requests: %s; closing their connections", n,
+		       xd_store_error(s->st));
+		OPS(s)->rollback(s->st);
+		s->idx.valid = false;   /* it holds what was rolled back */
+		for (unsigned k = 0; k < s->max_conns; k++)
+			s->conns[k].failed = s->conns[k].pending;
+		s->n_defer = 0;
+	}
+	for (size_t i = 0; i < s->n_defer; i++)
+		if (rs_install_binding(s, &s->defer[i]) && s->defer[i].conn)
+			s->defer[i].conn->failed = true;
+	s->n_defer = 0;
+	if (n) {
+		s->batches++;
+		s->batched += n;
+	}
+	batch_flush(s);
+	return n;
 }
 
 void rsip_server_events(struct rsip_server *s, const struct pollfd *pfd, unsigned n)
@@ -166,11 +233,14 @@ void rsip_server_events(struct rsip_server *s, const struct pollfd *pfd, unsigne
 		for (unsigned k = 0; k < s->max_conns; k++) {
 			if (s->conns[k].fd == pfd[i].fd) {
 				if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-					conn_read(s, &s->conns[k]);
+					conn_fill(s, &s->conns[k]);
 				break;
 			}
 		}
 	}
+	/* Batches until no connection has a complete message left. */
+	while (batch_run(s))
+		;
 	/* Idle connections hold a slot: drop them. */
 	for (unsigned k = 0; k < s->max_conns; k++)
 		/* last_ms may be later than now (accepted or read above): not idle. */

@@ -883,24 +883,24 @@ static const struct xd_store_ops sq_ops = {
 
 /* The database and its -wal and -shm are the operator's secrets (host
  * secrets, the CA's state): 0600 from their creation.  SQLite creates -wal
- * and -shm with the database file's mode; the umask covers the rest. */
+ * and -shm with the database file's mode; the umask covers the rest.
+ * An existing file is only chmodded, never opened here: closing a
+ * descriptor drops every POSIX lock this process holds on the file, and
+ * with them the lock of another connection of this process (the daemon
+ * has several), after which another process would take the database for
+ * unused, checkpoint and delete the WAL under it. */
 static int create_0600(struct sq *q, const char *path)
 {
-	static const char *const sfx[] = { "-wal", "-shm" };
+	static const char *const sfx[] = { "", "-wal", "-shm" };
 	char p[PATH_MAX];
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-	if (fd < 0)
-		return xd_store_fail(&q->base, -errno, "cannot open state database %s: %s", path,
+	if (fd >= 0)
+		close(fd);      /* new: nobody holds a lock on it yet */
+	else if (errno != EEXIST)
+		return xd_store_fail(&q->base, -errno, "cannot create state database %s: %s", path,
 				     strerror(errno));
-	if (fchmod(fd, 0600)) {
-		int e = errno;
-
-		close(fd);
-		return xd_store_fail(&q->base, -e, "cannot chmod 600 %s: %s", path, strerror(e));
-	}
-	close(fd);
-	for (unsigned i = 0; i < 2; i++)
+	for (unsigned i = 0; i < 3; i++)
 		if (snprintf(p, sizeof(p), "%s%s", path, sfx[i]) < (int)sizeof(p) && chmod(p, 0600) &&
 		    errno != ENOENT)
 			return xd_store_fail(&q->base, -errno, "cannot chmod 600 %s: %s", p, strerror(errno));
@@ -914,7 +914,7 @@ static int sq_open_db(struct sq *q, const char *path)
 	if (q->rdonly && access(path, R_OK))
 		return xd_store_fail(&q->base, -ENOENT, "no state database %s", path);
 	if (!q->rdonly && create_0600(q, path))
-		return q->base.err[0] ? -EIO : -EIO;
+		return -EIO;
 	if (sqlite3_open_v2(path, &q->db, fl | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
 		return xd_store_fail(&q->base, -EIO, "cannot open state database %s: %s", path,
 				     q->db ? sqlite3_errmsg(q->db) : "out of memory");
