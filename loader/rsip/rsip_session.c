@@ -141,19 +141,222 @@ internal:
 	return RSIP_E_INTERNAL_SERVER_ERROR;
 }
 
+/* One message being handled (rsip_server_handle). */
+struct hctx {
+	struct rsip_server *s;
+	struct rsip_session *sess;
+	const uint8_t *in;
+	size_t len;
+	struct req r;
+	bool has_counter, end_session, *close;
+	uint32_t counter;
+};
+
+/* Decode and validate; only requests are for the server. */
+static uint16_t decode(struct hctx *h)
+{
+	struct rsip_msg *m = (struct rsip_msg *)h->r.m;
+	struct rsip_fields *f = (struct rsip_fields *)h->r.f;
+	uint16_t e = rsip_decode(h->in, h->len, m);
+
+	if (e == RSIP_E_OK)
+		e = rsip_validate(m, f);
+	if (e)
+		return e;
+	if (f->counter >= 0) {
+		h->has_counter = true;
+		h->counter = rsip_param_u32(&m->params[f->counter]);
+	}
+	switch (m->type) {
+	case RSIP_REGISTER_REQUEST: case RSIP_DEREGISTER_REQUEST:
+	case RSIP_ASSIGN_REQUEST_RSAP_IP: case RSIP_ASSIGN_REQUEST_RSIPSEC:
+	case RSIP_EXTEND_REQUEST: case RSIP_FREE_REQUEST: case RSIP_QUERY_REQUEST:
+		return RSIP_E_OK;
+	default:
+		return RSIP_E_ILLEGAL_MESSAGE; /* responses are not for the server */
+	}
+}
+
+/* A request of an open session: its MAC, its counter, its client id. */
+static uint16_t authenticate(struct hctx *h, int auth)
+{
+	struct rsip_session *sess = h->sess;
+
+	if (!sess->authed)
+		return RSIP_E_REGISTER_FIRST;
+	if (auth != XDNAT_AUTH_MAC || !rsip_verify(h->in, h->len, sess->keys.c2s, RSIP_MAC_LEN, NULL)) {
+		xd_warn("RSIP: client %u: message fails authentication: closing", sess->client_id);
+		*h->close = true;
+		return RSIP_E_REGISTRATION_DENIED;
+	}
+	if (!h->has_counter)
+		return RSIP_E_MESSAGE_COUNTER_REQUIRED;
+	if (sess->have_counter && h->counter <= sess->last_counter) {
+		xd_warn("RSIP: client %u: replayed or reordered message (counter %u): closing",
+			sess->client_id, h->counter);
+		*h->close = true;
+		return RSIP_E_BAD_MESSAGE;
+	}
+	sess->have_counter = true;
+	sess->last_counter = h->counter;
+	h->r.client_id = rsip_param_u32(&h->r.m->params[h->r.f->slot[0]]);
+	/* Another host's client id: never act on it. */
+	return h->r.client_id != sess->client_id ? RSIP_E_BAD_CLIENT_ID : RSIP_E_OK;
+}
+
+/* Still enrolled, with the secret the session was opened with?
+ * (xdnatctl unenroll / enroll again end the session at once.) */
+static uint16_t still_enrolled(struct hctx *h)
+{
+	struct rsip_session *sess = h->sess;
+	uint8_t secret[RSIP_SECRET_LEN];
+	uint32_t elan;
+	int rc = OPS(h->s)->host_secret(h->s->st, sess->name, secret, &elan);
+	bool same = rc == 0 && !CRYPTO_memcmp(secret, sess->secret, sizeof(secret)) &&
+		    (!elan || elan == sess->peer_lan);
+
+	memset(secret, 0, sizeof(secret));
+	if (rc == -EIO) {
+		xd_err("RSIP: %s", xd_store_error(h->s->st));
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	}
+	if (same)
+		return RSIP_E_OK;
+	xd_warn("RSIP: client %u: '%s' is no longer enrolled (or was enrolled again): "
+		"ending its session", sess->client_id, sess->name);
+	h->end_session = true;
+	*h->close = true;
+	return RSIP_E_REGISTRATION_DENIED;
+}
+
+/* The session's registration, touched. */
+static uint16_t current_client(struct hctx *h, struct xd_client *c)
+{
+	int rc = rs_get_client(h->s, h->sess->client_id, c);
+
+	if (rc < 0)
+		return RSIP_E_INTERNAL_SERVER_ERROR;
+	if (rc == 0) {
+		/* Registration lapsed or was evicted. */
+		h->sess->authed = false;
+		return RSIP_E_REGISTER_FIRST;
+	}
+	if (OPS(h->s)->client_touch(h->s->st, c->id, 0, (int64_t)h->s->now_ms()))
+		xd_warn("RSIP: %s", xd_store_error(h->s->st));
+	return RSIP_E_OK;
+}
+
+static uint16_t dispatch(struct hctx *h, struct xd_client *c)
+{
+	switch (h->r.m->type) {
+	case RSIP_ASSIGN_REQUEST_RSAP_IP: return rs_do_assign_ports(h->s, c, &h->r);
+	case RSIP_ASSIGN_REQUEST_RSIPSEC: return rs_do_assign_spi(h->s, c, &h->r);
+	case RSIP_EXTEND_REQUEST: return rs_do_extend(h->s, c, &h->r);
+	case RSIP_FREE_REQUEST: return rs_do_free(h->s, c, &h->r);
+	case RSIP_QUERY_REQUEST: return do_query(h->s, c, &h->r);
+	case RSIP_DEREGISTER_REQUEST: return rs_do_deregister(h->s, h->sess, c, &h->r);
+	default: return RSIP_E_UNSUPPORTED_MESSAGE;
+	}
+}
+
+/* The certificate issued for a CSR (and the LCA's) into the response. */
+static void put_cert(struct hctx *h, uint32_t client_id)
+{
+	struct rsip_builder *b = h->r.b;
+	struct rsip_server *s = h->s;
+	size_t cal = 0;
+	const uint8_t *ca;
+
+	if (!h->r.cert)
+		return;
+	if (b->len + RSIP_PARAM_HDR_LEN + 4 + h->r.cert_len + 12 + RSIP_MAC_LEN > RSIP_MAX_MSG) {
+		xd_warn("RSIP: client %u: certificate of %zu bytes does not fit a response: not sent",
+			client_id, h->r.cert_len);
+		return;
+	}
+	ca = s->certs.ca_der ? s->certs.ca_der(s->certs.ctx, &cal) : NULL;
+	rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CERT, h->r.cert, h->r.cert_len);
+	/* The LCA certificate only if the response still fits (the host can be
+	 * given it by other means). */
+	if (ca && b->len + 2 * RSIP_PARAM_HDR_LEN + 8 + cal + 12 + RSIP_MAC_LEN <= RSIP_MAX_MSG)
+		rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CACERT, ca, cal);
+}
+
+/* The error response: sealed if the session had keys, else plain (and
+ * the connection closes). */
+static size_t seal_error(struct hctx *h, uint16_t e, bool sealed)
+{
+	struct rsip_builder *b = h->r.b;
+	size_t n;
+
+	if (!sealed || !h->sess->authed) {
+		n = rsip_build_error(b, e, h->has_counter, h->counter, 0, 0);
+		*h->close = true;
+		return n;
+	}
+	rsip_begin(b, RSIP_ERROR_RESPONSE);
+	rsip_put_u16(b, RSIP_P_ERROR, e);
+	if (h->r.client_id)
+		rsip_put_u32(b, RSIP_P_CLIENT_ID, h->r.client_id);
+	if (h->r.bind_id)
+		rsip_put_u32(b, RSIP_P_BIND_ID, h->r.bind_id);
+	if (h->has_counter)
+		rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, h->counter);
+	n = rsip_seal_mac(b, h->sess->keys.s2c);
+	if (e == RSIP_E_UNSUPPORTED_RSIP_VERSION || e == RSIP_E_BAD_MESSAGE)
+		*h->close = true;
+	return n;
+}
+
+/* REGISTER: a new session, answered with the sealed WELCOME. */
+static uint16_t handle_register(struct hctx *h, int auth, const uint8_t *pre, size_t prelen, size_t *n)
+{
+	uint8_t sn[RSIP_NONCE_LEN];
+	uint16_t e;
+
+	if (h->sess->authed) {
+		h->r.client_id = h->sess->client_id;
+		return RSIP_E_ALREADY_REGISTERED;
+	}
+	if (auth != XDNAT_AUTH_HELLO)
+		return RSIP_E_REGISTRATION_DENIED;
+	e = do_register(h->s, h->sess, h->in, h->len, pre, prelen, &h->r, sn);
+	if (e)
+		return e;
+	if (h->has_counter)
+		rsip_put_u32(h->r.b, RSIP_P_MESSAGE_COUNTER, h->counter);
+	*n = rsip_seal_welcome(h->r.b, h->sess->keys.s2c, sn);
+	return RSIP_E_OK;
+}
+
+/* Everything but REGISTER: authenticated, enrolled, registered. */
+static uint16_t handle_request(struct hctx *h, int auth, size_t *n)
+{
+	struct xd_client c;
+	uint16_t e;
+
+	if ((e = authenticate(h, auth)) || (e = still_enrolled(h)) || (e = current_client(h, &c)) ||
+	    (e = dispatch(h, &c)))
+		return e;
+	put_cert(h, c.id);
+	if (h->has_counter)
+		rsip_put_u32(h->r.b, RSIP_P_MESSAGE_COUNTER, h->counter);
+	*n = rsip_seal_mac(h->r.b, h->sess->keys.s2c);
+	if (h->r.m->type == RSIP_DEREGISTER_REQUEST)
+		h->sess->authed = false;
+	return RSIP_E_OK;
+}
+
 size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, const uint8_t *in,
 			  size_t len, uint8_t *out, bool *close)
 {
+	struct hctx h = { .s = s, .sess = sess, .in = in, .len = len, .close = close };
 	struct rsip_builder *b = malloc(sizeof(*b));
 	struct rsip_msg *m = malloc(sizeof(*m));
 	struct rsip_fields *f = malloc(sizeof(*f));
-	struct req r = { .m = m, .f = f, .b = b };
+	bool sealed = sess->authed;
 	const uint8_t *pre = NULL;
 	size_t prelen = 0, n = 0;
-	uint8_t sn[RSIP_NONCE_LEN];
-	bool has_counter = false, sealed, end_session = false;
-	uint32_t counter = 0;
-	struct xd_client c;
 	uint16_t e;
 	int auth;
 
@@ -163,165 +366,16 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 		*close = true;
 		return 0;
 	}
-	sealed = sess->authed;
-	e = rsip_decode(in, len, m);
-	if (e == RSIP_E_OK)
-		e = rsip_validate(m, f);
-	if (e == RSIP_E_OK && f->counter >= 0) {
-		has_counter = true;
-		counter = rsip_param_u32(&m->params[f->counter]);
-	}
-	if (e == RSIP_E_OK) {
-		switch (m->type) {
-		case RSIP_REGISTER_REQUEST: case RSIP_DEREGISTER_REQUEST:
-		case RSIP_ASSIGN_REQUEST_RSAP_IP: case RSIP_ASSIGN_REQUEST_RSIPSEC:
-		case RSIP_EXTEND_REQUEST: case RSIP_FREE_REQUEST: case RSIP_QUERY_REQUEST:
-			break;
-		default:
-			e = RSIP_E_ILLEGAL_MESSAGE; /* responses are not for the server */
-		}
+	h.r = (struct req){ .m = m, .f = f, .b = b };
+	e = decode(&h);
+	if (!e) {
+		auth = rsip_auth_param(m, &pre, &prelen);
+		e = m->type == RSIP_REGISTER_REQUEST ? handle_register(&h, auth, pre, prelen, &n)
+						     : handle_request(&h, auth, &n);
 	}
 	if (e)
-		goto error;
-	auth = rsip_auth_param(m, &pre, &prelen);
-	if (m->type == RSIP_REGISTER_REQUEST) {
-		if (sess->authed) {
-			e = RSIP_E_ALREADY_REGISTERED;
-			r.client_id = sess->client_id;
-			goto error;
-		}
-		if (auth != XDNAT_AUTH_HELLO) {
-			e = RSIP_E_REGISTRATION_DENIED;
-			goto error;
-		}
-		e = do_register(s, sess, in, len, pre, prelen, &r, sn);
-		if (e)
-			goto error;
-		if (has_counter)
-			rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, counter);
-		n = rsip_seal_welcome(b, sess->keys.s2c, sn);
-		goto out;
-	}
-	if (!sess->authed) {
-		e = RSIP_E_REGISTER_FIRST;
-		goto error;
-	}
-	if (auth != XDNAT_AUTH_MAC || !rsip_verify(in, len, sess->keys.c2s, RSIP_MAC_LEN, NULL)) {
-		xd_warn("RSIP: client %u: message fails authentication: closing", sess->client_id);
-		e = RSIP_E_REGISTRATION_DENIED;
-		*close = true;
-		goto error;
-	}
-	if (!has_counter) {
-		e = RSIP_E_MESSAGE_COUNTER_REQUIRED;
-		goto error;
-	}
-	if (sess->have_counter && counter <= sess->last_counter) {
-		xd_warn("RSIP: client %u: replayed or reordered message (counter %u): closing",
-			sess->client_id, counter);
-		e = RSIP_E_BAD_MESSAGE;
-		*close = true;
-		goto error;
-	}
-	sess->have_counter = true;
-	sess->last_counter = counter;
-	r.client_id = rsip_param_u32(&m->params[f->slot[0]]);
-	if (r.client_id != sess->client_id) {
-		/* Another host's client id: never act on it. */
-		e = RSIP_E_BAD_CLIENT_ID;
-		goto error;
-	}
-	{
-		/* Still enrolled, with the secret the session was opened with?
-		 * (xdnatctl unenroll / enroll again end the session at once.) */
-		uint8_t secret[RSIP_SECRET_LEN];
-		uint32_t elan;
-		int rc = OPS(s)->host_secret(s->st, sess->name, secret, &elan);
-
-		if (rc == -EIO) {
-			e = RSIP_E_INTERNAL_SERVER_ERROR;
-			goto error;
-		}
-		if (rc || CRYPTO_memcmp(secret, sess->secret, sizeof(secret)) ||
-		    (elan && elan != sess->peer_lan)) {
-			xd_warn("RSIP: client %u: '%s' is no longer enrolled (or was enrolled again): "
-				"ending its session", sess->client_id, sess->name);
-			e = RSIP_E_REGISTRATION_DENIED;
-			end_session = true;
-			*close = true;
-			memset(secret, 0, sizeof(secret));
-			goto error;
-		}
-		memset(secret, 0, sizeof(secret));
-	}
-	{
-		int rc = rs_get_client(s, sess->client_id, &c);
-
-		if (rc < 0) {
-			e = RSIP_E_INTERNAL_SERVER_ERROR;
-			goto error;
-		}
-		if (rc == 0) {
-			/* Registration lapsed or was evicted. */
-			sess->authed = false;
-			e = RSIP_E_REGISTER_FIRST;
-			goto error;
-		}
-	}
-	if (OPS(s)->client_touch(s->st, c.id, 0, (int64_t)s->now_ms()))
-		xd_warn("RSIP: %s", xd_store_error(s->st));
-	switch (m->type) {
-	case RSIP_ASSIGN_REQUEST_RSAP_IP: e = rs_do_assign_ports(s, &c, &r); break;
-	case RSIP_ASSIGN_REQUEST_RSIPSEC: e = rs_do_assign_spi(s, &c, &r); break;
-	case RSIP_EXTEND_REQUEST: e = rs_do_extend(s, &c, &r); break;
-	case RSIP_FREE_REQUEST: e = rs_do_free(s, &c, &r); break;
-	case RSIP_QUERY_REQUEST: e = do_query(s, &c, &r); break;
-	case RSIP_DEREGISTER_REQUEST:
-		e = rs_do_deregister(s, sess, &c, &r);
-		break;
-	default: e = RSIP_E_UNSUPPORTED_MESSAGE;
-	}
-	if (e)
-		goto error;
-	if (r.cert && b->len + RSIP_PARAM_HDR_LEN + 4 + r.cert_len + 12 + RSIP_MAC_LEN > RSIP_MAX_MSG) {
-		xd_warn("RSIP: client %u: certificate of %zu bytes does not fit a response: not sent",
-			c.id, r.cert_len);
-	} else if (r.cert) {
-		size_t cal = 0;
-		const uint8_t *ca = s->certs.ca_der ? s->certs.ca_der(s->certs.ctx, &cal) : NULL;
-
-		rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CERT, r.cert, r.cert_len);
-		/* The LCA certificate only if the response still fits (the host
-		 * can be given it by other means). */
-		if (ca && b->len + 2 * RSIP_PARAM_HDR_LEN + 8 + cal + 12 + RSIP_MAC_LEN <= RSIP_MAX_MSG)
-			rsip_put_vendor(b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_CACERT, ca, cal);
-	}
-	if (has_counter)
-		rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, counter);
-	n = rsip_seal_mac(b, sess->keys.s2c);
-	if (m->type == RSIP_DEREGISTER_REQUEST)
-		sess->authed = false;
-	goto out;
-error:
-	if (!sealed || !sess->authed) {
-		/* No keys yet: an unauthenticated error, then hang up. */
-		n = rsip_build_error(b, e, has_counter, counter, 0, 0);
-		*close = true;
-	} else {
-		rsip_begin(b, RSIP_ERROR_RESPONSE);
-		rsip_put_u16(b, RSIP_P_ERROR, e);
-		if (r.client_id)
-			rsip_put_u32(b, RSIP_P_CLIENT_ID, r.client_id);
-		if (r.bind_id)
-			rsip_put_u32(b, RSIP_P_BIND_ID, r.bind_id);
-		if (has_counter)
-			rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, counter);
-		n = rsip_seal_mac(b, sess->keys.s2c);
-	}
-	if (e == RSIP_E_UNSUPPORTED_RSIP_VERSION || e == RSIP_E_BAD_MESSAGE)
-		*close = true;
-out:
-	if (end_session) {
+		n = seal_error(&h, e, sealed);
+	if (h.end_session) {
 		/* After the (sealed) error: the keys are of no further use. */
 		sess->authed = false;
 		memset(&sess->keys, 0, sizeof(sess->keys));
@@ -329,7 +383,7 @@ out:
 	}
 	if (n)
 		memcpy(out, b->buf, n);
-	free(r.cert);
+	free(h.r.cert);
 	free(b);
 	free(m);
 	free(f);
