@@ -128,6 +128,15 @@ static bool conn_fill(struct rsip_server *s, struct rsip_conn *c)
 	return true;
 }
 
+/* Has @c a complete message (or an unframeable one) to handle? */
+static bool conn_ready(const struct rsip_conn *c, size_t *need, uint16_t *err)
+{
+	if (c->fd < 0 || c->in_len < RSIP_HDR_LEN)
+		return false;
+	*need = rsip_frame_len(c->in, c->in_len, err);
+	return !*need || c->in_len >= *need;
+}
+
 /* Handle the first complete message of @c, if any, into its reply buffer.
  * Returns whether there was one. */
 static bool conn_handle_one(struct rsip_server *s, struct rsip_conn *c)
@@ -136,10 +145,7 @@ static bool conn_handle_one(struct rsip_server *s, struct rsip_conn *c)
 	size_t need;
 	bool cl = false;
 
-	if (c->fd < 0 || c->in_len < RSIP_HDR_LEN)
-		return false;
-	need = rsip_frame_len(c->in, c->in_len, &err);
-	if (need && c->in_len < need)
+	if (!conn_ready(c, &need, &err))
 		return false;
 	c->pending = true;
 	if (!need) {
@@ -190,12 +196,20 @@ static void batch_flush(struct rsip_server *s)
  */
 static unsigned batch_run(struct rsip_server *s)
 {
-	unsigned n = 0;
-	bool outer = OPS(s)->begin(s->st) == 0;
+	unsigned n = 0, k;
+	uint16_t err;
+	size_t need;
+	bool outer;
+
+	for (k = 0; k < s->max_conns && !conn_ready(&s->conns[k], &need, &err); k++)
+		;
+	if (k == s->max_conns)
+		return 0;       /* no transaction (and no write lock) for nothing */
+	outer = OPS(s)->begin(s->st) == 0;
 
 	s->batching = outer;
 	s->n_defer = 0;
-	for (unsigned k = 0; k < s->max_conns; k++)
+	for (k = 0; k < s->max_conns; k++)
 		n += conn_handle_one(s, &s->conns[k]);
 	s->batching = false;
 	if (outer && OPS(s)->commit(s->st)) {
