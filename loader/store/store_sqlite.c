@@ -67,7 +67,7 @@ static int run4(struct sq *q, const char *sql, int n, int64_t a, int64_t b, int6
 }
 
 /* One integer (column 0 of the first row): 1 found, 0 none/NULL, <0 error. */
-static int one4(struct sq *q, const char *sql, int64_t *out, int n, int64_t a, int64_t b, int64_t c)
+int sq_one4(struct sq *q, const char *sql, int64_t *out, int n, int64_t a, int64_t b, int64_t c)
 {
 	sqlite3_stmt *s = sq_stmt(q, sql);
 	int64_t v[3] = { a, b, c };
@@ -96,102 +96,6 @@ int sq_exec(struct sq *q, const char *sql)
 		xd_store_fail(&q->base, -EIO, "state database: %s", msg ? msg : sqlite3_errmsg(q->db));
 		sqlite3_free(msg);
 		return -EIO;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------ migrations */
-
-/*
- * PRAGMA user_version: 0 is a database of a release before versions (its
- * tables, if any, are those of step 1, perhaps without bindings.owner);
- * each step brings it one version up, in its own transaction.
- */
-static const char schema_v1[] =
-	"CREATE TABLE IF NOT EXISTS hosts("
-	"  name TEXT PRIMARY KEY, secret BLOB NOT NULL, lan_addr INTEGER NOT NULL DEFAULT 0,"
-	"  enrolled_ms INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS clients("
-	"  client_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
-	"  lan_addr INTEGER NOT NULL, host_id INTEGER NOT NULL DEFAULT 0,"
-	"  gidx INTEGER NOT NULL DEFAULT -1, registered_ms INTEGER NOT NULL,"
-	"  last_seen_ms INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS bindings("
-	"  bind_id INTEGER PRIMARY KEY AUTOINCREMENT, client_id INTEGER NOT NULL,"
-	"  owner TEXT NOT NULL DEFAULT '', kind INTEGER NOT NULL, gidx INTEGER NOT NULL, first INTEGER NOT NULL,"
-	"  last INTEGER NOT NULL, state INTEGER NOT NULL, until_ms INTEGER NOT NULL,"
-	"  created_ms INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
-static const char indexes_v1[] =
-	"CREATE INDEX IF NOT EXISTS bindings_by_range ON bindings(kind, gidx, first);"
-	"CREATE INDEX IF NOT EXISTS bindings_by_until ON bindings(state, until_ms);"
-	"DROP INDEX IF EXISTS bindings_by_client;"
-	"CREATE INDEX IF NOT EXISTS bindings_by_client_kind ON bindings(client_id, kind, state, first);"
-	"CREATE INDEX IF NOT EXISTS bindings_by_first ON bindings(kind, first);"
-	"CREATE INDEX IF NOT EXISTS clients_by_host_id ON clients(host_id, last_seen_ms);"
-	"CREATE INDEX IF NOT EXISTS clients_by_lan ON clients(lan_addr);";
-/* v2: the counter baselines and the CA's announcement queue, which their
- * modules used to create themselves. */
-static const char schema_v2[] =
-	"CREATE TABLE IF NOT EXISTS counters("
-	"  key TEXT PRIMARY KEY, b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL,"
-	"  b3 INTEGER NOT NULL, has_last INTEGER NOT NULL, l0 INTEGER NOT NULL,"
-	"  l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS counters_meta("
-	"  id INTEGER PRIMARY KEY CHECK (id = 1), gen TEXT NOT NULL, since_ms INTEGER NOT NULL,"
-	"  saved_ms INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);";
-
-static int migrate_v1(struct sq *q)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	if (sq_exec(q, schema_v1))
-		return -EIO;
-	/* Databases created before bindings had an owner (the enrolled name,
-	 * so that a quarantined block stays attributable after its
-	 * registration ends): add the column, filled from the registrations. */
-	rc = sqlite3_prepare_v2(q->db, "SELECT owner FROM bindings LIMIT 0", -1, &s, NULL);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_OK &&
-	    (sq_exec(q, "ALTER TABLE bindings ADD COLUMN owner TEXT NOT NULL DEFAULT ''") ||
-	     sq_exec(q, "UPDATE bindings SET owner=COALESCE((SELECT name FROM clients c "
-		     "WHERE c.client_id=bindings.client_id), '')")))
-		return -EIO;
-	return sq_exec(q, indexes_v1);
-}
-
-static int migrate_v2(struct sq *q) { return sq_exec(q, schema_v2); }
-
-static int (*const migrations[XD_STORE_SCHEMA])(struct sq *q) = { migrate_v1, migrate_v2 };
-
-static int migrate(struct sq *q)
-{
-	int64_t v = 0;
-
-	if (one4(q, "PRAGMA user_version", &v, 0, 0, 0, 0) < 0)
-		return -EIO;
-	if (v > XD_STORE_SCHEMA)
-		return xd_store_fail(&q->base, -EPROTO, "state database has schema version %lld, newer "
-				     "than this program's %d: refusing to touch it", (long long)v,
-				     XD_STORE_SCHEMA);
-	if (q->rdonly)
-		return 0;
-	for (; v < XD_STORE_SCHEMA; v++) {
-		char sql[48];
-
-		snprintf(sql, sizeof(sql), "PRAGMA user_version=%lld", (long long)v + 1);
-		if (sq_exec(q, "BEGIN IMMEDIATE"))
-			return -EIO;
-		if (migrations[v](q) || sq_exec(q, sql) || sq_exec(q, "COMMIT")) {
-			char keep[sizeof(q->base.err)];
-
-			memcpy(keep, q->base.err, sizeof(keep));
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-			return xd_store_fail(&q->base, -EIO, "migration to schema version %lld: %s",
-					     (long long)v + 1, keep);
-		}
 	}
 	return 0;
 }
@@ -255,7 +159,7 @@ static int64_t sq_version(struct xd_store *st)
 {
 	int64_t v = -1;
 
-	return one4(SQ(st), "PRAGMA data_version", &v, 0, 0, 0, 0) == 1 ? v : -1;
+	return sq_one4(SQ(st), "PRAGMA data_version", &v, 0, 0, 0, 0) == 1 ? v : -1;
 }
 
 /* ------------------------------------------------------------ enrolments */
@@ -433,7 +337,7 @@ static int sq_host_id_taken(struct xd_store *st, uint32_t host_id)
 {
 	int64_t v;
 
-	return one4(SQ(st), "SELECT 1 FROM clients WHERE host_id=? LIMIT 1", &v, 1, host_id, 0, 0);
+	return sq_one4(SQ(st), "SELECT 1 FROM clients WHERE host_id=? LIMIT 1", &v, 1, host_id, 0, 0);
 }
 
 static int sq_each_client(struct xd_store *st, xd_store_client_fn fn, void *arg)
@@ -477,9 +381,9 @@ static void binding_row(sqlite3_stmt *s, struct xd_binding *b)
 static int sq_last_before(struct xd_store *st, int kind, uint32_t gidx, uint32_t at, int64_t *last)
 {
 	return kind == RSIP_KIND_PORTS
-	       ? one4(SQ(st), "SELECT last FROM bindings WHERE kind=1 AND gidx=? AND first<=? "
+	       ? sq_one4(SQ(st), "SELECT last FROM bindings WHERE kind=1 AND gidx=? AND first<=? "
 			      "ORDER BY first DESC LIMIT 1", last, 2, gidx, at, 0)
-	       : one4(SQ(st), "SELECT last FROM bindings WHERE kind=2 AND first<=? "
+	       : sq_one4(SQ(st), "SELECT last FROM bindings WHERE kind=2 AND first<=? "
 			      "ORDER BY first DESC LIMIT 1", last, 1, at, 0, 0);
 }
 
@@ -726,7 +630,7 @@ static int sq_quarantine_end(struct xd_store *st, int64_t now_ms, xd_store_bindi
 
 static int sq_next_until(struct xd_store *st, int state, int64_t *until_ms)
 {
-	return one4(SQ(st), "SELECT MIN(until_ms) FROM bindings WHERE state=?", until_ms, 1, state, 0, 0);
+	return sq_one4(SQ(st), "SELECT MIN(until_ms) FROM bindings WHERE state=?", until_ms, 1, state, 0, 0);
 }
 
 /* ------------------------------------------------------ operator's view */
@@ -845,20 +749,7 @@ static int sq_setting_get(struct xd_store *st, const char *key, int64_t *value)
 }
 
 
-/* ------------------------------------------------------------ open/close */
-
-static void sq_close(struct xd_store *st)
-{
-	struct sq *q = SQ(st);
-
-	for (unsigned i = 0; i < SQ_CACHE && q->cache[i].sql; i++)
-		sqlite3_finalize(q->cache[i].st);
-	if (q->db)
-		sqlite3_close_v2(q->db);
-	free(q);
-}
-
-static const struct xd_store_ops sq_ops = {
+const struct xd_store_ops sq_ops = {
 	.name = "sqlite", .close = sq_close,
 	.begin = sq_begin, .commit = sq_commit, .rollback = sq_rollback, .version = sq_version,
 	.enroll = sq_enroll, .unenroll = sq_unenroll, .host_secret = sq_host_secret,
@@ -880,74 +771,3 @@ static const struct xd_store_ops sq_ops = {
 	.cert_get = sq_cert_get, .cert_unannounced = sq_cert_unannounced,
 	.cert_announced = sq_cert_announced,
 };
-
-/* The database and its -wal and -shm are the operator's secrets (host
- * secrets, the CA's state): 0600 from their creation.  SQLite creates -wal
- * and -shm with the database file's mode; the umask covers the rest.
- * An existing file is only chmodded, never opened here: closing a
- * descriptor drops every POSIX lock this process holds on the file, and
- * with them the lock of another connection of this process (the daemon
- * has several), after which another process would take the database for
- * unused, checkpoint and delete the WAL under it. */
-static int create_0600(struct sq *q, const char *path)
-{
-	static const char *const sfx[] = { "", "-wal", "-shm" };
-	char p[PATH_MAX];
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd >= 0)
-		close(fd);      /* new: nobody holds a lock on it yet */
-	else if (errno != EEXIST)
-		return xd_store_fail(&q->base, -errno, "cannot create state database %s: %s", path,
-				     strerror(errno));
-	for (unsigned i = 0; i < 3; i++)
-		if (snprintf(p, sizeof(p), "%s%s", path, sfx[i]) < (int)sizeof(p) && chmod(p, 0600) &&
-		    errno != ENOENT)
-			return xd_store_fail(&q->base, -errno, "cannot chmod 600 %s: %s", p, strerror(errno));
-	return 0;
-}
-
-static int sq_open_db(struct sq *q, const char *path)
-{
-	int fl = q->rdonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-
-	if (q->rdonly && access(path, R_OK))
-		return xd_store_fail(&q->base, -ENOENT, "no state database %s", path);
-	if (!q->rdonly && create_0600(q, path))
-		return -EIO;
-	if (sqlite3_open_v2(path, &q->db, fl | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
-		return xd_store_fail(&q->base, -EIO, "cannot open state database %s: %s", path,
-				     q->db ? sqlite3_errmsg(q->db) : "out of memory");
-	sqlite3_busy_timeout(q->db, q->rdonly ? 2000 : 5000);
-	if (!q->rdonly && (sq_exec(q, "PRAGMA journal_mode=WAL") || sq_exec(q, "PRAGMA synchronous=FULL") ||
-			   sq_exec(q, "PRAGMA foreign_keys=ON")))
-		return -EIO;
-	return migrate(q);
-}
-
-int xd_store_sqlite_open(const char *path, unsigned flags, struct xd_store **out, char *err,
-			 size_t errlen)
-{
-	struct sq *q = calloc(1, sizeof(*q));
-	mode_t old;
-	int rc;
-
-	*out = NULL;
-	if (!q) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	q->base.ops = &sq_ops;
-	q->rdonly = flags & XD_STORE_RDONLY;
-	old = umask(077);
-	rc = sq_open_db(q, path);
-	umask(old);
-	if (rc) {
-		snprintf(err, errlen, "%s", q->base.err);
-		sq_close(&q->base);
-		return rc;
-	}
-	q->base.err[0] = '\0';
-	*out = &q->base;
-	return 0;
-}

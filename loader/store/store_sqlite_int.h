@@ -24,6 +24,12 @@ int sq_dberr(struct sq *q, int rc);
  * reset and unbound. */
 sqlite3_stmt *sq_stmt(struct sq *q, const char *sql);
 int sq_exec(struct sq *q, const char *sql);
+/* One integer (column 0 of the first row): 1 found, 0 none/NULL, <0 error. */
+int sq_one4(struct sq *q, const char *sql, int64_t *out, int n, int64_t a, int64_t b, int64_t c);
+extern const struct xd_store_ops sq_ops;
+
+/* store_sqlite_open.c */
+void sq_close(struct xd_store *st);
 
 /* store_sqlite_aux.c: counter baselines, the CA's store */
 int sq_ctr_load(struct xd_store *st, const char *gen, struct xd_ctr_state *s);
