@@ -8,7 +8,8 @@ BPFTOOL   ?= bpftool
 ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
-OUT       := build
+# make SAN=1 builds into build-san/ so both flavours can coexist.
+OUT       ?= $(if $(filter 1,$(SAN)),build-san,build)
 PREFIX    ?= /usr/local
 BPF_OBJ_DIR ?= $(PREFIX)/lib/xdnat
 
@@ -21,9 +22,9 @@ VERSION   := $(VERSION)
 # is a static library and a program links only the libraries it needs.
 LOADER_DIRS := common store rsip daemon host cli
 INC       := -Imaps $(addprefix -Iloader/,$(LOADER_DIRS)) -Ica -I$(OUT)
-PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih
+PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih -lmnl)
 # Hardening: fortified libc calls, stack protector, PIE, full RELRO.
 HARDEN_CFLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
@@ -97,7 +98,7 @@ BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
-             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_store
+             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_store
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
@@ -112,8 +113,9 @@ deps:
 $(OUT):
 	@mkdir -p $@
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUT)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(OUT)/%.bpf.o: bpf/%.bpf.c | $(OUT)
+	$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+-include $(wildcard $(OUT)/*.bpf.d)
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
@@ -165,8 +167,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
+# The RSIP and CA end-to-end tests also run against the sanitizer build of
+# the daemons (SAN_E2E in selftests/run_all.sh).
 check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory SAN=1 all
 	@selftests/run_all.sh
 
 test: check

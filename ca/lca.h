@@ -3,9 +3,10 @@
  * The Local CA (docs/LCA.md).  Trust: operator root CA -> LCA (this router,
  * name-constrained to its global address G) -> host certificates.
  *
- * Namespace of one LCA, written into the LCA certificate as critical
- * permitted name constraints and read back from it (the certificate is the
- * single source of truth):
+ * Namespace of one LCA, written into the LCA certificate as permitted name
+ * constraints (non-critical: strongSwan 5.9.8 cannot parse a critical
+ * iPAddress constraint; docs/LCA.md "Certificate profile and why") and read
+ * back from it (the certificate is the single source of truth):
  *   iPAddress      G/32
  *   URI            host <domain>          (default: G's reverse DNS name,
  *   rfc822Name     mailbox @<domain>        e.g. 7.113.0.203.in-addr.arpa)
@@ -13,7 +14,8 @@
  *   directoryName  <dn base>              (default "O=xdnat, OU=<G>")
  * Host identity (seed: "global address + local address"):
  *   subject  <dn base>, CN=<LAN>@<G>           or CN=<user>@<domain>
- *   SAN      IP:<G>, URI:xdnat://<domain>/<LAN> or IP:<G>, email:<user>@<domain>
+ *   SAN      IP:<G>, DNS:<a-b-c-d>.<domain>  or IP:<G>, email:<user>@<domain>
+ *            (LAN a.b.c.d; only these SAN types are ever issued)
  * The LAN address is never an iPAddress SAN (it is outside G/32) and the CN
  * always contains '@' so OpenSSL does not mistake it for a DNS name.
  *
@@ -41,6 +43,7 @@
 #define LCA_URL_MAX        512
 #define LCA_DEFAULT_MAX_LEASE (400 * 86400)
 #define LCA_DEFAULT_CRL_PERIOD 86400
+#define LCA_BACKDATE_S     300     /* host notBefore = lease start - 5 min (clock skew) */
 
 /* ---- keys, files -------------------------------------------------------- */
 
@@ -48,7 +51,8 @@ enum lca_keytype { LCA_KEY_EC_P256, LCA_KEY_EC_P384, LCA_KEY_ED25519, LCA_KEY_RS
 int lca_keytype_parse(const char *s, enum lca_keytype *t);  /* p256 p384 ed25519 rsa3072 */
 EVP_PKEY *lca_keygen(enum lca_keytype t, struct lca_err *e);
 
-/* PEM files.  Keys are written 0600 and never over an existing file. */
+/* PEM files.  Keys are written 0600 and never over an existing file, and
+ * read only from a regular file no one but the owner can access. */
 int lca_write_key(const char *path, EVP_PKEY *key, struct lca_err *e);
 int lca_write_cert(const char *path, X509 *x, struct lca_err *e);
 int lca_write_csr(const char *path, X509_REQ *r, struct lca_err *e);
@@ -78,8 +82,10 @@ struct lca_ns {
 int lca_ns_init(struct lca_ns *ns, uint32_t g_be, const char *domain, const char *dn,
 		struct lca_err *e);
 void lca_ns_release(struct lca_ns *ns);
-/* Read the namespace from an LCA certificate's name constraints: it must
- * have critical constraints with exactly one IPv4 /32 and a URI host. */
+/* Read the namespace from an LCA certificate's name constraints: the
+ * permitted subtrees must be exactly one IPv4 /32, a URI, a DNS and an
+ * e-mail subtree for one domain, and a directoryName; the error names
+ * what is missing or extra. */
 int lca_ns_from_cert(X509 *lca, struct lca_ns *ns, struct lca_err *e);
 /* "O=xdnat, OU=203.0.113.7" into buf. */
 void lca_dn_str(const X509_NAME *n, char *buf, size_t len);
@@ -95,8 +101,14 @@ X509_REQ *lca_csr_create(EVP_PKEY *key, const struct lca_ns *ns, struct lca_err 
  * from the CSR). */
 X509 *lca_cert_sign(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, const struct lca_ns *ns,
 		    int64_t not_before, int64_t not_after, struct lca_err *e);
-/* Import check: cert matches key, is a CA with keyCertSign and cRLSign,
- * carries usable name constraints, and, if chain is given, verifies up to
+/* The same with a CRL distribution point (the issuer's CRL, so the root can
+ * revoke the LCA); crl_url NULL: none. */
+X509 *lca_cert_sign_dp(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, const struct lca_ns *ns,
+		       const char *crl_url, int64_t not_before, int64_t not_after,
+		       struct lca_err *e);
+/* Import check: cert matches key, basicConstraints critical CA:TRUE
+ * pathlen 0, keyUsage critical exactly keyCertSign + cRLSign, the complete
+ * name constraints (lca_ns_from_cert), and, if chain is given, verifies up to
  * a self-signed certificate in it at time `at` (0: now). */
 int lca_cert_check(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain, int64_t at,
 		   struct lca_err *e);
@@ -151,7 +163,7 @@ struct lca_issue_req {
 
 struct lca_issued {
 	char serial[LCA_SERIAL_STRLEN]; /* uppercase hex, as `openssl x509 -serial` */
-	char identity[300];             /* URI or e-mail */
+	char identity[300];             /* DNS name or e-mail */
 	unsigned char *der;             /* the certificate; lca_issued_free() */
 	size_t der_len;
 };
@@ -230,5 +242,14 @@ int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t n
  * now, thisUpdate now, nextUpdate now + crl_period, CRL number from the
  * store (incremented).  *der: OPENSSL_free(). */
 int lca_crl(struct lca *ca, int64_t now, unsigned char **der, size_t *len, struct lca_err *e);
+
+/* The demo root's side (operators with their own CA use its tooling): record
+ * that the root revokes an LCA certificate it issued (-EPERM: not issued by
+ * root, -EALREADY), and sign the root's CRL (number and thisUpdate strictly
+ * increasing, like lca_crl).  db: the root's own database. */
+int lca_root_revoke(sqlite3 *db, X509 *root, X509 *cert, int reason, int64_t when,
+		    struct lca_err *e);
+int lca_root_crl(sqlite3 *db, X509 *root, EVP_PKEY *rk, int64_t now, uint32_t period,
+		 unsigned char **der, size_t *len, struct lca_err *e);
 
 #endif

@@ -155,6 +155,8 @@ void lca_notice_release(struct lca_notice *n)
 {
 	X509_CRL_free(n->crl);
 	n->crl = NULL;
+	EVP_PKEY_free(n->crl_key);
+	n->crl_key = NULL;
 }
 
 /* The content, strictly: DER (re-encodes to the same bytes), version 1,
@@ -313,7 +315,9 @@ int lca_notice_verify(const unsigned char *der, size_t len, STACK_OF(X509) *anch
 			goto out;
 		}
 		out->crl = X509_CRL_dup(c);
-		if (!out->crl) {
+		if (out->crl && EVP_PKEY_up_ref(k))
+			out->crl_key = k;
+		if (!out->crl || !out->crl_key) {
 			rc = lca_fail(err, -ENOMEM, "out of memory");
 			goto out;
 		}

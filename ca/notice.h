@@ -54,6 +54,7 @@ struct lca_notice {
 	unsigned n;
 	struct lca_notice_entry e[LCA_NOTICE_MAX];
 	X509_CRL *crl;                    /* the CRL carried along (owned), or NULL */
+	EVP_PKEY *crl_key;                /* the LCA's key that signed it (owned), or NULL */
 	char signer[256];                 /* the LCA's subject */
 };
 

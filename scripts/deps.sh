@@ -6,14 +6,21 @@ set -euo pipefail
 
 pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libcriterion-dev iproute2 tcpdump netcat-openbsd nftables ethtool
-      libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev
+      libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev libmnl-dev strace
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
-      strongswan-pki libstrongswan-extra-plugins python3-scapy python3-cryptography)
+      strongswan-pki libstrongswan-extra-plugins python3-scapy python3-cryptography
+      gnutls-bin libnss3-tools golang-go)
+# libmnl-dev: xdnatd keeps neighbour entries over rtnetlink (loader/daemon/neigh.c);
+# strace: selftests/e2e_neigh.sh checks that xdnatd runs no program.
 # strongSwan (selftests/e2e_strongswan.sh, docs/STRONGSWAN.md) runs only as
 # per-namespace daemons the tests start themselves (selftests/lib/strongswan.sh);
 # libstrongswan-extra-plugins carries the curl fetcher that CRL fetching needs.
 # python3-scapy + python3-cryptography: an ESP/AH implementation we did not write
 # (selftests/e2e_scapy_ipsec.sh, selftests/lib/ipsec_scapy.py).
+# gnutls-bin (certtool), libnss3-tools (certutil, vfychain, crlutil), golang-go
+# (crypto/x509, built offline): independent certificate verifiers of the
+# forgery suite (selftests/e2e_forgery.sh).  Its Python verifier needs
+# cryptography >= 43 (PolicyBuilder), newer than Debian 12's: PYTHON=.
 # strongswan-charon pulls in strongswan-starter, whose maintainer scripts would
 # start an IPsec daemon in the root namespace on a systemd host: the install
 # below runs with a policy-rc.d that forbids starting services, and the units

@@ -57,6 +57,40 @@ for t in selftests/e2e_*.sh; do
 	fi
 done
 
+# The RSIP and CA end-to-end tests once more against the sanitizer build of
+# every program (make SAN=1 -> build-san/): an ASan/UBSan report from any
+# daemon or tool, which the test itself may not notice, fails the run.
+SAN_BUILD=${SAN_BUILD:-build-san}
+SAN_E2E=${SAN_E2E:-e2e_rsip e2e_lca}
+for name in $SAN_E2E; do
+	echo "=== $name [sanitizers]"
+	if [ ! -x "$SAN_BUILD/xdnatd" ]; then
+		echo "run_all: $SAN_BUILD/xdnatd missing: build it with 'make SAN=1'" >&2
+		echo "FAIL $name [sanitizers]"
+		failed=$((failed + 1)); failed_names+=("$name[san]")
+		continue
+	fi
+	reports=$(mktemp -d)
+	ok=1
+	XD_BUILD=$(cd "$SAN_BUILD" && pwd) \
+	ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0" \
+	UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
+		timeout 600 bash "selftests/$name.sh" || ok=0
+	if [ -n "$(ls -A "$reports")" ]; then
+		echo "run_all: sanitizer reports from $name:" >&2
+		cat "$reports"/* >&2
+		ok=0
+	fi
+	rm -rf "$reports"
+	if [ $ok -eq 1 ]; then
+		echo "PASS $name [sanitizers]"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $name [sanitizers]"
+		failed=$((failed + 1)); failed_names+=("$name[san]")
+	fi
+done
+
 echo
 [ ${#failed_names[@]} -gt 0 ] && echo "failed suites: ${failed_names[*]}"
 echo "$passed passed, $failed failed"

@@ -357,7 +357,7 @@ Test(rsip_ca, issue_supersede_renew_free)
 	cr_assert(verify(&h, gp.first, gp.first + 99, 0, 0, s1));
 	cr_assert_not(verify(&h, gp.first, gp.first + 100, 0, 0, NULL), "one port too many");
 	cr_assert_not(verify(&h, gp.first + 100, gp.first + 100, 0, 0, NULL));
-	/* Validity is the lease. */
+	/* Validity is the lease, notBefore backdated by LCA_BACKDATE_S for skewed clocks. */
 	{
 		const unsigned char *p = h.cl.cert;
 		X509 *x = d2i_X509(NULL, &p, (long)h.cl.cert_len);
@@ -365,13 +365,16 @@ Test(rsip_ca, issue_supersede_renew_free)
 
 		cr_assert_not_null(x);
 		cr_assert_eq(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
-		cr_assert(days == 0 && secs >= 299 && secs <= 301, "validity %d d %d s", days, secs);
+		cr_assert(days == 0 && secs >= 299 + LCA_BACKDATE_S && secs <= 301 + LCA_BACKDATE_S,
+			  "validity %d d %d s", days, secs);
 		X509_free(x);
 	}
 	/* A new allocation (SPIs) with a CSR: one certificate for both, the first superseded. */
 	h.cl.cert_new = false;
 	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
 	cr_assert_eq(rsip_client_assign_spi(&h.cl, 0, 0, 0, &gs), 0);
+	/* The exact block (XDNAT_VS_SPI_COUNT), not the 65535 of the Number field. */
+	cr_assert_eq(gs.count, 0x10000, "SPI block of 0x%x SPIs", gs.count);
 	cr_assert(h.cl.cert_new);
 	cr_assert(verify(&h, gp.first, gp.first + 99, gs.first, gs.first + 0xffff, s2));
 	cr_assert_str_neq(s1, s2);
@@ -561,5 +564,121 @@ Test(rsip_ca, expiry_and_recovery)
 	cr_assert_eq(n, 1);
 	pthread_mutex_unlock(&mu);
 	cr_assert_str_eq(status_of(s2), "revoked");
+	host_fini(&h);
+}
+
+/* Renewal is no revocation event for peers: the superseded certificate is
+ * in the CRL, but xd_ca_poll reports nothing (no notice is sent). */
+Test(rsip_ca, superseded_is_not_announced)
+{
+	struct host h;
+	struct rsip_grant g;
+	char s1[LCA_SERIAL_STRLEN], s2[LCA_SERIAL_STRLEN];
+	struct xd_ca_revoked rv[8];
+	unsigned n = 99;
+	uint32_t granted;
+	const uint8_t *crl;
+	size_t crl_len;
+
+	host_init(&h, "hs", 0);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g), 0);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s1));
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 1);
+	pthread_mutex_unlock(&mu);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s2));
+	cr_assert_str_eq(status_of(s1), "revoked");
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 1, "a new CRL");
+	cr_assert_eq(n, 0, "superseded: nothing to announce");
+	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 0, "seen once");
+	crl = xd_ca_crl(xca, &crl_len);
+	{
+		const unsigned char *p = crl;
+		X509_CRL *c = d2i_X509_CRL(NULL, &p, (long)crl_len);
+		BIGNUM *bn = NULL;
+		ASN1_INTEGER *sn;
+		X509_REVOKED *r = NULL;
+
+		cr_assert_not_null(c);
+		cr_assert(BN_hex2bn(&bn, s1) > 0);
+		cr_assert_not_null(sn = BN_to_ASN1_INTEGER(bn, NULL));
+		cr_assert_eq(X509_CRL_get0_by_serial(c, &r, sn), 1, "the superseded one is in the CRL");
+		ASN1_INTEGER_free(sn);
+		BN_free(bn);
+		X509_CRL_free(c);
+	}
+	/* An operator revocation is announced. */
+	cr_assert_eq(srv.st->ops->cert_revoke(srv.st, s2, LCA_REASON_KEY_COMPROMISE, time(NULL), NULL), 0);
+	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 1);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(rv[0].serial, s2);
+	pthread_mutex_unlock(&mu);
+	host_fini(&h);
+}
+
+/* `xdnatctl cert revoke` locks the host out: no certificate on renewal or
+ * on a new allocation (REGISTRATION_DENIED), the blocks stay; enrolling it
+ * again (a new secret) lets it have one.  Automatic revocations (renewal,
+ * FREE) do not lock. */
+Test(rsip_ca, operator_revocation_locks_out_until_reenrolled)
+{
+	struct host h;
+	struct rsip_grant g, g2;
+	char s1[LCA_SERIAL_STRLEN], s2[LCA_SERIAL_STRLEN], s3[LCA_SERIAL_STRLEN];
+	uint8_t secret[RSIP_SECRET_LEN];
+	uint32_t granted;
+	char why[LCA_SERIAL_STRLEN];
+	int reason = -1;
+
+	host_init(&h, "hl", 0);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g), 0);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s1));
+	/* FREE of a second block: cessationOfOperation, no lockout. */
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g2), 0);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s2));
+	cr_assert_eq(rsip_client_free(&h.cl, g2.bind_id), 0);
+	cr_assert_str_eq(status_of(s2), "revoked");
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(xd_ca_locked_out(srv.st, "hl", why, sizeof(why), &reason), 0);
+	pthread_mutex_unlock(&mu);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s3));
+	/* The operator revokes it. */
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(srv.st->ops->cert_revoke(srv.st, s3, LCA_REASON_UNSPECIFIED, time(NULL), NULL), 0);
+	cr_assert_eq(xd_ca_locked_out(srv.st, "hl", why, sizeof(why), &reason), 1);
+	cr_assert_str_eq(why, s3);
+	cr_assert_eq(reason, LCA_REASON_UNSPECIFIED);
+	pthread_mutex_unlock(&mu);
+	h.cl.cert_new = false;
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), RSIP_E_REGISTRATION_DENIED);
+	cr_assert_not(h.cl.cert_new);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g2), RSIP_E_REGISTRATION_DENIED);
+	/* The lease itself still renews without a CSR. */
+	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
+	cr_assert_eq(valid_count("hl"), 0);
+	/* Enrolled again: a new secret, a new session, a certificate again. */
+	rsip_client_close(&h.cl);
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(xd_store_enroll_new(srv.st, "hl", 0, secret), 0);
+	cr_assert_eq(xd_ca_locked_out(srv.st, "hl", NULL, 0, NULL), 0);
+	pthread_mutex_unlock(&mu);
+	rsip_client_free_certs(&h.cl);
+	rsip_client_init(&h.cl, htonl(0x7f000001), port, "hl", secret, 3000);
+	cr_assert_eq(rsip_client_register(&h.cl), 0);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
+	cr_assert(h.cl.cert_new);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, NULL));
+	cr_assert_eq(valid_count("hl"), 1);
 	host_fini(&h);
 }

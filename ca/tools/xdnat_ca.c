@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -19,28 +20,33 @@ static const char usage_text[] =
 "\n"
 "SYNOPSIS\n"
 "    xdnat-ca init-root  -k ROOT.key -o ROOT.crt [-s DN] [-d DAYS] [-t KEYTYPE]\n"
-"    xdnat-ca init-lca   -g G -k LCA.key (-R ROOT.crt -K ROOT.key -o LCA.crt | -r LCA.csr)\n"
-"                        [--domain D] [--dn DN] [-d DAYS] [-t KEYTYPE]\n"
+"    xdnat-ca init-lca   -g G -k LCA.key (-R ROOT.crt -K ROOT.key -o LCA.crt [--crl-url URL]\n"
+"                        | -r LCA.csr) [--domain D] [--dn DN] [-d DAYS] [-t KEYTYPE]\n"
 "    xdnat-ca import-lca -k LCA.key -i LCA.crt [-C CHAIN.pem] [-o INSTALLED.crt]\n"
 "    xdnat-ca issue      CA-OPTS --csr HOST.csr --host-id ID --lan A [--user U]\n"
 "                        [--ports LIST] [--spis LIST] [--lease SECS] [--not-before T]\n"
-"                        [--crl-url URL] -o HOST.crt\n"
+"                        (--crl-url URL | --no-crl-url) -o HOST.crt\n"
 "    xdnat-ca revoke     CA-OPTS (SERIAL... | --host ID) [--reason R] [--now T]\n"
 "    xdnat-ca list       --db DB [--host ID] [-j] [--now T]\n"
 "    xdnat-ca show       --db DB SERIAL          (PEM of a stored certificate)\n"
 "    xdnat-ca crl        CA-OPTS -o CRL [--der] [--period SECS] [--now T]\n"
+"    xdnat-ca revoke-lca --db ROOT.db -R ROOT.crt -i LCA.crt [--reason R] [--now T]\n"
+"    xdnat-ca root-crl   --db ROOT.db -R ROOT.crt -K ROOT.key -o CRL [--der] [--period S]\n"
+"                        [--now T]\n"
 "    xdnat-ca bench      [-n N] [-t KEYTYPE]\n"
 "    CA-OPTS = --db DB -k LCA.key -c LCA.crt [-C CHAIN.pem]\n"
 "\n"
 "DESCRIPTION\n"
 "    The router is a Local CA: its certificate, issued by a higher-level CA,\n"
-"    carries critical RFC 5280 name constraints confining it to its global\n"
-"    address G (iPAddress G/32; URI, e-mail and DNS names under a domain that\n"
-"    defaults to G's in-addr.arpa name; directoryName under 'O=xdnat, OU=G').\n"
+"    carries RFC 5280 name constraints confining it to its global address G\n"
+"    (iPAddress G/32; URI, e-mail and DNS names under a domain that defaults\n"
+"    to G's in-addr.arpa name; directoryName under 'O=xdnat, OU=G'), marked\n"
+"    non-critical so strongSwan 5.9.8 can parse them (docs/LCA.md, profile).\n"
 "    It issues each host a certificate for the host's own key (from a CSR):\n"
-"    identity G + LAN address (URI xdnat://DOMAIN/LAN, CN=LAN@G) or G + user\n"
-"    (e-mail USER@DOMAIN), G as iPAddress SAN, and the allocated port and SPI\n"
-"    ranges in the non-critical extension " LCA_OID_ALLOCATION ".\n"
+"    identity G + LAN address (DNS name A-B-C-D.DOMAIN, CN=LAN@G) or G + user\n"
+"    (e-mail USER@DOMAIN), G as iPAddress SAN, notBefore 5 minutes before the\n"
+"    lease (clock skew), and the allocated port and SPI ranges in the\n"
+"    non-critical extension " LCA_OID_ALLOCATION ".\n"
 "    Issued certificates, revocations and the CRL number live in the ca_*\n"
 "    tables of an SQLite database (it may be the control plane's).\n"
 "\n"
@@ -48,20 +54,30 @@ static const char usage_text[] =
 "    init-root   Create a self-signed root CA (demo and tests; production uses\n"
 "                the operator's CA).  Never overwrites an existing key file.\n"
 "    init-lca    Create the LCA key, then either issue the LCA certificate from\n"
-"                the demo root (-R/-K/-o) or write a CSR (-r) for the operator's\n"
-"                CA; the CSR requests CA:TRUE, pathlen 0 and the name\n"
-"                constraints, which the operator's CA must copy (critical).\n"
-"    import-lca  Check a certificate the operator's CA issued for the LCA key:\n"
-"                key match, CA, keyCertSign+cRLSign, critical name constraints\n"
-"                with exactly one IPv4 /32 and a URI host, chain up to a\n"
-"                self-signed root in -C; then copy it to -o.\n"
+"                the demo root (-R/-K/-o; --crl-url: where the root's CRL is\n"
+"                published, written as the LCA's CRL distribution point) or\n"
+"                write a CSR (-r) for the operator's CA; the CSR requests\n"
+"                exactly the extensions the operator's CA must copy.\n"
+"    import-lca  Check a certificate the operator's CA issued for the LCA key\n"
+"                against the whole profile and name what is missing: key\n"
+"                match; basicConstraints critical CA:TRUE pathlen:0; keyUsage\n"
+"                critical, exactly keyCertSign+cRLSign; permitted name\n"
+"                constraints iPAddress G/32 and URI, DNS, e-mail of one domain\n"
+"                and a directoryName, nothing wider; chain up to a self-signed\n"
+"                root in -C; then copy it to -o.\n"
 "    issue       Issue a host certificate from a CSR (PEM or DER; EC P-256/P-384,\n"
 "                Ed25519 or RSA 2048-8192; signature checked; the CSR's subject\n"
 "                and extensions are not copied).  Prints the serial.\n"
 "    revoke      Revoke by serial, or every live certificate of --host.\n"
 "    list        Table (or JSON with -j) of stored certificates and status.\n"
 "    show        The stored certificate with that serial, PEM, on stdout.\n"
-"    crl         Write a CRL signed by the LCA (PEM, or DER with --der).\n"
+"    crl         Write a CRL signed by the LCA (PEM, or DER with --der).  CRL\n"
+"                numbers and thisUpdate strictly increase: a second CRL in the\n"
+"                same second gets thisUpdate + 1 s; --now before the last CRL's\n"
+"                thisUpdate is refused.\n"
+"    revoke-lca  The demo root revokes an LCA certificate it issued (recorded\n"
+"                in the root's database, listed by its next root-crl).\n"
+"    root-crl    Write the demo root's CRL (publish it at the LCA's --crl-url).\n"
 "    bench       Issuance rate of lca_issue against raw OpenSSL signing of a\n"
 "                certificate of the same shape (in-memory CA, temporary DB).\n"
 "\n"
@@ -80,7 +96,7 @@ static const char usage_text[] =
 "    -K, --root-key F    issuing root key (init-lca)\n"
 "    -r, --csr-out F     write the LCA CSR here (init-lca)\n"
 "    -i, --in FILE       certificate to import (import-lca)\n"
-"        --db FILE       SQLite database (created if missing)\n"
+"        --db FILE       SQLite database (created 0600 if missing)\n"
 "        --csr FILE      host CSR, '-' for stdin (issue)\n"
 "        --host-id ID    the control plane's name for the host (issue, revoke)\n"
 "        --host ID       same, for revoke and list\n"
@@ -91,6 +107,7 @@ static const char usage_text[] =
 "        --lease SECS    validity from --not-before (default 3600)\n"
 "        --not-before T  Unix seconds (default now)\n"
 "        --crl-url URL   CRL distribution point written into the certificate\n"
+"        --no-crl-url    issue without one (verifiers then cannot find the CRL)\n"
 "        --reason R      unspecified, keyCompromise, affiliationChanged,\n"
 "                        superseded, cessationOfOperation (default)\n"
 "        --period SECS   CRL nextUpdate - thisUpdate (default 86400)\n"
@@ -103,6 +120,10 @@ static const char usage_text[] =
 "EXIT STATUS\n"
 "    0 success, 1 failure (reason on stderr), 2 usage error.\n"
 "\n"
+"FILES\n"
+"    Private keys must be mode 0600 or 0400: a key readable by group or\n"
+"    others is refused.\n"
+"\n"
 "EXAMPLES\n"
 "    xdnat-ca init-root -k root.key -o root.crt\n"
 "    xdnat-ca init-lca -g 203.0.113.7 -k lca.key -R root.crt -K root.key -o lca.crt\n"
@@ -111,7 +132,9 @@ static const char usage_text[] =
 "    xdnat-ca issue --db ca.db -k lca.key -c lca.crt --csr h1.csr --host-id h1 \\\n"
 "        --lan 10.77.0.11 --ports 20000-20999 --spis 0xa1000000-0xa1000fff \\\n"
 "        --crl-url http://203.0.113.7/lca.crl -o h1.crt\n"
-"    openssl verify -CAfile root.crt -untrusted lca.crt h1.crt\n";
+"    openssl verify -CAfile root.crt -untrusted lca.crt h1.crt\n"
+"    xdnat-ca revoke-lca --db root.db -R root.crt -i lca.crt --reason keyCompromise\n"
+"    xdnat-ca root-crl --db root.db -R root.crt -K root.key -o root.crl\n";
 
 static void usage(FILE *f)
 {
@@ -131,7 +154,7 @@ struct opts {
 	long days;
 	enum lca_keytype kt;
 	int64_t lease, not_before, now, period, count;
-	bool json, der;
+	bool json, der, no_crl_url;
 };
 
 static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *v)
@@ -158,10 +181,17 @@ static sqlite3 *open_db(const char *path, struct lca_err *e)
 		lca_fail(e, -EINVAL, "--db is required");
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
-	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL) !=
-		    SQLITE_OK) {
+	/* The store holds every certificate and revocation: owner only.  SQLite
+	 * creates -wal and -shm with the database file's mode. */
+	mode_t old = umask(077);
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_busy_timeout(db, 5000);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL,
+				  NULL);
+	umask(old);
+	if (rc != SQLITE_OK) {
 		lca_fail(e, -EIO, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
 		sqlite3_close(db);
 		return NULL;
@@ -216,6 +246,8 @@ static int cmd_init_lca(const struct opts *o)
 	    (o->csr_out && (o->root_cert || o->root_key)))
 		return die_usage("init-lca needs -k KEY and either -R ROOT.crt -K ROOT.key -o LCA.crt "
 				 "or -r LCA.csr");
+	if (o->csr_out && o->crl_url)
+		return die_usage("--crl-url goes with -R/-K (with -r the operator's CA sets it)");
 	struct lca_ns ns;
 	if (lca_ns_init(&ns, g.s_addr, o->domain, o->dn, &e))
 		return fail(&e);
@@ -234,14 +266,14 @@ static int cmd_init_lca(const struct opts *o)
 	if (o->csr_out) {
 		if (lca_write_csr(o->csr_out, req, &e))
 			goto out;
-		printf("wrote %s: have the operator CA sign it (copying the requested extensions, "
-		       "name constraints critical), then: xdnat-ca import-lca -k %s -i CERT -C CHAIN\n",
-		       o->csr_out, o->key);
+		printf("wrote %s: have the operator CA sign it (copying the requested extensions "
+		       "as they are, plus its CRL distribution point), then: xdnat-ca import-lca "
+		       "-k %s -i CERT -C CHAIN\n", o->csr_out, o->key);
 		rc = 0;
 		goto out;
 	}
-	if (!(x = lca_cert_sign(req, root, rk, &ns, now - 300,
-				now + (o->days ? o->days : 1825) * 86400L, &e)) ||
+	if (!(x = lca_cert_sign_dp(req, root, rk, &ns, o->crl_url, now - 300,
+				   now + (o->days ? o->days : 1825) * 86400L, &e)) ||
 	    lca_write_cert(o->out, x, &e))
 		goto out;
 	printf("LCA for %s, namespace %s\n", o->global, ns.domain);
@@ -277,6 +309,14 @@ static int cmd_import_lca(const struct opts *o)
 		lca_dn_str(ns.dn, dn, sizeof(dn));
 		printf("LCA certificate accepted: global %s, domain %s, DN subtree '%s'%s\n", g,
 		       ns.domain, dn[0] ? dn : "(none)", chain ? ", chain verified" : "");
+		int crit = 0;
+		NAME_CONSTRAINTS_free(X509_get_ext_d2i(x, NID_name_constraints, &crit, NULL));
+		if (crit)
+			printf("note: critical name constraints: strongSwan before 5.9.12 cannot parse "
+			       "this certificate (docs/LCA.md, profile)\n");
+		if (X509_get_ext_by_NID(x, NID_crl_distribution_points, -1) < 0)
+			printf("note: no CRL distribution point: verifiers cannot learn that the "
+			       "issuing CA revoked this LCA\n");
 		rc = 0;
 	} else {
 		fail(&e);
@@ -296,6 +336,9 @@ static int cmd_issue(const struct opts *o)
 	unsigned np = 0, ns = 0;
 	if (!o->csr || !o->host_id || !o->lan || !o->out)
 		return die_usage("issue needs --csr, --host-id, --lan and -o");
+	if (!o->crl_url == !o->no_crl_url)
+		return die_usage("issue needs --crl-url URL (where xdnatd publishes the CRL) or, "
+				 "deliberately, --no-crl-url");
 	if (inet_pton(AF_INET, o->lan, &lan) != 1)
 		return die_usage("--lan: not an IPv4 address");
 	if (o->ports && lca_parse_ranges(o->ports, 0, 65535, ports, &np, &e))
@@ -415,6 +458,29 @@ static int cmd_show(const struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+static int write_crl(const struct opts *o, const unsigned char *der, size_t len)
+{
+	FILE *f = fopen(o->out, "we");
+	if (!f) {
+		fprintf(stderr, "xdnat-ca: %s: %s\n", o->out, strerror(errno));
+		return 1;
+	}
+	int ok;
+	if (o->der) {
+		ok = fwrite(der, 1, len, f) == len;
+	} else {
+		const unsigned char *p = der;
+		X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+		ok = crl && PEM_write_X509_CRL(f, crl);
+		X509_CRL_free(crl);
+	}
+	if (fclose(f) || !ok) {
+		fprintf(stderr, "xdnat-ca: %s: write failed\n", o->out);
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_crl(const struct opts *o)
 {
 	struct lca_err e;
@@ -426,33 +492,56 @@ static int cmd_crl(const struct opts *o)
 		return fail(&e);
 	unsigned char *der = NULL;
 	size_t len = 0;
-	int rc = 1;
-	if (lca_crl(ca, o->now ? o->now : time(NULL), &der, &len, &e)) {
-		fail(&e);
-		goto out;
-	}
-	FILE *f = fopen(o->out, "we");
-	if (!f) {
-		fprintf(stderr, "xdnat-ca: %s: %s\n", o->out, strerror(errno));
-		goto out;
-	}
-	int ok;
-	if (o->der) {
-		ok = fwrite(der, 1, len, f) == len;
-	} else {
-		const unsigned char *p = der;
-		X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
-		ok = crl && PEM_write_X509_CRL(f, crl);
-		X509_CRL_free(crl);
-	}
-	if (fclose(f) || !ok)
-		fprintf(stderr, "xdnat-ca: %s: write failed\n", o->out);
-	else
-		rc = 0;
-out:
+	int rc = lca_crl(ca, o->now ? o->now : time(NULL), &der, &len, &e) ? fail(&e)
+									     : write_crl(o, der, len);
 	OPENSSL_free(der);
 	lca_close(ca);
 	sqlite3_close(db);
+	return rc;
+}
+
+static int cmd_revoke_lca(const struct opts *o)
+{
+	struct lca_err e;
+	int reason = LCA_REASON_KEY_COMPROMISE;
+	if (!o->db || !o->root_cert || !o->in)
+		return die_usage("revoke-lca needs --db ROOT.db -R ROOT.crt -i LCA.crt");
+	if (o->reason && lca_reason_parse(o->reason, &reason))
+		return die_usage("--reason: unknown reason");
+	X509 *root = lca_read_cert(o->root_cert, &e), *x = NULL;
+	sqlite3 *db = NULL;
+	int rc = 1;
+	if (root && (x = lca_read_cert(o->in, &e)) && (db = open_db(o->db, &e)) &&
+	    !lca_root_revoke(db, root, x, reason, o->now ? o->now : time(NULL), &e)) {
+		printf("revoked %s (%s); publish the next 'xdnat-ca root-crl'\n", o->in,
+		       lca_reason_name(reason));
+		rc = 0;
+	} else {
+		fail(&e);
+	}
+	sqlite3_close(db);
+	X509_free(x);
+	X509_free(root);
+	return rc;
+}
+
+static int cmd_root_crl(const struct opts *o)
+{
+	struct lca_err e;
+	if (!o->db || !o->root_cert || !o->root_key || !o->out)
+		return die_usage("root-crl needs --db ROOT.db -R ROOT.crt -K ROOT.key -o CRL");
+	X509 *root = lca_read_cert(o->root_cert, &e);
+	EVP_PKEY *rk = root ? lca_read_key(o->root_key, &e) : NULL;
+	sqlite3 *db = rk ? open_db(o->db, &e) : NULL;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int rc = !db || lca_root_crl(db, root, rk, o->now ? o->now : time(NULL),
+				     (uint32_t)o->period, &der, &len, &e)
+			 ? fail(&e) : write_crl(o, der, len);
+	OPENSSL_free(der);
+	sqlite3_close(db);
+	EVP_PKEY_free(rk);
+	X509_free(root);
 	return rc;
 }
 
@@ -562,7 +651,7 @@ static int cmd_bench(const struct opts *o)
 	a.spis[0] = sr;
 	subj = X509_NAME_dup(ns.dn);
 	san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
-				  "IP:203.0.113.7,URI:xdnat://7.113.0.203.in-addr.arpa/10.77.0.11");
+				  "IP:203.0.113.7,DNS:10-77-0-11.7.113.0.203.in-addr.arpa");
 	crldp = X509V3_EXT_conf_nid(NULL, NULL, NID_crl_distribution_points,
 				    "URI:http://203.0.113.7/lca.crl");
 	if (!subj || !san || !crldp ||
@@ -633,7 +722,7 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_DOMAIN = 256, O_DN, O_DB, O_CSR, O_HOSTID, O_LAN, O_USER, O_PORTS, O_SPIS, O_LEASE,
-	       O_NB, O_CRLURL, O_REASON, O_PERIOD, O_DER, O_NOW };
+	       O_NB, O_CRLURL, O_REASON, O_PERIOD, O_DER, O_NOW, O_NOCRLURL };
 	static const struct option lo[] = {
 		{ "key", 1, 0, 'k' }, { "cert", 1, 0, 'c' }, { "chain", 1, 0, 'C' },
 		{ "out", 1, 0, 'o' }, { "subject", 1, 0, 's' }, { "days", 1, 0, 'd' },
@@ -643,7 +732,8 @@ int main(int argc, char **argv)
 		{ "csr", 1, 0, O_CSR }, { "host-id", 1, 0, O_HOSTID }, { "host", 1, 0, O_HOSTID },
 		{ "lan", 1, 0, O_LAN }, { "user", 1, 0, O_USER }, { "ports", 1, 0, O_PORTS },
 		{ "spis", 1, 0, O_SPIS }, { "lease", 1, 0, O_LEASE }, { "not-before", 1, 0, O_NB },
-		{ "crl-url", 1, 0, O_CRLURL }, { "reason", 1, 0, O_REASON },
+		{ "crl-url", 1, 0, O_CRLURL }, { "no-crl-url", 0, 0, O_NOCRLURL },
+		{ "reason", 1, 0, O_REASON },
 		{ "period", 1, 0, O_PERIOD }, { "der", 0, 0, O_DER }, { "now", 1, 0, O_NOW },
 		{ "json", 0, 0, 'j' }, { "count", 1, 0, 'n' }, { "help", 0, 0, 'h' }, { 0 }
 	};
@@ -699,6 +789,7 @@ int main(int argc, char **argv)
 				return die_usage("--not-before: Unix seconds");
 			break;
 		case O_CRLURL: o.crl_url = optarg; break;
+		case O_NOCRLURL: o.no_crl_url = true; break;
 		case O_REASON: o.reason = optarg; break;
 		case O_PERIOD:
 			if (parse_i64(optarg, 60, 366 * 86400L, &o.period))
@@ -729,6 +820,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list")) return cmd_list(&o);
 	if (!strcmp(cmd, "show")) return cmd_show(&o, argc, argv);
 	if (!strcmp(cmd, "crl")) return cmd_crl(&o);
+	if (!strcmp(cmd, "revoke-lca")) return cmd_revoke_lca(&o);
+	if (!strcmp(cmd, "root-crl")) return cmd_root_crl(&o);
 	if (!strcmp(cmd, "bench")) return cmd_bench(&o);
 	return die_usage("unknown command");
 }

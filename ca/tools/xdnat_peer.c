@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include "notice.h"
+#include "verify.h"
 
 static void usage(FILE *f)
 {
@@ -44,6 +45,11 @@ static void usage(FILE *f)
 "resent copy is acknowledged again but runs nothing).  Anything else is\n"
 "logged and dropped, unanswered.\n"
 "\n"
+"Entries with reason superseded (a host renewed its certificate; its SAs\n"
+"are fine) are acknowledged and printed but never passed to COMMAND: a\n"
+"notice with nothing else runs nothing.  xdnatd does not announce them;\n"
+"older routers did.\n"
+"\n"
 "Options:\n"
 "  -a, --anchors FILE   trusted root certificates (PEM), e.g. the operator's\n"
 "                       root; required\n"
@@ -58,10 +64,18 @@ static void usage(FILE *f)
 "                         XDNAT_REVOKED_SERIALS   the serials (hex), space-separated\n"
 "                         XDNAT_REVOKED_IDENTITIES  their URI/e-mail identities\n"
 "                         XDNAT_REVOKED_<i>_SERIAL, _IDENTITY, _REASON (i = 0..N-1)\n"
-"                       e.g. -e 'swanctl --terminate --ike \"$XDNAT_IKE_NAME\"' or a\n"
-"                       script that maps identities to connections\n"
+"                       XDNAT_REVOKED_IDENTITIES is what to match SAs by: every\n"
+"                       certificate of a host carries the same identity, so a\n"
+"                       script that ends the SAs of any certificate with one\n"
+"                       of these identities (docs/STRONGSWAN.md) also ends SAs\n"
+"                       authenticated with the host's earlier certificates\n"
 "  -c, --crl-out FILE   write the CRL carried by each notice to FILE (DER),\n"
-"                       e.g. into swanctl/x509crl/\n"
+"                       e.g. into swanctl/x509crl/, unless it is older than\n"
+"                       a CRL of the same LCA seen before (lower CRL number,\n"
+"                       same number other content, or earlier thisUpdate)\n"
+"  -w, --crl-state FILE the CRL high-water state shared with xdnat-verify\n"
+"                       (default /var/lib/xdnat/crl-seen for root, else\n"
+"                       ~/.local/state/xdnat/crl-seen)\n"
 "  -m, --max-age S      refuse notices produced more than S seconds ago or\n"
 "                       ahead (default: 86400)\n"
 "  -1, --once           exit 0 after the first valid notice\n"
@@ -182,9 +196,11 @@ int main(int argc, char **argv)
 		{ "exec", required_argument, NULL, 'e' }, { "crl-out", required_argument, NULL, 'c' },
 		{ "max-age", required_argument, NULL, 'm' }, { "once", no_argument, NULL, '1' },
 		{ "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
+		{ "crl-state", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	const char *anchors_path = NULL, *cmd = NULL, *crl_out = NULL, *listen_s = NULL;
+	const char *anchors_path = NULL, *cmd = NULL, *crl_out = NULL, *listen_s = NULL,
+		   *crl_state = NULL;
 	long max_age = 86400, timeout = 0;
 	bool once = false, quiet = false;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(LCA_NOTICE_PORT) };
@@ -201,7 +217,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdnat-peer: out of memory\n");
 		return 1;
 	}
-	while ((c = getopt_long(argc, argv, "a:l:e:c:m:1t:qh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:l:e:c:m:1t:qw:h", lo, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -209,6 +225,7 @@ int main(int argc, char **argv)
 		case 'l': listen_s = optarg; break;
 		case 'e': cmd = optarg; break;
 		case 'c': crl_out = optarg; break;
+		case 'w': crl_state = optarg; break;
 		case 'm':
 		case 't':
 			errno = 0;
@@ -249,6 +266,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		sa.sin_port = htons((uint16_t)port);
+	}
+	if (!crl_state && !(crl_state = lca_crl_state_default())) {
+		fprintf(stderr, "xdnat-peer: no HOME for the CRL state: give --crl-state FILE\n");
+		return 2;
 	}
 	anchors = lca_read_certs(anchors_path, &e);
 	if (!anchors) {
@@ -307,6 +328,11 @@ int main(int argc, char **argv)
 			lca_notice_release(n);
 			continue;
 		}
+		/* Never go back to an older CRL (a late or replayed notice): its
+		 * revocations still count, its CRL is not written. */
+		bool crl_new = n->crl && !lca_crl_highwater(crl_state, n->crl, n->crl_key, true, &e);
+		if (n->crl && !crl_new)
+			fprintf(stderr, "xdnat-peer: notice from %s: CRL not used: %s\n", fs, e.msg);
 		if (!quiet) {
 			char g[INET_ADDRSTRLEN];
 
@@ -318,9 +344,16 @@ int main(int argc, char **argv)
 			printf("\n");
 			fflush(stdout);
 		}
-		if (crl_out && n->crl)
+		if (crl_out && crl_new)
 			write_crl(crl_out, n->crl);
-		if (cmd)
+		/* Renewals are no revocation events: keep only the others. */
+		unsigned k = 0;
+
+		for (unsigned i = 0; i < n->n; i++)
+			if (n->e[i].reason != LCA_REASON_SUPERSEDED)
+				n->e[k++] = n->e[i];
+		n->n = k;
+		if (cmd && n->n)
 			run_command(cmd, fs, n);
 		lca_notice_release(n);
 		if (once)

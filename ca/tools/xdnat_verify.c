@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include "lca.h"
 #include "verify.h"
 
@@ -15,7 +17,8 @@ static const char usage_text[] =
 "\n"
 "SYNOPSIS\n"
 "    xdnat-verify -a ANCHORS.pem -c CHAIN.pem -s ADDRESS [-p PORTS] [-S SPIS]\n"
-"                 [-r CRL] [-t UNIXTIME] [-U] [-j]\n"
+"                 [-r CRL]... [-C] [-f] [--crl-state FILE] [-t UNIXTIME]\n"
+"                 [-U] [-j]\n"
 "\n"
 "DESCRIPTION\n"
 "    For a remote IPsec system talking to a host behind an xdnat router.  The\n"
@@ -23,11 +26,26 @@ static const char usage_text[] =
 "    (LCA), which a higher-level CA has confined with name constraints to the\n"
 "    router's global address.  xdnat-verify answers yes or no, with the\n"
 "    reason, after checking in this order:\n"
+"      crl               of several CRLs from one issuer only the newest (highest\n"
+"                        CRL number) counts, whatever the order given; a CRL\n"
+"                        older than one seen before is refused (see FILES)\n"
 "      chain             the chain verifies to one of the trust anchors\n"
 "      name-constraints  every name satisfies the LCA's name constraints, and\n"
-"                        the LCA is confined to exactly one /32 = ADDRESS\n"
+"                        the LCA carries the complete set (one IPv4\n"
+"                        /32 = ADDRESS, a URI host, an e-mail domain, a DNS\n"
+"                        domain, a directoryName; nothing else; pathlen 0)\n"
+"      identity          the host certificate names exactly what an LCA issues:\n"
+"                        one iPAddress SAN = ADDRESS and one identity: DNS SAN\n"
+"                        A-B-C-D.DOMAIN for LAN A.B.C.D, URI SAN\n"
+"                        xdnat://DOMAIN/LAN (earlier profile) or e-mail SAN\n"
+"                        USER@DOMAIN, each byte for byte (no userinfo, port,\n"
+"                        query, fragment, %-escapes, case or trailing-dot\n"
+"                        variants); no other SAN type (otherName,\n"
+"                        registeredID, directoryName, ... are refused),\n"
+"                        subject = the LCA's DN base + CN\n"
 "      revoked, crl      with -r: the host certificate is not revoked and the\n"
-"                        CRL is the LCA's, correctly signed and current\n"
+"                        CRL is the LCA's, correctly signed and current; with\n"
+"                        --chain every certificate below the anchor\n"
 "      address           ADDRESS is an iPAddress SAN of the host certificate\n"
 "                        and the global address of its allocation extension\n"
 "      ports, spis       every port / SPI in use lies inside the certified\n"
@@ -41,12 +59,29 @@ static const char usage_text[] =
 "    -p, --ports LIST    ports in use, e.g. 20001,20010-20019 (the traffic\n"
 "                        selectors' ports on the host side)\n"
 "    -S, --spis LIST     SPIs in use (decimal or 0x hex), e.g. 0xa1000080\n"
-"    -r, --crl FILE      CRL (PEM or DER) to check revocation against\n"
+"    -r, --crl FILE      CRLs (PEM, one or more, or DER) to check revocation\n"
+"                        against; may be repeated (e.g. the LCA's and the root's)\n"
+"    -C, --chain-revocation\n"
+"                        check the revocation of the whole chain: the LCA\n"
+"                        against its issuer's CRL too.  Without a CRL from that\n"
+"                        issuer in -r, it is fetched from the LCA certificate's\n"
+"                        CRL distribution point (http, 10 s)\n"
+"    -f, --fetch         fetch the host certificate's CRL from its distribution\n"
+"                        point when -r gives none from the LCA\n"
+"    -w, --crl-state FILE  the CRL high-water state (default: see FILES)\n"
 "    -t, --time T        verify at Unix time T instead of now\n"
 "    -U, --unconstrained accept an issuer without name constraints (not\n"
 "                        recommended: such an issuer may name anyone)\n"
 "    -j, --json          one JSON object on stdout\n"
 "    -h, --help          this text\n"
+"\n"
+"FILES\n"
+"    /var/lib/xdnat/crl-seen (root), else $XDG_STATE_HOME/xdnat/crl-seen or\n"
+"    ~/.local/state/xdnat/crl-seen: for each CRL signer (by public key) the\n"
+"    highest CRL number seen, its thisUpdate and digest.  A CRL with a lower\n"
+"    number, the same number but other content, or an earlier thisUpdate is\n"
+"    refused, so an old CRL cannot bring back a revoked certificate.  Written\n"
+"    atomically, mode 0600; xdnat-peer keeps the same file.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 yes, 1 no (reason printed), 2 usage or unreadable input.\n"
@@ -89,29 +124,89 @@ static void print_json(const struct lca_verify_res *r)
 	fputs("}\n", stdout);
 }
 
+/* Is there a CRL from x's issuer? */
+static bool crl_from(STACK_OF(X509_CRL) *crls, X509 *x)
+{
+	for (int i = 0; i < sk_X509_CRL_num(crls); i++)
+		if (!X509_NAME_cmp(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)),
+				   X509_get_issuer_name(x)))
+			return true;
+	return false;
+}
+
+/* The CRL at x's first http distribution point into crls.  No distribution
+ * point or an unreachable one is not an error here: the check then finds no
+ * CRL and says so.  -1 only when out of memory. */
+static int fetch_into(STACK_OF(X509_CRL) *crls, X509 *x)
+{
+	STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+	int ret = 0;
+	for (int i = 0; i < sk_DIST_POINT_num(dps); i++) {
+		DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+		if (!dp->distpoint || dp->distpoint->type != 0)
+			continue;
+		GENERAL_NAMES *gn = dp->distpoint->name.fullname;
+		for (int k = 0; k < sk_GENERAL_NAME_num(gn); k++) {
+			GENERAL_NAME *g = sk_GENERAL_NAME_value(gn, k);
+			char url[600];
+			int n = g->type == GEN_URI ? ASN1_STRING_length(g->d.ia5) : 0;
+			if (n <= 7 || (size_t)n >= sizeof(url))
+				continue;
+			memcpy(url, ASN1_STRING_get0_data(g->d.ia5), (size_t)n);
+			url[n] = 0;
+			if (strncmp(url, "http://", 7))
+				continue;
+			X509_CRL *c = X509_CRL_load_http(url, NULL, NULL, 10);
+			if (!c) {
+				fprintf(stderr, "xdnat-verify: cannot fetch the CRL from %s\n", url);
+				ERR_clear_error();
+				continue;
+			}
+			if (!sk_X509_CRL_push(crls, c)) {
+				X509_CRL_free(c);
+				ret = -1;
+			}
+			goto done;
+		}
+	}
+done:
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "anchors", 1, 0, 'a' }, { "chain", 1, 0, 'c' }, { "source", 1, 0, 's' },
 		{ "ports", 1, 0, 'p' }, { "spis", 1, 0, 'S' }, { "crl", 1, 0, 'r' },
 		{ "time", 1, 0, 't' }, { "unconstrained", 0, 0, 'U' }, { "json", 0, 0, 'j' },
-		{ "help", 0, 0, 'h' }, { 0 }
+		{ "chain-revocation", 0, 0, 'C' }, { "fetch", 0, 0, 'f' },
+		{ "crl-state", 1, 0, 'w' }, { "help", 0, 0, 'h' }, { 0 }
 	};
 	const char *anchors = NULL, *chain = NULL, *src = NULL, *ports = NULL, *spis = NULL,
-		   *crl = NULL;
+		   *crl[8] = { 0 }, *state = NULL;
+	unsigned ncrl = 0;
+	bool fetch = false;
 	struct lca_verify_req q = { 0 };
 	struct lca_range pr[LCA_MAX_RANGES], sr[LCA_MAX_RANGES];
 	struct lca_err e;
 	bool json = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "a:c:s:p:S:r:t:Ujh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:c:s:p:S:r:t:UjCfw:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a': anchors = optarg; break;
 		case 'c': chain = optarg; break;
 		case 's': src = optarg; break;
 		case 'p': ports = optarg; break;
 		case 'S': spis = optarg; break;
-		case 'r': crl = optarg; break;
+		case 'r':
+			if (ncrl == sizeof(crl) / sizeof(crl[0]))
+				return usage_err("at most 8 -r files");
+			crl[ncrl++] = optarg;
+			break;
+		case 'C': q.check_chain = true; break;
+		case 'f': fetch = true; break;
+		case 'w': state = optarg; break;
 		case 't': {
 			char *end;
 			errno = 0;
@@ -149,17 +244,42 @@ int main(int argc, char **argv)
 		}
 		q.spis = sr;
 	}
+	if (!state && !(state = lca_crl_state_default()))
+		return usage_err("no HOME for the CRL state: give --crl-state FILE");
 	int rc = 2;
 	STACK_OF(X509) *anc = lca_read_certs(anchors, &e), *ch = NULL;
-	STACK_OF(X509_CRL) *crls = NULL;
-	if (!anc || !(ch = lca_read_certs(chain, &e)) || (crl && !(crls = lca_read_crls(crl, &e)))) {
-		fprintf(stderr, "xdnat-verify: %s\n", e.msg);
+	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+	if (!anc || !(ch = lca_read_certs(chain, &e)) || !crls) {
+		fprintf(stderr, "xdnat-verify: %s\n", crls ? e.msg : "out of memory");
 		goto out;
+	}
+	for (unsigned i = 0; i < ncrl; i++) {
+		STACK_OF(X509_CRL) *one = lca_read_crls(crl[i], &e);
+		if (!one) {
+			fprintf(stderr, "xdnat-verify: %s\n", e.msg);
+			goto out;
+		}
+		X509_CRL *x;
+		while ((x = sk_X509_CRL_shift(one)))
+			if (!sk_X509_CRL_push(crls, x)) {
+				X509_CRL_free(x);
+				sk_X509_CRL_pop_free(one, X509_CRL_free);
+				goto out;
+			}
+		sk_X509_CRL_free(one);
 	}
 	q.anchors = anc;
 	q.leaf = sk_X509_shift(ch);
 	q.untrusted = ch;
+	/* Missing CRLs from distribution points: the LCA's (--chain), the
+	 * host's (--fetch).  Unreachable: the verdict says which is missing. */
+	if (q.leaf && fetch && !crl_from(crls, q.leaf) && fetch_into(crls, q.leaf))
+		goto out;
+	if (q.leaf && q.check_chain && sk_X509_num(ch) > 0 &&
+	    !crl_from(crls, sk_X509_value(ch, 0)) && fetch_into(crls, sk_X509_value(ch, 0)))
+		goto out;
 	q.crls = crls;
+	q.crl_state = state;
 	struct lca_verify_res r;
 	int err = lca_verify(&q, &r);
 	X509_free(q.leaf);

@@ -114,7 +114,8 @@ int xd_ctr_fold(struct xd_ctr_state *s, const char *gen, const struct xd_ctr_sam
 		memset(r->last, 0, sizeof(r->last));
 		r->has_last = false;
 	}
-	qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
+	if (s->n)
+		qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
 	snprintf(s->gen, sizeof(s->gen), "%s", gen);
 	s->same_gen = true;
 	if (!s->since_ms)

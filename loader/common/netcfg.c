@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * System configuration for the xdnat tools: sysctls, interfaces, and
- * iproute2 commands.  Addresses, routes and neighbours are changed with the
- * `ip` command an operator would use, so what xdnat does can be read in -v
- * output and undone by hand.
+ * iproute2 commands.  xdnat-host changes addresses and routes with the `ip`
+ * command an operator would use, so what it does can be read in -v output
+ * and undone by hand; xdnatd keeps neighbour entries over netlink instead
+ * (loader/daemon/neigh.c).  Interface facts are read in the caller's own
+ * network namespace (ioctl, netlink), never from /sys, which shows the
+ * namespace that mounted it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,8 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "xdnat.h"
@@ -192,5 +197,26 @@ int xd_if_first_ipv4(const char *ifname, uint32_t *addr_be)
 		break;
 	}
 	freeifaddrs(ifa);
+	return rc;
+}
+
+int xd_if_mtu(const char *ifname, uint32_t *mtu)
+{
+	struct ifreq ifr = { 0 };
+	int fd, rc = 0;
+
+	if (!ifname || strlen(ifname) >= sizeof(ifr.ifr_name))
+		return -EINVAL;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(ifr.ifr_name, ifname, strlen(ifname));
+	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
+		rc = -errno;
+	else if (ifr.ifr_mtu <= 0)
+		rc = -EINVAL;
+	else
+		*mtu = (uint32_t)ifr.ifr_mtu;
+	close(fd);
 	return rc;
 }

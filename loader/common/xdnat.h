@@ -105,5 +105,7 @@ int xd_sysctl_get(const char *path, char *buf, size_t len);
 int xd_sysctl_set(const char *path, const char *val);
 int xd_ifindex(const char *ifname);
 int xd_if_first_ipv4(const char *ifname, uint32_t *addr_be);
+/* The MTU of @ifname in the caller's network namespace (SIOCGIFMTU): 0 or -errno. */
+int xd_if_mtu(const char *ifname, uint32_t *mtu);
 
 #endif

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include "ca_plane.h"
 #include "lca.h"
+#include "store.h"
 #include "xdnat.h"
 
 #define HOSTMAP_MAX 1024
@@ -25,6 +27,12 @@ struct xd_ca {
 	struct { char name[RSIP_KEYID_MAX + 1]; uint32_t id; } hostmap[HOSTMAP_MAX];
 	unsigned n_hostmap, next_hostmap;
 };
+
+/* ca_enrolment (store.h, cert_enrolment_*): for each certificate issued
+ * over RSIP, a tag of the enrolment (the host's secret) it was issued
+ * under, so that an operator revocation locks out exactly that enrolment:
+ * re-enrolling (a new secret) lifts it, whatever the clocks say. */
+#define TAG_LEN 16
 
 struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
 
@@ -92,6 +100,77 @@ static int cb_live(void *arg, const struct lca_record *r)
 	return 0;
 }
 
+/* The tag of host @name's current enrolment: a hash of its secret (the
+ * secret stays where it is; the tag only tells enrolments apart). */
+static int enrolment_tag(struct xd_store *st, const char *name, uint8_t tag[TAG_LEN])
+{
+	static const char label[] = "xdnat ca_enrolment v1";
+	uint8_t buf[sizeof(label) + RSIP_SECRET_LEN], md[SHA256_DIGEST_LENGTH];
+	uint32_t lan;
+	int rc = st->ops->host_secret(st, name, buf + sizeof(label), &lan);
+
+	if (rc)
+		return rc;
+	memcpy(buf, label, sizeof(label));
+	if (!SHA256(buf, sizeof(buf), md))
+		rc = -EIO;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	memcpy(tag, md, TAG_LEN);
+	return rc;
+}
+
+/* Revocations that lock a host out: everything but the ones the system
+ * makes by itself (superseded: renewal; cessationOfOperation: blocks
+ * freed or lapsed; affiliationChanged: eviction, which unenrol completes). */
+bool xd_ca_reason_locks(int reason)
+{
+	return reason != LCA_REASON_SUPERSEDED && reason != LCA_REASON_CESSATION &&
+	       reason != LCA_REASON_AFFILIATION_CHANGED;
+}
+
+struct lockout {
+	struct xd_store *st;
+	const uint8_t *tag;
+	char serial[LCA_SERIAL_STRLEN];
+	int reason;
+	bool locked;
+};
+
+/* Was @r (revoked by the operator) issued under the current enrolment? */
+static int cb_lockout(void *arg, const struct lca_record *r)
+{
+	struct lockout *l = arg;
+	int rc;
+
+	if (!r->revoked || !xd_ca_reason_locks(r->reason))
+		return 0;
+	rc = l->st->ops->cert_enrolment_is(l->st, r->serial, l->tag, TAG_LEN);
+	if (rc == 1) {
+		l->locked = true;
+		l->reason = r->reason;
+		snprintf(l->serial, sizeof(l->serial), "%s", r->serial);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int xd_ca_locked_out(struct xd_store *st, const char *name, char *serial, size_t len, int *reason)
+{
+	uint8_t tag[TAG_LEN];
+	struct lockout l = { .st = st, .tag = tag };
+	struct lca_err e = { { 0 } };
+	int rc = enrolment_tag(st, name, tag);
+
+	if (rc == -ENOENT)
+		return 0;   /* not enrolled: the RSIP server refuses it anyway */
+	if (rc || (rc = st->ops->cert_list(st, name, cb_lockout, &l, &e)))
+		return rc < 0 ? rc : -EIO;
+	if (l.locked && serial)
+		snprintf(serial, len, "%s", l.serial);
+	if (l.locked && reason)
+		*reason = l.reason;
+	return l.locked ? 1 : 0;
+}
+
 static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
 {
 	struct xd_ca *ca = ctx;
@@ -99,8 +178,27 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 	struct lca_issued out = { 0 };
 	struct superseded sup = { 0 };
 	struct lca_err e = { { 0 } };
-	int rc;
+	uint8_t tag[TAG_LEN];
+	char locked_by[LCA_SERIAL_STRLEN];
+	int rc, why = 0;
 
+	/* A host whose certificate the operator revoked gets no other one
+	 * until it is enrolled again (docs/LCA.md, "Revocation"). */
+	rc = xd_ca_locked_out(ca->st, rq->name, locked_by, sizeof(locked_by), &why);
+	if (rc < 0) {
+		xd_warn("certificate for '%s': cannot read its revocations: no certificate", rq->name);
+		return -EIO;
+	}
+	if (rc > 0) {
+		xd_warn("certificate for '%s' refused: certificate %s was revoked (%s); enrol the host "
+			"again (xdnatctl enroll) to let it have one", rq->name, locked_by,
+			lca_reason_name(why));
+		return -EACCES;
+	}
+	if ((rc = enrolment_tag(ca->st, rq->name, tag))) {
+		xd_warn("certificate for '%s': host not enrolled", rq->name);
+		return rc == -ENOENT ? -EPERM : -EIO;
+	}
 	if (rq->n_ports > LCA_MAX_RANGES || rq->n_spis > LCA_MAX_RANGES) {
 		xd_warn("certificate for '%s': more than %d ranges", rq->name, LCA_MAX_RANGES);
 		return -EPERM;
@@ -129,8 +227,12 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 			rc = 0;
 	}
 	free(sup.serials);
-	if (rc) {
+	if (rc)
 		xd_warn("certificate for '%s': cannot revoke the superseded ones: %s", rq->name, e.msg);
+	else if ((rc = ca->st->ops->cert_enrolment_record(ca->st, out.serial, rq->name, tag, TAG_LEN)))
+		xd_warn("certificate for '%s': cannot record its enrolment: %s", rq->name,
+			xd_store_error(ca->st));
+	if (rc) {
 		lca_issued_free(&out);
 		return -EIO;
 	}
@@ -293,15 +395,30 @@ int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 struct poll_ctx {
 	struct xd_ca *ca;
 	struct xd_ca_revoked *out;
-	unsigned max, found;
+	unsigned max, found, reported, n_quiet, cap_quiet;
+	char (*quiet)[LCA_SERIAL_STRLEN];
 };
 
 static int poll_one(void *arg, const struct xd_cert_revoked *r)
 {
 	struct poll_ctx *p = arg;
 
-	if (p->found < p->max) {
-		struct xd_ca_revoked *o = &p->out[p->found];
+	p->found++;
+	if (r->reason == LCA_REASON_SUPERSEDED) {
+		if (p->n_quiet == p->cap_quiet) {
+			unsigned c = p->cap_quiet ? p->cap_quiet * 2 : 16;
+			void *q = realloc(p->quiet, c * sizeof(*p->quiet));
+
+			if (!q)
+				return -ENOMEM;
+			p->quiet = q;
+			p->cap_quiet = c;
+		}
+		snprintf(p->quiet[p->n_quiet++], LCA_SERIAL_STRLEN, "%.*s", LCA_SERIAL_STRLEN - 1, r->serial);
+		return 0;
+	}
+	if (p->reported < p->max) {
+		struct xd_ca_revoked *o = &p->out[p->reported++];
 
 		memset(o, 0, sizeof(*o));
 		snprintf(o->serial, sizeof(o->serial), "%s", r->serial);
@@ -311,39 +428,53 @@ static int poll_one(void *arg, const struct xd_cert_revoked *r)
 		o->reason = r->reason;
 		o->dp_host_id = r->host[0] ? host_id_of(p->ca, r->host) : 0;
 	}
-	p->found++;
 	return 0;
 }
 
-int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
+/* Mark the reported and the quiet ones seen, in one transaction. */
+static int mark_seen(struct xd_ca *ca, const struct poll_ctx *p, int64_t now)
 {
 	struct xd_store *st = ca->st;
+	int rc = 0;
+
+	if (st->ops->begin(st))
+		return -EIO;
+	for (unsigned i = 0; i < p->reported && !rc; i++)
+		rc = st->ops->cert_announced(st, p->out[i].serial, now);
+	for (unsigned i = 0; i < p->n_quiet && !rc; i++)
+		rc = st->ops->cert_announced(st, p->quiet[i], now);
+	if (rc || st->ops->commit(st)) {
+		st->ops->rollback(st);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * A superseded certificate is not a revocation event for peers: the host
+ * renewed, its IKE_SAs authenticated with the previous certificate are
+ * fine and stay (docs/LCA.md, "Revocation notices").  Such revocations
+ * go into the CRL and are marked seen, but are not returned, so no notice
+ * is sent for them.
+ */
+int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
+{
 	struct poll_ctx p = { .ca = ca, .out = out, .max = max };
 	struct lca_err e = { { 0 } };
 	unsigned found;
-	int rc = 0;
+	int rc;
 
 	*n = 0;
-	if (st->ops->cert_unannounced(st, 256, poll_one, &p)) {
-		xd_err("local CA: %s", xd_store_error(st));
-		return -EIO;
+	rc = ca->st->ops->cert_unannounced(ca->st, 256, poll_one, &p);
+	if (!rc && (p.reported || p.n_quiet))
+		rc = mark_seen(ca, &p, now);
+	free(p.quiet);
+	if (rc) {
+		xd_err("local CA: %s", rc == -ENOMEM ? strerror(ENOMEM) : xd_store_error(ca->st));
+		return rc == -ENOMEM ? rc : -EIO;
 	}
+	*n = p.reported;
 	found = p.found;
-	if (found) {
-		/* Mark them (only those reported; the rest come next time). */
-		unsigned k = found < max ? found : max;
-
-		if (st->ops->begin(st))
-			return -EIO;
-		for (unsigned i = 0; i < k && !rc; i++)
-			rc = st->ops->cert_announced(st, out[i].serial, now);
-		if (rc || st->ops->commit(st)) {
-			xd_err("local CA: %s", xd_store_error(st));
-			st->ops->rollback(st);
-			return -EIO;
-		}
-		*n = k;
-	}
 	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
 		unsigned char *der = NULL;
 		size_t len = 0;

@@ -46,9 +46,19 @@ struct lca *xd_ca_lca(struct xd_ca *ca);
  * in the store (lapsed while xdnatd was down).  *n: how many. */
 int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n);
 
+/* Does a revocation for @reason lock the host out of new certificates
+ * until it is enrolled again?  (All but superseded, cessationOfOperation
+ * and affiliationChanged, which xdnatd makes by itself.) */
+bool xd_ca_reason_locks(int reason);
+/* Is enrolled host @name locked out: one of the certificates issued under
+ * its current enrolment (its current secret) revoked for such a reason?
+ * 1 (with that certificate's serial and reason), 0, or a negative errno. */
+int xd_ca_locked_out(struct xd_store *st, const char *name, char *serial, size_t len, int *reason);
+
 /*
  * Find revocations not announced yet (at most @max into @out; *n how many
- * were found), mark them announced, and make a new CRL if there were any
+ * were found; superseded ones are marked but never returned: renewal is no
+ * revocation event for peers), mark them announced, and make a new CRL if there were any
  * or if the current one is half-way to its nextUpdate (or absent).
  * Returns 1 if the CRL changed, 0 if not, <0 on error.
  */

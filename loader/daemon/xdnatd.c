@@ -33,6 +33,7 @@
 #include "ca_plane.h"
 #include "ca_notify.h"
 #include "ctl_sock.h"
+#include "neigh.h"
 #include "lca.h"
 #include "notice.h"
 #include <ifaddrs.h>
@@ -110,7 +111,8 @@ struct daemon {
 	bool tc_attached[2], tc_hook_created[2];
 	struct sysctl_saved sysctls[8];
 	int n_sysctls;
-	uint32_t *primed;          /* LAN address we made a managed neighbour for, per host */
+	struct xd_neigh *neigh;    /* the hosts' neighbour entries (neigh.h) */
+	uint32_t *neigh_want;      /* per host id: its LAN address, 0: none */
 	bool maps_reused;          /* pins came from an earlier run: never remove on error */
 	bool neigh_unsupported;
 	struct xd_maps maps;       /* RSIP: the pinned maps, as the server's backend */
@@ -173,8 +175,9 @@ static void usage(FILE *f)
 "                           blocks survive a restart); programs are detached\n"
 "  -S, --no-sysctl          do not set net.ipv4.ip_forward=1 and\n"
 "                           accept_local=1 on both interfaces (see README)\n"
-"  -N, --no-neigh           do not keep hosts' LAN neighbours resolved\n"
-"                           (ip neigh ... managed)\n"
+"  -N, --no-neigh           do not create managed neighbour entries for the\n"
+"                           hosts' LAN addresses (an operator's are never\n"
+"                           changed; README: Neighbour entries)\n"
 "\n"
 "RSIP control plane (RFC 3103/3104; see docs/CONTROL-PLANE.md):\n"
 "  -R, --rsip               serve RSIP on the LAN side: hosts enrolled with\n"
@@ -1392,62 +1395,38 @@ static void unpin_maps(struct daemon *d)
 /* ------------------------------------------------------ neighbour upkeep */
 
 /*
- * Keep a managed neighbour entry (the kernel resolves it and keeps it
- * reachable) for every host's LAN address, so the XDP path finds the MAC
- * instead of handing packets to the stack.
+ * The hosts' LAN addresses need resolved neighbours for the XDP path to send
+ * to them itself: neigh.c keeps them over netlink and never touches an entry
+ * the operator made (neigh.h has the rules).
  */
 static void neigh_scan(struct daemon *d)
 {
 	int hosts_fd = bpf_map__fd(d->skel->maps.xdnat_hosts);
-	char addr[INET_ADDRSTRLEN];
+	int rc;
 
-	if (d->o.no_neigh || d->neigh_unsupported || !d->primed)
+	if (d->o.no_neigh || !d->neigh)
 		return;
 	for (uint32_t id = 1; id < d->o.max_hosts; id++) {
 		struct xdnat_host h;
-		uint32_t want = 0;
 
-		if (bpf_map_lookup_elem(hosts_fd, &id, &h) == 0 && (h.flags & XDNAT_HOST_F_VALID))
-			want = h.lan_addr;
-		if (want == d->primed[id])
-			continue;
-		if (d->primed[id]) {
-			const char *del[] = { "ip", "neigh", "del", xd_ipstr(d->primed[id], addr),
-					      "dev", d->o.lan, NULL };
-
-			if (xd_run(del))
-				xd_info("could not remove neighbour %s", addr);
-			d->primed[id] = 0;
-		}
-		if (want) {
-			const char *add[] = { "ip", "neigh", "replace", xd_ipstr(want, addr), "dev",
-					      d->o.lan, "managed", NULL };
-
-			if (xd_run(add)) {
-				xd_warn("managed neighbours unavailable (kernel < 5.16?): the first "
-					"packets to a host go through the stack until ARP resolves");
-				d->neigh_unsupported = true;
-				return;
-			}
-			d->primed[id] = want;
-		}
+		d->neigh_want[id] = bpf_map_lookup_elem(hosts_fd, &id, &h) == 0 &&
+				    (h.flags & XDNAT_HOST_F_VALID) ? h.lan_addr : 0;
+	}
+	rc = xd_neigh_sync(d->neigh, d->neigh_want, d->o.max_hosts);
+	if (rc && !d->neigh_unsupported) {
+		xd_warn("cannot read the neighbour table of %s: %s", d->o.lan, strerror(-rc));
+		d->neigh_unsupported = true;   /* said once; retried every pass */
+	} else if (!rc) {
+		d->neigh_unsupported = false;
 	}
 }
 
 static void neigh_cleanup(struct daemon *d)
 {
-	char addr[INET_ADDRSTRLEN];
-
-	if (!d->primed)
-		return;
-	for (uint32_t id = 1; id < d->o.max_hosts; id++) {
-		if (d->primed[id]) {
-			const char *del[] = { "ip", "neigh", "del", xd_ipstr(d->primed[id], addr),
-					      "dev", d->o.lan, NULL };
-
-			(void)xd_run(del);
-		}
-	}
+	if (d->neigh && !d->o.no_neigh && xd_neigh_remove_ours(d->neigh))
+		xd_warn("could not remove xdnatd's neighbour entries on %s", d->o.lan);
+	xd_neigh_close(d->neigh);
+	d->neigh = NULL;
 }
 
 /* ---------------------------------------------------------- RSIP server */
@@ -2135,9 +2114,13 @@ int main(int argc, char **argv)
 		if (bpf_map_update_elem(bpf_map__fd(d.skel->maps.xdnat_info), &zero, &d.cfg, BPF_ANY))
 			xd_warn("cannot record tc mode in %s: %s", XDNAT_MAP_INFO, strerror(errno));
 	}
-	d.primed = calloc(d.o.max_hosts, sizeof(*d.primed));
-	if (!d.primed)
-		xd_warn("out of memory for neighbour tracking: not managing neighbours");
+	if (!d.o.no_neigh) {
+		d.neigh_want = calloc(d.o.max_hosts, sizeof(*d.neigh_want));
+		d.neigh = d.neigh_want ? xd_neigh_open(d.lan_ifindex) : NULL;
+		if (!d.neigh)
+			xd_warn("cannot keep the hosts' neighbour entries (%s): the first packets to "
+				"a host go through the stack until ARP resolves it", strerror(errno));
+	}
 	neigh_scan(&d);
 	if (xd_fragq_start(d.skel, d.wan_ifindex))
 		xd_warn("no fragment slow path: out-of-order fragments follow the unknown policy");
@@ -2208,7 +2191,8 @@ out_keep:
 	xdnat_router__destroy(d.skel);
 out_lock:
 	free_opts(&d.o);
-	free(d.primed);
+	xd_neigh_close(d.neigh);
+	free(d.neigh_want);
 	if (d.lock_fd >= 0)
 		close(d.lock_fd);
 	return rc;

@@ -2,10 +2,13 @@
 /* xdnat-host's certificate: see host_cert.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -117,6 +120,7 @@ int host_cert_store(struct host_cert *h, const uint8_t *der, size_t len, const u
 	}
 	if (write_pem(h->crt_path, x) || (c && write_pem(h->chain_path, c)))
 		goto out;
+	snprintf(h->prev_serial, sizeof(h->prev_serial), "%s", h->have ? h->serial : "");
 	{
 		const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
 		BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
@@ -178,4 +182,135 @@ void host_cert_free(struct host_cert *h)
 	h->key = NULL;
 	OPENSSL_free(h->csr);
 	h->csr = NULL;
+}
+
+/* ------------------------------------------------- after a new certificate */
+
+/* Run @argv (with @env: "K=V" strings added) in its own process group with
+ * signals unblocked (xdnat-host blocks them for its signalfd); kill the
+ * group after @timeout_s.  Exit status, 128+signal, or a negative errno. */
+static int run(char *const argv[], char *const env[], unsigned timeout_s, int quiet)
+{
+	struct timespec t0, now, nap = { 0, 50 * 1000 * 1000 };
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		for (unsigned i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		if (quiet) {   /* 1: no stdout, 2: nothing */
+			int fd = open("/dev/null", O_WRONLY);
+
+			if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0 &&
+			    (quiet < 2 || dup2(fd, STDERR_FILENO) >= 0))
+				close(fd);
+		}
+		execvp(argv[0], argv);
+		fprintf(stderr, "xdnat-host: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= (time_t)timeout_s) {
+			xd_warn("%s did not finish within %us: killed", argv[0], timeout_s);
+			kill(-pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return -ETIMEDOUT;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int host_swan_reload(const char *swan_dir, const char *vici_uri, bool quiet)
+{
+	char sdir[600], conf[640], envdir[640];
+	char *env[] = { envdir, NULL };
+	const char *cmds[] = { "--load-creds", "--load-conns" };
+	int n = snprintf(sdir, sizeof(sdir), "%s/swanctl", swan_dir);
+
+	if (n < 0 || (size_t)n >= sizeof(sdir))
+		return -ENAMETOOLONG;
+	snprintf(conf, sizeof(conf), "%s/swanctl.conf", sdir);
+	snprintf(envdir, sizeof(envdir), "SWANCTL_DIR=%s", sdir);
+	for (unsigned i = 0; i < 2; i++) {
+		char *argv[8];
+		unsigned k = 0;
+		int rc;
+
+		if (i == 1 && access(conf, F_OK)) {
+			xd_warn("--swan-dir: no %s: connections not reloaded (the next IKE_AUTH of a "
+				"connection loaded before may send the old certificate; reload them, "
+				"e.g. with --on-renew)", conf);
+			return 0;
+		}
+		argv[k++] = (char *)"swanctl";
+		argv[k++] = (char *)cmds[i];
+		if (i == 0) {
+			argv[k++] = (char *)"--noprompt";
+			argv[k++] = (char *)"--clear";
+		}
+		if (vici_uri) {
+			argv[k++] = (char *)"--uri";
+			argv[k++] = (char *)vici_uri;
+		}
+		argv[k] = NULL;
+		rc = run(argv, env, 30, quiet ? 2 : 1);
+		if (rc) {
+			if (!quiet)
+				xd_warn("--swan-dir: swanctl %s%s%s failed (%d): charon keeps the old "
+					"certificate", cmds[i], vici_uri ? " --uri " : "",
+					vici_uri ? vici_uri : "", rc);
+			return rc < 0 ? rc : -EIO;
+		}
+	}
+	printf("xdnat-host: charon reloaded the certificate and connections (vici%s%s)\n",
+	       vici_uri ? " " : "", vici_uri ? vici_uri : "");
+	fflush(stdout);
+	return 0;
+}
+
+int host_cert_hook(const struct host_cert *h, const char *cmd, const char *swan_dir,
+		   unsigned timeout_s)
+{
+	char e[8][700];
+	char *env[9];
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL };
+	unsigned k = 0;
+	int rc;
+
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_CERT=%s", h->crt_path);
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_CERT_CHAIN=%s", h->chain_path);
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_KEY=%s", h->key_path);
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_CERT_SERIAL=%s", h->serial);
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_CERT_PREVIOUS_SERIAL=%s", h->prev_serial);
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_CERT_NOT_AFTER=%lld", (long long)h->not_after);
+	snprintf(e[k++], sizeof(e[0]), "XDNAT_CERT_IDENTITY=%s", h->identity);
+	if (swan_dir)
+		snprintf(e[k++], sizeof(e[0]), "XDNAT_SWAN_DIR=%s", swan_dir);
+	for (unsigned i = 0; i < k; i++)
+		env[i] = e[i];
+	env[k] = NULL;
+	rc = run(argv, env, timeout_s, 0);
+	if (rc)
+		xd_warn("--on-renew: the command failed (%d)", rc);
+	return rc;
 }

@@ -26,6 +26,7 @@ struct host_cert {
 	size_t csr_len;
 	bool have;                   /* a certificate is on disk */
 	char serial[64], identity[300];
+	char prev_serial[64];        /* the one it replaced ("" if none) */
 	int64_t not_after;
 };
 
@@ -40,5 +41,29 @@ void host_cert_remove(struct host_cert *h);
 /* The info-file lines (nothing without a certificate). */
 void host_cert_info(const struct host_cert *h, FILE *f);
 void host_cert_free(struct host_cert *h);
+
+/*
+ * After a new certificate is on disk (and copied into --swan-dir):
+ *
+ * host_swan_reload: make the running charon use it for the next
+ * authentication.  Through vici (swanctl, SWANCTL_DIR=SWAN_DIR/swanctl,
+ * --uri @vici_uri or swanctl's default socket): --load-creds --clear
+ * (the new certificate, no stale ones) and --load-conns (a connection holds
+ * its own copy of `certs = host.crt` from the time it was loaded; without
+ * this the next IKE_AUTH sends the old certificate).  Connections are
+ * reloaded only when SWAN_DIR/swanctl/swanctl.conf exists (else swanctl
+ * would unload them all).  Existing IKE_SAs and CHILD_SAs are not touched.
+ * @quiet: charon not answering is no warning (at start-up it may not run
+ * yet).  0, or a negative errno (logged).
+ *
+ * host_cert_hook: run @cmd (/bin/sh -c) with XDNAT_CERT, XDNAT_CERT_CHAIN,
+ * XDNAT_KEY, XDNAT_CERT_SERIAL, XDNAT_CERT_PREVIOUS_SERIAL,
+ * XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY, XDNAT_SWAN_DIR (if any) in its
+ * environment; killed after @timeout_s.  Its exit status, or a negative
+ * errno.
+ */
+int host_swan_reload(const char *swan_dir, const char *vici_uri, bool quiet);
+int host_cert_hook(const struct host_cert *h, const char *cmd, const char *swan_dir,
+		   unsigned timeout_s);
 
 #endif

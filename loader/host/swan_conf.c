@@ -422,7 +422,8 @@ int swan_conf_write(const struct swan_conf *c)
 			"\tlocal_addrs = %s\n"
 			"\tlocal {\n"
 			"\t\tauth = pubkey\n"
-			"\t\tcerts = host.crt\n"
+			"\t\t# no certs = host.crt: charon picks x509/host.crt by id at\n"
+			"\t\t# each IKE_AUTH (a connection would keep the one loaded first)\n"
 			"\t\tid = \"%s\"\n"
 			"\t}\n"
 			"}\n",
@@ -437,7 +438,8 @@ int swan_conf_write(const struct swan_conf *c)
 			"\tlocal_port = %u\n"
 			"\tlocal {\n"
 			"\t\tauth = pubkey\n"
-			"\t\tcerts = host.crt\n"
+			"\t\t# no certs = host.crt: charon picks x509/host.crt by id at\n"
+			"\t\t# each IKE_AUTH (a connection would keep the one loaded first)\n"
 			"\t\tid = \"%s\"\n"
 			"\t}\n"
 			"}\n",

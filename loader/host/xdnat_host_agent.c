@@ -22,8 +22,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include "xdnat.h"
 #include "rsip_client.h"
 #include "store.h"
@@ -54,7 +56,7 @@ struct agent {
 	uint32_t tunnel_mtu;  /* route MTU for global traffic; 0: LAN MTU - 20 */
 	int ifindex;
 	bool addr_added;
-	struct { char path[128]; char old[64]; bool changed; } sysctls[8];
+	struct { char path[128]; char old[1024]; bool changed; } sysctls[8];
 	int n_sysctls;
 	struct xdnat_hostside *skel;
 	bool hook_created, egress_attached, ingress_attached;
@@ -67,6 +69,11 @@ struct agent {
 	struct rsip_client cl;
 	struct rsip_grant grants[64];
 	int n_grants;
+	int n_port_grants;           /* grants[0..n_port_grants) are ports */
+	/* The ports this host holds as sorted, merged runs (one with --ports):
+	 * the local port range spans them, the gaps are reserved. */
+	struct xd_run port_runs[64];
+	int n_port_runs;
 	uint32_t spi_first, spi_last;
 	bool info_written;
 	/* Shared IKE ports (docs/SHARED-IKE.md): --shared-ike forces the mode
@@ -80,6 +87,8 @@ struct agent {
 	const char *state_dir, *key_type;
 	bool no_cert;
 	struct host_cert cert;
+	const char *on_renew, *swan_vici;   /* --on-renew, --swan-vici */
+	bool swan_no_reload;
 	struct swan_conf swan;  /* --swan-dir: strongSwan fragment (swan_conf.h) */
 };
 
@@ -121,14 +130,21 @@ static void usage(FILE *f)
 "  -n, --name NAME         the name it was enrolled under (default: hostname)\n"
 "      --rsip-port N       the router's RSIP port (default: %d)\n"
 "      --port-count N      ports to obtain, in requests of at most 255 (RSIP's\n"
-"                          limit); the router keeps them adjacent (default: 500)\n"
+"                          limit), each placed next to this host's ports when\n"
+"                          the router can (default: 500).  Hosts starting\n"
+"                          together can get runs that came apart: then the\n"
+"                          agent asks once or twice more for one run, and\n"
+"                          else uses them all: ip_local_port_range spans the\n"
+"                          runs, the ports between go to ip_local_reserved_ports\n"
 "      --spi-count N       SPIs to obtain, rounded up to whole router blocks;\n"
 "                          0: none (default: 1, i.e. one block)\n"
 "      --lease S           lease to ask for (default: the router's); renewed\n"
 "                          at half its length\n"
-"      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS, _SPIS (shell\n"
-"                          syntax) for IKE daemons (default:\n"
-"                          /run/xdnat/host-IFNAME.env)\n"
+"      --info-file PATH    write XDNAT_GLOBAL, _ROUTER, _PORTS (the first run),\n"
+"                          _PORT_RUNS (all), _SPIS (shell syntax) for IKE\n"
+"                          daemons (default: /run/xdnat/host-ID.env, ID = IFNAME\n"
+"                          in the initial network namespace, NETNS-IFNAME in\n"
+"                          one named by ip netns, netnsINODE-IFNAME otherwise)\n"
 "      --shared-ike        use the router's shared IKE ports even if it does\n"
 "                          not announce them (default: when the router\n"
 "                          announces them, xdnatd --shared-ike-ports): the\n"
@@ -150,6 +166,13 @@ static void usage(FILE *f)
 "                          certificate) (default: " XDNAT_HOST_STATE_DIR ")\n"
 "      --key-type T        p256 (default), p384, ed25519 or rsa3072: for a new key\n"
 "      --no-cert           ask for no certificate\n"
+"      --on-renew CMD      after each new certificate that replaces one (every\n"
+"                          renewal), once the files (and --swan-dir's copies)\n"
+"                          are in place: run CMD with /bin/sh -c, with\n"
+"                          XDNAT_CERT, XDNAT_CERT_CHAIN, XDNAT_KEY,\n"
+"                          XDNAT_CERT_SERIAL, XDNAT_CERT_PREVIOUS_SERIAL,\n"
+"                          XDNAT_CERT_NOT_AFTER, XDNAT_CERT_IDENTITY and\n"
+"                          XDNAT_SWAN_DIR in its environment (killed after 30 s)\n"
 "\n"
 "strongSwan (docs/STRONGSWAN.md):\n"
 "      --swan-dir DIR      write a strongSwan fragment from the allocation:\n"
@@ -162,6 +185,14 @@ static void usage(FILE *f)
 "                          conf.d/xdnat.conf with the IKE identity)\n"
 "      --swan-ca FILE      PEM certificates for DIR/swanctl/x509ca/ (root, LCA)\n"
 "                          instead of the LCA chain received over RSIP\n"
+"      --swan-vici URI     charon's vici socket (default: swanctl's,\n"
+"                          unix:///var/run/charon.vici); with each new\n"
+"                          certificate xdnat-host runs, with\n"
+"                          SWANCTL_DIR=DIR/swanctl, swanctl --load-creds --clear\n"
+"                          and (if DIR/swanctl/swanctl.conf exists)\n"
+"                          swanctl --load-conns, so the next authentication\n"
+"                          uses the new certificate; SAs are not touched\n"
+"      --swan-no-reload    do not (reload charon yourself, e.g. --on-renew)\n"
 "\n"
 "  -v, --verbose           show every command run\n"
 "  -h, --help              this help\n"
@@ -197,6 +228,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		{ "no-cert", no_argument, NULL, 263 },
 		{ "swan-dir", required_argument, NULL, 0x700 },
 		{ "swan-ca", required_argument, NULL, 0x701 },
+		{ "swan-vici", required_argument, NULL, 0x702 },
+		{ "swan-no-reload", no_argument, NULL, 0x703 },
+		{ "on-renew", required_argument, NULL, 0x704 },
 		{ 0 }
 	};
 	uint32_t pa, pl;
@@ -274,6 +308,9 @@ static int parse_args(int argc, char **argv, struct agent *a)
 		case 263: a->no_cert = true; break;
 		case 0x700: a->swan.dir = optarg; break;
 		case 0x701: a->swan.ca_file = optarg; break;
+		case 0x702: a->swan_vici = optarg; break;
+		case 0x703: a->swan_no_reload = true; break;
+		case 0x704: a->on_renew = optarg; break;
 		case 'M':
 			if (xd_parse_u32(optarg, 576, 65515, &a->tunnel_mtu)) {
 				xd_err("--tunnel-mtu: '%s' is not a number in 576..65515", optarg);
@@ -346,6 +383,12 @@ static bool cert_refused(struct agent *a, int rc)
 {
 	if (rc <= 0 || !want_cert(a) || rc == RSIP_E_BAD_BIND_ID || rc == RSIP_E_REGISTER_FIRST)
 		return false;
+	if (rc == RSIP_E_REGISTRATION_DENIED) {
+		xd_err("the router refuses this host a certificate (%s, %d): the operator revoked "
+		       "its certificate, and it gets none until it is enrolled again (xdnatctl "
+		       "enroll); keeping the blocks", rsip_error_name((uint16_t)rc), rc);
+		return true;
+	}
 	xd_warn("the router refused our certificate request (%s, %d): continuing without a "
 		"new certificate", rsip_error_name((uint16_t)rc), rc);
 	return true;
@@ -425,10 +468,115 @@ static void print_shared_ike(const struct agent *a)
 		       "unusable");
 }
 
+/* Ask for @want more ports, in requests of at most 255 (RSIP's limit), into
+ * a->grants; the router places each next to this host's ports when it can.
+ * Returns 0, or -EIO (said why unless @quiet) with what was granted kept in
+ * a->grants. */
+static int ask_ports(struct agent *a, uint32_t want, bool quiet)
+{
+	uint32_t got = 0;
+
+	while (got < want) {
+		uint32_t n = want - got > 255 ? 255 : want - got;
+		struct rsip_grant *g = &a->grants[a->n_grants];
+		int rc;
+
+		if (a->n_grants == MAX_GRANTS - 1) {   /* one slot stays for the SPIs */
+			xd_err("asking for ports: more than %d grants", MAX_GRANTS - 1);
+			return -EIO;
+		}
+		rsip_client_attach_csr(&a->cl, NULL, 0);
+		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
+		if (rc) {
+			if (!quiet)
+				log_refusal("asking for ports", rc);
+			else if (xd_verbose)
+				xd_info("asking for ports again in one run: %s",
+					rc > 0 ? rsip_error_name((uint16_t)rc) : strerror(-rc));
+			return -EIO;
+		}
+		a->n_grants++;
+		a->gaddr = g->gaddr_be;
+		got += g->count;
+	}
+	return 0;
+}
+
+static int cmp_run(const void *x, const void *y)
+{
+	const struct xd_run *p = x, *q = y;
+
+	return p->first < q->first ? -1 : p->first > q->first;
+}
+
+/* grants[from..to) as sorted runs of adjacent ports into @runs; their number. */
+static int port_runs(const struct agent *a, int from, int to, struct xd_run *runs)
+{
+	int n = 0;
+
+	for (int i = from; i < to; i++)
+		runs[n++] = (struct xd_run){ a->grants[i].first, a->grants[i].first + a->grants[i].count - 1 };
+	if (!n)
+		return 0;
+	qsort(runs, (size_t)n, sizeof(*runs), cmp_run);
+	int k = 0;
+
+	for (int i = 1; i < n; i++) {
+		if (runs[i].first == runs[k].last + 1)
+			runs[k].last = runs[i].last;
+		else
+			runs[++k] = runs[i];
+	}
+	return k + 1;
+}
+
+/* Free grants[from..to) (best effort: their leases end anyway). */
+static void free_grants(struct agent *a, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		int rc = rsip_client_free(&a->cl, a->grants[i].bind_id);
+
+		if (rc)
+			log_refusal("freeing a block", rc);
+	}
+}
+
+/*
+ * Hosts that start together get interleaved grants: the port after this
+ * host's last grant went to another host meanwhile.  Ask once or twice more
+ * for the whole count, after a random pause (the others do the same): new
+ * grants that form one run replace the old ones, which are freed; otherwise
+ * the new ones are freed and the host uses every run it holds (setup()).
+ */
+static void consolidate_ports(struct agent *a)
+{
+	struct xd_run runs[MAX_GRANTS];
+
+	for (int attempt = 0; attempt < 2 && a->n_port_runs > 1; attempt++) {
+		int old = a->n_grants;
+		struct timespec pause = { 0, (long)(rand() % 200 + 20) * 1000000L };
+
+		nanosleep(&pause, NULL);
+		if (ask_ports(a, a->port_count, true) == 0 && port_runs(a, old, a->n_grants, runs) == 1) {
+			free_grants(a, 0, old);
+			memmove(a->grants, a->grants + old, (size_t)(a->n_grants - old) * sizeof(a->grants[0]));
+			a->n_grants -= old;
+			a->n_port_grants = a->n_grants;
+			xd_info("ports %u-%u: one run instead of %d", runs[0].first, runs[0].last,
+				a->n_port_runs);
+		} else {
+			free_grants(a, old, a->n_grants);
+			a->n_grants = old;
+		}
+		a->n_port_runs = port_runs(a, 0, a->n_port_grants, a->port_runs);
+	}
+	if (!rsip_client_connected(&a->cl))   /* a failure above closed it */
+		(void)rsip_client_register(&a->cl);
+}
+
 /* Register and obtain the global address, ports and SPIs. */
 static int rsip_acquire(struct agent *a)
 {
-	uint32_t want = a->port_count, got = 0;
 	int rc;
 
 	rc = rsip_client_register(&a->cl);
@@ -437,41 +585,20 @@ static int rsip_acquire(struct agent *a)
 		return -EACCES;
 	}
 	decide_shared_ike(a);
-	while (got < want && a->n_grants < MAX_GRANTS) {
-		uint32_t n = want - got > 255 ? 255 : want - got;
-		struct rsip_grant *g = &a->grants[a->n_grants];
-
-		/* The CSR rides on the last allocation request. */
-		bool csr = want_cert(a) && got + n >= want && !a->spi_count;
-
-		rsip_client_attach_csr(&a->cl, csr ? a->cert.csr : NULL, a->cert.csr_len);
-		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
-		if (csr && cert_refused(a, rc)) {
-			rsip_client_attach_csr(&a->cl, NULL, 0);
-			rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
-		}
-		if (rc) {
-			log_refusal("asking for ports", rc);
-			return -EIO;
-		}
-		a->n_grants++;
-		a->gaddr = g->gaddr_be;
-		if (!got) {
-			a->port_first = g->first;
-			a->port_last = g->first + g->count - 1;
-		} else if (g->first == a->port_last + 1) {
-			a->port_last = g->first + g->count - 1;
-		} else if (g->first + g->count == a->port_first) {
-			a->port_first = g->first;
-		} else {
-			xd_warn("ports %u-%u are not adjacent to %u-%u: the local port range uses "
-				"only the latter", g->first, g->first + g->count - 1, a->port_first,
-				a->port_last);
-		}
-		got += g->count;
-	}
+	if (ask_ports(a, a->port_count, false))
+		return -EIO;
+	a->n_port_grants = a->n_grants;
+	a->n_port_runs = port_runs(a, 0, a->n_port_grants, a->port_runs);
+	consolidate_ports(a);
+	if (a->n_port_runs > 1)
+		xd_warn("the router granted %d port runs, not one: the local port range spans them "
+			"and the ports between them are reserved (ip_local_reserved_ports)",
+			a->n_port_runs);
+	/* The IKE daemon's ports (--swan-dir, XDNAT_PORTS): the first run. */
+	a->port_first = a->port_runs[0].first;
+	a->port_last = a->port_runs[0].last;
 	a->ports_set = true;
-	if (a->spi_count && a->n_grants < MAX_GRANTS) {
+	if (a->spi_count) {
 		struct rsip_grant *g = &a->grants[a->n_grants];
 
 		uint16_t ns = (uint16_t)(a->spi_count > 0xffff ? 0xffff : a->spi_count);
@@ -489,6 +616,19 @@ static int rsip_acquire(struct agent *a)
 		a->n_grants++;
 		a->spi_first = g->first;
 		a->spi_last = g->first + g->count - 1;
+	} else if (want_cert(a)) {
+		/* No SPI request to carry the CSR: the renewal of the last grant does. */
+		uint32_t granted;
+		struct rsip_grant *g = &a->grants[a->n_grants - 1];
+
+		rsip_client_attach_csr(&a->cl, a->cert.csr, a->cert.csr_len);
+		rc = rsip_client_extend(&a->cl, g->bind_id, a->lease, &granted);
+		if (rc && !cert_refused(a, rc)) {
+			log_refusal("asking for a certificate", rc);
+			return -EIO;
+		}
+		if (!rc)
+			g->lease = granted;
 	}
 	if (want_cert(a) && !a->cl.cert_new)
 		xd_warn("the router issued no certificate (it runs no Local CA)");
@@ -552,21 +692,59 @@ static int rsip_renew(struct agent *a)
 			xd_warn("the info file does not name the new certificate");
 		if (a->swan.dir && write_swan(a))
 			xd_warn("--swan-dir: the new certificate is not in %s", a->swan.dir);
+		else if (a->swan.dir && !a->swan_no_reload)
+			host_swan_reload(a->swan.dir, a->swan_vici, false);
+		if (a->on_renew && a->cert.have)
+			host_cert_hook(&a->cert, a->on_renew, a->swan.dir, 30);
 	}
 	return 0;
 }
 
+/*
+ * Free every block and de-register.  A router that restarted since our last
+ * request has reset the connection ("Connection reset by peer" at the first
+ * request): reconnect (the registration resumes) and go on, retrying for a
+ * few seconds with growing pauses, so that the blocks do not stay mapped to
+ * a host that is gone until their leases end.
+ */
+#define RELEASE_TRIES 5          /* at once, then pauses of 0.25, 0.5, 1 s */
 static void rsip_release(struct agent *a)
 {
-	int rc;
+	int done = 0, tries = 0, rc = 0;
+	unsigned pause_ms = 250;
 
-	if (!rsip_client_connected(&a->cl) && a->n_grants && rsip_client_register(&a->cl))
-		xd_warn("cannot reach the router to free the blocks: they expire with their leases");
-	for (int i = 0; i < a->n_grants && rsip_client_connected(&a->cl); i++)
-		if ((rc = rsip_client_free(&a->cl, a->grants[i].bind_id)))
-			log_refusal("freeing a block", rc);
-	if (rsip_client_connected(&a->cl) && (rc = rsip_client_deregister(&a->cl)))
-		log_refusal("de-registering", rc);
+	while (a->n_grants && done <= a->n_grants) {   /* done == n_grants: de-register */
+		if (!rsip_client_connected(&a->cl))
+			rc = rsip_client_register(&a->cl);
+		if (rsip_client_connected(&a->cl))
+			rc = done < a->n_grants ? rsip_client_free(&a->cl, a->grants[done].bind_id)
+						: rsip_client_deregister(&a->cl);
+		if (rc < 0 && ++tries < RELEASE_TRIES) {
+			struct timespec t = { pause_ms / 1000, (long)(pause_ms % 1000) * 1000000L };
+
+			/* The first time (a router restarted meanwhile) reconnect at
+			 * once; then wait longer each time. */
+			xd_warn("router unreachable while freeing the blocks (%s): %s", strerror(-rc),
+				tries == 1 ? "reconnecting" : "retrying");
+			if (tries > 1) {
+				nanosleep(&t, NULL);
+				pause_ms *= 2;
+			}
+			continue;
+		}
+		if (rc < 0) {
+			xd_warn("cannot reach the router to free the blocks (%s): they expire with "
+				"their leases", strerror(-rc));
+			break;
+		}
+		if (rc > 0 && !rsip_client_connected(&a->cl)) {   /* registration refused */
+			log_refusal("re-registering to free the blocks", rc);
+			break;
+		}
+		if (rc > 0)   /* e.g. already gone: nothing more to do for this one */
+			log_refusal(done < a->n_grants ? "freeing a block" : "de-registering", rc);
+		done++;
+	}
 	rsip_client_close(&a->cl);
 	a->n_grants = 0;
 	/* The router revoked it with the blocks. */
@@ -596,9 +774,41 @@ static void write_shared_ike(FILE *f, const struct agent *a, uint32_t first, uin
 		(unsigned long long)((uint64_t)first << 32));
 }
 
+/*
+ * What tells this agent apart from the others on the machine: its interface
+ * and, outside the initial network namespace, that namespace's name (as
+ * `ip netns` knows it) or else its inode number.
+ */
+static void instance_id(const struct agent *a, char *buf, size_t len)
+{
+	struct stat self, init, st;
+	char path[300], ns[NAME_MAX + 1] = "";
+	DIR *d;
+	struct dirent *e;
+
+	if (stat("/proc/self/ns/net", &self) ||
+	    (stat("/proc/1/ns/net", &init) == 0 && init.st_ino == self.st_ino && init.st_dev == self.st_dev)) {
+		snprintf(buf, len, "%s", a->dev);
+		return;
+	}
+	if ((d = opendir("/run/netns"))) {
+		while (!*ns && (e = readdir(d))) {
+			snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
+			if (e->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == self.st_ino &&
+			    st.st_dev == self.st_dev && strlen(e->d_name) < 64 && !strchr(e->d_name, '/'))
+				snprintf(ns, sizeof(ns), "%s", e->d_name);
+		}
+		closedir(d);
+	}
+	if (*ns)
+		snprintf(buf, len, "%s-%s", ns, a->dev);
+	else
+		snprintf(buf, len, "netns%lu-%s", (unsigned long)self.st_ino, a->dev);
+}
+
 static int write_info(struct agent *a)
 {
-	char tmp[300], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
+	char tmp[300], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN], id[128];
 	FILE *f;
 	int fd;
 
@@ -607,7 +817,8 @@ static int write_info(struct agent *a)
 			xd_err("cannot create /run/xdnat: %s", strerror(errno));
 			return -errno;
 		}
-		snprintf(a->info_buf, sizeof(a->info_buf), "/run/xdnat/host-%s.env", a->dev);
+		instance_id(a, id, sizeof(id));
+		snprintf(a->info_buf, sizeof(a->info_buf), "/run/xdnat/host-%s.env", id);
 		a->info_file = a->info_buf;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", a->info_file);
@@ -621,6 +832,10 @@ static int write_info(struct agent *a)
 	fprintf(f, "# written by xdnat-host: this host's share of the global address\n"
 		"XDNAT_GLOBAL=%s\nXDNAT_ROUTER=%s\nXDNAT_PORTS=%u-%u\n", xd_ipstr(a->gaddr, g),
 		xd_ipstr(a->router, r), a->port_first, a->port_last);
+	fprintf(f, "XDNAT_PORT_RUNS=\"");
+	for (int i = 0; i < a->n_port_runs; i++)
+		fprintf(f, "%s%u-%u", i ? " " : "", a->port_runs[i].first, a->port_runs[i].last);
+	fprintf(f, "\"\n");
 	if (a->spi_last)
 		fprintf(f, "XDNAT_SPIS=0x%08x-0x%08x\n", a->spi_first, a->spi_last);
 	if (a->shared_ike && a->spi_last)
@@ -808,13 +1023,14 @@ static int add_routes(struct agent *a)
 	xd_ipstr(a->router, via);
 	xd_ipstr(a->gaddr, src);
 	if (!a->tunnel_mtu) {
-		char path[96], buf[32];
-		uint32_t lan_mtu;
+		/* In this network namespace: /sys/class/net shows the one that
+		 * mounted /sys (wrong under nsenter --net). */
+		uint32_t lan_mtu = 0;
+		int rc = xd_if_mtu(a->dev, &lan_mtu);
 
-		snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", a->dev);
-		if (xd_sysctl_get(path, buf, sizeof(buf)) ||
-		    xd_parse_u32(buf, 596, 65535, &lan_mtu)) {
-			xd_err("cannot read the MTU of %s (%s); give --tunnel-mtu", a->dev, path);
+		if (rc || lan_mtu < 596) {
+			xd_err("cannot use the MTU of %s (%s); give --tunnel-mtu", a->dev,
+			       rc ? strerror(-rc) : "below 596");
 			return -EIO;
 		}
 		a->tunnel_mtu = lan_mtu - XDNAT_TUNNEL_OVERHEAD;
@@ -873,9 +1089,47 @@ static void del_routes(struct agent *a)
 	}
 }
 
+/*
+ * The namespace's ephemeral ports = exactly the ports this host holds:
+ * ip_local_port_range spans its runs (it holds one range only) and the ports
+ * between them go into ip_local_reserved_ports, added to what is reserved
+ * already; both are restored on exit.
+ */
+static int set_port_range(struct agent *a)
+{
+	static const char reserved[] = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+	const struct xd_run *r = a->port_runs;
+	int n = a->n_port_runs, rc;
+	char range[32], val[1024], old[1024];
+	size_t len = 0;
+
+	if (r[n - 1].last == r[0].first) {
+		xd_err("--ports: the kernel needs a range of at least two ports");
+		return -EINVAL;
+	}
+	snprintf(range, sizeof(range), "%u\t%u", r[0].first, r[n - 1].last);
+	if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/ip_local_port_range", range)))
+		return rc;
+	if (n == 1)
+		return 0;
+	if ((rc = xd_sysctl_get(reserved, old, sizeof(old)))) {
+		xd_err("cannot read %s: %s", reserved, strerror(-rc));
+		return rc;
+	}
+	len = (size_t)snprintf(val, sizeof(val), "%s", old);
+	for (int i = 1; i < n && len < sizeof(val); i++)
+		len += (size_t)snprintf(val + len, sizeof(val) - len, "%s%u-%u", len ? "," : "",
+					r[i - 1].last + 1, r[i].first - 1);
+	if (len >= sizeof(val)) {
+		xd_err("%s: too long with this host's gaps", reserved);
+		return -E2BIG;
+	}
+	return set_sysctl(a, reserved, val);
+}
+
 static int setup(struct agent *a)
 {
-	char g[INET_ADDRSTRLEN + 3], path[128], range[32];
+	char g[INET_ADDRSTRLEN + 3], path[128];
 	const char *addaddr[] = { "ip", "addr", "add", g, "dev", "lo", NULL };
 	const char *show[] = { "ip", "-o", "addr", "show", "dev", "lo", "to", g, NULL };
 	char out[256] = "";
@@ -902,15 +1156,8 @@ static int setup(struct agent *a)
 		return rc;
 	if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")))
 		return rc;
-	if (a->ports_set) {
-		if (a->port_last == a->port_first) {
-			xd_err("--ports: the kernel needs a range of at least two ports");
-			return -EINVAL;
-		}
-		snprintf(range, sizeof(range), "%u\t%u", a->port_first, a->port_last);
-		if ((rc = set_sysctl(a, "/proc/sys/net/ipv4/ip_local_port_range", range)))
-			return rc;
-	}
+	if (a->ports_set && (rc = set_port_range(a)))
+		return rc;
 	if ((rc = attach(a)))
 		return rc;
 	return add_routes(a);
@@ -966,6 +1213,11 @@ int main(int argc, char **argv)
 	a.spi_count = 1;
 	if (parse_args(argc, argv, &a))
 		return 1;
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	if (!a.rsip) {
+		a.port_runs[0] = (struct xd_run){ a.port_first, a.port_last };
+		a.n_port_runs = 1;
+	}
 	a.ifindex = xd_ifindex(a.dev);
 	if (a.ifindex < 0) {
 		xd_err("--dev: no interface '%s'", a.dev);
@@ -999,6 +1251,8 @@ int main(int argc, char **argv)
 			return 1;
 		if (rsip_acquire(&a)) {
 			rsip_release(&a);
+			host_cert_free(&a.cert);
+			rsip_client_free_certs(&a.cl);
 			return 1;
 		}
 	}
@@ -1027,13 +1281,17 @@ int main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	/* A charon already running (xdnat-host restarted) takes the new
+	 * certificate; none running yet is fine. */
+	if (a.swan.dir && a.cert.have && !a.swan_no_reload)
+		host_swan_reload(a.swan.dir, a.swan_vici, true);
 	if (xd_reasm_start(a.gaddr, a.router, a.lan_addr))
 		xd_warn("cannot open raw IP-in-IP sockets: tunnel packets the router had to "
 			"fragment will be lost");
 	printf("xdnat-host: ready: %s on lo, tunnel %s -> %s on %s", xd_ipstr(a.gaddr, g),
 	       xd_ipstr(a.lan_addr, lan), xd_ipstr(a.router, r), a.dev);
-	if (a.ports_set)
-		printf(", ports %u-%u", a.port_first, a.port_last);
+	for (int i = 0; i < a.n_port_runs; i++)
+		printf("%s%u-%u", i ? "," : ", ports ", a.port_runs[i].first, a.port_runs[i].last);
 	if (a.spi_last)
 		printf(", SPIs 0x%x-0x%x", a.spi_first, a.spi_last);
 	if (a.rsip)

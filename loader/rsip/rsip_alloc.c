@@ -401,6 +401,8 @@ uint16_t rs_issue_cert(struct rsip_server *s, const struct xd_client *c, struct 
 		rc = s->certs.issue(s->certs.ctx, &rq, &r->cert, &r->cert_len);
 		if (rc == -EINVAL || rc == -EPERM)
 			e = RSIP_E_BAD_PARAM;
+		else if (rc == -EACCES)   /* certificate revoked: locked out until re-enrolled */
+			e = RSIP_E_REGISTRATION_DENIED;
 		else if (rc == 0)
 			e = RSIP_E_OK;
 	}
@@ -595,6 +597,9 @@ uint16_t rs_do_assign_spi(struct rsip_server *s, struct xd_client *c, struct req
 	/* The SPI Number field is 16 bits: a larger binding is announced as
 	 * its first 65535 SPIs (the host never uses more than it is told). */
 	rsip_put_spi(r->b, (uint16_t)(total > 0xffff ? 0xffff : total), &first, 1);
+	rsip_put_vendor(r->b, XDNAT_RSIP_VENDOR_ID, XDNAT_VS_SPI_COUNT,
+			(uint8_t[4]){ (uint8_t)(total >> 24), (uint8_t)(total >> 16), (uint8_t)(total >> 8),
+				      (uint8_t)total }, 4);
 	rsip_put_u32(r->b, RSIP_P_LEASE_TIME, lease);
 	rsip_put_u8(r->b, RSIP_P_TUNNEL_TYPE, RSIP_TUNNEL_IPIP);
 	rsip_put_addr4(r->b, s->cfg.router_lan, false);

@@ -54,6 +54,10 @@
  * non-zero and distinct, framing XDNAT_IKE_FRAMING_*.  At most one per
  * message.  No such parameter: the router shares no port. */
 #define XDNAT_VS_SHARED_IKE      7
+/* The exact size of an SPI binding (issue 13), whose RSIP Number field stops
+ * at 65535: ASSIGN_RESPONSE_RSIPSEC  VS(sub=SPI_COUNT: count(4), network
+ * order), covered by the MAC.  Older routers send none. */
+#define XDNAT_VS_SPI_COUNT       8
 #define XDNAT_IKE_FRAMING_IKE     1  /* plain IKE (RFC 7296), as on UDP 500 */
 #define XDNAT_IKE_FRAMING_RFC3948 2  /* non-ESP marker / ESP-in-UDP (RFC 3948) */
 #define RSIP_SHARED_IKE_MAX      16  /* wire bound; xdnatd shares at most 8 */

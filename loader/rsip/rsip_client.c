@@ -390,6 +390,23 @@ int rsip_client_assign_spi(struct rsip_client *c, uint32_t gaddr_be, uint16_t ns
 	}
 	g->first = s.spi[0];
 	g->count = s.number;
+	/* The Number field stops at 65535: the router says the exact size. */
+	for (unsigned i = 0; i < r->f.n_vendor; i++) {
+		struct rsip_vendor v;
+
+		if (rsip_param_vendor(&r->m.params[r->f.vendor[i]], &v) == 0 &&
+		    v.vendor == XDNAT_RSIP_VENDOR_ID && v.subtype == XDNAT_VS_SPI_COUNT && v.len == 4) {
+			uint32_t n = (uint32_t)v.val[0] << 24 | (uint32_t)v.val[1] << 16 |
+				     (uint32_t)v.val[2] << 8 | v.val[3];
+
+			if (n >= s.number && (uint64_t)g->first + n - 1 <= UINT32_MAX)
+				g->count = n;
+		}
+	}
+	/* An older router does not say; its bindings are whole blocks of at
+	 * least 256 SPIs, so a saturated 65535 means 65536 or more. */
+	if (g->count == 0xffff)
+		g->count = 0x10000;
 out:
 	free(b);
 	free(r);

@@ -56,7 +56,9 @@ struct rsip_cert_ops {
 	/* Inside the server's open transaction: issue a certificate and
 	 * revoke the host's earlier ones (superseded).  0 with *der (malloc'ed),
 	 * -EINVAL/-EPERM when the CSR or request is refused (BAD_PARAM to the
-	 * host), another negative errno on failure (INTERNAL_SERVER_ERROR). */
+	 * host), -EACCES when the host may have no certificate until it is
+	 * enrolled again (REGISTRATION_DENIED), another negative errno on
+	 * failure (INTERNAL_SERVER_ERROR). */
 	int (*issue)(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len);
 	/* The LCA certificate (DER) sent along with each certificate, or NULL. */
 	const uint8_t *(*ca_der)(void *ctx, size_t *len);

@@ -203,6 +203,11 @@ struct xd_store_ops {
 	 * marking one announced. */
 	int (*cert_unannounced)(struct xd_store *st, unsigned max, xd_store_revoked_fn fn, void *arg);
 	int (*cert_announced)(struct xd_store *st, const char *serial, int64_t at);
+	/* The enrolment (a tag of the host's secret) a certificate was issued
+	 * under: record it; is @serial's tag @tag (1/0/<0)? */
+	int (*cert_enrolment_record)(struct xd_store *st, const char *serial, const char *host,
+				     const uint8_t *tag, size_t len);
+	int (*cert_enrolment_is)(struct xd_store *st, const char *serial, const uint8_t *tag, size_t len);
 };
 
 /* What every backend's handle starts with. */

@@ -215,3 +215,36 @@ int sq_cert_announced(struct xd_store *xs, const char *serial, int64_t at)
 	sqlite3_reset(st);
 	return rc;
 }
+
+int sq_cert_enrolment_record(struct xd_store *xs, const char *serial, const char *host, const uint8_t *tag,
+			     size_t len)
+{
+	struct sq *q = SQ(xs);
+	sqlite3_stmt *st = sq_stmt(q, "INSERT OR REPLACE INTO ca_enrolment(serial, host, tag) VALUES(?, ?, ?)");
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, tag, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_dberr(q, -EIO);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int sq_cert_enrolment_is(struct xd_store *xs, const char *serial, const uint8_t *tag, size_t len)
+{
+	struct sq *q = SQ(xs);
+	sqlite3_stmt *st = sq_stmt(q, "SELECT 1 FROM ca_enrolment WHERE serial=? AND tag=?");
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, tag, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sq_dberr(q, -EIO);
+	sqlite3_reset(st);
+	return rc;
+}

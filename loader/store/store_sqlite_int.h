@@ -47,5 +47,8 @@ int sq_cert_get(struct xd_store *st, const char *serial, xd_store_cert_fn fn, vo
 		struct lca_err *e);
 int sq_cert_unannounced(struct xd_store *st, unsigned max, xd_store_revoked_fn fn, void *arg);
 int sq_cert_announced(struct xd_store *st, const char *serial, int64_t at);
+int sq_cert_enrolment_record(struct xd_store *st, const char *serial, const char *host, const uint8_t *tag,
+			     size_t len);
+int sq_cert_enrolment_is(struct xd_store *st, const char *serial, const uint8_t *tag, size_t len);
 
 #endif

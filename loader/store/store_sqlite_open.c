@@ -41,8 +41,9 @@ static const char indexes_v1[] =
 	"CREATE INDEX IF NOT EXISTS bindings_by_first ON bindings(kind, first);"
 	"CREATE INDEX IF NOT EXISTS clients_by_host_id ON clients(host_id, last_seen_ms);"
 	"CREATE INDEX IF NOT EXISTS clients_by_lan ON clients(lan_addr);";
-/* v2: the counter baselines and the CA's announcement queue, which their
- * modules used to create themselves. */
+/* v2: the counter baselines, the CA's announcement queue and the
+ * enrolment each certificate was issued under, which their modules used to
+ * create themselves. */
 static const char schema_v2[] =
 	"CREATE TABLE IF NOT EXISTS counters("
 	"  key TEXT PRIMARY KEY, b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL,"
@@ -51,7 +52,10 @@ static const char schema_v2[] =
 	"CREATE TABLE IF NOT EXISTS counters_meta("
 	"  id INTEGER PRIMARY KEY CHECK (id = 1), gen TEXT NOT NULL, since_ms INTEGER NOT NULL,"
 	"  saved_ms INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ca_enrolment (serial TEXT PRIMARY KEY, host TEXT NOT NULL,"
+	" tag BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS ca_enrolment_host ON ca_enrolment(host);";
 
 static int migrate_v1(struct sq *q)
 {

@@ -383,3 +383,124 @@ connections {
 }
 EOC
 }
+
+# ------------------------------------- renewal and revocation on the remote
+# (selftests/e2e_strongswan_renewal.sh; the scripts docs/STRONGSWAN.md shows)
+
+# xs_remote_revoked_script FILE SWAN_NAME: write the command xdnat-peer runs
+# for each notice on the remote SWAN_NAME: load the CRL the notice carried
+# and drop charon's cached CRLs, then terminate every IKE_SA of every host a
+# revoked entry names.  Matching is by identity: the subjects of all
+# certificates charon holds that carry a revoked serial OR a revoked
+# identity (URI/e-mail SAN; all certificates of a host carry the same one),
+# so an IKE_SA authenticated with the host's earlier certificate ends too;
+# and IKE_SAs whose peer used the identity itself as its IKE ID.
+xs_remote_revoked_script() {
+	local file=$1 d
+	d=$(xs_dir "$2")
+	cat >"$file" <<EOF
+#!/bin/bash
+export STRONGSWAN_CONF="$d/strongswan.conf" SWANCTL_DIR="$d/swanctl"
+EOF
+	cat >>"$file" <<'EOF'
+echo "notice from $XDNAT_NOTICE_FROM (G $XDNAT_NOTICE_GLOBAL, CRL $XDNAT_NOTICE_CRL_NUMBER): revoked $XDNAT_REVOKED_SERIALS ($XDNAT_REVOKED_IDENTITIES)"
+swanctl --load-creds --noprompt >/dev/null
+swanctl --flush-certs --type x509_crl >/dev/null
+ids=$(swanctl --list-certs --type x509 | awk -v serials="$XDNAT_REVOKED_SERIALS" -v idents="$XDNAT_REVOKED_IDENTITIES" '
+	function norm(s) { gsub(":", "", s); s = tolower(s); sub(/^0+/, "", s); return s }
+	BEGIN {
+		n = split(serials, a, " "); for (i = 1; i <= n; i++) want[norm(a[i])] = 1
+		n = split(idents, a, " "); for (i = 1; i <= n; i++) { wid[a[i]] = 1; print a[i] }
+	}
+	$1 == "subject:" { s = $0; sub(/^[ \t]*subject:[ \t]*"/, "", s); sub(/"$/, "", s); subj = s }
+	$1 == "serial:" && (norm($2) in want) { print subj }
+	$1 == "altNames:" {
+		l = $0; sub(/^[ \t]*altNames:[ \t]*/, "", l)
+		n = split(l, a, /, */); for (i = 1; i <= n; i++) if (a[i] in wid) print subj
+	}' | sort -u)
+[ -n "$ids" ] || { echo "no certificate or SA of these identities"; exit 0; }
+swanctl --list-sas --noblock | awk -v ids="$ids" '
+	BEGIN { n = split(ids, a, "\n"); for (i = 1; i <= n; i++) want["'\''" a[i] "'\''"] = a[i] }
+	/^[^ ].*: #[0-9]+,/ { u = $2; gsub(/[#,]/, "", u) }
+	/^  remote '\''/ { r = $0; sub(/^  remote /, "", r); sub(/ @ .*$/, "", r); if (r in want) print u, want[r] }' |
+sort -u | while read -r u who; do
+	swanctl --terminate --ike-id "$u" --timeout 5 >/dev/null &&
+		echo "TERMINATED IKE_SA #$u of '$who'"
+done
+EOF
+	chmod 755 "$file"
+}
+
+# xs_remote_updown_script FILE SWAN_NAME VERIFY ANCHORS LCA_CERT: the
+# remote's updown hook.  For each CHILD_SA coming up it checks, with
+# xdnat-verify, the certificate that authenticated the peer: of the
+# certificates charon holds for PLUTO_PEER_ID, the newest (latest
+# notBefore), the one the IKE_AUTH just verified (older ones are the same
+# host's earlier certificates, maybe expired).  Its validity may have ended
+# since (a child added to an older IKE_SA, short leases): it is then checked
+# as of its last valid second, without the CRL (revocation ends such SAs
+# through the notices).  A denied child with ports is terminated; a denied
+# port-less child means the certificate itself is refused: its IKE_SA is
+# terminated.  Logs ALLOW/DENY lines with the serial to FILE.log.
+xs_remote_updown_script() {
+	local file=$1 d
+	d=$(xs_dir "$2")
+	cat >"$file" <<EOF
+#!/bin/bash
+export STRONGSWAN_CONF="$d/strongswan.conf" SWANCTL_DIR="$d/swanctl"
+VERIFY="$3" ANCHORS="$4" LCA_CERT="$5" LOG="$file.log"
+EOF
+	cat >>"$file" <<'EOF'
+case "$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
+(
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	swanctl --list-certs --subject "$PLUTO_PEER_ID" --pem | awk -v d="$tmp" '
+		/-BEGIN CERTIFICATE-/ { n++; f = d "/c" n ".pem" }
+		f { print > f }
+		/-END CERTIFICATE-/ { close(f); f = "" }'
+	best= best_nb=-1
+	for c in "$tmp"/c*.pem; do
+		[ -s "$c" ] || continue
+		nb=$(date -d "$(openssl x509 -in "$c" -noout -startdate | cut -d= -f2)" +%s) || continue
+		[ "$nb" -ge "$best_nb" ] && best=$c best_nb=$nb
+	done
+	what="$PLUTO_CONNECTION $PLUTO_PEER_CLIENT port=${PLUTO_PEER_PORT:-0} id='$PLUTO_PEER_ID'"
+	if [ -z "$best" ]; then
+		out="no certificate of the peer"
+		ok=1
+	else
+		cat "$best" "$LCA_CERT" >"$tmp/chain.pem"
+		serial=$(openssl x509 -in "$best" -noout -serial | cut -d= -f2)
+		na=$(date -d "$(openssl x509 -in "$best" -noout -enddate | cut -d= -f2)" +%s)
+		args=(-a "$ANCHORS" -c "$tmp/chain.pem" -s "$PLUTO_PEER")
+		if [ "$(date +%s)" -lt "$na" ]; then
+			swanctl --list-certs --type x509_crl --pem | sed -n '/BEGIN/,/END/p' >"$tmp/crl.pem"
+			[ -s "$tmp/crl.pem" ] && args+=(-r "$tmp/crl.pem")
+		else
+			args+=(-t "$(( na - 1 ))")
+		fi
+		[ "${PLUTO_PEER_PORT:-0}" != 0 ] && args+=(-p "$PLUTO_PEER_PORT")
+		out=$("$VERIFY" "${args[@]}" 2>&1) && ok=0 || ok=1
+		what="$what serial=$serial"
+	fi
+	if [ "$ok" = 0 ]; then
+		echo "ALLOW $what: $out"
+		exit 0
+	fi
+	echo "DENY $what: $out"
+	if [ "${PLUTO_PEER_PORT:-0}" = 0 ]; then
+		swanctl --terminate --ike-id "$PLUTO_UNIQUEID" --timeout 5 >/dev/null
+		echo "TERMINATED IKE_SA #$PLUTO_UNIQUEID"
+	else
+		id=$(swanctl --list-sas --ike-id "$PLUTO_UNIQUEID" | awk -v ts="$PLUTO_PEER_CLIENT" -v p="$PLUTO_PEER_PORT" '
+			$2 ~ /^#[0-9]+,$/ { c = substr($2, 2, length($2) - 2) }
+			$1 == "remote" && index($2, ts) == 1 && index($2, "/" p "]") { print c }' | tail -n 1)
+		[ -n "$id" ] && swanctl --terminate --child-id "$id" --timeout 5 >/dev/null
+		echo "TERMINATED child ${id:-?}"
+	fi
+) >>"$LOG" 2>&1 </dev/null &
+exit 0
+EOF
+	chmod 755 "$file"
+}

@@ -1,0 +1,3 @@
+module xdnat.example/goverify
+
+go 1.19
