@@ -239,8 +239,10 @@ int lca_list_print(sqlite3 *db, const char *host_id, bool json, FILE *f, int64_t
 int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t now);
 
 /* A CRL signed by the LCA: every revoked certificate not yet expired at
- * now, thisUpdate now, nextUpdate now + crl_period, CRL number from the
- * store (incremented).  *der: OPENSSL_free(). */
+ * now, thisUpdate now (the last CRL's thisUpdate + 1 when now is not later
+ * than it; -EINVAL when now is more than a minute before it), nextUpdate
+ * thisUpdate + crl_period, CRL number from the store (incremented).
+ * *der: OPENSSL_free(). */
 int lca_crl(struct lca *ca, int64_t now, unsigned char **der, size_t *len, struct lca_err *e);
 
 /* The demo root's side (operators with their own CA use its tooling): record

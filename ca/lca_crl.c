@@ -88,11 +88,16 @@ int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t n
 
 /* ---- CRL ------------------------------------------------------------------------ */
 
+#define LCA_CRL_BUMP_MAX 60
+
 /* The next CRL number and thisUpdate, in one step: numbers and thisUpdate
  * strictly increase (RFC 5280 5.2.3; a verifier given two CRLs of the same
- * second cannot tell which is newer).  A second CRL within the same second
- * gets last + 1 (valid a second later: verifiers fail closed meanwhile);
- * a time before the last thisUpdate is refused. */
+ * second cannot tell which is newer).  A CRL asked for at or shortly after
+ * (LCA_CRL_BUMP_MAX s) the last thisUpdate gets last + 1 (valid a second
+ * later: verifiers fail closed meanwhile); xdnatd makes several CRLs within
+ * one second when revocations come in a burst, and its clock then lags the
+ * bumped thisUpdate.  A time further back (a clock stepped back, an
+ * operator's --now in the past) is refused. */
 int lcap_next_crl(sqlite3 *db, const char *who, int64_t now, int64_t *num, int64_t *this_update,
 		  struct lca_err *e)
 {
@@ -112,7 +117,7 @@ int lcap_next_crl(sqlite3 *db, const char *who, int64_t now, int64_t *num, int64
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return lcap_db_fail(db, e, "CRL time");
-	if (now < last)
+	if (now < last - LCA_CRL_BUMP_MAX)
 		return lca_fail(e, -EINVAL, "CRL time %lld is before the last CRL's thisUpdate %lld: "
 				"a CRL never goes back in time", (long long)now, (long long)last);
 	*this_update = now > last ? now : last + 1;

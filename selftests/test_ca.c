@@ -737,6 +737,22 @@ Test(revoke, serial_host_overlap_reconcile_crl)
 	ASN1_INTEGER *n1 = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
 	ASN1_INTEGER *n2 = X509_CRL_get_ext_d2i(crl2, NID_crl_number, NULL, NULL);
 	cr_assert_eq(ASN1_INTEGER_get(n2), ASN1_INTEGER_get(n1) + 1);
+	/* ... and so does thisUpdate, even within one second (the second CRL
+	 * got now + 1) and when the clock lags that (a third at now - 5):
+	 * never a tie a verifier could resolve in favour of the older CRL. */
+	cr_assert_eq(ASN1_TIME_compare(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_lastUpdate(crl2)), -1);
+	unsigned char *der3 = NULL;
+	cr_assert_eq(lca_crl(f.ca, f.now - 5, &der3, &dl, &e), 0, "%s", e.msg);
+	p = der3;
+	X509_CRL *crl3 = d2i_X509_CRL(NULL, &p, (long)dl);
+	cr_assert_not_null(crl3);
+	cr_assert_eq(ASN1_TIME_compare(X509_CRL_get0_lastUpdate(crl2), X509_CRL_get0_lastUpdate(crl3)), -1);
+	X509_CRL_free(crl3);
+	OPENSSL_free(der3);
+	/* a time well before the last CRL (clock stepped back, --now in the past) */
+	der3 = NULL;
+	cr_assert_eq(lca_crl(f.ca, f.now - 3600, &der3, &dl, &e), -EINVAL);
+	cr_assert_null(der3);
 
 	ASN1_INTEGER_free(n1);
 	ASN1_INTEGER_free(n2);
