@@ -98,7 +98,7 @@ BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
-             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_store
+             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts $(OUT)/test_store
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
@@ -232,7 +232,7 @@ $(MAN8_RAW): $(OUT)/man/%.8: $(OUT)/% man/help2roff.py
 	python3 man/help2roff.py ./$< 8 $(VERSION) > $@
 $(OUT)/man/xdnatd.conf.5: $(OUT)/xdnatd man/xdnatd.conf.h2m
 	@mkdir -p $(@D)
-	help2man --no-info --section=5 --version-string=$(VERSION) --help-option=--help-config \
+	help2man --no-info --section=5 --manual="File Formats" --version-string=$(VERSION) --help-option=--help-config \
 		--include=man/xdnatd.conf.h2m --output=$@ ./$<
 $(OUT)/man/%.8: $(OUT)/% man/%.h2m
 	@mkdir -p $(@D)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -94,7 +95,7 @@ int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t n
  * strictly increase (RFC 5280 5.2.3; a verifier given two CRLs of the same
  * second cannot tell which is newer).  A CRL asked for at or shortly after
  * (LCA_CRL_BUMP_MAX s) the last thisUpdate gets last + 1 (valid a second
- * later: verifiers fail closed meanwhile); xdnatd makes several CRLs within
+ * later: verifiers fail closed meanwhile; xdnat-ca waits for it); xdnatd makes several CRLs within
  * one second when revocations come in a burst, and its clock then lags the
  * bumped thisUpdate.  A time further back (a clock stepped back, an
  * operator's --now in the past) is refused. */

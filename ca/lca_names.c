@@ -348,7 +348,7 @@ static void nc_missing(const struct nc_scan *c, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
 		if (need[i].n != 1 && off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%s%s%s", off ? ", " : "",
-						need[i].n ? "exactly one " : "", need[i].what);
+						need[i].what, need[i].n ? " (more than one)" : "");
 }
 
 int lca_ns_from_cert(X509 *lca, struct lca_ns *ns, struct lca_err *e)
@@ -376,8 +376,9 @@ int lca_ns_from_cert(X509 *lca, struct lca_ns *ns, struct lca_err *e)
 	char miss[160];
 	nc_missing(&c, miss, sizeof(miss));
 	if (!err && miss[0])
-		err = lca_fail(e, -EPERM, "LCA certificate: name constraints need %s as permitted "
-			       "subtrees (without them a forged identity of that type verifies)", miss);
+		err = lca_fail(e, -EPERM, "LCA certificate: name constraints need exactly one "
+			       "permitted subtree of each kind; wrong: %s (a missing kind lets "
+			       "forged identities of that type verify)", miss);
 	if (!err && c.nother)
 		err = lca_fail(e, -EPERM, "LCA certificate: name constraints permit %d subtree(s) "
 			       "outside the profile (other IP blocks, other name types, min/max)",

@@ -472,6 +472,9 @@ int lca_crl_newest(STACK_OF(X509_CRL) *sk, X509_CRL **best, struct lca_err *e)
 			break;
 		}
 		int d = bn ? ASN1_INTEGER_cmp(n, bn) : 1;
+		if (d < 0 && crl_time(c) > crl_time(*best))
+			err = lca_fail(e, -EINVAL, "CRL number %ld was issued after CRL number %ld "
+				       "(thisUpdate goes back)", ASN1_INTEGER_get(n), ASN1_INTEGER_get(bn));
 		if (d == 0) {
 			unsigned char h1[SHA256_DIGEST_LENGTH], h2[SHA256_DIGEST_LENGTH];
 			if (crl_hash(c, h1) || crl_hash(*best, h2))
@@ -480,6 +483,10 @@ int lca_crl_newest(STACK_OF(X509_CRL) *sk, X509_CRL **best, struct lca_err *e)
 				err = lca_fail(e, -EINVAL, "two different CRLs carry the same CRL "
 					       "number %ld", ASN1_INTEGER_get(n));
 		} else if (d > 0) {
+			if (*best && crl_time(c) < crl_time(*best))
+				err = lca_fail(e, -EINVAL, "CRL number %ld was issued before CRL number "
+					       "%ld (thisUpdate goes back)", ASN1_INTEGER_get(n),
+					       ASN1_INTEGER_get(bn));
 			ASN1_INTEGER_free(bn);
 			bn = n;
 			n = NULL;
@@ -508,7 +515,7 @@ const char *lca_crl_state_default(void)
 	return path;
 }
 
-#define HW_MAX 4096     /* signers remembered */
+#define HW_MAX 4096     /* signers remembered; then the stalest is forgotten */
 struct hw_ent {
 	char key[65];          /* SHA-256 of the signer's public key, hex */
 	char num[80];          /* CRL number, hex */
@@ -532,6 +539,7 @@ static int num_cmp(const char *a, const char *b)
 	return strcasecmp(a, b);
 }
 
+/* mkdir -p of path's directory, new directories 0700. */
 static int mkdir_parent(const char *path)
 {
 	char d[4096];
@@ -540,9 +548,17 @@ static int mkdir_parent(const char *path)
 	if (!s || s == d)
 		return 0;
 	*s = 0;
-	if (mkdir(d, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
+	for (char *p = d + 1; ; p++) {
+		bool last = !*p;
+		if (*p == '/' || last) {
+			*p = 0;
+			if (mkdir(d, 0700) && errno != EEXIST)
+				return -errno;
+			if (last)
+				return 0;
+			*p = '/';
+		}
+	}
 }
 
 int lca_crl_highwater(const char *state, X509_CRL *crl, EVP_PKEY *key, bool record,
@@ -640,10 +656,15 @@ int lca_crl_highwater(const char *state, X509_CRL *crl, EVP_PKEY *key, bool reco
 		if (!record)
 			goto out;
 		if (n >= HW_MAX) {
-			err = lca_fail(e, -EIO, "%s: more than %d CRL signers", state, HW_MAX);
-			goto out;
+			/* full: forget the signer whose last CRL is the oldest */
+			int o = 0;
+			for (int i = 1; i < n; i++)
+				if (tab[i].this_update < tab[o].this_update)
+					o = i;
+			tab[o] = cur;
+		} else {
+			tab[n++] = cur;
 		}
-		tab[n++] = cur;
 	}
 	/* write atomically: temporary file, fsync, rename */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", state);
@@ -794,7 +815,8 @@ int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 	X509_STORE_CTX *c = X509_STORE_CTX_new();
 	STACK_OF(X509_CRL) *use = NULL;
 	int ret = 0;
-	bool with_crl = (q->crls && sk_X509_CRL_num(q->crls) > 0) || q->check_chain;
+	bool with_crl = (q->crls && sk_X509_CRL_num(q->crls) > 0) || q->check_chain ||
+			q->require_crl;
 	if (q->crls && sk_X509_CRL_num(q->crls) > 0) {
 		/* the newest CRL of each signer only, never one older than seen */
 		if ((ret = pick_crls(q, &use, r)) || !use)

@@ -49,6 +49,8 @@ struct lca_verify_req {
 	STACK_OF(X509_CRL) *crls;    /* optional: CRLs to check the leaf (and, with
 	                              * check_chain, the LCA) against; any order */
 	bool check_chain;            /* revocation of every certificate, not only the leaf */
+	bool require_crl;            /* check the leaf's revocation even without CRLs
+	                              * (then: refused, no CRL) */
 	const char *crl_state;       /* high-water state file; NULL: none kept */
 	uint32_t src_be;             /* where the traffic comes from */
 	const struct lca_range *ports;
@@ -124,9 +126,9 @@ int lca_crl_highwater(const char *state, X509_CRL *crl, EVP_PKEY *key, bool reco
  * ~/.local/state)/xdnat/crl-seen; the directory is created 0700 on first
  * write.  NULL if no home is known. */
 const char *lca_crl_state_default(void);
-/* Of several CRLs from one signer, the newest (highest number, then latest
- * thisUpdate); -EINVAL if two differ but carry the same number, or one has
- * no number.  *best borrowed from sk. */
+/* Of several CRLs from one signer, the newest (highest CRL number); -EINVAL
+ * if two differ but carry the same number, a higher number has an earlier
+ * thisUpdate, or one has no number.  *best borrowed from sk. */
 int lca_crl_newest(STACK_OF(X509_CRL) *sk, X509_CRL **best, struct lca_err *e);
 
 #endif

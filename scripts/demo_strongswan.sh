@@ -16,16 +16,13 @@ SW_REMOTE_INNER=${SW_REMOTE_INNER:-10.99.0.1}   # the remote's tunnel-side addre
 sw_host_inner() { printf '10.98.%s.1' "$1"; }   # host I's tunnel-side address
 sw_hex() { printf '0x%08x' "$(( $1 ))"; }
 
-# demo_swan_prepare: before the hosts start: the LCA certificate this
-# strongSwan can parse, the anchors for --swan-ca, the remote's certificate.
+# demo_swan_prepare: before the hosts start: the anchors for --swan-ca (root
+# + the LCA certificate), the remote's certificate.
 # Sets DEMO_SWAN_HOST_ARGS (extra xdnat-host options; "I" is the host).
 demo_swan_prepare() {
 	xs_init
-	xs_lca_swan "$XD_TMP" "$XD_GLOBAL"
+	xs_anchors "$XD_TMP"
 	xs_remote_pki "$XD_TMP" "$XD_REMOTE_WAN"
-	if [ "$XS_LCA_COPY" = 1 ]; then
-		xd_info "strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null) cannot parse the LCA's iPAddress name constraint: hosts send a root-issued copy of the LCA certificate (docs/STRONGSWAN.md)"
-	fi
 }
 
 # demo_swan_host_args I: xdnat-host options for host I.

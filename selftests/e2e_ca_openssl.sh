@@ -7,6 +7,10 @@
 #             expired one
 #   xdnat-verify: yes for the host's own ports/SPIs, no for the other host's
 #   restart: the issued list survives reopening the database
+#   profile (docs/LCA.md): strongSwan's `pki` parses the LCA and host
+#             certificates; import-lca names every missing piece of a weak
+#             operator certificate; CRLs never go back; the root revokes the
+#             LCA (revoke-lca, root-crl); keys and the database are private
 # No network, no root needed.  Exit 0 = pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +20,13 @@ VERIFY="$PWD/$OUT/xdnat-verify"
 for b in "$CA" "$VERIFY"; do
 	[ -x "$b" ] || { echo "e2e_ca_openssl: $b missing (make)" >&2; exit 1; }
 done
+command -v pki >/dev/null || { echo "e2e_ca_openssl: strongSwan's pki missing (scripts/deps.sh)" >&2; exit 1; }
 
 T=$(mktemp -d /tmp/xdnat-e2e-ca.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 G=203.0.113.7
+D=7.113.0.203.in-addr.arpa
 fails=0
 ok()   { echo "  ok   $*"; }
 bad()  { echo "  FAIL $*"; fails=$((fails + 1)); }
@@ -41,10 +47,17 @@ newcsr() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 
 echo "== PKI: demo root -> LCA for $G"
 "$CA" init-root -k root.key -o root.crt
-"$CA" init-lca -g "$G" -k lca.key -R root.crt -K root.key -o lca.crt
+"$CA" init-lca -g "$G" -k lca.key -R root.crt -K root.key -o lca.crt --crl-url http://198.51.100.1/root.crl
 openssl x509 -in lca.crt -noout -ext nameConstraints | grep -q "IP:$G/255.255.255.255" \
-	&& ok "LCA carries critical name constraints for $G/32" || bad "LCA name constraints"
-openssl x509 -in lca.crt -noout -text | grep -q "Name Constraints: critical" || bad "name constraints not critical"
+	&& ok "LCA carries name constraints for $G/32" || bad "LCA name constraints"
+openssl x509 -in lca.crt -noout -text | grep -q "Name Constraints: critical" &&
+	bad "name constraints critical (strongSwan 5.9.8 cannot parse them)"
+ku=$(openssl x509 -in lca.crt -noout -ext keyUsage | tail -1 | tr -d ' ')
+[ "$ku" = "CertificateSign,CRLSign" ] && ok "LCA keyUsage is $ku only" || bad "LCA keyUsage $ku"
+openssl x509 -in lca.crt -noout -text | grep -q "URI:http://198.51.100.1/root.crl" \
+	&& ok "LCA names the root's CRL" || bad "LCA CRL distribution point"
+pki --print --in lca.crt >/dev/null 2>err.txt && ok "strongSwan pki parses the LCA certificate" \
+	|| bad "pki cannot parse the LCA certificate: $(tail -1 err.txt)"
 CAOPTS=(--db ca.db -k lca.key -c lca.crt)
 URL=http://$G/lca.crl
 
@@ -58,6 +71,24 @@ newcsr h2
 expect_verify OK "host h1" -CAfile root.crt -untrusted lca.crt h1.crt
 openssl x509 -in h1.crt -noout -ext subjectAltName | grep -q "IP Address:$G" && ok "h1 has IP SAN $G" || bad "IP SAN"
 openssl x509 -in h1.crt -noout -text | grep -q "$URL" && ok "h1 names the CRL URL" || bad "CRL DP"
+openssl x509 -in h1.crt -noout -ext subjectAltName | grep -q "DNS:10-77-0-11.$D" &&
+	ok "h1's identity is DNS:10-77-0-11.$D" || bad "h1 identity"
+pki --print --in h1.crt >/dev/null 2>err.txt && ok "strongSwan pki parses h1's certificate" \
+	|| bad "pki cannot parse h1: $(tail -1 err.txt)"
+nb=$(date -d "$(openssl x509 -in h1.crt -noout -startdate | cut -d= -f2)" +%s)
+skew=$(( $(date +%s) - nb ))
+[ "$skew" -ge 299 ] && [ "$skew" -le 330 ] && ok "h1's notBefore is ${skew}s ago (backdated 5 min)" \
+	|| bad "h1 notBefore ${skew}s ago"
+if "$CA" issue "${CAOPTS[@]}" --csr h1.csr --host-id h1 --lan 10.77.0.11 --ports 20000 -o x.crt 2>err.txt; then
+	bad "issue without --crl-url or --no-crl-url"
+else
+	ok "issue without --crl-url or --no-crl-url refused: $(cat err.txt)"
+fi
+mode=$(stat -c %a ca.db)
+[ "$mode" = 600 ] && ok "ca.db created mode 0600" || bad "ca.db mode $mode"
+for f in ca.db-wal ca.db-shm; do
+	[ ! -e "$f" ] || [ "$(stat -c %a "$f")" = 600 ] || bad "$f mode $(stat -c %a "$f")"
+done
 "$CA" crl "${CAOPTS[@]}" -o empty.crl
 expect_verify OK "host h1 with an empty CRL" -crl_check -CRLfile empty.crl -CAfile root.crt -untrusted lca.crt h1.crt
 
@@ -69,7 +100,7 @@ forge() { # name san [subject]
 	openssl x509 -req -in f.csr -CA lca.crt -CAkey lca.key -set_serial "0x$(openssl rand -hex 16)" \
 		-days 1 -extfile "$1.ext" ${3:+-subj "$3"} -out "$1.crt" 2>/dev/null
 }
-forge in_ns "IP:$G,URI:xdnat://7.113.0.203.in-addr.arpa/10.9.9.9"
+forge in_ns "IP:$G,DNS:10-9-9-9.$D"
 expect_verify OK "a forged identity inside the namespace (control)" -CAfile root.crt -untrusted lca.crt in_ns.crt
 forge other_ip "IP:198.51.100.9"
 expect_verify FAIL "IP SAN 198.51.100.9" -CAfile root.crt -untrusted lca.crt other_ip.crt
@@ -77,6 +108,8 @@ forge lan_ip "IP:$G,IP:10.77.0.11"
 expect_verify FAIL "the LAN address as IP SAN" -CAfile root.crt -untrusted lca.crt lan_ip.crt
 forge v6 "IP:$G,IP:2001:db8::1"
 expect_verify FAIL "an IPv6 SAN" -CAfile root.crt -untrusted lca.crt v6.crt
+forge uri_ns "IP:$G,URI:xdnat://$D/10.9.9.9"
+expect_verify OK "a URI inside the namespace (control: never issued, xdnat-verify's business)" -CAfile root.crt -untrusted lca.crt uri_ns.crt
 forge uri_ip "IP:$G,URI:xdnat://$G/10.77.0.11"
 expect_verify FAIL "a URI with an IP-literal host" -CAfile root.crt -untrusted lca.crt uri_ip.crt
 forge dns "IP:$G,DNS:www.bank.example"
@@ -99,7 +132,7 @@ echo "== expired"
 newcsr h3
 now=$(date +%s)
 "$CA" issue "${CAOPTS[@]}" --csr h3.csr --host-id h3 --lan 10.77.0.13 --ports 22000-22999 \
-	--not-before "$now" --lease 2 -o h3.crt >/dev/null
+	--not-before "$now" --lease 2 --no-crl-url -o h3.crt >/dev/null
 expect_verify OK "h3 inside its 2-second lease" -attime $((now + 1)) -CAfile root.crt -untrusted lca.crt h3.crt
 sleep 3
 expect_verify FAIL "expired h3" -CAfile root.crt -untrusted lca.crt h3.crt
@@ -154,7 +187,7 @@ openssl x509 -req -in op.csr -CA root.crt -CAkey root.key -set_serial 0x$(openss
 	&& ok "import-lca accepts the operator-signed LCA certificate" || bad "import-lca"
 newcsr h4
 "$CA" issue --db op.db -k op.key -c op-installed.crt -C root.crt --csr h4.csr --host-id h4 \
-	--lan 10.88.0.4 --ports 5000-5999 -o h4.crt >/dev/null
+	--lan 10.88.0.4 --ports 5000-5999 --no-crl-url -o h4.crt >/dev/null
 expect_verify OK "a host of the imported LCA" -CAfile root.crt -untrusted op.crt h4.crt
 openssl x509 -req -in op.csr -CA root.crt -CAkey root.key -set_serial 7 -days 30 -out op-nc.crt 2>/dev/null
 if "$CA" import-lca -k op.key -i op-nc.crt -C root.crt 2>err.txt >/dev/null; then
@@ -163,9 +196,108 @@ else
 	ok "import-lca refuses a certificate without name constraints: $(cat err.txt)"
 fi
 
+echo "== import-lca names what a weak operator certificate lacks"
+OPG=198.51.100.20
+OPD=20.100.51.198.in-addr.arpa
+# weak NAME WANT-IN-ERROR extension-lines...: the operator CA signs op.csr
+# with exactly these extensions; import-lca must refuse and say WANT
+weak() {
+	local name=$1 want=$2 f
+	f=w-${1//[^a-z0-9]/_}
+	shift 2
+	printf '%s\n' "$@" '[dn]' O=xdnat "OU=$OPG" > "$f.ext"
+	openssl x509 -req -in op.csr -CA root.crt -CAkey root.key -set_serial "0x$(openssl rand -hex 16)" \
+		-days 30 -extfile "$f.ext" -out "$f.crt" 2>/dev/null || { bad "cannot make $name"; return; }
+	if "$CA" import-lca -k op.key -i "$f.crt" -C root.crt >/dev/null 2>err.txt; then
+		bad "import-lca accepted an LCA certificate $name"
+	elif grep -q -- "$want" err.txt; then
+		ok "import-lca refuses $name: $(cat err.txt)"
+	else
+		bad "import-lca refused $name but did not say '$want': $(cat err.txt)"
+	fi
+}
+BC=basicConstraints=critical,CA:TRUE,pathlen:0
+KU=keyUsage=critical,keyCertSign,cRLSign
+NCIP="permitted;IP:$OPG/255.255.255.255"
+NCURI="permitted;URI:$OPD"
+NCDNS="permitted;DNS:$OPD"
+NCMAIL="permitted;email:$OPD"
+NCDIR="permitted;dirName:dn"
+nc() { local IFS=,; echo "nameConstraints=$*"; }
+weak "without the IP subtree" "iPAddress G/32" "$BC" "$KU" "$(nc "$NCURI" "$NCDNS" "$NCMAIL" "$NCDIR")"
+weak "without the URI subtree" "URI <domain>" "$BC" "$KU" "$(nc "$NCIP" "$NCDNS" "$NCMAIL" "$NCDIR")"
+weak "without the DNS subtree" "dNSName <domain>" "$BC" "$KU" "$(nc "$NCIP" "$NCURI" "$NCMAIL" "$NCDIR")"
+weak "without the e-mail subtree" "rfc822Name <domain>" "$BC" "$KU" "$(nc "$NCIP" "$NCURI" "$NCDNS" "$NCDIR")"
+weak "without the dirName subtree" "directoryName" "$BC" "$KU" "$(nc "$NCIP" "$NCURI" "$NCDNS" "$NCMAIL")"
+weak "without DNS, e-mail and dirName" "dNSName <domain>, rfc822Name <domain>, directoryName" \
+	"$BC" "$KU" "$(nc "$NCIP" "$NCURI")"
+weak "with a second IP subtree" "iPAddress G/32 (more than one)" "$BC" "$KU" \
+	"$(nc "$NCIP" "permitted;IP:192.0.2.9/255.255.255.255" "$NCURI" "$NCDNS" "$NCMAIL" "$NCDIR")"
+weak "with a /24" "outside the profile" "$BC" "$KU" \
+	"$(nc "$NCIP" "permitted;IP:192.0.2.0/255.255.255.0" "$NCURI" "$NCDNS" "$NCMAIL" "$NCDIR")"
+weak "with a foreign DNS subtree" "different domains" "$BC" "$KU" \
+	"$(nc "$NCIP" "$NCURI" "permitted;DNS:bank.example" "$NCMAIL" "$NCDIR")"
+ALLNC=$(nc "$NCIP" "$NCURI" "$NCDNS" "$NCMAIL" "$NCDIR")
+weak "without pathlen 0" "pathlen" "basicConstraints=critical,CA:TRUE" "$KU" "$ALLNC"
+weak "with pathlen 1" "pathlen" "basicConstraints=critical,CA:TRUE,pathlen:1" "$KU" "$ALLNC"
+weak "with basicConstraints not critical" "basicConstraints not critical" "basicConstraints=CA:TRUE,pathlen:0" "$KU" "$ALLNC"
+weak "with digitalSignature" "exactly keyCertSign and cRLSign" "$BC" \
+	"keyUsage=critical,digitalSignature,keyCertSign,cRLSign" "$ALLNC"
+weak "without cRLSign" "exactly keyCertSign and cRLSign" "$BC" "keyUsage=critical,keyCertSign" "$ALLNC"
+weak "with keyUsage not critical" "keyUsage not critical" "$BC" "keyUsage=keyCertSign,cRLSign" "$ALLNC"
+weak "without keyUsage" "no keyUsage" "$BC" "$ALLNC"
+printf '%s\n' "$BC" "$KU" "$ALLNC" '[dn]' O=xdnat "OU=$OPG" > full.ext
+openssl x509 -req -in op.csr -CA root.crt -CAkey root.key -set_serial 0x$(openssl rand -hex 16) \
+	-days 30 -extfile full.ext -out op-full.crt 2>/dev/null
+"$CA" import-lca -k op.key -i op-full.crt -C root.crt >out.txt 2>&1 \
+	&& ok "import-lca accepts the complete set (control): $(tr '\n' ' ' <out.txt)" || bad "complete set: $(cat out.txt)"
+
+echo "== CRLs never go back"
+"$CA" crl "${CAOPTS[@]}" -o c1.crl
+"$CA" crl "${CAOPTS[@]}" -o c2.crl
+"$CA" crl "${CAOPTS[@]}" -o c3.crl
+crlinfo() { openssl crl -in "$1" -noout -crlnumber -lastupdate | cut -d= -f2 | tr '\n' ' '; }
+python3 - "$(crlinfo c1.crl)" "$(crlinfo c2.crl)" "$(crlinfo c3.crl)" <<'PY' && ok "three CRLs in a row: numbers and thisUpdate strictly increase" || bad "CRL order: $(crlinfo c1.crl) / $(crlinfo c2.crl) / $(crlinfo c3.crl)"
+import sys, email.utils, datetime
+rows = []
+for a in sys.argv[1:]:
+    num, t = a.split(" ", 1)
+    rows.append((int(num, 16), datetime.datetime.strptime(t.strip(), "%b %d %H:%M:%S %Y %Z")))
+assert all(rows[i][0] < rows[i + 1][0] and rows[i][1] < rows[i + 1][1] for i in range(2)), rows
+PY
+if "$CA" crl "${CAOPTS[@]}" --now $(( $(date +%s) - 3600 )) -o past.crl 2>err.txt; then
+	bad "crl --now in the past accepted"
+else
+	ok "crl --now an hour ago refused: $(cat err.txt)"
+fi
+
+echo "== the root revokes the LCA"
+"$CA" root-crl --db root.db -R root.crt -K root.key -o root0.crl
+expect_verify OK "h2 with the root's empty CRL and the LCA's CRL" -crl_check_all -CRLfile root0.crl -CRLfile c3.crl -CAfile root.crt -untrusted lca.crt h2.crt
+"$CA" revoke-lca --db root.db -R root.crt -i lca.crt >/dev/null
+"$CA" root-crl --db root.db -R root.crt -K root.key -o root1.crl
+expect_verify FAIL "h2 once the root revoked the LCA" -crl_check_all -CRLfile root1.crl -CRLfile c3.crl -CAfile root.crt -untrusted lca.crt h2.crt
+if "$CA" revoke-lca --db root.db -R root.crt -i h2.crt 2>err.txt; then
+	bad "revoke-lca accepted a certificate the root did not issue"
+else
+	ok "revoke-lca refuses a certificate the root did not issue: $(cat err.txt)"
+fi
+[ "$(stat -c %a root.db)" = 600 ] && ok "root.db is 0600" || bad "root.db mode"
+
+echo "== private keys"
+cp lca.key lax.key && chmod 644 lax.key
+if "$CA" crl --db ca.db -k lax.key -c lca.crt -o lax.crl 2>err.txt; then
+	bad "a world-readable LCA key was used"
+else
+	ok "world-readable LCA key refused: $(cat err.txt)"
+fi
+chmod 640 lax.key
+"$CA" crl --db ca.db -k lax.key -c lca.crt -o lax.crl 2>/dev/null && bad "a group-readable LCA key was used" \
+	|| ok "group-readable LCA key refused"
+
 echo "== refusals"
 openssl req -new -newkey rsa:1024 -nodes -keyout weak.key -subj /CN=weak -out weak.csr 2>/dev/null
-if "$CA" issue "${CAOPTS[@]}" --csr weak.csr --host-id w --lan 10.77.0.14 --ports 1-2 -o w.crt 2>err.txt; then
+if "$CA" issue "${CAOPTS[@]}" --csr weak.csr --host-id w --lan 10.77.0.14 --ports 1-2 --no-crl-url -o w.crt 2>err.txt; then
 	bad "RSA-1024 CSR accepted"
 else
 	ok "RSA-1024 CSR refused: $(cat err.txt)"

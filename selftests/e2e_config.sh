@@ -4,6 +4,7 @@
 # xdnatd's configuration file:
 #   - --check-config reports every error with file, line and key, exits 1,
 #     and touches nothing; a good file passes and still touches nothing;
+#     a bad value on the command line is a usage error (exit 2);
 #   - the command line overrides the file;
 #   - SIGHUP applies a changed policy (unknown = pass -> drop) with 0 packets
 #     of a running stream lost and the same daemon pid;
@@ -63,7 +64,11 @@ ip -n "$XD_NS_ROUTER" -d link show "$XD_IF_WAN" | grep -q xdp && fail "--check-c
 rc=0
 xd_ns "$XD_NS_ROUTER" "$XD_XDNATD" --config "$CONF" --wan nonexistent0 --check-config 2>"$XD_TMP/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "nonexistent0" "$XD_TMP/err" || fail "command line did not override the file"
-xd_ok "bad file: 5 errors with file:line; good file: OK, nothing attached or pinned; CLI overrides"
+rc=0
+xd_ns "$XD_NS_ROUTER" "$XD_XDNATD" --config "$CONF" --max-hosts lots --check-config 2>"$XD_TMP/err" || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--max-hosts: 'lots'" "$XD_TMP/err" ||
+	fail "a bad value on the command line: exit $rc (expected 2, a usage error): $(cat "$XD_TMP/err")"
+xd_ok "bad file: 5 errors with file:line, exit 1; good file: OK, nothing attached or pinned; CLI overrides; CLI usage error: exit 2"
 
 xd_step "run from the file; SIGHUP switches unknown traffic from pass to drop without loss"
 xd_bg xdnatd "$XD_NS_ROUTER" "$XD_TMP/xdnatd.log" "$XD_XDNATD" --config "$CONF"

@@ -10,7 +10,10 @@
 # fails when a genuine chain is refused or a forgery accepted, except for the
 # pairs in selftests/verifiers/known_gaps.txt, each with the xdnat-side guard
 # that covers it; a listed gap that no longer happens fails too, so the list
-# cannot rot.  No network, no root needed.  Exit 0 = pass.
+# cannot rot.  Then xdnat-verify's CRL high-water across runs and its
+# whole-chain revocation (-C), with the root's CRL fetched over HTTP from
+# the LCA certificate's distribution point inside a network namespace this
+# test makes (root needed for that part).  Exit 0 = pass.
 #   FORGERY_TABLE=FILE  also write the table there (Markdown)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +29,16 @@ for t in openssl certtool certutil vfychain crlutil go pki; do
 done
 [ -f "$GAPS" ] || die "$GAPS missing"
 
+[ "$(id -u)" = 0 ] || die "needs root (a network namespace for the CRL fetch)"
 T=$(mktemp -d /tmp/xdnat-forgery.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+NS=xdnat-fz-$$
+HTTPD=""
+cleanup() {
+	[ -n "$HTTPD" ] && kill "$HTTPD" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
 cd "$T"
 G=203.0.113.7
 DOMAIN=7.113.0.203.in-addr.arpa
@@ -320,11 +331,83 @@ for c in "${CASES[@]}"; do
 		fi
 	done
 done
+echo "== xdnat-verify: CRL high-water across runs"
+ok()  { echo "  ok   $*"; }
+bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
+xv() { # want(0|1) grep-pattern description args...
+	local want=$1 pat=$2 what=$3 out rc
+	shift 3
+	set +e
+	out=$("$VERIFY" -a root.crt -s "$G" "$@" 2>&1)
+	rc=$?
+	set -e
+	if [ "$rc" = "$want" ] && grep -q -- "$pat" <<<"$out"; then ok "$what: $out"; else bad "$what: rc $rc: $out"; fi
+}
+cat h3.crt lca.crt >h3.chain
+cat h1.crt lca.crt >h1.chain
+xv 1 "revoked" "the newer CRL: h3 revoked" -c h3.chain -r crl-new.pem --crl-state hw
+xv 1 "older than CRL" "then the older CRL alone is refused" -c h3.chain -r crl-old.pem --crl-state hw
+xv 1 "older than CRL" "and for every host of that LCA" -c h1.chain -r crl-old.pem --crl-state hw
+xv 0 "not revoked" "the newer CRL again: h1 fine" -c h1.chain -r crl-new.pem --crl-state hw
+[ "$(stat -c %a hw)" = 600 ] && ok "state file mode 0600" || bad "state file mode $(stat -c %a hw)"
+
+echo "== xdnat-verify -C: the LCA against the root's CRL, fetched from the LCA's distribution point"
+# an LCA certificate from the root with a CRL distribution point (as an
+# operator CA issues it from xdnat-ca's CSR), and the root's CRLs
+"$CA" init-lca -g "$G" -k lca2.key -r lca2.csr >/dev/null
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\ncrlDistributionPoints=URI:http://127.0.0.1:8765/root.crl\n' >lca2.ext
+openssl x509 -req -in lca2.csr -CA root.crt -CAkey root.key -set_serial "0x$(openssl rand -hex 16)" \
+	-days 2 -copy_extensions copyall -extfile lca2.ext -out lca2.crt 2>/dev/null
+"$CA" import-lca -k lca2.key -i lca2.crt -C root.crt -o lca2-in.crt >/dev/null || die "import-lca lca2"
+newcsr h9
+"$CA" issue --db ca2.db -k lca2.key -c lca2-in.crt -C root.crt --csr h9.csr --host-id h9 --lan 10.77.0.19 \
+	--ports 30000-30999 --crl-url http://127.0.0.1:8765/lca.crl -o h9.crt >/dev/null
+"$CA" crl --db ca2.db -k lca2.key -c lca2-in.crt -o lca2.crl >/dev/null
+cat h9.crt lca2.crt >h9.chain
+mkdir -p rca srv
+: >rca/index.txt
+echo 1000 >rca/crlnumber
+printf '[ca]\ndefault_ca=c\n[c]\ndatabase=rca/index.txt\ncrlnumber=rca/crlnumber\ncertificate=root.crt\nprivate_key=root.key\ndefault_md=sha256\ndefault_crl_days=1\n' >rca.cnf
+openssl ca -config rca.cnf -gencrl -out root-clean.pem 2>/dev/null || die "openssl ca -gencrl"
+openssl ca -config rca.cnf -revoke lca2.crt 2>/dev/null || die "openssl ca -revoke"
+openssl ca -config rca.cnf -gencrl -out root-rev.pem 2>/dev/null || die "openssl ca -gencrl"
+openssl crl -in root-clean.pem -outform DER -out srv/root.crl
+openssl crl -in lca2.crl -outform DER -out srv/lca.crl
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+VERIFY_SAVED=$VERIFY
+xvn_wrap() { ip netns exec "$NS" "$VERIFY_SAVED" "$@"; }
+VERIFY=xvn_wrap
+xv 1 "depth 1 (LCA): unable to get" "-C, the root's CRL unreachable: no" -c h9.chain -r lca2.crl -C --crl-state hw2
+(cd srv && exec ip netns exec "$NS" "$PY" -m http.server 8765 --bind 127.0.0.1) >httpd.log 2>&1 &
+HTTPD=$!
+for _ in $(seq 100); do
+	ip netns exec "$NS" "$VERIFY_SAVED" -a root.crt -c h9.chain -s "$G" -f --crl-state probe >/dev/null 2>&1 && break
+	sleep 0.1
+done
+xv 0 "no certificate of the chain revoked" "-C, root's CRL fetched, nothing revoked" -c h9.chain -r lca2.crl -C --crl-state hw2
+xv 0 "not revoked" "-f: the host's CRL fetched from its distribution point" -c h9.chain -f --crl-state hw2
+openssl crl -in root-rev.pem -outform DER -out srv/root.crl
+xv 1 "depth 1 (LCA): certificate revoked" "-C, the root revoked the LCA" -c h9.chain -r lca2.crl -C --crl-state hw2
+xv 0 "yes" "without -C only the host is checked" -c h9.chain -r lca2.crl --crl-state hw2
+xv 1 "older than CRL" "-C with the root's older CRL given (the newer was seen)" -c h9.chain -r lca2.crl -r root-clean.pem -C --crl-state hw2
+kill "$HTTPD" 2>/dev/null
+wait "$HTTPD" 2>/dev/null || true
+HTTPD=""
+xv 1 "depth 0 (host): unable to get" "-f with the distribution point unreachable: no" -c h9.chain -f --crl-state hw2
+VERIFY=$VERIFY_SAVED
+
 clean=()
+echo "== per verifier: genuine chains refused, forgeries accepted (of $(grep -l accept ./*.want | wc -l) and $(grep -l reject ./*.want | wc -l))"
 for v in "${VERIFIERS[@]}"; do
-	ok=1
-	for c in "${CASES[@]}"; do [ "${RES[$v,$c]}" = "$(cat "$c.want")" ] || ok=0; done
-	[ $ok = 1 ] && clean+=("$v")
+	ng=0 nf=0
+	for c in "${CASES[@]}"; do
+		w=$(cat "$c.want")
+		[ "${RES[$v,$c]}" = "$w" ] && continue
+		[ "$w" = accept ] && ng=$((ng + 1)) || nf=$((nf + 1))
+	done
+	printf '  %-10s %2d refused, %2d accepted\n' "$v" "$ng" "$nf"
+	[ $((ng + nf)) = 0 ] && clean+=("$v")
 done
 echo "  verifiers that accept every genuine chain and refuse every forgery: ${clean[*]:-none}"
 echo "  cases: ${#CASES[@]} (forgeries: $(grep -l reject ./*.want | wc -l))"

@@ -49,6 +49,7 @@ XD_PEER=${XD_PEER:-$XD_BUILD/xdnat-peer}
 XD_CA=${XD_CA:-$XD_BUILD/xdnat-ca}
 
 host_inner() { printf '%s.%s.1' "$HOST_INNER_PREFIX" "$1"; }
+host_inner2() { printf '%s.%s.2' "$HOST_INNER_PREFIX" "$1"; }   # a second, port-less child
 envget() { sed -n "s/^$2=//p" "$1"; }
 norm() { tr -d ':' <<<"$1" | tr 'A-F' 'a-f' | sed 's/^0*//'; }
 
@@ -70,16 +71,16 @@ xs_lca_swan "$PKI" "$XD_GLOBAL"
 xs_remote_pki "$PKI" "$XD_REMOTE_WAN"
 xd_topology 2
 xd_start_router --rsip --state-dir "$STATE" --port-range "$POOL" --lease "$RENEW_LEASE" \
-	--max-lease "$RENEW_LEASE" --ca-key "$PKI/lca.key" --ca-cert "$PKI/lca.crt"
+	--max-lease 60 --ca-key "$PKI/lca.key" --ca-cert "$PKI/lca.crt"
 declare -A PORTS=() SWAN=() ID=() SECRET=()
-# start_host I: xdnat-host for host I (blocks and certificate over RSIP).
+# start_host I [LEASE]: xdnat-host for host I (blocks and certificate over RSIP).
 start_host() {
-	local i=$1 log=$XD_TMP/xdnat-host-h$1.log
+	local i=$1 lease=${2:-$RENEW_LEASE} log=$XD_TMP/xdnat-host-h$1.log
 	SWAN[$i]=$XD_TMP/h$i-swan
 	: >>"$XD_TMP/h$i-renew.log"
 	xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
 		--router "$XD_ROUTER_LAN" --secret-file "${SECRET[$i]}" --name "h$i" \
-		--port-count "$PORTS_PER_HOST" --lease "$RENEW_LEASE" --info-file "$XD_TMP/h$i.env" \
+		--port-count "$PORTS_PER_HOST" --lease "$lease" --info-file "$XD_TMP/h$i.env" \
 		--state-dir "$XD_TMP/h$i-state" --swan-dir "${SWAN[$i]}" --swan-ca "$PKI/anchors.pem" \
 		--swan-vici "unix://$(xs_dir "h$i")/run/charon.vici" \
 		--on-renew "echo \"\$(date +%s.%N) \$XDNAT_CERT_PREVIOUS_SERIAL \$XDNAT_CERT_SERIAL \$XDNAT_SWAN_DIR\" >>'$XD_TMP/h$i-renew.log'"
@@ -102,11 +103,19 @@ xs_remote_setup remote "$PKI"
 cp "$(envget "$XD_TMP/h1.env" XDNAT_CERT_CHAIN)" "$RD/lca-full.crt"
 xs_remote_updown_script "$RD/updown.sh" remote "$XD_VERIFY" "$RD/swanctl/x509ca/root.crt" "$RD/lca-full.crt"
 xs_remote_revoked_script "$RD/revoked.sh" remote
+# child_conf NAME LOCAL_TS REMOTE_TS [UPDOWN]: one more child for a children {} block.
+child_conf() {
+	printf '\t\t\t%s {\n\t\t\t\tlocal_ts = %s\n\t\t\t\tremote_ts = %s\n\t\t\t\tesp_proposals = aes256gcm16\n' "$1" "$2" "$3"
+	[ -z "${4:-}" ] || printf '\t\t\t\tupdown = %s\n' "$4"
+	printf '\t\t\t}\n'
+}
 {
 	echo "connections {"
 	for i in 1 2; do
+		child_conf "h${i}b" "$REMOTE_INNER/32" "$(host_inner2 "$i")/32" "$RD/updown.sh" >"$XD_TMP/child-r$i.conf"
 		xs_remote_conn "h$i" "$XD_REMOTE_WAN" "$XD_GLOBAL" "${ID[$i]}" "$REMOTE_INNER/32" "$(host_inner "$i")/32" |
-			sed "s|esp_proposals = aes256gcm16|esp_proposals = aes256gcm16\n\t\t\t\tupdown = $RD/updown.sh|"
+			sed "s|esp_proposals = aes256gcm16|esp_proposals = aes256gcm16\n\t\t\t\tupdown = $RD/updown.sh|" |
+			sed "/children {/r $XD_TMP/child-r$i.conf"
 	done
 	echo "}"
 } >"$RD/swanctl/swanctl.conf"
@@ -115,13 +124,17 @@ xs_start remote "$XD_NS_REMOTE"
 xs_load remote
 for i in 1 2; do
 	xs_host_setup "h$i" "${SWAN[$i]}" "$XD_REMOTE_WAN" "h$i" "$(host_inner "$i")/32" "$REMOTE_INNER/32"
+	child_conf "h${i}b" "$(host_inner2 "$i")/32" "$REMOTE_INNER/32" >"$XD_TMP/child-h$i.conf"
+	sed -i "/children {/r $XD_TMP/child-h$i.conf" "${SWAN[$i]}/swanctl/swanctl.conf"
 	xd_ns "$(xd_host_ns "$i")" ip addr add "$(host_inner "$i")/32" dev lo
+	xd_ns "$(xd_host_ns "$i")" ip addr add "$(host_inner2 "$i")/32" dev lo
 	xs_start "h$i" "$(xd_host_ns "$i")"
 	xs_load "h$i"
 done
 xd_bg xdnat-peer "$XD_NS_REMOTE" "$XD_TMP/xdnat-peer.log" "$XD_PEER" -a "$RD/swanctl/x509ca/root.crt" \
 	--crl-out "$RD/swanctl/x509crl/lca.crl" -e "'$RD/revoked.sh' >>'$RD/revoked.log' 2>&1"
 xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-peer.log" 'listening on UDP'
+PEER_PID=$XD_LAST_PID
 for i in 1 2; do
 	xs_initiate "h$i" "h$i" remote
 done
@@ -258,16 +271,30 @@ grep -q "certificate for 'h2' refused: certificate .* was revoked" "$XD_TMP/xdna
 if xs_swanctl h2 --initiate --child h2 --timeout 10 >"$XD_TMP/h2-revoked.out" 2>&1; then
 	fail "h2 authenticated again after its revocation"
 fi
-tail -n +"$log_mark" "$(xs_log remote)" | grep -q "certificate was revoked" ||
-	fail "the remote did not refuse h2 for revocation: $(tail -n 5 "$(xs_log remote)")"
-xd_ok "xdnatd refuses h2 certificates (REGISTRATION_DENIED, logged by xdnat-host); the remote refuses h2 (certificate was revoked)"
+# Refused for the revocation (CRL from the notice) or, once the revoked
+# certificate's short validity is over, for its expiry: no new one came.
+why=$(tail -n +"$log_mark" "$(xs_log remote)" | grep -Eo "certificate was revoked|subject certificate invalid" | tail -n 1) ||
+	fail "the remote did not refuse h2 for revocation or expiry: $(tail -n 5 "$(xs_log remote)")"
+xd_ok "xdnatd refuses h2 certificates (REGISTRATION_DENIED, logged by xdnat-host); the remote refuses h2 ($why)"
+
+xd_step "updown: a port-less CHILD_SA added to h1's older IKE_SA (its certificate expired or superseded since) is allowed"
+H1_IKE=$(ike_of remote "${ID[1]}")
+u0=$(wc -l <"$RD/updown.sh.log")
+xs_initiate h1 h1b remote
+wait_for 10 eval 'tail -n +'"$(( u0 + 1 ))"' "$RD/updown.sh.log" | grep -Eq "^ALLOW h1b $(host_inner2 1)/32 port=0 .*serial=[0-9A-F]*\((expired|superseded)\)"' ||
+	fail "the updown hook did not allow h1's port-less child on an IKE_SA older than its certificate: $(tail -n +"$(( u0 + 1 ))" "$RD/updown.sh.log")"
+sleep 1
+[ "$(ike_of remote "${ID[1]}")" = "$H1_IKE" ] && [ -n "$(xs_child_spis remote h1b)" ] ||
+	fail "h1's IKE_SA or its new child did not survive the updown check"
+xd_info "$(tail -n +"$(( u0 + 1 ))" "$RD/updown.sh.log" | grep "^ALLOW h1b " | tail -n 1 | cut -c1-150)"
+xd_ok "allowed: checked as of its last valid second or without its superseded CRL entry; h1's IKE_SA unchanged"
 
 xd_step "re-enrolled, h2 works again"
 xs_stop h2
 xd_stop "${XD_HOST_PID[2]}" 10 >/dev/null 2>&1 || true
 SECRET[2]=$XD_TMP/h2.secret2
 xd_ctl --state-dir "$STATE" enroll h2 lan "$(xd_host_lan 2)" secret-file "${SECRET[2]}" >/dev/null
-start_host 2
+start_host 2 60   # a long lease now: the next step needs the certificate h2 authenticates with to stay current
 S2B=$(envget "$XD_TMP/h2.env" XDNAT_CERT_SERIAL)
 [ "$S2B" != "$S2" ] || fail "h2 has no new certificate after re-enrolment"
 xs_start h2 "$(xd_host_ns 2)"
@@ -276,5 +303,32 @@ xs_initiate h2 h2 remote
 xd_ns "$(xd_host_ns 2)" ping -c 3 -i 0.2 -W 2 -I "$(host_inner 2)" "$REMOTE_INNER" >/dev/null ||
 	fail "h2: no traffic after re-enrolment"
 xd_ok "h2 re-enrolled: certificate ${S2B:0:12}..., authenticated, traffic flows"
+
+xd_step "updown: a port-less CHILD_SA of an IKE_SA whose certificate is revoked ends the IKE_SA"
+# No notice this time (xdnat-peer stopped): the remote only learns from a
+# CRL it fetches, as a peer without xdnat-peer would; the hook must act.
+xd_stop "$PEER_PID" >/dev/null 2>&1 || true
+[ "$(envget "$XD_TMP/h2.env" XDNAT_CERT_SERIAL)" = "$S2B" ] || fail "h2 renewed before the check (lease 60 s)"
+H2_IKE=$(ike_of remote "${ID[2]}")
+[ -n "$H2_IKE" ] || fail "the remote has no IKE_SA with h2"
+xd_ctl --state-dir "$STATE" cert revoke "$S2B" keyCompromise >/dev/null || fail "xdnatctl cert revoke $S2B failed"
+wait_for 5 eval 'xd_ns "$XD_NS_REMOTE" python3 -c "
+import sys, urllib.request
+d = urllib.request.urlopen(sys.argv[1], timeout=5).read()
+open(sys.argv[2], \"wb\").write(d)" "http://$XD_GLOBAL:$CRL_PORT/crl/lca.crl" "$RD/swanctl/x509crl/lca.crl" &&
+	openssl crl -inform DER -in "$RD/swanctl/x509crl/lca.crl" -noout -text | grep -q "Serial Number: $S2B"' ||
+	fail "the router's CRL does not list $S2B"
+xs_swanctl remote --load-creds --noprompt >/dev/null
+xs_swanctl remote --flush-certs --type x509_crl >/dev/null
+u0=$(wc -l <"$RD/updown.sh.log")
+xs_swanctl h2 --initiate --child h2b --ike remote --timeout 10 >/dev/null 2>&1 || true
+wait_for 10 eval 'tail -n +'"$(( u0 + 1 ))"' "$RD/updown.sh.log" | grep -q "^DENY h2b $(host_inner2 2)/32 port=0 "' ||
+	fail "the updown hook did not deny h2's port-less child: $(tail -n +"$(( u0 + 1 ))" "$RD/updown.sh.log")"
+wait_for 10 eval '[ -z "$(ike_of remote "${ID[2]}")" ]' || fail "h2's IKE_SA survived the denial of its port-less child"
+tail -n +"$(( u0 + 1 ))" "$RD/updown.sh.log" | grep -q "TERMINATED IKE_SA #${H2_IKE%% *}" ||
+	fail "h2's IKE_SA ended, but not by the updown hook: $(tail -n +"$(( u0 + 1 ))" "$RD/updown.sh.log")"
+[ "$(ike_of remote "${ID[1]}")" = "$H1_IKE" ] || fail "h1's IKE_SA was touched"
+xd_info "$(tail -n +"$(( u0 + 1 ))" "$RD/updown.sh.log" | grep '^DENY' | head -n 1 | cut -c1-160)"
+xd_ok "denied (certificate revoked) and h2's IKE_SA terminated by the hook; h1 untouched"
 echo
 echo "e2e_strongswan_renewal: all checks passed in $(( $(date +%s) - T_START )) s (revocation to the end of h2's SA: $(( (r1 - r0) / 1000000 )) ms)"

@@ -59,10 +59,9 @@ xd_step "PKI: root, the router's LCA, the remote's certificate"
 "$XD_CA" init-root -k "$PKI/root.key" -o "$PKI/root.crt" >/dev/null
 "$XD_CA" init-lca -g "$XD_GLOBAL" -k "$PKI/lca.key" -R "$PKI/root.crt" -K "$PKI/root.key" \
 	-o "$PKI/lca.crt" >/dev/null
-# strongSwan 5.9.8 cannot parse the LCA certificate (iPAddress name
-# constraint; docs/STRONGSWAN.md): the hosts send a root-issued copy of it
-# (same key and subject) with the e-mail, DNS and directoryName constraints.
-xs_lca_swan "$PKI" "$XD_GLOBAL"
+# The hosts send the LCA certificate itself (a profile strongSwan 5.9.8
+# parses: docs/LCA.md); the remote pins it by ca_id.
+xs_anchors "$PKI"
 xs_remote_pki "$PKI" "$XD_REMOTE_WAN"
 xd_ok "root, LCA for $XD_GLOBAL, remote certificate"
 
@@ -132,6 +131,7 @@ cp "$PKI/remote.key" "$RD/swanctl/private/remote.key"
 		remote {
 			auth = pubkey
 			id = "${ID[$i]}"
+			ca_id = "$XS_LCA_ID"
 		}
 		children {
 			h$i {

@@ -44,7 +44,7 @@ xd_step "PKI, xdnat topology with one host, and a direct pair without xdnat"
 "$XD_CA" init-root -k "$PKI/root.key" -o "$PKI/root.crt" >/dev/null
 "$XD_CA" init-lca -g "$XD_GLOBAL" -k "$PKI/lca.key" -R "$PKI/root.crt" -K "$PKI/root.key" \
 	-o "$PKI/lca.crt" >/dev/null
-xs_lca_swan "$PKI" "$XD_GLOBAL"
+xs_anchors "$PKI"
 xs_remote_pki "$PKI" "$XD_REMOTE_WAN"
 
 xd_topology 1

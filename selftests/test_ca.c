@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -794,4 +795,226 @@ Test(store, shares_a_database_and_a_callers_transaction)
 	OPENSSL_free(csr);
 	EVP_PKEY_free(hk);
 	fx_fini(&f);
+}
+
+/* ---- the profile of issue 16 ----------------------------------------------- */
+
+/* f.lcert with its nameConstraints (or another extension) replaced by conf
+ * (NULL: removed), re-signed by the root. */
+static X509 *lca_variant(const struct fx *f, int nid, const char *conf)
+{
+	X509 *x = X509_dup(f->lcert);
+	cr_assert_not_null(x);
+	int i = X509_get_ext_by_NID(x, nid, -1);
+	if (i >= 0)
+		X509_EXTENSION_free(X509_delete_ext(x, i));
+	if (conf) {
+		X509V3_CTX ctx;
+		X509V3_set_ctx(&ctx, f->root, x, NULL, NULL, 0);
+		X509_EXTENSION *ex = X509V3_EXT_nconf_nid(NULL, &ctx, nid, conf);
+		cr_assert_not_null(ex, "%s", conf);
+		cr_assert(X509_add_ext(x, ex, -1));
+		X509_EXTENSION_free(ex);
+	}
+	cr_assert_gt(X509_sign(x, f->rk, EVP_sha256()), 0);
+	return x;
+}
+
+static void expect_refused(const struct fx *f, int nid, const char *conf, const char *want)
+{
+	struct lca_err e;
+	X509 *x = lca_variant(f, nid, conf);
+	cr_assert_eq(lca_cert_check(x, f->lk, NULL, 0, &e), -EPERM, "accepted: %s", conf ? conf : "(none)");
+	cr_assert(strstr(e.msg, want), "'%s': want '%s' in: %s", conf ? conf : "(none)", want, e.msg);
+	X509_free(x);
+}
+
+Test(profile, lca_certificate_has_the_profile)
+{
+	struct fx f;
+	fx_init(&f);
+	int crit = -1;
+	NAME_CONSTRAINTS *nc = X509_get_ext_d2i(f.lcert, NID_name_constraints, &crit, NULL);
+	cr_assert_not_null(nc);
+	cr_assert_eq(crit, 0, "name constraints must be non-critical (strongSwan 5.9.8)");
+	cr_assert_eq(sk_GENERAL_SUBTREE_num(nc->permittedSubtrees), 5);
+	NAME_CONSTRAINTS_free(nc);
+	cr_assert_eq(X509_get_key_usage(f.lcert), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+	cr_assert_lt(X509_get_ext_by_NID(f.lcert, NID_crl_distribution_points, -1), 0);
+	/* with a distribution point for the root's CRL */
+	struct lca_err e;
+	struct lca_ns ns;
+	cr_assert_eq(lca_ns_from_cert(f.lcert, &ns, &e), 0, "%s", e.msg);
+	X509_REQ *req = lca_csr_create(f.lk, &ns, &e);
+	X509 *dp = lca_cert_sign_dp(req, f.root, f.rk, &ns, "http://198.51.100.1/root.crl",
+				    f.now - 60, f.now + 3600, &e);
+	cr_assert_not_null(dp, "%s", e.msg);
+	cr_assert_geq(X509_get_ext_by_NID(dp, NID_crl_distribution_points, -1), 0);
+	cr_assert_eq(lca_cert_check(dp, f.lk, NULL, 0, &e), 0, "%s", e.msg);
+	cr_assert_null(lca_cert_sign_dp(req, f.root, f.rk, &ns, "ftp://x/", f.now, f.now + 60, &e));
+	X509_free(dp);
+	X509_REQ_free(req);
+	lca_ns_release(&ns);
+	fx_fini(&f);
+}
+
+Test(profile, import_check_names_what_is_missing)
+{
+	struct fx f;
+	fx_init(&f);
+	const char *ip = "permitted;IP:203.0.113.7/255.255.255.255";
+	const char *d = "7.113.0.203.in-addr.arpa";
+	char c[512];
+	snprintf(c, sizeof(c), "%s,permitted;URI:%s,permitted;email:%s", ip, d, d);
+	expect_refused(&f, NID_name_constraints, c, "dNSName");
+	snprintf(c, sizeof(c), "%s,permitted;URI:%s,permitted;DNS:%s", ip, d, d);
+	expect_refused(&f, NID_name_constraints, c, "rfc822Name");
+	snprintf(c, sizeof(c), "permitted;URI:%s,permitted;DNS:%s,permitted;email:%s", d, d, d);
+	expect_refused(&f, NID_name_constraints, c, "iPAddress");
+	snprintf(c, sizeof(c), "%s,permitted;DNS:%s,permitted;email:%s", ip, d, d);
+	expect_refused(&f, NID_name_constraints, c, "URI");
+	expect_refused(&f, NID_name_constraints, NULL, "name constraints");
+	expect_refused(&f, NID_basic_constraints, "critical,CA:TRUE", "pathlen");
+	expect_refused(&f, NID_basic_constraints, "CA:TRUE,pathlen:0", "not critical");
+	expect_refused(&f, NID_key_usage, "critical,digitalSignature,keyCertSign,cRLSign",
+		       "exactly keyCertSign and cRLSign");
+	expect_refused(&f, NID_key_usage, "keyCertSign,cRLSign", "not critical");
+	expect_refused(&f, NID_key_usage, NULL, "no keyUsage");
+	fx_fini(&f);
+}
+
+Test(profile, host_identity_is_a_dns_name_and_not_before_is_backdated)
+{
+	struct fx f;
+	fx_init(&f);
+	struct lca_err e;
+	EVP_PKEY *hk = lca_keygen(LCA_KEY_EC_P256, &e);
+	int len;
+	unsigned char *csr = csr_der(hk, "h", NULL, &len);
+	struct lca_issue_req rq = req_for(&f, csr, len);
+	rq.not_before = f.now;
+	struct lca_issued a;
+	cr_assert_eq(lca_issue(f.ca, &rq, &a, &e), 0, "%s", e.msg);
+	X509 *x = der_x509(a.der, a.der_len);
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int types = 0;
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		cr_assert(g->type == GEN_IPADD || g->type == GEN_DNS, "SAN type %d issued", g->type);
+		types |= 1 << g->type;
+	}
+	GENERAL_NAMES_free(gens);
+	cr_assert_eq(types, (1 << GEN_IPADD) | (1 << GEN_DNS));
+	int days = 0, secs = 0;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)f.now);
+	cr_assert(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), t));
+	cr_assert_eq(days * 86400 + secs, LCA_BACKDATE_S);
+	ASN1_TIME_free(t);
+	X509_free(x);
+	lca_issued_free(&a);
+	OPENSSL_free(csr);
+	EVP_PKEY_free(hk);
+	fx_fini(&f);
+}
+
+static int64_t crl_info(const unsigned char *der, size_t len, int64_t *number)
+{
+	const unsigned char *p = der;
+	X509_CRL *c = d2i_X509_CRL(NULL, &p, (long)len);
+	cr_assert_not_null(c);
+	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(c, NID_crl_number, NULL, NULL);
+	cr_assert(n && ASN1_INTEGER_get_int64(number, n));
+	ASN1_INTEGER_free(n);
+	struct tm tm;
+	cr_assert_eq(ASN1_TIME_to_tm(X509_CRL_get0_lastUpdate(c), &tm), 1);
+	X509_CRL_free(c);
+	return (int64_t)timegm(&tm);
+}
+
+Test(profile, crls_never_go_back)
+{
+	struct fx f;
+	fx_init(&f);
+	struct lca_err e;
+	unsigned char *d[3];
+	size_t l[3];
+	int64_t n[3], t[3];
+	/* three within the same second of the clock: numbers and times
+	 * strictly increase */
+	int64_t t0 = time(NULL);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(lca_crl(f.ca, time(NULL), &d[i], &l[i], &e), 0, "%s", e.msg);
+		t[i] = crl_info(d[i], l[i], &n[i]);
+		OPENSSL_free(d[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_lt(n[i], n[i + 1]);
+		cr_assert_lt(t[i], t[i + 1], "thisUpdate %lld then %lld", (long long)t[i],
+			     (long long)t[i + 1]);
+	}
+	cr_assert_geq(t[0], t0);
+	/* an hour back: refused, and the number did not move */
+	cr_assert_eq(lca_crl(f.ca, t0 - 3600, &d[0], &l[0], &e), -EINVAL);
+	cr_assert(strstr(e.msg, "never goes back"), "%s", e.msg);
+	cr_assert_eq(lca_crl(f.ca, t0 + 10, &d[0], &l[0], &e), 0, "%s", e.msg);
+	int64_t n4;
+	cr_assert_eq(crl_info(d[0], l[0], &n4), t0 + 10);
+	cr_assert_eq(n4, n[2] + 1);
+	OPENSSL_free(d[0]);
+	fx_fini(&f);
+}
+
+Test(profile, root_revokes_the_lca)
+{
+	struct fx f;
+	fx_init(&f);
+	struct lca_err e;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	cr_assert_eq(lca_root_revoke(f.db, f.root, f.lcert, LCA_REASON_KEY_COMPROMISE, f.now, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(lca_root_revoke(f.db, f.root, f.lcert, LCA_REASON_KEY_COMPROMISE, f.now, &e),
+		     -EALREADY);
+	cr_assert_eq(lca_root_revoke(f.db, f.lcert, f.root, 0, f.now, &e), -EPERM, "not issued by it");
+	cr_assert_neq(lca_root_crl(f.db, f.root, f.lk, f.now, 0, &der, &len, &e), 0, "wrong key");
+	cr_assert_eq(lca_root_crl(f.db, f.root, f.rk, f.now, 0, &der, &len, &e), 0, "%s", e.msg);
+	const unsigned char *p = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+	cr_assert_not_null(crl);
+	cr_assert_eq(X509_CRL_verify(crl, f.rk), 1);
+	X509_REVOKED *rv = NULL;
+	cr_assert_eq(X509_CRL_get0_by_cert(crl, &rv, f.lcert), 1, "the LCA is not listed");
+	X509_CRL_free(crl);
+	OPENSSL_free(der);
+	/* the LCA's own CRL numbering is independent */
+	cr_assert_eq(lca_crl(f.ca, f.now, &der, &len, &e), 0, "%s", e.msg);
+	int64_t n;
+	crl_info(der, len, &n);
+	cr_assert_eq(n, 1);
+	OPENSSL_free(der);
+	fx_fini(&f);
+}
+
+Test(profile, private_keys_others_can_read_are_refused)
+{
+	struct lca_err e;
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/test_ca-key-%d.pem", (int)getpid());
+	unlink(path);
+	EVP_PKEY *k = lca_keygen(LCA_KEY_EC_P256, &e);
+	cr_assert_eq(lca_write_key(path, k, &e), 0, "%s", e.msg);
+	EVP_PKEY *r = lca_read_key(path, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	EVP_PKEY_free(r);
+	const mode_t bad[] = { 0640, 0604, 0644, 0660 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(chmod(path, bad[i]), 0);
+		cr_assert_null(lca_read_key(path, &e), "mode %o accepted", bad[i]);
+		cr_assert(strstr(e.msg, "chmod 600"), "%s", e.msg);
+	}
+	cr_assert_eq(chmod(path, 0400), 0);
+	cr_assert_not_null(r = lca_read_key(path, &e), "%s", e.msg);
+	EVP_PKEY_free(r);
+	unlink(path);
+	EVP_PKEY_free(k);
 }

@@ -178,6 +178,7 @@ static void open_server(void)
 	cc.key_path = k;
 	cc.cert_path = crt;
 	cc.crl_url = "http://192.0.2.1:8080/crl/lca.crl";
+	cc.supersede_grace_s = -1;   /* predecessors revoked at the next poll */
 	cr_assert_eq(xd_ca_open(&cc, srv.st, &xca), 0);
 	xd_ca_rsip_ops(xca, &srv.certs);
 	cr_assert_eq(rsip_server_listen(&srv, htonl(0x7f000001), 0, NULL, 8, 60), 0);
@@ -310,6 +311,17 @@ static const char *status_of(const char *serial)
 	return s.status;
 }
 
+/* xdnatd's poll: due supersedes, notices, CRL. */
+static void poll_now(void)
+{
+	struct xd_ca_revoked rv[8];
+	unsigned n;
+
+	pthread_mutex_lock(&mu);
+	cr_assert_geq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 0);
+	pthread_mutex_unlock(&mu);
+}
+
 static int cb_valid(void *arg, const struct lca_record *r)
 {
 	if (!r->revoked)
@@ -378,6 +390,8 @@ Test(rsip_ca, issue_supersede_renew_free)
 	cr_assert(h.cl.cert_new);
 	cr_assert(verify(&h, gp.first, gp.first + 99, gs.first, gs.first + 0xffff, s2));
 	cr_assert_str_neq(s1, s2);
+	cr_assert_str_eq(status_of(s1), "valid", "superseded only after the grace period");
+	poll_now();
 	cr_assert_str_eq(status_of(s1), "revoked");
 	cr_assert_str_eq(status_of(s2), "valid");
 	/* Without a CSR: no certificate, nothing revoked. */
@@ -390,6 +404,7 @@ Test(rsip_ca, issue_supersede_renew_free)
 	cr_assert_eq(rsip_client_extend(&h.cl, gs.bind_id, 0, &granted), 0);
 	cr_assert(h.cl.cert_new);
 	cr_assert(verify(&h, gp.first, gp.first + 99, gs.first, gs.first + 0xffff, s3));
+	poll_now();
 	cr_assert_str_eq(status_of(s2), "revoked");
 	cr_assert_eq(valid_count("h1"), 1);
 	/* FREE of the SPI block revokes the certificate that binds it. */
@@ -590,9 +605,8 @@ Test(rsip_ca, superseded_is_not_announced)
 	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
 	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
 	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s2));
-	cr_assert_str_eq(status_of(s1), "revoked");
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 1, "a new CRL");
+	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 1, "a new CRL (s1 superseded now)");
 	cr_assert_eq(n, 0, "superseded: nothing to announce");
 	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 0, "seen once");
 	crl = xd_ca_crl(xca, &crl_len);
@@ -617,6 +631,7 @@ Test(rsip_ca, superseded_is_not_announced)
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(rv[0].serial, s2);
 	pthread_mutex_unlock(&mu);
+	cr_assert_str_eq(status_of(s1), "revoked");
 	host_fini(&h);
 }
 
@@ -665,6 +680,9 @@ Test(rsip_ca, operator_revocation_locks_out_until_reenrolled)
 	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g2), RSIP_E_REGISTRATION_DENIED);
 	/* The lease itself still renews without a CSR. */
 	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
+	/* The poll revokes the host's other live certificates with it. */
+	poll_now();
+	cr_assert_str_eq(status_of(s1), "revoked");
 	cr_assert_eq(valid_count("hl"), 0);
 	/* Enrolled again: a new secret, a new session, a certificate again. */
 	rsip_client_close(&h.cl);

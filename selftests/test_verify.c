@@ -417,10 +417,42 @@ Test(crl, newest_wins_in_any_order)
 	struct lca_verify_res r = verify(&f, x, &dup);
 	cr_expect_eq(r.code, LCA_V_CRL, "%s", r.reason);
 	cr_expect(strstr(r.reason, "same CRL number"), "%s", r.reason);
+	/* a higher number issued earlier: the signer's clock or numbering went back */
+	X509_CRL *c4old = mkcrl(f.lcert, f.lk, 4, f.now - 100, NULL);
+	struct vopt back = { .crl = { c3, c4old } }, back2 = { .crl = { c4old, c3 } };
+	r = verify(&f, x, &back);
+	cr_expect_eq(r.code, LCA_V_CRL, "%s", r.reason);
+	cr_expect(strstr(r.reason, "thisUpdate goes back"), "%s", r.reason);
+	r = verify(&f, x, &back2);
+	cr_expect_eq(r.code, LCA_V_CRL, "%s", r.reason);
+	X509_CRL_free(c4old);
 	X509_CRL_free(c2);
 	X509_CRL_free(c3);
 	X509_CRL_free(c3b);
 	X509_free(x);
+	fx_fini(&f);
+}
+
+Test(crl, state_directory_is_created)
+{
+	struct fx f;
+	fx_init(&f);
+	char dir[120], path[160];
+	snprintf(dir, sizeof(dir), "/tmp/test_verify-%d-%ld", (int)getpid(), random());
+	snprintf(path, sizeof(path), "%s/a/b/crl-seen", dir);
+	X509_CRL *c = mkcrl(f.lcert, f.lk, 7, f.now - 10, NULL);
+	struct lca_err e;
+	cr_assert_eq(lca_crl_highwater(path, c, f.lk, true, &e), 0, "%s", e.msg);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/a/b", dir);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0700);
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+	X509_CRL_free(c);
 	fx_fini(&f);
 }
 

@@ -115,6 +115,7 @@ static const char usage_text[] =
 "        --now T         Unix seconds to act at (tests)\n"
 "    -j, --json          JSON output (list)\n"
 "    -n, --count N       certificates per bench run (default 2000)\n"
+"        --version       print the program's name and version, exit\n"
 "    -h, --help          this text\n"
 "\n"
 "EXIT STATUS\n"
@@ -458,8 +459,21 @@ static int cmd_show(const struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* A CRL's thisUpdate may be a second or two ahead when CRLs come in the
+ * same second (lca_crl): publish it only once it is valid. */
+static void wait_valid(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+	for (int i = 0; crl && i < 100 && X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) > 0; i++)
+		usleep(50000);
+	X509_CRL_free(crl);
+}
+
 static int write_crl(const struct opts *o, const unsigned char *der, size_t len)
 {
+	if (!o->now)
+		wait_valid(der, len);
 	FILE *f = fopen(o->out, "we");
 	if (!f) {
 		fprintf(stderr, "xdnat-ca: %s: %s\n", o->out, strerror(errno));
@@ -741,6 +755,10 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("xdnat-ca %s\n", XDNAT_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -81,6 +81,7 @@ static void usage(FILE *f)
 "  -1, --once           exit 0 after the first valid notice\n"
 "  -t, --timeout S      with --once: exit 1 if none came within S seconds\n"
 "  -q, --quiet          no line per notice on stdout\n"
+"      --version        print the program's name and version, exit\n"
 "  -h, --help           this help\n"
 "\n"
 "Output: one line per valid notice on stdout:\n"
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
 		{ "max-age", required_argument, NULL, 'm' }, { "once", no_argument, NULL, '1' },
 		{ "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
 		{ "crl-state", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0 },
 	};
 	const char *anchors_path = NULL, *cmd = NULL, *crl_out = NULL, *listen_s = NULL,
 		   *crl_state = NULL;
@@ -240,6 +241,7 @@ int main(int argc, char **argv)
 		case '1': once = true; break;
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("xdnat-peer %s\n", XDNAT_VERSION); return 0;
 		default: fprintf(stderr, "Try 'xdnat-peer --help'.\n"); return 2;
 		}
 	}

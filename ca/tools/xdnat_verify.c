@@ -45,7 +45,7 @@ static const char usage_text[] =
 "                        subject = the LCA's DN base + CN\n"
 "      revoked, crl      with -r: the host certificate is not revoked and the\n"
 "                        CRL is the LCA's, correctly signed and current; with\n"
-"                        --chain every certificate below the anchor\n"
+"                        -C every certificate below the anchor\n"
 "      address           ADDRESS is an iPAddress SAN of the host certificate\n"
 "                        and the global address of its allocation extension\n"
 "      ports, spis       every port / SPI in use lies inside the certified\n"
@@ -65,14 +65,17 @@ static const char usage_text[] =
 "                        check the revocation of the whole chain: the LCA\n"
 "                        against its issuer's CRL too.  Without a CRL from that\n"
 "                        issuer in -r, it is fetched from the LCA certificate's\n"
-"                        CRL distribution point (http, 10 s)\n"
-"    -f, --fetch         fetch the host certificate's CRL from its distribution\n"
-"                        point when -r gives none from the LCA\n"
+"                        CRL distribution point (http, DER, 10 s)\n"
+"    -f, --fetch         fetch the host certificate's CRL (DER, RFC 5280) from its\n"
+"                        distribution point when -r gives none from the LCA;\n"
+"                        without a CRL the answer is no\n"
 "    -w, --crl-state FILE  the CRL high-water state (default: see FILES)\n"
 "    -t, --time T        verify at Unix time T instead of now\n"
-"    -U, --unconstrained accept an issuer without name constraints (not\n"
-"                        recommended: such an issuer may name anyone)\n"
+"    -U, --unconstrained accept an issuer without name constraints, and skip\n"
+"                        the identity check (not recommended: such an issuer\n"
+"                        may name anyone)\n"
 "    -j, --json          one JSON object on stdout\n"
+"        --version       print the program's name and version, exit\n"
 "    -h, --help          this text\n"
 "\n"
 "FILES\n"
@@ -181,7 +184,7 @@ int main(int argc, char **argv)
 		{ "ports", 1, 0, 'p' }, { "spis", 1, 0, 'S' }, { "crl", 1, 0, 'r' },
 		{ "time", 1, 0, 't' }, { "unconstrained", 0, 0, 'U' }, { "json", 0, 0, 'j' },
 		{ "chain-revocation", 0, 0, 'C' }, { "fetch", 0, 0, 'f' },
-		{ "crl-state", 1, 0, 'w' }, { "help", 0, 0, 'h' }, { 0 }
+		{ "crl-state", 1, 0, 'w' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' }, { 0 }
 	};
 	const char *anchors = NULL, *chain = NULL, *src = NULL, *ports = NULL, *spis = NULL,
 		   *crl[8] = { 0 }, *state = NULL;
@@ -219,6 +222,7 @@ int main(int argc, char **argv)
 		case 'U': q.allow_unconstrained = true; break;
 		case 'j': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("xdnat-verify %s\n", XDNAT_VERSION); return 0;
 		default: return usage_err("bad option");
 		}
 	}
@@ -280,6 +284,7 @@ int main(int argc, char **argv)
 		goto out;
 	q.crls = crls;
 	q.crl_state = state;
+	q.require_crl = fetch;
 	struct lca_verify_res r;
 	int err = lca_verify(&q, &r);
 	X509_free(q.leaf);

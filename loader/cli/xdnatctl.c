@@ -19,6 +19,7 @@
 #include "lca.h"
 #include "ctl_sock.h"
 #include "counters.h"
+#include "opts.h"
 #include <time.h>
 #include <openssl/pem.h>
 
@@ -147,11 +148,33 @@ static int via_daemon(const char *instance, int argc, char **argv, bool mutating
 	return rc;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: xdnatctl [-j] [-i INSTANCE] [-p PIN_BASE] OBJECT COMMAND [ARGS]\n"
-"       xdnatctl [-i INSTANCE] [-p PIN_BASE] -b FILE\n"
+/* Global options (opts.h): getopt, --help and xdnatctl(8) come from this
+ * table.  -p and -s are retired: iproute2 and bpftool use them for
+ * --pretty and --statistics. */
+static const struct xo_opt ctl_opts[] = {
+	XO_HEAD("Options:"),
+	{ "json", 'j', NULL, .help = "JSON output" },
+	{ "instance", 'i', "NAME", .help = "router instance (default: " XDNAT_DEFAULT_INSTANCE ")" },
+	{ "pin-base", 0, "DIR", 'p', .help = "bpffs directory of the pins (default: "
+					      XDNAT_PIN_BASE ")" },
+	{ "state-dir", 0, "DIR", 's', .help = "xdnatd's --state-dir (default: " XDNAT_STATE_DIR ")" },
+	{ "direct", 'D', NULL, .help = "rsip and cert commands: use the state database even when "
+				       "xdnatd runs (an eviction may then race with an allocation "
+				       "in the daemon)" },
+	{ "batch", 'b', "FILE", .help = "run the host/ports/spi/stats/config/lookup commands in FILE "
+					"('-': stdin), one per line, '#' comments; stops at the "
+					"first failing line and names it" },
+	XO_OPT_VERSION,
+	XO_OPT_HELP,
+	{ 0 }
+};
+
+static const struct xo_prog ctl_prog = {
+	.name = "xdnatctl", .opts = ctl_opts, .col = 24, .in_order = true,
+	.retired = "p=pin-base s=state-dir",
+	.synopsis =
+"Usage: xdnatctl [-j] [-i INSTANCE] [--pin-base DIR] OBJECT COMMAND [ARGS]\n"
+"  or:  xdnatctl [-i INSTANCE] [--pin-base DIR] -b FILE\n"
 "\n"
 "Inspect and change a running xdnatd through its pinned maps.\n"
 "\n"
@@ -209,26 +232,21 @@ static void usage(FILE *f)
 "                    revoke it (REASON: unspecified, keyCompromise,\n"
 "                    affiliationChanged, superseded, cessationOfOperation;\n"
 "                    default unspecified); a running xdnatd publishes the new\n"
-"                    CRL and notifies the host's peers within a second\n"
-"\n"
-"Options:\n"
-"  -j, --json            JSON output\n"
-"  -i, --instance NAME   router instance (default: %s)\n"
-"  -p, --pin-base DIR    bpffs directory of the pins (default: %s)\n"
-"  -s, --state-dir DIR   xdnatd's --state-dir (default: %s)\n"
-"  -D, --direct          rsip and cert commands: use the state database even\n"
-"                        when xdnatd runs (an eviction may then race with an\n"
-"                        allocation in the daemon)\n"
-"  -b, --batch FILE      run the host/ports/spi/stats/config/lookup commands\n"
-"                        in FILE ('-': stdin), one per line, '#' comments;\n"
-"                        stops at the first failing line and names it\n"
-"  -h, --help            this help\n"
-"\n"
+"                    CRL and notifies the host's peers within a second;\n"
+"                    unless REASON is superseded, cessationOfOperation or\n"
+"                    affiliationChanged, it also revokes the host's other\n"
+"                    certificates and refuses the host new ones until it is\n"
+"                    enrolled again\n",
+	.epilog = "\n"
 "Blocks of different hosts never overlap: a command that would overlap, or\n"
 "names a block that is not the host's, changes nothing and exits 1.\n"
 "Exit status: 0 success, 1 error (nothing changed), 2 usage error (bad\n"
 "syntax or malformed value).\n",
-		XDNAT_DEFAULT_INSTANCE, XDNAT_PIN_BASE, XDNAT_STATE_DIR);
+};
+
+static void usage(FILE *f)
+{
+	xo_help(&ctl_prog, f);
 }
 
 static int usage_err(const char *fmt, const char *arg)
@@ -1151,16 +1169,7 @@ static int cmd_reload(const char *base, const char *instance)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "instance", required_argument, NULL, 'i' },
-		{ "pin-base", required_argument, NULL, 'p' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "direct", no_argument, NULL, 'D' },
-		{ 0 }
-	};
+	struct xo_state st = { .prog = &ctl_prog };
 	const char *instance = XDNAT_DEFAULT_INSTANCE, *base = XDNAT_PIN_BASE;
 	const char *state_dir = XDNAT_STATE_DIR, *batch = NULL;
 	struct xd_maps m;
@@ -1168,7 +1177,7 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	xd_progname = "xdnatctl";
-	while ((c = getopt_long(argc, argv, "+ji:p:b:s:Dh", lopts, NULL)) != -1) {
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'i': instance = optarg; break;
@@ -1177,7 +1186,8 @@ int main(int argc, char **argv)
 		case 's': state_dir = optarg; break;
 		case 'D': direct = true; break;
 		case 'h': usage(stdout); return 0;
-		default: fprintf(stderr, "Try 'xdnatctl --help'.\n"); return 2;
+		case XO_ID_VERSION: xo_version(&ctl_prog); return 0;
+		default: return 2; /* xo_getopt said why */
 		}
 	}
 	argc -= optind;

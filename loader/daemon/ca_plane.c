@@ -13,6 +13,7 @@
 #include "xdnat.h"
 
 #define HOSTMAP_MAX 1024
+#define CASCADE_MAX 32     /* hosts revoked per poll whose other certificates follow */
 
 struct xd_ca {
 	struct lca *lca;
@@ -22,16 +23,24 @@ struct xd_ca {
 	unsigned char *crl;        /* OPENSSL_malloc'ed */
 	size_t crl_len;
 	int64_t crl_made, crl_period;
+	int32_t grace;             /* xd_ca_config.supersede_grace_s */
 	/* enrolled name -> datapath host id, remembered while it is known so
 	 * that revocations made at release time still find the host's peers */
 	struct { char name[RSIP_KEYID_MAX + 1]; uint32_t id; } hostmap[HOSTMAP_MAX];
 	unsigned n_hostmap, next_hostmap;
+	/* Renewals whose predecessors are to be revoked (superseded) once
+	 * the grace period is over (xd_ca_poll); one entry per host. */
+	struct pending_sup { char name[RSIP_KEYID_MAX + 1]; char keep[LCA_SERIAL_STRLEN]; int64_t due; } *sup;
+	unsigned n_sup, cap_sup;
 };
 
-/* ca_enrolment (store.h, cert_enrolment_*): for each certificate issued
- * over RSIP, a tag of the enrolment (the host's secret) it was issued
- * under, so that an operator revocation locks out exactly that enrolment:
- * re-enrolling (a new secret) lifts it, whatever the clocks say. */
+/* The daemon's own tables (store.h, cert_announced and cert_enrolment_*):
+ * ca_notified: revocations already seen by xd_ca_poll (announced, or
+ * deliberately not: superseded ones).
+ * ca_enrolment: for each certificate issued over RSIP, a tag of the
+ * enrolment (the host's secret) it was issued under, so that an operator
+ * revocation locks out exactly that enrolment: re-enrolling (a new secret)
+ * lifts it, whatever the clocks say. */
 #define TAG_LEN 16
 
 struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
@@ -171,6 +180,98 @@ int xd_ca_locked_out(struct xd_store *st, const char *name, char *serial, size_t
 	return l.locked ? 1 : 0;
 }
 
+/*
+ * Superseding is deferred by a grace period: the host's IKE daemon needs a
+ * moment to load the new certificate, and an IKE_AUTH already under way
+ * carries the previous one.  Revoked at once, that one would fail against
+ * a peer holding a fresh CRL: a renewal would disturb an SA.  A quarter of
+ * the lease, at least 1 s, at most 10 s; the previous certificate is valid
+ * for half a lease anyway.  Lost on a crash: those certificates then just
+ * expire (they bind only what the host still holds; FREE and expiry revoke
+ * every certificate binding a block).
+ */
+static int64_t supersede_grace(const struct xd_ca *ca, int64_t lease)
+{
+	int64_t g = lease / 4;
+
+	if (ca->grace)
+		return ca->grace < 0 ? 0 : ca->grace;
+	return g < 1 ? 1 : g > 10 ? 10 : g;
+}
+
+static int defer_supersede(struct xd_ca *ca, const char *name, const char *keep, int64_t due)
+{
+	unsigned i;
+
+	for (i = 0; i < ca->n_sup && strcmp(ca->sup[i].name, name); i++)
+		;
+	if (i == ca->n_sup) {
+		if (ca->n_sup == ca->cap_sup) {
+			unsigned cap = ca->cap_sup ? ca->cap_sup * 2 : 16;
+			void *p = realloc(ca->sup, cap * sizeof(*ca->sup));
+
+			if (!p)
+				return -ENOMEM;
+			ca->sup = p;
+			ca->cap_sup = cap;
+		}
+		ca->n_sup++;
+	}
+	snprintf(ca->sup[i].name, sizeof(ca->sup[i].name), "%s", name);
+	snprintf(ca->sup[i].keep, sizeof(ca->sup[i].keep), "%s", keep);
+	ca->sup[i].due = due;
+	return 0;
+}
+
+static int cb_found(void *arg, const struct lca_record *r)
+{
+	*(const struct lca_record **)arg = r;   /* only compared with NULL */
+	return 0;
+}
+
+/* Revoke, with @reason at @now, every live certificate of @name but @keep
+ * (NULL: all).  *n: how many. */
+static int revoke_others(struct xd_ca *ca, const char *name, const char *keep, int reason, int64_t now,
+			 unsigned *n)
+{
+	struct superseded sup = { .keep = keep ? keep : "", .now = now };
+	struct lca_err e = { { 0 } };
+	int rc = ca->st->ops->cert_list(ca->st, name, cb_live, &sup, &e);
+
+	*n = 0;
+	for (unsigned i = 0; !rc && i < sup.n; i++) {
+		rc = lca_revoke(ca->lca, sup.serials[i], reason, now, &e);
+		if (rc == -EALREADY)
+			rc = 0;
+		else if (!rc)
+			(*n)++;
+	}
+	free(sup.serials);
+	if (rc)
+		xd_warn("certificates of '%s': cannot revoke (%s): %s", name, lca_reason_name(reason), e.msg);
+	return rc;
+}
+
+/* Supersede what is due (xd_ca_poll).  A renewal whose transaction was
+ * rolled back left an entry whose certificate does not exist: dropped. */
+static void run_supersedes(struct xd_ca *ca, int64_t now)
+{
+	for (unsigned i = 0; i < ca->n_sup;) {
+		struct pending_sup *p = &ca->sup[i];
+		const struct lca_record *found = NULL;
+		struct lca_err e = { { 0 } };
+		unsigned n = 0;
+
+		if (p->due > now) {
+			i++;
+			continue;
+		}
+		if (ca->st->ops->cert_get(ca->st, p->keep, cb_found, &found, &e) == 0 && found)
+			revoke_others(ca, p->name, p->keep, LCA_REASON_SUPERSEDED, now, &n);
+		*p = ca->sup[--ca->n_sup];
+	}
+}
+
 static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
 {
 	struct xd_ca *ca = ctx;
@@ -217,18 +318,18 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 		xd_warn("certificate for '%s' refused: %s", rq->name, e.msg);
 		return rc;
 	}
-	/* The host's earlier certificates are superseded by this one. */
+	/* The host's earlier certificates are superseded by this one, after
+	 * a grace period (see defer_supersede). */
 	sup.keep = out.serial;
 	sup.now = rq->not_before;
 	rc = ca->st->ops->cert_list(ca->st, rq->name, cb_live, &sup, &e);
-	for (unsigned i = 0; !rc && i < sup.n; i++) {
-		rc = lca_revoke(ca->lca, sup.serials[i], LCA_REASON_SUPERSEDED, rq->not_before, &e);
-		if (rc == -EALREADY)
-			rc = 0;
-	}
+	if (!rc && sup.n)
+		rc = defer_supersede(ca, rq->name, out.serial,
+				     rq->not_before + supersede_grace(ca, rq->not_after - rq->not_before));
 	free(sup.serials);
 	if (rc)
-		xd_warn("certificate for '%s': cannot revoke the superseded ones: %s", rq->name, e.msg);
+		xd_warn("certificate for '%s': cannot schedule the superseded ones: %s", rq->name,
+			e.msg[0] ? e.msg : strerror(-rc));
 	else if ((rc = ca->st->ops->cert_enrolment_record(ca->st, out.serial, rq->name, tag, TAG_LEN)))
 		xd_warn("certificate for '%s': cannot record its enrolment: %s", rq->name,
 			xd_store_error(ca->st));
@@ -307,6 +408,7 @@ int xd_ca_open(const struct xd_ca_config *cfg, struct xd_store *st, struct xd_ca
 	}
 	ca->st = st;
 	ca->crl_period = cfg->crl_period_s ? cfg->crl_period_s : LCA_DEFAULT_CRL_PERIOD;
+	ca->grace = cfg->supersede_grace_s;
 	if (st->ops->ca_open(st, &lc, &ca->lca, &e)) {
 		xd_err("local CA: %s", e.msg);
 		free(ca);
@@ -331,6 +433,7 @@ void xd_ca_close(struct xd_ca *ca)
 	if (!ca)
 		return;
 	lca_close(ca->lca);
+	free(ca->sup);
 	free(ca->ca_der);
 	OPENSSL_free(ca->crl);
 	free(ca);
@@ -392,62 +495,10 @@ int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 
 /* ------------------------------------------------------- revocations, CRL */
 
-struct poll_ctx {
-	struct xd_ca *ca;
-	struct xd_ca_revoked *out;
-	unsigned max, found, reported, n_quiet, cap_quiet;
-	char (*quiet)[LCA_SERIAL_STRLEN];
-};
-
-static int poll_one(void *arg, const struct xd_cert_revoked *r)
+/* Mark @serial seen (inside the caller's transaction). */
+static int mark_notified(struct xd_store *st, const char *serial, int64_t now)
 {
-	struct poll_ctx *p = arg;
-
-	p->found++;
-	if (r->reason == LCA_REASON_SUPERSEDED) {
-		if (p->n_quiet == p->cap_quiet) {
-			unsigned c = p->cap_quiet ? p->cap_quiet * 2 : 16;
-			void *q = realloc(p->quiet, c * sizeof(*p->quiet));
-
-			if (!q)
-				return -ENOMEM;
-			p->quiet = q;
-			p->cap_quiet = c;
-		}
-		snprintf(p->quiet[p->n_quiet++], LCA_SERIAL_STRLEN, "%.*s", LCA_SERIAL_STRLEN - 1, r->serial);
-		return 0;
-	}
-	if (p->reported < p->max) {
-		struct xd_ca_revoked *o = &p->out[p->reported++];
-
-		memset(o, 0, sizeof(*o));
-		snprintf(o->serial, sizeof(o->serial), "%s", r->serial);
-		snprintf(o->host, sizeof(o->host), "%s", r->host);
-		snprintf(o->identity, sizeof(o->identity), "%s", r->identity);
-		o->revoked_at = r->revoked_at;
-		o->reason = r->reason;
-		o->dp_host_id = r->host[0] ? host_id_of(p->ca, r->host) : 0;
-	}
-	return 0;
-}
-
-/* Mark the reported and the quiet ones seen, in one transaction. */
-static int mark_seen(struct xd_ca *ca, const struct poll_ctx *p, int64_t now)
-{
-	struct xd_store *st = ca->st;
-	int rc = 0;
-
-	if (st->ops->begin(st))
-		return -EIO;
-	for (unsigned i = 0; i < p->reported && !rc; i++)
-		rc = st->ops->cert_announced(st, p->out[i].serial, now);
-	for (unsigned i = 0; i < p->n_quiet && !rc; i++)
-		rc = st->ops->cert_announced(st, p->quiet[i], now);
-	if (rc || st->ops->commit(st)) {
-		st->ops->rollback(st);
-		return -EIO;
-	}
-	return 0;
+	return st->ops->cert_announced(st, serial, now);
 }
 
 /*
@@ -457,24 +508,126 @@ static int mark_seen(struct xd_ca *ca, const struct poll_ctx *p, int64_t now)
  * go into the CRL and are marked seen, but are not returned, so no notice
  * is sent for them.
  */
+struct unannounced {
+	struct xd_cert_revoked *v;
+	unsigned n;
+};
+
+static int collect(void *arg, const struct xd_cert_revoked *r)
+{
+	struct unannounced *u = arg;
+
+	u->v[u->n++] = *r;
+	return 0;
+}
+
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
-	struct poll_ctx p = { .ca = ca, .out = out, .max = max };
+	struct unannounced u = { .v = calloc(256, sizeof(*u.v)) };
 	struct lca_err e = { { 0 } };
-	unsigned found;
-	int rc;
+	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
+	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0, cascaded = 0, n_casc = 0;
+	struct { char name[RSIP_KEYID_MAX + 1]; int reason; } casc[CASCADE_MAX];
+	int rc = 0;
+	bool again = true;
 
 	*n = 0;
-	rc = ca->st->ops->cert_unannounced(ca->st, 256, poll_one, &p);
-	if (!rc && (p.reported || p.n_quiet))
-		rc = mark_seen(ca, &p, now);
-	free(p.quiet);
-	if (rc) {
-		xd_err("local CA: %s", rc == -ENOMEM ? strerror(ENOMEM) : xd_store_error(ca->st));
-		return rc == -ENOMEM ? rc : -EIO;
+	if (!u.v)
+		return -ENOMEM;
+	run_supersedes(ca, now);
+rescan:
+	found = reported = n_quiet = u.n = 0;
+	if (ca->st->ops->cert_unannounced(ca->st, 256, collect, &u)) {
+		xd_err("local CA: %s", xd_store_error(ca->st));
+		free(u.v);
+		return -EIO;
 	}
-	*n = p.reported;
-	found = p.found;
+	for (unsigned q = 0; q < u.n && !rc; q++) {
+		const char *serial = u.v[q].serial;
+		const char *host = u.v[q].host[0] ? u.v[q].host : NULL;
+		const char *id = u.v[q].identity;
+		int reason = u.v[q].reason;
+
+		found++;
+		if (reason == LCA_REASON_SUPERSEDED) {
+			if (n_quiet == cap_quiet) {
+				unsigned c = cap_quiet ? cap_quiet * 2 : 16;
+				void *p = realloc(quiet, c * sizeof(*quiet));
+
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				quiet = p;
+				cap_quiet = c;
+			}
+			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%s", serial ? serial : "");
+			continue;
+		}
+		/* Revoking a host's certificate revokes the host: its other
+		 * live certificates (earlier ones in their grace period) go too,
+		 * for the same reason, and are announced with it (below). */
+		if (again && host && xd_ca_reason_locks(reason) && n_casc < CASCADE_MAX) {
+			unsigned j = 0;
+
+			while (j < n_casc && (strcmp(casc[j].name, host) || casc[j].reason != reason))
+				j++;
+			if (j == n_casc) {
+				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%s", host);
+				casc[n_casc++].reason = reason;
+			}
+		}
+		if (reported < max) {
+			struct xd_ca_revoked *r = &out[reported++];
+
+			memset(r, 0, sizeof(*r));
+			snprintf(r->serial, sizeof(r->serial), "%s", serial ? serial : "");
+			snprintf(r->host, sizeof(r->host), "%s", host ? host : "");
+			snprintf(r->identity, sizeof(r->identity), "%s", id ? id : "");
+			r->revoked_at = u.v[q].revoked_at;
+			r->reason = reason;
+			r->dp_host_id = host ? host_id_of(ca, host) : 0;
+		}
+	}
+	if (rc) {
+		free(quiet);
+		free(u.v);
+		xd_err("local CA: %s", strerror(-rc));
+		return rc;
+	}
+	for (unsigned j = 0; j < n_casc; j++) {
+		unsigned k = 0;
+
+		if (!revoke_others(ca, casc[j].name, NULL, casc[j].reason, now, &k))
+			cascaded += k;
+	}
+	if (again && cascaded) {   /* once: report them in this round */
+		again = false;
+		n_casc = 0;
+		goto rescan;
+	}
+	if (reported || n_quiet) {
+		/* Mark them (only those reported; the rest come next time). */
+		if (ca->st->ops->begin(ca->st)) {
+			free(quiet);
+			free(u.v);
+			return -EIO;
+		}
+		for (unsigned i = 0; i < reported && !rc; i++)
+			rc = mark_notified(ca->st, out[i].serial, now);
+		for (unsigned i = 0; i < n_quiet && !rc; i++)
+			rc = mark_notified(ca->st, quiet[i], now);
+		if (rc || ca->st->ops->commit(ca->st)) {
+			ca->st->ops->rollback(ca->st);
+			free(quiet);
+			free(u.v);
+			xd_err("local CA: %s", xd_store_error(ca->st));
+			return -EIO;
+		}
+		*n = reported;
+	}
+	free(quiet);
+	free(u.v);
 	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
 		unsigned char *der = NULL;
 		size_t len = 0;

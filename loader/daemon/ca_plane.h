@@ -21,6 +21,10 @@ struct xd_ca_config {
 	const char *key_path, *cert_path, *chain_path;  /* PEM */
 	const char *crl_url;                              /* distribution point */
 	uint32_t crl_period_s;                            /* 0: one day */
+	/* A renewal's predecessors are revoked (superseded) by xd_ca_poll
+	 * this long after the renewal: 0: a quarter of the lease, 1 to 10 s;
+	 * -1: at the next poll (tests). */
+	int32_t supersede_grace_s;
 };
 
 struct xd_ca;

@@ -138,7 +138,7 @@ int host_cert_store(struct host_cert *h, const uint8_t *der, size_t len, const u
 		for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
 			GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-			if (g->type == GEN_URI || g->type == GEN_EMAIL) {
+			if (g->type == GEN_URI || g->type == GEN_EMAIL || g->type == GEN_DNS) {
 				const ASN1_IA5STRING *s = g->d.ia5;
 
 				snprintf(h->identity, sizeof(h->identity), "%.*s", s->length,

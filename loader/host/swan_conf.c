@@ -164,24 +164,31 @@ int swan_identity(const char *cert_path, uint32_t gaddr, uint32_t lan_addr,
 	return rc;
 }
 
-/* Write CONTENT to DIR/REL atomically (tmp + rename), mode MODE. */
+/* Write CONTENT to DIR/REL atomically, mode MODE: a fresh temporary file
+ * (O_EXCL|O_NOFOLLOW: never through a link someone planted, never into a
+ * file someone else opened), then rename over REL. */
 static int write_file(const char *dir, const char *rel, const void *content, size_t len,
 		      mode_t mode)
 {
-	char p[512], tmp[520];
+	char p[512], tmp[540];
 	int fd;
 	ssize_t w;
 
 	if (path(p, sizeof(p), dir, rel))
 		return -ENAMETOOLONG;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", p, (long)getpid());
+	if (unlink(tmp) && errno != ENOENT) {   /* a leftover of a crashed run of this pid */
+		xd_err("cannot remove %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		xd_err("cannot write %s: %s", tmp, strerror(errno));
 		return -errno;
 	}
+	errno = 0;
 	w = write(fd, content, len);
-	if (w != (ssize_t)len || fsync(fd) || close(fd) || rename(tmp, p)) {
+	if (w != (ssize_t)len || fchmod(fd, mode) || fsync(fd) || close(fd) || rename(tmp, p)) {
 		xd_err("cannot write %s: %s", p, strerror(errno ? errno : EIO));
 		unlink(tmp);
 		return -EIO;
@@ -219,7 +226,7 @@ static int ensure_key_csr(const struct swan_conf *c)
 			xd_err("cannot generate an EC P-256 key");
 			return -EIO;
 		}
-		fd = open(kp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = open(kp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		f = fd < 0 ? NULL : fdopen(fd, "w");
 		if (!f || !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) || fflush(f) ||
 		    fsync(fileno(f))) {

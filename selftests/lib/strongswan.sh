@@ -253,42 +253,22 @@ xs_cleanup() {
 # (e2e_strongswan.sh and e2e_strongswan_shared.sh carry the same steps
 # inline, with more checks).
 
-# xs_lca_swan PKI G: from PKI/{root,lca}.{crt,key}, write PKI/lca-swan.crt
-# (the LCA certificate this strongSwan can parse) and PKI/anchors.pem (root
-# + that copy, for xdnat-host --swan-ca).  strongSwan 5.9.8 cannot parse the
-# LCA certificate's iPAddress name constraint nor match URI constraints
-# (docs/STRONGSWAN.md): it then gets a root-issued copy for the same key and
-# subject with the e-mail, DNS and directoryName constraints only.  Sets
-# XS_LCA_COPY=1 when the copy was needed, 0 when the real one parses.
-xs_lca_swan() {
-	local pki=$1 g=$2 domain ski
-	if xs_pki --print --in "$pki/lca.crt" >/dev/null 2>&1; then
-		cp "$pki/lca.crt" "$pki/lca-swan.crt"
-		XS_LCA_COPY=0
-	else
-		domain=$(awk -F. '{print $4"."$3"."$2"."$1".in-addr.arpa"}' <<<"$g")
-		ski=$(openssl x509 -in "$pki/lca.crt" -noout -ext subjectKeyIdentifier | tail -n 1 | tr -d ' ')
-		openssl x509 -x509toreq -in "$pki/lca.crt" -signkey "$pki/lca.key" -out "$pki/lca-swan.csr" 2>/dev/null
-		cat >"$pki/lca-swan.cnf" <<EOC
-[v3]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, digitalSignature, keyCertSign, cRLSign
-subjectKeyIdentifier = $ski
-authorityKeyIdentifier = keyid
-nameConstraints = critical, permitted;email:$domain, permitted;DNS:$domain, permitted;dirName:nc_dn
-[nc_dn]
-O = xdnat
-OU = $g
-EOC
-		openssl x509 -req -in "$pki/lca-swan.csr" -CA "$pki/root.crt" -CAkey "$pki/root.key" \
-			-set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile "$pki/lca-swan.cnf" -extensions v3 \
-			-out "$pki/lca-swan.crt" 2>/dev/null
-		xs_pki --print --in "$pki/lca-swan.crt" >/dev/null 2>&1 ||
-			fail "strongSwan cannot parse the compatible LCA certificate either"
-		XS_LCA_COPY=1
-	fi
-	cat "$pki/root.crt" "$pki/lca-swan.crt" >"$pki/anchors.pem"
+# xs_anchors PKI: PKI/anchors.pem for xdnat-host --swan-ca: the root (to
+# verify the remote) and the LCA certificate itself (the host's charon sends
+# it as the intermediate).  There is ONE LCA certificate: its profile
+# (docs/LCA.md, "Certificate profile and why") is one strongSwan 5.9.8 can
+# parse; checked here, not assumed.  Sets XS_LCA_ID, the LCA's subject DN,
+# for the remote's ca_id (xs_remote_conn).
+xs_anchors() {
+	local pki=$1
+	xs_pki --print --in "$pki/lca.crt" >"$pki/lca-print.out" 2>&1 ||
+		fail "strongSwan cannot parse the LCA certificate: $(tail -n 2 "$pki/lca-print.out" | tr '\n' ' ')"
+	cat "$pki/root.crt" "$pki/lca.crt" >"$pki/anchors.pem"
+	XS_LCA_ID=$(openssl x509 -in "$pki/lca.crt" -noout -subject -nameopt sep_comma_plus_space,sname,-esc_msb)
+	XS_LCA_ID=${XS_LCA_ID#subject=}
 }
+# Former name (it made a weaker root-issued LCA copy; never again).
+xs_lca_swan() { xs_anchors "$1"; }
 
 # xs_remote_pki PKI ADDR: the remote peer's key and certificate from the
 # root (PKI/remote.{key,crt}; identity and IP SAN = ADDR).
@@ -319,7 +299,10 @@ xs_remote_setup() {
 
 # xs_remote_conn CONN REMOTE_ADDR G ID LOCAL_TS REMOTE_TS: one connection
 # of the remote's swanctl.conf for the host with identity ID behind G (the
-# configuration of e2e_strongswan.sh, without its test-only children).
+# configuration of e2e_strongswan.sh, without its test-only children); with
+# ca_id = the LCA's subject (XS_LCA_ID, from xs_anchors): only this G's LCA
+# may have issued the peer's certificate (strongSwan 5.9.8 does not enforce
+# the LCA's name constraints itself; docs/STRONGSWAN.md).
 xs_remote_conn() {
 	cat <<EOC
 	$1 {
@@ -336,6 +319,7 @@ xs_remote_conn() {
 		remote {
 			auth = pubkey
 			id = "$4"
+			${XS_LCA_ID:+ca_id = \"$XS_LCA_ID\"}
 			revocation = ifuri
 		}
 		children {
@@ -438,8 +422,10 @@ EOF
 # notBefore), the one the IKE_AUTH just verified (older ones are the same
 # host's earlier certificates, maybe expired).  Its validity may have ended
 # since (a child added to an older IKE_SA, short leases): it is then checked
-# as of its last valid second, without the CRL (revocation ends such SAs
-# through the notices).  A denied child with ports is terminated; a denied
+# as of its last valid second, without the CRL; if the CRL lists it as
+# superseded (the host renewed), it is checked without the CRL too: neither
+# is a revocation of the SA (an operator revocation ends the SAs through
+# the notices).  A denied child with ports is terminated; a denied
 # port-less child means the certificate itself is refused: its IKE_SA is
 # terminated.  Logs ALLOW/DENY lines with the serial to FILE.log.
 xs_remote_updown_script() {
@@ -455,10 +441,14 @@ case "$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
 (
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	swanctl --list-certs --subject "$PLUTO_PEER_ID" --pem | awk -v d="$tmp" '
+	if ! swanctl --list-certs --subject "$PLUTO_PEER_ID" --pem >"$tmp/certs.txt"; then
+		echo "ERROR $PLUTO_CONNECTION id='$PLUTO_PEER_ID': cannot list charon's certificates: nothing done"
+		exit 0
+	fi
+	awk -v d="$tmp" '
 		/-BEGIN CERTIFICATE-/ { n++; f = d "/c" n ".pem" }
 		f { print > f }
-		/-END CERTIFICATE-/ { close(f); f = "" }'
+		/-END CERTIFICATE-/ { close(f); f = "" }' "$tmp/certs.txt"
 	best= best_nb=-1
 	for c in "$tmp"/c*.pem; do
 		[ -s "$c" ] || continue
@@ -474,11 +464,40 @@ case "$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
 		serial=$(openssl x509 -in "$best" -noout -serial | cut -d= -f2)
 		na=$(date -d "$(openssl x509 -in "$best" -noout -enddate | cut -d= -f2)" +%s)
 		args=(-a "$ANCHORS" -c "$tmp/chain.pem" -s "$PLUTO_PEER")
-		if [ "$(date +%s)" -lt "$na" ]; then
-			swanctl --list-certs --type x509_crl --pem | sed -n '/BEGIN/,/END/p' >"$tmp/crl.pem"
-			[ -s "$tmp/crl.pem" ] && args+=(-r "$tmp/crl.pem")
+		swanctl --list-certs --type x509_crl --pem | awk -v d="$tmp" '
+			/-BEGIN X509 CRL-/ { n++; f = d "/r" n ".pem" }
+			f { print > f }
+			/-END X509 CRL-/ { close(f); f = "" }'
+		# One instant for every check, taken after the CRLs were read
+		# (none is from after it): now, or the certificate's last second.
+		now=$(date +%s)
+		if [ "$now" -lt "$na" ]; then
+			args+=(-t "$now")
+			# Superseded (the host renewed since) is no revocation of
+			# this SA: checked without the CRL then.
+			sup=0
+			for r in "$tmp"/r*.pem; do
+				[ -s "$r" ] || continue
+				openssl crl -in "$r" -noout -text | awk -v s="$serial" '
+					/Serial Number:/ { cur = $3 }
+					cur == s && /Superseded/ { f = 1 }
+					END { exit !f }' && sup=1
+			done
+			if [ "$sup" = 1 ]; then
+				serial="$serial(superseded)"
+			else
+				# the newest CRL charon holds (highest CRL number)
+				crl= max=-1
+				for r in "$tmp"/r*.pem; do
+					[ -s "$r" ] || continue
+					num=$(openssl crl -in "$r" -noout -crlnumber | cut -d= -f2)
+					[ $(( num )) -gt "$max" ] && crl=$r max=$(( num ))
+				done
+				[ -n "$crl" ] && args+=(-r "$crl")
+			fi
 		else
 			args+=(-t "$(( na - 1 ))")
+			serial="$serial(expired)"
 		fi
 		[ "${PLUTO_PEER_PORT:-0}" != 0 ] && args+=(-p "$PLUTO_PEER_PORT")
 		out=$("$VERIFY" "${args[@]}" 2>&1) && ok=0 || ok=1
