@@ -561,7 +561,7 @@ rescan:
 				quiet = p;
 				cap_quiet = c;
 			}
-			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%s", serial ? serial : "");
+			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%.*s", LCA_SERIAL_STRLEN - 1, serial);
 			continue;
 		}
 		/* Revoking a host's certificate revokes the host: its other
@@ -573,7 +573,7 @@ rescan:
 			while (j < n_casc && (strcmp(casc[j].name, host) || casc[j].reason != reason))
 				j++;
 			if (j == n_casc) {
-				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%s", host);
+				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%.*s", (int)sizeof(casc[0].name) - 1, host);
 				casc[n_casc++].reason = reason;
 			}
 		}
