@@ -7,6 +7,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@
 #include <arpa/inet.h>
 #include <sqlite3.h>
 #include "lca.h"
+#include "rsip_client.h"
+#include "rsip_server.h"
 #include "store.h"
 
 static char dir[64];
@@ -472,4 +477,140 @@ Test(store, open_errors)
 	cr_assert_eq(s2->ops->setting_set(s2, "k", 1), -EIO);
 	cr_assert_not_null(strstr(xd_store_error(s2), "readonly"), "%s", xd_store_error(s2));
 	xd_store_close(s2);
+}
+
+/* ------------------------------------------- group commit (RSIP transport) */
+
+#define GC_HOSTS 6
+
+static int gc_ok(void *c, uint32_t id, uint32_t a, uint32_t b) { (void)c; (void)id; (void)a; (void)b; return 0; }
+static int gc_del(void *c, uint32_t id) { (void)c; (void)id; return 0; }
+static int gc_get(void *c, uint32_t id, uint32_t *l, uint32_t *g)
+{
+	(void)c; (void)id; (void)l; (void)g;
+	return -ENOENT;
+}
+static int64_t gc_pbusy(void *c, uint32_t g, uint32_t a, uint32_t b) { (void)c; (void)g; (void)a; (void)b; return -1; }
+static int64_t gc_sbusy(void *c, uint32_t a, uint32_t b) { (void)c; (void)a; (void)b; return -1; }
+static int gc_runs(void *c, uint32_t id, int k, struct xd_run **r, size_t *n)
+{
+	(void)c; (void)id; (void)k;
+	*r = NULL;
+	*n = 0;
+	return 0;
+}
+
+static struct rsip_server gsrv;
+static pthread_mutex_t gmu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool gstop;
+static uint16_t gport;
+static uint8_t gsecret[GC_HOSTS][RSIP_SECRET_LEN];
+
+struct gc_host {
+	int i, rc;
+	struct rsip_grant g;
+};
+
+static void *gc_serve(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&gstop)) {
+		struct pollfd pfd[16];
+		unsigned n;
+
+		pthread_mutex_lock(&gmu);
+		n = rsip_server_pollfds(&gsrv, pfd, 16);
+		pthread_mutex_unlock(&gmu);
+		if (poll(pfd, n, 20) > 0) {
+			pthread_mutex_lock(&gmu);
+			rsip_server_events(&gsrv, pfd, n);
+			pthread_mutex_unlock(&gmu);
+		}
+	}
+	return NULL;
+}
+
+static void *gc_host(void *arg)
+{
+	struct gc_host *h = arg;
+	struct rsip_client c;
+	char name[16];
+
+	snprintf(name, sizeof(name), "g%d", h->i);
+	rsip_client_init(&c, htonl(0x7f000001), gport, name, gsecret[h->i], 5000);
+	c.src_be = htonl(0x7f020001u + (uint32_t)h->i);   /* one LAN address each */
+	h->rc = rsip_client_register(&c);
+	if (!h->rc)
+		h->rc = rsip_client_assign_ports(&c, 0, 10, 0, &h->g);
+	rsip_client_close(&c);
+	return NULL;
+}
+
+/* Hosts that ask at the same moment share commits, and every one of them
+ * gets a block that is durable (another connection sees it) and its own. */
+Test(store, group_commit_of_concurrent_requests)
+{
+	struct rsip_backend be = { .host_add = gc_ok, .host_del = gc_del, .host_get = gc_get,
+				   .ports_add = gc_ok, .ports_del = gc_ok, .spis_add = gc_ok,
+				   .spis_del = gc_ok, .ports_busy = gc_pbusy, .spis_busy = gc_sbusy,
+				   .runs = gc_runs };
+	struct gc_host h[GC_HOSTS];
+	pthread_t th[GC_HOSTS], srv_th;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	struct rsip_config cfg;
+	int64_t v[4];
+
+	rsip_config_defaults(&cfg);
+	cfg.state_dir = dir;
+	cfg.instance = "g";
+	cfg.n_gaddrs = 1;
+	cfg.gaddrs[0] = htonl(0xc0000201);
+	cfg.router_lan = htonl(0x7f000001);
+	cr_assert_eq(rsip_server_open(&gsrv, &cfg, &be), 0);
+	for (int i = 0; i < GC_HOSTS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "g%d", i);
+		cr_assert_eq(xd_store_enroll_new(gsrv.st, name, 0, gsecret[i]), 0);
+	}
+	cr_assert_eq(rsip_server_listen(&gsrv, htonl(0x7f000001), 0, NULL, 16, 60), 0);
+	cr_assert_eq(getsockname(gsrv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+	gport = ntohs(sa.sin_port);
+	/* The server is held while every host connects and sends REGISTER:
+	 * the first batch then holds all of them. */
+	pthread_mutex_lock(&gmu);
+	cr_assert_eq(pthread_create(&srv_th, NULL, gc_serve, NULL), 0);
+	for (int i = 0; i < GC_HOSTS; i++) {
+		h[i] = (struct gc_host){ .i = i };
+		cr_assert_eq(pthread_create(&th[i], NULL, gc_host, &h[i]), 0);
+	}
+	usleep(300 * 1000);
+	pthread_mutex_unlock(&gmu);
+	for (int i = 0; i < GC_HOSTS; i++)
+		pthread_join(th[i], NULL);
+	atomic_store(&gstop, true);
+	pthread_join(srv_th, NULL);
+	for (int i = 0; i < GC_HOSTS; i++) {
+		cr_assert_eq(h[i].rc, 0, "host %d: %d", i, h[i].rc);
+		for (int k = 0; k < i; k++)
+			cr_assert(h[i].g.first + h[i].g.count <= h[k].g.first ||
+				  h[k].g.first + h[k].g.count <= h[i].g.first, "hosts %d and %d overlap", i, k);
+	}
+	cr_log_info("%llu messages in %llu commits", (unsigned long long)gsrv.batched,
+		    (unsigned long long)gsrv.batches);
+	cr_assert_eq(gsrv.batched, 2 * GC_HOSTS, "every message went through a batch");
+	cr_assert_lt(gsrv.batches, gsrv.batched, "no two requests shared a commit (%llu batches)",
+		     (unsigned long long)gsrv.batches);
+	rsip_server_close(&gsrv);
+	/* Durable: a fresh handle sees every binding. */
+	{
+		struct xd_store *s2;
+		char err[256];
+
+		cr_assert_eq(xd_store_open(dir, "g", 0, &s2, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(s2->ops->counts(s2, v), 0);
+		cr_assert_eq(v[2], GC_HOSTS, "%lld active bindings in the store", (long long)v[2]);
+		xd_store_close(s2);
+	}
 }
