@@ -98,7 +98,7 @@ static uint32_t n_gaddrs(void)
 }
 
 /* The real server, until SIGTERM.  Returns the exit status. */
-static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
+static int serve_rsip(const char *dir, uint16_t port, int ready_fd, bool group)
 {
 	struct rsip_backend be = { .host_add = nb_ok, .host_del = nb_host_del, .host_get = nb_host_get,
 				   .ports_add = nb_ok, .ports_del = nb_ok, .spis_add = nb_ok,
@@ -121,6 +121,7 @@ static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
 		cfg.max_hosts = n_hosts + 2;
 	if (rsip_server_open(&s, &cfg, &be))
 		return 1;
+	s.no_group_commit = !group;
 	if (rsip_server_listen(&s, htonl(INADDR_LOOPBACK), port, NULL, MAX_CLIENTS + 4, 60)) {
 		rsip_server_close(&s);
 		return 1;
@@ -181,7 +182,7 @@ static int serve_echo(int lfd, int ready_fd)
 }
 
 /* Fork a server; returns its pid once it is listening. */
-static pid_t spawn(int kind, const char *dir, int lfd, uint16_t port)
+static pid_t spawn(int kind, const char *dir, int lfd, uint16_t port, bool group)
 {
 	int p[2];
 	pid_t pid;
@@ -202,7 +203,7 @@ static pid_t spawn(int kind, const char *dir, int lfd, uint16_t port)
 		sigaction(SIGTERM, &sa, NULL);
 		if (kind == 0)
 			close(lfd); /* the RSIP server listens itself */
-		_exit(kind == 0 ? serve_rsip(dir, port, p[1]) : serve_echo(lfd, p[1]));
+		_exit(kind == 0 ? serve_rsip(dir, port, p[1], group) : serve_echo(lfd, p[1]));
 	}
 	close(p[1]);
 	if (read(p[0], &c, 1) != 1) {
@@ -338,7 +339,7 @@ static int run_clients(unsigned clients, uint16_t port, uint8_t (*secrets)[RSIP_
 
 /* The real server: returns seconds for all hosts, or < 0.  Fills @sz from
  * the first host's connection. */
-static double round_rsip(struct sizes *sz, unsigned clients)
+static double round_rsip(struct sizes *sz, unsigned clients, bool group)
 {
 	uint8_t (*secrets)[RSIP_SECRET_LEN] = calloc(n_hosts, RSIP_SECRET_LEN);
 	char *dir = mkstate(), name[32];
@@ -367,7 +368,7 @@ static double round_rsip(struct sizes *sz, unsigned clients)
 	if (lfd < 0)
 		goto out;
 	close(lfd);
-	pid = spawn(0, dir, -1, port);
+	pid = spawn(0, dir, -1, port, group);
 	if (pid < 0)
 		goto out;
 	t0 = now_s();
@@ -425,7 +426,7 @@ static double round_tcp(const struct sizes *sz)
 	memset(buf, 0xa5, sizeof(buf));
 	if (lfd < 0)
 		return -1;
-	pid = spawn(1, NULL, lfd, port);
+	pid = spawn(1, NULL, lfd, port, false);
 	close(lfd);
 	if (pid < 0)
 		return -1;
@@ -522,8 +523,9 @@ static void usage(FILE *f)
 "measured in the same run (docs/CONTROL-PLANE.md, Performance).\n"
 "  --hosts N      hosts per round, each REGISTER + 2 ASSIGN (default 500)\n"
 "  --ports N      ports per host (1-255, default 100)\n"
-"  --clients N    also run the hosts N at a time, each client one after the\n"
-"                 other, to measure group commit (1-32, default 16; 1: off)\n"
+"  --clients N    also run the hosts N clients at a time (each client's hosts\n"
+"                 one after the other), with group commit and with one\n"
+"                 commit per request (1-32, default 16; 1: off)\n"
 "  --rounds N     interleaved rounds; medians are printed (default 3)\n"
 "  --state-dir D  where the SQLite databases go (default /var/tmp)\n");
 }
@@ -536,9 +538,9 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' }, { "state-dir", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
-	double *tr, *tt, *ts, *tc;
+	double *tr, *tt, *ts, *tc, *tn;
 	struct sizes sz = { { 0 }, { 0 } };
-	double mr, mt, ms, mc = 0, ops;
+	double mr, mt, ms, mc = 0, mn = 0, ops;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -564,12 +566,15 @@ int main(int argc, char **argv)
 	tt = calloc(rounds, sizeof(double));
 	ts = calloc(rounds, sizeof(double));
 	tc = calloc(rounds, sizeof(double));
-	if (!tr || !tt || !ts || !tc)
+	tn = calloc(rounds, sizeof(double));
+	if (!tr || !tt || !ts || !tc || !tn)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	for (unsigned r = 0; r < rounds; r++) {
-		if ((tr[r] = round_rsip(&sz, 1)) < 0 || (tt[r] = round_tcp(&sz)) < 0 ||
-		    (ts[r] = round_sqlite()) < 0 || (n_clients > 1 && (tc[r] = round_rsip(&sz, n_clients)) < 0)) {
+		if ((tr[r] = round_rsip(&sz, 1, true)) < 0 || (tt[r] = round_tcp(&sz)) < 0 ||
+		    (ts[r] = round_sqlite()) < 0 ||
+		    (n_clients > 1 && ((tc[r] = round_rsip(&sz, n_clients, true)) < 0 ||
+				       (tn[r] = round_rsip(&sz, n_clients, false)) < 0))) {
 			fprintf(stderr, "rsip-bench: round %u failed\n", r + 1);
 			goto out;
 		}
@@ -578,8 +583,10 @@ int main(int argc, char **argv)
 	mr = median(tr, rounds);
 	mt = median(tt, rounds);
 	ms = median(ts, rounds);
-	if (n_clients > 1)
+	if (n_clients > 1) {
 		mc = median(tc, rounds);
+		mn = median(tn, rounds);
+	}
 	printf("RSIP control plane: %u hosts x (REGISTER + ASSIGN %u ports + ASSIGN SPI block), "
 	       "1 TCP connection each, loopback; %u global address%s; state in %s; median of %u rounds\n",
 	       n_hosts, n_ports, n_gaddrs(), n_gaddrs() == 1 ? "" : "es", base_dir, rounds);
@@ -595,6 +602,9 @@ int main(int argc, char **argv)
 		snprintf(lbl, sizeof(lbl), "xdnat RSIP server, %u clients at once", n_clients);
 		printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", lbl, ops / mc, n_hosts / mc, mc / ops * 1e6,
 		       mc / mr);
+		snprintf(lbl, sizeof(lbl), "  same, one commit per request");
+		printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", lbl, ops / mn, n_hosts / mn, mn / ops * 1e6,
+		       mn / mr);
 	}
 	printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", "baseline: TCP round trips, same bytes",
 	       ops / mt, n_hosts / mt, mt / ops * 1e6, mt / mr);
@@ -608,5 +618,6 @@ out:
 	free(tt);
 	free(ts);
 	free(tc);
+	free(tn);
 	return rc;
 }

@@ -174,6 +174,7 @@ struct rsip_server {
 	 * iteration share one transaction; replies and map installs wait for
 	 * its commit. */
 	bool batching;
+	bool no_group_commit;           /* one commit per request (rsip-bench's comparison) */
 	struct rsip_conn *cur_conn;
 	struct rsip_deferred *defer;
 	size_t n_defer, cap_defer;

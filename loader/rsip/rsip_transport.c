@@ -205,7 +205,7 @@ static unsigned batch_run(struct rsip_server *s)
 		;
 	if (k == s->max_conns)
 		return 0;       /* no transaction (and no write lock) for nothing */
-	outer = OPS(s)->begin(s->st) == 0;
+	outer = !s->no_group_commit && OPS(s)->begin(s->st) == 0;
 
 	s->batching = outer;
 	s->n_defer = 0;
