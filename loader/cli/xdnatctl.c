@@ -835,9 +835,11 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 {
 	struct rsip_freed fr[64];
 	struct rsip_server s;
+	struct rsip_backend be;
+	struct rsip_cert_ops certs = { .release = evict_release };
+	struct xd_store *st;
 	struct xd_maps m;
 	struct xd_json j;
-	int64_t q;
 	unsigned n = 0;
 	char err[256];
 	int rc;
@@ -846,35 +848,28 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 		return usage_err("rsip evict: expected NAME%s", NULL);
 	if ((rc = via_daemon(instance, argc, argv, true)) >= 0)
 		return rc;
-	memset(&s, 0, sizeof(s));
-	rsip_config_defaults(&s.cfg);
-	s.listen_fd = -1;
-	s.now_ms = rsip_now_ms;
-	if (xd_store_open(state_dir, instance, 0, &s.st, err, sizeof(err))) {
+	if (xd_store_open(state_dir, instance, 0, &st, err, sizeof(err))) {
 		xd_err("%s", err);
 		return 1;
 	}
 	if (xd_maps_open(base, instance, &m)) {
 		xd_err("evict needs the maps of the running router: nothing changed");
-		xd_store_close(s.st);
+		xd_store_close(st);
 		return 1;
 	}
-	/* The quarantine xdnatd runs with (recorded when its server starts). */
-	if (s.st->ops->setting_get(s.st, "quarantine", &q) == 0 && q >= 0 && q <= UINT32_MAX)
-		s.cfg.quarantine = (uint32_t)q;
-	rsip_backend_maps(&s.be, &m);
 	{
 		struct lca_err e = { { 0 } };
 
-		if (s.st->ops->ca_init(s.st, &e)) {
+		if (st->ops->ca_init(st, &e)) {
 			xd_err("%s", e.msg);
 			xd_maps_close(&m);
-			xd_store_close(s.st);
+			xd_store_close(st);
 			return 1;
 		}
 	}
-	s.certs.ctx = s.st;
-	s.certs.release = evict_release;
+	rsip_backend_maps(&be, &m);
+	certs.ctx = st;
+	rsip_server_attach(&s, st, &be, &certs);
 	rc = rsip_server_evict(&s, argv[2], fr, sizeof(fr) / sizeof(fr[0]), &n);
 	if (rc == -ENOENT)
 		xd_err("no enrolled host '%s'", argv[2]);
@@ -903,8 +898,9 @@ static int cmd_evict(const char *base, const char *state_dir, const char *instan
 			printf(fr[i].kind == RSIP_KIND_SPI ? "  bind %u spi 0x%x-0x%x\n" : "  bind %u ports %u-%u\n",
 			       fr[i].bind_id, fr[i].first, fr[i].last);
 	}
+	rsip_server_detach(&s);
 	xd_maps_close(&m);
-	xd_store_close(s.st);
+	xd_store_close(st);
 	return rc ? 1 : 0;
 }
 

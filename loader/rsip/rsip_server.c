@@ -95,6 +95,30 @@ int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 	return 0;
 }
 
+void rsip_server_attach(struct rsip_server *s, struct xd_store *st, const struct rsip_backend *be,
+			const struct rsip_cert_ops *certs)
+{
+	int64_t q;
+
+	memset(s, 0, sizeof(*s));
+	rsip_config_defaults(&s->cfg);
+	s->st = st;
+	s->be = *be;
+	if (certs)
+		s->certs = *certs;
+	s->listen_fd = -1;
+	s->now_ms = rsip_now_ms;
+	/* The quarantine xdnatd runs with (recorded when its server starts). */
+	if (st->ops->setting_get(st, "quarantine", &q) == 0 && q >= 0 && q <= UINT32_MAX)
+		s->cfg.quarantine = (uint32_t)q;
+}
+
+void rsip_server_detach(struct rsip_server *s)
+{
+	s->st = NULL;
+	rsip_server_close(s);
+}
+
 void rsip_server_close(struct rsip_server *s)
 {
 	if (s->conns) {

@@ -186,6 +186,13 @@ struct rsip_server {
 int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 		     const struct rsip_backend *be);
 void rsip_server_close(struct rsip_server *s);
+/* A server over a store the caller keeps (an offline operator command):
+ * default configuration with the quarantine the daemon recorded, no
+ * listening, no reconciliation.  @certs may be NULL.  Undo with
+ * rsip_server_detach (the store stays open). */
+void rsip_server_attach(struct rsip_server *s, struct xd_store *st, const struct rsip_backend *be,
+			const struct rsip_cert_ops *certs);
+void rsip_server_detach(struct rsip_server *s);
 
 /* Handle one complete message @in from a session; writes the response to
  * @out (RSIP_MAX_MSG bytes) and returns its length (0: nothing to send).
