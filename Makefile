@@ -60,7 +60,7 @@ DAEMON_SRCS := $(filter-out loader/daemon/xdnatd.c,$(wildcard loader/daemon/*.c)
 HOST_SRCS   := $(filter-out loader/host/xdnat_host_agent.c,$(wildcard loader/host/*.c))
 CA_SRCS     := $(wildcard ca/*.c)
 ALL_SRCS    := $(COMMON_SRCS) $(STORE_SRCS) $(RSIP_SRCS) $(DAEMON_SRCS) $(HOST_SRCS) $(CA_SRCS) \
-               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c loader/cli/xdnatctl.c \
+               loader/daemon/xdnatd.c loader/host/xdnat_host_agent.c $(wildcard loader/cli/*.c) \
                $(wildcard ca/tools/*.c)
 
 # Objects: $(OUT)/obj/<path>.o for the programs, $(OUT)/san/<path>.o (ASan +
@@ -74,6 +74,14 @@ $(OUT)/san/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 -include $(shell find $(OUT)/obj $(OUT)/san -name '*.d' 2>/dev/null)
+# The files that print --version are rebuilt when the version changes (a
+# flag change alone would not make them out of date).
+# The stamp is rewritten when make reads this file, and only when the
+# version differs, so that `make -n` predicts exactly what `make` does.
+VERSION_STAMP := $(OUT)/version.stamp
+$(shell mkdir -p $(OUT) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP)))
+VERSION_USERS := $(shell grep -l XDNAT_VERSION $(ALL_SRCS) 2>/dev/null)
+$(call obj,$(VERSION_USERS)) $(call san,$(VERSION_USERS)): $(VERSION_STAMP)
 
 LIBS      := common store rsip daemon host ca
 $(foreach l,$(LIBS),$(eval $(l)_LIB := $(OUT)/obj/lib$(l).a) $(eval $(l)_SANLIB := $(OUT)/san/lib$(l).a))
@@ -122,8 +130,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 $(OUT)/xdnatd: $(call obj,loader/daemon/xdnatd.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
-$(OUT)/xdnatctl: $(call obj,loader/cli/xdnatctl.c) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
-	$(call link,$<,$(filter %.a,$^))
+$(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$(filter %.o,$^),$(filter %.a,$^))
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and

@@ -715,9 +715,14 @@ static int pick_crls(const struct lca_verify_req *q, STACK_OF(X509_CRL) **out,
 	for (int i = 0; i < sk_X509_num(q->anchors); i++)
 		if (!sk_X509_push(certs, sk_X509_value(q->anchors, i)))
 			goto out;
-	for (int i = 0; i < sk_X509_num(q->untrusted); i++)
-		if (!sk_X509_push(certs, sk_X509_value(q->untrusted, i)))
+	for (int i = 0; i < sk_X509_num(q->untrusted); i++) {
+		X509 *u = sk_X509_value(q->untrusted, i);
+		bool dup = false;
+		for (int k = 0; k < sk_X509_num(certs) && !dup; k++)
+			dup = !X509_cmp(u, sk_X509_value(certs, k));   /* e.g. the root in both */
+		if (!dup && !sk_X509_push(certs, u))
 			goto out;
+	}
 	for (int k = 0; k < sk_X509_num(certs); k++) {
 		X509 *s = sk_X509_value(certs, k);
 		EVP_PKEY *key = X509_get0_pubkey(s);

@@ -3,6 +3,8 @@
 #
 # xdnatd's control socket (docs/CONTROL-PLANE.md, "Control socket"):
 #   - xdnatd --rsip opens /run/xdnat/INSTANCE.ctl, mode 0600, owner root;
+#   - `xdnatctl enroll` (without --state-dir) goes to the daemon, whose
+#     --state-dir is not the default: the hosts register (issue 13);
 #   - `xdnatctl rsip list` over the socket equals the state database's view
 #     (`--direct`), in JSON and as text;
 #   - a non-root peer is refused: by the socket's mode, and by SO_PEERCRED
@@ -13,8 +15,12 @@
 #   - `xdnatctl rsip evict h2` runs inside the daemon: h2's blocks leave the
 #     maps at once, into quarantine, and h2's next renewal is refused;
 #   - the socket survives reload-programs (re-created by the new process);
-#   - with xdnatd stopped, xdnatctl falls back to the database and says so
-#     for a change.
+#   - a batch ('--batch' header) answers each line in order and runs nothing
+#     after a failed line;
+#   - while xdnatd holds the instance lock, the offline path (--direct, or a
+#     lock held with no socket) refuses to change anything;
+#   - with xdnatd stopped, xdnatctl reads the database, applies an enrolment
+#     itself under the lock and says so; evict needs the daemon.
 set -euo pipefail
 XD_GLOBAL=${XD_GLOBAL:-192.0.2.47}
 XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.47.0}
@@ -83,10 +89,14 @@ xd_start_router --rsip --state-dir "$STATE" --lease "$LEASE" --max-lease "$LEASE
 [ -S "$SOCK" ] || fail "no control socket $SOCK"
 [ "$(stat -c '%a %u %g' "$SOCK")" = "600 0 0" ] || fail "$SOCK is $(stat -c '%a %u %g' "$SOCK"), not 600 root root"
 grep -q "control socket $SOCK" "$XD_TMP/xdnatd.log" || fail "xdnatd did not announce its socket"
+DEFAULT_DB=/var/lib/xdnat/$XD_INSTANCE.db
 for i in 1 2; do
-	xd_ctl --state-dir "$STATE" enroll "h$i" lan "$(xd_host_lan "$i")" secret-file "$XD_TMP/h$i.key"
+	# No --state-dir: the daemon's own store is the one that changes.
+	xd_ctl enroll "h$i" lan "$(xd_host_lan "$i")" secret-file "$XD_TMP/h$i.key"
 	start_host "$i"
 done
+[ ! -e "$DEFAULT_DB" ] || fail "xdnatctl enroll wrote $DEFAULT_DB, not the daemon's $STATE"
+grep -q "control socket: enrolled h2" "$XD_TMP/xdnatd.log" || fail "the enrolment did not go through xdnatd"
 P1=$(envget "$XD_TMP/h1.env" XDNAT_PORTS) P2=$(envget "$XD_TMP/h2.env" XDNAT_PORTS)
 [ "$(xd_ctl -j daemon ping | jlast '["instance"]')" = "$XD_INSTANCE" ] || fail "daemon ping"
 xd_ok "$SOCK (600 root); h1 $P1, h2 $P2 over RSIP"
@@ -129,7 +139,15 @@ grep -q "root only" "$XD_TMP/nobody.err" || fail "non-root (mode 0666): $(cat "$
 [ "$(ctl_count refused)" = $((ref0 + 1)) ] || fail "the daemon did not count the refusal"
 [ "$(owner "${P1%-*}")" != 0 ] || fail "h1 lost its ports to a non-root request"
 grep -q "refused a peer with uid 65534" "$XD_TMP/xdnatd.log" || fail "refusal not logged"
-xd_ok "mode 0600 keeps uid 65534 out; with 0666 the daemon refuses it (SO_PEERCRED); h1 untouched"
+for cmd in "host add 9 lan 10.47.0.99" "enroll h9" "host show"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"${NOBODY[@]}" "$XD_XDNATCTL" -i "$XD_INSTANCE" --pin-base "$XD_PIN_BASE" $cmd \
+		>"$XD_TMP/nobody.out" 2>"$XD_TMP/nobody.err" || rc=$?
+	[ "$rc" = 1 ] && grep -q "permission denied" "$XD_TMP/nobody.err" ||
+		fail "non-root '$cmd': rc $rc, $(cat "$XD_TMP/nobody.err")"
+done
+xd_ok "mode 0600 keeps uid 65534 out; with 0666 the daemon refuses it (SO_PEERCRED); h1 untouched; changes and views say 'permission denied'"
 
 xd_step "malformed, oversized and unknown requests: an error each, the daemon carries on"
 check_err() { # WHAT ERRNO RESPONSE
@@ -144,17 +162,17 @@ check_err "a long line" 7 "$(raw 'b"rsip list " + b"y" * 600 + b"\n"')"
 check_err "binary" 22 "$(raw 'bytes(range(1, 256)) + b"\n"')"
 check_err "empty" 22 "$(raw 'b"\n"')"
 check_err "unknown command" 22 "$(raw 'b"drop tables\n"')"
-check_err "too many words" 7 "$(raw 'b"a b c d e f g h i j\n"')"
+check_err "too many words" 7 "$(raw 'b"a " * 70 + b"\n"')"
 check_err "wrong arity" 22 "$(raw 'b"rsip evict\n"')"
 check_err "unknown host" 2 "$(raw 'b"rsip evict nobody\n"')"
 rc=0
 xd_ctl rsip evict nobody 2>"$XD_TMP/evict-bad.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no enrolled host 'nobody'" "$XD_TMP/evict-bad.err" || fail "evict nobody: rc $rc, $(cat "$XD_TMP/evict-bad.err")"
-# Idle connections: the ninth at once is told "busy"; they are closed after 5 s.
+# Idle connections: the 33rd at once is told "busy"; they are closed after 5 s.
 python3 - "$SOCK" <<'EOF' || fail "idle connections"
 import json, socket, sys, time
 idle = []
-for i in range(8):
+for i in range(32):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(sys.argv[1])
     idle.append(s)
@@ -175,6 +193,40 @@ xd_alive "$XD_ROUTER_PID" || fail "xdnatd died"
 xd_ctl --state-dir "$STATE" -j rsip list | norm_list >"$XD_TMP/list-after-bad"
 diff -u "$XD_TMP/list-sock" "$XD_TMP/list-after-bad" || fail "the bindings changed"
 xd_ok "errors with errno 7/22/2/16, idle connections closed; xdnatd answers, bindings unchanged"
+
+xd_step "a batch: one answer per line, in order; nothing runs after a failure"
+python3 - "$SOCK" >"$XD_TMP/batch.out" <<'EOF' || fail "batch: $(cat "$XD_TMP/batch.out")"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(b"--batch\nping\nhost add 200 lan 10.250.0.1 global 192.0.2.250\nping\n")
+s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+r = [json.loads(l) for l in out.decode().splitlines()]
+print(r)
+assert len(r) == 4 and r[0] == {"ok": True, "batch": True}, r
+assert r[1]["ok"] is True and r[2]["ok"] is False and "global address" in r[2]["error"], r
+assert r[3]["ok"] is False and r[3]["errno"] == 125, r   # ECANCELED
+EOF
+xd_ok "ok, refused (not a global address), not run"
+
+xd_step "the offline path refuses while xdnatd holds the instance lock"
+rc=0
+xd_ctl --direct host add 200 lan 10.47.0.200 >"$XD_TMP/direct.out" 2>"$XD_TMP/direct.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "refusing to change it; nothing changed" "$XD_TMP/direct.err" ||
+	fail "--direct host add with xdnatd running: rc $rc, $(cat "$XD_TMP/direct.err")"
+rc=0
+xd_ctl --direct --state-dir "$STATE" enroll h9 2>"$XD_TMP/direct.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "held by pid $XD_ROUTER_PID" "$XD_TMP/direct.err" ||
+	fail "--direct enroll with xdnatd running: rc $rc, $(cat "$XD_TMP/direct.err")"
+xd_ctl --direct --state-dir "$STATE" -j rsip list | grep -q '"h9"' && fail "h9 was enrolled behind xdnatd's back"
+xd_ok "refused: $(head -1 "$XD_TMP/direct.err")"
 
 xd_step "the socket survives reload-programs"
 xd_ctl reload-programs >/dev/null
@@ -226,10 +278,30 @@ xd_ctl --state-dir "$STATE" -j rsip list >"$XD_TMP/list-down.json" 2>"$XD_TMP/li
 [ ! -s "$XD_TMP/list-down.err" ] || fail "read-only list warned: $(cat "$XD_TMP/list-down.err")"
 grep -q '"host":"h1"' "$XD_TMP/list-down.json" || fail "list without xdnatd: $(cat "$XD_TMP/list-down.json")"
 rc=0
-xd_ctl --state-dir "$STATE" rsip evict nobody 2>"$XD_TMP/evict-down.err" || rc=$?
+xd_ctl --state-dir "$STATE" rsip evict h1 2>"$XD_TMP/evict-down.err" || rc=$?
 [ "$rc" = 1 ] || fail "evict without xdnatd exited $rc"
-grep -q "no xdnatd answers on $SOCK: changing the state database directly" "$XD_TMP/evict-down.err" ||
-	fail "fallback not announced: $(cat "$XD_TMP/evict-down.err")"
+grep -q "no xdnatd answers on $SOCK: rsip evict needs the running xdnatd" "$XD_TMP/evict-down.err" ||
+	fail "evict without xdnatd: $(cat "$XD_TMP/evict-down.err")"
+# Another process holds the lock (no socket): an enrolment waits, then refuses.
+xd_bg locker - "$XD_TMP/locker.log" python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(30)' "$XD_RUN_DIR/$XD_INSTANCE.lock"
+LOCKER=$XD_LAST_PID
+xd_wait_line "$LOCKER" "$XD_TMP/locker.log" '^locked'
+rc=0
+xd_ctl --state-dir "$STATE" enroll h9 2>"$XD_TMP/enroll-locked.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "refusing to change it" "$XD_TMP/enroll-locked.err" ||
+	fail "enroll while the lock is held: rc $rc, $(cat "$XD_TMP/enroll-locked.err")"
+xd_stop "$LOCKER" || true
+xd_ctl --state-dir "$STATE" enroll h9 secret-file "$XD_TMP/h9.key" 2>"$XD_TMP/enroll-down.err" ||
+	fail "enroll without xdnatd: $(cat "$XD_TMP/enroll-down.err")"
+grep -q "no xdnatd answers on $SOCK: changing the state database directly" "$XD_TMP/enroll-down.err" ||
+	fail "offline enrolment not announced: $(cat "$XD_TMP/enroll-down.err")"
+[ "$(wc -c <"$XD_TMP/h9.key")" = 65 ] || fail "h9's secret file"
+xd_ctl --state-dir "$STATE" -j rsip list | grep -q '"h9"' || fail "h9 not enrolled offline"
 rc=0
 xd_ctl daemon ping 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "daemon ping without xdnatd exited $rc"

@@ -352,27 +352,23 @@ xv 0 "not revoked" "the newer CRL again: h1 fine" -c h1.chain -r crl-new.pem --c
 [ "$(stat -c %a hw)" = 600 ] && ok "state file mode 0600" || bad "state file mode $(stat -c %a hw)"
 
 echo "== xdnat-verify -C: the LCA against the root's CRL, fetched from the LCA's distribution point"
-# an LCA certificate from the root with a CRL distribution point (as an
-# operator CA issues it from xdnat-ca's CSR), and the root's CRLs
-"$CA" init-lca -g "$G" -k lca2.key -r lca2.csr >/dev/null
-printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\ncrlDistributionPoints=URI:http://127.0.0.1:8765/root.crl\n' >lca2.ext
-openssl x509 -req -in lca2.csr -CA root.crt -CAkey root.key -set_serial "0x$(openssl rand -hex 16)" \
-	-days 2 -copy_extensions copyall -extfile lca2.ext -out lca2.crt 2>/dev/null
-"$CA" import-lca -k lca2.key -i lca2.crt -C root.crt -o lca2-in.crt >/dev/null || die "import-lca lca2"
+# a second LCA whose certificate names the root's CRL (init-lca --crl-url),
+# and the demo root's CRLs (root-crl), before and after revoke-lca
+"$CA" init-lca -g "$G" -k lca2.key -R root.crt -K root.key -o lca2.crt \
+	--crl-url http://127.0.0.1:8765/root.crl >/dev/null || die "init-lca --crl-url"
+openssl x509 -in lca2.crt -noout -text | grep -q "URI:http://127.0.0.1:8765/root.crl" ||
+	die "the LCA certificate names no CRL distribution point"
 newcsr h9
-"$CA" issue --db ca2.db -k lca2.key -c lca2-in.crt -C root.crt --csr h9.csr --host-id h9 --lan 10.77.0.19 \
+"$CA" issue --db ca2.db -k lca2.key -c lca2.crt --csr h9.csr --host-id h9 --lan 10.77.0.19 \
 	--ports 30000-30999 --crl-url http://127.0.0.1:8765/lca.crl -o h9.crt >/dev/null
-"$CA" crl --db ca2.db -k lca2.key -c lca2-in.crt -o lca2.crl >/dev/null
+mkdir -p srv
+"$CA" crl --db ca2.db -k lca2.key -c lca2.crt --der -o srv/lca.crl >/dev/null
+openssl crl -inform DER -in srv/lca.crl -out lca2.crl       # the same CRL, for -r
 cat h9.crt lca2.crt >h9.chain
-mkdir -p rca srv
-: >rca/index.txt
-echo 1000 >rca/crlnumber
-printf '[ca]\ndefault_ca=c\n[c]\ndatabase=rca/index.txt\ncrlnumber=rca/crlnumber\ncertificate=root.crt\nprivate_key=root.key\ndefault_md=sha256\ndefault_crl_days=1\n' >rca.cnf
-openssl ca -config rca.cnf -gencrl -out root-clean.pem 2>/dev/null || die "openssl ca -gencrl"
-openssl ca -config rca.cnf -revoke lca2.crt 2>/dev/null || die "openssl ca -revoke"
-openssl ca -config rca.cnf -gencrl -out root-rev.pem 2>/dev/null || die "openssl ca -gencrl"
-openssl crl -in root-clean.pem -outform DER -out srv/root.crl
-openssl crl -in lca2.crl -outform DER -out srv/lca.crl
+"$CA" root-crl --db root.db -R root.crt -K root.key -o root-clean.pem >/dev/null || die "root-crl"
+"$CA" root-crl --db root.db -R root.crt -K root.key --der -o srv/root.crl >/dev/null
+"$CA" revoke-lca --db root.db -R root.crt -i lca2.crt >/dev/null || die "revoke-lca"
+"$CA" root-crl --db root.db -R root.crt -K root.key --der -o root-rev.der >/dev/null
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 VERIFY_SAVED=$VERIFY
@@ -387,7 +383,7 @@ for _ in $(seq 100); do
 done
 xv 0 "no certificate of the chain revoked" "-C, root's CRL fetched, nothing revoked" -c h9.chain -r lca2.crl -C --crl-state hw2
 xv 0 "not revoked" "-f: the host's CRL fetched from its distribution point" -c h9.chain -f --crl-state hw2
-openssl crl -in root-rev.pem -outform DER -out srv/root.crl
+cp root-rev.der srv/root.crl
 xv 1 "depth 1 (LCA): certificate revoked" "-C, the root revoked the LCA" -c h9.chain -r lca2.crl -C --crl-state hw2
 xv 0 "yes" "without -C only the host is checked" -c h9.chain -r lca2.crl --crl-state hw2
 xv 1 "older than CRL" "-C with the root's older CRL given (the newer was seen)" -c h9.chain -r lca2.crl -r root-clean.pem -C --crl-state hw2

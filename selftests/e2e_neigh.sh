@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # xdnatd and the router's neighbour entries (README, "Neighbour entries"):
-#   - an operator's permanent entry for h1, made before xdnatd starts, stays
-#     permanent with its address; one for h2, made over xdnatd's managed
+#   - an operator's permanent entry for h1 and noarp entry for h4, made before
+#     xdnatd starts, stay as they are; one for h2, made over xdnatd's managed
 #     entry while it runs, stays permanent too;
-#   - inbound traffic to both flows through the XDP path (wan_to_host), not
-#     one packet counted pass_no_neigh;
+#   - inbound traffic to all three flows through the XDP path (wan_to_host),
+#     not one packet counted pass_no_neigh;
 #   - h3 gets a managed entry tagged "proto 88" that xdnatd removes when h3
 #     is deleted; xdnatd's stop removes its own entries, never the operator's;
 #   - while all that happens, xdnatd runs no program (strace -f: no execve),
@@ -25,7 +25,7 @@ command -v strace >/dev/null || { echo "missing tool: strace (scripts/deps.sh)" 
 R=$XD_NS_ROUTER
 # neigh_json ADDR: `ip -j -d neigh` entry for ADDR on the router's LAN ("" if none).
 neigh_json() {
-	ip -n "$R" -j -d neigh show "$1" dev "$XD_IF_LAN" | python3 -c '
+	ip -n "$R" -j -d neigh show "$1" dev "$XD_IF_LAN" nud all | python3 -c '
 import json, sys
 e = json.load(sys.stdin)
 print(json.dumps(e[0]) if e else "")'
@@ -41,6 +41,8 @@ v = json.loads(t).get(sys.argv[1], "")
 print(",".join(map(str, v)) if isinstance(v, list) else v)' "$2"
 }
 is_permanent() { [ "$(neigh_field "$1" state)" = PERMANENT ] && [ "$(neigh_field "$1" lladdr)" = "$2" ]; }
+absent() { [ "$(neigh_field "$1" state)" = ABSENT ]; }
+is_noarp() { [ "$(neigh_field "$1" state)" = NOARP ] && [ "$(neigh_field "$1" lladdr)" = "$2" ]; }
 is_ours_managed() {
 	local j
 	j=$(neigh_json "$1")
@@ -74,12 +76,14 @@ inbound() {
 }
 
 xd_init
-xd_step "topology: 3 hosts; the operator makes h1's neighbour entry permanent before xdnatd starts"
-xd_topology 3
-H1=$(xd_host_lan 1) H2=$(xd_host_lan 2) H3=$(xd_host_lan 3)
-MAC1=$(mac_of 1) MAC2=$(mac_of 2)
+xd_step "topology: 4 hosts; before xdnatd starts the operator makes h1's entry permanent, h4's noarp"
+xd_topology 4
+H1=$(xd_host_lan 1) H2=$(xd_host_lan 2) H3=$(xd_host_lan 3) H4=$(xd_host_lan 4)
+MAC1=$(mac_of 1) MAC2=$(mac_of 2) MAC4=$(mac_of 4)
 ip -n "$R" neigh add "$H1" lladdr "$MAC1" nud permanent dev "$XD_IF_LAN"
+ip -n "$R" neigh add "$H4" lladdr "$MAC4" nud noarp dev "$XD_IF_LAN"
 is_permanent "$H1" "$MAC1" || fail "could not set h1's permanent entry"
+is_noarp "$H4" "$MAC4" || fail "could not set h4's noarp entry: $(neigh_json "$H4")"
 xd_start_router
 ROUTER=$XD_ROUTER_PID
 # Every program xdnatd would run from now on shows as an execve.
@@ -93,17 +97,20 @@ xd_alive "$STRACE" || fail "strace could not attach to xdnatd: $(cat "$XD_TMP/st
 xd_ctl host add 1 lan "$H1" ports 20000-20999
 xd_ctl host add 2 lan "$H2" ports 21000-21999
 xd_ctl host add 3 lan "$H3" ports 22000-22999
-for i in 1 2 3; do
+xd_ctl host add 4 lan "$H4" ports 23000-23999
+for i in 1 2 3 4; do
 	xd_start_host "$i" "$((19 + i))000-$((19 + i))999"
 done
 wait_for 10 is_ours_managed "$H2" || fail "no managed entry (proto $PROTO) for h2: $(neigh_json "$H2")"
 wait_for 10 is_ours_managed "$H3" || fail "no managed entry (proto $PROTO) for h3: $(neigh_json "$H3")"
 sleep "$SETTLE"
 is_permanent "$H1" "$MAC1" || fail "h1's permanent entry changed: $(neigh_json "$H1")"
-xd_ok "h1: still PERMANENT $MAC1 after ${SETTLE}s; h2, h3: managed entries made by xdnatd (proto $PROTO)"
+is_noarp "$H4" "$MAC4" || fail "h4's noarp entry changed: $(neigh_json "$H4")"
+xd_ok "h1: still PERMANENT $MAC1, h4: still NOARP $MAC4 after ${SETTLE}s; h2, h3: managed entries made by xdnatd (proto $PROTO)"
 
-xd_step "traffic to h1 (operator's entry) and h2 (xdnatd's) goes through XDP"
+xd_step "traffic to h1, h4 (operator's entries) and h2 (xdnatd's) goes through XDP"
 inbound 1 20100
+inbound 4 23100
 inbound 2 21100
 
 xd_step "the operator makes h2's entry permanent while xdnatd runs"
@@ -116,7 +123,7 @@ inbound 2 21200
 xd_step "host del: xdnatd removes its own entry (h3), never the operator's (h2)"
 xd_ctl host del 3
 xd_ctl host del 2
-wait_for 5 sh -c "! ip -n '$R' neigh show '$H3' dev '$XD_IF_LAN' | grep -q ." ||
+wait_for 5 absent "$H3" ||
 	fail "h3's entry outlived h3: $(neigh_json "$H3")"
 sleep "$SETTLE"
 is_permanent "$H2" "$MAC2" || fail "h2's permanent entry went with h2: $(neigh_json "$H2")"
@@ -137,5 +144,6 @@ wait_for 10 is_ours_managed "$H3" || fail "no managed entry for h3 after it came
 xd_stop "$ROUTER" || fail "xdnatd did not stop cleanly"
 is_permanent "$H1" "$MAC1" || fail "h1's permanent entry did not survive xdnatd's stop"
 is_permanent "$H2" "$MAC2" || fail "h2's permanent entry did not survive xdnatd's stop"
-[ "$(neigh_field "$H3" state)" = ABSENT ] || fail "xdnatd left its entry for h3: $(neigh_json "$H3")"
-xd_ok "h1 and h2 PERMANENT as the operator set them; xdnatd's own entry for h3 removed"
+is_noarp "$H4" "$MAC4" || fail "h4's noarp entry did not survive xdnatd's stop"
+absent "$H3" || fail "xdnatd left its entry for h3: $(neigh_json "$H3")"
+xd_ok "h1, h2 PERMANENT and h4 NOARP as the operator set them; xdnatd's own entry for h3 removed"

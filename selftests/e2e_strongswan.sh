@@ -43,6 +43,8 @@
 #     SAN of another address authenticates as that DN (strongSwan 5.9.8
 #     checks no name constraint of this LCA) and the updown hook's
 #     xdnat-verify ends its IKE_SA within seconds (docs/STRONGSWAN.md);
+#     last, the same with h1's own DN on h1's own connection: only that
+#     IKE_SA ends, h1's own stays;
 #   - `xdnatctl cert revoke` of h2's certificate: xdnatd sends the remote (a
 #     recorded ESP-in-UDP peer of h2) an LCA-signed notice; xdnat-peer on
 #     the remote verifies it, loads the CRL it carries and terminates h2's
@@ -98,6 +100,8 @@ xs_remote_pki "$PKI" "$XD_REMOTE_WAN"
 #   dn:   another router's DN (FORGED_G)          (IKE ID that DN)
 #   san:  a DN inside G's base, SANs G, a DNS name of G's domain and
 #         FOREIGN_IP                               (IKE ID that DN)
+#   h1:   h1's own DN and DNS name, plus FOREIGN_IP (IKE ID h1's DN, on
+#         h1's own connection; made once h1's identity is known)
 DOMAIN=$(awk -F. '{ print $4"."$3"."$2"."$1".in-addr.arpa" }' <<<"$XD_GLOBAL")
 SAN_DN_CN=10.77.0.99@$XD_GLOBAL
 declare -A FORGE_SUBJ=(
@@ -190,6 +194,22 @@ for i in 1 2; do
 	[ "subject=${ID[$i]}" = "$subj" ] || fail "h$i: identity '${ID[$i]}' is not the certificate's subject ($subj)"
 	xd_ok "h$i: ports ${PORTS[$i]}, SPIs ${SPIS[$i]}, certificate ${SERIAL[$i]:0:12}..., identity '${ID[$i]}'"
 done
+# The forgery for h1's own connection: its DN and DNS name, plus FOREIGN_IP.
+f=h1
+FORGE_ID[h1]=${ID[1]}
+h1_dns=$(openssl x509 -in "${SWAN[1]}/swanctl/x509/host.crt" -noout -ext subjectAltName | grep -o 'DNS:[^,]*' | head -n 1)
+[ -n "$h1_dns" ] || fail "h1's certificate has no DNS SAN"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/forged-h1.key" \
+	-subj "/$(sed 's/, /\//g' <<<"${ID[1]}")" -out "$PKI/forged-h1.csr" 2>/dev/null
+printf '[v3]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nsubjectAltName = IP:%s, %s, IP:%s\nauthorityKeyIdentifier = keyid\n' \
+	"$XD_GLOBAL" "$h1_dns" "$FOREIGN_IP" >"$PKI/forged-h1.cnf"
+openssl x509 -req -in "$PKI/forged-h1.csr" -CA "$PKI/lca.crt" -CAkey "$PKI/lca.key" -days 1 \
+	-set_serial "0x$(openssl rand -hex 16)" -extfile "$PKI/forged-h1.cnf" -extensions v3 \
+	-out "$PKI/forged-h1.crt" 2>/dev/null
+[ "$(openssl x509 -in "$PKI/forged-h1.crt" -noout -subject)" = "$(openssl x509 -in "${SWAN[1]}/swanctl/x509/host.crt" -noout -subject)" ] ||
+	fail "the forgery for h1's connection does not carry h1's DN"
+! openssl verify -x509_strict -CAfile "$PKI/root.crt" -untrusted "$PKI/lca.crt" "$PKI/forged-h1.crt" >/dev/null 2>&1 ||
+	fail "openssl verify accepts the forged certificate for h1's DN"
 [ "${ID[1]}" != "${ID[2]}" ] || fail "both hosts have the identity ${ID[1]}"
 
 
@@ -204,42 +224,11 @@ cp "$PKI/root.crt" "$RD/swanctl/x509ca/root.crt"
 cp "$(envget "$XD_TMP/h1.env" XDNAT_CERT_CHAIN)" "$RD/lca-full.crt"   # the LCA certificate as the router sends it
 cp "$PKI/remote.crt" "$RD/swanctl/x509/remote.crt"
 cp "$PKI/remote.key" "$RD/swanctl/private/remote.key"
-cat >"$RD/updown-verify.sh" <<EOF
-#!/bin/bash
-# updown hook of the remote (docs/STRONGSWAN.md): may this peer use the
-# ports of its traffic selector?  The check runs in the background: charon
-# calls the hook with the IKE_SA checked out, and terminating a CHILD_SA of
-# it from here would wait for that.
-case "\$PLUTO_VERB" in up-client*) ;; *) exit 0 ;; esac
-(
-	export STRONGSWAN_CONF="$RD/strongswan.conf" SWANCTL_DIR="$RD/swanctl"
-	tmp=\$(mktemp -d)
-	trap 'rm -rf "\$tmp"' EXIT
-	# The peer's certificate and the CA certificates it sent (charon's cache).
-	swanctl --list-certs --subject "\$PLUTO_PEER_ID" --pem | sed -n '/BEGIN/,/END/p' >"\$tmp/chain.pem"
-	cat "$RD/lca-full.crt" >>"\$tmp/chain.pem"
-	swanctl --list-certs --type x509_crl --pem | sed -n '/BEGIN/,/END/p' >"\$tmp/crl.pem"
-	args=(-a "$RD/swanctl/x509ca/root.crt" -c "\$tmp/chain.pem" -s "\$PLUTO_PEER")
-	[ -s "\$tmp/crl.pem" ] && args+=(-r "\$tmp/crl.pem")
-	[ "\${PLUTO_PEER_PORT:-0}" != 0 ] && args+=(-p "\$PLUTO_PEER_PORT")
-	what="\$PLUTO_CONNECTION \$PLUTO_PEER_CLIENT port=\${PLUTO_PEER_PORT:-0} id='\$PLUTO_PEER_ID'"
-	if out=\$("$XD_VERIFY" "\${args[@]}" 2>&1); then
-		echo "ALLOW \$what: \$out"
-	else
-		echo "DENY \$what: \$out"
-		# This CHILD_SA's unique id: the one of the IKE_SA whose remote
-		# selector is the one just checked.
-		id=\$(swanctl --list-sas --ike-id "\$PLUTO_UNIQUEID" | awk -v ts="\$PLUTO_PEER_CLIENT" -v p="\${PLUTO_PEER_PORT:-0}" '
-			\$1 == "\$PLUTO_CONNECTION:" { }
-			\$2 ~ /^#[0-9]+,\$/ { c = substr(\$2, 2, length(\$2) - 2) }
-			\$1 == "remote" && \$2 ~ "\\\\[udp/" p "\\\\]" { print c }' | tail -n 1)
-		[ -n "\$id" ] && swanctl --terminate --child-id "\$id" --timeout 5
-		echo "TERMINATED child \$id"
-	fi
-) >>"$RD/updown.log" 2>&1 </dev/null &
-exit 0
-EOF
-chmod 755 "$RD/updown-verify.sh"
+# The updown hook of docs/STRONGSWAN.md (the library writes it): xdnat-verify
+# on the certificate that authenticated the peer (the newest charon holds
+# for its DN); a refused child with ports is terminated, a refused
+# port-less child ends its IKE_SA.  Log: updown-verify.sh.log.
+xs_remote_updown_script "$RD/updown-verify.sh" remote "$XD_VERIFY" "$RD/swanctl/x509ca/root.crt" "$RD/lca-full.crt"
 # The wildcard connection's hook: the library's (checks the certificate that
 # authenticated the IKE_SA; a refused port-less child ends its IKE_SA).
 xs_remote_updown_script "$RD/updown-any.sh" remote "$XD_VERIFY" "$RD/swanctl/x509ca/root.crt" "$RD/lca-full.crt"
@@ -782,18 +771,18 @@ xd_ok "the remote saw only $XD_GLOBAL; every ESP SPI went to the port and host w
 xd_step "the remote's updown hook (xdnat-verify) keeps a CHILD_SA on h1's own port, tears down one on h2's"
 own=$(( ${PORTS[1]%-*} + 10 )) other=$(( ${PORTS[2]%-*} + 10 ))
 xs_initiate h1 own-port remote
-wait_for 10 grep -q "ALLOW h1-ports .* port=$own " "$RD/updown.log" ||
-	fail "no ALLOW from the updown hook for h1's port $own: $(cat "$RD/updown.log" 2>/dev/null)"
+wait_for 10 grep -q "ALLOW h1-ports .* port=$own " "$RD/updown-verify.sh.log" ||
+	fail "no ALLOW from the updown hook for h1's port $own: $(cat "$RD/updown-verify.sh.log" 2>/dev/null)"
 xs_swanctl h1 --initiate --child other-port --ike remote --timeout 10 >"$XD_TMP/other-port.out" 2>&1 || true
-wait_for 10 grep -q "DENY h1-ports .* port=$other " "$RD/updown.log" ||
-	fail "no DENY from the updown hook for h2's port $other: $(cat "$RD/updown.log" 2>/dev/null)"
+wait_for 10 grep -q "DENY h1-ports .* port=$other " "$RD/updown-verify.sh.log" ||
+	fail "no DENY from the updown hook for h2's port $other: $(cat "$RD/updown-verify.sh.log" 2>/dev/null)"
 wait_for 10 eval '! xs_sas remote | grep -q "remote $XD_GLOBAL/32\[udp/$other\]"' ||
 	fail "the remote still has a CHILD_SA with h2's port $other"
 wait_for 10 eval '! xs_sas h1 | grep -q "^  other-port:.*INSTALLED"' ||
 	fail "h1 still has its CHILD_SA on h2's port $other"
 xs_sas remote | grep -q "remote $XD_GLOBAL/32\[udp/$own\]" ||
 	fail "the CHILD_SA on h1's own port $own did not survive"
-grep "DENY" "$RD/updown.log" | head -n 1 | sed 's/^/      /'
+grep "DENY" "$RD/updown-verify.sh.log" | head -n 1 | sed 's/^/      /'
 # Done with it: its route to G in the remote's table 220 would catch other
 # traffic to G (the CRL fetch below).
 xs_swanctl h1 --terminate --child own-port --timeout 5 >/dev/null 2>&1 || true
@@ -924,5 +913,61 @@ xs_sas remote | grep -q "remote '${ID[1]}'" || fail "the remote lost h1's IKE_SA
 xd_ns "$(xd_host_ns 1)" ping -c 2 -i 0.2 -W 2 -I "$(host_inner 1)" "$REMOTE_INNER" >/dev/null ||
 	fail "h1's tunnel stopped working"
 xd_ok "h2 refused (certificate was revoked, by $crl_from); h1's SAs and traffic unaffected"
+xd_step "last: a certificate for h1's own DN with an extra SAN $FOREIGN_IP, on h1's own connection"
+# Last, because it is h1's DN: charon's cache then holds two certificates
+# for it.  5.9.8 authenticates the DN (no name constraint of this LCA is
+# checked); the updown hook checks the newest certificate for the DN, the
+# forged one, refuses it and ends that IKE_SA; h1's own IKE_SA stays.
+h1_ike=$(xs_sas remote | awk -v id="'${ID[1]}'" '/^[^ ].*: #[0-9]+,/ { u = $2; gsub(/[#,]/, "", u) } $1 == "remote" && index($0, id) { print u }')
+[ "$(wc -w <<<"$h1_ike")" = 1 ] || fail "before the h1 forgery the remote holds IKE_SAs '$h1_ike' for h1"
+# Loaded only now: with two certificates for its DN from the start, h1's
+# charon could pick the forged one for its own connection.
+cp "$PKI/forged-h1.crt" "${SWAN[1]}/swanctl/x509/forged-h1.crt"
+install -m 600 "$PKI/forged-h1.key" "${SWAN[1]}/swanctl/private/forged-h1.key"
+cat >>"${SWAN[1]}/swanctl/swanctl.conf" <<EOF
+connections {
+	forged-h1 {
+		version = 2
+		local_addrs = $XD_GLOBAL
+		local_port = $(( ${PORTS[1]%-*} + 1 ))
+		remote_addrs = $XD_REMOTE_WAN
+		remote_port = 4500
+		proposals = aes256gcm16-prfsha256-ecp256
+		mobike = no
+		local {
+			auth = pubkey
+			certs = forged-h1.crt
+			id = "${ID[1]}"
+		}
+		remote {
+			auth = pubkey
+			id = $XD_REMOTE_WAN
+		}
+		children {
+			forged-h1 {
+				local_ts = $(host_inner 1)/32
+				remote_ts = $REMOTE_INNER/32
+				esp_proposals = aes256gcm16
+			}
+		}
+	}
+}
+EOF
+xs_load h1
+f0=$(date +%s%N)
+xs_swanctl h1 --initiate --child forged-h1 --ike forged-h1 --timeout 10 >"$XD_TMP/forged-h1.out" 2>&1 || true
+forged_serial=$(openssl x509 -in "$PKI/forged-h1.crt" -noout -serial | cut -d= -f2)
+wait_for 10 grep -q "^DENY h1 .* serial=$forged_serial" "$RD/updown-verify.sh.log" ||
+	fail "the updown hook did not refuse the forged certificate on h1's connection: $(tail -n 3 "$RD/updown-verify.sh.log")"
+forged_h1_gone() {
+	[ "$(xs_sas remote | awk -v id="'${ID[1]}'" '/^[^ ].*: #[0-9]+,/ { u = $2; gsub(/[#,]/, "", u) } $1 == "remote" && index($0, id) { print u }')" = "$h1_ike" ]
+}
+wait_for 10 forged_h1_gone || fail "the remote still holds the forged IKE_SA for h1's DN: $(xs_sas remote | grep -c ESTABLISHED) IKE_SAs"
+f1=$(date +%s%N)
+xd_ns "$(xd_host_ns 1)" ping -c 2 -i 0.2 -W 2 -I "$(host_inner 1)" "$REMOTE_INNER" >/dev/null ||
+	fail "h1's own tunnel stopped working"
+xd_info "$(grep -m1 "^DENY h1 .* serial=$forged_serial" "$RD/updown-verify.sh.log" | cut -c1-200)"
+xd_ok "h1's DN + SAN $FOREIGN_IP: IKE_AUTH passes on 5.9.8, the updown hook's xdnat-verify ended that IKE_SA after $(( (f1 - f0) / 1000000 )) ms; h1's own IKE_SA #$h1_ike and traffic untouched"
+
 echo
 echo "e2e_strongswan: all checks passed in $(( $(date +%s) - T_START )) s (IKE_SA + CHILD_SA set-up of both hosts through xdnat: $(( (t1 - t0) / 1000000 )) ms; revocation to SA deletion: $(( (r1 - r0) / 1000000 )) ms)"

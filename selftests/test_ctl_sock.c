@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "ctl_sock.h"
 #include "store.h"
+#include "writer.h"
 
 static int parse(const char *s, struct ctl_req *r, const char **why)
 {
@@ -57,9 +58,22 @@ Test(ctl_parse, refused)
 	cr_assert_eq(parse("rsip \x01list\n", &r, &why), -EINVAL);
 	cr_assert_eq(parse("rsip l\xc3\xa9st\n", &r, &why), -EINVAL);
 	cr_assert_eq(ctl_parse_request("rsip\0list\n", 10, &r, &why), -EINVAL);
-	cr_assert_eq(parse("a b c d e f g h i\n", &r, &why), -E2BIG);
-	cr_assert_eq(parse("a b c d e f g h\n", &r, &why), 0);
-	cr_assert_eq(r.argc, 8);
+	{
+		char words[3 * CTL_MAX_ARGS + 8] = "";
+
+		for (int i = 0; i < CTL_MAX_ARGS; i++)
+			strcat(words, "a ");
+		cr_assert_eq(parse(words, &r, &why), 0);
+		cr_assert_eq(r.argc, CTL_MAX_ARGS);
+		strcat(words, "b\n");
+		cr_assert_eq(parse(words, &r, &why), -E2BIG);
+	}
+	/* A batch header: options only; a command after it is refused. */
+	cr_assert_eq(parse("--batch\n", &r, &why), 0);
+	cr_assert(r.batch && !r.text && r.argc == 0);
+	cr_assert_eq(parse("--text --batch\n", &r, &why), 0);
+	cr_assert(r.batch && r.text);
+	cr_assert_eq(parse("--batch host del 1\n", &r, &why), -EINVAL);
 	memset(big, 'x', sizeof(big));
 	cr_assert_eq(ctl_parse_request(big, CTL_MAX_REQ, &r, &why), -E2BIG);
 	cr_assert_eq(ctl_parse_request(big, CTL_MAX_REQ - 1, &r, &why), 0);
@@ -191,4 +205,73 @@ Test(ctl_exec, commands, .init = setup, .fini = teardown)
 	free(o);
 	cr_assert_eq(cnt.requests, 10);
 	cr_assert_eq(cnt.errors, 6);
+}
+
+/* Changes go to the writer (writer.h): the store ones work here, the map
+ * ones say there are no maps; a bad change is refused before anything. */
+Test(ctl_exec, changes, .init = setup, .fini = teardown)
+{
+	uint8_t secret[RSIP_SECRET_LEN];
+	uint32_t lan = 0;
+	char *o, *v;
+
+	o = run("enroll h2 lan 10.0.0.3");
+	v = member(o, "secret");
+	cr_assert_not_null(v, "%s", o);
+	cr_assert_eq(strlen(v), 2 + 64, "%s", v);
+	cr_assert_eq(srv.st->ops->host_secret(srv.st, "h2", secret, &lan), 0);
+	cr_assert_eq(lan, htonl(0x0a000003));
+	free(v);
+	free(o);
+	o = run("--text enroll h3");
+	v = member(o, "text");
+	cr_assert(v && strlen(v) == 2 + 64 + 2, "%s", o);   /* "hex\n", JSON-escaped */
+	free(v);
+	free(o);
+	o = run("unenroll h3");
+	cr_assert(!strncmp(o, "{\"ok\":true", 10), "%s", o);
+	free(o);
+	o = run("unenroll h3");
+	cr_assert(strstr(o, "\"ok\":false") && strstr(o, "no enrolled host 'h3'") &&
+		  strstr(o, "\"errno\":2"), "%s", o);
+	free(o);
+	o = run("enroll bad/name");
+	cr_assert(strstr(o, "\"ok\":false") && strstr(o, "not a valid host name"), "%s", o);
+	free(o);
+	o = run("host add 3 lan 10.0.0.9 ports 2000-2999");
+	cr_assert(strstr(o, "\"ok\":false") && strstr(o, "no pinned maps"), "%s", o);
+	free(o);
+	o = run("host add 3 lan 10.0.0.999");
+	cr_assert(strstr(o, "'10.0.0.999' is not an IPv4 address") && strstr(o, "\"errno\":22"), "%s", o);
+	free(o);
+	o = run("ports add 3 9-1");
+	cr_assert(strstr(o, "not a port range"), "%s", o);
+	free(o);
+	o = run("ike default 500 none global 192.0.2.1");
+	cr_assert(strstr(o, "\"ok\":false"), "%s", o);
+	free(o);
+	cr_assert_eq(cnt.requests, 9);
+	cr_assert_eq(cnt.errors, 6);
+}
+
+/* The syntax check xdnatctl runs before sending a change. */
+Test(writer, check)
+{
+	char *ok1[] = { "host", "add", "5", "lan", "10.0.0.5", "ports", "100-200", "spi", "0x10000-0x1ffff" };
+	char *ok2[] = { "ike", "default", "500", "none" };
+	char *bad1[] = { "host", "add", "5", "ports", "100-200" };
+	char *bad2[] = { "spi", "add", "5" };
+	char *bad3[] = { "host", "add", "0", "lan", "10.0.0.5" };
+	char err[200];
+
+	cr_assert_eq(xd_change_kind(9, ok1), XD_CHANGE_MAPS);
+	cr_assert_eq(xd_change_kind(2, (char *[]){ "enroll", "x" }), XD_CHANGE_STORE);
+	cr_assert_eq(xd_change_kind(2, (char *[]){ "host", "show" }), XD_CHANGE_NONE);
+	cr_assert_eq(xd_change_check(9, ok1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_change_check(4, ok2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_change_check(5, bad1, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "host add: 'lan ADDR' is required");
+	cr_assert_eq(xd_change_check(3, bad2, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(xd_change_check(5, bad3, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "'0' is not a host id");
 }

@@ -700,3 +700,34 @@ Test(rsip_ca, operator_revocation_locks_out_until_reenrolled)
 	cr_assert_eq(valid_count("hl"), 1);
 	host_fini(&h);
 }
+
+/* The poll revokes a revoked host's other certificates, but only those of
+ * the enrolment the revoked one was issued under: a host enrolled again
+ * (and certified) before the poll keeps its new certificate. */
+Test(rsip_ca, host_revocation_spares_a_new_enrolment)
+{
+	struct host h;
+	struct rsip_grant g;
+	char s1[LCA_SERIAL_STRLEN], s2[LCA_SERIAL_STRLEN];
+	uint8_t secret[RSIP_SECRET_LEN];
+
+	host_init(&h, "hq", 0);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g), 0);
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s1));
+	rsip_client_close(&h.cl);
+	pthread_mutex_lock(&mu);
+	cr_assert_eq(srv.st->ops->cert_revoke(srv.st, s1, LCA_REASON_KEY_COMPROMISE, time(NULL), NULL), 0);
+	cr_assert_eq(xd_store_enroll_new(srv.st, "hq", 0, secret), 0);
+	pthread_mutex_unlock(&mu);
+	rsip_client_free_certs(&h.cl);
+	rsip_client_init(&h.cl, htonl(0x7f000001), port, "hq", secret, 3000);
+	cr_assert_eq(rsip_client_register(&h.cl), 0);
+	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
+	cr_assert_eq(rsip_client_assign_ports(&h.cl, 0, 10, 0, &g), 0, "re-enrolled: not locked out");
+	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s2));
+	poll_now();
+	cr_assert_str_eq(status_of(s1), "revoked");
+	cr_assert_str_eq(status_of(s2), "valid", "the new enrolment's certificate was revoked with the old one");
+	host_fini(&h);
+}

@@ -62,7 +62,7 @@ static void usage(FILE *f)
 "                         XDNAT_NOTICE_SIGNER     the LCA's subject\n"
 "                         XDNAT_REVOKED_COUNT     N\n"
 "                         XDNAT_REVOKED_SERIALS   the serials (hex), space-separated\n"
-"                         XDNAT_REVOKED_IDENTITIES  their URI/e-mail identities\n"
+"                         XDNAT_REVOKED_IDENTITIES  their DNS/e-mail identities\n"
 "                         XDNAT_REVOKED_<i>_SERIAL, _IDENTITY, _REASON (i = 0..N-1)\n"
 "                       XDNAT_REVOKED_IDENTITIES is what to match SAs by: every\n"
 "                       certificate of a host carries the same identity, so a\n"
@@ -207,17 +207,13 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(LCA_NOTICE_PORT) };
 	STACK_OF(X509) *anchors;
 	struct lca_err e = { { 0 } };
-	struct lca_notice *n = calloc(1, sizeof(*n));
-	unsigned char *buf = malloc(65536);
+	struct lca_notice *n = NULL;   /* allocated once the arguments are good */
+	unsigned char *buf = NULL;
 	struct seen seen = { 0 };
 	struct sigaction sig = { .sa_handler = on_signal };
 	time_t started = time(NULL);
 	int c, fd, rc = 1;
 
-	if (!n || !buf) {
-		fprintf(stderr, "xdnat-peer: out of memory\n");
-		return 1;
-	}
 	while ((c = getopt_long(argc, argv, "a:l:e:c:m:1t:qw:h", lo, NULL)) != -1) {
 		char *end;
 
@@ -282,6 +278,12 @@ int main(int argc, char **argv)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, "xdnat-peer: cannot listen on UDP port %u: %s\n", ntohs(sa.sin_port),
 			strerror(errno));
+		goto out;
+	}
+	n = calloc(1, sizeof(*n));
+	buf = malloc(65536);
+	if (!n || !buf) {
+		fprintf(stderr, "xdnat-peer: out of memory\n");
 		goto out;
 	}
 	sigaction(SIGTERM, &sig, NULL);

@@ -4,6 +4,13 @@
  * them.  The port and SPI arrays are BPF_F_MMAPABLE: user space reads and
  * writes their 4-byte owner slots in place (single aligned stores, which the
  * datapath sees atomically), so listing a full port space costs no syscalls.
+ *
+ * One writer (loader/daemon/writer.h): the functions that change the maps
+ * check, then write.  That is atomic only because a single process writes
+ * an instance at a time: xdnatd (its control socket and its RSIP server run
+ * in one thread) or, with no xdnatd running, xdnatctl holding the instance
+ * lock.  The datapath only reads, and sees each 4-byte owner slot change in
+ * one store.  Do not call them from a second writer.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -96,6 +103,11 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 	if (rc)
 		return rc;
 	if (access(dir, F_OK)) {
+		if (errno == EACCES || errno == EPERM) {
+			xd_err("permission denied: instance '%s' needs root (its pins in %s are root's)",
+			       instance, dir);
+			return -EACCES;
+		}
 		xd_err("no xdnat instance '%s' (%s does not exist): is xdnatd running?",
 		       instance, dir);
 		return -ENOENT;
@@ -297,7 +309,8 @@ out:
 	return rc;
 }
 
-/* Claim [first,last] of @v for @id after checking every slot is free. */
+/* Claim [first,last] of @v for @id after checking every slot is free.
+ * Check then write: atomic because there is one writer (see the top). */
 static int claim(struct owner_view *v, uint32_t id, uint32_t first, uint32_t last,
 		 const char *what, uint32_t shown_first, uint32_t shown_mult)
 {

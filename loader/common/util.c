@@ -11,8 +11,33 @@
 const char *xd_progname = "xdnat";
 int xd_verbose;
 
+/* xd_err_capture(): errors go to this buffer instead of stderr (per
+ * thread: xdnatd's HTTP threads keep printing theirs). */
+static _Thread_local char *cap_buf;
+static _Thread_local size_t cap_len;
+
+void xd_err_capture(char *buf, size_t len)
+{
+	cap_buf = len ? buf : NULL;
+	cap_len = len;
+	if (cap_buf)
+		cap_buf[0] = '\0';
+}
+
 static void vmsg(const char *level, const char *fmt, va_list ap)
 {
+	if (cap_buf && !*level) {
+		size_t used = strlen(cap_buf);
+
+		/* Several errors of one request: "first; second". */
+		if (used && used + 2 < cap_len) {
+			memcpy(cap_buf + used, "; ", 3);
+			used += 2;
+		}
+		if (used + 1 < cap_len)
+			vsnprintf(cap_buf + used, cap_len - used, fmt, ap);
+		return;
+	}
 	fprintf(stderr, "%s: %s", xd_progname, level);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

@@ -17,6 +17,10 @@ extern int xd_verbose;
 void xd_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xd_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Until called again with NULL: xd_err() messages are collected in @buf
+ * ("first; second", truncated) instead of printed, so that xdnatd can send
+ * them back to the xdnatctl that made the request.  Warnings still print. */
+void xd_err_capture(char *buf, size_t len);
 
 /* Each returns 0 or -EINVAL; nothing is written on error. */
 int xd_parse_ipv4(const char *s, uint32_t *addr_be);
@@ -58,7 +62,9 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m);
 void xd_maps_close(struct xd_maps *m);
 
 /* Host and block management on the maps.  Errors are printed; the maps are
- * left as they were (checks come before any write). */
+ * left as they were (checks come before any write).  Only the instance's
+ * one writer calls these (loader/daemon/writer.h): check-then-write is not
+ * atomic against a second writing process. */
 int xd_host_add(struct xd_maps *m, uint32_t id, uint32_t lan_be, uint32_t gidx);
 int xd_host_del(struct xd_maps *m, uint32_t id);
 int xd_host_get(struct xd_maps *m, uint32_t id, struct xdnat_host *h);

@@ -229,17 +229,30 @@ static int cb_found(void *arg, const struct lca_record *r)
 	return 0;
 }
 
+/* The enrolment tag @serial was issued under: 1 and @tag, 0 if none is
+ * recorded, <0 on error. */
+static int tag_of(struct xd_store *st, const char *serial, uint8_t tag[TAG_LEN])
+{
+	return st->ops->cert_enrolment_tag(st, serial, tag, TAG_LEN);
+}
+
 /* Revoke, with @reason at @now, every live certificate of @name but @keep
- * (NULL: all).  *n: how many. */
-static int revoke_others(struct xd_ca *ca, const char *name, const char *keep, int reason, int64_t now,
-			 unsigned *n)
+ * (NULL: all); with @like, only those issued under the same enrolment as
+ * certificate @like (a host enrolled again meanwhile keeps its new ones).
+ * *n: how many. */
+static int revoke_others(struct xd_ca *ca, const char *name, const char *keep, const char *like,
+			 int reason, int64_t now, unsigned *n)
 {
 	struct superseded sup = { .keep = keep ? keep : "", .now = now };
 	struct lca_err e = { { 0 } };
+	uint8_t ref[TAG_LEN], t[TAG_LEN];
 	int rc = ca->st->ops->cert_list(ca->st, name, cb_live, &sup, &e);
+	int have_ref = like && !rc ? tag_of(ca->st, like, ref) : 0;
 
 	*n = 0;
 	for (unsigned i = 0; !rc && i < sup.n; i++) {
+		if (have_ref > 0 && tag_of(ca->st, sup.serials[i], t) > 0 && memcmp(t, ref, TAG_LEN))
+			continue;
 		rc = lca_revoke(ca->lca, sup.serials[i], reason, now, &e);
 		if (rc == -EALREADY)
 			rc = 0;
@@ -267,7 +280,7 @@ static void run_supersedes(struct xd_ca *ca, int64_t now)
 			continue;
 		}
 		if (ca->st->ops->cert_get(ca->st, p->keep, cb_found, &found, &e) == 0 && found)
-			revoke_others(ca, p->name, p->keep, LCA_REASON_SUPERSEDED, now, &n);
+			revoke_others(ca, p->name, p->keep, NULL, LCA_REASON_SUPERSEDED, now, &n);
 		*p = ca->sup[--ca->n_sup];
 	}
 }
@@ -527,7 +540,7 @@ int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigne
 	struct lca_err e = { { 0 } };
 	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
 	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0, cascaded = 0, n_casc = 0;
-	struct { char name[RSIP_KEYID_MAX + 1]; int reason; } casc[CASCADE_MAX];
+	struct { char name[RSIP_KEYID_MAX + 1]; char serial[LCA_SERIAL_STRLEN]; int reason; } casc[CASCADE_MAX];
 	int rc = 0;
 	bool again = true;
 
@@ -574,6 +587,7 @@ rescan:
 				j++;
 			if (j == n_casc) {
 				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%.*s", (int)sizeof(casc[0].name) - 1, host);
+				snprintf(casc[n_casc].serial, sizeof(casc[0].serial), "%.*s", (int)sizeof(casc[0].serial) - 1, serial);
 				casc[n_casc++].reason = reason;
 			}
 		}
@@ -598,7 +612,7 @@ rescan:
 	for (unsigned j = 0; j < n_casc; j++) {
 		unsigned k = 0;
 
-		if (!revoke_others(ca, casc[j].name, NULL, casc[j].reason, now, &k))
+		if (!revoke_others(ca, casc[j].name, NULL, casc[j].serial, casc[j].reason, now, &k))
 			cascaded += k;
 	}
 	if (again && cascaded) {   /* once: report them in this round */

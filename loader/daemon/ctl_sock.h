@@ -21,14 +21,26 @@
 
 #define CTL_RUN_DIR     "/run/xdnat"
 #define CTL_MAX_REQ     512             /* request line, '\n' included */
-#define CTL_MAX_ARGS    8               /* words in a request */
+#define CTL_MAX_ARGS    64              /* words in a request */
 #define CTL_MAX_RESP    (16u << 20)     /* a larger response is an error */
-#define CTL_MAX_CONNS   8               /* at once; more get EBUSY */
-#define CTL_TIMEOUT_MS  5000            /* per connection, from accept */
+#define CTL_MAX_CONNS   32              /* at once; more get EBUSY */
+#define CTL_TIMEOUT_MS  5000            /* per connection, from accept (a
+                                         * batch: since its last activity) */
+#define CTL_BATCH_BUF   (64u << 10)     /* a batch connection's input buffer */
 
-/* One parsed request: [--text] WORD... */
+/*
+ * One parsed request: [--text] [--batch] WORD...
+ *
+ * "--batch" alone (or "--text --batch") opens a batch, acknowledged with
+ * {"ok":true,"batch":true}: the connection then carries any number of
+ * request lines, each answered by one response line in order, until the
+ * client shuts its side down.  After the first failed
+ * request the following ones are not run: each is answered with errno
+ * ECANCELED, so a client that pipelines lines gets ip -batch semantics.
+ */
 struct ctl_req {
 	bool text;                   /* --text: {"ok":true,"text":"..."} */
+	bool batch;                  /* --batch: the batch header */
 	int argc;
 	char *argv[CTL_MAX_ARGS];    /* into buf */
 	char buf[CTL_MAX_REQ];
@@ -42,11 +54,14 @@ struct ctl_req {
  */
 int ctl_parse_request(const char *line, size_t len, struct ctl_req *r, const char **why);
 
-/* What the commands work on: the daemon's RSIP server and pinned maps. */
+/* What the commands work on: the daemon's RSIP server and pinned maps.
+ * Changes (host add, enroll, ...) go to the one writer (writer.h). */
 struct ctl_ops {
-	struct rsip_server *rsip;
-	struct xd_maps *maps;
+	struct rsip_server *rsip;    /* NULL: xdnatd runs without --rsip */
+	struct xd_maps *maps;        /* NULL: ctl_open opens them from pin_base */
 	const char *instance;
+	const char *pin_base;        /* for ctl_open when maps is NULL */
+	const char *state_dir;       /* the store when rsip is NULL */
 	void *arg;
 	/* After a change that revoked certificates (evict, cert revoke):
 	 * xdnatd publishes the new CRL and sends the notices at once. */
@@ -79,6 +94,21 @@ unsigned ctl_pollfds(struct ctl_sock *c, struct pollfd *pfd, unsigned max);
 /* Process the events of the pollfds filled by ctl_pollfds. */
 void ctl_events(struct ctl_sock *c, const struct pollfd *pfd, unsigned n);
 const struct ctl_counters *ctl_counters(const struct ctl_sock *c);
+
+/* Client side of a batch (see struct ctl_req): ctl_batch_open connects,
+ * sends the header and reads its acknowledgement (-EBUSY: the daemon has
+ * no room, try again); ctl_batch_send writes request lines (each ending
+ * in "\n"); ctl_batch_recv reads the next response line (malloc'd, no
+ * newline).  Errors as ctl_client_request's. */
+struct ctl_batch {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+int ctl_batch_open(const char *instance, bool text, int timeout_ms, struct ctl_batch *b);
+int ctl_batch_send(struct ctl_batch *b, const char *data, size_t len);
+int ctl_batch_recv(struct ctl_batch *b, char **line);
+void ctl_batch_close(struct ctl_batch *b);
 
 /*
  * Client side: send @line (no newline) to the daemon of @instance and read

@@ -180,7 +180,7 @@ static int read_table(struct xd_neigh *k)
 		k->nl = NULL;   /* reopened by the next pass */
 		return rc;
 	}
-	if (k->n)
+	if (k->n)  /* qsort(NULL, 0, ...) is undefined */
 		qsort(k->tab, k->n, sizeof(*k->tab), cmp_nent);
 	return 0;
 }
@@ -227,7 +227,7 @@ static int create(struct xd_neigh *k, uint32_t addr)
 	 * would); xdnatd refreshes it when it goes stale (sync). */
 	if (k->no_managed)
 		rc = change(k, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, addr, NTF_USE, 0);
-	return rc == -EEXIST ? 0 : rc;
+	return rc;
 }
 
 struct xd_neigh *xd_neigh_open(int ifindex)
@@ -251,12 +251,12 @@ static const struct nent *find(const struct xd_neigh *k, uint32_t addr)
 {
 	struct nent key = { .addr = addr };
 
-	return k->n ? bsearch(&key, k->tab, k->n, sizeof(*k->tab), cmp_nent) : NULL;
+	return bsearch(&key, k->tab, k->n, sizeof(*k->tab), cmp_nent);
 }
 
 static bool wanted(const struct xd_neigh *k, size_t nw, uint32_t addr)
 {
-	return nw && bsearch(&addr, k->want, nw, sizeof(*k->want), cmp_u32) != NULL;
+	return bsearch(&addr, k->want, nw, sizeof(*k->want), cmp_u32) != NULL;
 }
 
 static void failed(struct xd_neigh *k, const char *what, uint32_t addr, int rc)
@@ -322,7 +322,13 @@ int xd_neigh_sync(struct xd_neigh *k, const uint32_t *want, size_t n)
 		const struct nent *e = find(k, k->want[i]);
 
 		if (!e) {
-			if ((rc = create(k, k->want[i]))) {
+			/* EEXIST: made meanwhile (the host's ARP, the operator):
+			 * theirs, and seen as such by the next pass. */
+			if ((rc = create(k, k->want[i])) == -EEXIST) {
+				k->st.other++;
+				continue;
+			}
+			if (rc) {
 				failed(k, "create", k->want[i], rc);
 				continue;
 			}

@@ -371,14 +371,17 @@ static void ctl_changed(void *arg)
 
 void xdd_start_ctl(struct daemon *d)
 {
+	/* Every change to the instance comes through here (writer.h). */
 	struct ctl_ops ops = {
-		.rsip = &d->rsip, .maps = &d->maps, .instance = d->o.instance,
+		.rsip = d->rsip_on ? &d->rsip : NULL, .maps = d->rsip_on ? &d->maps : NULL,
+		.instance = d->o.instance, .pin_base = d->o.pin_base,
+		.state_dir = d->o.rcfg.state_dir ? d->o.rcfg.state_dir : XDNAT_STATE_DIR,
 		.arg = d, .changed = ctl_changed,
 	};
 	char path[128];
 
 	if (ctl_open(&ops, &d->ctl)) {
-		xd_warn("no control socket: xdnatctl works on the state database directly");
+		xd_warn("no control socket: xdnatctl cannot change this instance while xdnatd runs");
 		return;
 	}
 	ctl_sock_path(d->o.instance, path, sizeof(path));

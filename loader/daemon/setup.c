@@ -22,6 +22,10 @@ int xdd_take_lock(struct daemon *d)
 		xd_err("cannot open %s: %s", path, strerror(errno));
 		return -errno;
 	}
+	/* xdnatctl's offline changes (no daemon running) hold the lock for a
+	 * moment (writer.h): wait a second before calling it taken. */
+	for (int i = 0; i < 20 && flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK; i++)
+		usleep(50 * 1000);
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		ssize_t n = read(fd, pid, sizeof(pid) - 1);
 

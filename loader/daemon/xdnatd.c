@@ -290,8 +290,7 @@ static enum stage start_services(struct daemon *d)
 		return UP_DETACH;
 	if (d->o.ca_key && xdd_start_ca(d))
 		return UP_DETACH;
-	if (d->rsip_on)
-		xdd_start_ctl(d);
+	xdd_start_ctl(d);
 	xdd_start_counters(d);
 	if (d->o.metrics_port && xdd_start_metrics(d) && d->o.metrics_explicit)
 		return UP_DETACH;

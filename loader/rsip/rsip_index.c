@@ -233,6 +233,13 @@ int rs_idx_sync(struct rsip_server *s)
 	return rs_idx_build(s);
 }
 
+int rsip_server_host_in_use(struct rsip_server *s, uint32_t id)
+{
+	if (rs_idx_sync(s))
+		return -EIO;
+	return id < s->idx.hids.n && (s->idx.hids.w[id / 64] >> (id % 64) & 1) ? 1 : 0;
+}
+
 /* Queue a change for the commit of the open transaction. */
 void rs_idx_queue(struct rsip_server *s, int op, int kind, uint32_t gidx, uint32_t first, uint32_t last)
 {

@@ -221,6 +221,11 @@ struct rsip_freed {
 int rsip_server_evict(struct rsip_server *s, const char *name, struct rsip_freed *out, unsigned max,
 		      unsigned *n);
 
+/* Is map host id @id one the store gives a registered host?  1 yes, 0 no,
+ * -EIO.  The operator's writes (xdnatctl host/ports/spi) leave such ids to
+ * RSIP, so that the store and the maps never disagree about them. */
+int rsip_server_host_in_use(struct rsip_server *s, uint32_t id);
+
 /* Transport: listen on @addr:@port (TCP), bound to @ifname (LAN only). */
 int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, const char *ifname,
 		       unsigned max_conns, unsigned idle_timeout_s);

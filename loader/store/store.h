@@ -208,6 +208,8 @@ struct xd_store_ops {
 	int (*cert_enrolment_record)(struct xd_store *st, const char *serial, const char *host,
 				     const uint8_t *tag, size_t len);
 	int (*cert_enrolment_is)(struct xd_store *st, const char *serial, const uint8_t *tag, size_t len);
+	/* The tag @serial was issued under: 1 (into @tag, @len bytes), 0 none. */
+	int (*cert_enrolment_tag)(struct xd_store *st, const char *serial, uint8_t *tag, size_t len);
 };
 
 /* What every backend's handle starts with. */

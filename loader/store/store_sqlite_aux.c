@@ -248,3 +248,23 @@ int sq_cert_enrolment_is(struct xd_store *xs, const char *serial, const uint8_t 
 	sqlite3_reset(st);
 	return rc;
 }
+
+int sq_cert_enrolment_tag(struct xd_store *xs, const char *serial, uint8_t *tag, size_t len)
+{
+	struct sq *q = SQ(xs);
+	sqlite3_stmt *st = sq_stmt(q, "SELECT tag FROM ca_enrolment WHERE serial=?");
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == (int)len) {
+		memcpy(tag, sqlite3_column_blob(st, 0), len);
+		rc = 1;
+	} else {
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_dberr(q, -EIO);
+	}
+	sqlite3_reset(st);
+	return rc;
+}

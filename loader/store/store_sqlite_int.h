@@ -50,5 +50,6 @@ int sq_cert_announced(struct xd_store *st, const char *serial, int64_t at);
 int sq_cert_enrolment_record(struct xd_store *st, const char *serial, const char *host, const uint8_t *tag,
 			     size_t len);
 int sq_cert_enrolment_is(struct xd_store *st, const char *serial, const uint8_t *tag, size_t len);
+int sq_cert_enrolment_tag(struct xd_store *st, const char *serial, uint8_t *tag, size_t len);
 
 #endif

@@ -376,7 +376,7 @@ EOC
 # and drop charon's cached CRLs, then terminate every IKE_SA of every host a
 # revoked entry names.  Matching is by identity: the subjects of all
 # certificates charon holds that carry a revoked serial OR a revoked
-# identity (URI/e-mail SAN; all certificates of a host carry the same one),
+# identity (DNS or e-mail SAN; all certificates of a host carry the same one),
 # so an IKE_SA authenticated with the host's earlier certificate ends too;
 # and IKE_SAs whose peer used the identity itself as its IKE ID.
 xs_remote_revoked_script() {
