@@ -334,6 +334,16 @@ Test(store, ca_store_through_the_ca_library)
 	cr_assert_neq(st->ops->cert_revoke(st, "0abc", 1, 1, &e), 0, "no such certificate");
 	cr_assert_eq(st->ops->cert_announced(st, "0abc", 5), 0);
 	cr_assert_eq(raw_int("SELECT COUNT(*) FROM ca_notified"), 1);
+	{
+		uint8_t tag[4] = { 1, 2, 3, 4 }, got[4] = { 0 };
+
+		cr_assert_eq(st->ops->cert_enrolment_record(st, "0abc", "h1", tag, 4), 0);
+		cr_assert_eq(st->ops->cert_enrolment_is(st, "0abc", tag, 4), 1);
+		cr_assert_eq(st->ops->cert_enrolment_is(st, "0abc", got, 4), 0);
+		cr_assert_eq(st->ops->cert_enrolment_tag(st, "0abc", got, 4), 1);
+		cr_assert_eq(memcmp(got, tag, 4), 0);
+		cr_assert_eq(st->ops->cert_enrolment_tag(st, "0def", got, 4), 0);
+	}
 }
 
 /* ------------------------------------------------------------ migrations */
