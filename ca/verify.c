@@ -109,6 +109,123 @@ static bool san_has_ip(X509 *leaf, uint32_t be)
 	return hit;
 }
 
+/* The store of anchors and the context for q->leaf, with q's CRLs (use,
+ * created when CRLs are checked without any) and verification flags (also
+ * in *flags).  0 or -ENOMEM. */
+static int setup_ctx(const struct lca_verify_req *q, X509_STORE *st, X509_STORE_CTX *c,
+		     STACK_OF(X509_CRL) **use, unsigned long *flags)
+{
+	bool with_crl = (q->crls && sk_X509_CRL_num(q->crls) > 0) || q->check_chain ||
+			q->require_crl;
+	for (int i = 0; st && i < sk_X509_num(q->anchors); i++)
+		if (!X509_STORE_add_cert(st, sk_X509_value(q->anchors, i)))
+			return -ENOMEM;
+	if (!st || !c || !X509_STORE_CTX_init(c, st, q->leaf, q->untrusted))
+		return -ENOMEM;
+	if (with_crl && !*use && !(*use = sk_X509_CRL_new_null()))
+		return -ENOMEM;
+	X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(c);
+	*flags = X509_V_FLAG_X509_STRICT;
+	if (with_crl) {
+		X509_STORE_CTX_set0_crls(c, *use);
+		*flags |= X509_V_FLAG_CRL_CHECK | (q->check_chain ? X509_V_FLAG_CRL_CHECK_ALL : 0);
+	}
+	X509_VERIFY_PARAM_set_flags(p, *flags);
+	if (q->at)
+		X509_VERIFY_PARAM_set_time(p, (time_t)q->at);
+	return 0;
+}
+
+/* X509_verify_cert refused the chain of c: the verdict, 0, or -errno. */
+static int chain_refused(const struct lca_verify_req *q, X509_STORE_CTX *c,
+			 STACK_OF(X509_CRL) *use, struct lca_verify_res *r)
+{
+	int ret, err = X509_STORE_CTX_get_error(c), depth = X509_STORE_CTX_get_error_depth(c);
+	/* a revoked certificate: the CRL was genuine, remember it */
+	if (err == X509_V_ERR_CERT_REVOKED &&
+	    (ret = lca_record_crls(q, use, X509_STORE_CTX_get0_chain(c), r)))
+		return ret;
+	if (r->code == LCA_V_CRL && r->reason[0])
+		return 0;
+	lca_verdict(r, classify(err), "certificate at depth %d%s: %s", depth,
+		    depth == 0 ? " (host)" : depth == 1 ? " (LCA)" : "",
+		    X509_verify_cert_error_string(err));
+	return 0;
+}
+
+/* The leaf's issuer is an LCA confined to src, and the leaf names only what
+ * it issues (sets r->identity).  0 if so, else 1 with the verdict in r. */
+static int check_confined(const struct lca_verify_req *q, STACK_OF(X509) *chain,
+			  const char *src, struct lca_verify_res *r)
+{
+	struct lca_ns ns;
+	struct lca_err e;
+	if (sk_X509_num(chain) < 2 || lca_check_lca(sk_X509_value(chain, 1), &ns, &e)) {
+		lca_verdict(r, LCA_V_NAME_CONSTRAINTS, "the issuer is not an LCA confined to one "
+			    "global address: %s", sk_X509_num(chain) < 2 ? "no issuer" : e.msg);
+		return 1;
+	}
+	if (ns.g_be != q->src_be) {
+		char gs[INET_ADDRSTRLEN];
+		struct in_addr ia = { .s_addr = ns.g_be };
+		inet_ntop(AF_INET, &ia, gs, sizeof(gs));
+		lca_ns_release(&ns);
+		lca_verdict(r, LCA_V_NAME_CONSTRAINTS, "the issuing LCA is confined to %s, traffic "
+			    "comes from %s", gs, src);
+		return 1;
+	}
+	int bad = lca_check_identity(q->leaf, &ns, r->identity, sizeof(r->identity), &e);
+	lca_ns_release(&ns);
+	if (bad) {
+		lca_verdict(r, LCA_V_IDENTITY, "host certificate: %s", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* Every range of want inside the certified have (ports, or SPIs when spi).
+ * 0 if so, else 1 with the verdict in r. */
+static int check_ranges(const struct lca_range *want, unsigned n, const struct lca_range *have,
+			unsigned n_have, bool spi, struct lca_verify_res *r)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (lca_ranges_cover(have, n_have, want[i].first, want[i].last))
+			continue;
+		char cert[LCA_MAX_RANGES * 24], w[32];
+		lca_ranges_fmt(cert, sizeof(cert), have, n_have, spi);
+		lca_ranges_fmt(w, sizeof(w), &want[i], 1, spi);
+		lca_verdict(r, spi ? LCA_V_SPIS : LCA_V_PORTS, "%s %s is not inside the certified "
+			    "%s %s", spi ? "SPI" : "port", w, spi ? "SPIs" : "ports",
+			    cert[0] ? cert : "(none)");
+		return 1;
+	}
+	return 0;
+}
+
+/* The allocation extension: src is the certified address (and an iPAddress
+ * SAN), the ports and SPIs in use are certified.  0 if so, else 1 with the
+ * verdict in r. */
+static int check_allocation(const struct lca_verify_req *q, const char *src,
+			    struct lca_verify_res *r)
+{
+	struct lca_err e;
+	if (lca_alloc_from_cert(q->leaf, &r->alloc, &e)) {
+		lca_verdict(r, LCA_V_EXTENSION, "%s", e.msg);
+		return 1;
+	}
+	r->have_alloc = true;
+	if (!san_has_ip(q->leaf, q->src_be)) {
+		lca_verdict(r, LCA_V_ADDRESS, "%s is not an iPAddress in the host certificate", src);
+		return 1;
+	}
+	if (r->alloc.gaddr_len != 4 || memcmp(r->alloc.gaddr, &q->src_be, 4)) {
+		lca_verdict(r, LCA_V_ADDRESS, "%s is not the certified global address", src);
+		return 1;
+	}
+	return check_ranges(q->ports, q->n_ports, r->alloc.ports, r->alloc.n_ports, false, r) ||
+	       check_ranges(q->spis, q->n_spis, r->alloc.spis, r->alloc.n_spis, true, r);
+}
+
 int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 {
 	char src[INET_ADDRSTRLEN];
@@ -131,41 +248,19 @@ int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 	X509_STORE *st = X509_STORE_new();
 	X509_STORE_CTX *c = X509_STORE_CTX_new();
 	STACK_OF(X509_CRL) *use = NULL;
+	unsigned long flags = 0;
 	int ret = 0;
-	bool with_crl = (q->crls && sk_X509_CRL_num(q->crls) > 0) || q->check_chain ||
-			q->require_crl;
 	if (q->crls && sk_X509_CRL_num(q->crls) > 0) {
 		/* the newest CRL of each signer only, never one older than seen */
 		if ((ret = lca_pick_crls(q, &use, r)) || !use)
 			goto out;
 	}
-	for (int i = 0; st && i < sk_X509_num(q->anchors); i++)
-		if (!X509_STORE_add_cert(st, sk_X509_value(q->anchors, i)))
-			goto nomem;
-	if (!st || !c || !X509_STORE_CTX_init(c, st, q->leaf, q->untrusted))
-		goto nomem;
-	if (with_crl && !use && !(use = sk_X509_CRL_new_null()))
-		goto nomem;
-	X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(c);
-	unsigned long flags = X509_V_FLAG_X509_STRICT;
-	if (with_crl) {
-		X509_STORE_CTX_set0_crls(c, use);
-		flags |= X509_V_FLAG_CRL_CHECK | (q->check_chain ? X509_V_FLAG_CRL_CHECK_ALL : 0);
+	if ((ret = setup_ctx(q, st, c, &use, &flags))) {
+		snprintf(r->reason, sizeof(r->reason), "out of memory");
+		goto out;
 	}
-	X509_VERIFY_PARAM_set_flags(p, flags);
-	if (q->at)
-		X509_VERIFY_PARAM_set_time(p, (time_t)q->at);
 	if (X509_verify_cert(c) != 1) {
-		int err = X509_STORE_CTX_get_error(c), depth = X509_STORE_CTX_get_error_depth(c);
-		/* a revoked certificate: the CRL was genuine, remember it */
-		if (err == X509_V_ERR_CERT_REVOKED &&
-		    (ret = lca_record_crls(q, use, X509_STORE_CTX_get0_chain(c), r)))
-			goto out;
-		if (r->code == LCA_V_CRL && r->reason[0])
-			goto out;
-		lca_verdict(r, classify(err), "certificate at depth %d%s: %s", depth,
-			depth == 0 ? " (host)" : depth == 1 ? " (LCA)" : "",
-			X509_verify_cert_error_string(err));
+		ret = chain_refused(q, c, use, r);
 		goto out;
 	}
 	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(c);
@@ -173,78 +268,16 @@ int lca_verify(const struct lca_verify_req *q, struct lca_verify_res *r)
 		lca_verdict(r, LCA_V_CHAIN, "the host certificate is a CA certificate");
 		goto out;
 	}
-	if (!q->allow_unconstrained) {
-		struct lca_ns ns;
-		struct lca_err e;
-		if (sk_X509_num(chain) < 2 || lca_check_lca(sk_X509_value(chain, 1), &ns, &e)) {
-			lca_verdict(r, LCA_V_NAME_CONSTRAINTS, "the issuer is not an LCA confined to one "
-				"global address: %s", sk_X509_num(chain) < 2 ? "no issuer" : e.msg);
-			goto out;
-		}
-		uint32_t g = ns.g_be;
-		if (g != q->src_be) {
-			char gs[INET_ADDRSTRLEN];
-			ia.s_addr = g;
-			inet_ntop(AF_INET, &ia, gs, sizeof(gs));
-			lca_ns_release(&ns);
-			lca_verdict(r, LCA_V_NAME_CONSTRAINTS, "the issuing LCA is confined to %s, traffic "
-				"comes from %s", gs, src);
-			goto out;
-		}
-		int bad = lca_check_identity(q->leaf, &ns, r->identity, sizeof(r->identity), &e);
-		lca_ns_release(&ns);
-		if (bad) {
-			lca_verdict(r, LCA_V_IDENTITY, "host certificate: %s", e.msg);
-			goto out;
-		}
-	}
+	if (!q->allow_unconstrained && check_confined(q, chain, src, r))
+		goto out;
 	if ((ret = lca_record_crls(q, use, chain, r)) || r->code == LCA_V_CRL)
 		goto out;
-	struct lca_err e;
-	int err = lca_alloc_from_cert(q->leaf, &r->alloc, &e);
-	if (err) {
-		lca_verdict(r, LCA_V_EXTENSION, "%s", e.msg);
+	if (check_allocation(q, src, r))
 		goto out;
-	}
-	r->have_alloc = true;
-	if (!san_has_ip(q->leaf, q->src_be)) {
-		lca_verdict(r, LCA_V_ADDRESS, "%s is not an iPAddress in the host certificate", src);
-		goto out;
-	}
-	if (r->alloc.gaddr_len != 4 || memcmp(r->alloc.gaddr, &q->src_be, 4)) {
-		lca_verdict(r, LCA_V_ADDRESS, "%s is not the certified global address", src);
-		goto out;
-	}
-	for (unsigned i = 0; i < q->n_ports; i++)
-		if (!lca_ranges_cover(r->alloc.ports, r->alloc.n_ports, q->ports[i].first,
-				      q->ports[i].last)) {
-			char cert[LCA_MAX_RANGES * 14];
-			lca_ranges_fmt(cert, sizeof(cert), r->alloc.ports, r->alloc.n_ports, false);
-			char want[32];
-			lca_ranges_fmt(want, sizeof(want), &q->ports[i], 1, false);
-			lca_verdict(r, LCA_V_PORTS, "port %s is not inside the certified ports %s", want,
-				cert[0] ? cert : "(none)");
-			goto out;
-		}
-	for (unsigned i = 0; i < q->n_spis; i++)
-		if (!lca_ranges_cover(r->alloc.spis, r->alloc.n_spis, q->spis[i].first,
-				      q->spis[i].last)) {
-			char cert[LCA_MAX_RANGES * 24];
-			lca_ranges_fmt(cert, sizeof(cert), r->alloc.spis, r->alloc.n_spis, true);
-			char want[32];
-			lca_ranges_fmt(want, sizeof(want), &q->spis[i], 1, true);
-			lca_verdict(r, LCA_V_SPIS, "SPI %s is not inside the certified SPIs %s", want,
-				cert[0] ? cert : "(none)");
-			goto out;
-		}
-	lca_verdict(r, LCA_V_OK, "chain valid%s, name constraints hold, %s is the certified address, "
-		"ports and SPIs inside the certified ranges",
-		flags & X509_V_FLAG_CRL_CHECK_ALL ? ", no certificate of the chain revoked" :
-		flags & X509_V_FLAG_CRL_CHECK ? ", not revoked" : " (no CRL checked)", src);
-	goto out;
-nomem:
-	snprintf(r->reason, sizeof(r->reason), "out of memory");
-	ret = -ENOMEM;
+	lca_verdict(r, LCA_V_OK, "chain valid%s, name constraints hold, %s is the certified "
+		    "address, ports and SPIs inside the certified ranges",
+		    flags & X509_V_FLAG_CRL_CHECK_ALL ? ", no certificate of the chain revoked" :
+		    flags & X509_V_FLAG_CRL_CHECK ? ", not revoked" : " (no CRL checked)", src);
 out:
 	X509_STORE_CTX_free(c);
 	X509_STORE_free(st);
