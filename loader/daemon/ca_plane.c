@@ -534,10 +534,48 @@ static int collect(void *arg, const struct xd_cert_revoked *r)
 	return 0;
 }
 
+/* Record the reported and the quiet (superseded) revocations as announced,
+ * in one transaction. */
+static int mark_all(struct xd_ca *ca, const struct xd_ca_revoked *out, unsigned reported,
+		    char (*quiet)[LCA_SERIAL_STRLEN], unsigned n_quiet, int64_t now)
+{
+	int rc = 0;
+
+	if (ca->st->ops->begin(ca->st))
+		return -EIO;
+	for (unsigned i = 0; i < reported && !rc; i++)
+		rc = mark_notified(ca->st, out[i].serial, now);
+	for (unsigned i = 0; i < n_quiet && !rc; i++)
+		rc = mark_notified(ca->st, quiet[i], now);
+	if (rc || ca->st->ops->commit(ca->st)) {
+		ca->st->ops->rollback(ca->st);
+		xd_err("local CA: %s", xd_store_error(ca->st));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A new CRL for the HTTP server: 1, or -EIO. */
+static int refresh_crl(struct xd_ca *ca, int64_t now)
+{
+	struct lca_err e = { { 0 } };
+	unsigned char *der = NULL;
+	size_t len = 0;
+
+	if (lca_crl(ca->lca, now, &der, &len, &e)) {
+		xd_err("local CA: cannot make the CRL: %s", e.msg);
+		return -EIO;
+	}
+	OPENSSL_free(ca->crl);
+	ca->crl = der;
+	ca->crl_len = len;
+	ca->crl_made = now;
+	return 1;
+}
+
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
 	struct unannounced u = { .v = calloc(256, sizeof(*u.v)) };
-	struct lca_err e = { { 0 } };
 	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
 	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0, cascaded = 0, n_casc = 0;
 	struct { char name[RSIP_KEYID_MAX + 1]; char serial[LCA_SERIAL_STRLEN]; int reason; } casc[CASCADE_MAX];
@@ -620,42 +658,15 @@ rescan:
 		n_casc = 0;
 		goto rescan;
 	}
-	if (reported || n_quiet) {
-		/* Mark them (only those reported; the rest come next time). */
-		if (ca->st->ops->begin(ca->st)) {
-			free(quiet);
-			free(u.v);
-			return -EIO;
-		}
-		for (unsigned i = 0; i < reported && !rc; i++)
-			rc = mark_notified(ca->st, out[i].serial, now);
-		for (unsigned i = 0; i < n_quiet && !rc; i++)
-			rc = mark_notified(ca->st, quiet[i], now);
-		if (rc || ca->st->ops->commit(ca->st)) {
-			ca->st->ops->rollback(ca->st);
-			free(quiet);
-			free(u.v);
-			xd_err("local CA: %s", xd_store_error(ca->st));
-			return -EIO;
-		}
-		*n = reported;
-	}
+	/* Mark them (only those reported; the rest come next time). */
+	rc = (reported || n_quiet) ? mark_all(ca, out, reported, quiet, n_quiet, now) : 0;
 	free(quiet);
 	free(u.v);
-	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
-		unsigned char *der = NULL;
-		size_t len = 0;
-
-		if (lca_crl(ca->lca, now, &der, &len, &e)) {
-			xd_err("local CA: cannot make the CRL: %s", e.msg);
-			return -EIO;
-		}
-		OPENSSL_free(ca->crl);
-		ca->crl = der;
-		ca->crl_len = len;
-		ca->crl_made = now;
-		return 1;
-	}
+	if (rc)
+		return rc;
+	*n = reported;
+	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2)
+		return refresh_crl(ca, now);
 	return 0;
 }
 

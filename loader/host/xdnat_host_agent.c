@@ -341,10 +341,61 @@ static int rsip_loop(struct agent *a, int sfd, int *rc, int *sig)
 	}
 }
 
+/* RSIP mode: name, secret, key and CSR, then the first blocks (and the
+ * certificate).  0, or 1 with everything undone. */
+static int start_rsip(struct agent *a)
+{
+	uint8_t secret[RSIP_SECRET_LEN];
+
+	if (!a->name) {
+		if (gethostname(a->name_buf, sizeof(a->name_buf) - 1)) {
+			xd_err("cannot get the hostname: give --name");
+			return 1;
+		}
+		a->name = a->name_buf;
+	}
+	if (!rsip_valid_name(a->name, strlen(a->name))) {
+		xd_err("--name: '%s' is not a valid name (1-%d of [A-Za-z0-9_.-])", a->name,
+		       RSIP_KEYID_MAX);
+		return 1;
+	}
+	if (rsip_secret_load(a->secret_file, secret))
+		return 1;
+	rsip_client_init(&a->cl, a->router, (uint16_t)a->rsip_port, a->name, secret, 5000);
+	memset(secret, 0, sizeof(secret));
+	if (!a->no_cert && host_cert_init(&a->cert, a->state_dir ? a->state_dir : XDNAT_HOST_STATE_DIR,
+					 a->name, a->key_type))
+		return 1;
+	if (agent_acquire(a)) {
+		agent_release(a);
+		host_cert_free(&a->cert);
+		rsip_client_free_certs(&a->cl);
+		return 1;
+	}
+	return 0;
+}
+
+/* The line scripts and tests wait for: what this host now is. */
+static void print_ready(struct agent *a)
+{
+	char lan[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
+
+	printf("xdnat-host: ready: %s on lo, tunnel %s -> %s on %s", xd_ipstr(a->gaddr, g),
+	       xd_ipstr(a->lan_addr, lan), xd_ipstr(a->router, r), a->dev);
+	for (int i = 0; i < a->n_port_runs; i++)
+		printf("%s%u-%u", i ? "," : ", ports ", a->port_runs[i].first, a->port_runs[i].last);
+	if (a->spi_last)
+		printf(", SPIs 0x%x-0x%x", a->spi_first, a->spi_last);
+	if (a->rsip)
+		printf(" (RSIP client %u, lease %us)", a->cl.client_id, agent_min_lease(a));
+	agent_print_shared_ike(a);
+	printf("\n");
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = { 0 };
-	char lan[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], r[INET_ADDRSTRLEN];
 	sigset_t set;
 	int sfd, rc = 0, sig = 0;
 
@@ -368,39 +419,15 @@ int main(int argc, char **argv)
 		xd_err("--dev: %s has no IPv4 address; give it with --lan-addr", a.dev);
 		return 1;
 	}
-	if (a.rsip) {
-		uint8_t secret[RSIP_SECRET_LEN];
-
-		if (!a.name) {
-			if (gethostname(a.name_buf, sizeof(a.name_buf) - 1)) {
-				xd_err("cannot get the hostname: give --name");
-				return 1;
-			}
-			a.name = a.name_buf;
-		}
-		if (!rsip_valid_name(a.name, strlen(a.name))) {
-			xd_err("--name: '%s' is not a valid name (1-%d of [A-Za-z0-9_.-])", a.name,
-			       RSIP_KEYID_MAX);
-			return 1;
-		}
-		if (rsip_secret_load(a.secret_file, secret))
-			return 1;
-		rsip_client_init(&a.cl, a.router, (uint16_t)a.rsip_port, a.name, secret, 5000);
-		memset(secret, 0, sizeof(secret));
-		if (!a.no_cert && host_cert_init(&a.cert, a.state_dir ? a.state_dir : XDNAT_HOST_STATE_DIR,
-						 a.name, a.key_type))
-			return 1;
-		if (agent_acquire(&a)) {
+	if (a.rsip && start_rsip(&a))
+		return 1;
+	if (a.lan_addr == a.gaddr || a.router == a.gaddr) {
+		xd_err("the global address must differ from the LAN addresses");
+		if (a.rsip) {
 			agent_release(&a);
 			host_cert_free(&a.cert);
 			rsip_client_free_certs(&a.cl);
-			return 1;
 		}
-	}
-	if (a.lan_addr == a.gaddr || a.router == a.gaddr) {
-		xd_err("the global address must differ from the LAN addresses");
-		if (a.rsip)
-			agent_release(&a);
 		return 1;
 	}
 	sigemptyset(&set);
@@ -429,17 +456,7 @@ int main(int argc, char **argv)
 	if (xd_reasm_start(a.gaddr, a.router, a.lan_addr))
 		xd_warn("cannot open raw IP-in-IP sockets: tunnel packets the router had to "
 			"fragment will be lost");
-	printf("xdnat-host: ready: %s on lo, tunnel %s -> %s on %s", xd_ipstr(a.gaddr, g),
-	       xd_ipstr(a.lan_addr, lan), xd_ipstr(a.router, r), a.dev);
-	for (int i = 0; i < a.n_port_runs; i++)
-		printf("%s%u-%u", i ? "," : ", ports ", a.port_runs[i].first, a.port_runs[i].last);
-	if (a.spi_last)
-		printf(", SPIs 0x%x-0x%x", a.spi_first, a.spi_last);
-	if (a.rsip)
-		printf(" (RSIP client %u, lease %us)", a.cl.client_id, agent_min_lease(&a));
-	agent_print_shared_ike(&a);
-	printf("\n");
-	fflush(stdout);
+	print_ready(&a);
 	if (a.rsip) {
 		if (rsip_loop(&a, sfd, &rc, &sig))
 			goto out;
