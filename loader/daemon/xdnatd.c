@@ -292,7 +292,8 @@ static enum stage start_services(struct daemon *d)
 		return UP_DETACH;
 	xdd_start_ctl(d);
 	xdd_start_counters(d);
-	if (d->o.metrics_port && xdd_start_metrics(d) && d->o.metrics_explicit)
+	if ((d->o.metrics_unix || d->o.metrics_port) && xdd_start_metrics(d) &&
+	    d->o.metrics_explicit)
 		return UP_DETACH;
 	return UP_RUNNING;
 }
