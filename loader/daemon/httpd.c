@@ -266,8 +266,8 @@ int xd_httpd_start(struct xd_httpd *h)
 		if ((lfd = unix_listen(h)) < 0)
 			return lfd;
 		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-					  MHD_OPTION_LISTEN_SOCKET, lfd,
 					  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+					  MHD_OPTION_LISTEN_SOCKET, lfd,
 					  MHD_OPTION_CONNECTION_LIMIT, h->lim.max_conns,
 					  MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s,
 					  MHD_OPTION_END);
@@ -280,8 +280,8 @@ int xd_httpd_start(struct xd_httpd *h)
 		return 0;
 	}
 	h->mhd = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, on_request, h,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,  /* first: see its doc */
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				  MHD_OPTION_CONNECTION_LIMIT, h->lim.max_conns,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.per_ip,
 				  MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s,
