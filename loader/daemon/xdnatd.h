@@ -168,6 +168,8 @@ int xdd_load_config(struct opts *o, const char *path);
 int xdd_take_lock(struct daemon *d);
 int xdd_setup_sysctls(struct daemon *d);
 void xdd_restore_sysctls(struct daemon *d);
+/* stateperm.c: the state directory and --ca-key private (refuse or fix) */
+int xdd_check_state_perms(struct daemon *d);
 /* attach.c */
 int xdd_load(struct daemon *d);
 int xdd_attach_all(struct daemon *d);
