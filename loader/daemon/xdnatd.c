@@ -293,7 +293,7 @@ static enum stage start_services(struct daemon *d)
 	xdd_start_ctl(d);
 	xdd_start_counters(d);
 	if ((d->o.metrics_unix || d->o.metrics_port) && xdd_start_metrics(d) &&
-	    d->o.metrics_explicit)
+	    (d->o.metrics_explicit || d->o.metrics_group))
 		return UP_DETACH;
 	return UP_RUNNING;
 }
