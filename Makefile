@@ -44,13 +44,15 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) $(INC) $(PKG_CFLAGS) $(HARDEN_CFLAGS
 LDFLAGS   += $(HARDEN_LDFLAGS) $(EXTRA_FLAGS)
 LDLIBS    := $(PKG_LIBS) -lpthread
 DEPFLAGS   = -MMD -MP
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+# BPF ISA v3 (32-bit jumps, ALU32): kernels >= 5.1; xdnat needs >= 5.15 anyway
+# (README, Datapath: supported kernels).
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN) \
              -Imaps -Ibpf $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
-BPF_HDRS  := $(wildcard bpf/*.h) maps/xdnat_abi.h
+BPF_HDRS  := $(wildcard bpf/*.h bpf/lib/*.h) maps/xdnat_abi.h
 
 # Sources of each library (every .c of the folder but the programs' mains).
 COMMON_SRCS := $(wildcard loader/common/*.c)
@@ -203,11 +205,11 @@ bench-build: $(BENCH_BIN)
 $(BENCH_OUT)/%.bpf.o: bench/%.bpf.c bench/bench_common.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
-$(BENCH_OUT)/bench_cost.bpf.o: bpf/xdnat_router.bpf.c $(BPF_HDRS) # inlines the router
+$(BENCH_OUT)/bench_cost.bpf.o: $(BPF_HDRS) # the router library (bpf/lib/)
 $(BENCH_OUT)/%.skel.h: $(BENCH_OUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@
-$(BENCH_BIN): bench/xdnat_bench.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench -I$(BENCH_OUT) $< -o $@ $(LDLIBS)
+$(BENCH_BIN): bench/xdnat_bench.c loader/common/abi_names.c bench/bench_common.h maps/xdnat_abi.h $(BENCH_SKELS) $(OUT)/xdnat_router.skel.h
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ibench -I$(BENCH_OUT) $< loader/common/abi_names.c -o $@ $(LDLIBS)
 
 # Control-plane allocation rate (docs/CONTROL-PLANE.md, Performance); no
 # root needed.  BENCH_RSIP_ARGS go to rsip-bench (e.g. --hosts 2000).

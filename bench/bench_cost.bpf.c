@@ -4,32 +4,24 @@
  *
  *   bench_pass          XDP_PASS baseline
  *   bench_redirect      redirect-only baseline (devmap slot 0)
- *   bench_harness_wan   the router's xdnat_wan_xdp / xdnat_lan_xdp, compiled
- *   bench_harness_lan   from bpf/xdnat_router.bpf.c unchanged and inlined
- *                       here.  Around it the harness varies the flow key and
+ *   bench_harness_wan   the router's WAN / LAN XDP paths (wan_path/lan_path
+ *   bench_harness_lan   of bpf/lib/datapath.h, the code xdnat_wan_xdp and
+ *                       xdnat_lan_xdp run), inlined here.  Around it the
+ *                       harness varies the flow key and
  *                       afterwards undoes the head adjustment and restores
  *                       the header bytes, so that each of `repeat` runs sees
  *                       the original frame (a non-live run never resets it).
  *   bench_harness_nop   the same harness around nothing: its cost is
  *                       subtracted.
- *
- * (Loading the router programs unchanged as freplace extensions of a
- * harness would avoid the recompilation, but kernels may refuse
- * BPF_PROG_TYPE_EXT outright, as the 6.18 guests this was written on do.)
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "bench_common.h"
 
-/* The router's XDP entry points become always-inline functions.  Their
- * out-of-line copies stay programs of this object; the driver does not
- * load them, nor the tc programs. */
-#define xdnat_wan_xdp(arg) __attribute__((always_inline)) bench_router_wan(arg)
-#define xdnat_lan_xdp(arg) __attribute__((always_inline)) bench_router_lan(arg)
-#include "xdnat_router.bpf.c"
-#undef xdnat_wan_xdp
-#undef xdnat_lan_xdp
+/* The router's datapath library (bpf/lib/): its maps and configuration, and
+ * the XDP action paths the harness calls. */
+#include "lib/datapath.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
@@ -112,9 +104,9 @@ static __always_inline int harness(struct xdp_md *ctx, int which)
 	len0 = data_end - data;
 
 	if (which == H_WAN) {
-		rc = bench_router_wan(ctx);
+		rc = wan_path(ctx_xdp(ctx));
 	} else if (which == H_LAN) {
-		rc = bench_router_lan(ctx);
+		rc = lan_path(ctx_xdp(ctx));
 	} else {
 		/* mirrors the undo below, which the router cases always do */
 		if (bpf_xdp_adjust_head(ctx, 0))
@@ -161,7 +153,7 @@ int bench_fib(struct xdp_md *ctx)
 
 	if (!v)
 		return harness_fail();
-	fib.family = 2; /* AF_INET */
+	fib.family = AF_INET;
 	fib.l4_protocol = IPPROTO_IPIP;
 	fib.tot_len = 84;
 	fib.ifindex = ctx->ingress_ifindex;

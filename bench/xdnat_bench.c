@@ -589,9 +589,10 @@ static struct bpf_map *obj_map(struct bpf_object *obj, const char *name)
 	return m;
 }
 
-static const char *const router_maps[] = {
-	XDNAT_MAP_INFO, XDNAT_MAP_PORTS, XDNAT_MAP_SPIS, XDNAT_MAP_HOSTS, XDNAT_MAP_LAN_IDX,
-	XDNAT_MAP_HSTATS, XDNAT_MAP_STATS, XDNAT_MAP_TXPORTS,
+/* The maps the cost object shares with the live one (names: xdnat_maps[]). */
+static const enum xdnat_map router_maps[] = {
+	XDNAT_M_INFO, XDNAT_M_PORTS, XDNAT_M_SPIS, XDNAT_M_HOSTS, XDNAT_M_LAN_IDX,
+	XDNAT_M_HSTATS, XDNAT_M_STATS, XDNAT_M_TXPORTS,
 };
 #define N_ROUTER_MAPS (sizeof(router_maps) / sizeof(router_maps[0]))
 
@@ -644,13 +645,14 @@ static int router_prepare(struct router *r, struct bpf_object *obj,
 		}
 	}
 	for (size_t i = 0; share && i < N_ROUTER_MAPS; i++) {
-		struct bpf_map *from = obj_map(share, router_maps[i]);
+		const char *name = xdnat_maps[router_maps[i]].name;
+		struct bpf_map *from = obj_map(share, name);
 
-		if (!from || !(m = obj_map(obj, router_maps[i])))
+		if (!from || !(m = obj_map(obj, name)))
 			return -1;
 		err = bpf_map__reuse_fd(m, bpf_map__fd(from));
 		if (err) {
-			fprintf(stderr, "xdnat-bench: sharing %s: %s\n", router_maps[i], strerror(-err));
+			fprintf(stderr, "xdnat-bench: sharing %s: %s\n", name, strerror(-err));
 			return -1;
 		}
 	}
@@ -660,8 +662,7 @@ static int router_prepare(struct router *r, struct bpf_object *obj,
 	bpf_object__for_each_program(p, obj) {
 		const char *n = bpf_program__name(p);
 
-		if (!strcmp(n, "xdnat_wan_tc") || !strcmp(n, "xdnat_lan_tc") ||
-		    !strcmp(n, "bench_router_wan") || !strcmp(n, "bench_router_lan")) {
+		if (!strcmp(n, "xdnat_wan_tc") || !strcmp(n, "xdnat_lan_tc")) {
 			err = bpf_program__set_autoload(p, false);
 			if (err) {
 				fprintf(stderr, "xdnat-bench: autoload %s: %s\n", n, strerror(-err));
@@ -960,7 +961,6 @@ static int cost_run(const struct ccfg *c, uint32_t *dur)
 	}
 	if (o.retval != c->want ||
 	    (c->harness && bss->verdicts[c->want] != O.repeat)) {
-		static const char *const rn[] = XDNAT_REASON_NAMES;
 		int fd = bpf_map__fd(c->skel->maps.xdnat_stats), n = libbpf_num_possible_cpus();
 		struct xdnat_counter *v = calloc((size_t)(n > 0 ? n : 1), sizeof(*v));
 
@@ -972,7 +972,7 @@ static int cost_run(const struct ccfg *c, uint32_t *dur)
 			for (int i = 0; i < n; i++)
 				t += v[i].packets;
 			if (t)
-				fprintf(stderr, "  router counter %s: %llu\n", rn[k], (unsigned long long)t);
+				fprintf(stderr, "  router counter %s: %llu\n", xdnat_reason_names[k], (unsigned long long)t);
 		}
 		free(v);
 		fprintf(stderr, "xdnat-bench: cost run %s: verdict %u, want %u for all %u (%llu did, %llu harness failures)\n",

@@ -8,8 +8,8 @@
  * The host's stack and applications see plain packets to/from the global
  * address (configured on lo by xdnat-host).
  */
-#include "xdnat_compat.h"
-#include "xdnat_parse.h"
+#include "lib/compat.h"
+#include "lib/encap.h"
 #include <linux/pkt_cls.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -98,7 +98,7 @@ int xdnat_host_ingress(struct __sk_buff *skb)
 	    outer->daddr != cfg.lan_addr)
 		goto pass;
 	bytes = skb->len;
-	if (outer->frag_off & bpf_htons(XDNAT_IP_MF | XDNAT_IP_OFFMASK)) {
+	if (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
 		/* The router's stack fragmented the tunnel packet (too big for
 		 * the LAN, no DF): the kernel reassembles it and xdnat-host,
 		 * which reads IP-in-IP on a raw socket, unwraps it. */

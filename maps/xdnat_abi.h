@@ -34,7 +34,46 @@
 #define XDNAT_TUNNEL_OVERHEAD     20      /* outer IPv4 header, no options */
 #define XDNAT_HOST_NONE           0u
 
-/* Map and pin names (also the file names under the pin directory). */
+/*
+ * The maps: one list of (id, name, pinned).  The name is the map's C
+ * identifier in bpf/lib/maps.h (checked there) and its pin file name under
+ * the pin directory; pinned maps are reused across restarts and upgrades
+ * (see XDNAT_ABI_VERSION).  Expanded into enum xdnat_map and, in user space,
+ * into xdnat_maps[] (loader/common/abi_names.c), which the tools iterate.
+ * The XDNAT_MAP_* strings are the same names for string concatenation;
+ * test_datapath checks the list against the router object both ways.
+ */
+#define XDNAT_MAPS(X) \
+	X(INFO,        xdnat_info,        1) \
+	X(PORTS,       xdnat_ports,       1) \
+	X(SPIS,        xdnat_spis,        1) \
+	X(HOSTS,       xdnat_hosts,       1) \
+	X(LAN_IDX,     xdnat_lan_idx,     1) \
+	X(HSTATS,      xdnat_hstats,      1) \
+	X(STATS,       xdnat_stats,       1) \
+	X(TXPORTS,     xdnat_txports,     0) /* refilled on every start */ \
+	X(HOST_NH,     xdnat_host_nh,     1) \
+	X(NH_CACHE,    xdnat_nh_cache,    0) /* private to one load */ \
+	X(FRAGS,       xdnat_frags,       1) \
+	X(OUT_SPIS,    xdnat_out_spis,    1) \
+	X(FRAG_EVENTS, xdnat_frag_events, 0) /* belongs to its reader */ \
+	X(PEERS,       xdnat_peers,       1)
+
+enum xdnat_map {
+#define XDNAT_M_ENUM_(id, name, pinned) XDNAT_M_##id,
+	XDNAT_MAPS(XDNAT_M_ENUM_)
+#undef XDNAT_M_ENUM_
+	XDNAT_M_MAX,
+};
+
+#ifndef __BPF__
+struct xdnat_map_desc {
+	const char *name;
+	int pinned;
+};
+extern const struct xdnat_map_desc xdnat_maps[XDNAT_M_MAX];
+#endif
+
 #define XDNAT_PIN_BASE            "/sys/fs/bpf/xdnat"
 #define XDNAT_DEFAULT_INSTANCE    "default"
 #define XDNAT_MAP_INFO            "xdnat_info"
@@ -46,10 +85,10 @@
 #define XDNAT_MAP_STATS           "xdnat_stats"
 #define XDNAT_MAP_TXPORTS         "xdnat_txports"
 #define XDNAT_MAP_HOST_NH         "xdnat_host_nh"
-#define XDNAT_MAP_FRAGS           "xdnat_frags"      /* first fragment -> host (LRU) */
-#define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"   /* outbound SA SPI -> host (LRU) */
-#define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events" /* slow path: held fragments */
-#define XDNAT_MAP_PEERS           "xdnat_peers"      /* {host, remote} of inbound ESP/AH (LRU) */
+#define XDNAT_MAP_FRAGS           "xdnat_frags"
+#define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"
+#define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events"
+#define XDNAT_MAP_PEERS           "xdnat_peers"
 #define XDNAT_PIN_LINK_WAN        "link_wan"
 #define XDNAT_PIN_LINK_LAN        "link_lan"
 #define XDNAT_LOCK_FILE           "xdnatd.lock"
@@ -102,11 +141,14 @@ struct xdnat_peer_val {
 
 /*
  * The same cache for the WAN->LAN direction, where the destination is a
- * host: an array indexed by host id (xdnat_host_nh, sized like the host
- * table), so the hot path pays an array lookup instead of a hash.  An entry
- * counts only for the LAN address it was learnt for; xdnatctl/RSIP clear it
- * when a host is removed.  Written by the programs (once per lifetime per
- * host): MACs and MTU first, the LAN address and stamp last.
+ * host: a per-CPU array indexed by host id (xdnat_host_nh, sized like the
+ * host table), so the hot path pays an array lookup instead of a hash.  An
+ * entry counts only for the LAN address it was learnt for, so a host id's
+ * next owner on another address never inherits it (and one on the same
+ * address gets that address's next hop, refreshed like any neighbour
+ * change).  Written only by the programs, each CPU its own copy (once per
+ * lifetime per host and CPU): no CPU ever reads an entry another is
+ * writing, and user space never writes it.
  */
 struct xdnat_host_nh {
 	__u8 dmac[6];
@@ -167,6 +209,18 @@ enum xdnat_txport {
 	XDNAT_TXPORT_MAX,
 };
 
+/*
+ * Version of the map ABI: every key, value and map of this file.  Pinned
+ * maps outlive xdnatd (restarts, reload-programs, upgrades); xdnatd reuses
+ * them only when the xdnat_info they carry has this version, and otherwise
+ * refuses to start, saying how to upgrade (stop, remove the pin directory,
+ * start: the state database rebuilds the maps).  Bump it with any layout or
+ * meaning change of a pinned map.  1: the maps before versioning (an
+ * xdnat_info value without this field); 2: xdnat_host_nh a shared array;
+ * 3: xdnat_host_nh per CPU.
+ */
+#define XDNAT_ABI_VERSION         3
+
 /* Router configuration flags (xdnat_router_cfg.flags / xdnat_info.flags). */
 #define XDNAT_F_UNKNOWN_DROP      (1u << 0) /* unallocated port/SPI: drop, not pass */
 #define XDNAT_F_TC_MODE           (1u << 1) /* programs attached with tc, not XDP */
@@ -186,6 +240,8 @@ struct xdnat_router_cfg {
 	__u32 max_hosts;                 /* entries of the host arrays */
 	__u32 nh_cache_ms;               /* next-hop cache lifetime; 0: fib every packet */
 	__be32 gaddrs[XDNAT_MAX_GADDRS]; /* global addresses, index = gaddr index */
+	__u32 abi_version;               /* XDNAT_ABI_VERSION of the maps (xdnat_info) */
+	__u32 reserved;
 };
 
 /*
@@ -254,77 +310,104 @@ struct xdnat_counter {
 };
 
 /*
- * Why a packet got its verdict.  One counter each; names (XDNAT_REASON_NAMES)
- * are what xdnatctl prints.  Keep the two lists in the same order.
+ * Why a packet got its verdict: one counter each (xdnat_stats), under the
+ * name xdnatctl, the metrics and the tests print.  The one list: expanded
+ * here into enum xdnat_reason and in user space into xdnat_reason_names[]
+ * (loader/common/abi_names.c).  Append only: the index is the ABI.
  */
+#define XDNAT_REASONS(X) \
+	/* forwarded */ \
+	/* WAN packet tunnelled to its host */ \
+	X(WAN_TO_HOST, wan_to_host) \
+	/* host packet decapsulated to the WAN */ \
+	X(HOST_TO_WAN, host_to_wan) \
+	/* host packet to a global address, re-tunnelled */ \
+	X(HAIRPIN, hairpin) \
+	/* handed to the router's own stack */ \
+	/* ARP, IPv6, ... */ \
+	X(PASS_NOT_IPV4, pass_not_ipv4) \
+	/* 802.1Q/802.1ad tagged: left to the stack */ \
+	X(PASS_VLAN, pass_vlan) \
+	/* WAN: destination is not a global address */ \
+	X(PASS_NOT_GLOBAL, pass_not_global) \
+	/* WAN: ICMP to a global address other than echo reply */ \
+	X(PASS_ICMP_LOCAL, pass_icmp_local) \
+	/* LAN: not IP-in-IP to the router */ \
+	X(PASS_LAN_OTHER, pass_lan_other) \
+	/* next hop unresolved: stack forwards and resolves */ \
+	X(PASS_NO_NEIGH, pass_no_neigh) \
+	/* exceeds egress MTU: stack fragments or answers */ \
+	X(PASS_TOO_BIG, pass_too_big) \
+	/* unallocated: passed or dropped per XDNAT_F_UNKNOWN_DROP */ \
+	X(UNKNOWN_PORT, unknown_port) \
+	X(UNKNOWN_SPI, unknown_spi) \
+	X(UNKNOWN_ICMP_ID, unknown_icmp_id) \
+	X(UNKNOWN_PROTO, unknown_proto) \
+	/* non-first fragment: no port or SPI to map by */ \
+	X(FRAGMENT, fragment) \
+	/* dropped */ \
+	/* truncated or inconsistent headers */ \
+	X(DROP_MALFORMED, drop_malformed) \
+	/* SPI 0-255 */ \
+	X(DROP_SPI_RESERVED, drop_spi_reserved) \
+	/* SPI/port owner shares another global address */ \
+	X(DROP_WRONG_GADDR, drop_wrong_gaddr) \
+	/* LAN: tunnel from an unknown LAN address */ \
+	X(DROP_UNREGISTERED, drop_unregistered) \
+	/* LAN: inner source is not the host's global address */ \
+	X(DROP_SPOOF_SRC, drop_spoof_src) \
+	/* LAN: source port/ICMP id not in the host's blocks */ \
+	X(DROP_SPOOF_PORT, drop_spoof_port) \
+	/* LAN: inner TTL would reach 0 */ \
+	X(DROP_TTL, drop_ttl) \
+	/* FIB says unreachable, or not via the expected NIC */ \
+	X(DROP_NO_ROUTE, drop_no_route) \
+	/* helper failure (adjust_head, redirect) */ \
+	X(DROP_INTERNAL, drop_internal) \
+	/* robustness (issue 5): fragments, ICMP errors, oversize */ \
+	/* later fragment tunnelled by the fragment table */ \
+	X(FRAG_TO_HOST, frag_to_host) \
+	/* later fragment, first unseen: copied to the slow path */ \
+	X(FRAG_HELD, frag_held) \
+	/* ICMP error tunnelled to the host of the quoted packet */ \
+	X(ICMP_ERR_TO_HOST, icmp_err_to_host) \
+	/* ICMP error quoting nothing of a host: unknown policy */ \
+	X(ICMP_ERR_UNKNOWN, icmp_err_unknown) \
+	/* DF packet too big for the tunnel/WAN: frag-needed sent */ \
+	X(TOO_BIG_ICMP, too_big_icmp) \
+	/* shared IKE ports (issue 8) */ \
+	/* IKEv2 tunnelled by the host's IKE SPI */ \
+	X(IKE_TO_HOST, ike_to_host) \
+	/* IKE_SA_INIT from a remote initiator: port's default host */ \
+	X(IKE_TO_DEFAULT, ike_to_default) \
+	/* ESP-in-UDP (RFC 3948) tunnelled by its SPI */ \
+	X(ESP_UDP_TO_HOST, esp_udp_to_host) \
+	/* IKE_SA_INIT from a remote initiator, no default host: drop */ \
+	X(IKE_NO_DEFAULT, ike_no_default) \
+	/* host IKE SPI in no valid host's block: unknown policy */ \
+	X(UNKNOWN_IKE_SPI, unknown_ike_spi) \
+	/* NAT keepalive, not IKEv2: names no host; unknown policy */ \
+	X(UNKNOWN_SHARED, unknown_shared) \
+	/* LAN: IKE from a shared port, host's SPI verified */ \
+	X(IKE_FROM_HOST, ike_from_host) \
+	/* LAN: from a shared port, nothing of the host's to check \
+	 * (ESP-in-UDP: the remote's SPI; keepalive; SPIr 0) */ \
+	X(SHARED_UNCHECKED, shared_unchecked) \
+	/* LAN: shared port, host's IKE SPI not its own, or not IKEv2 */ \
+	X(DROP_SPOOF_IKE, drop_spoof_ike) \
+	/* WAN: a port/SPI of the router's own services: its stack */ \
+	X(PASS_ROUTER_PORT, pass_router_port) \
+	/* DF and too big, but RFC 1812 forbids an ICMP error about it \
+	 * (ICMP error, later fragment, non-unicast address) */ \
+	X(DROP_TOO_BIG, drop_too_big) \
+	/* end */
+
 enum xdnat_reason {
-	/* forwarded */
-	XDNAT_R_WAN_TO_HOST = 0,    /* WAN packet tunnelled to its host */
-	XDNAT_R_HOST_TO_WAN,        /* host packet decapsulated to the WAN */
-	XDNAT_R_HAIRPIN,            /* host packet to a global address, re-tunnelled */
-	/* handed to the router's own stack */
-	XDNAT_R_PASS_NOT_IPV4,      /* ARP, IPv6, ... */
-	XDNAT_R_PASS_VLAN,          /* 802.1Q/802.1ad tagged: left to the stack */
-	XDNAT_R_PASS_NOT_GLOBAL,    /* WAN: destination is not a global address */
-	XDNAT_R_PASS_ICMP_LOCAL,    /* WAN: ICMP to a global address other than echo reply */
-	XDNAT_R_PASS_LAN_OTHER,     /* LAN: not IP-in-IP to the router */
-	XDNAT_R_PASS_NO_NEIGH,      /* next hop unresolved: stack forwards and resolves */
-	XDNAT_R_PASS_TOO_BIG,       /* exceeds egress MTU: stack fragments or answers */
-	/* unallocated: passed or dropped per XDNAT_F_UNKNOWN_DROP */
-	XDNAT_R_UNKNOWN_PORT,
-	XDNAT_R_UNKNOWN_SPI,
-	XDNAT_R_UNKNOWN_ICMP_ID,
-	XDNAT_R_UNKNOWN_PROTO,
-	XDNAT_R_FRAGMENT,           /* non-first fragment: no port or SPI to map by */
-	/* dropped */
-	XDNAT_R_DROP_MALFORMED,     /* truncated or inconsistent headers */
-	XDNAT_R_DROP_SPI_RESERVED,  /* SPI 0-255 */
-	XDNAT_R_DROP_WRONG_GADDR,   /* SPI/port owner shares another global address */
-	XDNAT_R_DROP_UNREGISTERED,  /* LAN: tunnel from an unknown LAN address */
-	XDNAT_R_DROP_SPOOF_SRC,     /* LAN: inner source is not the host's global address */
-	XDNAT_R_DROP_SPOOF_PORT,    /* LAN: source port/ICMP id not in the host's blocks */
-	XDNAT_R_DROP_TTL,           /* LAN: inner TTL would reach 0 */
-	XDNAT_R_DROP_NO_ROUTE,      /* FIB says unreachable, or not via the expected NIC */
-	XDNAT_R_DROP_INTERNAL,      /* helper failure (adjust_head, redirect) */
-	/* robustness (issue 5): fragments, ICMP errors, oversize */
-	XDNAT_R_FRAG_TO_HOST,       /* later fragment tunnelled by the fragment table */
-	XDNAT_R_FRAG_HELD,          /* later fragment, first unseen: copied to the slow path */
-	XDNAT_R_ICMP_ERR_TO_HOST,   /* ICMP error tunnelled to the host of the quoted packet */
-	XDNAT_R_ICMP_ERR_UNKNOWN,   /* ICMP error quoting nothing of a host: unknown policy */
-	XDNAT_R_TOO_BIG_ICMP,       /* DF packet too big for the tunnel/WAN: frag-needed sent */
-	/* shared IKE ports (issue 8) */
-	XDNAT_R_IKE_TO_HOST,        /* IKEv2 tunnelled by the host's IKE SPI */
-	XDNAT_R_IKE_TO_DEFAULT,     /* IKE_SA_INIT from a remote initiator: port's default host */
-	XDNAT_R_ESP_UDP_TO_HOST,    /* ESP-in-UDP (RFC 3948) tunnelled by its SPI */
-	XDNAT_R_IKE_NO_DEFAULT,     /* IKE_SA_INIT from a remote initiator, no default host: drop */
-	XDNAT_R_UNKNOWN_IKE_SPI,    /* host IKE SPI in no valid host's block: unknown policy */
-	XDNAT_R_UNKNOWN_SHARED,     /* NAT keepalive, not IKEv2: names no host; unknown policy */
-	XDNAT_R_IKE_FROM_HOST,      /* LAN: IKE from a shared port, host's SPI verified */
-	XDNAT_R_SHARED_UNCHECKED,   /* LAN: from a shared port, nothing of the host's to check
-				     * (ESP-in-UDP: the remote's SPI; keepalive; SPIr 0) */
-	XDNAT_R_DROP_SPOOF_IKE,     /* LAN: shared port, host's IKE SPI not its own, or not IKEv2 */
-	XDNAT_R_PASS_ROUTER_PORT,   /* WAN: a port/SPI of the router's own services: its stack */
-	XDNAT_R_DROP_TOO_BIG,       /* DF and too big, but RFC 1812 forbids an ICMP error about
-				     * it (ICMP error, later fragment, non-unicast address) */
+#define XDNAT_R_ENUM_(id, name) XDNAT_R_##id,
+	XDNAT_REASONS(XDNAT_R_ENUM_)
+#undef XDNAT_R_ENUM_
 	XDNAT_R_MAX,
 };
-
-#define XDNAT_REASON_NAMES { \
-	"wan_to_host", "host_to_wan", "hairpin", \
-	"pass_not_ipv4", "pass_vlan", "pass_not_global", "pass_icmp_local", \
-	"pass_lan_other", "pass_no_neigh", "pass_too_big", \
-	"unknown_port", "unknown_spi", "unknown_icmp_id", "unknown_proto", \
-	"fragment", \
-	"drop_malformed", "drop_spi_reserved", "drop_wrong_gaddr", \
-	"drop_unregistered", "drop_spoof_src", "drop_spoof_port", "drop_ttl", \
-	"drop_no_route", "drop_internal", \
-	"frag_to_host", "frag_held", "icmp_err_to_host", "icmp_err_unknown", \
-	"too_big_icmp", \
-	"ike_to_host", "ike_to_default", "esp_udp_to_host", "ike_no_default", \
-	"unknown_ike_spi", "unknown_shared", "ike_from_host", "shared_unchecked", \
-	"drop_spoof_ike", \
-	"pass_router_port", "drop_too_big", \
-}
 
 /* Host-side (xdnat-host) tc program configuration, in .rodata. */
 struct xdnat_hostside_cfg {
@@ -335,22 +418,35 @@ struct xdnat_hostside_cfg {
 };
 
 #define XDNAT_HOSTSIDE_MAP_STATS  "xdnat_hoststats"
+/* xdnat-host's counters: one list, like XDNAT_REASONS (names in
+ * xdnat_host_reason_names[]). */
+#define XDNAT_HOST_REASONS(X) \
+	X(ENCAP, encap)                   /* egress packets from the global address tunnelled */ \
+	X(DECAP, decap)                   /* ingress tunnel packets from the router unwrapped */ \
+	X(PASS, pass)                     /* other traffic, untouched */ \
+	X(DROP_MALFORMED, drop_malformed) /* tunnel packet with a bad inner header */ \
+	X(DROP_INTERNAL, drop_internal)   /* helper failure */ \
+	X(PASS_FRAGMENT, pass_fragment)   /* outer fragment of a tunnel packet: the stack \
+					   * reassembles it, xdnat-host unwraps it */
+
 enum xdnat_host_reason {
-	XDNAT_HR_ENCAP = 0,      /* egress packets from the global address tunnelled */
-	XDNAT_HR_DECAP,          /* ingress tunnel packets from the router unwrapped */
-	XDNAT_HR_PASS,           /* other traffic, untouched */
-	XDNAT_HR_DROP_MALFORMED, /* tunnel packet with a bad inner header */
-	XDNAT_HR_DROP_INTERNAL,  /* helper failure */
-	XDNAT_HR_PASS_FRAGMENT,  /* outer fragment of a tunnel packet: the stack
-				  * reassembles it, xdnat-host unwraps it */
+#define XDNAT_HR_ENUM_(id, name) XDNAT_HR_##id,
+	XDNAT_HOST_REASONS(XDNAT_HR_ENUM_)
+#undef XDNAT_HR_ENUM_
 	XDNAT_HR_MAX,
 };
-#define XDNAT_HOST_REASON_NAMES { \
-	"encap", "decap", "pass", "drop_malformed", "drop_internal", "pass_fragment", \
-}
 
 #ifndef __BPF__
-_Static_assert(sizeof(struct xdnat_router_cfg) == 32 + 4 * XDNAT_MAX_GADDRS, "router cfg layout");
+/* The name tables, defined once (loader/common/abi_names.c) from the lists
+ * above and used by every tool. */
+extern const char *const xdnat_reason_names[XDNAT_R_MAX];
+extern const char *const xdnat_host_reason_names[XDNAT_HR_MAX];
+#endif
+
+#ifndef __BPF__
+_Static_assert(sizeof(struct xdnat_router_cfg) == 32 + 4 * XDNAT_MAX_GADDRS + 8, "router cfg layout");
+_Static_assert(offsetof(struct xdnat_router_cfg, abi_version) == 32 + 4 * XDNAT_MAX_GADDRS,
+	       "abi_version after the v1 layout");
 _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset");
 _Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
 _Static_assert(sizeof(struct xdnat_host_nh) == 32, "host nh layout");

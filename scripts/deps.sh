@@ -10,6 +10,9 @@ pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
       strongswan-pki libstrongswan-extra-plugins python3-scapy python3-cryptography
       gnutls-bin libnss3-tools golang-go)
+# The BPF programs use the uapi ICMP header (linux/icmp.h), which includes
+# libc's sys/socket.h; for the bpf target glibc asks for its 32-bit stubs.
+[ "$(dpkg --print-architecture)" = amd64 ] && pkgs+=(libc6-dev-i386)
 # libmnl-dev: xdnatd keeps neighbour entries over rtnetlink (loader/daemon/neigh.c);
 # strace: selftests/e2e_neigh.sh checks that xdnatd runs no program.
 # strongSwan (selftests/e2e_strongswan.sh, docs/STRONGSWAN.md) runs only as

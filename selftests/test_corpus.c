@@ -61,6 +61,7 @@
 #include "xdnat_abi.h"
 #include "xdnat_router.skel.h"
 #include "pkt.h"
+#include "dp_env.h"
 
 #define DEFAULT_SEED 0x5eed0c0de5ull
 #define DEFAULT_N    60000u
@@ -73,36 +74,11 @@
 #define N_GADDRS   3u
 #define MTU        1500u
 
-static const uint8_t MAC_WAN0[6]   = { 0x02, 0, 0, 0, 0x01, 0x00 };
-static const uint8_t MAC_WAN1[6]   = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_LAN0[6]   = { 0x02, 0, 0, 0, 0x02, 0x00 };
-static const uint8_t MAC_LAN1[6]   = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static const uint8_t MAC_REMOTE[6] = { 0x02, 0, 0, 0, 0x77, 0x07 };
-static const uint8_t MAC_GW[6]     = { 0x02, 0, 0, 0, 0x77, 0xfe };
-static const uint8_t MAC_STRAY[6]  = { 0x02, 0, 0, 0, 0xee, 0xee };
-
-#define WAN_ADDR       IP4(203, 0, 113, 1)
-#define REMOTE         IP4(203, 0, 113, 7)
-#define WAN_GW         IP4(203, 0, 113, 254)
-#define REMOTE_FAR     IP4(198, 51, 100, 77)
-#define REMOTE_NONEIGH IP4(203, 0, 113, 99)
-#define LAN_ROUTER     IP4(10, 77, 0, 1)
-#define LAN_STRAY      IP4(10, 77, 0, 50)
-#define G0             IP4(192, 0, 2, 1)
-#define G1             IP4(198, 51, 100, 1)
 #define G2             IP4(192, 0, 2, 129)
-#define NOT_GLOBAL     IP4(192, 0, 2, 2)
 
 static const uint32_t GADDRS[N_GADDRS] = { G0, G1, G2 };
 
 enum { H_A = 1, H_B, H_C, H_D, H_E, H_F, H_H, H_I, H_J, H_OUTSIDE = 100 };
-
-struct hostdef {
-	uint32_t id, lan;
-	uint8_t mac[6];
-	bool has_neigh;
-	uint32_t gidx, flags, idx_lan;
-};
 
 static const struct hostdef HOSTS[] = {
 	{ H_A, IP4(10, 77, 0, 2), { 2, 0, 0, 0, 0xaa, 0x02 }, true, 0, XDNAT_HOST_F_VALID, IP4(10, 77, 0, 2) },
@@ -159,71 +135,10 @@ static const struct shared_port SHARED[] = {
 
 /* ------------------------------------------------------------ environment */
 
-static int if_wan0, if_lan0, ncpus;
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int n, st;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert(n > 0 && (size_t)n < sizeof(cmd), "test bug: command too long");
-	st = system(cmd);
-	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "setup failed: %s", cmd);
-}
-
-static const char *macstr(const uint8_t m[6], char buf[18])
-{
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-	return buf;
-}
-
-static const char *ipstr(uint32_t a, char buf[16])
-{
-	snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-	return buf;
-}
-
-/* Private netns + bpffs and the veth topology of test_datapath.c. */
+/* Private netns + bpffs and the topology of selftests/dp_env.h. */
 static void env_up(void)
 {
-	char m1[18], m2[18], a[16];
-	FILE *f;
-
-	cr_assert(geteuid() == 0, "test_corpus loads BPF programs: run it as root");
-	cr_assert(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
-	cr_assert(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "rprivate: %s",
-		  strerror(errno));
-	cr_assert(mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0, "bpffs: %s",
-		  strerror(errno));
-	cr_assert(mkdir(PIN_BASE, 0700) == 0, "mkdir %s: %s", PIN_BASE, strerror(errno));
-	f = fopen("/proc/sys/net/ipv4/ip_forward", "w");
-	cr_assert(f && fputs("1", f) >= 0 && fclose(f) == 0, "ip_forward: %s", strerror(errno));
-
-	sh("ip link set lo up");
-	sh("ip link add wan0 address %s type veth peer name wan1 address %s",
-	   macstr(MAC_WAN0, m1), macstr(MAC_WAN1, m2));
-	sh("ip link add lan0 address %s type veth peer name lan1 address %s",
-	   macstr(MAC_LAN0, m1), macstr(MAC_LAN1, m2));
-	sh("ip link set wan0 up && ip link set wan1 up && ip link set lan0 up && ip link set lan1 up");
-	sh("ip addr add %s/24 dev wan0", ipstr(WAN_ADDR, a));
-	sh("ip addr add %s/24 dev lan0", ipstr(LAN_ROUTER, a));
-	sh("ip neigh add %s lladdr %s dev wan0 nud permanent", ipstr(REMOTE, a), macstr(MAC_REMOTE, m1));
-	sh("ip neigh add %s lladdr %s dev wan0 nud permanent", ipstr(WAN_GW, a), macstr(MAC_GW, m1));
-	sh("ip route add default via %s dev wan0", ipstr(WAN_GW, a));
-	for (size_t i = 0; i < N_HOSTDEFS; i++)
-		if (HOSTS[i].has_neigh)
-			sh("ip neigh add %s lladdr %s dev lan0 nud permanent",
-			   ipstr(HOSTS[i].lan, a), macstr(HOSTS[i].mac, m1));
-	if_wan0 = (int)if_nametoindex("wan0");
-	if_lan0 = (int)if_nametoindex("lan0");
-	cr_assert(if_wan0 > 0 && if_lan0 > 0, "if_nametoindex");
-	ncpus = libbpf_num_possible_cpus();
-	cr_assert(ncpus > 0, "libbpf_num_possible_cpus");
+	dp_env_up(PIN_BASE, HOSTS, N_HOSTDEFS);
 }
 
 struct router {
@@ -264,8 +179,8 @@ static void router_up(uint32_t flags)
 	cr_assert(s, "xdnat_router__open_opts: %s", strerror(errno));
 	cfg = &s->rodata->cfg;
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->wan_ifindex = (uint32_t)if_wan0;
-	cfg->lan_ifindex = (uint32_t)if_lan0;
+	cfg->wan_ifindex = (uint32_t)env.wan0;
+	cfg->lan_ifindex = (uint32_t)env.lan0;
 	cfg->lan_addr = htonl(LAN_ROUTER);
 	cfg->flags = flags;
 	cfg->n_gaddrs = N_GADDRS;
@@ -293,9 +208,9 @@ static void router_up(uint32_t flags)
 	ports = bpf_map__fd(s->maps.xdnat_ports);
 	spis = bpf_map__fd(s->maps.xdnat_spis);
 	tx = bpf_map__fd(s->maps.xdnat_txports);
-	ifx = (uint32_t)if_wan0;
+	ifx = (uint32_t)env.wan0;
 	map_set(tx, XDNAT_TXPORT_WAN, &ifx);
-	ifx = (uint32_t)if_lan0;
+	ifx = (uint32_t)env.lan0;
 	map_set(tx, XDNAT_TXPORT_LAN, &ifx);
 	for (size_t i = 0; i < N_HOSTDEFS; i++) {
 		const struct hostdef *h = &HOSTS[i];
@@ -879,13 +794,13 @@ static struct fib m_route(uint32_t dst)
 		return r;
 	}
 	if ((dst >> 8) == (WAN_ADDR >> 8)) {
-		r.ifindex = if_wan0;
+		r.ifindex = env.wan0;
 		r.k = dst == REMOTE || dst == WAN_GW ? FIB_OK : FIB_NO_NEIGH;
 		r.mac = dst == REMOTE ? MAC_REMOTE : MAC_GW;
 		return r;
 	}
 	if ((dst >> 8) == (LAN_ROUTER >> 8)) {
-		r.ifindex = if_lan0;
+		r.ifindex = env.lan0;
 		r.k = FIB_NO_NEIGH;
 		for (size_t i = 0; i < N_HOSTDEFS; i++)
 			if (HOSTS[i].lan == dst && HOSTS[i].has_neigh) {
@@ -895,7 +810,7 @@ static struct fib m_route(uint32_t dst)
 		return r;
 	}
 	r.k = FIB_OK;
-	r.ifindex = if_wan0;
+	r.ifindex = env.wan0;
 	r.mac = MAC_GW;
 	return r;
 }
@@ -1058,7 +973,7 @@ static void plan_wan_fwd(struct plan *pl, enum prog_id p, const struct pkt *in,
 		}
 		return;
 	}
-	if (r.ifindex != if_lan0) {
+	if (r.ifindex != env.lan0) {
 		alt_add(pl, XDNAT_R_DROP_NO_ROUTE, v_drop(p), in, "host routed off the LAN");
 		return;
 	}
@@ -1104,7 +1019,7 @@ static void plan_lan_out(struct plan *pl, enum prog_id p, const struct pkt *in,
 	}
 	/* README: "no route / route not via the WAN NIC: drop", whether or
 	 * not the neighbour is resolved. */
-	if (r.ifindex != if_wan0) {
+	if (r.ifindex != env.wan0) {
 		alt_add(pl, XDNAT_R_DROP_NO_ROUTE, v_drop(p), in, "routed off the WAN");
 		return;
 	}
@@ -1139,7 +1054,7 @@ static void plan_hairpin(struct plan *pl, enum prog_id p, const struct pkt *in,
 		alt_add(pl, XDNAT_R_PASS_TOO_BIG, v_drop(p), in, "hairpin too big");
 		return;
 	}
-	if (r.ifindex != if_lan0) {
+	if (r.ifindex != env.lan0) {
 		alt_add(pl, XDNAT_R_DROP_NO_ROUTE, v_drop(p), in, "hairpin host off the LAN");
 		return;
 	}
@@ -1204,8 +1119,8 @@ static void plan_of(struct plan *pl, enum prog_id p, const struct pkt *in, struc
 				plan_lan_out(pl, p, in, d, r);
 			} else {
 				plan_lan_out(pl, p, in, d, (struct fib){ FIB_FAIL, 0, NULL });
-				plan_lan_out(pl, p, in, d, (struct fib){ FIB_OK, if_wan0, MAC_GW });
-				plan_lan_out(pl, p, in, d, (struct fib){ FIB_NO_NEIGH, if_wan0, NULL });
+				plan_lan_out(pl, p, in, d, (struct fib){ FIB_OK, env.wan0, MAC_GW });
+				plan_lan_out(pl, p, in, d, (struct fib){ FIB_NO_NEIGH, env.wan0, NULL });
 			}
 		}
 		break;
@@ -1228,14 +1143,14 @@ static void counters_read(struct counters *c)
 		const struct xdnat_counter *v = percpu_buf;
 
 		cr_assert(bpf_map_lookup_elem(R->stats, &k, percpu_buf) == 0, "stats lookup");
-		for (int cpu = 0; cpu < ncpus; cpu++)
+		for (int cpu = 0; cpu < env.ncpus; cpu++)
 			c->r[k] += v[cpu].packets;
 	}
 	for (uint32_t k = 0; k < MAX_HOSTS; k++) {
 		const struct xdnat_host_stats *v = percpu_buf;
 
 		cr_assert(bpf_map_lookup_elem(R->hstats, &k, percpu_buf) == 0, "hstats lookup");
-		for (int cpu = 0; cpu < ncpus; cpu++) {
+		for (int cpu = 0; cpu < env.ncpus; cpu++) {
 			c->to[k] += v[cpu].to_host_packets;
 			c->from[k] += v[cpu].from_host_packets;
 		}
@@ -1257,7 +1172,7 @@ static void run_prog(enum prog_id p, const struct pkt *in, struct result *res)
 	struct counters after;
 	struct xdp_md xctx;
 	struct __sk_buff sctx;
-	int ifx = p == WAN_XDP || p == WAN_TC ? if_wan0 : if_lan0;
+	int ifx = p == WAN_XDP || p == WAN_TC ? env.wan0 : env.lan0;
 
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (__u32)in->len,
 		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
@@ -1917,8 +1832,7 @@ static void hexdump(FILE *m, const char *what, const struct pkt *p)
 	fputc('\n', m);
 }
 
-static const char *const REASON_NAMES[] = XDNAT_REASON_NAMES;
-_Static_assert(sizeof(REASON_NAMES) / sizeof(REASON_NAMES[0]) == XDNAT_R_MAX, "reason names");
+#define REASON_NAMES xdnat_reason_names /* the one table (maps/xdnat_abi.h) */
 
 static const char *verdict_name(enum prog_id p, int v)
 {
@@ -2041,7 +1955,7 @@ static void corpus(uint32_t flags, uint64_t salt, unsigned div)
 	cr_assert(t && f, "out of memory");
 	router_up(flags);
 	model_init(flags);
-	percpu_buf = calloc((size_t)ncpus, sizeof(struct xdnat_host_stats));
+	percpu_buf = calloc((size_t)env.ncpus, sizeof(struct xdnat_host_stats));
 	cr_assert(percpu_buf, "out of memory");
 	rng_state = seed ^ salt;
 	fprintf(stderr, "test_corpus: %s policy: XDNAT_CORPUS_SEED=0x%" PRIx64 " XDNAT_CORPUS_N=%" PRIu64

@@ -23,10 +23,12 @@
  * Every name, MAC and address is fixed, so expected frames are constants.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,10 +47,12 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
+#include "xdnat.h"         /* xd_pins_check_abi */
 #include "xdnat_abi.h"
 #include "xdnat_router.skel.h"
 #include "xdnat_hostside.skel.h"
 #include "pkt.h"
+#include "dp_env.h"
 
 /* ------------------------------------------------------------ topology */
 
@@ -57,40 +61,12 @@
 #define SPI_BITS   16u
 #define N_GADDRS   2u
 
-static const uint8_t MAC_WAN0[6]   = { 0x02, 0, 0, 0, 0x01, 0x00 };
-static const uint8_t MAC_WAN1[6]   = { 0x02, 0, 0, 0, 0x01, 0x01 };
-static const uint8_t MAC_LAN0[6]   = { 0x02, 0, 0, 0, 0x02, 0x00 };
-static const uint8_t MAC_LAN1[6]   = { 0x02, 0, 0, 0, 0x02, 0x01 };
-static const uint8_t MAC_REMOTE[6] = { 0x02, 0, 0, 0, 0x77, 0x07 };
-static const uint8_t MAC_GW[6]     = { 0x02, 0, 0, 0, 0x77, 0xfe };
-static const uint8_t MAC_STRAY[6]  = { 0x02, 0, 0, 0, 0xee, 0xee }; /* unknown LAN box */
 static const uint8_t MAC_BCAST[6]  = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-
-#define WAN_ADDR      IP4(203, 0, 113, 1)
-#define REMOTE        IP4(203, 0, 113, 7)   /* on-link, permanent neighbour */
-#define WAN_GW        IP4(203, 0, 113, 254) /* default route, permanent neighbour */
-#define REMOTE_FAR    IP4(198, 51, 100, 77) /* via the default route */
-#define REMOTE_NONEIGH IP4(203, 0, 113, 99) /* on-link, no neighbour entry */
-#define LAN_ROUTER    IP4(10, 77, 0, 1)
-#define LAN_STRAY     IP4(10, 77, 0, 50)    /* not registered */
-#define G0            IP4(192, 0, 2, 1)
-#define G1            IP4(198, 51, 100, 1)
-#define NOT_GLOBAL    IP4(192, 0, 2, 2)
 
 static const uint32_t GADDRS[N_GADDRS] = { G0, G1 };
 
 /* Registered hosts.  Ids >= MAX_HOSTS are outside the host arrays. */
 enum { H_A = 1, H_B, H_C, H_D, H_E, H_F, H_H, H_OUTSIDE = 100 };
-
-struct hostdef {
-	uint32_t id;
-	uint32_t lan;       /* LAN (tunnel) address */
-	uint8_t mac[6];     /* neighbour entry on lan0, when has_neigh */
-	bool has_neigh;
-	uint32_t gidx;      /* global address it shares */
-	uint32_t flags;     /* xdnat_host.flags */
-	uint32_t idx_lan;   /* key under which xdnat_lan_idx lists it */
-};
 
 static const struct hostdef HOSTS[] = {
 	/* A, B: ordinary hosts of G0; C: the host of G1. */
@@ -146,109 +122,9 @@ static const struct spi_block SPIS[] = {
 
 #define SPI(key, low) ((uint32_t)(key) << SPI_BITS | (low))
 
-/* ------------------------------------------------------------ environment */
-
-struct env {
-	bool ready;
-	int wan0, lan0, lan1;
-	int ncpus;
-};
-
-static struct env env;
-
-/* Run a setup command through the shell; any failure fails the test. */
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int n, st;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert(n > 0 && (size_t)n < sizeof(cmd), "test bug: command too long");
-	st = system(cmd);
-	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "setup command failed (wait status %d): %s", st, cmd);
-}
-
-static void write_file(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert(f, "open %s: %s", path, strerror(errno));
-	cr_assert(fputs(val, f) >= 0, "write %s: %s", path, strerror(errno));
-	cr_assert(fclose(f) == 0, "close %s: %s", path, strerror(errno));
-}
-
-static const char *macstr(const uint8_t m[6], char buf[18])
-{
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-	return buf;
-}
-
-static const char *ipstr(uint32_t a, char buf[16])
-{
-	snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-	return buf;
-}
-
-static int ifindex_of(const char *name)
-{
-	unsigned int i = if_nametoindex(name);
-
-	cr_assert(i != 0, "if_nametoindex(%s): %s", name, strerror(errno));
-	return (int)i;
-}
-
-/*
- * Private namespaces and the veth topology, once per process.  Criterion
- * runs each test in its own process, so every test starts from scratch and
- * nothing survives it: the netns, its links and the bpffs vanish on exit.
- */
 static void env_up(void)
 {
-	char m1[18], m2[18], a[16];
-
-	if (env.ready)
-		return;
-	cr_assert(geteuid() == 0,
-		  "test_datapath loads BPF programs and creates network namespaces: run it as root");
-	cr_assert(unshare(CLONE_NEWNET | CLONE_NEWNS) == 0,
-		  "unshare(CLONE_NEWNET|CLONE_NEWNS): %s", strerror(errno));
-	cr_assert(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
-		  "make / rprivate: %s", strerror(errno));
-	cr_assert(mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0,
-		  "mount a private bpffs on /sys/fs/bpf: %s (is CONFIG_BPF_SYSCALL on?)",
-		  strerror(errno));
-	cr_assert(mkdir(PIN_BASE, 0700) == 0, "mkdir %s: %s", PIN_BASE, strerror(errno));
-
-	/* bpf_fib_lookup() answers "forwarding disabled" unless it is on. */
-	write_file("/proc/sys/net/ipv4/ip_forward", "1");
-
-	sh("ip link set lo up");
-	sh("ip link add wan0 address %s type veth peer name wan1 address %s",
-	   macstr(MAC_WAN0, m1), macstr(MAC_WAN1, m2));
-	sh("ip link add lan0 address %s type veth peer name lan1 address %s",
-	   macstr(MAC_LAN0, m1), macstr(MAC_LAN1, m2));
-	sh("ip link set wan0 up && ip link set wan1 up && ip link set lan0 up && ip link set lan1 up");
-	sh("ip addr add %s/24 dev wan0", ipstr(WAN_ADDR, a));
-	sh("ip addr add %s/24 dev lan0", ipstr(LAN_ROUTER, a));
-	sh("ip neigh add %s lladdr %s dev wan0 nud permanent", ipstr(REMOTE, a), macstr(MAC_REMOTE, m1));
-	sh("ip neigh add %s lladdr %s dev wan0 nud permanent", ipstr(WAN_GW, a), macstr(MAC_GW, m1));
-	sh("ip route add default via %s dev wan0", ipstr(WAN_GW, a));
-	for (size_t i = 0; i < sizeof(HOSTS) / sizeof(HOSTS[0]); i++)
-		if (HOSTS[i].has_neigh)
-			sh("ip neigh add %s lladdr %s dev lan0 nud permanent",
-			   ipstr(HOSTS[i].lan, a), macstr(HOSTS[i].mac, m1));
-
-	env.wan0 = ifindex_of("wan0");
-	env.lan0 = ifindex_of("lan0");
-	env.lan1 = ifindex_of("lan1");
-	env.ncpus = libbpf_num_possible_cpus();
-	cr_assert(env.ncpus > 0, "libbpf_num_possible_cpus: %d", env.ncpus);
-	env.ready = true;
+	dp_env_up(PIN_BASE, HOSTS, sizeof(HOSTS) / sizeof(HOSTS[0]));
 }
 
 /* ------------------------------------------------------------ loading */
@@ -448,13 +324,43 @@ struct target {
 	int hstats_fd;             /* per-CPU struct xdnat_host_stats, -1: none */
 };
 
-static const char *const REASON_NAMES[] = XDNAT_REASON_NAMES;
-static const char *const HOST_REASON_NAMES[] = XDNAT_HOST_REASON_NAMES;
-_Static_assert(sizeof(REASON_NAMES) / sizeof(REASON_NAMES[0]) == XDNAT_R_MAX, "reason names");
-_Static_assert(sizeof(HOST_REASON_NAMES) / sizeof(HOST_REASON_NAMES[0]) == XDNAT_HR_MAX,
-	       "host reason names");
+#define REASON_NAMES xdnat_reason_names          /* the one table (maps/xdnat_abi.h) */
+#define HOST_REASON_NAMES xdnat_host_reason_names
 
 enum prog_id { WAN_XDP, LAN_XDP, WAN_TC, LAN_TC, HOST_EGRESS, HOST_INGRESS };
+
+/*
+ * The hook a parameterized test runs on: the same cases for XDP and tc,
+ * with each hook's programs and verdict codes (the tc router redirects its
+ * hairpin where XDP uses XDP_TX).
+ */
+struct hook {
+	bool xdp;
+	enum prog_id wan, lan;
+	int redirect, pass, drop, tx;
+};
+
+static struct hook HOOKS[] = {
+	{ true, WAN_XDP, LAN_XDP, XDP_REDIRECT, XDP_PASS, XDP_DROP, XDP_TX },
+	{ false, WAN_TC, LAN_TC, TC_ACT_REDIRECT, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT },
+};
+
+/* Criterion's parameterized tests keep one allocation of their own (in
+ * libcriterion) to the end: not ours, so not a leak report. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libcriterion.so\n";
+}
+
+/* A test run once per hook: ParameterizedTest with HOOKS. */
+#define HOOK_TEST(suite, name)                                                   \
+	ParameterizedTestParameters(suite, name)                                 \
+	{                                                                        \
+		return cr_make_param_array(struct hook, HOOKS,                   \
+					   sizeof(HOOKS) / sizeof(HOOKS[0]));    \
+	}                                                                        \
+	ParameterizedTest(struct hook *h, suite, name)
 
 /* Run router cases through the one-arm programs instead (same verdicts). */
 static bool use_onearm;
@@ -2385,36 +2291,20 @@ static void frag_table_entries(void)
 	frag_entry_set(REMOTE, G0, PROTO_UDP, 0x6666, H_C, 0);
 }
 
-Test(robust, fragment_table)
-{
-	struct cases cs = { 0 };
-
-	frag_table_cases(&cs, XDP_REDIRECT, XDP_PASS);
-	frag_table_entries();
-	/* learnt_ns in the future (E's entry) is "now - learnt" wrapping to
-	 * a huge age: stale too.  C's entry at 0 is stale as well, so make
-	 * it fresh: the wrong-gaddr check must still apply. */
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		frag_entry_set(REMOTE, G0, PROTO_UDP, 0x6666, H_C,
-			       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
-	}
-	run_cases(WAN_XDP, &cs);
-}
-
-Test(robust, fragment_table_tc)
+HOOK_TEST(robust, fragment_table)
 {
 	struct cases cs = { 0 };
 	struct timespec ts;
 
-	frag_table_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK);
+	frag_table_cases(&cs, h->redirect, h->pass);
 	frag_table_entries();
+	/* learnt_ns in the future (E's entry) is "now - learnt" wrapping to
+	 * a huge age: stale too.  C's entry at 0 is stale as well, so make
+	 * it fresh: the wrong-gaddr check must still apply. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	frag_entry_set(REMOTE, G0, PROTO_UDP, 0x6666, H_C,
 		       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
-	run_cases(WAN_TC, &cs);
+	run_cases(h->wan, &cs);
 }
 
 Test(robust_drop, fragment_unknown_dropped)
@@ -2487,14 +2377,9 @@ static void slow_path(enum prog_id wan, int drop, int fwd)
 	perf_buffer__free(pb);
 }
 
-Test(robust, fragment_slow_path)
+HOOK_TEST(robust, fragment_slow_path)
 {
-	slow_path(WAN_XDP, XDP_DROP, XDP_REDIRECT);
-}
-
-Test(robust, fragment_slow_path_tc)
-{
-	slow_path(WAN_TC, TC_ACT_SHOT, TC_ACT_REDIRECT);
+	slow_path(h->wan, h->drop, h->redirect);
 }
 
 /* Inbound ICMP errors go to the host whose packet they quote. */
@@ -2582,20 +2467,12 @@ static void icmp_error_cases(struct cases *cs, int fwd, int pass, int drop)
 	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &err, "quoted IHL 15, 28 bytes quoted");
 }
 
-Test(robust, icmp_errors)
+HOOK_TEST(robust, icmp_errors)
 {
 	struct cases cs = { 0 };
 
-	icmp_error_cases(&cs, XDP_REDIRECT, XDP_PASS, XDP_DROP);
-	run_cases(WAN_XDP, &cs);
-}
-
-Test(robust, icmp_errors_tc)
-{
-	struct cases cs = { 0 };
-
-	icmp_error_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK, TC_ACT_SHOT);
-	run_cases(WAN_TC, &cs);
+	icmp_error_cases(&cs, h->redirect, h->pass, h->drop);
+	run_cases(h->wan, &cs);
 }
 
 Test(robust_drop, icmp_error_unknown_dropped)
@@ -2697,24 +2574,14 @@ static void peers(enum prog_id wan, int fwd)
 	cr_assert_eq(n, 3, "%u peers recorded, expected 3", n);
 }
 
-Test(robust, ipsec_peers)
+HOOK_TEST(robust, ipsec_peers)
 {
-	peers(WAN_XDP, XDP_REDIRECT);
+	peers(h->wan, h->redirect);
 }
 
-Test(robust, ipsec_peers_tc)
+HOOK_TEST(robust, outbound_spi_learning)
 {
-	peers(WAN_TC, TC_ACT_REDIRECT);
-}
-
-Test(robust, outbound_spi_learning)
-{
-	out_spi(LAN_XDP, WAN_XDP, XDP_REDIRECT, XDP_REDIRECT, XDP_PASS);
-}
-
-Test(robust, outbound_spi_learning_tc)
-{
-	out_spi(LAN_TC, WAN_TC, TC_ACT_REDIRECT, TC_ACT_REDIRECT, TC_ACT_OK);
+	out_spi(h->lan, h->wan, h->redirect, h->redirect, h->pass);
 }
 
 /*
@@ -2787,22 +2654,13 @@ static void too_big_cases(struct cases *wan, struct cases *lan, int tx_wan, int 
 	c->bytes = ip_totlen(&dg);
 }
 
-Test(robust, too_big)
+HOOK_TEST(robust, too_big)
 {
 	struct cases wan = { 0 }, lan = { 0 };
 
-	too_big_cases(&wan, &lan, XDP_REDIRECT, XDP_REDIRECT);
-	run_cases(WAN_XDP, &wan);
-	run_cases(LAN_XDP, &lan);
-}
-
-Test(robust, too_big_tc)
-{
-	struct cases wan = { 0 }, lan = { 0 };
-
-	too_big_cases(&wan, &lan, TC_ACT_REDIRECT, TC_ACT_REDIRECT);
-	run_cases(WAN_TC, &wan);
-	run_cases(LAN_TC, &lan);
+	too_big_cases(&wan, &lan, h->redirect, h->redirect);
+	run_cases(h->wan, &wan);
+	run_cases(h->lan, &lan);
 }
 
 /* Host side: outer fragments of tunnel packets go to the stack. */
@@ -2839,6 +2697,7 @@ static void init_router_nh_cache(void)
 }
 
 TestSuite(nh_cache, .init = init_router_nh_cache, .fini = fini_all, .timeout = 120);
+TestSuite(nh_race, .init = init_router_nh_cache, .fini = fini_all, .timeout = 120);
 
 /*
  * With the next-hop cache on, a neighbour change is seen only after the
@@ -2863,18 +2722,24 @@ Test(nh_cache, reuses_lookup_within_lifetime)
 	run_cases(WAN_XDP, &cs);
 
 	/* The per-host cache (WAN->LAN) holds A's MAC and the LAN path MTU,
-	 * for A's current LAN address. */
+	 * for A's current LAN address, in the copy of the CPU that ran it. */
 	fd = bpf_map__fd(R->skel->maps.xdnat_host_nh);
 	{
-		struct xdnat_host_nh hn;
+		struct xdnat_host_nh *hn = calloc((size_t)env.ncpus, sizeof(*hn)), *h = NULL;
 		uint32_t id = H_A;
 
-		cr_assert(bpf_map_lookup_elem(fd, &id, &hn) == 0, "lookup host nh: %s", strerror(errno));
-		cr_assert_eq(hn.lan_addr, htonl(a->lan), "cached for another address");
-		cr_assert(!memcmp(hn.dmac, a->mac, 6), "cached dmac is not A's");
-		cr_assert(!memcmp(hn.smac, MAC_LAN0, 6), "cached smac is not lan0's");
-		cr_assert_eq(hn.mtu, 1500, "cached path MTU %u, expected the LAN MTU 1500", hn.mtu);
-		cr_assert_neq(hn.stamp, 0);
+		cr_assert(hn, "out of memory");
+		cr_assert(bpf_map_lookup_elem(fd, &id, hn) == 0, "lookup host nh: %s", strerror(errno));
+		for (int cpu = 0; cpu < env.ncpus; cpu++)
+			if (hn[cpu].lan_addr)
+				h = &hn[cpu];
+		cr_assert(h, "no CPU cached A's next hop");
+		cr_assert_eq(h->lan_addr, htonl(a->lan), "cached for another address");
+		cr_assert(!memcmp(h->dmac, a->mac, 6), "cached dmac is not A's");
+		cr_assert(!memcmp(h->smac, MAC_LAN0, 6), "cached smac is not lan0's");
+		cr_assert_eq(h->mtu, 1500, "cached path MTU %u, expected the LAN MTU 1500", h->mtu);
+		cr_assert_neq(h->stamp, 0);
+		free(hn);
 	}
 	/* Nothing went through the per-destination cache (LAN->WAN only). */
 	n = bpf_map_get_next_key(bpf_map__fd(R->skel->maps.xdnat_nh_cache), NULL, &next) == 0;
@@ -2935,14 +2800,9 @@ static void onearm_cases(bool xdp)
 	use_onearm = false;
 }
 
-Test(onearm, xdp)
+HOOK_TEST(onearm, both_paths)
 {
-	onearm_cases(true);
-}
-
-Test(onearm, tc)
-{
-	onearm_cases(false);
+	onearm_cases(h->xdp);
 }
 
 /* ------------------------------------------------------------ shared IKE ports */
@@ -3162,20 +3022,12 @@ static void shared_wan_cases(struct cases *cs, int fwd, int pass, int drop)
 	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "4500: UDP length ends inside the IKE header");
 }
 
-Test(shared_ike, inbound_xdp)
+HOOK_TEST(shared_ike, inbound)
 {
 	struct cases cs = { 0 };
 
-	shared_wan_cases(&cs, XDP_REDIRECT, XDP_PASS, XDP_DROP);
-	run_cases(WAN_XDP, &cs);
-}
-
-Test(shared_ike, inbound_tc)
-{
-	struct cases cs = { 0 };
-
-	shared_wan_cases(&cs, TC_ACT_REDIRECT, TC_ACT_OK, TC_ACT_SHOT);
-	run_cases(WAN_TC, &cs);
+	shared_wan_cases(&cs, h->redirect, h->pass, h->drop);
+	run_cases(h->wan, &cs);
 }
 
 Test(shared_ike, inbound_onearm)
@@ -3281,20 +3133,12 @@ static void shared_truncations(struct cases *cs, int fwd, int drop)
 	wan_same(cs, drop, XDNAT_R_DROP_MALFORMED, &dg, "500: 7 bytes of UDP header");
 }
 
-Test(shared_ike, truncated_xdp)
+HOOK_TEST(shared_ike, truncated)
 {
 	struct cases cs = { 0 };
 
-	shared_truncations(&cs, XDP_REDIRECT, XDP_DROP);
-	run_cases(WAN_XDP, &cs);
-}
-
-Test(shared_ike, truncated_tc)
-{
-	struct cases cs = { 0 };
-
-	shared_truncations(&cs, TC_ACT_REDIRECT, TC_ACT_SHOT);
-	run_cases(WAN_TC, &cs);
+	shared_truncations(&cs, h->redirect, h->drop);
+	run_cases(h->wan, &cs);
 }
 
 /*
@@ -3336,14 +3180,9 @@ static void esp_udp_peers(enum prog_id wan, int fwd)
 	cr_assert_eq(n, 2, "%u peers recorded, expected 2", n);
 }
 
-Test(shared_ike, esp_udp_peers_xdp)
+HOOK_TEST(shared_ike, esp_udp_peers)
 {
-	esp_udp_peers(WAN_XDP, XDP_REDIRECT);
-}
-
-Test(shared_ike, esp_udp_peers_tc)
-{
-	esp_udp_peers(WAN_TC, TC_ACT_REDIRECT);
+	esp_udp_peers(h->wan, h->redirect);
 }
 
 /* A fragmented IKE message (IKE_AUTH with certificates): the first fragment
@@ -3438,20 +3277,12 @@ static void shared_lan_cases(struct cases *cs, int fwd, int tx, int drop)
 	hairpin(cs, tx, H_A, H_B, &dg, "A responds to B through G0:500 -> B");
 }
 
-Test(shared_ike, outbound_xdp)
+HOOK_TEST(shared_ike, outbound)
 {
 	struct cases cs = { 0 };
 
-	shared_lan_cases(&cs, XDP_REDIRECT, XDP_TX, XDP_DROP);
-	run_cases(LAN_XDP, &cs);
-}
-
-Test(shared_ike, outbound_tc)
-{
-	struct cases cs = { 0 };
-
-	shared_lan_cases(&cs, TC_ACT_REDIRECT, TC_ACT_REDIRECT, TC_ACT_SHOT);
-	run_cases(LAN_TC, &cs);
+	shared_lan_cases(&cs, h->redirect, h->tx, h->drop);
+	run_cases(h->lan, &cs);
 }
 
 /* Without shared ports (the other suites' router), 500 is just a port. */
@@ -3502,4 +3333,195 @@ Test(wan_drop, router_service_ports)
 	c = case_add(&lan, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, "host A sending from the router's port");
 	lan_tunnel(&c->in, H_A, &dg);
 	run_cases(LAN_XDP, &lan);
+}
+
+/* ------------------------------------------------------------ map ABI */
+
+TestSuite(abi, .init = init_router, .fini = fini_all, .timeout = 60);
+
+/* XDNAT_MAPS (maps/xdnat_abi.h) names exactly the router object's maps,
+ * with their pinning, and the XDNAT_MAP_* spellings are the same names. */
+Test(abi, map_list_matches_object)
+{
+	struct bpf_object *obj = R->skel->obj;
+	const char *const literal[XDNAT_M_MAX] = {
+		[XDNAT_M_INFO] = XDNAT_MAP_INFO, [XDNAT_M_PORTS] = XDNAT_MAP_PORTS,
+		[XDNAT_M_SPIS] = XDNAT_MAP_SPIS, [XDNAT_M_HOSTS] = XDNAT_MAP_HOSTS,
+		[XDNAT_M_LAN_IDX] = XDNAT_MAP_LAN_IDX, [XDNAT_M_HSTATS] = XDNAT_MAP_HSTATS,
+		[XDNAT_M_STATS] = XDNAT_MAP_STATS, [XDNAT_M_TXPORTS] = XDNAT_MAP_TXPORTS,
+		[XDNAT_M_HOST_NH] = XDNAT_MAP_HOST_NH, [XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
+		[XDNAT_M_OUT_SPIS] = XDNAT_MAP_OUT_SPIS,
+		[XDNAT_M_FRAG_EVENTS] = XDNAT_MAP_FRAG_EVENTS, [XDNAT_M_PEERS] = XDNAT_MAP_PEERS,
+	};
+	struct bpf_map *m;
+	int n = 0;
+
+	for (int i = 0; i < XDNAT_M_MAX; i++) {
+		m = bpf_object__find_map_by_name(obj, xdnat_maps[i].name);
+		cr_assert(m, "listed map %s is not in the router object", xdnat_maps[i].name);
+		cr_expect(!!bpf_map__pin_path(m) == !!xdnat_maps[i].pinned,
+			  "map %s: pinned %d in the list, the object says %s", xdnat_maps[i].name,
+			  xdnat_maps[i].pinned, bpf_map__pin_path(m) ? "pinned" : "not pinned");
+		if (literal[i])
+			cr_expect_str_eq(literal[i], xdnat_maps[i].name, "XDNAT_MAP_* spelling");
+	}
+	bpf_object__for_each_map(m, obj) {
+		if (bpf_map__is_internal(m))
+			continue;
+		n++;
+		bool listed = false;
+
+		for (int i = 0; i < XDNAT_M_MAX; i++)
+			listed |= !strcmp(xdnat_maps[i].name, bpf_map__name(m));
+		cr_expect(listed, "map %s of the router object is missing from XDNAT_MAPS",
+			  bpf_map__name(m));
+	}
+	cr_expect_eq(n, XDNAT_M_MAX, "%d maps in the object, %d listed", n, XDNAT_M_MAX);
+	for (int r = 0; r < XDNAT_R_MAX; r++)
+		cr_expect(xdnat_reason_names[r] && xdnat_reason_names[r][0], "reason %d has a name", r);
+}
+
+/* Pin an xdnat_info of @value_size bytes whose abi_version (if it has one) is
+ * @version into a new pin directory; return the directory. */
+static const char *pin_info(const char *inst, uint32_t value_size, uint32_t version)
+{
+	static char dir[160];
+	char path[200];
+	unsigned char val[256] = { 0 };
+	uint32_t zero = 0;
+	size_t at = offsetof(struct xdnat_router_cfg, abi_version);
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/%s", PIN_BASE, inst);
+	cr_assert(mkdir(dir, 0700) == 0, "mkdir %s: %s", dir, strerror(errno));
+	if (!value_size)
+		return dir;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, XDNAT_MAP_INFO, 4, value_size, 1, NULL);
+	cr_assert(fd >= 0, "bpf_map_create: %s", strerror(errno));
+	if (value_size >= at + 4)
+		memcpy(val + at, &version, 4);
+	cr_assert(bpf_map_update_elem(fd, &zero, val, BPF_ANY) == 0, "update: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", dir, XDNAT_MAP_INFO);
+	cr_assert(bpf_obj_pin(fd, path) == 0, "pin %s: %s", path, strerror(errno));
+	close(fd);
+	return dir;
+}
+
+/* xdnatd reuses pins only of its own map ABI version. */
+Test(abi, version_checked_on_reuse)
+{
+	const uint32_t v1_size = offsetof(struct xdnat_router_cfg, abi_version);
+
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-none", 0, 0)), 0, "nothing pinned: fresh start");
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-cur", sizeof(struct xdnat_router_cfg),
+						XDNAT_ABI_VERSION)), 0, "same version: reused");
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-v1", v1_size, 0)), -EPROTO,
+		     "maps from before versioning: refused");
+	cr_expect_eq(xd_pins_check_abi(pin_info("abi-next", sizeof(struct xdnat_router_cfg) + 8,
+						XDNAT_ABI_VERSION + 1)), -EPROTO,
+		     "maps of a later version: refused");
+}
+
+/* ------------------------------------------------- next hop under races */
+
+/*
+ * The per-host next-hop cache must never hand out a torn entry (MACs of one
+ * address with another address): two threads on two CPUs run WAN packets
+ * to host A through BPF_PROG_TEST_RUN while a third, the control plane,
+ * moves A between two LAN addresses with different neighbours, so entries
+ * are relearnt all the time on both CPUs.  Every frame that leaves must
+ * carry the MAC of the address it is tunnelled to.
+ */
+#define RACE_L2 IP4(10, 77, 0, 120)
+static const uint8_t RACE_MAC2[6] = { 0x02, 0x22, 0x33, 0x44, 0x55, 0x66 };
+
+struct race {
+	int prog_fd, cpu;
+	const struct pkt *frame;
+	volatile bool *stop;
+	unsigned long runs, sent, torn, other;
+	int err;
+};
+
+static void *race_worker(void *arg)
+{
+	struct race *w = arg;
+	const struct hostdef *a = host(H_A);
+	uint8_t out[256];
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	if ((w->err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set)))
+		return NULL;
+	while (!*w->stop) {
+		struct xdp_md xctx = { .data_end = (__u32)w->frame->len,
+				       .ingress_ifindex = (__u32)env.wan0 };
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = w->frame->b,
+			    .data_size_in = (__u32)w->frame->len, .data_out = out,
+			    .data_size_out = sizeof(out), .ctx_in = &xctx,
+			    .ctx_size_in = sizeof(xctx), .repeat = 1);
+		uint32_t daddr;
+
+		if ((w->err = bpf_prog_test_run_opts(w->prog_fd, &o)))
+			return NULL;
+		w->runs++;
+		if (o.retval != XDP_REDIRECT || o.data_size_out < 14 + 20) {
+			w->other++;
+			continue;
+		}
+		w->sent++;
+		memcpy(&daddr, out + 14 + 16, 4);
+		if (!((daddr == htonl(a->lan) && !memcmp(out, a->mac, 6)) ||
+		      (daddr == htonl(RACE_L2) && !memcmp(out, RACE_MAC2, 6))))
+			w->torn++;
+	}
+	return NULL;
+}
+
+Test(nh_race, no_torn_entry_under_concurrent_updates, .timeout = 60)
+{
+	const struct hostdef *a = host(H_A);
+	int hosts = bpf_map__fd(R->skel->maps.xdnat_hosts);
+	struct xdnat_host h = { .gaddr_index = a->gidx, .flags = a->flags };
+	volatile bool stop = false;
+	struct race w[2];
+	pthread_t th[2];
+	struct pkt dg, frame;
+	unsigned long flips = 0;
+	char ip[16], m[18];
+	struct timespec t0, t;
+
+	cr_assert(env.ncpus >= 2, "the race needs two CPUs, this machine has %d", env.ncpus);
+	sh("ip neigh add %s lladdr %s dev lan0 nud permanent", ipstr(RACE_L2, ip),
+	   macstr(RACE_MAC2, m));
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 40);
+	wan_frame(&frame, &dg);
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct race){ .prog_fd = R->wan_xdp, .cpu = i, .frame = &frame, .stop = &stop };
+		cr_assert(pthread_create(&th[i], NULL, race_worker, &w[i]) == 0, "pthread_create");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		h.lan_addr = htonl(flips & 1 ? RACE_L2 : a->lan);
+		cr_assert(bpf_map_update_elem(hosts, &(uint32_t){ H_A }, &h, BPF_ANY) == 0,
+			  "update xdnat_hosts: %s", strerror(errno));
+		flips++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
+	stop = true;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	h.lan_addr = htonl(a->lan);
+	bpf_map_update_elem(hosts, &(uint32_t){ H_A }, &h, BPF_ANY);
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w[i].err, 0, "worker on CPU %d: %s", i, strerror(abs(w[i].err)));
+		cr_log_info("CPU %d: %lu runs, %lu sent, %lu torn, %lu other; %lu address flips",
+			    i, w[i].runs, w[i].sent, w[i].torn, w[i].other, flips);
+		cr_expect_gt(w[i].sent, 1000, "CPU %d forwarded only %lu packets", i, w[i].sent);
+		cr_expect_eq(w[i].other, 0, "CPU %d: %lu packets not redirected", i, w[i].other);
+		cr_expect_eq(w[i].torn, 0, "CPU %d sent %lu frames with another address's MAC",
+			     i, w[i].torn);
+	}
 }

@@ -11,10 +11,6 @@
 #include "cli.h"
 #include "counters.h"
 
-static const char *const reason_names[] = XDNAT_REASON_NAMES;
-_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
-	       "XDNAT_REASON_NAMES and enum xdnat_reason differ");
-
 /* Counter totals across reboots (counters.h), from --state-dir's database
  * when it has them; read once, by the first command that shows counters. */
 static struct xd_ctr_state ctr;
@@ -199,7 +195,7 @@ static int cmd_stats(struct xd_maps *m)
 		int rc = xd_reason_stats(m, r, &c);
 
 		if (rc) {
-			xd_err("cannot read counter %s: %s", reason_names[r], strerror(-rc));
+			xd_err("cannot read counter %s: %s", xdnat_reason_names[r], strerror(-rc));
 			return 1;
 		}
 		if (cs) {
@@ -212,12 +208,12 @@ static int cmd_stats(struct xd_maps *m)
 			c.bytes = tot[1];
 		}
 		if (cli.json) {
-			xd_json_obj_open(&j, reason_names[r]);
+			xd_json_obj_open(&j, xdnat_reason_names[r]);
 			xd_json_u64(&j, "packets", c.packets);
 			xd_json_u64(&j, "bytes", c.bytes);
 			xd_json_obj_close(&j);
 		} else {
-			printf("%-20s %14llu %16llu\n", reason_names[r],
+			printf("%-20s %14llu %16llu\n", xdnat_reason_names[r],
 			       (unsigned long long)c.packets, (unsigned long long)c.bytes);
 		}
 	}

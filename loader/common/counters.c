@@ -11,8 +11,6 @@
 #include "rsip_store.h"
 #include "xdnat.h"
 
-static const char *const ctr_reason_names[] = XDNAT_REASON_NAMES;
-
 /* ------------------------------------------------------------ arithmetic */
 
 bool xd_ctr_went_down(const uint64_t last[XD_CTR_NVAL], const uint64_t cur[XD_CTR_NVAL])
@@ -136,7 +134,7 @@ void xd_ctr_free(struct xd_ctr_state *s)
 void xd_ctr_reason_key(uint32_t reason, char *buf, size_t len)
 {
 	if (reason < XDNAT_R_MAX)
-		snprintf(buf, len, "reason:%s", ctr_reason_names[reason]);
+		snprintf(buf, len, "reason:%s", xdnat_reason_names[reason]);
 	else
 		snprintf(buf, len, "reason:%u", reason);
 }

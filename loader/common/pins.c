@@ -50,6 +50,49 @@ static int open_pin(const char *dir, const char *name)
 	return fd;
 }
 
+int xd_pins_check_abi(const char *dir)
+{
+	const size_t at = offsetof(struct xdnat_router_cfg, abi_version);
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info), zero = 0, have = 1; /* 1: before versioning */
+	unsigned char val[4096];
+	char path[512];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, XDNAT_MAP_INFO);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* nothing pinned to reuse */
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen)) {
+		rc = -errno;
+		xd_err("cannot query %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	/* The version sits where version 2 put it in every later layout. */
+	if (info.value_size >= at + sizeof(have) && info.value_size <= sizeof(val)) {
+		if (bpf_map_lookup_elem(fd, &zero, val)) {
+			rc = -errno;
+			xd_err("cannot read %s: %s", path, strerror(-rc));
+			goto out;
+		}
+		memcpy(&have, val + at, sizeof(have));
+		/* 0: loaded but not yet published (a crash right after load). */
+		if (!have && info.value_size == sizeof(struct xdnat_router_cfg))
+			have = XDNAT_ABI_VERSION;
+	}
+	if (have != XDNAT_ABI_VERSION) {
+		xd_err("the maps pinned in %s have map ABI version %u, this build uses %u: "
+		       "they cannot be reused.  To upgrade: stop the running xdnatd, remove %s, "
+		       "and start this one on the same --state-dir (it rebuilds the hosts and "
+		       "keeps the counter totals from the state database)",
+		       dir, have, XDNAT_ABI_VERSION, dir);
+		rc = -EPROTO;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
 /* mmap views of the owner arrays, indexed like the maps. */
 struct owner_view {
 	struct xdnat_owner *slots;
@@ -296,13 +339,9 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 		rc = -errno;
 		xd_err("cannot remove host %u: %s", id, strerror(-rc));
 	}
-	if (!rc && m->host_nh >= 0) {
-		struct xdnat_host_nh none = {};
-
-		/* The id's next owner must never inherit this host's MACs. */
-		if (bpf_map_update_elem(m->host_nh, &id, &none, BPF_ANY))
-			xd_warn("cannot clear the next-hop cache of host %u: %s", id, strerror(errno));
-	}
+	/* xdnat_host_nh is not cleared: its per-CPU entries hold for the LAN
+	 * address they were learnt for only, and a write here could race
+	 * with the datapath reading them (maps/xdnat_abi.h). */
 out:
 	unview(&pv);
 	unview(&sv);

@@ -57,6 +57,8 @@ struct xd_maps {
 	int ncpus;
 };
 int xd_pin_dir(const char *base, const char *instance, char *buf, size_t len);
+/* 0 if the maps pinned in @dir (if any) have this build's map ABI. */
+int xd_pins_check_abi(const char *dir);
 /* Open every pinned map of the instance; prints why on failure. */
 int xd_maps_open(const char *base, const char *instance, struct xd_maps *m);
 void xd_maps_close(struct xd_maps *m);

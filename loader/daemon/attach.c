@@ -236,6 +236,7 @@ int xdd_load(struct daemon *d)
 		return rc;
 	}
 	d->skel = s;
+	d->cfg.abi_version = XDNAT_ABI_VERSION; /* published in xdnat_info */
 	s->rodata->cfg = d->cfg;
 	if ((rc = bpf_map__set_max_entries(s->maps.xdnat_ports, d->o.n_gaddrs * XDNAT_PORTS_PER_GADDR)) ||
 	    (rc = bpf_map__set_max_entries(s->maps.xdnat_spis, spi_entries)) ||

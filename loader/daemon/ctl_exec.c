@@ -13,10 +13,6 @@
 #include "writer.h"
 #include "lca.h"
 
-static const char *const reason_names[] = XDNAT_REASON_NAMES;
-_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
-	       "XDNAT_REASON_NAMES and enum xdnat_reason differ");
-
 /* ------------------------------------------------------------ requests */
 
 int ctl_parse_request(const char *line, size_t len, struct ctl_req *r, const char **why)
@@ -291,7 +287,7 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 		int rc = xd_reason_stats(o->maps, i, &c[i]);
 
 		if (rc) {
-			snprintf(err, errlen, "cannot read counter %s: %s", reason_names[i], strerror(-rc));
+			snprintf(err, errlen, "cannot read counter %s: %s", xdnat_reason_names[i], strerror(-rc));
 			return rc;
 		}
 	}
@@ -303,7 +299,7 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 	if (r->text) {
 		fprintf(f, "%-20s %14s %16s\n", "reason", "packets", "bytes");
 		for (uint32_t i = 0; i < XDNAT_R_MAX; i++)
-			fprintf(f, "%-20s %14llu %16llu\n", reason_names[i],
+			fprintf(f, "%-20s %14llu %16llu\n", xdnat_reason_names[i],
 				(unsigned long long)c[i].packets, (unsigned long long)c[i].bytes);
 		fprintf(f, "rsip: %lld hosts enrolled, %lld registrations, %lld active bindings, "
 			"%lld in quarantine\n", (long long)v[0], (long long)v[1], (long long)v[2],
@@ -316,7 +312,7 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 	xd_json_begin(&j, f);
 	xd_json_obj_open(&j, "counters");
 	for (uint32_t i = 0; i < XDNAT_R_MAX; i++) {
-		xd_json_obj_open(&j, reason_names[i]);
+		xd_json_obj_open(&j, xdnat_reason_names[i]);
 		xd_json_u64(&j, "packets", c[i].packets);
 		xd_json_u64(&j, "bytes", c[i].bytes);
 		xd_json_obj_close(&j);

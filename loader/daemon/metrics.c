@@ -5,10 +5,6 @@
 #include <string.h>
 #include "metrics.h"
 
-static const char *const reason_names[] = XDNAT_REASON_NAMES;
-_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == XDNAT_R_MAX,
-	       "one name per reason");
-
 int xd_metrics_render(struct xd_maps *m, const struct xd_ctr_state *s, char **text, size_t *len)
 {
 	struct xdnat_counter c[XDNAT_R_MAX];
@@ -38,12 +34,12 @@ int xd_metrics_render(struct xd_maps *m, const struct xd_ctr_state *s, char **te
 	fprintf(f, "# HELP xdnat_packets_total Packets by datapath verdict reason.\n"
 		   "# TYPE xdnat_packets_total counter\n");
 	for (uint32_t r = 0; r < XDNAT_R_MAX; r++)
-		fprintf(f, "xdnat_packets_total{reason=\"%s\"} %llu\n", reason_names[r],
+		fprintf(f, "xdnat_packets_total{reason=\"%s\"} %llu\n", xdnat_reason_names[r],
 			(unsigned long long)c[r].packets);
 	fprintf(f, "# HELP xdnat_bytes_total Bytes (IPv4 total length) by datapath verdict reason.\n"
 		   "# TYPE xdnat_bytes_total counter\n");
 	for (uint32_t r = 0; r < XDNAT_R_MAX; r++)
-		fprintf(f, "xdnat_bytes_total{reason=\"%s\"} %llu\n", reason_names[r],
+		fprintf(f, "xdnat_bytes_total{reason=\"%s\"} %llu\n", xdnat_reason_names[r],
 			(unsigned long long)c[r].bytes);
 
 	fprintf(f, "# HELP xdnat_host_packets_total Packets per host and direction.\n"

@@ -250,6 +250,8 @@ static int make_pin_dir(struct daemon *d)
 	}
 	snprintf(info, sizeof(info), "%s/" XDNAT_MAP_INFO, d->pin_dir);
 	d->maps_reused = access(info, F_OK) == 0;
+	if (d->maps_reused && xd_pins_check_abi(d->pin_dir))
+		return -EPROTO; /* said why and how to upgrade */
 	return 0;
 }
 
