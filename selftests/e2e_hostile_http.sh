@@ -9,7 +9,9 @@
 #     reopening every connection the server closes;
 #   - meanwhile the remote fetches the CRL through G: it must arrive within
 #     $BUDGET s (printed), and the daemon log must not grow by more than a
-#     few lines per second.
+#     few lines per second;
+#   - the same with the $SLOW connections spread over $SPREAD addresses
+#     (within the per-address limit: only the global limit holds them).
 # CRL_OPTS replaces the CRL server's limits, e.g. the limits of the code
 # before issue 14 to see this test fail:
 #   CRL_OPTS="--crl-per-address 0 --crl-max-conns 64 --crl-timeout 10"
@@ -20,6 +22,8 @@ XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.47.0}
 
 XD_CA=${XD_CA:-$XD_BUILD/xdnat-ca}
 XD_ATTACK_WAN=${XD_ATTACK_WAN:-198.51.100.3}   # the attacker's address on the WAN
+XD_ATTACK_NET=${XD_ATTACK_NET:-198.51.100}     # ... and PREFIX.100, .101... when spread
+SPREAD=${SPREAD:-25}       # addresses of the spread attack
 SLOW=${SLOW:-100}          # slow connections held by the attacker
 BUDGET=${BUDGET:-3}        # seconds the CRL fetch may take
 HOLD=${HOLD:-4}            # seconds of attack before the fetch
@@ -70,10 +74,11 @@ MS=$(fetch "$XD_REMOTE_WAN") || fail "no CRL from $URL without an attack"
 openssl crl -inform DER -in "$XD_TMP/crl.der" -noout || fail "$URL is not a DER CRL"
 xd_ok "CRL in $MS ms"
 
-xd_step "the attacker $XD_ATTACK_WAN holds $SLOW slowloris connections (1 byte/s each)"
+# The attacker: N connections from the addresses SRCS, one byte per second
+# on each, a closed one opened again at once.
 cat >"$XD_TMP/slowloris.py" <<'EOF'
 import socket, sys, time
-dst, port, src, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+dst, port, srcs, n = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), int(sys.argv[4])
 req = b"GET /crl/lca.crl HTTP/1.1\r\nHost: x\r\nX-a: " + b"a" * 10000
 conns = {}   # slot -> [socket, bytes sent]
 opened = 0
@@ -81,7 +86,7 @@ def connect(i):
     global opened
     s = socket.socket()
     s.setblocking(False)
-    s.bind((src, 0))
+    s.bind((srcs[i % len(srcs)], 0))
     s.connect_ex((dst, port))
     conns[i] = [s, 0]
     opened += 1
@@ -103,26 +108,39 @@ while True:
             connect(i)   # closed by the server: take the slot again
     print("holding %d, opened %d" % (len(conns), opened), flush=True)
 EOF
-xd_bg slowloris "$XD_NS_REMOTE" "$XD_TMP/slowloris.log" python3 -u "$XD_TMP/slowloris.py" \
-	"$XD_GLOBAL" 8080 "$XD_ATTACK_WAN" "$SLOW"
-SLOW_PID=$XD_LAST_PID
-xd_wait_line "$SLOW_PID" "$XD_TMP/slowloris.log" '^started'
-LOG0=$(stat -c %s "$XD_TMP/xdnatd.log")
-sleep "$HOLD"
-xd_alive "$SLOW_PID" || fail "the slowloris client died: $(tail -3 "$XD_TMP/slowloris.log")"
 
-xd_step "the remote $XD_REMOTE_WAN fetches the CRL while the attack goes on"
-for i in 1 2 3; do
-	MS=$(fetch "$XD_REMOTE_WAN") || fail "fetch $i: no CRL within ${BUDGET}s under $SLOW slow connections from $XD_ATTACK_WAN ($(tail -1 "$XD_TMP/slowloris.log"))"
-	xd_info "fetch $i: $MS ms"
-	sleep 1
+# attack SRCS WHAT: $SLOW slowloris connections from the addresses SRCS
+# (comma-separated), then three CRL fetches from the remote's own address.
+attack() {
+	local srcs=$1 what=$2 i log0 growth
+	xd_step "the attacker holds $SLOW slowloris connections (1 byte/s each) from $what"
+	xd_bg slowloris "$XD_NS_REMOTE" "$XD_TMP/slowloris.log" python3 -u "$XD_TMP/slowloris.py" \
+		"$XD_GLOBAL" 8080 "$srcs" "$SLOW"
+	SLOW_PID=$XD_LAST_PID
+	xd_wait_line "$SLOW_PID" "$XD_TMP/slowloris.log" '^started'
+	log0=$(stat -c %s "$XD_TMP/xdnatd.log")
+	sleep "$HOLD"
+	xd_alive "$SLOW_PID" || fail "the slowloris client died: $(tail -3 "$XD_TMP/slowloris.log")"
+	for i in 1 2 3; do
+		MS=$(fetch "$XD_REMOTE_WAN") || fail "fetch $i: no CRL within ${BUDGET}s under $SLOW slow connections from $what ($(tail -1 "$XD_TMP/slowloris.log"))"
+		xd_info "fetch $i from $XD_REMOTE_WAN: $MS ms"
+		sleep 1
+	done
+	xd_ok "the CRL arrives within ${BUDGET}s under $SLOW slow connections from $what (last: $MS ms; attacker: $(tail -1 "$XD_TMP/slowloris.log"))"
+	growth=$(( $(stat -c %s "$XD_TMP/xdnatd.log") - log0 ))
+	xd_stop "$SLOW_PID" || true
+	[ "$growth" -lt 8192 ] || fail "the daemon log grew by $growth bytes in $((HOLD + 3)) s of attack"
+	xd_ok "daemon log: +$growth bytes during the attack"
+	xd_alive "$XD_ROUTER_PID" || fail "xdnatd died under the attack"
+}
+
+attack "$XD_ATTACK_WAN" "one address ($XD_ATTACK_WAN)"
+MS1=$MS
+SRCS=""
+for ((i = 0; i < SPREAD; i++)); do
+	a=$XD_ATTACK_NET.$((100 + i))
+	xd_ns "$XD_NS_REMOTE" ip addr add "$a/$XD_WAN_PLEN" dev "$XD_IF_REMOTE"
+	SRCS+=${SRCS:+,}$a
 done
-xd_ok "the CRL arrives within ${BUDGET}s under $SLOW slow connections (last: $MS ms; attacker: $(tail -1 "$XD_TMP/slowloris.log"))"
-
-GROWTH=$(( $(stat -c %s "$XD_TMP/xdnatd.log") - LOG0 ))
-xd_stop "$SLOW_PID" || true
-xd_info "daemon log grew by $GROWTH bytes during the attack"
-[ "$GROWTH" -lt 8192 ] || fail "the daemon log grew by $GROWTH bytes in $((HOLD + 6)) s of attack"
-xd_ok "daemon log: +$GROWTH bytes (connection refusals are rate-limited)"
-xd_alive "$XD_ROUTER_PID" || fail "xdnatd died under the attack"
-xd_log "PASS: CRL fetched in $MS ms under $SLOW slowloris connections"
+attack "$SRCS" "$SPREAD addresses ($XD_ATTACK_NET.100-$((100 + SPREAD - 1)))"
+xd_log "PASS: CRL fetched in $MS1 ms ($SLOW slowloris connections from one address), $MS ms (from $SPREAD)"
