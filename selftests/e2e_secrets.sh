@@ -101,7 +101,11 @@ out=$(runuser -u "$OTHER" -- "$XD_XDNATCTL" -i "$XD_INSTANCE" --pin-base "$XD_PI
 	fail "$OTHER ran xdnatctl stats: $out"
 grep -qi "permission denied" <<<"$out" || fail "xdnatctl as $OTHER does not say permission denied: $out"
 grep -qi "does not exist\|no xdnat instance" <<<"$out" && fail "xdnatctl as $OTHER says the instance is missing: $out"
+out2=$(runuser -u "$OTHER" -- "$XD_XDNATCTL" -i "$XD_INSTANCE" --pin-base "$XD_PIN_BASE" \
+	--state-dir "$STATE" enroll h9 secret-file /dev/null 2>&1) && fail "$OTHER enrolled a host: $out2"
+grep -qi "permission denied" <<<"$out2" || fail "xdnatctl enroll as $OTHER does not say permission denied: $out2"
 xd_ok "$OTHER: $(head -1 <<<"$out")"
+xd_ok "$OTHER: $(head -1 <<<"$out2")"
 
 xd_step "a state file made world-readable while stopped is made private at start"
 xd_stop "${XD_HOST_PID[1]:-$XD_LAST_PID}" || true
