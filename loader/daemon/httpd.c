@@ -154,8 +154,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
 	if (h->log_suppressed)
-		xd_warn("http: %s (and %lu messages in the last %d s left out)", msg,
-			h->log_suppressed, XD_HTTP_LOG_PERIOD_S);
+		xd_warn("http: %s (%lu more messages left out since the previous one)", msg,
+			h->log_suppressed);
 	else
 		xd_warn("http: %s", msg);
 	h->log_last = now;
