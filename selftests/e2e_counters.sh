@@ -83,7 +83,7 @@ reboot() {
 
 xd_init
 STATE=$XD_TMP/state
-ROUTER_OPTS=(--state-dir "$STATE" --counters-interval 1 --keep-maps)
+ROUTER_OPTS=(--state-dir "$STATE" --counters-interval 1 --keep-maps --metrics 127.0.0.1:9477)
 
 xd_step "topology: 1 host; xdnatd --state-dir (totals saved every second)"
 xd_topology 1

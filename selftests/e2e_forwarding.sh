@@ -189,10 +189,11 @@ for i in (1, 2):
 ' || fail "per-host counters do not show the traffic"
 xd_ok "both hosts counted both ways"
 
-xd_step "Prometheus endpoint (loopback of the router)"
-xd_ns "$XD_NS_ROUTER" python3 -c '
-import sys, urllib.request
-body = urllib.request.urlopen("http://127.0.0.1:9477/metrics", timeout=5).read().decode()
+xd_step "Prometheus endpoint (the router's UNIX socket, the default)"
+curl -sf --max-time 5 --unix-socket "$XD_RUN_DIR/$XD_INSTANCE.metrics" http://localhost/metrics |
+	python3 -c '
+import sys
+body = sys.stdin.read()
 v = {}
 for line in body.splitlines():
     if line and not line.startswith("#"):
@@ -210,5 +211,5 @@ try:
 except Exception:
     sys.exit(0)
 sys.exit(1)' || fail "metrics reachable from the WAN"
-xd_ok "/metrics on 127.0.0.1:9477 has counters by reason and host; not reachable from the WAN"
+xd_ok "/metrics on $XD_RUN_DIR/$XD_INSTANCE.metrics has counters by reason and host; not reachable from the WAN"
 echo "e2e_forwarding ($XD_MODE): all checks passed"

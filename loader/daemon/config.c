@@ -60,7 +60,7 @@ void xdd_usage_config(void)
 	       "  quarantine = 120\n"
 	       "\n"
 	       "  [metrics]\n"
-	       "  listen = 127.0.0.1:9477\n");
+	       "  group = prometheus\n");
 }
 
 /* A boolean key: only "yes" switches the option on. */

@@ -2,13 +2,22 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 #include "httpd.h"
 #include "xdnat.h"
 
 #define XD_HTTP_MAX_ROUTES 8
-#define XD_HTTP_MAX_CONNS  64
+/* libmicrohttpd's messages (refused connections...) at most this often. */
+#define XD_HTTP_LOG_PERIOD_S 10
 
 struct route {
 	char prefix[64];
@@ -19,8 +28,16 @@ struct route {
 struct xd_httpd {
 	struct MHD_Daemon *mhd;
 	struct sockaddr_in sa;
+	struct sockaddr_un un;     /* UNIX socket server: sun_path set */
+	mode_t un_mode;
+	gid_t un_gid;
+	struct xd_http_limits lim;
 	struct route routes[XD_HTTP_MAX_ROUTES];
 	int n_routes;
+	/* Rate limit of libmicrohttpd's messages (its own thread). */
+	pthread_mutex_t log_mu;
+	time_t log_last;
+	unsigned long log_suppressed;
 };
 
 int xd_parse_listen(const char *s, uint32_t *addr_be, uint16_t *port)
@@ -114,9 +131,53 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return respond(c, (unsigned int)status, body, len, ctype);
 }
 
-struct xd_httpd *xd_httpd_new(uint32_t addr_be, uint16_t port)
+/*
+ * libmicrohttpd's messages, rate-limited: under a flood of connections it
+ * says "connection limit reached" for each one, which would fill the log.
+ * One line per period, with the number of those left out.
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct xd_httpd *h = cls;
+	time_t now = time(NULL);
+	char msg[256];
+	size_t n;
+
+	pthread_mutex_lock(&h->log_mu);
+	if (h->log_last && now - h->log_last < XD_HTTP_LOG_PERIOD_S) {
+		h->log_suppressed++;
+		pthread_mutex_unlock(&h->log_mu);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	if (h->log_suppressed)
+		xd_warn("http: %s (%lu more messages left out since the previous one)", msg,
+			h->log_suppressed);
+	else
+		xd_warn("http: %s", msg);
+	h->log_last = now;
+	h->log_suppressed = 0;
+	pthread_mutex_unlock(&h->log_mu);
+}
+
+static struct xd_httpd *httpd_alloc(void)
 {
 	struct xd_httpd *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->lim = (struct xd_http_limits){ .max_conns = XD_HTTP_DEFAULT_MAX_CONNS,
+					  .timeout_s = XD_HTTP_DEFAULT_TIMEOUT };
+	pthread_mutex_init(&h->log_mu, NULL);
+	return h;
+}
+
+struct xd_httpd *xd_httpd_new(uint32_t addr_be, uint16_t port)
+{
+	struct xd_httpd *h = httpd_alloc();
 
 	if (!h)
 		return NULL;
@@ -124,6 +185,60 @@ struct xd_httpd *xd_httpd_new(uint32_t addr_be, uint16_t port)
 	h->sa.sin_addr.s_addr = addr_be;
 	h->sa.sin_port = htons(port);
 	return h;
+}
+
+struct xd_httpd *xd_httpd_new_unix(const char *path, mode_t mode, gid_t gid)
+{
+	struct xd_httpd *h;
+
+	if (!path || !*path || strlen(path) >= sizeof(h->un.sun_path))
+		return NULL;
+	if (!(h = httpd_alloc()))
+		return NULL;
+	h->un.sun_family = AF_UNIX;
+	strcpy(h->un.sun_path, path);
+	h->un_mode = mode;
+	h->un_gid = gid;
+	return h;
+}
+
+void xd_httpd_limits(struct xd_httpd *h, const struct xd_http_limits *l)
+{
+	h->lim = *l;
+}
+
+/* The UNIX socket, created with its final mode (no window in which anyone
+ * else could connect), owned by root (or us) and the group asked for. */
+static int unix_listen(struct xd_httpd *h)
+{
+	struct stat st;
+	mode_t old;
+	int fd, rc;
+
+	/* A socket left by a run that was killed: ours (the instance lock is
+	 * held), so it goes.  Anything else at that path stays. */
+	if (!lstat(h->un.sun_path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			xd_err("%s exists and is not a socket: not replacing it", h->un.sun_path);
+			return -EEXIST;
+		}
+		unlink(h->un.sun_path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&h->un, sizeof(h->un));
+	umask(old);
+	if (rc || chown(h->un.sun_path, geteuid(), h->un_gid) ||
+	    chmod(h->un.sun_path, h->un_mode) || listen(fd, 16)) {
+		rc = -errno;
+		xd_err("cannot serve HTTP on %s: %s", h->un.sun_path, strerror(errno));
+		close(fd);
+		unlink(h->un.sun_path);
+		return rc;
+	}
+	return fd;
 }
 
 int xd_httpd_route(struct xd_httpd *h, const char *prefix, xd_http_handler fn, void *ctx)
@@ -142,13 +257,34 @@ int xd_httpd_route(struct xd_httpd *h, const char *prefix, xd_http_handler fn, v
 
 int xd_httpd_start(struct xd_httpd *h)
 {
+	/* epoll: no FD_SETSIZE ceiling on the connection limit. */
+	const unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	char a[INET_ADDRSTRLEN];
+	int lfd;
 
-	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-				  ntohs(h->sa.sin_port), NULL, NULL, on_request, h,
+	if (h->un.sun_family == AF_UNIX) {
+		if ((lfd = unix_listen(h)) < 0)
+			return lfd;
+		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+					  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+					  MHD_OPTION_LISTEN_SOCKET, lfd,
+					  MHD_OPTION_CONNECTION_LIMIT, h->lim.max_conns,
+					  MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s,
+					  MHD_OPTION_END);
+		if (!h->mhd) {
+			xd_err("cannot serve HTTP on %s", h->un.sun_path);
+			close(lfd);
+			unlink(h->un.sun_path);
+			return -EIO;
+		}
+		return 0;
+	}
+	h->mhd = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, on_request, h,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,  /* first: see its doc */
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)XD_HTTP_MAX_CONNS,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				  MHD_OPTION_CONNECTION_LIMIT, h->lim.max_conns,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.per_ip,
+				  MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s,
 				  MHD_OPTION_END);
 	if (!h->mhd) {
 		xd_err("cannot serve HTTP on %s:%u (address in use or not local?)",
@@ -172,7 +308,11 @@ void xd_httpd_free(struct xd_httpd *h)
 {
 	if (!h)
 		return;
-	if (h->mhd)
+	if (h->mhd) {
 		MHD_stop_daemon(h->mhd);
+		if (h->un.sun_family == AF_UNIX)
+			unlink(h->un.sun_path);
+	}
+	pthread_mutex_destroy(&h->log_mu);
 	free(h);
 }

@@ -122,6 +122,19 @@ static const struct xo_opt xdnatd_opts[] = {
 	{ "crl-listen", 0, "ADDR:PORT", OPT_CRL_LISTEN, .ini = "ca",
 	  .help = "serve GET /crl/lca.crl here (default: G:8080; the port is reserved, and "
 		  "reachable from the WAN with --unknown pass)" },
+	{ "crl-max-conns", 0, "N", .type = XO_U32, .off = OFF(crl_max_conns), .min = 1,
+	  .max = 65536, .ini = "ca",
+	  .help = "the CRL server's connections at once (default: " XO_STR(CRL_DEFAULT_MAX_CONNS)
+		  "; lowered to fit the open-files limit)" },
+	{ "crl-per-address", 0, "N", .type = XO_U32, .off = OFF(crl_per_ip), .min = 0,
+	  .max = 65536, .ini = "ca",
+	  .help = "the CRL server's connections from one address at once, so that slow clients "
+		  "from one address cannot hold every connection; 0: no limit (default: "
+		  XO_STR(CRL_DEFAULT_PER_IP) ")" },
+	{ "crl-timeout", 0, "S", .type = XO_U32, .off = OFF(crl_timeout), .min = 1, .max = 3600,
+	  .ini = "ca",
+	  .help = "the CRL server closes a connection idle for S seconds (default: "
+		  XO_STR(CRL_DEFAULT_TIMEOUT) ")" },
 	{ "notify-port", 0, "N", OPT_NOTIFY_PORT, .ini = "ca",
 	  .help = "revocation notices: when a host's certificate is revoked, every remote that "
 		  "sent it ESP/AH (the datapath records them) gets an LCA-signed notice by UDP to "
@@ -141,9 +154,14 @@ static const struct xo_opt xdnatd_opts[] = {
 	  .help = "reuse a FIB lookup result (next-hop MACs, path MTU) for MS milliseconds: "
 		  "neighbour and route changes take up to MS to apply; 0 looks up every packet "
 		  "(default: " XO_STR(XDNAT_DEFAULT_NH_CACHE_MS) ", at most 60000)" },
-	{ "metrics", 0, "ADDR:PORT|off", OPT_METRICS, .ini = "metrics.listen",
-	  .help = "serve Prometheus text metrics at /metrics (default: " METRICS_DEFAULT
-		  ", loopback only)" },
+	{ "metrics", 0, "unix[:PATH]|ADDR:PORT|off", OPT_METRICS, .ini = "metrics.listen",
+	  .help = "serve Prometheus text metrics at /metrics: on a UNIX socket, only root (and "
+		  "--metrics-group) can read it (default: unix, the socket " RUN_DIR
+		  "/INSTANCE.metrics, mode 0600), or on TCP ADDR:PORT, where every local user (and "
+		  "whoever reaches ADDR) can (e.g. 127.0.0.1:9477; README: Metrics)" },
+	{ "metrics-group", 0, "GROUP", .type = XO_STR, .off = OFF(metrics_group),
+	  .ini = "metrics.group",
+	  .help = "the UNIX socket is mode 0660 with group GROUP (e.g. for a local scraper)" },
 	{ "config", 'c', "FILE", .help = "read options from FILE (INI, see xdnatd.conf(5)); "
 					"command-line options override it" },
 	{ "help-config", 0, NULL, OPT_HELP_CONFIG,
@@ -382,11 +400,23 @@ int xdd_apply_opt(struct opts *o, int id, char *arg)
 	case OPT_SHARED_IKE: return parse_shared_ike(o, arg) ? -EINVAL : 0;
 	case OPT_METRICS:
 		o->metrics_explicit = true;
+		o->metrics_unix = false;
+		o->metrics_path = NULL;
+		o->metrics_port = 0;
 		if (!strcmp(arg, "off")) {
-			o->metrics_port = 0;
+			break;
+		} else if (!strncmp(arg, "unix", 4) && (!arg[4] || arg[4] == ':')) {
+			o->metrics_unix = true;
+			if (arg[4] && (arg[5] != '/' || strlen(arg + 5) >= 108)) {
+				xd_err("--metrics: '%s': unix:PATH needs an absolute PATH of at "
+				       "most 107 bytes", arg);
+				return -EINVAL;
+			}
+			o->metrics_path = arg[4] ? arg + 5 : NULL;
 		} else if (xd_parse_listen(arg, &o->metrics_addr, &o->metrics_port) ||
 			   !o->metrics_port) {
-			xd_err("--metrics: '%s' is not ADDR:PORT (IPv4, port 1-65535) or 'off'", arg);
+			xd_err("--metrics: '%s' is not unix[:PATH], ADDR:PORT (IPv4, port 1-65535) "
+			       "or 'off'", arg);
 			return -EINVAL;
 		}
 		break;
@@ -456,7 +486,11 @@ static int defaults(struct opts *o)
 	o->rsip_max_clients = 256;
 	o->rsip_idle = 900;
 	o->counters_interval = XD_CTR_DEFAULT_INTERVAL;
-	return xd_parse_listen(METRICS_DEFAULT, &o->metrics_addr, &o->metrics_port) ? -EINVAL : 0;
+	o->crl_max_conns = CRL_DEFAULT_MAX_CONNS;
+	o->crl_per_ip = CRL_DEFAULT_PER_IP;
+	o->crl_timeout = CRL_DEFAULT_TIMEOUT;
+	o->metrics_unix = true;
+	return 0;
 }
 
 /* Reserve @port for the router (never handed to a host), once. */
@@ -525,6 +559,10 @@ static int check_opts(struct opts *o)
 	/* The control port itself is never handed out. */
 	if (o->rsip_port != RSIP_DEFAULT_PORT && rc->n_reserved < RSIP_MAX_RESERVED)
 		rc->reserved[rc->n_reserved++] = (uint16_t)o->rsip_port;
+	if (o->metrics_group && !o->metrics_unix) {
+		xd_err("--metrics-group is for the UNIX socket (--metrics unix[:PATH])");
+		return -EINVAL;
+	}
 	if (!o->ca_key != !o->ca_cert) {
 		xd_err("--ca-key and --ca-cert ([ca] key, cert) go together");
 		return -EINVAL;

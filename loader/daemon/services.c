@@ -3,6 +3,8 @@
  * xdnatd's services beside the datapath: the RSIP server, the Local CA (CRL,
  * revocation notices), counter totals, metrics and the control socket.
  */
+#include <grp.h>
+#include <sys/resource.h>
 #include "xdnatd.h"
 #include "xdnat_router.skel.h"
 
@@ -239,6 +241,23 @@ void xdd_stop_ca(struct daemon *d)
 	pthread_mutex_destroy(&d->crl_mu);
 }
 
+/* The CRL server's connection limit, kept below the open-files limit with
+ * room for everything else xdnatd holds: when the limit is reached new
+ * connections are refused, not the process's other files. */
+static unsigned crl_max_conns(unsigned want)
+{
+	const rlim_t spare = 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want + spare)
+		return want;
+	want = rl.rlim_cur > 2 * spare ? (unsigned)(rl.rlim_cur - spare) : (unsigned)rl.rlim_cur / 4;
+	xd_warn("--crl-max-conns lowered to %u for the open-files limit %llu", want ? want : 1,
+		(unsigned long long)rl.rlim_cur);
+	return want ? want : 1;
+}
+
 int xdd_start_ca(struct daemon *d)
 {
 	struct xd_ca_config cc = {
@@ -267,6 +286,10 @@ int xdd_start_ca(struct daemon *d)
 		       "xdnatd was down\n", n, n == 1 ? "" : "s");
 	xdd_ca_tick(d);
 	d->crl_httpd = xd_httpd_new(d->o.crl_addr, d->o.crl_port);
+	if (d->crl_httpd)
+		xd_httpd_limits(d->crl_httpd, &(struct xd_http_limits){
+			.max_conns = crl_max_conns(d->o.crl_max_conns),
+			.per_ip = d->o.crl_per_ip, .timeout_s = d->o.crl_timeout });
 	if (!d->crl_httpd || xd_httpd_route(d->crl_httpd, "/crl/lca.crl", crl_http, d) ||
 	    xd_httpd_start(d->crl_httpd)) {
 		xd_err("cannot serve the CRL on %s:%u (--crl-listen)", xd_ipstr(d->o.crl_addr, a),
@@ -324,14 +347,36 @@ void xdd_stop_counters(struct daemon *d)
 	xd_maps_close(&d->cmaps);
 }
 
+/* The metrics socket's path: --metrics unix:PATH or RUN_DIR/INSTANCE.metrics. */
+static void metrics_path(const struct daemon *d, char *buf, size_t len)
+{
+	if (d->o.metrics_path)
+		snprintf(buf, len, "%s", d->o.metrics_path);
+	else
+		snprintf(buf, len, RUN_DIR "/%s.metrics", d->o.instance);
+}
+
 int xdd_start_metrics(struct daemon *d)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN], path[108];
+	gid_t gid = (gid_t)-1;
 
+	if (d->o.metrics_group) {
+		struct group *g = getgrnam(d->o.metrics_group);
+
+		if (!g) {
+			xd_err("--metrics-group: no group '%s'", d->o.metrics_group);
+			return -ENOENT;
+		}
+		gid = g->gr_gid;
+	}
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->mmaps))
 		return -ENOENT;
 	d->mmaps_open = true;
-	d->httpd = xd_httpd_new(d->o.metrics_addr, d->o.metrics_port);
+	metrics_path(d, path, sizeof(path));
+	/* A local endpoint: a few connections, no per-address limit. */
+	d->httpd = d->o.metrics_unix ? xd_httpd_new_unix(path, gid != (gid_t)-1 ? 0660 : 0600, gid)
+				     : xd_httpd_new(d->o.metrics_addr, d->o.metrics_port);
 	d->mctx = (struct xd_metrics_ctx){
 		.maps = &d->mmaps, .instance = d->o.instance,
 		.state_dir = d->ctr_db ? d->o.rcfg.state_dir : NULL,
@@ -342,11 +387,15 @@ int xdd_start_metrics(struct daemon *d)
 		d->httpd = NULL;
 		if (d->o.metrics_explicit)
 			return -EADDRNOTAVAIL;
-		xd_warn("metrics endpoint disabled (use --metrics ADDR:PORT or --metrics off)");
+		xd_warn("metrics endpoint disabled (use --metrics unix:PATH, ADDR:PORT or off)");
 		return -EADDRNOTAVAIL;
 	}
-	xd_info("metrics at http://%s:%u/metrics", xd_ipstr(d->o.metrics_addr, a),
-		xd_httpd_port(d->httpd));
+	if (d->o.metrics_unix)
+		xd_info("metrics at /metrics on the UNIX socket %s (mode %s)", path,
+			gid != (gid_t)-1 ? "0660" : "0600");
+	else
+		xd_info("metrics at http://%s:%u/metrics", xd_ipstr(d->o.metrics_addr, a),
+			xd_httpd_port(d->httpd));
 	return 0;
 }
 

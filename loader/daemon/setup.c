@@ -12,16 +12,25 @@ int xdd_take_lock(struct daemon *d)
 	char path[300], pid[32];
 	int fd;
 
-	if (mkdir(RUN_DIR, 0755) && errno != EEXIST) {
+	bool made = !mkdir(RUN_DIR, 0755);
+
+	if (!made && errno != EEXIST) {
 		xd_err("cannot create %s: %s", RUN_DIR, strerror(errno));
 		return -errno;
 	}
+	/* Under our umask 077 it would be 0700: its sockets guard themselves
+	 * (the control and metrics sockets are 0600) and the lock only says
+	 * who runs, so that other users are told "permission denied". */
+	if (made && chmod(RUN_DIR, 0755))
+		xd_warn("cannot chmod 755 %s: %s", RUN_DIR, strerror(errno));
 	snprintf(path, sizeof(path), RUN_DIR "/%s.lock", d->o.instance);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		xd_err("cannot open %s: %s", path, strerror(errno));
 		return -errno;
 	}
+	if (fchmod(fd, 0644)) /* the pid only, read by xdnatctl: not under umask 077 */
+		xd_warn("cannot chmod 644 %s: %s", path, strerror(errno));
 	/* xdnatctl's offline changes (no daemon running) hold the lock for a
 	 * moment (writer.h): wait a second before calling it taken. */
 	for (int i = 0; i < 20 && flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK; i++)

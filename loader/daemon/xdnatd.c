@@ -294,7 +294,8 @@ static enum stage start_services(struct daemon *d)
 		return UP_DETACH;
 	xdd_start_ctl(d);
 	xdd_start_counters(d);
-	if (d->o.metrics_port && xdd_start_metrics(d) && d->o.metrics_explicit)
+	if ((d->o.metrics_unix || d->o.metrics_port) && xdd_start_metrics(d) &&
+	    (d->o.metrics_explicit || d->o.metrics_group))
 		return UP_DETACH;
 	return UP_RUNNING;
 }
@@ -385,6 +386,10 @@ int main(int argc, char **argv)
 		return rc ? 1 : 0;
 	}
 	make_cfg(&d);
+	/* Secrets at rest: every file we create (the state database and its
+	 * -wal, -shm and journals, keys) is ours alone; what an earlier run
+	 * left readable is made private, or the start stops. */
+	umask(077);
 	/* Signals are read from a signalfd; block them from here on so a
 	 * SIGTERM during start-up still leads to a clean detach. */
 	sigemptyset(&set);
@@ -397,7 +402,7 @@ int main(int argc, char **argv)
 	d.self_exe[n > 0 ? n : 0] = '\0';
 
 	rc = 1;
-	if (!xdd_take_lock(&d) && !make_pin_dir(&d))
+	if (!xdd_take_lock(&d) && !make_pin_dir(&d) && !xdd_check_state_perms(&d))
 		rc = run(&d, argv);
 	xdd_free_opts(&d.o);
 	xd_neigh_close(d.neigh);

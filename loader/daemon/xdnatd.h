@@ -71,7 +71,11 @@ struct opts {
 	bool in_config, gaddrs_from_config;
 	char *owned[128];          /* values read from the configuration file */
 	int n_owned;
-	/* Prometheus endpoint; 0 port = off */
+	/* Prometheus endpoint: a UNIX socket (default RUN_DIR/INSTANCE.metrics)
+	 * or ADDR:PORT; off when neither */
+	bool metrics_unix;
+	const char *metrics_path;  /* NULL: the default path */
+	const char *metrics_group; /* --metrics-group: socket mode 0660 with it */
 	uint32_t metrics_addr;
 	uint16_t metrics_port;
 	bool metrics_explicit;
@@ -84,12 +88,16 @@ struct opts {
 	uint32_t crl_addr;
 	uint16_t crl_port;
 	bool crl_listen_set;
+	uint32_t crl_max_conns, crl_per_ip, crl_timeout;  /* the CRL server's limits */
 	char crl_url_buf[96];
 	uint32_t notify_port;      /* revocation notices; 0: off */
 	bool notify_set;
 };
 
-#define METRICS_DEFAULT "127.0.0.1:9477"
+#define METRICS_DEFAULT "unix"   /* RUN_DIR/INSTANCE.metrics, mode 0600 */
+#define CRL_DEFAULT_MAX_CONNS 256
+#define CRL_DEFAULT_PER_IP 4
+#define CRL_DEFAULT_TIMEOUT 5
 /* Sysctl values saved before the first run changed them, handed on to the
  * process that replaces us on reload-programs so it restores the originals. */
 #define SAVED_SYSCTLS_ENV "XDNATD_SAVED_SYSCTLS"
@@ -160,6 +168,8 @@ int xdd_load_config(struct opts *o, const char *path);
 int xdd_take_lock(struct daemon *d);
 int xdd_setup_sysctls(struct daemon *d);
 void xdd_restore_sysctls(struct daemon *d);
+/* stateperm.c: the state directory and --ca-key private (refuse or fix) */
+int xdd_check_state_perms(struct daemon *d);
 /* attach.c */
 int xdd_load(struct daemon *d);
 int xdd_attach_all(struct daemon *d);
