@@ -251,6 +251,33 @@ static bool admit(struct rsip_server *s, uint32_t peer)
 	return true;
 }
 
+/* accept failed with @err (out of files): lower the cap to what is open and
+ * close the oldest connection without a session.  false: none to close. */
+static bool shed_for_files(struct rsip_server *s, int err)
+{
+	struct rsip_conn *oldest = NULL;
+	unsigned open = 0;
+
+	for (unsigned i = 0; i < s->n_slots; i++) {
+		struct rsip_conn *c = &s->conns[i];
+
+		if (c->fd < 0)
+			continue;
+		open++;
+		if (!c->sess.authed && (!oldest || c->accept_ms < oldest->accept_ms))
+			oldest = c;
+	}
+	if (!oldest)
+		return false;
+	if (err == EMFILE && open < s->max_conns) {
+		s->max_conns = open;
+		rs_warn_rl(s, RS_RL_ACCEPT, "RSIP: accept: %s: at most %u connections from now on",
+			   strerror(err), open);
+	}
+	rs_conn_close(oldest);
+	return true;
+}
+
 static void conn_accept(struct rsip_server *s)
 {
 	/* A bounded number per call: the rest of the loop gets its turn. */
@@ -262,10 +289,17 @@ static void conn_accept(struct rsip_server *s)
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* The listener stays readable: rest instead of spinning. */
+				int e = errno;
+
+				/* The file limit is the cap from now on; the oldest
+				 * connection without a session makes room.  With none,
+				 * the listener (still readable) rests instead of
+				 * spinning. */
+				if (shed_for_files(s, e))
+					continue;
 				s->listen_paused_until = s->now_ms() + PAUSE_MS;
 				rs_warn_rl(s, RS_RL_ACCEPT, "RSIP: accept: %s: listener paused",
-					   strerror(errno));
+					   strerror(e));
 			}
 			return;
 		}
