@@ -7,9 +7,10 @@
  *       hold IDLE silent connections and SLOW that send one byte a second
  *       (of a message that never completes) for SECONDS; print how many
  *       were accepted and how many were still open at the end.
- *   rsip-hostile register SERVER PORT NAME SECRET_FILE [COUNT]
- *       COUNT times (default 1): connect, REGISTER, ASSIGN ports, close;
- *       print each time in ms and the median.  Exit 1 on any failure.
+ *   rsip-hostile register SERVER PORT NAME SECRET_FILE [COUNT [GAP_MS]]
+ *       COUNT times (default 1), GAP_MS apart (default 0): connect,
+ *       REGISTER, ASSIGN ports, close; print each time in ms and the
+ *       median.  Exit 1 on any failure.
  *   rsip-hostile hello SERVER PORT NAME SECRET_FILE NONCE_HEX
  *       send one REGISTER whose hello carries client nonce NONCE_HEX (the
  *       same bytes every time: a replay when sent again); print the reply
@@ -46,7 +47,7 @@ static uint64_t now_ms(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: rsip-hostile flood SERVER PORT IDLE SLOW SECONDS\n"
-			"       rsip-hostile register SERVER PORT NAME SECRET_FILE [COUNT]\n"
+			"       rsip-hostile register SERVER PORT NAME SECRET_FILE [COUNT [GAP_MS]]\n"
 			"       rsip-hostile hello SERVER PORT NAME SECRET_FILE NONCE_HEX\n"
 			"       rsip-hostile pipeline SERVER PORT NAME SECRET_FILE SECONDS\n");
 	return 2;
@@ -125,7 +126,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 static int do_register(uint32_t srv, uint16_t port, const char *name, const uint8_t *secret,
-		       unsigned count)
+		       unsigned count, unsigned gap_ms)
 {
 	uint64_t *t = calloc(count, sizeof(*t));
 	int fails = 0;
@@ -151,6 +152,8 @@ static int do_register(uint32_t srv, uint16_t port, const char *name, const uint
 			(void)rsip_client_deregister(&c);
 		}
 		rsip_client_close(&c);
+		if (gap_ms && i + 1 < count)
+			usleep(gap_ms * 1000);
 		printf("register %u: %llu ms%s\n", i + 1, (unsigned long long)t[i], rc ? " (failed)" : "");
 	}
 	qsort(t, count, sizeof(*t), cmp_u64);
@@ -225,10 +228,14 @@ static int pipeline(uint32_t srv, uint16_t port, const char *name, const uint8_t
 		size_t len;
 
 		if (!rsip_client_connected(&c)) {
+			int small = 2048;
+
 			if (rsip_client_register(&c)) {
 				usleep(100 * 1000);
 				continue;
 			}
+			/* Fill up soon: the replies have little room on our side. */
+			(void)setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 			cut += sent > 0;
 		}
 		rsip_begin(b, RSIP_QUERY_REQUEST);
@@ -275,7 +282,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (!strcmp(argv[1], "register"))
 		return do_register(a.s_addr, (uint16_t)port, argv[4], secret,
-				   argc > 6 ? (unsigned)atoi(argv[6]) : 1);
+				   argc > 6 ? (unsigned)atoi(argv[6]) : 1,
+				   argc > 7 ? (unsigned)atoi(argv[7]) : 0);
 	if (!strcmp(argv[1], "hello") && argc == 7)
 		return hello(a.s_addr, (uint16_t)port, argv[4], secret, argv[6]);
 	if (!strcmp(argv[1], "pipeline") && argc == 7)
