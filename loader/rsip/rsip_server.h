@@ -189,7 +189,8 @@ struct rsip_server {
 	struct rsip_conn *conns;        /* n_slots of them, grown on demand */
 	unsigned n_slots;
 	unsigned max_conns;             /* global cap (below the open-files limit) */
-	unsigned per_addr_max;          /* connections per source address (0: no cap) */
+	/* Set before rsip_server_listen (xdnatd: RSIP_DEFAULT_*); 0: none. */
+	unsigned per_addr_max;          /* connections per source address */
 	unsigned idle_timeout_s;
 	unsigned preauth_s;             /* the authenticated hello within this (0: none) */
 	uint64_t listen_paused_until;   /* EMFILE/ENFILE: the listener rests */

@@ -110,10 +110,6 @@ int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, c
 	s->n_slots = 0;
 	s->max_conns = fd_cap(max_conns ? max_conns : 1);
 	s->idle_timeout_s = idle_timeout_s;
-	if (!s->per_addr_max)
-		s->per_addr_max = RSIP_DEFAULT_PER_ADDR;
-	if (!s->preauth_s)
-		s->preauth_s = RSIP_DEFAULT_PREAUTH_S;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
