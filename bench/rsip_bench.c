@@ -26,18 +26,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <sqlite3.h>
 #include "rsip_client.h"
 #include "rsip_server.h"
-#include "rsip_store.h"
+#include "store.h"
 
 #define NX 3   /* exchanges per host: REGISTER, ASSIGN ports, ASSIGN SPI */
 
-static unsigned n_hosts = 500, n_ports = 100, rounds = 3;
+#define MAX_CLIENTS 32
+static unsigned n_hosts = 500, n_ports = 100, rounds = 3, n_clients = 16;
 static const char *base_dir = "/var/tmp";
 static volatile sig_atomic_t stop;
 
@@ -97,7 +98,7 @@ static uint32_t n_gaddrs(void)
 }
 
 /* The real server, until SIGTERM.  Returns the exit status. */
-static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
+static int serve_rsip(const char *dir, uint16_t port, int ready_fd, bool group)
 {
 	struct rsip_backend be = { .host_add = nb_ok, .host_del = nb_host_del, .host_get = nb_host_get,
 				   .ports_add = nb_ok, .ports_del = nb_ok, .spis_add = nb_ok,
@@ -120,7 +121,8 @@ static int serve_rsip(const char *dir, uint16_t port, int ready_fd)
 		cfg.max_hosts = n_hosts + 2;
 	if (rsip_server_open(&s, &cfg, &be))
 		return 1;
-	if (rsip_server_listen(&s, htonl(INADDR_LOOPBACK), port, NULL, 16, 60)) {
+	s.no_group_commit = !group;
+	if (rsip_server_listen(&s, htonl(INADDR_LOOPBACK), port, NULL, MAX_CLIENTS + 4, 60)) {
 		rsip_server_close(&s);
 		return 1;
 	}
@@ -180,7 +182,7 @@ static int serve_echo(int lfd, int ready_fd)
 }
 
 /* Fork a server; returns its pid once it is listening. */
-static pid_t spawn(int kind, const char *dir, int lfd, uint16_t port)
+static pid_t spawn(int kind, const char *dir, int lfd, uint16_t port, bool group)
 {
 	int p[2];
 	pid_t pid;
@@ -201,7 +203,7 @@ static pid_t spawn(int kind, const char *dir, int lfd, uint16_t port)
 		sigaction(SIGTERM, &sa, NULL);
 		if (kind == 0)
 			close(lfd); /* the RSIP server listens itself */
-		_exit(kind == 0 ? serve_rsip(dir, port, p[1]) : serve_echo(lfd, p[1]));
+		_exit(kind == 0 ? serve_rsip(dir, port, p[1], group) : serve_echo(lfd, p[1]));
 	}
 	close(p[1]);
 	if (read(p[0], &c, 1) != 1) {
@@ -268,40 +270,13 @@ static void rmstate(char *d)
 	free(d);
 }
 
-/* The real server: returns seconds for all hosts, or < 0.  Fills @sz from
- * the first host's connection. */
-static double round_rsip(struct sizes *sz)
+/* Hosts k, k + step_hosts, ... one after the other (one client). */
+static int run_hosts(unsigned k, unsigned step_hosts, uint16_t port,
+		     uint8_t (*secrets)[RSIP_SECRET_LEN], struct sizes *sz)
 {
-	uint8_t (*secrets)[RSIP_SECRET_LEN] = calloc(n_hosts, RSIP_SECRET_LEN);
-	char *dir = mkstate(), name[32];
-	double t0, t = -1;
-	uint16_t port;
-	sqlite3 *db;
-	pid_t pid;
-	int lfd;
+	char name[32];
 
-	if (!secrets || !dir)
-		goto out;
-	if (rsip_db_open(dir, "bench", &db))
-		goto out;
-	for (unsigned i = 0; i < n_hosts; i++) {
-		snprintf(name, sizeof(name), "h%u", i);
-		if (rsip_enroll(db, name, 0, secrets[i])) {
-			rsip_db_close(db);
-			goto out;
-		}
-	}
-	rsip_db_close(db);
-	/* A free port for the server: bind, note, close, let it bind. */
-	lfd = listen_any(&port);
-	if (lfd < 0)
-		goto out;
-	close(lfd);
-	pid = spawn(0, dir, -1, port);
-	if (pid < 0)
-		goto out;
-	t0 = now_s();
-	for (unsigned i = 0; i < n_hosts; i++) {
+	for (unsigned i = k; i < n_hosts; i += step_hosts) {
 		struct rsip_client c;
 		struct rsip_grant g;
 		uint64_t s0 = 0, r0 = 0, s1 = 0, r1 = 0;
@@ -322,10 +297,84 @@ static double round_rsip(struct sizes *sz)
 			fprintf(stderr, "rsip-bench: host %u, exchange %d: %s\n", i, step + 1,
 				rc > 0 ? rsip_error_name((uint16_t)rc) : strerror(-rc));
 			rsip_client_close(&c);
-			reap(pid);
-			goto out;
+			return -1;
 		}
 		rsip_client_close(&c);
+	}
+	return 0;
+}
+
+/* @clients clients at once (processes), the hosts shared among them. */
+static int run_clients(unsigned clients, uint16_t port, uint8_t (*secrets)[RSIP_SECRET_LEN],
+		       struct sizes *sz)
+{
+	struct sizes *shared;
+	pid_t pids[MAX_CLIENTS];
+	int bad = 0;
+
+	if (clients <= 1)
+		return run_hosts(0, 1, port, secrets, sz);
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return -1;
+	*shared = *sz;
+	for (unsigned k = 0; k < clients; k++) {
+		pids[k] = fork();
+		if (pids[k] == 0)
+			_exit(run_hosts(k, clients, port, secrets, shared) ? 1 : 0);
+		if (pids[k] < 0)
+			bad = 1;
+	}
+	for (unsigned k = 0; k < clients; k++) {
+		int st = 0;
+
+		if (pids[k] > 0 && (waitpid(pids[k], &st, 0) != pids[k] || !WIFEXITED(st) ||
+				    WEXITSTATUS(st)))
+			bad = 1;
+	}
+	*sz = *shared;
+	munmap(shared, sizeof(*shared));
+	return bad ? -1 : 0;
+}
+
+/* The real server: returns seconds for all hosts, or < 0.  Fills @sz from
+ * the first host's connection. */
+static double round_rsip(struct sizes *sz, unsigned clients, bool group)
+{
+	uint8_t (*secrets)[RSIP_SECRET_LEN] = calloc(n_hosts, RSIP_SECRET_LEN);
+	char *dir = mkstate(), name[32];
+	/* the clients' processes inherit it */
+	double t0, t = -1;
+	uint16_t port;
+	struct xd_store *db;
+	char err[256];
+	pid_t pid;
+	int lfd;
+
+	if (!secrets || !dir)
+		goto out;
+	if (xd_store_open(dir, "bench", 0, &db, err, sizeof(err)))
+		goto out;
+	for (unsigned i = 0; i < n_hosts; i++) {
+		snprintf(name, sizeof(name), "h%u", i);
+		if (xd_store_enroll_new(db, name, 0, secrets[i])) {
+			xd_store_close(db);
+			goto out;
+		}
+	}
+	xd_store_close(db);
+	/* A free port for the server: bind, note, close, let it bind. */
+	lfd = listen_any(&port);
+	if (lfd < 0)
+		goto out;
+	close(lfd);
+	pid = spawn(0, dir, -1, port, group);
+	if (pid < 0)
+		goto out;
+	t0 = now_s();
+	if (run_clients(clients, port, secrets, sz)) {
+		reap(pid);
+		goto out;
 	}
 	t = now_s() - t0;
 	if (reap(pid)) {
@@ -377,7 +426,7 @@ static double round_tcp(const struct sizes *sz)
 	memset(buf, 0xa5, sizeof(buf));
 	if (lfd < 0)
 		return -1;
-	pid = spawn(1, NULL, lfd, port);
+	pid = spawn(1, NULL, lfd, port, false);
 	close(lfd);
 	if (pid < 0)
 		return -1;
@@ -416,59 +465,38 @@ static double round_tcp(const struct sizes *sz)
 	return t;
 }
 
-static int raw_exec(sqlite3 *db, sqlite3_stmt *st, int64_t a, int64_t b)
-{
-	int rc;
-
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		fprintf(stderr, "rsip-bench: sqlite: %s\n", sqlite3_errmsg(db));
-		return -1;
-	}
-	return 0;
-}
-
-/* Baseline 2: one durable transaction per message, same shape, no protocol. */
+/* Baseline 2: the store alone (store.h, its SQLite backend), one durable
+ * transaction per message of the same shape: add a registration; claim a
+ * block (insert a binding, update the registration). */
 static double round_sqlite(void)
 {
-	char *dir = mkstate();
-	sqlite3_stmt *ins_c = NULL, *ins_b = NULL, *upd_c = NULL;
-	sqlite3 *db = NULL;
+	char *dir = mkstate(), err[256], name[32];
+	struct xd_store *st = NULL;
 	double t0, t = -1;
 
-	if (!dir || rsip_db_open(dir, "raw", &db))
+	if (!dir || xd_store_open(dir, "raw", 0, &st, err, sizeof(err)))
 		goto out;
-	if (sqlite3_prepare_v2(db, "INSERT INTO clients(name, lan_addr, registered_ms, last_seen_ms) "
-			       "VALUES('h' || ?1, ?1, ?2, ?2)", -1, &ins_c, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT INTO bindings(client_id, kind, gidx, first, last, state, "
-			       "until_ms, created_ms) VALUES(?1, 1, 0, ?2, ?2, 1, ?2, ?2)", -1, &ins_b, NULL) ||
-	    sqlite3_prepare_v2(db, "UPDATE clients SET host_id=?1, last_seen_ms=?2 WHERE client_id=?1",
-			       -1, &upd_c, NULL)) {
-		fprintf(stderr, "rsip-bench: sqlite: %s\n", sqlite3_errmsg(db));
-		goto out;
-	}
 	t0 = now_s();
 	for (unsigned i = 0; i < n_hosts; i++) {
-		int64_t id = i + 1;
+		uint32_t id, bid;
 
-		if (rsip_db_begin(db) || raw_exec(db, ins_c, id, (int64_t)i) || rsip_db_commit(db))
+		snprintf(name, sizeof(name), "h%u", i);
+		if (st->ops->client_add(st, name, i + 1, (int64_t)i, &id))
 			goto out;
-		for (int k = 0; k < 2; k++)
-			if (rsip_db_begin(db) || raw_exec(db, ins_b, id, (int64_t)i * 2 + k) ||
-			    raw_exec(db, upd_c, id, (int64_t)i) || rsip_db_commit(db))
+		for (int k = 0; k < 2; k++) {
+			struct xd_claim c = { .client_id = id, .host_id = i + 1, .kind = k + 1,
+					      .first = 1024 + i * 2 + (uint32_t)k, .last = 1024 + i * 2 + (uint32_t)k,
+					      .until_ms = 1, .now_ms = 1 };
+
+			if (st->ops->claim(st, &c, &bid))
 				goto out;
+		}
 	}
 	t = now_s() - t0;
 out:
-	if (db)
-		rsip_db_rollback(db);
-	sqlite3_finalize(ins_c);
-	sqlite3_finalize(ins_b);
-	sqlite3_finalize(upd_c);
-	rsip_db_close(db);
+	if (st && t < 0)
+		fprintf(stderr, "rsip-bench: store: %s\n", xd_store_error(st));
+	xd_store_close(st);
 	if (dir)
 		rmstate(dir);
 	return t;
@@ -490,11 +518,14 @@ static double median(double *v, unsigned n)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: rsip-bench [--hosts N] [--ports N] [--rounds N] [--state-dir DIR]\n"
+"Usage: rsip-bench [--hosts N] [--ports N] [--clients N] [--rounds N] [--state-dir DIR]\n"
 "RSIP control-plane allocation rate over TCP on loopback, next to baselines\n"
 "measured in the same run (docs/CONTROL-PLANE.md, Performance).\n"
 "  --hosts N      hosts per round, each REGISTER + 2 ASSIGN (default 500)\n"
 "  --ports N      ports per host (1-255, default 100)\n"
+"  --clients N    also run the hosts N clients at a time (each client's hosts\n"
+"                 one after the other), with group commit and with one\n"
+"                 commit per request (1-32, default 16; 1: off)\n"
 "  --rounds N     interleaved rounds; medians are printed (default 3)\n"
 "  --state-dir D  where the SQLite databases go (default /var/tmp)\n");
 }
@@ -503,18 +534,20 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "hosts", required_argument, NULL, 'H' }, { "ports", required_argument, NULL, 'p' },
+		{ "clients", required_argument, NULL, 'c' },
 		{ "rounds", required_argument, NULL, 'r' }, { "state-dir", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
-	double *tr, *tt, *ts;
+	double *tr, *tt, *ts, *tc, *tn;
 	struct sizes sz = { { 0 }, { 0 } };
-	double mr, mt, ms, ops;
+	double mr, mt, ms, mc = 0, mn = 0, ops;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'H': n_hosts = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': n_ports = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'c': n_clients = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'r': rounds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': base_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
@@ -522,20 +555,26 @@ int main(int argc, char **argv)
 		}
 	}
 	if (n_hosts < 1 || n_hosts > 60000 || n_ports < 1 || n_ports > 255 || rounds < 1 || rounds > 99 ||
+	    n_clients < 1 || n_clients > MAX_CLIENTS ||
 	    (uint64_t)n_hosts * n_ports > (uint64_t)PORTS_PER_GADDR * XDNAT_MAX_GADDRS) {
-		fprintf(stderr, "rsip-bench: hosts 1-60000, ports 1-255, hosts*ports <= %u, rounds 1-99\n",
+		fprintf(stderr, "rsip-bench: hosts 1-60000, ports 1-255, hosts*ports <= %u, rounds 1-99, "
+			"clients 1-32\n",
 			PORTS_PER_GADDR * XDNAT_MAX_GADDRS);
 		return 2;
 	}
 	tr = calloc(rounds, sizeof(double));
 	tt = calloc(rounds, sizeof(double));
 	ts = calloc(rounds, sizeof(double));
-	if (!tr || !tt || !ts)
+	tc = calloc(rounds, sizeof(double));
+	tn = calloc(rounds, sizeof(double));
+	if (!tr || !tt || !ts || !tc || !tn)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	for (unsigned r = 0; r < rounds; r++) {
-		if ((tr[r] = round_rsip(&sz)) < 0 || (tt[r] = round_tcp(&sz)) < 0 ||
-		    (ts[r] = round_sqlite()) < 0) {
+		if ((tr[r] = round_rsip(&sz, 1, true)) < 0 || (tt[r] = round_tcp(&sz)) < 0 ||
+		    (ts[r] = round_sqlite()) < 0 ||
+		    (n_clients > 1 && ((tc[r] = round_rsip(&sz, n_clients, true)) < 0 ||
+				       (tn[r] = round_rsip(&sz, n_clients, false)) < 0))) {
 			fprintf(stderr, "rsip-bench: round %u failed\n", r + 1);
 			goto out;
 		}
@@ -544,6 +583,10 @@ int main(int argc, char **argv)
 	mr = median(tr, rounds);
 	mt = median(tt, rounds);
 	ms = median(ts, rounds);
+	if (n_clients > 1) {
+		mc = median(tc, rounds);
+		mn = median(tn, rounds);
+	}
 	printf("RSIP control plane: %u hosts x (REGISTER + ASSIGN %u ports + ASSIGN SPI block), "
 	       "1 TCP connection each, loopback; %u global address%s; state in %s; median of %u rounds\n",
 	       n_hosts, n_ports, n_gaddrs(), n_gaddrs() == 1 ? "" : "es", base_dir, rounds);
@@ -553,15 +596,28 @@ int main(int argc, char **argv)
 	printf("%-44s %12s %10s %10s %12s\n", "", "ops/s", "hosts/s", "us/op", "xdnat/this");
 	printf("%-44s %12.0f %10.0f %10.1f %12s\n", "xdnat RSIP server (auth + allocator + SQLite)",
 	       ops / mr, n_hosts / mr, mr / ops * 1e6, "1.00");
+	if (n_clients > 1) {
+		char lbl[64];
+
+		snprintf(lbl, sizeof(lbl), "xdnat RSIP server, %u clients at once", n_clients);
+		printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", lbl, ops / mc, n_hosts / mc, mc / ops * 1e6,
+		       mc / mr);
+		snprintf(lbl, sizeof(lbl), "  same, one commit per request");
+		printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", lbl, ops / mn, n_hosts / mn, mn / ops * 1e6,
+		       mn / mr);
+	}
 	printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", "baseline: TCP round trips, same bytes",
 	       ops / mt, n_hosts / mt, mt / ops * 1e6, mt / mr);
 	printf("%-44s %12.0f %10.0f %10.1f %12.2f\n", "baseline: SQLite, 1 durable txn per message",
 	       ops / ms, n_hosts / ms, ms / ops * 1e6, ms / mr);
-	printf("ops = registrations + assignments; xdnat/this = xdnat's rate / the baseline's rate\n");
+	printf("ops = registrations + assignments, each confirmed only after its commit (fsync);\n"
+	       "xdnat/this = the first row's rate / this row's rate\n");
 	rc = 0;
 out:
 	free(tr);
 	free(tt);
 	free(ts);
+	free(tc);
+	free(tn);
 	return rc;
 }

@@ -254,4 +254,14 @@ int lca_root_revoke(sqlite3 *db, X509 *root, X509 *cert, int reason, int64_t whe
 int lca_root_crl(sqlite3 *db, X509 *root, EVP_PKEY *rk, int64_t now, uint32_t period,
 		 unsigned char **der, size_t *len, struct lca_err *e);
 
+/* Issuance benchmark (xdnat-ca bench): n certificates each, signed by an LCA
+ * with a key of type kt for an EC P-256 host key: raw OpenSSL building and
+ * signing the same shape, lca_issue with an in-memory store and no
+ * self-check, and lca_issue in full (self-check, a temporary SQLite database
+ * in /tmp, WAL, synchronous=FULL).  Rates in certificates per second. */
+struct lca_bench_res {
+	double raw, fast, full;
+};
+int lca_bench(enum lca_keytype kt, long n, struct lca_bench_res *res, struct lca_err *e);
+
 #endif

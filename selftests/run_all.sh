@@ -59,11 +59,11 @@ for t in selftests/e2e_*.sh; do
 	fi
 done
 
-# The RSIP and CA end-to-end tests once more against the sanitizer build of
+# The RSIP, CA and neighbour (netlink) end-to-end tests once more against the sanitizer build of
 # every program (make SAN=1 -> build-san/): an ASan/UBSan report from any
 # daemon or tool, which the test itself may not notice, fails the run.
 SAN_BUILD=${SAN_BUILD:-build-san}
-SAN_E2E=${SAN_E2E:-e2e_rsip e2e_lca}
+SAN_E2E=${SAN_E2E:-e2e_rsip e2e_lca e2e_neigh}
 for name in $SAN_E2E; do
 	echo "=== $name [sanitizers]"
 	if [ ! -x "$SAN_BUILD/xdnatd" ]; then

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "counters.h"
-#include "rsip_store.h"
+#include "store.h"
 
 #define GEN_A "boot-1/10"
 #define GEN_B "boot-2/7"    /* after a reboot: another boot id, another map */
@@ -239,22 +239,25 @@ Test(counters, keys)
 /* Store and load: the same state, sorted, RSIP names from clients. */
 Test(counters, database_round_trip)
 {
-	sqlite3 *db;
+	char dir[] = "/tmp/test_counters-XXXXXX", cmd[64], err[256];
+	struct xd_store *db;
+	uint32_t id;
 	struct xd_ctr_state s = { 0 }, l;
 	struct xd_ctr_sample c[3] = { smp("rsip:h1", 1, 2, 3, 4), smp("host:12", 5, 6, 7, 8),
 				      smp("reason:wan_to_host", 9, 10, 0, 0) };
 	uint64_t t[4];
 
-	cr_assert_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
-	cr_assert_eq(xd_ctr_load(db, GEN_A, &l), -ENOENT, "no tables yet");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(xd_store_open(dir, "t", 0, &db, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_ctr_load(db, GEN_A, &l), 0);
+	cr_assert_eq(l.since_ms, 0, "nothing recorded yet");
+	cr_assert_eq(l.n, 0);
 	xd_ctr_free(&l);
-	cr_assert_eq(xd_ctr_schema(db), 0);
-	cr_assert_eq(sqlite3_exec(db, "CREATE TABLE clients(client_id INTEGER PRIMARY KEY, "
-				  "name TEXT, host_id INTEGER);"
-				  "INSERT INTO clients VALUES(1, 'h1', 4), (2, 'h9', 0);",
-				  NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(db->ops->client_add(db, "h1", 1, 1, &id), 0);
+	cr_assert_eq(db->ops->client_set_host(db, id, 4, 0), 0);
+	cr_assert_eq(db->ops->client_add(db, "h9", 2, 1, &id), 0);
 	cr_assert_eq(xd_ctr_fold(&s, GEN_A, c, 3, 12345), 0);
-	cr_assert_eq(xd_ctr_store(db, &s), 0);
+	cr_assert_eq(db->ops->ctr_store(db, &s), 0);
 	cr_assert_eq(xd_ctr_load(db, GEN_B, &l), 0);
 	cr_expect_str_eq(l.gen, GEN_A);
 	cr_expect(!l.same_gen);
@@ -270,5 +273,7 @@ Test(counters, database_round_trip)
 	expect4(t, 1, 2, 3, 4);
 	xd_ctr_free(&l);
 	xd_ctr_free(&s);
-	sqlite3_close(db);
+	xd_store_close(db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "ctl_sock.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "writer.h"
 
 static int parse(const char *s, struct ctl_req *r, const char **why)
@@ -135,8 +135,8 @@ static void setup(void)
 	memset(&srv, 0, sizeof(srv));
 	rsip_config_defaults(&srv.cfg);
 	srv.now_ms = rsip_now_ms;
-	cr_assert_eq(rsip_db_open(dir, "t", &srv.db), 0);
-	cr_assert_eq(rsip_enroll(srv.db, "h1", htonl(0x0a000002), secret), 0);
+	cr_assert_eq(xd_store_open(dir, "t", 0, &srv.st, (char[256]){ 0 }, 256), 0);
+	cr_assert_eq(xd_store_enroll_new(srv.st, "h1", htonl(0x0a000002), secret), 0);
 	ops = (struct ctl_ops){ .rsip = &srv, .instance = "t" };
 	memset(&cnt, 0, sizeof(cnt));
 }
@@ -145,7 +145,7 @@ static void teardown(void)
 {
 	char cmd[128];
 
-	rsip_db_close(srv.db);
+	xd_store_close(srv.st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
 }
@@ -219,7 +219,7 @@ Test(ctl_exec, changes, .init = setup, .fini = teardown)
 	v = member(o, "secret");
 	cr_assert_not_null(v, "%s", o);
 	cr_assert_eq(strlen(v), 2 + 64, "%s", v);
-	cr_assert_eq(rsip_host_secret(srv.db, "h2", secret, &lan), 0);
+	cr_assert_eq(srv.st->ops->host_secret(srv.st, "h2", secret, &lan), 0);
 	cr_assert_eq(lan, htonl(0x0a000003));
 	free(v);
 	free(o);

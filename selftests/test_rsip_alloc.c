@@ -20,9 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include "rsip_auth.h"
 #include "rsip_server.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "rsip_wire.h"
 
 /* ------------------------------------------------------------ the clock */
@@ -347,8 +348,8 @@ static void th_init(struct th *h, struct rsip_server *s, int i)
 
 	memset(h, 0, sizeof(*h));
 	snprintf(h->name, sizeof(h->name), "h%d", i);
-	cr_assert_eq(rsip_enroll(s->db, h->name, 0, h->secret), 0);
-	cr_assert_eq(rsip_host_secret(s->db, h->name, (uint8_t[RSIP_SECRET_LEN]){ 0 }, &lan), 0);
+	cr_assert_eq(xd_store_enroll_new(s->st, h->name, 0, h->secret), 0);
+	cr_assert_eq(s->st->ops->host_secret(s->st, h->name, (uint8_t[RSIP_SECRET_LEN]){ 0 }, &lan), 0);
 	h->sess.peer_lan = htonl(0x0a000000u + 10u + (uint32_t)i);
 }
 
@@ -718,28 +719,34 @@ static void check_datapath(const struct model *md, const struct fake_be *f, int 
 	}
 }
 
+struct store_walk {
+	const struct model *md;
+	unsigned n;
+};
+
+static int check_one(void *arg, const struct xd_binding *sb)
+{
+	struct store_walk *w = arg;
+	const struct mb *b = model_find((struct model *)w->md, sb->id);
+
+	cr_assert_not_null(b, "store has bind %u, the model does not", sb->id);
+	cr_assert_eq(sb->kind, b->kind);
+	cr_assert_eq(sb->first, b->first);
+	cr_assert_eq(sb->last, b->last);
+	cr_assert_eq(sb->state, b->state, "bind %u: state %d, model %d", b->bind_id, sb->state, b->state);
+	cr_assert_eq((uint64_t)sb->until_ms, b->until, "bind %u: deadline", b->bind_id);
+	w->n++;
+	return 0;
+}
+
 /* The store's bindings (any state) equal the model's. */
 static void check_store(const struct model *md, struct rsip_server *s)
 {
-	sqlite3_stmt *st;
-	unsigned n = 0, want = 0;
+	struct store_walk w = { .md = md };
+	unsigned n, want = 0;
 
-	cr_assert_eq(sqlite3_prepare_v2(s->db, "SELECT bind_id, kind, first, last, state, until_ms "
-					"FROM bindings", -1, &st, NULL), SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const struct mb *b = model_find((struct model *)md, (uint32_t)sqlite3_column_int64(st, 0));
-
-		cr_assert_not_null(b, "store has bind %lld, the model does not",
-				   (long long)sqlite3_column_int64(st, 0));
-		cr_assert_eq(sqlite3_column_int(st, 1), b->kind);
-		cr_assert_eq((uint32_t)sqlite3_column_int64(st, 2), b->first);
-		cr_assert_eq((uint32_t)sqlite3_column_int64(st, 3), b->last);
-		cr_assert_eq(sqlite3_column_int(st, 4), b->state, "bind %u: state %d, model %d", b->bind_id,
-			     sqlite3_column_int(st, 4), b->state);
-		cr_assert_eq((uint64_t)sqlite3_column_int64(st, 5), b->until, "bind %u: deadline", b->bind_id);
-		n++;
-	}
-	sqlite3_finalize(st);
+	cr_assert_eq(s->st->ops->each_binding(s->st, check_one, &w), 0);
+	n = w.n;
 	for (int i = 0; i < MAXB; i++)
 		want += md->b[i].used;
 	cr_assert_eq(n, want, "store has %u bindings, model %u", n, want);
@@ -1083,12 +1090,10 @@ Test(rsip_alloc, datapath_failure_undoes_the_binding)
 	cr_assert_eq(r.err, RSIP_E_INTERNAL_SERVER_ERROR);
 	cr_assert_not(e.fb->host[1].on, "new host left in the datapath");
 	{
-		sqlite3_stmt *st;
+		int64_t v[4];
 
-		cr_assert_eq(sqlite3_prepare_v2(e.s.db, "SELECT COUNT(*) FROM bindings", -1, &st, NULL), 0);
-		cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-		n = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+		cr_assert_eq(e.s.st->ops->counts(e.s.st, v), 0);
+		n = v[2] + v[3];
 	}
 	cr_assert_eq(n, 0, "binding left in the store");
 	r = th_ports(&e.s, &e.h[0], -1, 10, 0);
@@ -1261,21 +1266,27 @@ Test(rsip_alloc, leases_that_lapsed_while_down_expire_on_start)
 
 /* ------------------------------------------- the operator, from outside */
 
-/* A second connection to the state database, as xdnatctl opens it. */
-static sqlite3 *other_db(void)
+/* A second handle on the store, as xdnatctl opens it. */
+static struct xd_store *other_db(void)
 {
-	sqlite3 *db = NULL;
+	struct xd_store *db = NULL;
+	char err[256];
 
-	cr_assert_eq(rsip_db_open(state_dir, "t", &db), 0);
+	cr_assert_eq(xd_store_open(state_dir, "t", 0, &db, err, sizeof(err)), 0, "%s", err);
 	return db;
 }
 
+/* Another process writing the SQLite file directly. */
 static void other_exec(const char *sql)
 {
-	sqlite3 *db = other_db();
+	char path[512];
+	sqlite3 *db = NULL;
 
-	cr_assert_eq(rsip_db_exec(db, sql), 0, "%s", sql);
-	rsip_db_close(db);
+	snprintf(path, sizeof(path), "%s/t.db", state_dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
 }
 
 Test(rsip_alloc, unenroll_ends_a_connected_session)
@@ -1283,13 +1294,13 @@ Test(rsip_alloc, unenroll_ends_a_connected_session)
 	struct env e;
 	struct reply r;
 	uint8_t secret[RSIP_SECRET_LEN];
-	sqlite3 *db;
+	struct xd_store *db;
 
 	env_setup(&e, 2);
 	cr_assert_eq(th_ports(&e.s, &e.h[0], -1, 10, 0).err, 0);
 	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
 	db = other_db();
-	cr_assert_eq(rsip_unenroll(db, "h0"), 0);
+	cr_assert_eq(db->ops->unenroll(db, "h0"), 0);
 	/* h0's session ends with its next request, whatever it is. */
 	r = th_ports(&e.s, &e.h[0], -1, 10, 0);
 	cr_assert_eq(r.err, RSIP_E_REGISTRATION_DENIED, "unenrolled host still served: %u", r.err);
@@ -1299,7 +1310,7 @@ Test(rsip_alloc, unenroll_ends_a_connected_session)
 	/* h1 is not affected... */
 	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
 	/* ...until it is enrolled again (a new secret): its session ends too. */
-	cr_assert_eq(rsip_enroll(db, "h1", 0, secret), 0);
+	cr_assert_eq(xd_store_enroll_new(db, "h1", 0, secret), 0);
 	r = th_bind_op(&e.s, &e.h[1], 2, 60);
 	cr_assert_eq(r.err, RSIP_E_REGISTRATION_DENIED, "re-enrolled host served with the old keys: %u", r.err);
 	cr_assert(r.closed);
@@ -1307,7 +1318,7 @@ Test(rsip_alloc, unenroll_ends_a_connected_session)
 	memcpy(e.h[1].secret, secret, sizeof(secret));
 	th_register(&e.s, &e.h[1]);
 	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
-	rsip_db_close(db);
+	xd_store_close(db);
 	cr_assert_eq(e.fb->violations, 0);
 	env_teardown(&e);
 }
@@ -1350,7 +1361,7 @@ static unsigned list_lines(struct rsip_server *s, const char *host, const char *
 	FILE *f = open_memstream(&buf, &len);
 
 	cr_assert_not_null(f);
-	cr_assert_eq(rsip_list(s->db, false, f, now_ms_v), 0);
+	cr_assert_eq(rsip_list(s->st, false, f, now_ms_v), 0);
 	cr_assert_eq(fclose(f), 0);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char h[32], lan[32], cid[16], hid[16], bid[16], kind[8], range[32], st[16];
@@ -1399,7 +1410,7 @@ Test(rsip_alloc, list_shows_quarantined_blocks_of_ended_registrations)
 	/* -j too. */
 	f = open_memstream(&buf, &len);
 	cr_assert_not_null(f);
-	cr_assert_eq(rsip_list(e.s.db, true, f, now_ms_v), 0);
+	cr_assert_eq(rsip_list(e.s.st, true, f, now_ms_v), 0);
 	cr_assert_eq(fclose(f), 0);
 	n = 0;
 	for (const char *p = buf; (p = strstr(p, "\"quarantine\"")); p++)

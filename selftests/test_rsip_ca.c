@@ -24,12 +24,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 #include "ca_plane.h"
 #include "lca.h"
 #include "verify.h"
 #include "rsip_client.h"
 #include "rsip_server.h"
-#include "rsip_store.h"
+#include "store.h"
 
 #define G_BE    htonl(0xc0000201)  /* 192.0.2.1 */
 #define MAXH    64
@@ -178,7 +179,7 @@ static void open_server(void)
 	cc.cert_path = crt;
 	cc.crl_url = "http://192.0.2.1:8080/crl/lca.crl";
 	cc.supersede_grace_s = -1;   /* predecessors revoked at the next poll */
-	cr_assert_eq(xd_ca_open(&cc, srv.db, &xca), 0);
+	cr_assert_eq(xd_ca_open(&cc, srv.st, &xca), 0);
 	xd_ca_rsip_ops(xca, &srv.certs);
 	cr_assert_eq(rsip_server_listen(&srv, htonl(0x7f000001), 0, NULL, 8, 60), 0);
 	{
@@ -234,7 +235,7 @@ static void host_init(struct host *h, const char *name, uint32_t lan_be)
 	struct lca_err e = { { 0 } };
 
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(rsip_enroll(srv.db, name, lan_be, secret), 0);
+	cr_assert_eq(xd_store_enroll_new(srv.st, name, lan_be, secret), 0);
 	pthread_mutex_unlock(&mu);
 	rsip_client_init(&h->cl, htonl(0x7f000001), port, name, secret, 3000);
 	cr_assert_not_null(h->key = lca_keygen(LCA_KEY_EC_P256, &e), "%s", e.msg);
@@ -304,7 +305,7 @@ static const char *status_of(const char *serial)
 			hex[k++] = *c;
 	hex[k] = 0;
 	pthread_mutex_lock(&mu);
-	int rc = lca_get(srv.db, hex, cb_status, &s, NULL);
+	int rc = srv.st->ops->cert_get(srv.st, hex, cb_status, &s, NULL);
 	pthread_mutex_unlock(&mu);
 	cr_assert_eq(rc, 0, "serial %s not in the store", hex);
 	return s.status;
@@ -321,20 +322,34 @@ static void poll_now(void)
 	pthread_mutex_unlock(&mu);
 }
 
+static int cb_valid(void *arg, const struct lca_record *r)
+{
+	if (!r->revoked)
+		(*(unsigned *)arg)++;
+	return 0;
+}
+
 static unsigned valid_count(const char *name)
 {
-	sqlite3_stmt *st;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(sqlite3_prepare_v2(srv.db, "SELECT COUNT(*) FROM ca_certs WHERE host_id=? AND "
-					       "status='valid'", -1, &st, NULL), SQLITE_OK);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	n = (unsigned)sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	cr_assert_eq(srv.st->ops->cert_list(srv.st, name, cb_valid, &n, NULL), 0);
 	pthread_mutex_unlock(&mu);
 	return n;
+}
+
+/* Change the SQLite file behind the server's back (a lapse, a crash). */
+static void raw_sql(const char *sql)
+{
+	char p[512];
+	sqlite3 *db = NULL;
+
+	path(p, sizeof(p), "t.db");
+	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
 }
 
 TestSuite(rsip_ca, .init = setup, .fini = teardown, .timeout = 60);
@@ -543,8 +558,7 @@ Test(rsip_ca, expiry_and_recovery)
 	/* The lease lapses early (as if the clock had run): the sweep revokes
 	 * before it frees. */
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(sqlite3_exec(srv.db, "UPDATE bindings SET until_ms=1 WHERE state=1", NULL, NULL, NULL),
-		     SQLITE_OK);
+	raw_sql("UPDATE bindings SET until_ms=1 WHERE state=1");
 	rsip_server_sweep(&srv);
 	pthread_mutex_unlock(&mu);
 	cr_assert_str_eq(status_of(s1), "revoked");
@@ -560,8 +574,7 @@ Test(rsip_ca, expiry_and_recovery)
 	pthread_mutex_lock(&mu);
 	cr_assert_eq(xd_ca_reconcile(xca, time(NULL), &n), 0);
 	cr_assert_eq(n, 0, "allocation still held: nothing revoked");
-	cr_assert_eq(sqlite3_exec(srv.db, "UPDATE bindings SET state=2 WHERE state=1", NULL, NULL, NULL),
-		     SQLITE_OK);
+	raw_sql("UPDATE bindings SET state=2 WHERE state=1");
 	cr_assert_eq(xd_ca_reconcile(xca, time(NULL), &n), 0);
 	cr_assert_eq(n, 1);
 	pthread_mutex_unlock(&mu);
@@ -613,7 +626,7 @@ Test(rsip_ca, superseded_is_not_announced)
 		X509_CRL_free(c);
 	}
 	/* An operator revocation is announced. */
-	cr_assert_eq(lca_db_revoke(srv.db, s2, LCA_REASON_KEY_COMPROMISE, time(NULL), NULL), 0);
+	cr_assert_eq(srv.st->ops->cert_revoke(srv.st, s2, LCA_REASON_KEY_COMPROMISE, time(NULL), NULL), 0);
 	cr_assert_eq(xd_ca_poll(xca, time(NULL), rv, 8, &n), 1);
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(rv[0].serial, s2);
@@ -647,15 +660,15 @@ Test(rsip_ca, operator_revocation_locks_out_until_reenrolled)
 	cr_assert_eq(rsip_client_free(&h.cl, g2.bind_id), 0);
 	cr_assert_str_eq(status_of(s2), "revoked");
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(xd_ca_locked_out(srv.db, "hl", why, sizeof(why), &reason), 0);
+	cr_assert_eq(xd_ca_locked_out(srv.st, "hl", why, sizeof(why), &reason), 0);
 	pthread_mutex_unlock(&mu);
 	rsip_client_attach_csr(&h.cl, h.csr, h.csr_len);
 	cr_assert_eq(rsip_client_extend(&h.cl, g.bind_id, 0, &granted), 0);
 	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s3));
 	/* The operator revokes it. */
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(lca_db_revoke(srv.db, s3, LCA_REASON_UNSPECIFIED, time(NULL), NULL), 0);
-	cr_assert_eq(xd_ca_locked_out(srv.db, "hl", why, sizeof(why), &reason), 1);
+	cr_assert_eq(srv.st->ops->cert_revoke(srv.st, s3, LCA_REASON_UNSPECIFIED, time(NULL), NULL), 0);
+	cr_assert_eq(xd_ca_locked_out(srv.st, "hl", why, sizeof(why), &reason), 1);
 	cr_assert_str_eq(why, s3);
 	cr_assert_eq(reason, LCA_REASON_UNSPECIFIED);
 	pthread_mutex_unlock(&mu);
@@ -674,8 +687,8 @@ Test(rsip_ca, operator_revocation_locks_out_until_reenrolled)
 	/* Enrolled again: a new secret, a new session, a certificate again. */
 	rsip_client_close(&h.cl);
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(rsip_enroll(srv.db, "hl", 0, secret), 0);
-	cr_assert_eq(xd_ca_locked_out(srv.db, "hl", NULL, 0, NULL), 0);
+	cr_assert_eq(xd_store_enroll_new(srv.st, "hl", 0, secret), 0);
+	cr_assert_eq(xd_ca_locked_out(srv.st, "hl", NULL, 0, NULL), 0);
 	pthread_mutex_unlock(&mu);
 	rsip_client_free_certs(&h.cl);
 	rsip_client_init(&h.cl, htonl(0x7f000001), port, "hl", secret, 3000);
@@ -704,8 +717,8 @@ Test(rsip_ca, host_revocation_spares_a_new_enrolment)
 	cr_assert(verify(&h, g.first, g.first + 9, 0, 0, s1));
 	rsip_client_close(&h.cl);
 	pthread_mutex_lock(&mu);
-	cr_assert_eq(lca_db_revoke(srv.db, s1, LCA_REASON_KEY_COMPROMISE, time(NULL), NULL), 0);
-	cr_assert_eq(rsip_enroll(srv.db, "hq", 0, secret), 0);
+	cr_assert_eq(srv.st->ops->cert_revoke(srv.st, s1, LCA_REASON_KEY_COMPROMISE, time(NULL), NULL), 0);
+	cr_assert_eq(xd_store_enroll_new(srv.st, "hq", 0, secret), 0);
 	pthread_mutex_unlock(&mu);
 	rsip_client_free_certs(&h.cl);
 	rsip_client_init(&h.cl, htonl(0x7f000001), port, "hq", secret, 3000);

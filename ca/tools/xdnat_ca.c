@@ -562,176 +562,23 @@ static int cmd_root_crl(const struct opts *o)
 
 /* ---- bench ------------------------------------------------------------ */
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Raw OpenSSL: the same certificate shape (subject, SANs, key usage, key
- * ids, CRL DP, allocation extension), built from an already parsed key and
- * signed; no CSR parsing, no checks, no self-verification, no store. */
-static int raw_one(X509 *ca_cert, EVP_PKEY *ca_key, EVP_PKEY *host, const X509_NAME *subj,
-		   X509_EXTENSION *san, X509_EXTENSION *crldp, const struct lca_alloc *a)
-{
-	X509 *x = X509_new();
-	X509V3_CTX ctx;
-	BIGNUM *bn = BN_new();
-	ASN1_INTEGER *ai = NULL;
-	int ok = x && bn && X509_set_version(x, X509_VERSION_3) &&
-		 BN_rand(bn, LCA_SERIAL_BITS, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
-		 (ai = BN_to_ASN1_INTEGER(bn, NULL)) && X509_set_serialNumber(x, ai) &&
-		 X509_set_subject_name(x, subj) &&
-		 X509_set_issuer_name(x, X509_get_subject_name(ca_cert)) &&
-		 X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-		 X509_gmtime_adj(X509_getm_notAfter(x), 3600) && X509_set_pubkey(x, host);
-	X509V3_set_ctx(&ctx, ca_cert, x, NULL, NULL, 0);
-	const char *conf[][2] = { { "basicConstraints", "critical,CA:FALSE" },
-				  { "keyUsage", "critical,digitalSignature" },
-				  { "subjectKeyIdentifier", "hash" },
-				  { "authorityKeyIdentifier", "keyid:always" } };
-	for (size_t i = 0; ok && i < 4; i++) {
-		X509_EXTENSION *ex = X509V3_EXT_nconf(NULL, &ctx, conf[i][0], conf[i][1]);
-		ok = ex && X509_add_ext(x, ex, -1);
-		X509_EXTENSION_free(ex);
-	}
-	ok = ok && X509_add_ext(x, san, -1) && X509_add_ext(x, crldp, -1) &&
-	     !lca_alloc_add(x, a, NULL) && X509_sign(x, ca_key, lca_sign_md(ca_key)) > 0;
-	unsigned char *der = NULL;
-	ok = ok && i2d_X509(x, &der) > 0;
-	OPENSSL_free(der);
-	ASN1_INTEGER_free(ai);
-	BN_free(bn);
-	X509_free(x);
-	return ok ? 0 : -1;
-}
-
 static int cmd_bench(const struct opts *o)
 {
+	static const char *const kt[] = { "EC P-256", "EC P-384", "Ed25519", "RSA 3072" };
+	struct lca_bench_res r;
 	struct lca_err e;
 	long n = o->count ? o->count : 2000;
-	int64_t now = time(NULL);
-	char dbpath[] = "/tmp/xdnat-ca-bench-XXXXXX";
-	int fd = mkstemp(dbpath);
-	if (fd < 0) {
-		perror("xdnat-ca: mkstemp");
-		return 1;
-	}
-	close(fd);
-	struct lca_ns ns = { 0 };
-	EVP_PKEY *rk = NULL, *lk = NULL, *hk = NULL;
-	X509 *root = NULL, *lcert = NULL;
-	X509_REQ *lreq = NULL, *hreq = NULL;
-	sqlite3 *db = NULL, *mem = NULL;
-	struct lca *ca = NULL, *ca_fast = NULL;
-	unsigned char *csr = NULL;
-	X509_EXTENSION *san = NULL, *crldp = NULL;
-	X509_NAME *subj = NULL;
-	int rc = 1, csr_len;
-	if (lca_ns_init(&ns, htonl(0xcb007107), NULL, NULL, &e) ||
-	    !(rk = lca_keygen(o->kt, &e)) || !(lk = lca_keygen(o->kt, &e)) ||
-	    !(hk = lca_keygen(LCA_KEY_EC_P256, &e)) ||
-	    !(root = lca_root_create(rk, "O=bench, CN=bench root", now - 60, now + 86400, &e)) ||
-	    !(lreq = lca_csr_create(lk, &ns, &e)) ||
-	    !(lcert = lca_cert_sign(lreq, root, rk, &ns, now - 60, now + 86400, &e)))
-		goto out;
-	hreq = X509_REQ_new();
-	if (!hreq || !X509_REQ_set_pubkey(hreq, hk) || X509_REQ_sign(hreq, hk, EVP_sha256()) <= 0 ||
-	    (csr_len = i2d_X509_REQ(hreq, &csr)) <= 0) {
-		lca_fail(&e, -EIO, "cannot build the bench CSR");
-		goto out;
-	}
-	if (sqlite3_open(dbpath, &db) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", 0, 0, 0) ||
-	    sqlite3_open(":memory:", &mem) != SQLITE_OK) {
-		lca_fail(&e, -EIO, "cannot open the bench databases");
-		goto out;
-	}
-	struct lca_config cfg = { .crl_url = "http://203.0.113.7/lca.crl" };
-	if (lca_open_mem(&cfg, lk, lcert, NULL, db, &ca, &e))
-		goto out;
-	struct lca_config cfg2 = cfg;
-	cfg2.no_selfcheck = true;
-	if (lca_open_mem(&cfg2, lk, lcert, NULL, mem, &ca_fast, &e))
-		goto out;
-	struct lca_range pr = { 20000, 20999 }, sr = { 0xa1000000, 0xa1000fff };
-	struct lca_issue_req rq = { .csr = csr, .csr_len = (size_t)csr_len, .host_id = "bench",
-				    .lan_be = htonl(0x0a4d000b), .ports = &pr, .n_ports = 1,
-				    .spis = &sr, .n_spis = 1, .not_before = now,
-				    .not_after = now + 3600 };
-	struct lca_alloc a = { .gaddr_len = 4, .n_ports = 1, .n_spis = 1 };
-	memcpy(a.gaddr, &ns.g_be, 4);
-	a.ports[0] = pr;
-	a.spis[0] = sr;
-	subj = X509_NAME_dup(ns.dn);
-	san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
-				  "IP:203.0.113.7,DNS:10-77-0-11.7.113.0.203.in-addr.arpa");
-	crldp = X509V3_EXT_conf_nid(NULL, NULL, NID_crl_distribution_points,
-				    "URI:http://203.0.113.7/lca.crl");
-	if (!subj || !san || !crldp ||
-	    !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC,
-					(const unsigned char *)"10.77.0.11@203.0.113.7", -1, -1, 0)) {
-		lca_fail(&e, -EIO, "cannot build the raw certificate parts");
-		goto out;
-	}
-
-	double t0 = now_s();
-	for (long i = 0; i < n; i++)
-		if (raw_one(lcert, lk, hk, subj, san, crldp, &a)) {
-			lca_fail(&e, -EIO, "raw signing failed");
-			goto out;
-		}
-	double raw = n / (now_s() - t0);
-
-	double rates[2];
-	struct lca *cas[2] = { ca_fast, ca };
-	for (int k = 0; k < 2; k++) {
-		t0 = now_s();
-		for (long i = 0; i < n; i++) {
-			struct lca_issued out;
-			if (lca_issue(cas[k], &rq, &out, &e))
-				goto out;
-			lca_issued_free(&out);
-		}
-		rates[k] = n / (now_s() - t0);
-	}
-	const char *kt[] = { "EC P-256", "EC P-384", "Ed25519", "RSA 3072" };
+	if (lca_bench(o->kt, n, &r, &e))
+		return fail(&e);
 	printf("issuance benchmark: %ld certificates each, LCA key %s, host key EC P-256\n", n,
 	       kt[o->kt]);
-	printf("  %-58s %9.0f certs/s\n", "raw OpenSSL (build + sign same shape)", raw);
+	printf("  %-58s %9.0f certs/s\n", "raw OpenSSL (build + sign same shape)", r.raw);
 	printf("  %-58s %9.0f certs/s  (%.2fx raw)\n",
-	       "lca_issue, CSR checks + sign, in-memory store, no selfcheck", rates[0],
-	       rates[0] / raw);
+	       "lca_issue, CSR checks + sign, in-memory store, no selfcheck", r.fast,
+	       r.fast / r.raw);
 	printf("  %-58s %9.0f certs/s  (%.2fx raw)\n",
-	       "lca_issue, full (selfcheck, SQLite WAL synchronous=FULL)", rates[1], rates[1] / raw);
-	rc = 0;
-out:
-	if (rc)
-		fail(&e);
-	X509_NAME_free(subj);
-	X509_EXTENSION_free(san);
-	X509_EXTENSION_free(crldp);
-	OPENSSL_free(csr);
-	lca_close(ca);
-	lca_close(ca_fast);
-	sqlite3_close(db);
-	sqlite3_close(mem);
-	char side[sizeof(dbpath) + 8];
-	unlink(dbpath);
-	snprintf(side, sizeof(side), "%s-wal", dbpath);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", dbpath);
-	unlink(side);
-	X509_REQ_free(hreq);
-	X509_REQ_free(lreq);
-	X509_free(lcert);
-	X509_free(root);
-	EVP_PKEY_free(hk);
-	EVP_PKEY_free(lk);
-	EVP_PKEY_free(rk);
-	lca_ns_release(&ns);
-	return rc;
+	       "lca_issue, full (selfcheck, SQLite WAL synchronous=FULL)", r.full, r.full / r.raw);
+	return 0;
 }
 
 int main(int argc, char **argv)

@@ -190,7 +190,39 @@ static int write_crl(const char *path, X509_CRL *crl)
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct peer_opts {
+	const char *anchors_path, *cmd, *crl_out, *crl_state;
+	long max_age, timeout;
+	bool once, quiet;
+	struct sockaddr_in sa;        /* where to listen */
+};
+
+/* --listen ADDR:PORT into sa; 0, or 2 (usage error, reported). */
+static int parse_listen(const char *listen_s, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(listen_s, ':');
+	char *end;
+	unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+
+	if (!colon || (size_t)(colon - listen_s) >= sizeof(host) || *end || port < 1 ||
+	    port > 65535) {
+		fprintf(stderr, "xdnat-peer: --listen: '%s' is not ADDR:PORT\n", listen_s);
+		return 2;
+	}
+	memcpy(host, listen_s, (size_t)(colon - listen_s));
+	host[colon - listen_s] = 0;
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
+		fprintf(stderr, "xdnat-peer: --listen: '%s' is not an IPv4 address\n", host);
+		return 2;
+	}
+	sa->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+/* The command line into o: -1 to go on, else the exit status (0 after
+ * --help or --version, 2 for a usage error). */
+static int parse_args(int argc, char **argv, struct peer_opts *o)
 {
 	static const struct option lo[] = {
 		{ "anchors", required_argument, NULL, 'a' }, { "listen", required_argument, NULL, 'l' },
@@ -200,29 +232,18 @@ int main(int argc, char **argv)
 		{ "crl-state", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0 },
 	};
-	const char *anchors_path = NULL, *cmd = NULL, *crl_out = NULL, *listen_s = NULL,
-		   *crl_state = NULL;
-	long max_age = 86400, timeout = 0;
-	bool once = false, quiet = false;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(LCA_NOTICE_PORT) };
-	STACK_OF(X509) *anchors;
-	struct lca_err e = { { 0 } };
-	struct lca_notice *n = NULL;   /* allocated once the arguments are good */
-	unsigned char *buf = NULL;
-	struct seen seen = { 0 };
-	struct sigaction sig = { .sa_handler = on_signal };
-	time_t started = time(NULL);
-	int c, fd, rc = 1;
+	const char *listen_s = NULL;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "a:l:e:c:m:1t:qw:h", lo, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
-		case 'a': anchors_path = optarg; break;
+		case 'a': o->anchors_path = optarg; break;
 		case 'l': listen_s = optarg; break;
-		case 'e': cmd = optarg; break;
-		case 'c': crl_out = optarg; break;
-		case 'w': crl_state = optarg; break;
+		case 'e': o->cmd = optarg; break;
+		case 'c': o->crl_out = optarg; break;
+		case 'w': o->crl_state = optarg; break;
 		case 'm':
 		case 't':
 			errno = 0;
@@ -232,65 +253,71 @@ int main(int argc, char **argv)
 				fprintf(stderr, "xdnat-peer: -%c: '%s' is not a number of seconds\n", c, optarg);
 				return 2;
 			}
-			*(c == 'm' ? &max_age : &timeout) = v;
+			*(c == 'm' ? &o->max_age : &o->timeout) = v;
 			break;
-		case '1': once = true; break;
-		case 'q': quiet = true; break;
+		case '1': o->once = true; break;
+		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("xdnat-peer %s\n", XDNAT_VERSION); return 0;
 		default: fprintf(stderr, "Try 'xdnat-peer --help'.\n"); return 2;
 		}
 	}
-	if (optind < argc || !anchors_path) {
+	if (optind < argc || !o->anchors_path) {
 		fprintf(stderr, "xdnat-peer: %s\nTry 'xdnat-peer --help'.\n",
 			optind < argc ? "unexpected argument" : "-a ANCHORS.pem is required");
 		return 2;
 	}
-	if (listen_s) {
-		char host[64];
-		const char *colon = strrchr(listen_s, ':');
-		char *end;
-		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-
-		if (!colon || (size_t)(colon - listen_s) >= sizeof(host) || *end || port < 1 ||
-		    port > 65535) {
-			fprintf(stderr, "xdnat-peer: --listen: '%s' is not ADDR:PORT\n", listen_s);
-			return 2;
-		}
-		memcpy(host, listen_s, (size_t)(colon - listen_s));
-		host[colon - listen_s] = 0;
-		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-			fprintf(stderr, "xdnat-peer: --listen: '%s' is not an IPv4 address\n", host);
-			return 2;
-		}
-		sa.sin_port = htons((uint16_t)port);
-	}
-	if (!crl_state && !(crl_state = lca_crl_state_default())) {
+	if (listen_s && parse_listen(listen_s, &o->sa))
+		return 2;
+	if (!o->crl_state && !(o->crl_state = lca_crl_state_default())) {
 		fprintf(stderr, "xdnat-peer: no HOME for the CRL state: give --crl-state FILE\n");
 		return 2;
 	}
-	anchors = lca_read_certs(anchors_path, &e);
-	if (!anchors) {
-		fprintf(stderr, "xdnat-peer: %s\n", e.msg);
-		return 1;
+	return -1;
+}
+
+/* A verified, fresh and new notice n from fs: record its CRL, print it,
+ * write the CRL, run the command for its revocations. */
+static void act_on_notice(const struct peer_opts *o, const char *fs, struct lca_notice *n)
+{
+	struct lca_err e = { { 0 } };
+	/* Never go back to an older CRL (a late or replayed notice): its
+	 * revocations still count, its CRL is not written. */
+	bool crl_new = n->crl && !lca_crl_highwater(o->crl_state, n->crl, n->crl_key, true, &e);
+	if (n->crl && !crl_new)
+		fprintf(stderr, "xdnat-peer: notice from %s: CRL not used: %s\n", fs, e.msg);
+	if (!o->quiet) {
+		char g[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &n->g_be, g, sizeof(g));
+		printf("notice from %s: %s CRL %lld:", fs, g, (long long)n->crl_number);
+		for (unsigned i = 0; i < n->n; i++)
+			printf(" revoked %s %s (%s)", n->e[i].serial, n->e[i].identity,
+			       lca_reason_name(n->e[i].reason));
+		printf("\n");
+		fflush(stdout);
 	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, "xdnat-peer: cannot listen on UDP port %u: %s\n", ntohs(sa.sin_port),
-			strerror(errno));
-		goto out;
-	}
-	n = calloc(1, sizeof(*n));
-	buf = malloc(65536);
-	if (!n || !buf) {
-		fprintf(stderr, "xdnat-peer: out of memory\n");
-		goto out;
-	}
-	sigaction(SIGTERM, &sig, NULL);
-	sigaction(SIGINT, &sig, NULL);
-	printf("xdnat-peer: listening on UDP %s:%u\n", inet_ntoa(sa.sin_addr), ntohs(sa.sin_port));
-	fflush(stdout);
-	rc = 0;
+	if (o->crl_out && crl_new)
+		write_crl(o->crl_out, n->crl);
+	/* Renewals are no revocation events: keep only the others. */
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n->n; i++)
+		if (n->e[i].reason != LCA_REASON_SUPERSEDED)
+			n->e[k++] = n->e[i];
+	n->n = k;
+	if (o->cmd && n->n)
+		run_command(o->cmd, fs, n);
+}
+
+/* Receive, verify and acknowledge notices on fd until a signal (0), or with
+ * --once the first valid notice (0) or the timeout after started (1). */
+static int serve(const struct peer_opts *o, int fd, STACK_OF(X509) *anchors,
+		 struct lca_notice *n, unsigned char *buf, time_t started)
+{
+	struct lca_err e = { { 0 } };
+	struct seen seen = { 0 };
+
 	while (!stop) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		struct sockaddr_in from;
@@ -300,10 +327,9 @@ int main(int argc, char **argv)
 		ssize_t r;
 		int64_t now;
 
-		if (once && timeout && time(NULL) - started >= timeout) {
-			fprintf(stderr, "xdnat-peer: no valid notice within %lds\n", timeout);
-			rc = 1;
-			break;
+		if (o->once && o->timeout && time(NULL) - started >= o->timeout) {
+			fprintf(stderr, "xdnat-peer: no valid notice within %lds\n", o->timeout);
+			return 1;
 		}
 		if (poll(&p, 1, 500) <= 0)
 			continue;
@@ -317,9 +343,9 @@ int main(int argc, char **argv)
 				ntohs(from.sin_port), e.msg);
 			continue;
 		}
-		if (n->produced_at < now - max_age || n->produced_at > now + max_age) {
+		if (n->produced_at < now - o->max_age || n->produced_at > now + o->max_age) {
 			fprintf(stderr, "xdnat-peer: dropped a notice from %s produced %lld s from now "
-				"(--max-age %ld)\n", fs, (long long)(n->produced_at - now), max_age);
+				"(--max-age %ld)\n", fs, (long long)(n->produced_at - now), o->max_age);
 			lca_notice_release(n);
 			continue;
 		}
@@ -332,37 +358,54 @@ int main(int argc, char **argv)
 			lca_notice_release(n);
 			continue;
 		}
-		/* Never go back to an older CRL (a late or replayed notice): its
-		 * revocations still count, its CRL is not written. */
-		bool crl_new = n->crl && !lca_crl_highwater(crl_state, n->crl, n->crl_key, true, &e);
-		if (n->crl && !crl_new)
-			fprintf(stderr, "xdnat-peer: notice from %s: CRL not used: %s\n", fs, e.msg);
-		if (!quiet) {
-			char g[INET_ADDRSTRLEN];
-
-			inet_ntop(AF_INET, &n->g_be, g, sizeof(g));
-			printf("notice from %s: %s CRL %lld:", fs, g, (long long)n->crl_number);
-			for (unsigned i = 0; i < n->n; i++)
-				printf(" revoked %s %s (%s)", n->e[i].serial, n->e[i].identity,
-				       lca_reason_name(n->e[i].reason));
-			printf("\n");
-			fflush(stdout);
-		}
-		if (crl_out && crl_new)
-			write_crl(crl_out, n->crl);
-		/* Renewals are no revocation events: keep only the others. */
-		unsigned k = 0;
-
-		for (unsigned i = 0; i < n->n; i++)
-			if (n->e[i].reason != LCA_REASON_SUPERSEDED)
-				n->e[k++] = n->e[i];
-		n->n = k;
-		if (cmd && n->n)
-			run_command(cmd, fs, n);
+		act_on_notice(o, fs, n);
 		lca_notice_release(n);
-		if (once)
+		if (o->once)
 			break;
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct peer_opts o = {
+		.max_age = 86400,
+		.sa = { .sin_family = AF_INET, .sin_port = htons(LCA_NOTICE_PORT) },
+	};
+	STACK_OF(X509) *anchors;
+	struct lca_err e = { { 0 } };
+	struct lca_notice *n = NULL;   /* allocated once the arguments are good */
+	unsigned char *buf = NULL;
+	struct sigaction sig = { .sa_handler = on_signal };
+	time_t started = time(NULL);
+	int fd, rc = parse_args(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	anchors = lca_read_certs(o.anchors_path, &e);
+	if (!anchors) {
+		fprintf(stderr, "xdnat-peer: %s\n", e.msg);
+		return 1;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&o.sa, sizeof(o.sa))) {
+		fprintf(stderr, "xdnat-peer: cannot listen on UDP port %u: %s\n",
+			ntohs(o.sa.sin_port), strerror(errno));
+		goto out;
+	}
+	n = calloc(1, sizeof(*n));
+	buf = malloc(65536);
+	if (!n || !buf) {
+		fprintf(stderr, "xdnat-peer: out of memory\n");
+		goto out;
+	}
+	sigaction(SIGTERM, &sig, NULL);
+	sigaction(SIGINT, &sig, NULL);
+	printf("xdnat-peer: listening on UDP %s:%u\n", inet_ntoa(o.sa.sin_addr),
+	       ntohs(o.sa.sin_port));
+	fflush(stdout);
+	rc = serve(&o, fd, anchors, n, buf, started);
 out:
 	if (fd >= 0)
 		close(fd);

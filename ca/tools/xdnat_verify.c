@@ -177,7 +177,43 @@ done:
 	return ret;
 }
 
-int main(int argc, char **argv)
+struct verify_opts {
+	const char *anchors, *chain, *crl[8], *state;
+	unsigned ncrl;
+	bool fetch, json;
+};
+
+/* --source, --ports and --spis into q (ranges stored in pr and sr); 0, or
+ * 2 for a usage error (reported). */
+static int parse_request(const char *src, const char *ports, const char *spis,
+			 struct lca_verify_req *q, struct lca_range *pr, struct lca_range *sr)
+{
+	struct lca_err e;
+	struct in_addr a;
+	if (inet_pton(AF_INET, src, &a) != 1)
+		return usage_err("--source: not an IPv4 address");
+	q->src_be = a.s_addr;
+	if (ports) {
+		if (lca_parse_ranges(ports, 0, 65535, pr, &q->n_ports, &e)) {
+			fprintf(stderr, "xdnat-verify: --ports: %s\n", e.msg);
+			return 2;
+		}
+		q->ports = pr;
+	}
+	if (spis) {
+		if (lca_parse_ranges(spis, 0, UINT32_MAX, sr, &q->n_spis, &e)) {
+			fprintf(stderr, "xdnat-verify: --spis: %s\n", e.msg);
+			return 2;
+		}
+		q->spis = sr;
+	}
+	return 0;
+}
+
+/* The command line into o and q: -1 to go on, else the exit status (0
+ * after --help or --version, 2 for a usage error). */
+static int parse_args(int argc, char **argv, struct verify_opts *o, struct lca_verify_req *q,
+		      struct lca_range *pr, struct lca_range *sr)
 {
 	static const struct option lo[] = {
 		{ "anchors", 1, 0, 'a' }, { "chain", 1, 0, 'c' }, { "source", 1, 0, 's' },
@@ -186,41 +222,34 @@ int main(int argc, char **argv)
 		{ "chain-revocation", 0, 0, 'C' }, { "fetch", 0, 0, 'f' },
 		{ "crl-state", 1, 0, 'w' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' }, { 0 }
 	};
-	const char *anchors = NULL, *chain = NULL, *src = NULL, *ports = NULL, *spis = NULL,
-		   *crl[8] = { 0 }, *state = NULL;
-	unsigned ncrl = 0;
-	bool fetch = false;
-	struct lca_verify_req q = { 0 };
-	struct lca_range pr[LCA_MAX_RANGES], sr[LCA_MAX_RANGES];
-	struct lca_err e;
-	bool json = false;
+	const char *src = NULL, *ports = NULL, *spis = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "a:c:s:p:S:r:t:UjCfw:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'a': anchors = optarg; break;
-		case 'c': chain = optarg; break;
+		case 'a': o->anchors = optarg; break;
+		case 'c': o->chain = optarg; break;
 		case 's': src = optarg; break;
 		case 'p': ports = optarg; break;
 		case 'S': spis = optarg; break;
 		case 'r':
-			if (ncrl == sizeof(crl) / sizeof(crl[0]))
+			if (o->ncrl == sizeof(o->crl) / sizeof(o->crl[0]))
 				return usage_err("at most 8 -r files");
-			crl[ncrl++] = optarg;
+			o->crl[o->ncrl++] = optarg;
 			break;
-		case 'C': q.check_chain = true; break;
-		case 'f': fetch = true; break;
-		case 'w': state = optarg; break;
+		case 'C': q->check_chain = true; break;
+		case 'f': o->fetch = true; break;
+		case 'w': o->state = optarg; break;
 		case 't': {
 			char *end;
 			errno = 0;
 			long long t = strtoll(optarg, &end, 10);
 			if (errno || *end || end == optarg || t <= 0)
 				return usage_err("--time: Unix seconds");
-			q.at = t;
+			q->at = t;
 			break;
 		}
-		case 'U': q.allow_unconstrained = true; break;
-		case 'j': json = true; break;
+		case 'U': q->allow_unconstrained = true; break;
+		case 'j': o->json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': printf("xdnat-verify %s\n", XDNAT_VERSION); return 0;
 		default: return usage_err("bad option");
@@ -228,63 +257,68 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_err("unexpected argument");
-	if (!anchors || !chain || !src)
+	if (!o->anchors || !o->chain || !src)
 		return usage_err("-a ANCHORS, -c CHAIN and -s ADDRESS are required");
-	struct in_addr a;
-	if (inet_pton(AF_INET, src, &a) != 1)
-		return usage_err("--source: not an IPv4 address");
-	q.src_be = a.s_addr;
-	if (ports) {
-		if (lca_parse_ranges(ports, 0, 65535, pr, &q.n_ports, &e)) {
-			fprintf(stderr, "xdnat-verify: --ports: %s\n", e.msg);
-			return 2;
-		}
-		q.ports = pr;
-	}
-	if (spis) {
-		if (lca_parse_ranges(spis, 0, UINT32_MAX, sr, &q.n_spis, &e)) {
-			fprintf(stderr, "xdnat-verify: --spis: %s\n", e.msg);
-			return 2;
-		}
-		q.spis = sr;
-	}
-	if (!state && !(state = lca_crl_state_default()))
+	if (parse_request(src, ports, spis, q, pr, sr))
+		return 2;
+	if (!o->state && !(o->state = lca_crl_state_default()))
 		return usage_err("no HOME for the CRL state: give --crl-state FILE");
-	int rc = 2;
-	STACK_OF(X509) *anc = lca_read_certs(anchors, &e), *ch = NULL;
-	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-	if (!anc || !(ch = lca_read_certs(chain, &e)) || !crls) {
-		fprintf(stderr, "xdnat-verify: %s\n", crls ? e.msg : "out of memory");
-		goto out;
-	}
-	for (unsigned i = 0; i < ncrl; i++) {
-		STACK_OF(X509_CRL) *one = lca_read_crls(crl[i], &e);
+	return -1;
+}
+
+/* The CRLs of the n files into crls; 0 or -1 (reported). */
+static int read_crl_files(const char *const *files, unsigned n, STACK_OF(X509_CRL) *crls)
+{
+	struct lca_err e;
+	for (unsigned i = 0; i < n; i++) {
+		STACK_OF(X509_CRL) *one = lca_read_crls(files[i], &e);
 		if (!one) {
 			fprintf(stderr, "xdnat-verify: %s\n", e.msg);
-			goto out;
+			return -1;
 		}
 		X509_CRL *x;
 		while ((x = sk_X509_CRL_shift(one)))
 			if (!sk_X509_CRL_push(crls, x)) {
 				X509_CRL_free(x);
 				sk_X509_CRL_pop_free(one, X509_CRL_free);
-				goto out;
+				return -1;
 			}
 		sk_X509_CRL_free(one);
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct verify_opts o = { 0 };
+	struct lca_verify_req q = { 0 };
+	struct lca_range pr[LCA_MAX_RANGES], sr[LCA_MAX_RANGES];
+	struct lca_err e;
+	int rc = parse_args(argc, argv, &o, &q, pr, sr);
+	if (rc >= 0)
+		return rc;
+	rc = 2;
+	STACK_OF(X509) *anc = lca_read_certs(o.anchors, &e), *ch = NULL;
+	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+	if (!anc || !(ch = lca_read_certs(o.chain, &e)) || !crls) {
+		fprintf(stderr, "xdnat-verify: %s\n", crls ? e.msg : "out of memory");
+		goto out;
+	}
+	if (read_crl_files(o.crl, o.ncrl, crls))
+		goto out;
 	q.anchors = anc;
 	q.leaf = sk_X509_shift(ch);
 	q.untrusted = ch;
 	/* Missing CRLs from distribution points: the LCA's (--chain), the
 	 * host's (--fetch).  Unreachable: the verdict says which is missing. */
-	if (q.leaf && fetch && !crl_from(crls, q.leaf) && fetch_into(crls, q.leaf))
+	if (q.leaf && o.fetch && !crl_from(crls, q.leaf) && fetch_into(crls, q.leaf))
 		goto out;
 	if (q.leaf && q.check_chain && sk_X509_num(ch) > 0 &&
 	    !crl_from(crls, sk_X509_value(ch, 0)) && fetch_into(crls, sk_X509_value(ch, 0)))
 		goto out;
 	q.crls = crls;
-	q.crl_state = state;
-	q.require_crl = fetch;
+	q.crl_state = o.state;
+	q.require_crl = o.fetch;
 	struct lca_verify_res r;
 	int err = lca_verify(&q, &r);
 	X509_free(q.leaf);
@@ -292,7 +326,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdnat-verify: %s\n", r.reason);
 		goto out;
 	}
-	if (json) {
+	if (o.json) {
 		print_json(&r);
 	} else if (r.ok) {
 		printf("yes: %s (%s)\n", r.reason, r.identity[0] ? r.identity : r.subject);

@@ -13,13 +13,14 @@
 #include "cli.h"
 #include "ctl_sock.h"
 #include "lca.h"
-#include "rsip_store.h"
+#include "rsip_server.h"
+#include "store.h"
 
 /* rsip list | rsip evict NAME */
 int cli_rsip(int argc, char **argv)
 {
-	char path[128];
-	sqlite3 *db;
+	char path[128], err[256];
+	struct xd_store *db;
 	int rc;
 
 	if (argc == 3 && !strcmp(argv[1], "evict")) {
@@ -35,10 +36,12 @@ int cli_rsip(int argc, char **argv)
 		return cli_usage_err("rsip: expected 'list' or 'evict NAME'%s", NULL);
 	if (!cli.direct && (rc = cli_via_daemon(argc, argv, NULL)) >= 0)
 		return rc;
-	if (rsip_db_open(cli.state_dir, cli.instance, &db))
+	if (xd_store_open(cli.state_dir, cli.instance, 0, &db, err, sizeof(err))) {
+		xd_err("%s", err);
 		return 1;
+	}
 	rc = rsip_list(db, cli.json, stdout, rsip_now_ms()) ? 1 : 0;
-	rsip_db_close(db);
+	xd_store_close(db);
 	return rc;
 }
 
@@ -65,7 +68,8 @@ static int cb_cert_show(void *arg, const struct lca_record *r)
 int cli_cert(int argc, char **argv)
 {
 	struct lca_err e = { { 0 } };
-	sqlite3 *db;
+	struct xd_store *db;
+	char err[256];
 	int rc = 1, reason = LCA_REASON_UNSPECIFIED, lock = -1;
 
 	if (argc < 2 || (!strcmp(argv[1], "list") && argc > 3) ||
@@ -82,24 +86,26 @@ int cli_cert(int argc, char **argv)
 	if (!strcmp(argv[1], "revoke") && (lock = cli_offline_lock("changing the state database directly", true)) < 0)
 		return 1;
 	rc = 1;
-	if (rsip_db_open(cli.state_dir, cli.instance, &db))
+	if (xd_store_open(cli.state_dir, cli.instance, 0, &db, err, sizeof(err))) {
+		xd_err("%s", err);
 		goto out_lock;
-	if (lca_store_init(db, &e)) {
+	}
+	if (db->ops->ca_init(db, &e)) {
 		xd_err("%s", e.msg);
 		goto out;
 	}
 	if (!strcmp(argv[1], "list")) {
-		rc = lca_list_print(db, argc == 3 ? argv[2] : NULL, cli.json, stdout,
-				    (int64_t)(rsip_now_ms() / 1000), &e) ? 1 : 0;
+		rc = db->ops->cert_list_print(db, argc == 3 ? argv[2] : NULL, cli.json, stdout,
+					      (int64_t)(rsip_now_ms() / 1000), &e) ? 1 : 0;
 	} else if (!strcmp(argv[1], "show")) {
 		struct cert_show c = { 0 };
-		int r = lca_get(db, argv[2], cb_cert_show, &c, &e);
+		int r = db->ops->cert_get(db, argv[2], cb_cert_show, &c, &e);
 
 		if (r == -ENOENT || (!r && !c.found))
 			xd_err("no certificate with serial %s", argv[2]);
 		rc = r || !c.found ? 1 : 0;
 	} else {
-		rc = lca_db_revoke(db, argv[2], reason, (int64_t)(rsip_now_ms() / 1000), &e);
+		rc = db->ops->cert_revoke(db, argv[2], reason, (int64_t)(rsip_now_ms() / 1000), &e);
 		if (rc == -EALREADY || rc == -ENOENT || rc)
 			xd_err("%s", e.msg);
 		else if (cli.json)
@@ -112,7 +118,7 @@ int cli_cert(int argc, char **argv)
 	if (rc && e.msg[0] && !strcmp(argv[1], "list"))
 		xd_err("%s", e.msg);
 out:
-	rsip_db_close(db);
+	xd_store_close(db);
 out_lock:
 	if (lock >= 0)
 		close(lock);

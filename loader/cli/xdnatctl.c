@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "writer.h"
 #include "opts.h"
 

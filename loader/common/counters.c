@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "counters.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "xdnat.h"
 
 /* ------------------------------------------------------------ arithmetic */
@@ -58,7 +58,7 @@ void xd_ctr_total(const struct xd_ctr_state *s, const char *key, const uint64_t 
 		out[i] = cur[i] + (r ? r->base[i] : 0) + (gone ? r->last[i] : 0);
 }
 
-static struct xd_ctr_row *add_row(struct xd_ctr_state *s, const char *key)
+struct xd_ctr_row *xd_ctr_add_row(struct xd_ctr_state *s, const char *key)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
@@ -91,7 +91,7 @@ int xd_ctr_fold(struct xd_ctr_state *s, const char *gen, const struct xd_ctr_sam
 		struct xd_ctr_row *r = find_n(s, cur[i].key, old);
 
 		/* Keys are unique in @cur: a new one is appended (sorted below). */
-		if (!r && !(r = add_row(s, cur[i].key)))
+		if (!r && !(r = xd_ctr_add_row(s, cur[i].key)))
 			return -ENOMEM;
 		if (last_gone(s, r, cur[i].v))
 			for (int k = 0; k < XD_CTR_NVAL; k++)
@@ -180,147 +180,25 @@ int xd_ctr_generation(struct xd_maps *m, char *buf, size_t len)
 	return 0;
 }
 
-/* -------------------------------------------------------------- database */
+/* ----------------------------------------------------------- persistence */
 
-static const char ctr_schema[] =
-	"CREATE TABLE IF NOT EXISTS counters("
-	"  key TEXT PRIMARY KEY, b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL,"
-	"  b3 INTEGER NOT NULL, has_last INTEGER NOT NULL, l0 INTEGER NOT NULL,"
-	"  l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS counters_meta("
-	"  id INTEGER PRIMARY KEY CHECK (id = 1), gen TEXT NOT NULL, since_ms INTEGER NOT NULL,"
-	"  saved_ms INTEGER NOT NULL);";
-
-int xd_ctr_schema(sqlite3 *db)
+int xd_ctr_load(struct xd_store *st, const char *gen, struct xd_ctr_state *s)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, ctr_schema, NULL, NULL, &msg) != SQLITE_OK) {
-		xd_err("state database: counters: %s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -EIO;
-	}
-	return 0;
-}
-
-int xd_ctr_load(sqlite3 *db, const char *gen, struct xd_ctr_state *s)
-{
-	sqlite3_stmt *st = NULL;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	if (sqlite3_prepare_v2(db, "SELECT gen, since_ms, saved_ms FROM counters_meta WHERE id=1",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -ENOENT;   /* no table: nothing recorded yet */
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		snprintf(s->gen, sizeof(s->gen), "%s", (const char *)sqlite3_column_text(st, 0));
-		s->since_ms = (uint64_t)sqlite3_column_int64(st, 1);
-		s->saved_ms = (uint64_t)sqlite3_column_int64(st, 2);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return -EIO;
-	if (sqlite3_prepare_v2(db, "SELECT key, b0, b1, b2, b3, has_last, l0, l1, l2, l3 "
-			       "FROM counters", -1, &st, NULL) != SQLITE_OK)
-		return -ENOENT;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct xd_ctr_row *r = add_row(s, (const char *)sqlite3_column_text(st, 0));
-
-		if (!r) {
-			sqlite3_finalize(st);
-			xd_ctr_free(s);
-			return -ENOMEM;
-		}
-		for (int i = 0; i < XD_CTR_NVAL; i++) {
-			r->base[i] = (uint64_t)sqlite3_column_int64(st, 1 + i);
-			r->last[i] = (uint64_t)sqlite3_column_int64(st, 6 + i);
-		}
-		r->has_last = sqlite3_column_int(st, 5) != 0;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	rc = st->ops->ctr_load(st, gen, s);
+	if (rc) {
 		xd_ctr_free(s);
-		return -EIO;
+		return rc;
 	}
-	/* Sorted in C: SQLite's order may differ from strcmp's for a key the
-	 * database got from elsewhere. */
+	/* Sorted in C: the store's order may differ from strcmp's. */
 	if (s->n)
 		qsort(s->rows, s->n, sizeof(*s->rows), row_cmp);
+	if (s->n_names)
+		qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
 	xd_ctr_set_gen(s, gen);
-	/* RSIP host ids, if this database has registrations. */
-	if (sqlite3_prepare_v2(db, "SELECT host_id, name FROM clients WHERE host_id > 0 "
-			       "ORDER BY host_id", -1, &st, NULL) == SQLITE_OK) {
-		size_t cap = 0;
-
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (s->n_names == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				struct xd_ctr_name *nn = realloc(s->names, nc * sizeof(*nn));
-
-				if (!nn)
-					break;
-				s->names = nn;
-				cap = nc;
-			}
-			s->names[s->n_names].host_id = (uint32_t)sqlite3_column_int64(st, 0);
-			snprintf(s->names[s->n_names].name, sizeof(s->names[0].name), "%s",
-				 (const char *)sqlite3_column_text(st, 1));
-			s->n_names++;
-		}
-		sqlite3_finalize(st);
-		if (s->n_names)
-			qsort(s->names, s->n_names, sizeof(*s->names), name_cmp);
-	}
 	return 0;
-}
-
-int xd_ctr_store(sqlite3 *db, const struct xd_ctr_state *s)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = 0;
-
-	if (sqlite3_exec(db, "DELETE FROM counters", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO counters(key, b0, b1, b2, b3, has_last, l0, l1, l2, l3) "
-			       "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	for (size_t i = 0; i < s->n && !rc; i++) {
-		const struct xd_ctr_row *r = &s->rows[i];
-		bool zero = !r->has_last;
-
-		for (int k = 0; k < XD_CTR_NVAL; k++)
-			zero = zero && !r->base[k];
-		if (zero)
-			continue;
-		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
-		for (int k = 0; k < XD_CTR_NVAL; k++) {
-			sqlite3_bind_int64(st, 2 + k, (sqlite3_int64)r->base[k]);
-			sqlite3_bind_int64(st, 7 + k, (sqlite3_int64)r->last[k]);
-		}
-		sqlite3_bind_int(st, 6, r->has_last);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = -EIO;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc)
-		goto fail;
-	if (sqlite3_prepare_v2(db, "INSERT INTO counters_meta(id, gen, since_ms, saved_ms) "
-			       "VALUES(1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET gen=excluded.gen, "
-			       "since_ms=excluded.since_ms, saved_ms=excluded.saved_ms",
-			       -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, s->gen, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->since_ms);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)s->saved_ms);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
-	return 0;
-fail:
-	xd_err("state database: counters: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return -EIO;
 }
 
 int xd_ctr_sample_maps(struct xd_maps *m, const struct xd_ctr_state *s,
@@ -379,7 +257,7 @@ int xd_ctr_sample_maps(struct xd_maps *m, const struct xd_ctr_state *s,
 	return 0;
 }
 
-int xd_ctr_save(sqlite3 *db, struct xd_maps *m)
+int xd_ctr_save(struct xd_store *st, struct xd_maps *m)
 {
 	struct xd_ctr_state s;
 	struct xd_ctr_sample *cur = NULL;
@@ -389,19 +267,19 @@ int xd_ctr_save(sqlite3 *db, struct xd_maps *m)
 
 	if ((rc = xd_ctr_generation(m, gen, sizeof(gen))))
 		return rc;
-	if (xd_ctr_schema(db) || rsip_db_begin(db))
+	if (st->ops->begin(st))
 		return -EIO;
-	rc = xd_ctr_load(db, gen, &s);
+	rc = xd_ctr_load(st, gen, &s);
 	if (!rc)
 		rc = xd_ctr_sample_maps(m, &s, &cur, &n);
 	if (!rc)
 		rc = xd_ctr_fold(&s, gen, cur, n, rsip_now_ms());
 	if (!rc)
-		rc = xd_ctr_store(db, &s);
+		rc = st->ops->ctr_store(st, &s);
 	if (!rc)
-		rc = rsip_db_commit(db);
+		rc = st->ops->commit(st);
 	if (rc)
-		rsip_db_rollback(db);
+		st->ops->rollback(st);
 	free(cur);
 	xd_ctr_free(&s);
 	return rc;
@@ -410,25 +288,19 @@ int xd_ctr_save(sqlite3 *db, struct xd_maps *m)
 int xd_ctr_read(const char *state_dir, const char *instance, struct xd_maps *m,
 		struct xd_ctr_state *s)
 {
-	char path[PATH_MAX], gen[XD_CTR_GEN_MAX];
-	sqlite3 *db = NULL;
+	char gen[XD_CTR_GEN_MAX], err[256];
+	struct xd_store *st;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	if (!state_dir || !instance || !xd_valid_instance(instance))
 		return -ENOENT;
-	rc = snprintf(path, sizeof(path), "%s/%s.db", state_dir, instance);
-	if (rc < 0 || (size_t)rc >= sizeof(path) || access(path, R_OK))
-		return -ENOENT;
 	if ((rc = xd_ctr_generation(m, gen, sizeof(gen))))
 		return rc;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
+	if (xd_store_open(state_dir, instance, XD_STORE_RDONLY, &st, err, sizeof(err)))
 		return -ENOENT;
-	}
-	sqlite3_busy_timeout(db, 2000);
-	rc = xd_ctr_load(db, gen, s);
-	sqlite3_close(db);
+	rc = xd_ctr_load(st, gen, s);
+	xd_store_close(st);
 	if (!rc && !s->since_ms) {
 		xd_ctr_free(s);
 		rc = -ENOENT;

@@ -30,7 +30,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sqlite3.h>
 
 #define XD_CTR_KEY_MAX  64
 #define XD_CTR_GEN_MAX  96
@@ -38,6 +37,7 @@
 #define XD_CTR_DEFAULT_INTERVAL 60
 
 struct xd_maps;
+struct xd_store;
 
 struct xd_ctr_row {
 	char key[XD_CTR_KEY_MAX];
@@ -91,17 +91,16 @@ void xd_ctr_host_key(const struct xd_ctr_state *s, uint32_t id, char *buf, size_
 		     const char **name);
 int xd_ctr_generation(struct xd_maps *m, char *buf, size_t len);
 
-/* ---- database ---- */
-int xd_ctr_schema(sqlite3 *db);
-/* Read the tables (empty if they do not exist) and compare with @gen. */
-int xd_ctr_load(sqlite3 *db, const char *gen, struct xd_ctr_state *s);
-/* Replace the tables' content with @s (inside the caller's transaction). */
-int xd_ctr_store(sqlite3 *db, const struct xd_ctr_state *s);
+/* ---- persistence (through the store, store.h) ---- */
+/* Add a row for @key (unsorted: xd_ctr_load sorts); NULL on ENOMEM. */
+struct xd_ctr_row *xd_ctr_add_row(struct xd_ctr_state *s, const char *key);
+/* Read the baselines (empty if none were saved) and compare with @gen. */
+int xd_ctr_load(struct xd_store *st, const char *gen, struct xd_ctr_state *s);
 /* The current values of @m, keyed with @s's RSIP names (caller frees). */
 int xd_ctr_sample_maps(struct xd_maps *m, const struct xd_ctr_state *s,
 		       struct xd_ctr_sample **out, size_t *n);
 /* One save: load, sample, fold, store, in one transaction. */
-int xd_ctr_save(sqlite3 *db, struct xd_maps *m);
+int xd_ctr_save(struct xd_store *st, struct xd_maps *m);
 /* Reader side (xdnatctl, /metrics): open STATE_DIR/INSTANCE.db read-only if
  * it exists and load its baselines against @m's generation.  -ENOENT (quiet)
  * when there is no database or no counter table. */

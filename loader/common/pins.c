@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "xdnat.h"
+#include "pins_priv.h"
 
 int xd_pin_dir(const char *base, const char *instance, char *buf, size_t len)
 {
@@ -94,13 +95,7 @@ out:
 }
 
 /* mmap views of the owner arrays, indexed like the maps. */
-struct owner_view {
-	struct xdnat_owner *slots;
-	size_t len;   /* bytes mapped */
-	uint32_t n;   /* entries */
-};
-
-static int view_map(int fd, struct owner_view *v)
+int xd_view_map(int fd, struct owner_view *v)
 {
 	struct bpf_map_info info = {};
 	__u32 ilen = sizeof(info);
@@ -127,7 +122,7 @@ static int view_map(int fd, struct owner_view *v)
 	return 0;
 }
 
-static void unview(struct owner_view *v)
+void xd_unview(struct owner_view *v)
 {
 	if (v->slots)
 		munmap(v->slots, v->len);
@@ -229,7 +224,7 @@ static int check_id(struct xd_maps *m, uint32_t id)
 	return 0;
 }
 
-static int need_host(struct xd_maps *m, uint32_t id, struct xdnat_host *h)
+int xd_need_host(struct xd_maps *m, uint32_t id, struct xdnat_host *h)
 {
 	int rc = check_id(m, id);
 
@@ -320,11 +315,11 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 {
 	struct owner_view pv = {}, sv = {};
 	struct xdnat_host h;
-	int rc = need_host(m, id, &h);
+	int rc = xd_need_host(m, id, &h);
 
 	if (rc)
 		return rc;
-	if ((rc = view_map(m->ports, &pv)) || (rc = view_map(m->spis, &sv)))
+	if ((rc = xd_view_map(m->ports, &pv)) || (rc = xd_view_map(m->spis, &sv)))
 		goto out;
 	/* Blocks first, so no packet is steered to a host being removed. */
 	clear_owner(&pv, id);
@@ -343,8 +338,8 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 	 * address they were learnt for only, and a write here could race
 	 * with the datapath reading them (maps/xdnat_abi.h). */
 out:
-	unview(&pv);
-	unview(&sv);
+	xd_unview(&pv);
+	xd_unview(&sv);
 	return rc;
 }
 
@@ -397,7 +392,7 @@ int xd_ports_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 	struct owner_view v = {};
 	struct xdnat_host h;
 	uint32_t base;
-	int rc = need_host(m, id, &h);
+	int rc = xd_need_host(m, id, &h);
 
 	if (rc)
 		return rc;
@@ -409,7 +404,7 @@ int xd_ports_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 		xd_err("port 0 cannot be assigned");
 		return -EINVAL;
 	}
-	if ((rc = view_map(m->ports, &v)))
+	if ((rc = xd_view_map(m->ports, &v)))
 		return rc;
 	base = h.gaddr_index * XDNAT_PORTS_PER_GADDR;
 	if (base + last >= v.n) {
@@ -418,7 +413,7 @@ int xd_ports_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 	} else {
 		rc = claim(&v, id, base + first, base + last, "port", first, 1);
 	}
-	unview(&v);
+	xd_unview(&v);
 	return rc;
 }
 
@@ -427,7 +422,7 @@ int xd_ports_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 	struct owner_view v = {};
 	struct xdnat_host h;
 	uint32_t base;
-	int rc = need_host(m, id, &h);
+	int rc = xd_need_host(m, id, &h);
 
 	if (rc)
 		return rc;
@@ -435,11 +430,11 @@ int xd_ports_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 		xd_err("invalid port range %u-%u", first, last);
 		return -EINVAL;
 	}
-	if ((rc = view_map(m->ports, &v)))
+	if ((rc = xd_view_map(m->ports, &v)))
 		return rc;
 	base = h.gaddr_index * XDNAT_PORTS_PER_GADDR;
 	rc = base + last < v.n ? release(&v, id, base + first, base + last, "port", first, 1) : -ERANGE;
-	unview(&v);
+	xd_unview(&v);
 	return rc;
 }
 
@@ -470,15 +465,15 @@ int xd_spis_add(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 	struct owner_view v = {};
 	struct xdnat_host h;
 	uint32_t b0, b1;
-	int rc = need_host(m, id, &h);
+	int rc = xd_need_host(m, id, &h);
 
 	if (rc || (rc = spi_blocks(m, first, last, &b0, &b1)))
 		return rc;
-	if ((rc = view_map(m->spis, &v)))
+	if ((rc = xd_view_map(m->spis, &v)))
 		return rc;
 	rc = b1 < v.n ? claim(&v, id, b0, b1, "SPI block starting at", first,
 			      1u << m->cfg.spi_block_bits) : -ERANGE;
-	unview(&v);
+	xd_unview(&v);
 	return rc;
 }
 
@@ -487,15 +482,15 @@ int xd_spis_del(struct xd_maps *m, uint32_t id, uint32_t first, uint32_t last)
 	struct owner_view v = {};
 	struct xdnat_host h;
 	uint32_t b0, b1;
-	int rc = need_host(m, id, &h);
+	int rc = xd_need_host(m, id, &h);
 
 	if (rc || (rc = spi_blocks(m, first, last, &b0, &b1)))
 		return rc;
-	if ((rc = view_map(m->spis, &v)))
+	if ((rc = xd_view_map(m->spis, &v)))
 		return rc;
 	rc = b1 < v.n ? release(&v, id, b0, b1, "SPI block starting at", first,
 				1u << m->cfg.spi_block_bits) : -ERANGE;
-	unview(&v);
+	xd_unview(&v);
 	return rc;
 }
 
@@ -543,12 +538,12 @@ int xd_ports_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n)
 
 	if (rc)
 		return rc;
-	if ((rc = view_map(m->ports, &v)))
+	if ((rc = xd_view_map(m->ports, &v)))
 		return rc;
 	base = h.gaddr_index * XDNAT_PORTS_PER_GADDR;
 	rc = base + XDNAT_PORTS_PER_GADDR <= v.n ?
 		runs_of(&v, id, base, base + XDNAT_PORTS_PER_GADDR, base, 0, 0, runs, n) : -ERANGE;
-	unview(&v);
+	xd_unview(&v);
 	return rc;
 }
 
@@ -558,10 +553,10 @@ int xd_spis_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n)
 	uint32_t bits = m->cfg.spi_block_bits;
 	int rc;
 
-	if ((rc = view_map(m->spis, &v)))
+	if ((rc = xd_view_map(m->spis, &v)))
 		return rc;
 	rc = runs_of(&v, id, 0, v.n, 0, bits, (1u << bits) - 1, runs, n);
-	unview(&v);
+	xd_unview(&v);
 	return rc;
 }
 
@@ -629,10 +624,10 @@ int64_t xd_ports_first_owned(struct xd_maps *m, uint32_t gidx, uint32_t first, u
 	uint32_t base = gidx * XDNAT_PORTS_PER_GADDR;
 	int64_t r;
 
-	if (first > last || last > 65535 || view_map(m->ports, &v))
+	if (first > last || last > 65535 || xd_view_map(m->ports, &v))
 		return first; /* cannot tell: treat as taken */
 	r = first_owned(&v, base + first, base + last);
-	unview(&v);
+	xd_unview(&v);
 	return r < 0 ? -1 : r - base;
 }
 
@@ -642,182 +637,9 @@ int64_t xd_spis_first_owned(struct xd_maps *m, uint32_t first, uint32_t last)
 	uint32_t bits = m->cfg.spi_block_bits;
 	int64_t r;
 
-	if (first > last || view_map(m->spis, &v))
+	if (first > last || xd_view_map(m->spis, &v))
 		return first;
 	r = first_owned(&v, first >> bits, last >> bits);
-	unview(&v);
+	xd_unview(&v);
 	return r < 0 ? -1 : (int64_t)((uint64_t)r << bits);
-}
-
-/* ---- shared IKE ports (issue 8, docs/SHARED-IKE.md) ---- */
-
-static bool slot_shared(uint32_t owner)
-{
-	return owner == XDNAT_HOST_SHARED_IKE || owner == XDNAT_HOST_SHARED_NATT;
-}
-
-uint32_t xd_shared_kind(uint16_t port)
-{
-	/* RFC 3948/7296: only 500 carries IKE without the non-ESP marker;
-	 * strongSwan frames IKE with the marker on every other port. */
-	return port == XDNAT_IKE_PORT ? XDNAT_HOST_SHARED_IKE : XDNAT_HOST_SHARED_NATT;
-}
-
-int xd_shared_ports_apply(struct xd_maps *m, const uint16_t *ports, unsigned n)
-{
-	struct owner_view v = {};
-	uint32_t g, i, slots;
-	int rc;
-
-	if ((rc = view_map(m->ports, &v)))
-		return rc;
-	slots = m->cfg.n_gaddrs * XDNAT_PORTS_PER_GADDR;
-	if (slots > v.n) {
-		unview(&v);
-		return -ERANGE;
-	}
-	/* Check first: a port a host owns is not taken away from it. */
-	for (g = 0; g < m->cfg.n_gaddrs; g++) {
-		for (i = 0; i < n; i++) {
-			uint32_t o = v.slots[g * XDNAT_PORTS_PER_GADDR + ports[i]].host_id;
-
-			if (o != XDNAT_HOST_NONE && !slot_shared(o)) {
-				xd_err("shared IKE port %u of global address %u belongs to host %u: "
-				       "take it back first (xdnatctl ports del)", ports[i], g, o);
-				unview(&v);
-				return -EBUSY;
-			}
-		}
-	}
-	/* Ports no longer shared become free again (default host forgotten). */
-	for (i = 0; i < slots; i++) {
-		bool want = false;
-
-		if (!slot_shared(v.slots[i].host_id))
-			continue;
-		for (uint32_t k = 0; k < n; k++)
-			want |= ports[k] == i % XDNAT_PORTS_PER_GADDR;
-		if (!want) {
-			__atomic_store_n(&v.slots[i].default_host, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&v.slots[i].host_id, XDNAT_HOST_NONE, __ATOMIC_RELAXED);
-		}
-	}
-	for (g = 0; g < m->cfg.n_gaddrs; g++) {
-		for (i = 0; i < n; i++) {
-			struct xdnat_owner *s = &v.slots[g * XDNAT_PORTS_PER_GADDR + ports[i]];
-
-			if (s->host_id != xd_shared_kind(ports[i]))
-				__atomic_store_n(&s->host_id, xd_shared_kind(ports[i]), __ATOMIC_RELAXED);
-		}
-	}
-	unview(&v);
-	return 0;
-}
-
-int xd_shared_default(struct xd_maps *m, uint32_t gidx, uint16_t port, uint32_t host)
-{
-	struct owner_view v = {};
-	struct xdnat_owner *s;
-	struct xdnat_host h;
-	int rc;
-
-	if (gidx >= m->cfg.n_gaddrs)
-		return -EINVAL;
-	if (host) {
-		if ((rc = need_host(m, host, &h)))
-			return rc;
-		if (h.gaddr_index != gidx) {
-			xd_err("host %u shares global address %u, not %u", host, h.gaddr_index, gidx);
-			return -EINVAL;
-		}
-	}
-	if ((rc = view_map(m->ports, &v)))
-		return rc;
-	s = &v.slots[gidx * XDNAT_PORTS_PER_GADDR + port];
-	if (!slot_shared(s->host_id)) {
-		xd_err("port %u is not a shared IKE port (xdnatd --shared-ike-ports)", port);
-		rc = -ENOENT;
-	} else {
-		__atomic_store_n(&s->default_host, host, __ATOMIC_RELAXED);
-	}
-	unview(&v);
-	return rc;
-}
-
-int xd_shared_list(struct xd_maps *m, struct xd_shared *out, size_t max, size_t *n)
-{
-	struct owner_view v = {};
-	uint32_t slots;
-	int rc;
-
-	*n = 0;
-	if ((rc = view_map(m->ports, &v)))
-		return rc;
-	slots = m->cfg.n_gaddrs * XDNAT_PORTS_PER_GADDR;
-	for (uint32_t i = 0; i < slots && i < v.n; i++) {
-		if (!slot_shared(v.slots[i].host_id))
-			continue;
-		if (*n == max) {
-			rc = -E2BIG;
-			break;
-		}
-		out[*n].gidx = i / XDNAT_PORTS_PER_GADDR;
-		out[*n].port = (uint16_t)(i % XDNAT_PORTS_PER_GADDR);
-		out[*n].kind = v.slots[i].host_id;
-		out[*n].default_host = v.slots[i].default_host;
-		(*n)++;
-	}
-	unview(&v);
-	return rc;
-}
-
-/* ---- the router's own service ports (xdnatd --router-ports) ---- */
-
-static bool in_runs(uint32_t port, const struct xd_run *runs, unsigned n)
-{
-	for (unsigned k = 0; k < n; k++)
-		if (port >= runs[k].first && port <= runs[k].last)
-			return true;
-	return false;
-}
-
-int xd_router_ports_apply(struct xd_maps *m, const struct xd_run *runs, unsigned n)
-{
-	struct owner_view v = {};
-	uint32_t g, i, slots;
-	int rc;
-
-	if ((rc = view_map(m->ports, &v)))
-		return rc;
-	slots = m->cfg.n_gaddrs * XDNAT_PORTS_PER_GADDR;
-	if (slots > v.n) {
-		unview(&v);
-		return -ERANGE;
-	}
-	/* Check first: a port a host (or the shared IKE mode) holds stays. */
-	for (g = 0; g < m->cfg.n_gaddrs; g++)
-		for (i = 0; i < XDNAT_PORTS_PER_GADDR; i++) {
-			uint32_t o = v.slots[g * XDNAT_PORTS_PER_GADDR + i].host_id;
-
-			if (o != XDNAT_HOST_NONE && o != XDNAT_HOST_ROUTER && in_runs(i, runs, n)) {
-				if (slot_shared(o))
-					xd_err("router port %u is a shared IKE port", i);
-				else
-					xd_err("router port %u of global address %u belongs to host %u: "
-					       "take it back first (xdnatctl ports del)", i, g, o);
-				unview(&v);
-				return -EBUSY;
-			}
-		}
-	for (i = 0; i < slots; i++) {
-		bool want = in_runs(i % XDNAT_PORTS_PER_GADDR, runs, n);
-		uint32_t o = v.slots[i].host_id;
-
-		if (want && o == XDNAT_HOST_NONE)
-			__atomic_store_n(&v.slots[i].host_id, XDNAT_HOST_ROUTER, __ATOMIC_RELAXED);
-		else if (!want && o == XDNAT_HOST_ROUTER) /* no longer configured */
-			__atomic_store_n(&v.slots[i].host_id, XDNAT_HOST_NONE, __ATOMIC_RELAXED);
-	}
-	unview(&v);
-	return 0;
 }

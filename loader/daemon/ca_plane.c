@@ -9,7 +9,7 @@
 #include <openssl/x509.h>
 #include "ca_plane.h"
 #include "lca.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "xdnat.h"
 
 #define HOSTMAP_MAX 1024
@@ -17,7 +17,7 @@
 
 struct xd_ca {
 	struct lca *lca;
-	sqlite3 *db;
+	struct xd_store *st;
 	uint8_t *ca_der;           /* the LCA certificate */
 	size_t ca_der_len;
 	unsigned char *crl;        /* OPENSSL_malloc'ed */
@@ -34,41 +34,28 @@ struct xd_ca {
 	unsigned n_sup, cap_sup;
 };
 
-/*
+/* The daemon's own tables (store.h, cert_announced and cert_enrolment_*):
  * ca_notified: revocations already seen by xd_ca_poll (announced, or
  * deliberately not: superseded ones).
  * ca_enrolment: for each certificate issued over RSIP, a tag of the
  * enrolment (the host's secret) it was issued under, so that an operator
  * revocation locks out exactly that enrolment: re-enrolling (a new secret)
- * lifts it, whatever the clocks say.
- */
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS ca_notified (serial TEXT PRIMARY KEY, at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS ca_enrolment (serial TEXT PRIMARY KEY, host TEXT NOT NULL,"
-	" tag BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS ca_enrolment_host ON ca_enrolment(host);";
-
+ * lifts it, whatever the clocks say. */
 #define TAG_LEN 16
 
 struct lca *xd_ca_lca(struct xd_ca *ca) { return ca->lca; }
 
 /* The datapath host id of client @name, from the store (0: none). */
-static uint32_t db_host_id(sqlite3 *db, const char *name)
+static uint32_t db_host_id(struct xd_store *st, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	uint32_t id = 0;
+	struct xd_client c;
 
-	if (sqlite3_prepare_v2(db, "SELECT host_id FROM clients WHERE name=?", -1, &st, NULL) != SQLITE_OK)
-		return 0;
-	if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		id = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return id;
+	return st->ops->client_by_name(st, name, &c) == 1 ? c.host_id : 0;
 }
 
 static void remember(struct xd_ca *ca, const char *name)
 {
-	uint32_t id = db_host_id(ca->db, name);
+	uint32_t id = db_host_id(ca->st, name);
 
 	if (!id)
 		return;
@@ -86,7 +73,7 @@ static void remember(struct xd_ca *ca, const char *name)
 
 static uint32_t host_id_of(struct xd_ca *ca, const char *name)
 {
-	uint32_t id = db_host_id(ca->db, name);
+	uint32_t id = db_host_id(ca->st, name);
 
 	for (unsigned i = 0; !id && i < ca->n_hostmap; i++)
 		if (!strcmp(ca->hostmap[i].name, name))
@@ -124,12 +111,12 @@ static int cb_live(void *arg, const struct lca_record *r)
 
 /* The tag of host @name's current enrolment: a hash of its secret (the
  * secret stays where it is; the tag only tells enrolments apart). */
-static int enrolment_tag(sqlite3 *db, const char *name, uint8_t tag[TAG_LEN])
+static int enrolment_tag(struct xd_store *st, const char *name, uint8_t tag[TAG_LEN])
 {
 	static const char label[] = "xdnat ca_enrolment v1";
 	uint8_t buf[sizeof(label) + RSIP_SECRET_LEN], md[SHA256_DIGEST_LENGTH];
 	uint32_t lan;
-	int rc = rsip_host_secret(db, name, buf + sizeof(label), &lan);
+	int rc = st->ops->host_secret(st, name, buf + sizeof(label), &lan);
 
 	if (rc)
 		return rc;
@@ -151,7 +138,7 @@ bool xd_ca_reason_locks(int reason)
 }
 
 struct lockout {
-	sqlite3 *db;
+	struct xd_store *st;
 	const uint8_t *tag;
 	char serial[LCA_SERIAL_STRLEN];
 	int reason;
@@ -162,59 +149,35 @@ struct lockout {
 static int cb_lockout(void *arg, const struct lca_record *r)
 {
 	struct lockout *l = arg;
-	sqlite3_stmt *st = NULL;
-	int step;
+	int rc;
 
 	if (!r->revoked || !xd_ca_reason_locks(r->reason))
 		return 0;
-	if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM ca_enrolment WHERE serial=? AND tag=?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(st, 1, r->serial, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, l->tag, TAG_LEN, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (step == SQLITE_ROW) {
+	rc = l->st->ops->cert_enrolment_is(l->st, r->serial, l->tag, TAG_LEN);
+	if (rc == 1) {
 		l->locked = true;
 		l->reason = r->reason;
 		snprintf(l->serial, sizeof(l->serial), "%s", r->serial);
 	}
-	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+	return rc < 0 ? rc : 0;
 }
 
-int xd_ca_locked_out(sqlite3 *db, const char *name, char *serial, size_t len, int *reason)
+int xd_ca_locked_out(struct xd_store *st, const char *name, char *serial, size_t len, int *reason)
 {
 	uint8_t tag[TAG_LEN];
-	struct lockout l = { .db = db, .tag = tag };
+	struct lockout l = { .st = st, .tag = tag };
 	struct lca_err e = { { 0 } };
-	int rc = enrolment_tag(db, name, tag);
+	int rc = enrolment_tag(st, name, tag);
 
 	if (rc == -ENOENT)
 		return 0;   /* not enrolled: the RSIP server refuses it anyway */
-	if (rc || (rc = lca_list(db, name, cb_lockout, &l, &e)))
+	if (rc || (rc = st->ops->cert_list(st, name, cb_lockout, &l, &e)))
 		return rc < 0 ? rc : -EIO;
 	if (l.locked && serial)
 		snprintf(serial, len, "%s", l.serial);
 	if (l.locked && reason)
 		*reason = l.reason;
 	return l.locked ? 1 : 0;
-}
-
-static int record_enrolment(sqlite3 *db, const char *serial, const char *name, const uint8_t *tag)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = -EIO;
-
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO ca_enrolment(serial, host, tag) VALUES(?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, tag, TAG_LEN, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
-	sqlite3_finalize(st);
-	return rc;
 }
 
 /*
@@ -268,23 +231,9 @@ static int cb_found(void *arg, const struct lca_record *r)
 
 /* The enrolment tag @serial was issued under: 1 and @tag, 0 if none is
  * recorded, <0 on error. */
-static int tag_of(sqlite3 *db, const char *serial, uint8_t tag[TAG_LEN])
+static int tag_of(struct xd_store *st, const char *serial, uint8_t tag[TAG_LEN])
 {
-	sqlite3_stmt *st = NULL;
-	int rc = 0, step;
-
-	if (sqlite3_prepare_v2(db, "SELECT tag FROM ca_enrolment WHERE serial=?", -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == TAG_LEN) {
-		memcpy(tag, sqlite3_column_blob(st, 0), TAG_LEN);
-		rc = 1;
-	} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		rc = -EIO;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return st->ops->cert_enrolment_tag(st, serial, tag, TAG_LEN);
 }
 
 /* Revoke, with @reason at @now, every live certificate of @name but @keep
@@ -297,12 +246,12 @@ static int revoke_others(struct xd_ca *ca, const char *name, const char *keep, c
 	struct superseded sup = { .keep = keep ? keep : "", .now = now };
 	struct lca_err e = { { 0 } };
 	uint8_t ref[TAG_LEN], t[TAG_LEN];
-	int rc = lca_list(ca->db, name, cb_live, &sup, &e);
-	int have_ref = like && !rc ? tag_of(ca->db, like, ref) : 0;
+	int rc = ca->st->ops->cert_list(ca->st, name, cb_live, &sup, &e);
+	int have_ref = like && !rc ? tag_of(ca->st, like, ref) : 0;
 
 	*n = 0;
 	for (unsigned i = 0; !rc && i < sup.n; i++) {
-		if (have_ref > 0 && tag_of(ca->db, sup.serials[i], t) > 0 && memcmp(t, ref, TAG_LEN))
+		if (have_ref > 0 && tag_of(ca->st, sup.serials[i], t) > 0 && memcmp(t, ref, TAG_LEN))
 			continue;
 		rc = lca_revoke(ca->lca, sup.serials[i], reason, now, &e);
 		if (rc == -EALREADY)
@@ -330,7 +279,7 @@ static void run_supersedes(struct xd_ca *ca, int64_t now)
 			i++;
 			continue;
 		}
-		if (lca_get(ca->db, p->keep, cb_found, &found, &e) == 0 && found)
+		if (ca->st->ops->cert_get(ca->st, p->keep, cb_found, &found, &e) == 0 && found)
 			revoke_others(ca, p->name, p->keep, NULL, LCA_REASON_SUPERSEDED, now, &n);
 		*p = ca->sup[--ca->n_sup];
 	}
@@ -349,7 +298,7 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 
 	/* A host whose certificate the operator revoked gets no other one
 	 * until it is enrolled again (docs/LCA.md, "Revocation"). */
-	rc = xd_ca_locked_out(ca->db, rq->name, locked_by, sizeof(locked_by), &why);
+	rc = xd_ca_locked_out(ca->st, rq->name, locked_by, sizeof(locked_by), &why);
 	if (rc < 0) {
 		xd_warn("certificate for '%s': cannot read its revocations: no certificate", rq->name);
 		return -EIO;
@@ -360,7 +309,7 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 			lca_reason_name(why));
 		return -EACCES;
 	}
-	if ((rc = enrolment_tag(ca->db, rq->name, tag))) {
+	if ((rc = enrolment_tag(ca->st, rq->name, tag))) {
 		xd_warn("certificate for '%s': host not enrolled", rq->name);
 		return rc == -ENOENT ? -EPERM : -EIO;
 	}
@@ -386,7 +335,7 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 	 * a grace period (see defer_supersede). */
 	sup.keep = out.serial;
 	sup.now = rq->not_before;
-	rc = lca_list(ca->db, rq->name, cb_live, &sup, &e);
+	rc = ca->st->ops->cert_list(ca->st, rq->name, cb_live, &sup, &e);
 	if (!rc && sup.n)
 		rc = defer_supersede(ca, rq->name, out.serial,
 				     rq->not_before + supersede_grace(ca, rq->not_after - rq->not_before));
@@ -394,9 +343,9 @@ static int op_issue(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, si
 	if (rc)
 		xd_warn("certificate for '%s': cannot schedule the superseded ones: %s", rq->name,
 			e.msg[0] ? e.msg : strerror(-rc));
-	else if ((rc = record_enrolment(ca->db, out.serial, rq->name, tag)))
+	else if ((rc = ca->st->ops->cert_enrolment_record(ca->st, out.serial, rq->name, tag, TAG_LEN)))
 		xd_warn("certificate for '%s': cannot record its enrolment: %s", rq->name,
-			sqlite3_errmsg(ca->db));
+			xd_store_error(ca->st));
 	if (rc) {
 		lca_issued_free(&out);
 		return -EIO;
@@ -454,7 +403,7 @@ void xd_ca_rsip_ops(struct xd_ca *ca, struct rsip_cert_ops *ops)
 
 /* ------------------------------------------------------------ open/close */
 
-int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
+int xd_ca_open(const struct xd_ca_config *cfg, struct xd_store *st, struct xd_ca **out)
 {
 	struct xd_ca *ca = calloc(1, sizeof(*ca));
 	struct lca_err e = { { 0 } };
@@ -463,7 +412,6 @@ int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
 		.crl_url = cfg->crl_url, .crl_period_s = cfg->crl_period_s,
 	};
 	unsigned char *p = NULL;
-	char *msg = NULL;
 	int len;
 
 	*out = NULL;
@@ -471,19 +419,13 @@ int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out)
 		xd_err("out of memory");
 		return -ENOMEM;
 	}
-	ca->db = db;
+	ca->st = st;
 	ca->crl_period = cfg->crl_period_s ? cfg->crl_period_s : LCA_DEFAULT_CRL_PERIOD;
 	ca->grace = cfg->supersede_grace_s;
-	if (lca_open(&lc, db, &ca->lca, &e)) {
+	if (st->ops->ca_open(st, &lc, &ca->lca, &e)) {
 		xd_err("local CA: %s", e.msg);
 		free(ca);
 		return -EINVAL;
-	}
-	if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-		xd_err("local CA: state database: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		xd_ca_close(ca);
-		return -EIO;
 	}
 	len = i2d_X509(lca_cert(ca->lca), &p);
 	if (len <= 0 || !(ca->ca_der = malloc((size_t)len))) {
@@ -513,7 +455,7 @@ void xd_ca_close(struct xd_ca *ca)
 /* -------------------------------------------------------------- recovery */
 
 struct held_ctx {
-	sqlite3 *db;
+	struct xd_store *st;
 	int err;
 };
 
@@ -532,23 +474,15 @@ static bool held(void *arg, const struct lca_record *r, const struct lca_alloc *
 			uint64_t at = rg[i].first;
 
 			while (at <= rg[i].last) {
-				sqlite3_stmt *st = NULL;
 				int64_t last = -1;
+				int rc = h->st->ops->held_at(h->st, r->host_id, k ? RSIP_KIND_SPI :
+							     RSIP_KIND_PORTS, (uint32_t)at, &last);
 
-				if (sqlite3_prepare_v2(h->db, "SELECT b.last FROM bindings b JOIN clients c ON "
-							      "c.client_id=b.client_id WHERE c.name=?1 AND "
-							      "b.kind=?2 AND b.state=1 AND b.first<=?3 AND "
-							      "b.last>=?3", -1, &st, NULL) != SQLITE_OK) {
+				if (rc < 0) {
 					h->err = -EIO;
 					return true; /* keep it: better than a wrong revocation */
 				}
-				sqlite3_bind_text(st, 1, r->host_id, -1, SQLITE_STATIC);
-				sqlite3_bind_int(st, 2, k ? RSIP_KIND_SPI : RSIP_KIND_PORTS);
-				sqlite3_bind_int64(st, 3, (int64_t)at);
-				if (sqlite3_step(st) == SQLITE_ROW)
-					last = sqlite3_column_int64(st, 0);
-				sqlite3_finalize(st);
-				if (last < 0)
+				if (rc == 0 || last < 0)
 					return false;
 				at = (uint64_t)last + 1;
 			}
@@ -559,7 +493,7 @@ static bool held(void *arg, const struct lca_record *r, const struct lca_alloc *
 
 int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 {
-	struct held_ctx h = { .db = ca->db };
+	struct held_ctx h = { .st = ca->st };
 	struct lca_err e = { { 0 } };
 	int rc = lca_reconcile(ca->lca, now, held, &h, n, &e);
 
@@ -575,20 +509,9 @@ int xd_ca_reconcile(struct xd_ca *ca, int64_t now, unsigned *n)
 /* ------------------------------------------------------- revocations, CRL */
 
 /* Mark @serial seen (inside the caller's transaction). */
-static int mark_notified(sqlite3 *db, const char *serial, int64_t now)
+static int mark_notified(struct xd_store *st, const char *serial, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = -EIO;
-
-	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ca_notified(serial, at) VALUES(?, ?)", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
-	sqlite3_finalize(st);
-	return rc;
+	return st->ops->cert_announced(st, serial, now);
 }
 
 /*
@@ -598,31 +521,45 @@ static int mark_notified(sqlite3 *db, const char *serial, int64_t now)
  * go into the CRL and are marked seen, but are not returned, so no notice
  * is sent for them.
  */
+struct unannounced {
+	struct xd_cert_revoked *v;
+	unsigned n;
+};
+
+static int collect(void *arg, const struct xd_cert_revoked *r)
+{
+	struct unannounced *u = arg;
+
+	u->v[u->n++] = *r;
+	return 0;
+}
+
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
-	sqlite3_stmt *st = NULL;
+	struct unannounced u = { .v = calloc(256, sizeof(*u.v)) };
 	struct lca_err e = { { 0 } };
 	char (*quiet)[LCA_SERIAL_STRLEN] = NULL;
 	unsigned found = 0, reported = 0, n_quiet = 0, cap_quiet = 0, cascaded = 0, n_casc = 0;
 	struct { char name[RSIP_KEYID_MAX + 1]; char serial[LCA_SERIAL_STRLEN]; int reason; } casc[CASCADE_MAX];
-	int rc = 0, step;
+	int rc = 0;
 	bool again = true;
 
 	*n = 0;
+	if (!u.v)
+		return -ENOMEM;
 	run_supersedes(ca, now);
 rescan:
-	found = reported = n_quiet = 0;
-	if (sqlite3_prepare_v2(ca->db, "SELECT serial, host_id, identity, revoked_at, reason FROM ca_certs "
-				       "WHERE status='revoked' AND serial NOT IN (SELECT serial FROM "
-				       "ca_notified) ORDER BY revoked_at LIMIT 256", -1, &st, NULL) != SQLITE_OK) {
-		xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+	found = reported = n_quiet = u.n = 0;
+	if (ca->st->ops->cert_unannounced(ca->st, 256, collect, &u)) {
+		xd_err("local CA: %s", xd_store_error(ca->st));
+		free(u.v);
 		return -EIO;
 	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *serial = (const char *)sqlite3_column_text(st, 0);
-		const char *host = (const char *)sqlite3_column_text(st, 1);
-		const char *id = (const char *)sqlite3_column_text(st, 2);
-		int reason = sqlite3_column_int(st, 4);
+	for (unsigned q = 0; q < u.n && !rc; q++) {
+		const char *serial = u.v[q].serial;
+		const char *host = u.v[q].host[0] ? u.v[q].host : NULL;
+		const char *id = u.v[q].identity;
+		int reason = u.v[q].reason;
 
 		found++;
 		if (reason == LCA_REASON_SUPERSEDED) {
@@ -637,7 +574,7 @@ rescan:
 				quiet = p;
 				cap_quiet = c;
 			}
-			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%s", serial ? serial : "");
+			snprintf(quiet[n_quiet++], LCA_SERIAL_STRLEN, "%.*s", LCA_SERIAL_STRLEN - 1, serial);
 			continue;
 		}
 		/* Revoking a host's certificate revokes the host: its other
@@ -649,8 +586,8 @@ rescan:
 			while (j < n_casc && (strcmp(casc[j].name, host) || casc[j].reason != reason))
 				j++;
 			if (j == n_casc) {
-				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%s", host);
-				snprintf(casc[n_casc].serial, sizeof(casc[0].serial), "%s", serial ? serial : "");
+				snprintf(casc[n_casc].name, sizeof(casc[0].name), "%.*s", (int)sizeof(casc[0].name) - 1, host);
+				snprintf(casc[n_casc].serial, sizeof(casc[0].serial), "%.*s", (int)sizeof(casc[0].serial) - 1, serial);
 				casc[n_casc++].reason = reason;
 			}
 		}
@@ -661,16 +598,16 @@ rescan:
 			snprintf(r->serial, sizeof(r->serial), "%s", serial ? serial : "");
 			snprintf(r->host, sizeof(r->host), "%s", host ? host : "");
 			snprintf(r->identity, sizeof(r->identity), "%s", id ? id : "");
-			r->revoked_at = sqlite3_column_int64(st, 3);
+			r->revoked_at = u.v[q].revoked_at;
 			r->reason = reason;
 			r->dp_host_id = host ? host_id_of(ca, host) : 0;
 		}
 	}
-	sqlite3_finalize(st);
-	if (rc || step != SQLITE_DONE) {
+	if (rc) {
 		free(quiet);
-		xd_err("local CA: state database: %s", rc ? strerror(-rc) : sqlite3_errmsg(ca->db));
-		return rc ? rc : -EIO;
+		free(u.v);
+		xd_err("local CA: %s", strerror(-rc));
+		return rc;
 	}
 	for (unsigned j = 0; j < n_casc; j++) {
 		unsigned k = 0;
@@ -685,23 +622,26 @@ rescan:
 	}
 	if (reported || n_quiet) {
 		/* Mark them (only those reported; the rest come next time). */
-		if (sqlite3_exec(ca->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		if (ca->st->ops->begin(ca->st)) {
 			free(quiet);
+			free(u.v);
 			return -EIO;
 		}
 		for (unsigned i = 0; i < reported && !rc; i++)
-			rc = mark_notified(ca->db, out[i].serial, now);
+			rc = mark_notified(ca->st, out[i].serial, now);
 		for (unsigned i = 0; i < n_quiet && !rc; i++)
-			rc = mark_notified(ca->db, quiet[i], now);
-		if (rc || sqlite3_exec(ca->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			sqlite3_exec(ca->db, "ROLLBACK", NULL, NULL, NULL);
+			rc = mark_notified(ca->st, quiet[i], now);
+		if (rc || ca->st->ops->commit(ca->st)) {
+			ca->st->ops->rollback(ca->st);
 			free(quiet);
-			xd_err("local CA: state database: %s", sqlite3_errmsg(ca->db));
+			free(u.v);
+			xd_err("local CA: %s", xd_store_error(ca->st));
 			return -EIO;
 		}
 		*n = reported;
 	}
 	free(quiet);
+	free(u.v);
 	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2) {
 		unsigned char *der = NULL;
 		size_t len = 0;

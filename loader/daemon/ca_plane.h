@@ -15,7 +15,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sqlite3.h>
 #include "rsip_server.h"
 
 struct xd_ca_config {
@@ -40,8 +39,8 @@ struct xd_ca_revoked {
 	uint32_t dp_host_id;       /* datapath host id it had (0: unknown) */
 };
 
-/* Open the LCA over the control plane's database @db.  Errors printed. */
-int xd_ca_open(const struct xd_ca_config *cfg, sqlite3 *db, struct xd_ca **out);
+/* Open the LCA over the control plane's store @st.  Errors printed. */
+int xd_ca_open(const struct xd_ca_config *cfg, struct xd_store *st, struct xd_ca **out);
 void xd_ca_close(struct xd_ca *ca);
 /* The callbacks for rsip_server.certs. */
 void xd_ca_rsip_ops(struct xd_ca *ca, struct rsip_cert_ops *ops);
@@ -58,7 +57,7 @@ bool xd_ca_reason_locks(int reason);
 /* Is enrolled host @name locked out: one of the certificates issued under
  * its current enrolment (its current secret) revoked for such a reason?
  * 1 (with that certificate's serial and reason), 0, or a negative errno. */
-int xd_ca_locked_out(sqlite3 *db, const char *name, char *serial, size_t len, int *reason);
+int xd_ca_locked_out(struct xd_store *st, const char *name, char *serial, size_t len, int *reason);
 
 /*
  * Find revocations not announced yet (at most @max into @out; *n how many

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "ctl_sock.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "writer.h"
 #include "lca.h"
 
@@ -149,7 +149,7 @@ static int cmd_ping(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 static int cmd_rsip_list(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 			 const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
-	sqlite3 *db = xd_writer_db(w, err, errlen);
+	struct xd_store *db = xd_writer_db(w, err, errlen);
 
 	(void)cnt;
 	if (!db)
@@ -168,9 +168,10 @@ static int release_db(void *ctx, const char *name, int kind, uint32_t first, uin
 		      int reason)
 {
 	struct lca_err e = { { 0 } };
+	struct xd_store *st = ctx;
 	unsigned n = 0;
-	int rc = lca_db_revoke_overlapping(ctx, kind == RSIP_KIND_PORTS ? LCA_KIND_PORTS : LCA_KIND_SPI,
-					   first, last, reason, (int64_t)(rsip_now_ms() / 1000), &n, &e);
+	int rc = st->ops->cert_revoke_overlapping(st, kind, first, last, reason,
+						  (int64_t)(rsip_now_ms() / 1000), &n, &e);
 
 	if (rc)
 		xd_err("cannot revoke the certificates of '%s': %s", name, e.msg);
@@ -203,11 +204,11 @@ static int cmd_rsip_evict(const struct ctl_ops *o, const struct ctl_req *r, FILE
 	if (!s->certs.release) {
 		struct lca_err e = { { 0 } };
 
-		if (lca_store_init(s->db, &e)) {
+		if (s->st->ops->ca_init(s->st, &e)) {
 			snprintf(err, errlen, "cannot evict '%s': %s; nothing changed", name, e.msg);
 			return -EIO;
 		}
-		s->certs.ctx = s->db;
+		s->certs.ctx = s->st;
 		s->certs.release = release_db;
 	}
 	rc = rsip_server_evict(s, name, fr, sizeof(fr) / sizeof(fr[0]), &n);
@@ -252,23 +253,6 @@ static int cmd_rsip_evict(const struct ctl_ops *o, const struct ctl_req *r, FILE
 	return 0;
 }
 
-static int rsip_counts(sqlite3 *db, int64_t v[4])
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM hosts), (SELECT count(*) FROM clients), "
-			       "(SELECT count(*) FROM bindings WHERE state=1), "
-			       "(SELECT count(*) FROM bindings WHERE state=2)", -1, &st, NULL))
-		return -EIO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		for (int i = 0; i < 4; i++)
-			v[i] = sqlite3_column_int64(st, i);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -EIO;
-}
-
 static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 		     const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
 {
@@ -292,8 +276,8 @@ static int cmd_stats(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
 		}
 	}
 	/* Without --rsip the RSIP figures are 0. */
-	if (o->rsip && rsip_counts(o->rsip->db, v)) {
-		snprintf(err, errlen, "cannot read the state database: %s", sqlite3_errmsg(o->rsip->db));
+	if (o->rsip && o->rsip->st->ops->counts(o->rsip->st, v)) {
+		snprintf(err, errlen, "cannot read the state database: %s", xd_store_error(o->rsip->st));
 		return -EIO;
 	}
 	if (r->text) {
@@ -337,7 +321,7 @@ static int cmd_cert_revoke(const struct ctl_ops *o, const struct ctl_req *r, FIL
 	struct lca_err e = { { 0 } };
 	int reason = LCA_REASON_UNSPECIFIED, rc;
 	struct xd_json j;
-	sqlite3 *db;
+	struct xd_store *db;
 
 	(void)cnt;
 	if (r->argc == 4 && lca_reason_parse(r->argv[3], &reason)) {
@@ -346,9 +330,9 @@ static int cmd_cert_revoke(const struct ctl_ops *o, const struct ctl_req *r, FIL
 	}
 	if (!(db = xd_writer_db(w, err, errlen)))
 		return -EIO;
-	if (lca_store_init(db, &e))
+	if (db->ops->ca_init(db, &e))
 		goto fail;
-	rc = lca_db_revoke(db, r->argv[2], reason, (int64_t)(now_ms(o) / 1000), &e);
+	rc = db->ops->cert_revoke(db, r->argv[2], reason, (int64_t)(now_ms(o) / 1000), &e);
 	if (rc) {
 		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-rc));
 		return rc;

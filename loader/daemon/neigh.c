@@ -251,12 +251,13 @@ static const struct nent *find(const struct xd_neigh *k, uint32_t addr)
 {
 	struct nent key = { .addr = addr };
 
-	return bsearch(&key, k->tab, k->n, sizeof(*k->tab), cmp_nent);
+	/* bsearch(NULL, 0, ...) is undefined too */
+	return k->n ? bsearch(&key, k->tab, k->n, sizeof(*k->tab), cmp_nent) : NULL;
 }
 
 static bool wanted(const struct xd_neigh *k, size_t nw, uint32_t addr)
 {
-	return bsearch(&addr, k->want, nw, sizeof(*k->want), cmp_u32) != NULL;
+	return nw && bsearch(&addr, k->want, nw, sizeof(*k->want), cmp_u32) != NULL;
 }
 
 static void failed(struct xd_neigh *k, const char *what, uint32_t addr, int rc)

@@ -248,7 +248,7 @@ int xdd_start_ca(struct daemon *d)
 	char a[INET_ADDRSTRLEN];
 	unsigned n = 0;
 
-	if (xd_ca_open(&cc, d->rsip.db, &d->ca))
+	if (xd_ca_open(&cc, d->rsip.st, &d->ca))
 		return -EINVAL;
 	pthread_mutex_init(&d->crl_mu, NULL);
 	xd_ca_rsip_ops(d->ca, &d->rsip.certs);
@@ -301,10 +301,10 @@ void xdd_start_counters(struct daemon *d)
 		return;
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->cmaps))
 		return;
-	if (rsip_db_open(d->o.rcfg.state_dir, d->o.instance, &d->ctr_db) ||
-	    xd_ctr_schema(d->ctr_db)) {
-		rsip_db_close(d->ctr_db);
-		d->ctr_db = NULL;
+	char err[256];
+
+	if (xd_store_open(d->o.rcfg.state_dir, d->o.instance, 0, &d->ctr_db, err, sizeof(err))) {
+		xd_warn("%s", err);
 		xd_maps_close(&d->cmaps);
 		xd_warn("counter totals are not kept across reboots");
 		return;
@@ -319,7 +319,7 @@ void xdd_stop_counters(struct daemon *d)
 	if (!d->ctr_db)
 		return;
 	xdd_save_counters(d);
-	rsip_db_close(d->ctr_db);
+	xd_store_close(d->ctr_db);
 	d->ctr_db = NULL;
 	xd_maps_close(&d->cmaps);
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include "writer.h"
 #include "rsip_server.h"
-#include "rsip_store.h"
+#include "store.h"
 
 /* A parsed change.  Ranges of "host add" are kept as words and parsed
  * again when applied (they were checked when parsed). */
@@ -188,22 +188,19 @@ int xd_change_check(int argc, char *const *argv, char *err, size_t errlen)
 
 /* ------------------------------------------------------------- applying */
 
-sqlite3 *xd_writer_db(struct xd_writer *w, char *err, size_t errlen)
+struct xd_store *xd_writer_db(struct xd_writer *w, char *err, size_t errlen)
 {
-	if (w->rsip && w->rsip->db)
-		return w->rsip->db;
-	if (!w->db && rsip_db_open(w->state_dir ? w->state_dir : XDNAT_STATE_DIR, w->instance, &w->db)) {
-		snprintf(err, errlen, "cannot open the state database in %s",
-			 w->state_dir ? w->state_dir : XDNAT_STATE_DIR);
+	if (w->rsip && w->rsip->st)
+		return w->rsip->st;
+	if (!w->db && xd_store_open(w->state_dir ? w->state_dir : XDNAT_STATE_DIR, w->instance, 0, &w->db,
+				    err, errlen))
 		w->db = NULL;
-	}
 	return w->db;
 }
 
 void xd_writer_close(struct xd_writer *w)
 {
-	if (w->db)
-		rsip_db_close(w->db);
+	xd_store_close(w->db);
 	w->db = NULL;
 }
 
@@ -312,17 +309,20 @@ static int apply_store(struct xd_writer *w, const struct change *c, bool text, F
 {
 	uint8_t secret[RSIP_SECRET_LEN];
 	char hex[2 * RSIP_SECRET_LEN + 1];
-	sqlite3 *db = xd_writer_db(w, err, errlen);
+	struct xd_store *db = xd_writer_db(w, err, errlen);
 	struct xd_json j;
 	int rc;
 
 	if (!db)
 		return -EIO;
-	if (c->op == C_UNENROLL)
-		return rsip_unenroll(db, c->name);
-	rc = rsip_enroll(db, c->name, c->lan, secret);
-	if (rc)
+	rc = c->op == C_UNENROLL ? db->ops->unenroll(db, c->name)
+				 : xd_store_enroll_new(db, c->name, c->lan, secret);
+	if (rc) {
+		snprintf(err, errlen, "%s", xd_store_error(db));
 		return rc;
+	}
+	if (c->op == C_UNENROLL)
+		return 0;
 	rsip_secret_hex(secret, hex);
 	if (text) {
 		fprintf(out, "%s\n", hex);

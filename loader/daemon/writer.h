@@ -21,17 +21,17 @@
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <sqlite3.h>
 #include "xdnat.h"
 
 struct rsip_server;
+struct xd_store;
 
 struct xd_writer {
 	struct xd_maps *maps;       /* the instance's pinned maps; NULL: none */
 	struct rsip_server *rsip;   /* xdnatd's RSIP server; NULL: none */
 	const char *state_dir;      /* the store when there is no RSIP server */
 	const char *instance;
-	sqlite3 *db;                /* opened on first use (no RSIP server) */
+	struct xd_store *db;        /* opened on first use (no RSIP server) */
 };
 
 /* What a command changes: */
@@ -56,7 +56,7 @@ int xd_writer_apply(struct xd_writer *w, int argc, char *const *argv, bool text,
 
 /* The state store: the RSIP server's, or w->state_dir's opened now.
  * NULL with a message in @err. */
-sqlite3 *xd_writer_db(struct xd_writer *w, char *err, size_t errlen);
+struct xd_store *xd_writer_db(struct xd_writer *w, char *err, size_t errlen);
 void xd_writer_close(struct xd_writer *w);
 
 /*

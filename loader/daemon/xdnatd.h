@@ -127,7 +127,7 @@ struct daemon {
 	struct xd_maps mmaps;      /* metrics: our own view of the pinned maps */
 	bool mmaps_open;
 	struct xd_metrics_ctx mctx;
-	sqlite3 *ctr_db;           /* counter totals (counters.h); NULL: off */
+	struct xd_store *ctr_db;   /* counter totals (counters.h); NULL: off */
 	struct xd_maps cmaps;
 	uint64_t ctr_saved_ms;
 	struct xd_httpd *httpd;

@@ -25,7 +25,7 @@
 #include <poll.h>
 #include <time.h>
 #include "host_agent.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "rsip_wire.h"
 #include "host_reasm.h"
 #include "opts.h"

@@ -2,7 +2,7 @@
 /*
  * RSIP server (RFC 3103 gateway side, RSAP-IP and RFC 3104 RSIPSEC): the
  * allocator, its leases and quarantine, authentication of every request,
- * and the TCP transport.  Allocation state lives in the SQLite store; the
+ * and the TCP transport.  Allocation state lives in the store (store.h); the
  * datapath maps are reached through a backend (the pinned maps in xdnatd,
  * an in-memory fake in the unit tests).
  */
@@ -12,9 +12,8 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sqlite3.h>
 #include "rsip_auth.h"
-#include "rsip_store.h"
+#include "store.h"
 #include "rsip_wire.h"
 #include "xdnat.h"
 
@@ -144,12 +143,25 @@ struct rsip_conn {
 	uint8_t in[RSIP_MAX_MSG];
 	size_t in_len;
 	uint64_t last_ms;
+	/* The reply held back until the batch's commit (group commit). */
+	uint8_t out[RSIP_MAX_MSG];
+	size_t out_len;
+	bool pending, close_after, failed;   /* in the open batch */
+};
+
+/* A binding committed inside the open batch: it goes into the maps after
+ * the batch's commit, before the reply that confirms it is sent. */
+struct rsip_deferred {
+	uint32_t client_id, host_id, lan, gidx, first, last, bind_id;
+	int kind;
+	bool new_host;
+	struct rsip_conn *conn;
 };
 
 struct rsip_server {
 	struct rsip_config cfg;
 	struct rsip_backend be;
-	sqlite3 *db;
+	struct xd_store *st;
 	uint64_t (*now_ms)(void);
 	/* transport */
 	int listen_fd;
@@ -158,12 +170,29 @@ struct rsip_server {
 	unsigned idle_timeout_s;
 	struct rsip_cert_ops certs;     /* zeroed: no CA */
 	struct rsip_index idx;          /* zeroed: built when first needed */
+	/* Group commit (rsip_transport.c): the messages of one event-loop
+	 * iteration share one transaction; replies and map installs wait for
+	 * its commit. */
+	bool batching;
+	bool no_group_commit;           /* one commit per request (rsip-bench's comparison) */
+	struct rsip_conn *cur_conn;
+	struct rsip_deferred *defer;
+	size_t n_defer, cap_defer;
+	unsigned reconcile_bad;
+	uint64_t batches, batched;      /* commits and messages in them (tests, bench) */
 };
 
 /* Open the store and reconcile the maps with it.  Errors are printed. */
 int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 		     const struct rsip_backend *be);
 void rsip_server_close(struct rsip_server *s);
+/* A server over a store the caller keeps (an offline operator command):
+ * default configuration with the quarantine the daemon recorded, no
+ * listening, no reconciliation.  @certs may be NULL.  Undo with
+ * rsip_server_detach (the store stays open). */
+void rsip_server_attach(struct rsip_server *s, struct xd_store *st, const struct rsip_backend *be,
+			const struct rsip_cert_ops *certs);
+void rsip_server_detach(struct rsip_server *s);
 
 /* Handle one complete message @in from a session; writes the response to
  * @out (RSIP_MAX_MSG bytes) and returns its length (0: nothing to send).
@@ -204,5 +233,13 @@ int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, c
 unsigned rsip_server_pollfds(struct rsip_server *s, struct pollfd *pfd, unsigned max);
 /* Process the events of the pollfds filled by rsip_server_pollfds. */
 void rsip_server_events(struct rsip_server *s, const struct pollfd *pfd, unsigned n);
+
+/* The pinned maps as the server's datapath backend (rsip_maps.c). */
+struct xd_maps;
+void rsip_backend_maps(struct rsip_backend *be, struct xd_maps *m);
+
+/* The operator's listing of enrolments, registrations and bindings
+ * (rsip_list.c), as a table or JSON. */
+int rsip_list(struct xd_store *st, bool json, FILE *f, uint64_t now_ms);
 
 #endif
