@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdnat-host mobile: this host's side of roaming (docs/ROAMING.md).  Away
+ * from home it registers its care-of address with the router's home agent
+ * on UDP 434 of G (Mobile IPv4, RFC 5944, authenticated with a key derived
+ * from its enrolment secret), renews the registration at half its
+ * lifetime, keeps the NAT binding alive (RFC 3519) and, with --tun, is its
+ * end of the UDP tunnel: packets from G leave through a TUN device wrapped
+ * in RFC 3519 tunnel data to G:434, tunnel data from G:434 is unwrapped into
+ * it.  --deregister (at home) tells the router it is back.
+ *
+ * One UDP socket carries registrations, keepalives and tunnel data, so the
+ * NAT maps them all to the one public port the home agent registers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "host_agent.h"
+#include "mip_wire.h"
+#include "opts.h"
+#include "rsip_auth.h"
+#include "store.h"
+
+#define MOB_MARK 0x4d49   /* "MI": our socket's packets skip the local G */
+
+struct mob {
+	uint32_t ha;                 /* G: home agent and home address */
+	const char *name, *secret_file, *tun_name, *dump;
+	char name_buf[RSIP_KEYID_MAX + 1];
+	uint8_t key[MIP_KEY_LEN];
+	uint32_t lifetime, lport, tries;
+	const char *routes[MAX_ROUTES];
+	int n_routes;
+	bool once, dereg;
+	int fd, tunfd, sfd;
+	uint64_t last_id;
+	int64_t clock_off_s;         /* from a 133 reply: the router's clock - ours */
+	uint16_t granted, keepalive;
+	bool rules_set, tun_addr_set;
+};
+
+static const struct xo_opt mob_opts[] = {
+	XO_HEAD("Required:"),
+	{ "home-agent", 'g', "ADDR", .help = "the router's global address G (home agent and this "
+					     "host's home address)" },
+	{ "secret-file", 's', "PATH", .help = "this host's secret from 'xdnatctl enroll' (mode 0600)" },
+	XO_HEAD("Options:"),
+	{ "name", 'n', "NAME", .help = "the name it was enrolled under, sent as its NAI (default: "
+				       "hostname)" },
+	{ "lifetime", 'l', "S", .help = "registration lifetime to ask for (default: 600; the "
+					"router may grant less); renewed at half the granted one" },
+	{ "port", 'p', "N", .help = "local UDP port of registrations and of the tunnel (default: "
+				    "434)" },
+	{ "once", '1', NULL, .help = "register (or deregister) once, print the result, exit: 0 "
+				     "accepted, 1 refused or no answer" },
+	{ "deregister", 'D', NULL, .help = "deregister (lifetime 0): back home, the router sends "
+					   "this host's traffic to its LAN address again" },
+	{ "tun", 't', "IFNAME", .help = "be this end of the UDP tunnel: create TUN device IFNAME "
+					"with G on it; packets from G leave through it to the "
+					"router, tunnel data from it arrives there" },
+	{ "route", 'R', "CIDR", .help = "with --tun: route CIDR through the tunnel with source G; "
+					"may be repeated (must not cover G)" },
+	{ "dump-request", 0, "PATH", 256, .help = "write every registration request sent to PATH "
+						  "(tests: a replay must be refused)" },
+	XO_OPT_HELP,
+	{ 0 }
+};
+
+static const struct xo_prog mob_prog = {
+	.name = "xdnat-host mobile", .opts = mob_opts,
+	.synopsis =
+"Usage: xdnat-host mobile --home-agent G --secret-file PATH [--name NAME] [OPTIONS]\n"
+"\n"
+"Register this host, away from home, with its router's Mobile IPv4 home agent\n"
+"(xdnatd --mobile, docs/ROAMING.md): the router then sends the host's traffic\n"
+"(its ports and SPIs of G) to the address and port this registration came\n"
+"from, the public side of any NAT in between, in RFC 3519 UDP tunnelling.\n"
+"The host keeps its blocks, certificate and identity while away; it renews\n"
+"the registration at half its lifetime and sends a NAT keepalive every\n"
+"interval the router names, until SIGTERM or SIGINT.\n",
+	.epilog = "\nExit status: 0 success, 1 error or refusal, 2 usage error.\n",
+};
+
+static int parse(int argc, char **argv, struct mob *m)
+{
+	struct xo_state st = { .prog = &mob_prog };
+	int c;
+
+	optind = 0;
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
+		switch (c) {
+		case 'g':
+			if (xd_parse_ipv4(optarg, &m->ha)) {
+				xd_err("--home-agent: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 's': m->secret_file = optarg; break;
+		case 'n': m->name = optarg; break;
+		case 'l':
+			if (xd_parse_u32(optarg, 1, 65534, &m->lifetime)) {
+				xd_err("--lifetime: 1-65534 seconds");
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			if (xd_parse_u32(optarg, 1, 65535, &m->lport)) {
+				xd_err("--port: 1-65535");
+				return -EINVAL;
+			}
+			break;
+		case '1': m->once = true; break;
+		case 'D': m->dereg = true; break;
+		case 't': m->tun_name = optarg; break;
+		case 'R':
+			if (m->n_routes == MAX_ROUTES) {
+				xd_err("--route: at most %d", MAX_ROUTES);
+				return -EINVAL;
+			}
+			m->routes[m->n_routes++] = optarg;
+			break;
+		case 256: m->dump = optarg; break;
+		case XO_ID_HELP: xo_help(&mob_prog, stdout); exit(0);
+		default: return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		xd_err("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!m->ha || !m->secret_file) {
+		xd_err("--home-agent and --secret-file are required");
+		return -EINVAL;
+	}
+	if (m->tun_name && (m->dereg || m->once)) {
+		xd_err("--tun is for a host that stays registered (not with --once or --deregister)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	return rsip_now_ms();
+}
+
+/* Send a registration request (lifetime @life), return its Identification. */
+static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
+{
+	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
+				  .sin_addr.s_addr = m->ha };
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	uint8_t buf[MIP_MAX_MSG], low[4];
+	struct mip_builder b;
+	uint64_t id;
+	size_t n;
+
+	/* The care-of address: this socket's source towards G, now (connect
+	 * again after every move: the route may have changed). */
+	if (connect(m->fd, (struct sockaddr *)&ha, sizeof(ha)) ||
+	    getsockname(m->fd, (struct sockaddr *)&me, &ml)) {
+		xd_err("mobile: no route to the home agent: %s", strerror(errno));
+		return -errno;
+	}
+	if (rsip_random(low, sizeof(low)))
+		return -EIO;
+	id = mip_id_from_unix_ms((uint64_t)((int64_t)now_ms() + m->clock_off_s * 1000),
+				 (uint32_t)low[0] << 24 | low[1] << 16 | low[2] << 8 | low[3]);
+	if (id <= m->last_id)
+		id = m->last_id + 1;
+	m->last_id = id;
+	mip_build_rrq(&b, buf, sizeof(buf), MIP_F_D | MIP_F_T, life, m->ha, m->ha,
+		      life ? me.sin_addr.s_addr : m->ha, id);
+	mip_put_nai(&b, m->name, strlen(m->name));
+	if (life)
+		mip_put_tunreq(&b, 0, MIP_ENCAP_IPIP);
+	if (!(n = mip_seal(&b, m->key)))
+		return -EOVERFLOW;
+	if (m->dump) {
+		FILE *f = fopen(m->dump, "w");
+
+		if (!f || fwrite(buf, 1, n, f) != n || fclose(f))
+			xd_warn("mobile: cannot write %s", m->dump);
+	}
+	if (send(m->fd, buf, n, 0) != (ssize_t)n) {
+		xd_err("mobile: send to the home agent: %s", strerror(errno));
+		return -errno;
+	}
+	*id_out = id;
+	return 0;
+}
+
+/* A datagram from G:434: a registration reply for @id (1 accepted, 0
+ * refused, -1 not ours/bad), or tunnel data (-2, handled). */
+static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
+{
+	struct mip_rrp p;
+
+	if (n >= 4 && buf[0] == MIP_T_TUNNEL_DATA) {
+		/* RFC 3519 tunnel data: the inner IPv4 packet goes to the TUN. */
+		if (m->tunfd >= 0 && buf[1] == 4 && n > 4 + 20 &&
+		    write(m->tunfd, buf + 4, n - 4) < 0)
+			xd_warn("mobile: tun write: %s", strerror(errno));
+		return -2;
+	}
+	if (mip_rrp_parse(buf, n, &p) != MIP_OK || (uint32_t)p.id != (uint32_t)id)
+		return -1;
+	/* Only an authenticated reply counts (a forged refusal is ignored). */
+	if (!p.have_auth || !mip_verify(buf, n, p.auth_off, p.spi, p.auth, p.auth_len, m->key)) {
+		xd_warn("mobile: reply code %u without a valid authenticator: ignored", p.code);
+		return -1;
+	}
+	if (p.code == MIP_C_ID_MISMATCH) {
+		/* RFC 5944 5.7: the router's time is in the high 32 bits. */
+		m->clock_off_s = mip_id_unix_s(p.id) - (int64_t)(now_ms() / 1000);
+		xd_warn("mobile: router's clock differs by %llds: retrying with its time",
+			(long long)m->clock_off_s);
+		return 0;
+	}
+	if (p.code > MIP_C_ACCEPTED_NO_SIMUL) {
+		xd_err("mobile: registration refused: code %u (%s)", p.code, mip_code_name(p.code));
+		return 0;
+	}
+	m->granted = p.lifetime;
+	m->keepalive = p.have_tunrep && p.keepalive ? p.keepalive : 0;
+	printf("xdnat-host: mobile: %s: lifetime %us%s%s\n",
+	       p.lifetime ? "registered" : "deregistered", p.lifetime,
+	       p.have_tunrep ? ", UDP tunnel" : "", p.have_tunrep ? "" : "");
+	if (m->keepalive)
+		printf("xdnat-host: mobile: NAT keepalive every %us\n", m->keepalive);
+	fflush(stdout);
+	return 1;
+}
+
+/* Register (or deregister): up to 3 tries, 1 s apart; a 133 retries at once
+ * with the router's time.  0 accepted, -1 refused or no answer. */
+static int register_once(struct mob *m, uint16_t life)
+{
+	uint8_t buf[2048];
+
+	for (unsigned t = 0; t < 4; t++) {
+		uint64_t id = 0, deadline;
+
+		if (send_rrq(m, life, &id))
+			return -1;
+		deadline = now_ms() + 1000;
+		for (;;) {
+			struct pollfd p = { .fd = m->fd, .events = POLLIN };
+			int64_t w = (int64_t)(deadline - now_ms());
+			ssize_t n;
+			int rc;
+
+			if (w <= 0 || poll(&p, 1, (int)w) <= 0)
+				break;
+			n = recv(m->fd, buf, sizeof(buf), 0);
+			if (n <= 0)
+				continue;
+			rc = on_datagram(m, buf, (size_t)n, id);
+			if (rc == 1)
+				return 0;
+			if (rc == 0 && m->clock_off_s && t == 0)
+				break;    /* 133: again with the router's time */
+			if (rc == 0)
+				return -1;
+		}
+	}
+	xd_err("mobile: no answer from the home agent");
+	return -1;
+}
+
+/* RFC 3519 keepalive: an ICMP echo request from G to G in tunnel data. */
+static void keepalive(struct mob *m)
+{
+	uint8_t pkt[4 + 20 + 8] = { MIP_T_TUNNEL_DATA, 4, 0, 0 };
+	struct iphdr *ip = (struct iphdr *)(pkt + 4);
+	struct icmphdr *ic = (struct icmphdr *)(ip + 1);
+	uint32_t sum = 0;
+
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(28);
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_ICMP;
+	ip->saddr = ip->daddr = m->ha;
+	for (int i = 0; i < 10; i++)
+		sum += ((uint16_t *)ip)[i];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = (uint16_t)~sum;
+	ic->type = ICMP_ECHO;
+	ic->checksum = htons((uint16_t)~(ICMP_ECHO << 8));
+	if (send(m->fd, pkt, sizeof(pkt), 0) < 0)
+		xd_warn("mobile: keepalive: %s", strerror(errno));
+}
+
+static int ip_cmd(const char *const argv[])
+{
+	return xd_run(argv) ? -EIO : 0;
+}
+
+/* Our socket's packets to G must not be delivered locally (G is on the
+ * TUN): a rule before the local table sends marked packets by main. */
+static void tun_down(struct mob *m)
+{
+	char g[INET_ADDRSTRLEN], mark[16];
+
+	xd_ipstr(m->ha, g);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	if (m->rules_set) {
+		const char *a[] = { "ip", "rule", "add", "pref", "0", "lookup", "local", NULL };
+		const char *b[] = { "ip", "rule", "del", "pref", "100", "lookup", "local", NULL };
+		const char *c[] = { "ip", "rule", "del", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
+
+		ip_cmd(a);
+		ip_cmd(b);
+		ip_cmd(c);
+	}
+	if (m->tunfd >= 0)
+		close(m->tunfd);   /* the device (and its routes) go with it */
+	m->tunfd = -1;
+}
+
+static int tun_up(struct mob *m)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+	char g[INET_ADDRSTRLEN + 3], mark[16];
+	int one = MOB_MARK;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->tun_name);
+	m->tunfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (m->tunfd < 0 || ioctl(m->tunfd, TUNSETIFF, &ifr)) {
+		xd_err("mobile: cannot create TUN %s: %s", m->tun_name, strerror(errno));
+		return -EIO;
+	}
+	if (setsockopt(m->fd, SOL_SOCKET, SO_MARK, &one, sizeof(one))) {
+		xd_err("mobile: SO_MARK: %s", strerror(errno));
+		return -EIO;
+	}
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	{
+		const char *a[] = { "ip", "rule", "add", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
+		const char *b[] = { "ip", "rule", "add", "pref", "100", "lookup", "local", NULL };
+		const char *c[] = { "ip", "rule", "del", "pref", "0", "lookup", "local", NULL };
+
+		if (ip_cmd(a) || ip_cmd(b) || ip_cmd(c))
+			return -EIO;
+		m->rules_set = true;
+	}
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	{
+		/* The tunnel's MTU: the path's less the 32-byte RFC 3519 headers. */
+		const char *a[] = { "ip", "link", "set", m->tun_name, "up", "mtu", "1468", NULL };
+		const char *b[] = { "ip", "addr", "add", g, "dev", m->tun_name, NULL };
+
+		if (ip_cmd(a) || ip_cmd(b))
+			return -EIO;
+	}
+	g[strlen(g) - 3] = '\0';
+	for (int i = 0; i < m->n_routes; i++) {
+		const char *r[] = { "ip", "route", "replace", m->routes[i], "dev", m->tun_name, "src", g,
+				    NULL };
+
+		if (ip_cmd(r))
+			return -EIO;
+	}
+	return 0;
+}
+
+/* A packet from the TUN (from G): into tunnel data to G:434. */
+static void from_tun(struct mob *m)
+{
+	uint8_t buf[4 + 65536] = { MIP_T_TUNNEL_DATA, 4, 0, 0 };
+	ssize_t n = read(m->tunfd, buf + 4, sizeof(buf) - 4);
+
+	if (n < 20 || (buf[4] >> 4) != 4)
+		return;
+	if (send(m->fd, buf, (size_t)n + 4, 0) < 0 && errno != EAGAIN)
+		xd_warn("mobile: tunnel send: %s", strerror(errno));
+}
+
+static int run(struct mob *m)
+{
+	uint64_t next_reg = 0, next_ka = 0;
+	uint8_t buf[4 + 65536];
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	m->sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (m->sfd < 0)
+		return 1;
+	if (m->tun_name && tun_up(m)) {
+		tun_down(m);
+		return 1;
+	}
+	for (;;) {
+		struct pollfd p[3] = { { .fd = m->sfd, .events = POLLIN },
+				       { .fd = m->fd, .events = POLLIN },
+				       { .fd = m->tunfd, .events = POLLIN } };
+		uint64_t now = now_ms();
+		int64_t w;
+
+		if (now >= next_reg) {
+			if (register_once(m, (uint16_t)m->lifetime) == 0) {
+				next_reg = now_ms() + (uint64_t)m->granted * 500;
+				next_ka = now_ms() + (uint64_t)m->keepalive * 1000;
+			} else {
+				next_reg = now_ms() + 5000;   /* try again */
+			}
+		}
+		if (m->keepalive && now >= next_ka) {
+			keepalive(m);
+			next_ka = now + (uint64_t)m->keepalive * 1000;
+		}
+		w = (int64_t)(next_reg - now_ms());
+		if (m->keepalive && (int64_t)(next_ka - now_ms()) < w)
+			w = (int64_t)(next_ka - now_ms());
+		if (poll(p, m->tunfd >= 0 ? 3 : 2, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		if (p[1].revents & POLLIN) {
+			ssize_t n = recv(m->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (n > 0)
+				(void)on_datagram(m, buf, (size_t)n, 0);
+		}
+		if (m->tunfd >= 0 && (p[2].revents & POLLIN))
+			from_tun(m);
+	}
+	/* Leaving: the router's endpoint for us ends with this registration's
+	 * lifetime; we do not deregister (the host may be moving on). */
+	tun_down(m);
+	close(m->sfd);
+	return 0;
+}
+
+int host_mobile_main(int argc, char **argv)
+{
+	struct mob m = { .lifetime = 600, .lport = MIP_PORT, .fd = -1,
+			 .tunfd = -1, .sfd = -1 };
+	struct sockaddr_in me = { .sin_family = AF_INET };
+	uint8_t secret[RSIP_SECRET_LEN];
+	int rc, one = 1;
+
+	xd_progname = "xdnat-host";
+	if (parse(argc, argv, &m))
+		return 2;
+	if (!m.name) {
+		if (gethostname(m.name_buf, sizeof(m.name_buf) - 1)) {
+			xd_err("--name: no hostname");
+			return 2;
+		}
+		m.name = m.name_buf;
+	}
+	if (!rsip_valid_name(m.name, strlen(m.name))) {
+		xd_err("--name: '%s' is not an enrolment name", m.name);
+		return 2;
+	}
+	if (rsip_secret_load(m.secret_file, secret))
+		return 1;
+	mip_derive_key(secret, m.key);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	m.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	me.sin_port = htons((uint16_t)m.lport);
+	if (m.fd < 0 || setsockopt(m.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(m.fd, (struct sockaddr *)&me, sizeof(me))) {
+		xd_err("mobile: UDP port %u: %s", m.lport, strerror(errno));
+		if (m.fd >= 0)
+			close(m.fd);
+		return 1;
+	}
+	if (m.once || m.dereg)
+		rc = register_once(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
+	else
+		rc = run(&m);
+	close(m.fd);
+	OPENSSL_cleanse(m.key, sizeof(m.key));
+	return rc;
+}
