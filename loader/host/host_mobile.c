@@ -53,7 +53,21 @@ struct mob {
 	int64_t clock_off_s;         /* from a 133 reply: the router's clock - ours */
 	uint16_t granted, keepalive;
 	bool rules_set, tun_addr_set;
+	char old_accept_local[8];   /* restored on exit; "" unchanged */
 };
+
+#define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
+
+static int write_file(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(val, f) < 0 || fclose(f)) {
+		xd_err("mobile: cannot write %s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
 
 static const struct xo_opt mob_opts[] = {
 	XO_HEAD("Required:"),
@@ -332,6 +346,8 @@ static void tun_down(struct mob *m)
 		ip_cmd(b);
 		ip_cmd(c);
 	}
+	if (m->old_accept_local[0])
+		(void)write_file(ACCEPT_LOCAL, m->old_accept_local);
 	if (m->tunfd >= 0)
 		close(m->tunfd);   /* the device (and its routes) go with it */
 	m->tunfd = -1;
@@ -352,6 +368,19 @@ static int tun_up(struct mob *m)
 	if (setsockopt(m->fd, SOL_SOCKET, SO_MARK, &one, sizeof(one))) {
 		xd_err("mobile: SO_MARK: %s", strerror(errno));
 		return -EIO;
+	}
+	/* Replies come from G, which is now also ours: accept them. */
+	{
+		FILE *f = fopen(ACCEPT_LOCAL, "r");
+		char v[8] = "";
+
+		if (f && fgets(v, sizeof(v), f))
+			v[strcspn(v, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		if (!v[0] || write_file(ACCEPT_LOCAL, "1"))
+			return -EIO;
+		snprintf(m->old_accept_local, sizeof(m->old_accept_local), "%s", v);
 	}
 	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
 	{
