@@ -235,7 +235,7 @@ enum xdnat_txport {
  * NAT the host sits behind).  Traffic to the host then leaves the WAN NIC in
  * RFC 3519 UDP tunnelling:
  *
- *   outer IPv4 (G -> coa_addr, proto 17) / UDP (434 -> coa_port, checksum 0)
+ *   outer IPv4 (G -> coa_addr, proto 17) / UDP (434 -> coa_port, checksum 0: none)
  *   / tunnel-data header (type 4, next header 4 = IPv4, reserved 0)
  *   / the original packet, unmodified
  *
@@ -519,6 +519,25 @@ struct xdnat_hostside_cfg {
 };
 
 #define XDNAT_HOSTSIDE_MAP_STATS  "xdnat_hoststats"
+
+/*
+ * Host side away from home (xdnat_host_roam_egress/_ingress in the same
+ * object, tc on the NIC of the foreign network): the configuration is a
+ * one-entry array, xdnat_host_roam, so that a move only rewrites it (no
+ * reload).  With XDNAT_COA_F_ACTIVE, packets from @gaddr leave as RFC 3519
+ * tunnel data @local_addr:@local_port -> @ha_addr:434 (the NAT maps the
+ * source to the care-of endpoint the home agent registers), and tunnel data
+ * from @ha_addr:434 to @local_addr:@local_port is unwrapped when its inner
+ * destination is @gaddr.  @local_port is the port the host registered from.
+ */
+#define XDNAT_HOSTSIDE_MAP_ROAM   "xdnat_host_roam"
+struct xdnat_host_roam {
+	__be32 gaddr;        /* the shared global address (on lo) */
+	__be32 ha_addr;      /* the home agent: G, where registrations went */
+	__be32 local_addr;   /* this host's address on the foreign network */
+	__be16 local_port;   /* its UDP port of registration and tunnel */
+	__u16 flags;         /* XDNAT_COA_F_ACTIVE: away, tunnel on */
+};
 /* xdnat-host's counters: one list, like XDNAT_REASONS (names in
  * xdnat_host_reason_names[]). */
 #define XDNAT_HOST_REASONS(X) \
@@ -528,7 +547,10 @@ struct xdnat_hostside_cfg {
 	X(DROP_MALFORMED, drop_malformed) /* tunnel packet with a bad inner header */ \
 	X(DROP_INTERNAL, drop_internal)   /* helper failure */ \
 	X(PASS_FRAGMENT, pass_fragment)   /* outer fragment of a tunnel packet: the stack \
-					   * reassembles it, xdnat-host unwraps it */
+					   * reassembles it, xdnat-host unwraps it */ \
+	X(ROAM_ENCAP, roam_encap)         /* away: egress from G reverse-tunnelled (RFC 3519) */ \
+	X(ROAM_DECAP, roam_decap)         /* away: tunnel data from the home agent unwrapped */ \
+	X(ROAM_DROP, roam_drop)           /* away: tunnel data, bad next header or inner packet */
 
 enum xdnat_host_reason {
 #define XDNAT_HR_ENUM_(id, name) XDNAT_HR_##id,
@@ -562,6 +584,7 @@ _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index 
 _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");
 _Static_assert(sizeof(struct xdnat_counter) == 16, "counter layout");
 _Static_assert(sizeof(struct xdnat_hostside_cfg) == 16, "hostside cfg layout");
+_Static_assert(sizeof(struct xdnat_host_roam) == 16, "host roam cfg layout");
 _Static_assert(XDNAT_R_MAX < 64, "reason enum bound");
 _Static_assert(sizeof(struct xdnat_frag_key) == 12, "frag key layout (no holes)");
 _Static_assert(sizeof(struct xdnat_frag_val) == 16, "frag value layout");

@@ -44,13 +44,15 @@ xdnat_rewrite_outer(struct iphdr *outer, __be32 saddr, __be32 daddr)
 /*
  * Fill the 32 bytes of RFC 3519 UDP tunnelling in front of @inner: outer IPv4
  * @saddr -> @daddr (TOS, DF and ID from the inner header as for IP-in-IP),
- * UDP 434 -> @dport with checksum 0 (RFC 3519 3.6: zero for IPv4), and the
- * tunnel-data header (type 4, next header IPv4).  The caller checked that
- * the 32 bytes and the inner IPv4 header are in the buffer.
+ * UDP @sport -> @dport with checksum 0 ("none", RFC 768: the inner packet
+ * carries its own checks), and the tunnel-data header (type 4, next header IPv4).  The home
+ * agent sends from 434 to the care-of port, the mobile node the other way.
+ * The caller checked that the 32 bytes and the inner IPv4 header are in the
+ * buffer.
  */
 static __always_inline void
 xdnat_write_outer_udp(struct iphdr *outer, const struct iphdr *inner, __be32 saddr,
-		      __be32 daddr, __be16 dport)
+		      __be32 daddr, __be16 sport, __be16 dport)
 {
 	struct udphdr *uh = (void *)(outer + 1);
 	struct xdnat_mip_tunnel_hdr *th = (void *)(uh + 1);
@@ -68,7 +70,7 @@ xdnat_write_outer_udp(struct iphdr *outer, const struct iphdr *inner, __be32 sad
 	outer->saddr = saddr;
 	outer->daddr = daddr;
 	outer->check = xdnat_ip_csum20(outer);
-	uh->source = bpf_htons(XDNAT_MIP_PORT);
+	uh->source = sport;
 	uh->dest = dport;
 	uh->len = bpf_htons(len - sizeof(struct iphdr));
 	uh->check = 0;

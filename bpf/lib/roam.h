@@ -157,7 +157,7 @@ static __always_inline int roam_to_coa(struct xdnat_ctx c, struct xdnat_pkt *p,
 		count(XDNAT_R_DROP_INTERNAL, p->bytes);
 		return ctx_drop(c);
 	}
-	xdnat_write_outer_udp(outer, inner, gaddr, ep->addr, ep->port);
+	xdnat_write_outer_udp(outer, inner, gaddr, ep->addr, bpf_htons(XDNAT_MIP_PORT), ep->port);
 	if (!sends_itself(c, rc)) {
 		/* Unresolved neighbour, or too big without DF: the stack
 		 * forwards the tunnel packet (accept_local lets it take G). */
