@@ -193,6 +193,36 @@ grep -Eq "^from $NAT_PUB_NET|^from $FOREIGN_NET" "$XD_TMP/echo.log" && fail "the
 [ "$(xd_stat roam_to_coa)" -gt "$before" ] || fail "roam_to_coa did not count"
 xd_ok "$ECHO/5 echoes through the tunnel; the remote saw only $XD_GLOBAL"
 xd_stop "$M3" || true
+RULES=$(xd_ns "$NS_AWAY" ip rule show)
+grep -Eq '^0:[[:space:]]+from all lookup local' <<<"$RULES" || fail "the agent did not restore the local rule: $RULES"
+grep -q fwmark <<<"$RULES" && fail "the agent left its fwmark rule: $RULES"
+
+xd_step "the same with the host's end in BPF (--dev: G on lo, xdnat_host_roam_* on eth0)"
+xd_bg "mobile h1 bpf" "$NS_AWAY" "$XD_TMP/m5.log" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" \
+	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev eth0 --route "$XD_REMOTE_WAN/32"
+M5=$XD_LAST_PID
+xd_wait_line "$M5" "$XD_TMP/m5.log" 'registered: lifetime'
+: >"$XD_TMP/echo.log.2"
+ECHO=$(xd_ns "$NS_AWAY" python3 - "$XD_GLOBAL" "$((PFIRST + 1))" "$XD_REMOTE_WAN" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(1)
+got = 0
+for i in range(5):
+    s.sendto(b"bpf%d" % i, (sys.argv[3], 7777))
+    try:
+        d, a = s.recvfrom(2048)
+        got += d == b"bpf%d" % i
+    except socket.timeout:
+        pass
+print(got)
+PY
+)
+[ "$ECHO" -ge 4 ] || fail "only $ECHO of 5 UDP echoes came back through the BPF tunnel end"
+xd_ok "$ECHO/5 echoes with the tc programs as the host's tunnel end"
+xd_stop "$M5" || true
+[ -z "$(xd_ns "$NS_AWAY" ip -o addr show to "$XD_GLOBAL/32")" ] || fail "G left on lo after the agent stopped"
 
 xd_step "deregistration (lifetime 0) clears the care-of endpoint"
 xd_ns "$NS_AWAY" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \

@@ -31,17 +31,20 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "host_agent.h"
 #include "mip_wire.h"
 #include "opts.h"
 #include "rsip_auth.h"
 #include "store.h"
+#include "xdnat_hostside.skel.h"
 
 #define MOB_MARK 0x4d49   /* "MI": our socket's packets skip the local G */
 
 struct mob {
 	uint32_t ha;                 /* G: home agent and home address */
-	const char *name, *secret_file, *tun_name, *dump;
+	const char *name, *secret_file, *tun_name, *dev, *dump;
 	char name_buf[RSIP_KEYID_MAX + 1];
 	uint8_t key[MIP_KEY_LEN];
 	uint32_t lifetime, lport, tries;
@@ -54,6 +57,11 @@ struct mob {
 	uint16_t granted, keepalive;
 	bool rules_set, tun_addr_set;
 	char old_accept_local[8];   /* restored on exit; "" unchanged */
+	/* --dev: the hostside BPF programs (xdnat_host_roam_*) on the NIC */
+	struct xdnat_hostside *skel;
+	int ifindex;
+	bool hook_created, eg_on, in_on, g_on_lo;
+	uint32_t coa;               /* the socket's address at the last registration */
 };
 
 #define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
@@ -88,8 +96,12 @@ static const struct xo_opt mob_opts[] = {
 	{ "tun", 't', "IFNAME", .help = "be this end of the UDP tunnel: create TUN device IFNAME "
 					"with G on it; packets from G leave through it to the "
 					"router, tunnel data from it arrives there" },
-	{ "route", 'R', "CIDR", .help = "with --tun: route CIDR through the tunnel with source G; "
-					"may be repeated (must not cover G)" },
+	{ "dev", 'd', "IFNAME", .help = "be this end of the UDP tunnel in BPF instead (faster): "
+					"G on lo, tc programs on IFNAME (the NIC of the foreign "
+					"network) wrap packets from G and unwrap tunnel data "
+					"(xdnat_host_roam_egress/_ingress)" },
+	{ "route", 'R', "CIDR", .help = "with --tun or --dev: route CIDR through the tunnel with "
+					"source G; may be repeated (must not cover G)" },
 	{ "dump-request", 0, "PATH", 256, .help = "write every registration request sent to PATH "
 						  "(tests: a replay must be refused)" },
 	XO_OPT_HELP,
@@ -142,6 +154,7 @@ static int parse(int argc, char **argv, struct mob *m)
 		case '1': m->once = true; break;
 		case 'D': m->dereg = true; break;
 		case 't': m->tun_name = optarg; break;
+		case 'd': m->dev = optarg; break;
 		case 'R':
 			if (m->n_routes == MAX_ROUTES) {
 				xd_err("--route: at most %d", MAX_ROUTES);
@@ -162,8 +175,13 @@ static int parse(int argc, char **argv, struct mob *m)
 		xd_err("--home-agent and --secret-file are required");
 		return -EINVAL;
 	}
-	if (m->tun_name && (m->dereg || m->once)) {
-		xd_err("--tun is for a host that stays registered (not with --once or --deregister)");
+	if ((m->tun_name || m->dev) && (m->dereg || m->once)) {
+		xd_err("--tun and --dev are for a host that stays registered (not with --once or "
+		       "--deregister)");
+		return -EINVAL;
+	}
+	if (m->tun_name && m->dev) {
+		xd_err("--tun or --dev, not both");
 		return -EINVAL;
 	}
 	return 0;
@@ -193,6 +211,7 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		xd_err("mobile: no route to the home agent: %s", strerror(errno));
 		return -errno;
 	}
+	m->coa = me.sin_addr.s_addr;
 	if (rsip_random(low, sizeof(low)))
 		return -EIO;
 	id = mip_id_from_unix_ms((uint64_t)((int64_t)now_ms() + m->clock_off_s * 1000),
@@ -329,59 +348,27 @@ static int ip_cmd(const char *const argv[])
 	return xd_run(argv) ? -EIO : 0;
 }
 
-/* Our socket's packets to G must not be delivered locally (G is on the
- * TUN): a rule before the local table sends marked packets by main. */
-static void tun_down(struct mob *m)
+/* Our socket's packets to G must not be delivered locally (G is a local
+ * address here: on the TUN, or on lo with --dev): a rule before the local
+ * table sends marked packets by main; replies from G are accepted. */
+static int redirect_setup(struct mob *m)
 {
-	char g[INET_ADDRSTRLEN], mark[16];
-
-	xd_ipstr(m->ha, g);
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	if (m->rules_set) {
-		const char *a[] = { "ip", "rule", "add", "pref", "0", "lookup", "local", NULL };
-		const char *b[] = { "ip", "rule", "del", "pref", "100", "lookup", "local", NULL };
-		const char *c[] = { "ip", "rule", "del", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
-
-		ip_cmd(a);
-		ip_cmd(b);
-		ip_cmd(c);
-	}
-	if (m->old_accept_local[0])
-		(void)write_file(ACCEPT_LOCAL, m->old_accept_local);
-	if (m->tunfd >= 0)
-		close(m->tunfd);   /* the device (and its routes) go with it */
-	m->tunfd = -1;
-}
-
-static int tun_up(struct mob *m)
-{
-	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
-	char g[INET_ADDRSTRLEN + 3], mark[16];
+	char mark[16], v[8] = "";
 	int one = MOB_MARK;
+	FILE *f;
 
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->tun_name);
-	m->tunfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (m->tunfd < 0 || ioctl(m->tunfd, TUNSETIFF, &ifr)) {
-		xd_err("mobile: cannot create TUN %s: %s", m->tun_name, strerror(errno));
-		return -EIO;
-	}
 	if (setsockopt(m->fd, SOL_SOCKET, SO_MARK, &one, sizeof(one))) {
 		xd_err("mobile: SO_MARK: %s", strerror(errno));
 		return -EIO;
 	}
-	/* Replies come from G, which is now also ours: accept them. */
-	{
-		FILE *f = fopen(ACCEPT_LOCAL, "r");
-		char v[8] = "";
-
-		if (f && fgets(v, sizeof(v), f))
-			v[strcspn(v, "\n")] = '\0';
-		if (f)
-			fclose(f);
-		if (!v[0] || write_file(ACCEPT_LOCAL, "1"))
-			return -EIO;
-		snprintf(m->old_accept_local, sizeof(m->old_accept_local), "%s", v);
-	}
+	f = fopen(ACCEPT_LOCAL, "r");
+	if (f && fgets(v, sizeof(v), f))
+		v[strcspn(v, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	if (!v[0] || write_file(ACCEPT_LOCAL, "1"))
+		return -EIO;
+	snprintf(m->old_accept_local, sizeof(m->old_accept_local), "%s", v);
 	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
 	{
 		const char *a[] = { "ip", "rule", "add", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
@@ -391,6 +378,47 @@ static int tun_up(struct mob *m)
 		if (ip_cmd(a) || ip_cmd(b) || ip_cmd(c))
 			return -EIO;
 		m->rules_set = true;
+	}
+	return 0;
+}
+
+static void redirect_undo(struct mob *m)
+{
+	char mark[16];
+
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	if (m->rules_set) {
+		const char *a[] = { "ip", "rule", "add", "pref", "0", "lookup", "local", NULL };
+		const char *b[] = { "ip", "rule", "del", "pref", "100", "lookup", "local", NULL };
+		const char *c[] = { "ip", "rule", "del", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
+
+		ip_cmd(a);
+		ip_cmd(b);
+		ip_cmd(c);
+		m->rules_set = false;
+	}
+	if (m->old_accept_local[0])
+		(void)write_file(ACCEPT_LOCAL, m->old_accept_local);
+	m->old_accept_local[0] = '\0';
+}
+
+static void tun_down(struct mob *m)
+{
+	if (m->tunfd >= 0)
+		close(m->tunfd);   /* the device (and its routes) go with it */
+	m->tunfd = -1;
+}
+
+static int tun_up(struct mob *m)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+	char g[INET_ADDRSTRLEN + 3];
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->tun_name);
+	m->tunfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (m->tunfd < 0 || ioctl(m->tunfd, TUNSETIFF, &ifr)) {
+		xd_err("mobile: cannot create TUN %s: %s", m->tun_name, strerror(errno));
+		return -EIO;
 	}
 	xd_ipstr(m->ha, g);
 	strcat(g, "/32");
@@ -411,6 +439,135 @@ static int tun_up(struct mob *m)
 			return -EIO;
 	}
 	return 0;
+}
+
+/* --dev: the hostside programs on the foreign NIC, G on lo, the routes via
+ * the NIC's gateway towards G with source G (the egress program wraps
+ * them). */
+static int dev_up(struct mob *m)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 0, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, eg, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	LIBBPF_OPTS(bpf_tc_opts, in, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
+	int rc;
+
+	m->ifindex = xd_ifindex(m->dev);
+	if (m->ifindex < 0) {
+		xd_err("--dev: no interface '%s'", m->dev);
+		return -ENODEV;
+	}
+	hook.ifindex = m->ifindex;
+	m->skel = xdnat_hostside__open();
+	if (!m->skel)
+		return -errno;
+	m->skel->rodata->cfg.gaddr = m->ha;
+	rc = xdnat_hostside__load(m->skel);
+	if (rc) {
+		xd_err("mobile: cannot load the BPF programs: %s", strerror(-rc));
+		return rc;
+	}
+	rc = bpf_tc_hook_create(&hook);
+	if (rc && rc != -EEXIST) {
+		xd_err("mobile: cannot create clsact on %s: %s", m->dev, strerror(-rc));
+		return rc;
+	}
+	m->hook_created = rc == 0;
+	hook.attach_point = BPF_TC_EGRESS;
+	eg.prog_fd = bpf_program__fd(m->skel->progs.xdnat_host_roam_egress);
+	if ((rc = bpf_tc_attach(&hook, &eg))) {
+		xd_err("mobile: cannot attach tc egress on %s: %s", m->dev, strerror(-rc));
+		return rc;
+	}
+	m->eg_on = true;
+	hook.attach_point = BPF_TC_INGRESS;
+	in.prog_fd = bpf_program__fd(m->skel->progs.xdnat_host_roam_ingress);
+	if ((rc = bpf_tc_attach(&hook, &in))) {
+		xd_err("mobile: cannot attach tc ingress on %s: %s", m->dev, strerror(-rc));
+		return rc;
+	}
+	m->in_on = true;
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	{
+		const char *show[] = { "ip", "-o", "addr", "show", "to", g, NULL };
+		const char *add[] = { "ip", "addr", "add", g, "dev", "lo", NULL };
+
+		if (xd_run_capture(show, out, sizeof(out)))
+			return -EIO;
+		if (!*out) {
+			if (ip_cmd(add))
+				return -EIO;
+			m->g_on_lo = true;
+		}
+	}
+	g[strlen(g) - 3] = '\0';
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	{
+		const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+
+		if (xd_run_capture(get, out, sizeof(out)))
+			return -EIO;
+	}
+	via = strstr(out, " via ");
+	if (via) {
+		via += 5;
+		via[strcspn(via, " \n")] = '\0';
+	}
+	for (int i = 0; i < m->n_routes; i++) {
+		const char *r1[] = { "ip", "route", "replace", m->routes[i], "via", via ? via : "", "dev",
+				     m->dev, "src", g, NULL };
+		const char *r2[] = { "ip", "route", "replace", m->routes[i], "dev", m->dev, "src", g,
+				     NULL };
+
+		if (ip_cmd(via ? r1 : r2))
+			return -EIO;
+	}
+	return 0;
+}
+
+/* After every accepted registration: the egress program's source. */
+static void dev_set(struct mob *m, bool active)
+{
+	struct xdnat_host_roam r = { .gaddr = m->ha, .ha_addr = m->ha, .local_addr = m->coa,
+				     .local_port = htons((uint16_t)m->lport),
+				     .flags = active ? XDNAT_COA_F_ACTIVE : 0 };
+	__u32 zero = 0;
+
+	if (m->skel && bpf_map_update_elem(bpf_map__fd(m->skel->maps.xdnat_host_roam), &zero, &r,
+					   BPF_ANY))
+		xd_warn("mobile: cannot configure the tunnel programs: %s", strerror(errno));
+}
+
+static void dev_down(struct mob *m)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = m->ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
+	char g[INET_ADDRSTRLEN + 3];
+
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	if (m->eg_on) {
+		hook.attach_point = BPF_TC_EGRESS;
+		bpf_tc_detach(&hook, &o);
+	}
+	if (m->in_on) {
+		hook.attach_point = BPF_TC_INGRESS;
+		bpf_tc_detach(&hook, &o);
+	}
+	if (m->hook_created) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	xdnat_hostside__destroy(m->skel);
+	m->skel = NULL;
+	if (m->g_on_lo) {
+		const char *del[] = { "ip", "addr", "del", g, "dev", "lo", NULL };
+
+		ip_cmd(del);
+	}
 }
 
 /* A packet from the TUN (from G): into tunnel data to G:434. */
@@ -438,8 +595,12 @@ static int run(struct mob *m)
 	m->sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (m->sfd < 0)
 		return 1;
-	if (m->tun_name && tun_up(m)) {
+	if ((m->tun_name || m->dev) &&
+	    (redirect_setup(m) || (m->tun_name ? tun_up(m) : dev_up(m)))) {
 		tun_down(m);
+		dev_down(m);
+		redirect_undo(m);
+		close(m->sfd);
 		return 1;
 	}
 	for (;;) {
@@ -451,6 +612,8 @@ static int run(struct mob *m)
 
 		if (now >= next_reg) {
 			if (register_once(m, (uint16_t)m->lifetime) == 0) {
+				if (m->dev)
+					dev_set(m, true);
 				next_reg = now_ms() + (uint64_t)m->granted * 500;
 				next_ka = now_ms() + (uint64_t)m->keepalive * 1000;
 			} else {
@@ -480,6 +643,8 @@ static int run(struct mob *m)
 	/* Leaving: the router's endpoint for us ends with this registration's
 	 * lifetime; we do not deregister (the host may be moving on). */
 	tun_down(m);
+	dev_down(m);
+	redirect_undo(m);
 	close(m->sfd);
 	return 0;
 }
