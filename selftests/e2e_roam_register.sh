@@ -15,6 +15,11 @@
 #   - with `xdnat-host mobile --tun`, UDP from G:port (h1's block) to the
 #     remote and back goes through the RFC 3519 tunnel via the NAT; the
 #     remote sees only G;
+#   - the same with the host's tunnel end in BPF (--dev); the tunnel
+#     packets on the foreign network decode as Scapy's MobileIPTunnelData;
+#   - a registration built in Python (its own HMAC) is accepted and the
+#     reply decodes with Scapy field by field (UDP Tunnel Reply, keepalive,
+#     authenticator);
 #   - deregistration (lifetime 0) clears the endpoint; /metrics counts
 #     accepted, refused by code and deregistered.
 set -euo pipefail
@@ -202,6 +207,8 @@ xd_bg "mobile h1 bpf" "$NS_AWAY" "$XD_TMP/m5.log" "$XD_XDNAT_HOST" mobile --home
 	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev eth0 --route "$XD_REMOTE_WAN/32"
 M5=$XD_LAST_PID
 xd_wait_line "$M5" "$XD_TMP/m5.log" 'registered: lifetime'
+xd_capture "tcpdump away" "$NS_AWAY" eth0 "$XD_TMP/tun.pcap" udp port 434
+CAP=$XD_LAST_PID
 : >"$XD_TMP/echo.log.2"
 ECHO=$(xd_ns "$NS_AWAY" python3 - "$XD_GLOBAL" "$((PFIRST + 1))" "$XD_REMOTE_WAN" <<'PY'
 import socket, sys, time
@@ -220,9 +227,71 @@ print(got)
 PY
 )
 [ "$ECHO" -ge 4 ] || fail "only $ECHO of 5 UDP echoes came back through the BPF tunnel end"
+sleep 1   # let tcpdump read what its filter took
+xd_stop "$CAP" || true
+TD=$("$SCAPY_PY" - "$XD_TMP/tun.pcap" "$XD_GLOBAL" "$XD_REMOTE_WAN" "$((PFIRST + 1))" <<'PY'
+import sys
+from scapy.all import rdpcap, IP, UDP
+from scapy.layers.mobileip import MobileIP, MobileIPTunnelData
+g, remote, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
+down = up = 0
+for pkt in rdpcap(sys.argv[1]):
+    if MobileIPTunnelData not in pkt:
+        continue
+    t = pkt[MobileIPTunnelData]
+    assert pkt[MobileIP].type == 4 and t.nexthdr == 4 and t.res == 0, pkt.summary()
+    inner = t[IP]
+    if pkt[IP].src == g and pkt[UDP].sport == 434:
+        assert inner.src == remote and inner.dst == g and inner[UDP].dport == port, inner.summary()
+        down += 1
+    elif pkt[UDP].dport == 434:
+        assert inner.src == g and inner.dst == remote and inner[UDP].sport == port, inner.summary()
+        up += 1
+print(down, up)
+PY
+) || fail "tunnel packets do not decode as RFC 3519 tunnel data"
+read -r DOWN UP <<<"$TD"
+[ "$DOWN" -ge 4 ] && [ "$UP" -ge 4 ] || fail "tunnel data seen: $DOWN from the router, $UP to it"
+xd_ok "Scapy MobileIPTunnelData: $DOWN packets from G:434 (inner remote -> G:$((PFIRST + 1))), $UP to it"
 xd_ok "$ECHO/5 echoes with the tc programs as the host's tunnel end"
 xd_stop "$M5" || true
 [ -z "$(xd_ns "$NS_AWAY" ip -o addr show to "$XD_GLOBAL/32")" ] || fail "G left on lo after the agent stopped"
+
+xd_step "a registration built in Python (hmac, not our C code), the reply decoded by Scapy"
+sleep 1
+OUT=$(xd_ns "$NS_AWAY" "$SCAPY_PY" - "$XD_TMP/h1.key" "$XD_GLOBAL" "$FOREIGN_NET.2" <<'PY'
+import hashlib, hmac, socket, struct, sys, time
+from scapy.layers.mobileip import MobileIP, MobileIPRRP
+secret = bytes.fromhex(open(sys.argv[1]).read().strip())
+g, coa = socket.inet_aton(sys.argv[2]), socket.inet_aton(sys.argv[3])
+key = hmac.new(secret, b"xdnat-mip-1 mn-ha", hashlib.sha256).digest()
+ident = (int(time.time()) + 2208988800) << 32 | 0xfffffff0
+# RFC 5944 3.3: type 1, flags D|T, lifetime 30, home G, HA G, care-of, id
+msg = struct.pack("!BBH4s4s4sQ", 1, 0x22, 30, g, g, coa, ident)
+msg += bytes([131, 2]) + b"h1"                      # NAI (RFC 2794)
+msg += bytes([144, 6, 0, 0, 0, 4, 0, 0])            # UDP Tunnel Request (RFC 3519)
+msg += bytes([32, 36]) + struct.pack("!I", 256)     # MH auth, SPI 256
+msg += hmac.new(key, msg, hashlib.sha256).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 4435))
+s.settimeout(3)
+s.sendto(msg, (sys.argv[2], 434))
+data, src = s.recvfrom(2048)
+p = MobileIP(data)
+r = p[MobileIPRRP]
+ext = bytes(r.payload)
+assert ext[:2] == bytes([44, 6]) and ext[2] == 0, ext      # UDP Tunnel Reply, sub-type 0
+tun_code, ka = ext[3], struct.unpack("!H", ext[6:8])[0]
+auth = ext[8:]
+assert auth[:6] == bytes([32, 36, 0, 0, 1, 0]), auth[:6]
+ok = hmac.compare_digest(hmac.new(key, data[:-32], hashlib.sha256).digest(), data[-32:])
+print(p.type, r.code, r.lifetime, r.homeaddr, r.haaddr, int(r.id == ident), tun_code, ka, int(ok), src[0], src[1])
+PY
+) || fail "the Python registration got no (valid) reply"
+read -r TYPE CODE LIFE HOME HA IDOK TCODE KA AUTHOK SRC SPORT <<<"$OUT"
+[ "$TYPE $CODE $LIFE $HOME $HA $IDOK $TCODE $KA $AUTHOK $SRC $SPORT" = "3 0 30 $XD_GLOBAL $XD_GLOBAL 1 0 5 1 $XD_GLOBAL 434" ] ||
+	fail "reply fields: $OUT"
+xd_ok "MobileIPRRP: type 3 code 0 lifetime 30 home/HA $HOME, id echoed; UDP Tunnel Reply code 0 keepalive 5 s; HMAC verifies; from $SRC:$SPORT"
 
 xd_step "deregistration (lifetime 0) clears the care-of endpoint"
 xd_ns "$NS_AWAY" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \

@@ -62,6 +62,7 @@ struct mob {
 	int ifindex;
 	bool hook_created, eg_on, in_on, g_on_lo;
 	uint32_t coa;               /* the socket's address at the last registration */
+	bool retry;                 /* a 133: try again at once */
 };
 
 #define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
@@ -261,10 +262,18 @@ static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
 		return -1;
 	}
 	if (p.code == MIP_C_ID_MISMATCH) {
-		/* RFC 5944 5.7: the router's time is in the high 32 bits. */
+		/* RFC 5944 5.7: the router's time is in the high 32 bits.  Take
+		 * it, and start the next Identification in the second after it
+		 * (above one accepted earlier in that second, e.g. from
+		 * another agent of ours). */
+		uint64_t next = ((p.id >> 32) + 1) << 32;
+
 		m->clock_off_s = mip_id_unix_s(p.id) - (int64_t)(now_ms() / 1000);
-		xd_warn("mobile: router's clock differs by %llds: retrying with its time",
-			(long long)m->clock_off_s);
+		if (m->last_id < next - 1)
+			m->last_id = next - 1;
+		m->retry = true;
+		xd_warn("mobile: Identification refused (the router's clock differs by %llds): "
+			"retrying above its time", (long long)m->clock_off_s);
 		return 0;
 	}
 	if (p.code > MIP_C_ACCEPTED_NO_SIMUL) {
@@ -305,11 +314,12 @@ static int register_once(struct mob *m, uint16_t life)
 			n = recv(m->fd, buf, sizeof(buf), 0);
 			if (n <= 0)
 				continue;
+			m->retry = false;
 			rc = on_datagram(m, buf, (size_t)n, id);
 			if (rc == 1)
 				return 0;
-			if (rc == 0 && m->clock_off_s && t == 0)
-				break;    /* 133: again with the router's time */
+			if (rc == 0 && m->retry && t == 0)
+				break;    /* 133: again, above the router's time */
 			if (rc == 0)
 				return -1;
 		}
