@@ -293,8 +293,8 @@ read -r TYPE CODE LIFE HOME HA IDOK TCODE KA AUTHOK SRC SPORT <<<"$OUT"
 	fail "reply fields: $OUT"
 xd_ok "MobileIPRRP: type 3 code 0 lifetime 30 home/HA $HOME, id echoed; UDP Tunnel Reply code 0 keepalive 5 s; HMAC verifies; from $SRC:$SPORT"
 
-xd_step "deregistration (lifetime 0) clears the care-of endpoint"
-xd_ns "$NS_AWAY" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \
+xd_step "back home: deregistration (lifetime 0) from the LAN (G on lo there) clears the endpoint"
+xd_ns "$(xd_host_ns 1)" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \
 	--name h1 --deregister >"$XD_TMP/m4.log" 2>&1 || fail "deregistration: $(cat "$XD_TMP/m4.log")"
 grep -q "deregistered" "$XD_TMP/m4.log" || fail "no deregistration reply"
 [ "$(xd_ctl -j mobile show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mobile"]))')" = 0 ] ||

@@ -659,6 +659,44 @@ static int run(struct mob *m)
 	return 0;
 }
 
+/* At home the routes to the Internet carry "src G" (the RSIP agent's), so
+ * the kernel would send our request from G, which the LAN tunnel would wrap
+ * and the router refuse: send from the LAN address of the interface
+ * towards G instead. */
+static int home_source(struct mob *m)
+{
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)m->lport) };
+	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
+	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+	uint32_t a;
+	int s;
+
+	xd_ipstr(m->ha, g);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
+		return -EIO;
+	dev += 5;
+	dev[strcspn(dev, " \n")] = '\0';
+	if (xd_if_first_ipv4(dev, &a)) {
+		xd_err("mobile: %s has no IPv4 address to send from", dev);
+		return -EIO;
+	}
+	/* A new socket bound to it, in place of the one on any address. */
+	close(m->fd);
+	m->fd = -1;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	me.sin_addr.s_addr = a;
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_MARK, &(int){ MOB_MARK }, sizeof(int)) ||
+	    bind(s, (struct sockaddr *)&me, sizeof(me))) {
+		xd_err("mobile: cannot send from %s: %s", xd_ipstr(a, g), strerror(errno));
+		if (s >= 0)
+			close(s);
+		return -EIO;
+	}
+	m->fd = s;
+	return 0;
+}
+
 int host_mobile_main(int argc, char **argv)
 {
 	struct mob m = { .lifetime = 600, .lport = MIP_PORT, .fd = -1,
@@ -694,9 +732,24 @@ int host_mobile_main(int argc, char **argv)
 			close(m.fd);
 		return 1;
 	}
-	if (m.once || m.dereg)
+	if (m.once || m.dereg) {
+		/* At home G is on lo (the RSIP agent's): our datagrams to G
+		 * must still leave, and the reply from G be accepted. */
+		char g[INET_ADDRSTRLEN + 3], out[256] = "";
+		const char *show[] = { "ip", "-o", "addr", "show", "to", g, NULL };
+
+		xd_ipstr(m.ha, g);
+		strcat(g, "/32");
+		if (xd_run_capture(show, out, sizeof(out)) == 0 && *out &&
+		    (redirect_setup(&m) || home_source(&m))) {
+			redirect_undo(&m);
+			if (m.fd >= 0)
+				close(m.fd);
+			return 1;
+		}
 		rc = register_once(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
-	else
+		redirect_undo(&m);
+	} else
 		rc = run(&m);
 	close(m.fd);
 	OPENSSL_cleanse(m.key, sizeof(m.key));
