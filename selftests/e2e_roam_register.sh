@@ -163,6 +163,55 @@ fi
 grep -q "code 131 without a valid authenticator" "$XD_TMP/m2.log" || fail "no 131: $(cat "$XD_TMP/m2.log")"
 xd_ok "refused with 131 (unauthenticated reply, ignored by the agent)"
 
+xd_step "hostile WAN peer: 2,000 datagrams in a burst (junk, bad keys): few replies, none larger"
+FLOOD=$(xd_ns "$XD_NS_REMOTE" python3 - "$XD_GLOBAL" <<'PY'
+import os, socket, struct, sys, time
+g = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 0))
+s.setblocking(False)
+sent = got = big = 0
+gi = socket.inet_aton(g)
+for i in range(2000):
+    if i % 2:
+        m = os.urandom(1 + i % 300)                  # junk
+    else:                                           # well formed, wrong key, unknown NAI
+        m = struct.pack("!BBH4s4s4sQ", 1, 0x22, 60, gi, gi, gi, i)
+        m += bytes([131, 5]) + b"ghost" + bytes([32, 36, 0, 0, 1, 0]) + os.urandom(32)
+    s.sendto(m, (g, 434)); sent += 1
+    try:
+        while True:
+            d = s.recv(2048); got += 1; big += len(d) > 66
+    except BlockingIOError:
+        pass
+time.sleep(1)
+try:
+    while True:
+        d = s.recv(2048); got += 1; big += len(d) > 66
+except BlockingIOError:
+    pass
+print(sent, got, big)
+PY
+)
+read -r SENT GOT BIG <<<"$FLOOD"
+[ "$GOT" -le 3 ] || fail "$GOT replies to $SENT datagrams from one source (want at most one a second)"
+[ "$BIG" = 0 ] || fail "$BIG replies larger than 66 bytes"
+xd_ns "$XD_NS_REMOTE" true
+kill -0 "$XD_ROUTER_PID" || fail "xdnatd died under the burst"
+[ "$(xd_ctl daemon ping >/dev/null && echo ok)" = ok ] || fail "xdnatd does not answer after the burst"
+xd_ok "$SENT datagrams from one source: $GOT replies, none above 66 bytes; xdnatd answers"
+
+xd_step "registration round trip through the NAT (20 registrations, --once)"
+T=()
+for i in $(seq 1 20); do
+	t0=$(date +%s%N)
+	xd_ns "$NS_AWAY" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \
+		--name h1 --once --lifetime 60 >/dev/null 2>&1 || fail "registration $i refused"
+	T+=($(( ($(date +%s%N) - t0) / 1000 )))
+done
+MED=$(printf '%s\n' "${T[@]}" | sort -n | sed -n 10p)
+xd_ok "median wall time of 'xdnat-host mobile --once' (process start to accepted reply): $((MED / 1000)).$(( (MED % 1000) / 100 )) ms"
+
 xd_step "traffic through the UDP tunnel: UDP from G:$PFIRST to the remote and back"
 xd_bg "mobile h1" "$NS_AWAY" "$XD_TMP/m3.log" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" \
 	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --tun xdm0 --route "$XD_REMOTE_WAN/32"
