@@ -526,11 +526,21 @@ static int dev_up(struct mob *m)
 		via += 5;
 		via[strcspn(via, " \n")] = '\0';
 	}
+	/* Route MTU 32 bytes below the link's: our packets fit once wrapped,
+	 * and TCP's MSS tells remotes the same. */
+	uint32_t lmtu = 0;
+	char mtu[16];
+
+	if (xd_if_mtu(m->dev, &lmtu) || lmtu < 576 + XDNAT_COA_OVERHEAD) {
+		xd_err("mobile: cannot use the MTU of %s", m->dev);
+		return -EIO;
+	}
+	snprintf(mtu, sizeof(mtu), "%u", lmtu - XDNAT_COA_OVERHEAD);
 	for (int i = 0; i < m->n_routes; i++) {
 		const char *r1[] = { "ip", "route", "replace", m->routes[i], "via", via ? via : "", "dev",
-				     m->dev, "src", g, NULL };
+				     m->dev, "src", g, "mtu", mtu, NULL };
 		const char *r2[] = { "ip", "route", "replace", m->routes[i], "dev", m->dev, "src", g,
-				     NULL };
+				     "mtu", mtu, NULL };
 
 		if (ip_cmd(via ? r1 : r2))
 			return -EIO;
