@@ -63,6 +63,8 @@ struct mob {
 	bool hook_created, eg_on, in_on, g_on_lo;
 	uint32_t coa;               /* the socket's address at the last registration */
 	bool retry;                 /* a 133: try again at once */
+	uint32_t home_router;       /* --home-router: away when it is not on-link */
+	bool away, routes_on;
 };
 
 #define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
@@ -103,6 +105,11 @@ static const struct xo_opt mob_opts[] = {
 					"(xdnat_host_roam_egress/_ingress)" },
 	{ "route", 'R', "CIDR", .help = "with --tun or --dev: route CIDR through the tunnel with "
 					"source G; may be repeated (must not cover G)" },
+	{ "home-router", 0, "ADDR", 257, .help = "with --dev, or neither --dev nor --tun: detect "
+						 "leaving and returning home: away while the router's LAN "
+						 "address ADDR is not on-link (checked every second); "
+						 "register (and route --route CIDRs) when leaving, "
+						 "deregister (and remove them) when back" },
 	{ "dump-request", 0, "PATH", 256, .help = "write every registration request sent to PATH "
 						  "(tests: a replay must be refused)" },
 	XO_OPT_HELP,
@@ -164,6 +171,12 @@ static int parse(int argc, char **argv, struct mob *m)
 			m->routes[m->n_routes++] = optarg;
 			break;
 		case 256: m->dump = optarg; break;
+		case 257:
+			if (xd_parse_ipv4(optarg, &m->home_router)) {
+				xd_err("--home-router: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
 		case XO_ID_HELP: xo_help(&mob_prog, stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -185,12 +198,53 @@ static int parse(int argc, char **argv, struct mob *m)
 		xd_err("--tun or --dev, not both");
 		return -EINVAL;
 	}
+	if (m->home_router && (m->tun_name || m->once || m->dereg)) {
+		xd_err("--home-router watches for moves: with --dev (or alone), not --tun, --once or "
+		       "--deregister");
+		return -EINVAL;
+	}
 	return 0;
 }
 
 static uint64_t now_ms(void)
 {
 	return rsip_now_ms();
+}
+
+/* Send @buf on the connected socket; when the kernel would use G as the
+ * source (at home the routes carry "src G"), send from the address of the
+ * interface towards G instead (IP_PKTINFO), so the LAN tunnel does not
+ * wrap it. */
+static ssize_t send_src(struct mob *m, uint32_t src, const void *buf, size_t n)
+{
+	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
+	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+	union { char b[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr a; } cb;
+	struct iovec iov = { (void *)buf, n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	struct in_pktinfo pi = { 0 };
+	struct cmsghdr *c;
+	uint32_t a;
+
+	if (src != m->ha)
+		return send(m->fd, buf, n, 0);
+	xd_ipstr(m->ha, g);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
+		return send(m->fd, buf, n, 0);
+	dev += 5;
+	dev[strcspn(dev, " \n")] = '\0';
+	if (xd_if_first_ipv4(dev, &a))
+		return send(m->fd, buf, n, 0);
+	memset(cb.b, 0, sizeof(cb.b));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	pi.ipi_spec_dst.s_addr = a;
+	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	return sendmsg(m->fd, &mh, 0);
 }
 
 /* Send a registration request (lifetime @life), return its Identification. */
@@ -212,6 +266,8 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		xd_err("mobile: no route to the home agent: %s", strerror(errno));
 		return -errno;
 	}
+	if (me.sin_addr.s_addr == m->ha && life)
+		xd_warn("mobile: the route towards G has source G: registering from home?");
 	m->coa = me.sin_addr.s_addr;
 	if (rsip_random(low, sizeof(low)))
 		return -EIO;
@@ -233,7 +289,7 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		if (!f || fwrite(buf, 1, n, f) != n || fclose(f))
 			xd_warn("mobile: cannot write %s", m->dump);
 	}
-	if (send(m->fd, buf, n, 0) != (ssize_t)n) {
+	if (send_src(m, me.sin_addr.s_addr, buf, n) != (ssize_t)n) {
 		xd_err("mobile: send to the home agent: %s", strerror(errno));
 		return -errno;
 	}
@@ -451,6 +507,62 @@ static int tun_up(struct mob *m)
 	return 0;
 }
 
+/* --dev: route the --route CIDRs via the foreign network's gateway towards
+ * G (now), with source G (the egress program wraps them). */
+static int routes_up(struct mob *m)
+{
+	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
+
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	g[strlen(g) - 3] = '\0';
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	{
+		const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+
+		if (xd_run_capture(get, out, sizeof(out)))
+			return -EIO;
+	}
+	via = strstr(out, " via ");
+	if (via) {
+		via += 5;
+		via[strcspn(via, " \n")] = '\0';
+	}
+	/* Route MTU 32 bytes below the link's: our packets fit once wrapped,
+	 * and TCP's MSS tells remotes the same. */
+	uint32_t lmtu = 0;
+	char mtu[16];
+
+	if (xd_if_mtu(m->dev, &lmtu) || lmtu < 576 + XDNAT_COA_OVERHEAD) {
+		xd_err("mobile: cannot use the MTU of %s", m->dev);
+		return -EIO;
+	}
+	snprintf(mtu, sizeof(mtu), "%u", lmtu - XDNAT_COA_OVERHEAD);
+	for (int i = 0; i < m->n_routes; i++) {
+		const char *r1[] = { "ip", "route", "replace", m->routes[i], "via", via ? via : "", "dev",
+				     m->dev, "src", g, "mtu", mtu, NULL };
+		const char *r2[] = { "ip", "route", "replace", m->routes[i], "dev", m->dev, "src", g,
+				     "mtu", mtu, NULL };
+
+		if (ip_cmd(via ? r1 : r2))
+			return -EIO;
+	}
+	m->routes_on = true;
+	return 0;
+}
+
+static void routes_down(struct mob *m)
+{
+	if (!m->routes_on)
+		return;
+	for (int i = 0; i < m->n_routes; i++) {
+		const char *r[] = { "ip", "route", "del", m->routes[i], "dev", m->dev, NULL };
+
+		ip_cmd(r);
+	}
+	m->routes_on = false;
+}
+
 /* --dev: the hostside programs on the foreign NIC, G on lo, the routes via
  * the NIC's gateway towards G with source G (the egress program wraps
  * them). */
@@ -461,7 +573,7 @@ static int dev_up(struct mob *m)
 		    .flags = BPF_TC_F_REPLACE);
 	LIBBPF_OPTS(bpf_tc_opts, in, .handle = TC_HANDLE, .priority = TC_PRIO,
 		    .flags = BPF_TC_F_REPLACE);
-	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
+	char g[INET_ADDRSTRLEN + 3], out[512];
 	int rc;
 
 	m->ifindex = xd_ifindex(m->dev);
@@ -513,39 +625,7 @@ static int dev_up(struct mob *m)
 			m->g_on_lo = true;
 		}
 	}
-	g[strlen(g) - 3] = '\0';
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	{
-		const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
-
-		if (xd_run_capture(get, out, sizeof(out)))
-			return -EIO;
-	}
-	via = strstr(out, " via ");
-	if (via) {
-		via += 5;
-		via[strcspn(via, " \n")] = '\0';
-	}
-	/* Route MTU 32 bytes below the link's: our packets fit once wrapped,
-	 * and TCP's MSS tells remotes the same. */
-	uint32_t lmtu = 0;
-	char mtu[16];
-
-	if (xd_if_mtu(m->dev, &lmtu) || lmtu < 576 + XDNAT_COA_OVERHEAD) {
-		xd_err("mobile: cannot use the MTU of %s", m->dev);
-		return -EIO;
-	}
-	snprintf(mtu, sizeof(mtu), "%u", lmtu - XDNAT_COA_OVERHEAD);
-	for (int i = 0; i < m->n_routes; i++) {
-		const char *r1[] = { "ip", "route", "replace", m->routes[i], "via", via ? via : "", "dev",
-				     m->dev, "src", g, "mtu", mtu, NULL };
-		const char *r2[] = { "ip", "route", "replace", m->routes[i], "dev", m->dev, "src", g,
-				     "mtu", mtu, NULL };
-
-		if (ip_cmd(via ? r1 : r2))
-			return -EIO;
-	}
-	return 0;
+	return m->home_router ? 0 : routes_up(m);   /* --home-router: when away */
 }
 
 /* After every accepted registration: the egress program's source. */
@@ -567,6 +647,7 @@ static void dev_down(struct mob *m)
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
 	char g[INET_ADDRSTRLEN + 3];
 
+	routes_down(m);
 	xd_ipstr(m->ha, g);
 	strcat(g, "/32");
 	if (m->eg_on) {
@@ -588,6 +669,18 @@ static void dev_down(struct mob *m)
 
 		ip_cmd(del);
 	}
+}
+
+/* Is the home router on-link (1), behind a gateway (0), unreachable (-1)? */
+static int at_home(struct mob *m)
+{
+	char r[INET_ADDRSTRLEN], out[512] = "";
+	const char *get[] = { "ip", "-o", "route", "get", r, NULL };
+
+	xd_ipstr(m->home_router, r);
+	if (xd_run_capture(get, out, sizeof(out)) || !*out)
+		return -1;
+	return strstr(out, " via ") ? 0 : 1;
 }
 
 /* A packet from the TUN (from G): into tunnel data to G:434. */
@@ -630,6 +723,34 @@ static int run(struct mob *m)
 		uint64_t now = now_ms();
 		int64_t w;
 
+		if (m->home_router) {
+			int h = at_home(m);
+
+			if (h == 1 && m->away) {
+				/* Back home: the router sends to the LAN address again. */
+				m->away = false;
+				if (m->dev)
+					dev_set(m, false);
+				routes_down(m);
+				if (register_once(m, 0))
+					xd_warn("mobile: back home, but the deregistration failed: the "
+						"registration ends with its lifetime");
+				printf("xdnat-host: mobile: home\n");
+				fflush(stdout);
+			} else if (h == 0 && !m->away) {
+				m->away = true;
+				next_reg = now;
+				printf("xdnat-host: mobile: away\n");
+				fflush(stdout);
+				if (m->dev && routes_up(m))
+					xd_warn("mobile: cannot route through the tunnel");
+			}
+		}
+		if (!m->away) {
+			next_reg = next_ka = UINT64_MAX;
+		} else if (next_reg == UINT64_MAX) {
+			next_reg = now;
+		}
 		if (now >= next_reg) {
 			if (register_once(m, (uint16_t)m->lifetime) == 0) {
 				if (m->dev)
@@ -640,13 +761,15 @@ static int run(struct mob *m)
 				next_reg = now_ms() + 5000;   /* try again */
 			}
 		}
-		if (m->keepalive && now >= next_ka) {
+		if (m->away && m->keepalive && now >= next_ka) {
 			keepalive(m);
 			next_ka = now + (uint64_t)m->keepalive * 1000;
 		}
-		w = (int64_t)(next_reg - now_ms());
-		if (m->keepalive && (int64_t)(next_ka - now_ms()) < w)
+		w = next_reg == UINT64_MAX ? 1000 : (int64_t)(next_reg - now_ms());
+		if (m->keepalive && next_ka != UINT64_MAX && (int64_t)(next_ka - now_ms()) < w)
 			w = (int64_t)(next_ka - now_ms());
+		if (m->home_router && w > 1000)
+			w = 1000;       /* look for a move every second */
 		if (poll(p, m->tunfd >= 0 ? 3 : 2, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
@@ -729,6 +852,7 @@ int host_mobile_main(int argc, char **argv)
 		xd_err("--name: '%s' is not an enrolment name", m.name);
 		return 2;
 	}
+	m.away = !m.home_router;   /* without --home-router: away from the start */
 	if (rsip_secret_load(m.secret_file, secret))
 		return 1;
 	mip_derive_key(secret, m.key);
