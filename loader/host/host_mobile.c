@@ -211,64 +211,76 @@ static uint64_t now_ms(void)
 	return rsip_now_ms();
 }
 
-/* Send @buf on the connected socket; when the kernel would use G as the
- * source (at home the routes carry "src G"), send from the address of the
- * interface towards G instead (IP_PKTINFO), so the LAN tunnel does not
- * wrap it. */
-static ssize_t send_src(struct mob *m, uint32_t src, const void *buf, size_t n)
+/* The source towards G now (a fresh route lookup, marked like our
+ * socket's packets: after a move it changes).  At home the routes carry
+ * "src G" (the RSIP agent's), and a request from G would be wrapped by the
+ * LAN tunnel and refused: then the address of the interface towards G. */
+static int pick_source(struct mob *m, uint32_t *src)
 {
+	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
+				  .sin_addr.s_addr = m->ha }, me;
+	socklen_t ml = sizeof(me);
 	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
 	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
-	union { char b[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr a; } cb;
-	struct iovec iov = { (void *)buf, n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
-	struct in_pktinfo pi = { 0 };
-	struct cmsghdr *c;
-	uint32_t a;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
 
-	if (src != m->ha)
-		return send(m->fd, buf, n, 0);
+	if (fd >= 0 && (!m->rules_set || !setsockopt(fd, SOL_SOCKET, SO_MARK, &(int){ MOB_MARK },
+							sizeof(int))) &&
+	    !connect(fd, (struct sockaddr *)&ha, sizeof(ha)) &&
+	    !getsockname(fd, (struct sockaddr *)&me, &ml))
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		xd_err("mobile: no route to the home agent: %s", strerror(errno));
+		return -1;
+	}
+	*src = me.sin_addr.s_addr;
+	if (*src != m->ha)
+		return 0;
 	xd_ipstr(m->ha, g);
 	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
 	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
-		return send(m->fd, buf, n, 0);
+		return -1;
 	dev += 5;
 	dev[strcspn(dev, " \n")] = '\0';
-	if (xd_if_first_ipv4(dev, &a))
-		return send(m->fd, buf, n, 0);
+	return xd_if_first_ipv4(dev, src) ? -1 : 0;
+}
+
+/* To G:434 from m->coa (IP_PKTINFO): the socket is bound to any address
+ * and never connected, so the source follows the host's moves. */
+static ssize_t send_ha(struct mob *m, const void *buf, size_t n)
+{
+	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
+				  .sin_addr.s_addr = m->ha };
+	union { char b[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr a; } cb;
+	struct iovec iov = { (void *)buf, n };
+	struct msghdr mh = { .msg_name = &ha, .msg_namelen = sizeof(ha), .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof(cb.b) };
+	struct in_pktinfo pi = { .ipi_spec_dst.s_addr = m->coa };
+	struct cmsghdr *c;
+
 	memset(cb.b, 0, sizeof(cb.b));
 	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = IPPROTO_IP;
 	c->cmsg_type = IP_PKTINFO;
 	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	pi.ipi_spec_dst.s_addr = a;
 	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	return sendmsg(m->fd, &mh, 0);
+	return sendmsg(m->fd, &mh, MSG_DONTWAIT);
 }
 
 /* Send a registration request (lifetime @life), return its Identification. */
 static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 {
-	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
-				  .sin_addr.s_addr = m->ha };
-	struct sockaddr_in me;
-	socklen_t ml = sizeof(me);
+	uint32_t src;
 	uint8_t buf[MIP_MAX_MSG], low[4];
 	struct mip_builder b;
 	uint64_t id;
 	size_t n;
 
-	/* The care-of address: this socket's source towards G, now (connect
-	 * again after every move: the route may have changed). */
-	if (connect(m->fd, (struct sockaddr *)&ha, sizeof(ha)) ||
-	    getsockname(m->fd, (struct sockaddr *)&me, &ml)) {
-		xd_err("mobile: no route to the home agent: %s", strerror(errno));
-		return -errno;
-	}
-	if (me.sin_addr.s_addr == m->ha && life)
-		xd_warn("mobile: the route towards G has source G: registering from home?");
-	m->coa = me.sin_addr.s_addr;
+	if (pick_source(m, &src))
+		return -EHOSTUNREACH;
+	m->coa = src;
 	if (rsip_random(low, sizeof(low)))
 		return -EIO;
 	id = mip_id_from_unix_ms((uint64_t)((int64_t)now_ms() + m->clock_off_s * 1000),
@@ -277,7 +289,7 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		id = m->last_id + 1;
 	m->last_id = id;
 	mip_build_rrq(&b, buf, sizeof(buf), MIP_F_D | MIP_F_T, life, m->ha, m->ha,
-		      life ? me.sin_addr.s_addr : m->ha, id);
+		      life ? src : m->ha, id);
 	mip_put_nai(&b, m->name, strlen(m->name));
 	if (life)
 		mip_put_tunreq(&b, 0, MIP_ENCAP_IPIP);
@@ -289,12 +301,25 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		if (!f || fwrite(buf, 1, n, f) != n || fclose(f))
 			xd_warn("mobile: cannot write %s", m->dump);
 	}
-	if (send_src(m, me.sin_addr.s_addr, buf, n) != (ssize_t)n) {
+	if (send_ha(m, buf, n) != (ssize_t)n) {
 		xd_err("mobile: send to the home agent: %s", strerror(errno));
 		return -errno;
 	}
 	*id_out = id;
 	return 0;
+}
+
+/* A datagram from G:434 (anything else on our port is ignored). */
+static ssize_t recv_ha(struct mob *m, uint8_t *buf, size_t cap)
+{
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	ssize_t n = recvfrom(m->fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+
+	if (n < 0 || fl != sizeof(from) || from.sin_addr.s_addr != m->ha ||
+	    from.sin_port != htons(MIP_PORT))
+		return -1;
+	return n;
 }
 
 /* A datagram from G:434: a registration reply for @id (1 accepted, 0
@@ -356,9 +381,12 @@ static int register_once(struct mob *m, uint16_t life)
 	for (unsigned t = 0; t < 4; t++) {
 		uint64_t id = 0, deadline;
 
-		if (send_rrq(m, life, &id))
-			return -1;
 		deadline = now_ms() + 1000;
+		if (send_rrq(m, life, &id)) {
+			/* No route yet (a link coming up): wait, try again. */
+			usleep(1000 * 1000);
+			continue;
+		}
 		for (;;) {
 			struct pollfd p = { .fd = m->fd, .events = POLLIN };
 			int64_t w = (int64_t)(deadline - now_ms());
@@ -367,7 +395,7 @@ static int register_once(struct mob *m, uint16_t life)
 
 			if (w <= 0 || poll(&p, 1, (int)w) <= 0)
 				break;
-			n = recv(m->fd, buf, sizeof(buf), 0);
+			n = recv_ha(m, buf, sizeof(buf));
 			if (n <= 0)
 				continue;
 			m->retry = false;
@@ -405,7 +433,7 @@ static void keepalive(struct mob *m)
 	ip->check = (uint16_t)~sum;
 	ic->type = ICMP_ECHO;
 	ic->checksum = htons((uint16_t)~(ICMP_ECHO << 8));
-	if (send(m->fd, pkt, sizeof(pkt), 0) < 0)
+	if (send_ha(m, pkt, sizeof(pkt)) < 0)
 		xd_warn("mobile: keepalive: %s", strerror(errno));
 }
 
@@ -556,12 +584,15 @@ static void routes_down(struct mob *m)
 	if (!m->routes_on)
 		return;
 	for (int i = 0; i < m->n_routes; i++) {
-		const char *r[] = { "ip", "route", "del", m->routes[i], "dev", m->dev, NULL };
+		/* flush: no error when the link's going down took it already */
+		const char *r[] = { "ip", "route", "flush", "exact", m->routes[i], "dev", m->dev, NULL };
 
 		ip_cmd(r);
 	}
 	m->routes_on = false;
 }
+
+static void dev_set(struct mob *m, bool active);
 
 /* --dev: the hostside programs on the foreign NIC, G on lo, the routes via
  * the NIC's gateway towards G with source G (the egress program wraps
@@ -625,6 +656,12 @@ static int dev_up(struct mob *m)
 			m->g_on_lo = true;
 		}
 	}
+	/* Wrap from now on: a packet from G never leaves this NIC unwrapped
+	 * (before the registration the router drops it, drop_coa_unknown;
+	 * it never reaches a remote from the care-of address). */
+	if (xd_if_first_ipv4(m->dev, &m->coa))
+		m->coa = 0;
+	dev_set(m, true);
 	return m->home_router ? 0 : routes_up(m);   /* --home-router: when away */
 }
 
@@ -691,7 +728,7 @@ static void from_tun(struct mob *m)
 
 	if (n < 20 || (buf[4] >> 4) != 4)
 		return;
-	if (send(m->fd, buf, (size_t)n + 4, 0) < 0 && errno != EAGAIN)
+	if (send_ha(m, buf, (size_t)n + 4) < 0 && errno != EAGAIN)
 		xd_warn("mobile: tunnel send: %s", strerror(errno));
 }
 
@@ -729,8 +766,6 @@ static int run(struct mob *m)
 			if (h == 1 && m->away) {
 				/* Back home: the router sends to the LAN address again. */
 				m->away = false;
-				if (m->dev)
-					dev_set(m, false);
 				routes_down(m);
 				if (register_once(m, 0))
 					xd_warn("mobile: back home, but the deregistration failed: the "
@@ -775,7 +810,7 @@ static int run(struct mob *m)
 		if (p[0].revents)
 			break;
 		if (p[1].revents & POLLIN) {
-			ssize_t n = recv(m->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			ssize_t n = recv_ha(m, buf, sizeof(buf));
 
 			if (n > 0)
 				(void)on_datagram(m, buf, (size_t)n, 0);
@@ -789,44 +824,6 @@ static int run(struct mob *m)
 	dev_down(m);
 	redirect_undo(m);
 	close(m->sfd);
-	return 0;
-}
-
-/* At home the routes to the Internet carry "src G" (the RSIP agent's), so
- * the kernel would send our request from G, which the LAN tunnel would wrap
- * and the router refuse: send from the LAN address of the interface
- * towards G instead. */
-static int home_source(struct mob *m)
-{
-	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)m->lport) };
-	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
-	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
-	uint32_t a;
-	int s;
-
-	xd_ipstr(m->ha, g);
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
-		return -EIO;
-	dev += 5;
-	dev[strcspn(dev, " \n")] = '\0';
-	if (xd_if_first_ipv4(dev, &a)) {
-		xd_err("mobile: %s has no IPv4 address to send from", dev);
-		return -EIO;
-	}
-	/* A new socket bound to it, in place of the one on any address. */
-	close(m->fd);
-	m->fd = -1;
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	me.sin_addr.s_addr = a;
-	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_MARK, &(int){ MOB_MARK }, sizeof(int)) ||
-	    bind(s, (struct sockaddr *)&me, sizeof(me))) {
-		xd_err("mobile: cannot send from %s: %s", xd_ipstr(a, g), strerror(errno));
-		if (s >= 0)
-			close(s);
-		return -EIO;
-	}
-	m->fd = s;
 	return 0;
 }
 
@@ -875,7 +872,7 @@ int host_mobile_main(int argc, char **argv)
 		xd_ipstr(m.ha, g);
 		strcat(g, "/32");
 		if (xd_run_capture(show, out, sizeof(out)) == 0 && *out &&
-		    (redirect_setup(&m) || home_source(&m))) {
+		    redirect_setup(&m)) {
 			redirect_undo(&m);
 			if (m.fd >= 0)
 				close(m.fd);
