@@ -122,6 +122,8 @@ assert e["host"] == "h1" and e["tunnel_addr"] == sys.argv[2], e
 assert lo <= e["tunnel_port"] <= hi, e
 assert e["care_of"] == sys.argv[4] and e["home"] == sys.argv[5] and e["nat"] and e["encap"] == "udp", e
 PY
+xd_ctl mobile show | grep -Eq "^h1 +[0-9]+ +$XD_GLOBAL +$FOREIGN_NET.2 +$NAT_PUB_NET.2:[0-9]+ +udp +yes" ||
+	fail "mobile show (text): $(xd_ctl mobile show)"
 xd_ok "xdnatctl mobile show: care-of $FOREIGN_NET.2 via the NAT $(echo "$SHOW" | python3 -c 'import json,sys; e=json.load(sys.stdin)["mobile"][0]; print("%s:%s" % (e["tunnel_addr"], e["tunnel_port"]))')"
 # The registration renewed h1's RSIP lease (LEASE s) to its end (60 s + grace).
 R=$(xd_ctl --state-dir "$STATE" -j rsip list | python3 -c 'import json,sys; print(min(b["remaining_s"] for b in json.load(sys.stdin)["bindings"] if b["host"] == "h1" and "bind_id" in b))')

@@ -542,3 +542,49 @@ Test(server, registration_cost)
 	fprintf(stderr, "test_mip: %d accepted registrations in %.1f ms: %.3f ms each (%s)\n", n, ms,
 		ms / n, dir);
 }
+
+/* After a restart: the care-of endpoints the maps still hold are adopted
+ * for one maximum lifetime, then end unless renewed. */
+static int fd_get_ep(void *ctx, uint32_t host, enum mip_encap *e, uint32_t *a, uint16_t *p)
+{
+	struct fake_dp *f = ctx;
+
+	if (!f->on || f->host != host)
+		return 0;
+	*e = f->encap;
+	*a = f->addr;
+	*p = f->port;
+	return 1;
+}
+
+Test(server, restart_adopts_endpoints_from_the_maps)
+{
+	uint8_t rq[MIP_MAX_MSG], out[MIP_MAX_MSG];
+	struct mip_config cfg = ms.cfg;
+	struct mip_dp dp = { .ctx = &fdp, .set = fd_set_ep, .clear = fd_clear, .get = fd_get_ep };
+	struct mip_rrp p;
+	size_t n;
+
+	/* Registered; the store gives h1 host id 5 (its RSIP claim). */
+	n = make_rrq(rq, "h1", MIP_F_D | MIP_F_T, 300, G, G, COA, id_now(0, 1), true, key);
+	cr_assert(ask(rq, n, NAT, 40000, out, &p));
+	cr_assert_eq(p.code, 0);
+	/* xdnatd restarts: a new server, the maps kept. */
+	mip_server_free(&ms);
+	mip_server_init(&ms, &cfg, st, &rs, &dp);
+	ms.now_ms = fake_now;
+	mip_server_adopt(&ms);
+	cr_assert_eq(ms.n, 1);
+	cr_assert(ms.b[0].active && ms.b[0].adopted);
+	cr_assert_eq(ms.b[0].tun_addr, NAT);
+	cr_assert_eq(ms.b[0].tun_port, htons(40000));
+	/* The recorded request cannot be replayed after the restart: its
+	 * timestamp is out of the window by then. */
+	now_v += 8000;
+	cr_assert(ask(rq, n, NAT, 40000, out, &p));
+	cr_assert_eq(p.code, MIP_C_ID_MISMATCH);
+	/* Not renewed: gone after one maximum lifetime. */
+	now_v += (uint64_t)cfg.max_lifetime * 1000;
+	mip_server_tick(&ms);
+	cr_assert(!fdp.on);
+}
