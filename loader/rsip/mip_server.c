@@ -188,6 +188,8 @@ static int renew_leases(struct mip_server *s, uint32_t client_id, int64_t until_
 		rs_srv_rollback(s->rsip);
 		return -EIO;
 	}
+	if (n > 64)
+		xd_warn("mobile: client %u holds %u bindings: only the first 64 renewed", client_id, n);
 	for (unsigned i = 0; i < n && i < 64 && !rc; i++)
 		if (bs[i].until_ms < until_ms)
 			rc = OPS(s->rsip)->binding_set(s->st, bs[i].id, RSIP_BIND_ACTIVE, until_ms);
