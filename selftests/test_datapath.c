@@ -3824,3 +3824,33 @@ Test(roam, setter)
 	cr_assert(c.word == 0, "a deleted host is home");
 	xd_maps_close(&m);
 }
+
+/* Whatever classified the packet (ICMP error quote, fragment table), a host
+ * away gets it at its care-of endpoint; so in one-arm mode. */
+HOOK_TEST(roam, errors_fragments_onearm)
+{
+	struct cases cs = { 0 };
+	struct pkt out, dg;
+	struct ip4 ih;
+	size_t qlen;
+
+	dg_udp(&out, from_g(H_A, REMOTE_FAR), 20010, 53, 40);
+	qlen = pkt_ip4_hlen(&out, 0) + 8;
+	dg_icmp_err(&dg, REMOTE, G0, ICMP_UNREACH, 3, 0, out.b, qlen);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "port unreachable quoting A's datagram");
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x4242;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 53, 20010, 64);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "first fragment to A's port");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x4242, 72, false, 40);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "later fragment: the table names A");
+	run_cases(h->wan, &cs);
+
+	use_onearm = true;
+	dg_tcp(&dg, hdr(REMOTE, G0), 443, 20500, 200);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "one-arm: TCP to A away");
+	run_cases(h->wan, &cs);
+	use_onearm = false;
+}
