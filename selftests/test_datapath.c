@@ -3727,6 +3727,10 @@ HOOK_TEST(roam, reverse_tunnel)
 	c = case_add(&cs, h->drop, XDNAT_R_DROP_ROAM_HAIRPIN, "to B's port of G0: hairpin left out");
 	rtun_frame(&c->in, COA, COA_PORT, &bad);
 	c->bytes = ip_totlen(&bad);
+	dg_icmp(&bad, from_g(H_A, G0), ICMP_ECHO, 20001, 8);
+	c = case_add(&cs, h->drop, XDNAT_R_PASS_ICMP_LOCAL, "keepalive ping to G: dropped, counted");
+	rtun_frame(&c->in, COA, COA_PORT, &bad);
+	c->bytes = ip_totlen(&bad);
 	run_cases(h->wan, &cs);
 }
 
