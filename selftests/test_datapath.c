@@ -3723,10 +3723,6 @@ HOOK_TEST(roam, reverse_tunnel)
 	c = case_add(&cs, h->drop, XDNAT_R_DROP_SPOOF_PORT, "inner source port of B's");
 	rtun_frame(&c->in, COA, COA_PORT, &bad);
 	c->bytes = ip_totlen(&bad);
-	dg_udp(&bad, from_g(H_A, G0), 20010, 21000, 100);
-	c = case_add(&cs, h->drop, XDNAT_R_DROP_ROAM_HAIRPIN, "to B's port of G0: hairpin left out");
-	rtun_frame(&c->in, COA, COA_PORT, &bad);
-	c->bytes = ip_totlen(&bad);
 	dg_icmp(&bad, from_g(H_A, G0), ICMP_ECHO, 20001, 8);
 	c = case_add(&cs, h->drop, XDNAT_R_PASS_ICMP_LOCAL, "keepalive ping to G: dropped, counted");
 	rtun_frame(&c->in, COA, COA_PORT, &bad);
@@ -3776,17 +3772,43 @@ HOOK_TEST(roam, home_agent_port)
 	run_cases(h->wan, &cs);
 }
 
-HOOK_TEST(roam, lan_hairpin_to_roaming_host)
+/* Hairpin between a host away and another host of this router, either
+ * way: the packet leaves in the destination's tunnel, TTL - 1. */
+HOOK_TEST(roam, hairpin)
 {
-	struct cases cs = { 0 };
+	const struct hostdef *b = host(H_B);
+	struct cases cs = { 0 }, lan = { 0 };
 	struct dp_case *c;
-	struct pkt dg;
+	struct pkt dg, fwd;
 
 	dg_udp(&dg, from_g(H_B, G0), 21000, 20010, 100);
-	c = case_add(&cs, h->drop, XDNAT_R_DROP_ROAM_HAIRPIN, "B to roaming A's port: left out");
+	c = case_add(&lan, h->redirect, XDNAT_R_HAIRPIN, "B (home) to A (away): to A's endpoint");
 	lan_tunnel(&c->in, H_B, &dg);
+	ttl_dec(&fwd, &dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, G0, COA, MIP_PORT, COA_PORT, 4, 4, &fwd);
 	c->bytes = ip_totlen(&dg);
-	run_cases(h->lan, &cs);
+	c->from_host = H_B;
+	c->to_host = H_A;
+	run_cases(h->lan, &lan);
+
+	dg_tcp(&dg, from_g(H_A, G0), 20010, 21000, 300);
+	c = case_add(&cs, h->redirect, XDNAT_R_HAIRPIN, "A (away) to B (home): IP-in-IP to B");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	ttl_dec(&fwd, &dg);
+	tunnel(&c->out, b->mac, MAC_LAN0, LAN_ROUTER, b->lan, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+	c->to_host = H_B;
+	run_cases(h->wan, &cs);
+
+	coa_put(H_B, COA, COA_PORT + 5, true);
+	c = case_add(&cs, h->redirect, XDNAT_R_HAIRPIN, "A (away) to B (away): to B's endpoint");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, G0, COA, MIP_PORT, COA_PORT + 5, 4, 4, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+	c->to_host = H_B;
+	run_cases(h->wan, &cs);
 }
 
 /* The user-space setter keeps the reverse index with the switch. */
