@@ -499,8 +499,6 @@ struct xdnat_counter {
 	X(PASS_MIP_REG, pass_mip_reg) \
 	/* tunnel data from an address/port that is no active care-of endpoint */ \
 	X(DROP_COA_UNKNOWN, drop_coa_unknown) \
-	/* hairpin from or to a host at its care-of endpoint: not supported */ \
-	X(DROP_ROAM_HAIRPIN, drop_roam_hairpin) \
 	/* end */
 
 enum xdnat_reason {

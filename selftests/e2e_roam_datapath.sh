@@ -21,6 +21,8 @@
 #     (drop_coa_unknown);
 #   - the remote never sees the care-of address, the NAT's or the host's
 #     private address (tcpdump on the remote);
+#   - a 1000/s stream loses at most MAX_LOST datagrams across a move home
+#     and away again (each one coa-clear / coa-set);
 #   - one coa-clear and h1 gets the traffic on the LAN again.
 set -euo pipefail
 XD_WAN_PLEN=${XD_WAN_PLEN:-28} # the router's /28 of the WAN; isp splits the rest
@@ -38,6 +40,8 @@ AWAY_NET=${AWAY_NET:-10.99.0}              # the foreign network behind the NAT
 AWAY_PORT=${AWAY_PORT:-43434}              # the host's tunnel (registration) port
 TUN_MTU=${TUN_MTU:-1468}                   # 1500 - 32 bytes of tunnel
 TCP_BYTES=${TCP_BYTES:-3000000}
+RATE=${RATE:-1000}                         # datagrams/s of the stream across moves
+MAX_LOST=${MAX_LOST:-2}                    # per the two switches: in flight at most
 
 xd_init
 [ -x "$ROAM_TOOL" ] || fail "missing $ROAM_TOOL: run 'make all' first"
@@ -178,6 +182,31 @@ to1=$(xd_stat roam_to_coa) from1=$(xd_stat roam_from_coa)
 [ "$((to1 - to0))" -ge 10 ] && [ "$((from1 - from0))" -ge 10 ] ||
 	fail "counters: roam_to_coa +$((to1 - to0)), roam_from_coa +$((from1 - from0))"
 xd_ok "roam_to_coa +$((to1 - to0)), roam_from_coa +$((from1 - from0)) packets"
+
+xd_step "a stream of $((RATE * 6)) datagrams while the host moves home and away again"
+xd_bg cnt-home "$H1" "$XD_TMP/cnt-home" python3 "$XD_TRAFFIC" udp-count --port "$((first + 50))" --idle 5 --timeout 20
+CH=$XD_LAST_PID
+xd_bg cnt-away "$AWAY" "$XD_TMP/cnt-away" python3 "$XD_TRAFFIC" udp-count --port "$((first + 50))" --idle 5 --timeout 20
+CA=$XD_LAST_PID
+xd_wait_line "$CH" "$XD_TMP/cnt-home" listening
+xd_wait_line "$CA" "$XD_TMP/cnt-away" listening
+xd_bg stream "$R" "$XD_TMP/stream" python3 "$XD_TRAFFIC" udp-stream --dst "$XD_GLOBAL" \
+	--port "$((first + 50))" --rate "$RATE" --seconds 6
+ST=$XD_LAST_PID
+sleep 2
+"$ROAM_TOOL" coa-clear -i "$XD_INSTANCE" --pin-base "$XD_PIN_BASE" 1
+sleep 2
+"$ROAM_TOOL" coa-set -i "$XD_INSTANCE" --pin-base "$XD_PIN_BASE" 1 "$COA" "$COA_PORT"
+wait "$ST" || fail "the stream sender failed"
+wait "$CH" || true
+wait "$CA" || true
+sent=$(jget '["sent"]' <"$XD_TMP/stream")
+home=$(jget '["received"]' <"$XD_TMP/cnt-home")
+away=$(jget '["received"]' <"$XD_TMP/cnt-away")
+lost=$((sent - home - away))
+[ "$home" -gt 0 ] && [ "$away" -gt 0 ] || fail "stream: $home at home, $away away: no move seen"
+[ "$lost" -le "$MAX_LOST" ] || fail "stream: $lost of $sent lost across two moves (at most $MAX_LOST)"
+xd_ok "$sent sent at $RATE/s: $home at home, $away away, $lost lost across the two switches"
 
 xd_step "home again: one coa-clear"
 "$ROAM_TOOL" coa-clear -i "$XD_INSTANCE" --pin-base "$XD_PIN_BASE" 1

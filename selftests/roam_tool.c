@@ -5,7 +5,10 @@
  *
  *   roam-tool coa-set   [-i INSTANCE] [--pin-base DIR] HOST ADDR PORT [inactive]
  *   roam-tool coa-clear [-i INSTANCE] [--pin-base DIR] HOST
- *       the router side: xd_coa_set()/xd_coa_clear() on the instance's maps
+ *       the router side: xd_coa_set()/xd_coa_clear() on the instance's maps.
+ *       The one-writer rule (loader/daemon/writer.h) holds only because no
+ *       xdnatd of this build writes xdnat_coa/xdnat_coa_idx: once the
+ *       control plane does, tests go through it instead.
  *   roam-tool host-away --dev DEV --global G --local ADDR --port PORT [--ha ADDR]
  *       the host side: load xdnat_hostside, fill xdnat_host_roam, attach
  *       xdnat_host_roam_egress/_ingress to DEV with tc, print "ready" and

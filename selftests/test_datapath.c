@@ -3723,8 +3723,8 @@ HOOK_TEST(roam, reverse_tunnel)
 	c = case_add(&cs, h->drop, XDNAT_R_DROP_SPOOF_PORT, "inner source port of B's");
 	rtun_frame(&c->in, COA, COA_PORT, &bad);
 	c->bytes = ip_totlen(&bad);
-	dg_udp(&bad, from_g(H_A, G0), 20010, 21000, 100);
-	c = case_add(&cs, h->drop, XDNAT_R_DROP_ROAM_HAIRPIN, "to B's port of G0: hairpin left out");
+	dg_icmp(&bad, from_g(H_A, G0), ICMP_ECHO, 20001, 8);
+	c = case_add(&cs, h->drop, XDNAT_R_PASS_ICMP_LOCAL, "keepalive ping to G: dropped, counted");
 	rtun_frame(&c->in, COA, COA_PORT, &bad);
 	c->bytes = ip_totlen(&bad);
 	run_cases(h->wan, &cs);
@@ -3772,17 +3772,43 @@ HOOK_TEST(roam, home_agent_port)
 	run_cases(h->wan, &cs);
 }
 
-HOOK_TEST(roam, lan_hairpin_to_roaming_host)
+/* Hairpin between a host away and another host of this router, either
+ * way: the packet leaves in the destination's tunnel, TTL - 1. */
+HOOK_TEST(roam, hairpin)
 {
-	struct cases cs = { 0 };
+	const struct hostdef *b = host(H_B);
+	struct cases cs = { 0 }, lan = { 0 };
 	struct dp_case *c;
-	struct pkt dg;
+	struct pkt dg, fwd;
 
 	dg_udp(&dg, from_g(H_B, G0), 21000, 20010, 100);
-	c = case_add(&cs, h->drop, XDNAT_R_DROP_ROAM_HAIRPIN, "B to roaming A's port: left out");
+	c = case_add(&lan, h->redirect, XDNAT_R_HAIRPIN, "B (home) to A (away): to A's endpoint");
 	lan_tunnel(&c->in, H_B, &dg);
+	ttl_dec(&fwd, &dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, G0, COA, MIP_PORT, COA_PORT, 4, 4, &fwd);
 	c->bytes = ip_totlen(&dg);
-	run_cases(h->lan, &cs);
+	c->from_host = H_B;
+	c->to_host = H_A;
+	run_cases(h->lan, &lan);
+
+	dg_tcp(&dg, from_g(H_A, G0), 20010, 21000, 300);
+	c = case_add(&cs, h->redirect, XDNAT_R_HAIRPIN, "A (away) to B (home): IP-in-IP to B");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	ttl_dec(&fwd, &dg);
+	tunnel(&c->out, b->mac, MAC_LAN0, LAN_ROUTER, b->lan, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+	c->to_host = H_B;
+	run_cases(h->wan, &cs);
+
+	coa_put(H_B, COA, COA_PORT + 5, true);
+	c = case_add(&cs, h->redirect, XDNAT_R_HAIRPIN, "A (away) to B (away): to B's endpoint");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, G0, COA, MIP_PORT, COA_PORT + 5, 4, 4, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+	c->to_host = H_B;
+	run_cases(h->wan, &cs);
 }
 
 /* The user-space setter keeps the reverse index with the switch. */
@@ -3823,4 +3849,34 @@ Test(roam, setter)
 	cr_assert_eq(xd_coa_get(&m, H_D, &c), 0);
 	cr_assert(c.word == 0, "a deleted host is home");
 	xd_maps_close(&m);
+}
+
+/* Whatever classified the packet (ICMP error quote, fragment table), a host
+ * away gets it at its care-of endpoint; so in one-arm mode. */
+HOOK_TEST(roam, errors_fragments_onearm)
+{
+	struct cases cs = { 0 };
+	struct pkt out, dg;
+	struct ip4 ih;
+	size_t qlen;
+
+	dg_udp(&out, from_g(H_A, REMOTE_FAR), 20010, 53, 40);
+	qlen = pkt_ip4_hlen(&out, 0) + 8;
+	dg_icmp_err(&dg, REMOTE, G0, ICMP_UNREACH, 3, 0, out.b, qlen);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "port unreachable quoting A's datagram");
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x4242;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 53, 20010, 64);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "first fragment to A's port");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x4242, 72, false, 40);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "later fragment: the table names A");
+	run_cases(h->wan, &cs);
+
+	use_onearm = true;
+	dg_tcp(&dg, hdr(REMOTE, G0), 443, 20500, 200);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "one-arm: TCP to A away");
+	run_cases(h->wan, &cs);
+	use_onearm = false;
 }

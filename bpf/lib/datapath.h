@@ -115,7 +115,8 @@ static __always_inline int wan_path(struct xdnat_ctx c)
 	if (act == XDNAT_ACT_MIP) {
 		act = roam_classify(data, data_end, &p);
 		if (act == XDNAT_ACT_FORWARD)
-			return roam_from_coa(c, &p);
+			return p.reason == XDNAT_R_HAIRPIN ? roam_hairpin_from_coa(c, &p) :
+							    roam_from_coa(c, &p);
 		return finish(c, act, &p);
 	}
 	if (act != XDNAT_ACT_FORWARD)
@@ -193,11 +194,8 @@ static __always_inline int lan_path(struct xdnat_ctx c)
 	if (p.reason == XDNAT_R_HAIRPIN) {
 		struct xdnat_coa_ep coa;
 
-		if (coa_active(p.dst_id, &coa)) {
-			/* To a host at its care-of endpoint: left out. */
-			count(XDNAT_R_DROP_ROAM_HAIRPIN, p.bytes);
-			return ctx_drop(c);
-		}
+		if (coa_active(p.dst_id, &coa))
+			return roam_hairpin_to_coa(c, &p, &coa);
 		fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p.host_lan, inner->tos,
 			    bpf_ntohs(outer->tot_len));
 		rc = host_next_hop(c.raw, &fib, p.dst_id, &reason);

@@ -11,6 +11,8 @@
  *                    traffic for the stack
  *   roam_to_coa()    WAN -> care-of endpoint (encapsulate, send on the WAN)
  *   roam_from_coa()  reverse tunnel -> WAN (decapsulate, send on the WAN)
+ *   roam_hairpin_from_coa(), roam_hairpin_to_coa()
+ *                    host away <-> another host of this router (hairpin)
  */
 #ifndef XDNAT_LIB_ROAM_H
 #define XDNAT_LIB_ROAM_H
@@ -100,12 +102,9 @@ roam_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	act = host_inner_check(inner, data_end, sender, h, p);
 	if (act != XDNAT_ACT_FORWARD)
 		return act;
-	if (p->reason == XDNAT_R_HAIRPIN) {
-		/* To a host of this router: left out (docs/ROAMING.md). */
-		p->reason = XDNAT_R_DROP_ROAM_HAIRPIN;
-		return XDNAT_ACT_DROP;
-	}
-	p->reason = XDNAT_R_ROAM_FROM_COA;
+	/* Hairpin (to a host of this router: p->dst_id) keeps its reason. */
+	if (p->reason != XDNAT_R_HAIRPIN)
+		p->reason = XDNAT_R_ROAM_FROM_COA;
 	return XDNAT_ACT_FORWARD;
 malformed:
 	p->reason = XDNAT_R_DROP_MALFORMED;
@@ -218,6 +217,121 @@ static __always_inline int roam_from_coa(struct xdnat_ctx c, struct xdnat_pkt *p
 	xdnat_ttl_dec(inner);
 	count(XDNAT_R_ROAM_FROM_COA, p->bytes);
 	count_host(p->host_id, 0, p->bytes);
+	return ctx_forward(c, data, XDNAT_TXPORT_WAN, cfg.wan_ifindex, rc, &fib);
+}
+
+/* Count a hairpin between hosts @p->host_id and @p->dst_id once it leaves. */
+static __always_inline void count_hairpin(const struct xdnat_pkt *p)
+{
+	count(XDNAT_R_HAIRPIN, p->bytes);
+	count_host(p->host_id, 0, p->bytes);
+	count_host(p->dst_id, 1, p->bytes);
+}
+
+/*
+ * Hairpin from a host away (reverse tunnel, classified by roam_classify) to
+ * host @p->dst_id: to its care-of endpoint if it is away too (the 32 bytes
+ * rewritten in place, back out of the WAN NIC), else IP-in-IP to its LAN
+ * address (the 32 bytes swapped for 20).  Like the LAN hairpin, a packet
+ * the datapath cannot send itself is dropped: the stack has no tunnel.
+ */
+static __always_inline int roam_hairpin_from_coa(struct xdnat_ctx c, struct xdnat_pkt *p)
+{
+	void *data = ctx_data(c), *data_end = ctx_data_end(c);
+	struct iphdr *outer = data + sizeof(struct ethhdr), *inner;
+	struct xdnat_coa_ep coa;
+	struct bpf_fib_lookup fib;
+	__u32 reason = 0;
+	int rc;
+
+	inner = (void *)outer + XDNAT_COA_OVERHEAD;
+	if ((void *)(inner + 1) > data_end)
+		return ctx_drop(c);
+	if (coa_active(p->dst_id, &coa)) {
+		fib_prepare(&fib, ctx_ingress_ifindex(c), inner->daddr, coa.addr, inner->tos,
+			    p->bytes + XDNAT_COA_OVERHEAD);
+		fib.l4_protocol = IPPROTO_UDP;
+		rc = fib_next_hop(c.raw, &fib, cfg.wan_ifindex, &reason);
+		if (!sends_itself(c, rc)) {
+			count(reason, p->bytes);
+			return ctx_drop(c);
+		}
+		xdnat_ttl_dec(inner);
+		xdnat_write_outer_udp(outer, inner, inner->daddr, coa.addr,
+				      bpf_htons(XDNAT_MIP_PORT), coa.port);
+		count_hairpin(p);
+		return ctx_forward(c, data, XDNAT_TXPORT_WAN, cfg.wan_ifindex, rc, &fib);
+	}
+	fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p->host_lan, inner->tos,
+		    p->bytes + sizeof(struct iphdr));
+	rc = host_next_hop(c.raw, &fib, p->dst_id, &reason);
+	if (!sends_itself(c, rc)) {
+		count(reason, p->bytes);
+		return ctx_drop(c);
+	}
+	/* Out of the UDP tunnel, into IP-in-IP: two steps, so that a tc GSO
+	 * skb changes tunnel type with them. */
+	if (ctx_adjust_room(c, -(int)XDNAT_COA_OVERHEAD, CTX_ROOM_DECAP_UDP) ||
+	    ctx_adjust_room(c, sizeof(struct iphdr), CTX_ROOM_ENCAP_IPIP)) {
+		count(XDNAT_R_DROP_INTERNAL, p->bytes);
+		return ctx_drop(c);
+	}
+	data = ctx_data(c);
+	data_end = ctx_data_end(c);
+	outer = data + sizeof(struct ethhdr);
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end) {
+		count(XDNAT_R_DROP_INTERNAL, p->bytes);
+		return ctx_drop(c);
+	}
+	xdnat_ttl_dec(inner);
+	xdnat_write_outer(outer, inner, cfg.lan_addr, p->host_lan);
+	count_hairpin(p);
+	return ctx_forward(c, data, XDNAT_TXPORT_LAN, cfg.lan_ifindex, rc, &fib);
+}
+
+/*
+ * Hairpin from a host on the LAN (its IP-in-IP packet, checked by
+ * lan_classify) to host @p->dst_id, away at @coa: the 20 bytes of IP-in-IP
+ * swapped for the 32 of the UDP tunnel, out of the WAN NIC.
+ */
+static __always_inline int roam_hairpin_to_coa(struct xdnat_ctx c, struct xdnat_pkt *p,
+					       const struct xdnat_coa_ep *coa)
+{
+	void *data = ctx_data(c), *data_end = ctx_data_end(c);
+	struct iphdr *outer = data + sizeof(struct ethhdr), *inner;
+	struct bpf_fib_lookup fib;
+	__u32 reason = 0;
+	int rc;
+
+	inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end)
+		return ctx_drop(c);
+	fib_prepare(&fib, ctx_ingress_ifindex(c), inner->daddr, coa->addr, inner->tos,
+		    p->bytes + XDNAT_COA_OVERHEAD);
+	fib.l4_protocol = IPPROTO_UDP;
+	rc = fib_next_hop(c.raw, &fib, cfg.wan_ifindex, &reason);
+	if (!sends_itself(c, rc)) {
+		count(reason, p->bytes);
+		return ctx_drop(c);
+	}
+	if (ctx_adjust_room(c, -(int)sizeof(struct iphdr), CTX_ROOM_DECAP_IPIP) ||
+	    ctx_adjust_room(c, XDNAT_COA_OVERHEAD, CTX_ROOM_ENCAP_UDP)) {
+		count(XDNAT_R_DROP_INTERNAL, p->bytes);
+		return ctx_drop(c);
+	}
+	data = ctx_data(c);
+	data_end = ctx_data_end(c);
+	outer = data + sizeof(struct ethhdr);
+	inner = (void *)outer + XDNAT_COA_OVERHEAD;
+	if ((void *)(inner + 1) > data_end) {
+		count(XDNAT_R_DROP_INTERNAL, p->bytes);
+		return ctx_drop(c);
+	}
+	xdnat_ttl_dec(inner);
+	xdnat_write_outer_udp(outer, inner, inner->daddr, coa->addr, bpf_htons(XDNAT_MIP_PORT),
+			      coa->port);
+	count_hairpin(p);
 	return ctx_forward(c, data, XDNAT_TXPORT_WAN, cfg.wan_ifindex, rc, &fib);
 }
 
