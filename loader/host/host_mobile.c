@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
@@ -65,6 +67,7 @@ struct mob {
 	bool retry;                 /* a 133: try again at once */
 	uint32_t home_router;       /* --home-router: away when it is not on-link */
 	bool away, routes_on;
+	int nlfd;                   /* route/address/link changes: look again at once */
 };
 
 #define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
@@ -107,7 +110,8 @@ static const struct xo_opt mob_opts[] = {
 					"source G; may be repeated (must not cover G)" },
 	{ "home-router", 0, "ADDR", 257, .help = "with --dev, or neither --dev nor --tun: detect "
 						 "leaving and returning home: away while the router's LAN "
-						 "address ADDR is not on-link (checked every second); "
+						 "address ADDR is not on-link (checked at every route, "
+						 "address or link change, and every second); "
 						 "register (and route --route CIDRs) when leaving, "
 						 "deregister (and remove them) when back" },
 	{ "dump-request", 0, "PATH", 256, .help = "write every registration request sent to PATH "
@@ -381,12 +385,18 @@ static int register_once(struct mob *m, uint16_t life)
 	for (unsigned t = 0; t < 4; t++) {
 		uint64_t id = 0, deadline;
 
-		deadline = now_ms() + 1000;
-		if (send_rrq(m, life, &id)) {
-			/* No route yet (a link coming up): wait, try again. */
-			usleep(1000 * 1000);
-			continue;
+		/* 250 ms, then doubling: the first request after a move can meet
+		 * a link that is not quite ready. */
+		deadline = now_ms() + (250u << t);
+		/* No route yet (a link coming up, DHCP not done): look again
+		 * every 100 ms for up to 3 s before this try counts. */
+		for (int r = 0; send_rrq(m, life, &id); r++) {
+			if (r == 30)
+				break;
+			usleep(100 * 1000);
 		}
+		if (!id)
+			continue;
 		for (;;) {
 			struct pollfd p = { .fd = m->fd, .events = POLLIN };
 			int64_t w = (int64_t)(deadline - now_ms());
@@ -753,9 +763,24 @@ static int run(struct mob *m)
 		close(m->sfd);
 		return 1;
 	}
+	m->nlfd = -1;
+	if (m->home_router) {
+		struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+					  .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+						       RTMGRP_IPV4_ROUTE };
+
+		m->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+		if (m->nlfd >= 0 && bind(m->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(m->nlfd);
+			m->nlfd = -1;
+		}
+		if (m->nlfd < 0)
+			xd_warn("mobile: no netlink notifications: looking for moves every second");
+	}
 	for (;;) {
-		struct pollfd p[3] = { { .fd = m->sfd, .events = POLLIN },
+		struct pollfd p[4] = { { .fd = m->sfd, .events = POLLIN },
 				       { .fd = m->fd, .events = POLLIN },
+				       { .fd = m->nlfd, .events = POLLIN },
 				       { .fd = m->tunfd, .events = POLLIN } };
 		uint64_t now = now_ms();
 		int64_t w;
@@ -804,9 +829,16 @@ static int run(struct mob *m)
 		if (m->keepalive && next_ka != UINT64_MAX && (int64_t)(next_ka - now_ms()) < w)
 			w = (int64_t)(next_ka - now_ms());
 		if (m->home_router && w > 1000)
-			w = 1000;       /* look for a move every second */
-		if (poll(p, m->tunfd >= 0 ? 3 : 2, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
+			w = 1000;       /* look for a move every second (and at each change) */
+		if (poll(p, m->tunfd >= 0 ? 4 : 3, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents & POLLIN) {
+			/* A route, address or link changed: drain, look again now. */
+			char nb[8192];
+
+			while (recv(m->nlfd, nb, sizeof(nb), MSG_DONTWAIT) > 0)
+				;
+		}
 		if (p[0].revents)
 			break;
 		if (p[1].revents & POLLIN) {
@@ -815,7 +847,7 @@ static int run(struct mob *m)
 			if (n > 0)
 				(void)on_datagram(m, buf, (size_t)n, 0);
 		}
-		if (m->tunfd >= 0 && (p[2].revents & POLLIN))
+		if (m->tunfd >= 0 && (p[3].revents & POLLIN))
 			from_tun(m);
 	}
 	/* Leaving: the router's endpoint for us ends with this registration's
@@ -823,6 +855,8 @@ static int run(struct mob *m)
 	tun_down(m);
 	dev_down(m);
 	redirect_undo(m);
+	if (m->nlfd >= 0)
+		close(m->nlfd);
 	close(m->sfd);
 	return 0;
 }
