@@ -287,8 +287,16 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 	m->coa = src;
 	if (rsip_random(low, sizeof(low)))
 		return -EIO;
-	id = mip_id_from_unix_ms((uint64_t)((int64_t)now_ms() + m->clock_off_s * 1000),
-				 (uint32_t)low[0] << 24 | low[1] << 16 | low[2] << 8 | low[3]);
+	/* NTP format (RFC 5944 5.7): seconds, and the fraction of the second
+	 * in the low 32 bits, so that requests of separate runs increase too;
+	 * random bits below the millisecond make the low word unpredictable. */
+	{
+		uint64_t ms = (uint64_t)((int64_t)now_ms() + m->clock_off_s * 1000);
+		uint32_t r = (uint32_t)low[0] << 24 | low[1] << 16 | low[2] << 8 | low[3];
+
+		id = mip_id_from_unix_ms(ms, (uint32_t)((ms % 1000) * 4294967296ull / 1000) +
+						 r % 4294967u);
+	}
 	if (id <= m->last_id)
 		id = m->last_id + 1;
 	m->last_id = id;
