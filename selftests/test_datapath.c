@@ -3880,3 +3880,90 @@ HOOK_TEST(roam, errors_fragments_onearm)
 	run_cases(h->wan, &cs);
 	use_onearm = false;
 }
+
+/* ------------------------------------------------------------ host side, away */
+
+#define AWAY_LOCAL IP4(10, 99, 0, 2) /* the host's address on the foreign network */
+#define AWAY_PORT  43434
+static const uint8_t MAC_AWAY[6] = { 0x02, 0, 0, 0, 0x99, 0x02 };
+static const uint8_t MAC_NAT[6]  = { 0x02, 0, 0, 0, 0x99, 0x01 };
+
+/* Host A away: the roam programs of xdnat_hostside in place of the LAN pair
+ * (same counters), configured through xdnat_host_roam as a move would. */
+static void hostside_away_up(void)
+{
+	struct xdnat_host_roam r = { .gaddr = htonl(G0), .ha_addr = htonl(G0),
+				     .local_addr = htonl(AWAY_LOCAL), .local_port = htons(AWAY_PORT),
+				     .flags = XDNAT_COA_F_ACTIVE };
+	uint32_t zero = 0;
+
+	hostside_up();
+	HS->egress = bpf_program__fd(HS->skel->progs.xdnat_host_roam_egress);
+	HS->ingress = bpf_program__fd(HS->skel->progs.xdnat_host_roam_ingress);
+	map_set(bpf_map__fd(HS->skel->maps.xdnat_host_roam), zero, &r, "xdnat_host_roam");
+}
+
+TestSuite(host_away, .init = hostside_away_up, .fini = fini_all, .timeout = 120);
+
+Test(host_away, egress)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	dg_tcp(&dg, hdr(G0, REMOTE), 20010, 443, 200);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ROAM_ENCAP, "TCP from G0: tunnel data to G0:434");
+	frame(&c->in, MAC_NAT, MAC_AWAY, &dg);
+	udp_tunnel(&c->out, MAC_NAT, MAC_AWAY, AWAY_LOCAL, G0, AWAY_PORT, MIP_PORT, 4, 4, &dg);
+	c->bytes = ip_totlen(&dg);
+	dg_esp(&dg, nodf(hdr(G0, REMOTE)), 0xc0ffee00, 80);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ROAM_ENCAP, "ESP from G0, no DF");
+	frame(&c->in, MAC_NAT, MAC_AWAY, &dg);
+	udp_tunnel(&c->out, MAC_NAT, MAC_AWAY, AWAY_LOCAL, G0, AWAY_PORT, MIP_PORT, 4, 4, &dg);
+	c->bytes = ip_totlen(&dg);
+	dg_udp(&dg, hdr(AWAY_LOCAL, G0), AWAY_PORT, MIP_PORT, 40);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "registration from the local address: untouched");
+	frame(&c->in, MAC_NAT, MAC_AWAY, &dg);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_EGRESS, &cs);
+}
+
+Test(host_away, ingress)
+{
+	static const uint8_t rrp[20] = { 3, 0, 0, 60 }; /* registration reply */
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, reg;
+	size_t o;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 100);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ROAM_DECAP, "tunnel data from the home agent: unwrapped");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 4, &dg);
+	frame(&c->out, MAC_AWAY, MAC_NAT, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_ROAM_DROP, "tunnel data, next header 55");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 55, &dg);
+	c->bytes = (long long)c->in.len;
+
+	dg_udp(&reg, hdr(REMOTE, G1), 53, 20010, 100);
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_ROAM_DROP, "inner destination not G0");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 4, &reg);
+	c->bytes = (long long)c->in.len;
+
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "tunnel data to another port: not ours");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT + 1, 4, 4, &dg);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "tunnel data from another address: not ours");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, REMOTE, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 4, &dg);
+	c->bytes = (long long)c->in.len;
+
+	pkt_reset(&reg);
+	o = pkt_ip4_begin(&reg, &(struct ip4){ .src = G0, .dst = AWAY_LOCAL, .proto = PROTO_UDP, .ttl = 60 });
+	pkt_udp_data(&reg, o, MIP_PORT, AWAY_PORT, rrp, sizeof(rrp));
+	pkt_ip4_end(&reg, o);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "registration reply: to the agent's socket");
+	frame(&c->in, MAC_AWAY, MAC_NAT, &reg);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_INGRESS, &cs);
+}
