@@ -122,6 +122,9 @@ assert e["host"] == "h1" and e["tunnel_addr"] == sys.argv[2], e
 assert lo <= e["tunnel_port"] <= hi, e
 assert e["care_of"] == sys.argv[4] and e["home"] == sys.argv[5] and e["nat"] and e["encap"] == "udp", e
 PY
+DIRECT=$(xd_ctl -D -j mobile show)
+echo "$DIRECT" | python3 -c 'import json,sys; d=json.load(sys.stdin); e=d["mobile"]; assert d["source"]=="maps" and len(e)==1 and e[0]["tunnel_addr"]==sys.argv[1], d' \
+	"$NAT_PUB_NET.2" || fail "mobile show -D (the maps): $DIRECT"
 xd_ctl mobile show | grep -Eq "^h1 +[0-9]+ +$XD_GLOBAL +$FOREIGN_NET.2 +$NAT_PUB_NET.2:[0-9]+ +udp +yes" ||
 	fail "mobile show (text): $(xd_ctl mobile show)"
 xd_ok "xdnatctl mobile show: care-of $FOREIGN_NET.2 via the NAT $(echo "$SHOW" | python3 -c 'import json,sys; e=json.load(sys.stdin)["mobile"][0]; print("%s:%s" % (e["tunnel_addr"], e["tunnel_port"]))')"
