@@ -32,7 +32,8 @@ const char *xd_store_error(const struct xd_store *st)
 	return st && st->err[0] ? st->err : "unknown error";
 }
 
-/* The one place that picks a backend (the next: a URL in state_dir). */
+/* The one place that picks a backend: etcd://HOST:PORT[/PREFIX] selects
+ * etcd (store_etcd.c), anything else is a directory for SQLite. */
 int xd_store_open(const char *state_dir, const char *instance, unsigned flags,
 		  struct xd_store **out, char *err, size_t errlen)
 {
@@ -40,6 +41,13 @@ int xd_store_open(const char *state_dir, const char *instance, unsigned flags,
 	int n;
 
 	*out = NULL;
+	if (xd_store_is_etcd(state_dir)) {
+		if (!xd_valid_instance(instance)) {
+			snprintf(err, errlen, "invalid instance name '%s'", instance ? instance : "");
+			return -EINVAL;
+		}
+		return xd_store_etcd_open(state_dir, instance, flags, out, err, errlen);
+	}
 	if (!(flags & XD_STORE_RDONLY) && mkdir(state_dir, 0700) && errno != EEXIST) {
 		n = -errno;
 		snprintf(err, errlen, "cannot create state directory %s: %s", state_dir, strerror(-n));

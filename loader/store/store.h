@@ -2,9 +2,11 @@
 /*
  * The control plane's durable state behind one interface: a struct of
  * operations that a backend implements.  Nothing outside loader/store/
- * knows how the state is kept; the only backend so far is SQLite
+ * knows how the state is kept; the backends are SQLite, the default
  * (store_sqlite.c: STATE_DIR/INSTANCE.db, WAL, synchronous=FULL, schema
- * versioned with PRAGMA user_version).  A new backend (etcd, ...) is a new
+ * versioned with PRAGMA user_version), and etcd v3 (store_etcd.c, selected
+ * by a state location etcd://HOST:PORT[/PREFIX]; allocation and
+ * enrolment state only so far, see docs/CLUSTER.md).  A new backend (etcd, ...) is a new
  * file that fills struct xd_store_ops and a case in xd_store_open().
  *
  * What is kept:
@@ -221,7 +223,9 @@ struct xd_store {
 enum { XD_STORE_RDONLY = 1 };
 
 /* Open the store of router instance @instance under @state_dir (created
- * 0700 if needed; files 0600).  0, or a negative errno with a message in
+ * 0700 if needed; files 0600), or in etcd when @state_dir is
+ * etcd://HOST:PORT[/PREFIX] (keys under PREFIX/INSTANCE/, default prefix
+ * /xdnat; store_etcd.c).  0, or a negative errno with a message in
  * @err.  XD_STORE_RDONLY: no schema change, -ENOENT if absent. */
 int xd_store_open(const char *state_dir, const char *instance, unsigned flags,
 		  struct xd_store **out, char *err, size_t errlen);
@@ -243,5 +247,10 @@ uint64_t rsip_now_ms(void);
 /* The SQLite backend (store_sqlite.c). */
 int xd_store_sqlite_open(const char *path, unsigned flags, struct xd_store **out, char *err,
 			 size_t errlen);
+
+/* The etcd v3 backend (store_etcd.c): @loc is etcd://HOST:PORT[/PREFIX]. */
+bool xd_store_is_etcd(const char *loc);
+int xd_store_etcd_open(const char *loc, const char *instance, unsigned flags, struct xd_store **out,
+		       char *err, size_t errlen);
 
 #endif
