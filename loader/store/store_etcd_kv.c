@@ -514,7 +514,10 @@ int et_connect(struct et *q)
 {
 	if (!(q->curl = curl_easy_init()))
 		return xd_store_fail(&q->base, -ENOMEM, "etcd: no curl handle");
+	/* no "Expect: 100-continue" wait (1 s) before bodies over 1 KiB */
 	q->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (q->hdrs)
+		q->hdrs = curl_slist_append(q->hdrs, "Expect:");
 	if (!q->hdrs)
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
 	curl_easy_setopt(q->curl, CURLOPT_HTTPHEADER, q->hdrs);
