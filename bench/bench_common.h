@@ -67,6 +67,24 @@ enum bench_vary {
 	BENCH_VARY_LAN,        /* LAN: outer source (host), inner source address and port */
 };
 
+/*
+ * The minimal encapsulating router (bench_minimal): one hash lookup by
+ * {global address, UDP/TCP destination port} gives the tunnel endpoint and
+ * its MACs; then an outer IPv4 header and a redirect.  No classification,
+ * no checks, no counters: the floor an IP-in-IP router with a table pays.
+ */
+struct bench_min_key {
+	__be32 daddr;
+	__be16 dport;
+	__u16 pad;          /* zero */
+};
+
+struct bench_min_val {
+	__be32 lan;         /* tunnel destination */
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
 struct bench_vary_val {
 	__u32 a;  /* port / SPI (host order) */
 	__be32 b; /* LAN: the host's LAN address (outer source) */

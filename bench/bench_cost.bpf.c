@@ -13,6 +13,9 @@
  *                       the original frame (a non-live run never resets it).
  *   bench_harness_nop   the same harness around nothing: its cost is
  *                       subtracted.
+ *   bench_harness_min   the minimal encapsulating router (bench_common.h)
+ *                       in the same harness: the baseline xdnat is
+ *                       measured against.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -22,6 +25,8 @@
 /* The router's datapath library (bpf/lib/): its maps and configuration, and
  * the XDP action paths the harness calls. */
 #include "lib/datapath.h"
+
+char LICENSE[] SEC("license") = "GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
@@ -62,7 +67,52 @@ static __always_inline int harness_fail(void)
 	return XDP_ABORTED;
 }
 
-enum { H_NOP, H_WAN, H_LAN };
+/* The minimal router's table, filled by the driver with the UDP flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BENCH_COST_FLOWS);
+	__type(key, struct bench_min_key);
+	__type(value, struct bench_min_val);
+} bench_min_fwd SEC(".maps");
+
+/* Parse Ethernet/IPv4/L4 ports, look the flow up, prepend IPv4, redirect. */
+static __always_inline int minimal_router(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data, saved;
+	struct iphdr *ip = (void *)(eth + 1), *outer, *inner;
+	struct bench_min_key k = {};
+	struct bench_min_val *v;
+	struct udphdr *uh;
+
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5)
+		return XDP_PASS;
+	uh = (void *)(ip + 1);
+	if ((void *)(uh + 1) > data_end)
+		return XDP_PASS;
+	k.daddr = ip->daddr;
+	k.dport = uh->dest;
+	v = bpf_map_lookup_elem(&bench_min_fwd, &k);
+	if (!v)
+		return XDP_DROP;
+	saved = *eth;
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	outer = (void *)(eth + 1);
+	inner = outer + 1;
+	if ((void *)(inner + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, v->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, v->smac, ETH_ALEN);
+	eth->h_proto = saved.h_proto;
+	xdnat_write_outer(outer, inner, cfg.lan_addr, v->lan);
+	return bpf_redirect_map(&bench_tx, 0, 0);
+}
+
+enum { H_NOP, H_WAN, H_LAN, H_MIN };
 
 static __always_inline int harness(struct xdp_md *ctx, int which)
 {
@@ -107,6 +157,8 @@ static __always_inline int harness(struct xdp_md *ctx, int which)
 		rc = wan_path(ctx_xdp(ctx));
 	} else if (which == H_LAN) {
 		rc = lan_path(ctx_xdp(ctx));
+	} else if (which == H_MIN) {
+		rc = minimal_router(ctx);
 	} else {
 		/* mirrors the undo below, which the router cases always do */
 		if (bpf_xdp_adjust_head(ctx, 0))
@@ -138,6 +190,7 @@ static __always_inline int harness(struct xdp_md *ctx, int which)
 HARNESS(bench_harness_nop, H_NOP)
 HARNESS(bench_harness_wan, H_WAN)
 HARNESS(bench_harness_lan, H_LAN)
+HARNESS(bench_harness_min, H_MIN)
 
 /*
  * Profile baseline: what the router's WAN path pays for its next hop alone,

@@ -879,6 +879,7 @@ enum ccase {
 	CC_ESP, CC_AH, CC_UDP, CC_TCP, CC_LAN, /* 1 host; + CC_SCALE: full tables */
 	/* floods to unallocated ports / SPIs, dropped in XDP (1-host tables) */
 	CC_FLOOD_TCP = CC_LAN + 1 + 5, CC_FLOOD_ESP,
+	CC_MIN,   /* the minimal encapsulating router, UDP flows of the full tables */
 	CC_MAX,
 };
 #define CC_SCALE 5
@@ -890,6 +891,7 @@ static const char *const cc_name[] = {
 	"WAN->LAN ESP (SPI)", "WAN->LAN AH (SPI)", "WAN->LAN UDP (port)", "WAN->LAN TCP (port)",
 	"LAN->WAN UDP (decap + checks)",
 };
+static const char *const min_name = "minimal encapsulating router (UDP)";
 static const char *const flood_name[] = {
 	"flood: TCP SYN to unallocated ports", "flood: ESP to unallocated SPIs",
 };
@@ -1034,6 +1036,17 @@ static int cost_phase(struct bench *B, struct cost_res *res)
 
 					if (map_put(r->cost->maps.bench_vals, &k, &v))
 						return -1;
+					/* The minimal router's table: the same UDP flows. */
+					if (sc == 1 && protos[p] == IPPROTO_UDP) {
+						struct bench_min_key mk = { .daddr = fl[i].gaddr,
+									    .dport = htons((uint16_t)fl[i].key) };
+						struct bench_min_val mv = { .lan = fl[i].lan,
+									    .dmac = { 2, 0, 0, 0, 0xbb, 1 },
+									    .smac = { 2, 0, 0, 0, 0xbb, 2 } };
+
+						if (map_put(r->cost->maps.bench_min_fwd, &mk, &mv))
+							return -1;
+					}
 				}
 			} else {
 				c->vary = BENCH_VARY_LAN;
@@ -1092,6 +1105,11 @@ static int cost_phase(struct bench *B, struct cost_res *res)
 		make_flows(&fb, 1, f ? IPPROTO_ESP : IPPROTO_TCP, true);
 		wan_frame(&c->fr, r->wan_mac, &fb);
 	}
+	cc[CC_MIN] = (struct ccfg){ .name = min_name, .skel = s,
+				    .prog_fd = bpf_program__fd(s->progs.bench_harness_min),
+				    .ns = rf->ns, .ifindex = rf->wan, .want = XDP_REDIRECT,
+				    .harness = true, .vary = BENCH_VARY_DPORT,
+				    .base = cc[CC_UDP + CC_SCALE].base, .fr = cc[CC_UDP + CC_SCALE].fr };
 	/* the nop harness varies like the UDP case (full tables) */
 	cc[CC_NOP].base = cc[CC_UDP + CC_SCALE].base;
 	cc[CC_NOP].fr = cc[CC_UDP + CC_SCALE].fr;
@@ -1405,6 +1423,14 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 
 		printf("%-40s %10.1f %8.2f %10s %8s %9s   = %.1f Mpps dropped per core\n",
 		       flood_name[f], ns, ns / pass, "", "", "", 1e3 / ns);
+	}
+	{
+		double min = pass + c->ns[CC_MIN] - nop;
+		double xd = pass + c->ns[CC_UDP + CC_SCALE] - nop;
+
+		printf("%-40s %10s %8s %10.1f %8.2f %9s\n", min_name, "", "", min, min / pass, "");
+		printf("  xdnat WAN->LAN UDP, full tables: %.2fx the minimal router's cost "
+		       "(classification, checks, counters, next-hop cache)\n", xd / min);
 	}
 	printf("\n%-40s %10s %8s %10s %8s %9s\n", "live throughput (Mpps, median of slices)", "Mpps",
 	       "x (a)", "delivered", "sent", "checks");

@@ -30,6 +30,7 @@ rows=(
 	"LAN->WAN UDP|5"
 	"flood: TCP SYN to unallocated ports|3"
 	"flood: ESP to unallocated SPIs|3"
+	"minimal encapsulating router|2"
 	"(a) direct|4"
 	"(b) xdnat, 1 host, UDP|4"
 	"(b) xdnat, full tables, UDP|4"

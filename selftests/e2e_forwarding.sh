@@ -133,7 +133,7 @@ P2A=$(esp_pkt "$h2_lo" 3)
 P2B=$(esp_pkt "$h2_hi" 4)
 PX=$(esp_pkt "$((UNKNOWN_SPI))" 5)
 for i in 1 2; do
-	xd_bg esp$i "$(xd_host_ns $i)" "$XD_TMP/esp$i" python3 "$XD_TRAFFIC" raw-recv --proto 50 --count 3 --timeout 4
+	xd_bg esp$i "$(xd_host_ns $i)" "$XD_TMP/esp$i" python3 "$XD_TRAFFIC" raw-recv --proto 50 --count 3 --timeout 8
 	eval "ESP$i=$XD_LAST_PID"
 	xd_wait_line "$XD_LAST_PID" "$XD_TMP/esp$i" listening
 done

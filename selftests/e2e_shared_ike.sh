@@ -89,7 +89,7 @@ declare -A WANT=([h1_500]="$RESP1,$RINIT" [h2_500]="$RESP2" [h1_4500]="$ESP1" [h
 for h in 1 2; do
 	for p in 500 4500; do
 		xd_bg "h${h}_$p" "$(xd_host_ns $h)" "$XD_TMP/h${h}_$p" python3 "$XD_TRAFFIC" udp-peer \
-			--port "$p" --count 3 --timeout 3
+			--port "$p" --count 3 --timeout 8
 		eval "P_h${h}_$p=$XD_LAST_PID"
 		xd_wait_line "$XD_LAST_PID" "$XD_TMP/h${h}_$p" listening
 	done

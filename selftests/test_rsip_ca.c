@@ -110,7 +110,7 @@ static void *serve(void *arg)
 			rsip_server_events(&srv, pfd, n);
 			/* Loopback is no host address for a certificate: the
 			 * hosts of this test live at 10.0.0.2. */
-			for (unsigned i = 0; i < srv.max_conns; i++)
+			for (unsigned i = 0; i < srv.n_slots; i++)
 				if (srv.conns[i].fd >= 0 && !srv.conns[i].sess.authed)
 					srv.conns[i].sess.peer_lan = htonl(0x0a000002);
 			pthread_mutex_unlock(&mu);

@@ -76,7 +76,17 @@ static __always_inline void *ctx_data_end(struct xdnat_ctx c)
  * paged data); an XDP frame is linear (no multi-buffer programs here). */
 static __always_inline __u32 ctx_len(struct xdnat_ctx c)
 {
-	return ctx_is_xdp(c) ? (__u32)(ctx_data_end(c) - ctx_data(c)) : CTX_SKB(c)->len;
+	void *data, *end;
+
+	if (!ctx_is_xdp(c))
+		return CTX_SKB(c)->len;
+	/* Opaque copies: with ALU32 (-mcpu=v3) clang would otherwise compute
+	 * the difference on 32-bit copies of the packet pointers and may
+	 * reuse such a copy as the pointer, which the verifier rejects. */
+	data = ctx_data(c);
+	end = ctx_data_end(c);
+	asm volatile("" : "+r"(data), "+r"(end));
+	return (__u32)(end - data);
 }
 
 static __always_inline __u32 ctx_ingress_ifindex(struct xdnat_ctx c)

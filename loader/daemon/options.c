@@ -98,9 +98,18 @@ static const struct xo_opt xdnatd_opts[] = {
 	  .help = "an idle registration without bindings is forgotten after S seconds "
 		  "(default: 600)" },
 	{ "rsip-max-clients", 0, "N", .type = XO_U32, .off = OFF(rsip_max_clients), .min = 1,
-	  .max = 65536, .ini = "rsip.max-clients", .help = "concurrent connections (default: 256)" },
+	  .max = 1u << 20, .ini = "rsip.max-clients",
+	  .help = "concurrent connections (default: 4096; kept below the open-files limit; at the "
+		  "cap the oldest connection without a session is closed for a new one)" },
+	{ "rsip-per-address", 0, "N", .type = XO_U32, .off = OFF(rsip_per_addr), .min = 1,
+	  .max = 1u << 20, .ini = "rsip.per-address",
+	  .help = "concurrent connections from one LAN address (default: 8)" },
+	{ "rsip-preauth", 0, "S", .type = XO_U32, .off = OFF(rsip_preauth), .min = 1, .max = 3600,
+	  .ini = "rsip.preauth",
+	  .help = "close connections without an authenticated REGISTER after S seconds (default: 5)" },
 	{ "rsip-idle", 0, "S", .type = XO_U32, .off = OFF(rsip_idle), .min = 1, .max = 0x7fffffff,
-	  .ini = "rsip.idle", .help = "close connections idle for S seconds (default: 900)" },
+	  .ini = "rsip.idle", .help = "close connections that send no complete message for S "
+		  "seconds (default: 900)" },
 	XO_HEAD("Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their RSIP "
 		"requests get a certificate for their identity, ports and SPIs, valid for the "
 		"lease; a block is never freed while a valid certificate binds it (FREE, lease "
@@ -483,7 +492,9 @@ static int defaults(struct opts *o)
 	o->spi_bits = XDNAT_DEFAULT_SPI_BITS;
 	rsip_config_defaults(&o->rcfg);
 	o->rsip_port = RSIP_DEFAULT_PORT;
-	o->rsip_max_clients = 256;
+	o->rsip_max_clients = 4096;
+	o->rsip_per_addr = RSIP_DEFAULT_PER_ADDR;
+	o->rsip_preauth = RSIP_DEFAULT_PREAUTH_S;
 	o->rsip_idle = 900;
 	o->counters_interval = XD_CTR_DEFAULT_INTERVAL;
 	o->crl_max_conns = CRL_DEFAULT_MAX_CONNS;

@@ -92,6 +92,8 @@ int xdd_start_rsip(struct daemon *d)
 		return -EIO;
 	}
 	/* LAN side only: the router's LAN address, bound to the LAN device. */
+	d->rsip.per_addr_max = d->o.rsip_per_addr;
+	d->rsip.preauth_s = d->o.rsip_preauth;
 	if (rsip_server_listen(&d->rsip, d->o.lan_addr, (uint16_t)d->o.rsip_port, d->o.lan,
 			       d->o.rsip_max_clients, d->o.rsip_idle)) {
 		rsip_server_close(&d->rsip);

@@ -7,6 +7,7 @@
  * freshly loaded programs in atomically while the pinned maps keep their
  * contents.
  */
+#include <sys/resource.h>
 #include "xdnatd.h"
 #include "xdnat_router.skel.h"
 
@@ -116,29 +117,48 @@ static int wait_for_signal(struct daemon *d)
 		return -errno;
 	}
 	uint64_t last_scan = rsip_now_ms();
+	/* Sized for the connections of the moment (no fixed cap). */
+	struct pollfd *p = NULL;
+	size_t pcap = 0;
 
 	for (;;) {
-		struct pollfd p[1 + 1 + 1024 + 1 + CTL_MAX_CONNS];
 		struct signalfd_siginfo si;
 		unsigned np = 1, nr = 0, nc = 0;
 		int timeout = NEIGH_SCAN_MS, n;
+		size_t need = 1 + 1 + CTL_MAX_CONNS;
 		uint64_t now;
 
+		if (d->rsip_on)
+			need += rsip_server_npollfds(&d->rsip);
+		if (need > pcap) {
+			struct pollfd *np2 = realloc(p, need * sizeof(*p));
+
+			if (!np2) {
+				xd_err("poll: out of memory");
+				free(p);
+				close(sfd);
+				return -ENOMEM;
+			}
+			p = np2;
+			pcap = need;
+		}
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		if (d->rsip_on) {
-			int w = rsip_server_sweep(&d->rsip);
+			int w = rsip_server_sweep(&d->rsip), t = rsip_server_timeout(&d->rsip);
 
 			if (w < timeout)
 				timeout = w;
-			nr = rsip_server_pollfds(&d->rsip, p + 1, sizeof(p) / sizeof(p[0]) - 1 -
-						 (1 + CTL_MAX_CONNS));
+			if (t < timeout)
+				timeout = t;
+			nr = rsip_server_pollfds(&d->rsip, p + 1, (unsigned)(pcap - 1 - (1 + CTL_MAX_CONNS)));
 			np += nr;
 		}
-		nc = ctl_pollfds(d->ctl, p + np, sizeof(p) / sizeof(p[0]) - np);
+		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np));
 		np += nc;
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
+			free(p);
 			close(sfd);
 			return -errno;
 		}
@@ -147,8 +167,13 @@ static int wait_for_signal(struct daemon *d)
 			xdd_neigh_scan(d);
 			last_scan = now;
 		}
-		if (n > 0 && d->rsip_on && nr)
+		/* Also without events: the transport's deadlines and pauses. */
+		if (d->rsip_on && nr) {
+			if (n <= 0)
+				for (unsigned i = 0; i < nr; i++)
+					p[1 + i].revents = 0;
 			rsip_server_events(&d->rsip, p + 1, nr);
+		}
 		/* Control requests run here, between the RSIP server's own. */
 		if (n > 0 && nc)
 			ctl_events(d->ctl, p + 1 + nr, nc);
@@ -170,19 +195,36 @@ static int wait_for_signal(struct daemon *d)
 				continue;
 			fprintf(stderr, "xdnatd: SIGHUP, applying %s by re-executing %s\n",
 				d->o.config, d->self_exe);
+			free(p);
 			close(sfd);
 			return 2;
 		}
 		if (si.ssi_signo == SIGUSR2) {
 			fprintf(stderr, "xdnatd: SIGUSR2, re-executing %s to replace the programs\n",
 				d->self_exe);
+			free(p);
 			close(sfd);
 			return 2;
 		}
 		fprintf(stderr, "xdnatd: %s, detaching\n", strsignal((int)si.ssi_signo));
+		free(p);
 		close(sfd);
 		return 0;
 	}
+}
+
+/* The open-files limit up to its hard limit: RSIP and the CRL server keep
+ * their connection caps below it (the systemd unit sets LimitNOFILE=). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		xd_warn("cannot raise the open-files limit to %llu: %s",
+			(unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 /* Everything that can be checked before touching the system. */
@@ -390,6 +432,7 @@ int main(int argc, char **argv)
 	 * -wal, -shm and journals, keys) is ours alone; what an earlier run
 	 * left readable is made private, or the start stops. */
 	umask(077);
+	raise_nofile();
 	/* Signals are read from a signalfd; block them from here on so a
 	 * SIGTERM during start-up still leads to a clean detach. */
 	sigemptyset(&set);

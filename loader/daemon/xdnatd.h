@@ -64,7 +64,7 @@ struct opts {
 	unsigned n_shared_ike;
 	/* RSIP control plane */
 	bool rsip;
-	uint32_t rsip_port, rsip_max_clients, rsip_idle;
+	uint32_t rsip_port, rsip_max_clients, rsip_idle, rsip_per_addr, rsip_preauth;
 	struct rsip_config rcfg;
 	const char *config;        /* --config FILE */
 	bool check_only;           /* --check-config */

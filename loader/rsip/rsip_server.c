@@ -122,11 +122,15 @@ void rsip_server_detach(struct rsip_server *s)
 void rsip_server_close(struct rsip_server *s)
 {
 	if (s->conns) {
-		for (unsigned i = 0; i < s->max_conns; i++)
+		for (unsigned i = 0; i < s->n_slots; i++)
 			rs_conn_close(&s->conns[i]);
 		free(s->conns);
 		s->conns = NULL;
+		s->n_slots = 0;
 	}
+	free(s->seen_cn);
+	s->seen_cn = NULL;
+	s->n_seen = s->seen_next = 0;
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	s->listen_fd = -1;

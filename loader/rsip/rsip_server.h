@@ -142,12 +142,33 @@ struct rsip_conn {
 	struct rsip_session sess;
 	uint8_t in[RSIP_MAX_MSG];
 	size_t in_len;
-	uint64_t last_ms;
+	/* Deadlines: last_ms moves with complete messages only (single bytes
+	 * do not keep a connection alive); unauth_ms is when the connection
+	 * was last without an authenticated session (accept, DEREGISTER). */
+	uint64_t last_ms, unauth_ms, accept_ms;
+	/* Replies not yet taken by the peer (non-blocking writes): a peer that
+	 * lets more than RSIP_OUTQ_MAX pile up is cut off. */
+	uint8_t *oq;
+	size_t oq_len, oq_off, oq_cap;
 	/* The reply held back until the batch's commit (group commit). */
 	uint8_t out[RSIP_MAX_MSG];
 	size_t out_len;
 	bool pending, close_after, failed;   /* in the open batch */
 };
+
+/* At most this many bytes of replies wait for a peer that does not read. */
+#define RSIP_OUTQ_MAX (64u * 1024)
+/* Transport defaults (xdnatd --rsip-per-address, --rsip-preauth). */
+#define RSIP_DEFAULT_PER_ADDR  8
+#define RSIP_DEFAULT_PREAUTH_S 5
+
+/* A log line that can repeat once per event, at most once per period with
+ * the count of the lines left out (rsip_transport.c). */
+struct rsip_ratelog {
+	uint64_t next_ms;
+	unsigned long suppressed;
+};
+enum { RS_RL_CAP, RS_RL_ADDR, RS_RL_ACCEPT, RS_RL_OUTQ, RS_RL_AUTH, RS_RL_REPLAY, RS_RL_N };
 
 /* A binding committed inside the open batch: it goes into the maps after
  * the batch's commit, before the reply that confirms it is sent. */
@@ -165,9 +186,20 @@ struct rsip_server {
 	uint64_t (*now_ms)(void);
 	/* transport */
 	int listen_fd;
-	struct rsip_conn *conns;
-	unsigned max_conns;
+	struct rsip_conn *conns;        /* n_slots of them, grown on demand */
+	unsigned n_slots;
+	unsigned max_conns;             /* global cap (below the open-files limit) */
+	/* Set before rsip_server_listen (xdnatd: RSIP_DEFAULT_*); 0: none. */
+	unsigned per_addr_max;          /* connections per source address */
 	unsigned idle_timeout_s;
+	unsigned preauth_s;             /* the authenticated hello within this (0: none) */
+	uint64_t listen_paused_until;   /* EMFILE/ENFILE: the listener rests */
+	bool pending_work;              /* complete messages wait: poll must not sleep */
+	struct rsip_ratelog rl[RS_RL_N];
+	/* Client nonces of the hellos accepted lately: a hello seen before
+	 * (a replay) is refused. */
+	uint8_t (*seen_cn)[RSIP_NONCE_LEN];
+	unsigned n_seen, seen_next;
 	struct rsip_cert_ops certs;     /* zeroed: no CA */
 	struct rsip_index idx;          /* zeroed: built when first needed */
 	/* Group commit (rsip_transport.c): the messages of one event-loop
@@ -229,8 +261,14 @@ int rsip_server_host_in_use(struct rsip_server *s, uint32_t id);
 /* Transport: listen on @addr:@port (TCP), bound to @ifname (LAN only). */
 int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, const char *ifname,
 		       unsigned max_conns, unsigned idle_timeout_s);
-/* Fill @pfd with the listening socket and the connections; returns count. */
+/* Fill @pfd with the listening socket and the connections; returns count.
+ * rsip_server_npollfds tells how many @pfd needs room for. */
 unsigned rsip_server_pollfds(struct rsip_server *s, struct pollfd *pfd, unsigned max);
+unsigned rsip_server_npollfds(const struct rsip_server *s);
+/* ms until the transport's next deadline (idle, pre-authentication, the
+ * listener's pause), at most 1000: call rsip_server_events by then, with
+ * n = 0 if nothing happened. */
+int rsip_server_timeout(const struct rsip_server *s);
 /* Process the events of the pollfds filled by rsip_server_pollfds. */
 void rsip_server_events(struct rsip_server *s, const struct pollfd *pfd, unsigned n);
 

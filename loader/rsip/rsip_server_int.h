@@ -74,5 +74,11 @@ int rs_db_runs(struct rsip_server *s, uint32_t client_id, int kind, struct xd_ru
 
 /* rsip_transport.c */
 void rs_conn_close(struct rsip_conn *c);
+/* A warning that an event can repeat: at most one line per 10 s of class
+ * @cls (RS_RL_*), with the count of those left out. */
+void rs_warn_rl(struct rsip_server *s, int cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Was client nonce @cn seen in an accepted hello before?  Records it. */
+bool rs_nonce_seen(struct rsip_server *s, const uint8_t cn[RSIP_NONCE_LEN]);
 
 #endif

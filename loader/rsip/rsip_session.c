@@ -68,19 +68,33 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	name[pre[0]] = '\0';
 	memcpy(cn, pre + 1 + pre[0], RSIP_NONCE_LEN);
 	if (OPS(s)->host_secret(s->st, name, secret, &enrolled_lan)) {
-		xd_warn("RSIP: registration refused: '%s' is not enrolled", name);
+		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: '%s' is not enrolled", name);
 		return RSIP_E_REGISTRATION_DENIED;
 	}
 	if (!rsip_verify(in, len, secret, RSIP_SECRET_LEN, RSIP_HELLO_LABEL)) {
-		xd_warn("RSIP: registration refused: bad authenticator for '%s'", name);
+		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: bad authenticator for '%s'", name);
+		memset(secret, 0, sizeof(secret));
 		return RSIP_E_REGISTRATION_DENIED;
 	}
+	/* A hello whose client nonce was seen before is a replay (a captured
+	 * hello sent again, from wherever): it moves nothing. */
+	if (rs_nonce_seen(s, cn)) {
+		char a[INET_ADDRSTRLEN];
+
+		rs_warn_rl(s, RS_RL_REPLAY, "RSIP: registration refused: replayed hello for '%s' "
+			   "from %s", name, xd_ipstr(sess->peer_lan, a));
+		memset(secret, 0, sizeof(secret));
+		return RSIP_E_REGISTRATION_DENIED;
+	}
+	/* The registration's LAN address is the TCP session's peer, never a
+	 * value the message carries. */
 	lan = sess->peer_lan;
 	if (enrolled_lan && enrolled_lan != lan) {
 		char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
 
-		xd_warn("RSIP: registration refused: '%s' is enrolled for %s, connects from %s", name,
-			xd_ipstr(enrolled_lan, a), xd_ipstr(lan, b));
+		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: '%s' is enrolled for %s, "
+			   "connects from %s", name, xd_ipstr(enrolled_lan, a), xd_ipstr(lan, b));
+		memset(secret, 0, sizeof(secret));
 		return RSIP_E_REGISTRATION_DENIED;
 	}
 	if (rs_srv_begin(s))
@@ -94,8 +108,8 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	default: goto internal;
 	}
 	if (rc == 1 && other.id != id) {
-		xd_warn("RSIP: registration refused: LAN address of '%s' is registered by client %u",
-			name, other.id);
+		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: LAN address of '%s' is "
+			   "registered by client %u", name, other.id);
 		rs_srv_rollback(s);
 		return RSIP_E_REGISTRATION_DENIED;
 	}
@@ -104,7 +118,8 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 		 * connection: a host reconnecting (router restart, network
 		 * hiccup) resumes its registration and keeps its bindings. */
 		if (c.lan != lan && c.host_id) {
-			xd_warn("RSIP: '%s' moved LAN address while holding bindings: refused", name);
+			rs_warn_rl(s, RS_RL_AUTH, "RSIP: '%s' moved LAN address while holding "
+				   "bindings: refused", name);
 			rs_srv_rollback(s);
 			return RSIP_E_REGISTRATION_DENIED;
 		}
@@ -185,15 +200,16 @@ static uint16_t authenticate(struct hctx *h, int auth)
 	if (!sess->authed)
 		return RSIP_E_REGISTER_FIRST;
 	if (auth != XDNAT_AUTH_MAC || !rsip_verify(h->in, h->len, sess->keys.c2s, RSIP_MAC_LEN, NULL)) {
-		xd_warn("RSIP: client %u: message fails authentication: closing", sess->client_id);
+		rs_warn_rl(h->s, RS_RL_AUTH, "RSIP: client %u: message fails authentication: closing",
+			   sess->client_id);
 		*h->close = true;
 		return RSIP_E_REGISTRATION_DENIED;
 	}
 	if (!h->has_counter)
 		return RSIP_E_MESSAGE_COUNTER_REQUIRED;
 	if (sess->have_counter && h->counter <= sess->last_counter) {
-		xd_warn("RSIP: client %u: replayed or reordered message (counter %u): closing",
-			sess->client_id, h->counter);
+		rs_warn_rl(h->s, RS_RL_REPLAY, "RSIP: client %u: replayed or reordered message "
+			   "(counter %u): closing", sess->client_id, h->counter);
 		*h->close = true;
 		return RSIP_E_BAD_MESSAGE;
 	}
@@ -238,6 +254,12 @@ static uint16_t current_client(struct hctx *h, struct xd_client *c)
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	if (rc == 0) {
 		/* Registration lapsed or was evicted. */
+		h->sess->authed = false;
+		return RSIP_E_REGISTER_FIRST;
+	}
+	if (c->lan != h->sess->peer_lan) {
+		/* The registration moved to another address (the host registered
+		 * again from there): this session binds nothing to either. */
 		h->sess->authed = false;
 		return RSIP_E_REGISTER_FIRST;
 	}

@@ -33,6 +33,15 @@ sources = []
 for top in ('loader', 'ca'):
     for d, _, files in os.walk(top):
         sources += [os.path.join(d, f) for f in files if f.endswith('.c')]
+# `make all` also builds the test tools named in SELFTEST_TOOLS; their main
+# files are the selftests/*.c named in those programs' link rules.
+with open('Makefile') as f:
+    mk = f.read()
+tools = re.search(r'^SELFTEST_TOOLS\s*:=(.*)$', mk, re.M)
+for tool in (tools.group(1).split() if tools else []):
+    rule = re.search(r'^' + re.escape(tool) + r':\s*\$\(call obj,([^)]+)\)', mk, re.M)
+    if rule:
+        sources += rule.group(1).split()
 # A BPF program is rebuilt with its headers, and so is every C file that
 # includes its generated skeleton (build/NAME.skel.h).
 skel_users = {}
