@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include "lca_ext.h"
+#include "counters.h"
+#include "lca.h"
 #include "store.h"
 #include "store_etcd_int.h"
 
@@ -112,6 +114,9 @@ Test(store_etcd, enrolments) { contract_enrolments(); }
 Test(store_etcd, registrations) { contract_registrations(); }
 Test(store_etcd, bindings) { contract_bindings(); }
 Test(store_etcd, listing_counts_settings) { contract_listing_counts_settings(); }
+Test(store_etcd, counter_baselines) { contract_counter_baselines(); }
+Test(store_etcd, ca_records) { contract_ca_records(); }
+Test(store_etcd, ca_library) { contract_ca_library(); }
 
 Test(store_etcd, nested_transactions_are_one_txn)
 {
@@ -169,16 +174,98 @@ Test(store_etcd, a_stale_unit_fails_as_a_whole)
 	xd_store_close(s2);
 }
 
-Test(store_etcd, ops_not_implemented_say_so)
+/* Counters count one router's maps: each router id has its own. */
+Test(store_etcd, counter_baselines_are_per_router)
 {
-	struct lca_err e = { { 0 } };
-	struct xd_ctr_state s;
+	struct xd_store_cfg c = { .backend = XD_STORE_SQLITE, .router_id = "r2" };
+	struct xd_ctr_state s = { 0 }, l;
+	struct xd_ctr_sample smp = { .key = "reason:a", .v = { 9, 9, 9, 9 } };
+	struct xd_store *s2;
+	char err[256], *v;
 
-	cr_assert_eq(st->ops->ctr_load(st, "g", &s), -EOPNOTSUPP);
-	cr_assert_not_null(strstr(xd_store_error(st), "not implemented"), "%s", xd_store_error(st));
-	cr_assert_eq(st->ops->ca_init(st, &e), -EOPNOTSUPP);
-	cr_assert_not_null(strstr(e.msg, "not implemented"), "%s", e.msg);
-	cr_assert_eq(st->ops->cert_announced(st, "0abc", 1), -EOPNOTSUPP);
+	cr_assert_eq(xd_ctr_fold(&s, "g", &smp, 1, 5), 0);
+	cr_assert_eq(st->ops->ctr_store(st, &s), 0, "%s", xd_store_error(st));
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_ctr_load(s2, "g", &l), 0);
+	cr_assert_eq(l.n, 0, "router r2 sees none of the first router's baselines");
+	xd_ctr_free(&l);
+	cr_assert_eq(et_get(ET(s2), "routers/r2/counters", &v, false), 0);
+	snprintf(err, sizeof(err), "routers/%s/counters", ET(st)->router_id);
+	cr_assert_eq(et_get(ET(s2), err, &v, false), 1, "the first router's key: %s", err);
+	free(v);
+	xd_store_close(s2);
+	xd_ctr_free(&s);
+	c.router_id = NULL;
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+/* Two signers on one store: every CRL number and every serial once. */
+struct signer { struct xd_store *st; int64_t nums[200]; char err[600]; };
+static _Atomic int64_t sign_clock = 1000;
+
+static void *sign_numbers(void *arg)
+{
+	struct signer *g = arg;
+	struct lca_err e = { { 0 } };
+	struct lca_certdb *d = g->st->ops->ca_certdb(g->st, &e);
+
+	for (int i = 0; d && i < 200; i++) {
+		int64_t tu;
+
+		/* one clock for both (a CRL never goes back more than a minute) */
+		if (d->ops->next_crl(d, "", atomic_fetch_add(&sign_clock, 1), &g->nums[i], &tu, &e)) {
+			g->nums[i] = -1;
+			snprintf(g->err, sizeof(g->err), "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+Test(store_etcd, two_signers_never_share_a_crl_number, .timeout = 120)
+{
+	struct signer a = { 0 }, b = { 0 };
+	pthread_t ta, tb;
+	char err[256], seen[401] = { 0 };
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &a.st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open(loc, "t", 0, &b.st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pthread_create(&ta, NULL, sign_numbers, &a), 0);
+	cr_assert_eq(pthread_create(&tb, NULL, sign_numbers, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	for (int i = 0; i < 200; i++)
+		for (int k = 0; k < 2; k++) {
+			int64_t n = k ? b.nums[i] : a.nums[i];
+
+			cr_assert(n >= 1 && n <= 400, "number %lld: %s", (long long)n, k ? b.err : a.err);
+			cr_assert_eq(seen[n], 0, "CRL number %lld given twice", (long long)n);
+			seen[n] = 1;
+		}
+	cr_log_info("400 CRL numbers by two signers: %llu + %llu reruns after a failed compare",
+		    (unsigned long long)ET(a.st)->retries, (unsigned long long)ET(b.st)->retries);
+	xd_store_close(a.st);
+	xd_store_close(b.st);
+}
+
+Test(store_etcd, a_serial_is_taken_once_across_handles)
+{
+	struct xd_store *s2;
+	struct lca_err e = { { 0 } };
+	struct lca_certdb *d1 = st->ops->ca_certdb(st, &e), *d2;
+	struct lca_record r = { .serial = "AB", .host_id = "h", .identity = "i", .lan = "l", .ports = "",
+				.spis = "", .der = (const unsigned char *)"x", .der_len = 1 };
+	char err[256];
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	d2 = s2->ops->ca_certdb(s2, &e);
+	/* the first signer's insert is buffered in its unit, the second commits first */
+	cr_assert_eq(d1->ops->begin(d1, &e), 0);
+	cr_assert_eq(d1->ops->insert(d1, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(d2->ops->insert(d2, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(d1->ops->end(d1, 0, &e), -EAGAIN, "the compare on the absent key fails");
+	cr_assert_eq(d1->ops->insert(d1, &r, &e), -EEXIST);
+	xd_store_close(s2);
 }
 
 Test(store_etcd, open_errors)
@@ -186,11 +273,80 @@ Test(store_etcd, open_errors)
 	struct xd_store *s2 = NULL;
 	char err[256];
 
-	cr_assert_eq(xd_store_open("etcd://127.0.0.1:1/x", "t", 0, &s2, err, sizeof(err)), -EIO);
+	cr_assert_eq(xd_store_open("etcd://127.0.0.1:1/x", "t", 0, &s2, err, sizeof(err)), -EAGAIN);
 	cr_assert_null(s2);
-	cr_assert_not_null(strstr(err, "etcd http://127.0.0.1:1"), "%s", err);
+	cr_assert_not_null(strstr(err, "http://127.0.0.1:1"), "%s", err);
 	cr_assert_eq(xd_store_open("etcd://", "t", 0, &s2, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(xd_store_open("etcd://host", "t", 0, &s2, err, sizeof(err)), -EINVAL, "no port");
 	cr_assert_eq(xd_store_open(loc, "../x", 0, &s2, err, sizeof(err)), -EINVAL);
+}
+
+static int port_of_loc(void)
+{
+	return atoi(strrchr(loc, ':') + 1);
+}
+
+/* [store] settings: errors name what is wrong; a dead first member is
+ * skipped; an endpoint that never answers gives -ETIMEDOUT in time. */
+Test(store_etcd, configuration_failover_and_timeout, .timeout = 60)
+{
+	struct xd_store_cfg c = { .backend = XD_STORE_ETCD, .timeout_ms = 500 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	char eps[200], err[256];
+	struct xd_store *s2 = NULL;
+	struct timespec t0, t1;
+	int64_t x, ms;
+	int fd;
+
+	c.endpoints = "etcd.example:2379";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "http://HOST:PORT"), "%s", err);
+	c.endpoints = "http://a:1,http://b:99999";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	c.endpoints = "";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL, "etcd needs endpoints");
+	c.endpoints = "http://a:1";
+	c.cert = "/nonexistent.pem";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL, "cert without key");
+	c.key = "/nonexistent.key";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "cannot read /nonexistent.pem"), "%s", err);
+	c.cert = c.key = NULL;
+	c.prefix = "no-slash";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	c.prefix = "/xdnat-test";
+	c.router_id = "bad id";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	c.router_id = NULL;
+
+	/* a refused first member: the second answers */
+	snprintf(eps, sizeof(eps), "http://127.0.0.1:1, http://127.0.0.1:%d", port_of_loc());
+	c.endpoints = eps;
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open("/unused", "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s2->ops->setting_set(s2, "x", 7), 0, "%s", xd_store_error(s2));
+	cr_assert_eq(st->ops->setting_get(st, "x", &x), 0, "the same keys as etcd://");
+	cr_assert_eq(x, 7);
+	xd_store_close(s2);
+
+	/* a member that accepts connections and never answers */
+	cr_assert_geq(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 8), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(xd_store_open("/unused", "t", 0, &s2, err, sizeof(err)), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert(ms >= 400 && ms < 3000, "gave up after %lld ms (timeout 500)", (long long)ms);
+	cr_assert_not_null(strstr(err, eps), "the message names the endpoint: %s", err);
+	cr_assert_not_null(strstr(err, "500 ms"), "%s", err);
+	close(fd);
+	c = (struct xd_store_cfg){ .backend = XD_STORE_SQLITE };
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
 }
 
 /* ------------------------------------------------ two routers, one store */
