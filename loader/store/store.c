@@ -90,17 +90,26 @@ static int file_ok(const char *path, const char *what, char *err, size_t errlen)
 	return 0;
 }
 
-int xd_store_configure(const struct xd_store_cfg *in, char *err, size_t errlen)
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+bool xd_store_cfg_same(const struct xd_store_cfg *a, const struct xd_store_cfg *b)
+{
+	return a->backend == b->backend && !strcmp(nz(a->endpoints), nz(b->endpoints)) &&
+	       !strcmp(nz(a->prefix), nz(b->prefix)) && !strcmp(nz(a->cacert), nz(b->cacert)) &&
+	       !strcmp(nz(a->cert), nz(b->cert)) && !strcmp(nz(a->key), nz(b->key)) &&
+	       a->timeout_ms == b->timeout_ms && !strcmp(nz(a->router_id), nz(b->router_id));
+}
+
+int xd_store_cfg_check(const struct xd_store_cfg *in, char *err, size_t errlen)
 {
 	const char *prefix = in->prefix && *in->prefix ? in->prefix : XD_STORE_DEFAULT_PREFIX;
-	size_t pl = strlen(prefix);
-	char host[256];
 	int rc;
 
-	while (pl > 1 && prefix[pl - 1] == '/')
-		pl--;
 	if (in->backend == XD_STORE_ETCD && (!in->endpoints || !*in->endpoints)) {
-		snprintf(err, errlen, "store backend etcd needs endpoints (http(s)://HOST:PORT[,...])");
+		snprintf(err, errlen, "[store] backend etcd (--store-backend) needs endpoints (--store-endpoints http(s)://HOST:PORT[,...])");
 		return -EINVAL;
 	}
 	if (in->endpoints && *in->endpoints && (rc = xd_store_etcd_check_endpoints(in->endpoints, err, errlen)))
@@ -127,6 +136,20 @@ int xd_store_configure(const struct xd_store_cfg *in, char *err, size_t errlen)
 	    (rc = file_ok(in->cert, "store cert", err, errlen)) ||
 	    (rc = file_ok(in->key, "store key", err, errlen)))
 		return rc;
+	return 0;
+}
+
+int xd_store_configure(const struct xd_store_cfg *in, char *err, size_t errlen)
+{
+	const char *prefix = in->prefix && *in->prefix ? in->prefix : XD_STORE_DEFAULT_PREFIX;
+	size_t pl = strlen(prefix);
+	char host[256];
+	int rc;
+
+	if ((rc = xd_store_cfg_check(in, err, errlen)))
+		return rc;
+	while (pl > 1 && prefix[pl - 1] == '/')
+		pl--;
 	if (in->router_id && *in->router_id) {
 		snprintf(cfg_id, sizeof(cfg_id), "%s", in->router_id);
 	} else if (!gethostname(host, sizeof(host)) && (host[sizeof(host) - 1] = 0, 1)) {

@@ -279,6 +279,10 @@ struct xd_store_cfg {
 /* Check @cfg (a message in @err: -EINVAL), and make it the process's
  * (copied).  Also fills the defaults. */
 int xd_store_configure(const struct xd_store_cfg *cfg, char *err, size_t errlen);
+/* Only the check. */
+int xd_store_cfg_check(const struct xd_store_cfg *cfg, char *err, size_t errlen);
+/* Do two configurations name the same store and router (NULL = "")? */
+bool xd_store_cfg_same(const struct xd_store_cfg *a, const struct xd_store_cfg *b);
 /* The process's configuration (defaults filled, strings never NULL but
  * cacert/cert/key may be ""). */
 const struct xd_store_cfg *xd_store_config(void);
