@@ -2,8 +2,11 @@
 /*
  * The store interface on its etcd backend (loader/store/store_etcd.c):
  * the same contract as the SQLite backend (store_contract.h), nested
- * transactions as one Txn, the ops not implemented yet, and two handles
- * (two routers) racing claim() on overlapping blocks: exactly one wins.
+ * transactions as one Txn, the [store] configuration (failover to the next
+ * member, timeouts, TLS with client certificates), counters per router,
+ * the CA's serials and CRL numbers given once across handles, and two
+ * handles (two routers) racing claim() on overlapping blocks: exactly one
+ * wins.
  * Every test starts its own etcd (ETCD, default /usr/bin/etcd) on free
  * loopback ports with a throwaway data directory; a missing etcd fails.
  */
@@ -45,10 +48,48 @@ static int free_port(void)
 	return port;
 }
 
-static void start_etcd(void)
+/* A CA, a server certificate for 127.0.0.1 and a client certificate,
+ * made with the openssl tool in @dir. */
+static void make_tls_files(void)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+		 "(cd %s && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+		 "-out ca.pem -days 2 -subj /CN=test-ca && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
+		 "-out srv.csr -subj /CN=127.0.0.1 && openssl x509 -req -in srv.csr -CA ca.pem "
+		 "-CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile san.ext && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cli.key "
+		 "-out cli.csr -subj /CN=router && openssl x509 -req -in cli.csr -CA ca.pem "
+		 "-CAkey ca.key -CAcreateserial -out cli.pem -days 2) >/dev/null 2>&1", dir);
+	cr_assert_eq(system(cmd), 0, "openssl could not make the test certificates");
+}
+
+/* TLS: https:// only, client certificates required. */
+static void tls_config(int cport, const char *client_cert)
+{
+	static char eps[64], ca[96], cert[96], key[96];
+	struct xd_store_cfg c = { .backend = XD_STORE_ETCD, .endpoints = eps, .cacert = ca,
+				  .prefix = "/xdnat-test" };
+	char err[256];
+
+	snprintf(eps, sizeof(eps), "https://127.0.0.1:%d", cport);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", dir, client_cert);
+	snprintf(key, sizeof(key), "%s/%s.key", dir, client_cert);
+	if (client_cert) {
+		c.cert = cert;
+		c.key = key;
+	}
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+static void start_etcd(bool tls)
 {
 	const char *bin = getenv("ETCD") ? getenv("ETCD") : "/usr/bin/etcd";
-	char client[64], peer[64], cluster[80], data[96], log[96], err[256];
+	char client[64], peer[64], cluster[80], data[96], log[96], err[256], srv[3][96];
 	int cport = free_port(), pport = free_port();
 
 	cr_assert_eq(access(bin, X_OK), 0, "etcd not found at %s: install etcd-server "
@@ -57,11 +98,16 @@ static void start_etcd(void)
 	 * member needs no durability (the race below runs 2,000 claims) */
 	snprintf(dir, sizeof(dir), "%s/test_store_etcd-XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(client, sizeof(client), "http://127.0.0.1:%d", cport);
+	if (tls)
+		make_tls_files();
+	snprintf(client, sizeof(client), "%s://127.0.0.1:%d", tls ? "https" : "http", cport);
 	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", pport);
 	snprintf(cluster, sizeof(cluster), "default=%s", peer);
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(log, sizeof(log), "%s/etcd.log", dir);
+	snprintf(srv[0], sizeof(srv[0]), "%s/srv.pem", dir);
+	snprintf(srv[1], sizeof(srv[1]), "%s/srv.key", dir);
+	snprintf(srv[2], sizeof(srv[2]), "%s/ca.pem", dir);
 	etcd_pid = fork();
 	cr_assert_geq(etcd_pid, 0);
 	if (!etcd_pid) {
@@ -69,12 +115,22 @@ static void start_etcd(void)
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || !freopen(log, "w", stderr) ||
 		    !freopen("/dev/null", "w", stdout))
 			_exit(126);
-		execl(bin, bin, "--data-dir", data, "--listen-client-urls", client, "--advertise-client-urls",
-		      client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		      "--initial-cluster", cluster, (char *)NULL);
+		if (tls)
+			execl(bin, bin, "--data-dir", data, "--listen-client-urls", client,
+			      "--advertise-client-urls", client, "--listen-peer-urls", peer,
+			      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+			      "--cert-file", srv[0], "--key-file", srv[1], "--client-cert-auth",
+			      "--trusted-ca-file", srv[2], (char *)NULL);
+		else
+			execl(bin, bin, "--data-dir", data, "--listen-client-urls", client,
+			      "--advertise-client-urls", client, "--listen-peer-urls", peer,
+			      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+			      (char *)NULL);
 		_exit(127);
 	}
-	snprintf(loc, sizeof(loc), "etcd://127.0.0.1:%d/xdnat-test", cport);
+	snprintf(loc, sizeof(loc), tls ? "/unused" : "etcd://127.0.0.1:%d/xdnat-test", cport);
+	if (tls)
+		tls_config(cport, "cli");
 	/* Until it answers (a few hundred ms), at most 10 s. */
 	for (int i = 0; i < 200; i++) {
 		int status;
@@ -89,7 +145,12 @@ static void start_etcd(void)
 
 static void setup(void)
 {
-	start_etcd();
+	start_etcd(false);
+}
+
+static void setup_tls(void)
+{
+	start_etcd(true);
 }
 
 static void teardown(void)
@@ -104,9 +165,15 @@ static void teardown(void)
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
+	{
+		struct xd_store_cfg c = { .backend = XD_STORE_SQLITE };
+
+		cr_assert_eq(xd_store_configure(&c, cmd, sizeof(cmd)), 0, "%s", cmd);
+	}
 }
 
 TestSuite(store_etcd, .init = setup, .fini = teardown);
+TestSuite(store_etcd_tls, .init = setup_tls, .fini = teardown);
 
 #include "store_contract.h"
 
@@ -171,6 +238,50 @@ Test(store_etcd, a_stale_unit_fails_as_a_whole)
 	cr_assert_not_null(strstr(xd_store_error(st), "changed meanwhile"), "%s", xd_store_error(st));
 	cr_assert_eq(s2->ops->counts(s2, v), 0);
 	cr_assert_eq(v[2], 1, "only the other router's block");
+	xd_store_close(s2);
+}
+
+/* https:// with a client certificate: the contract holds; without the
+ * certificate the member refuses, and the error says so. */
+Test(store_etcd_tls, client_certificates)
+{
+	struct xd_store *s2 = NULL;
+	char err[512];
+	int port = atoi(strrchr(xd_store_config()->endpoints, ':') + 1);
+
+	contract_bindings();
+	tls_config(port, NULL);
+	cr_assert_lt(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "no client certificate");
+	cr_assert_null(s2);
+	cr_assert_not_null(strstr(err, "https://127.0.0.1:"), "%s", err);
+}
+
+/* A member that stops answering (SIGSTOP: a cluster without quorum looks
+ * the same to a client) bounds every request by the timeout; it answers
+ * again once it runs. */
+Test(store_etcd, a_stopped_member_times_out_and_recovers, .timeout = 60)
+{
+	struct xd_store_cfg c = { .backend = XD_STORE_SQLITE, .timeout_ms = 300 };
+	struct xd_store *s2;
+	struct timespec t0, t1;
+	char err[256];
+	int64_t x, ms;
+
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(kill(etcd_pid, SIGSTOP), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(s2->ops->setting_set(s2, "q", 1), -ETIMEDOUT);
+	cr_assert_eq(s2->ops->setting_get(s2, "q", &x), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(kill(etcd_pid, SIGCONT), 0);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert(ms >= 550 && ms < 2500, "two requests took %lld ms (timeout 300 each)", (long long)ms);
+	cr_assert_not_null(strstr(xd_store_error(s2), "no answer within 300 ms"), "%s", xd_store_error(s2));
+	/* the write's outcome was unknown: it may have been applied */
+	cr_assert_eq(s2->ops->setting_set(s2, "q", 2), 0, "%s", xd_store_error(s2));
+	cr_assert_eq(s2->ops->setting_get(s2, "q", &x), 0);
+	cr_assert_eq(x, 2);
 	xd_store_close(s2);
 }
 
