@@ -285,6 +285,30 @@ Test(store_etcd, a_stopped_member_times_out_and_recovers, .timeout = 60)
 	xd_store_close(s2);
 }
 
+/* Two routers registering hosts at once never give one datapath host id
+ * to two of them. */
+Test(store_etcd, a_host_id_is_held_by_one_client)
+{
+	struct xd_claim c = { .host_id = 7, .kind = RSIP_KIND_PORTS, .first = 10, .last = 19,
+			      .until_ms = 9, .now_ms = 1 };
+	uint32_t a, b, bid;
+
+	cr_assert_eq(st->ops->client_add(st, "h1", 11, 1, &a), 0);
+	cr_assert_eq(st->ops->client_add(st, "h2", 12, 1, &b), 0);
+	cr_assert_eq(st->ops->client_set_host(st, a, 7, 0), 0);
+	cr_assert_eq(st->ops->client_set_host(st, b, 7, 0), -EBUSY);
+	cr_assert_not_null(strstr(xd_store_error(st), "host id 7 is taken"), "%s", xd_store_error(st));
+	c.client_id = b;
+	cr_assert_eq(st->ops->claim(st, &c, &bid), -EBUSY);
+	c.client_id = a;
+	cr_assert_eq(st->ops->claim(st, &c, &bid), 0, "%s", xd_store_error(st));
+	cr_assert_eq(st->ops->client_set_host(st, a, 0, -1), 0);
+	cr_assert_eq(st->ops->host_id_taken(st, 7), 0);
+	cr_assert_eq(st->ops->client_set_host(st, b, 7, 0), 0);
+	cr_assert_eq(st->ops->client_del(st, b), 0);
+	cr_assert_eq(st->ops->host_id_taken(st, 7), 0);
+}
+
 /* Counters count one router's maps: each router id has its own. */
 Test(store_etcd, counter_baselines_are_per_router)
 {

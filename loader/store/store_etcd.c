@@ -17,6 +17,7 @@
  *   blocks/s/FIRST          the same for SPI blocks (one space)
  *   space/pGIDX, space/s    a counter every claim in that space bumps
  *   seq/clients, seq/bindings   the last id given
+ *   hostids/ID              the client id that holds datapath host id ID
  *   settings/KEY            decimal integer
  *   ca/certs/SERIAL         a certificate: its record and DER (base64)
  *   ca/crl                  {"number", "this_update"}: the last CRL's
@@ -422,6 +423,8 @@ static int upd_body(struct et *q, void *arg)
 			c.lan = a->lan;
 		c.last_seen_ms = a->now;
 	} else {
+		if (c.host_id != a->host_id && (rc = et_host_id_set(q, c.host_id, a->host_id, c.id)))
+			return rc;
 		c.host_id = a->host_id;
 		c.gidx = a->gidx;
 	}
@@ -447,6 +450,8 @@ static int del_client(struct et *q, const struct xd_client *c)
 	char sub[ET_KEY_MAX];
 	int rc;
 
+	if (c->host_id && (rc = et_host_id_set(q, c->host_id, 0, c->id)))
+		return rc;
 	snprintf(sub, sizeof(sub), "clients/%08" PRIx32, c->id);
 	if ((rc = et_del(q, sub)))
 		return rc;
@@ -496,14 +501,54 @@ static int et_clients_expire(struct xd_store *st, int64_t before_ms)
 	return et_tx(ET(st), expire_body, &before_ms);
 }
 
+/* Datapath host ids are unique across routers: hostids/ID names the
+ * client that holds ID, and taking one is guarded on that key (a second
+ * router taking the same id at the same moment fails its compare). */
+int et_host_id_set(struct et *q, uint32_t old_id, uint32_t new_id, uint32_t client_id)
+{
+	char sub[32], *v;
+	int rc;
+
+	if (old_id) {
+		snprintf(sub, sizeof(sub), "hostids/%08" PRIx32, old_id);
+		if ((rc = et_get(q, sub, &v, true)) < 0)
+			return rc;
+		/* only its own entry: another client may hold it by now */
+		if (rc && strtoul(v, NULL, 10) == client_id && (rc = et_del(q, sub))) {
+			free(v);
+			return rc;
+		}
+		free(v);
+	}
+	if (!new_id)
+		return 0;
+	snprintf(sub, sizeof(sub), "hostids/%08" PRIx32, new_id);
+	if ((rc = et_get(q, sub, &v, true)) < 0)
+		return rc;
+	if (rc && strtoul(v, NULL, 10) != client_id) {
+		free(v);
+		return xd_store_fail(&q->base, -EBUSY, "host id %u is taken (another router's "
+				     "registration)", new_id);
+	}
+	free(v);
+	if (rc)
+		return 0;
+	{
+		char val[16];
+
+		snprintf(val, sizeof(val), "%" PRIu32, client_id);
+		return et_put(q, sub, val);
+	}
+}
+
 static int et_host_id_taken(struct xd_store *st, uint32_t host_id)
 {
-	struct et_snap s = { 0 };
-	int rc = et_load_clients(ET(st), &s);
+	char sub[32], *v;
+	int rc;
 
-	for (size_t i = 0; !rc && i < s.nc; i++)
-		rc = s.c[i].host_id == host_id;
-	et_snap_free(&s);
+	snprintf(sub, sizeof(sub), "hostids/%08" PRIx32, host_id);
+	rc = et_get(ET(st), sub, &v, false);
+	free(v);
 	return rc;
 }
 

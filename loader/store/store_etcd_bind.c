@@ -90,6 +90,8 @@ static int claim_body(struct et *q, void *arg)
 	snprintf(sub, sizeof(sub), "bindings/%08" PRIx32, id);
 	if ((rc = et_put_json(q, sub, o)))
 		return rc;
+	if (cl.host_id != c->host_id && (rc = et_host_id_set(q, cl.host_id, c->host_id, cl.id)))
+		return rc;
 	cl.host_id = c->host_id;
 	cl.gidx = (int32_t)c->gidx;
 	cl.last_seen_ms = c->now_ms;

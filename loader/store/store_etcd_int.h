@@ -109,6 +109,9 @@ int et_load_bindings(struct et *q, struct et_snap *s);
 int et_client_read(struct et *q, uint32_t id, struct xd_client *c, bool guarded);
 int et_next_id(struct et *q, const char *seq, uint32_t *id);
 int et_client_by_name(struct xd_store *st, const char *name, struct xd_client *c);
+/* Client @client_id moves from datapath host id @old_id to @new_id (0:
+ * none), guarded: -EBUSY if another client holds @new_id. */
+int et_host_id_set(struct et *q, uint32_t old_id, uint32_t new_id, uint32_t client_id);
 
 /* ---- store_etcd_bind.c: bindings, the operator's view, settings */
 void et_space_of(int kind, uint32_t gidx, char *sub, size_t len);
