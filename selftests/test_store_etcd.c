@@ -12,6 +12,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,6 +28,8 @@
 #include <netinet/in.h>
 #include "counters.h"
 #include "lca.h"
+#include "rsip_client.h"
+#include "rsip_server.h"
 #include "store.h"
 #include "store_etcd_int.h"
 
@@ -557,4 +560,130 @@ Test(store_etcd, two_routers_race_claim_exactly_one_wins, .timeout = 300)
 		    2.0 * RACES / ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
 	xd_store_close(ra.st);
 	xd_store_close(rb.st);
+}
+
+/* ------------------------------------ two RSIP servers (two routers), one store */
+
+#define RS_HOSTS 8      /* per router */
+
+static int rs_ok(void *c, uint32_t id, uint32_t a, uint32_t b) { (void)c; (void)id; (void)a; (void)b; return 0; }
+static int rs_del(void *c, uint32_t id) { (void)c; (void)id; return 0; }
+static int rs_get(void *c, uint32_t id, uint32_t *l, uint32_t *g)
+{
+	(void)c; (void)id; (void)l; (void)g;
+	return -ENOENT;
+}
+static int64_t rs_pbusy(void *c, uint32_t g, uint32_t a, uint32_t b) { (void)c; (void)g; (void)a; (void)b; return -1; }
+static int64_t rs_sbusy(void *c, uint32_t a, uint32_t b) { (void)c; (void)a; (void)b; return -1; }
+static int rs_runs(void *c, uint32_t id, int k, struct xd_run **r, size_t *n)
+{
+	(void)c; (void)id; (void)k;
+	*r = NULL;
+	*n = 0;
+	return 0;
+}
+
+struct router { struct rsip_server srv; uint16_t port; pthread_t th; };
+static atomic_bool rs_stop;
+static uint8_t rs_secret[2 * RS_HOSTS][RSIP_SECRET_LEN];
+
+static void *rs_serve(void *arg)
+{
+	struct router *r = arg;
+
+	while (!atomic_load(&rs_stop)) {
+		struct pollfd pfd[32];
+		unsigned n = rsip_server_pollfds(&r->srv, pfd, 32);
+
+		if (poll(pfd, n, 20) > 0)
+			rsip_server_events(&r->srv, pfd, n);
+	}
+	return NULL;
+}
+
+struct rs_host { int i, tries, rc; uint16_t port; struct rsip_grant g; };
+
+/* A host asks its router for 10 ports, again after a refusal: a router
+ * whose claim lost to the other router's answers with an error (its
+ * commit failed, nothing of it was written) and gets it right next time. */
+static void *rs_host(void *arg)
+{
+	struct rs_host *h = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "r%d", h->i);
+	for (h->tries = 1; h->tries <= 30; h->tries++) {
+		struct rsip_client c;
+
+		rsip_client_init(&c, htonl(0x7f000001), h->port, name, rs_secret[h->i], 5000);
+		c.src_be = htonl(0x7f030001u + (uint32_t)h->i);
+		h->rc = rsip_client_register(&c);
+		if (!h->rc)
+			h->rc = rsip_client_assign_ports(&c, 0, 10, 0, &h->g);
+		rsip_client_close(&c);
+		if (!h->rc)
+			return NULL;
+		usleep(20 * 1000);
+	}
+	return NULL;
+}
+
+Test(store_etcd, two_rsip_servers_never_grant_one_port_twice, .timeout = 120)
+{
+	struct rsip_backend be = { .host_add = rs_ok, .host_del = rs_del, .host_get = rs_get,
+				   .ports_add = rs_ok, .ports_del = rs_ok, .spis_add = rs_ok,
+				   .spis_del = rs_ok, .ports_busy = rs_pbusy, .spis_busy = rs_sbusy,
+				   .runs = rs_runs };
+	static struct router r[2];
+	struct rs_host h[2 * RS_HOSTS];
+	pthread_t th[2 * RS_HOSTS];
+	struct rsip_config cfg;
+	unsigned retried = 0;
+	int64_t v[4];
+
+	rsip_config_defaults(&cfg);
+	cfg.state_dir = loc;
+	cfg.instance = "t";
+	cfg.n_gaddrs = 1;
+	cfg.gaddrs[0] = htonl(0xc0000201);
+	cfg.router_lan = htonl(0x7f000001);
+	for (int i = 0; i < 2 * RS_HOSTS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "r%d", i);
+		cr_assert_eq(xd_store_enroll_new(st, name, 0, rs_secret[i]), 0, "%s", xd_store_error(st));
+	}
+	for (int k = 0; k < 2; k++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+
+		cr_assert_eq(rsip_server_open(&r[k].srv, &cfg, &be), 0);
+		cr_assert_eq(rsip_server_listen(&r[k].srv, htonl(0x7f000001), 0, NULL, 64, 60), 0);
+		cr_assert_eq(getsockname(r[k].srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+		r[k].port = ntohs(sa.sin_port);
+		cr_assert_eq(pthread_create(&r[k].th, NULL, rs_serve, &r[k]), 0);
+	}
+	for (int i = 0; i < 2 * RS_HOSTS; i++) {
+		h[i] = (struct rs_host){ .i = i, .port = r[i % 2].port };
+		cr_assert_eq(pthread_create(&th[i], NULL, rs_host, &h[i]), 0);
+	}
+	for (int i = 0; i < 2 * RS_HOSTS; i++)
+		pthread_join(th[i], NULL);
+	atomic_store(&rs_stop, true);
+	for (int k = 0; k < 2; k++) {
+		pthread_join(r[k].th, NULL);
+		rsip_server_close(&r[k].srv);
+	}
+	for (int i = 0; i < 2 * RS_HOSTS; i++) {
+		cr_assert_eq(h[i].rc, 0, "host %d: %d after %d tries", i, h[i].rc, h[i].tries);
+		retried += h[i].tries > 1;
+		for (int k = 0; k < i; k++)
+			cr_assert(h[i].g.first + h[i].g.count <= h[k].g.first ||
+				  h[k].g.first + h[k].g.count <= h[i].g.first,
+				  "hosts %d and %d (routers %d, %d) got overlapping ports", i, k, i % 2, k % 2);
+	}
+	cr_assert_eq(st->ops->counts(st, v), 0);
+	cr_assert_eq(v[2], 2 * RS_HOSTS, "%lld bindings in the store", (long long)v[2]);
+	cr_log_info("%d hosts on two routers: no overlap; %u asked again after a lost race",
+		    2 * RS_HOSTS, retried);
 }

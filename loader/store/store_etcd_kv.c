@@ -191,7 +191,10 @@ int et_post(struct et *q, const char *path, json_object *req, json_object **out)
 		int rc = no_quorum(msg) ? -EAGAIN : -EIO;
 
 		xd_store_fail(&q->base, rc, "etcd %s%s: HTTP %ld: %s%s", q->url, path, status, msg,
-			      rc == -EAGAIN ? " (no quorum: try again later)" : "");
+			      rc == -EAGAIN ? " (no quorum: try again later)"
+			      : strstr(msg, "too many operations")
+			      ? " (one unit of work, e.g. a group commit of many requests, needs more: "
+				"start etcd with a larger --max-txn-ops, docs/CLUSTER.md)" : "");
 		json_object_put(*out);
 		*out = NULL;
 		return rc;
@@ -507,6 +510,14 @@ void et_rollback(struct xd_store *st)
 	truncate_to(q, q->mark[q->depth].nw, q->mark[q->depth].nc);
 }
 
+static bool later_write(const struct et *q, size_t i)
+{
+	for (size_t j = i + 1; j < q->nw; j++)
+		if (!strcmp(q->w[j].key, q->w[i].key))
+			return true;
+	return false;
+}
+
 /* The one Txn of the outermost unit. */
 static int send_txn(struct et *q)
 {
@@ -531,7 +542,14 @@ static int send_txn(struct et *q)
 	}
 	for (size_t i = 0; !rc && i < q->nw; i++) {
 		const struct et_write *w = &q->w[i];
-		json_object *op = json_object_new_object(), *r = json_object_new_object();
+		json_object *op, *r;
+
+		/* etcd refuses a key twice in one Txn: the last write of a key
+		 * is the unit's, the earlier ones are dropped */
+		if (later_write(q, i))
+			continue;
+		op = json_object_new_object();
+		r = json_object_new_object();
 
 		if (!op || !r || et_add_b64(r, "key", w->key, strlen(w->key)) ||
 		    (!w->del && et_add_b64(r, "value", w->val, strlen(w->val)))) {
