@@ -15,6 +15,7 @@
  *                            "last", "state", "until", "created"}
  *   blocks/pGIDX/FIRST      "ID LAST" of the port block starting at FIRST
  *   blocks/s/FIRST          the same for SPI blocks (one space)
+ *   ends/pGIDX/LAST, ends/s/LAST   "ID FIRST": the same blocks by their end
  *   space/pGIDX, space/s    a counter every claim in that space bumps
  *   seq/clients, seq/bindings   the last id given
  *   hostids/ID              the client id that holds datapath host id ID
@@ -29,9 +30,10 @@
  * Everything is shared by the routers of the instance except routers/ID/,
  * which only router ID writes: counters count one router's datapath.
  *
- * claim() is one Txn: it reads the space counter and the block starting
- * last at or before the new block's last (the only one that can overlap,
- * since blocks never overlap), and commits only if the counter's
+ * claim() is one Txn: it reads the space counter and the block ending
+ * first at or after the new block's first (the only one that can overlap,
+ * since blocks never overlap: one ascending read of one key of ends/,
+ * however many blocks there are), and commits only if the counter's
  * mod_revision is unchanged, putting the binding, its block key and the
  * counter + 1 together.  Two routers claiming in one space at the same
  * moment read the same counter revision: one Txn succeeds, the other

@@ -273,7 +273,18 @@ static int kv_cmp(const void *a, const void *b)
 }
 
 /* Keys [from, to) of etcd (to NULL: @from only), then the buffer over them. */
+static int range_opt(struct et *q, const char *from, const char *to, int64_t last_n,
+		     struct et_kvs *out);
+
 static int range(struct et *q, const char *from, const char *to, struct et_kvs *out)
+{
+	return range_opt(q, from, to, 0, out);
+}
+
+/* @last_n > 0: only the last @last_n keys of etcd's (descending by key);
+ * < 0: only the first -@last_n (ascending: etcd reads no more than that). */
+static int range_opt(struct et *q, const char *from, const char *to, int64_t last_n,
+		     struct et_kvs *out)
 {
 	json_object *req = json_object_new_object(), *ans, *kvs;
 	int rc;
@@ -283,6 +294,13 @@ static int range(struct et *q, const char *from, const char *to, struct et_kvs *
 	    (to && et_add_b64(req, "range_end", to, strlen(to)))) {
 		json_object_put(req);
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+	}
+	if (last_n > 0) {
+		json_object_object_add(req, "limit", json_object_new_int64(last_n));
+		json_object_object_add(req, "sort_order", json_object_new_string("DESCEND"));
+		json_object_object_add(req, "sort_target", json_object_new_string("KEY"));
+	} else if (last_n < 0) {
+		json_object_object_add(req, "limit", json_object_new_int64(-last_n));
 	}
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
@@ -347,6 +365,51 @@ int et_scan(struct et *q, const char *sub, struct et_kvs *out)
 	memcpy(to, from, n + 1);
 	to[n - 1]++;               /* every sub ends in '/': the prefix's range end */
 	return range(q, from, to, out);
+}
+
+/* The first or last key of [sub_from, sub_to) with the unit's writes: 1
+ * with it in @out (one entry), 0 none.  etcd sends its first or last
+ * k + 1 keys of the range, k the unit's deletions in it: one of them
+ * survives if any does. */
+static int scan_edge(struct et *q, const char *sub_from, const char *sub_to, bool last,
+		     struct et_kvs *out)
+{
+	char from[ET_KEY_MAX], to[ET_KEY_MAX];
+	int64_t k = 0;
+	int rc;
+
+	if ((rc = et_full_key(q, sub_from, from, sizeof(from))) || (rc = et_full_key(q, sub_to, to, sizeof(to))))
+		return rc;
+	for (size_t i = 0; i < q->nw; i++)
+		k += q->w[i].del && strcmp(q->w[i].key, from) >= 0 && strcmp(q->w[i].key, to) < 0;
+	if ((rc = range_opt(q, from, to, last ? k + 1 : -(k + 1), out)))
+		return rc;
+	if (out->n > 1) {          /* sorted ascending: keep one end */
+		struct et_kv keep = out->v[last ? out->n - 1 : 0];
+
+		if (!last)
+			out->v[0] = out->v[out->n - 1];
+		out->n--;
+		et_kvs_free(out);
+		if (!(out->v = malloc(sizeof(*out->v)))) {
+			free(keep.key);
+			free(keep.val);
+			return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+		}
+		out->v[0] = keep;
+		out->n = out->cap = 1;
+	}
+	return out->n ? 1 : 0;
+}
+
+int et_scan_last(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out)
+{
+	return scan_edge(q, sub_from, sub_to, true, out);
+}
+
+int et_scan_first(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out)
+{
+	return scan_edge(q, sub_from, sub_to, false, out);
 }
 
 /* Keys [sub_from, sub_to) in key order. */
