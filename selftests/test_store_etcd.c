@@ -219,6 +219,27 @@ Test(store_etcd, nested_transactions_are_one_txn)
 	xd_store_close(s2);
 }
 
+/* version() moves for another writer's commits, not for the handle's own
+ * (the RSIP server re-reads its index only when someone else wrote). */
+Test(store_etcd, version_moves_for_other_writers_only)
+{
+	struct xd_store *s2;
+	char err[256];
+	int64_t v0, v1;
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	v0 = st->ops->version(st);
+	cr_assert_geq(v0, 0);
+	cr_assert_eq(st->ops->setting_set(st, "a", 1), 0);
+	cr_assert_eq(st->ops->setting_set(st, "a", 2), 0);
+	cr_assert_eq(st->ops->version(st), v0, "own commits");
+	cr_assert_eq(s2->ops->setting_set(s2, "a", 3), 0);
+	v1 = st->ops->version(st);
+	cr_assert_neq(v1, v0, "another handle's commit");
+	cr_assert_eq(st->ops->version(st), v1);
+	xd_store_close(s2);
+}
+
 /* A unit whose guarded read changed meanwhile commits nothing. */
 Test(store_etcd, a_stale_unit_fails_as_a_whole)
 {

@@ -567,10 +567,23 @@ static int et_each_client(struct xd_store *st, xd_store_client_fn fn, void *arg)
 
 /* ------------------------------------------------------------ handle */
 
-/* A number that changes with every committed write under the prefix. */
+/* A number that changes when another writer committed since the last
+ * call (the RSIP server then re-reads its index).  Every successful Txn
+ * is one etcd revision: the revision moved by more than this handle's
+ * own Txns means someone else wrote (anywhere in etcd: a write outside
+ * the prefix costs a needless re-read, never a missed one). */
 static int64_t et_version(struct xd_store *st)
 {
-	return et_revision(ET(st));
+	struct et *q = ET(st);
+	int64_t rev = et_revision(q);
+
+	if (rev < 0)
+		return -1;
+	if (!q->ver_rev || rev - q->ver_rev != (int64_t)(q->own_txns - q->ver_own))
+		q->ver++;
+	q->ver_rev = rev;
+	q->ver_own = q->own_txns;
+	return q->ver;
 }
 
 static void et_close(struct xd_store *st)

@@ -48,6 +48,10 @@ struct et {
 	char inst_prefix[128];         /* the same as prefix (PREFIX/INSTANCE/) */
 	bool guard_failed;             /* the last Txn failed a compare (nothing written) */
 	struct lca_certdb *certdb;     /* store_etcd_ca.c, made on first use */
+	/* version(): other writers' commits, told from this handle's own */
+	uint64_t own_txns;             /* successful Txns of this handle */
+	uint64_t ver_own;              /* own_txns at the last version() */
+	int64_t ver_rev, ver;          /* etcd's revision then, the number returned */
 };
 #define ET(st) ((struct et *)(st))
 

@@ -635,6 +635,8 @@ static int send_txn(struct et *q)
 	if ((rc = post(q, "/v3/kv/txn", req, &ans)))
 		return rc;
 	q->guard_failed = !json_object_object_get_ex(ans, "succeeded", &s) || !json_object_get_boolean(s);
+	if (!q->guard_failed)
+		q->own_txns++;          /* one revision of etcd's */
 	if (q->guard_failed)
 		rc = xd_store_fail(&q->base, -EAGAIN, "etcd: the keys this unit read changed meanwhile "
 				   "(another router's write): nothing was written");
