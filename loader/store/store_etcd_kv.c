@@ -132,10 +132,11 @@ static CURLcode attempt(struct et *q, const char *path, const char *body, int64_
 	snprintf(q->url, sizeof(q->url), "%s", q->ep[q->cur_ep]);
 	snprintf(url, sizeof(url), "%s%s", q->url, path);
 	q->rlen = 0;
-	curl_easy_setopt(q->curl, CURLOPT_URL, url);
-	curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, conn);
-	curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms);
+	if (curl_easy_setopt(q->curl, CURLOPT_URL, url) ||
+	    curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, body) ||
+	    curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, conn) ||
+	    curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms))
+		return CURLE_BAD_FUNCTION_ARGUMENT;
 	return curl_easy_perform(q->curl);
 }
 
@@ -181,7 +182,8 @@ int et_post(struct et *q, const char *path, json_object *req, json_object **out)
 	if (cc != CURLE_OK)
 		return xd_store_fail(&q->base, not_sent(cc) ? -EAGAIN : -EIO, "etcd %s: %s (members: %s)",
 				     q->url, curl_easy_strerror(cc), eps);
-	curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status))
+		status = 0;
 	*out = q->rlen ? json_tokener_parse(q->resp) : NULL;
 	if (status != 200 || !*out) {
 		json_object *m = NULL;
