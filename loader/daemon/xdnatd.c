@@ -120,6 +120,10 @@ static int wait_for_signal(struct daemon *d)
 		return -errno;
 	}
 	uint64_t last_scan = rsip_now_ms();
+	/* A change may have added hosts: their neighbour entries are made at
+	 * most NEIGH_SOON_MS later instead of at the next periodic scan, so a
+	 * new host's first packets go through XDP, not pass_no_neigh. */
+	bool scan_due = false;
 	/* Sized for the connections of the moment (no fixed cap). */
 	struct pollfd *p = NULL;
 	size_t pcap = 0;
@@ -168,6 +172,13 @@ static int wait_for_signal(struct daemon *d)
 			p[np++] = (struct pollfd){ .fd = d->mip.fd, .events = POLLIN };
 			nm = 1;
 		}
+		if (scan_due) {
+			uint64_t since = rsip_now_ms() - last_scan;
+			int left = since >= NEIGH_SOON_MS ? 0 : (int)(NEIGH_SOON_MS - since);
+
+			if (left < timeout)
+				timeout = left;
+		}
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
@@ -176,10 +187,13 @@ static int wait_for_signal(struct daemon *d)
 			return -errno;
 		}
 		now = rsip_now_ms();
-		if (now - last_scan >= NEIGH_SCAN_MS) {
+		if (now - last_scan >= NEIGH_SCAN_MS || (scan_due && now - last_scan >= NEIGH_SOON_MS)) {
 			xdd_neigh_scan(d);
 			last_scan = now;
+			scan_due = false;
 		}
+		if (n > 0 && (nr || nc))
+			scan_due = true;
 		/* Also without events: the transport's deadlines and pauses. */
 		if (d->rsip_on && nr) {
 			if (n <= 0)

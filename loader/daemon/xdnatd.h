@@ -48,6 +48,7 @@
 #define TC_HANDLE 0x4555 /* RSIP's port, to recognise our filters */
 #define TC_PRIO 1
 #define NEIGH_SCAN_MS 1000
+#define NEIGH_SOON_MS 50    /* after RSIP or control requests (xdnatd.c) */
 
 enum attach_mode { MODE_AUTO, MODE_XDP, MODE_TC };
 
