@@ -67,6 +67,14 @@ static const struct xo_opt xdnatd_opts[] = {
 	{ "state-dir", 0, "DIR", OPT_STATE_DIR, .ini = "rsip",
 	  .help = "state database DIR/INSTANCE.db (default: " XDNAT_STATE_DIR "); with --rsip "
 		  "or --state-dir, the counters' totals are kept there across reboots" },
+	{ "router-id", 0, "NAME", .type = XO_STR, .off = OFF(router_id), .ini = "cluster",
+	  .help = "this router's name in the cluster's elections (etcd store only; default: "
+		  "HOSTNAME:PID); see docs/CLUSTER.md" },
+	{ "elect-ttl", 0, "S", .type = XO_U32, .off = OFF(elect_ttl), .min = 2, .max = 3600,
+	  .ini = "cluster",
+	  .help = "TTL of the etcd lease behind this router's roles (expiry worker, signer); a "
+		  "router that cannot renew it stops acting after S/2 and another takes over "
+		  "within S (default: 10)" },
 	{ "counters-interval", 0, "S", .type = XO_U32, .off = OFF(counters_interval), .min = 1,
 	  .max = 86400, .ini = "rsip",
 	  .help = "save the counters' totals every S seconds (default: "
@@ -497,6 +505,7 @@ static int defaults(struct opts *o)
 	o->rsip_preauth = RSIP_DEFAULT_PREAUTH_S;
 	o->rsip_idle = 900;
 	o->counters_interval = XD_CTR_DEFAULT_INTERVAL;
+	o->elect_ttl = XD_ELECT_TTL_DEFAULT;
 	o->crl_max_conns = CRL_DEFAULT_MAX_CONNS;
 	o->crl_per_ip = CRL_DEFAULT_PER_IP;
 	o->crl_timeout = CRL_DEFAULT_TIMEOUT;

@@ -38,6 +38,7 @@
 #include "notice.h"
 #include "opts.h"
 #include "neigh.h"
+#include "cluster_elect.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -66,6 +67,8 @@ struct opts {
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle, rsip_per_addr, rsip_preauth;
 	struct rsip_config rcfg;
+	const char *router_id;     /* --router-id (elections, etcd store) */
+	uint32_t elect_ttl;        /* --elect-ttl */
 	const char *config;        /* --config FILE */
 	bool check_only;           /* --check-config */
 	bool in_config, gaddrs_from_config;
@@ -145,6 +148,7 @@ struct daemon {
 	uint8_t *crl;
 	size_t crl_len;
 	struct xd_notifier *notifier;  /* revocation notices to the hosts' IPsec peers */
+	struct xd_elect *elect;    /* elections (etcd store; NULL: one router) */
 	struct ctl_sock *ctl;      /* RUN_DIR/INSTANCE.ctl for xdnatctl, with RSIP */
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
 	int argc;                  /* our command line, re-read on SIGHUP */
@@ -190,6 +194,11 @@ void xdd_stop_counters(struct daemon *d);
 int xdd_start_metrics(struct daemon *d);
 void xdd_stop_metrics(struct daemon *d);
 void xdd_start_ctl(struct daemon *d);
+/* cluster_elect.c: elections with an etcd store (no-ops otherwise) */
+int xdd_start_cluster(struct daemon *d);
+void xdd_stop_cluster(struct daemon *d);
+int xdd_sweep(struct daemon *d);          /* rsip_server_sweep if this router expires */
+bool xdd_may_sign(struct daemon *d);
 void xdd_stop_ctl(struct daemon *d);
 
 #endif

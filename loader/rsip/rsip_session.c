@@ -330,6 +330,15 @@ static size_t seal_error(struct hctx *h, uint16_t e, bool sealed)
 	return n;
 }
 
+/* The store cannot answer (a cluster without quorum): refuse before asking it. */
+static uint16_t store_available(struct hctx *h)
+{
+	if (!h->s->available || h->s->available(h->s->available_ctx))
+		return RSIP_E_OK;
+	h->s->refused_unavailable++;
+	return RSIP_E_INTERNAL_SERVER_ERROR;
+}
+
 /* REGISTER: a new session, answered with the sealed WELCOME. */
 static uint16_t handle_register(struct hctx *h, int auth, const uint8_t *pre, size_t prelen, size_t *n)
 {
@@ -342,6 +351,8 @@ static uint16_t handle_register(struct hctx *h, int auth, const uint8_t *pre, si
 	}
 	if (auth != XDNAT_AUTH_HELLO)
 		return RSIP_E_REGISTRATION_DENIED;
+	if ((e = store_available(h)))
+		return e;
 	e = do_register(h->s, h->sess, h->in, h->len, pre, prelen, &h->r, sn);
 	if (e)
 		return e;
@@ -357,7 +368,7 @@ static uint16_t handle_request(struct hctx *h, int auth, size_t *n)
 	struct xd_client c;
 	uint16_t e;
 
-	if ((e = authenticate(h, auth)) || (e = still_enrolled(h)) || (e = current_client(h, &c)) ||
+	if ((e = authenticate(h, auth)) || (e = store_available(h)) || (e = still_enrolled(h)) || (e = current_client(h, &c)) ||
 	    (e = dispatch(h, &c)))
 		return e;
 	put_cert(h, c.id);
