@@ -411,10 +411,10 @@ int xdd_start_cluster(struct daemon *d)
 		host[sizeof(host) - 1] = 0;
 		snprintf(id, sizeof(id), "%s:%d", host, (int)getpid());
 	}
-	/* Hosts get one longest lease plus their longest retry interval to
+	/* Hosts get one (default) lease plus their longest retry interval to
 	 * renew after an outage or a change of expiry worker. */
 	rc = xd_elect_start(&d->elect, d->rsip.st, id, d->o.elect_ttl,
-			    d->o.rcfg.lease_max + XD_HOST_RETRY_MAX_S, want);
+			    d->o.rcfg.lease_default + XD_HOST_RETRY_MAX_S, want);
 	if (rc)
 		return rc;
 	d->rsip.available = store_available;
@@ -427,7 +427,7 @@ int xdd_start_cluster(struct daemon *d)
 	}
 	printf("xdnatd: cluster: router %s, lease TTL %u s, candidate for expiry%s; grace %u s\n",
 	       id, d->o.elect_ttl, want[XD_ROLE_SIGNER] ? " and signer" : "",
-	       d->o.rcfg.lease_max + XD_HOST_RETRY_MAX_S);
+	       d->o.rcfg.lease_default + XD_HOST_RETRY_MAX_S);
 	fflush(stdout);
 	return 0;
 }

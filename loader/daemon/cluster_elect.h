@@ -20,7 +20,7 @@
  * thread (timeout, no leader, refused) until one succeeds: RSIP requests
  * are refused meanwhile, nothing expires, and the maps stay as they are.
  * After an outage, and after winning the expiry role, nothing expires for
- * grace_s (one longest lease plus the host agent's longest retry
+ * grace_s (one default lease, --lease, plus the host agent's longest retry
  * interval): every host had a whole lease to renew against a store that
  * answers.
  */
