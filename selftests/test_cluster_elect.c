@@ -42,6 +42,7 @@ Test(elect_logic, acts_only_after_a_keepalive_and_until_half_the_ttl)
 	cr_assert_not(xd_elect_acting(&s, XD_ROLE_SIGNER, 1010), "a role not won");
 	/* keepalives fail from here: acting until sent + TTL/2, not after */
 	xd_elect_fail(&s, 2000);
+	xd_elect_fail(&s, 2500);
 	cr_assert(xd_elect_acting(&s, XD_ROLE_EXPIRY, 1000 + TTL * 500 - 1));
 	cr_assert_not(xd_elect_acting(&s, XD_ROLE_EXPIRY, 1000 + TTL * 500));
 	/* the margin: etcd keeps the key at least until sent + TTL */
@@ -74,7 +75,11 @@ Test(elect_logic, no_expiry_during_an_outage_nor_for_the_grace_after)
 	t += GRACE * 1000;
 	xd_elect_ok(&s, t, t);
 	cr_assert(xd_elect_may_expire(&s, t));
-	/* quorum lost: the keepalive fails; nothing expires, also while still acting */
+	/* one failed request is not an outage */
+	xd_elect_fail(&s, t + 50);
+	cr_assert(xd_elect_store_ok(&s));
+	cr_assert(xd_elect_may_expire(&s, t + 60));
+	/* quorum lost: the second fails too; nothing expires, also while still acting */
 	xd_elect_fail(&s, t + 100);
 	cr_assert_not(xd_elect_store_ok(&s));
 	cr_assert(xd_elect_acting(&s, XD_ROLE_EXPIRY, t + 200));

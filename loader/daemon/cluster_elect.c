@@ -47,13 +47,16 @@ void xd_elect_ok(struct xd_elect_state *s, uint64_t sent_ms, uint64_t now_ms)
 			s->hold_until_ms = now_ms + s->grace_s * 1000ull;
 	}
 	s->ever_ok = true;
+	s->fails = 0;
 	if (sent_ms > s->last_ok_ms)
 		s->last_ok_ms = sent_ms;
 }
 
 void xd_elect_fail(struct xd_elect_state *s, uint64_t now_ms)
 {
-	if (!s->store_ok)
+	/* One slow answer on a busy machine is not an outage: two failures
+	 * in a row are (the roles do not wait for this: see acting). */
+	if (!s->store_ok || ++s->fails < XD_ELECT_FAILS)
 		return;
 	s->store_ok = false;
 	s->outage_start_ms = now_ms;
@@ -123,6 +126,17 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A request failed (the mutex held): say so when the store becomes unavailable. */
+static void failed(struct xd_elect *e)
+{
+	bool was = e->s.store_ok;
+
+	xd_elect_fail(&e->s, e->now_ms());
+	if (was && !e->s.store_ok)
+		say("store unavailable (%s): RSIP requests refused, nothing expires, "
+		    "forwarding goes on", xd_etcd_lease_error(e->lease_cl));
+}
+
 /* One round: keep the lease (or get one), then campaign for each role. */
 static bool round_once(struct xd_elect *e)
 {
@@ -143,10 +157,7 @@ static bool round_once(struct xd_elect *e)
 		xd_elect_ok(s, 0, e->now_ms());
 		e->lease = 0;
 	} else if (rc) {
-		xd_elect_fail(s, e->now_ms());
-		if (was_ok)
-			say("store unavailable (%s): RSIP requests refused, nothing expires, "
-			    "forwarding goes on", xd_etcd_lease_error(e->lease_cl));
+		failed(e);
 	} else {
 		if (!lease)
 			e->lease = got;
@@ -177,7 +188,7 @@ static bool round_once(struct xd_elect *e)
 		pthread_mutex_lock(&e->mu);
 		had = s->leader[r];
 		if (rc < 0) {
-			xd_elect_fail(s, e->now_ms());
+			failed(e);
 			ok = false;
 		} else {
 			xd_elect_result(s, r, rc, holder, e->now_ms());
@@ -240,9 +251,10 @@ int xd_elect_start(struct xd_elect **out, struct xd_store *st, const char *id, u
 	memcpy(e->s.want, want, sizeof(e->s.want));
 	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->now_ms = xd_mono_ms;
-	/* Each request within a fifth of the TTL: a dead endpoint is noticed
-	 * well before ttl/2. */
-	rc = xd_etcd_lease_open(st, e->s.ttl_s * 200u, &e->lease_cl, err, sizeof(err));
+	/* Each request within a fifth of the TTL (at least 1 s): a dead
+	 * endpoint is noticed well before ttl/2. */
+	rc = xd_etcd_lease_open(st, e->s.ttl_s * 200u < 1000 ? 1000 : e->s.ttl_s * 200u, &e->lease_cl,
+				err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "xdnatd: cluster: %s\n", err);
 		free(e);

@@ -16,8 +16,8 @@
  * a moment after that sending, so the key cannot vanish (and another
  * router cannot win) before ttl_s after it; we stop ttl_s/2 earlier.
  *
- * The store is "unavailable" from the first failed etcd request of the
- * thread (timeout, no leader, refused) until one succeeds: RSIP requests
+ * The store is "unavailable" from the second failed etcd request in a row
+ * of the thread (timeout, no leader, refused) until one succeeds: RSIP requests
  * are refused meanwhile, nothing expires, and the maps stay as they are.
  * After an outage, and after winning the expiry role, nothing expires for
  * grace_s (one default lease, --lease, plus the host agent's longest retry
@@ -38,6 +38,7 @@ extern const char *const xd_role_names[XD_ROLE_N];
 
 #define XD_ELECT_TTL_DEFAULT 10
 #define XD_ELECT_ID_MAX 64
+#define XD_ELECT_FAILS 2        /* failed requests in a row that make an outage */
 /* xdnat-host retries a refused renewal with a backoff of at most this. */
 #define XD_HOST_RETRY_MAX_S 30
 
@@ -51,6 +52,7 @@ struct xd_elect_state {
 	uint64_t won_ms[XD_ROLE_N];
 	uint64_t last_ok_ms;       /* sending time of the last successful keepalive/grant */
 	bool store_ok, ever_ok;
+	unsigned fails;            /* failed requests in a row */
 	uint64_t outage_start_ms, outage_end_ms, outages;
 	uint64_t hold_until_ms;    /* no expiry before (grace) */
 	uint64_t elections_won, stepped_down;
