@@ -67,9 +67,17 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	memcpy(name, pre + 1, pre[0]);
 	name[pre[0]] = '\0';
 	memcpy(cn, pre + 1 + pre[0], RSIP_NONCE_LEN);
-	if (OPS(s)->host_secret(s->st, name, secret, &enrolled_lan)) {
+	rc = OPS(s)->host_secret(s->st, name, secret, &enrolled_lan);
+	if (rc == -ENOENT) {
 		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: '%s' is not enrolled", name);
 		return RSIP_E_REGISTRATION_DENIED;
+	}
+	/* The store did not answer (an etcd without quorum): no verdict on the
+	 * host, which tries again; REGISTRATION_DENIED would make it give up. */
+	if (rc) {
+		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration of '%s' not decided: %s", name,
+			   xd_store_error(s->st));
+		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if (!rsip_verify(in, len, secret, RSIP_SECRET_LEN, RSIP_HELLO_LABEL)) {
 		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: bad authenticator for '%s'", name);
