@@ -16,7 +16,9 @@
 #     running hosts keep their blocks although their 4 s leases lapse, and
 #     nobody acts as the expiry worker;
 #   - members restarted: a new host gets a block, none granted twice, and
-#     the hosts whose leases lapsed during the outage renew them.
+#     the hosts whose leases lapsed during the outage renew them;
+#   - after the grace, a killed host's lease is expired by the expiry
+#     worker alone.
 set -euo pipefail
 XD_GLOBAL=${XD_GLOBAL:-192.0.2.46}
 XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.46.0}
@@ -338,6 +340,27 @@ if grep -H 'lease of bind .* expired' "$XD_TMP"/xdnatd-*.log; then
 	fail "a router expired a lease (above): the grace rule was broken"
 fi
 xd_ok "h3 got ports $P3; h1 $P1 and h2 $P2 renewed and kept; no overlap among the store's active bindings; no lease expired"
+
+xd_step "after the grace, the expiry worker (and only it) expires a dead host's lease"
+W=$(holder r1)
+HOLD=$(metric "$W" xdnat_cluster_expiry_hold_seconds)
+{ kill -KILL "${XD_HOST_PID[3]}"; wait "${XD_HOST_PID[3]}"; } 2>/dev/null || true   # h3 stops renewing
+T=$(python3 -c "import math; print(math.ceil(float('$HOLD')) + $LEASE + 10)")
+wait_for "$T" grep -q "lease of bind .* expired" "$XD_TMP"/xdnatd-*.log ||
+	fail "no router expired h3's lease within $T s (grace left $HOLD s)"
+sleep 2
+n=$(cat "$XD_TMP"/xdnatd-*.log | grep -c "lease of bind .* expired" || true)
+who=$(grep -l "lease of bind .* expired" "$XD_TMP"/xdnatd-*.log | xargs -n1 basename | tr '\n' ' ')
+case "$who" in "xdnatd-$W-"*) ;; *) fail "the expiry was done by $who, not by the expiry worker $W" ;; esac
+[ "$(echo "$who" | wc -w)" = 1 ] || fail "more than one router expired leases: $who"
+ctl_r1 --state-dir "$LOC" -j rsip list >"$XD_TMP/list2.json"
+python3 - "$XD_TMP/list2.json" <<'PY' || fail "h3's ports are not quarantined in the store"
+import json, sys
+rows = json.load(open(sys.argv[1]))["bindings"]
+h3 = [r for r in rows if r["host"] == "h3" and r.get("kind") == "ports"]
+assert h3 and all(r["state"] == "quarantine" for r in h3), h3
+PY
+xd_ok "$n lease(s) of h3 expired by $W alone, after the grace ($HOLD s left when h3 died); h3's ports quarantined"
 
 xd_step "summary"
 xd_info "takeover of the expiry role after kill -9: $TAKEOVER ms (etcd's lease expiry: $DELETED ms; election TTL $TTL s)"
