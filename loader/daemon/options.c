@@ -73,8 +73,8 @@ static const struct xo_opt xdnatd_opts[] = {
 	{ "elect-ttl", 0, "S", .type = XO_U32, .off = OFF(elect_ttl), .min = 2, .max = 3600,
 	  .ini = "cluster",
 	  .help = "TTL of the etcd lease behind this router's roles (expiry worker, signer); a "
-		  "router that cannot renew it stops acting after S/2 and another takes over "
-		  "within S (default: 10)" },
+		  "router that cannot renew it stops acting S/2 after its last renewal, and "
+		  "another takes over when etcd expires it, S after (default: 10)" },
 	{ "counters-interval", 0, "S", .type = XO_U32, .off = OFF(counters_interval), .min = 1,
 	  .max = 86400, .ini = "rsip",
 	  .help = "save the counters' totals every S seconds (default: "
