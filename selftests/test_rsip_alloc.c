@@ -1476,6 +1476,16 @@ Test(rsip_alloc, unavailable_store_refuses_with_internal_server_error)
 	store_up = true;
 	cr_assert_eq(th_ports(&e.s, &e.h[1], 0, 50, 0).err, 0);
 	cr_assert_eq(th_bind_op(&e.s, &e.h[0], r.bind_id, 60).err, 0);
+	/* A name that is not enrolled is still refused as such. */
+	memset(&fresh, 0, sizeof(fresh));
+	close = false;
+	rsip_begin(b, RSIP_REGISTER_REQUEST);
+	rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, 1);
+	n = rsip_seal_hello(b, e.h[1].secret, "stranger", cn);
+	n = rsip_server_handle(&e.s, &fresh, b->buf, n, out, &close);
+	cr_assert_eq(rsip_decode(out, n, &m), RSIP_E_OK);
+	cr_assert_eq(rsip_validate(&m, &f), RSIP_E_OK);
+	cr_assert_eq(rsip_param_u16(&m.params[f.slot[RSIP_S_ERR_ERROR]]), RSIP_E_REGISTRATION_DENIED);
 	free(b);
 	env_teardown(&e);
 }
