@@ -214,7 +214,8 @@ static int sq_revoke(struct lca_certdb *d, const char *serial, int reason, int64
 static int sq_next_crl(struct lca_certdb *d, const char *who, int64_t now, int64_t *num,
 		       int64_t *this_update, struct lca_err *e)
 {
-	return lcap_next_crl(SQDB(d), who, now, num, this_update, e);
+	int err = lcap_sp_begin(SQDB(d), e);
+	return err ? err : lcap_sp_end(SQDB(d), lcap_next_crl(SQDB(d), who, now, num, this_update, e), e);
 }
 
 static int sq_crl_put(struct lca_certdb *d, int64_t num, const unsigned char *der, size_t len,

@@ -25,16 +25,18 @@ int cli_cluster(int argc, char **argv)
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "show")))
 		return cli_usage_err("cluster: expected 'show' or nothing, not '%s'", argv[1]);
-	if (!xd_store_is_etcd(cli.state_dir)) {
-		printf("one router: the state store %s is not etcd, so there are no elections "
-		       "(this router does everything)\n", cli.state_dir);
-		return 0;
-	}
 	if (xd_store_open(cli.state_dir, cli.instance, XD_STORE_RDONLY, &db, err, sizeof(err))) {
-		xd_err("%s (quorum lost, or no member reachable?)", err);
+		xd_err("%s%s", err, xd_store_config()->backend == XD_STORE_ETCD ||
+		       xd_store_is_etcd(cli.state_dir) ? " (quorum lost, or no member reachable?)" : "");
 		return 1;
 	}
-	if (xd_etcd_lease_open(db, 3000, &l, err, sizeof(err))) {
+	if (strcmp(db->ops->name, "etcd")) {
+		printf("one router: the state store is %s, not etcd, so there are no elections "
+		       "(this router does everything)\n", db->ops->name);
+		xd_store_close(db);
+		return 0;
+	}
+	if (xd_etcd_lease_open(cli.state_dir, cli.instance, 0, &l, err, sizeof(err))) {
 		xd_err("%s", err);
 		xd_store_close(db);
 		return 1;

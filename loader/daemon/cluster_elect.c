@@ -234,8 +234,8 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int xd_elect_start(struct xd_elect **out, struct xd_store *st, const char *id, unsigned ttl_s,
-		   unsigned grace_s, const bool want[XD_ROLE_N])
+int xd_elect_start(struct xd_elect **out, const char *state_dir, const char *instance,
+		   const char *id, unsigned ttl_s, unsigned grace_s, const bool want[XD_ROLE_N])
 {
 	struct xd_elect *e = calloc(1, sizeof(*e));
 	pthread_condattr_t ca;
@@ -253,8 +253,8 @@ int xd_elect_start(struct xd_elect **out, struct xd_store *st, const char *id, u
 	e->now_ms = xd_mono_ms;
 	/* Each request within a fifth of the TTL (at least 1 s): a dead
 	 * endpoint is noticed well before ttl/2. */
-	rc = xd_etcd_lease_open(st, e->s.ttl_s * 200u < 1000 ? 1000 : e->s.ttl_s * 200u, &e->lease_cl,
-				err, sizeof(err));
+	rc = xd_etcd_lease_open(state_dir, instance, e->s.ttl_s * 200u < 1000 ? 1000 : e->s.ttl_s * 200u,
+				&e->lease_cl, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "xdnatd: cluster: %s\n", err);
 		free(e);
@@ -410,22 +410,17 @@ static int issue_if_signer(void *ctx, const struct rsip_cert_req *rq, uint8_t **
 int xdd_start_cluster(struct daemon *d)
 {
 	bool want[XD_ROLE_N] = { [XD_ROLE_EXPIRY] = true, [XD_ROLE_SIGNER] = d->ca != NULL };
-	char id[XD_ELECT_ID_MAX], host[48] = "router";
+	char id[XD_ELECT_ID_MAX];
 	int rc;
 
 	if (!d->rsip_on || strcmp(d->rsip.st->ops->name, "etcd"))
 		return 0;   /* one router, its own store: it does everything */
-	if (d->o.router_id) {
-		snprintf(id, sizeof(id), "%s", d->o.router_id);
-	} else {
-		if (gethostname(host, sizeof(host) - 1))
-			snprintf(host, sizeof(host), "router");
-		host[sizeof(host) - 1] = 0;
-		snprintf(id, sizeof(id), "%s:%d", host, (int)getpid());
-	}
+	/* [store] router-id, else the host name (two routers need two names) */
+	snprintf(id, sizeof(id), "%s", xd_store_router_id());
 	/* Hosts get one (default) lease plus their longest retry interval to
 	 * renew after an outage or a change of expiry worker. */
-	rc = xd_elect_start(&d->elect, d->rsip.st, id, d->o.elect_ttl,
+	rc = xd_elect_start(&d->elect, d->o.rcfg.state_dir ? d->o.rcfg.state_dir : XDNAT_STATE_DIR,
+			    d->o.instance, id, d->o.elect_ttl,
 			    d->o.rcfg.lease_default + XD_HOST_RETRY_MAX_S, want);
 	if (rc)
 		return rc;

@@ -95,10 +95,11 @@ struct xd_elect {
 	uint64_t refused_issue;
 };
 
-/* Start the election thread on the etcd store @st: roles @want, lease TTL
- * @ttl_s, router id @id.  0, or -errno with the reason printed. */
-int xd_elect_start(struct xd_elect **out, struct xd_store *st, const char *id, unsigned ttl_s,
-		   unsigned grace_s, const bool want[XD_ROLE_N]);
+/* Start the election thread on the etcd store of @instance at @state_dir
+ * (a handle of its own): roles @want, lease TTL @ttl_s, router id @id.  0,
+ * or -errno with the reason printed. */
+int xd_elect_start(struct xd_elect **out, const char *state_dir, const char *instance,
+		   const char *id, unsigned ttl_s, unsigned grace_s, const bool want[XD_ROLE_N]);
 /* Stop it; the lease is revoked so another router takes over at once. */
 void xd_elect_stop(struct xd_elect *e);
 /* Thread-safe views for the event loop and the metrics thread. */

@@ -29,6 +29,7 @@
 #include "httpd.h"
 #include "metrics.h"
 #include "counters.h"
+#include "store.h"
 #include "fragq.h"
 #include "rsip_server.h"
 #include "ca_plane.h"
@@ -67,7 +68,6 @@ struct opts {
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle, rsip_per_addr, rsip_preauth;
 	struct rsip_config rcfg;
-	const char *router_id;     /* --router-id (elections, etcd store) */
 	uint32_t elect_ttl;        /* --elect-ttl */
 	const char *config;        /* --config FILE */
 	bool check_only;           /* --check-config */
@@ -95,6 +95,8 @@ struct opts {
 	char crl_url_buf[96];
 	uint32_t notify_port;      /* revocation notices; 0: off */
 	bool notify_set;
+	/* [store]: the backend and how to reach it (store.h) */
+	struct xd_store_cfg store;
 };
 
 #define METRICS_DEFAULT "unix"   /* RUN_DIR/INSTANCE.metrics, mode 0600 */

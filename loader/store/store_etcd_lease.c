@@ -3,7 +3,9 @@
  * Leases and leader keys through etcd's JSON gateway: see
  * store_etcd_lease.h.  Endpoints used: /v3/lease/grant, /v3/lease/keepalive
  * (a stream in gRPC; one request, one answer through the gateway),
- * /v3/lease/revoke, /v3/lease/timetolive, /v3/kv/txn, /v3/kv/range.
+ * /v3/lease/revoke, /v3/lease/timetolive, /v3/kv/txn, /v3/kv/range.  The
+ * requests go through et_post() of a store handle of our own (the same
+ * members, TLS and failover as the store, our own timeout).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,19 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include "store_etcd_int.h"
 #include "store_etcd_lease.h"
 
 struct xd_etcd_lease {
-	CURL *curl;
-	struct curl_slist *hdrs;
-	char url[sizeof(((struct et *)0)->url)];
-	char prefix[sizeof(((struct et *)0)->prefix)];
-	char *resp;
-	size_t rlen, rcap;
+	struct xd_store *st;       /* a handle of our own: struct et */
 	char err[256];
 };
 
@@ -44,60 +40,20 @@ const char *xd_etcd_lease_error(const struct xd_etcd_lease *l)
 	return l && l->err[0] ? l->err : "unknown error";
 }
 
-static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct xd_etcd_lease *l = arg;
-	size_t n = sz * nm;
-
-	if (l->rlen + n + 1 > l->rcap) {
-		size_t cap = (l->rlen + n + 1) * 2;
-		char *r = realloc(l->resp, cap);
-
-		if (!r)
-			return 0;
-		l->resp = r;
-		l->rcap = cap;
-	}
-	memcpy(l->resp + l->rlen, p, n);
-	l->rlen += n;
-	l->resp[l->rlen] = 0;
-	return n;
-}
-
-/* POST @req (consumed) to @path: 0 with the answer in *out, or -EIO. */
+/* POST @req (consumed) to @path: 0 with the answer in *out, or the
+ * store's error (-ETIMEDOUT, -EAGAIN: no quorum or no member, -EIO). */
 static int post(struct xd_etcd_lease *l, const char *path, json_object *req, json_object **out)
 {
-	char url[sizeof(l->url) + 32];
-	long status = 0;
-	CURLcode cc;
+	struct et *q = ET(l->st);
+	int rc;
 
 	*out = NULL;
 	if (!req)
 		return fail(l, -ENOMEM, "out of memory");
-	snprintf(url, sizeof(url), "%s%s", l->url, path);
-	l->rlen = 0;
-	curl_easy_setopt(l->curl, CURLOPT_URL, url);
-	curl_easy_setopt(l->curl, CURLOPT_POSTFIELDS,
-			 json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
-	cc = curl_easy_perform(l->curl);
-	json_object_put(req);
-	if (cc != CURLE_OK)
-		return fail(l, -EIO, "etcd %s: %s", l->url, curl_easy_strerror(cc));
-	curl_easy_getinfo(l->curl, CURLINFO_RESPONSE_CODE, &status);
-	*out = l->rlen ? json_tokener_parse(l->resp) : NULL;
-	if (status != 200 || !*out) {
-		json_object *m = NULL;
-		const char *msg = "unparsable answer";
-
-		if (*out && (json_object_object_get_ex(*out, "message", &m) ||
-			     json_object_object_get_ex(*out, "error", &m)))
-			msg = json_object_get_string(m);
-		fail(l, -EIO, "etcd %s%s: HTTP %ld: %s", l->url, path, status, msg);
-		json_object_put(*out);
-		*out = NULL;
-		return -EIO;
-	}
-	return 0;
+	rc = et_post(q, path, req, out);
+	if (rc)
+		fail(l, rc, "%s", xd_store_error(l->st));
+	return rc;
 }
 
 static int64_t jint(json_object *o, const char *f)
@@ -221,7 +177,7 @@ int xd_etcd_lease_ttl(struct xd_etcd_lease *l, int64_t id, int64_t *ttl_left)
 
 static int role_key(struct xd_etcd_lease *l, const char *role, char *key, size_t len)
 {
-	int n = snprintf(key, len, "%sleader/%s", l->prefix, role);
+	int n = snprintf(key, len, "%sleader/%s", ET(l->st)->prefix, role);
 
 	return n < 0 || (size_t)n >= len ? fail(l, -ENAMETOOLONG, "key too long") : 0;
 }
@@ -345,38 +301,30 @@ int xd_etcd_resign(struct xd_etcd_lease *l, const char *role, const char *who)
 	return rc;
 }
 
-int xd_etcd_lease_open(struct xd_store *st, unsigned timeout_ms, struct xd_etcd_lease **out,
-		       char *err, size_t errlen)
+int xd_etcd_lease_open(const char *state_dir, const char *instance, unsigned timeout_ms,
+		       struct xd_etcd_lease **out, char *err, size_t errlen)
 {
 	struct xd_etcd_lease *l;
+	int rc;
 
 	*out = NULL;
-	if (!st || strcmp(st->ops->name, "etcd")) {
-		snprintf(err, errlen, "elections need the etcd store (a state location etcd://...)");
-		return -EINVAL;
-	}
 	if (!(l = calloc(1, sizeof(*l)))) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	memcpy(l->url, ET(st)->url, sizeof(l->url));
-	memcpy(l->prefix, ET(st)->prefix, sizeof(l->prefix));
-	l->curl = curl_easy_init();
-	l->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	if (l->hdrs)
-		l->hdrs = curl_slist_append(l->hdrs, "Expect:");
-	if (!l->curl || !l->hdrs) {
-		snprintf(err, errlen, "out of memory (curl)");
-		xd_etcd_lease_close(l);
-		return -ENOMEM;
+	rc = xd_store_open(state_dir, instance, XD_STORE_RDONLY, &l->st, err, errlen);
+	if (!rc && strcmp(l->st->ops->name, "etcd")) {
+		snprintf(err, errlen, "elections need the etcd store ([store] backend = etcd, or a "
+			 "state location etcd://...)");
+		rc = -EINVAL;
 	}
-	curl_easy_setopt(l->curl, CURLOPT_HTTPHEADER, l->hdrs);
-	curl_easy_setopt(l->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(l->curl, CURLOPT_WRITEDATA, l);
-	curl_easy_setopt(l->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(l->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(l->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(l->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (rc) {
+		xd_store_close(l->st);
+		free(l);
+		return rc;
+	}
+	if (timeout_ms)
+		ET(l->st)->timeout_ms = timeout_ms;
 	*out = l;
 	return 0;
 }
@@ -385,9 +333,6 @@ void xd_etcd_lease_close(struct xd_etcd_lease *l)
 {
 	if (!l)
 		return;
-	if (l->curl)
-		curl_easy_cleanup(l->curl);
-	curl_slist_free_all(l->hdrs);
-	free(l->resp);
+	xd_store_close(l->st);
 	free(l);
 }

@@ -2,7 +2,7 @@
 /*
  * etcd leases and leader keys for the cluster's elections
  * (loader/daemon/cluster_elect.c), over the same JSON gateway as the etcd
- * store (store_etcd_kv.c) but on a connection of their own with a short
+ * store (store_etcd_kv.c) but on a handle of their own with a short
  * timeout, so that an election never waits behind a slow store request
  * and can run in a thread of its own.
  *
@@ -21,16 +21,18 @@
 
 struct xd_etcd_lease;
 
-/* A lease client on the endpoint and prefix of the etcd store @st (not
- * used afterwards), each request bounded by @timeout_ms.  -EINVAL if @st is
- * not an etcd store. */
-int xd_etcd_lease_open(struct xd_store *st, unsigned timeout_ms, struct xd_etcd_lease **out,
-		       char *err, size_t errlen);
+/* A lease client on a store handle of its own, opened like the store of
+ * @instance at @state_dir (with the process's [store] configuration: its
+ * members, TLS, prefix), each request bounded by @timeout_ms (0: the
+ * store's).  -EINVAL if that store is not etcd. */
+int xd_etcd_lease_open(const char *state_dir, const char *instance, unsigned timeout_ms,
+		       struct xd_etcd_lease **out, char *err, size_t errlen);
 void xd_etcd_lease_close(struct xd_etcd_lease *l);
 const char *xd_etcd_lease_error(const struct xd_etcd_lease *l);
 
 /* Every call: 0 (or 1/0 found/not), -ENOENT for a lease etcd no longer
- * has, -EIO when etcd did not answer (no quorum, timeout, refused). */
+ * has, another negative errno when etcd did not answer (-ETIMEDOUT,
+ * -EAGAIN: no quorum or no member reachable, -EIO). */
 int xd_etcd_lease_grant(struct xd_etcd_lease *l, unsigned ttl_s, int64_t *id);
 int xd_etcd_lease_keepalive(struct xd_etcd_lease *l, int64_t id, int64_t *ttl_left);
 int xd_etcd_lease_revoke(struct xd_etcd_lease *l, int64_t id);
