@@ -240,7 +240,9 @@ static uint16_t still_enrolled(struct hctx *h)
 		    (!elan || elan == sess->peer_lan);
 
 	memset(secret, 0, sizeof(secret));
-	if (rc == -EIO) {
+	/* Any store error but "not enrolled" (-EIO, and the etcd store's
+	 * -ETIMEDOUT/-EAGAIN without quorum) is no verdict: the host retries. */
+	if (rc && rc != -ENOENT) {
 		xd_err("RSIP: %s", xd_store_error(h->s->st));
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
