@@ -6,8 +6,9 @@
 #   - three etcd members of our own (data in our temp dir), two xdnatd
 #     routers r1 and r2 sharing G, each in its own network namespace, with
 #     its own pins and its own /run/xdnat (a private mount);
-#   - exactly one router acts as the expiry worker at every check, and
-#     `xdnatctl cluster` names it;
+#   - exactly one router acts as the expiry worker, and one as the signer
+#     (one LCA key on both), at every check, and `xdnatctl cluster` names
+#     them; a CSR sent to the other router is refused (BAD_PARAM);
 #   - the expiry worker killed with -9: the other takes over within the
 #     election TTL (measured); the killed one restarts and stays a candidate;
 #   - one etcd member killed: nothing changes (a host still registers);
@@ -29,6 +30,7 @@ TTL=${TTL:-4}              # election lease TTL (xdnatd --elect-ttl)
 POOL=${POOL:-31000-31999}
 ETCD=${ETCD:-/usr/bin/etcd}
 ETCDCTL=${ETCDCTL:-/usr/bin/etcdctl}
+XD_CA=${XD_CA:-$XD_ROOT/build/xdnat-ca}
 R2_LAN=$XD_LAN_PREFIX.250
 ETCD_IP=$XD_LAN_PREFIX.251
 ETCD_PORTS=(23791 23792 23793)
@@ -109,7 +111,8 @@ start_router() {
 		"$XD_XDNATD" --wan "$XD_IF_WAN" --lan "$XD_IF_LAN" --global "$XD_GLOBAL" \
 		--instance "$XD_INSTANCE" --pin-base "${R_PINS[$r]}" --rsip --state-dir "$LOC" \
 		--lease "$LEASE" --max-lease "$LEASE" --quarantine 6 --port-range "$POOL" \
-		--port-block 100 --router-id "$r" --elect-ttl "$TTL" --metrics 127.0.0.1:9477 --verbose
+		--port-block 100 --router-id "$r" --elect-ttl "$TTL" --metrics 127.0.0.1:9477 --verbose \
+		--ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt" --crl-period 3600
 	R_PID[$r]=$XD_LAST_PID
 	xd_wait_line "${R_PID[$r]}" "$log" '^xdnatd: ready' 20
 }
@@ -125,21 +128,21 @@ else:
     print("missing")
 PY
 }
-acting() { metric "$1" "xdnat_cluster_leader{role=\"expiry\",router=\"$1\",candidate=\"1\"}"; }
-# expiry_workers: how many live routers act as the expiry worker now.
+acting() { metric "$1" "xdnat_cluster_leader{role=\"${2:-expiry}\",router=\"$1\",candidate=\"1\"}"; }
+# expiry_workers [ROLE]: how many live routers act in ROLE (expiry) now.
 expiry_workers() {
 	local n=0 r
 	for r in r1 r2; do
 		xd_alive "${R_PID[$r]}" || continue
-		[ "$(acting "$r")" = 1 ] && n=$((n + 1))
+		[ "$(acting "$r" "${1:-expiry}")" = 1 ] && n=$((n + 1))
 	done
 	echo "$n"
 }
 is_acting() { [ "$(acting "$1")" = 1 ]; }
 one_worker() { [ "$(expiry_workers)" = 1 ]; }
-holder() {
+holder() {   # R [ROLE]: the holder of ROLE (expiry) as xdnatctl cluster shows it from R
 	xd_ns "${R_NS[$1]}" "$XD_XDNATCTL" -i "$XD_INSTANCE" --state-dir "$LOC" -j cluster |
-		python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin)["roles"] if x["role"]=="expiry"][0]; print(r.get("router","none"))'
+		python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin)["roles"] if x["role"]==sys.argv[1]][0]; print(r.get("router","none"))' "${2:-expiry}"
 }
 ctl_r1() { xd_ns "${R_NS[r1]}" "$XD_XDNATCTL" -i "$XD_INSTANCE" --pin-base "${R_PINS[r1]}" "$@"; }
 owner() { ctl_r1 -j lookup port "$1" | jget '["host"]'; }
@@ -148,14 +151,23 @@ start_host() {   # I NAME: xdnat-host on r1
 	local i=$1 name=$2
 	xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$XD_TMP/xdnat-host-h$i.log" "$XD_XDNAT_HOST" \
 		--dev "$XD_IF_HOST" --router "${R_LAN[r1]}" --secret-file "$XD_TMP/$name.key" \
-		--name "$name" --port-count 50 --info-file "$XD_TMP/$name.env" --replace-routes
+		--name "$name" --port-count 50 --info-file "$XD_TMP/$name.env" --replace-routes \
+		--state-dir "$XD_TMP/hoststate-$name"
 	XD_HOST_PID[$i]=$XD_LAST_PID
 }
-check_one_worker() {   # WHAT
-	local n
-	n=$(expiry_workers)
-	[ "$n" = 1 ] || fail "$1: $n routers act as the expiry worker"
+check_one_worker() {   # WHAT: one expiry worker and one signer
+	local n role
+	for role in expiry signer; do
+		n=$(expiry_workers "$role")
+		[ "$n" = 1 ] || fail "$1: $n routers act as the $role"
+	done
 }
+
+xd_step "a root and one LCA for $XD_GLOBAL (xdnat-ca), its key on both routers"
+"$XD_CA" init-root -k "$XD_TMP/root.key" -o "$XD_TMP/root.crt" >/dev/null
+"$XD_CA" init-lca -g "$XD_GLOBAL" -k "$XD_TMP/lca.key" -R "$XD_TMP/root.crt" -K "$XD_TMP/root.key" \
+	-o "$XD_TMP/lca.crt" >/dev/null
+xd_ok "root.crt, lca.crt"
 
 xd_step "enrol h1, h2, h3 in etcd; start r1, then r2"
 for i in 1 2 3; do
@@ -167,9 +179,11 @@ wait_for 10 grep -q 'cluster: elected expiry' "${R_LOG[r1]}" || fail "timed out 
 sleep 1
 check_one_worker "after start"
 [ "$(holder r2)" = r1 ] || fail "xdnatctl cluster names $(holder r2) as the expiry worker, not r1"
+[ "$(holder r2 signer)" = r1 ] || fail "xdnatctl cluster names $(holder r2 signer) as the signer, not r1"
 [ "$(acting r2)" = 0 ] || fail "r2 acts as the expiry worker next to r1"
+[ "$(acting r2 signer)" = 0 ] || fail "r2 acts as the signer next to r1"
 [ "$(metric r1 xdnat_cluster_store_available)" = 1 ] || fail "r1 says the store is unavailable"
-xd_ok "r1 is the expiry worker (xdnatctl cluster, /metrics of both); r2 is a candidate"
+xd_ok "r1 is the expiry worker and the signer (xdnatctl cluster, /metrics of both); r2 is a candidate"
 
 xd_step "h1 registers with r1; UDP flows through G"
 start_host 1 h1
@@ -177,6 +191,7 @@ xd_wait_line "${XD_HOST_PID[1]}" "$XD_TMP/xdnat-host-h1.log" '^xdnat-host: ready
 P1=$(envget "$XD_TMP/h1.env" XDNAT_PORTS)
 H1_ID=$(owner "${P1%-*}")
 [ "$H1_ID" != 0 ] || fail "h1's ports $P1 are not in r1's maps"
+[ -s "$(envget "$XD_TMP/h1.env" XDNAT_CERT)" ] || fail "h1 got no certificate from the signer r1"
 udp_through_g() {   # COUNT: datagrams h1 -> remote -> h1 through G; prints the echoes
 	local n=$1 out
 	xd_bg echo "$XD_NS_REMOTE" "$XD_TMP/uecho" python3 "$XD_TRAFFIC" udp-echo --port 5353 \
@@ -189,7 +204,7 @@ udp_through_g() {   # COUNT: datagrams h1 -> remote -> h1 through G; prints the 
 }
 n=$(udp_through_g 10)
 [ "$n" = 10 ] || fail "$n of 10 UDP datagrams came back through G"
-xd_ok "h1: ports $P1 (host $H1_ID); 10 of 10 datagrams through G and back"
+xd_ok "h1: ports $P1 (host $H1_ID), a certificate from r1; 10 of 10 datagrams through G and back"
 
 # -------------------------------------------------------------- failover
 xd_step "kill -9 the expiry worker r1: r2 takes over within the TTL ($TTL s)"
@@ -216,6 +231,7 @@ while [ "$(holder r2)" != r2 ]; do
 done
 t1=$(now_ms)
 wait_for 5 is_acting r2 || fail "timed out waiting: r2 acting"
+[ "$(holder r2 signer)" = r2 ] || fail "the signer role did not follow to r2"
 TAKEOVER=$((t1 - t0))
 DELETED=$(awk '$2 == "DELETE" { print $1; exit }' "$XD_TMP/watch.log")
 DELETED=$(( ${DELETED:-$t0} - t0 ))
@@ -236,7 +252,7 @@ start_router r1
 sleep 1
 check_one_worker "after r1's restart"
 [ "$(holder r1)" = r2 ] || fail "the restarted r1 took the role from r2"
-xd_ok "r1 restarted as a candidate; r2 stays the expiry worker"
+xd_ok "r1 restarted as a candidate; r2 stays the expiry worker and the signer"
 
 # ---------------------------------------------------------------- members
 # The member the routers use (m0) stays; m1/m2 go, the raft leader last
@@ -261,7 +277,11 @@ check_one_worker "with one member down"
 [ "$(holder r1)" = r2 ] || fail "the expiry worker changed when one member died"
 grep -q 'store unavailable' "${R_LOG[r1]}" "${R_LOG[r2]}" &&
 	fail "a router saw the store unavailable with 2 of 3 members up"
-xd_ok "h2 registered (ports $P2); same expiry worker; no router saw an outage"
+# r1 is not the signer: it refuses h2's CSR, h2 keeps its blocks without a certificate.
+grep -q "refused our certificate request (BAD_PARAM" "$XD_TMP/xdnat-host-h2.log" ||
+	fail "h2's CSR was not refused by r1, which is not the signer"
+grep -q "not the cluster's signer" "${R_LOG[r1]}" || fail "r1 does not say why it refused h2's CSR"
+xd_ok "h2 registered (ports $P2), its CSR refused by r1 (not the signer: BAD_PARAM, no certificate); same roles; no router saw an outage"
 
 xd_step "kill m$SECOND too: quorum lost"
 kill -KILL "${ETCD_PID[$SECOND]}"
@@ -274,7 +294,9 @@ xd_ok "both routers report the store unavailable after $(( $(now_ms) - Q0 )) ms"
 sleep $((TTL / 2 + 1))
 n=$(expiry_workers)
 [ "$n" = 0 ] || fail "$n routers still act as the expiry worker without quorum"
-xd_ok "no expiry worker without quorum (stepped down at TTL/2)"
+n=$(expiry_workers signer)
+[ "$n" = 0 ] || fail "$n routers still act as the signer without quorum"
+xd_ok "no expiry worker and no signer without quorum (stepped down at TTL/2)"
 
 n=$(udp_through_g 20)
 [ "$n" = 20 ] || fail "$n of 20 datagrams through G without quorum"
@@ -315,27 +337,36 @@ xd_ok "one expiry worker ($(holder r1)), expiry held for another $hold s (grace)
 start_host 3 h3
 xd_wait_line "${XD_HOST_PID[3]}" "$XD_TMP/xdnat-host-h3.log" '^xdnat-host: ready' 20
 P3=$(envget "$XD_TMP/h3.env" XDNAT_PORTS)
-# The hosts renew the leases that lapsed in the outage (their retries back off to 8 s).
-sleep 10
-for i in 1 2; do
-	xd_alive "${XD_HOST_PID[$i]}" || fail "h$i gave up after quorum returned"
-done
-[ "$(owner "${P1%-*}")" = "$H1_ID" ] || fail "h1's ports left r1's maps after the outage"
-ctl_r1 --state-dir "$LOC" -j rsip list >"$XD_TMP/list.json"
-python3 - "$XD_TMP/list.json" "$P1" "$P2" "$P3" <<'PY' || fail "a block was granted twice or lost (see $XD_TMP/list.json)"
+# The hosts renew the leases that lapsed in the outage: their retries back
+# off to 16 s, well inside the grace.
+bindings_ok() {
+	ctl_r1 --state-dir "$LOC" -j rsip list >"$XD_TMP/list.json" || return 1
+	python3 - "$XD_TMP/list.json" "$P1" "$P2" "$P3" >"$XD_TMP/list.why" 2>&1 <<'PY'
 import json, sys
-rows = json.load(open(sys.argv[1]))
-rows = rows.get("bindings", rows) if isinstance(rows, dict) else rows
+rows = json.load(open(sys.argv[1]))["bindings"]
 act = [r for r in rows if r.get("state") == "active"]
 for kind in ("ports", "spi"):
     b = sorted((r["first"], r["last"], r["host"]) for r in act if r["kind"] == kind)
     for x, y in zip(b, b[1:]):
-        assert x[1] < y[0], ("overlap", x, y)
+        if x[1] >= y[0]:
+            sys.exit(f"OVERLAP {x} {y}")
 want = {f"h{i}": tuple(map(int, p.split("-"))) for i, p in zip((1, 2, 3), sys.argv[2:5])}
 for h, (f, l) in want.items():
     mine = [r for r in act if r["host"] == h and r["kind"] == "ports"]
-    assert any(r["first"] == f and r["last"] == l and r["remaining_s"] > 0 for r in mine), (h, mine)
+    if not any(r["first"] == f and r["last"] == l and r["remaining_s"] > 0 for r in mine):
+        sys.exit(f"{h} has no live binding {f}-{l}: {mine}")
 PY
+}
+deadline=$(( $(now_ms) + 30000 ))
+until bindings_ok; do
+	grep -q OVERLAP "$XD_TMP/list.why" && fail "a block was granted twice: $(cat "$XD_TMP/list.why")"
+	[ "$(now_ms)" -lt "$deadline" ] || fail "after quorum returned: $(cat "$XD_TMP/list.why")"
+	sleep 2
+done
+for i in 1 2; do
+	xd_alive "${XD_HOST_PID[$i]}" || fail "h$i gave up after quorum returned"
+done
+[ "$(owner "${P1%-*}")" = "$H1_ID" ] || fail "h1's ports left r1's maps after the outage"
 if grep -H 'lease of bind .* expired' "$XD_TMP"/xdnatd-*.log; then
 	fail "a router expired a lease (above): the grace rule was broken"
 fi

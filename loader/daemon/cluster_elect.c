@@ -391,20 +391,26 @@ static bool store_available(void *ctx)
 	return xd_elect_available(ctx);
 }
 
+/* The daemon's election, for the issue() wrapper: the certificate ops share
+ * one context (the Local CA's), which must stay theirs (release, ca_der). */
+static struct xd_elect *signer_gate;
+
 /* Certificates only from the signer: the others refuse the CSR (-EPERM:
  * BAD_PARAM to the host, which keeps its blocks and goes on without a new
  * certificate; docs/CLUSTER.md). */
 static int issue_if_signer(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len)
 {
-	struct xd_elect *e = ctx;
+	struct xd_elect *e = signer_gate;
 
+	if (!e)
+		return -EIO;   /* not installed (cannot happen) */
 	if (!xd_elect_is(e, XD_ROLE_SIGNER)) {
 		e->refused_issue++;
 		xd_warn("certificate for '%s' refused: this router is not the cluster's signer "
 			"(xdnatctl cluster)", rq->name);
 		return -EPERM;
 	}
-	return e->issue(e->issue_ctx, rq, der, len);
+	return e->issue(ctx, rq, der, len);
 }
 
 int xdd_start_cluster(struct daemon *d)
@@ -428,9 +434,8 @@ int xdd_start_cluster(struct daemon *d)
 	d->rsip.available_ctx = d->elect;
 	if (d->ca && d->rsip.certs.issue) {
 		d->elect->issue = d->rsip.certs.issue;
-		d->elect->issue_ctx = d->rsip.certs.ctx;
+		signer_gate = d->elect;
 		d->rsip.certs.issue = issue_if_signer;
-		d->rsip.certs.ctx = d->elect;
 	}
 	printf("xdnatd: cluster: router %s, lease TTL %u s, candidate for expiry%s; grace %u s\n",
 	       id, d->o.elect_ttl, want[XD_ROLE_SIGNER] ? " and signer" : "",
@@ -444,10 +449,9 @@ void xdd_stop_cluster(struct daemon *d)
 	if (!d->elect)
 		return;
 	d->rsip.available = NULL;
-	if (d->rsip.certs.issue == issue_if_signer) {
+	if (d->rsip.certs.issue == issue_if_signer)
 		d->rsip.certs.issue = d->elect->issue;
-		d->rsip.certs.ctx = d->elect->issue_ctx;
-	}
+	signer_gate = NULL;
 	d->mctx.elect = NULL;
 	xd_elect_stop(d->elect);
 	d->elect = NULL;

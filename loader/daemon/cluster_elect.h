@@ -91,7 +91,6 @@ struct xd_elect {
 	uint64_t (*now_ms)(void);  /* monotonic */
 	/* The Local CA's issue(), called only while this router is the signer. */
 	int (*issue)(void *ctx, const struct rsip_cert_req *rq, uint8_t **der, size_t *len);
-	void *issue_ctx;
 	uint64_t refused_issue;
 };
 
