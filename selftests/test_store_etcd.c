@@ -219,6 +219,27 @@ Test(store_etcd, nested_transactions_are_one_txn)
 	xd_store_close(s2);
 }
 
+/* version() moves for another writer's commits, not for the handle's own
+ * (the RSIP server re-reads its index only when someone else wrote). */
+Test(store_etcd, version_moves_for_other_writers_only)
+{
+	struct xd_store *s2;
+	char err[256];
+	int64_t v0, v1;
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	v0 = st->ops->version(st);
+	cr_assert_geq(v0, 0);
+	cr_assert_eq(st->ops->setting_set(st, "a", 1), 0);
+	cr_assert_eq(st->ops->setting_set(st, "a", 2), 0);
+	cr_assert_eq(st->ops->version(st), v0, "own commits");
+	cr_assert_eq(s2->ops->setting_set(s2, "a", 3), 0);
+	v1 = st->ops->version(st);
+	cr_assert_neq(v1, v0, "another handle's commit");
+	cr_assert_eq(st->ops->version(st), v1);
+	xd_store_close(s2);
+}
+
 /* A unit whose guarded read changed meanwhile commits nothing. */
 Test(store_etcd, a_stale_unit_fails_as_a_whole)
 {
@@ -279,7 +300,7 @@ Test(store_etcd, a_stopped_member_times_out_and_recovers, .timeout = 60)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(kill(etcd_pid, SIGCONT), 0);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	cr_assert(ms >= 550 && ms < 2500, "two requests took %lld ms (timeout 300 each)", (long long)ms);
+	cr_assert(ms >= 550 && ms < 8000, "two requests took %lld ms (timeout 300 each)", (long long)ms);
 	cr_assert_not_null(strstr(xd_store_error(s2), "no answer within 300 ms"), "%s", xd_store_error(s2));
 	/* the write's outcome was unknown: it may have been applied */
 	cr_assert_eq(s2->ops->setting_set(s2, "q", 2), 0, "%s", xd_store_error(s2));
@@ -479,7 +500,7 @@ Test(store_etcd, configuration_failover_and_timeout, .timeout = 60)
 	cr_assert_eq(xd_store_open("/unused", "t", 0, &s2, err, sizeof(err)), -ETIMEDOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	cr_assert(ms >= 400 && ms < 3000, "gave up after %lld ms (timeout 500)", (long long)ms);
+	cr_assert(ms >= 400 && ms < 8000, "gave up after %lld ms (timeout 500)", (long long)ms);
 	cr_assert_not_null(strstr(err, eps), "the message names the endpoint: %s", err);
 	cr_assert_not_null(strstr(err, "500 ms"), "%s", err);
 	close(fd);
@@ -612,7 +633,7 @@ static void *rs_host(void *arg)
 	char name[16];
 
 	snprintf(name, sizeof(name), "r%d", h->i);
-	for (h->tries = 1; h->tries <= 30; h->tries++) {
+	for (h->tries = 1; h->tries <= 60; h->tries++) {
 		struct rsip_client c;
 
 		rsip_client_init(&c, htonl(0x7f000001), h->port, name, rs_secret[h->i], 5000);
@@ -623,7 +644,7 @@ static void *rs_host(void *arg)
 		rsip_client_close(&c);
 		if (!h->rc)
 			return NULL;
-		usleep(20 * 1000);
+		usleep(50 * 1000);
 	}
 	return NULL;
 }

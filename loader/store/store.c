@@ -174,6 +174,17 @@ int xd_store_configure(const struct xd_store_cfg *in, char *err, size_t errlen)
 	return 0;
 }
 
+const char *xd_store_where(const char *state_dir, const char *instance, char *buf, size_t len)
+{
+	if (cfg.backend == XD_STORE_ETCD)
+		snprintf(buf, len, "etcd %s/%s/ at %s", cfg.prefix, instance, cfg.endpoints);
+	else if (xd_store_is_etcd(state_dir))
+		snprintf(buf, len, "%s (instance %s)", state_dir, instance);
+	else
+		snprintf(buf, len, "%s/%s.db", state_dir, instance);
+	return buf;
+}
+
 const struct xd_store_cfg *xd_store_config(void)
 {
 	return &cfg;

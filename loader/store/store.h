@@ -290,6 +290,9 @@ const struct xd_store_cfg *xd_store_config(void);
 int xd_store_etcd_check_endpoints(const char *list, char *err, size_t errlen);
 /* Parse "sqlite" or "etcd": 0, or -EINVAL. */
 int xd_store_parse_backend(const char *s, enum xd_store_backend *out);
+/* Where xd_store_open(@state_dir, @instance) keeps the state, for
+ * messages: "DIR/INSTANCE.db" or "etcd PREFIX/INSTANCE/ at ENDPOINTS". */
+const char *xd_store_where(const char *state_dir, const char *instance, char *buf, size_t len);
 /* This router's id in the store (counter baselines, elections): the
  * configured router-id, else the host name. */
 const char *xd_store_router_id(void);

@@ -15,6 +15,7 @@
  *                            "last", "state", "until", "created"}
  *   blocks/pGIDX/FIRST      "ID LAST" of the port block starting at FIRST
  *   blocks/s/FIRST          the same for SPI blocks (one space)
+ *   ends/pGIDX/LAST, ends/s/LAST   "ID FIRST": the same blocks by their end
  *   space/pGIDX, space/s    a counter every claim in that space bumps
  *   seq/clients, seq/bindings   the last id given
  *   hostids/ID              the client id that holds datapath host id ID
@@ -29,9 +30,10 @@
  * Everything is shared by the routers of the instance except routers/ID/,
  * which only router ID writes: counters count one router's datapath.
  *
- * claim() is one Txn: it reads the space counter and the block starting
- * last at or before the new block's last (the only one that can overlap,
- * since blocks never overlap), and commits only if the counter's
+ * claim() is one Txn: it reads the space counter and the block ending
+ * first at or after the new block's first (the only one that can overlap,
+ * since blocks never overlap: one ascending read of one key of ends/,
+ * however many blocks there are), and commits only if the counter's
  * mod_revision is unchanged, putting the binding, its block key and the
  * counter + 1 together.  Two routers claiming in one space at the same
  * moment read the same counter revision: one Txn succeeds, the other
@@ -565,10 +567,23 @@ static int et_each_client(struct xd_store *st, xd_store_client_fn fn, void *arg)
 
 /* ------------------------------------------------------------ handle */
 
-/* A number that changes with every committed write under the prefix. */
+/* A number that changes when another writer committed since the last
+ * call (the RSIP server then re-reads its index).  Every successful Txn
+ * is one etcd revision: the revision moved by more than this handle's
+ * own Txns means someone else wrote (anywhere in etcd: a write outside
+ * the prefix costs a needless re-read, never a missed one). */
 static int64_t et_version(struct xd_store *st)
 {
-	return et_revision(ET(st));
+	struct et *q = ET(st);
+	int64_t rev = et_revision(q);
+
+	if (rev < 0)
+		return -1;
+	if (!q->ver_rev || rev - q->ver_rev != (int64_t)(q->own_txns - q->ver_own))
+		q->ver++;
+	q->ver_rev = rev;
+	q->ver_own = q->own_txns;
+	return q->ver;
 }
 
 static void et_close(struct xd_store *st)

@@ -33,8 +33,10 @@ int et_last_before(struct xd_store *st, int kind, uint32_t gidx, uint32_t at, in
 	et_space_of(kind, gidx, sp, sizeof(sp));
 	snprintf(from, sizeof(from), "blocks/%s/", sp);
 	snprintf(to, sizeof(to), "blocks/%s/%08" PRIx32 "~", sp, at);   /* '~' sorts after hex */
-	if ((rc = et_scan_between(q, from, to, &k)))
+	/* only the last one: a claim reads one key, however many blocks there are */
+	if ((rc = et_scan_last(q, from, to, &k)) < 0)
 		return rc;
+	rc = 0;
 	if (k.n) {
 		unsigned long id, l;
 
@@ -49,6 +51,30 @@ int et_last_before(struct xd_store *st, int kind, uint32_t gidx, uint32_t at, in
 	return rc;
 }
 
+/* The block with the lowest last at or after @first (blocks never overlap,
+ * so it is the only one that can overlap a new block starting at @first:
+ * it does if it starts at or before the new one's last): 1 with its first
+ * in *start, 0 none.  An ascending read of one key of ends/, whatever the
+ * number of blocks. */
+static int first_end_from(struct et *q, const char *sp, uint32_t first, int64_t *start)
+{
+	char from[48], to[48];
+	struct et_kvs k;
+	unsigned long id, f;
+	int rc;
+
+	snprintf(from, sizeof(from), "ends/%s/%08" PRIx32, sp, first);
+	snprintf(to, sizeof(to), "ends/%s/~", sp);
+	if ((rc = et_scan_first(q, from, to, &k)) <= 0)
+		return rc;
+	if (sscanf(k.v[0].val, "%lu %lu", &id, &f) != 2)
+		rc = xd_store_fail(&q->base, -EIO, "etcd: malformed block end %s", k.v[0].key);
+	else
+		*start = (int64_t)f;
+	et_kvs_free(&k);
+	return rc;
+}
+
 struct claim_arg { const struct xd_claim *c; uint32_t *bind_id; };
 
 static int claim_body(struct et *q, void *arg)
@@ -57,7 +83,7 @@ static int claim_body(struct et *q, void *arg)
 	char sp[16], sub[ET_KEY_MAX], v[48], *cnt;
 	struct xd_client cl;
 	json_object *o;
-	int64_t end, n;
+	int64_t start = -1, n;
 	uint32_t id;
 	int rc;
 
@@ -67,10 +93,10 @@ static int claim_body(struct et *q, void *arg)
 		return rc;
 	n = rc ? strtoll(cnt, NULL, 10) : 0;
 	free(cnt);
-	rc = et_last_before(&q->base, c->kind, c->gidx, c->last, &end);
+	rc = first_end_from(q, sp, c->first, &start);
 	if (rc < 0)
 		return rc;
-	if (rc == 1 && end >= c->first)
+	if (rc == 1 && start <= c->last)
 		return xd_store_fail(&q->base, -EBUSY, "claim: %s %u-%u overlap a binding",
 				     c->kind == RSIP_KIND_PORTS ? "ports" : "SPIs", c->first, c->last);
 	if ((rc = et_client_read(q, c->client_id, &cl, true)) <= 0)
@@ -80,6 +106,10 @@ static int claim_body(struct et *q, void *arg)
 		return rc;
 	snprintf(sub, sizeof(sub), "blocks/%s/%08" PRIx32, sp, c->first);
 	snprintf(v, sizeof(v), "%" PRIu32 " %" PRIu32, id, c->last);
+	if ((rc = et_put(q, sub, v)))
+		return rc;
+	snprintf(sub, sizeof(sub), "ends/%s/%08" PRIx32, sp, c->last);
+	snprintf(v, sizeof(v), "%" PRIu32 " %" PRIu32, id, c->first);
 	if ((rc = et_put(q, sub, v)))
 		return rc;
 	o = et_obj("client", (int64_t)c->client_id, "kind", (int64_t)c->kind, "gidx", (int64_t)c->gidx,
@@ -172,6 +202,9 @@ int et_drop_binding(struct et *q, const struct xd_binding *b)
 		return rc;
 	et_space_of(b->kind, (uint32_t)b->gidx, sp, sizeof(sp));
 	snprintf(sub, sizeof(sub), "blocks/%s/%08" PRIx32, sp, b->first);
+	if ((rc = et_del(q, sub)))
+		return rc;
+	snprintf(sub, sizeof(sub), "ends/%s/%08" PRIx32, sp, b->last);
 	return et_del(q, sub);
 }
 

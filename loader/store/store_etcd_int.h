@@ -48,6 +48,10 @@ struct et {
 	char inst_prefix[128];         /* the same as prefix (PREFIX/INSTANCE/) */
 	bool guard_failed;             /* the last Txn failed a compare (nothing written) */
 	struct lca_certdb *certdb;     /* store_etcd_ca.c, made on first use */
+	/* version(): other writers' commits, told from this handle's own */
+	uint64_t own_txns;             /* successful Txns of this handle */
+	uint64_t ver_own;              /* own_txns at the last version() */
+	int64_t ver_rev, ver;          /* etcd's revision then, the number returned */
 };
 #define ET(st) ((struct et *)(st))
 
@@ -60,6 +64,11 @@ int et_full_key(struct et *q, const char *sub, char *out, size_t len);
 int et_get(struct et *q, const char *sub, char **val, bool guarded);
 int et_scan(struct et *q, const char *sub, struct et_kvs *out);   /* sub ends in '/' */
 int et_scan_between(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out);
+/* The last (first) key of [sub_from, sub_to): 1 (one entry in @out), 0
+ * none.  et_scan_first costs etcd one key however large the range;
+ * et_scan_last makes etcd sort the range (3.4). */
+int et_scan_last(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out);
+int et_scan_first(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out);
 void et_kvs_free(struct et_kvs *k);
 int et_put(struct et *q, const char *sub, const char *val);
 int et_del(struct et *q, const char *sub);

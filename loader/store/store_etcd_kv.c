@@ -132,10 +132,11 @@ static CURLcode attempt(struct et *q, const char *path, const char *body, int64_
 	snprintf(q->url, sizeof(q->url), "%s", q->ep[q->cur_ep]);
 	snprintf(url, sizeof(url), "%s%s", q->url, path);
 	q->rlen = 0;
-	curl_easy_setopt(q->curl, CURLOPT_URL, url);
-	curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, conn);
-	curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms);
+	if (curl_easy_setopt(q->curl, CURLOPT_URL, url) ||
+	    curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, body) ||
+	    curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, conn) ||
+	    curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms))
+		return CURLE_BAD_FUNCTION_ARGUMENT;
 	return curl_easy_perform(q->curl);
 }
 
@@ -181,7 +182,8 @@ int et_post(struct et *q, const char *path, json_object *req, json_object **out)
 	if (cc != CURLE_OK)
 		return xd_store_fail(&q->base, not_sent(cc) ? -EAGAIN : -EIO, "etcd %s: %s (members: %s)",
 				     q->url, curl_easy_strerror(cc), eps);
-	curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status))
+		status = 0;
 	*out = q->rlen ? json_tokener_parse(q->resp) : NULL;
 	if (status != 200 || !*out) {
 		json_object *m = NULL;
@@ -273,7 +275,18 @@ static int kv_cmp(const void *a, const void *b)
 }
 
 /* Keys [from, to) of etcd (to NULL: @from only), then the buffer over them. */
+static int range_opt(struct et *q, const char *from, const char *to, int64_t last_n,
+		     struct et_kvs *out);
+
 static int range(struct et *q, const char *from, const char *to, struct et_kvs *out)
+{
+	return range_opt(q, from, to, 0, out);
+}
+
+/* @last_n > 0: only the last @last_n keys of etcd's (descending by key);
+ * < 0: only the first -@last_n (ascending: etcd reads no more than that). */
+static int range_opt(struct et *q, const char *from, const char *to, int64_t last_n,
+		     struct et_kvs *out)
 {
 	json_object *req = json_object_new_object(), *ans, *kvs;
 	int rc;
@@ -283,6 +296,13 @@ static int range(struct et *q, const char *from, const char *to, struct et_kvs *
 	    (to && et_add_b64(req, "range_end", to, strlen(to)))) {
 		json_object_put(req);
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+	}
+	if (last_n > 0) {
+		json_object_object_add(req, "limit", json_object_new_int64(last_n));
+		json_object_object_add(req, "sort_order", json_object_new_string("DESCEND"));
+		json_object_object_add(req, "sort_target", json_object_new_string("KEY"));
+	} else if (last_n < 0) {
+		json_object_object_add(req, "limit", json_object_new_int64(-last_n));
 	}
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
@@ -347,6 +367,51 @@ int et_scan(struct et *q, const char *sub, struct et_kvs *out)
 	memcpy(to, from, n + 1);
 	to[n - 1]++;               /* every sub ends in '/': the prefix's range end */
 	return range(q, from, to, out);
+}
+
+/* The first or last key of [sub_from, sub_to) with the unit's writes: 1
+ * with it in @out (one entry), 0 none.  etcd sends its first or last
+ * k + 1 keys of the range, k the unit's deletions in it: one of them
+ * survives if any does. */
+static int scan_edge(struct et *q, const char *sub_from, const char *sub_to, bool last,
+		     struct et_kvs *out)
+{
+	char from[ET_KEY_MAX], to[ET_KEY_MAX];
+	int64_t k = 0;
+	int rc;
+
+	if ((rc = et_full_key(q, sub_from, from, sizeof(from))) || (rc = et_full_key(q, sub_to, to, sizeof(to))))
+		return rc;
+	for (size_t i = 0; i < q->nw; i++)
+		k += q->w[i].del && strcmp(q->w[i].key, from) >= 0 && strcmp(q->w[i].key, to) < 0;
+	if ((rc = range_opt(q, from, to, last ? k + 1 : -(k + 1), out)))
+		return rc;
+	if (out->n > 1) {          /* sorted ascending: keep one end */
+		struct et_kv keep = out->v[last ? out->n - 1 : 0];
+
+		if (!last)
+			out->v[0] = out->v[out->n - 1];
+		out->n--;
+		et_kvs_free(out);
+		if (!(out->v = malloc(sizeof(*out->v)))) {
+			free(keep.key);
+			free(keep.val);
+			return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+		}
+		out->v[0] = keep;
+		out->n = out->cap = 1;
+	}
+	return out->n ? 1 : 0;
+}
+
+int et_scan_last(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out)
+{
+	return scan_edge(q, sub_from, sub_to, true, out);
+}
+
+int et_scan_first(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out)
+{
+	return scan_edge(q, sub_from, sub_to, false, out);
 }
 
 /* Keys [sub_from, sub_to) in key order. */
@@ -572,6 +637,8 @@ static int send_txn(struct et *q)
 	if ((rc = post(q, "/v3/kv/txn", req, &ans)))
 		return rc;
 	q->guard_failed = !json_object_object_get_ex(ans, "succeeded", &s) || !json_object_get_boolean(s);
+	if (!q->guard_failed)
+		q->own_txns++;          /* one revision of etcd's */
 	if (q->guard_failed)
 		rc = xd_store_fail(&q->base, -EAGAIN, "etcd: the keys this unit read changed meanwhile "
 				   "(another router's write): nothing was written");
