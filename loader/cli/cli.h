@@ -51,4 +51,7 @@ int cli_cert(int argc, char **argv);       /* cert list|show|revoke */
 /* cli_cluster.c: the elected roles, read from the etcd store. */
 int cli_cluster(int argc, char **argv);
 
+/* cli_mobile.c: mobile show (through xdnatd). */
+int cli_mobile(int argc, char **argv);
+
 #endif

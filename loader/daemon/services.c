@@ -387,6 +387,7 @@ int xdd_start_metrics(struct daemon *d)
 		.state_dir = d->ctr_db && !xd_store_is_etcd(d->o.rcfg.state_dir) ? d->o.rcfg.state_dir
 										: NULL,
 		.elect = d->elect,
+		.extra = d->o.mobile ? xdd_mobile_metrics : NULL, .extra_arg = d,
 	};
 	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mctx) ||
 	    xd_httpd_start(d->httpd)) {
@@ -432,7 +433,7 @@ void xdd_start_ctl(struct daemon *d)
 		.rsip = d->rsip_on ? &d->rsip : NULL, .maps = d->rsip_on ? &d->maps : NULL,
 		.instance = d->o.instance, .pin_base = d->o.pin_base,
 		.state_dir = d->o.rcfg.state_dir ? d->o.rcfg.state_dir : XDNAT_STATE_DIR,
-		.arg = d, .changed = ctl_changed,
+		.mip = d->mip_on ? &d->mip : NULL, .arg = d, .changed = ctl_changed,
 	};
 	char path[128];
 

@@ -40,6 +40,7 @@
 #include "opts.h"
 #include "neigh.h"
 #include "cluster_elect.h"
+#include "mip_server.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -97,6 +98,9 @@ struct opts {
 	bool notify_set;
 	/* [store]: the backend and how to reach it (store.h) */
 	struct xd_store_cfg store;
+	/* Roaming hosts (docs/ROAMING.md): the Mobile IPv4 home agent */
+	bool mobile;
+	uint32_t mobile_lifetime, mobile_keepalive;
 };
 
 #define METRICS_DEFAULT "unix"   /* RUN_DIR/INSTANCE.metrics, mode 0600 */
@@ -152,6 +156,8 @@ struct daemon {
 	struct xd_notifier *notifier;  /* revocation notices to the hosts' IPsec peers */
 	struct xd_elect *elect;    /* elections (etcd store; NULL: one router) */
 	struct ctl_sock *ctl;      /* RUN_DIR/INSTANCE.ctl for xdnatctl, with RSIP */
+	struct mip_server mip;     /* Mobile IPv4 home agent (mobile.c), with RSIP */
+	bool mip_on;
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
 	int argc;                  /* our command line, re-read on SIGHUP */
 	char **argv;
@@ -202,5 +208,13 @@ void xdd_stop_cluster(struct daemon *d);
 int xdd_sweep(struct daemon *d);          /* rsip_server_sweep if this router expires */
 bool xdd_may_sign(struct daemon *d);
 void xdd_stop_ctl(struct daemon *d);
+/* mobile.c: the Mobile IPv4 home agent on UDP 434 (docs/ROAMING.md) */
+int xdd_start_mobile(struct daemon *d);
+void xdd_stop_mobile(struct daemon *d);
+/* After the event loop's poll: its datagrams (if @readable) and expiries;
+ * returns ms until its next deadline. */
+int xdd_mobile_run(struct daemon *d, bool readable);
+/* /metrics (the HTTP thread): the home agent's counters, from a snapshot. */
+void xdd_mobile_metrics(void *arg, FILE *f);
 
 #endif
