@@ -109,8 +109,8 @@ CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
              $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts $(OUT)/test_store \
-             $(OUT)/test_mip \
-             $(OUT)/test_store_etcd
+             $(OUT)/test_store_etcd $(OUT)/test_cluster_elect \
+             $(OUT)/test_mip
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:

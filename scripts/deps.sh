@@ -27,7 +27,8 @@ pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 # libcurl4-openssl-dev + libjson-c-dev: the etcd store backend talks to etcd's
 # JSON gateway (loader/store/store_etcd_kv.c); etcd-server: its tests start a
 # throwaway etcd (selftests/test_store_etcd.c, docs/CLUSTER.md); etcd-client:
-# etcdctl, with which selftests/e2e_store_etcd.sh reads the keys xdnatd wrote.
+# etcdctl, with which selftests/e2e_store_etcd.sh reads the keys xdnatd wrote
+# and selftests/e2e_cluster_quorum.sh finds etcd's raft leader.
 # strongswan-charon pulls in strongswan-starter, whose maintainer scripts would
 # start an IPsec daemon in the root namespace on a systemd host: the install
 # below runs with a policy-rc.d that forbids starting services, and the units

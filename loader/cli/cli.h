@@ -48,6 +48,8 @@ int cli_offline_lock(const char *what, bool wait);
 /* cli_store.c: the state store read directly; evict and revoke. */
 int cli_rsip(int argc, char **argv);       /* rsip list|evict */
 int cli_cert(int argc, char **argv);       /* cert list|show|revoke */
+/* cli_cluster.c: the elected roles, read from the etcd store. */
+int cli_cluster(int argc, char **argv);
 
 /* cli_mobile.c: mobile show (through xdnatd). */
 int cli_mobile(int argc, char **argv);

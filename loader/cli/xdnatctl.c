@@ -117,6 +117,10 @@ static const struct xo_prog ctl_prog = {
 "                    (needs the running xdnatd), into its quarantine;\n"
 "                    its registration ends (unenroll it to keep it out);\n"
 "                    the certificates that bind them are revoked first\n"
+"  cluster [show]    with an etcd state store (--state-dir etcd://...): which\n"
+"                    router holds each elected role (expiry: the one that\n"
+"                    expires leases and quarantine; signer: the one whose\n"
+"                    Local CA issues) and its lease's time left\n"
 "  daemon stats      the running xdnatd's counters: per verdict reason, RSIP\n"
 "                    hosts and bindings, control requests (needs xdnatd)\n"
 "  daemon ping       does xdnatd answer on its control socket?\n"
@@ -176,7 +180,7 @@ static bool known_object(const char *obj)
 {
 	static const char *const objs[] = { "host", "ports", "spi", "stats", "config", "lookup", "ike",
 					    "help", "enroll", "unenroll", "rsip", "reload-programs",
-					    "cert", "daemon", "mobile" };
+					    "cert", "daemon", "cluster", "mobile" };
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		if (!strcmp(obj, objs[i]))
@@ -222,6 +226,8 @@ static int dispatch(int argc, char **argv)
 		return cli_mobile(argc, argv);
 	if (!strcmp(obj, "rsip"))
 		return cli_rsip(argc, argv);
+	if (!strcmp(obj, "cluster"))
+		return cli_cluster(argc, argv);
 	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll"))
 		return cli_enroll(argc, argv);
 	if (!strcmp(obj, "reload-programs"))

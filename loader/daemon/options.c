@@ -110,20 +110,6 @@ static const struct xo_opt xdnatd_opts[] = {
 	{ "rsip-idle", 0, "S", .type = XO_U32, .off = OFF(rsip_idle), .min = 1, .max = 0x7fffffff,
 	  .ini = "rsip.idle", .help = "close connections that send no complete message for S "
 		  "seconds (default: 900)" },
-	XO_HEAD("Roaming hosts (Mobile IPv4 home agent, docs/ROAMING.md; needs --rsip):"),
-	{ "mobile", 0, NULL, .type = XO_FLAG, .off = OFF(mobile), .ini = "mobile.enabled",
-	  .help = "answer Mobile IPv4 registrations (RFC 5944, NAT traversal RFC 3519) on UDP "
-		  "434 of the global addresses: an enrolled host holding blocks registers its "
-		  "care-of address while away and keeps its blocks, identity and certificate; "
-		  "UDP 434 becomes a router port" },
-	{ "mobile-lifetime", 0, "S", .type = XO_U32, .off = OFF(mobile_lifetime), .min = 10,
-	  .max = 65534, .ini = "mobile.lifetime",
-	  .help = "longest registration granted, seconds (default: "
-		  XO_STR(MIP_DEFAULT_MAX_LIFETIME) "); the host's RSIP leases are renewed to its end" },
-	{ "mobile-keepalive", 0, "S", .type = XO_U32, .off = OFF(mobile_keepalive), .min = 1,
-	  .max = 65535, .ini = "mobile.keepalive",
-	  .help = "NAT keepalive interval announced to hosts behind a NAT (RFC 3519 UDP Tunnel "
-		  "Reply), seconds (default: " XO_STR(MIP_DEFAULT_KEEPALIVE) ")" },
 	XO_HEAD("State store (docs/CLUSTER.md).  By default the state is an SQLite file in "
 		"--state-dir; several routers that share one global address keep it in an etcd v3 "
 		"cluster instead, reached through etcd's JSON gateway:"),
@@ -156,6 +142,25 @@ static const struct xo_opt xdnatd_opts[] = {
 	  .help = "this router's name among the routers that share the store: its counter "
 		  "baselines are kept under it; 1-" XO_STR(XD_STORE_ID_MAX) " of [A-Za-z0-9_.-] "
 		  "(default: the host name's first label)" },
+	{ "elect-ttl", 0, "S", .type = XO_U32, .off = OFF(elect_ttl), .min = 2, .max = 3600,
+	  .ini = "store.elect-ttl",
+	  .help = "TTL of the etcd lease behind this router's roles (expiry worker, signer); a "
+		  "router that cannot renew it stops acting S/2 after its last renewal, and "
+		  "another takes over when etcd expires it, S after (default: 10)" },
+	XO_HEAD("Roaming hosts (Mobile IPv4 home agent, docs/ROAMING.md; needs --rsip):"),
+	{ "mobile", 0, NULL, .type = XO_FLAG, .off = OFF(mobile), .ini = "mobile.enabled",
+	  .help = "answer Mobile IPv4 registrations (RFC 5944, NAT traversal RFC 3519) on UDP "
+		  "434 of the global addresses: an enrolled host holding blocks registers its "
+		  "care-of address while away and keeps its blocks, identity and certificate; "
+		  "UDP 434 becomes a router port" },
+	{ "mobile-lifetime", 0, "S", .type = XO_U32, .off = OFF(mobile_lifetime), .min = 10,
+	  .max = 65534, .ini = "mobile.lifetime",
+	  .help = "longest registration granted, seconds (default: "
+		  XO_STR(MIP_DEFAULT_MAX_LIFETIME) "); the host's RSIP leases are renewed to its end" },
+	{ "mobile-keepalive", 0, "S", .type = XO_U32, .off = OFF(mobile_keepalive), .min = 1,
+	  .max = 65535, .ini = "mobile.keepalive",
+	  .help = "NAT keepalive interval announced to hosts behind a NAT (RFC 3519 UDP Tunnel "
+		  "Reply), seconds (default: " XO_STR(MIP_DEFAULT_KEEPALIVE) ")" },
 	XO_HEAD("Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their RSIP "
 		"requests get a certificate for their identity, ports and SPIs, valid for the "
 		"lease; a block is never freed while a valid certificate binds it (FREE, lease "
@@ -549,6 +554,7 @@ static int defaults(struct opts *o)
 	o->rsip_preauth = RSIP_DEFAULT_PREAUTH_S;
 	o->rsip_idle = 900;
 	o->counters_interval = XD_CTR_DEFAULT_INTERVAL;
+	o->elect_ttl = XD_ELECT_TTL_DEFAULT;
 	o->crl_max_conns = CRL_DEFAULT_MAX_CONNS;
 	o->crl_per_ip = CRL_DEFAULT_PER_IP;
 	o->crl_timeout = CRL_DEFAULT_TIMEOUT;
@@ -657,6 +663,8 @@ static int check_opts(struct opts *o)
 		       "--ca-key and --ca-cert");
 		return -EINVAL;
 	}
+	if (store_check(o))
+		return -EINVAL;
 	if (o->mobile) {
 		if (!o->rsip) {
 			xd_err("--mobile registers RSIP hosts away from home: add --rsip ([rsip] enabled = yes)");
@@ -666,8 +674,6 @@ static int check_opts(struct opts *o)
 		reserve_port(rc, MIP_PORT);
 		add_router_port(o, MIP_PORT);
 	}
-	if (store_check(o))
-		return -EINVAL;
 	return o->ca_key ? ca_defaults(o) : 0;
 }
 

@@ -382,7 +382,11 @@ int xdd_start_metrics(struct daemon *d)
 				     : xd_httpd_new(d->o.metrics_addr, d->o.metrics_port);
 	d->mctx = (struct xd_metrics_ctx){
 		.maps = &d->mmaps, .instance = d->o.instance,
-		.state_dir = d->ctr_db ? d->o.rcfg.state_dir : NULL,
+		/* (etcd keeps no counter baselines yet: a scrape must not wait
+		 * on a store without quorum) */
+		.state_dir = d->ctr_db && !xd_store_is_etcd(d->o.rcfg.state_dir) ? d->o.rcfg.state_dir
+										: NULL,
+		.elect = d->elect,
 		.extra = d->o.mobile ? xdd_mobile_metrics : NULL, .extra_arg = d,
 	};
 	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mctx) ||

@@ -26,6 +26,7 @@ static void xdd_reexec(struct daemon *d, char **argv)
 	xdd_stop_metrics(d);
 	xdd_stop_counters(d);
 	xdd_stop_ctl(d);
+	xdd_stop_cluster(d);
 	xdd_stop_mobile(d);
 	xdd_stop_ca(d);
 	if (d->rsip_on) {
@@ -151,7 +152,7 @@ static int wait_for_signal(struct daemon *d)
 		}
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		if (d->rsip_on) {
-			int w = rsip_server_sweep(&d->rsip), t = rsip_server_timeout(&d->rsip);
+			int w = xdd_sweep(d), t = rsip_server_timeout(&d->rsip);
 
 			if (w < timeout)
 				timeout = w;
@@ -209,7 +210,7 @@ static int wait_for_signal(struct daemon *d)
 			xdd_mobile_run(d, n > 0 && (p[1 + nr + nc].revents & POLLIN));
 		if (d->ctr_db && now - d->ctr_saved_ms >= (uint64_t)d->o.counters_interval * 1000)
 			xdd_save_counters(d);
-		if (d->ca)
+		if (d->ca && xdd_may_sign(d))
 			xdd_ca_tick(d);
 		if (d->notifier) {
 			int w = xd_notifier_run(d->notifier, rsip_now_ms());
@@ -364,6 +365,8 @@ static enum stage start_services(struct daemon *d)
 		return UP_DETACH;
 	if (d->o.ca_key && xdd_start_ca(d))
 		return UP_DETACH;
+	if (d->rsip_on && xdd_start_cluster(d))
+		return UP_DETACH;
 	if (d->o.mobile && xdd_start_mobile(d))
 		return UP_DETACH;
 	xdd_start_ctl(d);
@@ -382,6 +385,7 @@ static void stop_all(struct daemon *d, enum stage stage, bool failed)
 	if (stage >= UP_DETACH) {
 		xdd_stop_metrics(d);
 		xdd_stop_ctl(d);
+		xdd_stop_cluster(d);
 		xdd_stop_mobile(d);
 		xdd_stop_ca(d);
 		if (d->rsip_on) {
