@@ -150,7 +150,7 @@ static void usage(void)
 	       "  --rounds N          cost rounds [%u]\n"
 	       "  --repeat N          repetitions per cost run [%u]\n"
 	       "  --slices N          live slices per scenario [%u]\n"
-	       "  --slice-pkts N      packets per live slice [%u]\n"
+	       "  --slice-pkts N      packets per live slice (half of it per scaling slice) [%u]\n"
 	       "  --scale-rounds N    rounds of the 1 -> 2 CPU scaling scenario, 0: skip it [%u]\n"
 	       "  --size N            frame size in bytes (%u-1500) [%u]\n"
 	       "  --batch N           live-frames batch size (1-256) [%u]\n"
@@ -244,7 +244,7 @@ static void parse_opts(int argc, char **argv)
 		case 'r': O.rounds = (uint32_t)parse_u64(optarg, "--rounds", 1, 1000); break;
 		case 'n': O.repeat = (uint32_t)parse_u64(optarg, "--repeat", 1, 100000000); break;
 		case 's': O.slices = (uint32_t)parse_u64(optarg, "--slices", 1, 1000); break;
-		case 'p': O.slice_pkts = (uint32_t)parse_u64(optarg, "--slice-pkts", 2, 1000000000); break;
+		case 'p': O.slice_pkts = (uint32_t)parse_u64(optarg, "--slice-pkts", 4, 1000000000); break;
 		case 'P': O.scale_rounds = (uint32_t)parse_u64(optarg, "--scale-rounds", 0, 1000); break;
 		case 'z': O.size = (uint32_t)parse_u64(optarg, "--size", BENCH_MIN_FRAME, 1500); break;
 		case 'b': O.batch = (uint32_t)parse_u64(optarg, "--batch", 1, 256); break;
@@ -653,7 +653,6 @@ static int router_prepare(struct router *r, struct bpf_object *obj,
 		{ XDNAT_MAP_HOSTS, O.hosts + 1 },
 		{ XDNAT_MAP_LAN_IDX, O.hosts + 1 },
 		{ XDNAT_MAP_HSTATS, O.hosts + 1 },
-		{ XDNAT_MAP_HOST_NH, O.hosts + 1 },
 	};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!(m = obj_map(obj, sizes[i].map)))
@@ -1593,8 +1592,8 @@ static int scale_slice(struct bench *B, struct gen *g, uint32_t pkts, struct sli
 }
 
 /*
- * Per round and scenario: a slice of slice_pkts frames on one CPU, then the
- * same number of frames split over two CPUs; the scale factor of the round
+ * Per round and scenario: a slice of slice_pkts / 2 frames on one CPU, then
+ * the same number of frames split over two CPUs; the scale factor of the round
  * is their Mpps ratio, reported as the median over rounds (and its range).
  */
 static int scale_phase(struct bench *B, struct scale_res *res)
@@ -1618,11 +1617,11 @@ static int scale_phase(struct bench *B, struct scale_res *res)
 		if (scale_slice(B, g, O.slice_pkts / 8 + O.flows, &sl))
 			goto out;
 		for (uint32_t i = 0; i < n; i++) {
-			if (live_slice(B, g, O.slice_pkts, &sl))
+			if (live_slice(B, g, O.slice_pkts / 2, &sl))
 				goto out;
 			one[i] = sl.mpps;
 			res->bad[k] += sl.bad;
-			if (scale_slice(B, g, O.slice_pkts / 2, &sl))
+			if (scale_slice(B, g, O.slice_pkts / 4, &sl))
 				goto out;
 			two[i] = sl.mpps;
 			res->bad[k] += sl.bad;

@@ -52,7 +52,6 @@
 	X(HSTATS,      xdnat_hstats,      1) \
 	X(STATS,       xdnat_stats,       1) \
 	X(TXPORTS,     xdnat_txports,     0) /* refilled on every start */ \
-	X(HOST_NH,     xdnat_host_nh,     1) \
 	X(NH_CACHE,    xdnat_nh_cache,    0) /* private to one load */ \
 	X(FRAGS,       xdnat_frags,       1) \
 	X(OUT_SPIS,    xdnat_out_spis,    1) \
@@ -84,7 +83,6 @@ extern const struct xdnat_map_desc xdnat_maps[XDNAT_M_MAX];
 #define XDNAT_MAP_HSTATS          "xdnat_hstats"
 #define XDNAT_MAP_STATS           "xdnat_stats"
 #define XDNAT_MAP_TXPORTS         "xdnat_txports"
-#define XDNAT_MAP_HOST_NH         "xdnat_host_nh"
 #define XDNAT_MAP_FRAGS           "xdnat_frags"
 #define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"
 #define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events"
@@ -141,14 +139,16 @@ struct xdnat_peer_val {
 
 /*
  * The same cache for the WAN->LAN direction, where the destination is a
- * host: a per-CPU array indexed by host id (xdnat_host_nh, sized like the
- * host table), so the hot path pays an array lookup instead of a hash.  An
- * entry counts only for the LAN address it was learnt for, so a host id's
- * next owner on another address never inherits it (and one on the same
- * address gets that address's next hop, refreshed like any neighbour
- * change).  Written only by the programs, each CPU its own copy (once per
- * lifetime per host and CPU): no CPU ever reads an entry another is
- * writing, and user space never writes it.
+ * host: part of the host's per-CPU entry (struct xdnat_host_pcpu in
+ * xdnat_hstats, indexed by host id), so the hot path pays no hash lookup
+ * and finds it in the cache line of the host's counters.  An entry counts
+ * only for the LAN address it was learnt for, so a host id's next owner on
+ * another address never inherits it (and one on the same address gets that
+ * address's next hop, refreshed like any neighbour change).  Written by the
+ * programs, each CPU its own copy (once per lifetime per host and CPU): no
+ * CPU ever reads an entry another is writing.  User space writes it only
+ * when it resets the counters of a host id that is not allocated (no valid
+ * xdnat_hosts entry, so no program writes it then).
  */
 struct xdnat_host_nh {
 	__u8 dmac[6];
@@ -217,9 +217,10 @@ enum xdnat_txport {
  * start: the state database rebuilds the maps).  Bump it with any layout or
  * meaning change of a pinned map.  1: the maps before versioning (an
  * xdnat_info value without this field); 2: xdnat_host_nh a shared array;
- * 3: xdnat_host_nh per CPU.
+ * 3: xdnat_host_nh per CPU; 4: the per-host next hop folded into the host's
+ * per-CPU entry of xdnat_hstats (struct xdnat_host_pcpu), no xdnat_host_nh.
  */
-#define XDNAT_ABI_VERSION         3
+#define XDNAT_ABI_VERSION         4
 
 /* Router configuration flags (xdnat_router_cfg.flags / xdnat_info.flags). */
 #define XDNAT_F_UNKNOWN_DROP      (1u << 0) /* unallocated port/SPI: drop, not pass */
@@ -295,12 +296,23 @@ struct xdnat_host {
 	__u32 reserved;
 };
 
-/* xdnat_hstats value (per CPU), indexed by host id. */
+/* A host's counters, summed over the CPUs of xdnat_hstats. */
 struct xdnat_host_stats {
 	__u64 to_host_packets;   /* WAN (or hairpin) -> host */
 	__u64 to_host_bytes;     /* inner IPv4 bytes */
 	__u64 from_host_packets; /* host -> WAN (or hairpin) */
 	__u64 from_host_bytes;
+};
+
+/*
+ * xdnat_hstats value (per CPU), indexed by host id: everything the datapath
+ * writes per host, 64 bytes, so that a forwarded packet finds its host's
+ * counters and next hop with one per-CPU lookup (one pointer, one value)
+ * instead of two.
+ */
+struct xdnat_host_pcpu {
+	struct xdnat_host_stats stats;
+	struct xdnat_host_nh nh;  /* WAN->LAN next-hop cache (above) */
 };
 
 /* xdnat_stats value (per CPU), indexed by enum xdnat_reason. */
@@ -459,6 +471,7 @@ _Static_assert(XDNAT_HOST_SHARED_IKE >= XDNAT_LIMIT_MAX_HOSTS &&
 _Static_assert(sizeof(struct xdnat_host) == 16, "host layout");
 _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index offset");
 _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");
+_Static_assert(sizeof(struct xdnat_host_pcpu) == 64, "per-CPU host entry: one cache line");
 _Static_assert(sizeof(struct xdnat_counter) == 16, "counter layout");
 _Static_assert(sizeof(struct xdnat_hostside_cfg) == 16, "hostside cfg layout");
 _Static_assert(XDNAT_R_MAX < 64, "reason enum bound");

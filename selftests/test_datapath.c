@@ -321,7 +321,7 @@ struct target {
 	int stats_fd;              /* per-CPU struct xdnat_counter by reason */
 	unsigned nreasons;
 	const char *const *names;
-	int hstats_fd;             /* per-CPU struct xdnat_host_stats, -1: none */
+	int hstats_fd;             /* per-CPU struct xdnat_host_pcpu, -1: none */
 };
 
 #define REASON_NAMES xdnat_reason_names          /* the one table (maps/xdnat_abi.h) */
@@ -433,8 +433,12 @@ static void snap_take(const struct target *t, struct snap *s)
 	for (uint32_t r = 0; r < t->nreasons; r++)
 		percpu_sum(t->stats_fd, r, &s->r[r], sizeof(s->r[r]));
 	if (t->hstats_fd >= 0)
-		for (uint32_t h = 0; h < MAX_HOSTS; h++)
-			percpu_sum(t->hstats_fd, h, &s->h[h], sizeof(s->h[h]));
+		for (uint32_t h = 0; h < MAX_HOSTS; h++) {
+			struct xdnat_host_pcpu hp; /* the sum of the next hops means nothing */
+
+			percpu_sum(t->hstats_fd, h, &hp, sizeof(hp));
+			s->h[h] = hp.stats;
+		}
 }
 
 /* ------------------------------------------------------------ cases */
@@ -2722,17 +2726,19 @@ Test(nh_cache, reuses_lookup_within_lifetime)
 	run_cases(WAN_XDP, &cs);
 
 	/* The per-host cache (WAN->LAN) holds A's MAC and the LAN path MTU,
-	 * for A's current LAN address, in the copy of the CPU that ran it. */
-	fd = bpf_map__fd(R->skel->maps.xdnat_host_nh);
+	 * for A's current LAN address, in the copy of the CPU that ran it:
+	 * the next hop of A's per-CPU entry of xdnat_hstats. */
+	fd = bpf_map__fd(R->skel->maps.xdnat_hstats);
 	{
-		struct xdnat_host_nh *hn = calloc((size_t)env.ncpus, sizeof(*hn)), *h = NULL;
+		struct xdnat_host_pcpu *hn = calloc((size_t)env.ncpus, sizeof(*hn));
+		struct xdnat_host_nh *h = NULL;
 		uint32_t id = H_A;
 
 		cr_assert(hn, "out of memory");
 		cr_assert(bpf_map_lookup_elem(fd, &id, hn) == 0, "lookup host nh: %s", strerror(errno));
 		for (int cpu = 0; cpu < env.ncpus; cpu++)
-			if (hn[cpu].lan_addr)
-				h = &hn[cpu];
+			if (hn[cpu].nh.lan_addr)
+				h = &hn[cpu].nh;
 		cr_assert(h, "no CPU cached A's next hop");
 		cr_assert_eq(h->lan_addr, htonl(a->lan), "cached for another address");
 		cr_assert(!memcmp(h->dmac, a->mac, 6), "cached dmac is not A's");
@@ -3349,7 +3355,7 @@ Test(abi, map_list_matches_object)
 		[XDNAT_M_SPIS] = XDNAT_MAP_SPIS, [XDNAT_M_HOSTS] = XDNAT_MAP_HOSTS,
 		[XDNAT_M_LAN_IDX] = XDNAT_MAP_LAN_IDX, [XDNAT_M_HSTATS] = XDNAT_MAP_HSTATS,
 		[XDNAT_M_STATS] = XDNAT_MAP_STATS, [XDNAT_M_TXPORTS] = XDNAT_MAP_TXPORTS,
-		[XDNAT_M_HOST_NH] = XDNAT_MAP_HOST_NH, [XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
+		[XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
 		[XDNAT_M_OUT_SPIS] = XDNAT_MAP_OUT_SPIS,
 		[XDNAT_M_FRAG_EVENTS] = XDNAT_MAP_FRAG_EVENTS, [XDNAT_M_PEERS] = XDNAT_MAP_PEERS,
 	};
