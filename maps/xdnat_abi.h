@@ -56,7 +56,8 @@
 	X(FRAGS,       xdnat_frags,       1) \
 	X(OUT_SPIS,    xdnat_out_spis,    1) \
 	X(FRAG_EVENTS, xdnat_frag_events, 0) /* belongs to its reader */ \
-	X(PEERS,       xdnat_peers,       1)
+	X(PEERS,       xdnat_peers,       1) \
+	X(L1,          xdnat_l1,          0) /* per-CPU LAN-path caches, private */
 
 enum xdnat_map {
 #define XDNAT_M_ENUM_(id, name, pinned) XDNAT_M_##id,
@@ -87,6 +88,7 @@ extern const struct xdnat_map_desc xdnat_maps[XDNAT_M_MAX];
 #define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"
 #define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events"
 #define XDNAT_MAP_PEERS           "xdnat_peers"
+#define XDNAT_MAP_L1              "xdnat_l1"
 #define XDNAT_PIN_LINK_WAN        "link_wan"
 #define XDNAT_PIN_LINK_LAN        "link_lan"
 #define XDNAT_LOCK_FILE           "xdnatd.lock"
@@ -173,6 +175,39 @@ struct xdnat_nh {
 	__u16 pad;
 	__u64 stamp;       /* when learnt: jiffies, or ns on kernels whose
 			    * configuration libbpf cannot read (no CONFIG_HZ) */
+};
+
+/*
+ * xdnat_l1 (per-CPU array of one entry, private to each load): direct-mapped
+ * caches in front of the LAN path's hash lookups, LAN address -> host id and
+ * the next hop of xdnat_nh_cache (bpf/lib/l1.h).  Hints only: every slot is
+ * verified against the map it caches.
+ */
+#define XDNAT_L1_HOST_BITS        11
+#define XDNAT_L1_HOSTS            (1u << XDNAT_L1_HOST_BITS)
+#define XDNAT_L1_NH_BITS          8
+#define XDNAT_L1_NHS              (1u << XDNAT_L1_NH_BITS)
+
+struct xdnat_l1_host {
+	__be32 lan_addr;   /* 0: empty */
+	__u32 host_id;
+};
+
+struct xdnat_l1_nh {
+	__be32 dst;
+	__be32 src;
+	__u32 oif;
+	__u16 mtu;
+	__u16 pad;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 pad2;
+	__u64 stamp;       /* the stamp of the xdnat_nh_cache entry it copies */
+};
+
+struct xdnat_l1 {
+	struct xdnat_l1_host host[XDNAT_L1_HOSTS];
+	struct xdnat_l1_nh nh[XDNAT_L1_NHS];
 };
 
 struct xdnat_frag_key {
@@ -463,6 +498,8 @@ _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset")
 _Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
 _Static_assert(sizeof(struct xdnat_host_nh) == 32, "host nh layout");
 _Static_assert(sizeof(struct xdnat_nh) == 24, "nh value layout");
+_Static_assert(sizeof(struct xdnat_l1_nh) == 40, "l1 nh slot layout");
+_Static_assert(sizeof(struct xdnat_l1) <= 32768, "per-CPU value limit (PCPU_MIN_UNIT_SIZE)");
 _Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
 _Static_assert(offsetof(struct xdnat_owner, default_host) == 4, "default host in the owner slot");
 _Static_assert(XDNAT_HOST_ROUTER >= XDNAT_LIMIT_MAX_HOSTS, "router marker is no host id");

@@ -3358,6 +3358,7 @@ Test(abi, map_list_matches_object)
 		[XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
 		[XDNAT_M_OUT_SPIS] = XDNAT_MAP_OUT_SPIS,
 		[XDNAT_M_FRAG_EVENTS] = XDNAT_MAP_FRAG_EVENTS, [XDNAT_M_PEERS] = XDNAT_MAP_PEERS,
+		[XDNAT_M_L1] = XDNAT_MAP_L1,
 	};
 	struct bpf_map *m;
 	int n = 0;

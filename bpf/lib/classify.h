@@ -10,6 +10,7 @@
 #include "lib/peers.h"
 #include "lib/ike.h"
 #include "lib/icmp.h"
+#include "lib/l1.h"
 
 /*
  * Inbound ICMP error (@icmp: its 8-byte header, validated): find the host
@@ -242,8 +243,10 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	struct ethhdr *eth = data;
 	struct iphdr *outer = data + sizeof(*eth);
 	struct iphdr *inner = (void *)(outer + 1);
-	__u32 *idp, sender, fwd_reason = XDNAT_R_HOST_TO_WAN;
-	struct xdnat_host *h;
+	__u32 *idp, sender = XDNAT_HOST_NONE, fwd_reason = XDNAT_R_HOST_TO_WAN;
+	struct xdnat_l1 *l1 = l1_get();
+	struct xdnat_l1_host *slot = NULL;
+	struct xdnat_host *h = NULL;
 	int gidx;
 
 	p->bytes = p->wire_len;
@@ -275,12 +278,30 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	}
 	/* From here on it is a tunnel packet to us: never hand it to the stack,
 	 * which has no IP-in-IP device and would only drop it. */
-	idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
-	sender = idp ? *idp : XDNAT_HOST_NONE;
-	h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
-	if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
-		p->reason = XDNAT_R_DROP_UNREGISTERED;
-		return XDNAT_ACT_DROP;
+	/* The sender: this CPU's cached answer if the host it names still
+	 * has this address (exact: a valid host's LAN address is unique),
+	 * else the LAN index, whose answer is cached. */
+	if (l1) {
+		slot = l1_host(l1, outer->saddr);
+		if (slot->lan_addr == outer->saddr) {
+			sender = slot->host_id;
+			h = bpf_map_lookup_elem(&xdnat_hosts, &sender);
+			if (h && (!(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr))
+				h = NULL;
+		}
+	}
+	if (!h) {
+		idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
+		sender = idp ? *idp : XDNAT_HOST_NONE;
+		h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
+		if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
+			p->reason = XDNAT_R_DROP_UNREGISTERED;
+			return XDNAT_ACT_DROP;
+		}
+		if (slot) {
+			slot->lan_addr = outer->saddr;
+			slot->host_id = sender;
+		}
 	}
 	p->host_id = sender;
 	if (outer->ihl != 5 ||

@@ -126,6 +126,14 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } xdnat_frag_events SEC(".maps");
 
+/* Per-CPU caches of the LAN path (lib/l1.h); private to this load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdnat_l1);
+} xdnat_l1 SEC(".maps");
+
 /* Every map of the list in maps/xdnat_abi.h exists here under its name. */
 #define XDNAT_M_CHECK_(id, name, pinned) \
 	_Static_assert(sizeof(name) > 0, "map " #name " of XDNAT_MAPS");
