@@ -16,7 +16,7 @@
 #ifndef XDNAT_LIB_DATAPATH_H
 #define XDNAT_LIB_DATAPATH_H
 
-#include "lib/ctx.h"
+#include "lib/send.h"
 #include "lib/classify.h"
 #include "lib/counters.h"
 #include "lib/nexthop.h"
