@@ -2720,6 +2720,14 @@ Test(nh_cache, reuses_lookup_within_lifetime)
 	struct pkt dg;
 	char m[18], ip[16];
 	int fd, n = 0;
+	cpu_set_t one;
+
+	/* The cache is per CPU: the CPU that learnt the next hop must be the
+	 * one that reuses it, so the test stays on one CPU. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	cr_assert(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity: %s",
+		  strerror(errno));
 
 	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 40);
 	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP to A: looked up and cached");
