@@ -2146,6 +2146,65 @@ Test(host, ingress)
  * fragment further down relies on.
  */
 
+/*
+ * The LAN path keeps per-CPU hints LAN address -> host id (lib/l1.h).  When
+ * a LAN address moves to another host id, the hint must not keep naming
+ * the old one: the packet counts for the new owner and is checked against
+ * its ports.  Pinned to one CPU so that the hint is the one the first
+ * packet left.
+ */
+Test(lan, address_moves_to_another_host)
+{
+	const struct hostdef *a = host(H_A), *b = host(H_B);
+	int hosts = bpf_map__fd(R->skel->maps.xdnat_hosts);
+	int idx = bpf_map__fd(R->skel->maps.xdnat_lan_idx);
+	struct xdnat_host va = { .lan_addr = htonl(a->lan), .gaddr_index = a->gidx, .flags = a->flags };
+	struct xdnat_host vb = { .lan_addr = htonl(a->lan), .gaddr_index = b->gidx, .flags = b->flags };
+	__be32 la = htonl(a->lan), lb = htonl(b->lan);
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, fwd;
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	cr_assert(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity: %s",
+		  strerror(errno));
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20001, 53, 16);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A from its address: hint learnt");
+	run_cases(LAN_XDP, &cs);
+
+	/* A is gone; B now has A's old LAN address (and B's own is free). */
+	va.flags = 0;
+	map_set(hosts, H_A, &va, "xdnat_hosts");
+	map_set(hosts, H_B, &vb, "xdnat_hosts");
+	cr_assert(bpf_map_delete_elem(idx, &lb) == 0, "delete lan_idx: %s", strerror(errno));
+	cr_assert(bpf_map_update_elem(idx, &la, &(uint32_t){ H_B }, BPF_ANY) == 0,
+		  "update lan_idx: %s", strerror(errno));
+
+	memset(&cs, 0, sizeof(cs));
+	dg_udp(&dg, from_g(H_B, REMOTE), 21001, 53, 16);
+	c = case_add(&cs, XDP_REDIRECT, XDNAT_R_HOST_TO_WAN, "B from A's old address: counts for B");
+	tunnel(&c->in, MAC_LAN0, b->mac, a->lan, LAN_ROUTER, &dg);
+	ttl_dec(&fwd, &dg);
+	frame(&c->out, MAC_REMOTE, MAC_WAN0, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_B;
+	dg_udp(&dg, from_g(H_A, REMOTE), 20001, 53, 16);
+	c = case_add(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, "A's port from that address: B's spoof");
+	tunnel(&c->in, MAC_LAN0, b->mac, a->lan, LAN_ROUTER, &dg);
+	run_cases(LAN_XDP, &cs);
+
+	/* back as the other tests expect them */
+	va.flags = a->flags;
+	vb.lan_addr = lb;
+	map_set(hosts, H_A, &va, "xdnat_hosts");
+	map_set(hosts, H_B, &vb, "xdnat_hosts");
+	cr_assert(bpf_map_update_elem(idx, &la, &(uint32_t){ H_A }, BPF_ANY) == 0, "lan_idx A");
+	cr_assert(bpf_map_update_elem(idx, &lb, &(uint32_t){ H_B }, BPF_ANY) == 0, "lan_idx B");
+}
+
 TestSuite(robust, .init = init_router, .fini = fini_all, .timeout = 120);
 TestSuite(robust_drop, .init = init_router_drop, .fini = fini_all, .timeout = 120);
 TestSuite(robust_host, .init = hostside_up, .fini = fini_all, .timeout = 120);
