@@ -183,15 +183,11 @@ struct xdnat_nh {
  * the next hop of xdnat_nh_cache (bpf/lib/l1.h).  Hints only: every slot is
  * verified against the map it caches.
  */
-#define XDNAT_L1_HOST_BITS        11
+#define XDNAT_L1_HOST_BITS        12
 #define XDNAT_L1_HOSTS            (1u << XDNAT_L1_HOST_BITS)
 #define XDNAT_L1_NH_BITS          8
 #define XDNAT_L1_NHS              (1u << XDNAT_L1_NH_BITS)
 
-struct xdnat_l1_host {
-	__be32 lan_addr;   /* 0: empty */
-	__u32 host_id;
-};
 
 struct xdnat_l1_nh {
 	__be32 dst;
@@ -206,7 +202,9 @@ struct xdnat_l1_nh {
 };
 
 struct xdnat_l1 {
-	struct xdnat_l1_host host[XDNAT_L1_HOSTS];
+	/* a host id per slot (0: empty), verified by its xdnat_hosts entry:
+	 * 4 bytes, so that a slot per host of the default --max-hosts fits */
+	__u32 host[XDNAT_L1_HOSTS];
 	struct xdnat_l1_nh nh[XDNAT_L1_NHS];
 };
 

@@ -245,7 +245,7 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	struct iphdr *inner = (void *)(outer + 1);
 	__u32 *idp, sender = XDNAT_HOST_NONE, fwd_reason = XDNAT_R_HOST_TO_WAN;
 	struct xdnat_l1 *l1 = l1_get();
-	struct xdnat_l1_host *slot = NULL;
+	__u32 *slot = NULL;
 	struct xdnat_host *h = NULL;
 	int gidx;
 
@@ -283,12 +283,10 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	 * else the LAN index, whose answer is cached. */
 	if (l1) {
 		slot = l1_host(l1, outer->saddr);
-		if (slot->lan_addr == outer->saddr) {
-			sender = slot->host_id;
-			h = bpf_map_lookup_elem(&xdnat_hosts, &sender);
-			if (h && (!(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr))
-				h = NULL;
-		}
+		sender = *slot;
+		h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
+		if (h && (!(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr))
+			h = NULL;
 	}
 	if (!h) {
 		idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
@@ -298,10 +296,8 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 			p->reason = XDNAT_R_DROP_UNREGISTERED;
 			return XDNAT_ACT_DROP;
 		}
-		if (slot) {
-			slot->lan_addr = outer->saddr;
-			slot->host_id = sender;
-		}
+		if (slot)
+			*slot = sender;
 	}
 	p->host_id = sender;
 	if (outer->ihl != 5 ||

@@ -31,7 +31,7 @@ static __always_inline __u32 l1_slot(__u32 v, __u32 bits)
 	return (v * 0x9e3779b1u) >> (32 - bits);
 }
 
-static __always_inline struct xdnat_l1_host *l1_host(struct xdnat_l1 *l1, __be32 lan_addr)
+static __always_inline __u32 *l1_host(struct xdnat_l1 *l1, __be32 lan_addr)
 {
 	return &l1->host[l1_slot(lan_addr, XDNAT_L1_HOST_BITS) & (XDNAT_L1_HOSTS - 1)];
 }
