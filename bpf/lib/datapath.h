@@ -87,9 +87,13 @@ internal:
 	return ctx_drop(c);
 }
 
+/* Roaming hosts: uses finish(), sends_itself() and frag_needed() above. */
+#include "lib/roam.h"
+
 static __always_inline int wan_path(struct xdnat_ctx c)
 {
 	struct xdnat_host_pcpu *hp;
+	struct xdnat_coa_ep coa;
 	struct xdnat_pkt p = {};
 	struct bpf_fib_lookup fib;
 	struct iphdr *inner, *outer;
@@ -109,8 +113,17 @@ static __always_inline int wan_path(struct xdnat_ctx c)
 		count(p.reason, p.bytes);
 		return ctx_drop(c);
 	}
+	if (act == XDNAT_ACT_MIP) {
+		act = roam_classify(data, data_end, &p);
+		if (act == XDNAT_ACT_FORWARD)
+			return p.reason == XDNAT_R_HAIRPIN ? roam_hairpin_from_coa(c, &p) :
+							    roam_from_coa(c, &p);
+		return finish(c, act, &p);
+	}
 	if (act != XDNAT_ACT_FORWARD)
 		return finish(c, act, &p);
+	if (coa_active(p.host_id, &coa))
+		return roam_to_coa(c, &p, &coa);
 
 	inner = data + sizeof(struct ethhdr);
 	if ((void *)(inner + 1) > data_end)
@@ -181,8 +194,12 @@ static __always_inline int lan_path(struct xdnat_ctx c)
 		return ctx_drop(c);
 
 	if (p.reason == XDNAT_R_HAIRPIN) {
-		struct xdnat_host_pcpu *dp = host_pcpu(p.dst_id);
+		struct xdnat_host_pcpu *dp;
+		struct xdnat_coa_ep coa;
 
+		if (coa_active(p.dst_id, &coa))
+			return roam_hairpin_to_coa(c, &p, &coa);
+		dp = host_pcpu(p.dst_id);
 		fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p.host_lan, inner->tos,
 			    bpf_ntohs(outer->tot_len));
 		rc = host_next_hop(c.raw, &fib, dp, &reason);
