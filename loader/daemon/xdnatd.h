@@ -29,6 +29,7 @@
 #include "httpd.h"
 #include "metrics.h"
 #include "counters.h"
+#include "store.h"
 #include "fragq.h"
 #include "rsip_server.h"
 #include "ca_plane.h"
@@ -96,6 +97,8 @@ struct opts {
 	/* Roaming hosts (docs/ROAMING.md): the Mobile IPv4 home agent */
 	bool mobile;
 	uint32_t mobile_lifetime, mobile_keepalive;
+	/* [store]: the backend and how to reach it (store.h) */
+	struct xd_store_cfg store;
 };
 
 #define METRICS_DEFAULT "unix"   /* RUN_DIR/INSTANCE.metrics, mode 0600 */
