@@ -222,7 +222,8 @@ xc_topology() {
 		for i in 1 2; do
 			xd_ns "$XD_NS_REMOTE" sysctl -qw "net.ipv4.conf.eth$i.ignore_routes_with_linkdown=1"
 		done
-		ip -n "$XD_NS_REMOTE" route add "$XD_GLOBAL/32" \
+		# src: the remote answers from its own address, not a link's
+		ip -n "$XD_NS_REMOTE" route add "$XD_GLOBAL/32" src "$XD_REMOTE_WAN" \
 			nexthop via "${XC_ECMP_RTR[1]}" dev eth1 nexthop via "${XC_ECMP_RTR[2]}" dev eth2
 	fi
 
@@ -598,7 +599,8 @@ xc_sa_state() {
 # demo): a paced TCP transfer h1 -> remote (XC_TCP_BYTES over
 # XC_SECONDS), a UDP echo probe h2 <-> remote through G (XC_FLOWS flows,
 # one datagram every XC_INTERVAL_MS), the same probe h1 <-> remote inside
-# the CHILD_SA; router KILL_ROUTER crashes XC_KILL_AT seconds in.  Sets
+# the CHILD_SA; router KILL_ROUTER crashes XC_KILL_AT seconds in (after
+# the command XC_BEFORE_KILL, if set, ran).  Sets
 # XC_R_* (results) and fails on a corrupted transfer or a changed SA.
 XC_TCP_BYTES=${XC_TCP_BYTES:-25000000}
 XC_SECONDS=${XC_SECONDS:-20}
@@ -619,7 +621,8 @@ xc_measure() {
 	xd_bg tcp-srv "$XD_NS_REMOTE" "$XD_TMP/tcp-srv" python3 "$XD_TRAFFIC" tcp-server \
 		--port "$XC_TCP_PORT" --timeout 60
 	srv=$XD_LAST_PID
-	xc_probe echo "$XD_NS_REMOTE" "$XD_TMP/echo" echo --port "$XC_ECHO_PORT" --seconds $(( XC_SECONDS + 30 ))
+	xc_probe echo "$XD_NS_REMOTE" "$XD_TMP/echo" echo --port "$XC_ECHO_PORT" \
+		--bind "$XD_REMOTE_WAN" --seconds $(( XC_SECONDS + 30 ))
 	e1=$XD_LAST_PID
 	xc_probe echo-esp "$XD_NS_REMOTE" "$XD_TMP/echo-esp" echo --port "$XC_ESP_ECHO_PORT" \
 		--bind "$XC_REMOTE_INNER" --seconds $(( XC_SECONDS + 30 ))
@@ -642,6 +645,7 @@ xc_measure() {
 	pe=$XD_LAST_PID
 	xd_info "running: $(( XC_TCP_BYTES / 1000000 )) MB TCP h1 -> remote over ${XC_SECONDS} s, UDP probe h2 <-> remote every ${XC_INTERVAL_MS} ms ($XC_FLOWS flow(s)), the same h1 <-> remote inside the CHILD_SA"
 	sleep "$XC_KILL_AT"
+	[ -n "${XC_BEFORE_KILL:-}" ] && "$XC_BEFORE_KILL"
 	p2=$(xc_master)
 	xc_fail_router "$k"
 	t_kill=$XC_FAILED_AT

@@ -68,16 +68,22 @@ def cmd_echo(a):
     out({"echoed": n, "peers": peers})
 
 
-def interruption(sent_ts, got, interval):
-    """Longest stretch without an echo in one flow, in ms (see --help)."""
-    seqs = sorted(got)
+def interruption(seqs, sent_ts, got, interval):
+    """Longest stretch without an echo in one flow, in ms (see --help):
+    seqs are the flow's sequence numbers in sending order."""
     worst = 0.0
     at = None
-    for a_, b_ in zip(seqs, seqs[1:]):
-        if b_ - a_ > 1:
-            gap = sent_ts[b_] - sent_ts[a_] - interval
+    last = None          # last echoed sequence number
+    missed = False       # something lost since
+    for q in seqs:
+        if q not in got:
+            missed = True
+            continue
+        if missed and last is not None:
+            gap = sent_ts[q] - sent_ts[last] - interval
             if gap > worst:
-                worst, at = gap, sent_ts[a_]
+                worst, at = gap, sent_ts[last]
+        last, missed = q, False
     return worst * 1000.0, at
 
 
@@ -149,9 +155,8 @@ def cmd_probe(a):
     worst = 0.0
     worst_at = None
     for f in range(len(flows)):
-        mine = [q for q in sent_ts if flow_of[q] == f]
-        ts = {q: sent_ts[q] for q in mine}
-        gap, at = interruption(ts, got[f], interval * len(flows))
+        mine = sorted(q for q in sent_ts if flow_of[q] == f)
+        gap, at = interruption(mine, sent_ts, got[f], interval * len(flows))
         lost = len(mine) - len(got[f])
         # A flow whose echoes stopped for good: the gap runs to the end.
         if got[f] and max(got[f]) != max(mine):
