@@ -27,8 +27,10 @@
 # link per router; G is on both routers' wan; the remote's route to G has
 # one nexthop per router (`ip route add G nexthop via .. nexthop via ..`),
 # flows spread by an L4 hash (fib_multipath_hash_policy=1) and a nexthop
-# whose link goes down is skipped (ignore_routes_with_linkdown=1).  The LAN
-# side is as in vrrp (keepalived moves only the VIP).
+# whose link goes down is skipped (ignore_routes_with_linkdown=1), at once
+# (XC_LINKWATCH=urgent) or at linkwatch's next run like a physical NIC
+# (batched: up to 1 s later).  The LAN side is as in vrrp (keepalived moves
+# only the VIP).
 #
 #   [remote] eth1 198.51.100.5/30 ── wan 198.51.100.6/30 [r1]
 #            eth2 198.51.100.9/30 ── wan 198.51.100.10/30 [r2]
@@ -56,6 +58,7 @@
 XC_MODE=${XC_MODE:-vrrp}
 XC_STORE=${XC_STORE:-static}
 XC_ETCD=${XC_ETCD:-0}
+XC_LINKWATCH=${XC_LINKWATCH:-urgent}   # ecmp: urgent | batched (see xc_topology)
 [ "$XC_STORE" = etcd ] && XC_ETCD=1
 XC_ROUTERS=2
 XC_NS_RTR=("" "${XD_TAG}-r1" "${XD_TAG}-r2")
@@ -104,6 +107,7 @@ xc_init() {
 	xd_init
 	case $XC_MODE in vrrp | ecmp) ;; *) fail "XC_MODE='$XC_MODE': vrrp or ecmp" ;; esac
 	case $XC_STORE in static | etcd) ;; *) fail "XC_STORE='$XC_STORE': static or etcd" ;; esac
+	case $XC_LINKWATCH in urgent | batched) ;; *) fail "XC_LINKWATCH='$XC_LINKWATCH': urgent or batched" ;; esac
 	command -v "$XC_KEEPALIVED" >/dev/null ||
 		fail "keepalived not found: install keepalived (scripts/deps.sh)"
 	if [ "$XC_ETCD" = 1 ]; then
@@ -193,7 +197,18 @@ xc_topology() {
 			ip -n "$r" link set "$XD_IF_WAN" up
 			ip -n "$r" route add default via "$XD_REMOTE_WAN"
 		else
-			xc_link "$r" "$XD_IF_WAN" "$XD_NS_REMOTE" "eth$i"
+			# How fast the upstream drops a dead router's nexthop
+			# depends on the kernel's linkwatch: a carrier change of a
+			# device whose ifindex differs from its link's (a veth whose
+			# peer has another number) is handled at once ("urgent");
+			# one of a physical NIC, or of a veth whose peer happens to
+			# have the same number, waits for linkwatch's next run, at
+			# most once per second for the whole machine.  Both links
+			# get the same treatment, chosen by XC_LINKWATCH.
+			local up_idx=$(( 20 + i ))
+			[ "$XC_LINKWATCH" = batched ] && up_idx=$(( 10 + i ))
+			ip -n "$r" link add "$XD_IF_WAN" index $(( 10 + i )) type veth \
+				peer name "eth$i" index "$up_idx" netns "$XD_NS_REMOTE"
 			xd_ns "$XD_NS_REMOTE" ethtool -K "eth$i" gro on >/dev/null
 			ip -n "$r" addr add "${XC_ECMP_RTR[$i]}/30" dev "$XD_IF_WAN"
 			# active/active: G lives on both routers, always
@@ -671,6 +686,19 @@ xc_measure() {
 	XC_R_ESP_INT=$(jget '["interruption_ms"]' <"$XD_TMP/probe-esp")
 	XC_R_ESP_LOST=$(jget '["lost"]' <"$XD_TMP/probe-esp")
 	XC_R_ESP_SENT=$(jget '["sent"]' <"$XD_TMP/probe-esp")
+
+	# When, relative to the crash, and on which flows the echoes stopped.
+	local f
+	for f in probe probe-esp; do
+		python3 - "$XD_TMP/$f" "$t_kill" "$f" <<'PY' | while IFS= read -r l; do xd_info "$l"; done
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+at = d.get("interruption_at")
+rel = "" if at is None else ", starting %+d ms from the crash" % round((at - float(sys.argv[2])) * 1000)
+print("%s: worst gap %.1f ms%s; per flow lost: %s" % (sys.argv[3], d["interruption_ms"], rel,
+      " ".join(str(x["lost"]) for x in d["per_flow"])))
+PY
+	done
 
 	sa1=$(xc_sa_state h1) sr1=$(xc_sa_state remote)
 	[ "$sa1" = "$sa0" ] ||
