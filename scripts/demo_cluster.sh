@@ -90,6 +90,7 @@ xd_step "keepalived in each router namespace"
 xc_keepalived_start 1
 xc_keepalived_start 2
 xc_wait_master 1
+xc_point_to 1
 sed -n 's/^\(.*\): (xdnat) \(Entering .* STATE\).*/      r1: \2/p' "$XD_TMP/keepalived-r1.log" | tail -n 1
 sed -n 's/^\(.*\): (xdnat) \(Entering .* STATE\).*/      r2: \2/p' "$XD_TMP/keepalived-r2.log" | tail -n 1
 xd_ok "r1 is the master: it holds $XC_VIP$([ "$XC_MODE" = vrrp ] && echo " and $XD_GLOBAL")"

@@ -52,11 +52,12 @@ xd_step "keepalived on the LAN side (VRRPv3, advert ${XC_ADVERT}s): the VIP only
 xc_keepalived_start 1
 xc_keepalived_start 2
 xc_wait_master 1
+xc_point_to 1
 for i in 1 2; do
 	xd_ns "$(xd_host_ns "$i")" ping -c 2 -i 0.2 -W 2 -e $(( ${XC_PORTS[$i]%-*} + 7 )) "$XD_REMOTE_WAN" >/dev/null ||
 		fail "h$i cannot reach the remote"
 done
-xd_ok "r1 holds $XC_VIP; h1, h2 reach the remote"
+xd_ok "r1 holds $XC_VIP (the hosts resolve it to r1); h1, h2 reach the remote"
 
 xd_step "strongSwan: h1 <-> remote IKEv2/ESP through G"
 xc_swan_up

@@ -63,12 +63,13 @@ xd_step "keepalived in both router namespaces (VRRPv3, advert ${XC_ADVERT}s)"
 xc_keepalived_start 1
 xc_keepalived_start 2
 xc_wait_master 1
+xc_point_to 1
 grep -q 'Entering BACKUP STATE' "$XD_TMP/keepalived-r2.log" || fail "r2 is not BACKUP"
 for i in 1 2; do
 	xd_ns "$(xd_host_ns "$i")" ping -c 2 -i 0.2 -W 2 -e $(( ${XC_PORTS[$i]%-*} + 7 )) "$XD_REMOTE_WAN" >/dev/null ||
 		fail "h$i cannot reach the remote through r1"
 done
-xd_ok "r1 MASTER (G on wan, $XC_VIP on lan), r2 BACKUP; h1, h2 reach the remote"
+xd_ok "r1 MASTER (G on wan, $XC_VIP on lan), r2 BACKUP; the hosts and the remote resolve them to r1; h1, h2 reach the remote"
 
 xd_step "strongSwan: h1 <-> remote IKEv2/ESP through G"
 xc_swan_up

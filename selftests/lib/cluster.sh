@@ -50,10 +50,10 @@
 # management bridge (10.255.0.0/24, the routers at .1, .2), data dirs in
 # the run's temporary directory.
 #
-# Failing a router (xc_fail_router) models a crash: SIGKILL to xdnatd and to
-# every keepalived process at once (no priority-0 advertisement, no
-# clean-up: the XDP programs stay attached), then its links go down (the
-# attached programs no longer see anything).
+# Failing a router (xc_fail_router) models a crash: its links go down (the
+# still-attached XDP programs no longer see anything), then SIGKILL to
+# xdnatd and to every keepalived process at once (no priority-0
+# advertisement, no clean-up).
 
 XC_MODE=${XC_MODE:-vrrp}
 XC_STORE=${XC_STORE:-static}
@@ -475,6 +475,33 @@ xc_wait_master() {
 		fail "router $1 is not the VRRP master after ${2:-10}s (r1: $(ip -n "$(xc_rns 1)" -4 -o addr show | awk '{print $2, $4}' | tr '\n' ' '); r2: $(ip -n "$(xc_rns 2)" -4 -o addr show | awk '{print $2, $4}' | tr '\n' ' '))"
 }
 
+# xc_point_to I: make the hosts' ARP entry for the VIP (and, vrrp, the
+# remote's for G) point to router I, the master, and check it.  Needed for a
+# clean start: when both keepalived start together the backup may be master
+# for a moment and announce itself; the master's gratuitous ARPs that follow
+# within a second are ignored by the hosts (neigh locktime), which then keep
+# sending to the backup, which forwards (same tables, same lan-addr), and a
+# crash of the master would not interrupt anything.
+xc_mac() { ip -n "$(xc_rns "$1")" -o link show dev "$2" | sed -n 's/.* link\/ether \([0-9a-f:]*\) .*/\1/p'; }
+xc_point_to() {
+	local i=$1 h hns mac want
+	want=$(xc_mac "$i" "$XD_IF_LAN")
+	for ((h = 1; h <= XD_NHOSTS; h++)); do
+		hns=$(xd_host_ns "$h")
+		ip -n "$hns" neigh del "$XC_VIP" dev "$XD_IF_HOST" 2>/dev/null || true
+		xd_ns "$hns" ping -c 1 -W 2 -e $(( ${XC_PORTS[$h]%-*} + 9 )) "$XD_REMOTE_WAN" >/dev/null || true
+		mac=$(ip -n "$hns" neigh show "$XC_VIP" dev "$XD_IF_HOST" | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p')
+		[ "$mac" = "$want" ] || fail "h$h: the VIP $XC_VIP is at '$mac', not at r$i's $want"
+	done
+	if [ "$XC_MODE" = vrrp ]; then
+		want=$(xc_mac "$i" "$XD_IF_WAN")
+		ip -n "$XD_NS_REMOTE" neigh del "$XD_GLOBAL" dev "$XD_IF_REMOTE" 2>/dev/null || true
+		xd_ns "$(xd_host_ns 1)" ping -c 1 -W 2 -e $(( ${XC_PORTS[1]%-*} + 9 )) "$XD_REMOTE_WAN" >/dev/null || true
+		mac=$(ip -n "$XD_NS_REMOTE" neigh show "$XD_GLOBAL" dev "$XD_IF_REMOTE" | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p')
+		[ "$mac" = "$want" ] || fail "the remote has G $XD_GLOBAL at '$mac', not at r$i's $want"
+	fi
+}
+
 # xc_fail_router I: the crash of router I.  SIGKILL to xdnatd and every
 # keepalived process at once (the VRRP child too: a dying parent would let it
 # send a priority-0 "I am leaving" advertisement, which a crash never
@@ -493,10 +520,15 @@ xc_fail_router() {
 	for p in "${pids[@]}"; do
 		disown "$p" 2>/dev/null || true
 	done
-	kill -KILL "${pids[@]}" 2>/dev/null || true
-	ip -n "$r" link set "$XD_IF_WAN" down
-	ip -n "$r" link set "$XD_IF_LAN" down
+	# Links first, both in one ip process (LAN first: no advertisement can
+	# leave once keepalived notices), then the SIGKILLs: the router stops
+	# forwarding and advertising at one instant, as a crashed box does.
+	# (The other order would let the still-attached programs forward for
+	# as long as the ip commands take, shortening the measured outage.)
 	XC_FAILED_AT=$(date +%s.%3N)
+	printf 'link set dev %s down\nlink set dev %s down\n' "$XD_IF_LAN" "$XD_IF_WAN" | ip -n "$r" -batch -
+	kill -KILL "${pids[@]}" 2>/dev/null || true
+	XC_KILLED_AT=$(date +%s.%3N)
 }
 
 # xc_probe NAME NS LOG ARGS...: failover_probe.py in the background.
@@ -631,6 +663,10 @@ xc_measure() {
 	sa0=$(xc_sa_state h1) sr0=$(xc_sa_state remote)
 	[ -n "$sa0" ] && [ -n "$sr0" ] || fail "no CHILD_SA before the failover"
 	mark_h1=$(wc -l <"$(xs_log h1)") mark_r=$(wc -l <"$(xs_log remote)")
+	local ka_mark=() r
+	for r in 1 2; do
+		ka_mark[$r]=$(wc -l <"$XD_TMP/keepalived-r$r.log")
+	done
 	xd_info "before: h1 IKE_SA #$(cut -d' ' -f1 <<<"$sa0") SPIs $(cut -d' ' -f2-3 <<<"$sa0"), CHILD_SA in/out $(cut -d' ' -f4-5 <<<"$sa0")"
 
 	xd_bg tcp-srv "$XD_NS_REMOTE" "$XD_TMP/tcp-srv" python3 "$XD_TRAFFIC" tcp-server \
@@ -664,7 +700,7 @@ xc_measure() {
 	p2=$(xc_master)
 	xc_fail_router "$k"
 	t_kill=$XC_FAILED_AT
-	xd_info "$(date -d "@$t_kill" +%T.%3N): router r$k killed (kill -9 xdnatd and keepalived, links down); VIP was on r${p2:-?}"
+	xd_info "$(date -d "@$t_kill" +%T.%3N): router r$k crashed: links down, then kill -9 of xdnatd and keepalived ($(python3 -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$t_kill" "$XC_KILLED_AT") ms later); the VIP was on r${p2:-?}"
 
 	for p in "$cli" "$srv"; do
 		wait "$p" || { cat "$XD_TMP"/tcp-* >&2; fail "the TCP transfer across the failover failed"; }
@@ -686,6 +722,21 @@ xc_measure() {
 	XC_R_ESP_INT=$(jget '["interruption_ms"]' <"$XD_TMP/probe-esp")
 	XC_R_ESP_LOST=$(jget '["lost"]' <"$XD_TMP/probe-esp")
 	XC_R_ESP_SENT=$(jget '["sent"]' <"$XD_TMP/probe-esp")
+
+	# VRRP state changes during the run: the survivor must become master
+	# only after the crash (a flap before it, under load, would move the
+	# hosts to it early and hide the failover).
+	XC_R_FLAPS=0
+	for r in 1 2; do
+		while IFS= read -r l; do
+			xd_info "r$r keepalived: $l"
+			[ "$r" != "$k" ] && XC_R_FLAPS=$(( XC_R_FLAPS + 1 ))
+		done < <(tail -n +"$(( ${ka_mark[$r]} + 1 ))" "$XD_TMP/keepalived-r$r.log" | grep -o 'Entering [A-Z]* STATE.*')
+	done
+	# the survivor's one expected change is its takeover
+	XC_R_FLAPS=$(( XC_R_FLAPS > 0 ? XC_R_FLAPS - 1 : 0 ))
+	[ "$XC_R_FLAPS" = 0 ] ||
+		xd_info "warning: r$(( 3 - k )) changed VRRP state $XC_R_FLAPS more time(s) than the takeover: VRRP flapped during the run (advertisements late under load?)"
 
 	# When, relative to the crash, and on which flows the echoes stopped.
 	local f
