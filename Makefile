@@ -108,15 +108,17 @@ BINS      := $(OUT)/xdnatd $(OUT)/xdnatctl $(OUT)/xdnat-host
 CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
-             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts $(OUT)/test_store
+             $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts $(OUT)/test_store \
+             $(OUT)/test_mip
 
 .PHONY: all deps demo check test unit e2e clean install uninstall
 .DELETE_ON_ERROR:
 # Keep the BPF objects: bpftool and the benchmarks use them too.
 .SECONDARY: $(BPF_OBJS)
 
-# The hostile clients of selftests/e2e_hostile_rsip.sh (not installed).
-SELFTEST_TOOLS := $(OUT)/rsip-hostile
+# The hostile clients of selftests/e2e_hostile_rsip.sh and the roaming
+# datapath driver of e2e_roam_datapath.sh (not installed).
+SELFTEST_TOOLS := $(OUT)/rsip-hostile $(OUT)/roam-tool
 all: $(BINS) $(CA_BINS) $(SELFTEST_TOOLS)
 
 deps:
@@ -139,6 +141,8 @@ $(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 $(OUT)/rsip-hostile: $(call obj,selftests/rsip_hostile.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/roam-tool: $(call obj,selftests/roam_tool.c) $(common_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
 # revocation-notice listener; they need only OpenSSL and SQLite.

@@ -48,4 +48,7 @@ int cli_offline_lock(const char *what, bool wait);
 int cli_rsip(int argc, char **argv);       /* rsip list|evict */
 int cli_cert(int argc, char **argv);       /* cert list|show|revoke */
 
+/* cli_mobile.c: mobile show (through xdnatd). */
+int cli_mobile(int argc, char **argv);
+
 #endif

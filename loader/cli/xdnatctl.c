@@ -98,6 +98,11 @@ static const struct xo_prog ctl_prog = {
 "  daemon stats      the running xdnatd's counters: per verdict reason, RSIP\n"
 "                    hosts and bindings, control requests (needs xdnatd)\n"
 "  daemon ping       does xdnatd answer on its control socket?\n"
+"  mobile show       roaming hosts registered away from home (xdnatd --mobile,\n"
+"                    docs/ROAMING.md): home and care-of address, the tunnel\n"
+"                    endpoint (the NAT's address and port), encapsulation,\n"
+"                    whether a NAT was detected, seconds left; without xdnatd\n"
+"                    (or with -D) the host ids and tunnel endpoints in the maps\n"
 "\n"
 "Local CA (docs/LCA.md; the state database; revoke goes through xdnatd\n"
 "when it runs):\n"
@@ -149,7 +154,7 @@ static bool known_object(const char *obj)
 {
 	static const char *const objs[] = { "host", "ports", "spi", "stats", "config", "lookup", "ike",
 					    "help", "enroll", "unenroll", "rsip", "reload-programs",
-					    "cert", "daemon" };
+					    "cert", "daemon", "mobile" };
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		if (!strcmp(obj, objs[i]))
@@ -191,6 +196,8 @@ static int dispatch(int argc, char **argv)
 		return cli_cert(argc, argv);
 	if (!strcmp(obj, "daemon"))
 		return cli_daemon(argc, argv);
+	if (!strcmp(obj, "mobile"))
+		return cli_mobile(argc, argv);
 	if (!strcmp(obj, "rsip"))
 		return cli_rsip(argc, argv);
 	if (!strcmp(obj, "enroll") || !strcmp(obj, "unenroll"))

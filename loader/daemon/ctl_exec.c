@@ -357,6 +357,19 @@ fail:
 	return -EIO;
 }
 
+/* The roaming hosts' care-of endpoints (docs/ROAMING.md). */
+static int cmd_mobile_show(const struct ctl_ops *o, const struct ctl_req *r, FILE *f,
+			   const struct ctl_counters *cnt, struct xd_writer *w, char *err, size_t errlen)
+{
+	(void)cnt, (void)w;
+	if (!o->mip) {
+		snprintf(err, errlen, "mobile show: this xdnatd runs no home agent (--mobile)");
+		return -EOPNOTSUPP;
+	}
+	mip_server_show(o->mip, !r->text, f);
+	return 0;
+}
+
 static const struct {
 	const char *w0, *w1;
 	int min, max;        /* words, the command's included */
@@ -367,6 +380,7 @@ static const struct {
 	{ "rsip", "evict", 3, 3, cmd_rsip_evict },
 	{ "stats", NULL, 1, 1, cmd_stats },
 	{ "cert", "revoke", 3, 4, cmd_cert_revoke },
+	{ "mobile", "show", 2, 2, cmd_mobile_show },
 };
 
 /* {"ok":true, + the command's object, or {"ok":true,"text":...}. */
@@ -430,7 +444,7 @@ static ctl_cmd_fn *lookup(const struct ctl_req *r, char *err, size_t errlen, int
 		return cmds[i].fn;
 	}
 	snprintf(err, errlen, "unknown command '%.64s' (ping, stats, rsip list, rsip evict NAME, "
-		 "cert revoke SERIAL [REASON], enroll, unenroll, host add|del, ports|spi add|del, "
+		 "cert revoke SERIAL [REASON], mobile show, enroll, unenroll, host add|del, ports|spi add|del, "
 		 "ike default)", r->argv[0]);
 	return NULL;
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "rsip_server.h"
+#include "mip_server.h"
 #include "xdnat.h"
 
 #define CTL_RUN_DIR     "/run/xdnat"
@@ -62,6 +63,7 @@ struct ctl_ops {
 	const char *instance;
 	const char *pin_base;        /* for ctl_open when maps is NULL */
 	const char *state_dir;       /* the store when rsip is NULL */
+	struct mip_server *mip;      /* the Mobile IPv4 home agent; NULL: off */
 	void *arg;
 	/* After a change that revoked certificates (evict, cert revoke):
 	 * xdnatd publishes the new CRL and sends the notices at once. */

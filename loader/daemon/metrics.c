@@ -113,6 +113,23 @@ int xd_metrics_http(void *ctx, const char *path, char **body, size_t *len, const
 		xd_ctr_free(&s);
 	if (rc)
 		return 500;
+	if (x->extra) {
+		char *buf = NULL;
+		size_t n = 0;
+		FILE *f = open_memstream(&buf, &n);
+
+		if (!f)
+			return 500;
+		fwrite(*body, 1, *len, f);
+		x->extra(x->extra_arg, f);
+		if (fclose(f)) {
+			free(buf);
+			return 500;
+		}
+		free(*body);
+		*body = buf;
+		*len = n;
+	}
 	*ctype = "text/plain; version=0.0.4; charset=utf-8";
 	return 200;
 }

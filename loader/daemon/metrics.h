@@ -4,6 +4,7 @@
 #define XDNAT_METRICS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "xdnat.h"
 #include "counters.h"
 
@@ -18,6 +19,9 @@ int xd_metrics_render(struct xd_maps *m, const struct xd_ctr_state *s, char **te
 struct xd_metrics_ctx {
 	struct xd_maps *maps;
 	const char *state_dir, *instance;
+	/* More series appended to every scrape (called in the HTTP thread). */
+	void (*extra)(void *arg, FILE *f);
+	void *extra_arg;
 };
 
 /* xd_http_handler serving xd_metrics_render(); @ctx is a struct xd_metrics_ctx *. */

@@ -111,6 +111,20 @@ static const struct xo_opt xdnatd_opts[] = {
 	{ "rsip-idle", 0, "S", .type = XO_U32, .off = OFF(rsip_idle), .min = 1, .max = 0x7fffffff,
 	  .ini = "rsip.idle", .help = "close connections that send no complete message for S "
 		  "seconds (default: 900)" },
+	XO_HEAD("Roaming hosts (Mobile IPv4 home agent, docs/ROAMING.md; needs --rsip):"),
+	{ "mobile", 0, NULL, .type = XO_FLAG, .off = OFF(mobile), .ini = "mobile.enabled",
+	  .help = "answer Mobile IPv4 registrations (RFC 5944, NAT traversal RFC 3519) on UDP "
+		  "434 of the global addresses: an enrolled host holding blocks registers its "
+		  "care-of address while away and keeps its blocks, identity and certificate; "
+		  "UDP 434 becomes a router port" },
+	{ "mobile-lifetime", 0, "S", .type = XO_U32, .off = OFF(mobile_lifetime), .min = 10,
+	  .max = 65534, .ini = "mobile.lifetime",
+	  .help = "longest registration granted, seconds (default: "
+		  XO_STR(MIP_DEFAULT_MAX_LIFETIME) "); the host's RSIP leases are renewed to its end" },
+	{ "mobile-keepalive", 0, "S", .type = XO_U32, .off = OFF(mobile_keepalive), .min = 1,
+	  .max = 65535, .ini = "mobile.keepalive",
+	  .help = "NAT keepalive interval announced to hosts behind a NAT (RFC 3519 UDP Tunnel "
+		  "Reply), seconds (default: " XO_STR(MIP_DEFAULT_KEEPALIVE) ")" },
 	XO_HEAD("Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their RSIP "
 		"requests get a certificate for their identity, ports and SPIs, valid for the "
 		"lease; a block is never freed while a valid certificate binds it (FREE, lease "
@@ -501,6 +515,8 @@ static int defaults(struct opts *o)
 	o->crl_max_conns = CRL_DEFAULT_MAX_CONNS;
 	o->crl_per_ip = CRL_DEFAULT_PER_IP;
 	o->crl_timeout = CRL_DEFAULT_TIMEOUT;
+	o->mobile_lifetime = MIP_DEFAULT_MAX_LIFETIME;
+	o->mobile_keepalive = MIP_DEFAULT_KEEPALIVE;
 	o->metrics_unix = true;
 	return 0;
 }
@@ -584,6 +600,15 @@ static int check_opts(struct opts *o)
 		xd_err("--ca-chain, --crl-url, --crl-period, --crl-listen and --notify-port need "
 		       "--ca-key and --ca-cert");
 		return -EINVAL;
+	}
+	if (o->mobile) {
+		if (!o->rsip) {
+			xd_err("--mobile registers RSIP hosts away from home: add --rsip ([rsip] enabled = yes)");
+			return -EINVAL;
+		}
+		/* Registrations reach the stack even with --unknown drop. */
+		reserve_port(rc, MIP_PORT);
+		add_router_port(o, MIP_PORT);
 	}
 	return o->ca_key ? ca_defaults(o) : 0;
 }

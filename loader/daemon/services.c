@@ -393,6 +393,7 @@ int xdd_start_metrics(struct daemon *d)
 	d->mctx = (struct xd_metrics_ctx){
 		.maps = &d->mmaps, .instance = d->o.instance,
 		.state_dir = d->ctr_db ? d->o.rcfg.state_dir : NULL,
+		.extra = d->o.mobile ? xdd_mobile_metrics : NULL, .extra_arg = d,
 	};
 	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mctx) ||
 	    xd_httpd_start(d->httpd)) {
@@ -438,7 +439,7 @@ void xdd_start_ctl(struct daemon *d)
 		.rsip = d->rsip_on ? &d->rsip : NULL, .maps = d->rsip_on ? &d->maps : NULL,
 		.instance = d->o.instance, .pin_base = d->o.pin_base,
 		.state_dir = d->o.rcfg.state_dir ? d->o.rcfg.state_dir : XDNAT_STATE_DIR,
-		.arg = d, .changed = ctl_changed,
+		.mip = d->mip_on ? &d->mip : NULL, .arg = d, .changed = ctl_changed,
 	};
 	char path[128];
 

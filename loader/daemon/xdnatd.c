@@ -26,6 +26,7 @@ static void xdd_reexec(struct daemon *d, char **argv)
 	xdd_stop_metrics(d);
 	xdd_stop_counters(d);
 	xdd_stop_ctl(d);
+	xdd_stop_mobile(d);
 	xdd_stop_ca(d);
 	if (d->rsip_on) {
 		rsip_server_close(&d->rsip);
@@ -123,9 +124,9 @@ static int wait_for_signal(struct daemon *d)
 
 	for (;;) {
 		struct signalfd_siginfo si;
-		unsigned np = 1, nr = 0, nc = 0;
+		unsigned np = 1, nr = 0, nc = 0, nm = 0;
 		int timeout = NEIGH_SCAN_MS, n;
-		size_t need = 1 + 1 + CTL_MAX_CONNS;
+		size_t need = 1 + 1 + CTL_MAX_CONNS + 1;
 		uint64_t now;
 
 		if (d->rsip_on)
@@ -150,11 +151,21 @@ static int wait_for_signal(struct daemon *d)
 				timeout = w;
 			if (t < timeout)
 				timeout = t;
-			nr = rsip_server_pollfds(&d->rsip, p + 1, (unsigned)(pcap - 1 - (1 + CTL_MAX_CONNS)));
+			nr = rsip_server_pollfds(&d->rsip, p + 1,
+						 (unsigned)(pcap - 1 - (1 + CTL_MAX_CONNS) - 1));
 			np += nr;
 		}
-		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np));
+		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np - 1));
 		np += nc;
+		/* The Mobile IPv4 home agent (mobile.c): its socket and expiries. */
+		if (d->mip_on) {
+			int w = mip_server_tick(&d->mip);
+
+			if (w < timeout)
+				timeout = w;
+			p[np++] = (struct pollfd){ .fd = d->mip.fd, .events = POLLIN };
+			nm = 1;
+		}
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
@@ -177,6 +188,9 @@ static int wait_for_signal(struct daemon *d)
 		/* Control requests run here, between the RSIP server's own. */
 		if (n > 0 && nc)
 			ctl_events(d->ctl, p + 1 + nr, nc);
+		/* Registrations too: their map writes are the one writer's. */
+		if (nm)
+			xdd_mobile_run(d, n > 0 && (p[1 + nr + nc].revents & POLLIN));
 		if (d->ctr_db && now - d->ctr_saved_ms >= (uint64_t)d->o.counters_interval * 1000)
 			xdd_save_counters(d);
 		if (d->ca)
@@ -334,6 +348,8 @@ static enum stage start_services(struct daemon *d)
 		return UP_DETACH;
 	if (d->o.ca_key && xdd_start_ca(d))
 		return UP_DETACH;
+	if (d->o.mobile && xdd_start_mobile(d))
+		return UP_DETACH;
 	xdd_start_ctl(d);
 	xdd_start_counters(d);
 	if ((d->o.metrics_unix || d->o.metrics_port) && xdd_start_metrics(d) &&
@@ -350,6 +366,7 @@ static void stop_all(struct daemon *d, enum stage stage, bool failed)
 	if (stage >= UP_DETACH) {
 		xdd_stop_metrics(d);
 		xdd_stop_ctl(d);
+		xdd_stop_mobile(d);
 		xdd_stop_ca(d);
 		if (d->rsip_on) {
 			rsip_server_close(&d->rsip);

@@ -38,6 +38,7 @@
 #include "notice.h"
 #include "opts.h"
 #include "neigh.h"
+#include "mip_server.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -92,6 +93,9 @@ struct opts {
 	char crl_url_buf[96];
 	uint32_t notify_port;      /* revocation notices; 0: off */
 	bool notify_set;
+	/* Roaming hosts (docs/ROAMING.md): the Mobile IPv4 home agent */
+	bool mobile;
+	uint32_t mobile_lifetime, mobile_keepalive;
 };
 
 #define METRICS_DEFAULT "unix"   /* RUN_DIR/INSTANCE.metrics, mode 0600 */
@@ -146,6 +150,8 @@ struct daemon {
 	size_t crl_len;
 	struct xd_notifier *notifier;  /* revocation notices to the hosts' IPsec peers */
 	struct ctl_sock *ctl;      /* RUN_DIR/INSTANCE.ctl for xdnatctl, with RSIP */
+	struct mip_server mip;     /* Mobile IPv4 home agent (mobile.c), with RSIP */
+	bool mip_on;
 	char self_exe[4096];       /* binary to re-execute on reload-programs */
 	int argc;                  /* our command line, re-read on SIGHUP */
 	char **argv;
@@ -191,5 +197,13 @@ int xdd_start_metrics(struct daemon *d);
 void xdd_stop_metrics(struct daemon *d);
 void xdd_start_ctl(struct daemon *d);
 void xdd_stop_ctl(struct daemon *d);
+/* mobile.c: the Mobile IPv4 home agent on UDP 434 (docs/ROAMING.md) */
+int xdd_start_mobile(struct daemon *d);
+void xdd_stop_mobile(struct daemon *d);
+/* After the event loop's poll: its datagrams (if @readable) and expiries;
+ * returns ms until its next deadline. */
+int xdd_mobile_run(struct daemon *d, bool readable);
+/* /metrics (the HTTP thread): the home agent's counters, from a snapshot. */
+void xdd_mobile_metrics(void *arg, FILE *f);
 
 #endif

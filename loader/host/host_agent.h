@@ -75,6 +75,9 @@ struct agent {
 
 #define MAX_GRANTS 64
 
+/* host_mobile.c: xdnat-host mobile (roaming, docs/ROAMING.md). */
+int host_mobile_main(int argc, char **argv);
+
 /* host_rsip.c: register and obtain the global address, ports (as few runs
  * as the router can give) and SPIs; renew every lease (reconnecting if
  * needed); free everything and de-register (reconnecting after a router

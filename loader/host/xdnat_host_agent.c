@@ -132,6 +132,8 @@ static const struct xo_prog host_prog = {
 	.synopsis =
 "Usage: xdnat-host --dev IFNAME --router ADDR --secret-file PATH [OPTIONS]\n"
 "  or:  xdnat-host --dev IFNAME --router ADDR --global ADDR --ports A-B [OPTIONS]\n"
+"  or:  xdnat-host mobile --home-agent G --secret-file PATH [OPTIONS]  (roaming:\n"
+"       'xdnat-host mobile --help', docs/ROAMING.md)\n"
 "\n"
 "Configure this host to use a global address shared through an xdnat router\n"
 "and keep it so until SIGTERM or SIGINT, then undo every change.  The host\n"
@@ -400,6 +402,8 @@ int main(int argc, char **argv)
 	int sfd, rc = 0, sig = 0;
 
 	xd_progname = "xdnat-host";
+	if (argc > 1 && !strcmp(argv[1], "mobile"))
+		return host_mobile_main(argc - 1, argv + 1);  /* roaming (host_mobile.c) */
 	a.rsip_port = RSIP_DEFAULT_PORT;
 	a.port_count = 500;
 	a.spi_count = 1;

@@ -1,0 +1,930 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdnat-host mobile: this host's side of roaming (docs/ROAMING.md).  Away
+ * from home it registers its care-of address with the router's home agent
+ * on UDP 434 of G (Mobile IPv4, RFC 5944, authenticated with a key derived
+ * from its enrolment secret), renews the registration at half its
+ * lifetime, keeps the NAT binding alive (RFC 3519) and, with --tun, is its
+ * end of the UDP tunnel: packets from G leave through a TUN device wrapped
+ * in RFC 3519 tunnel data to G:434, tunnel data from G:434 is unwrapped into
+ * it.  --deregister (at home) tells the router it is back.
+ *
+ * One UDP socket carries registrations, keepalives and tunnel data, so the
+ * NAT maps them all to the one public port the home agent registers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "host_agent.h"
+#include "mip_wire.h"
+#include "opts.h"
+#include "rsip_auth.h"
+#include "store.h"
+#include "xdnat_hostside.skel.h"
+
+#define MOB_MARK 0x4d49   /* "MI": our socket's packets skip the local G */
+
+struct mob {
+	uint32_t ha;                 /* G: home agent and home address */
+	const char *name, *secret_file, *tun_name, *dev, *dump;
+	char name_buf[RSIP_KEYID_MAX + 1];
+	uint8_t key[MIP_KEY_LEN];
+	uint32_t lifetime, lport, tries;
+	const char *routes[MAX_ROUTES];
+	int n_routes;
+	bool once, dereg;
+	int fd, tunfd, sfd;
+	uint64_t last_id;
+	int64_t clock_off_s;         /* from a 133 reply: the router's clock - ours */
+	uint16_t granted, keepalive;
+	bool rules_set, tun_addr_set;
+	char old_accept_local[8];   /* restored on exit; "" unchanged */
+	/* --dev: the hostside BPF programs (xdnat_host_roam_*) on the NIC */
+	struct xdnat_hostside *skel;
+	int ifindex;
+	bool hook_created, eg_on, in_on, g_on_lo;
+	uint32_t coa;               /* the socket's address at the last registration */
+	bool retry;                 /* a 133: try again at once */
+	uint32_t home_router;       /* --home-router: away when it is not on-link */
+	bool away, routes_on;
+	int nlfd;                   /* route/address/link changes: look again at once */
+};
+
+#define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
+
+static int write_file(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(val, f) < 0 || fclose(f)) {
+		xd_err("mobile: cannot write %s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+static const struct xo_opt mob_opts[] = {
+	XO_HEAD("Required:"),
+	{ "home-agent", 'g', "ADDR", .help = "the router's global address G (home agent and this "
+					     "host's home address)" },
+	{ "secret-file", 's', "PATH", .help = "this host's secret from 'xdnatctl enroll' (mode 0600)" },
+	XO_HEAD("Options:"),
+	{ "name", 'n', "NAME", .help = "the name it was enrolled under, sent as its NAI (default: "
+				       "hostname)" },
+	{ "lifetime", 'l', "S", .help = "registration lifetime to ask for (default: 600; the "
+					"router may grant less); renewed at half the granted one" },
+	{ "port", 'p', "N", .help = "local UDP port of registrations and of the tunnel (default: "
+				    "434)" },
+	{ "once", '1', NULL, .help = "register (or deregister) once, print the result, exit: 0 "
+				     "accepted, 1 refused or no answer" },
+	{ "deregister", 'D', NULL, .help = "deregister (lifetime 0): back home, the router sends "
+					   "this host's traffic to its LAN address again" },
+	{ "tun", 't', "IFNAME", .help = "be this end of the UDP tunnel: create TUN device IFNAME "
+					"with G on it; packets from G leave through it to the "
+					"router, tunnel data from it arrives there" },
+	{ "dev", 'd', "IFNAME", .help = "be this end of the UDP tunnel in BPF instead (faster): "
+					"G on lo, tc programs on IFNAME (the NIC of the foreign "
+					"network) wrap packets from G and unwrap tunnel data "
+					"(xdnat_host_roam_egress/_ingress)" },
+	{ "route", 'R', "CIDR", .help = "with --tun or --dev: route CIDR through the tunnel with "
+					"source G; may be repeated (must not cover G)" },
+	{ "home-router", 0, "ADDR", 257, .help = "with --dev, or neither --dev nor --tun: detect "
+						 "leaving and returning home: away while the router's LAN "
+						 "address ADDR is not on-link (checked at every route, "
+						 "address or link change, and every second); "
+						 "register (and route --route CIDRs) when leaving, "
+						 "deregister (and remove them) when back" },
+	{ "dump-request", 0, "PATH", 256, .help = "write every registration request sent to PATH "
+						  "(tests: a replay must be refused)" },
+	XO_OPT_HELP,
+	{ 0 }
+};
+
+static const struct xo_prog mob_prog = {
+	.name = "xdnat-host mobile", .opts = mob_opts,
+	.synopsis =
+"Usage: xdnat-host mobile --home-agent G --secret-file PATH [--name NAME] [OPTIONS]\n"
+"\n"
+"Register this host, away from home, with its router's Mobile IPv4 home agent\n"
+"(xdnatd --mobile, docs/ROAMING.md): the router then sends the host's traffic\n"
+"(its ports and SPIs of G) to the address and port this registration came\n"
+"from, the public side of any NAT in between, in RFC 3519 UDP tunnelling.\n"
+"The host keeps its blocks, certificate and identity while away; it renews\n"
+"the registration at half its lifetime and sends a NAT keepalive every\n"
+"interval the router names, until SIGTERM or SIGINT.\n",
+	.epilog = "\nExit status: 0 success, 1 error or refusal, 2 usage error.\n",
+};
+
+static int parse(int argc, char **argv, struct mob *m)
+{
+	struct xo_state st = { .prog = &mob_prog };
+	int c;
+
+	optind = 0;
+	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
+		switch (c) {
+		case 'g':
+			if (xd_parse_ipv4(optarg, &m->ha)) {
+				xd_err("--home-agent: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 's': m->secret_file = optarg; break;
+		case 'n': m->name = optarg; break;
+		case 'l':
+			if (xd_parse_u32(optarg, 1, 65534, &m->lifetime)) {
+				xd_err("--lifetime: 1-65534 seconds");
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			if (xd_parse_u32(optarg, 1, 65535, &m->lport)) {
+				xd_err("--port: 1-65535");
+				return -EINVAL;
+			}
+			break;
+		case '1': m->once = true; break;
+		case 'D': m->dereg = true; break;
+		case 't': m->tun_name = optarg; break;
+		case 'd': m->dev = optarg; break;
+		case 'R':
+			if (m->n_routes == MAX_ROUTES) {
+				xd_err("--route: at most %d", MAX_ROUTES);
+				return -EINVAL;
+			}
+			m->routes[m->n_routes++] = optarg;
+			break;
+		case 256: m->dump = optarg; break;
+		case 257:
+			if (xd_parse_ipv4(optarg, &m->home_router)) {
+				xd_err("--home-router: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
+			break;
+		case XO_ID_HELP: xo_help(&mob_prog, stdout); exit(0);
+		default: return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		xd_err("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!m->ha || !m->secret_file) {
+		xd_err("--home-agent and --secret-file are required");
+		return -EINVAL;
+	}
+	if ((m->tun_name || m->dev) && (m->dereg || m->once)) {
+		xd_err("--tun and --dev are for a host that stays registered (not with --once or "
+		       "--deregister)");
+		return -EINVAL;
+	}
+	if (m->tun_name && m->dev) {
+		xd_err("--tun or --dev, not both");
+		return -EINVAL;
+	}
+	if (m->home_router && (m->tun_name || m->once || m->dereg)) {
+		xd_err("--home-router watches for moves: with --dev (or alone), not --tun, --once or "
+		       "--deregister");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	return rsip_now_ms();
+}
+
+/* The source towards G now (a fresh route lookup, marked like our
+ * socket's packets: after a move it changes).  At home the routes carry
+ * "src G" (the RSIP agent's), and a request from G would be wrapped by the
+ * LAN tunnel and refused: then the address of the interface towards G. */
+static int pick_source(struct mob *m, uint32_t *src)
+{
+	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
+				  .sin_addr.s_addr = m->ha }, me;
+	socklen_t ml = sizeof(me);
+	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
+	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	if (fd >= 0 && (!m->rules_set || !setsockopt(fd, SOL_SOCKET, SO_MARK, &(int){ MOB_MARK },
+							sizeof(int))) &&
+	    !connect(fd, (struct sockaddr *)&ha, sizeof(ha)) &&
+	    !getsockname(fd, (struct sockaddr *)&me, &ml))
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		xd_err("mobile: no route to the home agent: %s", strerror(errno));
+		return -1;
+	}
+	*src = me.sin_addr.s_addr;
+	if (*src != m->ha)
+		return 0;
+	xd_ipstr(m->ha, g);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
+		return -1;
+	dev += 5;
+	dev[strcspn(dev, " \n")] = '\0';
+	return xd_if_first_ipv4(dev, src) ? -1 : 0;
+}
+
+/* To G:434 from m->coa (IP_PKTINFO): the socket is bound to any address
+ * and never connected, so the source follows the host's moves. */
+static ssize_t send_ha(struct mob *m, const void *buf, size_t n)
+{
+	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
+				  .sin_addr.s_addr = m->ha };
+	union { char b[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr a; } cb;
+	struct iovec iov = { (void *)buf, n };
+	struct msghdr mh = { .msg_name = &ha, .msg_namelen = sizeof(ha), .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof(cb.b) };
+	struct in_pktinfo pi = { .ipi_spec_dst.s_addr = m->coa };
+	struct cmsghdr *c;
+
+	memset(cb.b, 0, sizeof(cb.b));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	return sendmsg(m->fd, &mh, MSG_DONTWAIT);
+}
+
+/* Send a registration request (lifetime @life), return its Identification. */
+static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
+{
+	uint32_t src;
+	uint8_t buf[MIP_MAX_MSG], low[4];
+	struct mip_builder b;
+	uint64_t id;
+	size_t n;
+
+	if (pick_source(m, &src))
+		return -EHOSTUNREACH;
+	m->coa = src;
+	if (rsip_random(low, sizeof(low)))
+		return -EIO;
+	/* NTP format (RFC 5944 5.7): seconds, and the fraction of the second
+	 * in the low 32 bits, so that requests of separate runs increase too;
+	 * random bits below the millisecond make the low word unpredictable. */
+	{
+		uint64_t ms = (uint64_t)((int64_t)now_ms() + m->clock_off_s * 1000);
+		uint32_t r = (uint32_t)low[0] << 24 | low[1] << 16 | low[2] << 8 | low[3];
+
+		id = mip_id_from_unix_ms(ms, (uint32_t)((ms % 1000) * 4294967296ull / 1000) +
+						 r % 4294967u);
+	}
+	if (id <= m->last_id)
+		id = m->last_id + 1;
+	m->last_id = id;
+	mip_build_rrq(&b, buf, sizeof(buf), MIP_F_D | MIP_F_T, life, m->ha, m->ha,
+		      life ? src : m->ha, id);
+	mip_put_nai(&b, m->name, strlen(m->name));
+	if (life)
+		mip_put_tunreq(&b, 0, MIP_ENCAP_IPIP);
+	if (!(n = mip_seal(&b, m->key)))
+		return -EOVERFLOW;
+	if (m->dump) {
+		FILE *f = fopen(m->dump, "w");
+
+		if (!f || fwrite(buf, 1, n, f) != n || fclose(f))
+			xd_warn("mobile: cannot write %s", m->dump);
+	}
+	if (send_ha(m, buf, n) != (ssize_t)n) {
+		xd_err("mobile: send to the home agent: %s", strerror(errno));
+		return -errno;
+	}
+	*id_out = id;
+	return 0;
+}
+
+/* A datagram from G:434 (anything else on our port is ignored). */
+static ssize_t recv_ha(struct mob *m, uint8_t *buf, size_t cap)
+{
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	ssize_t n = recvfrom(m->fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+
+	if (n < 0 || fl != sizeof(from) || from.sin_addr.s_addr != m->ha ||
+	    from.sin_port != htons(MIP_PORT))
+		return -1;
+	return n;
+}
+
+/* A datagram from G:434: a registration reply for @id (1 accepted, 0
+ * refused, -1 not ours/bad), or tunnel data (-2, handled). */
+static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
+{
+	struct mip_rrp p;
+
+	if (n >= 4 && buf[0] == MIP_T_TUNNEL_DATA) {
+		/* RFC 3519 tunnel data: the inner IPv4 packet goes to the TUN. */
+		if (m->tunfd >= 0 && buf[1] == 4 && n > 4 + 20 &&
+		    write(m->tunfd, buf + 4, n - 4) < 0)
+			xd_warn("mobile: tun write: %s", strerror(errno));
+		return -2;
+	}
+	if (mip_rrp_parse(buf, n, &p) != MIP_OK || (uint32_t)p.id != (uint32_t)id)
+		return -1;
+	/* Only an authenticated reply counts (a forged refusal is ignored). */
+	if (!p.have_auth || !mip_verify(buf, n, p.auth_off, p.spi, p.auth, p.auth_len, m->key)) {
+		xd_warn("mobile: reply code %u without a valid authenticator: ignored", p.code);
+		return -1;
+	}
+	if (p.code == MIP_C_ID_MISMATCH) {
+		/* RFC 5944 5.7: the router's time is in the high 32 bits.  Take
+		 * it, and start the next Identification in the second after it
+		 * (above one accepted earlier in that second, e.g. from
+		 * another agent of ours). */
+		uint64_t next = ((p.id >> 32) + 1) << 32;
+
+		m->clock_off_s = mip_id_unix_s(p.id) - (int64_t)(now_ms() / 1000);
+		if (m->last_id < next - 1)
+			m->last_id = next - 1;
+		m->retry = true;
+		xd_warn("mobile: Identification refused (the router's clock differs by %llds): "
+			"retrying above its time", (long long)m->clock_off_s);
+		return 0;
+	}
+	if (p.code > MIP_C_ACCEPTED_NO_SIMUL) {
+		xd_err("mobile: registration refused: code %u (%s)", p.code, mip_code_name(p.code));
+		return 0;
+	}
+	m->granted = p.lifetime;
+	m->keepalive = p.have_tunrep && p.keepalive ? p.keepalive : 0;
+	printf("xdnat-host: mobile: %s: lifetime %us%s%s\n",
+	       p.lifetime ? "registered" : "deregistered", p.lifetime,
+	       p.have_tunrep ? ", UDP tunnel" : "", p.have_tunrep ? "" : "");
+	if (m->keepalive)
+		printf("xdnat-host: mobile: NAT keepalive every %us\n", m->keepalive);
+	fflush(stdout);
+	return 1;
+}
+
+/* Register (or deregister): up to 3 tries, 1 s apart; a 133 retries at once
+ * with the router's time.  0 accepted, -1 refused or no answer. */
+static int register_once(struct mob *m, uint16_t life)
+{
+	uint8_t buf[2048];
+
+	for (unsigned t = 0; t < 4; t++) {
+		uint64_t id = 0, deadline;
+
+		/* 250 ms, then doubling: the first request after a move can meet
+		 * a link that is not quite ready. */
+		deadline = now_ms() + (250u << t);
+		/* No route yet (a link coming up, DHCP not done): look again
+		 * every 100 ms for up to 3 s before this try counts. */
+		for (int r = 0; send_rrq(m, life, &id); r++) {
+			if (r == 30)
+				break;
+			usleep(100 * 1000);
+		}
+		if (!id)
+			continue;
+		for (;;) {
+			struct pollfd p = { .fd = m->fd, .events = POLLIN };
+			int64_t w = (int64_t)(deadline - now_ms());
+			ssize_t n;
+			int rc;
+
+			if (w <= 0 || poll(&p, 1, (int)w) <= 0)
+				break;
+			n = recv_ha(m, buf, sizeof(buf));
+			if (n <= 0)
+				continue;
+			m->retry = false;
+			rc = on_datagram(m, buf, (size_t)n, id);
+			if (rc == 1)
+				return 0;
+			if (rc == 0 && m->retry && t == 0)
+				break;    /* 133: again, above the router's time */
+			if (rc == 0)
+				return -1;
+		}
+	}
+	xd_err("mobile: no answer from the home agent");
+	return -1;
+}
+
+/* RFC 3519 keepalive: an ICMP echo request from G to G in tunnel data. */
+static void keepalive(struct mob *m)
+{
+	uint8_t pkt[4 + 20 + 8] = { MIP_T_TUNNEL_DATA, 4, 0, 0 };
+	struct iphdr *ip = (struct iphdr *)(pkt + 4);
+	struct icmphdr *ic = (struct icmphdr *)(ip + 1);
+	uint32_t sum = 0;
+
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(28);
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_ICMP;
+	ip->saddr = ip->daddr = m->ha;
+	for (int i = 0; i < 10; i++)
+		sum += ((uint16_t *)ip)[i];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = (uint16_t)~sum;
+	ic->type = ICMP_ECHO;
+	ic->checksum = htons((uint16_t)~(ICMP_ECHO << 8));
+	if (send_ha(m, pkt, sizeof(pkt)) < 0)
+		xd_warn("mobile: keepalive: %s", strerror(errno));
+}
+
+static int ip_cmd(const char *const argv[])
+{
+	return xd_run(argv) ? -EIO : 0;
+}
+
+/* Our socket's packets to G must not be delivered locally (G is a local
+ * address here: on the TUN, or on lo with --dev): a rule before the local
+ * table sends marked packets by main; replies from G are accepted. */
+static int redirect_setup(struct mob *m)
+{
+	char mark[16], v[8] = "";
+	int one = MOB_MARK;
+	FILE *f;
+
+	if (setsockopt(m->fd, SOL_SOCKET, SO_MARK, &one, sizeof(one))) {
+		xd_err("mobile: SO_MARK: %s", strerror(errno));
+		return -EIO;
+	}
+	f = fopen(ACCEPT_LOCAL, "r");
+	if (f && fgets(v, sizeof(v), f))
+		v[strcspn(v, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	if (!v[0] || write_file(ACCEPT_LOCAL, "1"))
+		return -EIO;
+	snprintf(m->old_accept_local, sizeof(m->old_accept_local), "%s", v);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	{
+		const char *a[] = { "ip", "rule", "add", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
+		const char *b[] = { "ip", "rule", "add", "pref", "100", "lookup", "local", NULL };
+		const char *c[] = { "ip", "rule", "del", "pref", "0", "lookup", "local", NULL };
+
+		if (ip_cmd(a) || ip_cmd(b) || ip_cmd(c))
+			return -EIO;
+		m->rules_set = true;
+	}
+	return 0;
+}
+
+static void redirect_undo(struct mob *m)
+{
+	char mark[16];
+
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	if (m->rules_set) {
+		const char *a[] = { "ip", "rule", "add", "pref", "0", "lookup", "local", NULL };
+		const char *b[] = { "ip", "rule", "del", "pref", "100", "lookup", "local", NULL };
+		const char *c[] = { "ip", "rule", "del", "pref", "90", "fwmark", mark, "lookup", "main", NULL };
+
+		ip_cmd(a);
+		ip_cmd(b);
+		ip_cmd(c);
+		m->rules_set = false;
+	}
+	if (m->old_accept_local[0])
+		(void)write_file(ACCEPT_LOCAL, m->old_accept_local);
+	m->old_accept_local[0] = '\0';
+}
+
+static void tun_down(struct mob *m)
+{
+	if (m->tunfd >= 0)
+		close(m->tunfd);   /* the device (and its routes) go with it */
+	m->tunfd = -1;
+}
+
+static int tun_up(struct mob *m)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+	char g[INET_ADDRSTRLEN + 3];
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->tun_name);
+	m->tunfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (m->tunfd < 0 || ioctl(m->tunfd, TUNSETIFF, &ifr)) {
+		xd_err("mobile: cannot create TUN %s: %s", m->tun_name, strerror(errno));
+		return -EIO;
+	}
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	{
+		/* The tunnel's MTU: the path's less the 32-byte RFC 3519 headers. */
+		const char *a[] = { "ip", "link", "set", m->tun_name, "up", "mtu", "1468", NULL };
+		const char *b[] = { "ip", "addr", "add", g, "dev", m->tun_name, NULL };
+
+		if (ip_cmd(a) || ip_cmd(b))
+			return -EIO;
+	}
+	g[strlen(g) - 3] = '\0';
+	for (int i = 0; i < m->n_routes; i++) {
+		const char *r[] = { "ip", "route", "replace", m->routes[i], "dev", m->tun_name, "src", g,
+				    NULL };
+
+		if (ip_cmd(r))
+			return -EIO;
+	}
+	return 0;
+}
+
+/* --dev: route the --route CIDRs via the foreign network's gateway towards
+ * G (now), with source G (the egress program wraps them). */
+static int routes_up(struct mob *m)
+{
+	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
+
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	g[strlen(g) - 3] = '\0';
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	{
+		const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+
+		if (xd_run_capture(get, out, sizeof(out)))
+			return -EIO;
+	}
+	via = strstr(out, " via ");
+	if (via) {
+		via += 5;
+		via[strcspn(via, " \n")] = '\0';
+	}
+	/* Route MTU 32 bytes below the link's: our packets fit once wrapped,
+	 * and TCP's MSS tells remotes the same. */
+	uint32_t lmtu = 0;
+	char mtu[16];
+
+	if (xd_if_mtu(m->dev, &lmtu) || lmtu < 576 + XDNAT_COA_OVERHEAD) {
+		xd_err("mobile: cannot use the MTU of %s", m->dev);
+		return -EIO;
+	}
+	snprintf(mtu, sizeof(mtu), "%u", lmtu - XDNAT_COA_OVERHEAD);
+	for (int i = 0; i < m->n_routes; i++) {
+		const char *r1[] = { "ip", "route", "replace", m->routes[i], "via", via ? via : "", "dev",
+				     m->dev, "src", g, "mtu", mtu, NULL };
+		const char *r2[] = { "ip", "route", "replace", m->routes[i], "dev", m->dev, "src", g,
+				     "mtu", mtu, NULL };
+
+		if (ip_cmd(via ? r1 : r2))
+			return -EIO;
+	}
+	m->routes_on = true;
+	return 0;
+}
+
+static void routes_down(struct mob *m)
+{
+	if (!m->routes_on)
+		return;
+	for (int i = 0; i < m->n_routes; i++) {
+		/* flush: no error when the link's going down took it already */
+		const char *r[] = { "ip", "route", "flush", "exact", m->routes[i], "dev", m->dev, NULL };
+
+		ip_cmd(r);
+	}
+	m->routes_on = false;
+}
+
+static void dev_set(struct mob *m, bool active);
+
+/* --dev: the hostside programs on the foreign NIC, G on lo, the routes via
+ * the NIC's gateway towards G with source G (the egress program wraps
+ * them). */
+static int dev_up(struct mob *m)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 0, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, eg, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	LIBBPF_OPTS(bpf_tc_opts, in, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE);
+	char g[INET_ADDRSTRLEN + 3], out[512];
+	int rc;
+
+	m->ifindex = xd_ifindex(m->dev);
+	if (m->ifindex < 0) {
+		xd_err("--dev: no interface '%s'", m->dev);
+		return -ENODEV;
+	}
+	hook.ifindex = m->ifindex;
+	m->skel = xdnat_hostside__open();
+	if (!m->skel)
+		return -errno;
+	m->skel->rodata->cfg.gaddr = m->ha;
+	rc = xdnat_hostside__load(m->skel);
+	if (rc) {
+		xd_err("mobile: cannot load the BPF programs: %s", strerror(-rc));
+		return rc;
+	}
+	rc = bpf_tc_hook_create(&hook);
+	if (rc && rc != -EEXIST) {
+		xd_err("mobile: cannot create clsact on %s: %s", m->dev, strerror(-rc));
+		return rc;
+	}
+	m->hook_created = rc == 0;
+	hook.attach_point = BPF_TC_EGRESS;
+	eg.prog_fd = bpf_program__fd(m->skel->progs.xdnat_host_roam_egress);
+	if ((rc = bpf_tc_attach(&hook, &eg))) {
+		xd_err("mobile: cannot attach tc egress on %s: %s", m->dev, strerror(-rc));
+		return rc;
+	}
+	m->eg_on = true;
+	hook.attach_point = BPF_TC_INGRESS;
+	in.prog_fd = bpf_program__fd(m->skel->progs.xdnat_host_roam_ingress);
+	if ((rc = bpf_tc_attach(&hook, &in))) {
+		xd_err("mobile: cannot attach tc ingress on %s: %s", m->dev, strerror(-rc));
+		return rc;
+	}
+	m->in_on = true;
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	{
+		const char *show[] = { "ip", "-o", "addr", "show", "to", g, NULL };
+		const char *add[] = { "ip", "addr", "add", g, "dev", "lo", NULL };
+
+		if (xd_run_capture(show, out, sizeof(out)))
+			return -EIO;
+		if (!*out) {
+			if (ip_cmd(add))
+				return -EIO;
+			m->g_on_lo = true;
+		}
+	}
+	/* Wrap from now on: a packet from G never leaves this NIC unwrapped
+	 * (before the registration the router drops it, drop_coa_unknown;
+	 * it never reaches a remote from the care-of address). */
+	if (xd_if_first_ipv4(m->dev, &m->coa))
+		m->coa = 0;
+	dev_set(m, true);
+	return m->home_router ? 0 : routes_up(m);   /* --home-router: when away */
+}
+
+/* After every accepted registration: the egress program's source. */
+static void dev_set(struct mob *m, bool active)
+{
+	struct xdnat_host_roam r = { .gaddr = m->ha, .ha_addr = m->ha, .local_addr = m->coa,
+				     .local_port = htons((uint16_t)m->lport),
+				     .flags = active ? XDNAT_COA_F_ACTIVE : 0 };
+	__u32 zero = 0;
+
+	if (m->skel && bpf_map_update_elem(bpf_map__fd(m->skel->maps.xdnat_host_roam), &zero, &r,
+					   BPF_ANY))
+		xd_warn("mobile: cannot configure the tunnel programs: %s", strerror(errno));
+}
+
+static void dev_down(struct mob *m)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = m->ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
+	char g[INET_ADDRSTRLEN + 3];
+
+	routes_down(m);
+	xd_ipstr(m->ha, g);
+	strcat(g, "/32");
+	if (m->eg_on) {
+		hook.attach_point = BPF_TC_EGRESS;
+		bpf_tc_detach(&hook, &o);
+	}
+	if (m->in_on) {
+		hook.attach_point = BPF_TC_INGRESS;
+		bpf_tc_detach(&hook, &o);
+	}
+	if (m->hook_created) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	xdnat_hostside__destroy(m->skel);
+	m->skel = NULL;
+	if (m->g_on_lo) {
+		const char *del[] = { "ip", "addr", "del", g, "dev", "lo", NULL };
+
+		ip_cmd(del);
+	}
+}
+
+/* Is the home router on-link (1), behind a gateway (0), unreachable (-1)? */
+static int at_home(struct mob *m)
+{
+	char r[INET_ADDRSTRLEN], out[512] = "";
+	const char *get[] = { "ip", "-o", "route", "get", r, NULL };
+
+	xd_ipstr(m->home_router, r);
+	if (xd_run_capture(get, out, sizeof(out)) || !*out)
+		return -1;
+	return strstr(out, " via ") ? 0 : 1;
+}
+
+/* A packet from the TUN (from G): into tunnel data to G:434. */
+static void from_tun(struct mob *m)
+{
+	uint8_t buf[4 + 65536] = { MIP_T_TUNNEL_DATA, 4, 0, 0 };
+	ssize_t n = read(m->tunfd, buf + 4, sizeof(buf) - 4);
+
+	if (n < 20 || (buf[4] >> 4) != 4)
+		return;
+	if (send_ha(m, buf, (size_t)n + 4) < 0 && errno != EAGAIN)
+		xd_warn("mobile: tunnel send: %s", strerror(errno));
+}
+
+static int run(struct mob *m)
+{
+	uint64_t next_reg = 0, next_ka = 0;
+	uint8_t buf[4 + 65536];
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	m->sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (m->sfd < 0)
+		return 1;
+	if ((m->tun_name || m->dev) &&
+	    (redirect_setup(m) || (m->tun_name ? tun_up(m) : dev_up(m)))) {
+		tun_down(m);
+		dev_down(m);
+		redirect_undo(m);
+		close(m->sfd);
+		return 1;
+	}
+	m->nlfd = -1;
+	if (m->home_router) {
+		struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+					  .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+						       RTMGRP_IPV4_ROUTE };
+
+		m->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+		if (m->nlfd >= 0 && bind(m->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(m->nlfd);
+			m->nlfd = -1;
+		}
+		if (m->nlfd < 0)
+			xd_warn("mobile: no netlink notifications: looking for moves every second");
+	}
+	for (;;) {
+		struct pollfd p[4] = { { .fd = m->sfd, .events = POLLIN },
+				       { .fd = m->fd, .events = POLLIN },
+				       { .fd = m->nlfd, .events = POLLIN },
+				       { .fd = m->tunfd, .events = POLLIN } };
+		uint64_t now = now_ms();
+		int64_t w;
+
+		if (m->home_router) {
+			int h = at_home(m);
+
+			if (h == 1 && m->away) {
+				/* Back home: the router sends to the LAN address again. */
+				m->away = false;
+				routes_down(m);
+				if (register_once(m, 0))
+					xd_warn("mobile: back home, but the deregistration failed: the "
+						"registration ends with its lifetime");
+				printf("xdnat-host: mobile: home\n");
+				fflush(stdout);
+			} else if (h == 0 && !m->away) {
+				m->away = true;
+				next_reg = now;
+				printf("xdnat-host: mobile: away\n");
+				fflush(stdout);
+				if (m->dev && routes_up(m))
+					xd_warn("mobile: cannot route through the tunnel");
+			}
+		}
+		if (!m->away) {
+			next_reg = next_ka = UINT64_MAX;
+		} else if (next_reg == UINT64_MAX) {
+			next_reg = now;
+		}
+		if (now >= next_reg) {
+			if (register_once(m, (uint16_t)m->lifetime) == 0) {
+				if (m->dev)
+					dev_set(m, true);
+				next_reg = now_ms() + (uint64_t)m->granted * 500;
+				next_ka = now_ms() + (uint64_t)m->keepalive * 1000;
+			} else {
+				next_reg = now_ms() + 5000;   /* try again */
+			}
+		}
+		if (m->away && m->keepalive && now >= next_ka) {
+			keepalive(m);
+			next_ka = now + (uint64_t)m->keepalive * 1000;
+		}
+		w = next_reg == UINT64_MAX ? 1000 : (int64_t)(next_reg - now_ms());
+		if (m->keepalive && next_ka != UINT64_MAX && (int64_t)(next_ka - now_ms()) < w)
+			w = (int64_t)(next_ka - now_ms());
+		if (m->home_router && w > 1000)
+			w = 1000;       /* look for a move every second (and at each change) */
+		if (poll(p, m->tunfd >= 0 ? 4 : 3, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
+			break;
+		if (p[2].revents & POLLIN) {
+			/* A route, address or link changed: drain, look again now. */
+			char nb[8192];
+
+			while (recv(m->nlfd, nb, sizeof(nb), MSG_DONTWAIT) > 0)
+				;
+		}
+		if (p[0].revents)
+			break;
+		if (p[1].revents & POLLIN) {
+			ssize_t n = recv_ha(m, buf, sizeof(buf));
+
+			if (n > 0)
+				(void)on_datagram(m, buf, (size_t)n, 0);
+		}
+		if (m->tunfd >= 0 && (p[3].revents & POLLIN))
+			from_tun(m);
+	}
+	/* Leaving: the router's endpoint for us ends with this registration's
+	 * lifetime; we do not deregister (the host may be moving on). */
+	tun_down(m);
+	dev_down(m);
+	redirect_undo(m);
+	if (m->nlfd >= 0)
+		close(m->nlfd);
+	close(m->sfd);
+	return 0;
+}
+
+int host_mobile_main(int argc, char **argv)
+{
+	struct mob m = { .lifetime = 600, .lport = MIP_PORT, .fd = -1,
+			 .tunfd = -1, .sfd = -1 };
+	struct sockaddr_in me = { .sin_family = AF_INET };
+	uint8_t secret[RSIP_SECRET_LEN];
+	int rc, one = 1;
+
+	xd_progname = "xdnat-host";
+	if (parse(argc, argv, &m))
+		return 2;
+	if (!m.name) {
+		if (gethostname(m.name_buf, sizeof(m.name_buf) - 1)) {
+			xd_err("--name: no hostname");
+			return 2;
+		}
+		m.name = m.name_buf;
+	}
+	if (!rsip_valid_name(m.name, strlen(m.name))) {
+		xd_err("--name: '%s' is not an enrolment name", m.name);
+		return 2;
+	}
+	m.away = !m.home_router;   /* without --home-router: away from the start */
+	if (rsip_secret_load(m.secret_file, secret))
+		return 1;
+	mip_derive_key(secret, m.key);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	m.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	me.sin_port = htons((uint16_t)m.lport);
+	if (m.fd < 0 || setsockopt(m.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(m.fd, (struct sockaddr *)&me, sizeof(me))) {
+		xd_err("mobile: UDP port %u: %s", m.lport, strerror(errno));
+		if (m.fd >= 0)
+			close(m.fd);
+		return 1;
+	}
+	if (m.once || m.dereg) {
+		/* At home G is on lo (the RSIP agent's): our datagrams to G
+		 * must still leave, and the reply from G be accepted. */
+		char g[INET_ADDRSTRLEN + 3], out[256] = "";
+		const char *show[] = { "ip", "-o", "addr", "show", "to", g, NULL };
+
+		xd_ipstr(m.ha, g);
+		strcat(g, "/32");
+		if (xd_run_capture(show, out, sizeof(out)) == 0 && *out &&
+		    redirect_setup(&m)) {
+			redirect_undo(&m);
+			if (m.fd >= 0)
+				close(m.fd);
+			return 1;
+		}
+		rc = register_once(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
+		redirect_undo(&m);
+	} else
+		rc = run(&m);
+	close(m.fd);
+	OPENSSL_cleanse(m.key, sizeof(m.key));
+	return rc;
+}
