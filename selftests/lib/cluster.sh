@@ -60,7 +60,6 @@ XC_STORE=${XC_STORE:-static}
 XC_ETCD=${XC_ETCD:-0}
 XC_LINKWATCH=${XC_LINKWATCH:-urgent}   # ecmp: urgent | batched (see xc_topology)
 [ "$XC_STORE" = etcd ] && XC_ETCD=1
-XC_ROUTERS=2
 XC_NS_RTR=("" "${XD_TAG}-r1" "${XD_TAG}-r2")
 XC_NS_WSW=${XD_TAG}-wsw          # WAN switch (vrrp)
 XC_NS_MSW=${XD_TAG}-msw          # management switch (etcd)
@@ -292,7 +291,7 @@ xc_etcd_start() {
 	XC_ETCD_ENDPOINTS=$eps
 	for i in 1 2 3; do
 		log=$XD_TMP/etcd$i.log
-		mkdir -m 700 -p "$XD_TMP/etcd$i"
+		mkdir -p "$XD_TMP/etcd$i" && chmod 700 "$XD_TMP/etcd$i"
 		xd_bg "etcd e$i" "$(xc_etcd_ns "$i")" "$log" "$XC_ETCD_BIN" --name "e$i" \
 			--data-dir "$XD_TMP/etcd$i" \
 			--listen-client-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" \
