@@ -17,6 +17,10 @@
 #                                   and the remote: SAs through G with the
 #                                   hosts' Local-CA certificates, ping through
 #                                   both tunnels (scripts/demo_strongswan.sh)
+#   make demo CLUSTER=1             two routers for one G (keepalived, three
+#                                   etcd members), one killed mid-transfer:
+#                                   the interruption, packets lost, SAs kept
+#                                   (scripts/demo_cluster.sh; CLUSTER_MODE=ecmp)
 #   make demo HOLD=1                keep it running until Ctrl-C, to look
 #                                   around with bpftool, ip, xdnatctl
 #   make demo WAN=eth0 LAN=eth1 GLOBAL=203.0.113.5 [XDNATD_ARGS="..."]
@@ -36,6 +40,8 @@ if [ -n "${WAN:-}" ] || [ -n "${LAN:-}" ]; then
 	# shellcheck disable=SC2086
 	exec "$ROOT/build/xdnatd" --wan "$WAN" --lan "$LAN" --global "$GLOBAL" ${XDNATD_ARGS:-}
 fi
+
+[ "${CLUSTER:-0}" = 1 ] && exec "$ROOT/scripts/demo_cluster.sh"
 
 XD_TAG=${XD_TAG:-demo$$}
 XD_INSTANCE=${XD_INSTANCE:-demo}

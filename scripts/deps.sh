@@ -9,7 +9,11 @@ pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev libmnl-dev strace
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
       strongswan-pki libstrongswan-extra-plugins python3-scapy python3-cryptography
-      gnutls-bin libnss3-tools golang-go libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client)
+      gnutls-bin libnss3-tools golang-go libcurl4-openssl-dev libjson-c-dev)
+# Two routers for one G (selftests/e2e_failover_*.sh, make demo CLUSTER=1):
+# keepalived runs per router namespace (selftests/lib/cluster.sh), etcd
+# members for the shared store.
+pkgs+=(keepalived etcd-server etcd-client)
 # The BPF programs use the uapi ICMP header (linux/icmp.h), which includes
 # libc's sys/socket.h; for the bpf target glibc asks for its 32-bit stubs.
 [ "$(dpkg --print-architecture)" = amd64 ] && pkgs+=(libc6-dev-i386)
@@ -79,3 +83,10 @@ strongswan_no_root_daemon() {
 case " ${missing[*]} " in
 *" strongswan-"*) strongswan_no_root_daemon ;;
 esac
+# keepalived's package enables keepalived.service; the tests run it per
+# network namespace with their own configuration (an operator enables it
+# again with systemctl, README "Running several routers").
+if [ -d /run/systemd/system ] && [[ " ${missing[*]} " == *" keepalived "* ]]; then
+	systemctl disable --now keepalived.service >/dev/null 2>&1 &&
+		echo "deps: disabled keepalived.service (xdnat's tests run keepalived per network namespace)"
+fi

@@ -200,6 +200,25 @@ int xd_if_first_ipv4(const char *ifname, uint32_t *addr_be)
 	return rc;
 }
 
+int xd_bind_maybe_virtual(int fd, const struct sockaddr_in *sa, const char *what)
+{
+	char a[INET_ADDRSTRLEN];
+	int one = 1;
+
+	if (!bind(fd, (const struct sockaddr *)sa, sizeof(*sa)))
+		return 0;
+	if (errno != EADDRNOTAVAIL)
+		return -1;
+	if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) ||
+	    bind(fd, (const struct sockaddr *)sa, sizeof(*sa)))
+		return -1;
+	xd_warn("%s: %s is not an address of this router (yet): using it all the same, "
+		"as on a virtual address that VRRP (keepalived) adds when this router becomes "
+		"the master",
+		what, xd_ipstr(sa->sin_addr.s_addr, a));
+	return 0;
+}
+
 int xd_if_mtu(const char *ifname, uint32_t *mtu)
 {
 	struct ifreq ifr = { 0 };

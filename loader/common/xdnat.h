@@ -127,6 +127,11 @@ int xd_sysctl_get(const char *path, char *buf, size_t len);
 int xd_sysctl_set(const char *path, const char *val);
 int xd_ifindex(const char *ifname);
 int xd_if_first_ipv4(const char *ifname, uint32_t *addr_be);
+/* bind() an IPv4 socket to @sa; an address not (yet) on this machine, a
+ * virtual address VRRP moves here when this router becomes the master, is
+ * bound with IP_FREEBIND and named in a warning (@what: the service). */
+struct sockaddr_in;
+int xd_bind_maybe_virtual(int fd, const struct sockaddr_in *sa, const char *what);
 /* The MTU of @ifname in the caller's network namespace (SIOCGIFMTU): 0 or -errno. */
 int xd_if_mtu(const char *ifname, uint32_t *mtu);
 

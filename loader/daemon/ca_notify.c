@@ -44,7 +44,7 @@ int xd_notifier_open(uint32_t src_be, uint16_t port, struct xd_notifier **out)
 		return -ENOMEM;
 	n->port = port;
 	n->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (n->fd < 0 || bind(n->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (n->fd < 0 || xd_bind_maybe_virtual(n->fd, &sa, "revocation notices")) {
 		int rc = -errno;
 
 		xd_err("revocation notices: cannot bind UDP %s:%u: %s", xd_ipstr(src_be, a), port,

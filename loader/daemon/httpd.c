@@ -29,6 +29,7 @@ struct xd_httpd {
 	struct MHD_Daemon *mhd;
 	struct sockaddr_in sa;
 	struct sockaddr_un un;     /* UNIX socket server: sun_path set */
+	int tcp_fd;                /* TCP: the listening socket (libmicrohttpd's) */
 	mode_t un_mode;
 	gid_t un_gid;
 	struct xd_http_limits lim;
@@ -171,6 +172,7 @@ static struct xd_httpd *httpd_alloc(void)
 		return NULL;
 	h->lim = (struct xd_http_limits){ .max_conns = XD_HTTP_DEFAULT_MAX_CONNS,
 					  .timeout_s = XD_HTTP_DEFAULT_TIMEOUT };
+	h->tcp_fd = -1;
 	pthread_mutex_init(&h->log_mu, NULL);
 	return h;
 }
@@ -255,6 +257,25 @@ int xd_httpd_route(struct xd_httpd *h, const char *prefix, xd_http_handler fn, v
 	return 0;
 }
 
+/* The TCP socket, made here rather than by libmicrohttpd so that an address
+ * this router does not hold yet (G on a VRRP backup) can be bound: with
+ * IP_FREEBIND, and a warning that says so (xd_bind_maybe_virtual). */
+static int tcp_listen(struct xd_httpd *h)
+{
+	int one = 1, fd, rc;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    xd_bind_maybe_virtual(fd, &h->sa, "HTTP") || listen(fd, 128)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int xd_httpd_start(struct xd_httpd *h)
 {
 	/* epoll: no FD_SETSIZE ceiling on the connection limit. */
@@ -279,18 +300,25 @@ int xd_httpd_start(struct xd_httpd *h)
 		}
 		return 0;
 	}
-	h->mhd = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, on_request, h,
+	if ((lfd = tcp_listen(h)) < 0) {
+		xd_err("cannot serve HTTP on %s:%u: %s", xd_ipstr(h->sa.sin_addr.s_addr, a),
+		       ntohs(h->sa.sin_port), strerror(-lfd));
+		return lfd;
+	}
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,  /* first: see its doc */
-				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa,
+				  MHD_OPTION_LISTEN_SOCKET, lfd,
 				  MHD_OPTION_CONNECTION_LIMIT, h->lim.max_conns,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.per_ip,
 				  MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s,
 				  MHD_OPTION_END);
 	if (!h->mhd) {
-		xd_err("cannot serve HTTP on %s:%u (address in use or not local?)",
-		       xd_ipstr(h->sa.sin_addr.s_addr, a), ntohs(h->sa.sin_port));
+		xd_err("cannot serve HTTP on %s:%u", xd_ipstr(h->sa.sin_addr.s_addr, a),
+		       ntohs(h->sa.sin_port));
+		close(lfd);
 		return -EADDRNOTAVAIL;
 	}
+	h->tcp_fd = lfd;
 	return 0;
 }
 
@@ -300,6 +328,12 @@ uint16_t xd_httpd_port(const struct xd_httpd *h)
 
 	if (!h->mhd)
 		return 0;
+	if (h->tcp_fd >= 0) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+
+		return getsockname(h->tcp_fd, (struct sockaddr *)&sa, &len) ? 0 : ntohs(sa.sin_port);
+	}
 	i = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	return i ? i->port : 0;
 }

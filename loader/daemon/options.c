@@ -29,7 +29,8 @@ static const struct xo_opt xdnatd_opts[] = {
 	XO_HEAD("Options:"),
 	{ "lan-addr", 'a', "ADDR", .ini = "router",
 	  .help = "router's LAN address, the tunnel endpoint (default: the first IPv4 address "
-		  "of --lan)" },
+		  "of --lan); may be a virtual address that VRRP moves between routers and that "
+		  "--lan does not hold yet (README: Running several routers)" },
 	{ "mode", 'm', "auto|xdp|tc", .ini = "router",
 	  .help = "attach with native XDP, tc (cls_bpf), or XDP falling back to tc with a "
 		  "warning (default: auto)" },

@@ -11,20 +11,31 @@
 /* ---------------------------------------------------------- RSIP server */
 
 /* The LAN's network (for QUERY: which destinations are local). */
+/* The LAN network of @addr_be: the prefix of that address on @ifname, or,
+ * for a virtual address not (yet) on it (VRRP backup), the prefix of the
+ * interface address whose network holds it; else @addr_be/32. */
 static void lan_network(const char *ifname, uint32_t addr_be, uint32_t *net, uint32_t *mask)
 {
 	struct ifaddrs *ifa, *i;
+	bool exact = false;
 
 	*net = addr_be;
 	*mask = 0xffffffffu;
 	if (getifaddrs(&ifa))
 		return;
-	for (i = ifa; i; i = i->ifa_next) {
+	for (i = ifa; i && !exact; i = i->ifa_next) {
+		uint32_t a, m;
+
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || strcmp(i->ifa_name, ifname) ||
-		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != addr_be || !i->ifa_netmask)
+		    !i->ifa_netmask)
 			continue;
-		*mask = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
-		*net = addr_be & *mask;
+		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+		m = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
+		exact = a == addr_be;
+		if (exact || (a & m) == (addr_be & m)) {
+			*mask = m;
+			*net = addr_be & m;
+		}
 	}
 	freeifaddrs(ifa);
 }

@@ -115,7 +115,7 @@ int rsip_server_listen(struct rsip_server *s, uint32_t addr_be, uint16_t port, c
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    (ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1)) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+	    xd_bind_maybe_virtual(fd, &sa, "RSIP") || listen(fd, 128)) {
 		rc = -errno;
 		xd_err("RSIP: cannot listen on %s:%u%s%s: %s", xd_ipstr(addr_be, a), port,
 		       ifname ? " dev " : "", ifname ? ifname : "", strerror(-rc));
