@@ -6,9 +6,10 @@ Plain sockets only (no third-party modules).  Every subcommand prints one
 JSON object on stdout, so shell tests can check results with a one-liner;
 a server prints {"listening": ...} first so the caller knows it is ready.
 
-  tcp-server  --port P [--bind A] [--timeout S]
-              accept one connection, read to EOF, print sha256/bytes/peer
-  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X]
+  tcp-server  --port P [--bind A] [--timeout S] [--gaps N]
+              accept one connection, read to EOF, print sha256/bytes/peer and
+              the N longest stalls [ms, seconds after t0 (wall clock)]
+  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X] [--rate BPS]
               send N deterministic pseudo-random bytes, print their sha256
   udp-echo    --port P [--count N] [--timeout S]
               echo N datagrams back, print the peers seen
@@ -75,15 +76,24 @@ def cmd_tcp_server(a):
     c.settimeout(a.timeout)
     h = hashlib.sha256()
     n = 0
+    t0 = last = time.monotonic()
+    epoch = time.time() - t0        # monotonic -> wall clock, for the caller
+    gaps = []                       # (stall, when): data stopped arriving
     while True:
         b = c.recv(65536)
+        now = time.monotonic()
         if not b:
             break
+        gaps.append((now - last, last - t0))
+        last = now
         h.update(b)
         n += len(b)
     c.close()
     s.close()
-    out({"sha256": h.hexdigest(), "bytes": n, "peer": peer[0], "peer_port": peer[1]})
+    top = sorted(gaps, reverse=True)[:a.gaps]
+    out({"sha256": h.hexdigest(), "bytes": n, "peer": peer[0], "peer_port": peer[1],
+         "seconds": round(last - t0, 3), "t0": round(epoch + t0, 3),
+         "gaps": sorted([[round(g * 1000), round(at, 2)] for g, at in top], key=lambda x: x[1])})
 
 
 def cmd_tcp_client(a):
@@ -95,7 +105,18 @@ def cmd_tcp_client(a):
     s.settimeout(a.timeout)
     s.connect((a.dst, a.port))
     t0 = time.monotonic()
-    s.sendall(data)
+    if a.rate:
+        # Paced: 10 ms worth of bytes every 10 ms (a steady stream that a
+        # move interrupts, instead of one burst).
+        step = max(1, a.rate // 100)
+        for off in range(0, len(data), step):
+            due = t0 + off / a.rate
+            d = due - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            s.sendall(data[off:off + step])
+    else:
+        s.sendall(data)
     s.shutdown(socket.SHUT_WR)
     # Wait for the server's FIN so the bytes are known to have arrived.
     while s.recv(4096):
@@ -291,6 +312,7 @@ def main():
     q.add_argument("--port", type=int, required=True)
     q.add_argument("--bind", default="0.0.0.0")
     q.add_argument("--timeout", type=float, default=20)
+    q.add_argument("--gaps", type=int, default=2, help="report the N longest stalls")
     q.set_defaults(fn=cmd_tcp_server)
 
     q = sub.add_parser("tcp-client")
@@ -300,6 +322,7 @@ def main():
     q.add_argument("--sport", type=int, default=0)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--timeout", type=float, default=20)
+    q.add_argument("--rate", type=int, default=0, help="bytes per second (0: as fast as possible)")
     q.set_defaults(fn=cmd_tcp_client)
 
     q = sub.add_parser("udp-echo")
