@@ -106,13 +106,13 @@ xd_ns "$H1" ping -c 2 -i 0.2 -W 2 -I "$H1_INNER" "$REMOTE_INNER" >/dev/null ||
 sas() {
 	local ike remote
 	ike=$(xs_sas "$1" | awk '/^[^ ].*: #[0-9]+, ESTABLISHED/ {
-		si = $5; sr = $6; sub(/_i\*?$/, "", si); sub(/_r\*?$/, "", sr); print $2, si, sr }' | tr '\n' ' ')
+		si = $5; sr = $6; sub(/_i\*?$/, "", si); sub(/_r\*?$/, "", sr); print $2, si, sr }' | tr -d ',\n')
 	remote=$(xs_sas "$1" | sed -n "s/^  remote '.*' @ \([0-9.]*\)\[.*/\1/p" | tr '\n' ' ')
-	printf 'ike %schild %speer %s\n' "$ike" "$(xs_child_spis "$1" h1 | tr '\n' ' ')" "$remote"
+	printf 'ike %s child %speer %s\n' "$ike" "$(xs_child_spis "$1" h1 | tr '\n' ' ')" "$remote"
 }
 H1_SAS0=$(sas h1) R_SAS0=$(sas remote)
 for x in "$H1_SAS0" "$R_SAS0"; do
-	grep -Eq '^ike #[0-9]+, [0-9a-f]{16} [0-9a-f]{16} child [0-9a-f]{8} [0-9a-f]{8} peer [0-9.]+ $' <<<"$x" ||
+	grep -Eq '^ike #[0-9]+ [0-9a-f]{16} [0-9a-f]{16} child [0-9a-f]{8} [0-9a-f]{8} peer [0-9.]+ $' <<<"$x" ||
 		fail "not one IKE_SA with one CHILD_SA: '$x'"
 done
 read -r SPI_IN _ < <(xs_child_spis h1 h1)
@@ -142,7 +142,7 @@ xd_bg "ping via SA" "$H1" "$XD_TMP/ping.log" ping -D -i "$(awk -v m="$PING_MS" '
 PING=$XD_LAST_PID
 sleep "$OUT_AT"
 
-xd_info "moving out: LAN link down, foreign link behind the NAT up"
+xd_step "h1 moves out mid-transfer: LAN link down, foreign link behind the NAT up"
 COA0=$(xd_stat roam_to_coa)
 T_OUT=$(date +%s.%N)
 roam_move_out
@@ -166,13 +166,14 @@ COA2=$(xd_stat roam_to_coa)
 xd_ok "ESP to SPI 0x$SPI_IN reached h1 at its care-of endpoint: roam_to_coa $COA0 -> $COA2, CHILD_SA packets in $in0 -> $in1"
 sleep "$(( AWAY - AWAY / 2 ))"
 
-xd_info "moving back: foreign link down, LAN link up"
+xd_step "h1 comes back: foreign link down, LAN link up"
 T_BACK=$(date +%s.%N)
 roam_move_back
 xd_wait_line "$M" "$XD_TMP/m.log" 'deregistered'
 [ "$(roam_mobile_count)" = 0 ] || fail "still listed after coming home"
 xd_ok "home: deregistered, nothing listed"
 
+xd_step "the transfer ends: data, SAs, what the remote saw, the interruptions"
 # tcp_fail WHAT: fail with both ends' output and the resets the remote saw.
 tcp_fail() {
 	xd_stop "$CAP" >/dev/null 2>&1 || true
