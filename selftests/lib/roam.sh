@@ -60,19 +60,29 @@ EON
 }
 
 # roam_move_out: h1's LAN link down, the foreign link up with a default
-# route via the NAT (DHCP's part).
+# route via the NAT (DHCP's part).  The routes through the LAN link (the
+# RSIP agent's: via the router, src G, mtu = LAN MTU - 20 for the IP-in-IP
+# header) are saved first: the kernel deletes them with the link.
 roam_move_out() {
+	ROAM_HOME_ROUTES=$(ip -n "$ROAM_H1" -4 route show dev "$XD_IF_HOST" | grep ' via ' || true)
 	ip -n "$ROAM_H1" link set "$XD_IF_HOST" down
 	ip -n "$ROAM_H1" link set "$ROAM_IF_FOREIGN" up
 	ip -n "$ROAM_H1" route replace default via "$FOREIGN_NET.1"
 }
 
-# roam_move_back: the foreign link down, the LAN link up, the default route
-# via the router with source G again (what the RSIP agent set at home).
+# roam_move_back: the foreign link down, the LAN link up, the routes via
+# the router exactly as the RSIP agent had set them (with their MTU: a
+# default route without it lets TCP send 1500-byte packets the IP-in-IP
+# tunnel cannot carry, and the flow stalls for good).
 roam_move_back() {
+	local r
 	ip -n "$ROAM_H1" link set "$ROAM_IF_FOREIGN" down
 	ip -n "$ROAM_H1" link set "$XD_IF_HOST" up
-	ip -n "$ROAM_H1" route replace default via "$XD_ROUTER_LAN" src "$XD_GLOBAL"
+	[ -n "${ROAM_HOME_ROUTES:-}" ] || fail "roam_move_back: no home routes saved (roam_move_out first)"
+	while read -r r; do
+		# shellcheck disable=SC2086   # a route, word by word
+		ip -n "$ROAM_H1" route replace $r dev "$XD_IF_HOST"
+	done <<<"$ROAM_HOME_ROUTES"
 }
 
 # roam_mobile_count: how many bindings `xdnatctl mobile show` lists.
