@@ -7,8 +7,11 @@
 # with a remote peer stays up (topology: lib/roam.sh).
 #
 #   - h1 gets its blocks and Local-CA certificate over RSIP (xdnat-host
-#     --swan-dir; that agent is then SIGKILLed so its LAN set-up stays, see
-#     README "Roaming hosts"); `xdnat-host mobile --home-router` watches;
+#     --swan-dir) and keeps that agent running, with short leases
+#     (RSIP_LEASE): its renewals time out while away (the registration keeps
+#     the leases) and succeed again at home; `xdnat-host mobile
+#     --home-router` runs next to it (README "Roaming hosts": the operating
+#     procedure); at the end the agent is still up and holds the same blocks;
 #   - h1's charon brings up an IKE_SA + CHILD_SA with the remote through G;
 #   - a paced TCP transfer (TCP_SECONDS, from G:port of h1's block) runs, and
 #     a ping through the CHILD_SA every PING_MS; h1 moves out, stays away,
@@ -39,6 +42,7 @@ AWAY=${AWAY:-8}                           # seconds away
 PING_MS=${PING_MS:-100}                   # ping through the SA every ...
 MAX_STALL_MS=${MAX_STALL_MS:-5000}        # a move must not stall TCP longer
 TCP_PORT=${TCP_PORT:-8001}
+RSIP_LEASE=${RSIP_LEASE:-16}              # xdnatd --lease: renewals while away and back
 
 xd_init
 xs_init
@@ -60,7 +64,7 @@ cat <<DIAGRAM
      │                                                                            ╎
      └── $NAT_PUB_NET.2 [NAT: nftables masquerade] $FOREIGN_NET.1 ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ h1 $FOREIGN_NET.2 (away)
 DIAGRAM
-xd_start_router --rsip --mobile --state-dir "$STATE" --lease 600 --mobile-keepalive 5 \
+xd_start_router --rsip --mobile --state-dir "$STATE" --lease "$RSIP_LEASE" --mobile-keepalive 5 \
 	--ca-key "$PKI/lca.key" --ca-cert "$PKI/lca.crt"
 xd_ctl --state-dir "$STATE" enroll h1 lan "$(xd_host_lan 1)" secret-file "$XD_TMP/h1.key" >/dev/null
 
@@ -68,19 +72,18 @@ xd_step "h1 at home: blocks and certificate over RSIP (--swan-dir), then the mob
 xd_bg "xdnat-host h1" "$H1" "$XD_TMP/h1.log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
 	--router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h1.key" --name h1 --port-count 200 \
 	--info-file "$XD_TMP/h1.env" --replace-routes --state-dir "$XD_TMP/h1-state" \
-	--swan-dir "$SWAN" --swan-ca "$PKI/anchors.pem"
+	--swan-dir "$SWAN" --swan-ca "$PKI/anchors.pem" --swan-no-reload
 A=$XD_LAST_PID
 xd_wait_line "$A" "$XD_TMP/h1.log" '^xdnat-host: ready'
 PORTS=$(sed -n 's/^XDNAT_PORTS=//p' "$XD_TMP/h1.env")
 SPIS=$(sed -n 's/^XDNAT_SPIS=//p' "$XD_TMP/h1.env")
 [ -n "$PORTS" ] && [ -n "$SPIS" ] || fail "h1: no port or SPI block in its info file"
 PORTS=${PORTS%%,*} SPIS=${SPIS%%,*}
-{ kill -KILL "$A" && wait "$A"; } 2>/dev/null || true
 xd_bg "mobile h1" "$H1" "$XD_TMP/m.log" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" \
 	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev "$ROAM_IF_FOREIGN" \
 	--home-router "$XD_ROUTER_LAN" --route "$XD_REMOTE_WAN/32"
 M=$XD_LAST_PID
-xd_ok "h1: ports $PORTS, SPIs $SPIS, certificate from the LCA; the mobile agent watches $XD_ROUTER_LAN"
+xd_ok "h1: ports $PORTS, SPIs $SPIS, certificate from the LCA (lease ${RSIP_LEASE}s); the mobile agent watches $XD_ROUTER_LAN"
 
 xd_step "strongSwan: charon on h1 and the remote, IKE_SA + CHILD_SA through G"
 ID=$(xs_swan_id "$SWAN")
@@ -221,4 +224,12 @@ TOTAL=$(tcpdump -nn -r "$XD_TMP/remote.pcap" 2>/dev/null | wc -l)
 read -r PTX PRX <<<"$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "$XD_TMP/ping.log")"
 xd_ok "the remote's $TOTAL packets (tcpdump) carry none of $NAT_PUB_NET.2 / $FOREIGN_NET.0/24"
 xd_ok "interruption (longest TCP stall): move out $OUT_MS ms, move back $BACK_MS ms; pings through the SA: $PRX of $PTX answered"
+# bindings: "kind range state" of h1's RSIP bindings.
+bindings() { xd_ctl --state-dir "$STATE" rsip list | awk '$1 == "h1" { print $6, $7, $8 }' | sort; }
+B=$(bindings)
+sleep "$(( RSIP_LEASE / 2 + 2 ))"
+xd_alive "$A" || fail "the RSIP agent exited: $(tail -3 "$XD_TMP/h1.log")"
+[ "$(bindings)" = "$B" ] && [ "$(bindings)" = "$(printf 'ports %s active\nspi %s active' "$PORTS" "$(printf '0x%x-0x%x' "${SPIS%-*}" "${SPIS#*-}")" | sort)" ] ||
+	fail "h1's RSIP bindings after coming home: $(bindings | tr '\n' ';') (the agent: $(tail -3 "$XD_TMP/h1.log" | tr '\n' ' '))"
+xd_ok "the RSIP agent ran throughout ($(grep -c 'router unreachable' "$XD_TMP/h1.log") renewal(s) timed out while away); h1 holds the same blocks, active, back home"
 xd_stop "$M" || true
