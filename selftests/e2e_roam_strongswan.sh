@@ -140,6 +140,7 @@ xd_bg "tcp client" "$H1" "$XD_TMP/cli.log" python3 "$XD_TRAFFIC" tcp-client --ds
 	--port "$TCP_PORT" --sport "$(( ${PORTS%-*} + 10 ))" --bytes "$(( TCP_RATE * TCP_SECONDS ))" \
 	--rate "$TCP_RATE" --timeout 30
 CLI=$XD_LAST_PID
+T_START=$(date +%s.%N)
 xd_bg "ping via SA" "$H1" "$XD_TMP/ping.log" ping -D -i "$(awk -v m="$PING_MS" 'BEGIN{print m/1000}')" \
 	-w "$(( TCP_SECONDS + 2 ))" -I "$H1_INNER" "$REMOTE_INNER"
 PING=$XD_LAST_PID
@@ -167,7 +168,12 @@ COA2=$(xd_stat roam_to_coa)
 [ "$COA2" -gt "$COA1" ] && [ "$COA1" -gt "$COA0" ] || fail "roam_to_coa did not grow: $COA0 $COA1 $COA2"
 [ "${in1:-0}" -ge "$(( ${in0:-0} + 5 ))" ] || fail "h1's CHILD_SA counted ${in0:-?} -> ${in1:-?} packets in"
 xd_ok "ESP to SPI 0x$SPI_IN reached h1 at its care-of endpoint: roam_to_coa $COA0 -> $COA2, CHILD_SA packets in $in0 -> $in1"
-sleep "$(( AWAY - AWAY / 2 ))"
+# Back at OUT_AT + AWAY into the transfer (whatever the checks above took),
+# and well before its end: both moves must happen mid-transfer.
+python3 -c 'import sys, time; time.sleep(max(0, float(sys.argv[1]) - time.time()))' \
+	"$(awk -v t="$T_START" -v o="$OUT_AT" -v a="$AWAY" 'BEGIN { printf "%.3f", t + o + a }')"
+awk -v t="$T_START" -v d="$TCP_SECONDS" -v n="$(date +%s.%N)" 'BEGIN { exit !(n < t + d - 3) }' ||
+	fail "the move back would come less than 3 s before the transfer's end (the machine is too slow: raise TCP_SECONDS)"
 
 xd_step "h1 comes back: foreign link down, LAN link up"
 T_BACK=$(date +%s.%N)
@@ -198,7 +204,8 @@ r = json.loads(sys.argv[1]); lim = int(sys.argv[2])
 res = []
 for tm in map(float, sys.argv[3:5]):
     st = [g for g, at in r["gaps"] if r["t0"] + at + g / 1000 > tm and r["t0"] + at < tm + 0.5]
-    res.append(max(st, default=0))
+    assert st, ("no stall spans the move at %.3f" % tm, r)
+    res.append(max(st))
 assert all(x < lim for x in res), (res, r)
 print(*res)
 PY
