@@ -150,6 +150,7 @@ xd_step "h1 moves out mid-transfer: LAN link down, foreign link behind the NAT u
 COA0=$(xd_stat roam_to_coa)
 T_OUT=$(date +%s.%N)
 roam_move_out
+T_OUT1=$(date +%s.%N)
 xd_wait_line "$M" "$XD_TMP/m.log" 'registered: lifetime'
 SHOW=$(xd_ctl -j mobile show)
 python3 -c 'import json,sys; e=json.loads(sys.argv[1])["mobile"]; assert len(e)==1 and e[0]["tunnel_addr"]==sys.argv[2], e' \
@@ -178,6 +179,7 @@ awk -v t="$T_START" -v d="$TCP_SECONDS" -v n="$(date +%s.%N)" 'BEGIN { exit !(n 
 xd_step "h1 comes back: foreign link down, LAN link up"
 T_BACK=$(date +%s.%N)
 roam_move_back
+T_BACK1=$(date +%s.%N)
 xd_wait_line "$M" "$XD_TMP/m.log" 'deregistered'
 [ "$(roam_mobile_count)" = 0 ] || fail "still listed after coming home"
 xd_ok "home: deregistered, nothing listed"
@@ -195,15 +197,16 @@ wait "$PING" || true
 C=$(tail -1 "$XD_TMP/cli.log") S=$(tail -1 "$XD_TMP/srv.log")
 [ "$(jget '["sha256"]' <<<"$C")" = "$(jget '["sha256"]' <<<"$S")" ] || fail "TCP data differ: $C / $S"
 [ "$(jget '["peer"]' <<<"$S")" = "$XD_GLOBAL" ] || fail "the TCP server saw $(jget '["peer"]' <<<"$S"), not G"
-# The interruption of a move: the longest stall of the receiver that ends
-# after the move began and starts at most 0.5 s after it (the data is
-# paced every 10 ms: a stall that spans the move is the move's).
-R=$(python3 - "$S" "$MAX_STALL_MS" "$T_OUT" "$T_BACK" <<'PY'
+# The interruption of a move: the longest stall of the receiver that
+# overlaps the move's commands (from the first to 0.5 s after the last: the
+# data is paced every 10 ms, so a stall there is the move's).
+R=$(python3 - "$S" "$MAX_STALL_MS" "$T_OUT" "$T_OUT1" "$T_BACK" "$T_BACK1" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1]); lim = int(sys.argv[2])
 res = []
-for tm in map(float, sys.argv[3:5]):
-    st = [g for g, at in r["gaps"] if r["t0"] + at + g / 1000 > tm and r["t0"] + at < tm + 0.5]
+for t0, t1 in ((float(sys.argv[3]), float(sys.argv[4])), (float(sys.argv[5]), float(sys.argv[6]))):
+    tm = t0
+    st = [g for g, at in r["gaps"] if r["t0"] + at + g / 1000 > t0 and r["t0"] + at < t1 + 0.5]
     assert st, ("no stall spans the move at %.3f" % tm, r)
     res.append(max(st))
 assert all(x < lim for x in res), (res, r)
