@@ -9,7 +9,8 @@ a server prints {"listening": ...} first so the caller knows it is ready.
   tcp-server  --port P [--bind A] [--timeout S] [--gaps N]
               accept one connection, read to EOF, print sha256/bytes/peer and
               the N longest stalls [ms, seconds after t0 (wall clock)]
-  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X] [--rate BPS]
+  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X] [--rate BPS
+              [--until-file F]]
               send N deterministic pseudo-random bytes, print their sha256
   udp-echo    --port P [--count N] [--timeout S]
               echo N datagrams back, print the peers seen
@@ -29,6 +30,7 @@ a server prints {"listening": ...} first so the caller knows it is ready.
 import argparse
 import hashlib
 import json
+import os
 import random
 import select
 import socket
@@ -98,6 +100,7 @@ def cmd_tcp_server(a):
 
 def cmd_tcp_client(a):
     data = payload(a.bytes, a.seed)
+    h = hashlib.sha256(data)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if a.sport:
@@ -105,6 +108,7 @@ def cmd_tcp_client(a):
     s.settimeout(a.timeout)
     s.connect((a.dst, a.port))
     t0 = time.monotonic()
+    n = len(data)
     if a.rate:
         # Paced: 10 ms worth of bytes every 10 ms (a steady stream that a
         # move interrupts, instead of one burst).
@@ -115,6 +119,17 @@ def cmd_tcp_client(a):
             if d > 0:
                 time.sleep(d)
             s.sendall(data[off:off + step])
+        # --until-file: go on at the same pace (more of the same stream)
+        # until the file exists.
+        rng = random.Random(a.seed + 1)
+        while a.until_file and not os.path.exists(a.until_file):
+            d = t0 + n / a.rate - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            more = rng.randbytes(step)
+            s.sendall(more)
+            h.update(more)
+            n += step
     else:
         s.sendall(data)
     s.shutdown(socket.SHUT_WR)
@@ -124,7 +139,7 @@ def cmd_tcp_client(a):
     dt = time.monotonic() - t0
     local = s.getsockname()
     s.close()
-    out({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+    out({"sha256": h.hexdigest(), "bytes": n,
          "sport": local[1], "seconds": round(dt, 3)})
 
 
@@ -323,6 +338,7 @@ def main():
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--timeout", type=float, default=20)
     q.add_argument("--rate", type=int, default=0, help="bytes per second (0: as fast as possible)")
+    q.add_argument("--until-file", default=None, help="with --rate: after --bytes, go on until this file exists")
     q.set_defaults(fn=cmd_tcp_client)
 
     q = sub.add_parser("udp-echo")
