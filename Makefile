@@ -22,9 +22,9 @@ VERSION   := $(VERSION)
 # is a static library and a program links only the libraries it needs.
 LOADER_DIRS := common store rsip daemon host cli
 INC       := -Imaps $(addprefix -Iloader/,$(LOADER_DIRS)) -Ica -I$(OUT)
-PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih libmnl
+PKGS      := libbpf libelf zlib sqlite3 libcrypto libmicrohttpd inih libmnl libcurl json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih -lmnl)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -lsqlite3 -lcrypto -lmicrohttpd -linih -lmnl -lcurl -ljson-c)
 # Hardening: fortified libc calls, stack protector, PIE, full RELRO.
 HARDEN_CFLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
@@ -109,6 +109,7 @@ CA_BINS   := $(OUT)/xdnat-ca $(OUT)/xdnat-verify $(OUT)/xdnat-peer
 TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_corpus \
              $(OUT)/test_counters $(OUT)/test_rsip_alloc $(OUT)/test_ctl_sock $(OUT)/test_ca \
              $(OUT)/test_notice $(OUT)/test_rsip_ca $(OUT)/test_verify $(OUT)/test_opts $(OUT)/test_store \
+             $(OUT)/test_store_etcd $(OUT)/test_cluster_elect \
              $(OUT)/test_mip
 
 .PHONY: all deps demo check test unit e2e clean install uninstall

@@ -40,7 +40,7 @@ for t in ip nft; do
 	command -v "$t" >/dev/null || { echo "bench: missing tool $t (scripts/deps.sh)" >&2; exit 1; }
 done
 
-NSS=(gen sink r1 rf rc)
+NSS=(gen sink r1 rf rm rc)
 TMP=""
 cleanup() {
 	local rc=$? ns
@@ -70,17 +70,27 @@ for ns in "${NSS[@]}"; do
 	n "$ns" link set lo up
 done
 
-n gen link add g-a type veth peer name s-a netns "$TAG-sink"
-for r in b1 bf c; do
-	ns=r${r#b}; [ "$r" = c ] && ns=rc
-	n gen link add "g-$r" type veth peer name wan netns "$TAG-$ns"
-	n "$ns" link add lan type veth peer name "s-$r" netns "$TAG-sink"
+# Every veth has one queue pair per CPU: the scaling scenario runs the
+# generator on each CPU at once, and a veth feeds the peer queue of the
+# sending CPU (smp_processor_id() % queues), each with its own NAPI.
+Q=$(nproc)
+vpair() { # ns1 if1 ns2 if2
+	n "$1" link add "$2" numtxqueues "$Q" numrxqueues "$Q" type veth \
+		peer name "$4" numtxqueues "$Q" numrxqueues "$Q" netns "$TAG-$3"
+}
+vpair gen g-a sink s-a
+# router namespace of each path: b1 -> r1, bf -> rf, m -> rm (minimal router), c -> rc
+rns() { case $1 in b1) echo r1 ;; bf) echo rf ;; m) echo rm ;; c) echo rc ;; esac; }
+for r in b1 bf m c; do
+	ns=$(rns "$r")
+	vpair gen "g-$r" "$ns" wan
+	vpair "$ns" lan sink "s-$r"
 done
-for i in g-a g-b1 g-bf g-c; do n gen link set "$i" up; done
-for i in s-a s-b1 s-bf s-c; do n sink link set "$i" up; done
+for i in g-a g-b1 g-bf g-m g-c; do n gen link set "$i" up; done
+for i in s-a s-b1 s-bf s-m s-c; do n sink link set "$i" up; done
 
-for r in b1 bf c; do
-	ns=r${r#b}; [ "$r" = c ] && ns=rc
+for r in b1 bf m c; do
+	ns=$(rns "$r")
 	n "$ns" addr add "$ROUTER_WAN" dev wan
 	n "$ns" addr add "$ROUTER_LAN" dev lan
 	n "$ns" link set wan up
@@ -90,7 +100,7 @@ for r in b1 bf c; do
 	n "$ns" -batch "$TMP/neigh.$r"
 done
 # Forwarding on in every router: bpf_fib_lookup() answers FWD_DISABLED otherwise.
-for ns in r1 rf rc; do
+for ns in r1 rf rm rc; do
 	ip netns exec "$TAG-$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
 		net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.wan.rp_filter=0
 done

@@ -16,6 +16,8 @@
  *   bench_harness_min   the minimal encapsulating router (bench_common.h)
  *                       in the same harness: the baseline xdnat is
  *                       measured against.
+ *   bench_min_live      the same minimal router as a plain XDP program,
+ *                       attached to a veth for the live comparison.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -110,6 +112,13 @@ static __always_inline int minimal_router(struct xdp_md *ctx)
 	eth->h_proto = saved.h_proto;
 	xdnat_write_outer(outer, inner, cfg.lan_addr, v->lan);
 	return bpf_redirect_map(&bench_tx, 0, 0);
+}
+
+/* Live: the minimal router on its own WAN veth (redirects to bench_tx[0]). */
+SEC("xdp")
+int bench_min_live(struct xdp_md *ctx)
+{
+	return minimal_router(ctx);
 }
 
 enum { H_NOP, H_WAN, H_LAN, H_MIN };

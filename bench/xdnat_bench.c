@@ -10,6 +10,7 @@
  *   gen: g-a  ----------------------------------------- s-a  :sink  (a) direct
  *        g-b1 ---- wan [r1: xdnat, 1 host]       lan -- s-b1 :sink  (b) 1 host
  *        g-bf ---- wan [rf: xdnat, full tables]  lan -- s-bf :sink  (b) full
+ *        g-m  ---- wan [rm: minimal encap router] lan -- s-m  :sink  (m)
  *        g-c  ---- wan [rc: ip_forward + nftables DNAT + masquerade] lan -- s-c (c)
  *
  * Per-packet cost: non-live BPF_PROG_TEST_RUN with `repeat`, kernel-reported
@@ -22,6 +23,10 @@
  * hop after it runs in softirq on the same (pinned) CPU; the sinks
  * (bench/bench_sink.bpf.c) check and count.  Slices of the scenarios are
  * interleaved; ratios are taken per round, then their median.
+ *
+ * Scaling: (a), (b) full UDP, (m) and (c) again, alternating one generator
+ * on one CPU with one generator per CPU on two CPUs at once (every veth has
+ * a queue per CPU, so each CPU's frames take their own queue and NAPI).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +35,7 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,6 +66,7 @@
 #define NS_SINK "sink"
 #define NS_R1   "r1"
 #define NS_RF   "rf"
+#define NS_RM   "rm"
 #define NS_RC   "rc"
 #define IF_WAN  "wan"
 #define IF_LAN  "lan"
@@ -84,6 +91,7 @@ struct opts {
 	uint32_t repeat;
 	uint32_t slices;
 	uint32_t slice_pkts;
+	uint32_t scale_rounds;
 	uint32_t size;
 	uint32_t batch;
 	uint64_t seed;
@@ -106,6 +114,7 @@ static struct opts O = {
 	.repeat = 200000,
 	.slices = 9,
 	.slice_pkts = 1000000,
+	.scale_rounds = 5,
 	.size = 64,
 	.batch = 64,
 	.seed = 0x5eed,
@@ -127,9 +136,9 @@ static void die_usage(const char *fmt, ...)
 static void usage(void)
 {
 	printf("usage: xdnat-bench [options]\n"
-	       "  --tag NAME          namespace prefix (TAG-gen, TAG-sink, TAG-r1, TAG-rf, TAG-rc) [%s]\n"
+	       "  --tag NAME          namespace prefix (TAG-gen, TAG-sink, TAG-r1, TAG-rf, TAG-rm, TAG-rc) [%s]\n"
 	       "  --emit-setup DIR    write DIR/nat.nft and DIR/neigh.batch for bench.sh, then exit\n"
-	       "  --only cost|live    run one phase only, e.g. under perf; prints raw figures\n"
+	       "  --only cost|live|scale  run one phase only (e.g. under perf) and its part of the table\n"
 	       "  --gaddr A.B.C.D     first global address; the others follow it [192.0.2.1]\n"
 	       "  --gaddrs N          global addresses (1-%u) [%u]\n"
 	       "  --hosts N           hosts sharing them (full tables) [%u]\n"
@@ -141,14 +150,15 @@ static void usage(void)
 	       "  --rounds N          cost rounds [%u]\n"
 	       "  --repeat N          repetitions per cost run [%u]\n"
 	       "  --slices N          live slices per scenario [%u]\n"
-	       "  --slice-pkts N      packets per live slice [%u]\n"
+	       "  --slice-pkts N      packets per live slice (half of it per scaling slice) [%u]\n"
+	       "  --scale-rounds N    rounds of the 1 -> 2 CPU scaling scenario, 0: skip it [%u]\n"
 	       "  --size N            frame size in bytes (%u-1500) [%u]\n"
 	       "  --batch N           live-frames batch size (1-256) [%u]\n"
 	       "  --seed N            flow generator seed\n"
 	       "  -v, --verbose       libbpf debug output\n",
 	       O.tag, XDNAT_MAX_GADDRS, O.n_gaddrs, O.hosts, XDNAT_MIN_SPI_BITS,
 	       XDNAT_MAX_SPI_BITS, O.spi_bits, O.flows, O.rounds, O.repeat, O.slices,
-	       O.slice_pkts, BENCH_MIN_FRAME, O.size, O.batch);
+	       O.slice_pkts, O.scale_rounds, BENCH_MIN_FRAME, O.size, O.batch);
 }
 
 static uint64_t parse_u64(const char *s, const char *what, uint64_t min, uint64_t max)
@@ -191,6 +201,7 @@ static void parse_opts(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'n' },
 		{ "slices", required_argument, NULL, 's' },
 		{ "slice-pkts", required_argument, NULL, 'p' },
+		{ "scale-rounds", required_argument, NULL, 'P' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "seed", required_argument, NULL, 'e' },
@@ -205,8 +216,8 @@ static void parse_opts(int argc, char **argv)
 		case 't': O.tag = optarg; break;
 		case 'E': O.emit_dir = optarg; break;
 		case 'O':
-			if (strcmp(optarg, "cost") && strcmp(optarg, "live"))
-				die_usage("--only: want cost or live");
+			if (strcmp(optarg, "cost") && strcmp(optarg, "live") && strcmp(optarg, "scale"))
+				die_usage("--only: want cost, live or scale");
 			O.only = optarg;
 			break;
 		case 'G': O.gaddr_base = parse_ip(optarg, "--gaddr"); break;
@@ -233,7 +244,8 @@ static void parse_opts(int argc, char **argv)
 		case 'r': O.rounds = (uint32_t)parse_u64(optarg, "--rounds", 1, 1000); break;
 		case 'n': O.repeat = (uint32_t)parse_u64(optarg, "--repeat", 1, 100000000); break;
 		case 's': O.slices = (uint32_t)parse_u64(optarg, "--slices", 1, 1000); break;
-		case 'p': O.slice_pkts = (uint32_t)parse_u64(optarg, "--slice-pkts", 1, 1000000000); break;
+		case 'p': O.slice_pkts = (uint32_t)parse_u64(optarg, "--slice-pkts", 4, 1000000000); break;
+		case 'P': O.scale_rounds = (uint32_t)parse_u64(optarg, "--scale-rounds", 0, 1000); break;
 		case 'z': O.size = (uint32_t)parse_u64(optarg, "--size", BENCH_MIN_FRAME, 1500); break;
 		case 'b': O.batch = (uint32_t)parse_u64(optarg, "--batch", 1, 256); break;
 		case 'e': O.seed = parse_u64(optarg, "--seed", 0, UINT64_MAX); break;
@@ -488,15 +500,20 @@ struct router {
 	size_t ports_len, spis_len;
 };
 
-enum scen { SC_A, SC_B1, SC_BF, SC_BE, SC_C, SC_MAX };
+enum scen { SC_A, SC_B1, SC_BF, SC_BE, SC_M, SC_C, SC_MAX };
 
 static const char *const scen_name[SC_MAX] = {
 	"(a) direct: generator -> sink",
 	"(b) xdnat, 1 host, UDP",
 	"(b) xdnat, full tables, UDP",
 	"(b) xdnat, full tables, ESP",
+	"(m) minimal encap router, same UDP flows",
 	"(c) kernel fwd + nft DNAT + masq, UDP",
 };
+
+/* The scenarios of the scaling phase. */
+static const enum scen scale_sc[] = { SC_A, SC_BF, SC_M, SC_C };
+#define N_SCALE (sizeof(scale_sc) / sizeof(scale_sc[0]))
 
 struct sink {
 	const char *ifname;
@@ -508,17 +525,29 @@ struct gen {
 	const char *ifname;
 	int ifindex;
 	struct bench_gen *skel;
+	struct bench_gen *skel2; /* a second instance for the second CPU (scaling) */
 	struct sink *sink;
 };
 
-enum { SK_A, SK_B1, SK_BF, SK_C, SK_MAX };
+enum { SK_A, SK_B1, SK_BF, SK_M, SK_C, SK_MAX };
+
+/* The minimal encapsulating router, live in TAG-rm. */
+struct minrt {
+	int ns;
+	int wan, lan;
+	uint8_t wan_mac[6], lan_mac[6];
+	struct bench_cost *skel;
+	struct xdp_att att;
+};
 
 struct bench {
 	int ns_gen, ns_sink, ns_rc;
 	struct router r[2]; /* r1, rf */
+	struct minrt m;
 	struct xdp_att rc_pass;
 	struct sink sink[SK_MAX];
 	struct gen gen[SC_MAX];
+	int cpu2;           /* the second CPU of the scaling phase, -1: none */
 	int ncpus;
 	bool failed;
 };
@@ -624,7 +653,6 @@ static int router_prepare(struct router *r, struct bpf_object *obj,
 		{ XDNAT_MAP_HOSTS, O.hosts + 1 },
 		{ XDNAT_MAP_LAN_IDX, O.hosts + 1 },
 		{ XDNAT_MAP_HSTATS, O.hosts + 1 },
-		{ XDNAT_MAP_HOST_NH, O.hosts + 1 },
 	};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!(m = obj_map(obj, sizes[i].map)))
@@ -774,6 +802,78 @@ static void router_down(struct router *r)
 		close(r->ns);
 }
 
+/*
+ * The minimal encapsulating router live (bench_min_live of bench_cost.bpf.c):
+ * its table holds the UDP flows (@fl, n) -> the owning host's LAN address
+ * and the sink's MAC; it redirects out of its LAN veth like xdnat does.
+ */
+static int min_up(struct minrt *m, int ns_sink, const struct bench_flow *fl, uint32_t n)
+{
+	struct bpf_program *p;
+	struct bpf_map *map;
+	uint8_t sink_mac[6];
+	int err, sink_ifx;
+	uint32_t ifx;
+
+	if (ns_enter(ns_sink) || if_info("s-m", &sink_ifx, sink_mac))
+		return -1;
+	if (ns_enter(m->ns) || if_info(IF_WAN, &m->wan, m->wan_mac) ||
+	    if_info(IF_LAN, &m->lan, m->lan_mac))
+		return -1;
+	m->skel = bench_cost__open();
+	if (!m->skel) {
+		fprintf(stderr, "xdnat-bench: opening bench_cost: %s\n", strerror(errno));
+		return -1;
+	}
+	m->skel->rodata->cfg.lan_addr = htonl(router_lan());
+	bpf_object__for_each_program(p, m->skel->obj) {
+		if (p == m->skel->progs.bench_min_live)
+			continue;
+		err = bpf_program__set_autoload(p, false);
+		if (err) {
+			fprintf(stderr, "xdnat-bench: autoload %s: %s\n", bpf_program__name(p),
+				strerror(-err));
+			return -1;
+		}
+	}
+	bpf_object__for_each_map(map, m->skel->obj) {
+		err = bpf_map__set_pin_path(map, NULL);
+		if (err) {
+			fprintf(stderr, "xdnat-bench: unpin %s: %s\n", bpf_map__name(map), strerror(-err));
+			return -1;
+		}
+	}
+	err = bpf_map__set_max_entries(m->skel->maps.bench_min_fwd, n);
+	if (!err)
+		err = bench_cost__load(m->skel);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: loading the minimal router: %s\n", strerror(-err));
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct bench_min_key k = { .daddr = fl[i].gaddr, .dport = htons((uint16_t)fl[i].key) };
+		struct bench_min_val v = { .lan = fl[i].lan };
+
+		memcpy(v.dmac, sink_mac, 6);
+		memcpy(v.smac, m->lan_mac, 6);
+		if (map_put(m->skel->maps.bench_min_fwd, &k, &v))
+			return -1;
+	}
+	ifx = (uint32_t)m->lan;
+	if (map_put(m->skel->maps.bench_tx, &(uint32_t){ 0 }, &ifx))
+		return -1;
+	return xdp_attach(&m->att, m->ns, m->wan, bpf_program__fd(m->skel->progs.bench_min_live),
+			  "minimal router wan");
+}
+
+static void min_down(struct minrt *m)
+{
+	xdp_detach(&m->att);
+	bench_cost__destroy(m->skel);
+	if (m->ns >= 0)
+		close(m->ns);
+}
+
 /* ------------------------------------------------------------ frames */
 
 struct frame {
@@ -909,6 +1009,7 @@ struct ccfg {
 };
 
 struct cost_res {
+	bool done;
 	double ns[CC_MAX];       /* robust centre of the rounds */
 	uint32_t *dur[CC_MAX];
 };
@@ -1141,6 +1242,7 @@ static int cost_phase(struct bench *B, struct cost_res *res)
 		}
 	for (int i = 0; i < CC_MAX; i++)
 		res->ns[i] = centre(res->dur[i], O.rounds);
+	res->done = true;
 	return 0;
 }
 
@@ -1175,33 +1277,50 @@ static int sink_up(struct bench *B, struct sink *k, uint32_t mode, uint32_t n_fl
 			  k->ifname);
 }
 
+static struct bench_gen *gen_load(const uint8_t dmac[6], const uint8_t smac[6], uint32_t tag_base,
+				   const struct bench_flow *fl)
+{
+	struct bench_gen *g = bench_gen__open();
+	int err;
+
+	if (!g) {
+		fprintf(stderr, "xdnat-bench: opening generator: %s\n", strerror(errno));
+		return NULL;
+	}
+	g->rodata->flow_mask = O.flows - 1;
+	g->rodata->frame_len = O.size;
+	g->rodata->tag_base = tag_base;
+	g->rodata->saddr = htonl(O.remote);
+	memcpy((void *)g->rodata->dmac, dmac, 6);
+	memcpy((void *)g->rodata->smac, smac, 6);
+	err = bench_gen__load(g);
+	if (err) {
+		fprintf(stderr, "xdnat-bench: loading generator: %s\n", strerror(-err));
+		bench_gen__destroy(g);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < O.flows; i++)
+		if (map_put(g->maps.flows, &i, &fl[i])) {
+			bench_gen__destroy(g);
+			return NULL;
+		}
+	return g;
+}
+
+/* A generator on g->ifname; a second instance (own counters) for the second
+ * CPU of the scaling phase. */
 static int gen_up(struct bench *B, struct gen *g, const uint8_t dmac[6], uint32_t tag_base,
 		  const struct bench_flow *fl)
 {
 	uint8_t mac[6];
-	int err;
 
 	if (ns_enter(B->ns_gen) || if_info(g->ifname, &g->ifindex, mac))
 		return -1;
-	g->skel = bench_gen__open();
-	if (!g->skel) {
-		fprintf(stderr, "xdnat-bench: opening generator: %s\n", strerror(errno));
+	g->skel = gen_load(dmac, mac, tag_base, fl);
+	if (!g->skel)
 		return -1;
-	}
-	g->skel->rodata->flow_mask = O.flows - 1;
-	g->skel->rodata->frame_len = O.size;
-	g->skel->rodata->tag_base = tag_base;
-	g->skel->rodata->saddr = htonl(O.remote);
-	memcpy((void *)g->skel->rodata->dmac, dmac, 6);
-	memcpy((void *)g->skel->rodata->smac, mac, 6);
-	err = bench_gen__load(g->skel);
-	if (err) {
-		fprintf(stderr, "xdnat-bench: loading generator: %s\n", strerror(-err));
+	if (B->cpu2 >= 0 && !(g->skel2 = gen_load(dmac, mac, tag_base, fl)))
 		return -1;
-	}
-	for (uint32_t i = 0; i < O.flows; i++)
-		if (map_put(g->skel->maps.flows, &i, &fl[i]))
-			return -1;
 	return 0;
 }
 
@@ -1237,7 +1356,16 @@ struct live_res {
 	uint64_t bad[SC_MAX][BENCH_SINK_CTR_MAX];
 	uint64_t sent[SC_MAX], ok[SC_MAX];
 	double mpps[SC_MAX];
-	double r_ba, r_bc, r_flat;
+	double r_ba, r_bc, r_flat, r_bm, r_ma;
+	bool done;
+};
+
+/* Scaling phase: per scenario of scale_sc[], 1 CPU and 2 CPUs. */
+struct scale_res {
+	bool done;
+	double mpps1[N_SCALE], mpps2[N_SCALE], scale[N_SCALE];
+	double spread_lo[N_SCALE], spread_hi[N_SCALE]; /* of the per-round scale */
+	uint64_t bad[N_SCALE];
 };
 
 static double now_s(void)
@@ -1349,9 +1477,168 @@ static int live_phase(struct bench *B, struct live_res *res)
 	for (uint32_t i = 0; i < O.slices; i++)
 		tmp[i] = res->sl[SC_BF][i].mpps / res->sl[SC_B1][i].mpps;
 	res->r_flat = median(tmp, O.slices);
+	for (uint32_t i = 0; i < O.slices; i++)
+		tmp[i] = res->sl[SC_BF][i].mpps / res->sl[SC_M][i].mpps;
+	res->r_bm = median(tmp, O.slices);
+	for (uint32_t i = 0; i < O.slices; i++)
+		tmp[i] = res->sl[SC_M][i].mpps / res->sl[SC_A][i].mpps;
+	res->r_ma = median(tmp, O.slices);
+	res->done = true;
 	rc = 0;
 out:
 	free(tmp);
+	return rc;
+}
+
+/* ------------------------------------------------------------ scaling */
+
+struct gen_thread {
+	struct bench *B;
+	struct bench_gen *skel;
+	int ifindex;
+	int cpu;
+	uint32_t pkts;
+	pthread_barrier_t *start;
+	double t0, t1;
+	int err;
+};
+
+static void *gen_thread_run(void *arg)
+{
+	static uint8_t zero[1600];
+	struct gen_thread *t = arg;
+	struct xdp_md ctx = { .data_end = O.size, .ingress_ifindex = (uint32_t)t->ifindex };
+	cpu_set_t set;
+
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = zero,
+		.data_size_in = O.size,
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+		.repeat = t->pkts,
+		.flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+		.batch_size = O.batch,
+	);
+	CPU_ZERO(&set);
+	CPU_SET(t->cpu, &set);
+	t->err = -1;
+	/* the generator's ifindex is looked up in the caller's namespace */
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "xdnat-bench: pinning to CPU %d: %s\n", t->cpu, strerror(errno));
+		pthread_barrier_wait(t->start);
+		return NULL;
+	}
+	if (setns(t->B->ns_gen, CLONE_NEWNET)) {
+		fprintf(stderr, "xdnat-bench: setns: %s\n", strerror(errno));
+		pthread_barrier_wait(t->start);
+		return NULL;
+	}
+	pthread_barrier_wait(t->start);
+	t->t0 = now_s();
+	t->err = bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.bench_gen), &o);
+	t->t1 = now_s();
+	if (t->err)
+		fprintf(stderr, "xdnat-bench: live BPF_PROG_TEST_RUN on CPU %d: %s\n", t->cpu,
+			strerror(-t->err));
+	return NULL;
+}
+
+/* One slice on two CPUs at once, @pkts frames each: a generator instance
+ * per CPU into the same veth.  Mpps = frames the sink accepted / the time
+ * from the first start to the last end. */
+static int scale_slice(struct bench *B, struct gen *g, uint32_t pkts, struct slice *out)
+{
+	uint64_t c0[BENCH_SINK_CTR_MAX], c1[BENCH_SINK_CTR_MAX];
+	struct gen_thread t[2];
+	pthread_barrier_t start;
+	pthread_t th[2];
+	double t0, t1;
+	int n = 0;
+
+	if (sink_read(B, g->sink, c0))
+		return -1;
+	if (pthread_barrier_init(&start, NULL, 2)) {
+		fprintf(stderr, "xdnat-bench: pthread_barrier_init failed\n");
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct gen_thread){ .B = B, .skel = i ? g->skel2 : g->skel, .ifindex = g->ifindex,
+					    .cpu = i ? B->cpu2 : O.cpu, .pkts = pkts, .start = &start };
+		if (pthread_create(&th[i], NULL, gen_thread_run, &t[i])) {
+			fprintf(stderr, "xdnat-bench: pthread_create failed\n");
+			break;
+		}
+		n++;
+	}
+	if (n == 1) /* release the waiting thread: the barrier wants two */
+		pthread_barrier_wait(&start);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start);
+	if (n < 2 || t[0].err || t[1].err)
+		return -1;
+	usleep(5000);
+	if (sink_read(B, g->sink, c1))
+		return -1;
+	t0 = t[0].t0 < t[1].t0 ? t[0].t0 : t[1].t0;
+	t1 = t[0].t1 > t[1].t1 ? t[0].t1 : t[1].t1;
+	out->sent = 2ull * pkts;
+	out->ok = c1[BENCH_SINK_OK] - c0[BENCH_SINK_OK];
+	out->bad = 0;
+	for (int c = 1; c < BENCH_SINK_CTR_MAX; c++)
+		out->bad += c1[c] - c0[c];
+	out->mpps = (double)out->ok / (t1 - t0) / 1e6;
+	return 0;
+}
+
+/*
+ * Per round and scenario: a slice of slice_pkts / 2 frames on one CPU, then
+ * the same number of frames split over two CPUs; the scale factor of the round
+ * is their Mpps ratio, reported as the median over rounds (and its range).
+ */
+static int scale_phase(struct bench *B, struct scale_res *res)
+{
+	uint32_t n = O.scale_rounds;
+	double *one = calloc(n, sizeof(double)), *two = calloc(n, sizeof(double));
+	double *r = calloc(n, sizeof(double));
+	struct slice sl;
+	int rc = -1;
+
+	if (!one || !two || !r) {
+		fprintf(stderr, "xdnat-bench: out of memory\n");
+		goto out;
+	}
+	if (ns_enter(B->ns_gen))
+		goto out;
+	for (size_t k = 0; k < N_SCALE; k++) {
+		struct gen *g = &B->gen[scale_sc[k]];
+
+		/* warm-up of the second CPU's path (page pools, conntrack) */
+		if (scale_slice(B, g, O.slice_pkts / 8 + O.flows, &sl))
+			goto out;
+		for (uint32_t i = 0; i < n; i++) {
+			if (live_slice(B, g, O.slice_pkts / 2, &sl))
+				goto out;
+			one[i] = sl.mpps;
+			res->bad[k] += sl.bad;
+			if (scale_slice(B, g, O.slice_pkts / 4, &sl))
+				goto out;
+			two[i] = sl.mpps;
+			res->bad[k] += sl.bad;
+			r[i] = two[i] / one[i];
+		}
+		res->mpps1[k] = median(one, n);
+		res->mpps2[k] = median(two, n);
+		res->scale[k] = median(r, n); /* sorts r */
+		res->spread_lo[k] = r[0];
+		res->spread_hi[k] = r[n - 1];
+	}
+	res->done = true;
+	rc = 0;
+out:
+	free(one);
+	free(two);
+	free(r);
 	return rc;
 }
 
@@ -1383,12 +1670,21 @@ static const char *verdict_str(bool ok)
 	return ok ? "met" : "MISSED";
 }
 
-static void report(struct bench *B, struct cost_res *c, struct live_res *l, double secs)
+static void target(const char *what, const char *value, bool met, int *n_met, int *n)
 {
-	char cpu[256], a[16];
+	printf("  %-46s %-28s %s\n", what, value, verdict_str(met));
+	*n_met += met;
+	(*n)++;
+}
+
+static void report(struct bench *B, struct cost_res *c, struct live_res *l, struct scale_res *sc,
+		   double secs)
+{
+	char cpu[256], a[16], v[64];
 	struct utsname u;
-	double pass = c->ns[CC_PASS], nop = c->ns[CC_NOP], worst = 0, flat = 0;
+	double pass = c->ns[CC_PASS], nop = c->ns[CC_NOP], worst = 0, flat = 0, lan = 0, flood = 1e9;
 	bool checks = true;
+	int n_met = 0, n = 0;
 
 	cpu_model(cpu, sizeof(cpu));
 	if (uname(&u))
@@ -1398,6 +1694,8 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 	printf("full tables = %u global addresses from %s, every port allocated to %u hosts, %u SPI blocks of 2^%u; "
 	       "%u flows per scenario, %u-byte frames\n",
 	       O.n_gaddrs, ipstr(O.gaddr_base, a), O.hosts, n_spi_blocks(), O.spi_bits, O.flows, O.size);
+	if (!c->done)
+		goto live;
 	printf("\n%-40s %10s %8s %10s %8s %9s\n", "per-packet program cost (ns)", "1 host", "x PASS",
 	       "full", "x PASS", "full/1");
 	printf("%-40s %10.1f %8s %10s %8s %9s\n", cc_name[CC_PASS], pass, "1.00", "", "", "");
@@ -1414,15 +1712,16 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 		       one / pass, full, full / pass, full / one);
 		if (p < 4) {
 			worst = full / pass > worst ? full / pass : worst;
-			worst = one / pass > worst ? one / pass : worst;
+			flat = full / one > flat ? full / one : flat;
 		}
-		flat = full / one > flat ? full / one : flat;
 	}
+	lan = (pass + c->ns[CC_LAN + CC_SCALE] - nop) / pass;
 	for (int f = 0; f < 2; f++) {
 		double ns = pass + c->ns[CC_FLOOD_TCP + f] - nop;
 
 		printf("%-40s %10.1f %8.2f %10s %8s %9s   = %.1f Mpps dropped per core\n",
 		       flood_name[f], ns, ns / pass, "", "", "", 1e3 / ns);
+		flood = 1e3 / ns < flood ? 1e3 / ns : flood;
 	}
 	{
 		double min = pass + c->ns[CC_MIN] - nop;
@@ -1432,6 +1731,9 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 		printf("  xdnat WAN->LAN UDP, full tables: %.2fx the minimal router's cost "
 		       "(classification, checks, counters, next-hop cache)\n", xd / min);
 	}
+live:
+	if (!l->done)
+		goto scale;
 	printf("\n%-40s %10s %8s %10s %8s %9s\n", "live throughput (Mpps, median of slices)", "Mpps",
 	       "x (a)", "delivered", "sent", "checks");
 	for (int s = 0; s < SC_MAX; s++) {
@@ -1453,13 +1755,46 @@ static void report(struct bench *B, struct cost_res *c, struct live_res *l, doub
 					printf("    sink %s: %llu\n", names[k], (unsigned long long)l->bad[s][k]);
 		}
 	}
-	printf("\nratios (full tables, per round, median)  b/a %.2f   b/c %.2f   b(full)/b(1 host) %.2f\n",
-	       l->r_ba, l->r_bc, l->r_flat);
-	printf("targets: b >= 6x c: %s (%.2f);  b >= 0.55x a: %s (%.2f);  WAN->LAN <= 3.5x PASS: %s (worst %.2f);  "
-	       "flat 1 host -> full within 10%%: %s (cost worst %.2f, Mpps %.2f)\n",
-	       verdict_str(l->r_bc >= 6), l->r_bc, verdict_str(l->r_ba >= 0.55), l->r_ba,
-	       verdict_str(worst <= 3.5), worst,
-	       verdict_str(flat <= 1.10 && l->r_flat >= 1 / 1.10), flat, l->r_flat);
+	printf("\nratios (b = xdnat full tables UDP; per round, median)  b/a %.2f   b/m %.2f   b/c %.2f   "
+	       "b(full)/b(1 host) %.2f   m/a %.2f\n",
+	       l->r_ba, l->r_bm, l->r_bc, l->r_flat, l->r_ma);
+
+scale:
+	if (sc->done) {
+		printf("\n%-40s %10s %10s %8s %15s\n", "scaling 1 -> 2 CPUs (Mpps, median)", "1 CPU",
+		       "2 CPUs", "x", "range of x");
+		for (size_t k = 0; k < N_SCALE; k++) {
+			printf("%-40s %10.3f %10.3f %8.2f %7.2f-%-7.2f%s\n", scen_name[scale_sc[k]],
+			       sc->mpps1[k], sc->mpps2[k], sc->scale[k], sc->spread_lo[k], sc->spread_hi[k],
+			       sc->bad[k] ? "  sink checks FAILED" : "");
+			checks = checks && !sc->bad[k];
+		}
+		printf("scaling: xdnat %.2fx, kernel NAT %.2fx, minimal router %.2fx, direct %.2fx from 1 to 2 CPUs "
+		       "(generator on CPUs %d and %d, %u rounds)\n",
+		       sc->scale[1], sc->scale[3], sc->scale[2], sc->scale[0], O.cpu, B->cpu2, O.scale_rounds);
+	} else {
+		printf("\nscaling: not measured (%s)\n",
+		       B->cpu2 < 0 ? "one CPU online" : "--scale-rounds 0");
+	}
+
+	printf("\ntargets (issue 15):\n");
+	if (c->done) {
+		snprintf(v, sizeof(v), "worst %.2fx PASS", worst);
+		target("WAN->LAN, full tables <= 3.5x XDP_PASS", v, worst <= 3.5, &n_met, &n);
+		snprintf(v, sizeof(v), "worst %.2f", flat);
+		target("WAN->LAN full / 1 host <= 1.15", v, flat <= 1.15, &n_met, &n);
+		snprintf(v, sizeof(v), "%.2fx PASS (full tables)", lan);
+		target("LAN->WAN <= 4.5x XDP_PASS", v, lan <= 4.5, &n_met, &n);
+		snprintf(v, sizeof(v), "%.1f Mpps (slower flood)", flood);
+		target("junk floods dropped >= 20 Mpps per core", v, flood >= 20, &n_met, &n);
+	}
+	if (l->done) {
+		snprintf(v, sizeof(v), "%.2fx (b/m)", l->r_bm);
+		target("live xdnat >= 1.15x the minimal router", v, l->r_bm >= 1.15, &n_met, &n);
+		snprintf(v, sizeof(v), "%.2fx (b/a)", l->r_ba);
+		target("live xdnat >= 0.60x (a)", v, l->r_ba >= 0.60, &n_met, &n);
+	}
+	printf("targets: %d of %d met\n", n_met, n);
 	printf("sink checks: %s; cost verdicts: all as expected; %u cost rounds x %u repeats, %u live slices x %u packets, %.0f s\n",
 	       checks ? "all passed" : "FAILED", O.rounds, O.repeat, O.slices, O.slice_pkts, secs);
 	if (!checks)
@@ -1481,7 +1816,7 @@ static int setup(struct bench *B, struct bench_flow *udp, struct bench_flow *esp
 	int ifindex;
 	uint8_t mac[6];
 
-	if (router_up(&B->r[0]) || router_up(&B->r[1]))
+	if (router_up(&B->r[0]) || router_up(&B->r[1]) || min_up(&B->m, B->ns_sink, udp, O.flows))
 		return -1;
 
 	/* (c): XDP_PASS on the kernel router's WAN, so that it takes the
@@ -1493,6 +1828,7 @@ static int setup(struct bench *B, struct bench_flow *udp, struct bench_flow *esp
 	if (sink_up(B, &B->sink[SK_A], BENCH_SINK_DIRECT, O.flows, udp) ||
 	    sink_up(B, &B->sink[SK_B1], BENCH_SINK_TUNNEL, O.flows, one) ||
 	    sink_up(B, &B->sink[SK_BF], BENCH_SINK_TUNNEL, 2 * O.flows, sink_bf) ||
+	    sink_up(B, &B->sink[SK_M], BENCH_SINK_TUNNEL, O.flows, udp) ||
 	    sink_up(B, &B->sink[SK_C], BENCH_SINK_NAT, O.flows, udp))
 		return -1;
 
@@ -1500,12 +1836,14 @@ static int setup(struct bench *B, struct bench_flow *udp, struct bench_flow *esp
 	B->gen[SC_B1].sink = &B->sink[SK_B1];
 	B->gen[SC_BF].sink = &B->sink[SK_BF];
 	B->gen[SC_BE].sink = &B->sink[SK_BF];
+	B->gen[SC_M].sink = &B->sink[SK_M];
 	B->gen[SC_C].sink = &B->sink[SK_C];
 	if (ns_enter(B->ns_sink) || if_info("s-a", &ifindex, mac) ||
 	    gen_up(B, &B->gen[SC_A], mac, 0, udp) ||
 	    gen_up(B, &B->gen[SC_B1], B->r[0].wan_mac, 0, one) ||
 	    gen_up(B, &B->gen[SC_BF], B->r[1].wan_mac, 0, udp) ||
-	    gen_up(B, &B->gen[SC_BE], B->r[1].wan_mac, O.flows, esp))
+	    gen_up(B, &B->gen[SC_BE], B->r[1].wan_mac, O.flows, esp) ||
+	    gen_up(B, &B->gen[SC_M], B->m.wan_mac, 0, udp))
 		return -1;
 	if (ns_enter(B->ns_rc) || if_info(IF_WAN, &ifindex, mac) ||
 	    gen_up(B, &B->gen[SC_C], mac, 0, udp))
@@ -1515,8 +1853,10 @@ static int setup(struct bench *B, struct bench_flow *udp, struct bench_flow *esp
 
 static void teardown(struct bench *B)
 {
-	for (int s = 0; s < SC_MAX; s++)
+	for (int s = 0; s < SC_MAX; s++) {
 		bench_gen__destroy(B->gen[s].skel);
+		bench_gen__destroy(B->gen[s].skel2);
+	}
 	for (int k = 0; k < SK_MAX; k++) {
 		xdp_detach(&B->sink[k].att);
 		bench_sink__destroy(B->sink[k].skel);
@@ -1524,6 +1864,7 @@ static void teardown(struct bench *B)
 	xdp_detach(&B->rc_pass);
 	for (int i = 0; i < 2; i++)
 		router_down(&B->r[i]);
+	min_down(&B->m);
 	if (B->ns_gen >= 0)
 		close(B->ns_gen);
 	if (B->ns_sink >= 0)
@@ -1542,13 +1883,17 @@ int main(int argc, char **argv)
 	static struct bench B = {
 		.ns_gen = -1, .ns_sink = -1, .ns_rc = -1,
 		.r = { { .name = NS_R1, .one_host = true, .ns = -1 }, { .name = NS_RF, .ns = -1 } },
-		.sink = { { .ifname = "s-a" }, { .ifname = "s-b1" }, { .ifname = "s-bf" }, { .ifname = "s-c" } },
+		.m = { .ns = -1 },
+		.sink = { { .ifname = "s-a" }, { .ifname = "s-b1" }, { .ifname = "s-bf" }, { .ifname = "s-m" },
+			  { .ifname = "s-c" } },
 		.gen = { { .ifname = "g-a" }, { .ifname = "g-b1" }, { .ifname = "g-bf" }, { .ifname = "g-bf" },
-			 { .ifname = "g-c" } },
+			 { .ifname = "g-m" }, { .ifname = "g-c" } },
+		.cpu2 = -1,
 	};
 	struct bench_flow *udp = NULL, *esp = NULL, *one = NULL, *sink_bf = NULL;
 	struct cost_res cres = { 0 };
 	struct live_res lres = { 0 };
+	struct scale_res sres = { 0 };
 	cpu_set_t set;
 	double t0 = now_s();
 	int rc = 1;
@@ -1566,6 +1911,9 @@ int main(int argc, char **argv)
 	}
 	if (O.cpu < 0)
 		O.cpu = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	/* the scaling phase's second CPU: the next online one */
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1 && O.scale_rounds > 0)
+		B.cpu2 = (O.cpu + 1) % (int)sysconf(_SC_NPROCESSORS_ONLN);
 	CPU_ZERO(&set);
 	CPU_SET(O.cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set)) {
@@ -1594,7 +1942,7 @@ int main(int argc, char **argv)
 	}
 	if ((B.ns_gen = ns_open(NS_GEN)) < 0 || (B.ns_sink = ns_open(NS_SINK)) < 0 ||
 	    (B.ns_rc = ns_open(NS_RC)) < 0 || (B.r[0].ns = ns_open(NS_R1)) < 0 ||
-	    (B.r[1].ns = ns_open(NS_RF)) < 0)
+	    (B.r[1].ns = ns_open(NS_RF)) < 0 || (B.m.ns = ns_open(NS_RM)) < 0)
 		goto out;
 
 	fprintf(stderr, "xdnat-bench: loading and filling tables...\n");
@@ -1610,10 +1958,12 @@ int main(int argc, char **argv)
 		if (live_phase(&B, &lres))
 			goto out;
 	}
-	if (O.only)
-		fprintf(stderr, "xdnat-bench: --only %s: no table\n", O.only);
-	else
-		report(&B, &cres, &lres, now_s() - t0);
+	if (B.cpu2 >= 0 && (!O.only || !strcmp(O.only, "scale"))) {
+		fprintf(stderr, "xdnat-bench: scaling 1 -> 2 CPUs, %u rounds...\n", O.scale_rounds);
+		if (scale_phase(&B, &sres))
+			goto out;
+	}
+	report(&B, &cres, &lres, &sres, now_s() - t0);
 	rc = B.failed ? 1 : 0;
 out:
 	teardown(&B);

@@ -8,11 +8,12 @@
  * Away from home, xdnat_host_roam_egress/_ingress (below) do the same over
  * RFC 3519 UDP tunnelling to the home agent instead.
  * The host's stack and applications see plain packets to/from the global
- * address (configured on lo by xdnat-host).
+ * address (configured on lo by xdnat-host).  Written over the context layer
+ * (lib/ctx.h) like the router; only the tc entry points exist (the egress
+ * hook has no XDP).
  */
-#include "lib/compat.h"
+#include "lib/ctx.h"
 #include "lib/encap.h"
-#include <linux/pkt_cls.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -37,96 +38,98 @@ static __always_inline void hcount(__u32 reason, __u32 bytes)
 
 #define XDNAT_HOST_PULL_LEN (14 + 20 + 20)
 
-SEC("tc")
-int xdnat_host_egress(struct __sk_buff *skb)
+/* Egress: a packet from the global address goes to the router in IP-in-IP. */
+static __always_inline int host_egress(struct xdnat_ctx c)
 {
 	struct iphdr *ip, *outer, *inner;
 	struct ethhdr *eth;
-	void *data, *data_end;
+	void *data_end;
 	__u32 bytes;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	if (!ctx_is_ipv4(c))
 		goto pass;
-	if ((void *)(long)skb->data + XDNAT_HOST_PULL_LEN > (void *)(long)skb->data_end)
-		bpf_skb_pull_data(skb, XDNAT_HOST_PULL_LEN);
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	eth = data;
+	ctx_pull(c, XDNAT_HOST_PULL_LEN);
+	eth = ctx_data(c);
+	data_end = ctx_data_end(c);
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    ip->saddr != cfg.gaddr)
 		goto pass;
 	bytes = bpf_ntohs(ip->tot_len);
-	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
-		hcount(XDNAT_HR_DROP_INTERNAL, bytes);
-		return TC_ACT_SHOT;
-	}
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	outer = data + sizeof(struct ethhdr);
+	if (ctx_adjust_room(c, sizeof(struct iphdr), CTX_ROOM_ENCAP_IPIP))
+		goto internal;
+	outer = ctx_data(c) + sizeof(struct ethhdr);
 	inner = (void *)(outer + 1);
-	if ((void *)(inner + 1) > data_end) {
-		hcount(XDNAT_HR_DROP_INTERNAL, bytes);
-		return TC_ACT_SHOT;
-	}
+	if ((void *)(inner + 1) > ctx_data_end(c))
+		goto internal;
 	xdnat_write_outer(outer, inner, cfg.lan_addr, cfg.router_addr);
 	hcount(XDNAT_HR_ENCAP, bytes);
-	return TC_ACT_OK;
+	return ctx_pass(c);
+internal:
+	hcount(XDNAT_HR_DROP_INTERNAL, bytes);
+	return ctx_drop(c);
 pass:
-	hcount(XDNAT_HR_PASS, skb->len);
-	return TC_ACT_OK;
+	hcount(XDNAT_HR_PASS, ctx_len(c));
+	return ctx_pass(c);
 }
 
-SEC("tc")
-int xdnat_host_ingress(struct __sk_buff *skb)
+/* Ingress: IP-in-IP from the router to us loses its outer header. */
+static __always_inline int host_ingress(struct xdnat_ctx c)
 {
 	struct iphdr *outer, *inner;
 	struct ethhdr *eth;
-	void *data, *data_end;
-	__u32 bytes;
+	void *data_end;
+	__u32 bytes, len = ctx_len(c);
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	if (!ctx_is_ipv4(c))
 		goto pass;
-	if ((void *)(long)skb->data + XDNAT_HOST_PULL_LEN > (void *)(long)skb->data_end)
-		bpf_skb_pull_data(skb, XDNAT_HOST_PULL_LEN);
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	eth = data;
+	ctx_pull(c, XDNAT_HOST_PULL_LEN);
+	eth = ctx_data(c);
+	data_end = ctx_data_end(c);
 	outer = (void *)(eth + 1);
 	inner = (void *)(outer + 1);
 	if ((void *)(outer + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    outer->protocol != IPPROTO_IPIP || outer->saddr != cfg.router_addr ||
 	    outer->daddr != cfg.lan_addr)
 		goto pass;
-	bytes = skb->len;
+	bytes = len;
 	if (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
 		/* The router's stack fragmented the tunnel packet (too big for
 		 * the LAN, no DF): the kernel reassembles it and xdnat-host,
 		 * which reads IP-in-IP on a raw socket, unwraps it. */
 		hcount(XDNAT_HR_PASS_FRAGMENT, bytes);
-		return TC_ACT_OK;
+		return ctx_pass(c);
 	}
-	if (outer->ihl != 5 || skb->len < sizeof(*eth) ||
-	    xdnat_ip_check(outer, data_end, skb->len - sizeof(*eth)) != XDNAT_IP_OK ||
+	if (outer->ihl != 5 || len < sizeof(*eth) ||
+	    xdnat_ip_check(outer, data_end, len - sizeof(*eth)) != XDNAT_IP_OK ||
 	    (void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5 ||
 	    inner->daddr != cfg.gaddr ||
 	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {
 		hcount(XDNAT_HR_DROP_MALFORMED, bytes);
-		return TC_ACT_SHOT;
+		return ctx_drop(c);
 	}
 	bytes = bpf_ntohs(inner->tot_len);
-	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_DECAP_L3_IPV4) &&
-	    bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0)) {
+	if (ctx_adjust_room(c, -(int)sizeof(struct iphdr), CTX_ROOM_DECAP_IPIP)) {
 		hcount(XDNAT_HR_DROP_INTERNAL, bytes);
-		return TC_ACT_SHOT;
+		return ctx_drop(c);
 	}
 	hcount(XDNAT_HR_DECAP, bytes);
-	return TC_ACT_OK;
+	return ctx_pass(c);
 pass:
-	hcount(XDNAT_HR_PASS, skb->len);
-	return TC_ACT_OK;
+	hcount(XDNAT_HR_PASS, len);
+	return ctx_pass(c);
+}
+
+SEC("tc")
+int xdnat_host_egress(struct __sk_buff *skb)
+{
+	return host_egress(ctx_skb(skb));
+}
+
+SEC("tc")
+int xdnat_host_ingress(struct __sk_buff *skb)
+{
+	return host_ingress(ctx_skb(skb));
 }
 
 /*

@@ -52,14 +52,14 @@
 	X(HSTATS,      xdnat_hstats,      1) \
 	X(STATS,       xdnat_stats,       1) \
 	X(TXPORTS,     xdnat_txports,     0) /* refilled on every start */ \
-	X(HOST_NH,     xdnat_host_nh,     1) \
 	X(NH_CACHE,    xdnat_nh_cache,    0) /* private to one load */ \
 	X(FRAGS,       xdnat_frags,       1) \
 	X(OUT_SPIS,    xdnat_out_spis,    1) \
 	X(FRAG_EVENTS, xdnat_frag_events, 0) /* belongs to its reader */ \
 	X(PEERS,       xdnat_peers,       1) \
 	X(COA,         xdnat_coa,         1) \
-	X(COA_IDX,     xdnat_coa_idx,     1)
+	X(COA_IDX,     xdnat_coa_idx,     1) \
+	X(L1,          xdnat_l1,          0) /* per-CPU LAN-path caches, private */
 
 enum xdnat_map {
 #define XDNAT_M_ENUM_(id, name, pinned) XDNAT_M_##id,
@@ -86,13 +86,13 @@ extern const struct xdnat_map_desc xdnat_maps[XDNAT_M_MAX];
 #define XDNAT_MAP_HSTATS          "xdnat_hstats"
 #define XDNAT_MAP_STATS           "xdnat_stats"
 #define XDNAT_MAP_TXPORTS         "xdnat_txports"
-#define XDNAT_MAP_HOST_NH         "xdnat_host_nh"
 #define XDNAT_MAP_FRAGS           "xdnat_frags"
 #define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"
 #define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events"
 #define XDNAT_MAP_PEERS           "xdnat_peers"
 #define XDNAT_MAP_COA             "xdnat_coa"
 #define XDNAT_MAP_COA_IDX         "xdnat_coa_idx"
+#define XDNAT_MAP_L1              "xdnat_l1"
 #define XDNAT_PIN_LINK_WAN        "link_wan"
 #define XDNAT_PIN_LINK_LAN        "link_lan"
 #define XDNAT_LOCK_FILE           "xdnatd.lock"
@@ -145,14 +145,16 @@ struct xdnat_peer_val {
 
 /*
  * The same cache for the WAN->LAN direction, where the destination is a
- * host: a per-CPU array indexed by host id (xdnat_host_nh, sized like the
- * host table), so the hot path pays an array lookup instead of a hash.  An
- * entry counts only for the LAN address it was learnt for, so a host id's
- * next owner on another address never inherits it (and one on the same
- * address gets that address's next hop, refreshed like any neighbour
- * change).  Written only by the programs, each CPU its own copy (once per
- * lifetime per host and CPU): no CPU ever reads an entry another is
- * writing, and user space never writes it.
+ * host: part of the host's per-CPU entry (struct xdnat_host_pcpu in
+ * xdnat_hstats, indexed by host id), so the hot path pays no hash lookup
+ * and finds it in the cache line of the host's counters.  An entry counts
+ * only for the LAN address it was learnt for, so a host id's next owner on
+ * another address never inherits it (and one on the same address gets that
+ * address's next hop, refreshed like any neighbour change).  Written by the
+ * programs, each CPU its own copy (once per lifetime per host and CPU): no
+ * CPU ever reads an entry another is writing.  User space writes it only
+ * when it resets the counters of a host id that is not allocated (no valid
+ * xdnat_hosts entry, so no program writes it then).
  */
 struct xdnat_host_nh {
 	__u8 dmac[6];
@@ -177,6 +179,37 @@ struct xdnat_nh {
 	__u16 pad;
 	__u64 stamp;       /* when learnt: jiffies, or ns on kernels whose
 			    * configuration libbpf cannot read (no CONFIG_HZ) */
+};
+
+/*
+ * xdnat_l1 (per-CPU array of one entry, private to each load): direct-mapped
+ * caches in front of the LAN path's hash lookups, LAN address -> host id and
+ * the next hop of xdnat_nh_cache (bpf/lib/l1.h).  Hints only: every slot is
+ * verified against the map it caches.
+ */
+#define XDNAT_L1_HOST_BITS        12
+#define XDNAT_L1_HOSTS            (1u << XDNAT_L1_HOST_BITS)
+#define XDNAT_L1_NH_BITS          8
+#define XDNAT_L1_NHS              (1u << XDNAT_L1_NH_BITS)
+
+
+struct xdnat_l1_nh {
+	__be32 dst;
+	__be32 src;
+	__u32 oif;
+	__u16 mtu;
+	__u16 pad;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 pad2;
+	__u64 stamp;       /* the stamp of the xdnat_nh_cache entry it copies */
+};
+
+struct xdnat_l1 {
+	/* a host id per slot (0: empty), verified by its xdnat_hosts entry:
+	 * 4 bytes, so that a slot per host of the default --max-hosts fits */
+	__u32 host[XDNAT_L1_HOSTS];
+	struct xdnat_l1_nh nh[XDNAT_L1_NHS];
 };
 
 struct xdnat_frag_key {
@@ -221,9 +254,11 @@ enum xdnat_txport {
  * start: the state database rebuilds the maps).  Bump it with any layout or
  * meaning change of a pinned map.  1: the maps before versioning (an
  * xdnat_info value without this field); 2: xdnat_host_nh a shared array;
- * 3: xdnat_host_nh per CPU; 4: xdnat_coa and xdnat_coa_idx (roaming hosts).
+ * 3: xdnat_host_nh per CPU; 4: xdnat_coa and xdnat_coa_idx (roaming hosts);
+ * 5: the per-host next hop folded into the host's per-CPU entry of
+ * xdnat_hstats (struct xdnat_host_pcpu), no xdnat_host_nh.
  */
-#define XDNAT_ABI_VERSION         4
+#define XDNAT_ABI_VERSION         5
 
 /*
  * Roaming hosts (issue 18; docs/ROAMING.md): the care-of endpoint.
@@ -385,12 +420,23 @@ struct xdnat_host {
 	__u32 reserved;
 };
 
-/* xdnat_hstats value (per CPU), indexed by host id. */
+/* A host's counters, summed over the CPUs of xdnat_hstats. */
 struct xdnat_host_stats {
 	__u64 to_host_packets;   /* WAN (or hairpin) -> host */
 	__u64 to_host_bytes;     /* inner IPv4 bytes */
 	__u64 from_host_packets; /* host -> WAN (or hairpin) */
 	__u64 from_host_bytes;
+};
+
+/*
+ * xdnat_hstats value (per CPU), indexed by host id: everything the datapath
+ * writes per host, 64 bytes, so that a forwarded packet finds its host's
+ * counters and next hop with one per-CPU lookup (one pointer, one value)
+ * instead of two.
+ */
+struct xdnat_host_pcpu {
+	struct xdnat_host_stats stats;
+	struct xdnat_host_nh nh;  /* WAN->LAN next-hop cache (above) */
 };
 
 /* xdnat_stats value (per CPU), indexed by enum xdnat_reason. */
@@ -572,6 +618,8 @@ _Static_assert(offsetof(struct xdnat_router_cfg, gaddrs) == 32, "gaddrs offset")
 _Static_assert(sizeof(struct xdnat_nh_key) == 12, "nh key layout");
 _Static_assert(sizeof(struct xdnat_host_nh) == 32, "host nh layout");
 _Static_assert(sizeof(struct xdnat_nh) == 24, "nh value layout");
+_Static_assert(sizeof(struct xdnat_l1_nh) == 40, "l1 nh slot layout");
+_Static_assert(sizeof(struct xdnat_l1) <= 32768, "per-CPU value limit (PCPU_MIN_UNIT_SIZE)");
 _Static_assert(sizeof(struct xdnat_owner) == 8, "owner layout = kernel array element stride");
 _Static_assert(offsetof(struct xdnat_owner, default_host) == 4, "default host in the owner slot");
 _Static_assert(XDNAT_HOST_ROUTER >= XDNAT_LIMIT_MAX_HOSTS, "router marker is no host id");
@@ -580,6 +628,7 @@ _Static_assert(XDNAT_HOST_SHARED_IKE >= XDNAT_LIMIT_MAX_HOSTS &&
 _Static_assert(sizeof(struct xdnat_host) == 16, "host layout");
 _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index offset");
 _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");
+_Static_assert(sizeof(struct xdnat_host_pcpu) == 64, "per-CPU host entry: one cache line");
 _Static_assert(sizeof(struct xdnat_counter) == 16, "counter layout");
 _Static_assert(sizeof(struct xdnat_hostside_cfg) == 16, "hostside cfg layout");
 _Static_assert(sizeof(struct xdnat_host_roam) == 16, "host roam cfg layout");

@@ -35,8 +35,9 @@ rows=(
 	"(b) xdnat, 1 host, UDP|4"
 	"(b) xdnat, full tables, UDP|4"
 	"(b) xdnat, full tables, ESP|4"
+	"(m) minimal encap router|4"
 	"(c) kernel fwd|4"
-	"ratios|3"
+	"ratios|5"
 )
 for r in "${rows[@]}"; do
 	label=${r%|*}
@@ -50,8 +51,13 @@ done
 if grep -Eqi '(^|[^a-z])(nan|inf)([^a-z]|$)' "$out"; then
 	fail "a figure is nan/inf"
 fi
-live_ok=$(grep -cE '^\((a|b|c)\) .* ok$' "$out" || true)
-[ "$live_ok" -eq 5 ] || fail "$live_ok of 5 live scenarios passed their sink checks"
+live_ok=$(grep -cE '^\((a|b|c|m)\) .* ok$' "$out" || true)
+[ "$live_ok" -eq 6 ] || fail "$live_ok of 6 live scenarios passed their sink checks"
+# the scaling phase: one row per scenario and the summary line (2+ CPUs)
+if [ "$(nproc)" -gt 1 ]; then
+	grep -q '^scaling: xdnat [0-9.]*x, kernel NAT [0-9.]*x' "$out" || fail "no scaling line"
+fi
 grep -q '^sink checks: all passed' "$out" || fail "sink checks did not all pass"
-grep -q '^targets: ' "$out" || fail "no targets line"
+grep -qE '^targets: [0-9]+ of 6 met' "$out" || fail "no targets line"
+[ "$(grep -cE '^  .* (met|MISSED)$' "$out")" -eq 6 ] || fail "not every target has a verdict"
 echo "bench smoke: every figure produced, every sink check passed"

@@ -1147,12 +1147,12 @@ static void counters_read(struct counters *c)
 			c->r[k] += v[cpu].packets;
 	}
 	for (uint32_t k = 0; k < MAX_HOSTS; k++) {
-		const struct xdnat_host_stats *v = percpu_buf;
+		const struct xdnat_host_pcpu *v = percpu_buf;
 
 		cr_assert(bpf_map_lookup_elem(R->hstats, &k, percpu_buf) == 0, "hstats lookup");
 		for (int cpu = 0; cpu < env.ncpus; cpu++) {
-			c->to[k] += v[cpu].to_host_packets;
-			c->from[k] += v[cpu].from_host_packets;
+			c->to[k] += v[cpu].stats.to_host_packets;
+			c->from[k] += v[cpu].stats.from_host_packets;
 		}
 	}
 }
@@ -1955,7 +1955,7 @@ static void corpus(uint32_t flags, uint64_t salt, unsigned div)
 	cr_assert(t && f, "out of memory");
 	router_up(flags);
 	model_init(flags);
-	percpu_buf = calloc((size_t)env.ncpus, sizeof(struct xdnat_host_stats));
+	percpu_buf = calloc((size_t)env.ncpus, sizeof(struct xdnat_host_pcpu));
 	cr_assert(percpu_buf, "out of memory");
 	rng_state = seed ^ salt;
 	fprintf(stderr, "test_corpus: %s policy: XDNAT_CORPUS_SEED=0x%" PRIx64 " XDNAT_CORPUS_N=%" PRIu64

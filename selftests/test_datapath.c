@@ -321,7 +321,7 @@ struct target {
 	int stats_fd;              /* per-CPU struct xdnat_counter by reason */
 	unsigned nreasons;
 	const char *const *names;
-	int hstats_fd;             /* per-CPU struct xdnat_host_stats, -1: none */
+	int hstats_fd;             /* per-CPU struct xdnat_host_pcpu, -1: none */
 };
 
 #define REASON_NAMES xdnat_reason_names          /* the one table (maps/xdnat_abi.h) */
@@ -433,8 +433,12 @@ static void snap_take(const struct target *t, struct snap *s)
 	for (uint32_t r = 0; r < t->nreasons; r++)
 		percpu_sum(t->stats_fd, r, &s->r[r], sizeof(s->r[r]));
 	if (t->hstats_fd >= 0)
-		for (uint32_t h = 0; h < MAX_HOSTS; h++)
-			percpu_sum(t->hstats_fd, h, &s->h[h], sizeof(s->h[h]));
+		for (uint32_t h = 0; h < MAX_HOSTS; h++) {
+			struct xdnat_host_pcpu hp; /* the sum of the next hops means nothing */
+
+			percpu_sum(t->hstats_fd, h, &hp, sizeof(hp));
+			s->h[h] = hp.stats;
+		}
 }
 
 /* ------------------------------------------------------------ cases */
@@ -2142,6 +2146,65 @@ Test(host, ingress)
  * fragment further down relies on.
  */
 
+/*
+ * The LAN path keeps per-CPU hints LAN address -> host id (lib/l1.h).  When
+ * a LAN address moves to another host id, the hint must not keep naming
+ * the old one: the packet counts for the new owner and is checked against
+ * its ports.  Pinned to one CPU so that the hint is the one the first
+ * packet left.
+ */
+Test(lan, address_moves_to_another_host)
+{
+	const struct hostdef *a = host(H_A), *b = host(H_B);
+	int hosts = bpf_map__fd(R->skel->maps.xdnat_hosts);
+	int idx = bpf_map__fd(R->skel->maps.xdnat_lan_idx);
+	struct xdnat_host va = { .lan_addr = htonl(a->lan), .gaddr_index = a->gidx, .flags = a->flags };
+	struct xdnat_host vb = { .lan_addr = htonl(a->lan), .gaddr_index = b->gidx, .flags = b->flags };
+	__be32 la = htonl(a->lan), lb = htonl(b->lan);
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, fwd;
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	cr_assert(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity: %s",
+		  strerror(errno));
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20001, 53, 16);
+	lan_fwd(&cs, XDP_REDIRECT, H_A, &dg, MAC_REMOTE, "A from its address: hint learnt");
+	run_cases(LAN_XDP, &cs);
+
+	/* A is gone; B now has A's old LAN address (and B's own is free). */
+	va.flags = 0;
+	map_set(hosts, H_A, &va, "xdnat_hosts");
+	map_set(hosts, H_B, &vb, "xdnat_hosts");
+	cr_assert(bpf_map_delete_elem(idx, &lb) == 0, "delete lan_idx: %s", strerror(errno));
+	cr_assert(bpf_map_update_elem(idx, &la, &(uint32_t){ H_B }, BPF_ANY) == 0,
+		  "update lan_idx: %s", strerror(errno));
+
+	memset(&cs, 0, sizeof(cs));
+	dg_udp(&dg, from_g(H_B, REMOTE), 21001, 53, 16);
+	c = case_add(&cs, XDP_REDIRECT, XDNAT_R_HOST_TO_WAN, "B from A's old address: counts for B");
+	tunnel(&c->in, MAC_LAN0, b->mac, a->lan, LAN_ROUTER, &dg);
+	ttl_dec(&fwd, &dg);
+	frame(&c->out, MAC_REMOTE, MAC_WAN0, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_B;
+	dg_udp(&dg, from_g(H_A, REMOTE), 20001, 53, 16);
+	c = case_add(&cs, XDP_DROP, XDNAT_R_DROP_SPOOF_PORT, "A's port from that address: B's spoof");
+	tunnel(&c->in, MAC_LAN0, b->mac, a->lan, LAN_ROUTER, &dg);
+	run_cases(LAN_XDP, &cs);
+
+	/* back as the other tests expect them */
+	va.flags = a->flags;
+	vb.lan_addr = lb;
+	map_set(hosts, H_A, &va, "xdnat_hosts");
+	map_set(hosts, H_B, &vb, "xdnat_hosts");
+	cr_assert(bpf_map_update_elem(idx, &la, &(uint32_t){ H_A }, BPF_ANY) == 0, "lan_idx A");
+	cr_assert(bpf_map_update_elem(idx, &lb, &(uint32_t){ H_B }, BPF_ANY) == 0, "lan_idx B");
+}
+
 TestSuite(robust, .init = init_router, .fini = fini_all, .timeout = 120);
 TestSuite(robust_drop, .init = init_router_drop, .fini = fini_all, .timeout = 120);
 TestSuite(robust_host, .init = hostside_up, .fini = fini_all, .timeout = 120);
@@ -2716,23 +2779,33 @@ Test(nh_cache, reuses_lookup_within_lifetime)
 	struct pkt dg;
 	char m[18], ip[16];
 	int fd, n = 0;
+	cpu_set_t one;
+
+	/* The cache is per CPU: the CPU that learnt the next hop must be the
+	 * one that reuses it, so the test stays on one CPU. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	cr_assert(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity: %s",
+		  strerror(errno));
 
 	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 40);
 	wan_fwd(&cs, XDP_REDIRECT, &dg, H_A, "UDP to A: looked up and cached");
 	run_cases(WAN_XDP, &cs);
 
 	/* The per-host cache (WAN->LAN) holds A's MAC and the LAN path MTU,
-	 * for A's current LAN address, in the copy of the CPU that ran it. */
-	fd = bpf_map__fd(R->skel->maps.xdnat_host_nh);
+	 * for A's current LAN address, in the copy of the CPU that ran it:
+	 * the next hop of A's per-CPU entry of xdnat_hstats. */
+	fd = bpf_map__fd(R->skel->maps.xdnat_hstats);
 	{
-		struct xdnat_host_nh *hn = calloc((size_t)env.ncpus, sizeof(*hn)), *h = NULL;
+		struct xdnat_host_pcpu *hn = calloc((size_t)env.ncpus, sizeof(*hn));
+		struct xdnat_host_nh *h = NULL;
 		uint32_t id = H_A;
 
 		cr_assert(hn, "out of memory");
 		cr_assert(bpf_map_lookup_elem(fd, &id, hn) == 0, "lookup host nh: %s", strerror(errno));
 		for (int cpu = 0; cpu < env.ncpus; cpu++)
-			if (hn[cpu].lan_addr)
-				h = &hn[cpu];
+			if (hn[cpu].nh.lan_addr)
+				h = &hn[cpu].nh;
 		cr_assert(h, "no CPU cached A's next hop");
 		cr_assert_eq(h->lan_addr, htonl(a->lan), "cached for another address");
 		cr_assert(!memcmp(h->dmac, a->mac, 6), "cached dmac is not A's");
@@ -3349,9 +3422,10 @@ Test(abi, map_list_matches_object)
 		[XDNAT_M_SPIS] = XDNAT_MAP_SPIS, [XDNAT_M_HOSTS] = XDNAT_MAP_HOSTS,
 		[XDNAT_M_LAN_IDX] = XDNAT_MAP_LAN_IDX, [XDNAT_M_HSTATS] = XDNAT_MAP_HSTATS,
 		[XDNAT_M_STATS] = XDNAT_MAP_STATS, [XDNAT_M_TXPORTS] = XDNAT_MAP_TXPORTS,
-		[XDNAT_M_HOST_NH] = XDNAT_MAP_HOST_NH, [XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
+		[XDNAT_M_FRAGS] = XDNAT_MAP_FRAGS,
 		[XDNAT_M_OUT_SPIS] = XDNAT_MAP_OUT_SPIS,
 		[XDNAT_M_FRAG_EVENTS] = XDNAT_MAP_FRAG_EVENTS, [XDNAT_M_PEERS] = XDNAT_MAP_PEERS,
+		[XDNAT_M_L1] = XDNAT_MAP_L1,
 	};
 	struct bpf_map *m;
 	int n = 0;

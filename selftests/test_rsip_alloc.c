@@ -1426,3 +1426,66 @@ Test(rsip_alloc, list_shows_quarantined_blocks_of_ended_registrations)
 	cr_assert_eq(list_lines(&e.s, "h1", "quarantine", NULL), 0);
 	env_teardown(&e);
 }
+
+/* A store that cannot answer (a cluster's etcd without quorum, loader/daemon/
+ * cluster_elect.c): every request is refused with INTERNAL_SERVER_ERROR
+ * before the store is asked, sealed for a registered host (its session goes
+ * on), plain for a REGISTER; nothing changes; service resumes after. */
+static bool store_up;
+static bool store_available(void *ctx) { (void)ctx; return store_up; }
+
+Test(rsip_alloc, unavailable_store_refuses_with_internal_server_error)
+{
+	struct rsip_builder *b = malloc(sizeof(*b));
+	uint8_t cn[RSIP_NONCE_LEN], out[RSIP_MAX_MSG];
+	struct env e;
+	struct reply r, r2;
+	struct rsip_session fresh = { 0 };
+	struct rsip_msg m;
+	struct rsip_fields f;
+	bool close = false;
+	size_t n;
+
+	cr_assert_not_null(b);
+	env_setup(&e, 2);
+	r = th_ports(&e.s, &e.h[0], 0, 50, 0);
+	cr_assert_eq(r.err, 0);
+	store_up = false;
+	e.s.available = store_available;
+	r2 = th_ports(&e.s, &e.h[1], 0, 50, 0);
+	cr_assert_eq(r2.err, RSIP_E_INTERNAL_SERVER_ERROR, "got %u", r2.err);
+	cr_assert_not(r2.closed, "a registered host's session ends on 104");
+	cr_assert_eq(th_bind_op(&e.s, &e.h[0], r.bind_id, 60).err, RSIP_E_INTERNAL_SERVER_ERROR);
+	cr_assert_eq(th_bind_op(&e.s, &e.h[0], r.bind_id, 0).err, RSIP_E_INTERNAL_SERVER_ERROR);
+	cr_assert_neq(e.fb->port[0][r.first], 0, "a refused FREE changed the datapath");
+	/* A new session's REGISTER: refused in clear, connection closed. */
+	fresh.peer_lan = e.h[1].sess.peer_lan;
+	cr_assert_eq(rsip_random(cn, sizeof(cn)), 0);
+	rsip_begin(b, RSIP_REGISTER_REQUEST);
+	rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, 1);
+	n = rsip_seal_hello(b, e.h[1].secret, e.h[1].name, cn);
+	n = rsip_server_handle(&e.s, &fresh, b->buf, n, out, &close);
+	cr_assert_gt(n, 0);
+	cr_assert(close);
+	cr_assert_eq(rsip_decode(out, n, &m), RSIP_E_OK);
+	cr_assert_eq(rsip_validate(&m, &f), RSIP_E_OK);
+	cr_assert_eq(m.type, RSIP_ERROR_RESPONSE);
+	cr_assert_eq(rsip_param_u16(&m.params[f.slot[RSIP_S_ERR_ERROR]]), RSIP_E_INTERNAL_SERVER_ERROR);
+	cr_assert_eq(e.s.refused_unavailable, 4);
+	/* Quorum back: the same requests succeed. */
+	store_up = true;
+	cr_assert_eq(th_ports(&e.s, &e.h[1], 0, 50, 0).err, 0);
+	cr_assert_eq(th_bind_op(&e.s, &e.h[0], r.bind_id, 60).err, 0);
+	/* A name that is not enrolled is still refused as such. */
+	memset(&fresh, 0, sizeof(fresh));
+	close = false;
+	rsip_begin(b, RSIP_REGISTER_REQUEST);
+	rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, 1);
+	n = rsip_seal_hello(b, e.h[1].secret, "stranger", cn);
+	n = rsip_server_handle(&e.s, &fresh, b->buf, n, out, &close);
+	cr_assert_eq(rsip_decode(out, n, &m), RSIP_E_OK);
+	cr_assert_eq(rsip_validate(&m, &f), RSIP_E_OK);
+	cr_assert_eq(rsip_param_u16(&m.params[f.slot[RSIP_S_ERR_ERROR]]), RSIP_E_REGISTRATION_DENIED);
+	free(b);
+	env_teardown(&e);
+}

@@ -10,6 +10,7 @@
 #include "lib/peers.h"
 #include "lib/ike.h"
 #include "lib/icmp.h"
+#include "lib/l1.h"
 
 /*
  * Inbound ICMP error (@icmp: its 8-byte header, validated): find the host
@@ -349,8 +350,10 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	struct ethhdr *eth = data;
 	struct iphdr *outer = data + sizeof(*eth);
 	struct iphdr *inner = (void *)(outer + 1);
-	__u32 *idp, sender;
-	struct xdnat_host *h;
+	__u32 *idp, sender = XDNAT_HOST_NONE;
+	struct xdnat_l1 *l1 = l1_get();
+	struct xdnat_host *h = NULL;
+	__u32 *slot = NULL;
 
 	p->bytes = p->wire_len;
 	if ((void *)(eth + 1) > data_end || p->wire_len < sizeof(*eth)) {
@@ -381,12 +384,26 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	}
 	/* From here on it is a tunnel packet to us: never hand it to the stack,
 	 * which has no IP-in-IP device and would only drop it. */
-	idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
-	sender = idp ? *idp : XDNAT_HOST_NONE;
-	h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
-	if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
-		p->reason = XDNAT_R_DROP_UNREGISTERED;
-		return XDNAT_ACT_DROP;
+	/* The sender: this CPU's hint if the host it names still has this
+	 * address (exact: a valid host's LAN address is unique), else the LAN
+	 * index, whose answer becomes the hint (lib/l1.h). */
+	if (l1) {
+		slot = l1_host(l1, outer->saddr);
+		sender = *slot;
+		h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
+		if (h && (!(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr))
+			h = NULL;
+	}
+	if (!h) {
+		idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
+		sender = idp ? *idp : XDNAT_HOST_NONE;
+		h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
+		if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
+			p->reason = XDNAT_R_DROP_UNREGISTERED;
+			return XDNAT_ACT_DROP;
+		}
+		if (slot)
+			*slot = sender;
 	}
 	p->host_id = sender;
 	if (outer->ihl != 5 ||

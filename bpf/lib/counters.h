@@ -17,19 +17,28 @@ static __always_inline void count(__u32 reason, __u32 bytes)
 	}
 }
 
-static __always_inline void count_host(__u32 host_id, int to_host, __u32 bytes)
+/* Host @host_id's per-CPU entry (counters, next hop), or NULL. */
+static __always_inline struct xdnat_host_pcpu *host_pcpu(__u32 host_id)
 {
-	struct xdnat_host_stats *s = bpf_map_lookup_elem(&xdnat_hstats, &host_id);
+	return bpf_map_lookup_elem(&xdnat_hstats, &host_id);
+}
 
-	if (!s)
+static __always_inline void count_host_at(struct xdnat_host_pcpu *hp, int to_host, __u32 bytes)
+{
+	if (!hp)
 		return;
 	if (to_host) {
-		s->to_host_packets++;
-		s->to_host_bytes += bytes;
+		hp->stats.to_host_packets++;
+		hp->stats.to_host_bytes += bytes;
 	} else {
-		s->from_host_packets++;
-		s->from_host_bytes += bytes;
+		hp->stats.from_host_packets++;
+		hp->stats.from_host_bytes += bytes;
 	}
+}
+
+static __always_inline void count_host(__u32 host_id, int to_host, __u32 bytes)
+{
+	count_host_at(host_pcpu(host_id), to_host, bytes);
 }
 
 #endif /* XDNAT_LIB_COUNTERS_H */

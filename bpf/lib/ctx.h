@@ -9,8 +9,10 @@
  * hook's side of each branch below: one library, both hooks in one object
  * (the loader chooses XDP or tc at attach time, so both must be there).
  *
- * The real differences between the hooks live here and nowhere else, each
- * with its reason.  Where the TTL is decremented follows from one of them:
+ * The real differences between the hooks live here and in lib/send.h (how
+ * the router sends a packet) and nowhere else, each with its reason.  This
+ * file uses no map, so the host-side program (xdnat_hostside.bpf.c) builds
+ * on it too.  Where the TTL is decremented follows from one of them:
  * whoever forwards the packet decrements it -- the datapath when it sends the
  * packet itself (ctx_resolves_neigh()), the stack when the packet is passed.
  */
@@ -24,7 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "lib/compat.h"
-#include "lib/maps.h"
+#include "xdnat_abi.h" /* types only (struct xdnat_mip_tunnel_hdr), no maps */
 
 enum xdnat_hook {
 	XDNAT_HOOK_XDP,
@@ -92,6 +94,14 @@ static __always_inline __u32 ctx_len(struct xdnat_ctx c)
 static __always_inline __u32 ctx_ingress_ifindex(struct xdnat_ctx c)
 {
 	return ctx_is_xdp(c) ? CTX_XDP(c)->ingress_ifindex : CTX_SKB(c)->ingress_ifindex;
+}
+
+/* Is it IPv4 by the hook's own account?  tc: skb->protocol, which also
+ * tells a hardware-accelerated VLAN tag (not in the data) apart.  XDP: the
+ * caller reads the EtherType from the frame. */
+static __always_inline int ctx_is_ipv4(struct xdnat_ctx c)
+{
+	return ctx_is_xdp(c) || CTX_SKB(c)->protocol == bpf_htons(ETH_P_IP);
 }
 
 /* Headers the datapath looks at: Ethernet, outer IPv4, inner IPv4 with
@@ -190,60 +200,6 @@ static __always_inline int ctx_trim(struct xdnat_ctx c, __u32 len)
 static __always_inline int ctx_resolves_neigh(struct xdnat_ctx c)
 {
 	return !ctx_is_xdp(c);
-}
-
-static __always_inline void ctx_set_macs(struct ethhdr *eth, const struct bpf_fib_lookup *fib)
-{
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IP);
-}
-
-/*
- * Send out of NIC @slot (@ifindex), to the next hop of @fib (@rc: its
- * bpf_fib_lookup result, SUCCESS or, where ctx_resolves_neigh(), NO_NEIGH).
- *  XDP: through the devmap, which batches the transmissions.
- *  tc:  bpf_redirect, or bpf_redirect_neigh to resolve the neighbour.
- */
-static __always_inline int ctx_forward(struct xdnat_ctx c, struct ethhdr *eth, __u32 slot,
-				       __u32 ifindex, int rc, const struct bpf_fib_lookup *fib)
-{
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
-		ctx_set_macs(eth, fib);
-	if (ctx_is_xdp(c))
-		return bpf_redirect_map(&xdnat_txports, slot, 0);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
-		return bpf_redirect(ifindex, 0);
-	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
-}
-
-/*
- * Hairpin: back out of the LAN NIC it came in on.
- *  XDP: XDP_TX, no devmap lookup for the same NIC.
- *  tc:  a redirect like any other.
- */
-static __always_inline int ctx_hairpin(struct xdnat_ctx c, struct ethhdr *eth, int rc,
-				       const struct bpf_fib_lookup *fib)
-{
-	if (ctx_is_xdp(c)) {
-		ctx_set_macs(eth, fib);
-		return XDP_TX;
-	}
-	return ctx_forward(c, eth, XDNAT_TXPORT_LAN, cfg.lan_ifindex, rc, fib);
-}
-
-/*
- * An answer (ICMP error) back out of the NIC the frame came in on, slot
- * @slot of the devmap.
- *  XDP: through the devmap, not XDP_TX: a veth drops XDP_TX frames of
- *       skb-backed packets its peer sent (seen on 6.18), redirect works.
- *  tc:  bpf_redirect to the ingress device.
- */
-static __always_inline int ctx_redirect_back(struct xdnat_ctx c, __u32 slot)
-{
-	if (ctx_is_xdp(c))
-		return bpf_redirect_map(&xdnat_txports, slot, 0);
-	return bpf_redirect(CTX_SKB(c)->ifindex, 0);
 }
 
 #endif /* XDNAT_LIB_CTX_H */

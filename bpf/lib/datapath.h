@@ -16,7 +16,7 @@
 #ifndef XDNAT_LIB_DATAPATH_H
 #define XDNAT_LIB_DATAPATH_H
 
-#include "lib/ctx.h"
+#include "lib/send.h"
 #include "lib/classify.h"
 #include "lib/counters.h"
 #include "lib/nexthop.h"
@@ -92,6 +92,7 @@ internal:
 
 static __always_inline int wan_path(struct xdnat_ctx c)
 {
+	struct xdnat_host_pcpu *hp;
 	struct xdnat_coa_ep coa;
 	struct xdnat_pkt p = {};
 	struct bpf_fib_lookup fib;
@@ -129,7 +130,8 @@ static __always_inline int wan_path(struct xdnat_ctx c)
 		return ctx_drop(c);
 	fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p.host_lan, inner->tos,
 		    p.bytes + sizeof(struct iphdr));
-	rc = host_next_hop(c.raw, &fib, p.host_id, &reason);
+	hp = host_pcpu(p.host_id); /* next hop and counters: one lookup */
+	rc = host_next_hop(c.raw, &fib, hp, &reason);
 	if (rc < 0) {
 		count(reason, p.bytes);
 		return ctx_drop(c);
@@ -161,7 +163,7 @@ static __always_inline int wan_path(struct xdnat_ctx c)
 		return ctx_pass(c);
 	}
 	count(p.reason, p.bytes);
-	count_host(p.host_id, 1, p.bytes);
+	count_host_at(hp, 1, p.bytes);
 	return ctx_forward(c, data, XDNAT_TXPORT_LAN, cfg.lan_ifindex, rc, &fib);
 }
 
@@ -192,13 +194,15 @@ static __always_inline int lan_path(struct xdnat_ctx c)
 		return ctx_drop(c);
 
 	if (p.reason == XDNAT_R_HAIRPIN) {
+		struct xdnat_host_pcpu *dp;
 		struct xdnat_coa_ep coa;
 
 		if (coa_active(p.dst_id, &coa))
 			return roam_hairpin_to_coa(c, &p, &coa);
+		dp = host_pcpu(p.dst_id);
 		fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p.host_lan, inner->tos,
 			    bpf_ntohs(outer->tot_len));
-		rc = host_next_hop(c.raw, &fib, p.dst_id, &reason);
+		rc = host_next_hop(c.raw, &fib, dp, &reason);
 		if (!sends_itself(c, rc)) {
 			/* No stack fallback for a tunnel packet: drop and count. */
 			count(reason, p.bytes);
@@ -208,7 +212,7 @@ static __always_inline int lan_path(struct xdnat_ctx c)
 		xdnat_rewrite_outer(outer, cfg.lan_addr, p.host_lan);
 		count(XDNAT_R_HAIRPIN, p.bytes);
 		count_host(p.host_id, 0, p.bytes);
-		count_host(p.dst_id, 1, p.bytes);
+		count_host_at(dp, 1, p.bytes);
 		return ctx_hairpin(c, data, rc, &fib);
 	}
 

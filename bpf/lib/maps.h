@@ -61,7 +61,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
 	__type(key, __u32);
-	__type(value, struct xdnat_host_stats);
+	__type(value, struct xdnat_host_pcpu); /* counters and next hop */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdnat_hstats SEC(".maps");
 
@@ -81,16 +81,6 @@ struct {
 	/* Not pinned: xdnatd refills it on every start, and the kernel reports
 	 * a used devmap with other flags, so libbpf would refuse to reuse it. */
 } xdnat_txports SEC(".maps");
-
-/* Per-host next hop (WAN->LAN), per CPU; pinned: stays warm across
- * reload-programs like the other maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); /* one writer per entry: no tearing */
-	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
-	__type(key, __u32);
-	__type(value, struct xdnat_host_nh);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} xdnat_host_nh SEC(".maps");
 
 /* Next-hop cache: private to this load, like the devmap (not pinned). */
 struct {
@@ -153,6 +143,14 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(__u32));
 } xdnat_frag_events SEC(".maps");
+
+/* Per-CPU caches of the LAN path (lib/l1.h); private to this load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdnat_l1);
+} xdnat_l1 SEC(".maps");
 
 /* Every map of the list in maps/xdnat_abi.h exists here under its name. */
 #define XDNAT_M_CHECK_(id, name, pinned) \

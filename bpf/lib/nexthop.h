@@ -7,6 +7,7 @@
 
 #include "lib/maps.h"
 #include "lib/pkt.h"
+#include "lib/l1.h"
 #include <linux/if_ether.h>
 #include <linux/in.h>
 
@@ -92,17 +93,33 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 	struct xdnat_nh_key k = { .dst = fib->ipv4_dst, .src = fib->ipv4_src, .oif = want_ifindex };
 	int cached = cfg.nh_cache_ms != 0;
 	struct xdnat_nh *nh, fresh = {};
+	struct xdnat_l1_nh *e = NULL;
+	struct xdnat_l1 *l1;
 	__u64 now = 0;
 	__u16 tot_len = fib->tot_len;
 	int rc;
 
 	if (cached) {
 		now = nh_now();
+		/* this CPU's copy first (lib/l1.h), then the shared cache */
+		l1 = l1_get();
+		if (l1) {
+			e = l1_nh(l1, k.dst, k.src);
+			if (e->dst == k.dst && e->src == k.src && e->oif == k.oif &&
+			    nh_fresh(now, e->stamp) && tot_len <= e->mtu) {
+				__builtin_memcpy(fib->dmac, e->dmac, ETH_ALEN);
+				__builtin_memcpy(fib->smac, e->smac, ETH_ALEN);
+				fib->ifindex = want_ifindex;
+				return BPF_FIB_LKUP_RET_SUCCESS;
+			}
+		}
 		nh = bpf_map_lookup_elem(&xdnat_nh_cache, &k);
 		if (nh && nh_fresh(now, nh->stamp) && tot_len <= nh->mtu) {
 			__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
 			__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
 			fib->ifindex = want_ifindex;
+			if (e)
+				l1_nh_fill(e, &k, nh->dmac, nh->smac, nh->mtu, nh->stamp);
 			return BPF_FIB_LKUP_RET_SUCCESS;
 		}
 	}
@@ -115,42 +132,46 @@ static __always_inline int fib_next_hop(void *ctx, struct bpf_fib_lookup *fib,
 		fresh.mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
 		fresh.stamp = now;
 		bpf_map_update_elem(&xdnat_nh_cache, &k, &fresh, BPF_ANY);
+		if (e)
+			l1_nh_fill(e, &k, fresh.dmac, fresh.smac, fresh.mtu, now);
 	}
 	return rc;
 }
 
 /*
- * Next hop to host @host_id on the LAN: the per-host cache entry when it is
- * fresh, for the host's current address, and the packet fits its MTU;
- * otherwise the full lookup, whose success refreshes the entry.
+ * Next hop to a host on the LAN, @hp its per-CPU entry (NULL: none): the
+ * cached next hop when it is fresh, for the host's current address, and the
+ * packet fits its MTU; otherwise the full lookup, whose success refreshes
+ * the entry.
  */
-static __always_inline int host_next_hop(void *ctx, struct bpf_fib_lookup *fib, __u32 host_id,
-					 __u32 *reason)
+static __always_inline int host_next_hop(void *ctx, struct bpf_fib_lookup *fib,
+					 struct xdnat_host_pcpu *hp, __u32 *reason)
 {
-	struct xdnat_host_nh *nh;
 	__u64 now;
 	__u16 tot_len = fib->tot_len;
 	int rc;
 
+	/* hp->nh, never a pointer derived before the NULL check: clang may
+	 * compute it unconditionally, which the verifier refuses. */
 	if (!cfg.nh_cache_ms)
 		return fib_next_hop_uncached(ctx, fib, cfg.lan_ifindex, reason);
 	now = nh_now();
-	nh = bpf_map_lookup_elem(&xdnat_host_nh, &host_id);
-	if (nh && nh->lan_addr == fib->ipv4_dst && nh_fresh(now, nh->stamp) && tot_len <= nh->mtu) {
-		__builtin_memcpy(fib->dmac, nh->dmac, ETH_ALEN);
-		__builtin_memcpy(fib->smac, nh->smac, ETH_ALEN);
+	if (hp && hp->nh.lan_addr == fib->ipv4_dst && nh_fresh(now, hp->nh.stamp) &&
+	    tot_len <= hp->nh.mtu) {
+		__builtin_memcpy(fib->dmac, hp->nh.dmac, ETH_ALEN);
+		__builtin_memcpy(fib->smac, hp->nh.smac, ETH_ALEN);
 		fib->ifindex = cfg.lan_ifindex;
 		return BPF_FIB_LKUP_RET_SUCCESS;
 	}
 	rc = fib_next_hop_uncached(ctx, fib, cfg.lan_ifindex, reason);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && nh) {
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && hp) {
 		/* This CPU's own copy: the programs on a CPU run one at a time
 		 * and nothing else writes it, so no reader sees it half done. */
-		__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
-		__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
-		nh->mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
-		nh->lan_addr = fib->ipv4_dst;
-		nh->stamp = now;
+		__builtin_memcpy(hp->nh.dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(hp->nh.smac, fib->smac, ETH_ALEN);
+		hp->nh.mtu = fib->mtu_result > tot_len ? fib->mtu_result : tot_len;
+		hp->nh.lan_addr = fib->ipv4_dst;
+		hp->nh.stamp = now;
 	}
 	return rc;
 }

@@ -264,7 +264,7 @@ static __always_inline int roam_hairpin_from_coa(struct xdnat_ctx c, struct xdna
 	}
 	fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p->host_lan, inner->tos,
 		    p->bytes + sizeof(struct iphdr));
-	rc = host_next_hop(c.raw, &fib, p->dst_id, &reason);
+	rc = host_next_hop(c.raw, &fib, host_pcpu(p->dst_id), &reason);
 	if (!sends_itself(c, rc)) {
 		count(reason, p->bytes);
 		return ctx_drop(c);

@@ -15,6 +15,7 @@
 struct cli {
 	bool json, direct;
 	const char *instance, *pin_base, *state_dir;
+	const char *config;        /* --config: its [store] section */
 };
 extern struct cli cli;
 
@@ -47,6 +48,8 @@ int cli_offline_lock(const char *what, bool wait);
 /* cli_store.c: the state store read directly; evict and revoke. */
 int cli_rsip(int argc, char **argv);       /* rsip list|evict */
 int cli_cert(int argc, char **argv);       /* cert list|show|revoke */
+/* cli_cluster.c: the elected roles, read from the etcd store. */
+int cli_cluster(int argc, char **argv);
 
 /* cli_mobile.c: mobile show (through xdnatd). */
 int cli_mobile(int argc, char **argv);

@@ -136,7 +136,7 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	m->info = m->ports = m->spis = m->hosts = m->lan_idx = m->hstats = m->stats = m->host_nh = -1;
+	m->info = m->ports = m->spis = m->hosts = m->lan_idx = m->hstats = m->stats = -1;
 	m->coa = m->coa_idx = -1;
 	rc = xd_pin_dir(base, instance, dir, sizeof(dir));
 	if (rc)
@@ -164,9 +164,7 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 	{
 		char p[512];
 
-		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_HOST_NH);
-		m->host_nh = bpf_obj_get(p); /* optional: a cache */
-		/* Optional too: xd_coa_* say so when they are missing. */
+		/* Optional: xd_coa_* say so when they are missing. */
 		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_COA);
 		m->coa = bpf_obj_get(p);
 		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_COA_IDX);
@@ -195,7 +193,7 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 void xd_maps_close(struct xd_maps *m)
 {
 	int *fds[] = { &m->info, &m->ports, &m->spis, &m->hosts, &m->lan_idx, &m->hstats, &m->stats,
-		       &m->host_nh, &m->coa, &m->coa_idx };
+		       &m->coa, &m->coa_idx };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -247,7 +245,7 @@ int xd_need_host(struct xd_maps *m, uint32_t id, struct xdnat_host *h)
 int xd_host_add(struct xd_maps *m, uint32_t id, uint32_t lan_be, uint32_t gidx)
 {
 	struct xdnat_host h = { .lan_addr = lan_be, .gaddr_index = gidx, .flags = XDNAT_HOST_F_VALID };
-	struct xdnat_host_stats *zero_stats;
+	struct xdnat_host_pcpu *zero_stats;
 	char a[INET_ADDRSTRLEN];
 	uint32_t other;
 	int rc = check_id(m, id);
@@ -274,7 +272,8 @@ int xd_host_add(struct xd_maps *m, uint32_t id, uint32_t lan_be, uint32_t gidx)
 		xd_err("LAN address %s belongs to host %u already", xd_ipstr(lan_be, a), other);
 		return -EEXIST;
 	}
-	/* Fresh counters for a fresh host. */
+	/* Fresh counters (and no cached next hop) for a fresh host: the id is
+	 * not allocated, so no program writes its entry now. */
 	zero_stats = calloc(m->ncpus, sizeof(*zero_stats));
 	if (!zero_stats)
 		return -ENOMEM;
@@ -343,9 +342,9 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 	/* Home again before the id goes: its next owner starts on the LAN. */
 	if (m->coa >= 0 && xd_coa_clear(m, id))
 		xd_warn("host %u removed with its care-of endpoint left in place", id);
-	/* xdnat_host_nh is not cleared: its per-CPU entries hold for the LAN
-	 * address they were learnt for only, and a write here could race
-	 * with the datapath reading them (maps/xdnat_abi.h). */
+	/* The next hop cached in xdnat_hstats is not cleared: it holds for
+	 * the LAN address it was learnt for only, and a write here could race
+	 * with the datapath reading it (maps/xdnat_abi.h). */
 out:
 	xd_unview(&pv);
 	xd_unview(&sv);
@@ -591,8 +590,9 @@ static int percpu_sum(int fd, uint32_t key, int ncpus, size_t words, uint64_t *s
 
 int xd_host_stats(struct xd_maps *m, uint32_t id, struct xdnat_host_stats *out)
 {
-	uint64_t w[4];
-	int rc = percpu_sum(m->hstats, id, m->ncpus, 4, w);
+	/* struct xdnat_host_pcpu: the counters are its first 4 words */
+	uint64_t w[sizeof(struct xdnat_host_pcpu) / sizeof(uint64_t)];
+	int rc = percpu_sum(m->hstats, id, m->ncpus, sizeof(w) / sizeof(w[0]), w);
 
 	if (rc)
 		return rc;

@@ -52,7 +52,6 @@ void xd_json_end(struct xd_json *j);
 /* ---- pins.c: the pinned maps of a router instance ---- */
 struct xd_maps {
 	int info, ports, spis, hosts, lan_idx, hstats, stats;
-	int host_nh;   /* -1 with pins of a build that had no per-host next hop */
 	int coa, coa_idx; /* roaming hosts' care-of endpoints (xd_coa_*) */
 	struct xdnat_router_cfg cfg;
 	int ncpus;

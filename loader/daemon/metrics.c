@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "metrics.h"
+#include "cluster_elect.h"
 
 int xd_metrics_render(struct xd_maps *m, const struct xd_ctr_state *s, char **text, size_t *len)
 {
@@ -111,6 +112,8 @@ int xd_metrics_http(void *ctx, const char *path, char **body, size_t *len, const
 	rc = xd_metrics_render(x->maps, have ? &s : NULL, body, len);
 	if (have)
 		xd_ctr_free(&s);
+	if (!rc && x->elect)
+		rc = xd_elect_metrics_append(x->elect, body, len);
 	if (rc)
 		return 500;
 	if (x->extra) {

@@ -19,6 +19,7 @@ int xd_metrics_render(struct xd_maps *m, const struct xd_ctr_state *s, char **te
 struct xd_metrics_ctx {
 	struct xd_maps *maps;
 	const char *state_dir, *instance;
+	struct xd_elect *elect;    /* the cluster's elections (cluster_elect.h), or NULL */
 	/* More series appended to every scrape (called in the HTTP thread). */
 	void (*extra)(void *arg, FILE *f);
 	void *extra_arg;

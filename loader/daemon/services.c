@@ -64,7 +64,7 @@ int xdd_start_rsip(struct daemon *d)
 {
 	struct rsip_config *c = &d->o.rcfg;
 	struct rsip_backend be;
-	char a[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN], where[400];
 
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->maps))
 		return -EIO;
@@ -101,8 +101,8 @@ int xdd_start_rsip(struct daemon *d)
 		return -EIO;
 	}
 	d->rsip_on = true;
-	printf("xdnatd: RSIP server on %s:%u (dev %s), state %s/%s.db\n", xd_ipstr(d->o.lan_addr, a),
-	       d->o.rsip_port, d->o.lan, c->state_dir, d->o.instance);
+	printf("xdnatd: RSIP server on %s:%u (dev %s), state %s\n", xd_ipstr(d->o.lan_addr, a),
+	       d->o.rsip_port, d->o.lan, xd_store_where(c->state_dir, d->o.instance, where, sizeof(where)));
 	return 0;
 }
 
@@ -326,7 +326,7 @@ void xdd_start_counters(struct daemon *d)
 		return;
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->cmaps))
 		return;
-	char err[256];
+	char err[256], where[400];
 
 	if (xd_store_open(d->o.rcfg.state_dir, d->o.instance, 0, &d->ctr_db, err, sizeof(err))) {
 		xd_warn("%s", err);
@@ -335,8 +335,9 @@ void xdd_start_counters(struct daemon *d)
 		return;
 	}
 	xdd_save_counters(d);
-	printf("xdnatd: counter totals in %s/%s.db, saved every %u s\n", d->o.rcfg.state_dir,
-	       d->o.instance, d->o.counters_interval);
+	printf("xdnatd: counter totals in %s, saved every %u s\n",
+	       xd_store_where(d->o.rcfg.state_dir, d->o.instance, where, sizeof(where)),
+	       d->o.counters_interval);
 }
 
 void xdd_stop_counters(struct daemon *d)
@@ -381,7 +382,11 @@ int xdd_start_metrics(struct daemon *d)
 				     : xd_httpd_new(d->o.metrics_addr, d->o.metrics_port);
 	d->mctx = (struct xd_metrics_ctx){
 		.maps = &d->mmaps, .instance = d->o.instance,
-		.state_dir = d->ctr_db ? d->o.rcfg.state_dir : NULL,
+		/* (etcd keeps no counter baselines yet: a scrape must not wait
+		 * on a store without quorum) */
+		.state_dir = d->ctr_db && !xd_store_is_etcd(d->o.rcfg.state_dir) ? d->o.rcfg.state_dir
+										: NULL,
+		.elect = d->elect,
 		.extra = d->o.mobile ? xdd_mobile_metrics : NULL, .extra_arg = d,
 	};
 	if (!d->httpd || xd_httpd_route(d->httpd, "/metrics", xd_metrics_http, &d->mctx) ||

@@ -26,6 +26,7 @@ static void xdd_reexec(struct daemon *d, char **argv)
 	xdd_stop_metrics(d);
 	xdd_stop_counters(d);
 	xdd_stop_ctl(d);
+	xdd_stop_cluster(d);
 	xdd_stop_mobile(d);
 	xdd_stop_ca(d);
 	if (d->rsip_on) {
@@ -92,6 +93,8 @@ static bool reload_allowed(struct daemon *d)
 	else if (strcmp(n.rcfg.state_dir ? n.rcfg.state_dir : "",
 			d->o.rcfg.state_dir ? d->o.rcfg.state_dir : ""))
 		why = "state-dir";
+	else if (!xd_store_cfg_same(&n.store, &d->o.store))
+		why = "[store] settings";
 	if (why)
 		xd_err("SIGHUP: %s changes the %s, which needs a restart; keeping the running "
 		       "configuration", d->o.config, why);
@@ -118,6 +121,10 @@ static int wait_for_signal(struct daemon *d)
 		return -errno;
 	}
 	uint64_t last_scan = rsip_now_ms();
+	/* A change may have added hosts: their neighbour entries are made at
+	 * most NEIGH_SOON_MS later instead of at the next periodic scan, so a
+	 * new host's first packets go through XDP, not pass_no_neigh. */
+	bool scan_due = false;
 	/* Sized for the connections of the moment (no fixed cap). */
 	struct pollfd *p = NULL;
 	size_t pcap = 0;
@@ -145,7 +152,7 @@ static int wait_for_signal(struct daemon *d)
 		}
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		if (d->rsip_on) {
-			int w = rsip_server_sweep(&d->rsip), t = rsip_server_timeout(&d->rsip);
+			int w = xdd_sweep(d), t = rsip_server_timeout(&d->rsip);
 
 			if (w < timeout)
 				timeout = w;
@@ -166,6 +173,13 @@ static int wait_for_signal(struct daemon *d)
 			p[np++] = (struct pollfd){ .fd = d->mip.fd, .events = POLLIN };
 			nm = 1;
 		}
+		if (scan_due) {
+			uint64_t since = rsip_now_ms() - last_scan;
+			int left = since >= NEIGH_SOON_MS ? 0 : (int)(NEIGH_SOON_MS - since);
+
+			if (left < timeout)
+				timeout = left;
+		}
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
@@ -174,10 +188,13 @@ static int wait_for_signal(struct daemon *d)
 			return -errno;
 		}
 		now = rsip_now_ms();
-		if (now - last_scan >= NEIGH_SCAN_MS) {
+		if (now - last_scan >= NEIGH_SCAN_MS || (scan_due && now - last_scan >= NEIGH_SOON_MS)) {
 			xdd_neigh_scan(d);
 			last_scan = now;
+			scan_due = false;
 		}
+		if (n > 0 && (nr || nc))
+			scan_due = true;
 		/* Also without events: the transport's deadlines and pauses. */
 		if (d->rsip_on && nr) {
 			if (n <= 0)
@@ -193,7 +210,7 @@ static int wait_for_signal(struct daemon *d)
 			xdd_mobile_run(d, n > 0 && (p[1 + nr + nc].revents & POLLIN));
 		if (d->ctr_db && now - d->ctr_saved_ms >= (uint64_t)d->o.counters_interval * 1000)
 			xdd_save_counters(d);
-		if (d->ca)
+		if (d->ca && xdd_may_sign(d))
 			xdd_ca_tick(d);
 		if (d->notifier) {
 			int w = xd_notifier_run(d->notifier, rsip_now_ms());
@@ -348,6 +365,8 @@ static enum stage start_services(struct daemon *d)
 		return UP_DETACH;
 	if (d->o.ca_key && xdd_start_ca(d))
 		return UP_DETACH;
+	if (d->rsip_on && xdd_start_cluster(d))
+		return UP_DETACH;
 	if (d->o.mobile && xdd_start_mobile(d))
 		return UP_DETACH;
 	xdd_start_ctl(d);
@@ -366,6 +385,7 @@ static void stop_all(struct daemon *d, enum stage stage, bool failed)
 	if (stage >= UP_DETACH) {
 		xdd_stop_metrics(d);
 		xdd_stop_ctl(d);
+		xdd_stop_cluster(d);
 		xdd_stop_mobile(d);
 		xdd_stop_ca(d);
 		if (d->rsip_on) {
@@ -443,6 +463,15 @@ int main(int argc, char **argv)
 			       d.o.config ? d.o.config : "");
 		xdd_free_opts(&d.o);
 		return rc ? 1 : 0;
+	}
+	{
+		char err[300];
+
+		if (xd_store_configure(&d.o.store, err, sizeof(err))) {
+			xd_err("%s", err);
+			xdd_free_opts(&d.o);
+			return XDD_EXIT_USAGE;
+		}
 	}
 	make_cfg(&d);
 	/* Secrets at rest: every file we create (the state database and its

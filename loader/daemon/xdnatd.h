@@ -29,6 +29,7 @@
 #include "httpd.h"
 #include "metrics.h"
 #include "counters.h"
+#include "store.h"
 #include "fragq.h"
 #include "rsip_server.h"
 #include "ca_plane.h"
@@ -38,6 +39,7 @@
 #include "notice.h"
 #include "opts.h"
 #include "neigh.h"
+#include "cluster_elect.h"
 #include "mip_server.h"
 #include <ifaddrs.h>
 #include <pthread.h>
@@ -47,6 +49,7 @@
 #define TC_HANDLE 0x4555 /* RSIP's port, to recognise our filters */
 #define TC_PRIO 1
 #define NEIGH_SCAN_MS 1000
+#define NEIGH_SOON_MS 50    /* after RSIP or control requests (xdnatd.c) */
 
 enum attach_mode { MODE_AUTO, MODE_XDP, MODE_TC };
 
@@ -67,6 +70,7 @@ struct opts {
 	bool rsip;
 	uint32_t rsip_port, rsip_max_clients, rsip_idle, rsip_per_addr, rsip_preauth;
 	struct rsip_config rcfg;
+	uint32_t elect_ttl;        /* --elect-ttl */
 	const char *config;        /* --config FILE */
 	bool check_only;           /* --check-config */
 	bool in_config, gaddrs_from_config;
@@ -93,6 +97,8 @@ struct opts {
 	char crl_url_buf[96];
 	uint32_t notify_port;      /* revocation notices; 0: off */
 	bool notify_set;
+	/* [store]: the backend and how to reach it (store.h) */
+	struct xd_store_cfg store;
 	/* Roaming hosts (docs/ROAMING.md): the Mobile IPv4 home agent */
 	bool mobile;
 	uint32_t mobile_lifetime, mobile_keepalive;
@@ -149,6 +155,7 @@ struct daemon {
 	uint8_t *crl;
 	size_t crl_len;
 	struct xd_notifier *notifier;  /* revocation notices to the hosts' IPsec peers */
+	struct xd_elect *elect;    /* elections (etcd store; NULL: one router) */
 	struct ctl_sock *ctl;      /* RUN_DIR/INSTANCE.ctl for xdnatctl, with RSIP */
 	struct mip_server mip;     /* Mobile IPv4 home agent (mobile.c), with RSIP */
 	bool mip_on;
@@ -196,6 +203,11 @@ void xdd_stop_counters(struct daemon *d);
 int xdd_start_metrics(struct daemon *d);
 void xdd_stop_metrics(struct daemon *d);
 void xdd_start_ctl(struct daemon *d);
+/* cluster_elect.c: elections with an etcd store (no-ops otherwise) */
+int xdd_start_cluster(struct daemon *d);
+void xdd_stop_cluster(struct daemon *d);
+int xdd_sweep(struct daemon *d);          /* rsip_server_sweep if this router expires */
+bool xdd_may_sign(struct daemon *d);
 void xdd_stop_ctl(struct daemon *d);
 /* mobile.c: the Mobile IPv4 home agent on UDP 434 (docs/ROAMING.md) */
 int xdd_start_mobile(struct daemon *d);

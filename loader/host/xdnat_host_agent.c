@@ -324,6 +324,15 @@ static int rsip_loop(struct agent *a, int sfd, int *rc, int *sig)
 		if (rsip_now_ms() < next)
 			continue;
 		r = agent_renew(a);
+		/* INTERNAL_SERVER_ERROR: the router's store cannot answer now (a
+		 * cluster without quorum, docs/CLUSTER.md): retry, keep the blocks. */
+		if (r == RSIP_E_INTERNAL_SERVER_ERROR) {
+			xd_warn("the router cannot answer now (its store may have lost quorum): "
+				"keeping the blocks, retrying in %llus", (unsigned long long)(backoff / 1000));
+			next = rsip_now_ms() + backoff;
+			backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+			continue;
+		}
 		if (r > 0) {
 			/* The router no longer knows our blocks (lapsed, evicted): they
 			 * may soon belong to someone else; stop using them. */

@@ -89,7 +89,10 @@ int rsip_server_open(struct rsip_server *s, const struct rsip_config *cfg,
 		xd_warn("cannot record the quarantine in the state database: %s", xd_store_error(s->st));
 	if (rsip_server_reconcile(s))
 		xd_warn("the maps could not be fully reconciled with the state database");
-	rsip_server_sweep(s); /* what lapsed while we were down */
+	/* What lapsed while we were down; in a cluster (an etcd store) only
+	 * the elected expiry worker expires (cluster_elect.h). */
+	if (strcmp(OPS(s)->name, "etcd"))
+		rsip_server_sweep(s);
 	if (rs_idx_build(s))
 		xd_warn("cannot build the free-range index: retrying at the first allocation");
 	return 0;

@@ -201,6 +201,12 @@ struct rsip_server {
 	uint8_t (*seen_cn)[RSIP_NONCE_LEN];
 	unsigned n_seen, seen_next;
 	struct rsip_cert_ops certs;     /* zeroed: no CA */
+	/* Can the store answer?  NULL: always.  false: every request that
+	 * needs the store is refused with INTERNAL_SERVER_ERROR (104), which
+	 * xdnat-host retries (a cluster's etcd without quorum, cluster_elect.h). */
+	bool (*available)(void *ctx);
+	void *available_ctx;
+	uint64_t refused_unavailable;
 	struct rsip_index idx;          /* zeroed: built when first needed */
 	/* Group commit (rsip_transport.c): the messages of one event-loop
 	 * iteration share one transaction; replies and map installs wait for

@@ -67,9 +67,17 @@ static uint16_t do_register(struct rsip_server *s, struct rsip_session *sess, co
 	memcpy(name, pre + 1, pre[0]);
 	name[pre[0]] = '\0';
 	memcpy(cn, pre + 1 + pre[0], RSIP_NONCE_LEN);
-	if (OPS(s)->host_secret(s->st, name, secret, &enrolled_lan)) {
+	rc = OPS(s)->host_secret(s->st, name, secret, &enrolled_lan);
+	if (rc == -ENOENT) {
 		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: '%s' is not enrolled", name);
 		return RSIP_E_REGISTRATION_DENIED;
+	}
+	/* The store did not answer (an etcd without quorum): no verdict on the
+	 * host, which tries again; REGISTRATION_DENIED would make it give up. */
+	if (rc) {
+		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration of '%s' not decided: %s", name,
+			   xd_store_error(s->st));
+		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
 	if (!rsip_verify(in, len, secret, RSIP_SECRET_LEN, RSIP_HELLO_LABEL)) {
 		rs_warn_rl(s, RS_RL_AUTH, "RSIP: registration refused: bad authenticator for '%s'", name);
@@ -232,7 +240,9 @@ static uint16_t still_enrolled(struct hctx *h)
 		    (!elan || elan == sess->peer_lan);
 
 	memset(secret, 0, sizeof(secret));
-	if (rc == -EIO) {
+	/* Any store error but "not enrolled" (-EIO, and the etcd store's
+	 * -ETIMEDOUT/-EAGAIN without quorum) is no verdict: the host retries. */
+	if (rc && rc != -ENOENT) {
 		xd_err("RSIP: %s", xd_store_error(h->s->st));
 		return RSIP_E_INTERNAL_SERVER_ERROR;
 	}
@@ -330,6 +340,15 @@ static size_t seal_error(struct hctx *h, uint16_t e, bool sealed)
 	return n;
 }
 
+/* The store cannot answer (a cluster without quorum): refuse before asking it. */
+static uint16_t store_available(struct hctx *h)
+{
+	if (!h->s->available || h->s->available(h->s->available_ctx))
+		return RSIP_E_OK;
+	h->s->refused_unavailable++;
+	return RSIP_E_INTERNAL_SERVER_ERROR;
+}
+
 /* REGISTER: a new session, answered with the sealed WELCOME. */
 static uint16_t handle_register(struct hctx *h, int auth, const uint8_t *pre, size_t prelen, size_t *n)
 {
@@ -342,6 +361,8 @@ static uint16_t handle_register(struct hctx *h, int auth, const uint8_t *pre, si
 	}
 	if (auth != XDNAT_AUTH_HELLO)
 		return RSIP_E_REGISTRATION_DENIED;
+	if ((e = store_available(h)))
+		return e;
 	e = do_register(h->s, h->sess, h->in, h->len, pre, prelen, &h->r, sn);
 	if (e)
 		return e;
@@ -357,7 +378,7 @@ static uint16_t handle_request(struct hctx *h, int auth, size_t *n)
 	struct xd_client c;
 	uint16_t e;
 
-	if ((e = authenticate(h, auth)) || (e = still_enrolled(h)) || (e = current_client(h, &c)) ||
+	if ((e = authenticate(h, auth)) || (e = store_available(h)) || (e = still_enrolled(h)) || (e = current_client(h, &c)) ||
 	    (e = dispatch(h, &c)))
 		return e;
 	put_cert(h, c.id);
