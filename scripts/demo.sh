@@ -21,6 +21,13 @@
 #                                   etcd members), one killed mid-transfer:
 #                                   the interruption, packets lost, SAs kept
 #                                   (scripts/demo_cluster.sh; CLUSTER_MODE=ecmp)
+#   make demo ROAM=1                a roaming host instead: h1 moves from the
+#                                   LAN to a foreign network behind an
+#                                   nftables NAT and back while a 20 s TCP
+#                                   transfer and a strongSwan SA with the
+#                                   remote stay up (the scenario of
+#                                   selftests/e2e_roam_strongswan.sh, whose
+#                                   steps and figures it prints)
 #   make demo HOLD=1                keep it running until Ctrl-C, to look
 #                                   around with bpftool, ip, xdnatctl
 #   make demo WAN=eth0 LAN=eth1 GLOBAL=203.0.113.5 [XDNATD_ARGS="..."]
@@ -45,6 +52,15 @@ fi
 
 XD_TAG=${XD_TAG:-demo$$}
 XD_INSTANCE=${XD_INSTANCE:-demo}
+
+# ROAM=1: the roaming scenario is the acceptance test itself (one script,
+# so what the demo shows is what `make check` checks).
+if [ "${ROAM:-0}" = 1 ]; then
+	[ -z "${IPSEC:-}" ] && [ "${DEMO_STATIC:-0}" != 1 ] && [ "${HOLD:-0}" != 1 ] && [ "${MODE:-xdp}" = xdp ] ||
+		{ echo "demo: ROAM=1 runs alone (XDP, always with strongSwan: no IPSEC=, DEMO_STATIC=, HOLD=, MODE=)" >&2; exit 2; }
+	export XD_TAG XD_INSTANCE
+	exec bash "$ROOT/selftests/e2e_roam_strongswan.sh"
+fi
 . "$ROOT/selftests/lib/netns.sh"
 
 # IPSEC=strongswan: real IKEv2/ESP between the hosts and the remote.

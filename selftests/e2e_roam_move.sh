@@ -18,51 +18,17 @@ set -euo pipefail
 XD_GLOBAL=${XD_GLOBAL:-192.0.2.53}
 XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.53.0}
 . "$(dirname "$0")/lib/netns.sh"
+. "$(dirname "$0")/lib/roam.sh"
 
-NAT_PUB_NET=${NAT_PUB_NET:-203.0.113}
-FOREIGN_NET=${FOREIGN_NET:-10.78.0}
-NAT_PORTS=${NAT_PORTS:-41000-41099}
 MAX_GAP_MS=${MAX_GAP_MS:-5000}   # a move must not interrupt the stream longer
 STATE=""
 
-command -v nft >/dev/null || fail "nft not found: install nftables"
-
 xd_init
 STATE=$XD_TMP/state
-NS_NAT=$XD_TAG-nat
 H1=$(xd_host_ns 1)
 
 xd_step "topology: h1 on the LAN, and a second (down) link to a NAT ($NAT_PUB_NET.2) on the WAN side"
-xd_topology 1
-xd_netns_add "$NS_NAT"
-ip -n "$XD_NS_REMOTE" link add pub type veth peer name outside netns "$NS_NAT"
-ip -n "$NS_NAT" link add inside type veth peer name eth1 netns "$H1"
-ip -n "$XD_NS_REMOTE" addr add "$NAT_PUB_NET.1/24" dev pub
-ip -n "$XD_NS_REMOTE" link set pub up
-xd_ns "$XD_NS_REMOTE" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$NS_NAT" addr add "$NAT_PUB_NET.2/24" dev outside
-ip -n "$NS_NAT" addr add "$FOREIGN_NET.1/24" dev inside
-ip -n "$NS_NAT" link set outside up
-ip -n "$NS_NAT" link set inside up
-ip -n "$NS_NAT" route add default via "$NAT_PUB_NET.1"
-xd_ns "$NS_NAT" sysctl -qw net.ipv4.ip_forward=1
-xd_ns "$NS_NAT" nft -f - <<EOF
-table ip xdnat_e2e_nat {
-	chain post {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "outside" meta l4proto udp masquerade to :$NAT_PORTS
-		oifname "outside" masquerade
-	}
-}
-EOF
-ip -n "$H1" addr add "$FOREIGN_NET.2/24" dev eth1
-xd_ns "$H1" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
-ip -n "$XD_NS_ROUTER" route add "$NAT_PUB_NET.0/24" via "$XD_REMOTE_WAN"
-for ns in "$XD_NS_REMOTE" "$NS_NAT" "$H1"; do
-	for i in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
-		[ "$i" = lo ] || xd_ns "$ns" ethtool -K "$i" tx off >/dev/null 2>&1 || true
-	done
-done
+roam_topology
 
 xd_start_router --rsip --mobile --state-dir "$STATE" --lease 60 --unknown drop --mobile-keepalive 5
 xd_ctl --state-dir "$STATE" enroll h1 secret-file "$XD_TMP/h1.key"
@@ -79,12 +45,12 @@ kill -KILL "$A"
 wait "$A" 2>/dev/null || true
 
 xd_bg "mobile h1" "$H1" "$XD_TMP/m.log" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" \
-	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev eth1 \
+	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev "$ROAM_IF_FOREIGN" \
 	--home-router "$XD_ROUTER_LAN" --route "$XD_REMOTE_WAN/32"
 M=$XD_LAST_PID
 sleep 2
 grep -q registered "$XD_TMP/m.log" && fail "registered while at home: $(cat "$XD_TMP/m.log")"
-[ "$(xd_ctl -j mobile show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mobile"]))')" = 0 ] ||
+[ "$(roam_mobile_count)" = 0 ] ||
 	fail "a binding while h1 is at home"
 xd_ok "h1 holds ports $PORTS; the agent watches $XD_ROUTER_LAN and stays quiet at home"
 
@@ -133,9 +99,7 @@ xd_bg "stream" "$H1" "$XD_TMP/stream.log" python3 "$XD_TMP/stream.py" "$XD_GLOBA
 S=$XD_LAST_PID
 sleep 3
 xd_info "moving out: LAN link down, foreign link up with a default route (DHCP's part)"
-ip -n "$H1" link set "$XD_IF_HOST" down
-ip -n "$H1" link set eth1 up
-ip -n "$H1" route replace default via "$FOREIGN_NET.1"
+roam_move_out
 xd_wait_line "$M" "$XD_TMP/m.log" 'registered: lifetime'
 SHOW=$(xd_ctl -j mobile show)
 echo "$SHOW" | python3 -c 'import json,sys; e=json.load(sys.stdin)["mobile"]; assert len(e)==1 and e[0]["tunnel_addr"]==sys.argv[1], e' \
@@ -143,12 +107,10 @@ echo "$SHOW" | python3 -c 'import json,sys; e=json.load(sys.stdin)["mobile"]; as
 xd_ok "away: registered, care-of via the NAT $NAT_PUB_NET.2"
 sleep 4
 xd_info "moving back: foreign link down, LAN link up, the default route via the router again"
-ip -n "$H1" link set eth1 down
-ip -n "$H1" link set "$XD_IF_HOST" up
-ip -n "$H1" route replace default via "$XD_ROUTER_LAN" src "$XD_GLOBAL"
+roam_move_back
 
 xd_wait_line "$M" "$XD_TMP/m.log" 'deregistered'
-[ "$(xd_ctl -j mobile show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mobile"]))')" = 0 ] ||
+[ "$(roam_mobile_count)" = 0 ] ||
 	fail "still listed after coming home"
 xd_ok "home: deregistered, nothing listed"
 wait "$S" || fail "the stream failed: $(cat "$XD_TMP/stream.log")"

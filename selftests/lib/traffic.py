@@ -6,9 +6,11 @@ Plain sockets only (no third-party modules).  Every subcommand prints one
 JSON object on stdout, so shell tests can check results with a one-liner;
 a server prints {"listening": ...} first so the caller knows it is ready.
 
-  tcp-server  --port P [--bind A] [--timeout S]
-              accept one connection, read to EOF, print sha256/bytes/peer
-  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X]
+  tcp-server  --port P [--bind A] [--timeout S] [--gaps N]
+              accept one connection, read to EOF, print sha256/bytes/peer and
+              the N longest stalls [ms, seconds after t0 (wall clock)]
+  tcp-client  --dst A --port P --bytes N [--sport S] [--seed X] [--rate BPS
+              [--until-file F]]
               send N deterministic pseudo-random bytes, print their sha256
   udp-echo    --port P [--count N] [--timeout S]
               echo N datagrams back, print the peers seen
@@ -28,6 +30,7 @@ a server prints {"listening": ...} first so the caller knows it is ready.
 import argparse
 import hashlib
 import json
+import os
 import random
 import select
 import socket
@@ -75,19 +78,29 @@ def cmd_tcp_server(a):
     c.settimeout(a.timeout)
     h = hashlib.sha256()
     n = 0
+    t0 = last = time.monotonic()
+    epoch = time.time() - t0        # monotonic -> wall clock, for the caller
+    gaps = []                       # (stall, when): data stopped arriving
     while True:
         b = c.recv(65536)
+        now = time.monotonic()
         if not b:
             break
+        gaps.append((now - last, last - t0))
+        last = now
         h.update(b)
         n += len(b)
     c.close()
     s.close()
-    out({"sha256": h.hexdigest(), "bytes": n, "peer": peer[0], "peer_port": peer[1]})
+    top = sorted(gaps, reverse=True)[:a.gaps]
+    out({"sha256": h.hexdigest(), "bytes": n, "peer": peer[0], "peer_port": peer[1],
+         "seconds": round(last - t0, 3), "t0": round(epoch + t0, 3),
+         "gaps": sorted([[round(g * 1000), round(at, 2)] for g, at in top], key=lambda x: x[1])})
 
 
 def cmd_tcp_client(a):
     data = payload(a.bytes, a.seed)
+    h = hashlib.sha256(data)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if a.sport:
@@ -95,7 +108,30 @@ def cmd_tcp_client(a):
     s.settimeout(a.timeout)
     s.connect((a.dst, a.port))
     t0 = time.monotonic()
-    s.sendall(data)
+    n = len(data)
+    if a.rate:
+        # Paced: 10 ms worth of bytes every 10 ms (a steady stream that a
+        # move interrupts, instead of one burst).
+        step = max(1, a.rate // 100)
+        for off in range(0, len(data), step):
+            due = t0 + off / a.rate
+            d = due - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            s.sendall(data[off:off + step])
+        # --until-file: go on at the same pace (more of the same stream)
+        # until the file exists.
+        rng = random.Random(a.seed + 1)
+        while a.until_file and not os.path.exists(a.until_file):
+            d = t0 + n / a.rate - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            more = rng.randbytes(step)
+            s.sendall(more)
+            h.update(more)
+            n += step
+    else:
+        s.sendall(data)
     s.shutdown(socket.SHUT_WR)
     # Wait for the server's FIN so the bytes are known to have arrived.
     while s.recv(4096):
@@ -103,7 +139,7 @@ def cmd_tcp_client(a):
     dt = time.monotonic() - t0
     local = s.getsockname()
     s.close()
-    out({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+    out({"sha256": h.hexdigest(), "bytes": n,
          "sport": local[1], "seconds": round(dt, 3)})
 
 
@@ -291,6 +327,7 @@ def main():
     q.add_argument("--port", type=int, required=True)
     q.add_argument("--bind", default="0.0.0.0")
     q.add_argument("--timeout", type=float, default=20)
+    q.add_argument("--gaps", type=int, default=2, help="report the N longest stalls")
     q.set_defaults(fn=cmd_tcp_server)
 
     q = sub.add_parser("tcp-client")
@@ -300,6 +337,8 @@ def main():
     q.add_argument("--sport", type=int, default=0)
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--timeout", type=float, default=20)
+    q.add_argument("--rate", type=int, default=0, help="bytes per second (0: as fast as possible)")
+    q.add_argument("--until-file", default=None, help="with --rate: after --bytes, go on until this file exists")
     q.set_defaults(fn=cmd_tcp_client)
 
     q = sub.add_parser("udp-echo")
