@@ -347,6 +347,44 @@ read -r TYPE CODE LIFE HOME HA IDOK TCODE KA AUTHOK SRC SPORT <<<"$OUT"
 	fail "reply fields: $OUT"
 xd_ok "MobileIPRRP: type 3 code 0 lifetime 30 home/HA $HOME, id echoed; UDP Tunnel Reply code 0 keepalive 5 s; HMAC verifies; from $SRC:$SPORT"
 
+xd_step "an unenrolled host (NAI 'ghost', any key): 131, decoded by Scapy, nothing changes"
+# the endpoints without their time-varying fields (lifetime left, ...)
+mobile_endpoints() {
+	xd_ctl -j mobile show | python3 -c '
+import json, sys
+keep = lambda k: any(w in k for w in ("name", "host_id", "addr", "port", "coa", "care"))
+print(sorted(json.dumps({k: v for k, v in e.items() if keep(k)}, sort_keys=True)
+             for e in json.load(sys.stdin)["mobile"]))'
+}
+BEFORE=$(mobile_endpoints)
+sleep 1.2   # refusals are limited to one per source per second
+OUT=$(xd_ns "$NS_AWAY" "$SCAPY_PY" - "$XD_GLOBAL" "$FOREIGN_NET.2" <<'PY'
+import hashlib, hmac, os, socket, struct, sys, time
+from scapy.layers.mobileip import MobileIP, MobileIPRRP
+g, coa = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])
+ident = (int(time.time()) + 2208988800) << 32 | 0x1234
+msg = struct.pack("!BBH4s4s4sQ", 1, 0x22, 30, g, g, coa, ident)
+msg += bytes([131, 5]) + b"ghost"                   # NAI of nobody enrolled
+msg += bytes([144, 6, 0, 0, 0, 4, 0, 0])
+msg += bytes([32, 36]) + struct.pack("!I", 256)
+msg += hmac.new(os.urandom(32), msg, hashlib.sha256).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 4436))
+s.settimeout(3)
+s.sendto(msg, (sys.argv[1], 434))
+data, src = s.recvfrom(2048)
+p = MobileIP(data)
+r = p[MobileIPRRP]
+print(p.type, r.code, int(r.id & 0xffffffff == ident & 0xffffffff), len(data) <= len(msg) + 66)
+PY
+) || fail "the unenrolled request got no reply"
+read -r TYPE CODE IDOK SMALL <<<"$OUT"
+[ "$TYPE $CODE $IDOK $SMALL" = "3 131 1 True" ] || fail "unenrolled: reply fields $OUT (want 3 131 1 True)"
+AFTER=$(mobile_endpoints)
+[ "$AFTER" = "$BEFORE" ] || fail "the refused request changed the care-of endpoints: $BEFORE -> $AFTER"
+[ "$BEFORE" != "[]" ] || fail "no care-of endpoint listed to compare (h1 should be away)"
+xd_ok "MobileIPRRP type 3 code 131 (not enrolled), id low word copied, reply no larger than allowed; care-of endpoints unchanged"
+
 xd_step "back home: deregistration (lifetime 0) from the LAN (G on lo there) clears the endpoint"
 xd_ns "$(xd_host_ns 1)" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \
 	--name h1 --deregister >"$XD_TMP/m4.log" 2>&1 || fail "deregistration: $(cat "$XD_TMP/m4.log")"
