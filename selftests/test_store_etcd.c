@@ -273,6 +273,67 @@ Test(store_etcd, a_stale_unit_fails_as_a_whole)
 	xd_store_close(s2);
 }
 
+/* Another router commits @arg's key right after this handle's next read
+ * (once): exactly the moment a second read would see the winner. */
+struct between { struct xd_store *other; const char *sub, *val; int rc; };
+
+static void commit_between(struct et *q, void *arg)
+{
+	struct between *b = arg;
+
+	q->after_range = NULL;
+	b->rc = b->other->ops->begin(b->other);
+	if (!b->rc && (b->rc = et_put(ET(b->other), b->sub, b->val)))
+		b->other->ops->rollback(b->other);
+	else if (!b->rc)
+		b->rc = b->other->ops->commit(b->other);
+}
+
+/* A guarded read guards the revision of the value it returned, from the
+ * same answer: when another router commits the key between this read and
+ * the commit, the commit fails.  Absent keys and keys the unit deleted
+ * once took a second read for the revision, which could see the other
+ * router's commit and guard it (both routers then committed from one
+ * read: one CRL number, one port block twice). */
+Test(store_etcd, a_guard_holds_the_revision_of_the_value_read)
+{
+	struct between b = { .sub = "race/k", .val = "theirs" };
+	char err[256], *v;
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &b.other, err, sizeof(err)), 0, "%s", err);
+	/* absent when read; the other router creates it */
+	cr_assert_eq(st->ops->begin(st), 0);
+	ET(st)->after_range = commit_between;
+	ET(st)->after_range_arg = &b;
+	cr_assert_eq(et_get(ET(st), "race/k", &v, true), 0, "absent as read");
+	cr_assert_eq(b.rc, 0, "%s", xd_store_error(b.other));
+	cr_assert_eq(et_put(ET(st), "race/k", "mine"), 0);
+	cr_assert_eq(st->ops->commit(st), -EAGAIN, "the other router created it meanwhile");
+	cr_assert_eq(et_get(ET(st), "race/k", &v, false), 1);
+	cr_assert_str_eq(v, "theirs");
+	free(v);
+	/* deleted in the unit, then read guarded; the other router rewrites it */
+	cr_assert_eq(st->ops->begin(st), 0);
+	cr_assert_eq(et_del(ET(st), "race/k"), 0);
+	b.val = "theirs again";
+	ET(st)->after_range = commit_between;
+	cr_assert_eq(et_get(ET(st), "race/k", &v, true), 0, "the unit's delete is read");
+	cr_assert_eq(b.rc, 0, "%s", xd_store_error(b.other));
+	cr_assert_eq(et_put(ET(st), "race/k", "mine"), 0);
+	cr_assert_eq(st->ops->commit(st), -EAGAIN, "the other router rewrote it meanwhile");
+	cr_assert_eq(et_get(ET(st), "race/k", &v, false), 1);
+	cr_assert_str_eq(v, "theirs again");
+	free(v);
+	/* buffered only, read your writes */
+	cr_assert_eq(st->ops->begin(st), 0);
+	cr_assert_eq(et_put(ET(st), "race/n", "x"), 0);
+	cr_assert_eq(et_get(ET(st), "race/n", &v, true), 1);
+	cr_assert_str_eq(v, "x");
+	free(v);
+	cr_assert_eq(st->ops->commit(st), 0, "%s", xd_store_error(st));
+	xd_store_close(b.other);
+}
+
 /* https:// with a client certificate: the contract holds; without the
  * certificate the member refuses, and the error says so. */
 Test(store_etcd_tls, client_certificates)

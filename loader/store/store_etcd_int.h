@@ -52,6 +52,10 @@ struct et {
 	uint64_t own_txns;             /* successful Txns of this handle */
 	uint64_t ver_own;              /* own_txns at the last version() */
 	int64_t ver_rev, ver;          /* etcd's revision then, the number returned */
+	/* tests only: called after each range answer (another writer's
+	 * commit put exactly between a read and what follows it) */
+	void (*after_range)(struct et *q, void *arg);
+	void *after_range_arg;
 };
 #define ET(st) ((struct et *)(st))
 

@@ -306,6 +306,8 @@ static int range_opt(struct et *q, const char *from, const char *to, int64_t las
 	}
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
+	if (q->after_range)
+		q->after_range(q, q->after_range_arg);
 	if (json_object_object_get_ex(ans, "kvs", &kvs)) {
 		for (size_t i = 0; !rc && i < json_object_array_length(kvs); i++) {
 			json_object *e = json_object_array_get_idx(kvs, i), *k, *v;
@@ -449,44 +451,49 @@ static int guard(struct et *q, const char *key, int64_t mod)
 int et_get(struct et *q, const char *sub, char **val, bool guarded)
 {
 	char key[ET_KEY_MAX];
+	struct et_write *w = q->w;
+	size_t nw = q->nw;
 	struct et_kvs k;
 	int64_t mod = 0;
 	int rc;
 
 	*val = NULL;
-	if ((rc = et_full_key(q, sub, key, sizeof(key))) || (rc = range(q, key, NULL, &k)))
+	if ((rc = et_full_key(q, sub, key, sizeof(key))))
+		return rc;
+	/* One read of etcd's copy alone: the value and the revision guarded
+	 * must come from the same answer.  (A second read for the revision
+	 * could see another router's commit made after the first: the guard
+	 * then held the winner's revision while the value was the older one,
+	 * and two routers committed from one read, e.g. both took CRL number
+	 * 1 or one port block.) */
+	q->w = NULL;
+	q->nw = 0;
+	rc = range(q, key, NULL, &k);
+	q->w = w;
+	q->nw = nw;
+	if (rc)
 		return rc;
 	if (k.n) {
 		*val = k.v[0].val;
 		k.v[0].val = NULL;
-		mod = k.v[0].mod;
+		mod = k.v[0].mod;       /* etcd compares an absent key's as 0 */
 	}
 	et_kvs_free(&k);
-	/* A key written in this unit: its etcd revision was guarded then. */
-	if (guarded) {
-		if (mod <= 0) {
-			/* absent, or only in the buffer: guard etcd's own revision */
-			struct et_write *w = q->w;
-			size_t nw = q->nw;
-
-			q->w = NULL;
-			q->nw = 0;
-			rc = range(q, key, NULL, &k);
-			q->w = w;
-			q->nw = nw;
-			if (rc) {
-				free(*val);
-				*val = NULL;
-				return rc;
-			}
-			mod = k.n ? k.v[0].mod : 0;
-			et_kvs_free(&k);
-		}
-		if ((rc = guard(q, key, mod))) {
-			free(*val);
-			*val = NULL;
-			return rc;
-		}
+	/* Then the unit's own writes over it (read your writes): the last
+	 * write of the key wins. */
+	for (size_t i = nw; i-- > 0;) {
+		if (strcmp(w[i].key, key))
+			continue;
+		free(*val);
+		*val = NULL;
+		if (!w[i].del && !(*val = strdup(w[i].val)))
+			return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+		break;
+	}
+	if (guarded && (rc = guard(q, key, mod))) {
+		free(*val);
+		*val = NULL;
+		return rc;
 	}
 	return *val ? 1 : 0;
 }
