@@ -27,11 +27,7 @@ static void xdd_reexec(struct daemon *d, char **argv)
 	xdd_stop_counters(d);
 	xdd_stop_ctl(d);
 	xdd_stop_ca(d);
-	if (d->rsip_on) {
-		rsip_server_close(&d->rsip);
-		xd_maps_close(&d->maps);
-		d->rsip_on = false;
-	}
+	xdd_stop_rsip(d);
 	xd_fragq_stop(NULL);
 	for (int i = 0; i < d->n_sysctls; i++) {
 		int n;
@@ -125,7 +121,7 @@ static int wait_for_signal(struct daemon *d)
 		struct signalfd_siginfo si;
 		unsigned np = 1, nr = 0, nc = 0;
 		int timeout = NEIGH_SCAN_MS, n;
-		size_t need = 1 + 1 + CTL_MAX_CONNS;
+		size_t need = 1 + 1 + CTL_MAX_CONNS + 1;
 		uint64_t now;
 
 		if (d->rsip_on)
@@ -153,8 +149,16 @@ static int wait_for_signal(struct daemon *d)
 			nr = rsip_server_pollfds(&d->rsip, p + 1, (unsigned)(pcap - 1 - (1 + CTL_MAX_CONNS)));
 			np += nr;
 		}
-		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np));
+		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np - 1));
 		np += nc;
+		/* cluster sync: the store's changes, last in the array */
+		if (d->csync) {
+			int t = xd_csync_timeout(d->csync);
+
+			p[np++] = (struct pollfd){ .fd = xd_csync_fd(d->csync), .events = POLLIN };
+			if (t < timeout)
+				timeout = t;
+		}
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			xd_err("poll: %s", strerror(errno));
@@ -177,6 +181,8 @@ static int wait_for_signal(struct daemon *d)
 		/* Control requests run here, between the RSIP server's own. */
 		if (n > 0 && nc)
 			ctl_events(d->ctl, p + 1 + nr, nc);
+		if (d->csync)
+			xd_csync_run(d->csync);
 		if (d->ctr_db && now - d->ctr_saved_ms >= (uint64_t)d->o.counters_interval * 1000)
 			xdd_save_counters(d);
 		if (d->ca)
@@ -351,10 +357,7 @@ static void stop_all(struct daemon *d, enum stage stage, bool failed)
 		xdd_stop_metrics(d);
 		xdd_stop_ctl(d);
 		xdd_stop_ca(d);
-		if (d->rsip_on) {
-			rsip_server_close(&d->rsip);
-			xd_maps_close(&d->maps);
-		}
+		xdd_stop_rsip(d);
 		xdd_detach_all(d);
 		/* After the detach: nothing counts any more. */
 		xdd_stop_counters(d);

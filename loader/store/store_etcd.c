@@ -14,6 +14,7 @@
  *   blocks/s/FIRST          the same for SPI blocks (one space)
  *   space/pGIDX, space/s    a counter every claim in that space bumps
  *   seq/clients, seq/bindings   the last id given
+ *   hostids/H               client id holding map host id H (%08x; unique)
  *   settings/KEY            decimal integer
  *
  * claim() is one Txn: it reads the space counter and the block starting
@@ -369,6 +370,35 @@ static int next_id(struct et *q, const char *seq, uint32_t *id)
 	return et_put(q, sub, v);
 }
 
+/* hostids/H names the client that holds map host id H: two routers that
+ * pick the same free id for different clients at once cannot both commit
+ * (the key's absence is guarded), whatever block spaces they claim in. */
+static int host_key(struct et *q, uint32_t client, uint32_t old, uint32_t id)
+{
+	char sub[32], v[16], *cur;
+	int rc;
+
+	if (old == id)
+		return 0;
+	snprintf(sub, sizeof(sub), "hostids/%08" PRIx32, old);
+	if (old && (rc = et_del(q, sub)))
+		return rc;
+	if (!id)
+		return 0;
+	snprintf(sub, sizeof(sub), "hostids/%08" PRIx32, id);
+	if ((rc = et_get(q, sub, &cur, true)) < 0)
+		return rc;
+	if (rc == 1) {
+		unsigned long o = strtoul(cur, NULL, 10);
+
+		free(cur);
+		if (o != client)
+			return xd_store_fail(&q->base, -EBUSY, "host id %" PRIu32 " is client %lu's", id, o);
+	}
+	snprintf(v, sizeof(v), "%" PRIu32, client);
+	return et_put(q, sub, v);
+}
+
 struct add_arg { const char *name; uint32_t lan; int64_t now; uint32_t *id; };
 
 static int add_body(struct et *q, void *arg)
@@ -420,6 +450,8 @@ static int upd_body(struct et *q, void *arg)
 			c.lan = a->lan;
 		c.last_seen_ms = a->now;
 	} else {
+		if ((rc = host_key(q, c.id, c.host_id, a->host_id)))
+			return rc;
 		c.host_id = a->host_id;
 		c.gidx = a->gidx;
 	}
@@ -446,7 +478,7 @@ static int del_client(struct et *q, const struct xd_client *c)
 	int rc;
 
 	snprintf(sub, sizeof(sub), "clients/%08" PRIx32, c->id);
-	if ((rc = et_del(q, sub)))
+	if ((rc = et_del(q, sub)) || (rc = host_key(q, c->id, c->host_id, 0)))
 		return rc;
 	snprintf(sub, sizeof(sub), "names/%s", c->name);
 	return et_del(q, sub);
@@ -592,6 +624,8 @@ static int claim_body(struct et *q, void *arg)
 		json_object_object_add(o, "owner", json_object_new_string(cl.name));
 	snprintf(sub, sizeof(sub), "bindings/%08" PRIx32, id);
 	if ((rc = put_json(q, sub, o)))
+		return rc;
+	if ((rc = host_key(q, cl.id, cl.host_id, c->host_id)))
 		return rc;
 	cl.host_id = c->host_id;
 	cl.gidx = (int32_t)c->gidx;

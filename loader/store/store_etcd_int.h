@@ -32,6 +32,7 @@ struct et {
 	struct { size_t nw, nc; } mark[ET_DEPTH_MAX];
 	unsigned depth;
 	uint64_t commits, retries;     /* Txns sent, operations rerun */
+	int64_t last_rev;              /* revision of our last committed Txn (cluster sync) */
 };
 #define ET(st) ((struct et *)(st))
 

@@ -449,6 +449,8 @@ static int send_txn(struct et *q)
 	if (!json_object_object_get_ex(ans, "succeeded", &s) || !json_object_get_boolean(s))
 		rc = xd_store_fail(&q->base, -EAGAIN, "etcd: the keys this unit read changed meanwhile "
 				   "(another router's write): nothing was written");
+	else if (json_object_object_get_ex(ans, "header", &s))
+		q->last_rev = jint(s, "revision");
 	json_object_put(ans);
 	q->commits++;
 	return rc;
