@@ -116,8 +116,9 @@ TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_
 # Keep the BPF objects: bpftool and the benchmarks use them too.
 .SECONDARY: $(BPF_OBJS)
 
-# The hostile clients of selftests/e2e_hostile_rsip.sh (not installed).
-SELFTEST_TOOLS := $(OUT)/rsip-hostile
+# The hostile clients of selftests/e2e_hostile_rsip.sh and the storm client of
+# e2e_cluster_sync.sh and bench/cluster_bench.sh (not installed).
+SELFTEST_TOOLS := $(OUT)/rsip-hostile $(OUT)/cluster-bench
 all: $(BINS) $(CA_BINS) $(SELFTEST_TOOLS)
 
 deps:
@@ -140,6 +141,8 @@ $(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 $(OUT)/rsip-hostile: $(call obj,selftests/rsip_hostile.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/cluster-bench: $(call obj,bench/cluster_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
 # revocation-notice listener; they need only OpenSSL and SQLite.

@@ -424,7 +424,16 @@ static int send_txn(struct et *q)
 	}
 	for (size_t i = 0; !rc && i < q->nw; i++) {
 		const struct et_write *w = &q->w[i];
-		json_object *op = json_object_new_object(), *r = json_object_new_object();
+		json_object *op, *r;
+		bool later = false;
+
+		/* etcd refuses a key twice in one Txn: the unit's last write of it wins */
+		for (size_t j = i + 1; !later && j < q->nw; j++)
+			later = !strcmp(q->w[j].key, w->key);
+		if (later)
+			continue;
+		op = json_object_new_object();
+		r = json_object_new_object();
 
 		if (!op || !r || add_b64(r, "key", w->key, strlen(w->key)) ||
 		    (!w->del && add_b64(r, "value", w->val, strlen(w->val)))) {
