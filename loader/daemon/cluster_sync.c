@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -562,12 +563,13 @@ static void flush(struct xd_csync *cs)
 		apply_host(cs, look.v[i], &wt[i], false, &t);
 	for (size_t i = 0; i < look.n; i++)
 		apply_host(cs, look.v[i], &wt[i], true, &t);
-	if (cs->resync)
-		xd_info("cluster sync: resync (%s) at revision %" PRId64 ": %zu registrations, %zu bindings; "
-			"hosts %u added, %u removed, %u rewritten, %u unchanged; runs %u added, %u removed%s",
-			cs->why, cs->rev, cs->c.n, cs->b.n, t.added, t.removed, t.rewritten, t.unchanged,
-			t.runs_added, t.runs_removed, t.failed ? " (some failed, see above)" : "");
-	else if (t.failed)
+	if (cs->resync) {
+		printf("xdnatd: cluster sync: resync (%s) at revision %" PRId64 ": %zu registrations, %zu "
+		       "bindings; hosts %u added, %u removed, %u rewritten, %u unchanged; runs %u added, "
+		       "%u removed%s\n", cs->why, cs->rev, cs->c.n, cs->b.n, t.added, t.removed, t.rewritten,
+		       t.unchanged, t.runs_added, t.runs_removed, t.failed ? " (some failed, see above)" : "");
+		fflush(stdout);
+	} else if (t.failed)
 		xd_warn("cluster sync: %u map changes failed at revision %" PRId64 " (see above)", t.failed,
 			cs->rev);
 	cs->full = cs->resync = false;
