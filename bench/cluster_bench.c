@@ -27,6 +27,10 @@
  * blocks of its active bindings whose lease has not lapsed; every host the
  * maps mark as RSIP's (XDNAT_HOST_F_RSIP) is held by a registration.
  * Exit 1 with the differences on stdout.
+ *
+ * deregister: hosts PREFIX-0 .. N-1 of an earlier storm REGISTER again at
+ * the first router (from their storm source addresses) and DEREGISTER:
+ * their blocks go into quarantine and they leave every router's maps.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -78,6 +82,8 @@ static void usage(FILE *f)
 "                           --hosts N [--assigns K] [--ports P] [--threads T] [--prefix NAME]\n"
 "                           [--latency L --maps PIN_BASE:INSTANCE]\n"
 "       cluster-bench check --store LOC --instance I --maps PIN_BASE:INSTANCE\n"
+"       cluster-bench deregister --store LOC --instance I --router ADDR[:PORT] --src ADDR\n"
+"                           --hosts N [--prefix NAME]\n"
 "RSIP allocation storms against xdnatd routers sharing a store (etcd://HOST:PORT[/PREFIX]\n"
 "or an SQLite state directory), the delay until another router's maps hold a\n"
 "change, and a check that a router's maps equal its store.\n"
@@ -226,6 +232,18 @@ static int parse_maps(const char *spec, struct xd_maps *m)
 	return xd_maps_open(base, c + 1, m) ? -ENOENT : 0;
 }
 
+/* Enrol @name, retried for ~5 s (an etcd leader election answers 503). */
+static int enrol(struct xd_store *st, const char *name, uint8_t sec[RSIP_SECRET_LEN])
+{
+	int rc = -EIO;
+
+	for (int t = 0; t < 25 && (rc = xd_store_enroll_new(st, name, 0, sec)); t++)
+		usleep(200 * 1000);
+	if (rc)
+		fprintf(stderr, "cluster-bench: enrol %s: %s\n", name, xd_store_error(st));
+	return rc;
+}
+
 /* L allocations on router 0, each until the other router's maps hold it. */
 static int latency(struct xd_store *st, double *med, double *p99, double *rtt)
 {
@@ -253,10 +271,8 @@ static int latency(struct xd_store *st, double *med, double *p99, double *rtt)
 		if (!rsip_client_connected(&c) && per == 0) {
 			/* a host holds at most 4096 ports: a fresh one every 1000 */
 			snprintf(name, sizeof(name), "%s-lat%u", o.prefix, hn);
-			if (xd_store_enroll_new(st, name, 0, sec)) {
-				fprintf(stderr, "cluster-bench: enrol %s: %s\n", name, xd_store_error(st));
+			if (enrol(st, name, sec))
 				break;
-			}
 			rsip_client_init(&c, o.routers[0], o.ports[0], name, sec, 5000);
 			c.src_be = htonl(o.src + o.hosts + hn);
 			hn++;
@@ -316,8 +332,7 @@ static int storm(void)
 		char name[64];
 
 		snprintf(name, sizeof(name), "%s-%u", o.prefix, h);
-		if (xd_store_enroll_new(st, name, 0, S.secret[h])) {
-			fprintf(stderr, "cluster-bench: enrol %s: %s\n", name, xd_store_error(st));
+		if (enrol(st, name, S.secret[h])) {
 			xd_store_close(st);
 			return 1;
 		}
@@ -351,6 +366,48 @@ static int storm(void)
 	free(S.secret);
 	xd_store_close(st);
 	return rc || bad || S.failed ? 1 : 0;
+}
+
+/* deregister: hosts PREFIX-0 .. N-1 (as enrolled) leave, from their source
+ * addresses, at the first router. */
+static int deregister(void)
+{
+	struct xd_store *st;
+	char err[256];
+	unsigned bad = 0;
+
+	if (xd_store_open(o.store, o.instance, 0, &st, err, sizeof(err))) {
+		fprintf(stderr, "cluster-bench: %s\n", err);
+		return 1;
+	}
+	for (unsigned h = 0; h < o.hosts; h++) {
+		uint8_t sec[RSIP_SECRET_LEN];
+		struct rsip_client c;
+		char name[64];
+		uint32_t lan;
+		int rc;
+
+		snprintf(name, sizeof(name), "%s-%u", o.prefix, h);
+		if (st->ops->host_secret(st, name, sec, &lan)) {
+			fprintf(stderr, "cluster-bench: %s: %s\n", name, xd_store_error(st));
+			bad++;
+			continue;
+		}
+		rsip_client_init(&c, o.routers[0], o.ports[0], name, sec, 5000);
+		c.src_be = htonl(o.src + h);
+		rc = ask(&c, 0, NULL);
+		if (!rc)
+			rc = rsip_client_deregister(&c);
+		if (rc) {
+			fprintf(stderr, "cluster-bench: deregister %s: %d\n", name, rc);
+			bad++;
+		}
+		rsip_client_close(&c);
+		rsip_client_free_certs(&c);
+	}
+	printf("{\"deregistered\": %u, \"failed\": %u}\n", o.hosts - bad, bad);
+	xd_store_close(st);
+	return bad ? 1 : 0;
 }
 
 /* ------------------------------------------------------------ check */
@@ -513,7 +570,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(mode, "storm") && strcmp(mode, "check")) {
+	if (strcmp(mode, "storm") && strcmp(mode, "check") && strcmp(mode, "deregister")) {
 		usage(stderr);
 		return 2;
 	}
@@ -574,5 +631,5 @@ int main(int argc, char **argv)
 			"--threads 1-256 (and --maps with --latency)\n");
 		return 2;
 	}
-	return storm();
+	return strcmp(mode, "deregister") ? storm() : deregister();
 }

@@ -188,9 +188,15 @@ cl_ctl() {
 		"$XD_XDNATCTL" -i "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --state-dir "$(cl_store 1)" "$@"
 }
 
-# cl_storm ARGS...: cluster-bench storm from the client namespace.
+# cl_storm ARGS...: cluster-bench storm from the client namespace, its hosts
+# on client addresses no earlier storm used (CL_SRC_USED; +50 for --latency).
+CL_SRC_USED=0
 cl_storm() {
-	xd_ns "$CL_NS_CLI" "$CL_BENCH" storm --store "$(cl_store 1)" --instance "$CL_INSTANCE" --src "$CL_CLI_FIRST" "$@"
+	local a n
+	a=$(cl_addr_plus "$CL_CLI_FIRST" "$CL_SRC_USED")
+	n=$(python3 -c 'import sys; a=sys.argv[1:]; print(int(a[a.index("--hosts")+1]) + 50)' "$@")
+	CL_SRC_USED=$((CL_SRC_USED + n))
+	xd_ns "$CL_NS_CLI" "$CL_BENCH" storm --store "$(cl_store 1)" --instance "$CL_INSTANCE" --src "$a" "$@"
 }
 
 # cl_check R: router R's maps equal the store (cluster-bench check).
