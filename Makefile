@@ -229,6 +229,12 @@ $(RSIP_BENCH): $(call obj,bench/rsip_bench.c) $(rsip_LIB) $(store_LIB) $(common_
 	@mkdir -p $(@D)
 	$(call link,$<,$(filter %.a,$^))
 
+# Cluster (docs/CLUSTER.md): allocations/s SQLite vs etcd and the time a
+# change takes to reach the other router's maps; root (namespaces, etcd).
+.PHONY: bench-cluster
+bench-cluster: all
+	bench/cluster_bench.sh $(BENCH_CLUSTER_ARGS)
+
 # -------------------------------------------------------- man, install
 # Man pages are generated from each command's --help (help2man) plus the
 # extra sections in man/*.h2m, so the two can never disagree.

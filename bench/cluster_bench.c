@@ -129,7 +129,7 @@ static int keep(const struct rsip_grant *g, int kind, unsigned host, unsigned ro
 /* One request, retried on a new connection when the router closed it. */
 static int ask(struct rsip_client *c, int what, struct rsip_grant *g)
 {
-	for (int t = 0; t < 50; t++) {
+	for (int t = 0; t < 200; t++) {
 		int rc = rsip_client_connected(c) ? 0 : rsip_client_register(c);
 
 		if (!rc)
@@ -143,7 +143,9 @@ static int ask(struct rsip_client *c, int what, struct rsip_grant *g)
 		pthread_mutex_lock(&S.mu);
 		S.retries++;
 		pthread_mutex_unlock(&S.mu);
-		usleep(1000u * (unsigned)(t + 1));
+		/* jittered backoff up to ~50 ms: two routers' batches that lost
+		 * a compare-and-swap to each other do not meet again */
+		usleep(1000u * (1u + (unsigned)rand() % (unsigned)(t < 49 ? t + 2 : 50)));
 	}
 	return -ETIMEDOUT;
 }

@@ -113,6 +113,7 @@ static int wait_for_signal(struct daemon *d)
 		return -errno;
 	}
 	uint64_t last_scan = rsip_now_ms();
+	uint64_t next_sweep = 0;
 	/* Sized for the connections of the moment (no fixed cap). */
 	struct pollfd *p = NULL;
 	size_t pcap = 0;
@@ -140,7 +141,18 @@ static int wait_for_signal(struct daemon *d)
 		}
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		if (d->rsip_on) {
-			int w = rsip_server_sweep(&d->rsip), t = rsip_server_timeout(&d->rsip);
+			uint64_t t0 = rsip_now_ms();
+			int w, t = rsip_server_timeout(&d->rsip);
+
+			/* With a shared store a sweep reads the whole prefix: not on
+			 * every wake-up (cluster sync wakes the loop per change), only
+			 * when its next deadline (at most 1 s away) has come. */
+			if (!d->csync || t0 >= next_sweep) {
+				w = rsip_server_sweep(&d->rsip);
+				next_sweep = t0 + (uint64_t)w;
+			} else {
+				w = (int)(next_sweep - t0);
+			}
 
 			if (w < timeout)
 				timeout = w;

@@ -161,17 +161,18 @@ cl_revision() {
 }
 
 # cl_router_start R MEMBER ARGS...: xdnatd R (a or b) with its store at
-# member MEMBER, in its own mount namespace; waits for "ready".
+# member MEMBER (-: none, give --state-dir), in its own mount namespace;
+# waits for "ready".
 cl_router_start() {
-	local r=$1 m=$2 log
+	local r=$1 m=$2 log store=()
 	shift 2
+	[ "$m" = - ] || store=(--state-dir "$(cl_store "$m")")
 	log=$XD_TMP/xdnatd-$r.log
 	mkdir -p /run/xdnat
 	xd_bg "xdnatd $r" "$(cl_ns_r "$r")" "$log" unshare --mount --propagation private -- sh -c \
 		'mount -t tmpfs -o mode=0755 tmpfs /run/xdnat && exec "$@"' sh \
 		"$XD_XDNATD" --wan wan --lan lan --global "$CL_G" --lan-addr "$(cl_lan "$r")" \
-		--instance "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --rsip --state-dir "$(cl_store "$m")" \
-		--no-sysctl "$@"
+		--instance "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --rsip "${store[@]}" --no-sysctl "$@"
 	CL_PID[$r]=$XD_LAST_PID
 	xd_wait_line "$XD_LAST_PID" "$log" '^xdnatd: ready' 30
 }
@@ -196,7 +197,7 @@ cl_storm() {
 	a=$(cl_addr_plus "$CL_CLI_FIRST" "$CL_SRC_USED")
 	n=$(python3 -c 'import sys; a=sys.argv[1:]; print(int(a[a.index("--hosts")+1]) + 50)' "$@")
 	CL_SRC_USED=$((CL_SRC_USED + n))
-	xd_ns "$CL_NS_CLI" "$CL_BENCH" storm --store "$(cl_store 1)" --instance "$CL_INSTANCE" --src "$a" "$@"
+	xd_ns "$CL_NS_CLI" "$CL_BENCH" storm --store "${CL_STORE:-$(cl_store 1)}" --instance "$CL_INSTANCE" --src "$a" "$@"
 }
 
 # cl_check R: router R's maps equal the store (cluster-bench check).
