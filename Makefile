@@ -116,9 +116,10 @@ TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_
 # Keep the BPF objects: bpftool and the benchmarks use them too.
 .SECONDARY: $(BPF_OBJS)
 
-# The hostile clients of selftests/e2e_hostile_rsip.sh and the storm client of
+# The hostile clients of selftests/e2e_hostile_rsip.sh, the roaming
+# datapath driver of e2e_roam_datapath.sh and the storm client of
 # e2e_cluster_sync.sh and bench/cluster_bench.sh (not installed).
-SELFTEST_TOOLS := $(OUT)/rsip-hostile $(OUT)/cluster-bench
+SELFTEST_TOOLS := $(OUT)/rsip-hostile $(OUT)/roam-tool $(OUT)/cluster-bench
 all: $(BINS) $(CA_BINS) $(SELFTEST_TOOLS)
 
 deps:
@@ -141,6 +142,8 @@ $(OUT)/xdnatctl: $(call obj,$(wildcard loader/cli/*.c)) $(daemon_LIB) $(rsip_LIB
 $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 $(OUT)/rsip-hostile: $(call obj,selftests/rsip_hostile.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/roam-tool: $(call obj,selftests/roam_tool.c) $(common_LIB)
 	$(call link,$<,$(filter %.a,$^))
 $(OUT)/cluster-bench: $(call obj,bench/cluster_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))

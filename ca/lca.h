@@ -238,11 +238,79 @@ int lca_list_print(sqlite3 *db, const char *host_id, bool json, FILE *f, int64_t
 /* One record as a line of the table or (json) one JSON object. */
 int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t now);
 
+/* ---- the certificate store ------------------------------------------------
+ * Where the CA keeps certificates, revocations and its CRL state: the ca_
+ * tables of an SQLite database (lca_certdb_sqlite; the functions above that
+ * take a sqlite3 * wrap it), or another backend that fills these operations
+ * (the etcd store: loader/store/store_etcd_ca.c).  Every backend gives
+ * a serial and a CRL number once: a second insert of a serial fails, and
+ * next_crl is atomic (an SQLite transaction, an etcd compare-and-swap), so
+ * two signers sharing a store never reuse either. */
+struct lca_certdb;
+struct lca_certdb_ops {
+	int (*init)(struct lca_certdb *db, struct lca_err *e);        /* idempotent */
+	/* A new certificate (r->revoked false); -EEXIST if the serial is known. */
+	int (*insert)(struct lca_certdb *db, const struct lca_record *r, struct lca_err *e);
+	/* Oldest first (issued_at, then insertion); host_id NULL: all hosts. */
+	int (*list)(struct lca_certdb *db, const char *host_id, lca_list_fn fn, void *arg,
+		    struct lca_err *e);
+	/* One by serial, case-insensitive: -ENOENT if unknown. */
+	int (*get)(struct lca_certdb *db, const char *serial, lca_list_fn fn, void *arg,
+		   struct lca_err *e);
+	/* valid -> revoked (@when, @reason); -EALREADY if it is not valid. */
+	int (*revoke)(struct lca_certdb *db, const char *serial, int reason, int64_t when,
+		      struct lca_err *e);
+	/* Take the next CRL number and thisUpdate (see lca_crl) of @who ("": the
+	 * LCA, "root_": the demo root), atomically. */
+	int (*next_crl)(struct lca_certdb *db, const char *who, int64_t now, int64_t *num,
+			int64_t *this_update, struct lca_err *e);
+	/* Keep @der as the latest signed CRL unless one numbered higher is
+	 * kept; crl_get: it (*der malloc'd, free()), -ENOENT before the first. */
+	int (*crl_put)(struct lca_certdb *db, int64_t num, const unsigned char *der, size_t len,
+		       struct lca_err *e);
+	int (*crl_get)(struct lca_certdb *db, unsigned char **der, size_t *len, int64_t *num,
+		       struct lca_err *e);
+	/* A group of writes, all or nothing, nested in the caller's: end()
+	 * commits when @err is 0, else undoes; returns @err or the commit's. */
+	int (*begin)(struct lca_certdb *db, struct lca_err *e);
+	int (*end)(struct lca_certdb *db, int err, struct lca_err *e);
+	void (*free)(struct lca_certdb *db);
+};
+struct lca_certdb {
+	const struct lca_certdb_ops *ops;
+};
+/* The ca_ tables of @db (which stays the caller's and must outlive the
+ * wrapper; free with ops->free). */
+struct lca_certdb *lca_certdb_sqlite(sqlite3 *db, struct lca_err *e);
+/* lca_open and lca_open_mem over any store (@db stays the caller's). */
+int lca_open_certdb(const struct lca_config *cfg, struct lca_certdb *db, struct lca **out,
+		    struct lca_err *e);
+int lca_open_mem_certdb(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert,
+			STACK_OF(X509) *chain, struct lca_certdb *db, struct lca **out,
+			struct lca_err *e);
+/* The store an open CA uses (borrowed). */
+struct lca_certdb *lca_certdb_of(const struct lca *ca);
+/* lca_list_print, lca_db_revoke and lca_db_revoke_overlapping on any store. */
+int lca_certdb_list_print(struct lca_certdb *db, const char *host_id, bool json, FILE *f,
+			  int64_t now, struct lca_err *e);
+int lca_certdb_revoke(struct lca_certdb *db, const char *serial, int reason, int64_t when,
+		      struct lca_err *e);
+int lca_certdb_revoke_overlapping(struct lca_certdb *db, enum lca_kind kind, uint32_t first,
+				  uint32_t last, int reason, int64_t when, unsigned *n,
+				  struct lca_err *e);
+/* The CRL time rule every store's next_crl applies: thisUpdate @now, or
+ * @last + 1 when @now is not later than the last CRL's thisUpdate @last
+ * (-1: none); -EINVAL when @now is more than a minute before @last. */
+int lca_crl_next_time(int64_t last, int64_t now, int64_t *this_update, struct lca_err *e);
+/* The latest CRL lca_crl made, from the store (any router's): -ENOENT none. */
+int lca_crl_latest(struct lca *ca, unsigned char **der, size_t *len, int64_t *num,
+		   struct lca_err *e);
+
 /* A CRL signed by the LCA: every revoked certificate not yet expired at
  * now, thisUpdate now (the last CRL's thisUpdate + 1 when now is not later
  * than it; -EINVAL when now is more than a minute before it), nextUpdate
  * thisUpdate + crl_period, CRL number from the store (incremented).
- * *der: OPENSSL_free(). */
+ * The CRL is also kept in the store (lca_crl_latest).  *der: OPENSSL_free(). */
 int lca_crl(struct lca *ca, int64_t now, unsigned char **der, size_t *len, struct lca_err *e);
 
 /* The demo root's side (operators with their own CA use its tooling): record

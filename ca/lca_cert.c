@@ -362,8 +362,9 @@ X509_EXTENSION *lcap_make_crldp(const char *url)
 	return X509V3_EXT_conf_nid(NULL, NULL, NID_crl_distribution_points, v);
 }
 
-int lca_open_mem(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
-		 sqlite3 *db, struct lca **out, struct lca_err *e)
+int lca_open_mem_certdb(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert,
+			STACK_OF(X509) *chain, struct lca_certdb *db, struct lca **out,
+			struct lca_err *e)
 {
 	if (lca_alloc_nid() == NID_undef)
 		return lca_fail(e, -ENOMEM, "cannot register the allocation OID");
@@ -400,7 +401,7 @@ int lca_open_mem(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert, STACK_
 		err = lca_fail(e, -EINVAL, "CRL URL '%s' rejected", cfg->crl_url);
 		goto fail;
 	}
-	if ((err = lca_store_init(db, e)))
+	if ((err = db->ops->init(db, e)))
 		goto fail;
 	*out = ca;
 	return 0;
@@ -409,7 +410,24 @@ fail:
 	return err;
 }
 
-int lca_open(const struct lca_config *cfg, sqlite3 *db, struct lca **out, struct lca_err *e)
+/* The same over the ca_ tables of @db: the CA owns the wrapper. */
+int lca_open_mem(const struct lca_config *cfg, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
+		 sqlite3 *db, struct lca **out, struct lca_err *e)
+{
+	struct lca_certdb *d = lca_certdb_sqlite(db, e);
+	if (!d)
+		return db ? -ENOMEM : -EINVAL;
+	int err = lca_open_mem_certdb(cfg, key, cert, chain, d, out, e);
+	if (err)
+		d->ops->free(d);
+	else
+		(*out)->own_db = d;
+	return err;
+}
+
+/* Key and certificates from files; @sq or @db. */
+static int open_files(const struct lca_config *cfg, sqlite3 *sq, struct lca_certdb *db,
+		      struct lca **out, struct lca_err *e)
 {
 	EVP_PKEY *key = lca_read_key(cfg->key_path, e);
 	if (!key)
@@ -418,11 +436,25 @@ int lca_open(const struct lca_config *cfg, sqlite3 *db, struct lca **out, struct
 	STACK_OF(X509) *chain = NULL;
 	int err = -EINVAL;
 	if (cert && (!cfg->chain_path || (chain = lca_read_certs(cfg->chain_path, e))))
-		err = lca_open_mem(cfg, key, cert, chain, db, out, e);
+		err = db ? lca_open_mem_certdb(cfg, key, cert, chain, db, out, e)
+			 : lca_open_mem(cfg, key, cert, chain, sq, out, e);
 	sk_X509_pop_free(chain, X509_free);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return err;
+}
+
+int lca_open(const struct lca_config *cfg, sqlite3 *db, struct lca **out, struct lca_err *e)
+{
+	return open_files(cfg, db, NULL, out, e);
+}
+
+int lca_open_certdb(const struct lca_config *cfg, struct lca_certdb *db, struct lca **out,
+		    struct lca_err *e)
+{
+	if (!db)
+		return lca_fail(e, -EINVAL, "no certificate store");
+	return open_files(cfg, NULL, db, out, e);
 }
 
 void lca_close(struct lca *ca)
@@ -435,6 +467,8 @@ void lca_close(struct lca *ca)
 	X509_free(ca->cert);
 	EVP_PKEY_free(ca->key);
 	lca_ns_release(&ca->ns);
+	if (ca->own_db)
+		ca->own_db->ops->free(ca->own_db);
 	free(ca);
 }
 

@@ -66,16 +66,23 @@ static int cb_print(void *arg, const struct lca_record *r)
 	return 0;
 }
 
-int lca_list_print(sqlite3 *db, const char *host_id, bool json, FILE *f, int64_t now,
-		   struct lca_err *e)
+int lca_certdb_list_print(struct lca_certdb *db, const char *host_id, bool json, FILE *f,
+			  int64_t now, struct lca_err *e)
 {
 	struct printer p = { .f = f, .json = json, .now = now };
 	if (json)
 		fputc('[', f);
-	int err = lca_list(db, host_id, cb_print, &p, e);
+	int err = db->ops->list(db, host_id, cb_print, &p, e);
 	if (json)
 		fputs(p.n ? "\n]\n" : "]\n", f);
 	return err;
+}
+
+int lca_list_print(sqlite3 *db, const char *host_id, bool json, FILE *f, int64_t now,
+		   struct lca_err *e)
+{
+	struct lca_certdb *d = lcap_sq_get(db, e);
+	return d ? lcap_sq_put(d, lca_certdb_list_print(d, host_id, json, f, now, e)) : -ENOMEM;
 }
 
 int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t now)
@@ -99,6 +106,15 @@ int lca_list_print_one(const struct lca_record *r, bool json, FILE *f, int64_t n
  * one second when revocations come in a burst, and its clock then lags the
  * bumped thisUpdate.  A time further back (a clock stepped back, an
  * operator's --now in the past) is refused. */
+int lca_crl_next_time(int64_t last, int64_t now, int64_t *this_update, struct lca_err *e)
+{
+	if (last >= 0 && now < last - LCA_CRL_BUMP_MAX)
+		return lca_fail(e, -EINVAL, "CRL time %lld is before the last CRL's thisUpdate %lld: "
+				"a CRL never goes back in time", (long long)now, (long long)last);
+	*this_update = now > last ? now : last + 1;
+	return 0;
+}
+
 int lcap_next_crl(sqlite3 *db, const char *who, int64_t now, int64_t *num, int64_t *this_update,
 		  struct lca_err *e)
 {
@@ -118,10 +134,8 @@ int lcap_next_crl(sqlite3 *db, const char *who, int64_t now, int64_t *num, int64
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return lcap_db_fail(db, e, "CRL time");
-	if (now < last - LCA_CRL_BUMP_MAX)
-		return lca_fail(e, -EINVAL, "CRL time %lld is before the last CRL's thisUpdate %lld: "
-				"a CRL never goes back in time", (long long)now, (long long)last);
-	*this_update = now > last ? now : last + 1;
+	if ((rc = lca_crl_next_time(last, now, this_update, e)))
+		return rc;
 	char sql[400];
 	snprintf(sql, sizeof(sql), "INSERT INTO ca_meta (k, v) VALUES ('%s', %lld) "
 		 "ON CONFLICT(k) DO UPDATE SET v = excluded.v;"
@@ -225,16 +239,29 @@ int lcap_crl_finish(X509_CRL *crl, X509 *issuer, EVP_PKEY *key, int64_t number,
 
 int lca_crl(struct lca *ca, int64_t now, unsigned char **der, size_t *len, struct lca_err *e)
 {
+	struct lca_certdb *db = ca->db;
 	int64_t n = 0, tu = now;
-	int err = lcap_sp_begin(ca->db, e);
-	if (err || (err = lcap_sp_end(ca->db, lcap_next_crl(ca->db, "", now, &n, &tu, e), e)))
+	/* atomic by itself: an etcd store reruns its compare-and-swap */
+	int err = db->ops->next_crl(db, "", now, &n, &tu, e);
+	if (err)
 		return err;
 	X509_CRL *crl = lcap_crl_new(ca->cert, tu, ca->crl_period, e);
 	if (!crl)
 		return -EIO;
 	struct crl_fill c = { .crl = crl, .now = now, .e = e };
-	if (!(err = lca_list(ca->db, NULL, cb_crl, &c, e)))
+	if (!(err = db->ops->list(db, NULL, cb_crl, &c, e)))
 		err = lcap_crl_finish(crl, ca->cert, ca->key, n, der, len, e);
 	X509_CRL_free(crl);
+	/* every router of a shared store serves the latest CRL, whoever signed it */
+	if (!err && (err = db->ops->crl_put(db, n, *der, *len, e))) {
+		OPENSSL_free(*der);
+		*der = NULL;
+	}
 	return err;
+}
+
+int lca_crl_latest(struct lca *ca, unsigned char **der, size_t *len, int64_t *num,
+		   struct lca_err *e)
+{
+	return ca->db->ops->crl_get(ca->db, der, len, num, e);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -99,27 +100,13 @@ static int store_cert(struct lca *ca, const struct lca_issue_req *rq, const stru
 	lcap_ip_str(rq->lan_be, lan, sizeof(lan));
 	lca_ranges_fmt(ports, sizeof(ports), a->ports, a->n_ports, false);
 	lca_ranges_fmt(spis, sizeof(spis), a->spis, a->n_spis, true);
-	sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(ca->db,
-			       "INSERT INTO ca_certs (serial, host_id, identity, lan, ports, spis, "
-			       "not_before, not_after, issued_at, status, der) "
-			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'valid', ?10)",
-			       -1, &s, NULL) != SQLITE_OK)
-		return lcap_db_fail(ca->db, e, "prepare insert");
-	int ok = sqlite3_bind_text(s, 1, o->serial, -1, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_bind_text(s, 2, rq->host_id, -1, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_bind_text(s, 3, o->identity, -1, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_bind_text(s, 4, lan, -1, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_bind_text(s, 5, ports, -1, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_bind_text(s, 6, spis, -1, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_bind_int64(s, 7, rq->not_before) == SQLITE_OK &&
-		 sqlite3_bind_int64(s, 8, rq->not_after) == SQLITE_OK &&
-		 sqlite3_bind_int64(s, 9, (int64_t)time(NULL)) == SQLITE_OK &&
-		 sqlite3_bind_blob(s, 10, o->der, (int)o->der_len, SQLITE_STATIC) == SQLITE_OK &&
-		 sqlite3_step(s) == SQLITE_DONE;
-	int err = ok ? 0 : lcap_db_fail(ca->db, e, "storing the certificate");
-	sqlite3_finalize(s);
-	return err;
+	struct lca_record r = {
+		.serial = o->serial, .host_id = rq->host_id, .identity = o->identity, .lan = lan,
+		.ports = ports, .spis = spis, .not_before = rq->not_before,
+		.not_after = rq->not_after, .issued_at = (int64_t)time(NULL), .der = o->der,
+		.der_len = o->der_len,
+	};
+	return ca->db->ops->insert(ca->db, &r, e);
 }
 
 void lca_issued_free(struct lca_issued *r)
@@ -239,9 +226,9 @@ int lca_issue(struct lca *ca, const struct lca_issue_req *rq, struct lca_issued 
 	}
 	out->der = der;
 	out->der_len = (size_t)n;
-	if ((err = lcap_sp_begin(ca->db, e)))
+	if ((err = ca->db->ops->begin(ca->db, e)))
 		goto out;
-	err = lcap_sp_end(ca->db, store_cert(ca, rq, out, &a, e), e);
+	err = ca->db->ops->end(ca->db, store_cert(ca, rq, out, &a, e), e);
 out:
 	if (err)
 		lca_issued_free(out);

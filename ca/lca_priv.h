@@ -15,7 +15,8 @@ struct lca {
 	X509_STORE *store;            /* self-check: LCA (+ chain) trusted */
 	X509_EXTENSION *crldp;        /* prebuilt, NULL without URL */
 	struct lca_ns ns;
-	sqlite3 *db;
+	struct lca_certdb *db;        /* the certificate store */
+	struct lca_certdb *own_db;    /* ... when lca_open wrapped a sqlite3 * */
 	uint32_t crl_period, max_lease;
 	bool selfcheck;
 };
@@ -35,10 +36,13 @@ X509_EXTENSION *lcap_make_crldp(const char *url);
 int lcap_verify_with(X509_STORE *st, X509 *leaf, STACK_OF(X509) *untrusted, int64_t at,
 		     unsigned long flags, struct lca_err *e, const char *what);
 
-/* lca_store.c: errors and SAVEPOINTs (they nest in a caller's transaction) */
+/* lca_store.c: errors and SAVEPOINTs (they nest in a caller's transaction),
+ * and a sqlite3 * as a certificate store for one call (lcap_sq_put frees). */
 int lcap_db_fail(sqlite3 *db, struct lca_err *e, const char *what);
 int lcap_sp_begin(sqlite3 *db, struct lca_err *e);
 int lcap_sp_end(sqlite3 *db, int err, struct lca_err *e);
+struct lca_certdb *lcap_sq_get(sqlite3 *db, struct lca_err *e);
+int lcap_sq_put(struct lca_certdb *db, int err);
 
 /* lca_crl.c: CRLs of the LCA and of the demo root.  who: "" (LCA) or
  * "root_" (keys in ca_meta).  lcap_next_crl: next number and a thisUpdate

@@ -45,22 +45,14 @@ static int reason_ok(int r)
 	return strcmp(lca_reason_name(r), "unknown") != 0;
 }
 
-static int mark_revoked(sqlite3 *db, const char *serial, int reason, int64_t when,
+static int mark_revoked(struct lca_certdb *db, const char *serial, int reason, int64_t when,
 			struct lca_err *e)
 {
-	sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(db, "UPDATE ca_certs SET status = 'revoked', revoked_at = ?2, "
-			       "reason = ?3 WHERE serial = ?1 AND status = 'valid'",
-			       -1, &s, NULL) != SQLITE_OK)
-		return lcap_db_fail(db, e, "prepare revoke");
-	int ok = sqlite3_bind_text(s, 1, serial, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
-		 sqlite3_bind_int64(s, 2, when) == SQLITE_OK &&
-		 sqlite3_bind_int(s, 3, reason) == SQLITE_OK && sqlite3_step(s) == SQLITE_DONE;
-	int changed = sqlite3_changes(db);
-	sqlite3_finalize(s);
-	if (!ok)
-		return lcap_db_fail(db, e, "revoking");
-	return changed ? 0 : -EALREADY;
+	struct lca_err quiet;
+	int err = db->ops->revoke(db, serial, reason, when, &quiet);
+	if (err && err != -EALREADY && e)
+		*e = quiet;
+	return err;
 }
 
 struct rev_one {
@@ -84,14 +76,17 @@ int lca_revoke(struct lca *ca, const char *serial, int reason, int64_t when, str
 		return lca_fail(e, -EINVAL, "unknown revocation reason %d", reason);
 	if (!serial || strlen(serial) >= LCA_SERIAL_STRLEN)
 		return lca_fail(e, -ENOENT, "no certificate with serial %s", serial ? serial : "(null)");
-	int err = lca_get(ca->db, serial, cb_one, &o, e);
+	int err = ca->db->ops->get(ca->db, serial, cb_one, &o, e);
 	if (err)
 		return err;
 	if (o.revoked)
 		return lca_fail(e, -EALREADY, "certificate %s is already revoked", o.serial);
-	if ((err = lcap_sp_begin(ca->db, e)))
+	if ((err = ca->db->ops->begin(ca->db, e)))
 		return err;
-	return lcap_sp_end(ca->db, mark_revoked(ca->db, o.serial, reason, when, e), e);
+	err = mark_revoked(ca->db, o.serial, reason, when, e);
+	if (err == -EALREADY)
+		lca_fail(e, err, "certificate %s is already revoked", o.serial);
+	return ca->db->ops->end(ca->db, err, e);
 }
 
 /* Collect serials first, then update: no writes while a SELECT is open. */
@@ -126,7 +121,7 @@ static int revoke_selected(struct lca *ca, struct sel *s, int reason, int64_t wh
 			   struct lca_err *e)
 {
 	unsigned cnt = 0;
-	int err = lcap_sp_begin(ca->db, e);
+	int err = ca->db->ops->begin(ca->db, e);
 	bool sp_ok = !err;
 	for (size_t i = 0; !err && i < s->n; i++) {
 		int r = mark_revoked(ca->db, s->serials[i], reason, when, e);
@@ -136,7 +131,7 @@ static int revoke_selected(struct lca *ca, struct sel *s, int reason, int64_t wh
 			err = r;
 	}
 	if (sp_ok)
-		err = lcap_sp_end(ca->db, err, e);
+		err = ca->db->ops->end(ca->db, err, e);
 	free(s->serials);
 	s->serials = NULL;
 	if (n)
@@ -163,7 +158,7 @@ int lca_revoke_host(struct lca *ca, const char *host_id, int reason, int64_t whe
 		return lca_fail(e, -EINVAL, "unknown revocation reason %d", reason);
 	if (!host_id)
 		return lca_fail(e, -EINVAL, "no host id");
-	int err = lca_list(ca->db, host_id, cb_host, &s, e);
+	int err = ca->db->ops->list(ca->db, host_id, cb_host, &s, e);
 	if (err) {
 		free(s.serials);
 		return err;
@@ -204,7 +199,7 @@ int lca_revoke_overlapping(struct lca *ca, enum lca_kind kind, uint32_t first, u
 		return lca_fail(e, -EINVAL, "unknown revocation reason %d", reason);
 	if ((kind != LCA_KIND_PORTS && kind != LCA_KIND_SPI) || first > last)
 		return lca_fail(e, -EINVAL, "bad range");
-	int err = lca_list(ca->db, NULL, cb_overlap, &s, e);
+	int err = ca->db->ops->list(ca->db, NULL, cb_overlap, &s, e);
 	if (err) {
 		free(s.serials);
 		return err;
@@ -218,7 +213,7 @@ int lca_range_bound(struct lca *ca, enum lca_kind kind, uint32_t first, uint32_t
 	struct sel s = { .ca = ca, .now = now, .kind = kind, .first = first, .last = last, .e = e };
 	if ((kind != LCA_KIND_PORTS && kind != LCA_KIND_SPI) || first > last)
 		return lca_fail(e, -EINVAL, "bad range");
-	int err = lca_list(ca->db, NULL, cb_overlap, &s, e);
+	int err = ca->db->ops->list(ca->db, NULL, cb_overlap, &s, e);
 	size_t n = s.n;
 	free(s.serials);
 	return err ? err : n > 0;
@@ -242,7 +237,7 @@ int lca_reconcile(struct lca *ca, int64_t now, lca_held_fn held, void *arg, unsi
 	struct sel s = { .ca = ca, .now = now, .held = held, .arg = arg, .e = e };
 	if (!held)
 		return lca_fail(e, -EINVAL, "no callback");
-	int err = lca_list(ca->db, NULL, cb_reconcile, &s, e);
+	int err = ca->db->ops->list(ca->db, NULL, cb_reconcile, &s, e);
 	if (err) {
 		free(s.serials);
 		return err;
@@ -252,15 +247,32 @@ int lca_reconcile(struct lca *ca, int64_t now, lca_held_fn held, void *arg, unsi
 
 /* Revocation only writes the store: the next CRL (signed by the process
  * that holds the key) lists it. */
-int lca_db_revoke(sqlite3 *db, const char *serial, int reason, int64_t when, struct lca_err *e)
+int lca_certdb_revoke(struct lca_certdb *db, const char *serial, int reason, int64_t when,
+		      struct lca_err *e)
 {
 	struct lca tmp = { .db = db };
 	return lca_revoke(&tmp, serial, reason, when, e);
 }
 
-int lca_db_revoke_overlapping(sqlite3 *db, enum lca_kind kind, uint32_t first, uint32_t last,
-			      int reason, int64_t when, unsigned *n, struct lca_err *e)
+int lca_certdb_revoke_overlapping(struct lca_certdb *db, enum lca_kind kind, uint32_t first,
+				  uint32_t last, int reason, int64_t when, unsigned *n,
+				  struct lca_err *e)
 {
 	struct lca tmp = { .db = db };
 	return lca_revoke_overlapping(&tmp, kind, first, last, reason, when, n, e);
+}
+
+int lca_db_revoke(sqlite3 *db, const char *serial, int reason, int64_t when, struct lca_err *e)
+{
+	struct lca_certdb *d = lcap_sq_get(db, e);
+	return d ? lcap_sq_put(d, lca_certdb_revoke(d, serial, reason, when, e)) : -ENOMEM;
+}
+
+int lca_db_revoke_overlapping(sqlite3 *db, enum lca_kind kind, uint32_t first, uint32_t last,
+			      int reason, int64_t when, unsigned *n, struct lca_err *e)
+{
+	struct lca_certdb *d = lcap_sq_get(db, e);
+	return d ? lcap_sq_put(d, lca_certdb_revoke_overlapping(d, kind, first, last, reason, when,
+								n, e))
+		 : -ENOMEM;
 }

@@ -57,7 +57,9 @@
 	X(FRAGS,       xdnat_frags,       1) \
 	X(OUT_SPIS,    xdnat_out_spis,    1) \
 	X(FRAG_EVENTS, xdnat_frag_events, 0) /* belongs to its reader */ \
-	X(PEERS,       xdnat_peers,       1)
+	X(PEERS,       xdnat_peers,       1) \
+	X(COA,         xdnat_coa,         1) \
+	X(COA_IDX,     xdnat_coa_idx,     1)
 
 enum xdnat_map {
 #define XDNAT_M_ENUM_(id, name, pinned) XDNAT_M_##id,
@@ -89,6 +91,8 @@ extern const struct xdnat_map_desc xdnat_maps[XDNAT_M_MAX];
 #define XDNAT_MAP_OUT_SPIS        "xdnat_out_spis"
 #define XDNAT_MAP_FRAG_EVENTS     "xdnat_frag_events"
 #define XDNAT_MAP_PEERS           "xdnat_peers"
+#define XDNAT_MAP_COA             "xdnat_coa"
+#define XDNAT_MAP_COA_IDX         "xdnat_coa_idx"
 #define XDNAT_PIN_LINK_WAN        "link_wan"
 #define XDNAT_PIN_LINK_LAN        "link_lan"
 #define XDNAT_LOCK_FILE           "xdnatd.lock"
@@ -217,9 +221,95 @@ enum xdnat_txport {
  * start: the state database rebuilds the maps).  Bump it with any layout or
  * meaning change of a pinned map.  1: the maps before versioning (an
  * xdnat_info value without this field); 2: xdnat_host_nh a shared array;
- * 3: xdnat_host_nh per CPU.
+ * 3: xdnat_host_nh per CPU; 4: xdnat_coa and xdnat_coa_idx (roaming hosts).
  */
-#define XDNAT_ABI_VERSION         3
+#define XDNAT_ABI_VERSION         4
+
+/*
+ * Roaming hosts (issue 18; docs/ROAMING.md): the care-of endpoint.
+ *
+ * A host's endpoint is either its LAN address (IP-in-IP on the LAN) or, while
+ * it is registered away from home (Mobile IPv4, RFC 5944, with the home agent
+ * on UDP 434 of its global address G), a care-of endpoint: the care-of
+ * address and UDP port as the home agent sees them (the public side of the
+ * NAT the host sits behind).  Traffic to the host then leaves the WAN NIC in
+ * RFC 3519 UDP tunnelling:
+ *
+ *   outer IPv4 (G -> coa_addr, proto 17) / UDP (434 -> coa_port, checksum 0: none)
+ *   / tunnel-data header (type 4, next header 4 = IPv4, reserved 0)
+ *   / the original packet, unmodified
+ *
+ * and the host reverse-tunnels (RFC 3024) its traffic the same way to G:434;
+ * the router checks it like LAN traffic (inner source G, the host's ports and
+ * SPIs) plus outer source = the registered coa_addr:coa_port, and forwards the
+ * inner packet on the WAN.  UDP 434 of G must be a router port
+ * (XDNAT_HOST_ROUTER in xdnat_ports, e.g. xdnatd --router-ports 434): the
+ * datapath then takes tunnel data (type 4) out and passes everything else
+ * (registration requests, type 1) to the stack, counted as pass_mip_reg.
+ *
+ * xdnat_coa (ARRAY, pinned, max_hosts entries, indexed by host id): the
+ * switch.  WAN -> host looks it up once per packet (an inlined array
+ * lookup: O(1), nothing grows with the number of hosts); XDNAT_COA_F_ACTIVE
+ * in ep.flags sends the host's traffic to the care-of endpoint, clear sends
+ * it to the LAN address of xdnat_hosts as before.  Moving away, between
+ * care-of endpoints, or home again is ONE update of this entry.  The
+ * datapath reads only the 8-byte, 8-byte-aligned word ep (address, port,
+ * flags) with one load, so it never sees the address of one registration
+ * with the port of another (the kernel copies array values with aligned
+ * word moves).  generation is for the control plane (e.g. the registration
+ * count or Identification it came from): the datapath ignores it.
+ *
+ * xdnat_coa_idx (HASH, pinned, max_hosts entries): {coa_addr, coa_port} ->
+ * host id, for reverse tunnelling (the inner packet of an ESP SA names no
+ * host).  A reverse-tunnelled packet is accepted only if the index names a
+ * host AND that host's xdnat_coa entry is active with the same address and
+ * port, so a stale index entry accepts nothing.
+ *
+ * Writers (the instance's one writer, loader/common/pins.c):
+ *   xd_coa_set(m, host, addr, port, flags, generation): index the new
+ *     endpoint, write xdnat_coa (the switch), unindex the previous one.
+ *   xd_coa_clear(m, host): clear xdnat_coa (the switch home), unindex.
+ *   xd_coa_get(m, host, &coa): read back (xdnatctl listing).
+ *   xd_host_del() clears the host's care-of endpoint too.
+ * Addresses and ports in network byte order, like every address here.
+ */
+#define XDNAT_MIP_PORT            434     /* RFC 5944 registration, RFC 3519 tunnel */
+#define XDNAT_MIP_TUNNEL_DATA     4       /* RFC 3519 message type: tunnel data */
+#define XDNAT_MIP_NH_IPV4         4       /* next header: IPv4 */
+#define XDNAT_COA_OVERHEAD        (20 + 8 + 4) /* outer IPv4, UDP, tunnel-data header */
+
+#define XDNAT_COA_F_ACTIVE        (1u << 0) /* send to the care-of endpoint */
+
+/* RFC 3519 section 3.3 tunnel-data header, after the UDP header. */
+struct xdnat_mip_tunnel_hdr {
+	__u8 type;         /* XDNAT_MIP_TUNNEL_DATA */
+	__u8 next_header;  /* XDNAT_MIP_NH_IPV4 */
+	__be16 reserved;   /* sent 0, ignored on receipt */
+};
+
+/* The part of a care-of endpoint the datapath reads: one 8-byte word. */
+struct xdnat_coa_ep {
+	__be32 addr;       /* care-of address as the home agent sees it */
+	__be16 port;       /* care-of UDP port as the home agent sees it */
+	__u16 flags;       /* XDNAT_COA_F_* */
+};
+
+/* xdnat_coa value, indexed by host id.  All zero: at home. */
+struct xdnat_coa {
+	union {
+		struct xdnat_coa_ep ep;
+		__u64 word;        /* ep as the datapath loads it */
+	};
+	__u32 generation;  /* control plane's; not read by the datapath */
+	__u32 reserved;
+};
+
+/* xdnat_coa_idx key -> __u32 host id. */
+struct xdnat_coa_key {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;         /* zero */
+};
 
 /* Router configuration flags (xdnat_router_cfg.flags / xdnat_info.flags). */
 #define XDNAT_F_UNKNOWN_DROP      (1u << 0) /* unallocated port/SPI: drop, not pass */
@@ -403,6 +493,15 @@ struct xdnat_counter {
 	/* DF and too big, but RFC 1812 forbids an ICMP error about it \
 	 * (ICMP error, later fragment, non-unicast address) */ \
 	X(DROP_TOO_BIG, drop_too_big) \
+	/* roaming hosts (issue 18): the care-of endpoint */ \
+	/* WAN packet tunnelled in UDP (RFC 3519) to the host's care-of endpoint */ \
+	X(ROAM_TO_COA, roam_to_coa) \
+	/* reverse-tunnelled (RFC 3024) host packet decapsulated to the WAN */ \
+	X(ROAM_FROM_COA, roam_from_coa) \
+	/* UDP to G:434 that is not tunnel data: registration, to the stack */ \
+	X(PASS_MIP_REG, pass_mip_reg) \
+	/* tunnel data from an address/port that is no active care-of endpoint */ \
+	X(DROP_COA_UNKNOWN, drop_coa_unknown) \
 	/* end */
 
 enum xdnat_reason {
@@ -421,6 +520,25 @@ struct xdnat_hostside_cfg {
 };
 
 #define XDNAT_HOSTSIDE_MAP_STATS  "xdnat_hoststats"
+
+/*
+ * Host side away from home (xdnat_host_roam_egress/_ingress in the same
+ * object, tc on the NIC of the foreign network): the configuration is a
+ * one-entry array, xdnat_host_roam, so that a move only rewrites it (no
+ * reload).  With XDNAT_COA_F_ACTIVE, packets from @gaddr leave as RFC 3519
+ * tunnel data @local_addr:@local_port -> @ha_addr:434 (the NAT maps the
+ * source to the care-of endpoint the home agent registers), and tunnel data
+ * from @ha_addr:434 to @local_addr:@local_port is unwrapped when its inner
+ * destination is @gaddr.  @local_port is the port the host registered from.
+ */
+#define XDNAT_HOSTSIDE_MAP_ROAM   "xdnat_host_roam"
+struct xdnat_host_roam {
+	__be32 gaddr;        /* the shared global address (on lo) */
+	__be32 ha_addr;      /* the home agent: G, where registrations went */
+	__be32 local_addr;   /* this host's address on the foreign network */
+	__be16 local_port;   /* its UDP port of registration and tunnel */
+	__u16 flags;         /* XDNAT_COA_F_ACTIVE: away, tunnel on */
+};
 /* xdnat-host's counters: one list, like XDNAT_REASONS (names in
  * xdnat_host_reason_names[]). */
 #define XDNAT_HOST_REASONS(X) \
@@ -430,7 +548,10 @@ struct xdnat_hostside_cfg {
 	X(DROP_MALFORMED, drop_malformed) /* tunnel packet with a bad inner header */ \
 	X(DROP_INTERNAL, drop_internal)   /* helper failure */ \
 	X(PASS_FRAGMENT, pass_fragment)   /* outer fragment of a tunnel packet: the stack \
-					   * reassembles it, xdnat-host unwraps it */
+					   * reassembles it, xdnat-host unwraps it */ \
+	X(ROAM_ENCAP, roam_encap)         /* away: egress from G reverse-tunnelled (RFC 3519) */ \
+	X(ROAM_DECAP, roam_decap)         /* away: tunnel data from the home agent unwrapped */ \
+	X(ROAM_DROP, roam_drop)           /* away: tunnel data, bad next header or inner packet */
 
 enum xdnat_host_reason {
 #define XDNAT_HR_ENUM_(id, name) XDNAT_HR_##id,
@@ -464,6 +585,7 @@ _Static_assert(offsetof(struct xdnat_host, gaddr_index) == 4, "host gaddr_index 
 _Static_assert(sizeof(struct xdnat_host_stats) == 32, "host stats layout");
 _Static_assert(sizeof(struct xdnat_counter) == 16, "counter layout");
 _Static_assert(sizeof(struct xdnat_hostside_cfg) == 16, "hostside cfg layout");
+_Static_assert(sizeof(struct xdnat_host_roam) == 16, "host roam cfg layout");
 _Static_assert(XDNAT_R_MAX < 64, "reason enum bound");
 _Static_assert(sizeof(struct xdnat_frag_key) == 12, "frag key layout (no holes)");
 _Static_assert(sizeof(struct xdnat_frag_val) == 16, "frag value layout");
@@ -471,6 +593,11 @@ _Static_assert(sizeof(struct xdnat_out_spi_key) == 8, "out spi key layout");
 _Static_assert(sizeof(struct xdnat_frag_event) == 8, "frag event layout");
 _Static_assert(sizeof(struct xdnat_peer_key) == 8, "peer key layout");
 _Static_assert(sizeof(struct xdnat_peer_val) == 8, "peer value layout");
+_Static_assert(sizeof(struct xdnat_mip_tunnel_hdr) == 4, "RFC 3519 tunnel-data header");
+_Static_assert(sizeof(struct xdnat_coa_ep) == 8, "care-of endpoint: one word");
+_Static_assert(sizeof(struct xdnat_coa) == 16 && offsetof(struct xdnat_coa, generation) == 8,
+	       "coa layout");
+_Static_assert(sizeof(struct xdnat_coa_key) == 8, "coa key layout (no holes)");
 #endif
 
 #endif /* XDNAT_ABI_H */

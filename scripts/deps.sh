@@ -9,7 +9,7 @@ pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
       libssl-dev openssl libsqlite3-dev python3 socat iputils-ping help2man libmicrohttpd-dev libinih-dev libmnl-dev strace
       strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
       strongswan-pki libstrongswan-extra-plugins python3-scapy python3-cryptography
-      gnutls-bin libnss3-tools golang-go libcurl4-openssl-dev libjson-c-dev etcd-server)
+      gnutls-bin libnss3-tools golang-go libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client)
 # The BPF programs use the uapi ICMP header (linux/icmp.h), which includes
 # libc's sys/socket.h; for the bpf target glibc asks for its 32-bit stubs.
 [ "$(dpkg --print-architecture)" = amd64 ] && pkgs+=(libc6-dev-i386)
@@ -26,7 +26,8 @@ pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 # cryptography >= 43 (PolicyBuilder), newer than Debian 12's: PYTHON=.
 # libcurl4-openssl-dev + libjson-c-dev: the etcd store backend talks to etcd's
 # JSON gateway (loader/store/store_etcd_kv.c); etcd-server: its tests start a
-# throwaway etcd (selftests/test_store_etcd.c, docs/CLUSTER.md).
+# throwaway etcd (selftests/test_store_etcd.c, docs/CLUSTER.md); etcd-client:
+# etcdctl, with which selftests/e2e_store_etcd.sh reads the keys xdnatd wrote.
 # strongswan-charon pulls in strongswan-starter, whose maintainer scripts would
 # start an IPsec daemon in the root namespace on a systemd host: the install
 # below runs with a policy-rc.d that forbids starting services, and the units

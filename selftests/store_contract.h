@@ -2,7 +2,8 @@
 /*
  * The store's contract (store.h), whatever the backend: included by
  * test_store.c (SQLite) and test_store_etcd.c (etcd), each of which
- * defines the handle `st` under test before including this file.
+ * defines the handle `st` under test before including this file (and
+ * includes lca.h, counters.h, <time.h>).
  */
 #ifndef XDNAT_STORE_CONTRACT_H
 #define XDNAT_STORE_CONTRACT_H
@@ -191,6 +192,206 @@ static void contract_listing_counts_settings(void)
 	cr_assert_eq(st->ops->setting_set(st, "quarantine", 60), 0);
 	cr_assert_eq(st->ops->setting_get(st, "quarantine", &x), 0);
 	cr_assert_eq(x, 60);
+}
+
+static void contract_counter_baselines(void)
+{
+	struct xd_ctr_sample smp[2] = { { .key = "reason:a", .v = { 1, 2, 0, 0 } },
+					{ .key = "host:3", .v = { 3, 4, 5, 6 } } };
+	struct xd_ctr_state s = { 0 }, l;
+	uint32_t cid;
+
+	cr_assert_eq(xd_ctr_load(st, "g1", &l), 0, "%s", xd_store_error(st));
+	cr_assert_eq(l.since_ms, 0);
+	xd_ctr_free(&l);
+	cr_assert_eq(st->ops->client_add(st, "h1", 11, 1, &cid), 0);
+	cr_assert_eq(st->ops->client_set_host(st, cid, 3, 0), 0);
+	cr_assert_eq(xd_ctr_fold(&s, "g1", smp, 2, 777), 0);
+	cr_assert_eq(st->ops->ctr_store(st, &s), 0, "%s", xd_store_error(st));
+	cr_assert_eq(xd_ctr_load(st, "g1", &l), 0);
+	cr_assert(l.same_gen);
+	cr_assert_eq(l.since_ms, 777);
+	cr_assert_eq(l.n, 2);
+	cr_assert_str_eq(l.rows[0].key, "host:3");
+	cr_assert_eq(l.rows[0].last[3], 6);
+	cr_assert(l.rows[0].has_last);
+	cr_assert_eq(l.n_names, 1);
+	cr_assert_str_eq(l.names[0].name, "h1");
+	cr_assert_eq(l.names[0].host_id, 3);
+	xd_ctr_free(&l);
+	xd_ctr_free(&s);
+}
+
+/* ---- the CA's record store (struct lca_certdb) and the cert_* ops */
+
+static int keep_rec(void *arg, const struct lca_record *r)
+{
+	struct lca_record *o = arg;
+
+	/* what the tests look at; strings only live during the callback */
+	o->not_after = r->not_after;
+	o->issued_at = r->issued_at;
+	o->revoked = r->revoked;
+	o->reason = r->reason;
+	o->der_len = r->der_len;
+	o->identity = !strcmp(r->host_id, "h1") && !strcmp(r->lan, "10.0.0.2") &&
+		      !strcmp(r->ports, "2000-2099") && r->der_len == 3 && !memcmp(r->der, "\x30\x01\x02", 3)
+		      ? "ok" : "differs";
+	return 0;
+}
+
+static int serials(void *arg, const struct lca_record *r)
+{
+	char *out = arg;
+
+	strcat(out, r->serial);
+	strcat(out, " ");
+	return 0;
+}
+
+static int count_revoked(void *arg, const struct xd_cert_revoked *r)
+{
+	char *out = arg;
+
+	strcat(out, r->serial);
+	strcat(out, " ");
+	return 0;
+}
+
+static void put_rec(struct lca_certdb *d, const char *serial, const char *host, int64_t issued, int expect)
+{
+	struct lca_err e = { { 0 } };
+	struct lca_record r = { .serial = serial, .host_id = host, .identity = "id", .lan = "10.0.0.2",
+				.ports = "2000-2099", .spis = "", .not_before = 100, .not_after = 5000,
+				.issued_at = issued, .der = (const unsigned char *)"\x30\x01\x02", .der_len = 3 };
+
+	cr_assert_eq(d->ops->insert(d, &r, &e), expect, "insert %s: %s", serial, e.msg);
+}
+
+static void contract_ca_records(void)
+{
+	struct lca_err e = { { 0 } };
+	struct lca_certdb *d = st->ops->ca_certdb(st, &e);
+	struct lca_record r = { 0 };
+	char list[256] = "", un[256] = "";
+	int64_t num = 0, tu = 0, n2, t2;
+	unsigned char *der;
+	size_t len;
+
+	cr_assert_not_null(d, "%s", e.msg);
+	cr_assert_eq(d->ops->init(d, &e), 0, "%s", e.msg);
+	put_rec(d, "0B", "h1", 20, 0);
+	put_rec(d, "0A", "h2", 10, 0);
+	put_rec(d, "0C", "h1", 30, 0);
+	put_rec(d, "0A", "h3", 40, -EEXIST);        /* a serial is given once */
+	cr_assert_eq(d->ops->list(d, NULL, serials, list, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(list, "0A 0B 0C ", "oldest first");
+	list[0] = 0;
+	cr_assert_eq(d->ops->list(d, "h1", serials, list, &e), 0);
+	cr_assert_str_eq(list, "0B 0C ");
+	cr_assert_eq(d->ops->get(d, "0b", keep_rec, &r, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(r.identity, "ok");
+	cr_assert(r.not_after == 5000 && r.issued_at == 20 && !r.revoked);
+	cr_assert_eq(d->ops->get(d, "0D", keep_rec, &r, &e), -ENOENT);
+	/* revocation, once; the announcement queue */
+	cr_assert_eq(d->ops->revoke(d, "0B", LCA_REASON_KEY_COMPROMISE, 50, &e), 0, "%s", e.msg);
+	cr_assert_eq(d->ops->revoke(d, "0B", LCA_REASON_KEY_COMPROMISE, 51, &e), -EALREADY);
+	cr_assert_eq(d->ops->revoke(d, "0D", LCA_REASON_KEY_COMPROMISE, 51, &e), -EALREADY);
+	cr_assert_eq(st->ops->cert_revoke(st, "0C", LCA_REASON_SUPERSEDED, 45, &e), 0, "%s", e.msg);
+	cr_assert_eq(st->ops->cert_revoke(st, "0C", LCA_REASON_SUPERSEDED, 45, &e), -EALREADY);
+	cr_assert_eq(d->ops->get(d, "0B", keep_rec, &r, &e), 0);
+	cr_assert(r.revoked && r.reason == LCA_REASON_KEY_COMPROMISE);
+	cr_assert_eq(st->ops->cert_unannounced(st, 16, count_revoked, un), 0, "%s", xd_store_error(st));
+	cr_assert_str_eq(un, "0C 0B ", "oldest revocation first");
+	cr_assert_eq(st->ops->cert_announced(st, "0C", 60), 0, "%s", xd_store_error(st));
+	un[0] = 0;
+	cr_assert_eq(st->ops->cert_unannounced(st, 16, count_revoked, un), 0);
+	cr_assert_str_eq(un, "0B ");
+	/* CRL numbers and times strictly increase; never back in time */
+	cr_assert_eq(d->ops->next_crl(d, "", 1000, &num, &tu, &e), 0, "%s", e.msg);
+	cr_assert(num == 1 && tu == 1000);
+	cr_assert_eq(d->ops->next_crl(d, "", 1000, &n2, &t2, &e), 0);
+	cr_assert(n2 == 2 && t2 == 1001);
+	cr_assert_eq(d->ops->next_crl(d, "", 100, &n2, &t2, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "back in time"), "%s", e.msg);
+	/* the latest CRL: a lower number never replaces a higher one */
+	cr_assert_eq(d->ops->crl_get(d, &der, &len, &num, &e), -ENOENT);
+	cr_assert_eq(d->ops->crl_put(d, 2, (const unsigned char *)"two", 3, &e), 0, "%s", e.msg);
+	cr_assert_eq(d->ops->crl_put(d, 1, (const unsigned char *)"one", 3, &e), 0);
+	cr_assert_eq(d->ops->crl_get(d, &der, &len, &num, &e), 0, "%s", e.msg);
+	cr_assert(num == 2 && len == 3 && !memcmp(der, "two", 3));
+	free(der);
+	/* groups of writes are all or nothing */
+	cr_assert_eq(d->ops->begin(d, &e), 0);
+	put_rec(d, "0E", "h1", 70, 0);
+	cr_assert_eq(d->ops->end(d, -EIO, &e), -EIO);
+	cr_assert_eq(d->ops->get(d, "0E", keep_rec, &r, &e), -ENOENT);
+}
+
+/* The Local CA over the store: issue, revoke the overlapping, sign CRLs
+ * (numbers 1, 2), and the latest CRL is the store's. */
+static void contract_ca_library(void)
+{
+	struct lca_err e = { { 0 } };
+	struct lca_config cfg = { .crl_period_s = 3600 };
+	int64_t now = time(NULL), num = 0;
+	EVP_PKEY *rk, *lk, *hk;
+	X509 *root, *lcert;
+	X509_REQ *req;
+	struct lca_ns ns;
+	struct lca *ca;
+	struct lca_range ports = { 2000, 2099 };
+	struct lca_issued out;
+	unsigned char *csr = NULL, *crl1 = NULL, *crl2 = NULL, *kept = NULL;
+	size_t csr_len, l1, l2, lk_len;
+	unsigned n = 0;
+	char un[256] = "";
+
+	cr_assert(rk = lca_keygen(LCA_KEY_EC_P256, &e), "%s", e.msg);
+	cr_assert(lk = lca_keygen(LCA_KEY_EC_P256, &e), "%s", e.msg);
+	cr_assert(hk = lca_keygen(LCA_KEY_EC_P256, &e), "%s", e.msg);
+	cr_assert(root = lca_root_create(rk, "O=test, CN=root", now - 60, now + 86400, &e));
+	cr_assert_eq(lca_ns_init(&ns, htonl(0xcb007107), NULL, NULL, &e), 0, "%s", e.msg);
+	cr_assert(req = lca_csr_create(lk, &ns, &e), "%s", e.msg);
+	cr_assert(lcert = lca_cert_sign(req, root, rk, &ns, now - 60, now + 86400, &e), "%s", e.msg);
+	X509_REQ_free(req);
+	lca_ns_release(&ns);
+	cr_assert_eq(lca_open_mem_certdb(&cfg, lk, lcert, NULL, st->ops->ca_certdb(st, &e), &ca, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(lca_host_csr(hk, "h", &csr, &csr_len, &e), 0, "%s", e.msg);
+	struct lca_issue_req rq = { .csr = csr, .csr_len = csr_len, .host_id = "h1",
+				    .lan_be = htonl(0x0a000002), .ports = &ports, .n_ports = 1,
+				    .not_before = now - 60, .not_after = now + 3600 };
+	cr_assert_eq(lca_issue(ca, &rq, &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(st->ops->cert_revoke_overlapping(st, RSIP_KIND_PORTS, 2050, 2050,
+						      LCA_REASON_CESSATION, now, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(st->ops->cert_unannounced(st, 16, count_revoked, un), 0);
+	cr_assert_not_null(strstr(un, out.serial), "%s", un);
+	cr_assert_eq(lca_crl(ca, now, &crl1, &l1, &e), 0, "%s", e.msg);
+	cr_assert_eq(lca_crl(ca, now, &crl2, &l2, &e), 0, "%s", e.msg);
+	cr_assert_eq(lca_crl_latest(ca, &kept, &lk_len, &num, &e), 0, "%s", e.msg);
+	cr_assert_eq(num, 2);
+	cr_assert(lk_len == l2 && !memcmp(kept, crl2, l2), "the store keeps the latest CRL");
+	{
+		const unsigned char *p = kept;
+		X509_CRL *c = d2i_X509_CRL(NULL, &p, (long)lk_len);
+
+		cr_assert_not_null(c);
+		cr_assert_eq(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(c)), 1);
+		X509_CRL_free(c);
+	}
+	free(kept);
+	OPENSSL_free(crl1);
+	OPENSSL_free(crl2);
+	OPENSSL_free(csr);
+	lca_issued_free(&out);
+	lca_close(ca);
+	X509_free(root);
+	X509_free(lcert);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(lk);
+	EVP_PKEY_free(hk);
 }
 
 #endif

@@ -3525,3 +3525,445 @@ Test(nh_race, no_torn_entry_under_concurrent_updates, .timeout = 60)
 			     i, w[i].torn);
 	}
 }
+
+/* ------------------------------------------------------------ roaming hosts */
+
+/*
+ * Roaming hosts (issue 18, maps/xdnat_abi.h "the care-of endpoint"): host A
+ * registered away at care-of endpoint COA:COA_PORT (the public side of a NAT,
+ * reached through the WAN gateway); UDP 434 of G0 is the router's port (the
+ * home agent), of G1 not.
+ */
+#define COA       IP4(198, 51, 100, 200)
+#define COA_PORT  40434
+#define MIP_PORT  434
+
+static int coa_fd(void)
+{
+	return bpf_map__fd(R->skel->maps.xdnat_coa);
+}
+
+/* Host @hid at COA:@port, or at home with @active false: ONE update of
+ * xdnat_coa (plus the reverse index the setter keeps). */
+static void coa_put(uint32_t hid, uint32_t addr, uint16_t port, bool active)
+{
+	struct xdnat_coa v = { .ep = { .addr = htonl(addr), .port = htons(port),
+				       .flags = active ? XDNAT_COA_F_ACTIVE : 0 } };
+	struct xdnat_coa_key k = { .addr = htonl(addr), .port = htons(port) };
+
+	cr_assert(bpf_map_update_elem(bpf_map__fd(R->skel->maps.xdnat_coa_idx), &k, &hid,
+				      BPF_ANY) == 0, "index coa: %s", strerror(errno));
+	map_set(coa_fd(), hid, &v, "xdnat_coa");
+}
+
+static void init_router_roam(void)
+{
+	struct xdnat_owner router = { .host_id = XDNAT_HOST_ROUTER };
+
+	router_up(0, "default");
+	map_set(bpf_map__fd(R->skel->maps.xdnat_ports), 0 * XDNAT_PORTS_PER_GADDR + MIP_PORT,
+		&router, "xdnat_ports");
+	coa_put(H_A, COA, COA_PORT, true);
+}
+
+TestSuite(roam, .init = init_router_roam, .fini = fini_all, .timeout = 120);
+
+/*
+ * RFC 3519 UDP tunnelling of @dg, written from the RFCs independently of
+ * the BPF code: outer IPv4 @osrc -> @odst (version 4, IHL 5, TOS, ID and DF
+ * of the inner header, TTL 64, protocol 17, valid checksum), UDP @sport ->
+ * @dport with length and checksum 0, tunnel-data header: type 4, next
+ * header 4, reserved 0; then the datagram, unchanged.
+ */
+static void udp_tunnel(struct pkt *f, const uint8_t dmac[6], const uint8_t smac[6], uint32_t osrc,
+		       uint32_t odst, uint16_t sport, uint16_t dport, uint8_t type, uint8_t nh,
+		       const struct pkt *dg)
+{
+	struct ip4 o = {
+		.src = osrc, .dst = odst, .proto = PROTO_UDP, .tos = dg->b[1], .ttl = 64,
+		.id = pkt_rd16(dg->b + 4), .frag = pkt_rd16(dg->b + 6) & IP_DF,
+	};
+	const uint8_t th[4] = { type, nh, 0, 0 };
+	uint8_t *u;
+	size_t off;
+
+	pkt_reset(f);
+	pkt_eth(f, dmac, smac, ETHTYPE_IPV4);
+	off = pkt_ip4_begin(f, &o);
+	u = pkt_put(f, NULL, 8);
+	pkt_wr16(u, sport);
+	pkt_wr16(u + 2, dport);
+	pkt_wr16(u + 4, (uint16_t)(8 + 4 + dg->len));
+	pkt_wr16(u + 6, 0);
+	pkt_put(f, th, sizeof(th));
+	pkt_put(f, dg->b, dg->len);
+	pkt_ip4_end(f, off);
+}
+
+/* @dg from the WAN must reach roaming host @hid at COA:@port via the gateway. */
+static void roam_fwd(struct cases *cs, int verdict, const struct pkt *dg, uint32_t hid,
+		     uint16_t port, const char *name)
+{
+	struct dp_case *c = case_add(cs, verdict, XDNAT_R_ROAM_TO_COA, "%s", name);
+
+	wan_frame(&c->in, dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, pkt_rd32(dg->b + 16), COA, MIP_PORT, port,
+		   4, 4, dg);
+	c->bytes = ip_totlen(dg);
+	c->to_host = hid;
+}
+
+/* Host @dg reverse-tunnelled from @src:@sport (via the gateway) to G0:434. */
+static void rtun_frame(struct pkt *f, uint32_t src, uint16_t sport, const struct pkt *dg)
+{
+	udp_tunnel(f, MAC_WAN0, MAC_GW, src, G0, sport, MIP_PORT, 4, 4, dg);
+}
+
+HOOK_TEST(roam, to_care_of_endpoint)
+{
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 100);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "UDP to A's port: to its care-of endpoint");
+	dg_tcp(&dg, hdr(REMOTE_FAR, G0), 443, 20999, 1000);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "TCP to A's last port");
+	dg_esp(&dg, nodf(hdr(REMOTE, G0)), SPI(0x0100, 7), 64);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "ESP to A's SPI, no DF: outer no DF");
+	dg_icmp(&dg, hdr(REMOTE, G0), ICMP_ECHOREPLY, 20001, 32);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "echo reply to A's id");
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1468 - 28);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "1468-byte DF UDP: 1500 with the tunnel");
+	/* B is at home: IP-in-IP on the LAN as before. */
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 21010, 100);
+	wan_fwd(&cs, h->redirect, &dg, H_B, "UDP to B (at home): LAN tunnel");
+	run_cases(h->wan, &cs);
+}
+
+HOOK_TEST(roam, too_big_for_the_tunnel)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, icmp;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 1469 - 28);
+	c = case_add(&cs, h->redirect, XDNAT_R_TOO_BIG_ICMP,
+		     "1469-byte DF UDP to roaming A: frag-needed 1468 (path MTU - 32)");
+	wan_frame(&c->in, &dg);
+	frag_needed_of(&icmp, &dg, G0, 1468);
+	frame(&c->out, MAC_REMOTE, MAC_WAN0, &icmp);
+	c->bytes = ip_totlen(&dg);
+	run_cases(h->wan, &cs);
+}
+
+/* Moving home is one update of xdnat_coa; so is moving on (another
+ * endpoint) and away again. */
+HOOK_TEST(roam, switch_with_one_update)
+{
+	struct xdnat_coa home = { 0 };
+	struct cases cs = { 0 };
+	struct pkt dg;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 100);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "away");
+	run_cases(h->wan, &cs);
+
+	map_set(coa_fd(), H_A, &home, "xdnat_coa");
+	wan_fwd(&cs, h->redirect, &dg, H_A, "home after one update");
+	run_cases(h->wan, &cs);
+
+	coa_put(H_A, COA, COA_PORT + 1, true);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT + 1, "away again, another NAT binding");
+	run_cases(h->wan, &cs);
+
+	coa_put(H_A, COA, COA_PORT + 1, false);
+	wan_fwd(&cs, h->redirect, &dg, H_A, "entry kept, not active: home");
+	run_cases(h->wan, &cs);
+}
+
+HOOK_TEST(roam, reverse_tunnel)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, fwd, bad;
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20010, 53, 100);
+	c = case_add(&cs, h->redirect, XDNAT_R_ROAM_FROM_COA, "A's UDP from its endpoint: to the WAN");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	ttl_dec(&fwd, &dg);
+	frame(&c->out, MAC_REMOTE, MAC_WAN0, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+
+	dg_esp(&dg, from_g(H_A, REMOTE_FAR), 0x77000001u, 64);
+	c = case_add(&cs, h->redirect, XDNAT_R_ROAM_FROM_COA, "A's ESP (the remote's SPI) via the gateway");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	ttl_dec(&fwd, &dg);
+	frame(&c->out, MAC_GW, MAC_WAN0, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20010, 53, 100);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_COA_UNKNOWN, "spoofed outer source");
+	rtun_frame(&c->in, COA + 1, COA_PORT, &dg);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_COA_UNKNOWN, "registered address, wrong port");
+	rtun_frame(&c->in, COA, COA_PORT + 7, &dg);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_COA_UNKNOWN, "the remote's own address");
+	rtun_frame(&c->in, REMOTE, COA_PORT, &dg);
+
+	dg_udp(&bad, hdr(REMOTE_FAR, REMOTE), 20010, 53, 100);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_SPOOF_SRC, "foreign inner source");
+	rtun_frame(&c->in, COA, COA_PORT, &bad);
+	c->bytes = ip_totlen(&bad);
+	dg_udp(&bad, from_g(H_C, REMOTE), 20010, 53, 100);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_SPOOF_SRC, "inner source G1, A shares G0");
+	rtun_frame(&c->in, COA, COA_PORT, &bad);
+	c->bytes = ip_totlen(&bad);
+	dg_udp(&bad, from_g(H_A, REMOTE), 21000, 53, 100);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_SPOOF_PORT, "inner source port of B's");
+	rtun_frame(&c->in, COA, COA_PORT, &bad);
+	c->bytes = ip_totlen(&bad);
+	dg_icmp(&bad, from_g(H_A, G0), ICMP_ECHO, 20001, 8);
+	c = case_add(&cs, h->drop, XDNAT_R_PASS_ICMP_LOCAL, "keepalive ping to G: dropped, counted");
+	rtun_frame(&c->in, COA, COA_PORT, &bad);
+	c->bytes = ip_totlen(&bad);
+	run_cases(h->wan, &cs);
+}
+
+HOOK_TEST(roam, home_agent_port)
+{
+	static const uint8_t rrq[28] = { 1, 0x02, 0, 60 }; /* registration request, RFC 5944 */
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, in;
+	size_t o;
+
+	pkt_reset(&dg);
+	o = pkt_ip4_begin(&dg, &(struct ip4){ .src = COA, .dst = G0, .proto = PROTO_UDP, .ttl = 50 });
+	pkt_udp_data(&dg, o, COA_PORT, MIP_PORT, rrq, sizeof(rrq));
+	pkt_ip4_end(&dg, o);
+	c = case_add(&cs, h->pass, XDNAT_R_PASS_MIP_REG, "registration request: to the stack");
+	frame(&c->in, MAC_WAN0, MAC_GW, &dg);
+
+	pkt_reset(&dg);
+	o = pkt_ip4_begin(&dg, &(struct ip4){ .src = REMOTE, .dst = G0, .proto = PROTO_UDP, .ttl = 50 });
+	pkt_udp_data(&dg, o, 50000, MIP_PORT, rrq, 2);
+	pkt_ip4_end(&dg, o);
+	c = case_add(&cs, h->pass, XDNAT_R_PASS_MIP_REG, "2-byte message from anyone: the stack's");
+	frame(&c->in, MAC_WAN0, MAC_REMOTE, &dg);
+
+	dg_udp(&dg, from_g(H_A, REMOTE), 20010, 53, 100);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_MALFORMED, "tunnel data, next header 55");
+	udp_tunnel(&c->in, MAC_WAN0, MAC_GW, COA, G0, COA_PORT, MIP_PORT, 4, 55, &dg);
+	c = case_add(&cs, h->drop, XDNAT_R_FRAGMENT, "tunnel data in an outer fragment");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	c->in.b[14 + 6] |= IP_MF >> 8;
+	pkt_ip4_fix_csum(&c->in, 14);
+	c = case_add(&cs, h->drop, XDNAT_R_DROP_MALFORMED, "tunnel data, inner length + 1");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	pkt_wr16(c->in.b + 14 + 32 + 2, (uint16_t)(ip_totlen(&dg) + 1));
+
+	/* 434 of G1 is no router port: an ordinary unallocated port. */
+	rtun_frame(&in, COA, COA_PORT, &dg);
+	pkt_wr32(in.b + 14 + 16, G1);
+	pkt_ip4_fix_csum(&in, 14);
+	c = case_add(&cs, h->pass, XDNAT_R_UNKNOWN_PORT, "UDP 434 of G1: not the home agent's");
+	c->in = in;
+	run_cases(h->wan, &cs);
+}
+
+/* Hairpin between a host away and another host of this router, either
+ * way: the packet leaves in the destination's tunnel, TTL - 1. */
+HOOK_TEST(roam, hairpin)
+{
+	const struct hostdef *b = host(H_B);
+	struct cases cs = { 0 }, lan = { 0 };
+	struct dp_case *c;
+	struct pkt dg, fwd;
+
+	dg_udp(&dg, from_g(H_B, G0), 21000, 20010, 100);
+	c = case_add(&lan, h->redirect, XDNAT_R_HAIRPIN, "B (home) to A (away): to A's endpoint");
+	lan_tunnel(&c->in, H_B, &dg);
+	ttl_dec(&fwd, &dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, G0, COA, MIP_PORT, COA_PORT, 4, 4, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_B;
+	c->to_host = H_A;
+	run_cases(h->lan, &lan);
+
+	dg_tcp(&dg, from_g(H_A, G0), 20010, 21000, 300);
+	c = case_add(&cs, h->redirect, XDNAT_R_HAIRPIN, "A (away) to B (home): IP-in-IP to B");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	ttl_dec(&fwd, &dg);
+	tunnel(&c->out, b->mac, MAC_LAN0, LAN_ROUTER, b->lan, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+	c->to_host = H_B;
+	run_cases(h->wan, &cs);
+
+	coa_put(H_B, COA, COA_PORT + 5, true);
+	c = case_add(&cs, h->redirect, XDNAT_R_HAIRPIN, "A (away) to B (away): to B's endpoint");
+	rtun_frame(&c->in, COA, COA_PORT, &dg);
+	udp_tunnel(&c->out, MAC_GW, MAC_WAN0, G0, COA, MIP_PORT, COA_PORT + 5, 4, 4, &fwd);
+	c->bytes = ip_totlen(&dg);
+	c->from_host = H_A;
+	c->to_host = H_B;
+	run_cases(h->wan, &cs);
+}
+
+/* The user-space setter keeps the reverse index with the switch. */
+Test(roam, setter)
+{
+	struct xdnat_router_cfg cfg = R->skel->rodata->cfg;
+	struct xdnat_coa c;
+	struct xd_maps m;
+	uint32_t owner, zero = 0;
+	struct xdnat_coa_key k = { .addr = htonl(COA), .port = htons(5555) };
+	int idx = bpf_map__fd(R->skel->maps.xdnat_coa_idx);
+
+	cfg.abi_version = XDNAT_ABI_VERSION;
+	map_set(bpf_map__fd(R->skel->maps.xdnat_info), zero, &cfg, "xdnat_info");
+	cr_assert_eq(xd_maps_open(PIN_BASE, "default", &m), 0);
+	cr_assert_eq(xd_coa_set(&m, H_B, htonl(COA), htons(5555), XDNAT_COA_F_ACTIVE, 7), 0);
+	cr_assert_eq(xd_coa_get(&m, H_B, &c), 0);
+	cr_assert(c.ep.addr == htonl(COA) && c.ep.port == htons(5555) &&
+		  c.ep.flags == XDNAT_COA_F_ACTIVE && c.generation == 7);
+	cr_assert_eq(bpf_map_lookup_elem(idx, &k, &owner), 0);
+	cr_assert_eq(owner, (uint32_t)H_B);
+	cr_assert_eq(xd_coa_set(&m, H_D, htonl(COA), htons(5555), XDNAT_COA_F_ACTIVE, 1), -EEXIST,
+		     "a live endpoint of B is not D's");
+	cr_assert_eq(xd_coa_set(&m, H_B, htonl(COA), htons(5556), XDNAT_COA_F_ACTIVE, 8), 0);
+	cr_assert(bpf_map_lookup_elem(idx, &k, &owner) != 0, "moved on: old endpoint unindexed");
+	cr_assert_eq(xd_coa_set(&m, H_D, htonl(COA), htons(5555), XDNAT_COA_F_ACTIVE, 1), 0,
+		     "free again: D may have it");
+	cr_assert_eq(xd_coa_set(&m, H_B, htonl(G0), htons(5555), XDNAT_COA_F_ACTIVE, 1), -EINVAL);
+	cr_assert_eq(xd_coa_set(&m, H_B, htonl(COA), 0, XDNAT_COA_F_ACTIVE, 1), -EINVAL);
+	cr_assert_eq(xd_coa_set(&m, H_OUTSIDE, htonl(COA), htons(1), XDNAT_COA_F_ACTIVE, 1), -ERANGE);
+	cr_assert_eq(xd_coa_clear(&m, H_B), 0);
+	cr_assert_eq(xd_coa_get(&m, H_B, &c), 0);
+	cr_assert(c.word == 0, "home: all zero");
+	k.port = htons(5556);
+	cr_assert(bpf_map_lookup_elem(idx, &k, &owner) != 0, "home: unindexed");
+	cr_assert_eq(xd_coa_clear(&m, H_B), 0, "clearing twice is a no-op");
+	cr_assert_eq(xd_host_del(&m, H_D), 0);
+	cr_assert_eq(xd_coa_get(&m, H_D, &c), 0);
+	cr_assert(c.word == 0, "a deleted host is home");
+	xd_maps_close(&m);
+}
+
+/* Whatever classified the packet (ICMP error quote, fragment table), a host
+ * away gets it at its care-of endpoint; so in one-arm mode. */
+HOOK_TEST(roam, errors_fragments_onearm)
+{
+	struct cases cs = { 0 };
+	struct pkt out, dg;
+	struct ip4 ih;
+	size_t qlen;
+
+	dg_udp(&out, from_g(H_A, REMOTE_FAR), 20010, 53, 40);
+	qlen = pkt_ip4_hlen(&out, 0) + 8;
+	dg_icmp_err(&dg, REMOTE, G0, ICMP_UNREACH, 3, 0, out.b, qlen);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "port unreachable quoting A's datagram");
+
+	ih = hdr(REMOTE, G0);
+	ih.id = 0x4242;
+	ih.frag = IP_MF;
+	dg_udp(&dg, ih, 53, 20010, 64);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "first fragment to A's port");
+	dg_frag(&dg, REMOTE, G0, PROTO_UDP, 0x4242, 72, false, 40);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "later fragment: the table names A");
+	run_cases(h->wan, &cs);
+
+	use_onearm = true;
+	dg_tcp(&dg, hdr(REMOTE, G0), 443, 20500, 200);
+	roam_fwd(&cs, h->redirect, &dg, H_A, COA_PORT, "one-arm: TCP to A away");
+	run_cases(h->wan, &cs);
+	use_onearm = false;
+}
+
+/* ------------------------------------------------------------ host side, away */
+
+#define AWAY_LOCAL IP4(10, 99, 0, 2) /* the host's address on the foreign network */
+#define AWAY_PORT  43434
+static const uint8_t MAC_AWAY[6] = { 0x02, 0, 0, 0, 0x99, 0x02 };
+static const uint8_t MAC_NAT[6]  = { 0x02, 0, 0, 0, 0x99, 0x01 };
+
+/* Host A away: the roam programs of xdnat_hostside in place of the LAN pair
+ * (same counters), configured through xdnat_host_roam as a move would. */
+static void hostside_away_up(void)
+{
+	struct xdnat_host_roam r = { .gaddr = htonl(G0), .ha_addr = htonl(G0),
+				     .local_addr = htonl(AWAY_LOCAL), .local_port = htons(AWAY_PORT),
+				     .flags = XDNAT_COA_F_ACTIVE };
+	uint32_t zero = 0;
+
+	hostside_up();
+	HS->egress = bpf_program__fd(HS->skel->progs.xdnat_host_roam_egress);
+	HS->ingress = bpf_program__fd(HS->skel->progs.xdnat_host_roam_ingress);
+	map_set(bpf_map__fd(HS->skel->maps.xdnat_host_roam), zero, &r, "xdnat_host_roam");
+}
+
+TestSuite(host_away, .init = hostside_away_up, .fini = fini_all, .timeout = 120);
+
+Test(host_away, egress)
+{
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg;
+
+	dg_tcp(&dg, hdr(G0, REMOTE), 20010, 443, 200);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ROAM_ENCAP, "TCP from G0: tunnel data to G0:434");
+	frame(&c->in, MAC_NAT, MAC_AWAY, &dg);
+	udp_tunnel(&c->out, MAC_NAT, MAC_AWAY, AWAY_LOCAL, G0, AWAY_PORT, MIP_PORT, 4, 4, &dg);
+	c->bytes = ip_totlen(&dg);
+	dg_esp(&dg, nodf(hdr(G0, REMOTE)), 0xc0ffee00, 80);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ROAM_ENCAP, "ESP from G0, no DF");
+	frame(&c->in, MAC_NAT, MAC_AWAY, &dg);
+	udp_tunnel(&c->out, MAC_NAT, MAC_AWAY, AWAY_LOCAL, G0, AWAY_PORT, MIP_PORT, 4, 4, &dg);
+	c->bytes = ip_totlen(&dg);
+	dg_udp(&dg, hdr(AWAY_LOCAL, G0), AWAY_PORT, MIP_PORT, 40);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "registration from the local address: untouched");
+	frame(&c->in, MAC_NAT, MAC_AWAY, &dg);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_EGRESS, &cs);
+}
+
+Test(host_away, ingress)
+{
+	static const uint8_t rrp[20] = { 3, 0, 0, 60 }; /* registration reply */
+	struct cases cs = { 0 };
+	struct dp_case *c;
+	struct pkt dg, reg;
+	size_t o;
+
+	dg_udp(&dg, hdr(REMOTE, G0), 53, 20010, 100);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_ROAM_DECAP, "tunnel data from the home agent: unwrapped");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 4, &dg);
+	frame(&c->out, MAC_AWAY, MAC_NAT, &dg);
+	c->bytes = ip_totlen(&dg);
+
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_ROAM_DROP, "tunnel data, next header 55");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 55, &dg);
+	c->bytes = (long long)c->in.len;
+
+	dg_udp(&reg, hdr(REMOTE, G1), 53, 20010, 100);
+	c = case_add(&cs, TC_ACT_SHOT, XDNAT_HR_ROAM_DROP, "inner destination not G0");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 4, &reg);
+	c->bytes = (long long)c->in.len;
+
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "tunnel data to another port: not ours");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, G0, AWAY_LOCAL, MIP_PORT, AWAY_PORT + 1, 4, 4, &dg);
+	c->bytes = (long long)c->in.len;
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "tunnel data from another address: not ours");
+	udp_tunnel(&c->in, MAC_AWAY, MAC_NAT, REMOTE, AWAY_LOCAL, MIP_PORT, AWAY_PORT, 4, 4, &dg);
+	c->bytes = (long long)c->in.len;
+
+	pkt_reset(&reg);
+	o = pkt_ip4_begin(&reg, &(struct ip4){ .src = G0, .dst = AWAY_LOCAL, .proto = PROTO_UDP, .ttl = 60 });
+	pkt_udp_data(&reg, o, MIP_PORT, AWAY_PORT, rrp, sizeof(rrp));
+	pkt_ip4_end(&reg, o);
+	c = case_add(&cs, TC_ACT_OK, XDNAT_HR_PASS, "registration reply: to the agent's socket");
+	frame(&c->in, MAC_AWAY, MAC_NAT, &reg);
+	c->bytes = (long long)c->in.len;
+	run_cases(HOST_INGRESS, &cs);
+}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sqlite3.h>
@@ -96,6 +97,10 @@ Test(store, bindings)
 {
 	contract_bindings();
 }
+
+Test(store, counter_baselines_contract) { contract_counter_baselines(); }
+Test(store, ca_records) { contract_ca_records(); }
+Test(store, ca_library) { contract_ca_library(); }
 
 Test(store, listing_counts_settings)
 {

@@ -2,15 +2,20 @@
 /*
  * The store interface on its etcd backend (loader/store/store_etcd.c):
  * the same contract as the SQLite backend (store_contract.h), nested
- * transactions as one Txn, the ops not implemented yet, and two handles
- * (two routers) racing claim() on overlapping blocks: exactly one wins.
+ * transactions as one Txn, the [store] configuration (failover to the next
+ * member, timeouts, TLS with client certificates), counters per router,
+ * the CA's serials and CRL numbers given once across handles, and two
+ * handles (two routers) racing claim() on overlapping blocks: exactly one
+ * wins.
  * Every test starts its own etcd (ETCD, default /usr/bin/etcd) on free
  * loopback ports with a throwaway data directory; a missing etcd fails.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +26,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include "lca_ext.h"
+#include "counters.h"
+#include "lca.h"
+#include "rsip_client.h"
+#include "rsip_server.h"
 #include "store.h"
 #include "store_etcd_int.h"
 
@@ -43,21 +51,66 @@ static int free_port(void)
 	return port;
 }
 
-static void start_etcd(void)
+/* A CA, a server certificate for 127.0.0.1 and a client certificate,
+ * made with the openssl tool in @dir. */
+static void make_tls_files(void)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+		 "(cd %s && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+		 "-out ca.pem -days 2 -subj /CN=test-ca && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
+		 "-out srv.csr -subj /CN=127.0.0.1 && openssl x509 -req -in srv.csr -CA ca.pem "
+		 "-CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile san.ext && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cli.key "
+		 "-out cli.csr -subj /CN=router && openssl x509 -req -in cli.csr -CA ca.pem "
+		 "-CAkey ca.key -CAcreateserial -out cli.pem -days 2) >/dev/null 2>&1", dir);
+	cr_assert_eq(system(cmd), 0, "openssl could not make the test certificates");
+}
+
+/* TLS: https:// only, client certificates required. */
+static void tls_config(int cport, const char *client_cert)
+{
+	static char eps[64], ca[96], cert[96], key[96];
+	struct xd_store_cfg c = { .backend = XD_STORE_ETCD, .endpoints = eps, .cacert = ca,
+				  .prefix = "/xdnat-test" };
+	char err[256];
+
+	snprintf(eps, sizeof(eps), "https://127.0.0.1:%d", cport);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", dir, client_cert);
+	snprintf(key, sizeof(key), "%s/%s.key", dir, client_cert);
+	if (client_cert) {
+		c.cert = cert;
+		c.key = key;
+	}
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+static void start_etcd(bool tls)
 {
 	const char *bin = getenv("ETCD") ? getenv("ETCD") : "/usr/bin/etcd";
-	char client[64], peer[64], cluster[80], data[96], log[96], err[256];
+	char client[64], peer[64], cluster[80], data[96], log[96], err[256], srv[3][96];
 	int cport = free_port(), pport = free_port();
 
 	cr_assert_eq(access(bin, X_OK), 0, "etcd not found at %s: install etcd-server "
 		     "(scripts/deps.sh) or set ETCD", bin);
-	snprintf(dir, sizeof(dir), "/tmp/test_store_etcd-XXXXXX");
+	/* tmpfs when there is one: etcd fsyncs every Txn, and a throwaway
+	 * member needs no durability (the race below runs 2,000 claims) */
+	snprintf(dir, sizeof(dir), "%s/test_store_etcd-XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(client, sizeof(client), "http://127.0.0.1:%d", cport);
+	if (tls)
+		make_tls_files();
+	snprintf(client, sizeof(client), "%s://127.0.0.1:%d", tls ? "https" : "http", cport);
 	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", pport);
 	snprintf(cluster, sizeof(cluster), "default=%s", peer);
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(log, sizeof(log), "%s/etcd.log", dir);
+	snprintf(srv[0], sizeof(srv[0]), "%s/srv.pem", dir);
+	snprintf(srv[1], sizeof(srv[1]), "%s/srv.key", dir);
+	snprintf(srv[2], sizeof(srv[2]), "%s/ca.pem", dir);
 	etcd_pid = fork();
 	cr_assert_geq(etcd_pid, 0);
 	if (!etcd_pid) {
@@ -65,12 +118,22 @@ static void start_etcd(void)
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || !freopen(log, "w", stderr) ||
 		    !freopen("/dev/null", "w", stdout))
 			_exit(126);
-		execl(bin, bin, "--data-dir", data, "--listen-client-urls", client, "--advertise-client-urls",
-		      client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		      "--initial-cluster", cluster, (char *)NULL);
+		if (tls)
+			execl(bin, bin, "--data-dir", data, "--listen-client-urls", client,
+			      "--advertise-client-urls", client, "--listen-peer-urls", peer,
+			      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+			      "--cert-file", srv[0], "--key-file", srv[1], "--client-cert-auth",
+			      "--trusted-ca-file", srv[2], (char *)NULL);
+		else
+			execl(bin, bin, "--data-dir", data, "--listen-client-urls", client,
+			      "--advertise-client-urls", client, "--listen-peer-urls", peer,
+			      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+			      (char *)NULL);
 		_exit(127);
 	}
-	snprintf(loc, sizeof(loc), "etcd://127.0.0.1:%d/xdnat-test", cport);
+	snprintf(loc, sizeof(loc), tls ? "/unused" : "etcd://127.0.0.1:%d/xdnat-test", cport);
+	if (tls)
+		tls_config(cport, "cli");
 	/* Until it answers (a few hundred ms), at most 10 s. */
 	for (int i = 0; i < 200; i++) {
 		int status;
@@ -85,7 +148,12 @@ static void start_etcd(void)
 
 static void setup(void)
 {
-	start_etcd();
+	start_etcd(false);
+}
+
+static void setup_tls(void)
+{
+	start_etcd(true);
 }
 
 static void teardown(void)
@@ -100,9 +168,15 @@ static void teardown(void)
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
+	{
+		struct xd_store_cfg c = { .backend = XD_STORE_SQLITE };
+
+		cr_assert_eq(xd_store_configure(&c, cmd, sizeof(cmd)), 0, "%s", cmd);
+	}
 }
 
 TestSuite(store_etcd, .init = setup, .fini = teardown);
+TestSuite(store_etcd_tls, .init = setup_tls, .fini = teardown);
 
 #include "store_contract.h"
 
@@ -110,6 +184,9 @@ Test(store_etcd, enrolments) { contract_enrolments(); }
 Test(store_etcd, registrations) { contract_registrations(); }
 Test(store_etcd, bindings) { contract_bindings(); }
 Test(store_etcd, listing_counts_settings) { contract_listing_counts_settings(); }
+Test(store_etcd, counter_baselines) { contract_counter_baselines(); }
+Test(store_etcd, ca_records) { contract_ca_records(); }
+Test(store_etcd, ca_library) { contract_ca_library(); }
 
 Test(store_etcd, nested_transactions_are_one_txn)
 {
@@ -142,6 +219,27 @@ Test(store_etcd, nested_transactions_are_one_txn)
 	xd_store_close(s2);
 }
 
+/* version() moves for another writer's commits, not for the handle's own
+ * (the RSIP server re-reads its index only when someone else wrote). */
+Test(store_etcd, version_moves_for_other_writers_only)
+{
+	struct xd_store *s2;
+	char err[256];
+	int64_t v0, v1;
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	v0 = st->ops->version(st);
+	cr_assert_geq(v0, 0);
+	cr_assert_eq(st->ops->setting_set(st, "a", 1), 0);
+	cr_assert_eq(st->ops->setting_set(st, "a", 2), 0);
+	cr_assert_eq(st->ops->version(st), v0, "own commits");
+	cr_assert_eq(s2->ops->setting_set(s2, "a", 3), 0);
+	v1 = st->ops->version(st);
+	cr_assert_neq(v1, v0, "another handle's commit");
+	cr_assert_eq(st->ops->version(st), v1);
+	xd_store_close(s2);
+}
+
 /* A unit whose guarded read changed meanwhile commits nothing. */
 Test(store_etcd, a_stale_unit_fails_as_a_whole)
 {
@@ -167,16 +265,166 @@ Test(store_etcd, a_stale_unit_fails_as_a_whole)
 	xd_store_close(s2);
 }
 
-Test(store_etcd, ops_not_implemented_say_so)
+/* https:// with a client certificate: the contract holds; without the
+ * certificate the member refuses, and the error says so. */
+Test(store_etcd_tls, client_certificates)
 {
-	struct lca_err e = { { 0 } };
-	struct xd_ctr_state s;
+	struct xd_store *s2 = NULL;
+	char err[512];
+	int port = atoi(strrchr(xd_store_config()->endpoints, ':') + 1);
 
-	cr_assert_eq(st->ops->ctr_load(st, "g", &s), -EOPNOTSUPP);
-	cr_assert_not_null(strstr(xd_store_error(st), "not implemented"), "%s", xd_store_error(st));
-	cr_assert_eq(st->ops->ca_init(st, &e), -EOPNOTSUPP);
-	cr_assert_not_null(strstr(e.msg, "not implemented"), "%s", e.msg);
-	cr_assert_eq(st->ops->cert_announced(st, "0abc", 1), -EOPNOTSUPP);
+	contract_bindings();
+	tls_config(port, NULL);
+	cr_assert_lt(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "no client certificate");
+	cr_assert_null(s2);
+	cr_assert_not_null(strstr(err, "https://127.0.0.1:"), "%s", err);
+}
+
+/* A member that stops answering (SIGSTOP: a cluster without quorum looks
+ * the same to a client) bounds every request by the timeout; it answers
+ * again once it runs. */
+Test(store_etcd, a_stopped_member_times_out_and_recovers, .timeout = 60)
+{
+	struct xd_store_cfg c = { .backend = XD_STORE_SQLITE, .timeout_ms = 300 };
+	struct xd_store *s2;
+	struct timespec t0, t1;
+	char err[256];
+	int64_t x, ms;
+
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(kill(etcd_pid, SIGSTOP), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(s2->ops->setting_set(s2, "q", 1), -ETIMEDOUT);
+	cr_assert_eq(s2->ops->setting_get(s2, "q", &x), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(kill(etcd_pid, SIGCONT), 0);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert(ms >= 550 && ms < 8000, "two requests took %lld ms (timeout 300 each)", (long long)ms);
+	cr_assert_not_null(strstr(xd_store_error(s2), "no answer within 300 ms"), "%s", xd_store_error(s2));
+	/* the write's outcome was unknown: it may have been applied */
+	cr_assert_eq(s2->ops->setting_set(s2, "q", 2), 0, "%s", xd_store_error(s2));
+	cr_assert_eq(s2->ops->setting_get(s2, "q", &x), 0);
+	cr_assert_eq(x, 2);
+	xd_store_close(s2);
+}
+
+/* Two routers registering hosts at once never give one datapath host id
+ * to two of them. */
+Test(store_etcd, a_host_id_is_held_by_one_client)
+{
+	struct xd_claim c = { .host_id = 7, .kind = RSIP_KIND_PORTS, .first = 10, .last = 19,
+			      .until_ms = 9, .now_ms = 1 };
+	uint32_t a, b, bid;
+
+	cr_assert_eq(st->ops->client_add(st, "h1", 11, 1, &a), 0);
+	cr_assert_eq(st->ops->client_add(st, "h2", 12, 1, &b), 0);
+	cr_assert_eq(st->ops->client_set_host(st, a, 7, 0), 0);
+	cr_assert_eq(st->ops->client_set_host(st, b, 7, 0), -EBUSY);
+	cr_assert_not_null(strstr(xd_store_error(st), "host id 7 is taken"), "%s", xd_store_error(st));
+	c.client_id = b;
+	cr_assert_eq(st->ops->claim(st, &c, &bid), -EBUSY);
+	c.client_id = a;
+	cr_assert_eq(st->ops->claim(st, &c, &bid), 0, "%s", xd_store_error(st));
+	cr_assert_eq(st->ops->client_set_host(st, a, 0, -1), 0);
+	cr_assert_eq(st->ops->host_id_taken(st, 7), 0);
+	cr_assert_eq(st->ops->client_set_host(st, b, 7, 0), 0);
+	cr_assert_eq(st->ops->client_del(st, b), 0);
+	cr_assert_eq(st->ops->host_id_taken(st, 7), 0);
+}
+
+/* Counters count one router's maps: each router id has its own. */
+Test(store_etcd, counter_baselines_are_per_router)
+{
+	struct xd_store_cfg c = { .backend = XD_STORE_SQLITE, .router_id = "r2" };
+	struct xd_ctr_state s = { 0 }, l;
+	struct xd_ctr_sample smp = { .key = "reason:a", .v = { 9, 9, 9, 9 } };
+	struct xd_store *s2;
+	char err[256], *v;
+
+	cr_assert_eq(xd_ctr_fold(&s, "g", &smp, 1, 5), 0);
+	cr_assert_eq(st->ops->ctr_store(st, &s), 0, "%s", xd_store_error(st));
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_ctr_load(s2, "g", &l), 0);
+	cr_assert_eq(l.n, 0, "router r2 sees none of the first router's baselines");
+	xd_ctr_free(&l);
+	cr_assert_eq(et_get(ET(s2), "routers/r2/counters", &v, false), 0);
+	snprintf(err, sizeof(err), "routers/%s/counters", ET(st)->router_id);
+	cr_assert_eq(et_get(ET(s2), err, &v, false), 1, "the first router's key: %s", err);
+	free(v);
+	xd_store_close(s2);
+	xd_ctr_free(&s);
+	c.router_id = NULL;
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+}
+
+/* Two signers on one store: every CRL number and every serial once. */
+struct signer { struct xd_store *st; int64_t nums[200]; char err[600]; };
+static _Atomic int64_t sign_clock = 1000;
+
+static void *sign_numbers(void *arg)
+{
+	struct signer *g = arg;
+	struct lca_err e = { { 0 } };
+	struct lca_certdb *d = g->st->ops->ca_certdb(g->st, &e);
+
+	for (int i = 0; d && i < 200; i++) {
+		int64_t tu;
+
+		/* one clock for both (a CRL never goes back more than a minute) */
+		if (d->ops->next_crl(d, "", atomic_fetch_add(&sign_clock, 1), &g->nums[i], &tu, &e)) {
+			g->nums[i] = -1;
+			snprintf(g->err, sizeof(g->err), "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+Test(store_etcd, two_signers_never_share_a_crl_number, .timeout = 120)
+{
+	struct signer a = { 0 }, b = { 0 };
+	pthread_t ta, tb;
+	char err[256], seen[401] = { 0 };
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &a.st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open(loc, "t", 0, &b.st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pthread_create(&ta, NULL, sign_numbers, &a), 0);
+	cr_assert_eq(pthread_create(&tb, NULL, sign_numbers, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	for (int i = 0; i < 200; i++)
+		for (int k = 0; k < 2; k++) {
+			int64_t n = k ? b.nums[i] : a.nums[i];
+
+			cr_assert(n >= 1 && n <= 400, "number %lld: %s", (long long)n, k ? b.err : a.err);
+			cr_assert_eq(seen[n], 0, "CRL number %lld given twice", (long long)n);
+			seen[n] = 1;
+		}
+	cr_log_info("400 CRL numbers by two signers: %llu + %llu reruns after a failed compare",
+		    (unsigned long long)ET(a.st)->retries, (unsigned long long)ET(b.st)->retries);
+	xd_store_close(a.st);
+	xd_store_close(b.st);
+}
+
+Test(store_etcd, a_serial_is_taken_once_across_handles)
+{
+	struct xd_store *s2;
+	struct lca_err e = { { 0 } };
+	struct lca_certdb *d1 = st->ops->ca_certdb(st, &e), *d2;
+	struct lca_record r = { .serial = "AB", .host_id = "h", .identity = "i", .lan = "l", .ports = "",
+				.spis = "", .der = (const unsigned char *)"x", .der_len = 1 };
+	char err[256];
+
+	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	d2 = s2->ops->ca_certdb(s2, &e);
+	/* the first signer's insert is buffered in its unit, the second commits first */
+	cr_assert_eq(d1->ops->begin(d1, &e), 0);
+	cr_assert_eq(d1->ops->insert(d1, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(d2->ops->insert(d2, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(d1->ops->end(d1, 0, &e), -EAGAIN, "the compare on the absent key fails");
+	cr_assert_eq(d1->ops->insert(d1, &r, &e), -EEXIST);
+	xd_store_close(s2);
 }
 
 Test(store_etcd, open_errors)
@@ -184,11 +432,80 @@ Test(store_etcd, open_errors)
 	struct xd_store *s2 = NULL;
 	char err[256];
 
-	cr_assert_eq(xd_store_open("etcd://127.0.0.1:1/x", "t", 0, &s2, err, sizeof(err)), -EIO);
+	cr_assert_eq(xd_store_open("etcd://127.0.0.1:1/x", "t", 0, &s2, err, sizeof(err)), -EAGAIN);
 	cr_assert_null(s2);
-	cr_assert_not_null(strstr(err, "etcd http://127.0.0.1:1"), "%s", err);
+	cr_assert_not_null(strstr(err, "http://127.0.0.1:1"), "%s", err);
 	cr_assert_eq(xd_store_open("etcd://", "t", 0, &s2, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(xd_store_open("etcd://host", "t", 0, &s2, err, sizeof(err)), -EINVAL, "no port");
 	cr_assert_eq(xd_store_open(loc, "../x", 0, &s2, err, sizeof(err)), -EINVAL);
+}
+
+static int port_of_loc(void)
+{
+	return atoi(strrchr(loc, ':') + 1);
+}
+
+/* [store] settings: errors name what is wrong; a dead first member is
+ * skipped; an endpoint that never answers gives -ETIMEDOUT in time. */
+Test(store_etcd, configuration_failover_and_timeout, .timeout = 60)
+{
+	struct xd_store_cfg c = { .backend = XD_STORE_ETCD, .timeout_ms = 500 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	char eps[200], err[256];
+	struct xd_store *s2 = NULL;
+	struct timespec t0, t1;
+	int64_t x, ms;
+	int fd;
+
+	c.endpoints = "etcd.example:2379";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "http://HOST:PORT"), "%s", err);
+	c.endpoints = "http://a:1,http://b:99999";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	c.endpoints = "";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL, "etcd needs endpoints");
+	c.endpoints = "http://a:1";
+	c.cert = "/nonexistent.pem";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL, "cert without key");
+	c.key = "/nonexistent.key";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "cannot read /nonexistent.pem"), "%s", err);
+	c.cert = c.key = NULL;
+	c.prefix = "no-slash";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	c.prefix = "/xdnat-test";
+	c.router_id = "bad id";
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), -EINVAL);
+	c.router_id = NULL;
+
+	/* a refused first member: the second answers */
+	snprintf(eps, sizeof(eps), "http://127.0.0.1:1, http://127.0.0.1:%d", port_of_loc());
+	c.endpoints = eps;
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(xd_store_open("/unused", "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s2->ops->setting_set(s2, "x", 7), 0, "%s", xd_store_error(s2));
+	cr_assert_eq(st->ops->setting_get(st, "x", &x), 0, "the same keys as etcd://");
+	cr_assert_eq(x, 7);
+	xd_store_close(s2);
+
+	/* a member that accepts connections and never answers */
+	cr_assert_geq(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 8), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(eps, sizeof(eps), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(xd_store_open("/unused", "t", 0, &s2, err, sizeof(err)), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert(ms >= 400 && ms < 8000, "gave up after %lld ms (timeout 500)", (long long)ms);
+	cr_assert_not_null(strstr(err, eps), "the message names the endpoint: %s", err);
+	cr_assert_not_null(strstr(err, "500 ms"), "%s", err);
+	close(fd);
+	c = (struct xd_store_cfg){ .backend = XD_STORE_SQLITE };
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
 }
 
 /* ------------------------------------------------ two routers, one store */
@@ -264,4 +581,130 @@ Test(store_etcd, two_routers_race_claim_exactly_one_wins, .timeout = 300)
 		    2.0 * RACES / ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
 	xd_store_close(ra.st);
 	xd_store_close(rb.st);
+}
+
+/* ------------------------------------ two RSIP servers (two routers), one store */
+
+#define RS_HOSTS 8      /* per router */
+
+static int rs_ok(void *c, uint32_t id, uint32_t a, uint32_t b) { (void)c; (void)id; (void)a; (void)b; return 0; }
+static int rs_del(void *c, uint32_t id) { (void)c; (void)id; return 0; }
+static int rs_get(void *c, uint32_t id, uint32_t *l, uint32_t *g)
+{
+	(void)c; (void)id; (void)l; (void)g;
+	return -ENOENT;
+}
+static int64_t rs_pbusy(void *c, uint32_t g, uint32_t a, uint32_t b) { (void)c; (void)g; (void)a; (void)b; return -1; }
+static int64_t rs_sbusy(void *c, uint32_t a, uint32_t b) { (void)c; (void)a; (void)b; return -1; }
+static int rs_runs(void *c, uint32_t id, int k, struct xd_run **r, size_t *n)
+{
+	(void)c; (void)id; (void)k;
+	*r = NULL;
+	*n = 0;
+	return 0;
+}
+
+struct router { struct rsip_server srv; uint16_t port; pthread_t th; };
+static atomic_bool rs_stop;
+static uint8_t rs_secret[2 * RS_HOSTS][RSIP_SECRET_LEN];
+
+static void *rs_serve(void *arg)
+{
+	struct router *r = arg;
+
+	while (!atomic_load(&rs_stop)) {
+		struct pollfd pfd[32];
+		unsigned n = rsip_server_pollfds(&r->srv, pfd, 32);
+
+		if (poll(pfd, n, 20) > 0)
+			rsip_server_events(&r->srv, pfd, n);
+	}
+	return NULL;
+}
+
+struct rs_host { int i, tries, rc; uint16_t port; struct rsip_grant g; };
+
+/* A host asks its router for 10 ports, again after a refusal: a router
+ * whose claim lost to the other router's answers with an error (its
+ * commit failed, nothing of it was written) and gets it right next time. */
+static void *rs_host(void *arg)
+{
+	struct rs_host *h = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "r%d", h->i);
+	for (h->tries = 1; h->tries <= 60; h->tries++) {
+		struct rsip_client c;
+
+		rsip_client_init(&c, htonl(0x7f000001), h->port, name, rs_secret[h->i], 5000);
+		c.src_be = htonl(0x7f030001u + (uint32_t)h->i);
+		h->rc = rsip_client_register(&c);
+		if (!h->rc)
+			h->rc = rsip_client_assign_ports(&c, 0, 10, 0, &h->g);
+		rsip_client_close(&c);
+		if (!h->rc)
+			return NULL;
+		usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+Test(store_etcd, two_rsip_servers_never_grant_one_port_twice, .timeout = 120)
+{
+	struct rsip_backend be = { .host_add = rs_ok, .host_del = rs_del, .host_get = rs_get,
+				   .ports_add = rs_ok, .ports_del = rs_ok, .spis_add = rs_ok,
+				   .spis_del = rs_ok, .ports_busy = rs_pbusy, .spis_busy = rs_sbusy,
+				   .runs = rs_runs };
+	static struct router r[2];
+	struct rs_host h[2 * RS_HOSTS];
+	pthread_t th[2 * RS_HOSTS];
+	struct rsip_config cfg;
+	unsigned retried = 0;
+	int64_t v[4];
+
+	rsip_config_defaults(&cfg);
+	cfg.state_dir = loc;
+	cfg.instance = "t";
+	cfg.n_gaddrs = 1;
+	cfg.gaddrs[0] = htonl(0xc0000201);
+	cfg.router_lan = htonl(0x7f000001);
+	for (int i = 0; i < 2 * RS_HOSTS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "r%d", i);
+		cr_assert_eq(xd_store_enroll_new(st, name, 0, rs_secret[i]), 0, "%s", xd_store_error(st));
+	}
+	for (int k = 0; k < 2; k++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+
+		cr_assert_eq(rsip_server_open(&r[k].srv, &cfg, &be), 0);
+		cr_assert_eq(rsip_server_listen(&r[k].srv, htonl(0x7f000001), 0, NULL, 64, 60), 0);
+		cr_assert_eq(getsockname(r[k].srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+		r[k].port = ntohs(sa.sin_port);
+		cr_assert_eq(pthread_create(&r[k].th, NULL, rs_serve, &r[k]), 0);
+	}
+	for (int i = 0; i < 2 * RS_HOSTS; i++) {
+		h[i] = (struct rs_host){ .i = i, .port = r[i % 2].port };
+		cr_assert_eq(pthread_create(&th[i], NULL, rs_host, &h[i]), 0);
+	}
+	for (int i = 0; i < 2 * RS_HOSTS; i++)
+		pthread_join(th[i], NULL);
+	atomic_store(&rs_stop, true);
+	for (int k = 0; k < 2; k++) {
+		pthread_join(r[k].th, NULL);
+		rsip_server_close(&r[k].srv);
+	}
+	for (int i = 0; i < 2 * RS_HOSTS; i++) {
+		cr_assert_eq(h[i].rc, 0, "host %d: %d after %d tries", i, h[i].rc, h[i].tries);
+		retried += h[i].tries > 1;
+		for (int k = 0; k < i; k++)
+			cr_assert(h[i].g.first + h[i].g.count <= h[k].g.first ||
+				  h[k].g.first + h[k].g.count <= h[i].g.first,
+				  "hosts %d and %d (routers %d, %d) got overlapping ports", i, k, i % 2, k % 2);
+	}
+	cr_assert_eq(st->ops->counts(st, v), 0);
+	cr_assert_eq(v[2], 2 * RS_HOSTS, "%lld bindings in the store", (long long)v[2]);
+	cr_log_info("%d hosts on two routers: no overlap; %u asked again after a lost race",
+		    2 * RS_HOSTS, retried);
 }

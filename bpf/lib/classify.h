@@ -228,73 +228,34 @@ wan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 		return XDNAT_ACT_DROP;
 	}
 	p->bytes = bpf_ntohs(ip->tot_len);
+	if (ip->protocol == IPPROTO_UDP && !xdnat_ip_is_later_fragment(ip)) {
+		struct udphdr *uh = xdnat_l4(ip, data_end, XDNAT_PORTS_LEN);
+
+		/* The home agent's port (a router port): reverse tunnelling
+		 * or registration, lib/roam.h decides.  One compare for other
+		 * UDP. */
+		if (uh && uh->dest == bpf_htons(XDNAT_MIP_PORT) &&
+		    owner_by_port(gidx, XDNAT_MIP_PORT) == XDNAT_HOST_ROUTER)
+			return XDNAT_ACT_MIP;
+	}
 	return classify_inbound(ip, data_end, gidx, p);
 }
 
 /*
- * LAN ingress up to the decision.  Validates the tunnel and the anti-spoofing
- * rules; on XDNAT_ACT_FORWARD with p->reason == XDNAT_R_HAIRPIN the packet
- * goes back to the LAN (p->host_lan), otherwise to the WAN.
+ * The rules a host's own packet (@inner, validated with xdnat_ip_check) must
+ * keep to leave through the router, wherever it came from (LAN tunnel or
+ * reverse tunnel from a care-of endpoint): source the host's global address,
+ * source port / ICMP id / IKE SPI the host's own, TTL left.  On
+ * XDNAT_ACT_FORWARD with p->reason == XDNAT_R_HAIRPIN it is for another
+ * host (p->host_lan, p->dst_id), otherwise for the WAN.
  */
 static __always_inline enum xdnat_act
-lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
+host_inner_check(struct iphdr *inner, void *data_end, __u32 sender, struct xdnat_host *h,
+		 struct xdnat_pkt *p)
 {
-	struct ethhdr *eth = data;
-	struct iphdr *outer = data + sizeof(*eth);
-	struct iphdr *inner = (void *)(outer + 1);
-	__u32 *idp, sender, fwd_reason = XDNAT_R_HOST_TO_WAN;
-	struct xdnat_host *h;
+	__u32 fwd_reason = XDNAT_R_HOST_TO_WAN;
 	int gidx;
 
-	p->bytes = p->wire_len;
-	if ((void *)(eth + 1) > data_end || p->wire_len < sizeof(*eth)) {
-		p->reason = XDNAT_R_DROP_MALFORMED;
-		return XDNAT_ACT_DROP;
-	}
-	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
-		p->reason = XDNAT_R_PASS_VLAN;
-		return XDNAT_ACT_PASS;
-	}
-	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
-		p->reason = XDNAT_R_PASS_NOT_IPV4;
-		return XDNAT_ACT_PASS;
-	}
-	if ((void *)(outer + 1) > data_end || outer->version != 4) {
-		p->reason = XDNAT_R_PASS_LAN_OTHER;
-		return XDNAT_ACT_PASS;
-	}
-	if (gaddr_index(outer->saddr) >= 0) {
-		/* A global source outside the tunnel: the stack (accept_local=1)
-		 * would forward it unchecked, so it never gets there. */
-		p->reason = XDNAT_R_DROP_SPOOF_SRC;
-		return XDNAT_ACT_DROP;
-	}
-	if (outer->daddr != cfg.lan_addr || outer->protocol != IPPROTO_IPIP) {
-		p->reason = XDNAT_R_PASS_LAN_OTHER;
-		return XDNAT_ACT_PASS;
-	}
-	/* From here on it is a tunnel packet to us: never hand it to the stack,
-	 * which has no IP-in-IP device and would only drop it. */
-	idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
-	sender = idp ? *idp : XDNAT_HOST_NONE;
-	h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
-	if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
-		p->reason = XDNAT_R_DROP_UNREGISTERED;
-		return XDNAT_ACT_DROP;
-	}
-	p->host_id = sender;
-	if (outer->ihl != 5 ||
-	    xdnat_ip_check(outer, data_end, p->wire_len - sizeof(*eth)) != XDNAT_IP_OK ||
-	    xdnat_ip_check(inner, data_end,
-			   p->wire_len - sizeof(*eth) - sizeof(*outer)) != XDNAT_IP_OK ||
-	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {
-		p->reason = XDNAT_R_DROP_MALFORMED;
-		return XDNAT_ACT_DROP;
-	}
-	if (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
-		p->reason = XDNAT_R_FRAGMENT;
-		return XDNAT_ACT_DROP;
-	}
 	p->bytes = bpf_ntohs(inner->tot_len);
 	if (h->gaddr_index >= XDNAT_MAX_GADDRS || h->gaddr_index >= cfg.n_gaddrs ||
 	    inner->saddr != cfg.gaddrs[h->gaddr_index & (XDNAT_MAX_GADDRS - 1)]) {
@@ -375,6 +336,72 @@ lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
 	}
 	p->reason = fwd_reason;
 	return XDNAT_ACT_FORWARD;
+}
+
+/*
+ * LAN ingress up to the decision.  Validates the tunnel and the anti-spoofing
+ * rules; on XDNAT_ACT_FORWARD with p->reason == XDNAT_R_HAIRPIN the packet
+ * goes back to the LAN (p->host_lan), otherwise to the WAN.
+ */
+static __always_inline enum xdnat_act
+lan_classify(void *data, void *data_end, struct xdnat_pkt *p)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *outer = data + sizeof(*eth);
+	struct iphdr *inner = (void *)(outer + 1);
+	__u32 *idp, sender;
+	struct xdnat_host *h;
+
+	p->bytes = p->wire_len;
+	if ((void *)(eth + 1) > data_end || p->wire_len < sizeof(*eth)) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
+		p->reason = XDNAT_R_PASS_VLAN;
+		return XDNAT_ACT_PASS;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		p->reason = XDNAT_R_PASS_NOT_IPV4;
+		return XDNAT_ACT_PASS;
+	}
+	if ((void *)(outer + 1) > data_end || outer->version != 4) {
+		p->reason = XDNAT_R_PASS_LAN_OTHER;
+		return XDNAT_ACT_PASS;
+	}
+	if (gaddr_index(outer->saddr) >= 0) {
+		/* A global source outside the tunnel: the stack (accept_local=1)
+		 * would forward it unchecked, so it never gets there. */
+		p->reason = XDNAT_R_DROP_SPOOF_SRC;
+		return XDNAT_ACT_DROP;
+	}
+	if (outer->daddr != cfg.lan_addr || outer->protocol != IPPROTO_IPIP) {
+		p->reason = XDNAT_R_PASS_LAN_OTHER;
+		return XDNAT_ACT_PASS;
+	}
+	/* From here on it is a tunnel packet to us: never hand it to the stack,
+	 * which has no IP-in-IP device and would only drop it. */
+	idp = bpf_map_lookup_elem(&xdnat_lan_idx, &outer->saddr);
+	sender = idp ? *idp : XDNAT_HOST_NONE;
+	h = sender ? bpf_map_lookup_elem(&xdnat_hosts, &sender) : NULL;
+	if (!h || !(h->flags & XDNAT_HOST_F_VALID) || h->lan_addr != outer->saddr) {
+		p->reason = XDNAT_R_DROP_UNREGISTERED;
+		return XDNAT_ACT_DROP;
+	}
+	p->host_id = sender;
+	if (outer->ihl != 5 ||
+	    xdnat_ip_check(outer, data_end, p->wire_len - sizeof(*eth)) != XDNAT_IP_OK ||
+	    xdnat_ip_check(inner, data_end,
+			   p->wire_len - sizeof(*eth) - sizeof(*outer)) != XDNAT_IP_OK ||
+	    bpf_ntohs(outer->tot_len) != bpf_ntohs(inner->tot_len) + sizeof(*outer)) {
+		p->reason = XDNAT_R_DROP_MALFORMED;
+		return XDNAT_ACT_DROP;
+	}
+	if (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		p->reason = XDNAT_R_FRAGMENT;
+		return XDNAT_ACT_DROP;
+	}
+	return host_inner_check(inner, data_end, sender, h, p);
 }
 
 static __always_inline __u32 unknown_is_drop(void)

@@ -122,6 +122,8 @@ enum ctx_room {
 	CTX_ROOM_PLAIN,      /* room for headers we write ourselves */
 	CTX_ROOM_ENCAP_IPIP, /* an outer IPv4 header (IP-in-IP) goes in */
 	CTX_ROOM_DECAP_IPIP, /* the outer IPv4 header comes out */
+	CTX_ROOM_ENCAP_UDP,  /* RFC 3519: outer IPv4 + UDP + 4-byte tunnel header in */
+	CTX_ROOM_DECAP_UDP,  /* ... and out (the same for the GSO type: L3 decap) */
 };
 
 /*
@@ -154,7 +156,15 @@ static __always_inline int ctx_adjust_room(struct xdnat_ctx c, int delta, enum c
 	if (mode == CTX_ROOM_ENCAP_IPIP)
 		return bpf_skb_adjust_room(skb, delta, BPF_ADJ_ROOM_MAC,
 					   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4);
-	if (mode == CTX_ROOM_DECAP_IPIP &&
+	/* UDP tunnel: the 4-byte tunnel-data header stands where a tunnel's
+	 * inner MAC header would (ENCAP_L2(4)), so GSO segments the inner
+	 * packet and repeats all 32 bytes in front of each segment. */
+	if (mode == CTX_ROOM_ENCAP_UDP)
+		return bpf_skb_adjust_room(skb, delta, BPF_ADJ_ROOM_MAC,
+					   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
+					   BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+					   BPF_F_ADJ_ROOM_ENCAP_L2(sizeof(struct xdnat_mip_tunnel_hdr)));
+	if ((mode == CTX_ROOM_DECAP_IPIP || mode == CTX_ROOM_DECAP_UDP) &&
 	    !bpf_skb_adjust_room(skb, delta, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4))
 		return 0;
 	return bpf_skb_adjust_room(skb, delta, BPF_ADJ_ROOM_MAC, 0);

@@ -87,8 +87,12 @@ internal:
 	return ctx_drop(c);
 }
 
+/* Roaming hosts: uses finish(), sends_itself() and frag_needed() above. */
+#include "lib/roam.h"
+
 static __always_inline int wan_path(struct xdnat_ctx c)
 {
+	struct xdnat_coa_ep coa;
 	struct xdnat_pkt p = {};
 	struct bpf_fib_lookup fib;
 	struct iphdr *inner, *outer;
@@ -108,8 +112,17 @@ static __always_inline int wan_path(struct xdnat_ctx c)
 		count(p.reason, p.bytes);
 		return ctx_drop(c);
 	}
+	if (act == XDNAT_ACT_MIP) {
+		act = roam_classify(data, data_end, &p);
+		if (act == XDNAT_ACT_FORWARD)
+			return p.reason == XDNAT_R_HAIRPIN ? roam_hairpin_from_coa(c, &p) :
+							    roam_from_coa(c, &p);
+		return finish(c, act, &p);
+	}
 	if (act != XDNAT_ACT_FORWARD)
 		return finish(c, act, &p);
+	if (coa_active(p.host_id, &coa))
+		return roam_to_coa(c, &p, &coa);
 
 	inner = data + sizeof(struct ethhdr);
 	if ((void *)(inner + 1) > data_end)
@@ -179,6 +192,10 @@ static __always_inline int lan_path(struct xdnat_ctx c)
 		return ctx_drop(c);
 
 	if (p.reason == XDNAT_R_HAIRPIN) {
+		struct xdnat_coa_ep coa;
+
+		if (coa_active(p.dst_id, &coa))
+			return roam_hairpin_to_coa(c, &p, &coa);
 		fib_prepare(&fib, ctx_ingress_ifindex(c), cfg.lan_addr, p.host_lan, inner->tos,
 			    bpf_ntohs(outer->tot_len));
 		rc = host_next_hop(c.raw, &fib, p.dst_id, &reason);

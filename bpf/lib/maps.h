@@ -127,6 +127,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdnat_peers SEC(".maps");
 
+/* Roaming hosts: care-of endpoint by host id, and its reverse index
+ * (maps/xdnat_abi.h).  Sized to max_hosts by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct xdnat_coa);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_coa SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDNAT_DEFAULT_MAX_HOSTS);
+	__type(key, struct xdnat_coa_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdnat_coa_idx SEC(".maps");
+
 /* Slow path for later fragments that arrive before their first fragment:
  * the frame goes to xdnatd, which re-injects it.  Not pinned: it belongs to
  * the loaded program and its reader (entries vanish with the reader). */

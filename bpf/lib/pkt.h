@@ -13,6 +13,7 @@ enum xdnat_act {
 	XDNAT_ACT_FORWARD,
 	XDNAT_ACT_UNKNOWN, /* pass or drop per XDNAT_F_UNKNOWN_DROP */
 	XDNAT_ACT_HOLD,    /* later fragment, first unseen: to the slow path */
+	XDNAT_ACT_MIP,     /* UDP to the home agent port of G (lib/roam.h) */
 };
 
 /* What classification found out about one packet. */

@@ -15,6 +15,7 @@
 struct cli {
 	bool json, direct;
 	const char *instance, *pin_base, *state_dir;
+	const char *config;        /* --config: its [store] section */
 };
 extern struct cli cli;
 

@@ -12,6 +12,11 @@
 #include "store.h"
 #include "writer.h"
 #include "opts.h"
+#include <ini.h>
+
+/* Ids of the store options (XO_CALL). */
+enum { OPT_CONFIG = 0x7100, OPT_BACKEND, OPT_ENDPOINTS, OPT_PREFIX, OPT_CACERT, OPT_CERT, OPT_KEY,
+       OPT_TIMEOUT, OPT_ROUTER_ID };
 
 struct cli cli = {
 	.instance = XDNAT_DEFAULT_INSTANCE, .pin_base = XDNAT_PIN_BASE, .state_dir = XDNAT_STATE_DIR,
@@ -29,6 +34,23 @@ static const struct xo_opt ctl_opts[] = {
 	{ "state-dir", 0, "DIR", 's', .help = "the state database to read, and to change when no "
 					       "xdnatd runs (default: " XDNAT_STATE_DIR "); a running "
 					       "xdnatd changes its own --state-dir's" },
+	{ "config", 0, "FILE", OPT_CONFIG,
+	  .help = "read the [store] section of xdnatd's configuration file FILE (xdnatd.conf(5)), "
+		  "so that xdnatctl finds the same store; the options below override it" },
+	{ "store-backend", 0, "sqlite|etcd", OPT_BACKEND,
+	  .help = "where the state is: the SQLite file in --state-dir (default) or etcd" },
+	{ "store-endpoints", 0, "URL[,URL...]", OPT_ENDPOINTS,
+	  .help = "the etcd members' client URLs, http(s)://HOST:PORT, tried in turn" },
+	{ "store-prefix", 0, "/PATH", OPT_PREFIX,
+	  .help = "etcd key prefix (default: " XD_STORE_DEFAULT_PREFIX ")" },
+	{ "store-cacert", 0, "FILE", OPT_CACERT, .help = "CA certificates of the members (PEM)" },
+	{ "store-cert", 0, "FILE", OPT_CERT, .help = "client certificate for etcd (PEM)" },
+	{ "store-key", 0, "FILE", OPT_KEY, .help = "its private key (PEM)" },
+	{ "store-timeout", 0, "MS", OPT_TIMEOUT,
+	  .help = "bound of every etcd request, all members tried (default: "
+		  XO_STR(XD_STORE_DEFAULT_TIMEOUT) ")" },
+	{ "router-id", 0, "NAME", OPT_ROUTER_ID,
+	  .help = "the router whose counter totals to show (default: the host name)" },
 	{ "direct", 'D', NULL, .help = "do not ask xdnatd: read the state database and the maps "
 				       "directly; a change then needs the instance lock, so it is "
 				       "refused while xdnatd runs" },
@@ -202,11 +224,105 @@ static int dispatch(int argc, char **argv)
 	return view(argc, argv);
 }
 
+/* One [store] setting, from --config FILE or the command line: 0 or a
+ * message and -EINVAL. */
+static int store_set(struct xd_store_cfg *c, int id, const char *v)
+{
+	switch (id) {
+	case OPT_BACKEND:
+		if (xd_store_parse_backend(v, &c->backend)) {
+			xd_err("store backend '%s' is not one of sqlite, etcd", v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_ENDPOINTS: c->endpoints = v; return 0;
+	case OPT_PREFIX: c->prefix = v; return 0;
+	case OPT_CACERT: c->cacert = v; return 0;
+	case OPT_CERT: c->cert = v; return 0;
+	case OPT_KEY: c->key = v; return 0;
+	case OPT_ROUTER_ID: c->router_id = v; return 0;
+	case OPT_TIMEOUT:
+		if (xd_parse_u32(v, 10, 600000, &c->timeout_ms)) {
+			xd_err("store timeout '%s' is not a number of ms from 10 to 600000", v);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+struct ini_ctx { struct xd_store_cfg *c; char *owned[16]; int n, err; };
+
+static int ini_store(void *arg, const char *section, const char *key, const char *value)
+{
+	static const struct { const char *k; int id; } keys[] = {
+		{ "backend", OPT_BACKEND }, { "endpoints", OPT_ENDPOINTS }, { "prefix", OPT_PREFIX },
+		{ "cacert", OPT_CACERT }, { "cert", OPT_CERT }, { "key", OPT_KEY },
+		{ "timeout", OPT_TIMEOUT }, { "router-id", OPT_ROUTER_ID },
+	};
+	struct ini_ctx *x = arg;
+
+	if (strcmp(section, "store"))
+		return 1;                        /* xdnatd's other sections */
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char *v;
+
+		if (strcmp(key, keys[i].k))
+			continue;
+		if (x->n == 16 || !(v = strdup(value))) {
+			x->err = -ENOMEM;
+			return 0;
+		}
+		x->owned[x->n++] = v;
+		if (store_set(x->c, keys[i].id, v))
+			x->err = -EINVAL;
+		return !x->err;
+	}
+	xd_err("%s: [store] has no key '%s'", cli.config, key);
+	x->err = -EINVAL;
+	return 0;
+}
+
+/* [store] of --config, then the command line's store options over it;
+ * the configuration is the process's (xd_store_configure).  Exit status. */
+static int store_setup(const struct xd_store_cfg *cmd, const unsigned *set)
+{
+	static struct ini_ctx x;
+	static struct xd_store_cfg c;
+	char err[300];
+	int rc;
+
+	x.c = &c;
+	if (cli.config && (rc = ini_parse(cli.config, ini_store, &x))) {
+		for (int i = 0; i < x.n; i++)
+			free(x.owned[i]);
+		if (rc < 0)
+			xd_err("cannot read %s", cli.config);
+		else if (!x.err)
+			xd_err("%s: line %d: not INI syntax", cli.config, rc);
+		return 2;
+	}
+	if (set[OPT_BACKEND - OPT_CONFIG]) c.backend = cmd->backend;
+	if (set[OPT_ENDPOINTS - OPT_CONFIG]) c.endpoints = cmd->endpoints;
+	if (set[OPT_PREFIX - OPT_CONFIG]) c.prefix = cmd->prefix;
+	if (set[OPT_CACERT - OPT_CONFIG]) c.cacert = cmd->cacert;
+	if (set[OPT_CERT - OPT_CONFIG]) c.cert = cmd->cert;
+	if (set[OPT_KEY - OPT_CONFIG]) c.key = cmd->key;
+	if (set[OPT_TIMEOUT - OPT_CONFIG]) c.timeout_ms = cmd->timeout_ms;
+	if (set[OPT_ROUTER_ID - OPT_CONFIG]) c.router_id = cmd->router_id;
+	rc = xd_store_configure(&c, err, sizeof(err));     /* copies the strings */
+	for (int i = 0; i < x.n; i++)
+		free(x.owned[i]);
+	return rc ? cli_usage_err("%s", err) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct xo_state st = { .prog = &ctl_prog };
+	struct xd_store_cfg store = { 0 };
+	unsigned store_opt[OPT_ROUTER_ID - OPT_CONFIG + 1] = { 0 };
 	const char *batch = NULL;
-	int c;
+	int c, rc;
 
 	xd_progname = "xdnatctl";
 	while ((c = xo_getopt(&st, argc, argv)) != XO_END) {
@@ -217,6 +333,13 @@ int main(int argc, char **argv)
 		case 'b': batch = optarg; break;
 		case 's': cli.state_dir = optarg; break;
 		case 'D': cli.direct = true; break;
+		case OPT_CONFIG: cli.config = optarg; break;
+		case OPT_BACKEND: case OPT_ENDPOINTS: case OPT_PREFIX: case OPT_CACERT: case OPT_CERT:
+		case OPT_KEY: case OPT_TIMEOUT: case OPT_ROUTER_ID:
+			if (store_set(&store, c, optarg))
+				return xo_try_help(&ctl_prog);
+			store_opt[c - OPT_CONFIG] = 1;
+			break;
 		case 'h': usage(stdout); return 0;
 		case XO_ID_VERSION: xo_version(&ctl_prog); return 0;
 		default: return 2; /* xo_getopt said why */
@@ -227,6 +350,8 @@ int main(int argc, char **argv)
 	if (!xd_valid_instance(cli.instance))
 		return cli_usage_err("invalid instance name '%s' (use 1-32 of [A-Za-z0-9_.-])",
 				     cli.instance);
+	if ((rc = store_setup(&store, store_opt)))
+		return rc;
 	if (batch)
 		return argc ? cli_usage_err("--batch: unexpected '%s' (commands come from the file)",
 					    argv[0]) : cli_batch(batch);

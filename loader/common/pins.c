@@ -137,6 +137,7 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 
 	memset(m, 0, sizeof(*m));
 	m->info = m->ports = m->spis = m->hosts = m->lan_idx = m->hstats = m->stats = m->host_nh = -1;
+	m->coa = m->coa_idx = -1;
 	rc = xd_pin_dir(base, instance, dir, sizeof(dir));
 	if (rc)
 		return rc;
@@ -165,6 +166,11 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 
 		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_HOST_NH);
 		m->host_nh = bpf_obj_get(p); /* optional: a cache */
+		/* Optional too: xd_coa_* say so when they are missing. */
+		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_COA);
+		m->coa = bpf_obj_get(p);
+		snprintf(p, sizeof(p), "%s/%s", dir, XDNAT_MAP_COA_IDX);
+		m->coa_idx = bpf_obj_get(p);
 	}
 	if (bpf_map_lookup_elem(m->info, &zero, &m->cfg)) {
 		xd_err("cannot read %s/%s: %s", dir, XDNAT_MAP_INFO, strerror(errno));
@@ -189,7 +195,7 @@ int xd_maps_open(const char *base, const char *instance, struct xd_maps *m)
 void xd_maps_close(struct xd_maps *m)
 {
 	int *fds[] = { &m->info, &m->ports, &m->spis, &m->hosts, &m->lan_idx, &m->hstats, &m->stats,
-		       &m->host_nh };
+		       &m->host_nh, &m->coa, &m->coa_idx };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -334,6 +340,9 @@ int xd_host_del(struct xd_maps *m, uint32_t id)
 		rc = -errno;
 		xd_err("cannot remove host %u: %s", id, strerror(-rc));
 	}
+	/* Home again before the id goes: its next owner starts on the LAN. */
+	if (m->coa >= 0 && xd_coa_clear(m, id))
+		xd_warn("host %u removed with its care-of endpoint left in place", id);
 	/* xdnat_host_nh is not cleared: its per-CPU entries hold for the LAN
 	 * address they were learnt for only, and a write here could race
 	 * with the datapath reading them (maps/xdnat_abi.h). */

@@ -53,6 +53,7 @@ void xd_json_end(struct xd_json *j);
 struct xd_maps {
 	int info, ports, spis, hosts, lan_idx, hstats, stats;
 	int host_nh;   /* -1 with pins of a build that had no per-host next hop */
+	int coa, coa_idx; /* roaming hosts' care-of endpoints (xd_coa_*) */
 	struct xdnat_router_cfg cfg;
 	int ncpus;
 };
@@ -95,6 +96,20 @@ struct xd_run;
 int xd_router_ports_apply(struct xd_maps *m, const struct xd_run *runs, unsigned n);
 int xd_shared_default(struct xd_maps *m, uint32_t gidx, uint16_t port, uint32_t host);
 int xd_shared_list(struct xd_maps *m, struct xd_shared *out, size_t max, size_t *n);
+
+/* Roaming hosts (maps/xdnat_abi.h, "the care-of endpoint"): host @id is
+ * reached at care-of endpoint @addr_be:@port_be (network order, as the home
+ * agent sees them) with @flags (XDNAT_COA_F_ACTIVE: tunnel there; without
+ * it the entry is kept but the host is reached on the LAN), @generation for
+ * the caller.  One update of xdnat_coa switches the datapath; the reverse
+ * index is written before it and cleaned after.  -EEXIST: another host
+ * holds that endpoint (clear it first); -ENOENT: no host @id.
+ * xd_coa_clear: back to the LAN address (no-op when not away).
+ * xd_coa_get: 0 and *c (all zero when at home), or -errno. */
+int xd_coa_set(struct xd_maps *m, uint32_t id, uint32_t addr_be, uint16_t port_be,
+	       uint16_t flags, uint32_t generation);
+int xd_coa_clear(struct xd_maps *m, uint32_t id);
+int xd_coa_get(struct xd_maps *m, uint32_t id, struct xdnat_coa *c);
 
 /* Blocks owned by a host, as [first,last] runs (caller frees *runs). */
 struct xd_run { uint32_t first, last; };

@@ -243,7 +243,9 @@ int xdd_load(struct daemon *d)
 	    (rc = bpf_map__set_max_entries(s->maps.xdnat_hosts, d->o.max_hosts)) ||
 	    (rc = bpf_map__set_max_entries(s->maps.xdnat_lan_idx, d->o.max_hosts)) ||
 	    (rc = bpf_map__set_max_entries(s->maps.xdnat_hstats, d->o.max_hosts)) ||
-	    (rc = bpf_map__set_max_entries(s->maps.xdnat_host_nh, d->o.max_hosts))) {
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_host_nh, d->o.max_hosts)) ||
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_coa, d->o.max_hosts)) ||
+	    (rc = bpf_map__set_max_entries(s->maps.xdnat_coa_idx, d->o.max_hosts))) {
 		xd_err("cannot size maps: %s", strerror(-rc));
 		return rc;
 	}

@@ -573,6 +573,43 @@ static int refresh_crl(struct xd_ca *ca, int64_t now)
 	return 1;
 }
 
+/* The CRL number of a DER CRL, -1 if it has none. */
+static int64_t crl_number(const unsigned char *der, size_t len)
+{
+	X509_CRL *c = d2i_X509_CRL(NULL, &der, (long)len);
+	ASN1_INTEGER *num = c ? X509_CRL_get_ext_d2i(c, NID_crl_number, NULL, NULL) : NULL;
+	int64_t v = -1;
+
+	if (!num || !ASN1_INTEGER_get_int64(&v, num))
+		v = -1;
+	ASN1_INTEGER_free(num);
+	X509_CRL_free(c);
+	return v;
+}
+
+/* Serve the store's latest CRL when another router (a shared store)
+ * signed a newer one than ours: 1 if it changed, else 0. */
+static int adopt_latest_crl(struct xd_ca *ca)
+{
+	struct lca_err e = { { 0 } };
+	unsigned char *der = NULL, *copy;
+	size_t len = 0;
+	int64_t num = 0;
+
+	if (lca_crl_latest(ca->lca, &der, &len, &num, &e))
+		return 0;            /* none yet, or the store is unreachable: keep ours */
+	if (num <= crl_number(ca->crl, ca->crl_len) || !(copy = OPENSSL_malloc(len))) {
+		free(der);
+		return 0;
+	}
+	memcpy(copy, der, len);
+	free(der);
+	OPENSSL_free(ca->crl);
+	ca->crl = copy;
+	ca->crl_len = len;
+	return 1;
+}
+
 int xd_ca_poll(struct xd_ca *ca, int64_t now, struct xd_ca_revoked *out, unsigned max, unsigned *n)
 {
 	struct unannounced u = { .v = calloc(256, sizeof(*u.v)) };
@@ -667,7 +704,7 @@ rescan:
 	*n = reported;
 	if (found || !ca->crl || now >= ca->crl_made + ca->crl_period / 2)
 		return refresh_crl(ca, now);
-	return 0;
+	return adopt_latest_crl(ca);
 }
 
 const uint8_t *xd_ca_crl(const struct xd_ca *ca, size_t *len)

@@ -13,7 +13,7 @@
 enum {
 	OPT_STATE_DIR = 256, OPT_PORT_RANGE, OPT_RESERVE, OPT_CRL_URL, OPT_CRL_LISTEN,
 	OPT_NOTIFY_PORT, OPT_SHARED_IKE, OPT_ROUTER_PORTS, OPT_METRICS, OPT_CHECK_CONFIG,
-	OPT_HELP_CONFIG,
+	OPT_HELP_CONFIG, OPT_STORE_BACKEND,
 };
 
 static const struct xo_opt xdnatd_opts[] = {
@@ -110,6 +110,38 @@ static const struct xo_opt xdnatd_opts[] = {
 	{ "rsip-idle", 0, "S", .type = XO_U32, .off = OFF(rsip_idle), .min = 1, .max = 0x7fffffff,
 	  .ini = "rsip.idle", .help = "close connections that send no complete message for S "
 		  "seconds (default: 900)" },
+	XO_HEAD("State store (docs/CLUSTER.md).  By default the state is an SQLite file in "
+		"--state-dir; several routers that share one global address keep it in an etcd v3 "
+		"cluster instead, reached through etcd's JSON gateway:"),
+	{ "store-backend", 0, "sqlite|etcd", OPT_STORE_BACKEND, .ini = "store.backend",
+	  .help = "where allocations, enrolments, registrations and the Local CA's certificates, "
+		  "serials and CRLs are kept (default: sqlite)" },
+	{ "store-endpoints", 0, "URL[,URL...]", .type = XO_STR, .off = OFF(store.endpoints),
+	  .ini = "store.endpoints",
+	  .help = "the etcd members' client URLs, http://HOST:PORT or https://HOST:PORT, up to "
+		  XO_STR(XD_STORE_MAX_ENDPOINTS) "; a member that cannot be reached is skipped for "
+		  "the next" },
+	{ "store-prefix", 0, "/PATH", .type = XO_STR, .off = OFF(store.prefix), .ini = "store.prefix",
+	  .help = "etcd key prefix; the keys are PATH/INSTANCE/... (default: "
+		  XD_STORE_DEFAULT_PREFIX ")" },
+	{ "store-cacert", 0, "FILE", .type = XO_STR, .off = OFF(store.cacert), .ini = "store.cacert",
+	  .help = "the CA certificates (PEM) that sign the members' server certificates "
+		  "(https:// endpoints; default: the system's)" },
+	{ "store-cert", 0, "FILE", .type = XO_STR, .off = OFF(store.cert), .ini = "store.cert",
+	  .help = "this router's client certificate (PEM) for members that require one "
+		  "(etcd --client-cert-auth); needs --store-key" },
+	{ "store-key", 0, "FILE", .type = XO_STR, .off = OFF(store.key), .ini = "store.key",
+	  .help = "the client certificate's private key (PEM)" },
+	{ "store-timeout", 0, "MS", .type = XO_U32, .off = OFF(store.timeout_ms), .min = 10,
+	  .max = 600000, .ini = "store.timeout",
+	  .help = "every request to etcd ends within MS milliseconds, all members tried: an "
+		  "unreachable cluster or one without quorum is an error naming the endpoints "
+		  "(allocations and issuance are refused), never a hang (default: "
+		  XO_STR(XD_STORE_DEFAULT_TIMEOUT) ")" },
+	{ "router-id", 0, "NAME", .type = XO_STR, .off = OFF(store.router_id), .ini = "store.router-id",
+	  .help = "this router's name among the routers that share the store: its counter "
+		  "baselines are kept under it; 1-" XO_STR(XD_STORE_ID_MAX) " of [A-Za-z0-9_.-] "
+		  "(default: the host name's first label)" },
 	XO_HEAD("Local CA (docs/LCA.md; needs --rsip).  Hosts that send a CSR with their RSIP "
 		"requests get a certificate for their identity, ports and SPIs, valid for the "
 		"lease; a block is never freed while a valid certificate binds it (FREE, lease "
@@ -461,6 +493,12 @@ int xdd_apply_opt(struct opts *o, int id, char *arg)
 		}
 		o->unknown_drop = !strcmp(arg, "drop");
 		break;
+	case OPT_STORE_BACKEND:
+		if (xd_store_parse_backend(arg, &o->store.backend)) {
+			xd_err("--store-backend: '%s' is not one of sqlite, etcd", arg);
+			return -EINVAL;
+		}
+		break;
 	case 'v': xd_verbose = 1; break;
 	default:
 		return -EINVAL;
@@ -545,6 +583,25 @@ static int ca_defaults(struct opts *o)
 	return 0;
 }
 
+/* [store]: checked here, applied by main (xd_store_configure) so that a
+ * SIGHUP's re-read cannot change the running process's store. */
+static int store_check(struct opts *o)
+{
+	char err[300];
+
+	if (o->store.backend != XD_STORE_ETCD &&
+	    (o->store.endpoints || o->store.cacert || o->store.cert || o->store.key)) {
+		xd_err("--store-endpoints, --store-cacert, --store-cert and --store-key ([store] "
+		       "endpoints, cacert, cert, key) need --store-backend etcd");
+		return -EINVAL;
+	}
+	if (xd_store_cfg_check(&o->store, err, sizeof(err))) {
+		xd_err("%s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* What no single option can check. */
 static int check_opts(struct opts *o)
 {
@@ -584,6 +641,8 @@ static int check_opts(struct opts *o)
 		       "--ca-key and --ca-cert");
 		return -EINVAL;
 	}
+	if (store_check(o))
+		return -EINVAL;
 	return o->ca_key ? ca_defaults(o) : 0;
 }
 

@@ -64,7 +64,7 @@ int xdd_start_rsip(struct daemon *d)
 {
 	struct rsip_config *c = &d->o.rcfg;
 	struct rsip_backend be;
-	char a[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN], where[400];
 
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->maps))
 		return -EIO;
@@ -101,15 +101,15 @@ int xdd_start_rsip(struct daemon *d)
 		return -EIO;
 	}
 	d->rsip_on = true;
-	printf("xdnatd: RSIP server on %s:%u (dev %s), state %s/%s.db\n", xd_ipstr(d->o.lan_addr, a),
-	       d->o.rsip_port, d->o.lan, c->state_dir, d->o.instance);
+	printf("xdnatd: RSIP server on %s:%u (dev %s), state %s\n", xd_ipstr(d->o.lan_addr, a),
+	       d->o.rsip_port, d->o.lan, xd_store_where(c->state_dir, d->o.instance, where, sizeof(where)));
 	/* A shared store: every router's writes reach these maps too. */
-	if (xd_store_is_etcd(c->state_dir)) {
+	if (!strcmp(d->rsip.st->ops->name, "etcd")) {
 		if (xd_csync_start(&d->rsip, &d->maps, &d->csync)) {
 			xdd_stop_rsip(d);
 			return -EIO;
 		}
-		printf("xdnatd: cluster sync: the maps follow %s\n", c->state_dir);
+		printf("xdnatd: cluster sync: the maps follow %s\n", where);
 	}
 	return 0;
 }
@@ -345,7 +345,7 @@ void xdd_start_counters(struct daemon *d)
 		return;
 	if (xd_maps_open(d->o.pin_base, d->o.instance, &d->cmaps))
 		return;
-	char err[256];
+	char err[256], where[400];
 
 	if (xd_store_open(d->o.rcfg.state_dir, d->o.instance, 0, &d->ctr_db, err, sizeof(err))) {
 		xd_warn("%s", err);
@@ -354,8 +354,9 @@ void xdd_start_counters(struct daemon *d)
 		return;
 	}
 	xdd_save_counters(d);
-	printf("xdnatd: counter totals in %s/%s.db, saved every %u s\n", d->o.rcfg.state_dir,
-	       d->o.instance, d->o.counters_interval);
+	printf("xdnatd: counter totals in %s, saved every %u s\n",
+	       xd_store_where(d->o.rcfg.state_dir, d->o.instance, where, sizeof(where)),
+	       d->o.counters_interval);
 }
 
 void xdd_stop_counters(struct daemon *d)

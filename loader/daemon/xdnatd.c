@@ -87,6 +87,8 @@ static bool reload_allowed(struct daemon *d)
 	else if (strcmp(n.rcfg.state_dir ? n.rcfg.state_dir : "",
 			d->o.rcfg.state_dir ? d->o.rcfg.state_dir : ""))
 		why = "state-dir";
+	else if (!xd_store_cfg_same(&n.store, &d->o.store))
+		why = "[store] settings";
 	if (why)
 		xd_err("SIGHUP: %s changes the %s, which needs a restart; keeping the running "
 		       "configuration", d->o.config, why);
@@ -441,6 +443,15 @@ int main(int argc, char **argv)
 			       d.o.config ? d.o.config : "");
 		xdd_free_opts(&d.o);
 		return rc ? 1 : 0;
+	}
+	{
+		char err[300];
+
+		if (xd_store_configure(&d.o.store, err, sizeof(err))) {
+			xd_err("%s", err);
+			xdd_free_opts(&d.o);
+			return XDD_EXIT_USAGE;
+		}
 	}
 	make_cfg(&d);
 	/* Secrets at rest: every file we create (the state database and its

@@ -29,6 +29,7 @@
 #include "httpd.h"
 #include "metrics.h"
 #include "counters.h"
+#include "store.h"
 #include "fragq.h"
 #include "rsip_server.h"
 #include "ca_plane.h"
@@ -93,6 +94,8 @@ struct opts {
 	char crl_url_buf[96];
 	uint32_t notify_port;      /* revocation notices; 0: off */
 	bool notify_set;
+	/* [store]: the backend and how to reach it (store.h) */
+	struct xd_store_cfg store;
 };
 
 #define METRICS_DEFAULT "unix"   /* RUN_DIR/INSTANCE.metrics, mode 0600 */

@@ -4,10 +4,11 @@
  * operations that a backend implements.  Nothing outside loader/store/
  * knows how the state is kept; the backends are SQLite, the default
  * (store_sqlite.c: STATE_DIR/INSTANCE.db, WAL, synchronous=FULL, schema
- * versioned with PRAGMA user_version), and etcd v3 (store_etcd.c, selected
- * by a state location etcd://HOST:PORT[/PREFIX]; allocation and
- * enrolment state only so far, see docs/CLUSTER.md).  A new backend (etcd, ...) is a new
- * file that fills struct xd_store_ops and a case in xd_store_open().
+ * versioned with PRAGMA user_version), and etcd v3 (store_etcd*.c, selected
+ * by [store] backend = etcd (struct xd_store_cfg below) or a state
+ * location etcd://HOST:PORT[/PREFIX]; see docs/CLUSTER.md).  A new backend
+ * is a new file that fills struct xd_store_ops and a case in
+ * xd_store_open().
  *
  * What is kept:
  *   enrolments    host name -> secret, optional fixed LAN address
@@ -17,14 +18,12 @@
  *                 quarantined) and when that state ends
  *   settings      small named integers (the daemon's quarantine, ...)
  *   counters      counter baselines across map generations (counters.h)
- *   certificates  the Local CA's certificates and CRL state: they live in
- *                 the CA library's own tables (ca/lca.c) in the same
- *                 database, reached only through the ca_* / cert_* ops
- *                 below, which call the CA library with the backend's
- *                 handle.  Another backend must either give the CA library
- *                 a store of its own (e.g. an SQLite file per router, with
- *                 the etcd backend holding only allocation state) or move
- *                 lca.c's statements behind ops of this struct.
+ *   certificates  the Local CA's certificates, revocations, CRL number and
+ *                 latest CRL: the CA library reaches them through its
+ *                 record-store interface (struct lca_certdb, ca/lca.h),
+ *                 which each backend implements (SQLite: the CA's ca_
+ *                 tables in the same database; etcd: store_etcd_ca.c);
+ *                 ca_certdb() hands it out, the ca_* / cert_* ops use it.
  *
  * Rules every backend keeps:
  *   - Operations never print.  They return 0 (or 1 = found / 0 = not for
@@ -102,6 +101,7 @@ struct lca;
 struct lca_config;
 struct lca_err;
 struct lca_record;
+struct lca_certdb;
 typedef int (*xd_store_client_fn)(void *arg, const struct xd_client *c);
 typedef int (*xd_store_binding_fn)(void *arg, const struct xd_binding *b);
 typedef int (*xd_store_row_fn)(void *arg, const struct xd_list_row *r);
@@ -212,6 +212,9 @@ struct xd_store_ops {
 	int (*cert_enrolment_is)(struct xd_store *st, const char *serial, const uint8_t *tag, size_t len);
 	/* The tag @serial was issued under: 1 (into @tag, @len bytes), 0 none. */
 	int (*cert_enrolment_tag)(struct xd_store *st, const char *serial, uint8_t *tag, size_t len);
+	/* The CA library's record store over this backend (borrowed, lives
+	 * as long as the handle): certificates, CRL number, latest CRL. */
+	struct lca_certdb *(*ca_certdb)(struct xd_store *st, struct lca_err *e);
 };
 
 /* What every backend's handle starts with. */
@@ -252,5 +255,46 @@ int xd_store_sqlite_open(const char *path, unsigned flags, struct xd_store **out
 bool xd_store_is_etcd(const char *loc);
 int xd_store_etcd_open(const char *loc, const char *instance, unsigned flags, struct xd_store **out,
 		       char *err, size_t errlen);
+
+/*
+ * Which backend and how to reach it: the [store] section of a program's
+ * configuration file and the matching options (--store-backend, ...).
+ * Set once per process, before the first xd_store_open(); every handle
+ * the process opens then uses it (the state directory only names the
+ * SQLite file).  Without it, or with backend sqlite, nothing changes.
+ */
+#define XD_STORE_MAX_ENDPOINTS 8
+#define XD_STORE_ID_MAX        63
+#define XD_STORE_DEFAULT_PREFIX  "/xdnat"
+#define XD_STORE_DEFAULT_TIMEOUT 2000      /* ms */
+enum xd_store_backend { XD_STORE_SQLITE = 0, XD_STORE_ETCD = 1 };
+struct xd_store_cfg {
+	enum xd_store_backend backend;
+	const char *endpoints;           /* http(s)://HOST:PORT[,...] */
+	const char *prefix;              /* NULL: XD_STORE_DEFAULT_PREFIX */
+	const char *cacert, *cert, *key; /* PEM files for TLS; NULL: none */
+	uint32_t timeout_ms;             /* 0: XD_STORE_DEFAULT_TIMEOUT */
+	const char *router_id;           /* NULL: the host name */
+};
+/* Check @cfg (a message in @err: -EINVAL), and make it the process's
+ * (copied).  Also fills the defaults. */
+int xd_store_configure(const struct xd_store_cfg *cfg, char *err, size_t errlen);
+/* Only the check. */
+int xd_store_cfg_check(const struct xd_store_cfg *cfg, char *err, size_t errlen);
+/* Do two configurations name the same store and router (NULL = "")? */
+bool xd_store_cfg_same(const struct xd_store_cfg *a, const struct xd_store_cfg *b);
+/* The process's configuration (defaults filled, strings never NULL but
+ * cacert/cert/key may be ""). */
+const struct xd_store_cfg *xd_store_config(void);
+/* Check a list http(s)://HOST:PORT[,...] (store_etcd.c): 0 or -EINVAL. */
+int xd_store_etcd_check_endpoints(const char *list, char *err, size_t errlen);
+/* Parse "sqlite" or "etcd": 0, or -EINVAL. */
+int xd_store_parse_backend(const char *s, enum xd_store_backend *out);
+/* Where xd_store_open(@state_dir, @instance) keeps the state, for
+ * messages: "DIR/INSTANCE.db" or "etcd PREFIX/INSTANCE/ at ENDPOINTS". */
+const char *xd_store_where(const char *state_dir, const char *instance, char *buf, size_t len);
+/* This router's id in the store (counter baselines, elections): the
+ * configured router-id, else the host name. */
+const char *xd_store_router_id(void);
 
 #endif

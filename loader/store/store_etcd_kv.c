@@ -20,8 +20,11 @@
  * (a bounded number of times), a caller's unit fails as a whole.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -36,26 +39,33 @@ static char *b64(const char *s, size_t n)
 	return o;
 }
 
-/* Decode into a NUL-terminated string (values here are text). */
-static char *unb64(const char *s)
+/* Decode into a NUL-terminated buffer (*len bytes before the NUL). */
+char *et_unb64(const char *s, size_t *len)
 {
 	size_t n = strlen(s);
 	char *o = malloc(3 * (n / 4) + 1);
-	int len;
+	int l;
 
 	if (!o)
 		return NULL;
-	len = EVP_DecodeBlock((unsigned char *)o, (const unsigned char *)s, (int)n);
-	if (len < 0) {
+	l = EVP_DecodeBlock((unsigned char *)o, (const unsigned char *)s, (int)n);
+	if (l < 0) {
 		free(o);
 		return NULL;
 	}
 	if (n >= 1 && s[n - 1] == '=')
-		len--;
+		l--;
 	if (n >= 2 && s[n - 2] == '=')
-		len--;
-	o[len] = 0;
+		l--;
+	o[l] = 0;
+	if (len)
+		*len = (size_t)l;
 	return o;
+}
+
+static char *unb64(const char *s)
+{
+	return et_unb64(s, NULL);
 }
 
 static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
@@ -78,39 +88,128 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-/* POST @req (consumed) to @path; the parsed answer in *out. */
-static int post(struct et *q, const char *path, json_object *req, json_object **out)
+void et_endpoints_str(const struct et *q, char *buf, size_t len)
 {
-	char url[sizeof(q->url) + 32];
-	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	long status = 0;
-	CURLcode cc;
+	size_t at = 0;
 
-	*out = NULL;
+	buf[0] = 0;
+	for (unsigned i = 0; i < q->n_ep && at < len; i++) {
+		int n = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", q->ep[i]);
+
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Was the request never sent (so another member may be tried even for a
+ * write)?  A connection that could not be made, or TLS that failed. */
+static bool not_sent(CURLcode cc)
+{
+	return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+	       cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION ||
+	       cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE;
+}
+
+/* One attempt at member q->cur_ep within @budget_ms. */
+static CURLcode attempt(struct et *q, const char *path, const char *body, int64_t budget_ms)
+{
+	char url[sizeof(q->ep[0]) + 32];
+	long conn = q->timeout_ms / (q->n_ep ? q->n_ep : 1);
+
+	if (conn < 100)
+		conn = 100;
+	if (conn > budget_ms)
+		conn = (long)budget_ms;
+	snprintf(q->url, sizeof(q->url), "%s", q->ep[q->cur_ep]);
 	snprintf(url, sizeof(url), "%s%s", q->url, path);
 	q->rlen = 0;
-	curl_easy_setopt(q->curl, CURLOPT_URL, url);
-	curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, body);
-	cc = curl_easy_perform(q->curl);
+	if (curl_easy_setopt(q->curl, CURLOPT_URL, url) ||
+	    curl_easy_setopt(q->curl, CURLOPT_POSTFIELDS, body) ||
+	    curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, conn) ||
+	    curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms))
+		return CURLE_BAD_FUNCTION_ARGUMENT;
+	return curl_easy_perform(q->curl);
+}
+
+/* etcd's own refusals that mean "no quorum now": retried by the caller
+ * later, never here (a write may have been proposed). */
+static bool no_quorum(const char *msg)
+{
+	return strstr(msg, "no leader") || strstr(msg, "request timed out") ||
+	       strstr(msg, "leader changed") || strstr(msg, "not capable");
+}
+
+/* Reads (range) are tried on every member until one answers; a write only
+ * while no member has received it: after a timeout its outcome is unknown,
+ * and the caller's next unit finds out from fresh reads. */
+int et_post(struct et *q, const char *path, json_object *req, json_object **out)
+{
+	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	bool idem = !strcmp(path, "/v3/kv/range");
+	int64_t deadline = mono_ms() + q->timeout_ms;
+	char eps[sizeof(q->ep)];
+	CURLcode cc = CURLE_OK;
+	long status = 0;
+	unsigned tried;
+
+	*out = NULL;
+	for (tried = 0; tried < q->n_ep; tried++) {
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0) {
+			cc = CURLE_OPERATION_TIMEDOUT;
+			break;
+		}
+		cc = attempt(q, path, body, left);
+		if (cc == CURLE_OK || !(not_sent(cc) || (idem && cc == CURLE_OPERATION_TIMEDOUT)))
+			break;
+		q->cur_ep = (q->cur_ep + 1) % q->n_ep;   /* the next member, from now on */
+	}
 	json_object_put(req);
+	et_endpoints_str(q, eps, sizeof(eps));
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return xd_store_fail(&q->base, -ETIMEDOUT, "etcd: no answer within %u ms from %s "
+				     "(members down or no quorum)", q->timeout_ms, eps);
 	if (cc != CURLE_OK)
-		return xd_store_fail(&q->base, -EIO, "etcd %s: %s", q->url, curl_easy_strerror(cc));
-	curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status);
+		return xd_store_fail(&q->base, not_sent(cc) ? -EAGAIN : -EIO, "etcd %s: %s (members: %s)",
+				     q->url, curl_easy_strerror(cc), eps);
+	if (curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status))
+		status = 0;
 	*out = q->rlen ? json_tokener_parse(q->resp) : NULL;
 	if (status != 200 || !*out) {
 		json_object *m = NULL;
-		const char *msg = *out && json_object_object_get_ex(*out, "message", &m)
+		const char *msg = *out && (json_object_object_get_ex(*out, "message", &m) ||
+					   json_object_object_get_ex(*out, "error", &m))
 				  ? json_object_get_string(m) : "unparsable answer";
+		int rc = no_quorum(msg) ? -EAGAIN : -EIO;
 
-		xd_store_fail(&q->base, -EIO, "etcd %s%s: HTTP %ld: %s", q->url, path, status, msg);
+		xd_store_fail(&q->base, rc, "etcd %s%s: HTTP %ld: %s%s", q->url, path, status, msg,
+			      rc == -EAGAIN ? " (no quorum: try again later)"
+			      : strstr(msg, "too many operations")
+			      ? " (one unit of work, e.g. a group commit of many requests, needs more: "
+				"start etcd with a larger --max-txn-ops, docs/CLUSTER.md)" : "");
 		json_object_put(*out);
 		*out = NULL;
-		return -EIO;
+		return rc;
 	}
 	return 0;
 }
 
-static int add_b64(json_object *o, const char *field, const char *s, size_t n)
+static int post(struct et *q, const char *path, json_object *req, json_object **out)
+{
+	return et_post(q, path, req, out);
+}
+
+int et_add_b64(json_object *o, const char *field, const char *s, size_t n)
 {
 	char *e = b64(s, n);
 
@@ -146,7 +245,7 @@ void et_kvs_free(struct et_kvs *k)
 	k->n = k->cap = 0;
 }
 
-static int kvs_add(struct et_kvs *k, const char *key, const char *val, int64_t mod)
+static int kvs_add(struct et_kvs *k, const char *key, const char *val, int64_t mod, int64_t create)
 {
 	if (k->n == k->cap) {
 		size_t cap = k->cap ? k->cap * 2 : 16;
@@ -160,6 +259,7 @@ static int kvs_add(struct et_kvs *k, const char *key, const char *val, int64_t m
 	k->v[k->n].key = strdup(key);
 	k->v[k->n].val = strdup(val);
 	k->v[k->n].mod = mod;
+	k->v[k->n].create = create;
 	if (!k->v[k->n].key || !k->v[k->n].val) {
 		free(k->v[k->n].key);
 		free(k->v[k->n].val);
@@ -175,16 +275,34 @@ static int kv_cmp(const void *a, const void *b)
 }
 
 /* Keys [from, to) of etcd (to NULL: @from only), then the buffer over them. */
+static int range_opt(struct et *q, const char *from, const char *to, int64_t last_n,
+		     struct et_kvs *out);
+
 static int range(struct et *q, const char *from, const char *to, struct et_kvs *out)
+{
+	return range_opt(q, from, to, 0, out);
+}
+
+/* @last_n > 0: only the last @last_n keys of etcd's (descending by key);
+ * < 0: only the first -@last_n (ascending: etcd reads no more than that). */
+static int range_opt(struct et *q, const char *from, const char *to, int64_t last_n,
+		     struct et_kvs *out)
 {
 	json_object *req = json_object_new_object(), *ans, *kvs;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!req || add_b64(req, "key", from, strlen(from)) ||
-	    (to && add_b64(req, "range_end", to, strlen(to)))) {
+	if (!req || et_add_b64(req, "key", from, strlen(from)) ||
+	    (to && et_add_b64(req, "range_end", to, strlen(to)))) {
 		json_object_put(req);
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+	}
+	if (last_n > 0) {
+		json_object_object_add(req, "limit", json_object_new_int64(last_n));
+		json_object_object_add(req, "sort_order", json_object_new_string("DESCEND"));
+		json_object_object_add(req, "sort_target", json_object_new_string("KEY"));
+	} else if (last_n < 0) {
+		json_object_object_add(req, "limit", json_object_new_int64(-last_n));
 	}
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
@@ -195,7 +313,8 @@ static int range(struct et *q, const char *from, const char *to, struct et_kvs *
 			char *val = json_object_object_get_ex(e, "value", &v) ? unb64(json_object_get_string(v))
 									     : strdup("");
 
-			rc = key && val ? kvs_add(out, key, val, jint(e, "mod_revision")) : -ENOMEM;
+			rc = key && val ? kvs_add(out, key, val, jint(e, "mod_revision"),
+						  jint(e, "create_revision")) : -ENOMEM;
 			free(key);
 			free(val);
 		}
@@ -224,7 +343,7 @@ static int range(struct et *q, const char *from, const char *to, struct et_kvs *
 				out->v[j].val = nv;
 			}
 		} else if (!w->del) {
-			rc = kvs_add(out, w->key, w->val, -1);
+			rc = kvs_add(out, w->key, w->val, -1, INT64_MAX);
 		}
 	}
 	if (rc) {
@@ -248,6 +367,51 @@ int et_scan(struct et *q, const char *sub, struct et_kvs *out)
 	memcpy(to, from, n + 1);
 	to[n - 1]++;               /* every sub ends in '/': the prefix's range end */
 	return range(q, from, to, out);
+}
+
+/* The first or last key of [sub_from, sub_to) with the unit's writes: 1
+ * with it in @out (one entry), 0 none.  etcd sends its first or last
+ * k + 1 keys of the range, k the unit's deletions in it: one of them
+ * survives if any does. */
+static int scan_edge(struct et *q, const char *sub_from, const char *sub_to, bool last,
+		     struct et_kvs *out)
+{
+	char from[ET_KEY_MAX], to[ET_KEY_MAX];
+	int64_t k = 0;
+	int rc;
+
+	if ((rc = et_full_key(q, sub_from, from, sizeof(from))) || (rc = et_full_key(q, sub_to, to, sizeof(to))))
+		return rc;
+	for (size_t i = 0; i < q->nw; i++)
+		k += q->w[i].del && strcmp(q->w[i].key, from) >= 0 && strcmp(q->w[i].key, to) < 0;
+	if ((rc = range_opt(q, from, to, last ? k + 1 : -(k + 1), out)))
+		return rc;
+	if (out->n > 1) {          /* sorted ascending: keep one end */
+		struct et_kv keep = out->v[last ? out->n - 1 : 0];
+
+		if (!last)
+			out->v[0] = out->v[out->n - 1];
+		out->n--;
+		et_kvs_free(out);
+		if (!(out->v = malloc(sizeof(*out->v)))) {
+			free(keep.key);
+			free(keep.val);
+			return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+		}
+		out->v[0] = keep;
+		out->n = out->cap = 1;
+	}
+	return out->n ? 1 : 0;
+}
+
+int et_scan_last(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out)
+{
+	return scan_edge(q, sub_from, sub_to, true, out);
+}
+
+int et_scan_first(struct et *q, const char *sub_from, const char *sub_to, struct et_kvs *out)
+{
+	return scan_edge(q, sub_from, sub_to, false, out);
 }
 
 /* Keys [sub_from, sub_to) in key order. */
@@ -327,6 +491,17 @@ int et_get(struct et *q, const char *sub, char **val, bool guarded)
 	return *val ? 1 : 0;
 }
 
+int et_guard_absent(struct et *q, const char *sub)
+{
+	char key[ET_KEY_MAX];
+	int rc;
+
+	if ((rc = et_full_key(q, sub, key, sizeof(key))))
+		return rc;
+	/* etcd compares a missing key's mod_revision as 0 */
+	return guard(q, key, 0);
+}
+
 static int buffer(struct et *q, const char *sub, const char *val)
 {
 	char key[ET_KEY_MAX];
@@ -400,6 +575,14 @@ void et_rollback(struct xd_store *st)
 	truncate_to(q, q->mark[q->depth].nw, q->mark[q->depth].nc);
 }
 
+static bool later_write(const struct et *q, size_t i)
+{
+	for (size_t j = i + 1; j < q->nw; j++)
+		if (!strcmp(q->w[j].key, q->w[i].key))
+			return true;
+	return false;
+}
+
 /* The one Txn of the outermost unit. */
 static int send_txn(struct et *q)
 {
@@ -412,7 +595,7 @@ static int send_txn(struct et *q)
 		char mod[24];
 
 		snprintf(mod, sizeof(mod), "%lld", (long long)q->c[i].mod);
-		if (!c || add_b64(c, "key", q->c[i].key, strlen(q->c[i].key))) {
+		if (!c || et_add_b64(c, "key", q->c[i].key, strlen(q->c[i].key))) {
 			json_object_put(c);
 			rc = -ENOMEM;
 			break;
@@ -425,18 +608,16 @@ static int send_txn(struct et *q)
 	for (size_t i = 0; !rc && i < q->nw; i++) {
 		const struct et_write *w = &q->w[i];
 		json_object *op, *r;
-		bool later = false;
 
-		/* etcd refuses a key twice in one Txn: the unit's last write of it wins */
-		for (size_t j = i + 1; !later && j < q->nw; j++)
-			later = !strcmp(q->w[j].key, w->key);
-		if (later)
+		/* etcd refuses a key twice in one Txn: the last write of a key
+		 * is the unit's, the earlier ones are dropped */
+		if (later_write(q, i))
 			continue;
 		op = json_object_new_object();
 		r = json_object_new_object();
 
-		if (!op || !r || add_b64(r, "key", w->key, strlen(w->key)) ||
-		    (!w->del && add_b64(r, "value", w->val, strlen(w->val)))) {
+		if (!op || !r || et_add_b64(r, "key", w->key, strlen(w->key)) ||
+		    (!w->del && et_add_b64(r, "value", w->val, strlen(w->val)))) {
 			json_object_put(op);
 			json_object_put(r);
 			rc = -ENOMEM;
@@ -455,7 +636,10 @@ static int send_txn(struct et *q)
 	json_object_object_add(req, "success", ok);
 	if ((rc = post(q, "/v3/kv/txn", req, &ans)))
 		return rc;
-	if (!json_object_object_get_ex(ans, "succeeded", &s) || !json_object_get_boolean(s))
+	q->guard_failed = !json_object_object_get_ex(ans, "succeeded", &s) || !json_object_get_boolean(s);
+	if (!q->guard_failed)
+		q->own_txns++;          /* one revision of etcd's */
+	if (q->guard_failed)
 		rc = xd_store_fail(&q->base, -EAGAIN, "etcd: the keys this unit read changed meanwhile "
 				   "(another router's write): nothing was written");
 	else if (json_object_object_get_ex(ans, "header", &s))
@@ -494,8 +678,11 @@ int et_tx(struct et *q, int (*fn)(struct et *, void *), void *arg)
 			et_rollback(&q->base);
 			return rc;
 		}
+		q->guard_failed = false;
 		rc2 = et_commit(&q->base);
-		if (rc2 == -EAGAIN && own && i < ET_RETRIES) {
+		/* rerun only after a failed compare: a cluster without quorum
+		 * (also -EAGAIN) is not asked again and again */
+		if (rc2 == -EAGAIN && q->guard_failed && own && i < ET_RETRIES) {
 			q->retries++;
 			continue;
 		}
@@ -503,26 +690,36 @@ int et_tx(struct et *q, int (*fn)(struct et *, void *), void *arg)
 	}
 }
 
-int64_t et_revision(struct et *q)
+static int revision(struct et *q, int64_t *rev)
 {
 	json_object *req = json_object_new_object(), *ans, *h;
-	int64_t rev = -1;
+	int rc;
 
-	if (!req || add_b64(req, "key", q->prefix, strlen(q->prefix))) {
+	*rev = -1;
+	if (!req || et_add_b64(req, "key", q->prefix, strlen(q->prefix))) {
 		json_object_put(req);
-		return -1;
+		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
 	}
 	json_object_object_add(req, "count_only", json_object_new_boolean(1));
-	if (post(q, "/v3/kv/range", req, &ans))
-		return -1;
+	if ((rc = post(q, "/v3/kv/range", req, &ans)))
+		return rc;
 	if (json_object_object_get_ex(ans, "header", &h))
-		rev = jint(h, "revision");
+		*rev = jint(h, "revision");
 	json_object_put(ans);
-	return rev;
+	return *rev < 0 ? xd_store_fail(&q->base, -EIO, "etcd %s: no revision in the answer", q->url) : 0;
+}
+
+int64_t et_revision(struct et *q)
+{
+	int64_t rev;
+
+	return revision(q, &rev) ? -1 : rev;
 }
 
 int et_connect(struct et *q)
 {
+	const struct xd_store_cfg *c = xd_store_config();
+
 	if (!(q->curl = curl_easy_init()))
 		return xd_store_fail(&q->base, -ENOMEM, "etcd: no curl handle");
 	/* no "Expect: 100-continue" wait (1 s) before bodies over 1 KiB */
@@ -531,14 +728,20 @@ int et_connect(struct et *q)
 		q->hdrs = curl_slist_append(q->hdrs, "Expect:");
 	if (!q->hdrs)
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
-	curl_easy_setopt(q->curl, CURLOPT_HTTPHEADER, q->hdrs);
-	curl_easy_setopt(q->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(q->curl, CURLOPT_WRITEDATA, q);
-	curl_easy_setopt(q->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(q->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(q->curl, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(q->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	return et_revision(q) < 0 ? -EIO : 0;
+	if (curl_easy_setopt(q->curl, CURLOPT_HTTPHEADER, q->hdrs) ||
+	    curl_easy_setopt(q->curl, CURLOPT_WRITEFUNCTION, on_data) ||
+	    curl_easy_setopt(q->curl, CURLOPT_WRITEDATA, q) ||
+	    curl_easy_setopt(q->curl, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(q->curl, CURLOPT_PROTOCOLS_STR, "http,https") ||
+	    (c->cacert[0] && curl_easy_setopt(q->curl, CURLOPT_CAINFO, c->cacert)) ||
+	    (c->cert[0] && curl_easy_setopt(q->curl, CURLOPT_SSLCERT, c->cert)) ||
+	    (c->key[0] && curl_easy_setopt(q->curl, CURLOPT_SSLKEY, c->key)))
+		return xd_store_fail(&q->base, -EINVAL, "etcd: libcurl refused an option (TLS support?)");
+	{
+		int64_t rev;
+
+		return revision(q, &rev);
+	}
 }
 
 void et_disconnect(struct et *q)

@@ -8,7 +8,8 @@
  * take a while on a large prefix or a slow member; in a thread neither
  * can delay an RSIP reply or a control request, and the loop sees only an
  * eventfd and a queue.  The thread has its own HTTP connection (the
- * store's handle belongs to the loop).
+ * store's handle belongs to the loop): a copy of the store's libcurl handle
+ * (its TLS settings), on the store's endpoints in turn.
  *
  * The gateway streams one JSON object per line:
  *   {"result":{"header":{...},"created":true}}
@@ -48,7 +49,9 @@ struct xd_watch {
 	int sock;                   /* the watch's socket, shut down to stop it */
 	volatile bool stop;
 	/* the thread's own */
-	char url[200], prefix[128];
+	char ep[ET_MAX_EP][200];    /* the store's endpoints; ep[cur] in use */
+	unsigned n_ep, cur;
+	char prefix[128];
 	char *subs[W_SUBS_MAX];
 	unsigned nsubs;
 	CURL *curl;
@@ -251,10 +254,10 @@ static json_object *range_req(struct xd_watch *w)
 
 static CURLcode post(struct xd_watch *w, const char *path, json_object *req, bool stream, long *status)
 {
-	char url[sizeof(w->url) + 32];
+	char url[sizeof(w->ep[0]) + 32];
 	CURLcode cc;
 
-	snprintf(url, sizeof(url), "%s%s", w->url, path);
+	snprintf(url, sizeof(url), "%s%s", w->ep[w->cur], path);
 	w->len = 0;
 	curl_easy_setopt(w->curl, CURLOPT_URL, url);
 	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS,
@@ -471,7 +474,9 @@ static void *run(void *arg)
 
 	while (!w->stop) {
 		if (snapshot(w, why)) {
-			/* the store is unreachable: the reader keeps what it has */
+			/* this member does not answer: the next one; the reader
+			 * keeps what it has meanwhile */
+			w->cur = (w->cur + 1) % (w->n_ep ? w->n_ep : 1);
 			nap(w, backoff);
 			backoff = backoff < 2000 ? backoff * 2 : 2000;
 			continue;
@@ -556,12 +561,18 @@ int xd_watch_start(struct xd_store *st, const char *const *subs, struct xd_watch
 	pthread_mutex_init(&w->mu, NULL);
 	w->sock = -1;
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	snprintf(w->url, sizeof(w->url), "%s", ET(st)->url);
+	/* the store's members, from the one it reached last */
+	for (unsigned i = 0; i < ET(st)->n_ep && i < ET_MAX_EP; i++)
+		snprintf(w->ep[w->n_ep++], sizeof(w->ep[0]), "%s", ET(st)->ep[i]);
+	if (!w->n_ep)
+		snprintf(w->ep[w->n_ep++], sizeof(w->ep[0]), "%s", ET(st)->url);
+	w->cur = ET(st)->cur_ep < w->n_ep ? ET(st)->cur_ep : 0;
 	snprintf(w->prefix, sizeof(w->prefix), "%s", ET(st)->prefix);
 	for (; subs && subs[w->nsubs] && w->nsubs < W_SUBS_MAX; w->nsubs++)
 		if (!(w->subs[w->nsubs] = strdup(subs[w->nsubs])))
 			break;
-	w->curl = curl_easy_init();
+	/* a copy of the store's handle: its TLS files and protocols */
+	w->curl = ET(st)->curl ? curl_easy_duphandle(ET(st)->curl) : curl_easy_init();
 	w->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (w->hdrs)
 		w->hdrs = curl_slist_append(w->hdrs, "Expect:");

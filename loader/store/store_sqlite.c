@@ -771,4 +771,5 @@ const struct xd_store_ops sq_ops = {
 	.cert_get = sq_cert_get, .cert_unannounced = sq_cert_unannounced,
 	.cert_announced = sq_cert_announced, .cert_enrolment_record = sq_cert_enrolment_record,
 	.cert_enrolment_is = sq_cert_enrolment_is, .cert_enrolment_tag = sq_cert_enrolment_tag,
+	.ca_certdb = sq_ca_certdb,
 };

@@ -131,6 +131,15 @@ int sq_ctr_store(struct xd_store *xs, const struct xd_ctr_state *s)
 
 /* ----------------------------------------------- the CA's store (ca/lca.h) */
 
+struct lca_certdb *sq_ca_certdb(struct xd_store *st, struct lca_err *e)
+{
+	struct sq *q = SQ(st);
+
+	if (!q->certdb)
+		q->certdb = lca_certdb_sqlite(q->db, e);
+	return q->certdb;
+}
+
 int sq_ca_open(struct xd_store *st, const struct lca_config *cfg, struct lca **out, struct lca_err *e)
 {
 	return lca_open(cfg, SQ(st)->db, out, e);

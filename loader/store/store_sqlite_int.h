@@ -14,6 +14,7 @@ struct sq {
 	unsigned depth;                  /* nested begin() */
 	bool rdonly;
 	struct { const char *sql; sqlite3_stmt *st; } cache[SQ_CACHE];
+	struct lca_certdb *certdb;       /* the CA's ca_ tables (sq_ca_certdb) */
 };
 
 static inline struct sq *SQ(struct xd_store *st) { return (struct sq *)st; }
@@ -51,5 +52,6 @@ int sq_cert_enrolment_record(struct xd_store *st, const char *serial, const char
 			     size_t len);
 int sq_cert_enrolment_is(struct xd_store *st, const char *serial, const uint8_t *tag, size_t len);
 int sq_cert_enrolment_tag(struct xd_store *st, const char *serial, uint8_t *tag, size_t len);
+struct lca_certdb *sq_ca_certdb(struct xd_store *st, struct lca_err *e);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lca.h"
 #include "store_sqlite_int.h"
 
 /* ------------------------------------------------------------ migrations */
@@ -119,6 +120,8 @@ void sq_close(struct xd_store *st)
 
 	for (unsigned i = 0; i < SQ_CACHE && q->cache[i].sql; i++)
 		sqlite3_finalize(q->cache[i].st);
+	if (q->certdb)
+		q->certdb->ops->free(q->certdb);
 	if (q->db)
 		sqlite3_close_v2(q->db);
 	free(q);
