@@ -106,6 +106,9 @@ cl_etcd_restart 3
 
 xd_step "3. router b's member (2) down while router a allocates, then back"
 cl_etcd_kill 2
+# the others elect a leader (member 2 may have been it) before a allocates
+wait_for 20 cl_etcdctl --endpoints "http://$(cl_member 1):2379,http://$(cl_member 3):2379" \
+	endpoint health || fail "members 1 and 3 have no quorum without member 2"
 storm s3 --router "$CL_RA_LAN" --hosts 30 --assigns 1 --ports 10 --threads 8 --prefix s3
 cl_etcd_restart 2
 wait_for 30 grep -q "cluster sync: resync (disconnect" "$XD_TMP/xdnatd-b.log" ||
