@@ -234,12 +234,12 @@ static int parse_maps(const char *spec, struct xd_maps *m)
 	return xd_maps_open(base, c + 1, m) ? -ENOENT : 0;
 }
 
-/* Enrol @name, retried for ~5 s (an etcd leader election answers 503). */
+/* Enrol @name, retried for ~20 s (an etcd leader election answers 503). */
 static int enrol(struct xd_store *st, const char *name, uint8_t sec[RSIP_SECRET_LEN])
 {
 	int rc = -EIO;
 
-	for (int t = 0; t < 25 && (rc = xd_store_enroll_new(st, name, 0, sec)); t++)
+	for (int t = 0; t < 100 && (rc = xd_store_enroll_new(st, name, 0, sec)); t++)
 		usleep(200 * 1000);
 	if (rc)
 		fprintf(stderr, "cluster-bench: enrol %s: %s\n", name, xd_store_error(st));
