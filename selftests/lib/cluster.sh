@@ -174,7 +174,9 @@ cl_router_start() {
 		"$XD_XDNATD" --wan wan --lan lan --global "$CL_G" --lan-addr "$(cl_lan "$r")" \
 		--instance "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --rsip "${store[@]}" --no-sysctl "$@"
 	CL_PID[$r]=$XD_LAST_PID
-	xd_wait_line "$XD_LAST_PID" "$log" '^xdnatd: ready' 30
+	# a start reconciles every registration with the maps: with etcd one
+	# scan of the bindings per registration (minutes at a few hundred)
+	xd_wait_line "$XD_LAST_PID" "$log" '^xdnatd: ready' 180
 }
 
 cl_router_stop() {
