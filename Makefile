@@ -117,9 +117,10 @@ TEST_BINS := $(OUT)/test_datapath $(OUT)/test_util $(OUT)/test_rsip $(OUT)/test_
 # Keep the BPF objects: bpftool and the benchmarks use them too.
 .SECONDARY: $(BPF_OBJS)
 
-# The hostile clients of selftests/e2e_hostile_rsip.sh and the roaming
-# datapath driver of e2e_roam_datapath.sh (not installed).
-SELFTEST_TOOLS := $(OUT)/rsip-hostile $(OUT)/roam-tool
+# The hostile clients of selftests/e2e_hostile_rsip.sh, the roaming
+# datapath driver of e2e_roam_datapath.sh and the storm client of
+# e2e_cluster_sync.sh and bench/cluster_bench.sh (not installed).
+SELFTEST_TOOLS := $(OUT)/rsip-hostile $(OUT)/roam-tool $(OUT)/cluster-bench
 all: $(BINS) $(CA_BINS) $(SELFTEST_TOOLS)
 
 deps:
@@ -144,6 +145,8 @@ $(OUT)/xdnat-host: $(call obj,loader/host/xdnat_host_agent.c) $(host_LIB) $(rsip
 $(OUT)/rsip-hostile: $(call obj,selftests/rsip_hostile.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 $(OUT)/roam-tool: $(call obj,selftests/roam_tool.c) $(common_LIB)
+	$(call link,$<,$(filter %.a,$^))
+$(OUT)/cluster-bench: $(call obj,bench/cluster_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	$(call link,$<,$(filter %.a,$^))
 # Local CA tools (ca/, docs/LCA.md): operator CLI, remote-side verifier and
 # revocation-notice listener; they need only OpenSSL and SQLite.
@@ -229,6 +232,12 @@ bench-rsip: $(RSIP_BENCH)
 $(RSIP_BENCH): $(call obj,bench/rsip_bench.c) $(rsip_LIB) $(store_LIB) $(common_LIB) $(ca_LIB)
 	@mkdir -p $(@D)
 	$(call link,$<,$(filter %.a,$^))
+
+# Cluster (docs/CLUSTER.md): allocations/s SQLite vs etcd and the time a
+# change takes to reach the other router's maps; root (namespaces, etcd).
+.PHONY: bench-cluster
+bench-cluster: all
+	bench/cluster_bench.sh $(BENCH_CLUSTER_ARGS)
 
 # -------------------------------------------------------- man, install
 # Man pages are generated from each command's --help (help2man) plus the

@@ -411,6 +411,9 @@ struct xdnat_owner {
 #define XDNAT_IKE_MAJOR_VERSION   2
 
 #define XDNAT_HOST_F_VALID        (1u << 0)
+/* Installed for an RSIP registration (the store holds it; user space only):
+ * a router that follows a shared store removes such hosts the store lost. */
+#define XDNAT_HOST_F_RSIP         (1u << 1)
 
 /* xdnat_hosts value, indexed by host id. */
 struct xdnat_host {

@@ -114,7 +114,26 @@ int xdd_start_rsip(struct daemon *d)
 	d->rsip_on = true;
 	printf("xdnatd: RSIP server on %s:%u (dev %s), state %s\n", xd_ipstr(d->o.lan_addr, a),
 	       d->o.rsip_port, d->o.lan, xd_store_where(c->state_dir, d->o.instance, where, sizeof(where)));
+	/* A shared store: every router's writes reach these maps too. */
+	if (!strcmp(d->rsip.st->ops->name, "etcd")) {
+		if (xd_csync_start(&d->rsip, &d->maps, &d->csync)) {
+			xdd_stop_rsip(d);
+			return -EIO;
+		}
+		printf("xdnatd: cluster sync: the maps follow %s\n", where);
+	}
 	return 0;
+}
+
+void xdd_stop_rsip(struct daemon *d)
+{
+	xd_csync_stop(d->csync);
+	d->csync = NULL;
+	if (!d->rsip_on)
+		return;
+	rsip_server_close(&d->rsip);
+	xd_maps_close(&d->maps);
+	d->rsip_on = false;
 }
 
 /* ------------------------------------------------------------- Local CA */

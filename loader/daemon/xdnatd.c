@@ -29,11 +29,7 @@ static void xdd_reexec(struct daemon *d, char **argv)
 	xdd_stop_cluster(d);
 	xdd_stop_mobile(d);
 	xdd_stop_ca(d);
-	if (d->rsip_on) {
-		rsip_server_close(&d->rsip);
-		xd_maps_close(&d->maps);
-		d->rsip_on = false;
-	}
+	xdd_stop_rsip(d);
 	xd_fragq_stop(NULL);
 	for (int i = 0; i < d->n_sysctls; i++) {
 		int n;
@@ -125,6 +121,7 @@ static int wait_for_signal(struct daemon *d)
 	 * most NEIGH_SOON_MS later instead of at the next periodic scan, so a
 	 * new host's first packets go through XDP, not pass_no_neigh. */
 	bool scan_due = false;
+	uint64_t next_sweep = 0;
 	/* Sized for the connections of the moment (no fixed cap). */
 	struct pollfd *p = NULL;
 	size_t pcap = 0;
@@ -133,7 +130,7 @@ static int wait_for_signal(struct daemon *d)
 		struct signalfd_siginfo si;
 		unsigned np = 1, nr = 0, nc = 0, nm = 0;
 		int timeout = NEIGH_SCAN_MS, n;
-		size_t need = 1 + 1 + CTL_MAX_CONNS + 1;
+		size_t need = 1 + 1 + CTL_MAX_CONNS + 2;  /* + home agent, cluster sync */
 		uint64_t now;
 
 		if (d->rsip_on)
@@ -152,17 +149,28 @@ static int wait_for_signal(struct daemon *d)
 		}
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		if (d->rsip_on) {
-			int w = xdd_sweep(d), t = rsip_server_timeout(&d->rsip);
+			uint64_t t0 = rsip_now_ms();
+			int w, t = rsip_server_timeout(&d->rsip);
+
+			/* With a shared store a sweep reads the whole prefix: not on
+			 * every wake-up (cluster sync wakes the loop per change), only
+			 * when its next deadline (at most 1 s away) has come. */
+			if (!d->csync || t0 >= next_sweep) {
+				w = xdd_sweep(d);
+				next_sweep = t0 + (uint64_t)w;
+			} else {
+				w = (int)(next_sweep - t0);
+			}
 
 			if (w < timeout)
 				timeout = w;
 			if (t < timeout)
 				timeout = t;
 			nr = rsip_server_pollfds(&d->rsip, p + 1,
-						 (unsigned)(pcap - 1 - (1 + CTL_MAX_CONNS) - 1));
+						 (unsigned)(pcap - 1 - (1 + CTL_MAX_CONNS) - 2));
 			np += nr;
 		}
-		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np - 1));
+		nc = ctl_pollfds(d->ctl, p + np, (unsigned)(pcap - np - 2));
 		np += nc;
 		/* The Mobile IPv4 home agent (mobile.c): its socket and expiries. */
 		if (d->mip_on) {
@@ -179,6 +187,14 @@ static int wait_for_signal(struct daemon *d)
 
 			if (left < timeout)
 				timeout = left;
+		}
+		/* cluster sync: the store's changes, last in the array */
+		if (d->csync) {
+			int t = xd_csync_timeout(d->csync);
+
+			p[np++] = (struct pollfd){ .fd = xd_csync_fd(d->csync), .events = POLLIN };
+			if (t < timeout)
+				timeout = t;
 		}
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -208,6 +224,11 @@ static int wait_for_signal(struct daemon *d)
 		/* Registrations too: their map writes are the one writer's. */
 		if (nm)
 			xdd_mobile_run(d, n > 0 && (p[1 + nr + nc].revents & POLLIN));
+		if (d->csync) {
+			xd_csync_run(d->csync);
+			if (n > 0)
+				scan_due = true;  /* the other router's hosts too */
+		}
 		if (d->ctr_db && now - d->ctr_saved_ms >= (uint64_t)d->o.counters_interval * 1000)
 			xdd_save_counters(d);
 		if (d->ca && xdd_may_sign(d))
@@ -388,10 +409,7 @@ static void stop_all(struct daemon *d, enum stage stage, bool failed)
 		xdd_stop_cluster(d);
 		xdd_stop_mobile(d);
 		xdd_stop_ca(d);
-		if (d->rsip_on) {
-			rsip_server_close(&d->rsip);
-			xd_maps_close(&d->maps);
-		}
+		xdd_stop_rsip(d);
 		xdd_detach_all(d);
 		/* After the detach: nothing counts any more. */
 		xdd_stop_counters(d);

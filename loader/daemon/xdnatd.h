@@ -41,6 +41,7 @@
 #include "neigh.h"
 #include "cluster_elect.h"
 #include "mip_server.h"
+#include "cluster_sync.h"
 #include <ifaddrs.h>
 #include <pthread.h>
 #include <time.h>
@@ -142,6 +143,7 @@ struct daemon {
 	struct xd_maps maps;       /* RSIP: the pinned maps, as the server's backend */
 	struct rsip_server rsip;
 	bool rsip_on;
+	struct xd_csync *csync;    /* etcd store: the maps follow every router's writes */
 	struct xd_maps mmaps;      /* metrics: our own view of the pinned maps */
 	bool mmaps_open;
 	struct xd_metrics_ctx mctx;
@@ -194,6 +196,7 @@ void xdd_neigh_cleanup(struct daemon *d);
 /* services.c */
 int xdd_apply_shared_ike(struct daemon *d);
 int xdd_start_rsip(struct daemon *d);
+void xdd_stop_rsip(struct daemon *d);
 int xdd_start_ca(struct daemon *d);
 void xdd_stop_ca(struct daemon *d);
 void xdd_ca_tick(struct daemon *d);

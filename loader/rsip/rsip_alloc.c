@@ -61,6 +61,11 @@ static uint16_t check_ports(struct rsip_server *s, uint32_t gidx, uint32_t first
 	rc = last_before(s, RSIP_KIND_PORTS, gidx, last, &v);
 	if (rc < 0)
 		return RSIP_E_INTERNAL_SERVER_ERROR;
+	if (rc == 1 && v >= first && s->idx_fed) {
+		/* another router's block the watch has not brought yet */
+		*skip = (uint32_t)v + 1;
+		return RSIP_E_LOCAL_ADDRPORT_INUSE;
+	}
 	if (rc == 1 && v >= first) {
 		xd_warn("RSIP: the free-range index missed ports up to %lld of global address %u: "
 			"rebuilding it", (long long)v, gidx);
@@ -134,6 +139,10 @@ static uint16_t check_spis(struct rsip_server *s, uint32_t first, uint32_t last,
 	rc = last_before(s, RSIP_KIND_SPI, 0, last, &v);
 	if (rc < 0)
 		return RSIP_E_INTERNAL_SERVER_ERROR;
+	if (rc == 1 && v >= first && s->idx_fed) {
+		*skip = (uint32_t)v;
+		return RSIP_E_IPSEC_SPI_INUSE;
+	}
 	if (rc == 1 && v >= first) {
 		xd_warn("RSIP: the free-range index missed SPIs up to 0x%llx: rebuilding it",
 			(unsigned long long)v);
@@ -200,6 +209,8 @@ static int pick_host_id(struct rsip_server *s, uint32_t *id)
 			xd_err("RSIP: %s", xd_store_error(s->st));
 			return -EIO;
 		}
+		if (rc == 1 && s->idx_fed)
+			continue;    /* another router's, not reported by the watch yet */
 		if (rc == 1) {
 			xd_warn("RSIP: the free-range index missed host id %llu: rebuilding it",
 				(unsigned long long)p);

@@ -226,11 +226,24 @@ int rs_idx_build(struct rsip_server *s)
 /* Before allocating (inside the transaction): the index matches the store. */
 int rs_idx_sync(struct rsip_server *s)
 {
-	if (s->idx.valid && data_version(s) == s->idx.data_version)
+	if (s->idx.valid && (s->idx_fed || data_version(s) == s->idx.data_version))
 		return 0;
 	if (s->idx.valid)
 		xd_info("RSIP: the state database was changed by another process: re-reading it");
 	return rs_idx_build(s);
+}
+
+void rsip_server_index_block(struct rsip_server *s, int kind, uint32_t gidx, uint32_t first,
+			     uint32_t last, bool taken)
+{
+	if (s->idx.valid)
+		rs_idx_range(s, kind, gidx, first, last, taken);
+}
+
+void rsip_server_index_hid(struct rsip_server *s, uint32_t hid, bool taken)
+{
+	if (s->idx.valid)
+		bits_range(&s->idx.hids, hid, hid, taken);
 }
 
 int rsip_server_host_in_use(struct rsip_server *s, uint32_t id)

@@ -1,9 +1,22 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The pinned maps (pins.c) as the RSIP server's datapath backend. */
 #include <errno.h>
+#include <bpf/bpf.h>
 #include "rsip_server.h"
 
-static int b_host_add(void *c, uint32_t id, uint32_t lan, uint32_t g) { return xd_host_add(c, id, lan, g); }
+/* RSIP's hosts carry XDNAT_HOST_F_RSIP: cluster sync (loader/daemon/
+ * cluster_sync.c) tells them from static hosts by it. */
+static int b_host_add(void *c, uint32_t id, uint32_t lan, uint32_t g)
+{
+	struct xd_maps *m = c;
+	struct xdnat_host h;
+	int rc = xd_host_add(m, id, lan, g);
+
+	if (rc || bpf_map_lookup_elem(m->hosts, &id, &h))
+		return rc;
+	h.flags |= XDNAT_HOST_F_RSIP;
+	return bpf_map_update_elem(m->hosts, &id, &h, BPF_EXIST) ? -errno : 0;
+}
 static int b_host_del(void *c, uint32_t id) { return xd_host_del(c, id); }
 static int b_host_get(void *c, uint32_t id, uint32_t *lan, uint32_t *g)
 {

@@ -217,6 +217,9 @@ struct rsip_server {
 	struct rsip_deferred *defer;
 	size_t n_defer, cap_defer;
 	unsigned reconcile_bad;
+	/* The index follows the store through a watch (cluster sync): another
+	 * writer's commit does not make it rebuild. */
+	bool idx_fed;
 	uint64_t batches, batched;      /* commits and messages in them (tests, bench) */
 };
 
@@ -242,6 +245,12 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
  * quarantines and idle registrations.  Returns ms until the next deadline
  * (capped at 1000). */
 int rsip_server_sweep(struct rsip_server *s);
+
+/* Cluster sync (loader/daemon/cluster_sync.c): another router's binding
+ * block or host id enters (@taken) or leaves the free-range index. */
+void rsip_server_index_block(struct rsip_server *s, int kind, uint32_t gidx, uint32_t first,
+			     uint32_t last, bool taken);
+void rsip_server_index_hid(struct rsip_server *s, uint32_t hid, bool taken);
 
 /* Make the maps match the store (add what is missing, remove what is stale). */
 int rsip_server_reconcile(struct rsip_server *s);

@@ -40,6 +40,7 @@ struct et {
 	struct { size_t nw, nc; } mark[ET_DEPTH_MAX];
 	unsigned depth;
 	uint64_t commits, retries;     /* Txns sent, operations rerun */
+	int64_t last_rev;              /* revision of our last committed Txn (cluster sync) */
 	/* the cluster: members tried in turn from the last that answered */
 	char ep[ET_MAX_EP][200];
 	unsigned n_ep, cur_ep;

@@ -649,6 +649,8 @@ static int send_txn(struct et *q)
 	if (q->guard_failed)
 		rc = xd_store_fail(&q->base, -EAGAIN, "etcd: the keys this unit read changed meanwhile "
 				   "(another router's write): nothing was written");
+	else if (json_object_object_get_ex(ans, "header", &s))
+		q->last_rev = jint(s, "revision");
 	json_object_put(ans);
 	q->commits++;
 	return rc;
