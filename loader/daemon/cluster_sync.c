@@ -240,9 +240,15 @@ static int ix_add(struct xd_csync *cs, const struct mb *b, bool on)
 	return 0;
 }
 
+/* An active binding stays in the maps until the store says otherwise: a
+ * lapsed lease is taken out by the elected expiry worker (a state change
+ * or a deletion that reaches every router through the watch), which keeps
+ * the quorum-loss grace; dropping it here on the local clock would cut a
+ * host's traffic while the store cannot be asked (e2e_cluster_quorum). */
 static bool wanted(const struct mb *b, int64_t now)
 {
-	return b->state == RSIP_BIND_ACTIVE && b->until > now;
+	(void)now;
+	return b->state == RSIP_BIND_ACTIVE;
 }
 
 /* One change of the watch. */
