@@ -470,29 +470,6 @@ static int collect(void *arg, const struct xd_binding *b)
 	return 0;
 }
 
-static int run_cmp(const void *a, const void *b)
-{
-	const struct xd_run *x = a, *y = b;
-
-	return x->first < y->first ? -1 : x->first > y->first;
-}
-
-static size_t merge(struct xd_run *r, size_t n)
-{
-	size_t j = 0;
-
-	if (n > 1)
-		qsort(r, n, sizeof(*r), run_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (j && (uint64_t)r[j - 1].last + 1 >= r[i].first) {
-			if (r[i].last > r[j - 1].last)
-				r[j - 1].last = r[i].last;
-		} else {
-			r[j++] = r[i];
-		}
-	}
-	return j;
-}
 
 static int check_client(void *arg, const struct xd_client *c)
 {
@@ -521,7 +498,7 @@ static int check_client(void *arg, const struct xd_client *c)
 		for (size_t i = 0; !rc && i < k->nb; i++)
 			rc = collect(&want, &k->b[i]);
 
-		want.n = merge(want.r, want.n);
+		want.n = xd_runs_merge(want.r, want.n);
 		if (!rc)
 			rc = kind == RSIP_KIND_PORTS ? xd_ports_of(k->m, c->host_id, &have, &nh)
 						     : xd_spis_of(k->m, c->host_id, &have, &nh);

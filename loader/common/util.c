@@ -277,3 +277,27 @@ void xd_json_end(struct xd_json *j)
 {
 	fputs("}\n", j->f);
 }
+
+static int run_cmp(const void *a, const void *b)
+{
+	const struct xd_run *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+size_t xd_runs_merge(struct xd_run *r, size_t n)
+{
+	size_t j = 0;
+
+	if (n > 1)
+		qsort(r, n, sizeof(*r), run_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (j && (uint64_t)r[j - 1].last + 1 >= r[i].first) {
+			if (r[i].last > r[j - 1].last)
+				r[j - 1].last = r[i].last;
+		} else {
+			r[j++] = r[i];
+		}
+	}
+	return j;
+}

@@ -112,6 +112,8 @@ int xd_coa_get(struct xd_maps *m, uint32_t id, struct xdnat_coa *c);
 
 /* Blocks owned by a host, as [first,last] runs (caller frees *runs). */
 struct xd_run { uint32_t first, last; };
+/* Sort @r by first and merge overlapping or touching runs; the new count. */
+size_t xd_runs_merge(struct xd_run *r, size_t n);
 int xd_ports_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n);
 int xd_spis_of(struct xd_maps *m, uint32_t id, struct xd_run **runs, size_t *n);
 /* Sum a per-CPU value of the given map over CPUs. */

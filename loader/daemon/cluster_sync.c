@@ -331,30 +331,6 @@ static int take_snapshot(struct xd_csync *cs, const struct xd_watch_batch *bt)
 
 struct tally { unsigned added, removed, rewritten, unchanged, runs_added, runs_removed, failed; };
 
-static int run_cmp(const void *a, const void *b)
-{
-	const struct xd_run *x = a, *y = b;
-
-	return x->first < y->first ? -1 : x->first > y->first;
-}
-
-/* Sort and merge touching runs. */
-static size_t merge(struct xd_run *r, size_t n)
-{
-	size_t j = 0;
-
-	if (n > 1)
-		qsort(r, n, sizeof(*r), run_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (j && (uint64_t)r[j - 1].last + 1 >= r[i].first) {
-			if (r[i].last > r[j - 1].last)
-				r[j - 1].last = r[i].last;
-		} else {
-			r[j++] = r[i];
-		}
-	}
-	return j;
-}
 
 /* Call @fn on each range of @a (merged) that @b (merged) does not cover. */
 static int minus(struct xd_maps *m, uint32_t hid, const struct xd_run *a, size_t na, const struct xd_run *b,
@@ -560,7 +536,7 @@ static void flush(struct xd_csync *cs)
 			while (lo < nsel && sel[lo]->client == c->id && sel[lo]->kind == (k ? RSIP_KIND_SPI : RSIP_KIND_PORTS))
 				lo++;
 			wt[i].r[k] = &runs[a];
-			wt[i].n[k] = merge(&runs[a], lo - a);
+			wt[i].n[k] = xd_runs_merge(&runs[a], lo - a);
 		}
 		/* a registration whose every lease lapsed leaves the maps */
 		wt[i].c = wt[i].n[0] || wt[i].n[1] ? c : NULL;
