@@ -296,6 +296,8 @@ static void rm_state(void)
 #define MAX_PORTS   60
 #define MAX_SPIB    2
 
+static unsigned cfg_max_hosts;   /* 0: FB_HOSTS */
+
 static struct rsip_config test_cfg(void)
 {
 	struct rsip_config c;
@@ -309,7 +311,7 @@ static struct rsip_config test_cfg(void)
 	c.router_lan = htonl(0x0a000001);
 	c.local_net = htonl(0x0a000000);
 	c.local_mask = htonl(0xffffff00);
-	c.max_hosts = FB_HOSTS;
+	c.max_hosts = cfg_max_hosts ? cfg_max_hosts : FB_HOSTS;
 	c.spi_bits = FB_SPI_BITS;
 	c.port_min = POOL_MIN;
 	c.port_max = POOL_MAX;
@@ -1099,6 +1101,37 @@ Test(rsip_alloc, datapath_failure_undoes_the_binding)
 	r = th_ports(&e.s, &e.h[0], -1, 10, 0);
 	cr_assert_eq(r.err, 0);
 	cr_assert_eq(r.first, POOL_MIN, "the failed range was not given back");
+	env_teardown(&e);
+}
+
+/* A request refused for want of a host id once left its store transaction
+ * open: every later commit was a nested one, so grants were confirmed to
+ * hosts and never written (two routers on one etcd store then gave one
+ * block twice; one SQLite router lost them at its next restart). */
+Test(rsip_alloc, no_free_host_id_leaves_no_transaction_open)
+{
+	struct xd_store *other;
+	struct env e;
+	struct reply r;
+	char err[256];
+	int64_t v[4];
+
+	cfg_max_hosts = 3;      /* host ids 1 and 2 */
+	env_setup(&e, 3);
+	cr_assert_eq(th_ports(&e.s, &e.h[0], -1, 10, 0).err, 0);
+	cr_assert_eq(th_ports(&e.s, &e.h[1], -1, 10, 0).err, 0);
+	r = th_ports(&e.s, &e.h[2], -1, 10, 0);
+	cr_assert_eq(r.err, RSIP_E_INTERNAL_SERVER_ERROR, "a third host id was given: %u", r.err);
+	cr_assert_eq(e.s.tx_depth, 0, "%u transactions left open", e.s.tx_depth);
+	r = th_ports(&e.s, &e.h[0], -1, 10, 0);
+	cr_assert_eq(r.err, 0);
+	/* committed: another process sees all three bindings */
+	cr_assert_eq(xd_store_open(state_dir, "t", 0, &other, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(other->ops->counts(other, v), 0, "%s", xd_store_error(other));
+	cr_assert_eq(v[2], 3, "%lld bindings committed, 3 granted", (long long)v[2]);
+	xd_store_close(other);
+	cr_assert_eq(e.s.tx_leaks, 0);
+	cfg_max_hosts = 0;
 	env_teardown(&e);
 }
 

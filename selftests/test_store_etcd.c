@@ -793,6 +793,7 @@ Test(store_etcd, two_rsip_servers_never_grant_one_port_twice, .timeout = 120)
 	}
 	cr_assert_eq(st->ops->counts(st, v), 0);
 	cr_assert_eq(v[2], 2 * RS_HOSTS, "%lld bindings in the store", (long long)v[2]);
+	cr_assert_eq(r[0].srv.tx_leaks + r[1].srv.tx_leaks, 0, "a request left its transaction open");
 	cr_log_info("%d hosts on two routers: no overlap; %u asked again after a lost race",
 		    2 * RS_HOSTS, retried);
 }

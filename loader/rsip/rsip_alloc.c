@@ -304,9 +304,21 @@ uint16_t rs_commit_binding(struct rsip_server *s, struct xd_client *c, uint32_t 
 			       .last = last, .until_ms = (int64_t)(now + (uint64_t)lease * 1000),
 			       .now_ms = (int64_t)now };
 
-	if (d.new_host && pick_host_id(s, &d.host_id)) {
-		xd_warn("no free host id (raise --max-hosts)");
-		return RSIP_E_INTERNAL_SERVER_ERROR;
+	if (d.new_host) {
+		int rc = pick_host_id(s, &d.host_id);
+
+		/* a stale index (another router's registration) is rebuilt from
+		 * the store, this unit's writes included, and asked once more */
+		if (rc == -EIO && !s->idx.valid && rs_idx_build(s) == 0)
+			rc = pick_host_id(s, &d.host_id);
+		if (rc) {
+			if (rc == -ENOSPC)
+				xd_warn("no free host id (raise --max-hosts)");
+			else
+				xd_err("RSIP: client %u: cannot choose a host id", c->id);
+			rs_srv_rollback(s);
+			return RSIP_E_INTERNAL_SERVER_ERROR;
+		}
 	}
 	cl.host_id = d.host_id;
 	if (OPS(s)->claim(s->st, &cl, &d.bind_id)) {

@@ -283,6 +283,7 @@ int rs_srv_begin(struct rsip_server *s)
 		xd_err("RSIP: %s", xd_store_error(s->st));
 		return -EIO;
 	}
+	s->tx_depth++;
 	return 0;
 }
 
@@ -290,6 +291,8 @@ void rs_srv_rollback(struct rsip_server *s)
 {
 	s->idx.n_pend = 0;
 	s->idx.pend_lost = false;
+	if (s->tx_depth)
+		s->tx_depth--;
 	OPS(s)->rollback(s->st);
 }
 
@@ -300,8 +303,9 @@ int rs_srv_commit(struct rsip_server *s)
 
 	if (OPS(s)->commit(s->st)) {
 		xd_err("RSIP: %s", xd_store_error(s->st));
-		return -EIO;
+		return -EIO;       /* the caller rolls back */
 	}
+	s->tx_depth--;
 	if (x->pend_lost)
 		x->valid = false;     /* rebuilt before the next allocation */
 	for (size_t i = 0; x->valid && i < x->n_pend; i++) {

@@ -221,6 +221,12 @@ struct rsip_server {
 	 * writer's commit does not make it rebuild. */
 	bool idx_fed;
 	uint64_t batches, batched;      /* commits and messages in them (tests, bench) */
+	/* Units opened by rs_srv_begin and not yet committed or rolled back:
+	 * 0 between requests.  A request that leaves one open would make every
+	 * later commit a nested one (nothing written, replies confirming
+	 * grants that are not in the store): rsip_server_handle closes it. */
+	unsigned tx_depth;
+	uint64_t tx_leaks;
 };
 
 /* Open the store and reconcile the maps with it.  Errors are printed. */

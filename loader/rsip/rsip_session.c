@@ -400,6 +400,7 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 	bool sealed = sess->authed;
 	const uint8_t *pre = NULL;
 	size_t prelen = 0, n = 0;
+	unsigned depth;
 	uint16_t e;
 	int auth;
 
@@ -410,11 +411,23 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 		return 0;
 	}
 	h.r = (struct req){ .m = m, .f = f, .b = b };
+	depth = s->tx_depth;
 	e = decode(&h);
 	if (!e) {
 		auth = rsip_auth_param(m, &pre, &prelen);
 		e = m->type == RSIP_REGISTER_REQUEST ? handle_register(&h, auth, pre, prelen, &n)
 						     : handle_request(&h, auth, &n);
+	}
+	if (s->tx_depth > depth) {
+		/* a bug: what it wrote is not committed, nor confirmed */
+		xd_err("RSIP: bug: a request left %u store transactions open: rolled back",
+		       s->tx_depth - depth);
+		s->tx_leaks++;
+		while (s->tx_depth > depth)
+			rs_srv_rollback(s);
+		s->idx.valid = false;
+		e = RSIP_E_INTERNAL_SERVER_ERROR;
+		n = 0;
 	}
 	if (e)
 		n = seal_error(&h, e, sealed);
