@@ -16,7 +16,7 @@
 
 /* Ids of the store options (XO_CALL). */
 enum { OPT_CONFIG = 0x7100, OPT_BACKEND, OPT_ENDPOINTS, OPT_PREFIX, OPT_CACERT, OPT_CERT, OPT_KEY,
-       OPT_TIMEOUT, OPT_ROUTER_ID };
+       OPT_TIMEOUT, OPT_ROUTER_ID, OPT_MAX_TXN_OPS };
 
 struct cli cli = {
 	.instance = XDNAT_DEFAULT_INSTANCE, .pin_base = XDNAT_PIN_BASE, .state_dir = XDNAT_STATE_DIR,
@@ -49,6 +49,9 @@ static const struct xo_opt ctl_opts[] = {
 	{ "store-timeout", 0, "MS", OPT_TIMEOUT,
 	  .help = "bound of every etcd request, all members tried (default: "
 		  XO_STR(XD_STORE_DEFAULT_TIMEOUT) ")" },
+	{ "store-max-txn-ops", 0, "N", OPT_MAX_TXN_OPS,
+	  .help = "most operations of one etcd Txn: the members' --max-txn-ops (default: "
+		  XO_STR(XD_STORE_DEFAULT_MAX_TXN_OPS) ")" },
 	{ "router-id", 0, "NAME", OPT_ROUTER_ID,
 	  .help = "the router whose counter totals to show (default: the host name)" },
 	{ "direct", 'D', NULL, .help = "do not ask xdnatd: read the state database and the maps "
@@ -254,6 +257,13 @@ static int store_set(struct xd_store_cfg *c, int id, const char *v)
 	case OPT_CERT: c->cert = v; return 0;
 	case OPT_KEY: c->key = v; return 0;
 	case OPT_ROUTER_ID: c->router_id = v; return 0;
+	case OPT_MAX_TXN_OPS:
+		if (xd_parse_u32(v, XD_STORE_MAX_TXN_OPS_MIN, XD_STORE_MAX_TXN_OPS_MAX, &c->max_txn_ops)) {
+			xd_err("store max-txn-ops '%s' is not a number from %d to %d", v,
+			       XD_STORE_MAX_TXN_OPS_MIN, XD_STORE_MAX_TXN_OPS_MAX);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_TIMEOUT:
 		if (xd_parse_u32(v, 10, 600000, &c->timeout_ms)) {
 			xd_err("store timeout '%s' is not a number of ms from 10 to 600000", v);
@@ -272,6 +282,7 @@ static int ini_store(void *arg, const char *section, const char *key, const char
 		{ "backend", OPT_BACKEND }, { "endpoints", OPT_ENDPOINTS }, { "prefix", OPT_PREFIX },
 		{ "cacert", OPT_CACERT }, { "cert", OPT_CERT }, { "key", OPT_KEY },
 		{ "timeout", OPT_TIMEOUT }, { "router-id", OPT_ROUTER_ID },
+		{ "max-txn-ops", OPT_MAX_TXN_OPS },
 	};
 	struct ini_ctx *x = arg;
 
@@ -323,6 +334,7 @@ static int store_setup(const struct xd_store_cfg *cmd, const unsigned *set)
 	if (set[OPT_KEY - OPT_CONFIG]) c.key = cmd->key;
 	if (set[OPT_TIMEOUT - OPT_CONFIG]) c.timeout_ms = cmd->timeout_ms;
 	if (set[OPT_ROUTER_ID - OPT_CONFIG]) c.router_id = cmd->router_id;
+	if (set[OPT_MAX_TXN_OPS - OPT_CONFIG]) c.max_txn_ops = cmd->max_txn_ops;
 	rc = xd_store_configure(&c, err, sizeof(err));     /* copies the strings */
 	for (int i = 0; i < x.n; i++)
 		free(x.owned[i]);
@@ -333,7 +345,7 @@ int main(int argc, char **argv)
 {
 	struct xo_state st = { .prog = &ctl_prog };
 	struct xd_store_cfg store = { 0 };
-	unsigned store_opt[OPT_ROUTER_ID - OPT_CONFIG + 1] = { 0 };
+	unsigned store_opt[OPT_MAX_TXN_OPS - OPT_CONFIG + 1] = { 0 };
 	const char *batch = NULL;
 	int c, rc;
 
@@ -348,7 +360,7 @@ int main(int argc, char **argv)
 		case 'D': cli.direct = true; break;
 		case OPT_CONFIG: cli.config = optarg; break;
 		case OPT_BACKEND: case OPT_ENDPOINTS: case OPT_PREFIX: case OPT_CACERT: case OPT_CERT:
-		case OPT_KEY: case OPT_TIMEOUT: case OPT_ROUTER_ID:
+		case OPT_KEY: case OPT_TIMEOUT: case OPT_ROUTER_ID: case OPT_MAX_TXN_OPS:
 			if (store_set(&store, c, optarg))
 				return xo_try_help(&ctl_prog);
 			store_opt[c - OPT_CONFIG] = 1;

@@ -139,6 +139,13 @@ static const struct xo_opt xdnatd_opts[] = {
 		  "unreachable cluster or one without quorum is an error naming the endpoints "
 		  "(allocations and issuance are refused), never a hang (default: "
 		  XO_STR(XD_STORE_DEFAULT_TIMEOUT) ")" },
+	{ "store-max-txn-ops", 0, "N", .type = XO_U32, .off = OFF(store.max_txn_ops),
+	  .min = XD_STORE_MAX_TXN_OPS_MIN, .max = XD_STORE_MAX_TXN_OPS_MAX, .ini = "store.max-txn-ops",
+	  .help = "the most operations etcd takes in one transaction: set it to the members' "
+		  "--max-txn-ops.  One store transaction is one etcd Txn, and RSIP commits the "
+		  "requests of many hosts in one (group commit): a batch takes no further request "
+		  "once the next might not fit, and a request that alone needs more fails with "
+		  "an error reply (default: " XO_STR(XD_STORE_DEFAULT_MAX_TXN_OPS) ", etcd's)" },
 	{ "router-id", 0, "NAME", .type = XO_STR, .off = OFF(store.router_id), .ini = "store.router-id",
 	  .help = "this router's name among the routers that share the store: its counter "
 		  "baselines are kept under it; 1-" XO_STR(XD_STORE_ID_MAX) " of [A-Za-z0-9_.-] "

@@ -221,6 +221,11 @@ struct rsip_server {
 	 * writer's commit does not make it rebuild. */
 	bool idx_fed;
 	uint64_t batches, batched;      /* commits and messages in them (tests, bench) */
+	/* A store with a limit on one transaction (etcd --max-txn-ops): a
+	 * batch takes no further message once the most one message has added
+	 * (msg_ops_max) might not fit; the next batch starts at batch_from. */
+	unsigned msg_ops_max, batch_from;
+	uint64_t batches_full;          /* batches cut at the limit */
 	/* Units opened by rs_srv_begin and not yet committed or rolled back:
 	 * 0 between requests.  A request that leaves one open would make every
 	 * later commit a nested one (nothing written, replies confirming

@@ -30,6 +30,10 @@
 #define PAUSE_MS         200     /* the listener's rest after EMFILE/ENFILE */
 #define SEEN_NONCES      8192
 #define FD_SPARE         128     /* files kept for everything else xdnatd holds */
+/* Operations one message adds to a store transaction, assumed until a
+ * larger one is seen (group commit under etcd's --max-txn-ops): a claim
+ * with its certificate writes about a dozen keys and guards as many. */
+#define RS_MSG_OPS_GUESS 24
 
 void rs_conn_close(struct rsip_conn *c)
 {
@@ -449,16 +453,34 @@ static void batch_flush(struct rsip_server *s)
 	}
 }
 
+/* Operations in the open unit, and the store's limit (0: none). */
+static unsigned unit_ops(struct rsip_server *s, unsigned *limit)
+{
+	unsigned ops = 0;
+
+	*limit = 0;
+	if (OPS(s)->unit_size)
+		OPS(s)->unit_size(s->st, &ops, limit);
+	return ops;
+}
+
 /*
  * Group commit: one message of every connection that has one, handled in
  * one transaction; then the commit (one fsync for all), the map installs
  * of the bindings it holds, and only then the replies.  A reply never
  * confirms a binding that is not durable and in the maps.  Returns the
  * number of messages handled.
+ *
+ * A store with a limit on one transaction (etcd): the batch takes no
+ * further message once the largest one seen so far might not fit; the
+ * rest wait for the next batch, which starts where this one stopped (no
+ * connection is always last).  The first message is always taken: one
+ * that alone exceeds the limit fails by itself (its unit's commit), with
+ * an error reply.
  */
 static unsigned batch_run(struct rsip_server *s)
 {
-	unsigned n = 0, k;
+	unsigned n = 0, k = 0, i, limit = 0, ops = 0;
 	uint16_t err;
 	size_t need;
 	bool outer;
@@ -468,11 +490,33 @@ static unsigned batch_run(struct rsip_server *s)
 	if (k == s->n_slots)
 		return 0;       /* no transaction (and no write lock) for nothing */
 	outer = !s->no_group_commit && OPS(s)->begin(s->st) == 0;
+	if (outer)
+		ops = unit_ops(s, &limit);
+	if (!s->msg_ops_max)
+		s->msg_ops_max = RS_MSG_OPS_GUESS;
 
 	s->batching = outer;
 	s->n_defer = 0;
-	for (k = 0; k < s->n_slots; k++)
-		n += conn_handle_one(s, &s->conns[k]);
+	if (s->batch_from >= s->n_slots)
+		s->batch_from = 0;
+	for (i = 0; i < s->n_slots; i++) {
+		k = (s->batch_from + i) % s->n_slots;
+		if (limit && n && ops + s->msg_ops_max > limit && conn_ready(&s->conns[k], &need, &err)) {
+			s->batches_full++;
+			s->batch_from = k;  /* the first one left out */
+			break;
+		}
+		if (conn_handle_one(s, &s->conns[k])) {
+			n++;
+			if (limit) {
+				unsigned now = unit_ops(s, &limit);
+
+				if (now > ops && now - ops > s->msg_ops_max)
+					s->msg_ops_max = now - ops;
+				ops = now;
+			}
+		}
+	}
 	s->batching = false;
 	if (outer && OPS(s)->commit(s->st)) {
 		xd_err("RSIP: cannot commit %u requests: %s; closing their connections", n,

@@ -13,7 +13,8 @@
 /* The process's store configuration (xd_store_configure) and its copies. */
 static struct xd_store_cfg cfg = { .prefix = XD_STORE_DEFAULT_PREFIX, .endpoints = "",
 				   .cacert = "", .cert = "", .key = "",
-				   .timeout_ms = XD_STORE_DEFAULT_TIMEOUT };
+				   .timeout_ms = XD_STORE_DEFAULT_TIMEOUT,
+				   .max_txn_ops = XD_STORE_DEFAULT_MAX_TXN_OPS };
 static char cfg_ep[XD_STORE_MAX_ENDPOINTS * 200], cfg_prefix[100], cfg_ca[PATH_MAX],
 	    cfg_cert[PATH_MAX], cfg_key[PATH_MAX], cfg_id[XD_STORE_ID_MAX + 1];
 
@@ -100,7 +101,8 @@ bool xd_store_cfg_same(const struct xd_store_cfg *a, const struct xd_store_cfg *
 	return a->backend == b->backend && !strcmp(nz(a->endpoints), nz(b->endpoints)) &&
 	       !strcmp(nz(a->prefix), nz(b->prefix)) && !strcmp(nz(a->cacert), nz(b->cacert)) &&
 	       !strcmp(nz(a->cert), nz(b->cert)) && !strcmp(nz(a->key), nz(b->key)) &&
-	       a->timeout_ms == b->timeout_ms && !strcmp(nz(a->router_id), nz(b->router_id));
+	       a->timeout_ms == b->timeout_ms && !strcmp(nz(a->router_id), nz(b->router_id)) &&
+	       a->max_txn_ops == b->max_txn_ops;
 }
 
 int xd_store_cfg_check(const struct xd_store_cfg *in, char *err, size_t errlen)
@@ -125,6 +127,13 @@ int xd_store_cfg_check(const struct xd_store_cfg *in, char *err, size_t errlen)
 	}
 	if (in->timeout_ms && (in->timeout_ms < 10 || in->timeout_ms > 600000)) {
 		snprintf(err, errlen, "store timeout %u ms: want 10 to 600000", in->timeout_ms);
+		return -EINVAL;
+	}
+	if (in->max_txn_ops && (in->max_txn_ops < XD_STORE_MAX_TXN_OPS_MIN ||
+				in->max_txn_ops > XD_STORE_MAX_TXN_OPS_MAX)) {
+		snprintf(err, errlen, "store max-txn-ops %u: want %d to %d (etcd's --max-txn-ops, "
+			 "default %d)", in->max_txn_ops, XD_STORE_MAX_TXN_OPS_MIN,
+			 XD_STORE_MAX_TXN_OPS_MAX, XD_STORE_DEFAULT_MAX_TXN_OPS);
 		return -EINVAL;
 	}
 	if (in->router_id && *in->router_id && !id_ok(in->router_id)) {
@@ -170,6 +179,7 @@ int xd_store_configure(const struct xd_store_cfg *in, char *err, size_t errlen)
 		.backend = in->backend, .endpoints = cfg_ep, .prefix = cfg_prefix, .cacert = cfg_ca,
 		.cert = cfg_cert, .key = cfg_key, .router_id = cfg_id,
 		.timeout_ms = in->timeout_ms ? in->timeout_ms : XD_STORE_DEFAULT_TIMEOUT,
+		.max_txn_ops = in->max_txn_ops ? in->max_txn_ops : XD_STORE_DEFAULT_MAX_TXN_OPS,
 	};
 	return 0;
 }

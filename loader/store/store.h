@@ -125,6 +125,11 @@ struct xd_store_ops {
 	/* Changes by other processes since the last call: a number that differs
 	 * when another writer committed (the RSIP server's index rebuild). */
 	int64_t (*version)(struct xd_store *st);
+	/* How many operations the open unit would send as its one transaction
+	 * (*ops) and the most the backend sends in one (*limit, 0: no limit);
+	 * NULL: no limit (SQLite).  The RSIP transport's group commit stops
+	 * taking requests into a unit near the limit. */
+	void (*unit_size)(struct xd_store *st, unsigned *ops, unsigned *limit);
 
 	/* enrolments; lan_be 0: any LAN address */
 	int (*enroll)(struct xd_store *st, const char *name, uint32_t lan_be,
@@ -267,6 +272,9 @@ int xd_store_etcd_open(const char *loc, const char *instance, unsigned flags, st
 #define XD_STORE_ID_MAX        63
 #define XD_STORE_DEFAULT_PREFIX  "/xdnat"
 #define XD_STORE_DEFAULT_TIMEOUT 2000      /* ms */
+#define XD_STORE_DEFAULT_MAX_TXN_OPS 128   /* etcd's own default --max-txn-ops */
+#define XD_STORE_MAX_TXN_OPS_MIN 32        /* below this one claim may not fit */
+#define XD_STORE_MAX_TXN_OPS_MAX 1000000
 enum xd_store_backend { XD_STORE_SQLITE = 0, XD_STORE_ETCD = 1 };
 struct xd_store_cfg {
 	enum xd_store_backend backend;
@@ -275,6 +283,7 @@ struct xd_store_cfg {
 	const char *cacert, *cert, *key; /* PEM files for TLS; NULL: none */
 	uint32_t timeout_ms;             /* 0: XD_STORE_DEFAULT_TIMEOUT */
 	const char *router_id;           /* NULL: the host name */
+	uint32_t max_txn_ops;            /* etcd --max-txn-ops; 0: XD_STORE_DEFAULT_MAX_TXN_OPS */
 };
 /* Check @cfg (a message in @err: -EINVAL), and make it the process's
  * (copied).  Also fills the defaults. */

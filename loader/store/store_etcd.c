@@ -599,6 +599,7 @@ static void et_close(struct xd_store *st)
 static const struct xd_store_ops et_ops = {
 	.name = "etcd", .close = et_close,
 	.begin = et_begin, .commit = et_commit, .rollback = et_rollback, .version = et_version,
+	.unit_size = et_unit_size,
 	.enroll = et_enroll, .unenroll = et_unenroll, .host_secret = et_host_secret,
 	.client_get = et_client_get, .client_by_name = et_client_by_name,
 	.client_by_lan = et_client_by_lan, .client_add = et_client_add,
@@ -738,6 +739,7 @@ static int locate(struct et *q, const char *loc, const char *instance, char *err
 	snprintf(q->inst_prefix, sizeof(q->inst_prefix), "%s", q->prefix);
 	snprintf(q->url, sizeof(q->url), "%s", q->ep[0]);
 	q->timeout_ms = c->timeout_ms ? c->timeout_ms : XD_STORE_DEFAULT_TIMEOUT;
+	q->max_ops = c->max_txn_ops ? c->max_txn_ops : XD_STORE_DEFAULT_MAX_TXN_OPS;
 	snprintf(q->router_id, sizeof(q->router_id), "%s", xd_store_router_id());
 	return 0;
 }

@@ -45,6 +45,7 @@ struct et {
 	char ep[ET_MAX_EP][200];
 	unsigned n_ep, cur_ep;
 	uint32_t timeout_ms;           /* bound of one request, all members tried */
+	unsigned max_ops;              /* etcd's --max-txn-ops ([store] max-txn-ops) */
 	char router_id[XD_STORE_ID_MAX + 1];
 	char inst_prefix[128];         /* the same as prefix (PREFIX/INSTANCE/) */
 	bool guard_failed;             /* the last Txn failed a compare (nothing written) */
@@ -80,11 +81,18 @@ int et_del(struct et *q, const char *sub);
 /* Guard @sub's absence: the commit fails if it exists then (create-only). */
 int et_guard_absent(struct et *q, const char *sub);
 int et_begin(struct xd_store *st);
+/* A commit whose unit (all levels) would exceed q->max_ops fails with
+ * -E2BIG, nothing sent: an inner level stays open for the caller's
+ * rollback, the outermost unit is over. */
 int et_commit(struct xd_store *st);
 void et_rollback(struct xd_store *st);
 /* Run @fn in a unit; rerun it when the unit is its own and a guard failed. */
 int et_tx(struct et *q, int (*fn)(struct et *, void *), void *arg);
 int64_t et_revision(struct et *q);
+/* What etcd counts against --max-txn-ops for the open unit: the larger of
+ * its compares and its writes (one per key); store op unit_size. */
+unsigned et_unit_ops(const struct et *q);
+void et_unit_size(struct xd_store *st, unsigned *ops, unsigned *limit);
 /* POST @req (consumed) to the gateway's @path ("/v3/kv/range", ...), trying
  * the members in turn (a write only while none received it); the parsed
  * answer in *out.  -ETIMEDOUT (no answer in time), -EAGAIN (no member

@@ -20,6 +20,7 @@
  * (a bounded number of times), a caller's unit fails as a whole.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,8 +196,8 @@ int et_post(struct et *q, const char *path, json_object *req, json_object **out)
 		xd_store_fail(&q->base, rc, "etcd %s%s: HTTP %ld: %s%s", q->url, path, status, msg,
 			      rc == -EAGAIN ? " (no quorum: try again later)"
 			      : strstr(msg, "too many operations")
-			      ? " (one unit of work, e.g. a group commit of many requests, needs more: "
-				"start etcd with a larger --max-txn-ops, docs/CLUSTER.md)" : "");
+			      ? " ([store] max-txn-ops is more than the members' --max-txn-ops: "
+				"make them equal, docs/CLUSTER.md)" : "");
 		json_object_put(*out);
 		*out = NULL;
 		return rc;
@@ -656,14 +657,47 @@ static int send_txn(struct et *q)
 	return rc;
 }
 
-/* On failure of the outermost commit the unit is over (nothing written). */
+unsigned et_unit_ops(const struct et *q)
+{
+	size_t nw = q->nw;
+
+	/* writes of one key more than once count once (send_txn); the
+	 * quadratic count only when it can matter */
+	if (nw > q->max_ops)
+		for (size_t i = nw = 0; i < q->nw; i++)
+			nw += !later_write(q, i);
+	nw = nw > q->nc ? nw : q->nc;
+	return nw > UINT_MAX ? UINT_MAX : (unsigned)nw;
+}
+
+void et_unit_size(struct xd_store *st, unsigned *ops, unsigned *limit)
+{
+	*ops = et_unit_ops(ET(st));
+	*limit = ET(st)->max_ops;
+}
+
+/* On failure of the outermost commit the unit is over (nothing written).
+ * Every level checks etcd's limit on the whole unit: an inner unit that
+ * would take it over fails alone (its caller rolls it back), and what
+ * the levels outside hold still commits. */
 int et_commit(struct xd_store *st)
 {
 	struct et *q = ET(st);
+	unsigned ops;
 	int rc = 0;
 
 	if (!q->depth)
 		return xd_store_fail(st, -EINVAL, "etcd: commit without begin");
+	if ((ops = et_unit_ops(q)) > q->max_ops) {
+		rc = xd_store_fail(st, -E2BIG, "etcd: one unit of work needs %u operations in its Txn, "
+				   "more than the %u etcd takes ([store] max-txn-ops, etcd "
+				   "--max-txn-ops): nothing was written", ops, q->max_ops);
+		if (q->depth == 1) {
+			q->depth = 0;
+			truncate_to(q, 0, 0);
+		}
+		return rc;
+	}
 	if (--q->depth)
 		return 0;
 	if (q->nw)
@@ -687,6 +721,8 @@ int et_tx(struct et *q, int (*fn)(struct et *, void *), void *arg)
 		}
 		q->guard_failed = false;
 		rc2 = et_commit(&q->base);
+		if (rc2 && !own)
+			et_rollback(&q->base);   /* an inner level that did not end (-E2BIG) */
 		/* rerun only after a failed compare: a cluster without quorum
 		 * (also -EAGAIN) is not asked again and again */
 		if (rc2 == -EAGAIN && q->guard_failed && own && i < ET_RETRIES) {
