@@ -966,3 +966,90 @@ Test(store_etcd, group_commit_stays_within_the_txn_limit, .timeout = 120)
 		    r.srv.msg_ops_max);
 	rsip_server_close(&r.srv);
 }
+
+/* ---------------- a batch whose Txn fails its compare */
+
+struct lose { struct xd_store *other; uint32_t client_id; atomic_bool armed; bool started;
+	      uint64_t commits0; unsigned injected; };
+
+/* Inside the server's batch, after each read: another router touches the
+ * host's registration, which the batch read guarded, until the batch's
+ * Txn has been sent (it then fails its compare). */
+static void lose_race(struct et *q, void *arg)
+{
+	struct lose *l = arg;
+
+	if (!atomic_load(&l->armed) || !q->depth)
+		return;
+	if (!l->started) {
+		l->started = true;
+		l->commits0 = q->commits;
+	}
+	if (q->commits != l->commits0) {
+		atomic_store(&l->armed, false);
+		return;
+	}
+	if (l->other->ops->client_touch(l->other, l->client_id, 0, 5) == 0)
+		l->injected++;
+}
+
+/* The host's request in a batch that lost to another router's write is
+ * answered INTERNAL_SERVER_ERROR on its open connection, and the same
+ * request again succeeds on it: no connection closed, no new session. */
+Test(store_etcd, a_batch_that_loses_a_race_is_answered_try_again, .timeout = 60)
+{
+	struct rsip_backend be = { .host_add = rs_ok, .host_del = rs_del, .host_get = rs_get,
+				   .ports_add = rs_ok, .ports_del = rs_ok, .spis_add = rs_ok,
+				   .spis_del = rs_ok, .ports_busy = rs_pbusy, .spis_busy = rs_sbusy,
+				   .runs = rs_runs };
+	static struct router r;
+	static struct lose l;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	struct rsip_config cfg;
+	struct rsip_client c;
+	struct rsip_grant g;
+	uint8_t secret[RSIP_SECRET_LEN];
+	char err[256];
+	int64_t v[4];
+	int rc;
+
+	rsip_config_defaults(&cfg);
+	cfg.state_dir = loc;
+	cfg.instance = "t";
+	cfg.n_gaddrs = 1;
+	cfg.gaddrs[0] = htonl(0xc0000201);
+	cfg.router_lan = htonl(0x7f000001);
+	cr_assert_eq(xd_store_enroll_new(st, "h1", 0, secret), 0, "%s", xd_store_error(st));
+	cr_assert_eq(xd_store_open(loc, "t", 0, &l.other, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rsip_server_open(&r.srv, &cfg, &be), 0);
+	cr_assert_eq(rsip_server_listen(&r.srv, htonl(0x7f000001), 0, NULL, 8, 60), 0);
+	cr_assert_eq(getsockname(r.srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+	ET(r.srv.st)->after_range = lose_race;
+	ET(r.srv.st)->after_range_arg = &l;
+	atomic_store(&rs_stop, false);
+	atomic_store(&gc_started, GC_HOSTS);      /* gc_serve: no waiting */
+	cr_assert_eq(pthread_create(&r.th, NULL, gc_serve, &r), 0);
+
+	rsip_client_init(&c, htonl(0x7f000001), ntohs(sa.sin_port), "h1", secret, 10000);
+	cr_assert_eq(rsip_client_register(&c), 0);
+	l.client_id = c.client_id;
+	atomic_store(&l.armed, true);
+	rc = rsip_client_assign_ports(&c, 0, 10, 0, &g);
+	cr_assert_eq(rc, RSIP_E_INTERNAL_SERVER_ERROR, "first request: %d (want %d: try again)", rc,
+		     RSIP_E_INTERNAL_SERVER_ERROR);
+	cr_assert_geq(c.fd, 0, "the connection was closed");
+	rc = rsip_client_assign_ports(&c, 0, 10, 0, &g);
+	cr_assert_eq(rc, 0, "the same request again, same session: %d", rc);
+	rsip_client_close(&c);
+
+	atomic_store(&rs_stop, true);
+	pthread_join(r.th, NULL);
+	cr_assert_geq(l.injected, 1);
+	cr_assert_eq(r.srv.batches_failed, 1);
+	cr_assert_eq(r.srv.batch_retry_replies, 1);
+	cr_assert_eq(st->ops->counts(st, v), 0);
+	cr_assert_eq(v[2], 1, "%lld bindings in the store", (long long)v[2]);
+	rsip_server_close(&r.srv);
+	xd_store_close(l.other);
+}

@@ -154,6 +154,11 @@ struct rsip_conn {
 	uint8_t out[RSIP_MAX_MSG];
 	size_t out_len;
 	bool pending, close_after, failed;   /* in the open batch */
+	/* The request was of an open session that stays open, with a counter
+	 * of its own: if the batch does not commit, it is answered with a
+	 * sealed INTERNAL_SERVER_ERROR (the host asks again) instead of a
+	 * closed connection. */
+	bool retry_ok;
 };
 
 /* At most this many bytes of replies wait for a peer that does not read. */
@@ -226,6 +231,8 @@ struct rsip_server {
 	 * (msg_ops_max) might not fit; the next batch starts at batch_from. */
 	unsigned msg_ops_max, batch_from;
 	uint64_t batches_full;          /* batches cut at the limit */
+	uint64_t batches_failed;        /* batches whose commit failed */
+	uint64_t batch_retry_replies;   /* their requests answered "ask again" */
 	/* Units opened by rs_srv_begin and not yet committed or rolled back:
 	 * 0 between requests.  A request that leaves one open would make every
 	 * later commit a nested one (nothing written, replies confirming
@@ -251,6 +258,10 @@ void rsip_server_detach(struct rsip_server *s);
  * *close is set when the connection must be closed after sending. */
 size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, const uint8_t *in,
 			  size_t len, uint8_t *out, bool *close);
+/* The sealed INTERNAL_SERVER_ERROR for the last request of @sess (its
+ * message counter), in place of the reply of a request whose transaction
+ * did not commit: the length written to @out, or 0 (no session keys). */
+size_t rsip_server_retry_reply(const struct rsip_session *sess, uint8_t *out);
 
 /* Expire lapsed leases (out of the maps at once, into quarantine), end
  * quarantines and idle registrations.  Returns ms until the next deadline

@@ -445,3 +445,21 @@ size_t rsip_server_handle(struct rsip_server *s, struct rsip_session *sess, cons
 	free(f);
 	return n;
 }
+
+size_t rsip_server_retry_reply(const struct rsip_session *sess, uint8_t *out)
+{
+	struct rsip_builder *b;
+	size_t n;
+
+	if (!sess->authed || !sess->have_counter || !(b = malloc(sizeof(*b))))
+		return 0;
+	rsip_begin(b, RSIP_ERROR_RESPONSE);
+	rsip_put_u16(b, RSIP_P_ERROR, RSIP_E_INTERNAL_SERVER_ERROR);
+	rsip_put_u32(b, RSIP_P_CLIENT_ID, sess->client_id);
+	rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, sess->last_counter);
+	n = rsip_seal_mac(b, sess->keys.s2c);
+	if (n)
+		memcpy(out, b->buf, n);
+	free(b);
+	return n;
+}

@@ -399,11 +399,13 @@ static bool conn_handle_one(struct rsip_server *s, struct rsip_conn *c)
 {
 	uint16_t err;
 	size_t need;
-	bool cl = false, was;
+	bool cl = false, was, had_ctr;
+	uint32_t ctr;
 
 	if (!conn_ready(c, &need, &err))
 		return false;
 	c->pending = true;
+	c->retry_ok = false;
 	c->last_ms = s->now_ms();   /* a complete message: not idle */
 	if (!need) {
 		/* Unframeable: answer and hang up (we cannot resync). */
@@ -418,9 +420,14 @@ static bool conn_handle_one(struct rsip_server *s, struct rsip_conn *c)
 		return true;
 	}
 	was = c->sess.authed;
+	had_ctr = c->sess.have_counter;
+	ctr = c->sess.last_counter;
 	s->cur_conn = c;
 	c->out_len = rsip_server_handle(s, &c->sess, c->in, need, c->out, &cl);
 	s->cur_conn = NULL;
+	/* the session's counter moved: it is this request's */
+	c->retry_ok = was && c->sess.authed && !cl && c->out_len && c->sess.have_counter &&
+		      (!had_ctr || c->sess.last_counter != ctr);
 	if (was && !c->sess.authed)
 		c->unauth_ms = c->last_ms;  /* session over: the pre-auth deadline again */
 	c->close_after = cl;
@@ -519,12 +526,28 @@ static unsigned batch_run(struct rsip_server *s)
 	}
 	s->batching = false;
 	if (outer && OPS(s)->commit(s->st)) {
-		xd_err("RSIP: cannot commit %u requests: %s; closing their connections", n,
-		       xd_store_error(s->st));
+		unsigned again = 0;
+
+		/* Nothing of the batch was written (another router's write
+		 * changed what it read, or the store did not answer): each
+		 * request of an open session is answered "internal error", which
+		 * the host asks again on the same connection; the others
+		 * (registrations, deregistrations, ...) are closed. */
 		OPS(s)->rollback(s->st);
 		s->idx.valid = false;   /* it holds what was rolled back */
-		for (unsigned k = 0; k < s->n_slots; k++)
-			s->conns[k].failed = s->conns[k].pending;
+		for (unsigned k = 0; k < s->n_slots; k++) {
+			struct rsip_conn *c = &s->conns[k];
+
+			if (!c->pending)
+				continue;
+			c->out_len = c->retry_ok ? rsip_server_retry_reply(&c->sess, c->out) : 0;
+			c->failed = !c->out_len;
+			again += !c->failed;
+		}
+		xd_err("RSIP: cannot commit %u requests: %s; %u answered \"try again\", %u "
+		       "connections closed", n, xd_store_error(s->st), again, n - again);
+		s->batches_failed++;
+		s->batch_retry_replies += again;
 		s->n_defer = 0;
 	}
 	for (size_t i = 0; i < s->n_defer; i++)
