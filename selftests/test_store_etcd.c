@@ -281,6 +281,32 @@ Test(store_etcd, a_unit_over_the_txn_limit_is_refused_alone)
 	cr_assert_eq(q->commits, 1, "%llu Txns sent", (unsigned long long)q->commits);
 }
 
+/* The JSON helpers take what they are given, added or not (ASan: no
+ * leak), and a value that could not be made (NULL) is -ENOMEM, never a
+ * JSON null in a record nor a deletion. */
+Test(store_etcd, json_helpers_consume_and_report)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	struct et *q = ET(st);
+
+	cr_assert_eq(et_jadd(o, "k", json_object_new_int(1)), 0);
+	cr_assert_eq(et_jadd(o, "n", NULL), -ENOMEM);
+	cr_assert_eq(et_jadd(NULL, "k", json_object_new_int(1)), -ENOMEM);
+	cr_assert_eq(et_jpush(a, json_object_new_int(1)), 0);
+	cr_assert_eq(et_jpush(a, NULL), -ENOMEM);
+	cr_assert_eq(et_jpush(NULL, json_object_new_int(1)), -ENOMEM);
+	cr_assert_eq(json_object_array_length(a), 1);
+	cr_assert_null(et_with(NULL, "k", json_object_new_int(2)));
+	cr_assert_eq(et_with(o, "k", json_object_new_int(3)), o, "a field is replaced");
+	cr_assert_eq(et_jget(o, "k"), 3);
+	cr_assert_null(et_with(o, "x", NULL), "o is put with it");
+	json_object_put(a);
+	cr_assert_eq(st->ops->begin(st), 0);
+	cr_assert_eq(et_put_json(q, "j/x", NULL), -ENOMEM);
+	cr_assert_eq(q->nw, 0, "nothing buffered");
+	st->ops->rollback(st);
+}
+
 /* version() moves for another writer's commits, not for the handle's own
  * (the RSIP server re-reads its index only when someone else wrote). */
 Test(store_etcd, version_moves_for_other_writers_only)

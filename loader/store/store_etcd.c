@@ -91,11 +91,11 @@ json_object *et_parse(struct et *q, const char *what, const char *val)
 /* Put @o (consumed) at @sub. */
 int et_put_json(struct et *q, const char *sub, json_object *o)
 {
+	const char *v = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
 	int rc;
 
-	if (!o)
-		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
-	rc = et_put(q, sub, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	/* never et_put(NULL): that is a deletion */
+	rc = v ? et_put(q, sub, v) : xd_store_fail(&q->base, -ENOMEM, "out of memory");
 	json_object_put(o);
 	return rc;
 }
@@ -108,7 +108,7 @@ json_object *et_obj(const char *k1, ...)
 	/* pairs of (name, int64) until NULL */
 	va_start(ap, k1);
 	for (const char *k = k1; o && k; k = va_arg(ap, const char *))
-		json_object_object_add(o, k, json_object_new_int64(va_arg(ap, int64_t)));
+		o = et_with(o, k, json_object_new_int64(va_arg(ap, int64_t)));
 	va_end(ap);
 	return o;
 }
@@ -131,9 +131,7 @@ int et_put_client(struct et *q, const struct xd_client *c)
 			     (int64_t)c->gidx, "seen", c->last_seen_ms, NULL);
 
 	snprintf(sub, sizeof(sub), "clients/%08" PRIx32, c->id);
-	if (o)
-		json_object_object_add(o, "name", json_object_new_string(c->name));
-	return et_put_json(q, sub, o);
+	return et_put_json(q, sub, et_with(o, "name", json_object_new_string(c->name)));
 }
 
 void et_binding_from(json_object *o, uint32_t id, struct xd_binding *b)
@@ -242,8 +240,7 @@ static int et_enroll(struct xd_store *st, const char *name, uint32_t lan_be,
 		snprintf(hex + 2 * i, 3, "%02x", secret[i]);
 	snprintf(sub, sizeof(sub), "hosts/%s", name);
 	o = et_obj("lan", (int64_t)lan_be, "enrolled", now_ms, NULL);
-	if (o)
-		json_object_object_add(o, "secret", json_object_new_string(hex));
+	o = et_with(o, "secret", json_object_new_string(hex));
 	if ((rc = et_begin(st)))
 		return rc;
 	if ((rc = et_put_json(q, sub, o)) || (rc = et_commit(st))) {

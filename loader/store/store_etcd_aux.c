@@ -109,8 +109,9 @@ static json_object *ctr_json(const struct xd_ctr_state *s)
 		json_object_put(rows);
 		return NULL;
 	}
-	json_object_object_add(o, "gen", json_object_new_string(s->gen));
-	for (size_t i = 0; i < s->n; i++) {
+	int rc = et_jadd(o, "gen", json_object_new_string(s->gen));
+
+	for (size_t i = 0; !rc && i < s->n; i++) {
 		const struct xd_ctr_row *r = &s->rows[i];
 		json_object *a;
 		bool zero = !r->has_last;
@@ -120,19 +121,25 @@ static json_object *ctr_json(const struct xd_ctr_state *s)
 		if (zero)
 			continue;
 		if (!(a = json_object_new_array())) {
-			json_object_put(rows);
-			json_object_put(o);
-			return NULL;
+			rc = -ENOMEM;
+			break;
 		}
 		for (int k = 0; k < XD_CTR_NVAL; k++)
-			json_object_array_add(a, json_object_new_int64((int64_t)r->base[k]));
-		json_object_array_add(a, json_object_new_int(r->has_last));
+			rc |= et_jpush(a, json_object_new_int64((int64_t)r->base[k]));
+		rc |= et_jpush(a, json_object_new_int(r->has_last));
 		for (int k = 0; k < XD_CTR_NVAL; k++)
-			json_object_array_add(a, json_object_new_int64((int64_t)r->last[k]));
-		json_object_object_add(rows, r->key, a);
+			rc |= et_jpush(a, json_object_new_int64((int64_t)r->last[k]));
+		if (rc)
+			json_object_put(a);
+		else
+			rc = et_jadd(rows, r->key, a);
 	}
-	json_object_object_add(o, "rows", rows);
-	return o;
+	if (rc) {
+		json_object_put(rows);
+		json_object_put(o);
+		return NULL;
+	}
+	return et_with(o, "rows", rows);
 }
 
 int et_ctr_store(struct xd_store *st, const struct xd_ctr_state *s)
@@ -330,9 +337,11 @@ int et_cert_enrolment_record(struct xd_store *st, const char *serial, const char
 	for (size_t i = 0; i < len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", tag[i]);
 	hex[2 * len] = 0;
-	json_object_object_add(o, "host", json_object_new_string(host));
-	json_object_object_add(o, "tag", json_object_new_string(hex));
+	o = et_with(et_with(o, "host", json_object_new_string(host)), "tag",
+		    json_object_new_string(hex));
 	free(hex);
+	if (!o)
+		return xd_store_fail(st, -ENOMEM, "out of memory");
 	if ((rc = tag_sub(q, serial, sub, sizeof(sub))) || (rc = et_begin(st))) {
 		json_object_put(o);
 		return rc;

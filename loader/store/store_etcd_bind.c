@@ -115,8 +115,7 @@ static int claim_body(struct et *q, void *arg)
 	o = et_obj("client", (int64_t)c->client_id, "kind", (int64_t)c->kind, "gidx", (int64_t)c->gidx,
 		"first", (int64_t)c->first, "last", (int64_t)c->last, "state", (int64_t)RSIP_BIND_ACTIVE,
 		"until", c->until_ms, "created", c->now_ms, NULL);
-	if (o)
-		json_object_object_add(o, "owner", json_object_new_string(cl.name));
+	o = et_with(o, "owner", json_object_new_string(cl.name));
 	snprintf(sub, sizeof(sub), "bindings/%08" PRIx32, id);
 	if ((rc = et_put_json(q, sub, o)))
 		return rc;
@@ -179,8 +178,8 @@ static int bset_body(struct et *q, void *arg)
 
 	if (rc <= 0)
 		return rc;
-	json_object_object_add(o, "state", json_object_new_int64(a->state));
-	json_object_object_add(o, "until", json_object_new_int64(a->until));
+	o = et_with(et_with(o, "state", json_object_new_int64(a->state)), "until",
+		    json_object_new_int64(a->until));
 	snprintf(sub, sizeof(sub), "bindings/%08" PRIx32, a->id);
 	return et_put_json(q, sub, o);
 }

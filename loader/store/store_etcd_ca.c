@@ -82,12 +82,12 @@ static int ins_body(struct et *q, void *arg)
 		   "revoked", (int64_t)0, "revoked_at", (int64_t)0, "reason", (int64_t)0, NULL);
 	if (!o)
 		return lca_fail(((struct ins_arg *)arg)->e, -ENOMEM, "out of memory");
-	json_object_object_add(o, "host_id", json_object_new_string(r->host_id));
-	json_object_object_add(o, "identity", json_object_new_string(r->identity));
-	json_object_object_add(o, "lan", json_object_new_string(r->lan));
-	json_object_object_add(o, "ports", json_object_new_string(r->ports));
-	json_object_object_add(o, "spis", json_object_new_string(r->spis));
-	if (et_add_b64(o, "der", (const char *)r->der, r->der_len)) {
+	if (et_jadd(o, "host_id", json_object_new_string(r->host_id)) ||
+	    et_jadd(o, "identity", json_object_new_string(r->identity)) ||
+	    et_jadd(o, "lan", json_object_new_string(r->lan)) ||
+	    et_jadd(o, "ports", json_object_new_string(r->ports)) ||
+	    et_jadd(o, "spis", json_object_new_string(r->spis)) ||
+	    et_add_b64(o, "der", (const char *)r->der, r->der_len)) {
 		json_object_put(o);
 		return lca_fail(((struct ins_arg *)arg)->e, -ENOMEM, "out of memory");
 	}
@@ -232,9 +232,8 @@ static int rev_body(struct et *q, void *arg)
 		json_object_put(o);
 		return lca_fail(a->e, -EALREADY, "certificate %s is not valid", a->serial);
 	}
-	json_object_object_add(o, "revoked", json_object_new_int64(1));
-	json_object_object_add(o, "revoked_at", json_object_new_int64(a->when));
-	json_object_object_add(o, "reason", json_object_new_int64(a->reason));
+	o = et_with(et_with(et_with(o, "revoked", json_object_new_int64(1)), "revoked_at",
+			    json_object_new_int64(a->when)), "reason", json_object_new_int64(a->reason));
 	return (rc = et_put_json(q, sub, o)) ? fail(q, rc, a->e) : 0;
 }
 

@@ -98,6 +98,16 @@ void et_unit_size(struct xd_store *st, unsigned *ops, unsigned *limit);
  * answer in *out.  -ETIMEDOUT (no answer in time), -EAGAIN (no member
  * reachable, or no leader), -EIO; the message names the endpoints. */
 int et_post(struct et *q, const char *path, json_object *req, json_object **out);
+/* Add @val as field @key of object @o (et_jadd) or to array @a
+ * (et_jpush): 0, or -ENOMEM when @val is NULL (its allocation failed) or
+ * json-c could not add it.  @val is consumed either way, so a caller
+ * builds on and checks once:  rc |= et_jadd(o, "k", json_object_new_...) */
+int et_jadd(json_object *o, const char *key, json_object *val);
+int et_jpush(json_object *a, json_object *val);
+/* @o with field @key = @val, or NULL (@o, @val put) when @o is NULL or
+ * the field could not be added: o = et_with(o, "k", ...) chains like
+ * et_obj(), and et_put_json(q, sub, NULL) is the -ENOMEM error. */
+json_object *et_with(json_object *o, const char *key, json_object *val);
 /* Base64 of @n bytes of @s into field @field of @o; 0 or -ENOMEM. */
 int et_add_b64(json_object *o, const char *field, const char *s, size_t n);
 /* Decode base64 into malloc'd bytes (*len of them, NUL-terminated). */

@@ -210,15 +210,43 @@ static int post(struct et *q, const char *path, json_object *req, json_object **
 	return et_post(q, path, req, out);
 }
 
+int et_jadd(json_object *o, const char *key, json_object *val)
+{
+	if (!o || !val || json_object_object_add(o, key, val)) {
+		json_object_put(val);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int et_jpush(json_object *a, json_object *val)
+{
+	if (!a || !val || json_object_array_add(a, val)) {
+		json_object_put(val);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+json_object *et_with(json_object *o, const char *key, json_object *val)
+{
+	if (et_jadd(o, key, val)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 int et_add_b64(json_object *o, const char *field, const char *s, size_t n)
 {
 	char *e = b64(s, n);
+	int rc;
 
 	if (!e)
 		return -ENOMEM;
-	json_object_object_add(o, field, json_object_new_string(e));
+	rc = et_jadd(o, field, json_object_new_string(e));
 	free(e);
-	return 0;
+	return rc;
 }
 
 int et_full_key(struct et *q, const char *sub, char *out, size_t len)
@@ -293,17 +321,17 @@ static int range_opt(struct et *q, const char *from, const char *to, int64_t las
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!req || et_add_b64(req, "key", from, strlen(from)) ||
-	    (to && et_add_b64(req, "range_end", to, strlen(to)))) {
+	rc = !req || et_add_b64(req, "key", from, strlen(from)) ||
+	     (to && et_add_b64(req, "range_end", to, strlen(to)));
+	if (!rc && last_n > 0)
+		rc = et_jadd(req, "limit", json_object_new_int64(last_n)) |
+		     et_jadd(req, "sort_order", json_object_new_string("DESCEND")) |
+		     et_jadd(req, "sort_target", json_object_new_string("KEY"));
+	else if (!rc && last_n < 0)
+		rc = et_jadd(req, "limit", json_object_new_int64(-last_n));
+	if (rc) {
 		json_object_put(req);
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
-	}
-	if (last_n > 0) {
-		json_object_object_add(req, "limit", json_object_new_int64(last_n));
-		json_object_object_add(req, "sort_order", json_object_new_string("DESCEND"));
-		json_object_object_add(req, "sort_target", json_object_new_string("KEY"));
-	} else if (last_n < 0) {
-		json_object_object_add(req, "limit", json_object_new_int64(-last_n));
 	}
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
@@ -603,15 +631,15 @@ static int send_txn(struct et *q)
 		char mod[24];
 
 		snprintf(mod, sizeof(mod), "%lld", (long long)q->c[i].mod);
-		if (!c || et_add_b64(c, "key", q->c[i].key, strlen(q->c[i].key))) {
+		if (!c || et_add_b64(c, "key", q->c[i].key, strlen(q->c[i].key)) ||
+		    et_jadd(c, "target", json_object_new_string("MOD")) ||
+		    et_jadd(c, "result", json_object_new_string("EQUAL")) ||
+		    et_jadd(c, "mod_revision", json_object_new_string(mod))) {
 			json_object_put(c);
 			rc = -ENOMEM;
 			break;
 		}
-		json_object_object_add(c, "target", json_object_new_string("MOD"));
-		json_object_object_add(c, "result", json_object_new_string("EQUAL"));
-		json_object_object_add(c, "mod_revision", json_object_new_string(mod));
-		json_object_array_add(cmp, c);
+		rc = et_jpush(cmp, c);
 	}
 	for (size_t i = 0; !rc && i < q->nw; i++) {
 		const struct et_write *w = &q->w[i];
@@ -631,8 +659,11 @@ static int send_txn(struct et *q)
 			rc = -ENOMEM;
 			break;
 		}
-		json_object_object_add(op, w->del ? "request_delete_range" : "request_put", r);
-		json_object_array_add(ok, op);
+		if ((rc = et_jadd(op, w->del ? "request_delete_range" : "request_put", r))) {
+			json_object_put(op);
+			break;
+		}
+		rc = et_jpush(ok, op);
 	}
 	if (rc) {
 		json_object_put(req);
@@ -640,8 +671,12 @@ static int send_txn(struct et *q)
 		json_object_put(ok);
 		return xd_store_fail(&q->base, rc, "out of memory");
 	}
-	json_object_object_add(req, "compare", cmp);
-	json_object_object_add(req, "success", ok);
+	/* each consumed whatever happens */
+	rc = et_jadd(req, "compare", cmp) | et_jadd(req, "success", ok);
+	if (rc) {
+		json_object_put(req);
+		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
+	}
 	if ((rc = post(q, "/v3/kv/txn", req, &ans)))
 		return rc;
 	q->guard_failed = !json_object_object_get_ex(ans, "succeeded", &s) || !json_object_get_boolean(s);
@@ -739,11 +774,11 @@ static int revision(struct et *q, int64_t *rev)
 	int rc;
 
 	*rev = -1;
-	if (!req || et_add_b64(req, "key", q->prefix, strlen(q->prefix))) {
+	if (!req || et_add_b64(req, "key", q->prefix, strlen(q->prefix)) ||
+	    et_jadd(req, "count_only", json_object_new_boolean(1))) {
 		json_object_put(req);
 		return xd_store_fail(&q->base, -ENOMEM, "out of memory");
 	}
-	json_object_object_add(req, "count_only", json_object_new_boolean(1));
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
 	if (json_object_object_get_ex(ans, "header", &h))

@@ -79,9 +79,9 @@ static int add_b64(json_object *o, const char *field, const char *s)
 	if (!e)
 		return -ENOMEM;
 	EVP_EncodeBlock((unsigned char *)e, (const unsigned char *)s, (int)n);
-	json_object_object_add(o, field, json_object_new_string(e));
+	n = (size_t)-et_jadd(o, field, json_object_new_string(e));
 	free(e);
-	return 0;
+	return n ? -ENOMEM : 0;
 }
 
 /* base64 @s into @out (text values: ids). */
@@ -111,9 +111,7 @@ static json_object *with_id(int64_t id)
 	char s[24];
 
 	snprintf(s, sizeof(s), "%" PRId64, id);
-	if (r)
-		json_object_object_add(r, "ID", json_object_new_string(s));
-	return r;
+	return et_with(r, "ID", json_object_new_string(s));   /* NULL: post() says so */
 }
 
 int xd_etcd_lease_grant(struct xd_etcd_lease *l, unsigned ttl_s, int64_t *id)
@@ -121,8 +119,7 @@ int xd_etcd_lease_grant(struct xd_etcd_lease *l, unsigned ttl_s, int64_t *id)
 	json_object *req = json_object_new_object(), *ans;
 	int rc;
 
-	if (req)
-		json_object_object_add(req, "TTL", json_object_new_int64(ttl_s));
+	req = et_with(req, "TTL", json_object_new_int64(ttl_s));
 	if ((rc = post(l, "/v3/lease/grant", req, &ans)))
 		return rc;
 	*id = jint(ans, "ID");
@@ -221,19 +218,26 @@ int xd_etcd_campaign(struct xd_etcd_lease *l, const char *role, const char *who,
 		return rc == -ENOMEM ? fail(l, rc, "out of memory") : rc;
 	}
 	/* absent: create_revision == 0 */
-	json_object_object_add(c, "target", json_object_new_string("CREATE"));
-	json_object_object_add(c, "result", json_object_new_string("EQUAL"));
-	json_object_object_add(c, "create_revision", json_object_new_string("0"));
-	json_object_array_add(cmp, c);
 	snprintf(ls, sizeof(ls), "%" PRId64, lease);
-	json_object_object_add(put, "lease", json_object_new_string(ls));
-	json_object_object_add(op1, "request_put", put);
-	json_object_array_add(ok, op1);
-	json_object_object_add(op2, "request_range", get);
-	json_object_array_add(no, op2);
-	json_object_object_add(req, "compare", cmp);
-	json_object_object_add(req, "success", ok);
-	json_object_object_add(req, "failure", no);
+	rc = et_jadd(c, "target", json_object_new_string("CREATE")) |
+	     et_jadd(c, "result", json_object_new_string("EQUAL")) |
+	     et_jadd(c, "create_revision", json_object_new_string("0")) |
+	     et_jadd(put, "lease", json_object_new_string(ls));
+	/* each part goes into its parent, which consumes it even on failure
+	 * (so one statement each: a part is not used once its parent has it);
+	 * in the end req alone holds (or has freed) everything */
+	rc |= et_jpush(cmp, c);
+	rc |= et_jadd(op1, "request_put", put);
+	rc |= et_jpush(ok, op1);
+	rc |= et_jadd(op2, "request_range", get);
+	rc |= et_jpush(no, op2);
+	rc |= et_jadd(req, "compare", cmp);
+	rc |= et_jadd(req, "success", ok);
+	rc |= et_jadd(req, "failure", no);
+	if (rc) {
+		json_object_put(req);
+		return fail(l, -ENOMEM, "out of memory");
+	}
 	if ((rc = post(l, "/v3/kv/txn", req, &ans)))
 		return rc;
 	s = jobj(ans, "succeeded");
@@ -289,13 +293,18 @@ int xd_etcd_resign(struct xd_etcd_lease *l, const char *role, const char *who)
 			json_object_put(all[i]);
 		return rc == -ENOMEM ? fail(l, rc, "out of memory") : rc;
 	}
-	json_object_object_add(c, "target", json_object_new_string("VALUE"));
-	json_object_object_add(c, "result", json_object_new_string("EQUAL"));
-	json_object_array_add(cmp, c);
-	json_object_object_add(op, "request_delete_range", del);
-	json_object_array_add(ok, op);
-	json_object_object_add(req, "compare", cmp);
-	json_object_object_add(req, "success", ok);
+	rc = et_jadd(c, "target", json_object_new_string("VALUE")) |
+	     et_jadd(c, "result", json_object_new_string("EQUAL"));
+	/* as in xd_etcd_campaign: req alone is left to free */
+	rc |= et_jpush(cmp, c);
+	rc |= et_jadd(op, "request_delete_range", del);
+	rc |= et_jpush(ok, op);
+	rc |= et_jadd(req, "compare", cmp);
+	rc |= et_jadd(req, "success", ok);
+	if (rc) {
+		json_object_put(req);
+		return fail(l, -ENOMEM, "out of memory");
+	}
 	rc = post(l, "/v3/kv/txn", req, &ans);
 	json_object_put(ans);
 	return rc;

@@ -244,8 +244,8 @@ static json_object *range_req(struct xd_watch *w)
 		json_object_put(o);
 		o = NULL;
 	} else {
-		json_object_object_add(o, "key", json_object_new_string(k));
-		json_object_object_add(o, "range_end", json_object_new_string(e));
+		o = et_with(et_with(o, "key", json_object_new_string(k)), "range_end",
+			    json_object_new_string(e));
 	}
 	free(k);
 	free(e);
@@ -435,15 +435,17 @@ static void watch(struct xd_watch *w, char *why, size_t len)
 	long status;
 	CURLcode cc;
 
-	if (!req || !cr) {
+	snprintf(start, sizeof(start), "%lld", (long long)w->rev + 1);
+	req = et_with(req, "start_revision", json_object_new_string(start));
+	if (!cr) {
 		json_object_put(req);
+		req = NULL;
+	}
+	if (!req || et_jadd(cr, "create_request", req)) {   /* req consumed either way */
 		json_object_put(cr);
 		snprintf(why, len, "out of memory");
 		return;
 	}
-	snprintf(start, sizeof(start), "%lld", (long long)w->rev + 1);
-	json_object_object_add(req, "start_revision", json_object_new_string(start));
-	json_object_object_add(cr, "create_request", req);
 	w->cancel[0] = 0;
 	w->failed = false;
 	cc = post(w, "/v3/watch", cr, true, &status);
