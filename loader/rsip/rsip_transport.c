@@ -527,12 +527,14 @@ static unsigned batch_run(struct rsip_server *s)
 	s->batching = false;
 	if (outer && OPS(s)->commit(s->st)) {
 		unsigned again = 0;
+		char why[sizeof(s->st->err)];
 
 		/* Nothing of the batch was written (another router's write
 		 * changed what it read, or the store did not answer): each
 		 * request of an open session is answered "internal error", which
 		 * the host asks again on the same connection; the others
 		 * (registrations, deregistrations, ...) are closed. */
+		snprintf(why, sizeof(why), "%s", xd_store_error(s->st));
 		OPS(s)->rollback(s->st);
 		s->idx.valid = false;   /* it holds what was rolled back */
 		for (unsigned k = 0; k < s->n_slots; k++) {
@@ -545,7 +547,7 @@ static unsigned batch_run(struct rsip_server *s)
 			again += !c->failed;
 		}
 		xd_err("RSIP: cannot commit %u requests: %s; %u answered \"try again\", %u "
-		       "connections closed", n, xd_store_error(s->st), again, n - again);
+		       "connections closed", n, why, again, n - again);
 		s->batches_failed++;
 		s->batch_retry_replies += again;
 		s->n_defer = 0;
