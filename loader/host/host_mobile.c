@@ -253,7 +253,7 @@ static int pick_source(struct mob *m, uint32_t *src)
 
 /* To G:434 from m->coa (IP_PKTINFO): the socket is bound to any address
  * and never connected, so the source follows the host's moves. */
-static ssize_t send_ha(struct mob *m, const void *buf, size_t n)
+static ssize_t mob_send_ha(struct mob *m, const void *buf, size_t n)
 {
 	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
 				  .sin_addr.s_addr = m->ha };
@@ -313,7 +313,7 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		if (!f || fwrite(buf, 1, n, f) != n || fclose(f))
 			xd_warn("mobile: cannot write %s", m->dump);
 	}
-	if (send_ha(m, buf, n) != (ssize_t)n) {
+	if (mob_send_ha(m, buf, n) != (ssize_t)n) {
 		xd_err("mobile: send to the home agent: %s", strerror(errno));
 		return -errno;
 	}
@@ -386,7 +386,7 @@ static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
 
 /* Register (or deregister): up to 3 tries, 1 s apart; a 133 retries at once
  * with the router's time.  0 accepted, -1 refused or no answer. */
-static int register_once(struct mob *m, uint16_t life)
+static int mob_register(struct mob *m, uint16_t life)
 {
 	uint8_t buf[2048];
 
@@ -451,7 +451,7 @@ static void keepalive(struct mob *m)
 	ip->check = (uint16_t)~sum;
 	ic->type = ICMP_ECHO;
 	ic->checksum = htons((uint16_t)~(ICMP_ECHO << 8));
-	if (send_ha(m, pkt, sizeof(pkt)) < 0)
+	if (mob_send_ha(m, pkt, sizeof(pkt)) < 0)
 		xd_warn("mobile: keepalive: %s", strerror(errno));
 }
 
@@ -514,14 +514,14 @@ static void redirect_undo(struct mob *m)
 	m->old_accept_local[0] = '\0';
 }
 
-static void tun_down(struct mob *m)
+static void mob_tun_down(struct mob *m)
 {
 	if (m->tunfd >= 0)
 		close(m->tunfd);   /* the device (and its routes) go with it */
 	m->tunfd = -1;
 }
 
-static int tun_up(struct mob *m)
+static int mob_tun_up(struct mob *m)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
 	char g[INET_ADDRSTRLEN + 3];
@@ -555,7 +555,7 @@ static int tun_up(struct mob *m)
 
 /* --dev: route the --route CIDRs via the foreign network's gateway towards
  * G (now), with source G (the egress program wraps them). */
-static int routes_up(struct mob *m)
+static int mob_routes_up(struct mob *m)
 {
 	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
 
@@ -597,7 +597,7 @@ static int routes_up(struct mob *m)
 	return 0;
 }
 
-static void routes_down(struct mob *m)
+static void mob_routes_down(struct mob *m)
 {
 	if (!m->routes_on)
 		return;
@@ -610,12 +610,12 @@ static void routes_down(struct mob *m)
 	m->routes_on = false;
 }
 
-static void dev_set(struct mob *m, bool active);
+static void mob_dev_set(struct mob *m, bool active);
 
 /* --dev: the hostside programs on the foreign NIC, G on lo, the routes via
  * the NIC's gateway towards G with source G (the egress program wraps
  * them). */
-static int dev_up(struct mob *m)
+static int mob_dev_up(struct mob *m)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 0, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, eg, .handle = TC_HANDLE, .priority = TC_PRIO,
@@ -679,12 +679,12 @@ static int dev_up(struct mob *m)
 	 * it never reaches a remote from the care-of address). */
 	if (xd_if_first_ipv4(m->dev, &m->coa))
 		m->coa = 0;
-	dev_set(m, true);
-	return m->home_router ? 0 : routes_up(m);   /* --home-router: when away */
+	mob_dev_set(m, true);
+	return m->home_router ? 0 : mob_routes_up(m);   /* --home-router: when away */
 }
 
 /* After every accepted registration: the egress program's source. */
-static void dev_set(struct mob *m, bool active)
+static void mob_dev_set(struct mob *m, bool active)
 {
 	struct xdnat_host_roam r = { .gaddr = m->ha, .ha_addr = m->ha, .local_addr = m->coa,
 				     .local_port = htons((uint16_t)m->lport),
@@ -696,13 +696,13 @@ static void dev_set(struct mob *m, bool active)
 		xd_warn("mobile: cannot configure the tunnel programs: %s", strerror(errno));
 }
 
-static void dev_down(struct mob *m)
+static void mob_dev_down(struct mob *m)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = m->ifindex);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
 	char g[INET_ADDRSTRLEN + 3];
 
-	routes_down(m);
+	mob_routes_down(m);
 	xd_ipstr(m->ha, g);
 	strcat(g, "/32");
 	if (m->eg_on) {
@@ -738,15 +738,75 @@ static int at_home(struct mob *m)
 	return strstr(out, " via ") ? 0 : 1;
 }
 
+/* --home-router: netlink notifications of route, address and link changes
+ * (m->nlfd, -1 without: then only the one-second look). */
+static void mob_home_watch_start(struct mob *m)
+{
+	m->nlfd = -1;
+	if (m->home_router) {
+		struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+					  .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+						       RTMGRP_IPV4_ROUTE };
+
+		m->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+		if (m->nlfd >= 0 && bind(m->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(m->nlfd);
+			m->nlfd = -1;
+		}
+		if (m->nlfd < 0)
+			xd_warn("mobile: no netlink notifications: looking for moves every second");
+	}
+}
+
+static void mob_home_watch_stop(struct mob *m)
+{
+	if (m->nlfd >= 0)
+		close(m->nlfd);
+}
+
+/* A route, address or link changed: drain, look again now. */
+static void mob_home_drain(struct mob *m)
+{
+	char nb[8192];
+
+	while (recv(m->nlfd, nb, sizeof(nb), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* Look where we are: back home deregisters (and takes the --route CIDRs
+ * away), leaving registers now (*@next_reg) and routes them. */
+static void mob_home_check(struct mob *m, uint64_t now, uint64_t *next_reg)
+{
+	int h = at_home(m);
+
+	if (h == 1 && m->away) {
+		/* Back home: the router sends to the LAN address again. */
+		m->away = false;
+		mob_routes_down(m);
+		if (mob_register(m, 0))
+			xd_warn("mobile: back home, but the deregistration failed: the "
+				"registration ends with its lifetime");
+		printf("xdnat-host: mobile: home\n");
+		fflush(stdout);
+	} else if (h == 0 && !m->away) {
+		m->away = true;
+		*next_reg = now;
+		printf("xdnat-host: mobile: away\n");
+		fflush(stdout);
+		if (m->dev && mob_routes_up(m))
+			xd_warn("mobile: cannot route through the tunnel");
+	}
+}
+
 /* A packet from the TUN (from G): into tunnel data to G:434. */
-static void from_tun(struct mob *m)
+static void mob_from_tun(struct mob *m)
 {
 	uint8_t buf[4 + 65536] = { MIP_T_TUNNEL_DATA, 4, 0, 0 };
 	ssize_t n = read(m->tunfd, buf + 4, sizeof(buf) - 4);
 
 	if (n < 20 || (buf[4] >> 4) != 4)
 		return;
-	if (send_ha(m, buf, (size_t)n + 4) < 0 && errno != EAGAIN)
+	if (mob_send_ha(m, buf, (size_t)n + 4) < 0 && errno != EAGAIN)
 		xd_warn("mobile: tunnel send: %s", strerror(errno));
 }
 
@@ -764,27 +824,14 @@ static int run(struct mob *m)
 	if (m->sfd < 0)
 		return 1;
 	if ((m->tun_name || m->dev) &&
-	    (redirect_setup(m) || (m->tun_name ? tun_up(m) : dev_up(m)))) {
-		tun_down(m);
-		dev_down(m);
+	    (redirect_setup(m) || (m->tun_name ? mob_tun_up(m) : mob_dev_up(m)))) {
+		mob_tun_down(m);
+		mob_dev_down(m);
 		redirect_undo(m);
 		close(m->sfd);
 		return 1;
 	}
-	m->nlfd = -1;
-	if (m->home_router) {
-		struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
-					  .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
-						       RTMGRP_IPV4_ROUTE };
-
-		m->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-		if (m->nlfd >= 0 && bind(m->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
-			close(m->nlfd);
-			m->nlfd = -1;
-		}
-		if (m->nlfd < 0)
-			xd_warn("mobile: no netlink notifications: looking for moves every second");
-	}
+	mob_home_watch_start(m);
 	for (;;) {
 		struct pollfd p[4] = { { .fd = m->sfd, .events = POLLIN },
 				       { .fd = m->fd, .events = POLLIN },
@@ -793,36 +840,17 @@ static int run(struct mob *m)
 		uint64_t now = now_ms();
 		int64_t w;
 
-		if (m->home_router) {
-			int h = at_home(m);
-
-			if (h == 1 && m->away) {
-				/* Back home: the router sends to the LAN address again. */
-				m->away = false;
-				routes_down(m);
-				if (register_once(m, 0))
-					xd_warn("mobile: back home, but the deregistration failed: the "
-						"registration ends with its lifetime");
-				printf("xdnat-host: mobile: home\n");
-				fflush(stdout);
-			} else if (h == 0 && !m->away) {
-				m->away = true;
-				next_reg = now;
-				printf("xdnat-host: mobile: away\n");
-				fflush(stdout);
-				if (m->dev && routes_up(m))
-					xd_warn("mobile: cannot route through the tunnel");
-			}
-		}
+		if (m->home_router)
+			mob_home_check(m, now, &next_reg);
 		if (!m->away) {
 			next_reg = next_ka = UINT64_MAX;
 		} else if (next_reg == UINT64_MAX) {
 			next_reg = now;
 		}
 		if (now >= next_reg) {
-			if (register_once(m, (uint16_t)m->lifetime) == 0) {
+			if (mob_register(m, (uint16_t)m->lifetime) == 0) {
 				if (m->dev)
-					dev_set(m, true);
+					mob_dev_set(m, true);
 				next_reg = now_ms() + (uint64_t)m->granted * 500;
 				next_ka = now_ms() + (uint64_t)m->keepalive * 1000;
 			} else {
@@ -840,13 +868,8 @@ static int run(struct mob *m)
 			w = 1000;       /* look for a move every second (and at each change) */
 		if (poll(p, m->tunfd >= 0 ? 4 : 3, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
 			break;
-		if (p[2].revents & POLLIN) {
-			/* A route, address or link changed: drain, look again now. */
-			char nb[8192];
-
-			while (recv(m->nlfd, nb, sizeof(nb), MSG_DONTWAIT) > 0)
-				;
-		}
+		if (p[2].revents & POLLIN)
+			mob_home_drain(m);
 		if (p[0].revents)
 			break;
 		if (p[1].revents & POLLIN) {
@@ -856,15 +879,14 @@ static int run(struct mob *m)
 				(void)on_datagram(m, buf, (size_t)n, 0);
 		}
 		if (m->tunfd >= 0 && (p[3].revents & POLLIN))
-			from_tun(m);
+			mob_from_tun(m);
 	}
 	/* Leaving: the router's endpoint for us ends with this registration's
 	 * lifetime; we do not deregister (the host may be moving on). */
-	tun_down(m);
-	dev_down(m);
+	mob_tun_down(m);
+	mob_dev_down(m);
 	redirect_undo(m);
-	if (m->nlfd >= 0)
-		close(m->nlfd);
+	mob_home_watch_stop(m);
 	close(m->sfd);
 	return 0;
 }
@@ -920,7 +942,7 @@ int host_mobile_main(int argc, char **argv)
 				close(m.fd);
 			return 1;
 		}
-		rc = register_once(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
+		rc = mob_register(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
 		redirect_undo(&m);
 	} else
 		rc = run(&m);
