@@ -180,6 +180,32 @@ static uint64_t now_ms(void)
 	return rsip_now_ms();
 }
 
+/* `ip -o route get DST` into @out, with our socket's mark when @marked
+ * (the route its packets take); -EIO when ip fails. */
+int mob_route_get(uint32_t dst, bool marked, char *out, size_t cap)
+{
+	char d[INET_ADDRSTRLEN], mark[16];
+	/* unmarked: the NULL in place of "mark" ends the arguments there */
+	const char *get[] = { "ip", "-o", "route", "get", d, marked ? "mark" : NULL, mark, NULL };
+
+	xd_ipstr(dst, d);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	return xd_run_capture(get, out, cap) ? -EIO : 0;
+}
+
+/* The word after @key (" dev ", " via ") in a route, cut off in place;
+ * NULL without one. */
+char *mob_route_field(char *route, const char *key)
+{
+	char *v = strstr(route, key);
+
+	if (!v)
+		return NULL;
+	v += strlen(key);
+	v[strcspn(v, " \n")] = '\0';
+	return v;
+}
+
 /* The source towards G now (a fresh route lookup, marked like our
  * socket's packets: after a move it changes).  At home the routes carry
  * "src G" (the RSIP agent's), and a request from G would be wrapped by the
@@ -189,8 +215,7 @@ static int pick_source(struct mob *m, uint32_t *src)
 	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
 				  .sin_addr.s_addr = m->ha }, me;
 	socklen_t ml = sizeof(me);
-	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
-	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+	char out[512], *dev;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
 
 	if (fd >= 0 && (!m->rules_set || !setsockopt(fd, SOL_SOCKET, SO_MARK, &(int){ MOB_MARK },
@@ -207,12 +232,8 @@ static int pick_source(struct mob *m, uint32_t *src)
 	*src = me.sin_addr.s_addr;
 	if (*src != m->ha)
 		return 0;
-	xd_ipstr(m->ha, g);
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
+	if (mob_route_get(m->ha, true, out, sizeof(out)) || !(dev = mob_route_field(out, " dev ")))
 		return -1;
-	dev += 5;
-	dev[strcspn(dev, " \n")] = '\0';
 	return xd_if_first_ipv4(dev, src) ? -1 : 0;
 }
 
@@ -340,9 +361,9 @@ static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
 	}
 	m->granted = p.lifetime;
 	m->keepalive = p.have_tunrep && p.keepalive ? p.keepalive : 0;
-	printf("xdnat-host: mobile: %s: lifetime %us%s%s\n",
+	printf("xdnat-host: mobile: %s: lifetime %us%s\n",
 	       p.lifetime ? "registered" : "deregistered", p.lifetime,
-	       p.have_tunrep ? ", UDP tunnel" : "", p.have_tunrep ? "" : "");
+	       p.have_tunrep ? ", UDP tunnel" : "");
 	if (m->keepalive)
 		printf("xdnat-host: mobile: NAT keepalive every %us\n", m->keepalive);
 	fflush(stdout);

@@ -16,11 +16,9 @@
 /* Is the home router on-link (1), behind a gateway (0), unreachable (-1)? */
 static int at_home(struct mob *m)
 {
-	char r[INET_ADDRSTRLEN], out[512] = "";
-	const char *get[] = { "ip", "-o", "route", "get", r, NULL };
+	char out[512] = "";
 
-	xd_ipstr(m->home_router, r);
-	if (xd_run_capture(get, out, sizeof(out)) || !*out)
+	if (mob_route_get(m->home_router, false, out, sizeof(out)) || !*out)
 		return -1;
 	return strstr(out, " via ") ? 0 : 1;
 }

@@ -50,6 +50,8 @@ static inline int ip_cmd(const char *const argv[])
 }
 
 /* host_mobile.c */
+int mob_route_get(uint32_t dst, bool marked, char *out, size_t cap);
+char *mob_route_field(char *route, const char *key);
 ssize_t mob_send_ha(struct mob *m, const void *buf, size_t n);
 int mob_register(struct mob *m, uint16_t life);
 

@@ -63,23 +63,12 @@ int mob_tun_up(struct mob *m)
  * G (now), with source G (the egress program wraps them). */
 int mob_routes_up(struct mob *m)
 {
-	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
+	char g[INET_ADDRSTRLEN], out[512], *via;
 
 	xd_ipstr(m->ha, g);
-	strcat(g, "/32");
-	g[strlen(g) - 3] = '\0';
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	{
-		const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
-
-		if (xd_run_capture(get, out, sizeof(out)))
-			return -EIO;
-	}
-	via = strstr(out, " via ");
-	if (via) {
-		via += 5;
-		via[strcspn(via, " \n")] = '\0';
-	}
+	if (mob_route_get(m->ha, true, out, sizeof(out)))
+		return -EIO;
+	via = mob_route_field(out, " via ");
 	/* Route MTU 32 bytes below the link's: our packets fit once wrapped,
 	 * and TCP's MSS tells remotes the same. */
 	uint32_t lmtu = 0;
