@@ -30,6 +30,8 @@ XD_LAN_PREFIX=${XD_LAN_PREFIX:-10.52.0}
 NAT_PUB_NET=${NAT_PUB_NET:-203.0.113}      # the foreign network's public side (RFC 5737)
 FOREIGN_NET=${FOREIGN_NET:-10.77.0}         # the hotel LAN behind the NAT
 NAT_PORTS=${NAT_PORTS:-40000-40099}          # the NAT maps source ports here
+ROAM_IF_FOREIGN=${ROAM_IF_FOREIGN:-eth0}     # the away host's NIC
+. "$(dirname "$0")/lib/roam.sh"
 LEASE=${LEASE:-20}
 STATE=""
 
@@ -41,50 +43,15 @@ for py in ${XD_SCAPY_PYTHON:-} python3 /usr/bin/python3; do
 	fi
 done
 [ -n "$SCAPY_PY" ] || fail "Scapy is not importable by python3 or /usr/bin/python3: install python3-scapy (scripts/deps.sh does)"
-command -v nft >/dev/null || fail "nft not found: install nftables"
 
 xd_init
 STATE=$XD_TMP/state
-NS_NAT=$XD_TAG-nat
 NS_AWAY=$XD_TAG-away
 
 xd_step "topology: router with --rsip --mobile, h1 at home; remote -- NAT ($NAT_PUB_NET.2) -- foreign host"
-xd_topology 1
-xd_netns_add "$NS_NAT"
-xd_netns_add "$NS_AWAY"
-# remote <-> NAT public side; NAT <-> foreign host
-ip -n "$XD_NS_REMOTE" link add pub type veth peer name outside netns "$NS_NAT"
-ip -n "$NS_NAT" link add inside type veth peer name eth0 netns "$NS_AWAY"
-ip -n "$XD_NS_REMOTE" addr add "$NAT_PUB_NET.1/24" dev pub
-ip -n "$XD_NS_REMOTE" link set pub up
-xd_ns "$XD_NS_REMOTE" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$NS_NAT" addr add "$NAT_PUB_NET.2/24" dev outside
-ip -n "$NS_NAT" addr add "$FOREIGN_NET.1/24" dev inside
-ip -n "$NS_NAT" link set outside up
-ip -n "$NS_NAT" link set inside up
-ip -n "$NS_NAT" route add default via "$NAT_PUB_NET.1"
-xd_ns "$NS_NAT" sysctl -qw net.ipv4.ip_forward=1
-xd_ns "$NS_NAT" nft -f - <<EOF
-table ip xdnat_e2e_nat {
-	chain post {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "outside" meta l4proto udp masquerade to :$NAT_PORTS
-		oifname "outside" masquerade
-	}
-}
-EOF
-ip -n "$NS_AWAY" addr add "$FOREIGN_NET.2/24" dev eth0
-ip -n "$NS_AWAY" link set eth0 up
-ip -n "$NS_AWAY" route add default via "$FOREIGN_NET.1"
-xd_ns "$NS_AWAY" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-# The router reaches the NAT's public network through the remote.
-ip -n "$XD_NS_ROUTER" route add "$NAT_PUB_NET.0/24" via "$XD_REMOTE_WAN"
-for ns in "$XD_NS_REMOTE" "$NS_NAT" "$NS_AWAY"; do
-	for i in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
-		[ "$i" = lo ] || xd_ns "$ns" ethtool -K "$i" tx off >/dev/null 2>&1 || true
-	done
-done
-xd_ns "$NS_NAT" ethtool -K outside gro on >/dev/null
+# lib/roam.sh's, with the foreign link on a host of its own (NS_AWAY)
+roam_topology "$NS_AWAY"
+xd_ns "$ROAM_NS_NAT" ethtool -K outside gro on >/dev/null
 
 xd_start_router --rsip --mobile --state-dir "$STATE" --lease "$LEASE" --max-lease "$LEASE" \
 	--unknown drop --mobile-keepalive 5
@@ -256,12 +223,12 @@ RULES=$(xd_ns "$NS_AWAY" ip rule show)
 grep -Eq '^0:[[:space:]]+from all lookup local' <<<"$RULES" || fail "the agent did not restore the local rule: $RULES"
 grep -q fwmark <<<"$RULES" && fail "the agent left its fwmark rule: $RULES"
 
-xd_step "the same with the host's end in BPF (--dev: G on lo, xdnat_host_roam_* on eth0)"
+xd_step "the same with the host's end in BPF (--dev: G on lo, xdnat_host_roam_* on $ROAM_IF_FOREIGN)"
 xd_bg "mobile h1 bpf" "$NS_AWAY" "$XD_TMP/m5.log" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" \
-	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev eth0 --route "$XD_REMOTE_WAN/32"
+	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev "$ROAM_IF_FOREIGN" --route "$XD_REMOTE_WAN/32"
 M5=$XD_LAST_PID
 xd_wait_line "$M5" "$XD_TMP/m5.log" 'registered: lifetime'
-xd_capture "tcpdump away" "$NS_AWAY" eth0 "$XD_TMP/tun.pcap" udp port 434
+xd_capture "tcpdump away" "$NS_AWAY" "$ROAM_IF_FOREIGN" "$XD_TMP/tun.pcap" udp port 434
 CAP=$XD_LAST_PID
 : >"$XD_TMP/echo.log.2"
 ECHO=$(xd_ns "$NS_AWAY" python3 - "$XD_GLOBAL" "$((PFIRST + 1))" "$XD_REMOTE_WAN" <<'PY'
