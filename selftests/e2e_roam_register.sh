@@ -44,6 +44,79 @@ for py in ${XD_SCAPY_PYTHON:-} python3 /usr/bin/python3; do
 done
 [ -n "$SCAPY_PY" ] || fail "Scapy is not importable by python3 or /usr/bin/python3: install python3-scapy (scripts/deps.sh does)"
 
+# mip_exchange SPORT (file PATH | build NAI KEY LIFETIME IDLOW): from UDP
+# port SPORT of the away host, one registration request to G:434 (the
+# bytes in PATH, or one built here with its own HMAC: KEY is a secret file,
+# the key derived from it as the router does, or "random"; Identification:
+# now in NTP seconds, IDLOW below) and its reply decoded by Scapy (not our
+# C code).  Prints: type code lifetime home ha id_echoed id_low_echoed
+# reply_len request_len tunnel_code keepalive auth_ok src sport (an
+# accepted reply must carry a UDP Tunnel Reply and an authenticator; the
+# two "-" on a refusal).
+mip_exchange() {
+	xd_ns "$NS_AWAY" "$SCAPY_PY" - "$XD_GLOBAL" "$FOREIGN_NET.2" "$@" <<'PY'
+import hashlib, hmac, os, socket, struct, sys, time
+from scapy.layers.mobileip import MobileIP, MobileIPRRP
+g, coa = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])
+sport, how = int(sys.argv[3]), sys.argv[4]
+key = os.urandom(32)
+if how == "file":
+    req = open(sys.argv[5], "rb").read()
+else:
+    nai, keysrc, life, low = sys.argv[5], sys.argv[6], int(sys.argv[7]), int(sys.argv[8], 0)
+    if keysrc != "random":
+        secret = bytes.fromhex(open(keysrc).read().strip())
+        key = hmac.new(secret, b"xdnat-mip-1 mn-ha", hashlib.sha256).digest()
+    ident = (int(time.time()) + 2208988800) << 32 | low
+    # RFC 5944 3.3: type 1, flags D|T, lifetime, home G, HA G, care-of, id
+    req = struct.pack("!BBH4s4s4sQ", 1, 0x22, life, g, g, coa, ident)
+    req += bytes([131, len(nai)]) + nai.encode()     # NAI (RFC 2794)
+    req += bytes([144, 6, 0, 0, 0, 4, 0, 0])         # UDP Tunnel Request (RFC 3519)
+    req += bytes([32, 36]) + struct.pack("!I", 256)  # MH auth, SPI 256
+    req += hmac.new(key, req, hashlib.sha256).digest()
+qid = int.from_bytes(req[16:24], "big")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", sport))
+s.settimeout(3)
+s.sendto(req, (sys.argv[1], 434))
+data, src = s.recvfrom(2048)
+p = MobileIP(data)
+r = p[MobileIPRRP]
+tun_code = ka = "-"
+if r.code <= 1:                                      # accepted
+    ext = bytes(r.payload)
+    assert ext[:2] == bytes([44, 6]) and ext[2] == 0, ext   # UDP Tunnel Reply, sub-type 0
+    tun_code, ka = ext[3], struct.unpack("!H", ext[6:8])[0]
+    assert ext[8:14] == bytes([32, 36, 0, 0, 1, 0]), ext[8:14]
+ok = hmac.compare_digest(hmac.new(key, data[:-32], hashlib.sha256).digest(), data[-32:])
+print(p.type, r.code, r.lifetime, r.homeaddr, r.haaddr, int(r.id == qid),
+      int(r.id & 0xffffffff == qid & 0xffffffff), len(data), len(req), tun_code, ka, int(ok),
+      src[0], src[1])
+PY
+}
+
+# tunnel_echoes PORT TAG: from G:PORT in the away host, 5 datagrams (TAG0
+# to TAG4) to the remote's echo server; prints how many came back.
+tunnel_echoes() {
+	xd_ns "$NS_AWAY" python3 - "$XD_GLOBAL" "$1" "$XD_REMOTE_WAN" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(1)
+got = 0
+for i in range(5):
+    m = b"%s%d" % (sys.argv[4].encode(), i)
+    s.sendto(m, (sys.argv[3], 7777))
+    try:
+        d, a = s.recvfrom(2048)
+        got += d == m
+    except socket.timeout:
+        pass
+print(got)
+PY
+}
+
 xd_init
 STATE=$XD_TMP/state
 NS_AWAY=$XD_TAG-away
@@ -101,30 +174,14 @@ R=$(xd_ctl --state-dir "$STATE" -j rsip list | python3 -c 'import json,sys; prin
 xd_ok "h1's RSIP lease renewed by the registration: ${R}s left (lease $LEASE s)"
 
 xd_step "replayed request (same source, same NAT mapping): 133, decoded by Scapy"
-REPLAY=$(xd_ns "$NS_AWAY" "$SCAPY_PY" - "$XD_TMP/rrq.bin" "$XD_GLOBAL" <<'PY'
-import socket, sys
-from scapy.layers.mobileip import MobileIP, MobileIPRRP
-req = open(sys.argv[1], "rb").read()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 434))
-s.settimeout(3)
-s.sendto(req, (sys.argv[2], 434))
-data, src = s.recvfrom(2048)
-p = MobileIP(data)
-r = p[MobileIPRRP]
-print(p.type, r.code, r.lifetime, r.homeaddr, r.haaddr, hex(r.id), hex(int.from_bytes(req[16:24], "big")), len(data), len(req))
-PY
-) || fail "no reply to the replayed request"
-read -r TYPE CODE LIFE HOME HA RID QID RLEN QLEN <<<"$REPLAY"
+REPLAY=$(mip_exchange 434 file "$XD_TMP/rrq.bin") || fail "no reply to the replayed request"
+read -r TYPE CODE LIFE HOME HA IDOK IDLOW RLEN QLEN _ <<<"$REPLAY"
 [ "$TYPE" = 3 ] && [ "$CODE" = 133 ] || fail "replay: type $TYPE code $CODE (want 3, 133)"
 [ "$HOME" = "$XD_GLOBAL" ] && [ "$HA" = "$XD_GLOBAL" ] || fail "replay reply: home $HOME, ha $HA"
-[ "$(( RID & 0xffffffff ))" = "$(( QID & 0xffffffff ))" ] || fail "133 reply does not copy the low 32 bits ($RID vs $QID)"
+[ "$IDLOW" = 1 ] || fail "133 reply does not copy the low 32 bits of the Identification: $REPLAY"
 [ "$RLEN" -le "$(( QLEN + 66 ))" ] || fail "reply $RLEN bytes for a $QLEN-byte request"
 xd_ok "Scapy: MobileIPRRP code 133, home $HOME, HA $HA, id low word copied ($RLEN bytes for $QLEN)"
-SHOW2=$(xd_ctl -j mobile show)
-[ "$(echo "$SHOW2" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mobile"]))')" = 1 ] ||
-	fail "the replay changed the bindings: $SHOW2"
+[ "$(roam_mobile_count)" = 1 ] || fail "the replay changed the bindings: $(xd_ctl -j mobile show)"
 
 xd_step "wrong key (h2's secret under h1's name): 131, nothing changes"
 if xd_ns "$NS_AWAY" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h2.key" \
@@ -197,22 +254,7 @@ while True:
     d, a = s.recvfrom(2048); print("from", a[0], flush=True); s.sendto(d, a)'
 xd_wait_line "$XD_LAST_PID" "$XD_TMP/echo.log" listening
 before=$(xd_stat roam_to_coa)
-ECHO=$(xd_ns "$NS_AWAY" python3 - "$XD_GLOBAL" "$PFIRST" "$XD_REMOTE_WAN" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(1)
-got = 0
-for i in range(5):
-    s.sendto(b"roam%d" % i, (sys.argv[3], 7777))
-    try:
-        d, a = s.recvfrom(2048)
-        got += d == b"roam%d" % i
-    except socket.timeout:
-        pass
-print(got)
-PY
-)
+ECHO=$(tunnel_echoes "$PFIRST" roam)
 [ "$ECHO" -ge 4 ] || fail "only $ECHO of 5 UDP echoes came back through the tunnel"
 grep -q "^from $XD_GLOBAL" "$XD_TMP/echo.log" || fail "the remote did not see G"
 grep -Eq "^from $NAT_PUB_NET|^from $FOREIGN_NET" "$XD_TMP/echo.log" && fail "the remote saw the care-of or NAT address"
@@ -231,22 +273,7 @@ xd_wait_line "$M5" "$XD_TMP/m5.log" 'registered: lifetime'
 xd_capture "tcpdump away" "$NS_AWAY" "$ROAM_IF_FOREIGN" "$XD_TMP/tun.pcap" udp port 434
 CAP=$XD_LAST_PID
 : >"$XD_TMP/echo.log.2"
-ECHO=$(xd_ns "$NS_AWAY" python3 - "$XD_GLOBAL" "$((PFIRST + 1))" "$XD_REMOTE_WAN" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(1)
-got = 0
-for i in range(5):
-    s.sendto(b"bpf%d" % i, (sys.argv[3], 7777))
-    try:
-        d, a = s.recvfrom(2048)
-        got += d == b"bpf%d" % i
-    except socket.timeout:
-        pass
-print(got)
-PY
-)
+ECHO=$(tunnel_echoes "$((PFIRST + 1))" bpf)
 [ "$ECHO" -ge 4 ] || fail "only $ECHO of 5 UDP echoes came back through the BPF tunnel end"
 sleep 1   # let tcpdump read what its filter took
 xd_stop "$CAP" || true
@@ -280,36 +307,9 @@ xd_stop "$M5" || true
 
 xd_step "a registration built in Python (hmac, not our C code), the reply decoded by Scapy"
 sleep 1
-OUT=$(xd_ns "$NS_AWAY" "$SCAPY_PY" - "$XD_TMP/h1.key" "$XD_GLOBAL" "$FOREIGN_NET.2" <<'PY'
-import hashlib, hmac, socket, struct, sys, time
-from scapy.layers.mobileip import MobileIP, MobileIPRRP
-secret = bytes.fromhex(open(sys.argv[1]).read().strip())
-g, coa = socket.inet_aton(sys.argv[2]), socket.inet_aton(sys.argv[3])
-key = hmac.new(secret, b"xdnat-mip-1 mn-ha", hashlib.sha256).digest()
-ident = (int(time.time()) + 2208988800) << 32 | 0xfffffff0
-# RFC 5944 3.3: type 1, flags D|T, lifetime 30, home G, HA G, care-of, id
-msg = struct.pack("!BBH4s4s4sQ", 1, 0x22, 30, g, g, coa, ident)
-msg += bytes([131, 2]) + b"h1"                      # NAI (RFC 2794)
-msg += bytes([144, 6, 0, 0, 0, 4, 0, 0])            # UDP Tunnel Request (RFC 3519)
-msg += bytes([32, 36]) + struct.pack("!I", 256)     # MH auth, SPI 256
-msg += hmac.new(key, msg, hashlib.sha256).digest()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 4435))
-s.settimeout(3)
-s.sendto(msg, (sys.argv[2], 434))
-data, src = s.recvfrom(2048)
-p = MobileIP(data)
-r = p[MobileIPRRP]
-ext = bytes(r.payload)
-assert ext[:2] == bytes([44, 6]) and ext[2] == 0, ext      # UDP Tunnel Reply, sub-type 0
-tun_code, ka = ext[3], struct.unpack("!H", ext[6:8])[0]
-auth = ext[8:]
-assert auth[:6] == bytes([32, 36, 0, 0, 1, 0]), auth[:6]
-ok = hmac.compare_digest(hmac.new(key, data[:-32], hashlib.sha256).digest(), data[-32:])
-print(p.type, r.code, r.lifetime, r.homeaddr, r.haaddr, int(r.id == ident), tun_code, ka, int(ok), src[0], src[1])
-PY
-) || fail "the Python registration got no (valid) reply"
-read -r TYPE CODE LIFE HOME HA IDOK TCODE KA AUTHOK SRC SPORT <<<"$OUT"
+OUT=$(mip_exchange 4435 build h1 "$XD_TMP/h1.key" 30 0xfffffff0) ||
+	fail "the Python registration got no (valid) reply"
+read -r TYPE CODE LIFE HOME HA IDOK IDLOW RLEN QLEN TCODE KA AUTHOK SRC SPORT <<<"$OUT"
 [ "$TYPE $CODE $LIFE $HOME $HA $IDOK $TCODE $KA $AUTHOK $SRC $SPORT" = "3 0 30 $XD_GLOBAL $XD_GLOBAL 1 0 5 1 $XD_GLOBAL 434" ] ||
 	fail "reply fields: $OUT"
 xd_ok "MobileIPRRP: type 3 code 0 lifetime 30 home/HA $HOME, id echoed; UDP Tunnel Reply code 0 keepalive 5 s; HMAC verifies; from $SRC:$SPORT"
@@ -325,28 +325,10 @@ print(sorted(json.dumps({k: v for k, v in e.items() if keep(k)}, sort_keys=True)
 }
 BEFORE=$(mobile_endpoints)
 sleep 1.2   # refusals are limited to one per source per second
-OUT=$(xd_ns "$NS_AWAY" "$SCAPY_PY" - "$XD_GLOBAL" "$FOREIGN_NET.2" <<'PY'
-import hashlib, hmac, os, socket, struct, sys, time
-from scapy.layers.mobileip import MobileIP, MobileIPRRP
-g, coa = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])
-ident = (int(time.time()) + 2208988800) << 32 | 0x1234
-msg = struct.pack("!BBH4s4s4sQ", 1, 0x22, 30, g, g, coa, ident)
-msg += bytes([131, 5]) + b"ghost"                   # NAI of nobody enrolled
-msg += bytes([144, 6, 0, 0, 0, 4, 0, 0])
-msg += bytes([32, 36]) + struct.pack("!I", 256)
-msg += hmac.new(os.urandom(32), msg, hashlib.sha256).digest()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 4436))
-s.settimeout(3)
-s.sendto(msg, (sys.argv[1], 434))
-data, src = s.recvfrom(2048)
-p = MobileIP(data)
-r = p[MobileIPRRP]
-print(p.type, r.code, int(r.id & 0xffffffff == ident & 0xffffffff), len(data) <= len(msg) + 66)
-PY
-) || fail "the unenrolled request got no reply"
-read -r TYPE CODE IDOK SMALL <<<"$OUT"
-[ "$TYPE $CODE $IDOK $SMALL" = "3 131 1 True" ] || fail "unenrolled: reply fields $OUT (want 3 131 1 True)"
+OUT=$(mip_exchange 4436 build ghost random 30 0x1234) || fail "the unenrolled request got no reply"
+read -r TYPE CODE LIFE HOME HA IDOK IDLOW RLEN QLEN _ <<<"$OUT"
+[ "$TYPE $CODE $IDLOW" = "3 131 1" ] && [ "$RLEN" -le "$(( QLEN + 66 ))" ] ||
+	fail "unenrolled: reply fields $OUT (want type 3, code 131, the id's low word, at most 66 bytes more)"
 AFTER=$(mobile_endpoints)
 [ "$AFTER" = "$BEFORE" ] || fail "the refused request changed the care-of endpoints: $BEFORE -> $AFTER"
 [ "$BEFORE" != "[]" ] || fail "no care-of endpoint listed to compare (h1 should be away)"
@@ -356,8 +338,7 @@ xd_step "back home: deregistration (lifetime 0) from the LAN (G on lo there) cle
 xd_ns "$(xd_host_ns 1)" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" --secret-file "$XD_TMP/h1.key" \
 	--name h1 --deregister >"$XD_TMP/m4.log" 2>&1 || fail "deregistration: $(cat "$XD_TMP/m4.log")"
 grep -q "deregistered" "$XD_TMP/m4.log" || fail "no deregistration reply"
-[ "$(xd_ctl -j mobile show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mobile"]))')" = 0 ] ||
-	fail "still listed after deregistration"
+[ "$(roam_mobile_count)" = 0 ] || fail "still listed after deregistration"
 xd_ok "mobile show is empty"
 
 xd_step "/metrics counts registrations by result"
