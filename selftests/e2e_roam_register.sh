@@ -134,14 +134,8 @@ xd_ok "xdnatd: home agent on UDP 434; 434 is a router port (passed to the stack 
 xd_step "h1 registers over RSIP at home, then leaves (agent killed: its blocks stay)"
 xd_ctl --state-dir "$STATE" enroll h1 secret-file "$XD_TMP/h1.key"
 xd_ctl --state-dir "$STATE" enroll h2 secret-file "$XD_TMP/h2.key"
-xd_bg "xdnat-host h1" "$(xd_host_ns 1)" "$XD_TMP/h1.log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
-	--router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h1.key" --name h1 --port-count 100 \
-	--info-file "$XD_TMP/h1.env" --replace-routes --no-cert
-H1=$XD_LAST_PID
-xd_wait_line "$H1" "$XD_TMP/h1.log" '^xdnat-host: ready'
-PORTS=$(sed -n 's/^XDNAT_PORTS=//p' "$XD_TMP/h1.env")
-kill -KILL "$H1"
-wait "$H1" 2>/dev/null || true
+roam_h1_blocks
+PORTS=$ROAM_PORTS
 PFIRST=${PORTS%-*}
 [ -n "$PFIRST" ] || fail "h1 got no ports"
 xd_ok "h1 holds ports $PORTS"

@@ -97,6 +97,22 @@ roam_move_back() {
 	done <<<"$ROAM_HOME_ROUTES"
 }
 
+# roam_h1_blocks: h1's agent takes 100 ports over RSIP at home (enrolled
+# as h1 with the secret $XD_TMP/h1.key), then is killed: SIGKILL frees
+# nothing, its LAN set-up stays, as for a host that keeps it.  Sets
+# ROAM_PORTS (FIRST-LAST, as in its info file).
+roam_h1_blocks() {
+	local pid
+	xd_bg "xdnat-host h1" "$(xd_host_ns 1)" "$XD_TMP/h1.log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
+		--router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h1.key" --name h1 --port-count 100 \
+		--info-file "$XD_TMP/h1.env" --replace-routes --no-cert
+	pid=$XD_LAST_PID
+	xd_wait_line "$pid" "$XD_TMP/h1.log" '^xdnat-host: ready'
+	ROAM_PORTS=$(sed -n 's/^XDNAT_PORTS=//p' "$XD_TMP/h1.env")
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+}
+
 # roam_mobile_count: how many bindings `xdnatctl mobile show` lists.
 roam_mobile_count() {
 	xd_ctl -j mobile show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["mobile"]))'
