@@ -34,15 +34,9 @@ xd_start_router --rsip --mobile --state-dir "$STATE" --lease 60 --unknown drop -
 xd_ctl --state-dir "$STATE" enroll h1 secret-file "$XD_TMP/h1.key"
 
 xd_step "h1 at home: blocks over RSIP (the agent is then killed: its LAN set-up stays, as for a host that keeps it)"
-xd_bg "xdnat-host h1" "$H1" "$XD_TMP/h1.log" "$XD_XDNAT_HOST" --dev "$XD_IF_HOST" \
-	--router "$XD_ROUTER_LAN" --secret-file "$XD_TMP/h1.key" --name h1 --port-count 100 \
-	--info-file "$XD_TMP/h1.env" --replace-routes --no-cert
-A=$XD_LAST_PID
-xd_wait_line "$A" "$XD_TMP/h1.log" '^xdnat-host: ready'
-PORTS=$(sed -n 's/^XDNAT_PORTS=//p' "$XD_TMP/h1.env")
+roam_h1_blocks
+PORTS=$ROAM_PORTS
 PORT=${PORTS%-*}
-kill -KILL "$A"
-wait "$A" 2>/dev/null || true
 
 xd_bg "mobile h1" "$H1" "$XD_TMP/m.log" "$XD_XDNAT_HOST" mobile --home-agent "$XD_GLOBAL" \
 	--secret-file "$XD_TMP/h1.key" --name h1 --lifetime 60 --dev "$ROAM_IF_FOREIGN" \

@@ -13,14 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include "cluster_elect.h"
+#include "etcd_member.h"
 #include "store.h"
 #include "store_etcd_lease.h"
 
@@ -121,76 +118,23 @@ Test(elect_logic, losing_the_lease_or_the_campaign_ends_the_role)
 
 /* --------------------------------------------------------- against etcd */
 
-static char dir[64], loc[128];
-static pid_t etcd_pid;
+static struct etcd_member etcd;
+static char loc[128];
 static struct xd_store *st;
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 static void start_etcd(void)
 {
-	const char *bin = getenv("ETCD") ? getenv("ETCD") : "/usr/bin/etcd";
-	char client[64], peer[64], cluster[80], data[96], log[96], err[256];
-	int cport = free_port(), pport = free_port();
-
-	cr_assert_eq(access(bin, X_OK), 0, "etcd not found at %s: install etcd-server "
-		     "(scripts/deps.sh) or set ETCD", bin);
-	snprintf(dir, sizeof(dir), "/tmp/test_cluster_elect-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(client, sizeof(client), "http://127.0.0.1:%d", cport);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", pport);
-	snprintf(cluster, sizeof(cluster), "default=%s", peer);
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", dir);
-	etcd_pid = fork();
-	cr_assert_geq(etcd_pid, 0);
-	if (!etcd_pid) {
-		/* etcd dies with the test even if the test crashes */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || !freopen(log, "w", stderr) ||
-		    !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		execl(bin, bin, "--data-dir", data, "--listen-client-urls", client, "--advertise-client-urls",
-		      client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		      "--initial-cluster", cluster, (char *)NULL);
-		_exit(127);
-	}
-	snprintf(loc, sizeof(loc), "etcd://127.0.0.1:%d/xdnat-test", cport);
-	/* Until it answers (a few hundred ms), at most 10 s. */
-	for (int i = 0; i < 200; i++) {
-		int status;
-
-		if (xd_store_open(loc, "t", 0, &st, err, sizeof(err)) == 0)
-			return;
-		cr_assert_eq(waitpid(etcd_pid, &status, WNOHANG), 0, "etcd exited (see %s)", log);
-		usleep(50 * 1000);
-	}
-	cr_assert_fail("etcd at %s did not answer: %s", loc, err);
+	etcd_member_prepare(&etcd, "test_cluster_elect", false);
+	etcd_member_spawn(&etcd, "http", NULL);
+	snprintf(loc, sizeof(loc), "etcd://127.0.0.1:%d/xdnat-test", etcd.cport);
+	etcd_member_open(&etcd, loc, &st);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	xd_store_close(st);
 	st = NULL;
-	if (etcd_pid > 0) {
-		kill(etcd_pid, SIGTERM);
-		waitpid(etcd_pid, NULL, 0);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	etcd_member_stop(&etcd);
 }
 
 TestSuite(elect_etcd, .init = start_etcd, .fini = teardown);
@@ -311,9 +255,9 @@ Test(elect_etcd, an_unreachable_store_is_an_error_not_a_lost_lease)
 
 	cr_assert_eq(xd_etcd_lease_open(loc, "t", 1000, &a, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(xd_etcd_lease_grant(a, 30, &la), 0);
-	kill(etcd_pid, SIGKILL);
-	waitpid(etcd_pid, NULL, 0);
-	etcd_pid = 0;
+	kill(etcd.pid, SIGKILL);
+	waitpid(etcd.pid, NULL, 0);
+	etcd.pid = 0;
 	rc = xd_etcd_lease_keepalive(a, la, &ttl);
 	cr_assert(rc < 0 && rc != -ENOENT, "an unreachable etcd is not a lost lease: %d", rc);
 	cr_assert_neq(strstr(xd_etcd_lease_error(a), "etcd"), NULL, "%s", xd_etcd_lease_error(a));

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,29 +29,16 @@
 #include "lca.h"
 #include "rsip_client.h"
 #include "rsip_server.h"
+#include "etcd_member.h"
 #include "store.h"
 #include "store_etcd_int.h"
 
-static char dir[64], loc[128], prefix[48];
-static pid_t etcd_pid;
+static struct etcd_member etcd;
+static char loc[128], prefix[48];
 static struct xd_store *st;
 
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* A CA, a server certificate for 127.0.0.1 and a client certificate,
- * made with the openssl tool in @dir. */
+ * made with the openssl tool in the member's directory. */
 static void make_tls_files(void)
 {
 	char cmd[2048];
@@ -66,7 +52,7 @@ static void make_tls_files(void)
 		 "-CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile san.ext && "
 		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cli.key "
 		 "-out cli.csr -subj /CN=router && openssl x509 -req -in cli.csr -CA ca.pem "
-		 "-CAkey ca.key -CAcreateserial -out cli.pem -days 2) >/dev/null 2>&1", dir);
+		 "-CAkey ca.key -CAcreateserial -out cli.pem -days 2) >/dev/null 2>&1", etcd.dir);
 	cr_assert_eq(system(cmd), 0, "openssl could not make the test certificates");
 }
 
@@ -79,9 +65,9 @@ static void tls_config(int cport, const char *client_cert)
 	char err[256];
 
 	snprintf(eps, sizeof(eps), "https://127.0.0.1:%d", cport);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-	snprintf(cert, sizeof(cert), "%s/%s.pem", dir, client_cert);
-	snprintf(key, sizeof(key), "%s/%s.key", dir, client_cert);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", etcd.dir);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", etcd.dir, client_cert);
+	snprintf(key, sizeof(key), "%s/%s.key", etcd.dir, client_cert);
 	if (client_cert) {
 		c.cert = cert;
 		c.key = key;
@@ -91,67 +77,29 @@ static void tls_config(int cport, const char *client_cert)
 
 static void start_etcd(bool tls)
 {
-	const char *bin = getenv("ETCD") ? getenv("ETCD") : "/usr/bin/etcd";
-	char client[64], peer[64], cluster[80], data[96], log[96], err[256], srv[3][96];
-	int cport = free_port(), pport = free_port();
+	char srv[3][96];
+	const char *const tls_args[] = { "--cert-file", srv[0], "--key-file", srv[1], "--client-cert-auth",
+					 "--trusted-ca-file", srv[2], NULL };
 
-	cr_assert_eq(access(bin, X_OK), 0, "etcd not found at %s: install etcd-server "
-		     "(scripts/deps.sh) or set ETCD", bin);
-	/* tmpfs when there is one: etcd fsyncs every Txn, and a throwaway
-	 * member needs no durability (the race below runs 2,000 claims) */
-	snprintf(dir, sizeof(dir), "%s/test_store_etcd-XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
-	cr_assert_not_null(mkdtemp(dir));
+	/* tmpfs: the race below runs 2,000 claims */
+	etcd_member_prepare(&etcd, "test_store_etcd", true);
 	if (tls)
 		make_tls_files();
-	snprintf(client, sizeof(client), "%s://127.0.0.1:%d", tls ? "https" : "http", cport);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", pport);
-	snprintf(cluster, sizeof(cluster), "default=%s", peer);
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", dir);
-	snprintf(srv[0], sizeof(srv[0]), "%s/srv.pem", dir);
-	snprintf(srv[1], sizeof(srv[1]), "%s/srv.key", dir);
-	snprintf(srv[2], sizeof(srv[2]), "%s/ca.pem", dir);
-	etcd_pid = fork();
-	cr_assert_geq(etcd_pid, 0);
-	if (!etcd_pid) {
-		/* etcd dies with the test even if the test crashes */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || !freopen(log, "w", stderr) ||
-		    !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		if (tls)
-			execl(bin, bin, "--data-dir", data, "--listen-client-urls", client,
-			      "--advertise-client-urls", client, "--listen-peer-urls", peer,
-			      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-			      "--cert-file", srv[0], "--key-file", srv[1], "--client-cert-auth",
-			      "--trusted-ca-file", srv[2], (char *)NULL);
-		else
-			execl(bin, bin, "--data-dir", data, "--listen-client-urls", client,
-			      "--advertise-client-urls", client, "--listen-peer-urls", peer,
-			      "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-			      (char *)NULL);
-		_exit(127);
-	}
+	snprintf(srv[0], sizeof(srv[0]), "%s/srv.pem", etcd.dir);
+	snprintf(srv[1], sizeof(srv[1]), "%s/srv.key", etcd.dir);
+	snprintf(srv[2], sizeof(srv[2]), "%s/ca.pem", etcd.dir);
+	etcd_member_spawn(&etcd, tls ? "https" : "http", tls ? tls_args : NULL);
 	/* Criterion runs tests in parallel, each with its own member on ports
-	 * picked by free_port(): a prefix of this process's own keeps tests
-	 * apart even if two members ever raced for one port. */
+	 * picked by etcd_free_port(): a prefix of this process's own keeps
+	 * tests apart even if two members ever raced for one port. */
 	snprintf(prefix, sizeof(prefix), "/xdnat-test-%d", (int)getpid());
-	snprintf(loc, sizeof(loc), tls ? "/unused" : "etcd://127.0.0.1:%d%s", cport, prefix);
+	snprintf(loc, sizeof(loc), tls ? "/unused" : "etcd://127.0.0.1:%d%s", etcd.cport, prefix);
 	if (tls)
-		tls_config(cport, "cli");
-	/* Until it answers (a few hundred ms), at most 10 s. */
-	for (int i = 0; i < 200; i++) {
-		int status;
-
-		if (xd_store_open(loc, "t", 0, &st, err, sizeof(err)) == 0) {
-			/* the member that answered must be ours, still running */
-			usleep(100 * 1000);
-			cr_assert_eq(waitpid(etcd_pid, &status, WNOHANG), 0, "etcd exited (see %s)", log);
-			return;
-		}
-		cr_assert_eq(waitpid(etcd_pid, &status, WNOHANG), 0, "etcd exited (see %s)", log);
-		usleep(50 * 1000);
-	}
-	cr_assert_fail("etcd at %s did not answer: %s", loc, err);
+		tls_config(etcd.cport, "cli");
+	etcd_member_open(&etcd, loc, &st);
+	/* the member that answered must be ours, still running */
+	usleep(100 * 1000);
+	etcd_member_assert_running(&etcd);
 }
 
 static void setup(void)
@@ -166,21 +114,13 @@ static void setup_tls(void)
 
 static void teardown(void)
 {
-	char cmd[128];
+	struct xd_store_cfg c = { .backend = XD_STORE_SQLITE };
+	char err[128];
 
 	xd_store_close(st);
 	st = NULL;
-	if (etcd_pid > 0) {
-		kill(etcd_pid, SIGTERM);
-		waitpid(etcd_pid, NULL, 0);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
-	{
-		struct xd_store_cfg c = { .backend = XD_STORE_SQLITE };
-
-		cr_assert_eq(xd_store_configure(&c, cmd, sizeof(cmd)), 0, "%s", cmd);
-	}
+	etcd_member_stop(&etcd);
+	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
 }
 
 TestSuite(store_etcd, .init = setup, .fini = teardown);
@@ -442,12 +382,12 @@ Test(store_etcd, a_stopped_member_times_out_and_recovers, .timeout = 60)
 
 	cr_assert_eq(xd_store_configure(&c, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(xd_store_open(loc, "t", 0, &s2, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(kill(etcd_pid, SIGSTOP), 0);
+	cr_assert_eq(kill(etcd.pid, SIGSTOP), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_eq(s2->ops->setting_set(s2, "q", 1), -ETIMEDOUT);
 	cr_assert_eq(s2->ops->setting_get(s2, "q", &x), -ETIMEDOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cr_assert_eq(kill(etcd_pid, SIGCONT), 0);
+	cr_assert_eq(kill(etcd.pid, SIGCONT), 0);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	cr_assert(ms >= 550 && ms < 8000, "two requests took %lld ms (timeout 300 each)", (long long)ms);
 	cr_assert_not_null(strstr(xd_store_error(s2), "no answer within 300 ms"), "%s", xd_store_error(s2));

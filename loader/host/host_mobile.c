@@ -11,14 +11,11 @@
  *
  * One UDP socket carries registrations, keepalives and tunnel data, so the
  * NAT maps them all to the one public port the home agent registers.
+ * The tunnel's ends are in host_mobile_tunnel.c, --home-router's watch in
+ * host_mobile_home.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/if.h>
-#include <linux/if_tun.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
@@ -27,48 +24,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "host_agent.h"
+#include "host_mobile_int.h"
 #include "mip_wire.h"
 #include "opts.h"
 #include "rsip_auth.h"
 #include "store.h"
-#include "xdnat_hostside.skel.h"
-
-#define MOB_MARK 0x4d49   /* "MI": our socket's packets skip the local G */
-
-struct mob {
-	uint32_t ha;                 /* G: home agent and home address */
-	const char *name, *secret_file, *tun_name, *dev, *dump;
-	char name_buf[RSIP_KEYID_MAX + 1];
-	uint8_t key[MIP_KEY_LEN];
-	uint32_t lifetime, lport, tries;
-	const char *routes[MAX_ROUTES];
-	int n_routes;
-	bool once, dereg;
-	int fd, tunfd, sfd;
-	uint64_t last_id;
-	int64_t clock_off_s;         /* from a 133 reply: the router's clock - ours */
-	uint16_t granted, keepalive;
-	bool rules_set, tun_addr_set;
-	char old_accept_local[8];   /* restored on exit; "" unchanged */
-	/* --dev: the hostside BPF programs (xdnat_host_roam_*) on the NIC */
-	struct xdnat_hostside *skel;
-	int ifindex;
-	bool hook_created, eg_on, in_on, g_on_lo;
-	uint32_t coa;               /* the socket's address at the last registration */
-	bool retry;                 /* a 133: try again at once */
-	uint32_t home_router;       /* --home-router: away when it is not on-link */
-	bool away, routes_on;
-	int nlfd;                   /* route/address/link changes: look again at once */
-};
 
 #define ACCEPT_LOCAL "/proc/sys/net/ipv4/conf/all/accept_local"
 
@@ -215,6 +180,32 @@ static uint64_t now_ms(void)
 	return rsip_now_ms();
 }
 
+/* `ip -o route get DST` into @out, with our socket's mark when @marked
+ * (the route its packets take); -EIO when ip fails. */
+int mob_route_get(uint32_t dst, bool marked, char *out, size_t cap)
+{
+	char d[INET_ADDRSTRLEN], mark[16];
+	/* unmarked: the NULL in place of "mark" ends the arguments there */
+	const char *get[] = { "ip", "-o", "route", "get", d, marked ? "mark" : NULL, mark, NULL };
+
+	xd_ipstr(dst, d);
+	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
+	return xd_run_capture(get, out, cap) ? -EIO : 0;
+}
+
+/* The word after @key (" dev ", " via ") in a route, cut off in place;
+ * NULL without one. */
+char *mob_route_field(char *route, const char *key)
+{
+	char *v = strstr(route, key);
+
+	if (!v)
+		return NULL;
+	v += strlen(key);
+	v[strcspn(v, " \n")] = '\0';
+	return v;
+}
+
 /* The source towards G now (a fresh route lookup, marked like our
  * socket's packets: after a move it changes).  At home the routes carry
  * "src G" (the RSIP agent's), and a request from G would be wrapped by the
@@ -224,8 +215,7 @@ static int pick_source(struct mob *m, uint32_t *src)
 	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
 				  .sin_addr.s_addr = m->ha }, me;
 	socklen_t ml = sizeof(me);
-	char g[INET_ADDRSTRLEN], mark[16], out[512], *dev;
-	const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
+	char out[512], *dev;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
 
 	if (fd >= 0 && (!m->rules_set || !setsockopt(fd, SOL_SOCKET, SO_MARK, &(int){ MOB_MARK },
@@ -242,18 +232,14 @@ static int pick_source(struct mob *m, uint32_t *src)
 	*src = me.sin_addr.s_addr;
 	if (*src != m->ha)
 		return 0;
-	xd_ipstr(m->ha, g);
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	if (xd_run_capture(get, out, sizeof(out)) || !(dev = strstr(out, " dev ")))
+	if (mob_route_get(m->ha, true, out, sizeof(out)) || !(dev = mob_route_field(out, " dev ")))
 		return -1;
-	dev += 5;
-	dev[strcspn(dev, " \n")] = '\0';
 	return xd_if_first_ipv4(dev, src) ? -1 : 0;
 }
 
 /* To G:434 from m->coa (IP_PKTINFO): the socket is bound to any address
  * and never connected, so the source follows the host's moves. */
-static ssize_t send_ha(struct mob *m, const void *buf, size_t n)
+ssize_t mob_send_ha(struct mob *m, const void *buf, size_t n)
 {
 	struct sockaddr_in ha = { .sin_family = AF_INET, .sin_port = htons(MIP_PORT),
 				  .sin_addr.s_addr = m->ha };
@@ -313,7 +299,7 @@ static int send_rrq(struct mob *m, uint16_t life, uint64_t *id_out)
 		if (!f || fwrite(buf, 1, n, f) != n || fclose(f))
 			xd_warn("mobile: cannot write %s", m->dump);
 	}
-	if (send_ha(m, buf, n) != (ssize_t)n) {
+	if (mob_send_ha(m, buf, n) != (ssize_t)n) {
 		xd_err("mobile: send to the home agent: %s", strerror(errno));
 		return -errno;
 	}
@@ -375,9 +361,9 @@ static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
 	}
 	m->granted = p.lifetime;
 	m->keepalive = p.have_tunrep && p.keepalive ? p.keepalive : 0;
-	printf("xdnat-host: mobile: %s: lifetime %us%s%s\n",
+	printf("xdnat-host: mobile: %s: lifetime %us%s\n",
 	       p.lifetime ? "registered" : "deregistered", p.lifetime,
-	       p.have_tunrep ? ", UDP tunnel" : "", p.have_tunrep ? "" : "");
+	       p.have_tunrep ? ", UDP tunnel" : "");
 	if (m->keepalive)
 		printf("xdnat-host: mobile: NAT keepalive every %us\n", m->keepalive);
 	fflush(stdout);
@@ -386,7 +372,7 @@ static int on_datagram(struct mob *m, const uint8_t *buf, size_t n, uint64_t id)
 
 /* Register (or deregister): up to 3 tries, 1 s apart; a 133 retries at once
  * with the router's time.  0 accepted, -1 refused or no answer. */
-static int register_once(struct mob *m, uint16_t life)
+int mob_register(struct mob *m, uint16_t life)
 {
 	uint8_t buf[2048];
 
@@ -451,13 +437,8 @@ static void keepalive(struct mob *m)
 	ip->check = (uint16_t)~sum;
 	ic->type = ICMP_ECHO;
 	ic->checksum = htons((uint16_t)~(ICMP_ECHO << 8));
-	if (send_ha(m, pkt, sizeof(pkt)) < 0)
+	if (mob_send_ha(m, pkt, sizeof(pkt)) < 0)
 		xd_warn("mobile: keepalive: %s", strerror(errno));
-}
-
-static int ip_cmd(const char *const argv[])
-{
-	return xd_run(argv) ? -EIO : 0;
 }
 
 /* Our socket's packets to G must not be delivered locally (G is a local
@@ -514,242 +495,6 @@ static void redirect_undo(struct mob *m)
 	m->old_accept_local[0] = '\0';
 }
 
-static void tun_down(struct mob *m)
-{
-	if (m->tunfd >= 0)
-		close(m->tunfd);   /* the device (and its routes) go with it */
-	m->tunfd = -1;
-}
-
-static int tun_up(struct mob *m)
-{
-	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
-	char g[INET_ADDRSTRLEN + 3];
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->tun_name);
-	m->tunfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (m->tunfd < 0 || ioctl(m->tunfd, TUNSETIFF, &ifr)) {
-		xd_err("mobile: cannot create TUN %s: %s", m->tun_name, strerror(errno));
-		return -EIO;
-	}
-	xd_ipstr(m->ha, g);
-	strcat(g, "/32");
-	{
-		/* The tunnel's MTU: the path's less the 32-byte RFC 3519 headers. */
-		const char *a[] = { "ip", "link", "set", m->tun_name, "up", "mtu", "1468", NULL };
-		const char *b[] = { "ip", "addr", "add", g, "dev", m->tun_name, NULL };
-
-		if (ip_cmd(a) || ip_cmd(b))
-			return -EIO;
-	}
-	g[strlen(g) - 3] = '\0';
-	for (int i = 0; i < m->n_routes; i++) {
-		const char *r[] = { "ip", "route", "replace", m->routes[i], "dev", m->tun_name, "src", g,
-				    NULL };
-
-		if (ip_cmd(r))
-			return -EIO;
-	}
-	return 0;
-}
-
-/* --dev: route the --route CIDRs via the foreign network's gateway towards
- * G (now), with source G (the egress program wraps them). */
-static int routes_up(struct mob *m)
-{
-	char g[INET_ADDRSTRLEN + 3], mark[16], out[512], *via;
-
-	xd_ipstr(m->ha, g);
-	strcat(g, "/32");
-	g[strlen(g) - 3] = '\0';
-	snprintf(mark, sizeof(mark), "0x%x", MOB_MARK);
-	{
-		const char *get[] = { "ip", "-o", "route", "get", g, "mark", mark, NULL };
-
-		if (xd_run_capture(get, out, sizeof(out)))
-			return -EIO;
-	}
-	via = strstr(out, " via ");
-	if (via) {
-		via += 5;
-		via[strcspn(via, " \n")] = '\0';
-	}
-	/* Route MTU 32 bytes below the link's: our packets fit once wrapped,
-	 * and TCP's MSS tells remotes the same. */
-	uint32_t lmtu = 0;
-	char mtu[16];
-
-	if (xd_if_mtu(m->dev, &lmtu) || lmtu < 576 + XDNAT_COA_OVERHEAD) {
-		xd_err("mobile: cannot use the MTU of %s", m->dev);
-		return -EIO;
-	}
-	snprintf(mtu, sizeof(mtu), "%u", lmtu - XDNAT_COA_OVERHEAD);
-	for (int i = 0; i < m->n_routes; i++) {
-		const char *r1[] = { "ip", "route", "replace", m->routes[i], "via", via ? via : "", "dev",
-				     m->dev, "src", g, "mtu", mtu, NULL };
-		const char *r2[] = { "ip", "route", "replace", m->routes[i], "dev", m->dev, "src", g,
-				     "mtu", mtu, NULL };
-
-		if (ip_cmd(via ? r1 : r2))
-			return -EIO;
-	}
-	m->routes_on = true;
-	return 0;
-}
-
-static void routes_down(struct mob *m)
-{
-	if (!m->routes_on)
-		return;
-	for (int i = 0; i < m->n_routes; i++) {
-		/* flush: no error when the link's going down took it already */
-		const char *r[] = { "ip", "route", "flush", "exact", m->routes[i], "dev", m->dev, NULL };
-
-		ip_cmd(r);
-	}
-	m->routes_on = false;
-}
-
-static void dev_set(struct mob *m, bool active);
-
-/* --dev: the hostside programs on the foreign NIC, G on lo, the routes via
- * the NIC's gateway towards G with source G (the egress program wraps
- * them). */
-static int dev_up(struct mob *m)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = 0, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, eg, .handle = TC_HANDLE, .priority = TC_PRIO,
-		    .flags = BPF_TC_F_REPLACE);
-	LIBBPF_OPTS(bpf_tc_opts, in, .handle = TC_HANDLE, .priority = TC_PRIO,
-		    .flags = BPF_TC_F_REPLACE);
-	char g[INET_ADDRSTRLEN + 3], out[512];
-	int rc;
-
-	m->ifindex = xd_ifindex(m->dev);
-	if (m->ifindex < 0) {
-		xd_err("--dev: no interface '%s'", m->dev);
-		return -ENODEV;
-	}
-	hook.ifindex = m->ifindex;
-	m->skel = xdnat_hostside__open();
-	if (!m->skel)
-		return -errno;
-	m->skel->rodata->cfg.gaddr = m->ha;
-	rc = xdnat_hostside__load(m->skel);
-	if (rc) {
-		xd_err("mobile: cannot load the BPF programs: %s", strerror(-rc));
-		return rc;
-	}
-	rc = bpf_tc_hook_create(&hook);
-	if (rc && rc != -EEXIST) {
-		xd_err("mobile: cannot create clsact on %s: %s", m->dev, strerror(-rc));
-		return rc;
-	}
-	m->hook_created = rc == 0;
-	hook.attach_point = BPF_TC_EGRESS;
-	eg.prog_fd = bpf_program__fd(m->skel->progs.xdnat_host_roam_egress);
-	if ((rc = bpf_tc_attach(&hook, &eg))) {
-		xd_err("mobile: cannot attach tc egress on %s: %s", m->dev, strerror(-rc));
-		return rc;
-	}
-	m->eg_on = true;
-	hook.attach_point = BPF_TC_INGRESS;
-	in.prog_fd = bpf_program__fd(m->skel->progs.xdnat_host_roam_ingress);
-	if ((rc = bpf_tc_attach(&hook, &in))) {
-		xd_err("mobile: cannot attach tc ingress on %s: %s", m->dev, strerror(-rc));
-		return rc;
-	}
-	m->in_on = true;
-	xd_ipstr(m->ha, g);
-	strcat(g, "/32");
-	{
-		const char *show[] = { "ip", "-o", "addr", "show", "to", g, NULL };
-		const char *add[] = { "ip", "addr", "add", g, "dev", "lo", NULL };
-
-		if (xd_run_capture(show, out, sizeof(out)))
-			return -EIO;
-		if (!*out) {
-			if (ip_cmd(add))
-				return -EIO;
-			m->g_on_lo = true;
-		}
-	}
-	/* Wrap from now on: a packet from G never leaves this NIC unwrapped
-	 * (before the registration the router drops it, drop_coa_unknown;
-	 * it never reaches a remote from the care-of address). */
-	if (xd_if_first_ipv4(m->dev, &m->coa))
-		m->coa = 0;
-	dev_set(m, true);
-	return m->home_router ? 0 : routes_up(m);   /* --home-router: when away */
-}
-
-/* After every accepted registration: the egress program's source. */
-static void dev_set(struct mob *m, bool active)
-{
-	struct xdnat_host_roam r = { .gaddr = m->ha, .ha_addr = m->ha, .local_addr = m->coa,
-				     .local_port = htons((uint16_t)m->lport),
-				     .flags = active ? XDNAT_COA_F_ACTIVE : 0 };
-	__u32 zero = 0;
-
-	if (m->skel && bpf_map_update_elem(bpf_map__fd(m->skel->maps.xdnat_host_roam), &zero, &r,
-					   BPF_ANY))
-		xd_warn("mobile: cannot configure the tunnel programs: %s", strerror(errno));
-}
-
-static void dev_down(struct mob *m)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = m->ifindex);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIO);
-	char g[INET_ADDRSTRLEN + 3];
-
-	routes_down(m);
-	xd_ipstr(m->ha, g);
-	strcat(g, "/32");
-	if (m->eg_on) {
-		hook.attach_point = BPF_TC_EGRESS;
-		bpf_tc_detach(&hook, &o);
-	}
-	if (m->in_on) {
-		hook.attach_point = BPF_TC_INGRESS;
-		bpf_tc_detach(&hook, &o);
-	}
-	if (m->hook_created) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
-	xdnat_hostside__destroy(m->skel);
-	m->skel = NULL;
-	if (m->g_on_lo) {
-		const char *del[] = { "ip", "addr", "del", g, "dev", "lo", NULL };
-
-		ip_cmd(del);
-	}
-}
-
-/* Is the home router on-link (1), behind a gateway (0), unreachable (-1)? */
-static int at_home(struct mob *m)
-{
-	char r[INET_ADDRSTRLEN], out[512] = "";
-	const char *get[] = { "ip", "-o", "route", "get", r, NULL };
-
-	xd_ipstr(m->home_router, r);
-	if (xd_run_capture(get, out, sizeof(out)) || !*out)
-		return -1;
-	return strstr(out, " via ") ? 0 : 1;
-}
-
-/* A packet from the TUN (from G): into tunnel data to G:434. */
-static void from_tun(struct mob *m)
-{
-	uint8_t buf[4 + 65536] = { MIP_T_TUNNEL_DATA, 4, 0, 0 };
-	ssize_t n = read(m->tunfd, buf + 4, sizeof(buf) - 4);
-
-	if (n < 20 || (buf[4] >> 4) != 4)
-		return;
-	if (send_ha(m, buf, (size_t)n + 4) < 0 && errno != EAGAIN)
-		xd_warn("mobile: tunnel send: %s", strerror(errno));
-}
-
 static int run(struct mob *m)
 {
 	uint64_t next_reg = 0, next_ka = 0;
@@ -764,27 +509,14 @@ static int run(struct mob *m)
 	if (m->sfd < 0)
 		return 1;
 	if ((m->tun_name || m->dev) &&
-	    (redirect_setup(m) || (m->tun_name ? tun_up(m) : dev_up(m)))) {
-		tun_down(m);
-		dev_down(m);
+	    (redirect_setup(m) || (m->tun_name ? mob_tun_up(m) : mob_dev_up(m)))) {
+		mob_tun_down(m);
+		mob_dev_down(m);
 		redirect_undo(m);
 		close(m->sfd);
 		return 1;
 	}
-	m->nlfd = -1;
-	if (m->home_router) {
-		struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
-					  .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
-						       RTMGRP_IPV4_ROUTE };
-
-		m->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-		if (m->nlfd >= 0 && bind(m->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
-			close(m->nlfd);
-			m->nlfd = -1;
-		}
-		if (m->nlfd < 0)
-			xd_warn("mobile: no netlink notifications: looking for moves every second");
-	}
+	mob_home_watch_start(m);
 	for (;;) {
 		struct pollfd p[4] = { { .fd = m->sfd, .events = POLLIN },
 				       { .fd = m->fd, .events = POLLIN },
@@ -793,36 +525,17 @@ static int run(struct mob *m)
 		uint64_t now = now_ms();
 		int64_t w;
 
-		if (m->home_router) {
-			int h = at_home(m);
-
-			if (h == 1 && m->away) {
-				/* Back home: the router sends to the LAN address again. */
-				m->away = false;
-				routes_down(m);
-				if (register_once(m, 0))
-					xd_warn("mobile: back home, but the deregistration failed: the "
-						"registration ends with its lifetime");
-				printf("xdnat-host: mobile: home\n");
-				fflush(stdout);
-			} else if (h == 0 && !m->away) {
-				m->away = true;
-				next_reg = now;
-				printf("xdnat-host: mobile: away\n");
-				fflush(stdout);
-				if (m->dev && routes_up(m))
-					xd_warn("mobile: cannot route through the tunnel");
-			}
-		}
+		if (m->home_router)
+			mob_home_check(m, now, &next_reg);
 		if (!m->away) {
 			next_reg = next_ka = UINT64_MAX;
 		} else if (next_reg == UINT64_MAX) {
 			next_reg = now;
 		}
 		if (now >= next_reg) {
-			if (register_once(m, (uint16_t)m->lifetime) == 0) {
+			if (mob_register(m, (uint16_t)m->lifetime) == 0) {
 				if (m->dev)
-					dev_set(m, true);
+					mob_dev_set(m, true);
 				next_reg = now_ms() + (uint64_t)m->granted * 500;
 				next_ka = now_ms() + (uint64_t)m->keepalive * 1000;
 			} else {
@@ -840,13 +553,8 @@ static int run(struct mob *m)
 			w = 1000;       /* look for a move every second (and at each change) */
 		if (poll(p, m->tunfd >= 0 ? 4 : 3, w < 0 ? 0 : (int)w) < 0 && errno != EINTR)
 			break;
-		if (p[2].revents & POLLIN) {
-			/* A route, address or link changed: drain, look again now. */
-			char nb[8192];
-
-			while (recv(m->nlfd, nb, sizeof(nb), MSG_DONTWAIT) > 0)
-				;
-		}
+		if (p[2].revents & POLLIN)
+			mob_home_drain(m);
 		if (p[0].revents)
 			break;
 		if (p[1].revents & POLLIN) {
@@ -856,15 +564,14 @@ static int run(struct mob *m)
 				(void)on_datagram(m, buf, (size_t)n, 0);
 		}
 		if (m->tunfd >= 0 && (p[3].revents & POLLIN))
-			from_tun(m);
+			mob_from_tun(m);
 	}
 	/* Leaving: the router's endpoint for us ends with this registration's
 	 * lifetime; we do not deregister (the host may be moving on). */
-	tun_down(m);
-	dev_down(m);
+	mob_tun_down(m);
+	mob_dev_down(m);
 	redirect_undo(m);
-	if (m->nlfd >= 0)
-		close(m->nlfd);
+	mob_home_watch_stop(m);
 	close(m->sfd);
 	return 0;
 }
@@ -920,7 +627,7 @@ int host_mobile_main(int argc, char **argv)
 				close(m.fd);
 			return 1;
 		}
-		rc = register_once(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
+		rc = mob_register(&m, m.dereg ? 0 : (uint16_t)m.lifetime) ? 1 : 0;
 		redirect_undo(&m);
 	} else
 		rc = run(&m);
