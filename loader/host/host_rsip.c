@@ -131,6 +131,34 @@ void agent_print_shared_ike(const struct agent *a)
 		       "unusable");
 }
 
+/*
+ * At start-up, a refusal that says "not now" is asked again: a router
+ * whose store could not commit the request (another router of a cluster
+ * won a race for the same keys, or the store has no quorum yet) answers
+ * INTERNAL_SERVER_ERROR, or closes a registration's connection.  Up to
+ * START_TRIES attempts, with a growing random pause so that hosts started
+ * together spread out; 0 when the caller should stop asking.
+ */
+#define START_TRIES 8      /* pauses of 0.1 s to 6.4 s: about 13 s in all */
+
+static bool ask_again(struct agent *a, const char *what, int rc, int *attempt, bool reconnect)
+{
+	struct timespec pause;
+	long ms;
+
+	if ((rc != RSIP_E_INTERNAL_SERVER_ERROR && rc != -ECONNRESET && rc != -EPIPE) ||
+	    ++*attempt >= START_TRIES)
+		return false;
+	ms = (100L << (*attempt - 1)) + rand() % 100;
+	xd_warn("%s: %s; asking again in %ld ms", what,
+		rc > 0 ? rsip_error_name((uint16_t)rc) : strerror(-rc), ms);
+	pause = (struct timespec){ ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&pause, NULL);
+	if (reconnect && !rsip_client_connected(&a->cl))
+		(void)rsip_client_register(&a->cl);   /* its failure shows in the next request */
+	return true;
+}
+
 /* Ask for @want more ports, in requests of at most 255 (RSIP's limit), into
  * a->grants; the router places each next to this host's ports when it can.
  * Returns 0, or -EIO (said why unless @quiet) with what was granted kept in
@@ -148,8 +176,12 @@ static int ask_ports(struct agent *a, uint32_t want, bool quiet)
 			xd_err("asking for ports: more than %d grants", MAX_GRANTS - 1);
 			return -EIO;
 		}
-		rsip_client_attach_csr(&a->cl, NULL, 0);
-		rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
+		int attempt = 0;
+
+		do {
+			rsip_client_attach_csr(&a->cl, NULL, 0);
+			rc = rsip_client_assign_ports(&a->cl, a->gaddr, (uint8_t)n, a->lease, g);
+		} while (rc && !quiet && ask_again(a, "asking for ports", rc, &attempt, true));
 		if (rc) {
 			if (!quiet)
 				log_refusal("asking for ports", rc);
@@ -242,7 +274,11 @@ int agent_acquire(struct agent *a)
 {
 	int rc;
 
-	rc = rsip_client_register(&a->cl);
+	int attempt = 0;
+
+	do
+		rc = rsip_client_register(&a->cl);
+	while (rc && ask_again(a, "registering with the router", rc, &attempt, false));
 	if (rc) {
 		log_refusal("registering with the router", rc);
 		return -EACCES;
@@ -266,8 +302,11 @@ int agent_acquire(struct agent *a)
 
 		uint16_t ns = (uint16_t)(a->spi_count > 0xffff ? 0xffff : a->spi_count);
 
-		rsip_client_attach_csr(&a->cl, want_cert(a) ? a->cert.csr : NULL, a->cert.csr_len);
-		rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);
+		attempt = 0;
+		do {
+			rsip_client_attach_csr(&a->cl, want_cert(a) ? a->cert.csr : NULL, a->cert.csr_len);
+			rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);
+		} while (rc && ask_again(a, "asking for SPIs", rc, &attempt, true));
 		if (cert_refused(a, rc)) {
 			rsip_client_attach_csr(&a->cl, NULL, 0);
 			rc = rsip_client_assign_spi(&a->cl, a->gaddr, ns, a->lease, g);

@@ -139,7 +139,10 @@ static const struct xo_prog host_prog = {
 "and keep it so until SIGTERM or SIGINT, then undo every change.  The host\n"
 "obtains the global address, a port block and an SPI block from the router\n"
 "over RSIP (RFC 3103/3104), renews their leases and frees them on exit; with\n"
-"--ports it uses a static configuration instead (xdnatctl host add).\n",
+"--ports it uses a static configuration instead (xdnatctl host add).  A\n"
+"router that cannot answer now (INTERNAL_SERVER_ERROR: its store lost a race\n"
+"with another router or has no quorum) is asked again for about 13 s at\n"
+"start-up, and as long as it takes while renewing.\n",
 	.epilog =
 "\n"
 "Exit status: 0 after a clean stop, 1 on error (changes already made are\n"
