@@ -17,7 +17,9 @@
 # share of inbound move); XC_KILL=2: the other one (only its share of
 # inbound moves, when the upstream drops its nexthop).  Checked: transfer
 # byte-identical, SAs unchanged, the upstream's route to G keeps only the
-# surviving nexthop; printed: interruption and loss.
+# surviving nexthop; with XC_STORE=etcd (e2e_failover_ecmp_etcd.sh) the
+# survivor renews every host's leases and grants a new host (xc_rsip_after);
+# printed: interruption and loss.
 set -euo pipefail
 . "$(dirname "$0")/lib/netns.sh"
 . "$(dirname "$0")/lib/strongswan.sh"

@@ -17,7 +17,10 @@
 # same IKE_SA (unique id, IKE SPIs) and CHILD_SA SPIs, and log no rekey and
 # no new SA; the standby's datapath carried traffic after the failover, and
 # its CRL server (on G) and RSIP server (on the VIP), started while it held
-# neither address, answer.
+# neither address, answer.  With XC_STORE=etcd (e2e_failover_vrrp_etcd.sh:
+# the hosts register over RSIP, their blocks in etcd) also: after the crash
+# every host renews its leases through r2 and a new host gets blocks from
+# r2 (xc_rsip_after).
 # Printed: interruption (ms) and packets lost of both probes.
 set -euo pipefail
 . "$(dirname "$0")/lib/netns.sh"
