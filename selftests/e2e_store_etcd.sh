@@ -104,7 +104,15 @@ if ctl --direct rsip list >"$XD_TMP/stopped.out" 2>&1; then
 	fail "rsip list succeeded with etcd stopped"
 fi
 MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+# the same through the running xdnatd (its control socket): an error too
+if ctl rsip list >"$XD_TMP/stopped_d.out" 2>&1; then
+	kill -CONT "$ETCD_PID"
+	cat "$XD_TMP/stopped_d.out" >&2
+	fail "rsip list through xdnatd succeeded (exit 0) with etcd stopped"
+fi
 kill -CONT "$ETCD_PID"
+grep -q "no answer within 1000 ms" "$XD_TMP/stopped_d.out" ||
+	{ cat "$XD_TMP/stopped_d.out" >&2; fail "xdnatd's error does not say etcd did not answer"; }
 grep -q "no answer within 1000 ms from http://127.0.0.1:2381, http://127.0.0.1:2379" "$XD_TMP/stopped.out" ||
 	{ cat "$XD_TMP/stopped.out" >&2; fail "the error does not name the endpoints"; }
 [ "$MS" -lt 5000 ] || fail "xdnatctl took $MS ms with timeout 1000"

@@ -264,6 +264,44 @@ Test(elect_etcd, an_unrenewed_lease_frees_the_role_after_its_ttl, .timeout = 20)
 	xd_etcd_lease_close(b);
 }
 
+/* SIGHUP/SIGUSR2 re-execute xdnatd: the new process takes the lease over,
+ * so the roles do not move to another router for a restart (they did:
+ * the old process revoked its lease on the way out). */
+Test(elect_etcd, a_reexec_hands_the_lease_over_and_keeps_the_roles, .timeout = 30)
+{
+	const bool want[XD_ROLE_N] = { [XD_ROLE_EXPIRY] = true, [XD_ROLE_SIGNER] = true };
+	struct xd_elect *a, *a2, *b;
+	struct xd_etcd_lease *l;
+	char err[256], h[64];
+	int64_t lease_a, held_by;
+
+	cr_assert_eq(unsetenv(XD_ELECT_LEASE_ENV), 0);
+	cr_assert_eq(xd_elect_start(&a, loc, "t", "ra", 10, 0, want), 0);
+	cr_assert(xd_elect_is(a, XD_ROLE_EXPIRY) && xd_elect_is(a, XD_ROLE_SIGNER));
+	cr_assert_eq(xd_elect_start(&b, loc, "t", "rb", 10, 0, want), 0);
+	cr_assert_not(xd_elect_is(b, XD_ROLE_EXPIRY));
+	lease_a = a->lease;
+	xd_elect_handover(a);
+	cr_assert_not_null(getenv(XD_ELECT_LEASE_ENV), "the lease id is not handed over");
+	cr_assert_eq(xd_elect_start(&a2, loc, "t", "ra", 10, 0, want), 0);
+	cr_assert_null(getenv(XD_ELECT_LEASE_ENV), "the lease id stays in the environment");
+	cr_assert_eq(a2->lease, lease_a, "a new lease after the re-exec");
+	cr_assert(xd_elect_is(a2, XD_ROLE_EXPIRY) && xd_elect_is(a2, XD_ROLE_SIGNER),
+		  "the roles were lost across the re-exec");
+	cr_assert_eq(xd_etcd_lease_open(loc, "t", 2000, &l, err, sizeof(err)), 0, "%s", err);
+	for (int r = 0; r < XD_ROLE_N; r++) {
+		cr_assert_eq(xd_etcd_leader(l, xd_role_names[r], h, sizeof(h), &held_by), 1);
+		cr_assert_str_eq(h, "ra");
+		cr_assert_eq(held_by, lease_a);
+	}
+	cr_assert_not(xd_elect_is(b, XD_ROLE_EXPIRY));
+	/* a plain stop still revokes: b takes over at its next round */
+	xd_elect_stop(a2);
+	cr_assert_eq(xd_etcd_leader(l, "expiry", h, sizeof(h), NULL), 0, "the role outlived the stop");
+	xd_etcd_lease_close(l);
+	xd_elect_stop(b);
+}
+
 Test(elect_etcd, an_unreachable_store_is_an_error_not_a_lost_lease)
 {
 	struct xd_etcd_lease *a;

@@ -234,6 +234,29 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The lease of the process this one replaced (xd_elect_handover): kept
+ * alive from the first round, so its roles stay here.  Gone already (the
+ * re-exec took longer than the TTL): the first keepalive says so and a new
+ * lease is taken. */
+static void adopt_lease(struct xd_elect *e)
+{
+	const char *v = getenv(XD_ELECT_LEASE_ENV);
+	char *end;
+	unsigned long long id;
+
+	if (!v)
+		return;
+	errno = 0;
+	id = strtoull(v, &end, 16);
+	if (!errno && end != v && !*end && id && id <= INT64_MAX) {
+		e->lease = (int64_t)id;
+		say("keeping lease %llx of the process before the re-exec", id);
+	} else {
+		fprintf(stderr, "xdnatd: cluster: ignoring %s=%s (not a lease id)\n", XD_ELECT_LEASE_ENV, v);
+	}
+	unsetenv(XD_ELECT_LEASE_ENV);
+}
+
 int xd_elect_start(struct xd_elect **out, const char *state_dir, const char *instance,
 		   const char *id, unsigned ttl_s, unsigned grace_s, const bool want[XD_ROLE_N])
 {
@@ -265,6 +288,7 @@ int xd_elect_start(struct xd_elect **out, const char *state_dir, const char *ins
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	adopt_lease(e);
 	/* The first round before the loop starts: a router that can be the
 	 * expiry worker knows it from the start. */
 	round_once(e);
@@ -279,7 +303,19 @@ int xd_elect_start(struct xd_elect **out, const char *state_dir, const char *ins
 	return 0;
 }
 
+static void elect_end(struct xd_elect *e, bool revoke);
+
 void xd_elect_stop(struct xd_elect *e)
+{
+	elect_end(e, true);
+}
+
+void xd_elect_handover(struct xd_elect *e)
+{
+	elect_end(e, false);
+}
+
+static void elect_end(struct xd_elect *e, bool revoke)
 {
 	if (!e)
 		return;
@@ -290,9 +326,20 @@ void xd_elect_stop(struct xd_elect *e)
 		pthread_mutex_unlock(&e->mu);
 		pthread_join(e->thread, NULL);
 	}
+	if (!revoke && e->lease) {
+		char v[24];
+
+		snprintf(v, sizeof(v), "%" PRIx64, (uint64_t)e->lease);
+		if (setenv(XD_ELECT_LEASE_ENV, v, 1) == 0)
+			revoke = false;
+		else {
+			fprintf(stderr, "xdnatd: cluster: cannot hand lease %s over: %s\n", v, strerror(errno));
+			revoke = true;
+		}
+	}
 	/* Revoking the lease deletes our leader keys: the others take over
 	 * at their next round instead of after the TTL. */
-	if (e->lease && xd_etcd_lease_revoke(e->lease_cl, e->lease))
+	if (revoke && e->lease && xd_etcd_lease_revoke(e->lease_cl, e->lease))
 		fprintf(stderr, "xdnatd: cluster: cannot revoke lease %" PRIx64 " (%s): the others "
 			"take over when it expires\n", (uint64_t)e->lease, xd_etcd_lease_error(e->lease_cl));
 	xd_etcd_lease_close(e->lease_cl);
@@ -444,17 +491,29 @@ int xdd_start_cluster(struct daemon *d)
 	return 0;
 }
 
-void xdd_stop_cluster(struct daemon *d)
+static struct xd_elect *detach_cluster(struct daemon *d)
 {
-	if (!d->elect)
-		return;
+	struct xd_elect *e = d->elect;
+
+	if (!e)
+		return NULL;
 	d->rsip.available = NULL;
 	if (d->rsip.certs.issue == issue_if_signer)
-		d->rsip.certs.issue = d->elect->issue;
+		d->rsip.certs.issue = e->issue;
 	signer_gate = NULL;
 	d->mctx.elect = NULL;
-	xd_elect_stop(d->elect);
 	d->elect = NULL;
+	return e;
+}
+
+void xdd_stop_cluster(struct daemon *d)
+{
+	xd_elect_stop(detach_cluster(d));
+}
+
+void xdd_handover_cluster(struct daemon *d)
+{
+	xd_elect_handover(detach_cluster(d));
 }
 
 int xdd_sweep(struct daemon *d)

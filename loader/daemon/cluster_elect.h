@@ -101,6 +101,12 @@ int xd_elect_start(struct xd_elect **out, const char *state_dir, const char *ins
 		   const char *id, unsigned ttl_s, unsigned grace_s, const bool want[XD_ROLE_N]);
 /* Stop it; the lease is revoked so another router takes over at once. */
 void xd_elect_stop(struct xd_elect *e);
+/* Stop it for a re-exec of xdnatd: the lease is kept alive no longer but
+ * not revoked, and its id goes into the environment (XD_ELECT_LEASE_ENV)
+ * where the next xd_elect_start of the new process takes it up, so the
+ * roles stay with this router instead of moving for the restart. */
+void xd_elect_handover(struct xd_elect *e);
+#define XD_ELECT_LEASE_ENV "XDNATD_ELECT_LEASE"
 /* Thread-safe views for the event loop and the metrics thread. */
 bool xd_elect_is(struct xd_elect *e, int role);
 bool xd_elect_expire_ok(struct xd_elect *e);

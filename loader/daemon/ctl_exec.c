@@ -155,7 +155,7 @@ static int cmd_rsip_list(const struct ctl_ops *o, const struct ctl_req *r, FILE 
 	if (!db)
 		return -EIO;
 	if (rsip_list(db, !r->text, f, now_ms(o))) {
-		snprintf(err, errlen, "cannot read the state database (see xdnatd's log)");
+		snprintf(err, errlen, "%s", xd_store_error(db));
 		return -EIO;
 	}
 	return 0;

@@ -26,7 +26,7 @@ static void xdd_reexec(struct daemon *d, char **argv)
 	xdd_stop_metrics(d);
 	xdd_stop_counters(d);
 	xdd_stop_ctl(d);
-	xdd_stop_cluster(d);
+	xdd_handover_cluster(d);
 	xdd_stop_mobile(d);
 	xdd_stop_ca(d);
 	xdd_stop_rsip(d);

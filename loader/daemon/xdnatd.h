@@ -209,6 +209,8 @@ void xdd_start_ctl(struct daemon *d);
 /* cluster_elect.c: elections with an etcd store (no-ops otherwise) */
 int xdd_start_cluster(struct daemon *d);
 void xdd_stop_cluster(struct daemon *d);
+/* For a re-exec: the election lease goes to the new process (roles kept). */
+void xdd_handover_cluster(struct daemon *d);
 int xdd_sweep(struct daemon *d);          /* rsip_server_sweep if this router expires */
 bool xdd_may_sign(struct daemon *d);
 void xdd_stop_ctl(struct daemon *d);
