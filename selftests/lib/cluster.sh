@@ -793,19 +793,23 @@ xc_measure() {
 	xd_bg tcp-srv "$XD_NS_REMOTE" "$XD_TMP/tcp-srv" python3 "$XD_TRAFFIC" tcp-server \
 		--port "$XC_TCP_PORT" --timeout 60
 	srv=$XD_LAST_PID
-	xc_probe echo "$XD_NS_REMOTE" "$XD_TMP/echo" echo --port "$XC_ECHO_PORT" \
-		--bind "$XD_REMOTE_WAN" --seconds $(( XC_SECONDS + 30 ))
+	# the echo servers run until stopped below
+	xd_bg echo "$XD_NS_REMOTE" "$XD_TMP/echo" python3 "$XD_TRAFFIC" udp-echo --port "$XC_ECHO_PORT" \
+		--bind "$XD_REMOTE_WAN" --count 1000000000 --timeout $(( XC_SECONDS + 30 ))
 	e1=$XD_LAST_PID
-	xc_probe echo-esp "$XD_NS_REMOTE" "$XD_TMP/echo-esp" echo --port "$XC_ESP_ECHO_PORT" \
-		--bind "$XC_REMOTE_INNER" --seconds $(( XC_SECONDS + 30 ))
+	xd_bg echo-esp "$XD_NS_REMOTE" "$XD_TMP/echo-esp" python3 "$XD_TRAFFIC" udp-echo \
+		--port "$XC_ESP_ECHO_PORT" --bind "$XC_REMOTE_INNER" --count 1000000000 \
+		--timeout $(( XC_SECONDS + 30 ))
 	e2=$XD_LAST_PID
 	xd_wait_line "$srv" "$XD_TMP/tcp-srv" listening
 	xd_wait_line "$e1" "$XD_TMP/echo" listening
 	xd_wait_line "$e2" "$XD_TMP/echo-esp" listening
 
 	lo2=${XC_PORTS[2]%-*}
-	xd_bg tcp-cli "$h1" "$XD_TMP/tcp-cli" python3 "$XC_PROBE" tcp-send --dst "$XD_REMOTE_WAN" \
-		--port "$XC_TCP_PORT" --bytes "$XC_TCP_BYTES" --seconds "$XC_SECONDS" --timeout 60
+	# paced over XC_SECONDS (10 ms worth every 10 ms): the crash falls mid-transfer
+	xd_bg tcp-cli "$h1" "$XD_TMP/tcp-cli" python3 "$XD_TRAFFIC" tcp-client --dst "$XD_REMOTE_WAN" \
+		--port "$XC_TCP_PORT" --bytes "$XC_TCP_BYTES" --rate $(( XC_TCP_BYTES / XC_SECONDS )) \
+		--timeout 60
 	cli=$XD_LAST_PID
 	xc_probe probe "$h2" "$XD_TMP/probe" probe --dst "$XD_REMOTE_WAN" --port "$XC_ECHO_PORT" \
 		--interval-ms "$XC_INTERVAL_MS" --seconds "$XC_SECONDS" --flows "$XC_FLOWS" \
