@@ -4,7 +4,8 @@
 # Two xdnat routers for one global address G, in network namespaces: the
 # topology of the failover tests (selftests/e2e_failover_*.sh) and of
 # `make demo CLUSTER=1`.  Source after lib/netns.sh (whose helpers, cleanup
-# and variables it uses):
+# and variables it uses); it sources lib/cluster_ns.sh (what it shares with
+# lib/cluster_store.sh):
 #
 #     . "$(dirname "$0")/lib/netns.sh"
 #     . "$(dirname "$0")/lib/cluster.sh"
@@ -58,6 +59,8 @@
 # xdnatd and to every keepalived process at once (no priority-0
 # advertisement, no clean-up).
 
+. "$(dirname "${BASH_SOURCE[0]}")/cluster_ns.sh"
+
 XC_MODE=${XC_MODE:-vrrp}
 XC_STORE=${XC_STORE:-static}
 XC_ETCD=${XC_ETCD:-0}
@@ -107,10 +110,8 @@ xc_ctl() {
 	local i=$1 p conf=()
 	shift
 	p=${XC_PID[xdnatd$i]:-}
-	[ -n "$p" ] && [ -e "/proc/$p/ns/mnt" ] || { echo "xc_ctl: xdnatd r$i is not running" >&2; return 1; }
 	[ "$XC_STORE" = etcd ] && conf=(--config "$XD_TMP/xdnatd-r$i.conf")
-	nsenter --mount="/proc/$p/ns/mnt" --net="/var/run/netns/$(xc_rns "$i")" -- \
-		"$XD_XDNATCTL" -i "$XC_INSTANCE" --pin-base "${XC_PIN[$i]}" "${conf[@]}" "$@"
+	xk_ctl "$p" "$(xc_rns "$i")" -i "$XC_INSTANCE" --pin-base "${XC_PIN[$i]}" "${conf[@]}" "$@"
 }
 
 # xc_init: lib/netns.sh's checks, temp dir and traps, plus keepalived (and
@@ -123,10 +124,7 @@ xc_init() {
 	command -v "$XC_KEEPALIVED" >/dev/null ||
 		fail "keepalived not found: install keepalived (scripts/deps.sh)"
 	command -v unshare >/dev/null || fail "unshare not found: install util-linux"
-	if [ "$XC_ETCD" = 1 ]; then
-		command -v "$XC_ETCD_BIN" >/dev/null || fail "etcd not found: install etcd-server (scripts/deps.sh)"
-		command -v "$XC_ETCDCTL" >/dev/null || fail "etcdctl not found: install etcd-client (scripts/deps.sh)"
-	fi
+	[ "$XC_ETCD" = 1 ] && xk_need_etcd "$XC_ETCD_BIN" "$XC_ETCDCTL"
 	[ -r "$XC_PROBE" ] || fail "missing $XC_PROBE"
 	XD_CLEANUP_HOOKS+=(xc_cleanup)
 }
@@ -302,24 +300,17 @@ xc_mgmt_net() {
 # dirs under the run's temporary directory (removed by the EXIT trap);
 # waits until the cluster answers.  Sets XC_ETCD_ENDPOINTS.
 xc_etcd_start() {
-	local i cluster="" eps="" log
+	local i cluster="" eps=""
 	for i in 1 2 3; do
 		cluster+="${cluster:+,}e$i=http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT"
 		eps+="${eps:+,}http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT"
 	done
 	XC_ETCD_ENDPOINTS=$eps
 	for i in 1 2 3; do
-		log=$XD_TMP/etcd$i.log
-		mkdir -p "$XD_TMP/etcd$i" && chmod 700 "$XD_TMP/etcd$i"
-		xd_bg "etcd e$i" "$(xc_etcd_ns "$i")" "$log" "$XC_ETCD_BIN" --name "e$i" \
-			--data-dir "$XD_TMP/etcd$i" \
-			--listen-client-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" \
-			--advertise-client-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" \
-			--listen-peer-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT" \
-			--initial-advertise-peer-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT" \
-			--initial-cluster "$cluster" --initial-cluster-token "$XD_TAG" \
-			--initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 \
-			--logger zap --log-outputs stderr
+		xk_etcd_member "$XC_ETCD_BIN" "e$i" "$(xc_etcd_ns "$i")" \
+			"http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" "http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT" \
+			"$cluster" new "$XD_TMP/etcd$i" "$XD_TMP/etcd$i.log" \
+			--heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr
 		XC_PID[etcd$i]=$XD_LAST_PID
 	done
 	wait_for 20 xc_etcdctl endpoint health --cluster ||
@@ -329,8 +320,7 @@ xc_etcd_start() {
 # xc_etcdctl ARGS...: etcdctl (API v3) against our members, from router 1's
 # namespace (the management network).
 xc_etcdctl() {
-	xd_ns "$(xc_rns 1)" env ETCDCTL_API=3 "$XC_ETCDCTL" --endpoints "$XC_ETCD_ENDPOINTS" \
-		--dial-timeout 2s --command-timeout 3s "$@"
+	xk_etcdctl "$XC_ETCDCTL" "$(xc_rns 1)" "$XC_ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout 3s "$@"
 }
 
 # xc_start_router I [XDNATD OPTIONS...]: xdnatd on router I with G and
@@ -352,10 +342,7 @@ router-id = r$i
 EOF
 		args=(--config "$XD_TMP/xdnatd-r$i.conf" --rsip)
 	fi
-	mkdir -p "$XD_RUN_DIR"
-	xd_bg "xdnatd r$i" "$(xc_rns "$i")" "$log" unshare --mount --propagation private -- sh -c \
-		'mount -t tmpfs -o mode=0755 tmpfs "$0" && exec "$@"' "$XD_RUN_DIR" \
-		"$XD_XDNATD" --wan "$XD_IF_WAN" --lan "$XD_IF_LAN" \
+	xk_xdnatd_bg "xdnatd r$i" "$(xc_rns "$i")" "$log" --wan "$XD_IF_WAN" --lan "$XD_IF_LAN" \
 		--global "$XD_GLOBAL" --lan-addr "$XC_VIP" --instance "$XC_INSTANCE" \
 		--pin-base "${XC_PIN[$i]}" "${args[@]}" "$@"
 	XC_PID[xdnatd$i]=$XD_LAST_PID
