@@ -78,22 +78,26 @@ fi
 xd_step "two routers: xdnatd with the same G and --lan-addr $XC_VIP on each"
 xc_start_router 1
 xc_start_router 2
-xc_hosts_up
 for i in 1 2; do
 	xd_info "r$i: $(grep '^xdnatd: ready' "$XD_TMP/xdnatd-r$i.log")"
 done
-[ "$(xc_tables 1)" = "$(xc_tables 2)" ] || fail "the routers' tables differ"
-xc_ctl 1 host show | sed 's/^/      /'
-xd_ok "r1 and r2 hold the same tables: a packet's fate does not depend on which one it crosses"
 
+# keepalived before the hosts: with the store in etcd they register over
+# RSIP at the VIP, which the master holds.
 xd_step "keepalived in each router namespace"
 xc_keepalived_start 1
 xc_keepalived_start 2
 xc_wait_master 1
-xc_point_to 1
 sed -n 's/^\(.*\): (xdnat) \(Entering .* STATE\).*/      r1: \2/p' "$XD_TMP/keepalived-r1.log" | tail -n 1
 sed -n 's/^\(.*\): (xdnat) \(Entering .* STATE\).*/      r2: \2/p' "$XD_TMP/keepalived-r2.log" | tail -n 1
 xd_ok "r1 is the master: it holds $XC_VIP$([ "$XC_MODE" = vrrp ] && echo " and $XD_GLOBAL")"
+
+xd_step "hosts: $([ "$XC_STORE" = etcd ] && echo "register over RSIP at $XC_VIP (r1); the blocks are in etcd, both routers' maps follow it" || echo "the same static hosts on both routers")"
+xc_hosts_up
+xc_wait_tables
+xc_point_to 1
+xc_ctl 1 host show | sed 's/^/      /'
+xd_ok "r1 and r2 hold the same tables: a packet's fate does not depend on which one it crosses"
 
 xd_step "strongSwan: h1 <-> remote, IKEv2/ESP through $XD_GLOBAL"
 xc_swan_up

@@ -17,7 +17,9 @@
 # share of inbound move); XC_KILL=2: the other one (only its share of
 # inbound moves, when the upstream drops its nexthop).  Checked: transfer
 # byte-identical, SAs unchanged, the upstream's route to G keeps only the
-# surviving nexthop; printed: interruption and loss.
+# surviving nexthop; with XC_STORE=etcd (e2e_failover_ecmp_etcd.sh) the
+# survivor renews every host's leases and grants a new host (xc_rsip_after);
+# printed: interruption and loss.
 set -euo pipefail
 . "$(dirname "$0")/lib/netns.sh"
 . "$(dirname "$0")/lib/strongswan.sh"
@@ -40,24 +42,26 @@ xc_topology ecmp 2
 [ "$XC_ETCD" = 1 ] && { xc_etcd_start; xd_ok "3 etcd members healthy"; }
 xc_start_router 1
 xc_start_router 2
-xc_hosts_up
-t1=$(xc_tables 1) t2=$(xc_tables 2)
-[ "$t1" = "$t2" ] || fail "the routers' tables differ: r1 $t1, r2 $t2"
 route=$(ip -n "$XD_NS_REMOTE" route show "$XD_GLOBAL/32")
 grep -q "via ${XC_ECMP_RTR[1]} dev eth1" <<<"$route" && grep -q "via ${XC_ECMP_RTR[2]} dev eth2" <<<"$route" ||
 	fail "the upstream's route to G is not multipath: $route"
-xd_ok "both xdnatd up, same tables; upstream: $(tr -s ' \n' ' ' <<<"$route")"
+xd_ok "both xdnatd up; upstream: $(tr -s ' \n' ' ' <<<"$route")"
 
 xd_step "keepalived on the LAN side (VRRPv3, advert ${XC_ADVERT}s): the VIP only"
 xc_keepalived_start 1
 xc_keepalived_start 2
 xc_wait_master 1
+xd_ok "r1 holds $XC_VIP"
+
+xd_step "hosts: $([ "$XC_STORE" = etcd ] && echo "register over RSIP at $XC_VIP (r1), blocks in etcd" || echo "the same static hosts on both routers")"
+xc_hosts_up
+xc_wait_tables
 xc_point_to 1
 for i in 1 2; do
 	xd_ns "$(xd_host_ns "$i")" ping -c 2 -i 0.2 -W 2 -e $(( ${XC_PORTS[$i]%-*} + 7 )) "$XD_REMOTE_WAN" >/dev/null ||
 		fail "h$i cannot reach the remote"
 done
-xd_ok "r1 holds $XC_VIP (the hosts resolve it to r1); h1, h2 reach the remote"
+xd_ok "the same tables on both routers: $XC_NTABLES hosts; the hosts resolve $XC_VIP to r1; h1, h2 reach the remote"
 
 xd_step "strongSwan: h1 <-> remote IKEv2/ESP through G"
 xc_swan_up
@@ -84,6 +88,7 @@ dead_nh=$(tr '\n\t' '  ' <<<"$route" | sed 's/nexthop/\n/g' | grep "dev eth$XC_K
 [ -z "$dead_nh" ] || grep -q linkdown <<<"$dead_nh" ||
 	fail "the upstream still uses the dead nexthop: $route"
 xd_ok "r$alive holds $XC_VIP and carries everything; the upstream skips r$XC_KILL's nexthop (link down)"
+xc_rsip_after "$alive"
 xd_ok "TCP: $(( XC_TCP_BYTES / 1000000 )) MB byte-identical (sha256) in ${XC_R_TCP_SECONDS} s, the remote saw only $XD_GLOBAL"
 xd_ok "IPsec: the same IKE_SA and CHILD_SA on both sides (h1: $XC_R_SA_STATE), no rekey, no new SA"
 xd_ok "UDP probe through G ($XC_FLOWS flows): interruption $XC_R_INT ms (worst flow), $XC_R_LOST of $XC_R_SENT lost (every ${XC_INTERVAL_MS} ms)"

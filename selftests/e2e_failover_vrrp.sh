@@ -17,7 +17,10 @@
 # same IKE_SA (unique id, IKE SPIs) and CHILD_SA SPIs, and log no rekey and
 # no new SA; the standby's datapath carried traffic after the failover, and
 # its CRL server (on G) and RSIP server (on the VIP), started while it held
-# neither address, answer.
+# neither address, answer.  With XC_STORE=etcd (e2e_failover_vrrp_etcd.sh:
+# the hosts register over RSIP, their blocks in etcd) also: after the crash
+# every host renews its leases through r2 and a new host gets blocks from
+# r2 (xc_rsip_after).
 # Printed: interruption (ms) and packets lost of both probes.
 set -euo pipefail
 . "$(dirname "$0")/lib/netns.sh"
@@ -37,39 +40,41 @@ command -v openssl >/dev/null || fail "missing openssl (scripts/deps.sh)"
 xd_step "topology: remote, WAN switch, r1 + r2 (G = $XD_GLOBAL, VIP $XC_VIP), LAN switch, h1, h2; store: $XC_STORE"
 xc_topology vrrp 2
 [ "$XC_ETCD" = 1 ] && { xc_etcd_start; xd_ok "3 etcd members healthy"; }
-# Both routers also serve RSIP on the VIP and the Local CA's CRL on G: the
-# backup binds both before it holds them (IP_FREEBIND) and serves them once
-# keepalived moves the addresses (checked after the failover).  Static
-# store: each router has its own state database; nobody registers.
-ROUTER_ARGS=()
-if [ "$XC_STORE" = static ]; then
-	"$XD_BUILD/xdnat-ca" init-root -k "$XD_TMP/root.key" -o "$XD_TMP/root.crt" >/dev/null
-	"$XD_BUILD/xdnat-ca" init-lca -g "$XD_GLOBAL" -k "$XD_TMP/lca.key" -R "$XD_TMP/root.crt" \
-		-K "$XD_TMP/root.key" -o "$XD_TMP/lca.crt" >/dev/null
-	ROUTER_ARGS=(--rsip --ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt")
-fi
-xc_start_router 1 "${ROUTER_ARGS[@]}" ${ROUTER_ARGS[0]:+--state-dir "$XD_TMP/state-r1"}
-xc_start_router 2 "${ROUTER_ARGS[@]}" ${ROUTER_ARGS[0]:+--state-dir "$XD_TMP/state-r2"}
-if [ "$XC_STORE" = static ]; then
-	grep -q "RSIP: $XC_VIP is not an address of this router (yet)" "$XD_TMP/xdnatd-r2.log" ||
-		fail "r2 did not say that it listens for RSIP on $XC_VIP before holding it"
-fi
-xc_hosts_up
-t1=$(xc_tables 1) t2=$(xc_tables 2)
-[ "$t1" = "$t2" ] || fail "the routers' tables differ: r1 $t1, r2 $t2"
-xd_ok "both xdnatd up with --lan-addr $XC_VIP (on neither router yet); the same tables: $(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$t1") hosts"
+# Both routers also serve RSIP on the VIP and the Local CA's CRL on G (the
+# same LCA key on both): the backup binds both before it holds them
+# (IP_FREEBIND) and serves them once keepalived moves the addresses (checked
+# after the failover).  Static store: each router has its own state
+# database and nobody registers; etcd: the hosts register over RSIP, the
+# signer is elected among the routers.
+"$XD_BUILD/xdnat-ca" init-root -k "$XD_TMP/root.key" -o "$XD_TMP/root.crt" >/dev/null
+"$XD_BUILD/xdnat-ca" init-lca -g "$XD_GLOBAL" -k "$XD_TMP/lca.key" -R "$XD_TMP/root.crt" \
+	-K "$XD_TMP/root.key" -o "$XD_TMP/lca.crt" >/dev/null
+ROUTER_ARGS=(--rsip --ca-key "$XD_TMP/lca.key" --ca-cert "$XD_TMP/lca.crt")
+for i in 1 2; do
+	state=()
+	[ "$XC_STORE" = static ] && state=(--state-dir "$XD_TMP/state-r$i")
+	xc_start_router "$i" "${ROUTER_ARGS[@]}" "${state[@]}"
+done
+grep -q "RSIP: $XC_VIP is not an address of this router (yet)" "$XD_TMP/xdnatd-r2.log" ||
+	fail "r2 did not say that it listens for RSIP on $XC_VIP before holding it"
+xd_ok "both xdnatd up with --lan-addr $XC_VIP (on neither router yet)"
 
 xd_step "keepalived in both router namespaces (VRRPv3, advert ${XC_ADVERT}s)"
 xc_keepalived_start 1
 xc_keepalived_start 2
 xc_wait_master 1
-xc_point_to 1
 grep -q 'Entering BACKUP STATE' "$XD_TMP/keepalived-r2.log" || fail "r2 is not BACKUP"
+xd_ok "r1 MASTER (G on wan, $XC_VIP on lan), r2 BACKUP"
+
+xd_step "hosts: $([ "$XC_STORE" = etcd ] && echo "register over RSIP at $XC_VIP (r1), blocks in etcd" || echo "the same static hosts on both routers")"
+xc_hosts_up
+xc_wait_tables
+xc_point_to 1
 for i in 1 2; do
 	xd_ns "$(xd_host_ns "$i")" ping -c 2 -i 0.2 -W 2 -e $(( ${XC_PORTS[$i]%-*} + 7 )) "$XD_REMOTE_WAN" >/dev/null ||
 		fail "h$i cannot reach the remote through r1"
 done
-xd_ok "r1 MASTER (G on wan, $XC_VIP on lan), r2 BACKUP; the hosts and the remote resolve them to r1; h1, h2 reach the remote"
+xd_ok "the same tables on both routers: $XC_NTABLES hosts; the hosts and the remote resolve G and $XC_VIP to r1; h1, h2 reach the remote"
 
 xd_step "strongSwan: h1 <-> remote IKEv2/ESP through G"
 xc_swan_up
@@ -89,17 +94,16 @@ after_r2=$(xc_counter 2 wan_to_host)
 [ "$after_r2" -gt "$before_r2" ] || fail "r2's datapath carried nothing after the failover"
 [ "$(xc_counter 2 host_to_wan)" -gt 0 ] || fail "r2 sent nothing to the WAN after the failover"
 xd_ok "r2 MASTER (keepalived: '$takeover'); it carried $(( after_r2 - before_r2 )) packets to the hosts"
-if [ "$XC_STORE" = static ]; then
-	# r2's CRL server on G and RSIP server on the VIP, bound before it held them
-	xd_ns "$XD_NS_REMOTE" python3 -c 'import sys, urllib.request
+# r2's CRL server on G and RSIP server on the VIP, bound before it held them
+xd_ns "$XD_NS_REMOTE" python3 -c 'import sys, urllib.request
 b = urllib.request.urlopen(sys.argv[1], timeout=5).read()
 sys.exit(0 if b[:1] == b"\x30" else 1)' "http://$XD_GLOBAL:8080/crl/lca.crl" ||
-		fail "the remote cannot fetch the CRL from $XD_GLOBAL:8080 after the failover"
-	xd_ns "$(xd_host_ns 1)" python3 -c 'import socket, sys
+	fail "the remote cannot fetch the CRL from $XD_GLOBAL:8080 after the failover"
+xd_ns "$(xd_host_ns 1)" python3 -c 'import socket, sys
 socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()' "$XC_VIP" 4555 ||
-		fail "h1 cannot connect to RSIP on $XC_VIP:4555 after the failover"
-	xd_ok "r2 serves the CRL on $XD_GLOBAL:8080 and RSIP on $XC_VIP:4555 (bound before it held them)"
-fi
+	fail "h1 cannot connect to RSIP on $XC_VIP:4555 after the failover"
+xd_ok "r2 serves the CRL on $XD_GLOBAL:8080 and RSIP on $XC_VIP:4555 (bound before it held them)"
+xc_rsip_after 2
 xd_ok "TCP: $(( XC_TCP_BYTES / 1000000 )) MB byte-identical (sha256) in ${XC_R_TCP_SECONDS} s, the remote saw only $XD_GLOBAL"
 xd_ok "IPsec: the same IKE_SA and CHILD_SA on both sides (h1: $XC_R_SA_STATE), no rekey, no new SA"
 xd_ok "UDP probe through G: interruption $XC_R_INT ms, $XC_R_LOST of $XC_R_SENT lost (every ${XC_INTERVAL_MS} ms)"

@@ -4,17 +4,20 @@
 # Two xdnat routers for one global address G, in network namespaces: the
 # topology of the failover tests (selftests/e2e_failover_*.sh) and of
 # `make demo CLUSTER=1`.  Source after lib/netns.sh (whose helpers, cleanup
-# and variables it uses):
+# and variables it uses); it sources lib/cluster_ns.sh (what it shares with
+# lib/cluster_store.sh):
 #
 #     . "$(dirname "$0")/lib/netns.sh"
 #     . "$(dirname "$0")/lib/cluster.sh"
 #     xc_init                      # xd_init + tools + cleanup of our daemons
 #     xc_topology vrrp 2           # or ecmp; 2 hosts
 #     xc_start_router 1; xc_start_router 2
-#     xc_hosts_up                  # the same hosts on both routers, hosts up
 #     xc_keepalived_start 1; xc_keepalived_start 2; xc_wait_master 1
+#     xc_hosts_up                  # the same hosts on both routers, hosts up
+#     xc_wait_tables; xc_point_to 1
 #     ...
 #     xc_fail_router 1             # kill -9 xdnatd + keepalived, links down
+#     xc_rsip_after 2              # etcd: the survivor renews and grants
 #
 # XC_MODE=vrrp (active/standby):
 #
@@ -37,15 +40,16 @@
 #            lo   198.51.100.2/32 (the remote's own address)
 #
 # Both routers run xdnatd with --lan-addr VIP (the hosts' tunnel endpoint,
-# whichever router holds it) and the same allocation tables.  The tables
-# come from XC_STORE:
+# whichever router holds it), the same instance name (each in a mount
+# namespace of its own, with its own pin base) and the same allocation
+# tables.  The tables come from XC_STORE:
 #   static  every host added to both routers with `xdnatctl host add` (the
-#           same id, LAN address, ports, SPIs) and xdnat-host --ports: works
-#           with any xdnatd;
-#   etcd    both routers share an etcd store (three members started here) and
-#           hosts register over RSIP at the VIP: needs xdnatd with the etcd
-#           store backend ([store] backend = etcd); until it is there the
-#           start fails with xdnatd's own message.
+#           same id, LAN address, ports, SPIs) and xdnat-host --ports;
+#   etcd    both routers share an etcd store (three members started here,
+#           `[store] backend = etcd`, router-id r1 / r2) and the hosts
+#           register over RSIP at the VIP (so keepalived must hold it
+#           first): the blocks live in etcd and each router's maps follow
+#           the store (cluster sync, docs/CLUSTER.md).
 # With XC_ETCD=1 (implied by XC_STORE=etcd) three etcd members run on a
 # management bridge (10.255.0.0/24, the routers at .1, .2), data dirs in
 # the run's temporary directory.
@@ -55,6 +59,8 @@
 # xdnatd and to every keepalived process at once (no priority-0
 # advertisement, no clean-up).
 
+. "$(dirname "${BASH_SOURCE[0]}")/cluster_ns.sh"
+
 XC_MODE=${XC_MODE:-vrrp}
 XC_STORE=${XC_STORE:-static}
 XC_ETCD=${XC_ETCD:-0}
@@ -63,7 +69,11 @@ XC_LINKWATCH=${XC_LINKWATCH:-urgent}   # ecmp: urgent | batched (see xc_topology
 XC_NS_RTR=("" "${XD_TAG}-r1" "${XD_TAG}-r2")
 XC_NS_WSW=${XD_TAG}-wsw          # WAN switch (vrrp)
 XC_NS_MSW=${XD_TAG}-msw          # management switch (etcd)
-XC_INSTANCE=("" "${XD_INSTANCE}-r1" "${XD_INSTANCE}-r2")
+# Both routers run the same instance (etcd keys are per instance), each in a
+# mount namespace of its own with a private /run/xdnat (the instance lock
+# and control socket are named after the instance) and its own pin base.
+XC_INSTANCE=$XD_INSTANCE
+XC_PIN=("" "$XD_PIN_BASE/$XD_INSTANCE-r1" "$XD_PIN_BASE/$XD_INSTANCE-r2")
 
 # Addresses (RFC 5737 outside, RFC 1918 inside); XD_GLOBAL, XD_REMOTE_WAN,
 # XD_LAN_PREFIX come from lib/netns.sh.
@@ -93,11 +103,15 @@ xc_rns() { printf '%s' "${XC_NS_RTR[$1]}"; }
 xc_etcd_ns() { printf '%s-e%s' "$XD_TAG" "$1"; }
 xc_etcd_addr() { printf '%s.%s' "$XC_MGMT_PREFIX" "$(( 10 + $1 ))"; }
 
-# xc_ctl I ARGS...: xdnatctl on router I.
+# xc_ctl I ARGS...: xdnatctl on router I (in its mount and network
+# namespaces: its control socket, its etcd members); with XC_STORE=etcd
+# with the router's configuration, so that store commands see the cluster.
 xc_ctl() {
-	local i=$1
+	local i=$1 p conf=()
 	shift
-	"$XD_XDNATCTL" -i "${XC_INSTANCE[$i]}" --pin-base "$XD_PIN_BASE" "$@"
+	p=${XC_PID[xdnatd$i]:-}
+	[ "$XC_STORE" = etcd ] && conf=(--config "$XD_TMP/xdnatd-r$i.conf")
+	xk_ctl "$p" "$(xc_rns "$i")" -i "$XC_INSTANCE" --pin-base "${XC_PIN[$i]}" "${conf[@]}" "$@"
 }
 
 # xc_init: lib/netns.sh's checks, temp dir and traps, plus keepalived (and
@@ -109,10 +123,8 @@ xc_init() {
 	case $XC_LINKWATCH in urgent | batched) ;; *) fail "XC_LINKWATCH='$XC_LINKWATCH': urgent or batched" ;; esac
 	command -v "$XC_KEEPALIVED" >/dev/null ||
 		fail "keepalived not found: install keepalived (scripts/deps.sh)"
-	if [ "$XC_ETCD" = 1 ]; then
-		command -v "$XC_ETCD_BIN" >/dev/null || fail "etcd not found: install etcd-server (scripts/deps.sh)"
-		command -v "$XC_ETCDCTL" >/dev/null || fail "etcdctl not found: install etcd-client (scripts/deps.sh)"
-	fi
+	command -v unshare >/dev/null || fail "unshare not found: install util-linux"
+	[ "$XC_ETCD" = 1 ] && xk_need_etcd "$XC_ETCD_BIN" "$XC_ETCDCTL"
 	[ -r "$XC_PROBE" ] || fail "missing $XC_PROBE"
 	XD_CLEANUP_HOOKS+=(xc_cleanup)
 }
@@ -127,8 +139,7 @@ xc_cleanup() {
 		# leftovers (of a killed one) are removed.
 		p=${XC_PID[xdnatd$i]:-}
 		[ -n "$p" ] && xd_alive "$p" && xd_stop "$p" 5 >/dev/null 2>&1
-		rm -rf "${XD_PIN_BASE:?}/${XC_INSTANCE[$i]}"
-		rm -f "$XD_RUN_DIR/${XC_INSTANCE[$i]}.lock"
+		rm -rf "${XC_PIN[$i]:?}"
 	done
 	if [ "$status" -ne 0 ] && [ "${XD_QUIET_LOGS:-0}" != 1 ] && [ -n "$XD_TMP" ]; then
 		for f in "$XD_TMP"/keepalived*.log "$XD_TMP"/etcd*.log; do
@@ -158,7 +169,7 @@ xc_port() {
 
 # xc_topology [MODE] [NHOSTS]: namespaces, links and addresses (see the top).
 xc_topology() {
-	local mode=${1:-$XC_MODE} n=${2:-2} i r hns
+	local mode=${1:-$XC_MODE} n=${2:-2} i r
 	XC_MODE=$mode
 	XD_NHOSTS=$n
 	xd_netns_add "$XD_NS_REMOTE"
@@ -168,14 +179,8 @@ xc_topology() {
 	done
 	[ "$mode" = vrrp ] && xc_bridge "$XC_NS_WSW"
 
-	# Hosts on the LAN switch.
 	for ((i = 1; i <= n; i++)); do
-		hns=$(xd_host_ns "$i")
-		xd_netns_add "$hns"
-		xc_link "$hns" "$XD_IF_HOST" "$XD_NS_SWITCH" "p-h$i"
-		xc_port "$XD_NS_SWITCH" "p-h$i"
-		ip -n "$hns" addr add "$(xd_host_lan "$i")/$XD_LAN_PLEN" dev "$XD_IF_HOST"
-		ip -n "$hns" link set "$XD_IF_HOST" up
+		xc_host_add "$i"
 	done
 
 	for i in 1 2; do
@@ -250,11 +255,23 @@ xc_topology() {
 			xd_ns "$XD_NS_REMOTE" ethtool -K eth1 tx off >/dev/null
 			xd_ns "$XD_NS_REMOTE" ethtool -K eth2 tx off >/dev/null
 		fi
-		for ((i = 1; i <= n; i++)); do
-			xd_ns "$(xd_host_ns "$i")" ethtool -K "$XD_IF_HOST" tx off >/dev/null
-		done
 	fi
 	[ "$XC_ETCD" = 1 ] && xc_mgmt_net
+	return 0
+}
+
+# xc_host_add I: host I's namespace on the LAN switch (xc_topology; later
+# for a host that arrives after the failover).  Does not change XD_NHOSTS.
+xc_host_add() {
+	local i=$1 hns
+	hns=$(xd_host_ns "$i")
+	xd_netns_add "$hns"
+	xc_link "$hns" "$XD_IF_HOST" "$XD_NS_SWITCH" "p-h$i"
+	xc_port "$XD_NS_SWITCH" "p-h$i"
+	ip -n "$hns" addr add "$(xd_host_lan "$i")/$XD_LAN_PLEN" dev "$XD_IF_HOST"
+	ip -n "$hns" link set "$XD_IF_HOST" up
+	# checksums complete on what enters a router's XDP (xd_topology)
+	[ "${XD_TX_CSUM_OFF:-1}" = 1 ] && xd_ns "$hns" ethtool -K "$XD_IF_HOST" tx off >/dev/null
 	return 0
 }
 
@@ -283,24 +300,17 @@ xc_mgmt_net() {
 # dirs under the run's temporary directory (removed by the EXIT trap);
 # waits until the cluster answers.  Sets XC_ETCD_ENDPOINTS.
 xc_etcd_start() {
-	local i cluster="" eps="" log
+	local i cluster="" eps=""
 	for i in 1 2 3; do
 		cluster+="${cluster:+,}e$i=http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT"
 		eps+="${eps:+,}http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT"
 	done
 	XC_ETCD_ENDPOINTS=$eps
 	for i in 1 2 3; do
-		log=$XD_TMP/etcd$i.log
-		mkdir -p "$XD_TMP/etcd$i" && chmod 700 "$XD_TMP/etcd$i"
-		xd_bg "etcd e$i" "$(xc_etcd_ns "$i")" "$log" "$XC_ETCD_BIN" --name "e$i" \
-			--data-dir "$XD_TMP/etcd$i" \
-			--listen-client-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" \
-			--advertise-client-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" \
-			--listen-peer-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT" \
-			--initial-advertise-peer-urls "http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT" \
-			--initial-cluster "$cluster" --initial-cluster-token "$XD_TAG" \
-			--initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 \
-			--logger zap --log-outputs stderr
+		xk_etcd_member "$XC_ETCD_BIN" "e$i" "$(xc_etcd_ns "$i")" \
+			"http://$(xc_etcd_addr "$i"):$XC_ETCD_PORT" "http://$(xc_etcd_addr "$i"):$XC_ETCD_PEER_PORT" \
+			"$cluster" new "$XD_TMP/etcd$i" "$XD_TMP/etcd$i.log" \
+			--heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr
 		XC_PID[etcd$i]=$XD_LAST_PID
 	done
 	wait_for 20 xc_etcdctl endpoint health --cluster ||
@@ -310,13 +320,14 @@ xc_etcd_start() {
 # xc_etcdctl ARGS...: etcdctl (API v3) against our members, from router 1's
 # namespace (the management network).
 xc_etcdctl() {
-	xd_ns "$(xc_rns 1)" env ETCDCTL_API=3 "$XC_ETCDCTL" --endpoints "$XC_ETCD_ENDPOINTS" \
-		--dial-timeout 2s --command-timeout 3s "$@"
+	xk_etcdctl "$XC_ETCDCTL" "$(xc_rns 1)" "$XC_ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout 3s "$@"
 }
 
 # xc_start_router I [XDNATD OPTIONS...]: xdnatd on router I with G and
-# --lan-addr VIP (on neither router yet: keepalived adds it); with
-# XC_STORE=etcd also RSIP and the shared store.  Waits for its ready line.
+# --lan-addr VIP (on neither router yet: keepalived adds it), in a mount
+# namespace of its own with a private /run/xdnat (see XC_INSTANCE); with
+# XC_STORE=etcd also RSIP and the shared store (the same [store] section on
+# both, router-id r1 / r2).  Waits for its ready line.
 xc_start_router() {
 	local i=$1 log=$XD_TMP/xdnatd-r$1.log args=()
 	shift
@@ -327,65 +338,70 @@ xc_start_router() {
 backend = etcd
 endpoints = $XC_ETCD_ENDPOINTS
 prefix = $XC_ETCD_PREFIX
+router-id = r$i
 EOF
-		args=(--config "$XD_TMP/xdnatd-r$i.conf" --rsip --state-dir "$XD_TMP/state-r$i")
+		args=(--config "$XD_TMP/xdnatd-r$i.conf" --rsip)
 	fi
-	xd_bg "xdnatd r$i" "$(xc_rns "$i")" "$log" "$XD_XDNATD" --wan "$XD_IF_WAN" --lan "$XD_IF_LAN" \
-		--global "$XD_GLOBAL" --lan-addr "$XC_VIP" --instance "${XC_INSTANCE[$i]}" \
-		--pin-base "$XD_PIN_BASE" "${args[@]}" "$@"
+	xk_xdnatd_bg "xdnatd r$i" "$(xc_rns "$i")" "$log" --wan "$XD_IF_WAN" --lan "$XD_IF_LAN" \
+		--global "$XD_GLOBAL" --lan-addr "$XC_VIP" --instance "$XC_INSTANCE" \
+		--pin-base "${XC_PIN[$i]}" "${args[@]}" "$@"
 	XC_PID[xdnatd$i]=$XD_LAST_PID
-	xd_wait_line "$XD_LAST_PID" "$log" '^xdnatd: ready'
+	# a start with registrations in etcd reconciles them with the maps
+	# (lib/cluster_store.sh): allow more than a bare start
+	xd_wait_line "$XD_LAST_PID" "$log" '^xdnatd: ready' 30
 }
 
-# xc_hosts_up [PORTS_PER_HOST]: the same hosts on both routers, then
-# xdnat-host on each host with --router VIP.  static: host I gets ports
-# 20000+(I-1)*N .. +N-1 and the SPI block 0x(I)0000-0x(I)ffff (16-bit
-# blocks), added with the same id to both routers.  Sets XC_PORTS[I],
-# XC_SPIS[I].
+# xc_hosts_up [PORTS_PER_HOST]: hosts 1..XD_NHOSTS with N ports each (default
+# 1000) and one SPI block, then xdnat-host on each host with --router VIP.
+# static: host I gets ports 20000+(I-1)*N .. +N-1 and the SPI block
+# 0x(I)0000-0x(I)ffff (16-bit blocks), added with the same id to both
+# routers; etcd: the hosts register over RSIP at the VIP (xc_host_rsip; the
+# VIP must be held).  Sets XC_PORTS[I] (one run), XC_SPIS[I].
 declare -A XC_PORTS=() XC_SPIS=()
 xc_hosts_up() {
 	local per=${1:-1000} i r lo
 	for ((i = 1; i <= XD_NHOSTS; i++)); do
+		if [ "$XC_STORE" = etcd ]; then
+			xc_host_rsip "$i" "$per"
+			continue
+		fi
 		lo=$(( 20000 + (i - 1) * per ))
 		XC_PORTS[$i]=$lo-$(( lo + per - 1 ))
 		XC_SPIS[$i]=$(printf '0x%08x-0x%08x' $(( i << 16 )) $(( (i << 16) | 0xffff )))
-		if [ "$XC_STORE" = static ]; then
-			for r in 1 2; do
-				xc_ctl "$r" host add "$i" lan "$(xd_host_lan "$i")" ports "${XC_PORTS[$i]}" \
-					spi "${XC_SPIS[$i]}" >/dev/null ||
-					fail "router $r: xdnatctl host add $i failed"
-			done
-		fi
-	done
-	if [ "$XC_STORE" = static ]; then
-		XD_ROUTER_LAN=$XC_VIP
-		for ((i = 1; i <= XD_NHOSTS; i++)); do
-			xd_start_host "$i" "${XC_PORTS[$i]}"
+		for r in 1 2; do
+			xc_ctl "$r" host add "$i" lan "$(xd_host_lan "$i")" ports "${XC_PORTS[$i]}" \
+				spi "${XC_SPIS[$i]}" >/dev/null ||
+				fail "router $r: xdnatctl host add $i failed"
 		done
-	else
-		xc_hosts_rsip "$per"
-	fi
+		XD_ROUTER_LAN=$XC_VIP
+		xd_start_host "$i" "${XC_PORTS[$i]}"
+	done
 }
 
-# RSIP at the VIP, the allocation in the shared store (XC_STORE=etcd):
-# enrol each host once (through router 1: the store is shared) and start
-# xdnat-host in RSIP mode; the blocks come from its info file.
-xc_hosts_rsip() {
-	local per=$1 i env
-	for ((i = 1; i <= XD_NHOSTS; i++)); do
-		xc_ctl 1 --state-dir "$XD_TMP/state-r1" enroll "h$i" lan "$(xd_host_lan "$i")" \
-			secret-file "$XD_TMP/h$i.key" >/dev/null || fail "xdnatctl enroll h$i failed"
-		env=$XD_TMP/h$i.env
-		xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$XD_TMP/xdnat-host-h$i.log" "$XD_XDNAT_HOST" \
-			--dev "$XD_IF_HOST" --router "$XC_VIP" --name "h$i" --secret-file "$XD_TMP/h$i.key" \
-			--port-count "$per" --spi-count 1 --no-cert --info-file "$env" \
-			--state-dir "$XD_TMP/h$i-state"
-		XD_HOST_PID[$i]=$XD_LAST_PID
-		xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-host-h$i.log" '^xdnat-host: ready' 20
-		XC_PORTS[$i]=$(sed -n 's/^XDNAT_PORTS=//p' "$env" | head -n 1)
-		XC_SPIS[$i]=$(sed -n 's/^XDNAT_SPIS=//p' "$env" | head -n 1)
-		XC_SPIS[$i]=${XC_SPIS[$i]%%,*}
-	done
+# xc_host_rsip I [PORTS]: RSIP at the VIP, the allocation in the shared
+# store (XC_STORE=etcd): enrol host I (through the VIP holder: the store is
+# shared) and start xdnat-host in RSIP mode; its blocks come from its info
+# file.  The VIP must be held (keepalived started): the host registers at
+# once.
+xc_host_rsip() {
+	local i=$1 per=${2:-1000} env m
+	m=$(xc_master)
+	[ -n "$m" ] || fail "h$i registers over RSIP at the VIP $XC_VIP, which no router holds: start keepalived first"
+	xc_ctl "$m" enroll "h$i" lan "$(xd_host_lan "$i")" secret-file "$XD_TMP/h$i.key" >/dev/null ||
+		fail "xdnatctl enroll h$i (on r$m) failed"
+	env=$XD_TMP/h$i.env
+	xd_bg "xdnat-host h$i" "$(xd_host_ns "$i")" "$XD_TMP/xdnat-host-h$i.log" "$XD_XDNAT_HOST" \
+		--dev "$XD_IF_HOST" --router "$XC_VIP" --name "h$i" --secret-file "$XD_TMP/h$i.key" \
+		--port-count "$per" --spi-count 1 --no-cert --info-file "$env" \
+		--state-dir "$XD_TMP/h$i-state"
+	XD_HOST_PID[$i]=$XD_LAST_PID
+	xd_wait_line "$XD_LAST_PID" "$XD_TMP/xdnat-host-h$i.log" '^xdnat-host: ready' 20
+	XC_PORTS[$i]=$(sed -n 's/^XDNAT_PORTS=//p' "$env" | head -n 1)
+	XC_SPIS[$i]=$(sed -n 's/^XDNAT_SPIS=//p' "$env" | head -n 1)
+	XC_SPIS[$i]=${XC_SPIS[$i]%%,*}
+	local lo=${XC_PORTS[$i]%-*} hi=${XC_PORTS[$i]#*-}
+	[ -n "$lo" ] && [ $(( hi - lo + 1 )) -ge "$per" ] ||
+		fail "h$i: its first port run is '${XC_PORTS[$i]}', not $per ports in one run (info file: $(tr '\n' ' ' <"$env"))"
 }
 
 # xc_keepalived_conf I: router I's keepalived.conf.  One VRRPv3 instance
@@ -538,13 +554,30 @@ xc_probe() {
 }
 
 # xc_tables I: router I's allocation tables (hosts, LAN addresses, ports,
-# SPIs; no counters) as one JSON line, to compare routers.
+# SPIs; no counters, not the time each router added the host) as one JSON
+# line, to compare routers.
 xc_tables() {
 	xc_ctl "$1" -j host show | python3 -c '
 import json, sys
 h = json.load(sys.stdin)["hosts"]
-print(json.dumps(sorted(({k: v for k, v in x.items() if not k.endswith(("_packets", "_bytes"))}
+print(json.dumps(sorted(({k: v for k, v in x.items() if k != "since" and not k.endswith(("_packets", "_bytes"))}
                          for x in h), key=lambda x: x["id"]), sort_keys=True))'
+}
+
+# xc_wait_tables [TIMEOUT]: both routers' tables equal and holding the
+# XD_NHOSTS hosts (etcd: router 2 follows the store's watch, shortly after
+# router 1's grant).  Sets XC_NTABLES (hosts in the tables).
+xc_tables_equal() {
+	local t1 t2
+	t1=$(xc_tables 1) t2=$(xc_tables 2)
+	[ "$t1" = "$t2" ] || return 1
+	XC_NTABLES=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$t1")
+	[ "$XC_NTABLES" -ge "$XD_NHOSTS" ]
+}
+xc_wait_tables() {
+	wait_for "${1:-10}" xc_tables_equal ||
+		fail "the routers' tables differ (or lack hosts) after ${1:-10} s: r1 $(xc_tables 1), r2 $(xc_tables 2)"
+	xc_tables_equal
 }
 
 # xc_counter I REASON: one packet counter of router I.
@@ -552,6 +585,82 @@ xc_counter() {
 	xc_ctl "$1" -j stats | python3 -c '
 import json, sys
 print(json.load(sys.stdin)["counters"].get(sys.argv[1], {}).get("packets", 0))' "$2"
+}
+
+# xc_remaining I: "NAME BIND_ID REMAINING_S" per active binding, from the
+# store as router I reads it (xdnatctl rsip list).
+xc_remaining() {
+	xc_ctl "$1" -j rsip list | python3 -c '
+import json, sys
+for b in json.load(sys.stdin)["bindings"]:
+    if b.get("state") == "active":
+        print(b["host"], b["bind_id"], b["remaining_s"])'
+}
+
+# xc_renewed BEFORE AFTER: every binding of BEFORE is in AFTER with at least
+# 5 s more remaining (its lease was extended since).
+xc_renewed() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+def rows(t):
+    return {(l.split()[0], l.split()[1]): int(l.split()[2]) for l in t.splitlines() if l.strip()}
+b, a = rows(sys.argv[1]), rows(sys.argv[2])
+sys.exit(0 if b and all(k in a and a[k] >= v + 5 for k, v in b.items()) else 1)
+PY
+}
+
+# xc_least BEFORE AFTER: "NAME Bs -> As" per host, the least time left.
+xc_least() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+def least(t):
+    m = {}
+    for l in t.splitlines():
+        if l.strip():
+            n, _, s = l.split()
+            m[n] = min(m.get(n, 1 << 62), int(s))
+    return m
+b, a = least(sys.argv[1]), least(sys.argv[2])
+print(", ".join("%s %ds -> %ds" % (n, b[n], a.get(n, -1)) for n in sorted(b)))
+PY
+}
+
+# xc_rsip_after I: with the store in etcd, the surviving router I serves
+# RSIP after the failover.  Every host renews at once (SIGHUP to its
+# xdnat-host): if its RSIP connection was to the crashed router, the request
+# fails, and the agent reconnects to the VIP (now on I), resumes its
+# registration and extends its leases; the leases' remaining time in the
+# store must grow.  Then host XD_NHOSTS+1 arrives, enrols and registers: a
+# grant by router I, in I's tables, with traffic to the remote through G.
+xc_rsip_after() {
+	local i=$1 h n=$(( XD_NHOSTS + 1 )) r0 r1 lo hlog mark=()
+	[ "$XC_STORE" = etcd ] || return 0
+	r0=$(xc_remaining "$i")
+	for ((h = 1; h <= XD_NHOSTS; h++)); do
+		mark[$h]=$(wc -l <"$XD_TMP/xdnat-host-h$h.log")
+		kill -HUP "${XD_HOST_PID[$h]}"
+	done
+	xc_renewed_since() { r1=$(xc_remaining "$i") && xc_renewed "$r0" "$r1"; }
+	wait_for 20 xc_renewed_since ||
+		fail "the hosts' leases were not extended through r$i within 20 s: before '$r0', after '$(xc_remaining "$i")'"
+	for ((h = 1; h <= XD_NHOSTS; h++)); do
+		hlog=$XD_TMP/xdnat-host-h$h.log
+		xd_alive "${XD_HOST_PID[$h]}" || fail "xdnat-host h$h died after the failover: $(tail -n 5 "$hlog")"
+		xd_info "h$h after SIGHUP: $(tail -n +"$(( mark[h] + 1 ))" "$hlog" | sed 's/^xdnat-host: //' | tr '\n' ';' | sed 's/;$//')"
+	done
+	xd_ok "r$i renewed every host's leases (least time left, before -> after: $(xc_least "$r0" "$r1"))"
+
+	xc_host_add "$n"
+	xc_host_rsip "$n" 100
+	lo=${XC_PORTS[$n]%-*}
+	xc_ctl "$i" -j host show | python3 -c '
+import json, sys
+sys.exit(0 if any(x.get("name") == sys.argv[1] and x.get("lan") == sys.argv[2]
+                  for x in json.load(sys.stdin)["hosts"]) else 1)' "h$n" "$(xd_host_lan "$n")" ||
+		fail "h$n registered but is not in r$i's tables: $(xc_tables "$i")"
+	xd_ns "$(xd_host_ns "$n")" ping -c 2 -i 0.2 -W 2 -e $(( lo + 7 )) "$XD_REMOTE_WAN" >/dev/null ||
+		fail "h$n (granted by r$i) cannot reach the remote"
+	xd_ok "r$i granted a new host h$n ports ${XC_PORTS[$n]}, SPIs ${XC_SPIS[$n]} (in its tables; h$n reaches the remote through G)"
 }
 
 # ------------------------------------------ the failover measurement
@@ -671,19 +780,23 @@ xc_measure() {
 	xd_bg tcp-srv "$XD_NS_REMOTE" "$XD_TMP/tcp-srv" python3 "$XD_TRAFFIC" tcp-server \
 		--port "$XC_TCP_PORT" --timeout 60
 	srv=$XD_LAST_PID
-	xc_probe echo "$XD_NS_REMOTE" "$XD_TMP/echo" echo --port "$XC_ECHO_PORT" \
-		--bind "$XD_REMOTE_WAN" --seconds $(( XC_SECONDS + 30 ))
+	# the echo servers run until stopped below
+	xd_bg echo "$XD_NS_REMOTE" "$XD_TMP/echo" python3 "$XD_TRAFFIC" udp-echo --port "$XC_ECHO_PORT" \
+		--bind "$XD_REMOTE_WAN" --count 1000000000 --timeout $(( XC_SECONDS + 30 ))
 	e1=$XD_LAST_PID
-	xc_probe echo-esp "$XD_NS_REMOTE" "$XD_TMP/echo-esp" echo --port "$XC_ESP_ECHO_PORT" \
-		--bind "$XC_REMOTE_INNER" --seconds $(( XC_SECONDS + 30 ))
+	xd_bg echo-esp "$XD_NS_REMOTE" "$XD_TMP/echo-esp" python3 "$XD_TRAFFIC" udp-echo \
+		--port "$XC_ESP_ECHO_PORT" --bind "$XC_REMOTE_INNER" --count 1000000000 \
+		--timeout $(( XC_SECONDS + 30 ))
 	e2=$XD_LAST_PID
 	xd_wait_line "$srv" "$XD_TMP/tcp-srv" listening
 	xd_wait_line "$e1" "$XD_TMP/echo" listening
 	xd_wait_line "$e2" "$XD_TMP/echo-esp" listening
 
 	lo2=${XC_PORTS[2]%-*}
-	xd_bg tcp-cli "$h1" "$XD_TMP/tcp-cli" python3 "$XC_PROBE" tcp-send --dst "$XD_REMOTE_WAN" \
-		--port "$XC_TCP_PORT" --bytes "$XC_TCP_BYTES" --seconds "$XC_SECONDS" --timeout 60
+	# paced over XC_SECONDS (10 ms worth every 10 ms): the crash falls mid-transfer
+	xd_bg tcp-cli "$h1" "$XD_TMP/tcp-cli" python3 "$XD_TRAFFIC" tcp-client --dst "$XD_REMOTE_WAN" \
+		--port "$XC_TCP_PORT" --bytes "$XC_TCP_BYTES" --rate $(( XC_TCP_BYTES / XC_SECONDS )) \
+		--timeout 60
 	cli=$XD_LAST_PID
 	xc_probe probe "$h2" "$XD_TMP/probe" probe --dst "$XD_REMOTE_WAN" --port "$XC_ECHO_PORT" \
 		--interval-ms "$XC_INTERVAL_MS" --seconds "$XC_SECONDS" --flows "$XC_FLOWS" \

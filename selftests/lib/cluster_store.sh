@@ -3,7 +3,8 @@
 #
 # Two xdnatd routers sharing one global address G and one etcd cluster, for
 # selftests/e2e_cluster_sync.sh and bench/cluster_bench.sh.  Source after
-# lib/netns.sh and xd_init:
+# lib/netns.sh and xd_init (it sources lib/cluster_ns.sh, what it shares
+# with lib/cluster.sh):
 #
 #     cl_topology                   # namespaces and links below
 #     cl_etcd_start 3               # members m1..m3 (data in $XD_TMP/etcd)
@@ -19,6 +20,8 @@
 # socket, which are named after the instance the store keys are too); the
 # bpffs is shared, so each router has its own pin base.  Addresses come from
 # the variables below (RFC 5737 for G and the WAN side, RFC 1918 for the LAN).
+
+. "$(dirname "${BASH_SOURCE[0]}")/cluster_ns.sh"
 
 CL_G=${CL_G:-192.0.2.73}
 CL_LAN16=${CL_LAN16:-10.73}                 # the LAN is $CL_LAN16.0.0/16
@@ -63,9 +66,7 @@ cl_addr_plus() {
 
 cl_topology() {
 	local r ns
-	for t in "$CL_ETCD" "$CL_ETCDCTL" unshare; do
-		command -v "$t" >/dev/null || fail "missing $t (Debian etcd-server, etcd-client: scripts/deps.sh)"
-	done
+	xk_need_etcd "$CL_ETCD" "$CL_ETCDCTL"
 	[ -x "$CL_BENCH" ] || fail "missing $CL_BENCH: run 'make all' first"
 	XD_CLEANUP_HOOKS+=(cl_cleanup)
 	for ns in "$CL_NS_SW" "$CL_NS_UP" "$CL_NS_CLI" "$CL_NS_ETCD" "$(cl_ns_r a)" "$(cl_ns_r b)"; do
@@ -126,11 +127,8 @@ cl_etcd_start() {
 cl_etcd_member() {
 	local i=$1 cluster=$2 state=$3 a
 	a=$(cl_member "$i")
-	xd_bg "etcd m$i" "$CL_NS_ETCD" "$XD_TMP/etcd/m$i.log" "$CL_ETCD" --name "m$i" \
-		--data-dir "$XD_TMP/etcd/m$i" --listen-client-urls "http://$a:2379" \
-		--advertise-client-urls "http://$a:2379" --listen-peer-urls "http://$a:2380" \
-		--initial-advertise-peer-urls "http://$a:2380" --initial-cluster "$cluster" \
-		--initial-cluster-state "$state" --initial-cluster-token "$XD_TAG"
+	xk_etcd_member "$CL_ETCD" "m$i" "$CL_NS_ETCD" "http://$a:2379" "http://$a:2380" \
+		"$cluster" "$state" "$XD_TMP/etcd/m$i" "$XD_TMP/etcd/m$i.log"
 	CL_ETCD_PID[$i]=$XD_LAST_PID
 	CL_ETCD_CLUSTER=$cluster
 }
@@ -150,8 +148,7 @@ cl_etcdctl() {
 	local ep
 	ep=$(cl_endpoints)
 	if [ "${1:-}" = --endpoints ]; then ep=$2; shift 2; fi
-	ETCDCTL_API=3 nsenter --net="/var/run/netns/$CL_NS_ETCD" -- "$CL_ETCDCTL" --endpoints "$ep" \
-		--command-timeout=5s "$@"
+	xk_etcdctl "$CL_ETCDCTL" "$CL_NS_ETCD" "$ep" --command-timeout=5s "$@"
 }
 
 # The store's current revision.
@@ -168,11 +165,9 @@ cl_router_start() {
 	shift 2
 	[ "$m" = - ] || store=(--state-dir "$(cl_store "$m")")
 	log=$XD_TMP/xdnatd-$r.log
-	mkdir -p /run/xdnat
-	xd_bg "xdnatd $r" "$(cl_ns_r "$r")" "$log" unshare --mount --propagation private -- sh -c \
-		'mount -t tmpfs -o mode=0755 tmpfs /run/xdnat && exec "$@"' sh \
-		"$XD_XDNATD" --wan wan --lan lan --global "$CL_G" --lan-addr "$(cl_lan "$r")" \
-		--instance "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --rsip "${store[@]}" --no-sysctl "$@"
+	xk_xdnatd_bg "xdnatd $r" "$(cl_ns_r "$r")" "$log" --wan wan --lan lan --global "$CL_G" \
+		--lan-addr "$(cl_lan "$r")" --instance "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --rsip \
+		"${store[@]}" --no-sysctl "$@"
 	CL_PID[$r]=$XD_LAST_PID
 	# a start reconciles every registration with the maps: with etcd one
 	# scan of the bindings per registration (minutes at a few hundred)
@@ -187,8 +182,8 @@ cl_router_stop() {
 cl_ctl() {
 	local r=$1
 	shift
-	nsenter --mount="/proc/${CL_PID[$r]}/ns/mnt" --net="/var/run/netns/$(cl_ns_r "$r")" -- \
-		"$XD_XDNATCTL" -i "$CL_INSTANCE" --pin-base "$CL_PIN-$r" --state-dir "$(cl_store 1)" "$@"
+	xk_ctl "${CL_PID[$r]}" "$(cl_ns_r "$r")" -i "$CL_INSTANCE" --pin-base "$CL_PIN-$r" \
+		--state-dir "$(cl_store 1)" "$@"
 }
 
 # cl_storm ARGS...: cluster-bench storm from the client namespace, its hosts

@@ -2,11 +2,10 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """Measure a failover: how long traffic stopped, how many packets were lost.
 
-Plain sockets only.  Every subcommand prints JSON lines on stdout; a server
-prints {"listening": ...} first so the caller knows it is ready.
+Plain sockets only.  Prints one JSON object on stdout.  The echo server on
+the other side is traffic.py udp-echo; the TCP transfer of the failover
+tests is traffic.py tcp-client --rate / tcp-server.
 
-  echo      --port P [--bind A] [--seconds S]
-            send every datagram straight back (until S seconds passed)
   probe     --dst A --port P [--interval-ms MS] [--seconds S] [--flows N]
             [--sport-base P] [--bind A]
             every MS milliseconds a datagram with a sequence number goes to
@@ -18,16 +17,9 @@ prints {"listening": ...} first so the caller knows it is ready.
             gap minus that of the last echoed before it, minus the flow's
             interval (0 when nothing was lost).  Echoes count for
             --grace-ms after the last send.
-  tcp-send  --dst A --port P --bytes N --seconds S [--seed X] [--timeout T]
-            send N deterministic pseudo-random bytes paced over S seconds
-            (so that a failover falls in the middle of the transfer), wait
-            for the receiver's FIN, print their sha256 (the receiver is
-            traffic.py tcp-server)
 """
 import argparse
-import hashlib
 import json
-import random
 import select
 import socket
 import struct
@@ -39,33 +31,6 @@ HDR = struct.Struct("!IQd")   # flow, sequence number, send time (monotonic)
 
 def out(obj):
     print(json.dumps(obj), flush=True)
-
-
-def cmd_echo(a):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    s.bind((a.bind, a.port))
-    out({"listening": a.port})
-    n = 0
-    peers = {}
-    deadline = time.monotonic() + a.seconds
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        r, _, _ = select.select([s], [], [], left)
-        if not r:
-            break
-        b, peer = s.recvfrom(65535)
-        try:
-            s.sendto(b, peer)
-        except OSError:
-            pass
-        key = "%s:%d" % peer
-        peers[key] = peers.get(key, 0) + 1
-        n += 1
-    s.close()
-    out({"echoed": n, "peers": peers})
 
 
 def interruption(seqs, sent_ts, got, interval):
@@ -177,39 +142,9 @@ def cmd_probe(a):
          "per_flow": per_flow})
 
 
-def cmd_tcp_send(a):
-    data = random.Random(a.seed).randbytes(a.bytes)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(a.timeout)
-    s.connect((a.dst, a.port))
-    t0 = time.monotonic()
-    chunk = max(1024, int(a.bytes / (a.seconds * 100)))    # 100 writes per second
-    off = 0
-    while off < len(data):
-        due = t0 + (off / len(data)) * a.seconds
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        s.sendall(data[off:off + chunk])
-        off += chunk
-    s.shutdown(socket.SHUT_WR)
-    while s.recv(4096):
-        pass
-    dt = time.monotonic() - t0
-    local = s.getsockname()
-    s.close()
-    out({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "sport": local[1],
-         "seconds": round(dt, 3)})
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    q = sub.add_parser("echo")
-    q.add_argument("--port", type=int, required=True)
-    q.add_argument("--bind", default="0.0.0.0")
-    q.add_argument("--seconds", type=float, default=120)
-    q.set_defaults(fn=cmd_echo)
     q = sub.add_parser("probe")
     q.add_argument("--dst", required=True)
     q.add_argument("--port", type=int, required=True)
@@ -221,14 +156,6 @@ def main():
     q.add_argument("--size", type=int, default=64)
     q.add_argument("--grace-ms", type=float, default=1500)
     q.set_defaults(fn=cmd_probe)
-    q = sub.add_parser("tcp-send")
-    q.add_argument("--dst", required=True)
-    q.add_argument("--port", type=int, required=True)
-    q.add_argument("--bytes", type=int, required=True)
-    q.add_argument("--seconds", type=float, required=True)
-    q.add_argument("--seed", type=int, default=1)
-    q.add_argument("--timeout", type=float, default=60)
-    q.set_defaults(fn=cmd_tcp_send)
     a = p.parse_args()
     if a.cmd == "probe" and (a.flows < 1 or a.interval_ms <= 0 or a.seconds <= 0):
         p.error("--flows >= 1, --interval-ms > 0 and --seconds > 0")

@@ -158,7 +158,10 @@ def cmd_udp_echo(a):
         if not r:
             break
         b, peer = s.recvfrom(65535)
-        s.sendto(b, peer)
+        try:
+            s.sendto(b, peer)
+        except OSError:
+            pass        # no route back for a moment (a path moving): lost
         key = "%s:%d" % peer
         peers[key] = peers.get(key, 0) + 1
         n += 1
