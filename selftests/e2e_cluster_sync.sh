@@ -86,8 +86,8 @@ xd_ok "etcd healthy; both routers up; $(resync_line a start | sed 's/.*resync/re
 
 xd_step "1. allocation storm on both routers at once: $HOSTS hosts"
 # 12 client threads: a router commits the requests of one loop turn in one
-# etcd Txn (group commit), and etcd refuses a Txn of over 128 operations
-# (--max-txn-ops) as a whole, so ~18 claims at once would never commit.
+# etcd Txn (group commit, cut at [store] max-txn-ops); more threads only
+# make the two routers' batches collide more often on this 2-core machine.
 storm s1 --router "$CL_RA_LAN" --router "$CL_RB_LAN" --hosts "$HOSTS" --assigns 2 --ports 10 --threads 12 --prefix s1
 n=$(jfield "$XD_TMP/storm-s1.json" allocations)
 [ "$n" -ge "$MIN_ALLOC" ] || fail "only $n allocations (need $MIN_ALLOC)"
