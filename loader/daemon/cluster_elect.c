@@ -330,9 +330,7 @@ static void elect_end(struct xd_elect *e, bool revoke)
 		char v[24];
 
 		snprintf(v, sizeof(v), "%" PRIx64, (uint64_t)e->lease);
-		if (setenv(XD_ELECT_LEASE_ENV, v, 1) == 0)
-			revoke = false;
-		else {
+		if (setenv(XD_ELECT_LEASE_ENV, v, 1)) {
 			fprintf(stderr, "xdnatd: cluster: cannot hand lease %s over: %s\n", v, strerror(errno));
 			revoke = true;
 		}

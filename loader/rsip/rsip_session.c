@@ -316,6 +316,21 @@ static void put_cert(struct hctx *h, uint32_t client_id)
 
 /* The error response: sealed if the session had keys, else plain (and
  * the connection closes). */
+/* An ERROR_RESPONSE sealed with @sess's keys (ids and counter when set). */
+static size_t build_sealed_error(struct rsip_builder *b, const struct rsip_session *sess, uint16_t e,
+				 uint32_t client_id, uint32_t bind_id, bool has_counter, uint32_t counter)
+{
+	rsip_begin(b, RSIP_ERROR_RESPONSE);
+	rsip_put_u16(b, RSIP_P_ERROR, e);
+	if (client_id)
+		rsip_put_u32(b, RSIP_P_CLIENT_ID, client_id);
+	if (bind_id)
+		rsip_put_u32(b, RSIP_P_BIND_ID, bind_id);
+	if (has_counter)
+		rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, counter);
+	return rsip_seal_mac(b, sess->keys.s2c);
+}
+
 static size_t seal_error(struct hctx *h, uint16_t e, bool sealed)
 {
 	struct rsip_builder *b = h->r.b;
@@ -326,15 +341,7 @@ static size_t seal_error(struct hctx *h, uint16_t e, bool sealed)
 		*h->close = true;
 		return n;
 	}
-	rsip_begin(b, RSIP_ERROR_RESPONSE);
-	rsip_put_u16(b, RSIP_P_ERROR, e);
-	if (h->r.client_id)
-		rsip_put_u32(b, RSIP_P_CLIENT_ID, h->r.client_id);
-	if (h->r.bind_id)
-		rsip_put_u32(b, RSIP_P_BIND_ID, h->r.bind_id);
-	if (h->has_counter)
-		rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, h->counter);
-	n = rsip_seal_mac(b, h->sess->keys.s2c);
+	n = build_sealed_error(b, h->sess, e, h->r.client_id, h->r.bind_id, h->has_counter, h->counter);
 	if (e == RSIP_E_UNSUPPORTED_RSIP_VERSION || e == RSIP_E_BAD_MESSAGE)
 		*h->close = true;
 	return n;
@@ -453,11 +460,8 @@ size_t rsip_server_retry_reply(const struct rsip_session *sess, uint8_t *out)
 
 	if (!sess->authed || !sess->have_counter || !(b = malloc(sizeof(*b))))
 		return 0;
-	rsip_begin(b, RSIP_ERROR_RESPONSE);
-	rsip_put_u16(b, RSIP_P_ERROR, RSIP_E_INTERNAL_SERVER_ERROR);
-	rsip_put_u32(b, RSIP_P_CLIENT_ID, sess->client_id);
-	rsip_put_u32(b, RSIP_P_MESSAGE_COUNTER, sess->last_counter);
-	n = rsip_seal_mac(b, sess->keys.s2c);
+	n = build_sealed_error(b, sess, RSIP_E_INTERNAL_SERVER_ERROR, sess->client_id, 0, true,
+			       sess->last_counter);
 	if (n)
 		memcpy(out, b->buf, n);
 	free(b);
