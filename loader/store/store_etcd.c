@@ -66,7 +66,8 @@ int64_t et_jget(json_object *o, const char *f)
 {
 	json_object *v;
 
-	return json_object_object_get_ex(o, f, &v) ? json_object_get_int64(v) : 0;
+	/* the gateway writes int64 as strings; json-c converts either */
+	return o && json_object_object_get_ex(o, f, &v) ? json_object_get_int64(v) : 0;
 }
 
 const char *et_jstr(json_object *o, const char *f)

@@ -256,13 +256,6 @@ int et_full_key(struct et *q, const char *sub, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? xd_store_fail(&q->base, -ENAMETOOLONG, "key too long") : 0;
 }
 
-static int64_t jint(json_object *o, const char *field)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, field, &v) ? json_object_get_int64(v) : 0;
-}
-
 void et_kvs_free(struct et_kvs *k)
 {
 	for (size_t i = 0; i < k->n; i++) {
@@ -344,8 +337,8 @@ static int range_opt(struct et *q, const char *from, const char *to, int64_t las
 			char *val = json_object_object_get_ex(e, "value", &v) ? unb64(json_object_get_string(v))
 									     : strdup("");
 
-			rc = key && val ? kvs_add(out, key, val, jint(e, "mod_revision"),
-						  jint(e, "create_revision")) : -ENOMEM;
+			rc = key && val ? kvs_add(out, key, val, et_jget(e, "mod_revision"),
+						  et_jget(e, "create_revision")) : -ENOMEM;
 			free(key);
 			free(val);
 		}
@@ -686,7 +679,7 @@ static int send_txn(struct et *q)
 		rc = xd_store_fail(&q->base, -EAGAIN, "etcd: the keys this unit read changed meanwhile "
 				   "(another router's write): nothing was written");
 	else if (json_object_object_get_ex(ans, "header", &s))
-		q->last_rev = jint(s, "revision");
+		q->last_rev = et_jget(s, "revision");
 	json_object_put(ans);
 	q->commits++;
 	return rc;
@@ -782,7 +775,7 @@ static int revision(struct et *q, int64_t *rev)
 	if ((rc = post(q, "/v3/kv/range", req, &ans)))
 		return rc;
 	if (json_object_object_get_ex(ans, "header", &h))
-		*rev = jint(h, "revision");
+		*rev = et_jget(h, "revision");
 	json_object_put(ans);
 	return *rev < 0 ? xd_store_fail(&q->base, -EIO, "etcd %s: no revision in the answer", q->url) : 0;
 }

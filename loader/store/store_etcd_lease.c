@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include "store_etcd_int.h"
 #include "store_etcd_lease.h"
 
@@ -56,14 +55,6 @@ static int post(struct xd_etcd_lease *l, const char *path, json_object *req, jso
 	return rc;
 }
 
-static int64_t jint(json_object *o, const char *f)
-{
-	json_object *v;
-
-	/* the gateway writes int64 as strings; json-c converts either */
-	return o && json_object_object_get_ex(o, f, &v) ? json_object_get_int64(v) : 0;
-}
-
 static json_object *jobj(json_object *o, const char *f)
 {
 	json_object *v;
@@ -73,36 +64,16 @@ static json_object *jobj(json_object *o, const char *f)
 
 static int add_b64(json_object *o, const char *field, const char *s)
 {
-	size_t n = strlen(s);
-	char *e = malloc(4 * ((n + 2) / 3) + 1);
-
-	if (!e)
-		return -ENOMEM;
-	EVP_EncodeBlock((unsigned char *)e, (const unsigned char *)s, (int)n);
-	n = (size_t)-et_jadd(o, field, json_object_new_string(e));
-	free(e);
-	return n ? -ENOMEM : 0;
+	return et_add_b64(o, field, s, strlen(s));
 }
 
-/* base64 @s into @out (text values: ids). */
+/* base64 @s into @out (text values: ids); "" if it does not decode. */
 static void unb64(const char *s, char *out, size_t len)
 {
-	size_t n = strlen(s);
-	unsigned char *o = malloc(3 * (n / 4) + 1);
-	int m;
+	char *t = et_unb64(s, NULL);
 
-	out[0] = 0;
-	if (!o)
-		return;
-	m = EVP_DecodeBlock(o, (const unsigned char *)s, (int)n);
-	if (m >= 0) {
-		if (n >= 1 && s[n - 1] == '=')
-			m--;
-		if (n >= 2 && s[n - 2] == '=')
-			m--;
-		snprintf(out, len, "%.*s", m, (const char *)o);
-	}
-	free(o);
+	snprintf(out, len, "%s", t ? t : "");
+	free(t);
 }
 
 static json_object *with_id(int64_t id)
@@ -122,7 +93,7 @@ int xd_etcd_lease_grant(struct xd_etcd_lease *l, unsigned ttl_s, int64_t *id)
 	req = et_with(req, "TTL", json_object_new_int64(ttl_s));
 	if ((rc = post(l, "/v3/lease/grant", req, &ans)))
 		return rc;
-	*id = jint(ans, "ID");
+	*id = et_jget(ans, "ID");
 	rc = *id ? 0 : fail(l, -EIO, "etcd lease grant: %s", json_object_get_string(jobj(ans, "error")));
 	json_object_put(ans);
 	return rc;
@@ -143,7 +114,7 @@ int xd_etcd_lease_keepalive(struct xd_etcd_lease *l, int64_t id, int64_t *ttl_le
 		rc = fail(l, -EIO, "etcd lease keepalive: %s",
 			  e ? json_object_get_string(e) : "no result");
 	} else {
-		*ttl_left = jint(res, "TTL");
+		*ttl_left = et_jget(res, "TTL");
 		if (*ttl_left <= 0)
 			rc = fail(l, -ENOENT, "etcd lease %" PRIx64 " expired", (uint64_t)id);
 	}
@@ -167,7 +138,7 @@ int xd_etcd_lease_ttl(struct xd_etcd_lease *l, int64_t id, int64_t *ttl_left)
 
 	if (rc)
 		return rc;
-	*ttl_left = jint(ans, "TTL");
+	*ttl_left = et_jget(ans, "TTL");
 	json_object_put(ans);
 	return *ttl_left > 0 ? 0 : fail(l, -ENOENT, "etcd lease %" PRIx64 " expired", (uint64_t)id);
 }
@@ -189,7 +160,7 @@ static int first_kv(json_object *range, char *holder, size_t hlen, int64_t *leas
 	kv = json_object_array_get_idx(kvs, 0);
 	unb64(json_object_get_string(jobj(kv, "value")), holder, hlen);
 	if (lease)
-		*lease = jint(kv, "lease");
+		*lease = et_jget(kv, "lease");
 	return 1;
 }
 
