@@ -3,8 +3,8 @@
  * The etcd v3 backend of the store (store.h), selected by [store] backend =
  * etcd (struct xd_store_cfg: endpoints, prefix, TLS, timeout) or a state
  * location etcd://HOST:PORT[/PREFIX].  The client path (etcd's JSON
- * gateway over libcurl + json-c) and the transaction buffer are in
- * store_etcd_kv.c; bindings in store_etcd_bind.c; counters and the
+ * gateway over libcurl + json-c) is in store_etcd_http.c, the transaction
+ * buffer in store_etcd_kv.c; bindings in store_etcd_bind.c; counters and the
  * certificate ops in store_etcd_aux.c, the CA's record store in
  * store_etcd_ca.c.  Keys, under PREFIX/INSTANCE/ (default /xdnat/INSTANCE/):
  *
@@ -68,6 +68,13 @@ int64_t et_jget(json_object *o, const char *f)
 
 	/* the gateway writes int64 as strings; json-c converts either */
 	return o && json_object_object_get_ex(o, f, &v) ? json_object_get_int64(v) : 0;
+}
+
+json_object *et_jobj(json_object *o, const char *f)
+{
+	json_object *v;
+
+	return o && json_object_object_get_ex(o, f, &v) ? v : NULL;
 }
 
 const char *et_jstr(json_object *o, const char *f)

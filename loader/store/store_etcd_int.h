@@ -3,8 +3,9 @@
  * Inside the etcd backend: store_etcd.c (values, enrolments,
  * registrations, the handle), store_etcd_bind.c (bindings, the operator's
  * view, settings), store_etcd_aux.c (counter baselines, the certificate
- * ops), store_etcd_ca.c (the CA's record store, struct lca_certdb) and
- * store_etcd_kv.c (the JSON gateway over libcurl, the Txn buffer).
+ * ops), store_etcd_ca.c (the CA's record store, struct lca_certdb),
+ * store_etcd_kv.c (reads, scans, the Txn buffer) and store_etcd_http.c
+ * (the JSON gateway over libcurl).
  */
 #ifndef XDNAT_STORE_ETCD_INT_H
 #define XDNAT_STORE_ETCD_INT_H
@@ -61,9 +62,37 @@ struct et {
 };
 #define ET(st) ((struct et *)(st))
 
-/* ---- store_etcd_kv.c: the key-value layer (other files build on these) */
+/* ---- store_etcd_http.c: the transport (JSON gateway over libcurl) */
 int et_connect(struct et *q);
 void et_disconnect(struct et *q);
+int64_t et_revision(struct et *q);
+/* POST @req (consumed) to the gateway's @path ("/v3/kv/range", ...), trying
+ * the members in turn (a write only while none received it); the parsed
+ * answer in *out.  -ETIMEDOUT (no answer in time), -EAGAIN (no member
+ * reachable, or no leader), -EIO; the message names the endpoints. */
+int et_post(struct et *q, const char *path, json_object *req, json_object **out);
+/* Add @val as field @key of object @o (et_jadd) or to array @a
+ * (et_jpush): 0, or -ENOMEM when @val is NULL (its allocation failed) or
+ * json-c could not add it.  @val is consumed either way, so a caller
+ * builds on and checks once:  rc |= et_jadd(o, "k", json_object_new_...) */
+int et_jadd(json_object *o, const char *key, json_object *val);
+int et_jpush(json_object *a, json_object *val);
+/* @o with field @key = @val, or NULL (@o, @val put) when @o is NULL or
+ * the field could not be added: o = et_with(o, "k", ...) chains like
+ * et_obj(), and et_put_json(q, sub, NULL) is the -ENOMEM error. */
+json_object *et_with(json_object *o, const char *key, json_object *val);
+/* Base64 of @n bytes of @s into field @field of @o; 0 or -ENOMEM. */
+int et_add_b64(json_object *o, const char *field, const char *s, size_t n);
+/* Base64 of @n bytes of @s, malloc'd (NULL: out of memory). */
+char *et_b64(const char *s, size_t n);
+/* Decode base64 into malloc'd bytes (*len of them, NUL-terminated). */
+char *et_unb64(const char *s, size_t *len);
+/* "http://a:2379, http://b:2379" for messages. */
+void et_endpoints_str(const struct et *q, char *buf, size_t len);
+
+/* ---- store_etcd_kv.c: the key-value layer (other files build on these) */
+/* Free the open unit's buffers (et_disconnect). */
+void et_unit_free(struct et *q);
 int et_full_key(struct et *q, const char *sub, char *out, size_t len);
 /* Reads see the open unit's writes.  et_get: 1 found (*val malloc'd), 0 not;
  * @guarded: the commit fails if etcd's copy changes meanwhile. */
@@ -88,35 +117,15 @@ int et_commit(struct xd_store *st);
 void et_rollback(struct xd_store *st);
 /* Run @fn in a unit; rerun it when the unit is its own and a guard failed. */
 int et_tx(struct et *q, int (*fn)(struct et *, void *), void *arg);
-int64_t et_revision(struct et *q);
 /* What etcd counts against --max-txn-ops for the open unit: the larger of
  * its compares and its writes (one per key); store op unit_size. */
 unsigned et_unit_ops(const struct et *q);
 void et_unit_size(struct xd_store *st, unsigned *ops, unsigned *limit);
-/* POST @req (consumed) to the gateway's @path ("/v3/kv/range", ...), trying
- * the members in turn (a write only while none received it); the parsed
- * answer in *out.  -ETIMEDOUT (no answer in time), -EAGAIN (no member
- * reachable, or no leader), -EIO; the message names the endpoints. */
-int et_post(struct et *q, const char *path, json_object *req, json_object **out);
-/* Add @val as field @key of object @o (et_jadd) or to array @a
- * (et_jpush): 0, or -ENOMEM when @val is NULL (its allocation failed) or
- * json-c could not add it.  @val is consumed either way, so a caller
- * builds on and checks once:  rc |= et_jadd(o, "k", json_object_new_...) */
-int et_jadd(json_object *o, const char *key, json_object *val);
-int et_jpush(json_object *a, json_object *val);
-/* @o with field @key = @val, or NULL (@o, @val put) when @o is NULL or
- * the field could not be added: o = et_with(o, "k", ...) chains like
- * et_obj(), and et_put_json(q, sub, NULL) is the -ENOMEM error. */
-json_object *et_with(json_object *o, const char *key, json_object *val);
-/* Base64 of @n bytes of @s into field @field of @o; 0 or -ENOMEM. */
-int et_add_b64(json_object *o, const char *field, const char *s, size_t n);
-/* Decode base64 into malloc'd bytes (*len of them, NUL-terminated). */
-char *et_unb64(const char *s, size_t *len);
-/* "http://a:2379, http://b:2379" for messages. */
-void et_endpoints_str(const struct et *q, char *buf, size_t len);
 
 /* ---- store_etcd.c: values */
+/* Field @f of @o (either may be NULL): its integer (0 if none), the value (NULL). */
 int64_t et_jget(json_object *o, const char *f);
+json_object *et_jobj(json_object *o, const char *f);
 const char *et_jstr(json_object *o, const char *f);
 json_object *et_parse(struct et *q, const char *what, const char *val);
 int et_put_json(struct et *q, const char *sub, json_object *o);    /* @o consumed */

@@ -55,13 +55,6 @@ static int post(struct xd_etcd_lease *l, const char *path, json_object *req, jso
 	return rc;
 }
 
-static json_object *jobj(json_object *o, const char *f)
-{
-	json_object *v;
-
-	return o && json_object_object_get_ex(o, f, &v) ? v : NULL;
-}
-
 static int add_b64(json_object *o, const char *field, const char *s)
 {
 	return et_add_b64(o, field, s, strlen(s));
@@ -94,7 +87,7 @@ int xd_etcd_lease_grant(struct xd_etcd_lease *l, unsigned ttl_s, int64_t *id)
 	if ((rc = post(l, "/v3/lease/grant", req, &ans)))
 		return rc;
 	*id = et_jget(ans, "ID");
-	rc = *id ? 0 : fail(l, -EIO, "etcd lease grant: %s", json_object_get_string(jobj(ans, "error")));
+	rc = *id ? 0 : fail(l, -EIO, "etcd lease grant: %s", json_object_get_string(et_jobj(ans, "error")));
 	json_object_put(ans);
 	return rc;
 }
@@ -107,9 +100,9 @@ int xd_etcd_lease_keepalive(struct xd_etcd_lease *l, int64_t id, int64_t *ttl_le
 	if ((rc = post(l, "/v3/lease/keepalive", with_id(id), &ans)))
 		return rc;
 	/* one message of the stream: {"result": {...}} or {"error": {...}} */
-	res = jobj(ans, "result");
+	res = et_jobj(ans, "result");
 	if (!res) {
-		json_object *e = jobj(ans, "error");
+		json_object *e = et_jobj(ans, "error");
 
 		rc = fail(l, -EIO, "etcd lease keepalive: %s",
 			  e ? json_object_get_string(e) : "no result");
@@ -153,12 +146,12 @@ static int role_key(struct xd_etcd_lease *l, const char *role, char *key, size_t
 /* The first kv of a range answer: 1 (value in @holder, lease), 0 none. */
 static int first_kv(json_object *range, char *holder, size_t hlen, int64_t *lease)
 {
-	json_object *kvs = jobj(range, "kvs"), *kv;
+	json_object *kvs = et_jobj(range, "kvs"), *kv;
 
 	if (!kvs || !json_object_array_length(kvs))
 		return 0;
 	kv = json_object_array_get_idx(kvs, 0);
-	unb64(json_object_get_string(jobj(kv, "value")), holder, hlen);
+	unb64(json_object_get_string(et_jobj(kv, "value")), holder, hlen);
 	if (lease)
 		*lease = et_jget(kv, "lease");
 	return 1;
@@ -211,14 +204,14 @@ int xd_etcd_campaign(struct xd_etcd_lease *l, const char *role, const char *who,
 	}
 	if ((rc = post(l, "/v3/kv/txn", req, &ans)))
 		return rc;
-	s = jobj(ans, "succeeded");
+	s = et_jobj(ans, "succeeded");
 	if (s && json_object_get_boolean(s)) {
 		snprintf(holder, hlen, "%s", who);
 		rc = 1;
 	} else {
-		resp = jobj(ans, "responses");
+		resp = et_jobj(ans, "responses");
 		resp = resp && json_object_array_length(resp) ?
-		       jobj(json_object_array_get_idx(resp, 0), "response_range") : NULL;
+		       et_jobj(json_object_array_get_idx(resp, 0), "response_range") : NULL;
 		holder[0] = 0;
 		/* deleted in between: nobody holds it, the next round campaigns */
 		if (first_kv(resp, holder, hlen, &hl) == 1 && !strcmp(holder, who) && hl == lease)

@@ -2,7 +2,7 @@
 /*
  * etcd leases and leader keys for the cluster's elections
  * (loader/daemon/cluster_elect.c), over the same JSON gateway as the etcd
- * store (store_etcd_kv.c) but on a handle of their own with a short
+ * store (store_etcd_http.c) but on a handle of their own with a short
  * timeout, so that an election never waits behind a slow store request
  * and can run in a thread of its own.
  *

@@ -31,7 +31,6 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include "store_etcd_int.h"
 #include "store_watch.h"
 
@@ -69,50 +68,6 @@ int64_t xd_store_etcd_last_rev(struct xd_store *st)
 }
 
 /* ------------------------------------------------------------- helpers */
-
-static char *b64(const char *s, size_t n)
-{
-	char *o = malloc(4 * ((n + 2) / 3) + 1);
-
-	if (o)
-		EVP_EncodeBlock((unsigned char *)o, (const unsigned char *)s, (int)n);
-	return o;
-}
-
-static char *unb64(const char *s)
-{
-	size_t n = strlen(s);
-	char *o = malloc(3 * (n / 4) + 1);
-	int len;
-
-	if (!o)
-		return NULL;
-	len = EVP_DecodeBlock((unsigned char *)o, (const unsigned char *)s, (int)n);
-	if (len < 0) {
-		free(o);
-		return NULL;
-	}
-	if (n >= 1 && s[n - 1] == '=')
-		len--;
-	if (n >= 2 && s[n - 2] == '=')
-		len--;
-	o[len] = 0;
-	return o;
-}
-
-static int64_t jint(json_object *o, const char *f)
-{
-	json_object *v;
-
-	return o && json_object_object_get_ex(o, f, &v) ? json_object_get_int64(v) : 0;
-}
-
-static json_object *jobj(json_object *o, const char *f)
-{
-	json_object *v;
-
-	return o && json_object_object_get_ex(o, f, &v) ? v : NULL;
-}
 
 static void batch_free(struct xd_watch_batch *b)
 {
@@ -180,7 +135,7 @@ static int queue(struct xd_watch *w, struct xd_watch_batch *b)
 /* The key below the prefix, if it is one we follow (malloc'ed), else NULL. */
 static char *kept(struct xd_watch *w, const char *b64key, bool *ours)
 {
-	char *k = unb64(b64key), *sub;
+	char *k = et_unb64(b64key, NULL), *sub;
 	size_t pl = strlen(w->prefix);
 
 	*ours = false;
@@ -234,12 +189,12 @@ static json_object *range_req(struct xd_watch *w)
 {
 	char end[sizeof(w->prefix)];
 	json_object *o = json_object_new_object();
-	char *k = b64(w->prefix, strlen(w->prefix)), *e;
+	char *k = et_b64(w->prefix, strlen(w->prefix)), *e;
 	size_t n = strlen(w->prefix);
 
 	memcpy(end, w->prefix, n + 1);
 	end[n - 1]++;              /* the prefix ends in '/' */
-	e = b64(end, n);
+	e = et_b64(end, n);
 	if (!o || !k || !e) {
 		json_object_put(o);
 		o = NULL;
@@ -289,42 +244,42 @@ static int grow(struct xd_watch *w, size_t need)
 /* One line of the watch stream. */
 static int on_line(struct xd_watch *w, const char *line)
 {
-	json_object *o = json_tokener_parse(line), *r = jobj(o, "result"), *evs, *e;
+	json_object *o = json_tokener_parse(line), *r = et_jobj(o, "result"), *evs, *e;
 	struct xd_watch_batch b = { 0 };
 	size_t cap = 0;
 	int rc = 0;
 
 	if (!r) {
 		/* {"error": ...}: the stream is over */
-		json_object *m = jobj(jobj(o, "error"), "message");
+		json_object *m = et_jobj(et_jobj(o, "error"), "message");
 
 		snprintf(w->cancel, sizeof(w->cancel), "watch error: %.40s",
 			 m ? json_object_get_string(m) : "unparsable message");
 		json_object_put(o);
 		return -EPROTO;
 	}
-	if (jint(r, "compact_revision") > 0 || json_object_get_boolean(jobj(r, "canceled"))) {
+	if (et_jget(r, "compact_revision") > 0 || json_object_get_boolean(et_jobj(r, "canceled"))) {
 		snprintf(w->cancel, sizeof(w->cancel), "compacted at %lld",
-			 (long long)jint(r, "compact_revision"));
+			 (long long)et_jget(r, "compact_revision"));
 		json_object_put(o);
 		return -ESTALE;
 	}
-	evs = jobj(r, "events");
+	evs = et_jobj(r, "events");
 	for (size_t i = 0; !rc && evs && i < json_object_array_length(evs); i++) {
 		json_object *kv, *t, *k, *v;
 		bool del, ours;
 		char *key, *val = NULL;
 
 		e = json_object_array_get_idx(evs, i);
-		kv = jobj(e, "kv");
-		t = jobj(e, "type");
+		kv = et_jobj(e, "kv");
+		t = et_jobj(e, "type");
 		del = t && !strcmp(json_object_get_string(t), "DELETE");
-		if (!kv || !(k = jobj(kv, "key")))
+		if (!kv || !(k = et_jobj(kv, "key")))
 			continue;
 		key = kept(w, json_object_get_string(k), &ours);
 		if (!ours)
 			continue;
-		if (!key || (!del && !(val = (v = jobj(kv, "value")) ? unb64(json_object_get_string(v))
+		if (!key || (!del && !(val = (v = et_jobj(kv, "value")) ? et_unb64(json_object_get_string(v), NULL)
 								     : strdup("")))) {
 			free(key);
 			rc = -ENOMEM;
@@ -335,11 +290,11 @@ static int on_line(struct xd_watch *w, const char *line)
 			free(key);
 			free(val);
 		}
-		if (jint(kv, "mod_revision") > w->rev)
-			w->rev = jint(kv, "mod_revision");
+		if (et_jget(kv, "mod_revision") > w->rev)
+			w->rev = et_jget(kv, "mod_revision");
 	}
 	if (evs && !rc) {
-		int64_t hr = jint(jobj(r, "header"), "revision");
+		int64_t hr = et_jget(et_jobj(r, "header"), "revision");
 
 		b.rev = w->rev > hr ? w->rev : hr;
 		w->rev = b.rev;
@@ -398,16 +353,16 @@ static int snapshot(struct xd_watch *w, const char *why)
 	json_object_put(req);
 	if (cc != CURLE_OK || status != 200 || !(ans = json_tokener_parse(w->buf ? w->buf : "")))
 		return -EIO;
-	b.rev = jint(jobj(ans, "header"), "revision");
-	kvs = jobj(ans, "kvs");
+	b.rev = et_jget(et_jobj(ans, "header"), "revision");
+	kvs = et_jobj(ans, "kvs");
 	for (size_t i = 0; !rc && kvs && i < json_object_array_length(kvs); i++) {
-		json_object *e = json_object_array_get_idx(kvs, i), *k = jobj(e, "key"), *v = jobj(e, "value");
+		json_object *e = json_object_array_get_idx(kvs, i), *k = et_jobj(e, "key"), *v = et_jobj(e, "value");
 		bool ours;
 		char *key = k ? kept(w, json_object_get_string(k), &ours) : NULL, *val;
 
 		if (!key)
 			continue;
-		val = v ? unb64(json_object_get_string(v)) : strdup("");
+		val = v ? et_unb64(json_object_get_string(v), NULL) : strdup("");
 		rc = val ? batch_add(&b, &cap, key, val) : -ENOMEM;
 		if (rc) {
 			free(key);
