@@ -715,6 +715,35 @@ static int rs_runs(void *c, uint32_t id, int k, struct xd_run **r, size_t *n)
 }
 
 struct router { struct rsip_server srv; uint16_t port; pthread_t th; };
+
+/* Maps that accept everything: these tests look at the store. */
+static const struct rsip_backend rs_be = {
+	.host_add = rs_ok, .host_del = rs_del, .host_get = rs_get, .ports_add = rs_ok,
+	.ports_del = rs_ok, .spis_add = rs_ok, .spis_del = rs_ok, .ports_busy = rs_pbusy,
+	.spis_busy = rs_sbusy, .runs = rs_runs };
+
+/* One global address; state in this test's etcd store; router on loopback. */
+static void rs_config(struct rsip_config *cfg)
+{
+	rsip_config_defaults(cfg);
+	cfg->state_dir = loc;
+	cfg->instance = "t";
+	cfg->n_gaddrs = 1;
+	cfg->gaddrs[0] = htonl(0xc0000201);
+	cfg->router_lan = htonl(0x7f000001);
+}
+
+/* Open @r's RSIP server and listen on an ephemeral loopback port (r->port). */
+static void rs_router_open(struct router *r, const struct rsip_config *cfg, int backlog)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	cr_assert_eq(rsip_server_open(&r->srv, cfg, &rs_be), 0);
+	cr_assert_eq(rsip_server_listen(&r->srv, htonl(0x7f000001), 0, NULL, backlog, 60), 0);
+	cr_assert_eq(getsockname(r->srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+	r->port = ntohs(sa.sin_port);
+}
 static atomic_bool rs_stop;
 static uint8_t rs_secret[2 * RS_HOSTS][RSIP_SECRET_LEN];
 
@@ -764,10 +793,6 @@ static void *rs_host(void *arg)
 
 Test(store_etcd, two_rsip_servers_never_grant_one_port_twice, .timeout = 120)
 {
-	struct rsip_backend be = { .host_add = rs_ok, .host_del = rs_del, .host_get = rs_get,
-				   .ports_add = rs_ok, .ports_del = rs_ok, .spis_add = rs_ok,
-				   .spis_del = rs_ok, .ports_busy = rs_pbusy, .spis_busy = rs_sbusy,
-				   .runs = rs_runs };
 	static struct router r[2];
 	struct rs_host h[2 * RS_HOSTS];
 	pthread_t th[2 * RS_HOSTS];
@@ -775,12 +800,7 @@ Test(store_etcd, two_rsip_servers_never_grant_one_port_twice, .timeout = 120)
 	unsigned retried = 0;
 	int64_t v[4];
 
-	rsip_config_defaults(&cfg);
-	cfg.state_dir = loc;
-	cfg.instance = "t";
-	cfg.n_gaddrs = 1;
-	cfg.gaddrs[0] = htonl(0xc0000201);
-	cfg.router_lan = htonl(0x7f000001);
+	rs_config(&cfg);
 	for (int i = 0; i < 2 * RS_HOSTS; i++) {
 		char name[16];
 
@@ -788,13 +808,7 @@ Test(store_etcd, two_rsip_servers_never_grant_one_port_twice, .timeout = 120)
 		cr_assert_eq(xd_store_enroll_new(st, name, 0, rs_secret[i]), 0, "%s", xd_store_error(st));
 	}
 	for (int k = 0; k < 2; k++) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
-
-		cr_assert_eq(rsip_server_open(&r[k].srv, &cfg, &be), 0);
-		cr_assert_eq(rsip_server_listen(&r[k].srv, htonl(0x7f000001), 0, NULL, 64, 60), 0);
-		cr_assert_eq(getsockname(r[k].srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
-		r[k].port = ntohs(sa.sin_port);
+		rs_router_open(&r[k], &cfg, 64);
 		cr_assert_eq(pthread_create(&r[k].th, NULL, rs_serve, &r[k]), 0);
 	}
 	for (int i = 0; i < 2 * RS_HOSTS; i++) {
@@ -877,34 +891,20 @@ static void *gc_serve(void *arg)
  * Txn), and the store holds exactly the grants. */
 Test(store_etcd, group_commit_stays_within_the_txn_limit, .timeout = 120)
 {
-	struct rsip_backend be = { .host_add = rs_ok, .host_del = rs_del, .host_get = rs_get,
-				   .ports_add = rs_ok, .ports_del = rs_ok, .spis_add = rs_ok,
-				   .spis_del = rs_ok, .ports_busy = rs_pbusy, .spis_busy = rs_sbusy,
-				   .runs = rs_runs };
 	static struct router r;
 	struct rs_host h[GC_HOSTS];
 	pthread_t th[GC_HOSTS];
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	struct rsip_config cfg;
 	int64_t v[4];
 
-	rsip_config_defaults(&cfg);
-	cfg.state_dir = loc;
-	cfg.instance = "t";
-	cfg.n_gaddrs = 1;
-	cfg.gaddrs[0] = htonl(0xc0000201);
-	cfg.router_lan = htonl(0x7f000001);
+	rs_config(&cfg);
 	for (int i = 0; i < GC_HOSTS; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "g%d", i);
 		cr_assert_eq(xd_store_enroll_new(st, name, 0, gc_secret[i]), 0, "%s", xd_store_error(st));
 	}
-	cr_assert_eq(rsip_server_open(&r.srv, &cfg, &be), 0);
-	cr_assert_eq(rsip_server_listen(&r.srv, htonl(0x7f000001), 0, NULL, 2 * GC_HOSTS, 60), 0);
-	cr_assert_eq(getsockname(r.srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
-	r.port = ntohs(sa.sin_port);
+	rs_router_open(&r, &cfg, 2 * GC_HOSTS);
 	atomic_store(&rs_stop, false);
 	atomic_store(&gc_started, 0);
 	cr_assert_eq(pthread_barrier_init(&gc_bar, NULL, GC_HOSTS), 0);
@@ -964,14 +964,8 @@ static void lose_race(struct et *q, void *arg)
  * request again succeeds on it: no connection closed, no new session. */
 Test(store_etcd, a_batch_that_loses_a_race_is_answered_try_again, .timeout = 60)
 {
-	struct rsip_backend be = { .host_add = rs_ok, .host_del = rs_del, .host_get = rs_get,
-				   .ports_add = rs_ok, .ports_del = rs_ok, .spis_add = rs_ok,
-				   .spis_del = rs_ok, .ports_busy = rs_pbusy, .spis_busy = rs_sbusy,
-				   .runs = rs_runs };
 	static struct router r;
 	static struct lose l;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	struct rsip_config cfg;
 	struct rsip_client c;
 	struct rsip_grant g;
@@ -980,24 +974,17 @@ Test(store_etcd, a_batch_that_loses_a_race_is_answered_try_again, .timeout = 60)
 	int64_t v[4];
 	int rc;
 
-	rsip_config_defaults(&cfg);
-	cfg.state_dir = loc;
-	cfg.instance = "t";
-	cfg.n_gaddrs = 1;
-	cfg.gaddrs[0] = htonl(0xc0000201);
-	cfg.router_lan = htonl(0x7f000001);
+	rs_config(&cfg);
 	cr_assert_eq(xd_store_enroll_new(st, "h1", 0, secret), 0, "%s", xd_store_error(st));
 	cr_assert_eq(xd_store_open(loc, "t", 0, &l.other, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(rsip_server_open(&r.srv, &cfg, &be), 0);
-	cr_assert_eq(rsip_server_listen(&r.srv, htonl(0x7f000001), 0, NULL, 8, 60), 0);
-	cr_assert_eq(getsockname(r.srv.listen_fd, (struct sockaddr *)&sa, &sl), 0);
+	rs_router_open(&r, &cfg, 8);
 	ET(r.srv.st)->after_range = lose_race;
 	ET(r.srv.st)->after_range_arg = &l;
 	atomic_store(&rs_stop, false);
 	atomic_store(&gc_started, GC_HOSTS);      /* gc_serve: no waiting */
 	cr_assert_eq(pthread_create(&r.th, NULL, gc_serve, &r), 0);
 
-	rsip_client_init(&c, htonl(0x7f000001), ntohs(sa.sin_port), "h1", secret, 10000);
+	rsip_client_init(&c, htonl(0x7f000001), r.port, "h1", secret, 10000);
 	cr_assert_eq(rsip_client_register(&c), 0);
 	l.client_id = c.client_id;
 	atomic_store(&l.armed, true);
